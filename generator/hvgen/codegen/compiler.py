@@ -1,0 +1,332 @@
+"""Compile a schema folder into the generated package.
+
+The pipeline: :class:`SchemaSet` loads and checks the schemas; xsdata's
+transformer maps them to its class models and resolves them; our own jinja2
+templates (``templates/bindings``) render the dataclass modules and
+``templates/runtime`` renders the runtime modules; black formats everything.
+The result is a mapping of relative file paths to file contents, so that
+writing and drift checking share one code path and nothing touches the disk
+until the whole package has been produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import black
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from xsdata.codegen.models import Class
+from xsdata.codegen.resolver import DependenciesResolver
+from xsdata.codegen.transformer import ResourceTransformer
+from xsdata.formats.dataclass.filters import Filters
+from xsdata.formats.dataclass.generator import DataclassGenerator
+from xsdata.models.config import DocstringStyle, GeneratorConfig, StructureStyle
+from xsdata.models.enums import Tag
+from xsdata.utils import collections
+
+from . import docs
+from .schemaset import SchemaError, SchemaFile, SchemaSet
+
+METHODS_NS = "urn:com.microsoft.wc.methods."
+RESPONSE_NS = "urn:com.microsoft.wc.methods.response."
+LINE_LENGTH = 88
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """Where a generated class lives, for templates that import it."""
+
+    module: str  # dotted, relative to the package root, e.g. "bindings.thing"
+    name: str
+
+    def import_line(self, alias: str | None = None) -> str:
+        suffix = f" as {alias}" if alias and alias != self.name else ""
+        return f"from .{self.module} import {self.name}{suffix}"
+
+
+@dataclass(frozen=True)
+class ThingTypeSymbol:
+    """A thing type root class with what its schema declares."""
+
+    symbol: Symbol
+    type_id: str
+    name: str
+    version: int | None
+    root: str
+
+
+class _Transformer(ResourceTransformer):
+    """xsdata's transformer, fed from the checked schema set instead of URLs."""
+
+    def __init__(self, config: GeneratorConfig, schemas: SchemaSet) -> None:
+        super().__init__(config)
+        for path, sf in schemas.files.items():
+            self.preloaded[path.as_uri()] = sf.to_bytes()
+
+    def load_resource(self, uri: str) -> bytes | None:
+        if uri in self.processed:
+            return None
+        self.processed.append(uri)
+        data = self.preloaded.get(uri)
+        if data is None:  # every import was resolved by SchemaSet already
+            raise SchemaError(uri, None, "schema was not loaded by the schema set")
+        return data
+
+
+class _Filters(Filters):
+    """Template filters: xsdata's naming and typing, plus our docstrings."""
+
+    def register(self, env: Environment) -> None:
+        super().register(env)
+        env.filters.update({"class_doc": self.class_doc, "enum_doc": self.enum_doc})
+
+    @classmethod
+    def build_import_patterns(cls) -> dict[str, dict]:
+        patterns = super().build_import_patterns()
+        patterns["typing"]["ClassVar"] = [": ClassVar["]
+        patterns["uuid"] = {"UUID": [" UUID("]}
+        return patterns
+
+    def class_doc(self, obj: Class) -> str:
+        fields = [
+            (self.field_name(attr.name, obj.name), docs.summary(attr.help))
+            for attr in obj.attrs
+        ]
+        return docs.docstring(docs.doc_paragraphs(obj.help), fields)
+
+    def enum_doc(self, obj: Class) -> str:
+        return docs.docstring(docs.doc_paragraphs(obj.help), [])
+
+
+class _Generator(DataclassGenerator):
+    """Renders binding modules with our templates, in memory."""
+
+    def __init__(self, config: GeneratorConfig, templates: Path, extra: dict[str, Any]) -> None:
+        self._templates = templates
+        super().__init__(config)
+        self.env.undefined = StrictUndefined
+        self.env.globals.update(extra)
+
+    def get_template_paths(self) -> list[str]:  # type: ignore[override]
+        return [str(self._templates / "bindings")]
+
+    @classmethod
+    def init_filters(cls, config: GeneratorConfig) -> Filters:
+        return _Filters(config)
+
+    def render_bindings(self, classes: list[Class]) -> dict[str, str]:
+        self.normalize_packages(classes)
+        registry = {obj.qname: obj.target_module for obj in classes}
+        resolver = DependenciesResolver(registry=registry)
+        out: dict[str, str] = {}
+        modules = collections.group_by(classes, key=lambda c: c.target_module)
+        for module in sorted(modules):
+            out[module] = self.render_module(resolver, modules[module])
+        packages = sorted({m.rpartition(".")[0] for m in out})
+        for package in packages:
+            parts = package.split(".")
+            for i in range(1, len(parts) + 1):
+                out.setdefault(".".join(parts[:i]) + ".__init__", "")
+        return out
+
+
+def _config(package: str) -> GeneratorConfig:
+    config = GeneratorConfig()
+    config.output.package = f"{package}.bindings"
+    config.output.structure_style = StructureStyle.FILENAMES
+    config.output.relative_imports = True
+    config.output.docstring_style = DocstringStyle.GOOGLE
+    config.output.max_line_length = LINE_LENGTH
+    return config
+
+
+def _wire_namespace(cls: Class, sf: SchemaFile) -> None:
+    """Apply the wire rules to a global element class.
+
+    Thing-type roots sit unqualified inside data-xml, and a method's request
+    parameters are the unqualified ``info`` child of the request envelope.
+    Response ``info`` elements keep their namespace.
+    """
+    if cls.tag != Tag.ELEMENT:
+        return
+    ns = sf.target_namespace
+    if sf.thing_type is not None:
+        cls.namespace = ""
+    elif ns.startswith(METHODS_NS) and not ns.startswith(RESPONSE_NS) and cls.name == "info":
+        cls.namespace = ""
+
+
+def _format(source: str, path: str) -> str:
+    try:
+        return black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
+    except black.InvalidInput as exc:  # a template produced broken Python
+        raise SchemaError(path, None, f"generated code does not parse: {exc}") from None
+
+
+class Compiler:
+    """Compiles ``xsd_dir`` with ``templates`` into files of package ``package``."""
+
+    def __init__(self, xsd_dir: Path, templates: Path, package: str = "healthvault") -> None:
+        self.xsd_dir = xsd_dir.resolve()
+        self.templates = templates.resolve()
+        self.package = package
+
+    def entries(self) -> list[Path]:
+        entries = sorted(self.xsd_dir.rglob("*.xsd"))
+        if not entries:
+            raise SchemaError(self.xsd_dir, None, "no .xsd files found")
+        return entries
+
+    def compile(self) -> dict[str, str]:
+        """Return ``{relative file path: content}`` for the whole package."""
+        schemas = SchemaSet(self.entries())
+        config = _config(self.package)
+        transformer = _Transformer(config, schemas)
+        logging.getLogger("xsdata").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            transformer.process_sources([p.as_uri() for p in sorted(schemas.files)])
+            classes = transformer.analyze_classes(transformer.classes)
+
+        by_location = {p.as_uri(): sf for p, sf in schemas.files.items()}
+        for cls in classes:
+            sf = by_location.get(cls.location)
+            if sf is not None:
+                _wire_namespace(cls, sf)
+
+        generator = _Generator(config, self.templates, {"thing_roots": {}})
+        generator.normalize_packages(classes)
+        thing_roots = self._thing_types(classes, by_location)
+        generator.env.globals["thing_roots"] = thing_roots
+        thing_types = sorted(
+            thing_roots.values(), key=lambda t: (t.root, t.version or 0, t.type_id)
+        )
+        modules = generator.render_bindings(classes)
+
+        aliases = schemas.aliases()
+        files: dict[str, str] = {}
+        for module, source in modules.items():
+            for alias, real in aliases.items():
+                source = source.replace(alias, real)
+            path = module.replace(".", "/") + ".py"
+            files[path] = source
+
+        symbols = {cls.qname: self._symbol(cls) for cls in classes}
+        files.update(self._render_runtime(symbols, thing_types, schemas))
+        files[f"{self.package}/py.typed"] = ""
+        return {
+            path: (_format(text, path) if path.endswith(".py") and text.strip() else text)
+            for path, text in sorted(files.items())
+        }
+
+    # -- helpers -------------------------------------------------------------
+
+    def _symbol(self, cls: Class) -> Symbol:
+        module = cls.target_module
+        assert module.startswith(self.package + ".")
+        filters = Filters(_config(self.package))
+        return Symbol(module[len(self.package) + 1 :], filters.class_name(cls.name))
+
+    def _thing_types(
+        self, classes: Iterable[Class], by_location: dict[str, SchemaFile]
+    ) -> dict[str, ThingTypeSymbol]:
+        """Thing-type root classes by qualified name."""
+        found: dict[str, ThingTypeSymbol] = {}
+        for cls in classes:
+            sf = by_location.get(cls.location)
+            if sf is None or sf.thing_type is None or cls.tag != Tag.ELEMENT:
+                continue
+            info = sf.thing_type
+            if cls.name != info.root:
+                continue
+            found[cls.qname] = ThingTypeSymbol(
+                symbol=self._symbol(cls),
+                type_id=str(info.type_id),
+                name=info.name,
+                version=info.version,
+                root=info.root,
+            )
+        return found
+
+    def _render_runtime(
+        self, symbols: dict[str, Symbol], thing_types: list[ThingTypeSymbol], schemas: SchemaSet
+    ) -> dict[str, str]:
+        runtime = self.templates / "runtime"
+        env = Environment(
+            loader=FileSystemLoader(str(runtime)),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+
+        def has(*qnames: str) -> bool:
+            return all(q in symbols for q in qnames)
+
+        def sym(qname: str) -> Symbol:
+            try:
+                return symbols[qname]
+            except KeyError:
+                raise SchemaError(self.xsd_dir, None, f"the runtime needs {qname}, which no schema defines") from None
+
+        context = {
+            "package": self.package,
+            "thing_types": thing_types,
+            "symbols": symbols,
+            "has": has,
+            "sym": sym,
+        }
+        out: dict[str, str] = {}
+        for template in sorted(runtime.glob("*.py.jinja2")):
+            tpl = env.get_template(template.name)
+            requires = getattr(tpl.module, "requires", "")  # {% set requires = "..." %}
+            needed = [q for q in str(requires).split() if q]
+            if needed and not has(*needed):
+                continue
+            name = template.name[: -len(".jinja2")]
+            out[f"{self.package}/{name}"] = tpl.render(context)
+        return out
+
+
+def write(files: dict[str, str], out_dir: Path, package: str) -> list[str]:
+    """Write the package under ``out_dir``; remove files it no longer has.
+
+    Returns the relative paths that changed.
+    """
+    changed = drift(files, out_dir, package)
+    root = out_dir / package
+    for rel in changed:
+        target = out_dir / rel
+        if rel in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(files[rel], encoding="utf-8", newline="\n")
+        elif target.exists():
+            target.unlink()
+    # Remove folders left empty by deletions.
+    if root.exists():
+        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+    return changed
+
+
+def drift(files: dict[str, str], out_dir: Path, package: str) -> list[str]:
+    """Relative paths whose content on disk differs from ``files``."""
+    root = out_dir / package
+    on_disk: set[str] = set()
+    if root.exists():
+        for path in root.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                on_disk.add(path.relative_to(out_dir).as_posix())
+    changed = []
+    for rel in sorted(on_disk | set(files)):
+        path = out_dir / rel
+        if rel not in files or rel not in on_disk:
+            changed.append(rel)
+        elif path.read_text(encoding="utf-8") != files[rel]:
+            changed.append(rel)
+    return changed

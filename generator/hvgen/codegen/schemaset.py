@@ -1,0 +1,377 @@
+"""Load a folder of XSD files safely and check it before code generation.
+
+The checks here exist because the code generator on its own is forgiving in
+ways that would hide mistakes in a schema set: a missing import or an unknown
+type silently becomes an untyped field. Every problem is reported with the
+file and line it comes from.
+
+Two versions of one thing type (medical image study v1 and v2) declare the
+same target namespace and the same type names. They are kept apart by giving
+the later file a private alias namespace while compiling; the alias never
+reaches the wire because thing-type data is unqualified there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+XS = "http://www.w3.org/2001/XMLSchema"
+ALIAS_MARK = "#hvgen-version-"
+
+#: Built-in XML Schema types (the part of the XSD namespace a schema may name).
+_XS_BUILTINS = frozenset(
+    """anyType anySimpleType string normalizedString token language Name NCName
+    ID IDREF IDREFS ENTITY ENTITIES NMTOKEN NMTOKENS QName NOTATION boolean
+    base64Binary hexBinary float double decimal integer nonPositiveInteger
+    negativeInteger long int short byte nonNegativeInteger unsignedLong
+    unsignedInt unsignedShort unsignedByte positiveInteger duration dateTime
+    time date gYearMonth gYear gMonthDay gDay gMonth anyURI""".split()
+)
+
+
+class SchemaError(Exception):
+    """A problem in a schema set, located by file and line."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line else str(self.path)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class ThingTypeInfo:
+    """What a thing-type schema declares about its type."""
+
+    type_id: uuid.UUID
+    name: str
+    version: int | None
+    root: str
+    line: int
+
+
+@dataclass
+class SchemaFile:
+    """One parsed schema file."""
+
+    path: Path
+    tree: etree._ElementTree
+    target_namespace: str
+    thing_type: ThingTypeInfo | None = None
+    alias: str | None = None
+    imports: list[Path] = field(default_factory=list)
+
+    @property
+    def compiled_namespace(self) -> str:
+        """The namespace the classes of this file are compiled under."""
+        return self.alias or self.target_namespace
+
+    def to_bytes(self) -> bytes:
+        """The schema as handed to the compiler: no DTD, alias applied."""
+        root = self.tree.getroot()
+        if self.alias:
+            root = _rename_namespace(root, self.target_namespace, self.alias)
+        return etree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _schema_parser() -> etree.XMLParser:
+    # No entity expansion, no DTD loading, no network: a schema is data.
+    return etree.XMLParser(
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+    )
+
+
+def _parse(path: Path) -> etree._ElementTree:
+    try:
+        tree = etree.parse(str(path), _schema_parser())
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else None
+        raise SchemaError(path, line, f"not well-formed XML: {exc.msg}") from None
+    except OSError as exc:
+        raise SchemaError(path, None, f"cannot read schema: {exc}") from None
+    for node in tree.iter(etree.Entity):
+        raise SchemaError(
+            path, node.sourceline, f"entity reference &{node.name}; is not allowed"
+        )
+    root = tree.getroot()
+    if root.tag != f"{{{XS}}}schema":
+        raise SchemaError(path, root.sourceline, f"root element is {root.tag}, not xs:schema")
+    return tree
+
+
+def _rename_namespace(root: etree._Element, old: str, new: str) -> etree._Element:
+    """Copy of a schema root with `old` replaced by `new` in targetNamespace and
+    in every namespace declaration, so that QName references follow."""
+    text = etree.tostring(root, encoding="unicode")
+    pattern = re.compile(r'(targetNamespace|xmlns(?::[\w.-]+)?)=(["\'])' + re.escape(old) + r"\2")
+    text = pattern.sub(lambda m: f"{m.group(1)}={m.group(2)}{new}{m.group(2)}", text)
+    return etree.fromstring(text.encode("utf-8"), _schema_parser())
+
+
+def _doc_text(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    return " ".join("".join(el.itertext()).split()) or None
+
+
+def _child(el: etree._Element, local: str) -> etree._Element | None:
+    """First child with this local name, whatever its namespace: documentation
+    content often sits in the schema's default (XML Schema) namespace."""
+    for child in el:
+        if isinstance(child.tag, str) and etree.QName(child).localname == local:
+            return child
+    return None
+
+
+def _thing_type_of(path: Path, root: etree._Element) -> ThingTypeInfo | None:
+    docs = root.findall(f"{{{XS}}}annotation/{{{XS}}}documentation")
+    for doc in docs:
+        type_id_el = _child(doc, "type-id")
+        if type_id_el is None:
+            continue
+        raw = _doc_text(type_id_el) or ""
+        try:
+            type_id = uuid.UUID(raw)
+        except ValueError:
+            raise SchemaError(
+                path, type_id_el.sourceline, f"type-id {raw!r} is not a GUID"
+            ) from None
+        version_text = _doc_text(_child(doc, "version"))
+        elements = root.findall(f"{{{XS}}}element")
+        if len(elements) != 1:
+            raise SchemaError(
+                path,
+                type_id_el.sourceline,
+                f"a thing-type schema must declare exactly one global element (found {len(elements)})",
+            )
+        return ThingTypeInfo(
+            type_id=type_id,
+            name=_doc_text(_child(doc, "type-name")) or elements[0].get("name", ""),
+            version=int(version_text) if version_text and version_text.isdigit() else None,
+            root=elements[0].get("name", ""),
+            line=type_id_el.sourceline or 0,
+        )
+    return None
+
+
+def _resolve_qname(el: etree._Element, value: str) -> tuple[str, str]:
+    prefix, _, local = value.rpartition(":")
+    ns = el.nsmap.get(prefix or None)
+    if ns is None:
+        if prefix:
+            raise KeyError(prefix)
+        ns = ""
+    return ns, local
+
+
+_COMPONENTS = {
+    "complexType": "type",
+    "simpleType": "type",
+    "element": "element",
+    "attribute": "attribute",
+    "group": "group",
+    "attributeGroup": "attributeGroup",
+}
+
+_REFERENCES = {
+    ("element", "type"): "type",
+    ("attribute", "type"): "type",
+    ("extension", "base"): "type",
+    ("restriction", "base"): "type",
+    ("list", "itemType"): "type",
+    ("element", "ref"): "element",
+    ("attribute", "ref"): "attribute",
+    ("group", "ref"): "group",
+    ("attributeGroup", "ref"): "attributeGroup",
+}
+
+
+class SchemaSet:
+    """A set of schema files reached from entry points through imports."""
+
+    def __init__(self, entries: list[Path]) -> None:
+        self.files: dict[Path, SchemaFile] = {}
+        for entry in entries:
+            self._load(entry.resolve(), None)
+        self._assign_aliases()
+        self._check_references()
+        self._check_type_ids()
+
+    # -- loading -------------------------------------------------------------
+
+    def _load(self, path: Path, importer: tuple[Path, int] | None) -> SchemaFile:
+        if path in self.files:
+            return self.files[path]
+        if not path.is_file():
+            if importer:
+                raise SchemaError(importer[0], importer[1], f"imported schema not found: {path}")
+            raise SchemaError(path, None, "schema file not found")
+        tree = _parse(path)
+        root = tree.getroot()
+        sf = SchemaFile(path=path, tree=tree, target_namespace=root.get("targetNamespace", ""))
+        sf.thing_type = _thing_type_of(path, root)
+        self.files[path] = sf
+        for imp in root:
+            if not isinstance(imp.tag, str):
+                continue
+            if imp.tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
+                location = imp.get("schemaLocation")
+                if not location:
+                    continue
+                if "://" in location:
+                    raise SchemaError(
+                        path, imp.sourceline, f"remote schema location not allowed: {location}"
+                    )
+                target = (path.parent / location).resolve()
+                sf.imports.append(target)
+                child = self._load(target, (path, imp.sourceline or 0))
+                declared = imp.get("namespace", "")
+                if imp.tag.endswith("import") and declared != child.target_namespace:
+                    raise SchemaError(
+                        path,
+                        imp.sourceline,
+                        f"import declares namespace {declared!r} but {location} has "
+                        f"targetNamespace {child.target_namespace!r}",
+                    )
+        return sf
+
+    # -- checks --------------------------------------------------------------
+
+    def _definitions(self, sf: SchemaFile) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        for child in sf.tree.getroot():
+            if not isinstance(child.tag, str) or not child.tag.startswith(f"{{{XS}}}"):
+                continue
+            kind = _COMPONENTS.get(etree.QName(child).localname)
+            name = child.get("name")
+            if kind and name:
+                key = (kind, name)
+                if key in found:
+                    raise SchemaError(
+                        sf.path, child.sourceline, f"{kind} {name!r} is defined twice in this file"
+                    )
+                found[key] = child.sourceline or 0
+        return found
+
+    def _assign_aliases(self) -> None:
+        owners: dict[tuple[str, str, str], SchemaFile] = {}
+        for path in sorted(self.files):
+            sf = self.files[path]
+            defs = self._definitions(sf)
+            clash: SchemaFile | None = None
+            for kind, name in defs:
+                other = owners.get((sf.target_namespace, kind, name))
+                if other is not None:
+                    clash = other
+                    if not (sf.thing_type and other.thing_type):
+                        raise SchemaError(
+                            sf.path,
+                            defs[(kind, name)],
+                            f"{kind} {name!r} in namespace {sf.target_namespace!r} is "
+                            f"already defined in {other.path}",
+                        )
+            if clash is not None:
+                assert sf.thing_type is not None
+                version = sf.thing_type.version or len(self.files)
+                sf.alias = f"{sf.target_namespace}{ALIAS_MARK}{version}"
+                for other in self.files.values():
+                    if path in other.imports and other is not sf:
+                        raise SchemaError(
+                            other.path,
+                            None,
+                            f"imports {path.name}, one of several versions of namespace "
+                            f"{sf.target_namespace!r}; thing-type schemas cannot be imported",
+                        )
+            for kind, name in defs:
+                owners.setdefault((sf.compiled_namespace, kind, name), sf)
+        self._owners = owners
+
+    def _visible(self, sf: SchemaFile) -> set[Path]:
+        seen: set[Path] = set()
+        stack = [sf.path]
+        while stack:
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            # Imports are not transitive in XSD, but includes and the
+            # importer's own file are visible; one level of imports is.
+            if p == sf.path:
+                stack.extend(self.files[p].imports)
+        return seen
+
+    def _check_references(self) -> None:
+        for sf in self.files.values():
+            visible = self._visible(sf)
+            known: set[tuple[str, str, str]] = set()
+            for p in visible:
+                other = self.files[p]
+                for kind, name in self._definitions(other):
+                    known.add((other.target_namespace, kind, name))
+            for el in sf.tree.getroot().iter(f"{{{XS}}}*"):
+                local = etree.QName(el).localname
+                for attr in ("type", "base", "ref", "itemType"):
+                    kind = _REFERENCES.get((local, attr))
+                    value = el.get(attr)
+                    if not kind or not value:
+                        continue
+                    try:
+                        ns, name = _resolve_qname(el, value)
+                    except KeyError as missing:
+                        raise SchemaError(
+                            sf.path, el.sourceline, f"undeclared namespace prefix {missing} in {value!r}"
+                        ) from None
+                    if ns == XS and kind == "type":
+                        if name not in _XS_BUILTINS:
+                            raise SchemaError(
+                                sf.path, el.sourceline, f"unknown built-in type {value!r}"
+                            )
+                        continue
+                    if (ns, kind, name) not in known:
+                        where = f"namespace {ns!r}" if ns else "no namespace"
+                        raise SchemaError(
+                            sf.path,
+                            el.sourceline,
+                            f"unknown {kind} {value!r} ({where}); is an import missing?",
+                        )
+
+    def _check_type_ids(self) -> None:
+        seen: dict[uuid.UUID, SchemaFile] = {}
+        for path in sorted(self.files):
+            sf = self.files[path]
+            if not sf.thing_type:
+                continue
+            other = seen.get(sf.thing_type.type_id)
+            if other is not None:
+                raise SchemaError(
+                    sf.path,
+                    sf.thing_type.line,
+                    f"duplicate type-id {sf.thing_type.type_id}: already declared by {other.path}",
+                )
+            seen[sf.thing_type.type_id] = sf
+
+    # -- queries -------------------------------------------------------------
+
+    def aliases(self) -> dict[str, str]:
+        """Alias namespace -> real namespace."""
+        return {sf.alias: sf.target_namespace for sf in self.files.values() if sf.alias}
+
+    def thing_types(self) -> list[SchemaFile]:
+        """Thing-type schema files, ordered by path."""
+        return [self.files[p] for p in sorted(self.files) if self.files[p].thing_type]
+
+    def relative(self, path: Path, base: Path) -> str:
+        """Path of a schema relative to the schema folder, with forward slashes."""
+        return os.path.relpath(path, base).replace(os.sep, "/")
