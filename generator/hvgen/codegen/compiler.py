@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import black
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from xsdata.codegen.models import Class
 from xsdata.codegen.resolver import DependenciesResolver
 from xsdata.codegen.transformer import ResourceTransformer
@@ -58,6 +58,35 @@ class ThingTypeSymbol:
     name: str
     version: int | None
     root: str
+    alias: str = ""
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """The ``info`` class of a method request or response schema."""
+
+    namespace: str
+    response: bool
+    symbol: Symbol
+
+    @property
+    def name(self) -> str:
+        """Method name with the schema's version suffix, e.g. GetThings3."""
+        return self.namespace.rpartition(".")[2]
+
+    @property
+    def alias(self) -> str:
+        return self.name + ("Result" if self.response else "Params")
+
+
+def method_infos(symbols: dict[str, Symbol]) -> list[MethodInfo]:
+    """Method info classes, from global ``info`` elements of method namespaces."""
+    found = []
+    for qname, symbol in sorted(symbols.items()):
+        ns, _, local = qname[1:].partition("}")
+        if qname.startswith("{" + METHODS_NS) and local == "info":
+            found.append(MethodInfo(ns, ns.startswith(RESPONSE_NS), symbol))
+    return found
 
 
 class _Transformer(ResourceTransformer):
@@ -161,6 +190,19 @@ def _wire_namespace(cls: Class, sf: SchemaFile) -> None:
         cls.namespace = ""
 
 
+def _with_aliases(types: list[ThingTypeSymbol]) -> list[ThingTypeSymbol]:
+    """Give each thing type a unique Python name for modules importing them all."""
+    out: list[ThingTypeSymbol] = []
+    used: set[str] = set()
+    for t in types:
+        alias = t.symbol.name + (f"V{t.version}" if t.version else "")
+        while alias in used:
+            alias += "_"
+        used.add(alias)
+        out.append(replace(t, alias=alias))
+    return out
+
+
 def _format(source: str, path: str) -> str:
     try:
         return black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
@@ -203,8 +245,8 @@ class Compiler:
         generator.normalize_packages(classes)
         thing_roots = self._thing_types(classes, by_location)
         generator.env.globals["thing_roots"] = thing_roots
-        thing_types = sorted(
-            thing_roots.values(), key=lambda t: (t.root, t.version or 0, t.type_id)
+        thing_types = _with_aliases(
+            sorted(thing_roots.values(), key=lambda t: (t.root, t.version or 0, t.type_id))
         )
         modules = generator.render_bindings(classes)
 
@@ -279,16 +321,22 @@ class Compiler:
             "symbols": symbols,
             "has": has,
             "sym": sym,
+            "methods": method_infos(symbols),
         }
         out: dict[str, str] = {}
         for template in sorted(runtime.glob("*.py.jinja2")):
-            tpl = env.get_template(template.name)
-            requires = getattr(tpl.module, "requires", "")  # {% set requires = "..." %}
-            needed = [q for q in str(requires).split() if q]
+            try:
+                module = env.get_template(template.name).make_module(context)
+            except TemplateError as exc:
+                line = getattr(exc, "lineno", None)
+                raise SchemaError(template, line, f"template error: {exc}") from None
+            # A template names the classes it needs with {% set requires = "..." %};
+            # it is left out of a schema set that lacks them.
+            needed = str(getattr(module, "requires", "")).split()
             if needed and not has(*needed):
                 continue
             name = template.name[: -len(".jinja2")]
-            out[f"{self.package}/{name}"] = tpl.render(context)
+            out[f"{self.package}/{name}"] = str(module)
         return out
 
 
