@@ -165,7 +165,7 @@ def pretty(data: bytes) -> bytes:
         data, etree.XMLParser(resolve_entities=False, no_network=True)
     )
     etree.indent(root, "  ")
-    return etree.tostring(root, encoding="utf-8")
+    return bytes(etree.tostring(root, encoding="utf-8"))
 
 
 def declared_prefixes(element: etree._Element) -> dict[str, str | None]:
@@ -255,6 +255,8 @@ def from_element(
     dropped = _Dropped()
     xsdata_logger.addHandler(dropped)
     previous, xsdata_logger.propagate = xsdata_logger.propagate, False
+    level = xsdata_logger.level
+    xsdata_logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             if strict:
@@ -280,6 +282,7 @@ def from_element(
     finally:
         xsdata_logger.removeHandler(dropped)
         xsdata_logger.propagate = previous
+        xsdata_logger.setLevel(level)
 
 
 _UNKNOWN = re.compile(r"Unknown (property|attribute) (\w+):(.+)")
@@ -292,10 +295,8 @@ def _explain(element: etree._Element, cls: type, what: str, message: str) -> str
     if match:
         kind, _owner, qname = match.groups()
         name = etree.QName(qname)
-        shown = (
-            f"{name.localname} in namespace {name.namespace}"
-            if name.namespace
-            else f"{name.localname} (no namespace)"
+        note = (
+            f" in namespace {name.namespace}" if name.namespace else " (no namespace)"
         )
         if kind == "property":
             culprit = next(iter(element.iter(qname)), None)
@@ -307,9 +308,9 @@ def _explain(element: etree._Element, cls: type, what: str, message: str) -> str
                 if parent is not None
                 else ""
             )
-            message = f"unexpected element <{shown}>{inside}"
+            message = f"unexpected element <{name.localname}>{note}{inside}"
         else:
-            message = f"unexpected attribute {shown}"
+            message = f"unexpected attribute {name.localname}{note}"
     where = f" (line {line})" if line else ""
     return f"{what} <{etree.QName(element).localname}>{where} does not fit {cls.__name__}: {message}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -123,7 +124,7 @@ def generate(
     default=False,
     help="Indent the output for reading (default: exact wire form, no indentation).",
 )
-def roundtrip(file: click.utils.LazyFile, pretty: bool) -> None:
+def roundtrip(file: BinaryIO, pretty: bool) -> None:
     """Decode FILE through the bindings and write it back to stdout.
 
     FILE may hold a <thing>, a bare data-xml root such as

@@ -12,6 +12,7 @@ until the whole package has been produced.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import black
+from black.parsing import InvalidInput
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from xsdata.codegen.models import Class
 from xsdata.codegen.resolver import DependenciesResolver
@@ -101,7 +103,7 @@ class _Transformer(ResourceTransformer):
         if uri in self.processed:
             return None
         self.processed.append(uri)
-        data = self.preloaded.get(uri)
+        data: bytes | None = self.preloaded.get(uri)
         if data is None:  # every import was resolved by SchemaSet already
             raise SchemaError(uri, None, "schema was not loaded by the schema set")
         return data
@@ -115,15 +117,15 @@ class _Filters(Filters):
         env.filters.update({"class_doc": self.class_doc, "enum_doc": self.enum_doc})
 
     @classmethod
-    def build_import_patterns(cls) -> dict[str, dict]:
-        patterns = super().build_import_patterns()
+    def build_import_patterns(cls) -> dict[str, dict[str, list[str]]]:
+        patterns: dict[str, dict[str, list[str]]] = super().build_import_patterns()
         patterns["typing"]["ClassVar"] = [": ClassVar["]
         patterns["uuid"] = {"UUID": [" UUID("]}
         return patterns
 
     def class_doc(self, obj: Class) -> str:
         fields = [
-            (self.field_name(attr.name, obj.name), docs.summary(attr.help))
+            (self.field_name(attr.name, obj.name), " ".join(docs.doc_paragraphs(attr.help)))
             for attr in obj.attrs
         ]
         return docs.docstring(docs.doc_paragraphs(obj.help), fields)
@@ -147,6 +149,11 @@ class _Generator(DataclassGenerator):
     @classmethod
     def init_filters(cls, config: GeneratorConfig) -> Filters:
         return _Filters(config)
+
+    def module_name(self, name: str) -> str:
+        """Module names that would shadow a standard-library module get a suffix."""
+        module = super().module_name(name)
+        return f"{module}_xsd" if module in sys.stdlib_module_names else module
 
     def render_bindings(self, classes: list[Class]) -> dict[str, str]:
         self.normalize_packages(classes)
@@ -206,19 +213,29 @@ def _with_aliases(types: list[ThingTypeSymbol]) -> list[ThingTypeSymbol]:
 def _format(source: str, path: str) -> str:
     try:
         return black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
-    except black.InvalidInput as exc:  # a template produced broken Python
+    except InvalidInput as exc:  # a template produced broken Python
         raise SchemaError(path, None, f"generated code does not parse: {exc}") from None
 
 
 class Compiler:
     """Compiles ``xsd_dir`` with ``templates`` into files of package ``package``."""
 
-    def __init__(self, xsd_dir: Path, templates: Path, package: str = "healthvault") -> None:
+    def __init__(
+        self,
+        xsd_dir: Path,
+        templates: Path,
+        package: str = "healthvault",
+        entries: list[Path] | None = None,
+    ) -> None:
         self.xsd_dir = xsd_dir.resolve()
         self.templates = templates.resolve()
         self.package = package
+        self._entries = entries
 
     def entries(self) -> list[Path]:
+        """The schemas to compile: given ones, else every .xsd under xsd_dir."""
+        if self._entries is not None:
+            return sorted(p.resolve() for p in self._entries)
         entries = sorted(self.xsd_dir.rglob("*.xsd"))
         if not entries:
             raise SchemaError(self.xsd_dir, None, "no .xsd files found")
@@ -229,11 +246,16 @@ class Compiler:
         schemas = SchemaSet(self.entries())
         config = _config(self.package)
         transformer = _Transformer(config, schemas)
-        logging.getLogger("xsdata").setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            transformer.process_sources([p.as_uri() for p in sorted(schemas.files)])
-            classes = transformer.analyze_classes(transformer.classes)
+        xsdata_logger = logging.getLogger("xsdata")
+        level = xsdata_logger.level
+        xsdata_logger.setLevel(logging.ERROR)  # its progress notes are not ours to print
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                transformer.process_sources([p.as_uri() for p in sorted(schemas.files)])
+                classes = transformer.analyze_classes(transformer.classes)
+        finally:
+            xsdata_logger.setLevel(level)
 
         by_location = {p.as_uri(): sf for p, sf in schemas.files.items()}
         for cls in classes:

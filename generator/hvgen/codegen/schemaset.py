@@ -78,7 +78,7 @@ class SchemaFile:
         root = self.tree.getroot()
         if self.alias:
             root = _rename_namespace(root, self.target_namespace, self.alias)
-        return etree.tostring(root, encoding="utf-8", xml_declaration=True)
+        return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _schema_parser() -> etree.XMLParser:
@@ -168,7 +168,9 @@ def _thing_type_of(path: Path, root: etree._Element) -> ThingTypeInfo | None:
 
 def _resolve_qname(el: etree._Element, value: str) -> tuple[str, str]:
     prefix, _, local = value.rpartition(":")
-    ns = el.nsmap.get(prefix or None)
+    if prefix == "xml":  # bound by the XML specification itself
+        return "http://www.w3.org/XML/1998/namespace", local
+    ns: str | None = el.nsmap.get(prefix or None)
     if ns is None:
         if prefix:
             raise KeyError(prefix)
@@ -323,10 +325,11 @@ class SchemaSet:
             for el in sf.tree.getroot().iter(f"{{{XS}}}*"):
                 local = etree.QName(el).localname
                 for attr in ("type", "base", "ref", "itemType"):
-                    kind = _REFERENCES.get((local, attr))
+                    ref_kind = _REFERENCES.get((local, attr))
                     value = el.get(attr)
-                    if not kind or not value:
+                    if not ref_kind or not value:
                         continue
+                    kind = ref_kind
                     try:
                         ns, name = _resolve_qname(el, value)
                     except KeyError as missing:

@@ -33,7 +33,7 @@ class ThingFilterSpec:
         thing_state: Match things in these states; Active only when left
             out.
         xpath: An XPath over the thing that must select something for the
-            thing to match.
+            thing to match. Descendant axes and wildcards are not allowed.
     """
 
     type_id: list[str] = field(

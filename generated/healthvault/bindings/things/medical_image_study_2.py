@@ -26,9 +26,11 @@ class MedicalImageStudySeriesImage:
 
     Attributes:
         image_blob_name: Name of the blob that holds the original image (the
-            DICOM file).
+            DICOM file). DICOM tag (0008,0018), the SOP Instance UID, is the
+            customary name.
         image_preview_blob_name: Name of the blob that holds a small
-            rendering of the image for quick viewing.
+            rendering of the image for quick viewing. Store previews as JPEG
+            or PNG, with the shorter side at least 500 pixels.
     """
 
     class Meta:
@@ -61,15 +63,20 @@ class MedicalImageStudySeries:
     """One series of a study, such as one acquisition of one body part.
 
     Attributes:
-        acquisition_datetime: When the series was acquired.
-        description: Description of the series.
+        acquisition_datetime: When the series was acquired. DICOM tags
+            (0008,0022) and (0008,0032): acquisition date and time.
+        description: Description of the series. DICOM tag (0008,103E).
         images: The images of the series; each element is one image.
         institution_name: The institution where the series was acquired.
-        modality: The imaging modality, such as CT or MR.
-        body_part: The body part examined.
+            DICOM tag (0008,0080).
+        modality: The imaging modality, such as CT or MR. DICOM tag
+            (0008,0060). Codes come from the dicom.modality vocabulary.
+        body_part: The body part examined. DICOM tag (0018,0015).
         preview_blob_name: Name of the blob holding a preview image
-            representative of the whole series.
-        series_instance_uid: The unique identifier of the series.
+            representative of the whole series. Store previews as JPEG or
+            PNG, with the shorter side at least 500 pixels.
+        series_instance_uid: The unique identifier of the series. DICOM tag
+            (0020,000E).
     """
 
     class Meta:
@@ -157,18 +164,22 @@ class MedicalImageStudy:
     """A medical image study.
 
     Attributes:
-        when: When the study was performed.
-        patient_name: The patient's name as recorded in the study.
-        description: Description of the study.
+        when: When the study was performed. DICOM tags (0008,0020) and
+            (0008,0030): study date and time.
+        patient_name: The patient's name as recorded in the study. DICOM tag
+            (0010,0010).
+        description: Description of the study. DICOM tag (0008,1030).
         series: The series of the study; each element is one series.
-        reason: Why the study was requested.
+        reason: Why the study was requested. DICOM tag (0032,1030).
         preview_blob_name: Name of the blob holding a preview image
             representative of the whole study.
         key_images: The images that matter most in the study.
-        study_instance_uid: The unique identifier of the study.
+        study_instance_uid: The unique identifier of the study. DICOM tag
+            (0020,000D).
         referring_physician: The physician who referred the patient for the
-            study.
-        accession_number: The accession number of the study order.
+            study. DICOM tag (0008,0090).
+        accession_number: The accession number of the study order. DICOM tag
+            (0008,0050).
     """
 
     TYPE_ID: ClassVar[UUID] = UUID("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d")

@@ -1,0 +1,264 @@
+"""The build step: determinism, drift detection, schema errors, wire rules."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from click.testing import CliRunner
+
+from hvgen.cli import main
+from hvgen.codegen.compiler import Compiler
+from hvgen.codegen.schemaset import SchemaError, SchemaSet
+
+from .conftest import ROOT
+
+XSD = ROOT / "xsd"
+TEMPLATES = ROOT / "templates"
+GENERATED = ROOT / "generated"
+
+
+@pytest.fixture(scope="module")
+def compiled() -> dict[str, str]:
+    return Compiler(XSD, TEMPLATES).compile()
+
+
+def test_output_is_deterministic(compiled: dict[str, str]) -> None:
+    again = Compiler(XSD, TEMPLATES).compile()
+    assert again == compiled
+
+
+def test_committed_output_is_up_to_date() -> None:
+    result = CliRunner().invoke(main, ["generate", "--check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_check_names_drifting_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(GENERATED, out, ignore=shutil.ignore_patterns("__pycache__"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["generate", "--check", "--out", str(out)]).exit_code == 0
+
+    edited = out / "healthvault" / "bindings" / "thing.py"
+    edited.write_text(edited.read_text() + "\n# hand edit\n")
+    stray = out / "healthvault" / "stray.py"
+    stray.write_text("")
+    (out / "healthvault" / "registry.py").unlink()
+
+    result = runner.invoke(main, ["generate", "--check", "--out", str(out)])
+    assert result.exit_code == 1
+    for name in ("bindings/thing.py", "stray.py", "registry.py"):
+        assert name in result.output
+    assert "codec.py" not in result.output
+
+    result = runner.invoke(main, ["generate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not stray.exists()
+    assert runner.invoke(main, ["generate", "--check", "--out", str(out)]).exit_code == 0
+
+
+def test_package_name_is_configurable(tmp_path: Path) -> None:
+    files = Compiler(XSD, TEMPLATES, package="otherpkg").compile()
+    assert all(path.startswith("otherpkg/") for path in files)
+    assert "otherpkg/py.typed" in files
+
+
+# -- wire rules -------------------------------------------------------------------
+
+
+def test_thing_type_roots_are_unqualified() -> None:
+    from healthvault.bindings.things import medical_image_study, medical_image_study_2
+
+    for module in (medical_image_study, medical_image_study_2):
+        assert module.MedicalImageStudy.Meta.namespace == ""
+        assert module.MedicalImageStudy.Meta.name == "medical-image-study"
+
+
+def test_request_info_unqualified_response_info_qualified() -> None:
+    from healthvault.bindings.methods import method_putthings2, response_putthings
+
+    assert method_putthings2.Info.Meta.namespace == ""
+    assert response_putthings.Info.Meta.namespace == "urn:com.microsoft.wc.methods.response.PutThings"
+
+
+def test_request_root_and_xmldsig_are_qualified() -> None:
+    from healthvault.bindings import xmldsig
+    from healthvault.bindings.methods import request
+
+    assert request.Request.Meta.namespace == "urn:com.microsoft.wc.request"
+    assert xmldsig.Signature.Meta.namespace == "http://www.w3.org/2000/09/xmldsig#"
+
+
+def test_no_alias_namespace_leaks(compiled: dict[str, str]) -> None:
+    assert not any("#hvgen-version-" in text for text in compiled.values())
+
+
+def test_v1_and_v2_coexist_and_differ() -> None:
+    from healthvault.bindings.things import medical_image_study as v1
+    from healthvault.bindings.things import medical_image_study_2 as v2
+
+    v1_series = {f for f in v1.MedicalImageStudySeries.__dataclass_fields__}
+    v2_series = {f for f in v2.MedicalImageStudySeries.__dataclass_fields__}
+    assert "referring_physician" in v1_series - v2_series
+    assert {"referring_physician", "accession_number"} <= set(v2.MedicalImageStudy.__dataclass_fields__)
+    assert "accession_number" not in v1.MedicalImageStudy.__dataclass_fields__
+
+
+def test_type_ids_and_registry() -> None:
+    from healthvault import registry
+    from healthvault.bindings.things import medical_image_study as v1
+    from healthvault.bindings.things import medical_image_study_2 as v2
+    from healthvault.bindings.things.file import File
+
+    assert v1.MedicalImageStudy.TYPE_ID == UUID("c75651c8-548e-449f-8942-9e6379b0b88a")
+    assert v2.MedicalImageStudy.TYPE_ID == UUID("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d")
+    assert v2.MedicalImageStudy.TYPE_NAME == "Medical image study"
+    assert v2.MedicalImageStudy.TYPE_VERSION == 2
+    assert registry.thing_class("CDFC0A9B-6D3B-4D16-AFA8-02B86D621A8D") is v2.MedicalImageStudy
+    assert registry.thing_class(UUID("c75651c8-548e-449f-8942-9e6379b0b88a")) is v1.MedicalImageStudy
+    assert registry.thing_class("bd0403c5-4ae2-4b0e-a8db-1888678e4528") is File
+    assert registry.thing_class("00000000-0000-0000-0000-000000000000") is None
+    assert registry.thing_class("not a guid") is None
+    assert registry.classes_for_root("medical-image-study") == (v2.MedicalImageStudy, v1.MedicalImageStudy)
+    assert len(registry.THING_TYPES) == 5
+
+
+def test_docstrings_are_prose_not_xml() -> None:
+    from healthvault.bindings.things import medical_image_study_2 as v2
+
+    doc = v2.MedicalImageStudySeries.__doc__ or ""
+    assert "<summary>" not in doc and "<remarks>" not in doc
+    assert "One series of a study" in doc
+    assert "acquisition_datetime: When the series was acquired." in doc
+
+
+def test_docstrings_keep_dicom_remarks() -> None:
+    from healthvault.bindings.things import medical_image_study_2 as v2
+
+    image_doc = " ".join((v2.MedicalImageStudySeriesImage.__doc__ or "").split())
+    assert "image_blob_name: Name of the blob that holds the original image (the DICOM file). DICOM tag (0008,0018)" in image_doc
+    study_doc = " ".join((v2.MedicalImageStudy.__doc__ or "").split())
+    for tag in ("(0008,0020)", "(0010,0010)", "(0008,1030)", "(0032,1030)", "(0020,000D)", "(0008,0090)", "(0008,0050)"):
+        assert tag in study_doc
+
+
+# -- schema errors ----------------------------------------------------------------
+
+
+def write(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(body).lstrip())
+    return path
+
+
+HEAD = '<schema xmlns="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:t">'
+
+
+def error_of(folder: Path) -> str:
+    result = CliRunner().invoke(
+        main, ["generate", "--xsd", str(folder), "--out", str(folder / "out"), "--package", "x"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1, result.output
+    return result.output
+
+
+def test_missing_import_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "a.xsd", f"""
+        {HEAD}
+          <import namespace="urn:u" schemaLocation="missing.xsd"/>
+        </schema>""")
+    out = error_of(tmp_path)
+    assert f"{tmp_path / 'a.xsd'}:2: imported schema not found" in out
+
+
+def test_unknown_type_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "a.xsd", f"""
+        {HEAD}
+          <complexType name="A">
+            <sequence>
+              <element name="b" type="t:Nope"/>
+            </sequence>
+          </complexType>
+        </schema>""")
+    out = error_of(tmp_path)
+    assert f"{tmp_path / 'a.xsd'}:4: unknown type 't:Nope'" in out
+
+
+def test_unknown_builtin_type(tmp_path: Path) -> None:
+    write(tmp_path, "a.xsd", f"""
+        {HEAD}
+          <element name="e" type="strng"/>
+        </schema>""".replace('xmlns:t="urn:t"', 'xmlns:t="urn:t" xmlns:xs="http://www.w3.org/2001/XMLSchema"'))
+    assert "unknown built-in type 'strng'" in error_of(tmp_path)
+
+
+def test_duplicate_type_id(tmp_path: Path) -> None:
+    for name, ns in (("one.xsd", "urn:one"), ("two.xsd", "urn:two")):
+        write(tmp_path, name, f"""
+            <schema xmlns="http://www.w3.org/2001/XMLSchema" targetNamespace="{ns}">
+              <annotation><documentation>
+                <type-id>11111111-2222-3333-4444-555555555555</type-id>
+              </documentation></annotation>
+              <element name="{name[:-4]}"><complexType><sequence/></complexType></element>
+            </schema>""")
+    out = error_of(tmp_path)
+    assert "two.xsd:3: duplicate type-id 11111111-2222-3333-4444-555555555555" in out
+    assert "one.xsd" in out
+
+
+def test_duplicate_definition_outside_thing_types(tmp_path: Path) -> None:
+    body = f"""
+        {HEAD}
+          <complexType name="A"><sequence/></complexType>
+        </schema>"""
+    write(tmp_path, "a.xsd", body)
+    write(tmp_path, "b.xsd", body)
+    out = error_of(tmp_path)
+    assert "b.xsd:2: type 'A' in namespace 'urn:t' is already defined in" in out
+
+
+def test_malformed_schema(tmp_path: Path) -> None:
+    write(tmp_path, "a.xsd", f"{HEAD}\n<element name='x'>\n</schema>\n")
+    out = error_of(tmp_path)
+    assert "a.xsd:3: not well-formed XML" in out
+
+
+def test_entities_and_remote_imports_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a.xsd", f"""
+        <!DOCTYPE schema [<!ENTITY e SYSTEM "file:///etc/passwd">]>
+        {HEAD}
+          <annotation><documentation>&e;</documentation></annotation>
+        </schema>""")
+    assert "entity reference &e; is not allowed" in error_of(tmp_path)
+    (tmp_path / "a.xsd").unlink()
+    write(tmp_path, "b.xsd", f"""
+        {HEAD}
+          <import namespace="urn:u" schemaLocation="http://127.0.0.1:9/u.xsd"/>
+        </schema>""")
+    assert "remote schema location not allowed" in error_of(tmp_path)
+
+
+def test_import_namespace_mismatch(tmp_path: Path) -> None:
+    write(tmp_path, "u.xsd", '<schema xmlns="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:u"/>')
+    write(tmp_path, "a.xsd", f"""
+        {HEAD}
+          <import namespace="urn:other" schemaLocation="u.xsd"/>
+        </schema>""")
+    assert "import declares namespace 'urn:other' but u.xsd has targetNamespace 'urn:u'" in error_of(tmp_path)
+
+
+def test_schema_set_finds_thing_types() -> None:
+    schemas = SchemaSet(sorted(XSD.rglob("*.xsd")))
+    names = {sf.thing_type.root for sf in schemas.thing_types() if sf.thing_type}
+    assert names == {"medical-image-study", "file", "personal-image", "blood-pressure"}
+    assert len(schemas.aliases()) == 1
+
+
+def test_schema_error_str_has_location() -> None:
+    err = SchemaError(Path("x.xsd"), 7, "boom")
+    assert str(err) == "x.xsd:7: boom"
