@@ -23,6 +23,25 @@ from .errors import HealthVaultXmlError
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARATION = re.compile(rb"""xmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*["']([^"']*)["']""")
+
+#: Namespace URI -> prefix, as declared by documents read so far (first wins).
+#: Writers use it for namespaces the platform has no fixed prefix for, so that
+#: content such as thing extensions keeps its prefixes through a round trip.
+SEEN_PREFIXES: dict[str, str | None] = {}
+_SEEN_LIMIT = 4096
+
+
+def _remember_prefixes(raw: bytes) -> None:
+    if b"xmlns" not in raw:
+        return
+    for match in _DECLARATION.finditer(raw):
+        if len(SEEN_PREFIXES) >= _SEEN_LIMIT:
+            return
+        prefix = match.group(1).decode("utf-8") if match.group(1) else None
+        uri = match.group(2).decode("utf-8", "replace")
+        if uri:
+            SEEN_PREFIXES.setdefault(uri, prefix)
 
 
 def _parser() -> etree.XMLParser:
@@ -91,6 +110,7 @@ def parse(
         raise HealthVaultXmlError(
             f"{what} is not well-formed XML (line {line}, column {column}): {exc.msg}"
         ) from None
+    _remember_prefixes(raw)
     docinfo = root.getroottree().docinfo
     if (
         docinfo.doctype

@@ -38,6 +38,7 @@ from xsdata.logger import logger as xsdata_logger
 from xsdata.utils.namespaces import prefix_exists
 
 from .errors import HealthVaultXmlError
+from .safexml import SEEN_PREFIXES
 
 T = TypeVar("T")
 
@@ -80,6 +81,8 @@ class _WireWriter(LxmlEventWriter):
         known, prefix = platform_prefix(uri)
         if not known and uri in self.preferred:
             known, prefix = True, self.preferred[uri]
+        if not known and uri in SEEN_PREFIXES:
+            known, prefix = True, SEEN_PREFIXES[uri]
         if known and (prefix is None or prefix not in self.ns_map):
             self.ns_map[prefix] = uri
             return
@@ -240,6 +243,9 @@ def from_element(
     strict: bool = False,
 ) -> T:
     """Decode a parsed element into ``cls``, whatever the element's own name.
+
+    The element is consumed: binding clears each element once it is read.
+    Pass a copy if the tree is needed afterwards.
 
     Unknown elements and attributes are always errors: a class is never
     allowed to drop content. By default, missing required content is

@@ -11,7 +11,9 @@ until the whole package has been produced.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterable
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import black
+from importlib.metadata import version
 from black.parsing import InvalidInput
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from xsdata.codegen.models import Class
@@ -210,11 +213,35 @@ def _with_aliases(types: list[ThingTypeSymbol]) -> list[ThingTypeSymbol]:
     return out
 
 
-def _format(source: str, path: str) -> str:
+def _cache_dir() -> Path | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "hvgen" / f"black-{version('black')}-{LINE_LENGTH}"
     try:
-        return black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
+def _format(source: str, path: str, cache: Path | None) -> str:
+    """Format with black; results are cached by content hash (black is the
+    slowest step, and most runs regenerate files that did not change)."""
+    key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    cached = cache / key if cache else None
+    if cached is not None and cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    try:
+        formatted = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
     except InvalidInput as exc:  # a template produced broken Python
         raise SchemaError(path, None, f"generated code does not parse: {exc}") from None
+    if cached is not None:
+        try:
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(formatted, encoding="utf-8")
+            tmp.replace(cached)
+        except OSError:
+            pass
+    return formatted
 
 
 class Compiler:
@@ -283,8 +310,9 @@ class Compiler:
         symbols = {cls.qname: self._symbol(cls) for cls in classes}
         files.update(self._render_runtime(symbols, thing_types, schemas))
         files[f"{self.package}/py.typed"] = ""
+        cache = _cache_dir()
         return {
-            path: (_format(text, path) if path.endswith(".py") and text.strip() else text)
+            path: (_format(text, path, cache) if path.endswith(".py") and text.strip() else text)
             for path, text in sorted(files.items())
         }
 

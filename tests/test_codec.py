@@ -1,0 +1,158 @@
+"""Reading and writing through the generated runtime API."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from xsdata.formats.dataclass.models.generics import AnyElement
+
+from healthvault import codec
+from healthvault.bindings.methods.method_putthings2 import Info as PutThingsInfo
+from healthvault.bindings.methods.request import AuthenticatedSessionInfo, Header
+from healthvault.bindings.methods.response_getthings3 import Info as GetThingsResult
+from healthvault.bindings.things import medical_image_study as v1
+from healthvault.bindings.things import medical_image_study_2 as v2
+from healthvault.bindings.things.file import File
+from healthvault.errors import HealthVaultDecodeWarning, HealthVaultXmlError
+
+STUDY = (
+    "<medical-image-study><when><date><y>2024</y><m>5</m><d>1</d></date></when>"
+    "<series>{acq}<images><image-blob-name>1.2.3</image-blob-name></images>{series_extra}</series>"
+    "{study_extra}</medical-image-study>"
+)
+V1_ONLY = STUDY.format(
+    acq="<acquisition-datetime><date><y>2024</y><m>5</m><d>1</d></date></acquisition-datetime>",
+    series_extra="<referring-physician><name><full>Dr A</full></name></referring-physician>",
+    study_extra="",
+)
+V2_ONLY = STUDY.format(acq="", series_extra="", study_extra="<accession-number>A1</accession-number>")
+
+
+def thing(type_id: str, data: str, common: str = "") -> bytes:
+    return f"<thing><type-id>{type_id}</type-id><data-xml>{data}{common}</data-xml></thing>".encode()
+
+
+def test_type_id_chooses_the_version() -> None:
+    t1 = codec.read_thing(thing("c75651c8-548e-449f-8942-9e6379b0b88a", V1_ONLY))
+    t2 = codec.read_thing(thing("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d", V2_ONLY))
+    assert isinstance(t1.data_xml[0].any_element, v1.MedicalImageStudy)
+    assert isinstance(t2.data_xml[0].any_element, v2.MedicalImageStudy)
+    assert t1.data_xml[0].any_element.series[0].referring_physician.name.full == "Dr A"
+    assert t2.data_xml[0].any_element.accession_number == "A1"
+
+
+def test_wrong_version_keeps_raw_xml_with_a_warning() -> None:
+    data = thing("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d", V1_ONLY)
+    with pytest.warns(HealthVaultDecodeWarning, match="referring-physician"):
+        t = codec.read_thing(data)
+    assert isinstance(t.data_xml[0].any_element, AnyElement)
+    assert codec.write_thing(t) == data
+
+
+def test_bare_root_picks_the_version_that_holds_it() -> None:
+    assert isinstance(codec.read_data(V1_ONLY), v1.MedicalImageStudy)
+    assert isinstance(codec.read_data(V2_ONLY), v2.MedicalImageStudy)
+
+
+def test_unknown_type_is_kept_raw_and_written_back() -> None:
+    data = thing(
+        "11111111-2222-3333-4444-555555555555",
+        '<weight><value a="1">80<unit>kg</unit></value>tail</weight>',
+        "<common><note>n</note></common>",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = codec.read_thing(data)
+    assert isinstance(t.data_xml[0].any_element, AnyElement)
+    assert t.data_xml[0].common.note == "n"
+    assert codec.write_thing(t) == data
+
+
+def test_extension_content_is_kept() -> None:
+    ext = (
+        '<common><extension source="urn:x" ver="1"><x:a xmlns:x="urn:x" k="v">1<x:b/>2</x:a>'
+        "<plain>t</plain></extension><client-thing-id>c1</client-thing-id></common>"
+    )
+    data = thing("bd0403c5-4ae2-4b0e-a8db-1888678e4528", "<file><name>a.dcm</name><size>10</size></file>", ext)
+    t = codec.read_thing(data)
+    assert isinstance(t.data_xml[0].any_element, File)
+    assert codec.write_thing(t) == data
+
+
+def test_strict_mode_refuses_missing_and_mistyped_values() -> None:
+    lax = thing("bd0403c5-4ae2-4b0e-a8db-1888678e4528", "<file><name>a</name><size>10</size></file>")
+    assert codec.read_thing(lax, strict=True)
+    bad_date = b"<thing><eff-date>2008-12-10 03:47:35.550</eff-date></thing>"
+    assert codec.write_thing(codec.read_thing(bad_date)) == bad_date
+    with pytest.raises(HealthVaultXmlError, match="eff-date|XmlDateTime|convert"):
+        codec.read_thing(bad_date, strict=True)
+    missing = b"<thing><thing-id>0a0a0a0a-0000-0000-0000-000000000000</thing-id></thing>"
+    assert codec.write_thing(codec.read_thing(missing)) == missing
+    with pytest.raises(HealthVaultXmlError, match="version_stamp"):
+        codec.read_thing(missing, strict=True)
+
+
+def test_request_parts_are_the_exact_wire_strings() -> None:
+    header = Header(
+        method="PutThings",
+        method_version=2,
+        record_id="0a0a0a0a-0000-0000-0000-000000000000",
+        auth_session=AuthenticatedSessionInfo(auth_token="tok"),
+        msg_time="2024-05-01T10:00:00Z",
+        msg_ttl=1800,
+        version="hvgen/0.1",
+    )
+    study = codec.read_data(V2_ONLY)
+    from healthvault.bindings.thing import DataXml, Thing2, ThingType
+
+    info = PutThingsInfo(thing=[Thing2(type_id=ThingType(value=str(v2.MedicalImageStudy.TYPE_ID)), data_xml=[DataXml(any_element=study)])])
+    parts = codec.request_parts(codec.RequestEnvelope(header=header, info=info))
+    assert parts.header.startswith("<header><method>PutThings</method><method-version>2</method-version>")
+    assert parts.info.startswith("<info><thing><type-id>cdfc0a9b") and "<medical-image-study>" in parts.info
+    wire = parts.join()
+    assert wire.startswith(b'<wc-request:request xmlns:wc-request="urn:com.microsoft.wc.request"><header>')
+    assert parts.header.encode() in wire and parts.info.encode() in wire
+    back = codec.read_request(wire)
+    assert isinstance(back.info, PutThingsInfo)
+    assert isinstance(back.info.thing[0].data_xml[0].any_element, v2.MedicalImageStudy)
+    assert codec.write_request(back) == wire
+
+
+def test_unknown_method_info_is_raw() -> None:
+    wire = (
+        b'<wc-request:request xmlns:wc-request="urn:com.microsoft.wc.request"><header><method>BeginPutBlob</method>'
+        b"<method-version>1</method-version><app-id>0a0a0a0a-0000-0000-0000-000000000000</app-id>"
+        b"<msg-time>2024-05-01T10:00:00Z</msg-time><msg-ttl>1800</msg-ttl><version>v</version></header><info/></wc-request:request>"
+    )
+    env = codec.read_request(wire)
+    assert isinstance(env.info, AnyElement)
+    assert codec.write_request(env) == wire
+
+
+def test_request_envelope_order_is_enforced() -> None:
+    wire = b'<wc-request:request xmlns:wc-request="urn:com.microsoft.wc.request"><info/><header/></wc-request:request>'
+    with pytest.raises(HealthVaultXmlError, match="auth\\], header and info in that order"):
+        codec.read_request(wire)
+
+
+def test_response_info_decoded_by_namespace_and_things_typed() -> None:
+    data = (
+        b'<response><status><code>0</code></status><wc:info xmlns:wc="urn:com.microsoft.wc.methods.response.GetThings3">'
+        b"<group><thing><type-id>cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d</type-id><data-xml>"
+        + V2_ONLY.encode()
+        + b"</data-xml></thing></group></wc:info></response>"
+    )
+    env = codec.read_response(data)
+    assert env.status.code == 0
+    assert isinstance(env.info, GetThingsResult)
+    assert isinstance(env.info.group[0].thing[0].data_xml[0].any_element, v2.MedicalImageStudy)
+    assert codec.write_response(env) == data
+
+
+def test_error_response() -> None:
+    data = b"<response><status><code>61</code><error><message>stale version-stamp</message></error></status></response>"
+    env = codec.read_response(data)
+    assert env.status.code == 61 and env.status.error.message == "stale version-stamp"
+    assert env.info is None
+    assert codec.write_response(env) == data
