@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterable
@@ -92,6 +93,50 @@ def method_infos(symbols: dict[str, Symbol]) -> list[MethodInfo]:
         if qname.startswith("{" + METHODS_NS) and local == "info":
             found.append(MethodInfo(ns, ns.startswith(RESPONSE_NS), symbol))
     return found
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A platform method: name, version and its info classes (if any)."""
+
+    name: str
+    version: int
+    params: MethodInfo | None
+    result: MethodInfo | None
+
+    @property
+    def constant(self) -> str:
+        """UPPER_SNAKE name of the method constant, e.g. PUT_THINGS."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).upper()
+
+
+def _split_version(name: str) -> tuple[str, int | None]:
+    match = re.fullmatch(r"(.*?)(\d+)", name)
+    return (match.group(1), int(match.group(2))) if match else (name, None)
+
+
+def method_specs(infos: list[MethodInfo]) -> list[MethodSpec]:
+    """Pair request and response info schemas into methods.
+
+    A request schema urn:...methods.NAME[N] is method NAME, version N (1 when
+    unnumbered). Its response schema is urn:...methods.response.NAME[N], else
+    ...response.NAME. Response schemas left unpaired are methods whose request
+    info is empty (BeginPutBlob, AllocatePackageId...), version 1.
+    """
+    responses = {i.name: i for i in infos if i.response}
+    used: set[str] = set()
+    specs = []
+    for info in (i for i in infos if not i.response):
+        base, version = _split_version(info.name)
+        result = responses.get(info.name) or (responses.get(base) if version else None)
+        if result is not None:
+            used.add(result.name)
+        specs.append(MethodSpec(base, version or 1, info, result))
+    for name, info in responses.items():
+        if name not in used:
+            base, version = _split_version(name)
+            specs.append(MethodSpec(base, version or 1, None, info))
+    return sorted(specs, key=lambda m: (m.name, m.version))
 
 
 class _Transformer(ResourceTransformer):
@@ -372,6 +417,7 @@ class Compiler:
             "has": has,
             "sym": sym,
             "methods": method_infos(symbols),
+            "method_specs": method_specs(method_infos(symbols)),
         }
         out: dict[str, str] = {}
         for template in sorted(runtime.glob("*.py.jinja2")):
