@@ -1,0 +1,5 @@
+"""``python -m hvgen``: the hvgen command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,286 @@
+"""Blob upload and download over plain HTTP.
+
+Upload: ``POST`` chunks to the URL BeginPutBlob returned, each with
+``Content-Range: bytes FIRST-LAST/TOTAL`` (TOTAL may be ``*``), every chunk
+exactly ``blob-chunk-size`` bytes but the last, in order, with no gaps. The
+last chunk, or an empty POST after it, carries ``x-hv-blob-complete: 1``.
+Re-sending the last acknowledged chunk with the same range and bytes is
+acknowledged again without appending (so clients can retry). A GET on an
+upload URL reports how many bytes were acknowledged (``x-hv-blob-received``),
+so an interrupted upload can resume.
+
+Download: ``GET`` the URL GetThings returned; ``Range: bytes=A-B`` (or the
+documented ``Content-Range: bytes A-B`` request header) returns only those
+bytes with 206, and a range past the end 416.
+
+Errors answer with an HTTP error status and the platform's XML status body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from healthvault.blobhash import SHA256Block
+from healthvault.status import StatusCode
+
+from . import tokens
+from .blobstore import BlobRow
+from .protocol import PlatformError, error_response
+
+if TYPE_CHECKING:
+    from .app import Platform
+
+COMPLETE_HEADER = "x-hv-blob-complete"
+RECEIVED_HEADER = "x-hv-blob-received"
+_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+_GET_RANGE = re.compile(r"^\s*bytes\s*[= ]\s*(\d*)-(\d*)\s*$")
+_READ = 1024 * 1024
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class BlobHttpError(PlatformError):
+    """A platform error with the HTTP status to answer it with."""
+
+    def __init__(self, http: int, code: StatusCode, message: str) -> None:
+        super().__init__(code, message)
+        self.http = http
+
+
+def _lock_for(blob_id: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(blob_id, threading.Lock())
+
+
+def _error(exc: PlatformError) -> Response:
+    http = exc.http if isinstance(exc, BlobHttpError) else 400
+    return Response(error_response(exc.code, exc.message), status_code=http, media_type="text/xml; charset=utf-8")
+
+
+def _token(platform: "Platform", request: Request, kind: str) -> tokens.BlobToken:
+    token = request.query_params.get("blob-ref-token")
+    if not token:
+        raise BlobHttpError(403, StatusCode.INVALID_BLOB_REF_URL, "the URL carries no blob-ref-token")
+    try:
+        return tokens.check(platform.key, token, kind)
+    except tokens.TokenError as exc:
+        raise BlobHttpError(403, StatusCode.ACCESS_DENIED if exc.expired else StatusCode.INVALID_BLOB_REF_URL, str(exc)) from None
+
+
+# -- upload ------------------------------------------------------------------------------
+
+
+async def upload(platform: "Platform", request: Request) -> Response:
+    try:
+        claims = _token(platform, request, "w")
+        content_range = request.headers.get("content-range")
+        complete = request.headers.get(COMPLETE_HEADER, "").strip() == "1"
+        limit = platform.config.chunk_size
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"a chunk is at most {limit} bytes")
+        body = bytearray()
+        async for piece in request.stream():
+            body += piece
+            if len(body) > limit:
+                raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"a chunk is at most {limit} bytes")
+        received = await run_in_threadpool(_accept, platform, claims, content_range, bytes(body), complete)
+    except PlatformError as exc:
+        return _error(exc)
+    return Response(b"", status_code=200, headers={RECEIVED_HEADER: str(received)})
+
+
+def _accept(platform: "Platform", claims: tokens.BlobToken, content_range: str | None, body: bytes, complete: bool) -> int:
+    config = platform.config
+    with _lock_for(claims.blob_id):
+        with platform.store.read() as db:
+            row = platform.blobs.row(db, claims.blob_id)
+        if row is None or row.record_id != claims.record_id:
+            raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no upload for this URL (it may have expired)")
+        if row.state != "uploading":
+            if not body and complete:
+                return row.received  # completing twice is harmless
+            raise BlobHttpError(409, StatusCode.BLOB_TOKEN_COMMITTED, "this blob is already complete")
+        total = row.total
+        if body or content_range:
+            if not content_range:
+                raise BlobHttpError(400, StatusCode.BAD_HTTP, "a chunk needs a Content-Range header")
+            match = _RANGE.match(content_range)
+            if not match:
+                raise BlobHttpError(400, StatusCode.BAD_HTTP, f"malformed Content-Range {content_range!r}")
+            first, last = int(match.group(1)), int(match.group(2))
+            declared_total = None if match.group(3) == "*" else int(match.group(3))
+            if last < first or last - first + 1 != len(body):
+                raise BlobHttpError(
+                    400, StatusCode.BAD_HTTP,
+                    f"Content-Range {first}-{last} is {last - first + 1} bytes but the body has {len(body)}",
+                )
+            if declared_total is not None:
+                if total is not None and declared_total != total:
+                    raise BlobHttpError(400, StatusCode.BAD_HTTP, f"total changed from {total} to {declared_total}")
+                if declared_total > config.max_blob_size:
+                    raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"blob of {declared_total} bytes is over the {config.max_blob_size}-byte limit")
+                if last >= declared_total:
+                    raise BlobHttpError(400, StatusCode.BAD_HTTP, f"range ends at {last}, past the total of {declared_total}")
+                total = declared_total
+            if row.last_range == f"{first}-{last}" and first + len(body) == row.received:
+                if _same_bytes(platform, row, first, body):
+                    return row.received  # a retry of the last chunk
+                raise BlobHttpError(409, StatusCode.BAD_HTTP, f"range {first}-{last} was already received with other bytes")
+            if first != row.received:
+                raise BlobHttpError(
+                    400, StatusCode.BAD_HTTP,
+                    f"expected a chunk starting at byte {row.received}, got {first} (chunks go in order, without gaps)",
+                )
+            if row.received % config.chunk_size:
+                raise BlobHttpError(400, StatusCode.BAD_HTTP, "only the last chunk may be shorter than the chunk size")
+            if row.received + len(body) > config.max_blob_size:
+                raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"the blob would exceed {config.max_blob_size} bytes")
+            _write(platform, row, body)
+            digests = _block_digests(body, row.block_size)
+            received = row.received + len(body)
+            with platform.store.write() as db:
+                db.execute(
+                    "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = block_digests || ? "
+                    "WHERE blob_id = ?",
+                    (received, total, f"{first}-{last}", digests, row.blob_id),
+                )
+            row.received, row.total = received, total
+            row.block_digests += digests
+        if complete:
+            if row.total is not None and row.received != row.total:
+                raise BlobHttpError(400, StatusCode.BLOB_TOKEN_NOT_COMPLETED, f"complete after {row.received} of {row.total} bytes")
+            with platform.store.read() as db:
+                fresh = platform.blobs.row(db, row.blob_id)
+            assert fresh is not None
+            hasher = SHA256Block(row.block_size)
+            for i in range(0, len(fresh.block_digests), 32):
+                hasher.add_block_digest(fresh.block_digests[i : i + 32])
+            with platform.store.write() as db:
+                db.execute(
+                    "UPDATE blobs SET state = 'complete', total = ?, hash = ? WHERE blob_id = ?",
+                    (fresh.received, hasher.b64digest(), row.blob_id),
+                )
+        return row.received
+
+
+def _block_digests(body: bytes, block_size: int) -> bytes:
+    view = memoryview(body)
+    return b"".join(hashlib.sha256(view[i : i + block_size]).digest() for i in range(0, len(view), block_size))
+
+
+def _write(platform: "Platform", row: BlobRow, body: bytes) -> None:
+    path = platform.blobs.path(row.blob_id)
+    with open(path, "r+b" if path.exists() else "w+b") as f:
+        f.truncate(row.received)  # drop bytes of a chunk that was never acknowledged
+        f.seek(row.received)
+        f.write(body)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _same_bytes(platform: "Platform", row: BlobRow, first: int, body: bytes) -> bool:
+    with open(platform.blobs.path(row.blob_id), "rb") as f:
+        f.seek(first)
+        return f.read(len(body)) == body
+
+
+# -- download -----------------------------------------------------------------------------
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    if not header:
+        return None
+    match = _GET_RANGE.match(header)
+    if not match or (not match.group(1) and not match.group(2)):
+        raise BlobHttpError(416, StatusCode.BAD_HTTP, f"unsupported range {header!r}")
+    if match.group(1):
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else size - 1
+    else:
+        first, last = max(size - int(match.group(2)), 0), size - 1
+    last = min(last, size - 1)
+    if first >= size or last < first:
+        raise BlobHttpError(416, StatusCode.BAD_HTTP, f"range {header!r} is outside the blob of {size} bytes")
+    return first, last
+
+
+def _stream(path: str, first: int, length: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(first)
+        left = length
+        while left > 0:
+            piece = f.read(min(_READ, left))
+            if not piece:
+                break
+            left -= len(piece)
+            yield piece
+
+
+async def download(platform: "Platform", request: Request) -> Response:
+    try:
+        token = request.query_params.get("blob-ref-token", "")
+        try:
+            upload_claims = tokens.check(platform.key, token, "w")
+        except tokens.TokenError:
+            upload_claims = None
+        if upload_claims is not None:  # progress of an upload, for resuming
+            with platform.store.read() as db:
+                row = platform.blobs.row(db, upload_claims.blob_id)
+            if row is None:
+                raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no upload for this URL")
+            return Response(b"", headers={RECEIVED_HEADER: str(row.received), "x-hv-blob-state": row.state})
+        claims = _token(platform, request, "r")
+        with platform.store.read() as db:
+            row = platform.blobs.row(db, claims.blob_id)
+            found = db.execute("SELECT content_type FROM version_blobs WHERE blob_id = ? LIMIT 1", (claims.blob_id,)).fetchone()
+        if row is None or row.record_id != claims.record_id or row.state != "committed":
+            raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no such blob")
+        path = platform.blobs.path(row.blob_id)
+        size = path.stat().st_size
+        wanted = _range(request.headers.get("range") or request.headers.get("content-range"), size)
+        headers = {
+            "Accept-Ranges": "bytes",
+            "ETag": f'"{row.hash}"',
+            "x-hv-blob-hash": row.hash or "",
+            "Cache-Control": "private, max-age=0",
+        }
+        media = found["content_type"] if found is not None and found["content_type"] else "application/octet-stream"
+        if wanted is None:
+            first, length, status = 0, size, 200
+        else:
+            first, last = wanted
+            length, status = last - first + 1, 206
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        headers["Content-Length"] = str(length)
+        if request.method == "HEAD":
+            return Response(b"", status_code=status, headers=headers, media_type=media)
+        return StreamingResponse(_stream(str(path), first, length), status_code=status, headers=headers, media_type=media)
+    except PlatformError as exc:
+        return _error(exc)
+
+
+def sweep(platform: "Platform") -> int:
+    """Remove abandoned uploads and orphan files; returns how many uploads went."""
+    with platform.store.write() as db:
+        gone = platform.blobs.sweep(db)
+    return len(gone)
+
+
+def sweeper(platform: "Platform", interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            sweep(platform)
+        except Exception:  # keep sweeping later
+            time.sleep(1)

@@ -1,0 +1,195 @@
+"""Things as the local platform stores and returns them.
+
+A stored version is the thing's XML as the client sent it, with the fields
+the platform owns set by the server (thing-id and version-stamp, type-id,
+state, effective date, audits) and without its blob payload: blobs are rows
+of ``version_blobs``, and the payload is written out per request, with fresh
+URLs. Keeping the client's bytes for data-xml and signature-info keeps
+signatures verifiable.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from lxml import etree
+
+from healthvault import safexml
+
+#: Children of <thing> in schema order.
+ORDER = (
+    "thing-id",
+    "type-id",
+    "thing-state",
+    "flags",
+    "eff-date",
+    "created",
+    "updated",
+    "data-xml",
+    "blob-payload",
+    "eff-permissions",
+    "tags",
+    "signature-info",
+    "updated-end-date",
+)
+
+#: Which children each GetThings section returns.
+SECTIONS = {
+    "core": {"thing-id", "type-id", "thing-state", "flags", "eff-date", "updated-end-date"},
+    "audits": {"created", "updated"},
+    "effectivepermissions": {"eff-permissions"},
+    "digitalsignatures": {"signature-info"},
+    "tags": {"tags"},
+    "blobpayload": {"blob-payload"},
+}
+
+
+def iso(ts: float) -> str:
+    """An epoch time as xs:dateTime in UTC with milliseconds and Z."""
+    moment = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_stored(xml: bytes) -> etree._Element:
+    return safexml.parse(xml, what="stored thing", max_bytes=None)
+
+
+def child(thing: etree._Element, name: str) -> etree._Element | None:
+    for c in thing:
+        if c.tag == name:
+            return c
+    return None
+
+
+def set_child(thing: etree._Element, name: str, new: etree._Element | None) -> None:
+    """Replace (or remove, with None) the child ``name``, keeping schema order."""
+    old = child(thing, name)
+    if old is not None:
+        if new is None:
+            thing.remove(old)
+        else:
+            thing.replace(old, new)
+        return
+    if new is None:
+        return
+    rank = ORDER.index(name)
+    for i, c in enumerate(thing):
+        if c.tag in ORDER and ORDER.index(c.tag) > rank:
+            thing.insert(i, new)
+            return
+    thing.append(new)
+
+
+def element(tag: str, text: str | None = None, **attrib: str) -> etree._Element:
+    """A new unqualified element; attribute names use _ for -."""
+    el = etree.Element(tag, {k.replace("_", "-"): v for k, v in attrib.items()})
+    el.text = text
+    return el
+
+
+def audit(name: str, timestamp: float, app_id: str, app_name: str, person_id: str, person_name: str, action: str) -> etree._Element:
+    el = element(name)
+    el.append(element("timestamp", iso(timestamp)))
+    el.append(element("app-id", app_id, name=app_name))
+    el.append(element("person-id", person_id, name=person_name))
+    el.append(element("access-avenue", "Offline"))
+    el.append(element("audit-action", action))
+    return el
+
+
+_DATE_PARTS = ("y", "m", "d")
+
+
+def effective_date(data_root: etree._Element | None, fallback: float) -> str:
+    """The thing's effective date: its data's ``when`` when it has one (as
+    medical image studies and blood pressure readings do), else ``fallback``."""
+    when = data_root.find("when") if data_root is not None else None
+    date = when.find("date") if when is not None else None
+    if date is not None:
+        try:
+            y, m, d = (int((date.findtext(p) or "").strip()) for p in _DATE_PARTS)
+            time_el = when.find("time")
+            h = mi = s = ms = 0
+            if time_el is not None:
+                h = int((time_el.findtext("h") or "0").strip())
+                mi = int((time_el.findtext("m") or "0").strip())
+                s = int((time_el.findtext("s") or "0").strip())
+                ms = int((time_el.findtext("f") or "0").strip())
+            moment = dt.datetime(y, m, d, h, mi, s, ms * 1000, tzinfo=dt.timezone.utc)
+            return iso(moment.timestamp())
+        except (ValueError, OverflowError):
+            pass
+    return iso(fallback)
+
+
+def clean_copy(el: etree._Element) -> etree._Element:
+    """A standalone copy of ``el`` without namespace declarations it does not use."""
+    dup = copy.deepcopy(el)
+    etree.cleanup_namespaces(dup)
+    return dup
+
+
+def render(
+    stored: bytes,
+    sections: set[str],
+    xml: bool,
+    blob_payload: etree._Element | None,
+    permissions: Iterable[str] = ("All",),
+) -> bytes:
+    """A stored version as GetThings returns it for the requested sections.
+
+    thing-id and type-id are always returned.
+    """
+    thing = parse_stored(stored)
+    keep = {"thing-id", "type-id"}
+    for section in sections:
+        keep |= SECTIONS.get(section, set())
+    if xml:
+        keep.add("data-xml")
+    for c in list(thing):
+        if c.tag not in keep:
+            thing.remove(c)
+    if "blobpayload" in sections and blob_payload is not None and len(blob_payload):
+        set_child(thing, "blob-payload", blob_payload)
+    if "effectivepermissions" in sections:
+        perms = element("eff-permissions")
+        for p in permissions:
+            perms.append(element("permission", p))
+        set_child(thing, "eff-permissions", perms)
+    return bytes(etree.tostring(thing, encoding="utf-8"))
+
+
+_FORBIDDEN_XPATH = re.compile(r"//|\*|descendant|ancestor|following|preceding|namespace::|document\s*\(")
+
+
+def compile_xpath(expression: str) -> etree.XPath:
+    """An XPath filter, within the platform's rules (no //, no *, no
+    descendant, ancestor or sibling axes) and a length limit."""
+    from .protocol import PlatformError
+    from healthvault.status import StatusCode
+
+    if len(expression) > 2048:
+        raise PlatformError(StatusCode.INVALID_FILTER, "the xpath filter is longer than 2048 characters")
+    if _FORBIDDEN_XPATH.search(expression):
+        raise PlatformError(
+            StatusCode.INVALID_FILTER,
+            "the xpath filter may not use //, *, or descendant, ancestor or sibling axes",
+        )
+    try:
+        return etree.XPath(expression, smart_strings=False)
+    except etree.XPathSyntaxError as exc:
+        raise PlatformError(StatusCode.INVALID_FILTER, f"invalid xpath filter: {exc}") from None
+
+
+def xpath_matches(compiled: etree.XPath, stored: bytes) -> bool:
+    root = parse_stored(stored)
+    try:
+        result = compiled(root)
+    except etree.XPathEvalError:
+        return False
+    if isinstance(result, list):
+        return bool(result)
+    return bool(result)
