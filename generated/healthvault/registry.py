@@ -28,6 +28,15 @@ THING_TYPES: dict[UUID, type] = {
     UUID("a5294488-f865-4ce3-92fa-187cd3b58930"): PersonalImage,
 }
 
+#: Schema file (under the package's xsd/ folder) of each thing type.
+SCHEMAS: dict[UUID, str] = {
+    UUID("ca3c57f4-f4c1-4e15-be67-0a3caf5414ed"): "things/blood-pressure.xsd",
+    UUID("bd0403c5-4ae2-4b0e-a8db-1888678e4528"): "things/file.xsd",
+    UUID("c75651c8-548e-449f-8942-9e6379b0b88a"): "things/medical-image-study.xsd",
+    UUID("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d"): "things/medical-image-study.2.xsd",
+    UUID("a5294488-f865-4ce3-92fa-187cd3b58930"): "things/personal-image.xsd",
+}
+
 #: Classes by data-xml root element name, newest version first.
 ROOTS: dict[str, tuple[type, ...]] = {
     "blood-pressure": (BloodPressure,),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from healthvault import crypto, methods, registry, wire
+from healthvault import crypto, methods, registry, validation, wire
 from healthvault.bindings.auth import Token
 from healthvault.bindings.methods import (
     method_createauthenticatedsessiontoken2 as cast,
@@ -182,13 +182,14 @@ def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
     if len(data_sections) != 1:
         raise PlatformError(StatusCode.INVALID_XML, "a thing must have exactly one data-xml section")
     root = _data_root(thing_el)
-    expected = getattr(cls.Meta, "name", "")
+    expected = getattr(getattr(cls, "Meta", None), "name", "")
     if root is None or root.tag != expected:
         raise PlatformError(
             StatusCode.INVALID_XML,
-            f"data-xml of a {cls.TYPE_NAME} thing must hold <{expected}>",
+            f"data-xml of a {getattr(cls, 'TYPE_NAME', type_id)} thing must hold <{expected}>",
         )
     try:
+        validation.validate_data(root, type_id)
         wire.from_element(copy.deepcopy(root), cls, what="data-xml", strict=True)
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_XML, str(exc)) from None
@@ -263,7 +264,8 @@ def put_things(ctx: Context) -> str:
             stored = T.clean_copy(thing_el)
             T.set_child(stored, "blob-payload", None)
             T.set_child(stored, "thing-id", T.element("thing-id", thing_id, version_stamp=version_stamp))
-            T.set_child(stored, "type-id", T.element("type-id", type_id, name=str(registry.thing_class(type_id).TYPE_NAME)))  # type: ignore[union-attr]
+            type_name = str(getattr(registry.thing_class(type_id), "TYPE_NAME", ""))
+            T.set_child(stored, "type-id", T.element("type-id", type_id, name=type_name))
             T.set_child(stored, "thing-state", T.element("thing-state", "Active"))
             flags = T.child(stored, "flags")
             if flags is not None and flags.text and flags.text.strip() not in ("0", "16"):

@@ -108,7 +108,7 @@ def effective_date(data_root: etree._Element | None, fallback: float) -> str:
     medical image studies and blood pressure readings do), else ``fallback``."""
     when = data_root.find("when") if data_root is not None else None
     date = when.find("date") if when is not None else None
-    if date is not None:
+    if when is not None and date is not None:
         try:
             y, m, d = (int((date.findtext(p) or "").strip()) for p in _DATE_PARTS)
             time_el = when.find("time")

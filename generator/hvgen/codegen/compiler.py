@@ -65,6 +65,7 @@ class ThingTypeSymbol:
     version: int | None
     root: str
     alias: str = ""
+    schema: str = ""  # path of the schema file inside the package's xsd/ folder
 
 
 @dataclass(frozen=True)
@@ -354,6 +355,7 @@ class Compiler:
 
         symbols = {cls.qname: self._symbol(cls) for cls in classes}
         files.update(self._render_runtime(symbols, thing_types, schemas))
+        files.update(self._schema_files(schemas))
         files[f"{self.package}/py.typed"] = ""
         cache = _cache_dir()
         return {
@@ -387,8 +389,23 @@ class Compiler:
                 name=info.name,
                 version=info.version,
                 root=info.root,
+                schema=self._schema_path(sf.path),
             )
         return found
+
+    def _schema_path(self, path: Path) -> str:
+        return path.resolve().relative_to(self.xsd_dir).as_posix()
+
+    def _schema_files(self, schemas: SchemaSet) -> dict[str, str]:
+        """The compiled schemas, shipped in the package for validation."""
+        out = {}
+        for path in sorted(schemas.files):
+            try:
+                rel = self._schema_path(path)
+            except ValueError:  # an import outside the schema folder
+                raise SchemaError(path, None, f"imported schema lies outside {self.xsd_dir}") from None
+            out[f"{self.package}/xsd/{rel}"] = path.read_text(encoding="utf-8")
+        return out
 
     def _render_runtime(
         self, symbols: dict[str, Symbol], thing_types: list[ThingTypeSymbol], schemas: SchemaSet
@@ -404,11 +421,13 @@ class Compiler:
         def has(*qnames: str) -> bool:
             return all(q in symbols for q in qnames)
 
+        missing: list[str] = []
+
         def sym(qname: str) -> Symbol:
-            try:
-                return symbols[qname]
-            except KeyError:
-                raise SchemaError(self.xsd_dir, None, f"the runtime needs {qname}, which no schema defines") from None
+            if qname not in symbols:
+                missing.append(qname)
+                return Symbol("missing", "Missing")
+            return symbols[qname]
 
         context = {
             "package": self.package,
@@ -421,6 +440,7 @@ class Compiler:
         }
         out: dict[str, str] = {}
         for template in sorted(runtime.glob("*.py.jinja2")):
+            missing.clear()
             try:
                 module = env.get_template(template.name).make_module(context)
             except TemplateError as exc:
@@ -431,6 +451,10 @@ class Compiler:
             needed = str(getattr(module, "requires", "")).split()
             if needed and not has(*needed):
                 continue
+            if missing:
+                raise SchemaError(
+                    template, None, f"needs {missing[0]}, which no schema defines"
+                )
             name = template.name[: -len(".jinja2")]
             out[f"{self.package}/{name}"] = str(module)
         return out
