@@ -74,6 +74,9 @@ from .bindings.methods.response_createauthenticatedsessiontoken2 import (
 from .bindings.methods.response_createconnectpackage import (
     Info as CreateConnectPackageResult,
 )
+from .bindings.methods.response_getservicedefinition2 import (
+    Info as GetServiceDefinition2Result,
+)
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
 from .bindings.methods.response_putthings import Info as PutThingsResult
 
@@ -85,6 +88,7 @@ SAFE_METHODS = frozenset(
         methods.BEGIN_PUT_BLOB,
         methods.ALLOCATE_PACKAGE_ID,
         methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
+        methods.GET_SERVICE_DEFINITION,
     }
 )
 
@@ -215,6 +219,7 @@ class HealthVaultClient:
             timeout=timeout, headers={"User-Agent": methods.CLIENT_VERSION}
         )
         self.session: Session | None = None
+        self._service: dict[str, str] | None = None
 
     @classmethod
     def from_profile(
@@ -431,6 +436,46 @@ class HealthVaultClient:
             RemoveThingsParams(thing_id=list(keys)),
             record_id=record_id,
         )
+
+    def service_definition(self, refresh: bool = False) -> dict[str, str]:
+        """The service's public configuration items (GetServiceDefinition v2), cached."""
+        if self._service is None or refresh:
+            result = self.call(methods.GET_SERVICE_DEFINITION, None, anonymous=True)
+            self._service = {c.key: c.value for c in result.platform.configuration}
+        return self._service
+
+    def config_int(self, key: str, default: int) -> int:
+        """A numeric configuration item, or ``default`` when the service has none."""
+        try:
+            return int(self.service_definition().get(key, default))
+        except (HealthVaultError, ValueError):
+            return default
+
+    def upload_blob(
+        self,
+        source: Any,
+        *,
+        name: str = "",
+        content_type: str = "application/octet-stream",
+        record_id: str | None = None,
+        progress: Any = None,
+    ) -> Any:
+        """Stream a blob (path, binary file or iterable of bytes) and return
+        the blob-payload item that makes a thing refer to it."""
+        from .blobs import BlobUpload
+
+        upload = BlobUpload(
+            self, name, content_type, record_id=record_id, progress=progress
+        )
+        return upload.send(source)
+
+    def blobs(
+        self, thing: Thing2, *, record_id: str | None = None, progress: Any = None
+    ) -> Any:
+        """The blob store of ``thing`` (see :class:`healthvault.blobs.ThingBlobs`)."""
+        from .blobs import ThingBlobs
+
+        return ThingBlobs(self, thing, record_id=record_id, progress=progress)
 
     def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:
         """Start a streamed blob upload: where to send chunks, and how."""

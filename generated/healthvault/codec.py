@@ -49,6 +49,9 @@ from .bindings.methods.response_createauthenticatedsessiontoken2 import (
 from .bindings.methods.response_createconnectpackage import (
     Info as CreateConnectPackageResult,
 )
+from .bindings.methods.response_getservicedefinition2 import (
+    Info as GetServiceDefinition2Result,
+)
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
 from .bindings.methods.response_putthings import Info as PutThingsResult
 
@@ -251,6 +254,7 @@ RESPONSE_INFO: dict[str, type] = {
     "urn:com.microsoft.wc.methods.response.BeginPutConnectPackageBlob": BeginPutConnectPackageBlobResult,
     "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Result,
     "urn:com.microsoft.wc.methods.response.CreateConnectPackage": CreateConnectPackageResult,
+    "urn:com.microsoft.wc.methods.response.GetServiceDefinition2": GetServiceDefinition2Result,
     "urn:com.microsoft.wc.methods.response.GetThings3": GetThings3Result,
     "urn:com.microsoft.wc.methods.response.PutThings": PutThingsResult,
 }

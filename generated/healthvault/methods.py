@@ -47,6 +47,9 @@ from .bindings.methods.response_createauthenticatedsessiontoken2 import (
 from .bindings.methods.response_createconnectpackage import (
     Info as CreateConnectPackageResult,
 )
+from .bindings.methods.response_getservicedefinition2 import (
+    Info as GetServiceDefinition2Result,
+)
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
 from .bindings.methods.response_putthings import Info as PutThingsResult
 
@@ -104,6 +107,12 @@ CREATE_CONNECT_PACKAGE = Method(
     CreateConnectPackage2Params,
     CreateConnectPackageResult,
 )
+GET_SERVICE_DEFINITION = Method(
+    "GetServiceDefinition",
+    2,
+    None,
+    GetServiceDefinition2Result,
+)
 GET_THINGS = Method(
     "GetThings",
     1,
@@ -136,6 +145,7 @@ METHODS: dict[tuple[str, int], Method] = {
     ("BeginPutConnectPackageBlob", 1): BEGIN_PUT_CONNECT_PACKAGE_BLOB,
     ("CreateAuthenticatedSessionToken", 2): CREATE_AUTHENTICATED_SESSION_TOKEN,
     ("CreateConnectPackage", 2): CREATE_CONNECT_PACKAGE,
+    ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION,
     ("GetThings", 1): GET_THINGS,
     ("GetThings", 3): GET_THINGS3,
     ("PutThings", 2): PUT_THINGS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -257,3 +257,182 @@ def serve(
     if init_only:
         return
     run(config, log_level=log_level)
+
+
+# -- client commands ---------------------------------------------------------------------
+
+profile_option = click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="HVGEN_PROFILE",
+    default=None,
+    help="Client profile to use (default: HVGEN_PROFILE, else the one `hvgen serve` wrote).",
+)
+
+
+def _client(profile_path: Path | None) -> Any:
+    from healthvault.client import HealthVaultClient
+    from healthvault.errors import HealthVaultError
+
+    try:
+        return HealthVaultClient.from_profile(profile_path)
+    except (HealthVaultError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class _Bar:
+    """A progress bar on stderr for transfers of known or unknown size."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self.enabled = enabled and total != 0
+        self.label = label
+        self.bar: Any = None
+        self.done = 0
+        if self.enabled:
+            self.bar = click.progressbar(
+                length=total, label=label, file=sys.stderr, show_pos=total is None, item_show_func=None
+            )
+            self.bar.__enter__()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+            self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _parse_range(text: str | None) -> tuple[int, int | None] | None:
+    if not text:
+        return None
+    first, sep, last = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        return int(first), (int(last) if last else None)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a byte range like 0-1023 or 1024-") from None
+
+
+@main.group()
+def blob() -> None:
+    """Hash, upload and download blobs.
+
+    \b
+    Examples:
+      hvgen blob hash scan.dcm
+      hvgen blob put scan.dcm --content-type application/dicom
+      hvgen blob get THING_ID scan-copy.dcm
+      hvgen blob get URL header.bin --range 0-131
+    """
+
+
+@blob.command("hash")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--block-size", default=2 * 1024 * 1024, show_default=True, type=click.IntRange(min=1), help="SHA256Block block size in bytes.")
+def blob_hash(file: Path, block_size: int) -> None:
+    """Print the SHA256Block hash (base64) of FILE, as hash-info carries it."""
+    from healthvault.blobhash import hash_file
+
+    click.echo(hash_file(file, block_size))
+
+
+@blob.command("put")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="File name to record (default: FILE's name).")
+@click.option("--content-type", default=None, help="Media type (default: guessed from the name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@profile_option
+def blob_put(file: Path, name: str | None, content_type: str | None, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+    """Store FILE as a `file` thing whose default blob holds its bytes.
+
+    Prints the thing id and a download URL (which expires; `hvgen blob get
+    THING_ID` always works).
+    """
+    import json
+    import mimetypes
+
+    from healthvault.bindings.base import CodableValue
+    from healthvault.bindings.thing import DataXml, Thing2, ThingType
+    from healthvault.bindings.things.file import File
+    from healthvault.errors import HealthVaultError
+
+    name = name or file.name
+    content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    size = file.stat().st_size
+    thing = Thing2(
+        type_id=ThingType(value=str(File.TYPE_ID)),
+        data_xml=[DataXml(any_element=File(name=name, size=max(size, 1) if size else 1, content_type=CodableValue(text=content_type)))],
+    )
+    bar = _Bar(f"uploading {name}", size, progress and not as_json)
+    try:
+        with _client(profile_path) as client:
+            store = client.blobs(thing, progress=bar)
+            store.write("", file, content_type)
+            key = store.commit()
+            url = store.url("")
+    except HealthVaultError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps({"thing_id": key.value, "version_stamp": key.version_stamp, "url": url, "size": size}))
+    else:
+        click.echo(f"thing id: {key.value}")
+        click.echo(f"url:      {url}")
+
+
+@blob.command("get")
+@click.argument("source")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--range", "byte_range", default=None, help="Only bytes FIRST-LAST (inclusive), e.g. 0-131 or 1024-.")
+@click.option("--name", default="", help="Blob name, when SOURCE is a thing id (default: the default blob).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@profile_option
+def blob_get(source: str, out: Path, byte_range: str | None, name: str, progress: bool, profile_path: Path | None) -> None:
+    """Download a blob to OUT. SOURCE is a blob URL or a thing id.
+
+    With a thing id a fresh URL is asked for, and a full download is checked
+    against the blob's hash.
+    """
+    import uuid
+
+    from healthvault import blobs
+    from healthvault.errors import HealthVaultError
+
+    wanted = _parse_range(byte_range)
+    try:
+        with _client(profile_path) as client:
+            try:
+                uuid.UUID(source)
+                is_id = True
+            except ValueError:
+                is_id = False
+            if is_id:
+                thing = client.get_thing(source, sections=("core",), blob_payload=True)
+                if thing is None:
+                    raise click.ClickException(f"no thing {source}")
+                store = client.blobs(thing)
+                item = store.item(name)
+                if wanted is None:
+                    bar = _Bar(f"downloading {out.name}", item.content_length, progress)
+                    try:
+                        count = store.save(name, out, progress=bar)
+                    finally:
+                        bar.close()
+                else:
+                    with open(out, "wb") as f:
+                        count = sum(f.write(piece) for piece in store.open(name, wanted))
+            else:
+                bar = _Bar(f"downloading {out.name}", None, progress and wanted is None)
+                try:
+                    count = blobs.download(client.http, source, out, byte_range=wanted, progress=bar)
+                finally:
+                    bar.close()
+    except (HealthVaultError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{count} bytes written to {out}", err=True)

@@ -61,7 +61,7 @@ class Context:
 Handler = Callable[[Context], str]
 
 #: Methods that need no session (the request names its app-id instead).
-ANONYMOUS = {methods.CREATE_AUTHENTICATED_SESSION_TOKEN}
+ANONYMOUS = {methods.CREATE_AUTHENTICATED_SESSION_TOKEN, methods.GET_SERVICE_DEFINITION}
 #: Methods that act on a record (header record-id required and authorized).
 RECORD_SCOPED = {methods.PUT_THINGS, methods.GET_THINGS3, methods.REMOVE_THINGS, methods.BEGIN_PUT_BLOB}
 
@@ -540,7 +540,37 @@ def begin_put_blob(ctx: Context) -> str:
     return info_xml(result)
 
 
+# -- GetServiceDefinition ------------------------------------------------------------------
+
+
+def service_definition(ctx: Context) -> str:
+    from healthvault.bindings.methods import response_getservicedefinition2 as gsd
+
+    c = ctx.config
+    items = {
+        "maxRequestUncompressedSizeBytes": c.max_request_bytes,
+        "maxInlineBlobSizeBytes": c.inline_blob_limit,
+        "blobChunkSizeBytes": c.chunk_size,
+        "blobHashBlockSizeBytes": c.block_size,
+        "maxBlobSizeBytes": c.max_blob_size,
+        "blobStreamTokenTtlMs": int(c.blob_read_ttl * 1000),
+        "blobStreamWriteTokenTtlMs": int(c.blob_write_ttl * 1000),
+        "MaxFullThingResultsPerGroup": c.max_full_things,
+        "maxGroupsPerRequest": c.max_groups,
+        "sessionTokenTtlMs": int(c.session_ttl * 1000),
+    }
+    result = gsd.Info(
+        platform=gsd.PlatformInfo(
+            url=c.url + "/wildcat.ashx",
+            version="hvgen local platform",
+            configuration=[gsd.ConfigurationEntry(value=str(v), key=k) for k, v in items.items()],
+        )
+    )
+    return info_xml(result)
+
+
 HANDLERS: dict[methods.Method, Handler] = {
+    methods.GET_SERVICE_DEFINITION: service_definition,
     methods.CREATE_AUTHENTICATED_SESSION_TOKEN: create_session,
     methods.PUT_THINGS: put_things,
     methods.GET_THINGS3: get_things,

@@ -152,9 +152,8 @@ def _accept(platform: "Platform", claims: tokens.BlobToken, content_range: str |
             received = row.received + len(body)
             with platform.store.write() as db:
                 db.execute(
-                    "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = block_digests || ? "
-                    "WHERE blob_id = ?",
-                    (received, total, f"{first}-{last}", digests, row.blob_id),
+                    "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = ? WHERE blob_id = ?",
+                    (received, total, f"{first}-{last}", bytes(row.block_digests) + digests, row.blob_id),
                 )
             row.received, row.total = received, total
             row.block_digests += digests

@@ -1,0 +1,451 @@
+"""Blob streaming: hashing, upload, download, the blob store, and the rules
+the server enforces on chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from healthvault import blobhash, blobs, codec, status
+from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, DataXml, Thing2, ThingType
+from healthvault.bindings.things.file import File
+from healthvault.client import HealthVaultClient
+from hvgen.cli import main
+
+from .platform import RunningServer
+
+MIB = 1024 * 1024
+CHUNK = 2 * MIB  # the dedicated server below announces 2 MiB chunks
+
+
+def file_thing(name: str = "f.bin", size: int = 1) -> Thing2:
+    return Thing2(type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name=name, size=max(size, 1)))])
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest() * (MIB // 32)
+    out = (block * (size // len(block) + 1))[:size]
+    return bytes(out)
+
+
+# -- SHA256Block -------------------------------------------------------------------------------
+
+
+def test_sha256block_vectors() -> None:
+    assert blobhash.hash_bytes(b"hello") == "lZXJ35AHUUjrBoYDZd8zWEt1v/eCpRDGzUiDpBmDPVA="
+    assert blobhash.hash_bytes(bytes(2 * MIB)) == "oJKxgE8qaU7azz9bnmDcW9vSAY+k0D8/ry5CAU6ofao="
+    assert blobhash.hash_bytes(bytes(5 * MIB)) == "7QrJeE9cx69xYwYI57mtAW+amqYRVuljW89dSaXw3sE="
+    assert blobhash.hash_bytes(b"") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+
+@pytest.mark.parametrize("piece", [1, 1000, 65536, 2 * MIB - 1, 2 * MIB, 3 * MIB + 7])
+def test_sha256block_any_chunking(piece: int) -> None:
+    data = pattern(5 * MIB + 11)
+    hasher = blobhash.SHA256Block()
+    for i in range(0, len(data), piece):
+        hasher.update(data[i : i + piece])
+    assert hasher.b64digest() == blobhash.hash_bytes(data)
+    assert hasher.length == len(data) and hasher.blocks == 2
+
+
+def test_sha256block_definition() -> None:
+    data = pattern(3 * 1000 + 1)
+    digests = b"".join(hashlib.sha256(data[i : i + 1000]).digest() for i in range(0, len(data), 1000))
+    import base64
+
+    assert blobhash.hash_bytes(data, 1000) == base64.b64encode(hashlib.sha256(digests).digest()).decode()
+
+
+def test_cli_blob_hash(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"hello")
+    result = CliRunner().invoke(main, ["blob", "hash", str(path)])
+    assert result.output.strip() == "lZXJ35AHUUjrBoYDZd8zWEt1v/eCpRDGzUiDpBmDPVA="
+    result = CliRunner().invoke(main, ["blob", "hash", str(path), "--block-size", "2"])
+    assert result.output.strip() == blobhash.hash_bytes(b"hello", 2)
+
+
+# -- upload and download ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_chunks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    from .platform import start_server
+
+    server = start_server(
+        tmp_path_factory.mktemp("blobs"), "--chunk-size", str(CHUNK), "--max-blob-size", str(40 * MIB),
+        "--inline-limit", "1000",
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(small_chunks: RunningServer) -> Iterator[HealthVaultClient]:
+    with small_chunks.client() as c:
+        yield c
+
+
+def sources(data: bytes, tmp_path: Path) -> dict[str, object]:
+    path = tmp_path / "src.bin"
+    path.write_bytes(data)
+
+    def odd_pieces() -> Iterator[bytes]:
+        for i in range(0, len(data), 777_777):
+            yield data[i : i + 777_777]
+
+    return {"path": path, "file": io.BytesIO(data), "iterator": odd_pieces()}
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 123])
+@pytest.mark.parametrize("kind", ["path", "file", "iterator"])
+def test_upload_download_round_trip(size: int, kind: str, client: HealthVaultClient, tmp_path: Path) -> None:
+    data = pattern(size, seed=size)
+    sent: list[tuple[int, int | None]] = []
+    item = client.upload_blob(sources(data, tmp_path)[kind], name="b", content_type="application/dicom",
+                              progress=lambda done, total: sent.append((done, total)))
+    assert item.content_length == size
+    assert item.blob_info.hash_info.hash == blobhash.hash_bytes(data)
+    assert item.blob_info.hash_info.params.block_size == 2 * MIB
+    if size:
+        assert sent[-1][0] == size
+        assert sent[-1][1] == (None if kind == "iterator" else size)
+    thing = file_thing(size=size)
+    thing.blob_payload = BlobPayload(blob=[item])
+    key = client.put_thing(thing)
+    store = client.blobs(client.get_thing(key.value, blob_payload=True))  # type: ignore[arg-type]
+    out = tmp_path / "out.bin"
+    assert store.save("b", out) == size
+    assert out.read_bytes() == data
+
+
+def test_default_blob_and_inline_threshold(client: HealthVaultClient) -> None:
+    store = client.blobs(file_thing())
+    assert store.inline_limit() == 1000
+    small = store.write("", b"tiny default blob", "text/plain")
+    assert small.base64data is not None and small.blob_ref_url is None
+    big = store.write("big", pattern(5000), "application/octet-stream")
+    assert big.blob_ref_url is not None and big.base64data is None
+    store.commit()
+    assert store.read("") == b"tiny default blob"
+    assert store.read("big") == pattern(5000)
+    thing_id = store.thing.thing_id.value  # type: ignore[union-attr]
+    inline = client.get_thing(thing_id, blob_payload=True, blob_format="inline", blob_names=[""])
+    assert [b.blob_info.name for b in inline.blob_payload.blob] == [""]  # type: ignore[union-attr]
+    import base64
+
+    assert base64.b64decode(inline.blob_payload.blob[0].base64data) == b"tiny default blob"  # type: ignore[union-attr]
+    with pytest.raises(status.BlobSizeTooLargeForInline):
+        client.get_thing(thing_id, blob_payload=True, blob_format="inline")
+    only_info = client.get_thing(store.thing.thing_id.value, blob_payload=True, blob_format="information")  # type: ignore[union-attr]
+    assert all(b.base64data is None and b.blob_ref_url is None for b in only_info.blob_payload.blob)  # type: ignore[union-attr]
+
+
+def test_inline_too_large_for_response(new_server) -> None:  # type: ignore[no-untyped-def]
+    server = new_server("--inline-limit", "100")
+    with server.client() as c:
+        store = c.blobs(file_thing())
+        store.write("x", pattern(500))
+        store.commit()
+        with pytest.raises(status.BlobSizeTooLargeForInline):
+            c.get_thing(store.thing.thing_id.value, blob_payload=True, blob_format="inline")  # type: ignore[union-attr]
+
+
+def test_range_reads(client: HealthVaultClient) -> None:
+    data = pattern(3 * MIB + 5)
+    store = client.blobs(file_thing())
+    store.write("scan", data, "application/dicom")
+    store.commit()
+    assert store.read("scan", (0, 131)) == data[:132]
+    assert store.read("scan", (2 * MIB - 3, 2 * MIB + 3)) == data[2 * MIB - 3 : 2 * MIB + 4]
+    assert store.read("scan", (3 * MIB, None)) == data[3 * MIB :]
+    url = store.url("scan")
+    documented = httpx.get(url, headers={"Content-Range": "bytes 0-9"})
+    assert documented.status_code == 206 and documented.content == data[:10]
+    past = httpx.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert past.status_code == 416
+    with pytest.raises(blobs.HealthVaultBlobError, match="416"):
+        store.read("scan", (len(data) + 10, None))
+
+
+def test_blob_url_works_as_img_src(client: HealthVaultClient) -> None:
+    store = client.blobs(file_thing())
+    store.write("preview", pattern(3000), "image/jpeg")
+    store.commit()
+    response = httpx.get(store.url("preview"))  # no session, no headers
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.content == pattern(3000)
+
+
+def test_new_blob_stream_list_remove_replace_clear(client: HealthVaultClient, small_chunks: RunningServer) -> None:
+    store = client.blobs(file_thing())
+    with store.new_blob("stream", "application/dicom") as writer:
+        for i in range(5):
+            writer.write(pattern(MIB, seed=i))
+    store.write("keep", pattern(4000, seed=9), "application/octet-stream")
+    store.commit()
+    assert sorted(i.name for i in store.list()) == ["keep", "stream"]
+    assert store.read("stream") == b"".join(pattern(MIB, seed=i) for i in range(5))
+
+    old_file = _blob_file(small_chunks, store.url("stream"))
+    assert old_file.exists()
+    store.write("stream", pattern(3 * MIB, seed=42), "application/dicom")  # replace
+    store.commit()
+    assert store.read("stream") == pattern(3 * MIB, seed=42)
+    assert not old_file.exists(), "replaced bytes are removed once no current thing refers to them"
+
+    store.remove("keep")
+    store.commit()
+    assert [i.name for i in store.list()] == ["stream"]
+    store.clear()
+    store.commit()
+    assert store.list() == []
+
+
+def _blob_file(server: RunningServer, url: str) -> Path:
+    import base64
+
+    token = url.split("blob-ref-token=")[1].split(".")[0]
+    blob_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["b"]
+    return server.data / "blobs" / blob_id[:2] / blob_id
+
+
+def test_tampered_bytes_detected_on_download(client: HealthVaultClient, small_chunks: RunningServer, tmp_path: Path) -> None:
+    store = client.blobs(file_thing())
+    store.write("scan", pattern(3 * MIB), "application/dicom")
+    store.commit()
+    path = _blob_file(small_chunks, store.url("scan"))
+    with open(path, "r+b") as f:
+        f.seek(MIB)
+        byte = f.read(1)
+        f.seek(MIB)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    out = tmp_path / "out.bin"
+    with pytest.raises(blobs.BlobHashMismatch):
+        store.save("scan", out)
+    assert not out.exists()
+
+
+# -- the server's chunk rules --------------------------------------------------------------------
+
+
+def begin(client: HealthVaultClient) -> str:
+    return str(client.begin_put_blob().blob_ref_url)
+
+
+def post_chunk(url: str, first: int, body: bytes, total: str = "*", complete: bool = False) -> httpx.Response:
+    headers = {"Content-Range": f"bytes {first}-{first + len(body) - 1}/{total}"} if body else {}
+    if complete:
+        headers["x-hv-blob-complete"] = "1"
+    return httpx.post(url, content=body, headers=headers)
+
+
+def commit_fails(client: HealthVaultClient, url: str, code: type[Exception]) -> None:
+    thing = file_thing()
+    thing.blob_payload = BlobPayload(blob=[BlobPayloadItem(blob_info=BlobInfo(name="x", content_type="a/b"), blob_ref_url=url)])
+    with pytest.raises(code):
+        client.put_thing(thing)
+
+
+def platform_code(response: httpx.Response) -> int:
+    return codec.read_response(response.content).status.code
+
+
+def test_gap_overlap_and_wrong_sizes_refused(client: HealthVaultClient) -> None:
+    url = begin(client)
+    assert post_chunk(url, 0, pattern(CHUNK)).status_code == 200
+    gap = post_chunk(url, CHUNK + 10, pattern(CHUNK))
+    assert gap.status_code == 400 and b"starting at byte 2097152" in gap.content
+    overlap = post_chunk(url, CHUNK - 100, pattern(CHUNK))
+    assert overlap.status_code == 400
+    mismatch = httpx.post(url, content=b"abc", headers={"Content-Range": f"bytes {CHUNK}-{CHUNK + 9}/*"})
+    assert mismatch.status_code == 400 and b"body has 3" in mismatch.content
+    too_big = post_chunk(url, CHUNK, pattern(CHUNK + 1))
+    assert too_big.status_code == 413
+    assert post_chunk(url, CHUNK, b"short").status_code == 200
+    after_short = post_chunk(url, CHUNK + 5, b"more")
+    assert after_short.status_code == 400 and b"only the last chunk" in after_short.content
+    no_range = httpx.post(url, content=b"x")
+    assert no_range.status_code == 400
+    commit_fails(client, url, status.BlobTokenNotCompleted)
+
+
+def test_wrong_total_and_max_size_refused(client: HealthVaultClient) -> None:
+    url = begin(client)
+    assert post_chunk(url, 0, pattern(CHUNK), total=str(3 * CHUNK)).status_code == 200
+    changed = post_chunk(url, CHUNK, pattern(CHUNK), total=str(5 * CHUNK))
+    assert changed.status_code == 400 and b"total changed" in changed.content
+    early = post_chunk(url, CHUNK, pattern(CHUNK), total=str(3 * CHUNK), complete=True)
+    assert early.status_code == 400 and platform_code(early) == 102
+    huge = post_chunk(begin(client), 0, pattern(CHUNK), total=str(41 * MIB))
+    assert huge.status_code == 413
+
+
+def test_retry_of_last_chunk_is_idempotent(client: HealthVaultClient) -> None:
+    url = begin(client)
+    data = pattern(CHUNK)
+    assert post_chunk(url, 0, data).headers["x-hv-blob-received"] == str(CHUNK)
+    again = post_chunk(url, 0, data)
+    assert again.status_code == 200 and again.headers["x-hv-blob-received"] == str(CHUNK)
+    other = post_chunk(url, 0, pattern(CHUNK, seed=3))
+    assert other.status_code == 409
+    assert post_chunk(url, CHUNK, b"end", complete=True).status_code == 200
+    assert httpx.get(url).headers["x-hv-blob-state"] == "complete"
+
+
+def test_forged_and_read_tokens_refused(client: HealthVaultClient) -> None:
+    url = begin(client)
+    payload, mac = url.split("blob-ref-token=")[1].split(".")
+    forged = url.replace(mac, mac[:-2] + ("AA" if not mac.endswith("AA") else "BB"))
+    response = post_chunk(forged, 0, b"x")
+    assert response.status_code == 403 and platform_code(response) == 88
+    assert post_chunk(url.split("?")[0] + "?blob-ref-token=nonsense", 0, b"x").status_code == 403
+    store = client.blobs(file_thing())
+    store.write("r", pattern(2000))
+    store.commit()
+    assert post_chunk(store.url("r"), 0, b"x").status_code == 403  # a download URL cannot upload
+    commit_fails(client, forged, status.InvalidBlobRefUrl)
+
+
+def test_blob_of_another_thing_or_record_refused(client: HealthVaultClient) -> None:
+    item = client.upload_blob(io.BytesIO(pattern(3000)), name="x")
+    first = file_thing()
+    first.blob_payload = BlobPayload(blob=[item])
+    client.put_thing(first)
+    second = file_thing()
+    second.blob_payload = BlobPayload(blob=[item])
+    with pytest.raises(status.BlobTokenCommitted):
+        client.put_thing(second)
+
+
+def test_hash_mismatch_refused_at_commit(client: HealthVaultClient) -> None:
+    item = client.upload_blob(io.BytesIO(pattern(3000)), name="x")
+    item.blob_info.hash_info.hash = blobhash.hash_bytes(b"other")
+    thing = file_thing()
+    thing.blob_payload = BlobPayload(blob=[item])
+    with pytest.raises(status.InvalidBlobHash):
+        client.put_thing(thing)
+
+
+def test_max_blob_size_enforced_before_sending(client: HealthVaultClient, tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as f:
+        f.truncate(41 * MIB)
+    upload = blobs.BlobUpload(client, "big")
+    with pytest.raises(blobs.BlobTooLarge):
+        upload.send(path)
+    assert httpx.get(upload.url).headers["x-hv-blob-received"] == "0"
+
+
+def test_expired_upload_token_and_abandoned_uploads_swept(new_server) -> None:  # type: ignore[no-untyped-def]
+    server = new_server("--blob-write-ttl", "1", "--chunk-size", str(CHUNK))
+    with server.client() as c:
+        url = begin(c)
+        assert post_chunk(url, 0, pattern(CHUNK)).status_code == 200
+        blob_file = _blob_file(server, url)
+        assert blob_file.exists()
+        time.sleep(1.3)
+        expired = post_chunk(url, CHUNK, b"x", complete=True)
+        assert expired.status_code == 403 and b"expired" in expired.content
+    server.stop()
+    server.start()  # sweeps at startup
+    assert not blob_file.exists()
+
+
+def test_server_killed_mid_upload_then_resumed(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = new_server("--chunk-size", str(CHUNK))
+    data = pattern(12 * MIB + 3, seed=7)
+    source = tmp_path / "scan.dcm"
+    source.write_bytes(data)
+    with server.client() as c:
+        def kill_midway(done: int, total: int | None) -> None:
+            if done >= 3 * CHUNK and server.process.poll() is None:
+                server.kill()
+
+        upload = blobs.BlobUpload(c, "scan", "application/dicom", progress=kill_midway, retries=1, backoff=0.05)
+        with pytest.raises(blobs.BlobUploadInterrupted) as info:
+            upload.send(source)
+        assert info.value.upload.acknowledged == 3 * CHUNK
+        server.start()
+        c.http.close()
+        c.http = httpx.Client(timeout=30)
+        info.value.upload.progress = None
+        item = info.value.upload.resume(source)
+        assert item.blob_info.hash_info.hash == blobhash.hash_bytes(data)
+        thing = file_thing()
+        thing.blob_payload = BlobPayload(blob=[item])
+        key = c.put_thing(thing)
+        store = c.blobs(c.get_thing(key.value, blob_payload=True))  # type: ignore[arg-type]
+        out = tmp_path / "back.dcm"
+        store.save("scan", out)
+        assert out.read_bytes() == data
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def test_cli_put_and_get(small_chunks: RunningServer, tmp_path: Path) -> None:
+    data = pattern(5 * MIB + 17, seed=5)
+    path = tmp_path / "scan.dcm"
+    path.write_bytes(data)
+    env = {"HVGEN_PROFILE": str(small_chunks.profile_path)}
+    runner = CliRunner()
+    put = runner.invoke(main, ["blob", "put", str(path), "--json", "--content-type", "application/dicom"], env=env)
+    assert put.exit_code == 0, put.output
+    result = json.loads(put.output)
+    assert result["size"] == len(data)
+    out = tmp_path / "by-id.dcm"
+    got = runner.invoke(main, ["blob", "get", result["thing_id"], str(out), "--no-progress"], env=env)
+    assert got.exit_code == 0, got.output
+    assert out.read_bytes() == data
+    head = tmp_path / "head.bin"
+    got = runner.invoke(main, ["blob", "get", result["url"], str(head), "--range", "0-131"], env=env)
+    assert got.exit_code == 0, got.output
+    assert head.read_bytes() == data[:132]
+    thing = None
+    with small_chunks.client() as c:
+        thing = c.get_thing(result["thing_id"])
+    assert thing is not None and thing.data_xml[0].any_element.name == "scan.dcm"
+    assert thing.data_xml[0].any_element.content_type.text == "application/dicom"
+    bad = runner.invoke(main, ["blob", "get", "00000000-0000-0000-0000-000000000000", str(tmp_path / "no")], env=env)
+    assert bad.exit_code == 1 and "no thing" in bad.output
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_two_gib_blob_in_constant_memory(new_server) -> None:  # type: ignore[no-untyped-def]
+    """A 2 GiB generated stream goes up and comes back down; neither the
+    client nor the server holds it in memory."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    server = new_server()
+    size = 2 * 1024 * MIB
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.bigblob", str(server.profile_path), str(size)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout)
+    assert result["uploaded"] == size and result["downloaded"] == size and result["hash_ok"]
+    assert result["peak_rss_mib"] < 250, f"client peak RSS {result['peak_rss_mib']:.0f} MiB"
+    server_peak = _peak_rss_mib(server.process.pid)
+    print(f"2 GiB blob: client peak RSS {result['peak_rss_mib']:.0f} MiB, server peak RSS {server_peak:.0f} MiB")
+    assert server_peak < 300, f"server peak RSS {server_peak:.0f} MiB"
