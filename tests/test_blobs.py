@@ -47,14 +47,23 @@ def test_sha256block_vectors() -> None:
     assert blobhash.hash_bytes(b"") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
 
 
-@pytest.mark.parametrize("piece", [1, 1000, 65536, 2 * MIB - 1, 2 * MIB, 3 * MIB + 7])
-def test_sha256block_any_chunking(piece: int) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("piece", [1000, 65536, 2 * MIB - 1, 2 * MIB, 3 * MIB + 7])
+def test_sha256block_any_chunking(piece: int, workers: int) -> None:
     data = pattern(5 * MIB + 11)
-    hasher = blobhash.SHA256Block()
+    hasher = blobhash.SHA256Block(workers=workers)
     for i in range(0, len(data), piece):
         hasher.update(data[i : i + piece])
     assert hasher.b64digest() == blobhash.hash_bytes(data)
     assert hasher.length == len(data) and hasher.blocks == 2
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("size", [0, 1, 2 * MIB, 4 * MIB, 5 * MIB + 11])
+def test_parallel_file_hash_matches(workers: int, size: int, tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(pattern(size, seed=size))
+    assert blobhash.hash_file(path, workers=workers) == blobhash.hash_bytes(pattern(size, seed=size))
 
 
 def test_sha256block_definition() -> None:

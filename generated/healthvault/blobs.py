@@ -414,8 +414,9 @@ def download(
     ``expected_hash`` (the blob's hash-info); on a mismatch a file written
     to a path is removed and :class:`BlobHashMismatch` is raised.
     """
+    workers = min(os.cpu_count() or 1, 4)
     hasher = (
-        blobhash.SHA256Block(block_size)
+        blobhash.SHA256Block(block_size, workers)
         if expected_hash and byte_range is None
         else None
     )

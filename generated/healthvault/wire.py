@@ -291,7 +291,7 @@ def from_element(
         xsdata_logger.setLevel(level)
 
 
-_UNKNOWN = re.compile(r"Unknown (property|attribute) (\w+):(.+)")
+_UNKNOWN = re.compile(r"Unknown (property|attribute) (?:\{[^}]*\})?([\w.-]+):(.+)")
 
 
 def _explain(element: etree._Element, cls: type, what: str, message: str) -> str:
