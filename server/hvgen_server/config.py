@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -28,6 +29,9 @@ class ServerConfig:
         max_full_things: Full things per GetThings group; more come back as keys.
         max_groups: GetThings groups per request.
         clock_skew: Seconds a request's msg-time may lie in the future.
+        signer_trust_file: PEM certificates that thing signers must chain to;
+            without it any signer certificate is accepted (the signature
+            itself is always checked).
     """
 
     data_dir: Path
@@ -45,11 +49,20 @@ class ServerConfig:
     max_full_things: int = 500
     max_groups: int = 16
     clock_skew: float = 300
+    signer_trust_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
         if self.chunk_size % self.block_size:
             raise ValueError("chunk_size must be a multiple of block_size")
+
+    def signer_trust(self) -> list[Any] | None:
+        """The certificates of signer_trust_file, if set."""
+        if self.signer_trust_file is None:
+            return None
+        from healthvault.signing import load_trust
+
+        return load_trust(self.signer_trust_file)
 
     @property
     def url(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from healthvault import crypto, methods, registry, validation, wire
+from healthvault import crypto, methods, registry, signing, validation, wire
 from healthvault.bindings.auth import Token
 from healthvault.bindings.methods import (
     method_createauthenticatedsessiontoken2 as cast,
@@ -288,6 +288,8 @@ def put_things(ctx: Context) -> str:
 
             old_blobs = _version_blobs(db, previous["version_stamp"]) if previous is not None else {}
             blob_refs = attach_payload(ctx, db, thing.blob_payload, old_blobs)
+            if T.child(stored, "signature-info") is not None:
+                _verify_signature(ctx, db, stored, blob_refs)
 
             xml = bytes(etree.tostring(stored, encoding="utf-8"))
             seq = (previous["seq"] + 1) if previous is not None else 1
@@ -319,6 +321,45 @@ def put_things(ctx: Context) -> str:
     for blob_id in unreferenced:  # only once the transaction is committed
         ctx.blobs.path(blob_id).unlink(missing_ok=True)
     return info_xml(put_result.Info(thing_id=keys))
+
+
+def _verify_signature(ctx: Context, db: sqlite3.Connection, stored: etree._Element, refs: list[BlobRef]) -> None:
+    """Check a signed thing as the platform did at PutThings: the signature,
+    and every blob against the hash in sig-data, using the hashes of the
+    bytes the server holds."""
+    candidate = copy.deepcopy(stored)
+    payload = T.element("blob-payload")
+    hashes: dict[str, tuple[str, int]] = {}
+    for ref in refs:
+        row = ctx.blobs.row(db, ref.blob_id)
+        if row is None or row.hash is None:
+            raise PlatformError(StatusCode.INVALID_BLOB_REF_URL, f"blob {ref.name!r} is not available")
+        hashes[ref.name] = (row.hash, row.block_size)
+        blob = T.element("blob")
+        info = T.element("blob-info")
+        info.append(T.element("name", ref.name))
+        info.append(T.element("content-type", ref.content_type))
+        blob.append(info)
+        blob.append(T.element("blob-ref-url", "urn:hvgen:stored-blob"))
+        payload.append(blob)
+    T.set_child(candidate, "blob-payload", payload if len(payload) else None)
+    try:
+        result = signing.verify(candidate, blob_hashes=hashes, trust=ctx.config.signer_trust())
+    except HealthVaultXmlError as exc:
+        raise PlatformError(StatusCode.INVALID_XML, f"signature-info: {exc}") from None
+    if result.valid:
+        return
+    parts = result.parts()
+    message = "thing signature: " + "; ".join(str(p) for p in result.problems)
+    if "algorithm" in parts:
+        code = StatusCode.INVALID_SIGNATURE_ALGORITHM
+    elif "certificate" in parts:
+        code = StatusCode.BAD_CERT
+    elif any(p.startswith("blob:") for p in parts) and not parts & {"signed-data", "signature-value", "structure"}:
+        code = StatusCode.INVALID_BLOB_HASH
+    else:
+        code = StatusCode.BAD_SIG
+    raise PlatformError(code, message)
 
 
 def _is_guid(text: str) -> bool:
