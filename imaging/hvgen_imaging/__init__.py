@@ -1,0 +1,1 @@
+"""Imaging workflows: DICOM folders to medical image studies on the platform and back."""

@@ -1,0 +1,246 @@
+"""A medical image study thing made from DICOM headers, with previews.
+
+Each element comes from the DICOM tag its schema remark names. A tag that is
+missing or malformed gives a warning and the element is left out (elements
+the schema requires get a documented fallback instead). Images are named by
+their SOP Instance UID; an image's preview is ``<name>_preview``; a series
+and the study point at the preview of a representative image.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from PIL import Image
+
+from healthvault.bindings.base import CodableValue, CodedValue, Name, Organization, Person
+from healthvault.bindings.dates import Date, DateTime, Time
+from healthvault.bindings.thing import Common, DataXml, Thing2, ThingType
+from healthvault.bindings.things import medical_image_study as v1
+from healthvault.bindings.things import medical_image_study_2 as v2
+
+from .dicom import DicomImage, DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
+
+PREVIEW_SUFFIX = "_preview"
+PREVIEW_MIN_SIDE = 500
+DICOM_TYPE = "application/dicom"
+PREVIEW_TYPE = "image/jpeg"
+
+
+@dataclass
+class Preview:
+    name: str
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass
+class BuiltStudy:
+    """A study ready to upload: the thing, its blob files and previews."""
+
+    dicom: DicomStudy
+    thing: Thing2
+    images: dict[str, Path]  # blob name -> DICOM file
+    previews: dict[str, Preview]  # blob name -> JPEG
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def data(self) -> Any:
+        return self.thing.data_xml[0].any_element
+
+    @property
+    def size(self) -> int:
+        return self.dicom.size + sum(len(p.data) for p in self.previews.values())
+
+
+def date_time(date_value: str | None, time_value: str | None, what: str, notes: list[str]) -> DateTime | None:
+    """A structured date-time from DICOM DA and TM values."""
+    day = parse_date(date_value)
+    if day is None:
+        if date_value:
+            notes.append(f"{what}: malformed date {date_value!r}; left out")
+        return None
+    result = DateTime(date=Date(y=day.year, m=day.month, d=day.day))
+    if time_value:
+        parts = parse_time(time_value)
+        if parts is None:
+            notes.append(f"{what}: malformed time {time_value!r}; date kept without time")
+        else:
+            h, m, s, f = parts
+            result.time = Time(h=h, m=m, s=s, f=f)
+    return result
+
+
+def _codable(value: str | None, vocabulary: str | None = None) -> CodableValue | None:
+    if value is None:
+        return None
+    codes = [CodedValue(value=value, family="dicom", type_value=vocabulary)] if vocabulary else []
+    return CodableValue(text=value, code=codes)
+
+
+def _person(ds: Any, keyword: str) -> Person | None:
+    name = person_name(ds, keyword)
+    if name is None:
+        return None
+    full, given, family = name
+    return Person(name=Name(full=full, first=given, last=family))
+
+
+# -- previews -----------------------------------------------------------------------------------
+
+
+def _to_8bit(ds: Any, frame: np.ndarray) -> np.ndarray:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    photometric = str(ds.get("PhotometricInterpretation", "")).upper()
+    if frame.ndim == 3 and frame.shape[-1] in (3, 4):
+        data = frame[..., :3].astype(np.float64)
+        low, high = float(data.min()), float(data.max())
+    else:
+        data = apply_modality_lut(frame, ds).astype(np.float64)
+        windowed = "WindowCenter" in ds or "VOILUTSequence" in ds
+        if windowed:
+            data = apply_voi_lut(data, ds).astype(np.float64)
+            low, high = float(data.min()), float(data.max())
+        else:
+            low, high = (float(v) for v in np.percentile(data, [0.5, 99.5]))
+        if photometric == "MONOCHROME1":
+            data = (high + low) - data
+    if high <= low:
+        high = low + 1
+    scaled = np.clip((data - low) / (high - low), 0, 1) * 255
+    return scaled.astype(np.uint8)
+
+
+def make_preview(path: Path, name: str) -> Preview:
+    """A JPEG preview of a DICOM image: windowed (VOI LUT or window centre and
+    width when the file has them), the middle frame of a multi-frame image,
+    and scaled so that its shorter side is at least 500 pixels.
+
+    Raises whatever the installed pixel data handlers raise when the image
+    cannot be decoded.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=True)
+        pixels = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if frames > 1:
+        pixels = pixels[frames // 2]
+    if pixels.ndim == 3 and samples == 1:  # frames without NumberOfFrames
+        pixels = pixels[pixels.shape[0] // 2]
+    image = Image.fromarray(_to_8bit(ds, pixels))
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    width, height = image.size
+    shorter = min(width, height)
+    if shorter < PREVIEW_MIN_SIDE:
+        factor = PREVIEW_MIN_SIDE / shorter
+        image = image.resize((max(PREVIEW_MIN_SIDE, round(width * factor)), max(PREVIEW_MIN_SIDE, round(height * factor))), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return Preview(name=name, data=out.getvalue(), width=image.size[0], height=image.size[1])
+
+
+# -- building the study ---------------------------------------------------------------------------
+
+
+def _representative(series: DicomSeries, previews: dict[str, Preview]) -> str | None:
+    """The preview of the middle image of the series that has one."""
+    ordered = series.images[len(series.images) // 2 :] + series.images[: len(series.images) // 2]
+    for image in ordered:
+        name = image.sop_instance_uid + PREVIEW_SUFFIX
+        if name in previews:
+            return name
+    return None
+
+
+def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_thing_id: str | None = None) -> BuiltStudy:
+    """The medical image study thing for a scanned DICOM study."""
+    if version not in (1, 2):
+        raise ValueError("version must be 1 or 2")
+    M = v2 if version == 2 else v1
+    notes: list[str] = []
+    first = study.first
+    made: dict[str, Preview] = {}
+    if previews:
+        for image in study.images:
+            try:
+                preview = make_preview(image.path, image.sop_instance_uid + PREVIEW_SUFFIX)
+            except Exception as exc:  # no handler, corrupt pixel data...
+                notes.append(f"{image.path.name}: no preview ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'cannot decode pixel data'})")
+                continue
+            made[preview.name] = preview
+
+    when = date_time(text(first, "StudyDate"), text(first, "StudyTime"), "study date (0008,0020)", notes)
+    if when is None:
+        for keyword in ("SeriesDate", "AcquisitionDate", "ContentDate"):
+            when = date_time(text(first, keyword), None, keyword, notes)
+            if when is not None:
+                notes.append(f"no study date (0008,0020); used {keyword}")
+                break
+    if when is None:
+        mtime = dt.datetime.fromtimestamp(study.images[0].path.stat().st_mtime, dt.timezone.utc)
+        when = DateTime(date=Date(y=mtime.year, m=mtime.month, d=mtime.day))
+        notes.append("no study date (0008,0020) or other date in the files; used the file date, which `when` requires")
+
+    series_list = []
+    images: dict[str, Path] = {}
+    for series in study.series:
+        ds = series.first
+        acquired = date_time(text(ds, "AcquisitionDate") or text(ds, "SeriesDate"),
+                             text(ds, "AcquisitionTime") or text(ds, "SeriesTime"),
+                             f"series {series.uid} acquisition date (0008,0022)", notes)
+        if acquired is None and version == 1:
+            acquired = when
+            notes.append(f"series {series.uid}: no acquisition date (0008,0022); used the study date (required in version 1)")
+        entries = []
+        for image in series.images:
+            images[image.sop_instance_uid] = image.path
+            preview = image.sop_instance_uid + PREVIEW_SUFFIX
+            entries.append(M.MedicalImageStudySeriesImage(
+                image_blob_name=image.sop_instance_uid,
+                image_preview_blob_name=preview if preview in made else None,
+            ))
+        institution = text(ds, "InstitutionName")
+        fields: dict[str, Any] = dict(
+            acquisition_datetime=acquired,
+            description=text(ds, "SeriesDescription"),
+            images=entries,
+            institution_name=Organization(name=institution) if institution else None,
+            modality=_codable(text(ds, "Modality"), "modality"),
+            body_part=_codable(text(ds, "BodyPartExamined")),
+            preview_blob_name=_representative(series, made),
+            series_instance_uid=series.uid if not series.uid.endswith(".unknown-series") else None,
+        )
+        if version == 1:
+            fields["referring_physician"] = _person(ds, "ReferringPhysicianName")
+        series_list.append(M.MedicalImageStudySeries(**fields))
+
+    study_fields: dict[str, Any] = dict(
+        when=when,
+        patient_name=(person_name(first, "PatientName") or (None,))[0],
+        description=text(first, "StudyDescription"),
+        series=series_list,
+        reason=_codable(text(first, "ReasonForStudy") or text(first, "ReasonForTheRequestedProcedure")),
+        preview_blob_name=next((s.preview_blob_name for s in series_list if s.preview_blob_name), None),
+        study_instance_uid=study.uid if study.uid != "unknown-study" else None,
+    )
+    if version == 2:
+        study_fields["referring_physician"] = _person(first, "ReferringPhysicianName")
+        study_fields["accession_number"] = text(first, "AccessionNumber")
+    data = M.MedicalImageStudy(**study_fields)
+    thing = Thing2(
+        type_id=ThingType(value=str(M.MedicalImageStudy.TYPE_ID)),
+        data_xml=[DataXml(any_element=data, common=Common(client_thing_id=client_thing_id) if client_thing_id else None)],
+    )
+    return BuiltStudy(dicom=study, thing=thing, images=images, previews=made, warnings=notes)
