@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
+from collections.abc import Callable
 
 import click
 
@@ -539,3 +540,258 @@ def thing_verify(thing_file: BinaryIO, blob_values: tuple[str, ...], trust_path:
     for problem in result.problems:
         click.echo(f"  {problem}", err=True)
     sys.exit(1)
+
+
+# -- imaging ------------------------------------------------------------------------------------------
+
+
+def _signer(sign: bool, key: Path | None, cert: Path | None, sha256: bool) -> Any:
+    if not sign:
+        if key or cert:
+            raise click.UsageError("--key and --cert go with --sign")
+        return None
+    if not key or not cert:
+        raise click.UsageError("--sign needs --key and --cert")
+    from healthvault import crypto
+    from hvgen_imaging.workflow import Signer
+
+    return Signer(crypto.load_private_key(key), crypto.load_certificate(cert), "rsa-sha256" if sha256 else "rsa-sha1")
+
+
+def _sign_options(f: Any) -> Any:
+    f = click.option("--sha256", is_flag=True, help="Sign with RSA-SHA256 instead of RSA-SHA1.")(f)
+    f = click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Signer's certificate (PEM).")(f)
+    f = click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Signer's RSA private key (PEM).")(f)
+    f = click.option("--sign", is_flag=True, help="Sign the study (needs --key and --cert).")(f)
+    return f
+
+
+def _emit(as_json: bool, data: Any, text: Callable[[], None]) -> None:
+    import json
+
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        text()
+
+
+def _studies(profile_path: Path | None, bar: Any = None) -> Any:
+    from hvgen_imaging.workflow import Studies
+
+    client = _client(profile_path)
+    return client, Studies(client, progress=bar)
+
+
+def _imaging_errors() -> tuple[type[BaseException], ...]:
+    from healthvault.errors import HealthVaultError
+
+    return (HealthVaultError, OSError)
+
+
+@main.group()
+def study() -> None:
+    """Medical image studies: DICOM folders to the platform and back.
+
+    \b
+    Examples:
+      hvgen study upload ./CT_HEAD --sign --key key.pem --cert cert.pem
+      hvgen study list
+      hvgen study show 1.2.840.113619.2.55
+      hvgen study download 1.2.840.113619.2.55 ./copy
+      hvgen study add-series 1.2.840.113619.2.55 ./MORE
+      hvgen study remove-series 1.2.840.113619.2.55 1.2.840.113619.2.55.3
+      hvgen study delete 1.2.840.113619.2.55
+    """
+
+
+@study.command("upload")
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
+@click.option("--v1", "version1", is_flag=True, help="Write medical image study version 1 (default: version 2).")
+@click.option("--no-previews", is_flag=True, help="Do not make JPEG previews.")
+@_sign_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@profile_option
+def study_upload(folder: Path, version1: bool, no_previews: bool, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+    """Upload the DICOM files under FOLDER as medical image studies.
+
+    Files are grouped by Study Instance UID; each study's DICOM files and
+    previews are streamed as blobs, then the study thing is written. Running
+    it again after an interruption resumes where it stopped, and never makes
+    a second study for the same Study Instance UID.
+    """
+    from hvgen_imaging import dicom, study as study_mod
+
+    signer = _signer(sign, key, cert, sha256)
+    scanned = dicom.scan(folder)
+    notes = [f"{p}: skipped ({why})" for p, why in scanned.skipped] + scanned.warnings
+    if not scanned.studies:
+        raise click.ClickException(f"no DICOM files under {folder}")
+    results = []
+    client, studies = _studies(profile_path)
+    try:
+        with client:
+            for scanned_study in scanned.studies:
+                built = study_mod.build(scanned_study, version=1 if version1 else 2, previews=not no_previews)
+                bar = _Bar(f"study {scanned_study.uid[:40]}", built.size, progress and not as_json)
+                studies.progress = bar
+                try:
+                    result = studies.upload(built, signer=signer)
+                finally:
+                    bar.close()
+                results.append(result.as_dict())
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def text() -> None:
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        for r in results:
+            for w in r["warnings"]:
+                click.echo(f"warning: {w}", err=True)
+            verb = "created" if r["created"] else "updated" if r["uploaded_blobs"] or r["resumed_blobs"] else "unchanged"
+            click.echo(
+                f"{r['study_uid']}: {verb} thing {r['thing_id']} ({r['series']} series, {r['images']} images, "
+                f"{r['uploaded_blobs']} blobs sent, {r['resumed_blobs']} resumed{', signed' if r['signed'] else ''})"
+            )
+
+    _emit(as_json, {"studies": results, "notes": notes}, text)
+
+
+@study.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@profile_option
+def study_list(as_json: bool, profile_path: Path | None) -> None:
+    """List the studies in the record."""
+    client, studies = _studies(profile_path)
+    try:
+        with client:
+            rows = studies.summaries()
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def text() -> None:
+        if not rows:
+            click.echo("no studies")
+        for r in rows:
+            signed = " signed" if r["signed"] else ""
+            click.echo(f"{r['date']}  {r['study_uid']}  {r['description'] or '-'}  {r['patient'] or '-'}  "
+                       f"{r['series']} series, {r['images']} images, {r['bytes']} bytes{signed}")
+
+    _emit(as_json, rows, text)
+
+
+@study.command("show")
+@click.argument("uid")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@profile_option
+def study_show(uid: str, as_json: bool, profile_path: Path | None) -> None:
+    """Show a study: its series, their images and sizes."""
+    from hvgen_imaging.workflow import details
+
+    client, studies = _studies(profile_path)
+    try:
+        with client:
+            info = details(studies.require(uid))
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def text() -> None:
+        click.echo(f"study {info['study_uid']}  (thing {info['thing_id']}, version {info['version']}{', signed' if info['signed'] else ''})")
+        click.echo(f"  date: {info['date']}  patient: {info['patient'] or '-'}  description: {info['description'] or '-'}")
+        for s in info["series_list"]:
+            total = sum(i["bytes"] for i in s["images"])
+            click.echo(f"  series {s['series_uid'] or '-'}: {s['modality'] or '-'} {s['body_part'] or ''} {s['description'] or ''}".rstrip())
+            click.echo(f"    {len(s['images'])} images, {total} bytes")
+            for i in s["images"]:
+                click.echo(f"      {i['name']}  {i['bytes']} bytes{'  (preview)' if i['preview'] else ''}")
+
+    _emit(as_json, info, text)
+
+
+@study.command("download")
+@click.argument("uid")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--previews", is_flag=True, help="Also save the JPEG previews.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@profile_option
+def study_download(uid: str, out: Path, previews: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+    """Download a study's DICOM files to OUT/<series-uid>/<sop-uid>.dcm.
+
+    Every file is checked against its SHA256Block hash; a signed study's
+    signature is verified against the downloaded bytes.
+    """
+    bar = _Bar(f"study {uid[:40]}", None, progress and not as_json)
+    client, studies = _studies(profile_path, bar)
+    try:
+        with client:
+            result = studies.download(uid, out, previews=previews)
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+
+    def text() -> None:
+        click.echo(f"{result['files']} files, {result['bytes']} bytes in {result['folder']} (hashes checked)")
+        if "signature" in result:
+            click.echo(f"signature: {result['signature']}")
+
+    _emit(as_json, result, text)
+    if str(result.get("signature", "valid")).startswith("INVALID"):
+        sys.exit(1)
+
+
+@study.command("add-series")
+@click.argument("uid")
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
+@_sign_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@profile_option
+def study_add_series(uid: str, folder: Path, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+    """Add the series in FOLDER to study UID."""
+    signer = _signer(sign, key, cert, sha256)
+    bar = _Bar("adding series", None, progress and not as_json)
+    client, studies = _studies(profile_path, bar)
+    try:
+        with client:
+            result = studies.add_series(uid, folder, signer=signer).as_dict()
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    _emit(as_json, result, lambda: click.echo(f"{uid}: now {result['series']} series, {result['images']} images (thing {result['thing_id']})"))
+
+
+@study.command("remove-series")
+@click.argument("uid")
+@click.argument("series_uid")
+@_sign_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@profile_option
+def study_remove_series(uid: str, series_uid: str, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, profile_path: Path | None) -> None:
+    """Remove series SERIES_UID (and its blobs) from study UID."""
+    signer = _signer(sign, key, cert, sha256)
+    client, studies = _studies(profile_path)
+    try:
+        with client:
+            result = studies.remove_series(uid, series_uid, signer=signer).as_dict()
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, result, lambda: click.echo(f"{uid}: now {result['series']} series, {result['images']} images"))
+
+
+@study.command("delete")
+@click.argument("uid")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@profile_option
+def study_delete(uid: str, as_json: bool, profile_path: Path | None) -> None:
+    """Delete study UID (the thing is marked deleted)."""
+    client, studies = _studies(profile_path)
+    try:
+        with client:
+            thing_id = studies.delete(uid)
+    except _imaging_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, {"study_uid": uid, "thing_id": thing_id, "deleted": True}, lambda: click.echo(f"deleted study {uid} (thing {thing_id})"))

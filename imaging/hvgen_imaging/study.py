@@ -98,7 +98,7 @@ def _person(ds: Any, keyword: str) -> Person | None:
 
 
 def _to_8bit(ds: Any, frame: np.ndarray) -> np.ndarray:
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     if frame.ndim == 3 and frame.shape[-1] in (3, 4):
@@ -206,10 +206,10 @@ def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_
         entries = []
         for image in series.images:
             images[image.sop_instance_uid] = image.path
-            preview = image.sop_instance_uid + PREVIEW_SUFFIX
+            preview_name = image.sop_instance_uid + PREVIEW_SUFFIX
             entries.append(M.MedicalImageStudySeriesImage(
                 image_blob_name=image.sop_instance_uid,
-                image_preview_blob_name=preview if preview in made else None,
+                image_preview_blob_name=preview_name if preview_name in made else None,
             ))
         institution = text(ds, "InstitutionName")
         fields: dict[str, Any] = dict(
