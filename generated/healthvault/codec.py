@@ -36,6 +36,9 @@ from .bindings.methods.method_createconnectpackage2 import (
 )
 from .bindings.methods.method_getthings3 import Info as GetThings3Params
 from .bindings.methods.method_getthings import Info as GetThingsParams
+from .bindings.methods.method_pickupconnectpackage import (
+    Info as PickUpConnectPackageParams,
+)
 from .bindings.methods.method_putthings2 import Info as PutThings2Params
 from .bindings.methods.method_removethings import Info as RemoveThingsParams
 from .bindings.methods.response_allocatepackageid import Info as AllocatePackageIdResult
@@ -53,6 +56,9 @@ from .bindings.methods.response_getservicedefinition2 import (
     Info as GetServiceDefinition2Result,
 )
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
+from .bindings.methods.response_pickupconnectpackage import (
+    Info as PickUpConnectPackageResult,
+)
 from .bindings.methods.response_putthings import Info as PutThingsResult
 
 T = TypeVar("T")
@@ -243,6 +249,7 @@ REQUEST_INFO: dict[str, type] = {
     "urn:com.microsoft.wc.methods.CreateConnectPackage2": CreateConnectPackage2Params,
     "urn:com.microsoft.wc.methods.GetThings3": GetThings3Params,
     "urn:com.microsoft.wc.methods.GetThings": GetThingsParams,
+    "urn:com.microsoft.wc.methods.PickUpConnectPackage": PickUpConnectPackageParams,
     "urn:com.microsoft.wc.methods.PutThings2": PutThings2Params,
     "urn:com.microsoft.wc.methods.RemoveThings": RemoveThingsParams,
 }
@@ -256,6 +263,7 @@ RESPONSE_INFO: dict[str, type] = {
     "urn:com.microsoft.wc.methods.response.CreateConnectPackage": CreateConnectPackageResult,
     "urn:com.microsoft.wc.methods.response.GetServiceDefinition2": GetServiceDefinition2Result,
     "urn:com.microsoft.wc.methods.response.GetThings3": GetThings3Result,
+    "urn:com.microsoft.wc.methods.response.PickUpConnectPackage": PickUpConnectPackageResult,
     "urn:com.microsoft.wc.methods.response.PutThings": PutThingsResult,
 }
 

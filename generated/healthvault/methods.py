@@ -34,6 +34,9 @@ from .bindings.methods.method_createconnectpackage2 import (
 )
 from .bindings.methods.method_getthings3 import Info as GetThings3Params
 from .bindings.methods.method_getthings import Info as GetThingsParams
+from .bindings.methods.method_pickupconnectpackage import (
+    Info as PickUpConnectPackageParams,
+)
 from .bindings.methods.method_putthings2 import Info as PutThings2Params
 from .bindings.methods.method_removethings import Info as RemoveThingsParams
 from .bindings.methods.response_allocatepackageid import Info as AllocatePackageIdResult
@@ -51,6 +54,9 @@ from .bindings.methods.response_getservicedefinition2 import (
     Info as GetServiceDefinition2Result,
 )
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
+from .bindings.methods.response_pickupconnectpackage import (
+    Info as PickUpConnectPackageResult,
+)
 from .bindings.methods.response_putthings import Info as PutThingsResult
 
 #: Client identification sent in every header's ``version`` element.
@@ -125,6 +131,12 @@ GET_THINGS3 = Method(
     GetThings3Params,
     GetThings3Result,
 )
+PICK_UP_CONNECT_PACKAGE = Method(
+    "PickUpConnectPackage",
+    1,
+    PickUpConnectPackageParams,
+    PickUpConnectPackageResult,
+)
 PUT_THINGS = Method(
     "PutThings",
     2,
@@ -148,6 +160,7 @@ METHODS: dict[tuple[str, int], Method] = {
     ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION,
     ("GetThings", 1): GET_THINGS,
     ("GetThings", 3): GET_THINGS3,
+    ("PickUpConnectPackage", 1): PICK_UP_CONNECT_PACKAGE,
     ("PutThings", 2): PUT_THINGS,
     ("RemoveThings", 1): REMOVE_THINGS,
 }

@@ -17,6 +17,7 @@ from .bindings.things.medical_image_study import (
 from .bindings.things.medical_image_study_2 import (
     MedicalImageStudy as MedicalImageStudyV2,
 )
+from .bindings.things.password_protected_package import PasswordProtectedPackage
 from .bindings.things.personal_image import PersonalImage
 
 #: Every thing type the bindings know, by type-id.
@@ -25,6 +26,7 @@ THING_TYPES: dict[UUID, type] = {
     UUID("bd0403c5-4ae2-4b0e-a8db-1888678e4528"): File,
     UUID("c75651c8-548e-449f-8942-9e6379b0b88a"): MedicalImageStudyV1,
     UUID("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d"): MedicalImageStudyV2,
+    UUID("c9287326-bb43-4194-858c-8b60768f000f"): PasswordProtectedPackage,
     UUID("a5294488-f865-4ce3-92fa-187cd3b58930"): PersonalImage,
 }
 
@@ -34,6 +36,9 @@ SCHEMAS: dict[UUID, str] = {
     UUID("bd0403c5-4ae2-4b0e-a8db-1888678e4528"): "things/file.xsd",
     UUID("c75651c8-548e-449f-8942-9e6379b0b88a"): "things/medical-image-study.xsd",
     UUID("cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d"): "things/medical-image-study.2.xsd",
+    UUID(
+        "c9287326-bb43-4194-858c-8b60768f000f"
+    ): "things/password-protected-package.xsd",
     UUID("a5294488-f865-4ce3-92fa-187cd3b58930"): "things/personal-image.xsd",
 }
 
@@ -45,6 +50,7 @@ ROOTS: dict[str, tuple[type, ...]] = {
         MedicalImageStudyV2,
         MedicalImageStudyV1,
     ),
+    "password-protected-package": (PasswordProtectedPackage,),
     "personal-image": (PersonalImage,),
 }
 

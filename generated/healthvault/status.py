@@ -96,6 +96,9 @@ class StatusCode(IntEnum):
     INVALID_BLOB_REF_URL = 88
     """The blob URL is invalid or has expired."""
 
+    CONNECT_PACKAGE_EXISTS = 96
+    """The connect package already exists."""
+
     BLOB_SIZE_TOO_LARGE_FOR_INLINE = 99
     """The blob is too large to return inline."""
 
@@ -316,6 +319,12 @@ class InvalidBlobRefUrl(HealthVaultStatusError):
     default_code = StatusCode.INVALID_BLOB_REF_URL
 
 
+class ConnectPackageExists(HealthVaultStatusError):
+    """The connect package already exists."""
+
+    default_code = StatusCode.CONNECT_PACKAGE_EXISTS
+
+
 class BlobSizeTooLargeForInline(HealthVaultStatusError):
     """The blob is too large to return inline."""
 
@@ -438,6 +447,7 @@ _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     74: InvalidIdentityCode,
     85: InvalidThingTypeVersion,
     88: InvalidBlobRefUrl,
+    96: ConnectPackageExists,
     99: BlobSizeTooLargeForInline,
     100: DuplicateBlob,
     101: BlobTokenCommitted,

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from healthvault.status import StatusCode
 
 from . import handlers, streaming
+from .packages import HANDLERS as _PACKAGE_HANDLERS
 from .blobstore import BlobStore
 from .bootstrap import server_key
 from .config import ServerConfig
@@ -51,7 +52,7 @@ class Platform:
         try:
             request = parse_request(raw, self.config.max_request_bytes)
             method = str(request.method)
-            handler = handlers.HANDLERS.get(request.method)
+            handler = handlers.HANDLERS.get(request.method) or _PACKAGE_HANDLERS.get(request.method.name)
             if handler is None:
                 raise PlatformError(
                     StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform"

@@ -180,7 +180,7 @@ def collect_garbage(db: sqlite3.Connection) -> list[str]:
     gone = [
         r["blob_id"]
         for r in db.execute(
-            "SELECT b.blob_id FROM blobs b WHERE b.state = 'committed' AND NOT EXISTS ("
+            "SELECT b.blob_id FROM blobs b WHERE b.state = 'committed' AND b.kind = 'record' AND NOT EXISTS ("
             " SELECT 1 FROM version_blobs vb JOIN things t ON t.version_stamp = vb.version_stamp"
             " WHERE vb.blob_id = b.blob_id)"
         )

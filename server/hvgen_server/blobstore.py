@@ -29,7 +29,9 @@ from .config import ServerConfig
 @dataclass
 class BlobRow:
     blob_id: str
-    record_id: str
+    record_id: str | None
+    kind: str
+    chunk_size: int | None
     state: str
     received: int
     total: int | None
@@ -55,17 +57,20 @@ class BlobStore:
         found = db.execute("SELECT * FROM blobs WHERE blob_id = ?", (blob_id,)).fetchone()
         return None if found is None else BlobRow(**dict(found))
 
-    def begin(self, db: sqlite3.Connection, record_id: str) -> str:
-        """Register a new upload; its file starts empty."""
+    def begin(self, db: sqlite3.Connection, record_id: str | None, *, kind: str = "record", chunk_size: int | None = None) -> str:
+        """Register a new upload; its file starts empty. Connect-package
+        blobs (``kind="package"``) belong to no record and arrive encrypted,
+        in chunks of ``chunk_size``."""
         blob_id = str(uuid.uuid4())
         path = self.path(blob_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
         now = time.time()
         db.execute(
-            "INSERT INTO blobs(blob_id, record_id, state, block_size, created, expires) "
-            "VALUES (?, ?, 'uploading', ?, ?, ?)",
-            (blob_id, record_id, self.config.block_size, now, now + self.config.blob_write_ttl),
+            "INSERT INTO blobs(blob_id, record_id, kind, chunk_size, state, block_size, created, expires) "
+            "VALUES (?, ?, ?, ?, 'uploading', ?, ?, ?)",
+            (blob_id, record_id, kind, chunk_size or self.config.chunk_size, self.config.block_size, now,
+             now + self.config.blob_write_ttl),
         )
         return blob_id
 
@@ -109,7 +114,9 @@ class BlobStore:
         gone = [
             r["blob_id"]
             for r in db.execute(
-                "SELECT blob_id FROM blobs WHERE state != 'committed' AND expires < ?", (now,)
+                "SELECT blob_id FROM blobs WHERE state != 'committed' AND expires < ? AND blob_id NOT IN "
+                "(SELECT blob_id FROM package_blobs)",
+                (now,),
             )
         ]
         for blob_id in gone:

@@ -11,6 +11,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -63,7 +64,13 @@ Handler = Callable[[Context], str]
 #: Methods that need no session (the request names its app-id instead).
 ANONYMOUS = {methods.CREATE_AUTHENTICATED_SESSION_TOKEN, methods.GET_SERVICE_DEFINITION}
 #: Methods that act on a record (header record-id required and authorized).
-RECORD_SCOPED = {methods.PUT_THINGS, methods.GET_THINGS3, methods.REMOVE_THINGS, methods.BEGIN_PUT_BLOB}
+RECORD_SCOPED = {
+    methods.PUT_THINGS,
+    methods.GET_THINGS3,
+    methods.REMOVE_THINGS,
+    methods.BEGIN_PUT_BLOB,
+    methods.PICK_UP_CONNECT_PACKAGE,
+}
 
 
 def authenticate(ctx: Context) -> None:
@@ -228,6 +235,16 @@ def put_things(ctx: Context) -> str:
     thing_els = [c for c in ctx.request.info_element if c.tag == "thing"]
     if len(thing_els) != len(info.thing):
         raise PlatformError(StatusCode.INVALID_XML, "info holds elements other than things")
+    keys = store_things(ctx, list(zip(info.thing, thing_els)))
+    return info_xml(put_result.Info(thing_id=keys))
+
+
+def store_things(
+    ctx: Context,
+    things: list[tuple[Any, etree._Element]],
+    also: Callable[[sqlite3.Connection], None] | None = None,
+) -> list[ThingKey]:
+    """Create or update things in one transaction (with ``also`` run inside it)."""
     app = ctx.store.application(ctx.app_id)
     app_name = app.name if app else ctx.app_id
     person_id = ctx.store.person_of(ctx.record_id)
@@ -235,7 +252,7 @@ def put_things(ctx: Context) -> str:
     from .blobs import attach_payload, collect_garbage
 
     with ctx.store.write() as db:
-        for thing, thing_el in zip(info.thing, thing_els):
+        for thing, thing_el in things:
             type_id = (thing.type_id.value if thing.type_id else "").strip()
             if not type_id:
                 raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
@@ -317,10 +334,12 @@ def put_things(ctx: Context) -> str:
                 )
                 db.execute("UPDATE blobs SET state = 'committed' WHERE blob_id = ?", (ref.blob_id,))
             keys.append(ThingKey(value=thing_id, version_stamp=version_stamp))
+        if also is not None:
+            also(db)
         unreferenced = collect_garbage(db)
     for blob_id in unreferenced:  # only once the transaction is committed
         ctx.blobs.path(blob_id).unlink(missing_ok=True)
-    return info_xml(put_result.Info(thing_id=keys))
+    return keys
 
 
 def _verify_signature(ctx: Context, db: sqlite3.Connection, stored: etree._Element, refs: list[BlobRef]) -> None:

@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE TABLE IF NOT EXISTS blobs (
     blob_id TEXT PRIMARY KEY,
-    record_id TEXT NOT NULL REFERENCES records(record_id),
+    record_id TEXT REFERENCES records(record_id),  -- NULL for connect-package blobs
+    kind TEXT NOT NULL DEFAULT 'record',           -- record, package
+    chunk_size INTEGER,
     state TEXT NOT NULL,              -- uploading, complete, committed
     received INTEGER NOT NULL DEFAULT 0,
     total INTEGER,
@@ -90,6 +92,24 @@ CREATE TABLE IF NOT EXISTS version_blobs (
     PRIMARY KEY (version_stamp, name)
 );
 CREATE INDEX IF NOT EXISTS version_blobs_by_blob ON version_blobs(blob_id);
+CREATE TABLE IF NOT EXISTS packages (
+    identity_code TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(app_id),
+    state TEXT NOT NULL,              -- allocated, pending, picked, locked
+    friendly_name TEXT,
+    question TEXT,
+    external_id TEXT,
+    package_xml BLOB,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    picked_record TEXT
+);
+CREATE TABLE IF NOT EXISTS package_blobs (
+    identity_code TEXT NOT NULL REFERENCES packages(identity_code),
+    blob_id TEXT NOT NULL REFERENCES blobs(blob_id),
+    PRIMARY KEY (identity_code, blob_id)
+);
 """
 
 
