@@ -123,7 +123,7 @@ def test_type_ids_and_registry() -> None:
     assert registry.thing_class("00000000-0000-0000-0000-000000000000") is None
     assert registry.thing_class("not a guid") is None
     assert registry.classes_for_root("medical-image-study") == (v2.MedicalImageStudy, v1.MedicalImageStudy)
-    assert len(registry.THING_TYPES) == 5
+    assert len(registry.THING_TYPES) == 6
 
 
 def test_docstrings_are_prose_not_xml() -> None:
@@ -255,7 +255,7 @@ def test_import_namespace_mismatch(tmp_path: Path) -> None:
 def test_schema_set_finds_thing_types() -> None:
     schemas = SchemaSet(sorted(XSD.rglob("*.xsd")))
     names = {sf.thing_type.root for sf in schemas.thing_types() if sf.thing_type}
-    assert names == {"medical-image-study", "file", "personal-image", "blood-pressure"}
+    assert names == {"medical-image-study", "file", "personal-image", "blood-pressure", "password-protected-package"}
     assert len(schemas.aliases()) == 1
 
 

@@ -12,9 +12,10 @@ from .conftest import ROOT
 pytest.importorskip("mypy")
 
 
-def test_mypy_strict_clean() -> None:
+def test_mypy_strict_clean(tmp_path: object) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "generated/healthvault", "generator/hvgen", "server/hvgen_server"],
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path),
+         "generated/healthvault", "generator/hvgen", "server/hvgen_server", "imaging/hvgen_imaging"],
         cwd=ROOT,
         capture_output=True,
         text=True,
