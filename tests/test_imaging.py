@@ -227,7 +227,7 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
         studies = workflow.Studies(client, progress=kill_after_some, journal_dir=journal)
         with pytest.raises((hvblobs.BlobUploadInterrupted, HealthVaultTransportError)):
             studies.upload(built)
-    assert list(journal.glob("*.json")), "the journal remembers finished blobs"
+    assert list(journal.glob("*.jsonl")), "the journal remembers finished blobs"
     server.start()
     with server.client() as client:
         studies = workflow.Studies(client, journal_dir=journal)
@@ -235,7 +235,7 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
         result = studies.upload(study.build(dicom.scan(folder).studies[0]))
         assert result.created and result.resumed_blobs >= 3
         assert result.uploaded_blobs + result.resumed_blobs == 12
-        assert not list(journal.glob("*.json"))
+        assert not list(journal.glob("*.jsonl"))
         assert len(studies.summaries()) == 1
         out = tmp_path / "back"
         studies.download(str(built.data.study_instance_uid), out)

@@ -73,30 +73,47 @@ def cache_dir() -> Path:
 
 
 class Journal:
-    """Finished and in-progress blobs of one study upload."""
+    """Finished and in-progress blobs of one study upload.
+
+    An append-only file of JSON lines, so that recording a blob costs the
+    same however many came before it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done: dict[str, str] = {}
         self.pending: dict[str, Any] | None = None
-        if path.exists():
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
             try:
-                data = json.loads(path.read_text())
-                self.done = dict(data.get("done", {}))
-                self.pending = data.get("pending")
-            except (OSError, ValueError):
-                pass
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            if "done" in entry:
+                self.done[entry["done"]] = entry["item"]
+                self.pending = None
+            elif "pending" in entry:
+                self.pending = entry["pending"]
 
-    def save(self) -> None:
+    def _append(self, entry: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"done": self.done, "pending": self.pending}))
-        tmp.replace(self.path)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def start(self, pending: dict[str, Any]) -> None:
+        self.pending = pending
+        self._append({"pending": pending})
 
     def finished(self, name: str, item: BlobPayloadItem) -> None:
-        self.done[name] = wire.to_string(item, "blob")
+        text = wire.to_string(item, "blob")
+        self.done[name] = text
         self.pending = None
-        self.save()
+        self._append({"done": name, "item": text})
 
     def item(self, name: str) -> BlobPayloadItem | None:
         text = self.done.get(name)
@@ -184,7 +201,7 @@ class Studies:
         if existing is not None and not missing and merged_equal(study_of(existing), built.data):
             return self._result(thing, existing, created=False, built=built, uploaded=0, size=0, resumed=0, signed=False, notes=notes + ["already uploaded; nothing to do"])
 
-        journal = Journal(self.journal_dir / f"{_safe(self.client.record_id or '')}-{_safe(study_uid)}.json")
+        journal = Journal(self.journal_dir / f"{_safe(self.client.record_id or '')}-{_safe(study_uid)}.jsonl")
         total = sum(p.stat().st_size if kind == "file" else len(p.data) for kind, p in missing.values())
         done_bytes = 0
         uploaded = resumed = 0
@@ -258,8 +275,7 @@ class Studies:
                 pending = None
         if not (pending and pending.get("name") == name and kind == "file" and upload.hash):
             upload.begin()
-            journal.pending = {"name": name, "url": upload.url, "chunk": upload.chunk_size, "max": upload.max_size, "block": upload.block_size}
-            journal.save()
+            journal.start({"name": name, "url": upload.url, "chunk": upload.chunk_size, "max": upload.max_size, "block": upload.block_size})
             item = upload.send(source if kind == "file" else io.BytesIO(source.data))
         journal.finished(name, item)
         return item
