@@ -76,12 +76,9 @@ RECORD_SCOPED = {
 def authenticate(ctx: Context) -> None:
     """Check timing, integrity, session and record access of a request."""
     header = ctx.request.header
-    sent = header.msg_time.to_datetime() if hasattr(header.msg_time, "to_datetime") else None
-    if sent is None:
+    if not hasattr(header.msg_time, "to_datetime"):
         raise PlatformError(StatusCode.INVALID_XML, "msg-time is not a valid date-time")
-    if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=dt.timezone.utc)
-    sent_ts = sent.timestamp()
+    sent_ts = _timestamp(header.msg_time)
     if sent_ts > ctx.now + ctx.config.clock_skew:
         raise PlatformError(StatusCode.REQUEST_TIMED_OUT, "msg-time is in the future")
     if sent_ts + int(header.msg_ttl) < ctx.now:
@@ -140,10 +137,7 @@ def create_session(ctx: Context) -> str:
         raise PlatformError(StatusCode.ACCESS_DENIED, "only HMACSHA256 sessions are offered")
     if cred.sig.thumbprint.strip().upper() != app.thumbprint:
         raise PlatformError(StatusCode.BAD_CERT, "the thumbprint is not the application's certificate")
-    signed_at = content.signing_time.to_datetime()
-    if signed_at.tzinfo is None:
-        signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
-    if abs(signed_at.timestamp() - ctx.now) > ctx.config.clock_skew + methods.DEFAULT_TTL:
+    if abs(_timestamp(content.signing_time) - ctx.now) > ctx.config.clock_skew + methods.DEFAULT_TTL:
         raise PlatformError(StatusCode.CREDENTIAL_TOKEN_EXPIRED, "the credential's signing-time is too far from now")
     # The signature covers the <content> element's bytes as sent.
     info_el = ctx.request.info_element
@@ -392,32 +386,23 @@ def _is_guid(text: str) -> bool:
 # -- GetThings -----------------------------------------------------------------------------
 
 
-def _filter_dates(flt: object) -> list[tuple[str, str, str]]:
-    """(column, operator, ISO value) conditions of a filter's date bounds."""
-    out = []
-    for attr, column, op in (
-        ("eff_date_min", "t.eff_date", ">="),
-        ("eff_date_max", "t.eff_date", "<="),
-    ):
-        value = getattr(flt, attr, None)
-        if value is not None:
-            moment = value.to_datetime()
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.timezone.utc)
-            out.append((column, op, T.iso(moment.timestamp())))
-    for attr, column, op in (
-        ("created_date_min", "t.created", ">="),
-        ("created_date_max", "t.created", "<="),
-        ("updated_date_min", "t.updated", ">="),
-        ("updated_date_max", "t.updated", "<="),
-    ):
-        value = getattr(flt, attr, None)
-        if value is not None:
-            moment = value.to_datetime()
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.timezone.utc)
-            out.append((column, op, repr(moment.timestamp())))
-    return out
+def _timestamp(value: Any) -> float:
+    """Epoch seconds of an xs:dateTime binding value (UTC when it has no zone)."""
+    moment = value.to_datetime()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return float(moment.timestamp())
+
+
+#: Filter bounds on dates: (filter field, things column, operator).
+_DATE_BOUNDS = (
+    ("eff_date_min", "eff_date", ">="),
+    ("eff_date_max", "eff_date", "<="),
+    ("created_date_min", "created", ">="),
+    ("created_date_max", "created", "<="),
+    ("updated_date_min", "updated", ">="),
+    ("updated_date_max", "updated", "<="),
+)
 
 
 def _audit_matches(xml: bytes, flt: object) -> bool:
@@ -488,11 +473,15 @@ def _select(ctx: Context, db: sqlite3.Connection, group: gt3.ThingRequestGroup2)
 
 
 def _dates_match(row: sqlite3.Row, flt: object) -> bool:
-    for column, op, value in _filter_dates(flt):
-        have: object = row[column.partition(".")[2]]
-        bound: object = value if column == "t.eff_date" else float(value)
-        ok = have >= bound if op == ">=" else have <= bound  # type: ignore[operator]
-        if not ok:
+    for attr, column, op in _DATE_BOUNDS:
+        value = getattr(flt, attr, None)
+        if value is None:
+            continue
+        bound: Any = _timestamp(value)
+        if column == "eff_date":  # stored as ISO text, which sorts like time
+            bound = T.iso(bound)
+        have = row[column]
+        if not (have >= bound if op == ">=" else have <= bound):
             return False
     return True
 
