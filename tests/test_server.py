@@ -285,3 +285,18 @@ def test_begin_put_blob_announces_upload(client: HealthVaultClient) -> None:
     assert "blob-ref-token=" in result.blob_ref_url
     assert result.blob_hash_algorithm == "SHA256Block"
     assert result.blob_chunk_size % result.blob_hash_parameters.block_size == 0
+
+
+def test_created_and_updated_date_filters(client: HealthVaultClient) -> None:
+    from xsdata.models.datatype import XmlDateTime
+
+    tag = uuid.uuid4().hex
+    before = XmlDateTime.from_datetime(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
+    key = client.put_thing(study(f"11.{tag}", client_id=f"cd-{tag}"))
+    after = XmlDateTime.from_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5))
+    since = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"created_date_min": before})
+    assert [t.thing_id for t in client.get_things(since)] == [key]
+    later = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"created_date_min": after})
+    assert client.get_things(later) == []
+    until = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"updated_date_max": before})
+    assert client.get_things(until) == []
