@@ -321,11 +321,6 @@ def serialize_info(info: object) -> str:
     """The ``<info>`` element of a request, unqualified."""
     if info is None:
         return "<info/>"
-    if (
-        isinstance(info, AnyElement)
-        and etree.QName(info.qname or "info").localname == "info"
-    ):
-        return wire.to_string(info, "info")
     return wire.to_string(info, "info")
 
 
