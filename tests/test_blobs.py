@@ -458,3 +458,49 @@ def test_two_gib_blob_in_constant_memory(new_server) -> None:  # type: ignore[no
     server_peak = _peak_rss_mib(server.process.pid)
     print(f"2 GiB blob: client peak RSS {result['peak_rss_mib']:.0f} MiB, server peak RSS {server_peak:.0f} MiB")
     assert server_peak < 300, f"server peak RSS {server_peak:.0f} MiB"
+
+
+class FlakyTransport(httpx.HTTPTransport):
+    """Fails the chosen blob POSTs once each, before they reach the server."""
+
+    def __init__(self, fail: set[int]) -> None:
+        super().__init__()
+        self.fail = fail
+        self.posts = 0
+        self.sent_ranges: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "wildcatblob" in str(request.url):
+            self.posts += 1
+            self.sent_ranges.append(request.headers.get("content-range", ""))
+            if self.posts in self.fail:
+                raise httpx.ConnectError("injected failure", request=request)
+        return super().handle_request(request)
+
+
+def test_failed_chunk_is_sent_again(small_chunks: RunningServer) -> None:
+    transport = FlakyTransport(fail={2, 4})
+    profile = small_chunks.profile
+    with httpx.Client(transport=transport, timeout=30) as http:
+        client = HealthVaultClient(
+            profile.url, profile.app_id, private_key=crypto_key(profile), certificate=crypto_cert(profile),
+            record_id=profile.record_id, http=http,
+        )
+        data = pattern(3 * CHUNK + 5)
+        upload = blobs.BlobUpload(client, "flaky", backoff=0.01)
+        item = upload.send(io.BytesIO(data))
+    assert item.blob_info.hash_info.hash == blobhash.hash_bytes(data)
+    assert transport.sent_ranges[1] == transport.sent_ranges[2], "the failed chunk is re-sent with the same range"
+    assert len(transport.sent_ranges) == 6  # 4 chunks + 2 retries
+
+
+def crypto_key(profile):  # type: ignore[no-untyped-def]
+    from healthvault import crypto
+
+    return crypto.load_private_key(profile.key_path)
+
+
+def crypto_cert(profile):  # type: ignore[no-untyped-def]
+    from healthvault import crypto
+
+    return crypto.load_certificate(profile.cert_path)

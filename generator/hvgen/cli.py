@@ -36,6 +36,13 @@ def main() -> None:
     Local platform:
       hvgen serve --data DIR    run the local platform server (writes a client
                                 profile so the commands below need no flags)
+    Working with a platform:
+      hvgen study ...           upload, list, show, download and change studies
+      hvgen package ...         drop off and pick up encrypted packages
+      hvgen blob ...            hash, upload and download blobs
+      hvgen thing ...           sign and verify things
+
+    Run `hvgen COMMAND --help` for the details of each command.
     """
 
 
