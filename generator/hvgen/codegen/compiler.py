@@ -11,8 +11,10 @@ until the whole package has been produced.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import logging
+import multiprocessing
 import os
 import re
 import sys
@@ -272,8 +274,7 @@ def _cache_dir() -> Path | None:
 def _format(source: str, path: str, cache: Path | None) -> str:
     """Format with black; results are cached by content hash (black is the
     slowest step, and most runs regenerate files that did not change)."""
-    key = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    cached = cache / key if cache else None
+    cached = cache / _key(source) if cache else None
     if cached is not None and cached.is_file():
         return cached.read_text(encoding="utf-8")
     try:
@@ -288,6 +289,28 @@ def _format(source: str, path: str, cache: Path | None) -> str:
         except OSError:
             pass
     return formatted
+
+
+def _format_all(files: dict[str, str], cache: Path | None) -> dict[str, str]:
+    """Format every Python file; files not in the cache are formatted on all
+    cores when there are enough of them to repay starting the workers."""
+    python = [p for p, text in files.items() if p.endswith(".py") and text.strip()]
+    todo = [p for p in python if cache is None or not (cache / _key(files[p])).is_file()]
+    formatted: dict[str, str] = {}
+    workers = min(os.cpu_count() or 1, 4)
+    if workers > 1 and len(todo) >= 8:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded caller
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            jobs = {p: pool.submit(_format, files[p], p, cache) for p in todo}
+            formatted = {p: job.result() for p, job in jobs.items()}
+    for p in python:
+        if p not in formatted:
+            formatted[p] = _format(files[p], p, cache)
+    return {p: formatted.get(p, text) for p, text in sorted(files.items())}
+
+
+def _key(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 class Compiler:
@@ -357,11 +380,7 @@ class Compiler:
         files.update(self._render_runtime(symbols, thing_types, schemas))
         files.update(self._schema_files(schemas))
         files[f"{self.package}/py.typed"] = ""
-        cache = _cache_dir()
-        return {
-            path: (_format(text, path, cache) if path.endswith(".py") and text.strip() else text)
-            for path, text in sorted(files.items())
-        }
+        return _format_all(files, _cache_dir())
 
     # -- helpers -------------------------------------------------------------
 
