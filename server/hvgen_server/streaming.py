@@ -46,8 +46,9 @@ _RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _GET_RANGE = re.compile(r"^\s*bytes\s*[= ]\s*(\d*)-(\d*)\s*$")
 _READ = 1024 * 1024
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+#: Chunks of one blob are handled one at a time; blobs share a fixed set of
+#: locks (striped by id) so the set does not grow with every upload.
+_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 class BlobHttpError(PlatformError):
@@ -59,8 +60,7 @@ class BlobHttpError(PlatformError):
 
 
 def _lock_for(blob_id: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(blob_id, threading.Lock())
+    return _LOCKS[int(blob_id.replace("-", "")[:8], 16) % len(_LOCKS)]
 
 
 def _error(exc: PlatformError) -> Response:
