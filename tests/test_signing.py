@@ -17,8 +17,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from healthvault import blobhash, blobs, codec, crypto, signing, status
-from healthvault.bindings.base import CodableValue
-from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Common, DataXml, Thing2, ThingType
+from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Common, Thing2
 from hvgen.cli import main
 
 from . import w3c_verifier

@@ -56,35 +56,11 @@ from .bindings.thing import UnprocessedThingKeyInfo
 from .bindings.methods.method_createauthenticatedsessiontoken2 import (
     Info as CreateAuthenticatedSessionToken2Params,
 )
-from .bindings.methods.method_createconnectpackage2 import (
-    Info as CreateConnectPackage2Params,
-)
 from .bindings.methods.method_getthings3 import Info as GetThings3Params
-from .bindings.methods.method_getthings import Info as GetThingsParams
-from .bindings.methods.method_pickupconnectpackage import (
-    Info as PickUpConnectPackageParams,
-)
 from .bindings.methods.method_putthings2 import Info as PutThings2Params
 from .bindings.methods.method_removethings import Info as RemoveThingsParams
-from .bindings.methods.response_allocatepackageid import Info as AllocatePackageIdResult
 from .bindings.methods.response_beginputblob import Info as BeginPutBlobResult
-from .bindings.methods.response_beginputconnectpackageblob import (
-    Info as BeginPutConnectPackageBlobResult,
-)
-from .bindings.methods.response_createauthenticatedsessiontoken2 import (
-    Info as CreateAuthenticatedSessionToken2Result,
-)
-from .bindings.methods.response_createconnectpackage import (
-    Info as CreateConnectPackageResult,
-)
-from .bindings.methods.response_getservicedefinition2 import (
-    Info as GetServiceDefinition2Result,
-)
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
-from .bindings.methods.response_pickupconnectpackage import (
-    Info as PickUpConnectPackageResult,
-)
-from .bindings.methods.response_putthings import Info as PutThingsResult
 
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(

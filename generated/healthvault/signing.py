@@ -476,15 +476,14 @@ def _check_certificate(
     result: Verification,
 ) -> None:
     anchors = list(trust)
-    for c, role in ((cert, "signer"),):
-        if not (c.not_valid_before_utc <= at <= c.not_valid_after_utc):
-            result.problems.append(
-                Problem(
-                    "certificate",
-                    f"the {role} certificate is not valid at {at:%Y-%m-%d %H:%M}Z",
-                )
+    if not (cert.not_valid_before_utc <= at <= cert.not_valid_after_utc):
+        result.problems.append(
+            Problem(
+                "certificate",
+                f"the signer certificate is not valid at {at:%Y-%m-%d %H:%M}Z",
             )
-            return
+        )
+        return
     fingerprint = cert.fingerprint(hashes.SHA256())
     if any(a.fingerprint(hashes.SHA256()) == fingerprint for a in anchors):
         return

@@ -12,7 +12,6 @@ import copy
 import io
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from healthvault import blobhash, codec, connectpackage, methods

@@ -26,7 +26,7 @@ from healthvault.bindings.thing import Common, DataXml, Thing2, ThingType
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 
-from .dicom import DicomImage, DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
+from .dicom import DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
 
 PREVIEW_SUFFIX = "_preview"
 PREVIEW_MIN_SIDE = 500

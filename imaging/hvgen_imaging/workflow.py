@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from healthvault import blobs as hvblobs
 from healthvault import codec, safexml, signing, status, wire
-from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, Thing2
+from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Thing2
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.client import HealthVaultClient, ThingQuery
@@ -256,29 +256,35 @@ class Studies:
         content_type = DICOM_TYPE if kind == "file" else PREVIEW_TYPE
         limit = self.client.config_int("maxInlineBlobSizeBytes", 0)
         if kind == "preview" and len(source.data) <= limit:
-            item = hvblobs.inline_item(name, content_type, source.data)
-            journal.finished(name, item)
-            return item
-        upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
+            inline = hvblobs.inline_item(name, content_type, source.data)
+            journal.finished(name, inline)
+            return inline
+        item: BlobPayloadItem | None = None
         pending = journal.pending
-        if pending and pending.get("name") == name and kind == "file":
-            upload.url, upload.chunk_size, upload.max_size, upload.block_size = (
-                pending["url"], pending["chunk"], pending["max"], pending["block"]
-            )
-            upload.total = source.stat().st_size
-            try:
-                item = upload.resume(source)
-            except hvblobs.BlobUploadInterrupted:
-                raise
-            except hvblobs.HealthVaultBlobError:  # the old upload URL is gone: start this blob again
-                upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
-                pending = None
-        if not (pending and pending.get("name") == name and kind == "file" and upload.hash):
+        if kind == "file" and pending and pending.get("name") == name:
+            item = self._resume(name, content_type, source, pending, progress)
+        if item is None:
+            upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
             upload.begin()
             journal.start({"name": name, "url": upload.url, "chunk": upload.chunk_size, "max": upload.max_size, "block": upload.block_size})
             item = upload.send(source if kind == "file" else io.BytesIO(source.data))
         journal.finished(name, item)
         return item
+
+    def _resume(self, name: str, content_type: str, source: Path, pending: dict[str, Any], progress: Progress) -> BlobPayloadItem | None:
+        """Carry on the blob the journal says was being sent; None when its
+        upload URL is no longer usable (the blob is then sent afresh)."""
+        upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
+        upload.url, upload.chunk_size, upload.max_size, upload.block_size = (
+            pending["url"], pending["chunk"], pending["max"], pending["block"]
+        )
+        upload.total = source.stat().st_size
+        try:
+            return upload.resume(source)
+        except hvblobs.BlobUploadInterrupted:
+            raise
+        except hvblobs.HealthVaultBlobError:
+            return None
 
     def _result(self, thing: Thing2, existing: Thing2 | None, *, created: bool, built: BuiltStudy, uploaded: int, size: int, resumed: int, signed: bool, notes: list[str]) -> UploadResult:
         data = study_of(thing)
