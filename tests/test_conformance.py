@@ -37,7 +37,7 @@ def reference_codec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Module
     out = tmp_path_factory.mktemp("reference")
     xsd = REFERENCE / "xsd"
     files = Compiler(
-        xsd, ROOT / "templates", package="hvref", entries=[xsd / n for n in THING_SCHEMAS]
+        xsd, ROOT / "templates", ROOT / "runtime", package="hvref", entries=[xsd / n for n in THING_SCHEMAS]
     ).compile()
     write(files, out, "hvref")
     sys.path.insert(0, str(out))
@@ -95,6 +95,6 @@ def test_published_request_schema_is_reported_broken() -> None:
     """The published request.xsd names types its types.xsd lacks."""
     xsd = REFERENCE / "xsd"
     with pytest.raises(SchemaError) as info:
-        Compiler(xsd, ROOT / "templates", package="hvbad", entries=[xsd / "request.xsd"]).compile()
+        Compiler(xsd, ROOT / "templates", ROOT / "runtime", package="hvbad", entries=[xsd / "request.xsd"]).compile()
     assert str(info.value).startswith(f"{(xsd / 'request.xsd').resolve()}:")
     assert "unknown type 'wc-types:" in str(info.value)

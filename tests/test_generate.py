@@ -18,16 +18,17 @@ from .conftest import ROOT
 
 XSD = ROOT / "xsd"
 TEMPLATES = ROOT / "templates"
+RUNTIME = ROOT / "runtime"
 GENERATED = ROOT / "generated"
 
 
 @pytest.fixture(scope="module")
 def compiled() -> dict[str, str]:
-    return Compiler(XSD, TEMPLATES).compile()
+    return Compiler(XSD, TEMPLATES, RUNTIME).compile()
 
 
 def test_output_is_deterministic(compiled: dict[str, str]) -> None:
-    again = Compiler(XSD, TEMPLATES).compile()
+    again = Compiler(XSD, TEMPLATES, RUNTIME).compile()
     assert again == compiled
 
 
@@ -61,7 +62,7 @@ def test_check_names_drifting_files(tmp_path: Path) -> None:
 
 
 def test_package_name_is_configurable(tmp_path: Path) -> None:
-    files = Compiler(XSD, TEMPLATES, package="otherpkg").compile()
+    files = Compiler(XSD, TEMPLATES, RUNTIME, package="otherpkg").compile()
     assert all(path.startswith("otherpkg/") for path in files)
     assert "otherpkg/py.typed" in files
 
@@ -262,3 +263,84 @@ def test_schema_set_finds_thing_types() -> None:
 def test_schema_error_str_has_location() -> None:
     err = SchemaError(Path("x.xsd"), 7, "boom")
     assert str(err) == "x.xsd:7: boom"
+
+
+# -- runtime assembly ---------------------------------------------------------------
+
+
+def _import_package(out: Path, package: str) -> dict[str, object]:
+    """Import every module of a freshly written package in a clean interpreter."""
+    import subprocess
+    import sys
+
+    script = textwrap.dedent(
+        f"""
+        import importlib, json, pkgutil, sys
+        sys.path.insert(0, {str(out)!r})
+        pkg = importlib.import_module({package!r})
+        names = sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, {package!r} + "."))
+        for name in names:
+            importlib.import_module(name)
+        print(json.dumps(names))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return {name: True for name in json.loads(result.stdout)}
+
+
+@pytest.mark.parametrize(
+    ("entries", "kept", "gone"),
+    [
+        # Things alone: reading and writing things, blobs and signatures, no envelopes.
+        (
+            ["things/medical-image-study.2.xsd", "thing.xsd"],
+            {"codec", "blobhash", "signing", "registry", "validation", "safexml", "crypto"},
+            {"protocol", "methods", "client", "blobs", "connectpackage"},
+        ),
+        # One thing-type schema without the thing envelope.
+        (
+            ["things/blood-pressure.xsd"],
+            {"registry", "validation", "blobhash", "crypto", "errors"},
+            {"codec", "signing", "protocol", "methods", "client", "blobs"},
+        ),
+    ],
+)
+def test_reduced_schema_sets_leave_out_runtime_parts_and_the_rest_imports(
+    tmp_path: Path, entries: list[str], kept: set[str], gone: set[str]
+) -> None:
+    from hvgen.codegen.compiler import write
+
+    compiler = Compiler(XSD, TEMPLATES, RUNTIME, package="reduced", entries=[XSD / e for e in entries])
+    files = compiler.compile()
+    write(files, tmp_path, "reduced")
+    modules = {m.split(".")[1] for m in _import_package(tmp_path, "reduced")}
+    assert kept <= modules
+    assert not gone & modules
+    left_out = dict(compiler.left_out)
+    assert gone <= set(left_out)
+    init = files["reduced/__init__.py"]
+    for name in gone:  # the package docstring says what was left out and why
+        assert name in init.split("Left out")[1]
+        assert left_out[name].startswith(("needs", "imports"))
+
+
+def test_runtime_modules_are_copied_verbatim(compiled: dict[str, str]) -> None:
+    for source in sorted(RUNTIME.glob("*.py")):
+        assert compiled[f"healthvault/{source.name}"] == source.read_text(encoding="utf-8")
+
+
+def test_no_runtime_template_is_plain_python() -> None:
+    for template in (TEMPLATES / "runtime").glob("*.jinja2"):
+        text = template.read_text(encoding="utf-8")
+        assert "{{" in text or "{%" in text, f"{template.name} has no template logic"
+
+
+def test_runtime_module_must_declare_schema_imports(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    shutil.copytree(RUNTIME, runtime)
+    (runtime / "extra.py").write_text('"""Extra."""\n\nfrom .schema import Thing2\n')
+    with pytest.raises(SchemaError, match="without declaring it in SCHEMA_CLASSES: Thing2"):
+        Compiler(XSD, TEMPLATES, runtime).compile()

@@ -108,7 +108,7 @@ def generate(
     out_dir = out_dir or root / "generated"
     started = time.perf_counter()
     try:
-        files = Compiler(xsd_dir, templates_dir, package).compile()
+        files = Compiler(xsd_dir, templates_dir, root / "runtime", package).compile()
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     if check:

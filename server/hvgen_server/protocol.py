@@ -19,7 +19,7 @@ from lxml import etree
 
 from healthvault import codec, methods, safexml, wire
 from healthvault.bindings.methods.request import Header
-from healthvault.bindings.wc_types import Hmacfinalized
+from healthvault.bindings.wc_types import HMACFinalized
 from healthvault.errors import HealthVaultXmlError
 from healthvault.methods import Method
 from healthvault.status import StatusCode
@@ -45,7 +45,7 @@ class ParsedRequest:
     info_element: etree._Element
     header_bytes: bytes
     info_bytes: bytes
-    auth: Hmacfinalized | None
+    auth: HMACFinalized | None
 
     def info(self) -> object:
         """The info section bound to the method's parameter class."""
@@ -121,7 +121,7 @@ def parse_request(raw: bytes, max_bytes: int) -> ParsedRequest:
             _copy(header_el), Header, what="request", strict=True
         )
         auth = (
-            wire.from_element(_copy(parts["auth"]), Hmacfinalized, what="request", strict=True)
+            wire.from_element(_copy(parts["auth"]), HMACFinalized, what="request", strict=True)
             if "auth" in parts
             else None
         )

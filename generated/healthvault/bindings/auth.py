@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from .wc_types import (
     AppRecordAuthAction,
-    Hmacalgorithm,
+    HMACAlgorithm,
 )
 
 __NAMESPACE__ = "urn:com.microsoft.wc.auth"
@@ -70,7 +70,7 @@ class UserPassAuthSessionCred:
         }
     )
 
-    shared_secret: Hmacalgorithm = field(
+    shared_secret: HMACAlgorithm = field(
         metadata={
             "name": "shared-secret",
             "type": "Element",

@@ -58,11 +58,8 @@ class BlobHashAlgorithmParameters:
 
 
 @dataclass(kw_only=True)
-class HmacalgorithmData:
+class HMACAlgorithmData:
     """A base64 HMAC key, tagged with the HMAC algorithm it is meant for."""
-
-    class Meta:
-        name = "HMACAlgorithmData"
 
     value: str = field(
         default="",
@@ -82,15 +79,12 @@ class HmacalgorithmData:
 
 
 @dataclass(kw_only=True)
-class HmacfinalizedData:
+class HMACFinalizedData:
     """A base64 HMAC value, tagged with the algorithm that produced it.
 
     Attributes:
         alg_name: The HMAC algorithm, for example HMACSHA256.
     """
-
-    class Meta:
-        name = "HMACFinalizedData"
 
     value: str = field(
         default="",
@@ -227,13 +221,10 @@ class CodedValue:
 
 
 @dataclass(kw_only=True)
-class Hmacalgorithm:
+class HMACAlgorithm:
     """Names an HMAC algorithm together with its key."""
 
-    class Meta:
-        name = "HMACAlgorithm"
-
-    hmac_alg: HmacalgorithmData = field(
+    hmac_alg: HMACAlgorithmData = field(
         metadata={
             "name": "hmac-alg",
             "type": "Element",
@@ -243,16 +234,13 @@ class Hmacalgorithm:
 
 
 @dataclass(kw_only=True)
-class Hmacfinalized:
+class HMACFinalized:
     """A finished HMAC, as carried by a request's auth section.
 
     The HMAC covers the request header bytes exactly as sent.
     """
 
-    class Meta:
-        name = "HMACFinalized"
-
-    hmac_data: HmacfinalizedData = field(
+    hmac_data: HMACFinalizedData = field(
         metadata={
             "name": "hmac-data",
             "type": "Element",

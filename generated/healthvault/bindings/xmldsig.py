@@ -105,10 +105,7 @@ class ObjectType:
 
 
 @dataclass(kw_only=True)
-class RsakeyValueType:
-
-    class Meta:
-        name = "RSAKeyValueType"
+class RSAKeyValueType:
 
     modulus: str = field(
         metadata={
@@ -243,10 +240,9 @@ class Object(ObjectType):
 
 
 @dataclass(kw_only=True)
-class RsakeyValue(RsakeyValueType):
+class RSAKeyValue(RSAKeyValueType):
 
     class Meta:
-        name = "RSAKeyValue"
         namespace = "http://www.w3.org/2000/09/xmldsig#"
 
 
@@ -346,7 +342,7 @@ class KeyValueType:
             "choices": (
                 {
                     "name": "RSAKeyValue",
-                    "type": RsakeyValue,
+                    "type": RSAKeyValue,
                     "namespace": "http://www.w3.org/2000/09/xmldsig#",
                 },
             ),

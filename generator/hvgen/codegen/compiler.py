@@ -2,8 +2,10 @@
 
 The pipeline: :class:`SchemaSet` loads and checks the schemas; xsdata's
 transformer maps them to its class models and resolves them; our own jinja2
-templates (``templates/bindings``) render the dataclass modules and
-``templates/runtime`` renders the runtime modules; black formats everything.
+templates (``templates/bindings``) render the dataclass modules and black
+formats them; the runtime (plain modules from ``runtime/`` copied verbatim,
+plus the few schema-derived modules ``templates/runtime`` renders) is
+assembled by :mod:`.runtime`.
 The result is a mapping of relative file paths to file contents, so that
 writing and drift checking share one code path and nothing touches the disk
 until the whole package has been produced.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import keyword
 import logging
 import multiprocessing
 import os
@@ -27,17 +30,17 @@ from typing import Any
 import black
 from importlib.metadata import version
 from black.parsing import InvalidInput
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, StrictUndefined
 from xsdata.codegen.models import Class
 from xsdata.codegen.resolver import DependenciesResolver
 from xsdata.codegen.transformer import ResourceTransformer
 from xsdata.formats.dataclass.filters import Filters
 from xsdata.formats.dataclass.generator import DataclassGenerator
-from xsdata.models.config import DocstringStyle, GeneratorConfig, StructureStyle
+from xsdata.models.config import DocstringStyle, GeneratorConfig, ObjectType, StructureStyle
 from xsdata.models.enums import Tag
 from xsdata.utils import collections
 
-from . import docs
+from . import docs, runtime
 from .schemaset import SchemaError, SchemaFile, SchemaSet
 
 METHODS_NS = "urn:com.microsoft.wc.methods."
@@ -160,8 +163,21 @@ class _Transformer(ResourceTransformer):
         return data
 
 
+_PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*")
+
+
 class _Filters(Filters):
-    """Template filters: xsdata's naming and typing, plus our docstrings."""
+    """Template filters: xsdata's naming and typing, plus our docstrings.
+
+    Naming rule: a schema type name that is already a PascalCase identifier
+    keeps its spelling (``HMACFinalized``, not ``Hmacfinalized``); other
+    names (``date-time``, ``codable-value``) get xsdata's PascalCase.
+    """
+
+    def class_name(self, name: str) -> str:
+        if _PASCAL.fullmatch(name) and not keyword.iskeyword(name):
+            return self.apply_substitutions(name, ObjectType.CLASS)
+        return super().class_name(name)
 
     def register(self, env: Environment) -> None:
         super().register(env)
@@ -291,10 +307,13 @@ def _format(source: str, path: str, cache: Path | None) -> str:
     return formatted
 
 
-def _format_all(files: dict[str, str], cache: Path | None) -> dict[str, str]:
-    """Format every Python file; files not in the cache are formatted on all
-    cores when there are enough of them to repay starting the workers."""
-    python = [p for p, text in files.items() if p.endswith(".py") and text.strip()]
+def _format_all(
+    files: dict[str, str], cache: Path | None, skip: set[str] = frozenset()  # type: ignore[assignment]
+) -> dict[str, str]:
+    """Format every generated Python file (``skip``: files copied verbatim);
+    files not in the cache are formatted on all cores when there are enough
+    of them to repay starting the workers."""
+    python = [p for p, text in files.items() if p.endswith(".py") and text.strip() and p not in skip]
     todo = [p for p in python if cache is None or not (cache / _key(files[p])).is_file()]
     formatted: dict[str, str] = {}
     workers = min(os.cpu_count() or 1, 4)
@@ -320,13 +339,17 @@ class Compiler:
         self,
         xsd_dir: Path,
         templates: Path,
+        runtime: Path,
         package: str = "healthvault",
         entries: list[Path] | None = None,
     ) -> None:
         self.xsd_dir = xsd_dir.resolve()
         self.templates = templates.resolve()
+        self.runtime = runtime.resolve()
         self.package = package
         self._entries = entries
+        #: Runtime modules the last compile left out, with the reason.
+        self.left_out: list[tuple[str, str]] = []
 
     def entries(self) -> list[Path]:
         """The schemas to compile: given ones, else every .xsd under xsd_dir."""
@@ -377,17 +400,26 @@ class Compiler:
             files[path] = source
 
         symbols = {cls.qname: self._symbol(cls) for cls in classes}
-        files.update(self._render_runtime(symbols, thing_types, schemas))
+        infos = method_infos(symbols)
+        assembly = runtime.assemble(
+            self.package,
+            self.runtime,
+            self.templates / "runtime",
+            symbols,
+            {"thing_types": thing_types, "methods": infos, "method_specs": method_specs(infos)},
+        )
+        self.left_out = assembly.left_out
+        files.update(assembly.files)
         files.update(self._schema_files(schemas))
         files[f"{self.package}/py.typed"] = ""
-        return _format_all(files, _cache_dir())
+        return _format_all(files, _cache_dir(), skip=assembly.verbatim)
 
     # -- helpers -------------------------------------------------------------
 
     def _symbol(self, cls: Class) -> Symbol:
         module = cls.target_module
         assert module.startswith(self.package + ".")
-        filters = Filters(_config(self.package))
+        filters = _Filters(_config(self.package))
         return Symbol(module[len(self.package) + 1 :], filters.class_name(cls.name))
 
     def _thing_types(
@@ -424,58 +456,6 @@ class Compiler:
             except ValueError:  # an import outside the schema folder
                 raise SchemaError(path, None, f"imported schema lies outside {self.xsd_dir}") from None
             out[f"{self.package}/xsd/{rel}"] = path.read_text(encoding="utf-8")
-        return out
-
-    def _render_runtime(
-        self, symbols: dict[str, Symbol], thing_types: list[ThingTypeSymbol], schemas: SchemaSet
-    ) -> dict[str, str]:
-        runtime = self.templates / "runtime"
-        env = Environment(
-            loader=FileSystemLoader(str(runtime)),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-
-        def has(*qnames: str) -> bool:
-            return all(q in symbols for q in qnames)
-
-        missing: list[str] = []
-
-        def sym(qname: str) -> Symbol:
-            if qname not in symbols:
-                missing.append(qname)
-                return Symbol("missing", "Missing")
-            return symbols[qname]
-
-        context = {
-            "package": self.package,
-            "thing_types": thing_types,
-            "symbols": symbols,
-            "has": has,
-            "sym": sym,
-            "methods": method_infos(symbols),
-            "method_specs": method_specs(method_infos(symbols)),
-        }
-        out: dict[str, str] = {}
-        for template in sorted(runtime.glob("*.py.jinja2")):
-            missing.clear()
-            try:
-                module = env.get_template(template.name).make_module(context)
-            except TemplateError as exc:
-                line = getattr(exc, "lineno", None)
-                raise SchemaError(template, line, f"template error: {exc}") from None
-            # A template names the classes it needs with {% set requires = "..." %};
-            # it is left out of a schema set that lacks them.
-            needed = str(getattr(module, "requires", "")).split()
-            if needed and not has(*needed):
-                continue
-            if missing:
-                raise SchemaError(
-                    template, None, f"needs {missing[0]}, which no schema defines"
-                )
-            name = template.name[: -len(".jinja2")]
-            out[f"{self.package}/{name}"] = str(module)
         return out
 
 

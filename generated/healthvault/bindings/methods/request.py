@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xsdata.models.datatype import XmlDateTime
 from ..wc_types import (
-    Hmacfinalized,
+    HMACFinalized,
     HashFinalized,
 )
 
@@ -220,7 +220,7 @@ class Request:
         name = "request"
         namespace = "urn:com.microsoft.wc.request"
 
-    auth: None | Hmacfinalized = field(
+    auth: None | HMACFinalized = field(
         default=None,
         metadata={
             "type": "Element",
