@@ -74,23 +74,23 @@ def test_thing_type_roots_are_unqualified() -> None:
     from healthvault.bindings.things import medical_image_study, medical_image_study_2
 
     for module in (medical_image_study, medical_image_study_2):
-        assert module.MedicalImageStudy.Meta.namespace == ""
-        assert module.MedicalImageStudy.Meta.name == "medical-image-study"
+        assert module.MedicalImageStudy.ELEMENT == "medical-image-study"  # no namespace
 
 
 def test_request_info_unqualified_response_info_qualified() -> None:
     from healthvault.bindings.methods import method_putthings2, response_putthings
 
-    assert method_putthings2.Info.Meta.namespace == ""
-    assert response_putthings.Info.Meta.namespace == "urn:com.microsoft.wc.methods.response.PutThings"
+    assert method_putthings2.Info.ELEMENT == "info"
+    assert response_putthings.Info.ELEMENT == "{urn:com.microsoft.wc.methods.response.PutThings}info"
 
 
 def test_request_root_and_xmldsig_are_qualified() -> None:
     from healthvault.bindings import xmldsig
     from healthvault.bindings.methods import request
 
-    assert request.Request.Meta.namespace == "urn:com.microsoft.wc.request"
-    assert xmldsig.Signature.Meta.namespace == "http://www.w3.org/2000/09/xmldsig#"
+    assert request.Request.ELEMENT == "{urn:com.microsoft.wc.request}request"
+    assert xmldsig.Signature.ELEMENT == "{http://www.w3.org/2000/09/xmldsig#}Signature"
+    assert xmldsig.SignedInfoType._CHILDREN["{http://www.w3.org/2000/09/xmldsig#}Reference"].name == "reference"
 
 
 def test_no_alias_namespace_leaks(compiled: dict[str, str]) -> None:
@@ -101,11 +101,14 @@ def test_v1_and_v2_coexist_and_differ() -> None:
     from healthvault.bindings.things import medical_image_study as v1
     from healthvault.bindings.things import medical_image_study_2 as v2
 
-    v1_series = {f for f in v1.MedicalImageStudySeries.__dataclass_fields__}
-    v2_series = {f for f in v2.MedicalImageStudySeries.__dataclass_fields__}
+    def fields(cls: type) -> set[str]:
+        return {f.name for f in cls._CHILDREN.values()}
+
+    v1_series = fields(v1.MedicalImageStudySeries)
+    v2_series = fields(v2.MedicalImageStudySeries)
     assert "referring_physician" in v1_series - v2_series
-    assert {"referring_physician", "accession_number"} <= set(v2.MedicalImageStudy.__dataclass_fields__)
-    assert "accession_number" not in v1.MedicalImageStudy.__dataclass_fields__
+    assert {"referring_physician", "accession_number"} <= fields(v2.MedicalImageStudy)
+    assert "accession_number" not in fields(v1.MedicalImageStudy)
 
 
 def test_type_ids_and_registry() -> None:

@@ -26,18 +26,6 @@ SAMPLES = sorted((REFERENCE / "samples").glob("*.xml")) if REFERENCE.is_dir() el
 EXPECTED = GOLDEN / "expected"
 UPDATE = os.environ.get("HVGEN_UPDATE_GOLDEN") == "1"
 
-#: Integer values written in canonical form by the bindings, per input.
-NORMALIZED = {
-    "cdfc0a9b-6d3b-4d16-afa8-02b86d621a8d.xml": {
-        ("/medical-image-study/when/time/m", "04", "4"),
-        ("/medical-image-study/when/time/s", "09", "9"),
-        ("/medical-image-study/when/time/f", "097", "97"),
-        ("/medical-image-study/series/acquisition-datetime/time/m", "04", "4"),
-        ("/medical-image-study/series/acquisition-datetime/time/s", "09", "9"),
-        ("/medical-image-study/series/acquisition-datetime/time/f", "097", "97"),
-    },
-}
-
 
 def run_roundtrip(path: Path) -> tuple[int, bytes]:
     result = CliRunner().invoke(main, ["roundtrip", str(path)])
@@ -62,7 +50,7 @@ def check_golden(path: Path) -> None:
     assert out == ok_file.read_bytes(), f"{name}: output differs from {ok_file}"
     comparison = compare(path.read_bytes(), out)
     assert comparison.differences == [], "\n".join(comparison.differences)
-    assert set(comparison.normalized) == NORMALIZED.get(name, set()), comparison.normalized
+    assert comparison.normalized == [], comparison.normalized
 
 
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
@@ -86,7 +74,7 @@ def test_every_expected_file_has_an_input() -> None:
 @needs_seeds
 @pytest.mark.parametrize(
     "path",
-    [p for p in INPUTS if not re.search(r"-(dsig-ns|no-ellipsis|well-formed)\.xml$", p.name)],
+    [p for p in INPUTS if not re.search(r"-(dsig-ns|no-ellipsis|well-formed|one-blob)\.xml$", p.name)],
     ids=lambda p: p.name,
 )
 def test_seed_example_is_verbatim(path: Path) -> None:
@@ -100,6 +88,4 @@ def test_refused_examples_have_completed_variants() -> None:
     """A refusal is never the only coverage of an example."""
     for err in EXPECTED.glob("*.err"):
         variants = [p for p in INPUTS if p.stem.startswith(err.stem + "-")]
-        assert variants, f"{err.name} has no completed variant"
-        for variant in variants:
-            assert (EXPECTED / variant.name).exists()
+        assert any((EXPECTED / v.name).exists() for v in variants), f"{err.name} has no completed variant"

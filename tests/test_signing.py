@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from healthvault import blobhash, blobs, codec, crypto, signing, status
+from healthvault import blobhash, blobs, codec, crypto, signing, status, wire
 from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Common, Thing2
 from hvgen.cli import main
 
@@ -144,7 +144,7 @@ def test_blob_added_or_removed(tmp_path: Path) -> None:
     signed, files = signed_three(tmp_path)
     doc = etree.fromstring(signed)
     payload = doc.find("blob-payload")
-    extra = etree.fromstring(codec.wire.to_string(streamed_item("d", b"D"), "blob"))
+    extra = etree.fromstring(wire.to_string(streamed_item("d", b"D"), "blob"))
     payload.append(extra)
     assert parts(etree.tostring(doc), files) == {"blob:d"}
     doc = etree.fromstring(signed)

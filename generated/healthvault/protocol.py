@@ -14,8 +14,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from xsdata.models.datatype import XmlDateTime
-
 from . import codec, crypto, status, wire
 from .errors import HealthVaultXmlError
 from .schema import (
@@ -74,12 +72,10 @@ class Session:
     expires_at: float | None = None
 
 
-def now_xml() -> XmlDateTime:
+def now_xml() -> dt.datetime:
     """The current UTC time as an xs:dateTime with a Z suffix, to the millisecond."""
     now = dt.datetime.now(dt.timezone.utc)
-    return XmlDateTime.from_datetime(
-        now.replace(microsecond=now.microsecond // 1000 * 1000)
-    )
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def build_request(
@@ -92,7 +88,7 @@ def build_request(
     offline_person_id: str | None = None,
     language: str | None = None,
     country: str | None = None,
-    msg_time: XmlDateTime | None = None,
+    msg_time: dt.datetime | None = None,
     msg_ttl: int = DEFAULT_TTL,
     version: str = CLIENT_VERSION,
 ) -> bytes:

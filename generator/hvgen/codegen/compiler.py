@@ -40,7 +40,7 @@ from xsdata.models.config import DocstringStyle, GeneratorConfig, ObjectType, St
 from xsdata.models.enums import Tag
 from xsdata.utils import collections
 
-from . import docs, runtime
+from . import bindings, docs, runtime
 from .schemaset import SchemaError, SchemaFile, SchemaSet
 
 METHODS_NS = "urn:com.microsoft.wc.methods."
@@ -181,7 +181,7 @@ class _Filters(Filters):
 
     def register(self, env: Environment) -> None:
         super().register(env)
-        env.filters.update({"class_doc": self.class_doc, "enum_doc": self.enum_doc})
+        env.filters.update({"class_doc": self.class_doc, "enum_doc": self.enum_doc, "repr": repr})
 
     @classmethod
     def build_import_patterns(cls) -> dict[str, dict[str, list[str]]]:
@@ -222,14 +222,31 @@ class _Generator(DataclassGenerator):
         module = super().module_name(name)
         return f"{module}_xsd" if module in sys.stdlib_module_names else module
 
-    def render_bindings(self, classes: list[Class]) -> dict[str, str]:
+    def render_bindings(
+        self, classes: list[Class], occurs: bindings.Occurs, thing_roots: dict[str, Any]
+    ) -> dict[str, str]:
         self.normalize_packages(classes)
         registry = {obj.qname: obj.target_module for obj in classes}
-        resolver = DependenciesResolver(registry=registry)
+        by_qname = {obj.qname: obj for obj in classes}
+        builder = bindings.SpecBuilder(self.filters, occurs, by_qname, thing_roots)
         out: dict[str, str] = {}
         modules = collections.group_by(classes, key=lambda c: c.target_module)
         for module in sorted(modules):
-            out[module] = self.render_module(resolver, modules[module])
+            resolver = DependenciesResolver(registry=registry)
+            resolver.process(modules[module])
+            imports = resolver.sorted_imports()
+            ordered = resolver.sorted_classes()
+            builder.start_module()
+            specs = [builder.spec(obj) for obj in ordered]
+            location = ordered[0].location.rpartition("/")[2] if ordered else ""
+            out[module] = self.env.get_template("module.jinja2").render(
+                specs=specs,
+                imports=imports,
+                module=module,
+                schema=location,
+                runtime="." * module.count("."),
+                simple_types=[(name, code) for code, name in builder.pool.items()],
+            )
         packages = sorted({m.rpartition(".")[0] for m in out})
         for package in packages:
             parts = package.split(".")
@@ -372,6 +389,7 @@ class Compiler:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 transformer.process_sources([p.as_uri() for p in sorted(schemas.files)])
+                occurs = bindings.Occurs(transformer.classes)
                 classes = transformer.analyze_classes(transformer.classes)
         finally:
             xsdata_logger.setLevel(level)
@@ -382,14 +400,13 @@ class Compiler:
             if sf is not None:
                 _wire_namespace(cls, sf)
 
-        generator = _Generator(config, self.templates, {"thing_roots": {}})
+        generator = _Generator(config, self.templates, {})
         generator.normalize_packages(classes)
         thing_roots = self._thing_types(classes, by_location)
-        generator.env.globals["thing_roots"] = thing_roots
         thing_types = _with_aliases(
             sorted(thing_roots.values(), key=lambda t: (t.root, t.version or 0, t.type_id))
         )
-        modules = generator.render_bindings(classes)
+        modules = generator.render_bindings(classes, occurs, thing_roots)
 
         aliases = schemas.aliases()
         files: dict[str, str] = {}

@@ -1,0 +1,206 @@
+"""Checking a document against its binding classes as it is read.
+
+:class:`Checker` walks an element tree with the content model of each
+binding class (a deterministic automaton per class, see
+:class:`binding.Model`) and reports every place the schema has no room for:
+an unexpected or misplaced element, text in element-only content, an
+unknown attribute (structural problems), a missing required element or
+attribute, or a value that does not parse (value problems). Each problem
+carries the element's path and line. Nothing is changed in the tree.
+
+The first child of each ``data-xml`` is decided on the way: the reader's
+``decide`` callback names the class (or :class:`binding.RawElement`) and the
+decision is recorded in the :class:`binding.Document`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement
+
+_XSI = "{" + XSI_NS + "}"
+_XSI_ALLOWED = frozenset({_XSI + "nil", _XSI + "schemaLocation", _XSI + "noNamespaceSchemaLocation"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in a document its classes have no place for."""
+
+    path: str
+    line: int | None
+    message: str
+    structural: bool
+
+    def __str__(self) -> str:
+        where = f"{self.path} (line {self.line})" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RawRoot:
+    """A data-xml root kept as raw XML, and why."""
+
+    element: etree._Element
+    problems: tuple[Problem, ...]
+    expected: bool  # a class was expected to fit (its problems are worth a warning)
+
+
+#: decide(root element, thing type-id or None) -> (class, problems of the
+#: classes tried when it is RawElement, whether a class was expected)
+Decide = Callable[[etree._Element, "str | None"], tuple[type, tuple[Problem, ...], bool]]
+
+
+def _path(element: etree._Element) -> str:
+    try:
+        return str(element.getroottree().getpath(element))
+    except (ValueError, TypeError):
+        return "/" + str(etree.QName(element).localname)
+
+
+def _name(tag: str) -> str:
+    local = tag.rpartition("}")[2]
+    return f"<{local}>" if tag[0] != "{" else f"<{local}> in namespace {tag[1:tag.index('}')]}"
+
+
+class Checker:
+    """Checks one tree; ``problems`` and ``raw_roots`` hold what it found."""
+
+    def __init__(self, doc: Document, decide: Decide | None = None) -> None:
+        self.doc = doc
+        self.decide = decide
+        self.problems: list[Problem] = []
+        self.raw_roots: list[RawRoot] = []
+
+    def _report(self, element: etree._Element, message: str, structural: bool) -> None:
+        self.problems.append(Problem(_path(element), element.sourceline, message, structural))
+
+    def check(self, element: etree._Element, cls: type[Binding]) -> list[Problem]:
+        """Check ``element`` (and everything below it) against ``cls``."""
+        self._walk(element, cls)
+        return self.problems
+
+    def _attributes(self, element: etree._Element, cls: type[Binding]) -> None:
+        allowed = cls._ATTRIBUTES  # noqa: SLF001
+        for name, value in element.items():
+            field = allowed.get(name)
+            if field is None:
+                if name not in _XSI_ALLOWED and not cls._ANY_ATTRIBUTES:  # noqa: SLF001
+                    self._report(element, f"unexpected attribute {_attribute(name)}", True)
+                continue
+            problem = field.type.check(value)
+            if problem is not None:
+                self._report(element, f"attribute {name}: {problem}", False)
+        for name in cls._REQUIRED_ATTRIBUTES:  # noqa: SLF001
+            if element.get(name) is None:
+                self._report(element, f"the required attribute {name} is missing", False)
+
+    def _walk(self, element: etree._Element, cls: type[Binding]) -> None:
+        if element.attrib or cls._REQUIRED_ATTRIBUTES:  # noqa: SLF001
+            self._attributes(element, cls)
+        text_field = cls._TEXT  # noqa: SLF001
+        if text_field is not None:
+            if len(element):
+                first = next((c for c in element if isinstance(c.tag, str)), None)
+                if first is not None:
+                    self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} holds only text", True)
+            problem = text_field.type.check(element.text)
+            if problem is not None:
+                self._report(element, problem, False)
+            return
+        if cls is RawElement:
+            return
+        mixed = cls._MIXED  # noqa: SLF001
+        if not mixed and element.text is not None and not element.text.isspace():
+            self._report(element, f"text {_snippet(element.text)} where {_name(element.tag)} holds only elements", True)
+        model: Model = cls._MODEL  # noqa: SLF001
+        trans = model.trans
+        wild = model.wild
+        children = cls._CHILDREN  # noqa: SLF001
+        state = 0
+        for child in element:
+            tag = child.tag
+            if tag.__class__ is not str:
+                continue
+            target = trans[state].get(tag)
+            if target is None:
+                wildcard = None
+                for candidate, to in wild.get(state, ()):
+                    if candidate.accepts(tag):
+                        wildcard, target = candidate, to
+                        break
+                if wildcard is None:
+                    if tag in children:
+                        expected = _expected(model, state, cls)
+                        hint = f" (expected {', '.join(expected)})" if expected else " (nothing more is expected here)"
+                        self._report(child, f"element {_name(tag)} is out of place{hint}", True)
+                    else:
+                        self._report(child, f"unexpected element {_name(tag)} in {_name(element.tag)}", True)
+                else:
+                    state = target
+                    if isinstance(wildcard, DataRoot):
+                        self._data_root(child, element)
+            else:
+                state = target
+                field = children[tag]
+                item = field.item
+                if item.kind == "child":
+                    self._walk(child, item.cls)  # type: ignore[attr-defined]
+                else:
+                    self._value(child, item.type)  # type: ignore[attr-defined]
+            tail = child.tail
+            if tail is not None and not mixed and not tail.isspace():
+                self._report(child, f"text {_snippet(tail)} after {_name(tag)} where {_name(element.tag)} holds only elements", True)
+        if state not in model.accept:
+            expected = _expected(model, state, cls)
+            self._report(element, f"{_name(element.tag)} ends too early: expected {', '.join(expected)}", False)
+
+    def _value(self, element: etree._Element, simple: object) -> None:
+        if len(element):
+            first = next((c for c in element if isinstance(c.tag, str)), None)
+            if first is not None:
+                self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} holds only text", True)
+        if element.attrib:
+            for name in element.keys():
+                if name not in _XSI_ALLOWED:
+                    self._report(element, f"unexpected attribute {_attribute(name)}", True)
+        if not simple.trivial:  # type: ignore[attr-defined]
+            problem = simple.check(element.text)  # type: ignore[attr-defined]
+            if problem is not None:
+                self._report(element, problem, False)
+
+    def _data_root(self, root: etree._Element, data_xml: etree._Element) -> None:
+        if self.decide is None:
+            self.doc.decisions[root] = RawElement
+            return
+        thing = data_xml.getparent()
+        type_id = thing.findtext("type-id") if thing is not None else None
+        cls, problems, expected = self.decide(root, type_id)
+        self.doc.decisions[root] = cls
+        if cls is RawElement:
+            self.raw_roots.append(RawRoot(root, problems, expected))
+
+
+def _attribute(name: str) -> str:
+    if name[0] == "{":
+        uri, _, local = name[1:].partition("}")
+        return f"{local} (namespace {uri})"
+    return name
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= 30 else text[:27] + "...")
+
+
+def _expected(model: Model, state: int, cls: type[Binding]) -> list[str]:
+    """The elements that may come next, in schema order."""
+    orders = cls._ORDERS  # noqa: SLF001
+    names = sorted(model.trans[state], key=lambda tag: orders.get(tag, 0))
+    found = [_name(n) for n in names]
+    if model.wild.get(state):
+        found.append("any element")
+    return found
