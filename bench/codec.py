@@ -129,7 +129,7 @@ def main() -> None:
     size_mb = len(data) / 1e6
     info_doc = etree.tostring(etree.fromstring(data)[1])
 
-    ours = best_of(lambda: codec.write_response(codec.read_response(data)), args.repeat)
+    ours = best_of(lambda: codec.write_response(codec.read_response(data, strict=True)), args.repeat)
     raw = best_of(lambda: etree.tostring(etree.fromstring(data)), args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         info_cls, parser, serializer = plain_bindings(Path(tmp))

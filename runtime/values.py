@@ -47,7 +47,7 @@ class SimpleType:
     ``collapse``), applied before the lexical check.
     """
 
-    __slots__ = ("name", "_parse", "_format", "whitespace", "trivial", "python")
+    __slots__ = ("name", "_parse", "_format", "whitespace", "trivial", "python", "valid")
 
     def __init__(
         self,
@@ -56,6 +56,7 @@ class SimpleType:
         format: Callable[[Any], str],  # noqa: A002 - the facet's own name
         whitespace: str = "collapse",
         python: type | tuple[type, ...] = str,
+        valid: Callable[[str], bool] | None = None,
     ) -> None:
         self.name = name
         self._parse = parse
@@ -64,6 +65,15 @@ class SimpleType:
         #: True when every text is valid (plain strings): checks can be skipped.
         self.trivial = False
         self.python = python
+        #: A fast test of a text's validity (same answer as :meth:`parse`).
+        self.valid: Callable[[str], bool] = valid or self._parses
+
+    def _parses(self, text: str) -> bool:
+        try:
+            self._parse(self.normalize(text))
+        except ValueError:
+            return False
+        return True
 
     def normalize(self, text: str) -> str:
         if self.whitespace == "collapse":
@@ -78,7 +88,7 @@ class SimpleType:
 
     def check(self, text: str | None) -> str | None:
         """None when ``text`` is valid, else what is wrong with it."""
-        if self.trivial:
+        if self.trivial or self.valid(text or ""):
             return None
         try:
             self.parse(text)
@@ -114,6 +124,24 @@ def _string(text: str) -> str:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+_WS = " \t\n\r"
+
+
+def _integer_valid(low: int | None, high: int | None) -> Callable[[str], bool]:
+    match = _INTEGER.fullmatch
+
+    def valid(text: str) -> bool:
+        text = text.strip(_WS)
+        if not match(text):
+            return False
+        if low is None and high is None:
+            return True
+        value = int(text)
+        return (low is None or value >= low) and (high is None or value <= high)
+
+    return valid
 
 
 def _integer_parser(name: str, low: int | None, high: int | None) -> Callable[[str], int]:
@@ -373,12 +401,18 @@ def _make_builtins() -> dict[str, SimpleType]:
     types["normalizedString"].trivial = True
     for name in ("token", "anyURI", "QName", "NOTATION"):
         types[name] = SimpleType(name, _string, _format_str)
+        types[name].trivial = True
     for name, (low, high) in _INTEGERS.items():
-        types[name] = SimpleType(name, _integer_parser(name, low, high), _format_int, python=int)
+        types[name] = SimpleType(
+            name, _integer_parser(name, low, high), _format_int, python=int, valid=_integer_valid(low, high)
+        )
     types["decimal"] = SimpleType("decimal", _decimal, _format_decimal, python=Decimal)
     types["float"] = SimpleType("float", _float, _format_float, python=float)
     types["double"] = SimpleType("double", _float, _format_float, python=float)
-    types["boolean"] = SimpleType("boolean", _boolean, _format_boolean, python=bool)
+    booleans = frozenset({"true", "false", "1", "0"})
+    types["boolean"] = SimpleType(
+        "boolean", _boolean, _format_boolean, python=bool, valid=lambda text: text.strip(_WS) in booleans
+    )
     types["dateTime"] = SimpleType("date-time", _date_time, _format_date_time, python=dt.datetime)
     types["date"] = SimpleType("date", _date, _format_date, python=dt.date)
     types["time"] = SimpleType("time", _time, _format_time, python=dt.time)
@@ -436,6 +470,10 @@ def xsd_pattern(pattern: str) -> re.Pattern[str]:
                 out.append(f"[^{_NAME_START}]")
             elif nxt == "C":
                 out.append(f"[^{_NAME_CHAR}]")
+            elif nxt == "s":  # XML white space only (Python's \\s is wider)
+                out.append(" \\t\\n\\r" if in_class else "[ \\t\\n\\r]")
+            elif nxt == "S":
+                out.append("[^ \\t\\n\\r]")
             else:
                 out.append(char + nxt)
             i += 2
@@ -523,7 +561,44 @@ def restrict(
         return value
 
     derived = SimpleType(label, parse, base._format, whitespace or base.whitespace, base.python)  # noqa: SLF001
+    simple_facets = not (allowed or low_in is not None or high_in is not None or low_ex is not None or high_ex is not None)
+    simple_facets = simple_facets and total_digits is None and fraction_digits is None
+    if simple_facets and base.python is str and derived.whitespace == "preserve":
+        derived.valid = _string_valid(base, patterns, compiled, length, min_length, max_length)
     return derived
+
+
+#: Patterns with an exact, faster test (after translation to Python).
+_KNOWN_PATTERNS: dict[str, Callable[[str], bool]] = {
+    # "not empty and not only white space" (the platform's stringnznw)
+    "([ \t\n\r]*[^ \t\n\r]+[ \t\n\r]*)+": lambda text: bool(text.strip(_WS)),
+}
+
+
+def _string_valid(
+    base: SimpleType,
+    patterns: Sequence[str],
+    compiled: list[re.Pattern[str]],
+    length: int | None,
+    min_length: int | None,
+    max_length: int | None,
+) -> Callable[[str], bool]:
+    tests = [_KNOWN_PATTERNS.get(p.pattern) or (lambda text, p=p: p.fullmatch(text) is not None) for p in compiled]
+    base_valid = None if base.trivial else base.valid
+    low = length if length is not None else (min_length or 0)
+    high = length if length is not None else max_length
+
+    def valid(text: str) -> bool:
+        if base_valid is not None and not base_valid(text):
+            return False
+        size = len(text)
+        if size < low or (high is not None and size > high):
+            return False
+        if len(tests) == 1:
+            return tests[0](text)
+        return not tests or any(test(text) for test in tests)
+
+    return valid
 
 
 def enum_type(enum: type[Enum], base: SimpleType | None = None, name: str | None = None) -> SimpleType:

@@ -99,14 +99,12 @@ class Checker:
                 self._report(element, f"the required attribute {name} is missing", False)
 
     def _walk(self, element: etree._Element, cls: type[Binding]) -> None:
-        if element.attrib or cls._REQUIRED_ATTRIBUTES:  # noqa: SLF001
+        if cls._REQUIRED_ATTRIBUTES or len(element.attrib):  # noqa: SLF001
             self._attributes(element, cls)
         text_field = cls._TEXT  # noqa: SLF001
         if text_field is not None:
             if len(element):
-                first = next((c for c in element if isinstance(c.tag, str)), None)
-                if first is not None:
-                    self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} holds only text", True)
+                self._elements_in_text(element)
             problem = text_field.type.check(element.text)
             if problem is not None:
                 self._report(element, problem, False)
@@ -114,12 +112,13 @@ class Checker:
         if cls is RawElement:
             return
         mixed = cls._MIXED  # noqa: SLF001
-        if not mixed and element.text is not None and not element.text.isspace():
-            self._report(element, f"text {_snippet(element.text)} where {_name(element.tag)} holds only elements", True)
+        text = element.text
+        if text is not None and not mixed and not text.isspace():
+            self._report(element, f"text {_snippet(text)} where {_name(element.tag)} holds only elements", True)
         model: Model = cls._MODEL  # noqa: SLF001
         trans = model.trans
-        wild = model.wild
         children = cls._CHILDREN  # noqa: SLF001
+        walk = self._walk
         state = 0
         for child in element:
             tag = child.tag
@@ -127,30 +126,20 @@ class Checker:
                 continue
             target = trans[state].get(tag)
             if target is None:
-                wildcard = None
-                for candidate, to in wild.get(state, ()):
-                    if candidate.accepts(tag):
-                        wildcard, target = candidate, to
-                        break
-                if wildcard is None:
-                    if tag in children:
-                        expected = _expected(model, state, cls)
-                        hint = f" (expected {', '.join(expected)})" if expected else " (nothing more is expected here)"
-                        self._report(child, f"element {_name(tag)} is out of place{hint}", True)
-                    else:
-                        self._report(child, f"unexpected element {_name(tag)} in {_name(element.tag)}", True)
-                else:
-                    state = target
-                    if isinstance(wildcard, DataRoot):
-                        self._data_root(child, element)
+                state = self._unexpected(element, child, cls, model, state)
             else:
                 state = target
-                field = children[tag]
-                item = field.item
+                item = children[tag].item
                 if item.kind == "child":
-                    self._walk(child, item.cls)  # type: ignore[attr-defined]
+                    walk(child, item.cls)  # type: ignore[attr-defined]
                 else:
-                    self._value(child, item.type)  # type: ignore[attr-defined]
+                    simple = item.type  # type: ignore[attr-defined]
+                    if len(child) or len(child.attrib):
+                        self._value_shape(child)
+                    if not simple.trivial and not simple.valid(child.text or ""):
+                        problem = simple.check(child.text)
+                        if problem is not None:
+                            self._report(child, problem, False)
             tail = child.tail
             if tail is not None and not mixed and not tail.isspace():
                 self._report(child, f"text {_snippet(tail)} after {_name(tag)} where {_name(element.tag)} holds only elements", True)
@@ -158,19 +147,36 @@ class Checker:
             expected = _expected(model, state, cls)
             self._report(element, f"{_name(element.tag)} ends too early: expected {', '.join(expected)}", False)
 
-    def _value(self, element: etree._Element, simple: object) -> None:
+    def _unexpected(
+        self, element: etree._Element, child: etree._Element, cls: type[Binding], model: Model, state: int
+    ) -> int:
+        """A child the automaton has no transition for: a wildcard's, or a problem."""
+        tag = child.tag
+        for candidate, target in model.wild.get(state, ()):
+            if candidate.accepts(tag):
+                if isinstance(candidate, DataRoot):
+                    self._data_root(child, element)
+                return int(target)
+        if tag in cls._CHILDREN:  # noqa: SLF001
+            expected = _expected(model, state, cls)
+            hint = f" (expected {', '.join(expected)})" if expected else " (nothing more is expected here)"
+            self._report(child, f"element {_name(tag)} is out of place{hint}", True)
+        else:
+            self._report(child, f"unexpected element {_name(tag)} in {_name(element.tag)}", True)
+        return state
+
+    def _elements_in_text(self, element: etree._Element) -> None:
+        first = next((c for c in element if isinstance(c.tag, str)), None)
+        if first is not None:
+            self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} holds only text", True)
+
+    def _value_shape(self, element: etree._Element) -> None:
+        """An element with simple content must hold no elements or attributes."""
         if len(element):
-            first = next((c for c in element if isinstance(c.tag, str)), None)
-            if first is not None:
-                self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} holds only text", True)
-        if element.attrib:
-            for name in element.keys():
-                if name not in _XSI_ALLOWED:
-                    self._report(element, f"unexpected attribute {_attribute(name)}", True)
-        if not simple.trivial:  # type: ignore[attr-defined]
-            problem = simple.check(element.text)  # type: ignore[attr-defined]
-            if problem is not None:
-                self._report(element, problem, False)
+            self._elements_in_text(element)
+        for name in element.keys():
+            if name not in _XSI_ALLOWED:
+                self._report(element, f"unexpected attribute {_attribute(name)}", True)
 
     def _data_root(self, root: etree._Element, data_xml: etree._Element) -> None:
         if self.decide is None:
