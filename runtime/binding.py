@@ -256,7 +256,8 @@ class DataRoot(Wild):
             cls = _RESOLVERS[0](element, type_id) if _RESOLVERS else RawElement
             if doc is not None:
                 doc.decisions[element] = cls
-        return cls._of(element, doc)
+        view: Binding = cls._of(element, doc)  # type: ignore[attr-defined]
+        return view
 
 
 def _where(element: etree._Element) -> str:
@@ -292,7 +293,7 @@ class Field(Generic[T]):
         if isinstance(self.item, Wild):
             named = type(owner)._CHILDREN  # noqa: SLF001
             return [c for c in owner._el if isinstance(c.tag, str) and c.tag not in named]  # noqa: SLF001
-        return owner._el.findall(self.tag)  # noqa: SLF001
+        return list(owner._el.findall(self.tag))  # noqa: SLF001
 
     def _first(self, owner: Binding) -> etree._Element | None:
         if isinstance(self.item, Wild):
@@ -607,7 +608,7 @@ class Text(Generic[T]):
         return value
 
     def __set__(self, obj: Binding, value: T) -> None:
-        Simple(self.type).set(obj._el, value)  # noqa: SLF001
+        Simple[T](self.type).set(obj._el, value)  # noqa: SLF001
 
 
 # -- content models -----------------------------------------------------------------------
@@ -808,7 +809,8 @@ class RawElement(Binding):
 
     @property
     def text(self) -> str | None:
-        return self._el.text
+        text: str | None = self._el.text
+        return text
 
     @text.setter
     def text(self, value: str | None) -> None:
@@ -816,7 +818,8 @@ class RawElement(Binding):
 
     @property
     def tail(self) -> str | None:
-        return self._el.tail
+        tail: str | None = self._el.tail
+        return tail
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -831,4 +834,5 @@ class RawElement(Binding):
         return None if found is None else RawElement._of(found, self._doc)
 
     def findtext(self, path: str, default: str | None = None) -> str | None:
-        return self._el.findtext(path, default)
+        found: str | None = self._el.findtext(path, default)
+        return found

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import codec, crypto, methods, status, wire
+from .binding import Binding
 from .errors import HealthVaultError
 from .methods import Method, Session
 from .profile import Profile
@@ -288,7 +289,7 @@ class HealthVaultClient:
     def call(
         self,
         method: Method,
-        info: object = None,
+        info: Binding | None = None,
         *,
         record_id: str | None = None,
         anonymous: bool = False,

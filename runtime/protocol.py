@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import codec, crypto, status, wire
+from .binding import Binding
 from .errors import HealthVaultXmlError
 from .schema import (
     AuthenticatedSessionInfo,
@@ -80,7 +81,7 @@ def now_xml() -> dt.datetime:
 
 def build_request(
     method: Method,
-    info: object = None,
+    info: Binding | None = None,
     *,
     session: Session | None = None,
     app_id: str | None = None,

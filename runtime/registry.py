@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from .binding import Binding
 from .schema import ROOTS, SCHEMAS, THING_TYPES
 
 __all__ = ["ROOTS", "SCHEMAS", "THING_TYPES", "classes_for_root", "thing_class", "type_id_of"]
@@ -17,7 +18,7 @@ def _as_uuid(type_id: UUID | str) -> UUID:
     return type_id if isinstance(type_id, UUID) else UUID(str(type_id).strip())
 
 
-def thing_class(type_id: UUID | str) -> type | None:
+def thing_class(type_id: UUID | str) -> type[Binding] | None:
     """The binding class of a type-id, or None for an unknown type."""
     try:
         return THING_TYPES.get(_as_uuid(type_id))
@@ -31,6 +32,6 @@ def type_id_of(obj: object) -> UUID | None:
     return type_id if isinstance(type_id, UUID) else None
 
 
-def classes_for_root(name: str) -> tuple[type, ...]:
+def classes_for_root(name: str) -> tuple[type[Binding], ...]:
     """Candidate classes for a data-xml root element name, newest version first."""
     return ROOTS.get(name, ())

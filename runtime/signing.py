@@ -46,6 +46,7 @@ from .schema import (
     BlobHashAlgorithmParameters,
     BlobHashInfo,
     BlobInfo,
+    BlobPayload,
     BlobSignatureInfo,
     SignatureData,
     SignatureInfo,
@@ -73,6 +74,7 @@ SCHEMA_CLASSES = {
     "BlobHashInfo": "{urn:com.microsoft.wc.thing}BlobHashInfo",
     "SignatureMethod": "{urn:com.microsoft.wc.thing}HealthVaultThingSignatureMethod",
     "BlobHashAlgorithmParameters": "{urn:com.microsoft.wc.types}BlobHashAlgorithmParameters",
+    "BlobPayload": "{urn:com.microsoft.wc.thing}BlobPayload",
 }
 
 #: Algorithms by algorithm-tag: (SignatureMethod, DigestMethod, hash).
@@ -694,11 +696,7 @@ def _check_blobs(
         covered[name] = item.blob_info
     payload_el = element.find("blob-payload")
     payload = (
-        codec.bind(
-            copy.deepcopy(payload_el),
-            codec.THING_SECTIONS["blob-payload"],
-            what="blob-payload",
-        )
+        codec.bind(copy.deepcopy(payload_el), BlobPayload, what="blob-payload")
         if payload_el is not None
         else None
     )

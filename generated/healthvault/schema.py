@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from .binding import Binding
+
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCred
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCredInfo
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AuthTokenInfo
@@ -169,7 +171,7 @@ __all__ = [
 ]
 
 #: Every thing type the bindings know, by type-id.
-THING_TYPES: dict[UUID, type] = {
+THING_TYPES: dict[UUID, type[Binding]] = {
     UUID("ca3c57f4-f4c1-4e15-be67-0a3caf5414ed"): BloodPressure,
     UUID("bd0403c5-4ae2-4b0e-a8db-1888678e4528"): File,
     UUID("c75651c8-548e-449f-8942-9e6379b0b88a"): MedicalImageStudyV1,
@@ -191,7 +193,7 @@ SCHEMAS: dict[UUID, str] = {
 }
 
 #: Classes by data-xml root element name, newest version first.
-ROOTS: dict[str, tuple[type, ...]] = {
+ROOTS: dict[str, tuple[type[Binding], ...]] = {
     "blood-pressure": (BloodPressure,),
     "file": (File,),
     "medical-image-study": (
@@ -203,7 +205,7 @@ ROOTS: dict[str, tuple[type, ...]] = {
 }
 
 #: Request info classes by method namespace (urn:com.microsoft.wc.methods.NAME).
-REQUEST_INFO: dict[str, type] = {
+REQUEST_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Params,
     "urn:com.microsoft.wc.methods.CreateConnectPackage2": CreateConnectPackage2Params,
     "urn:com.microsoft.wc.methods.GetThings3": GetThings3Params,
@@ -214,7 +216,7 @@ REQUEST_INFO: dict[str, type] = {
 }
 
 #: Response info classes by response namespace.
-RESPONSE_INFO: dict[str, type] = {
+RESPONSE_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.response.AllocatePackageId": AllocatePackageIdResult,
     "urn:com.microsoft.wc.methods.response.BeginPutBlob": BeginPutBlobResult,
     "urn:com.microsoft.wc.methods.response.BeginPutConnectPackageBlob": BeginPutConnectPackageBlobResult,
