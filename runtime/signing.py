@@ -701,14 +701,14 @@ def _check_blobs(
         else None
     )
     present: dict[str, Any] = {}
-    for item in payload.blob if payload is not None else []:
+    for blob in payload.blob if payload is not None else []:
         if (
-            item.content_length == 0
-            and item.base64data is None
-            and item.blob_ref_url is None
+            blob.content_length == 0
+            and blob.base64data is None
+            and blob.blob_ref_url is None
         ):
             continue
-        present[item.blob_info.name or ""] = item
+        present[blob.blob_info.name or ""] = blob
     for name in sorted(set(present) - set(covered)):
         result.problems.append(
             Problem(f"blob:{name}", "the blob is not covered by the signature")
