@@ -47,7 +47,7 @@ class SimpleType:
     ``collapse``), applied before the lexical check.
     """
 
-    __slots__ = ("name", "_parse", "_format", "whitespace", "trivial", "python", "valid")
+    __slots__ = ("name", "_parse", "_format", "whitespace", "trivial", "python", "valid", "base", "facets", "builtin")
 
     def __init__(
         self,
@@ -67,6 +67,11 @@ class SimpleType:
         self.python = python
         #: A fast test of a text's validity (same answer as :meth:`parse`).
         self.valid: Callable[[str], bool] = valid or self._parses
+        #: What the type derives from, how (facet -> value; ``members`` for a
+        #: union, ``item`` for a list) and the built-in at the root of it.
+        self.base: SimpleType | None = None
+        self.facets: dict[str, Any] = {}
+        self.builtin = name
 
     def _parses(self, text: str) -> bool:
         try:
@@ -561,6 +566,26 @@ def restrict(
         return value
 
     derived = SimpleType(label, parse, base._format, whitespace or base.whitespace, base.python)  # noqa: SLF001
+    derived.base = base
+    derived.builtin = base.builtin
+    derived.facets = {
+        name: value
+        for name, value in (
+            ("patterns", tuple(p.pattern for p in compiled)),
+            ("enumeration", tuple(enumeration)),
+            ("length", length),
+            ("min_length", min_length),
+            ("max_length", max_length),
+            ("min_inclusive", min_inclusive),
+            ("max_inclusive", max_inclusive),
+            ("min_exclusive", min_exclusive),
+            ("max_exclusive", max_exclusive),
+            ("total_digits", total_digits),
+            ("fraction_digits", fraction_digits),
+        )
+        if value
+        or (value == 0 and name not in ("patterns", "enumeration"))
+    }
     simple_facets = not (allowed or low_in is not None or high_in is not None or low_ex is not None or high_ex is not None)
     simple_facets = simple_facets and total_digits is None and fraction_digits is None
     if simple_facets and base.python is str and derived.whitespace == "preserve":
@@ -621,7 +646,11 @@ def enum_type(enum: type[Enum], base: SimpleType | None = None, name: str | None
             return value
         raise ValueError(f"{value!r} is not a {label}")
 
-    return SimpleType(label, parse, format_member, base.whitespace, enum)
+    derived = SimpleType(label, parse, format_member, base.whitespace, enum)
+    derived.base = base
+    derived.builtin = base.builtin
+    derived.facets = {"enumeration": tuple(by_text)}
+    return derived
 
 
 def list_type(item: SimpleType, name: str | None = None) -> SimpleType:
@@ -635,7 +664,10 @@ def list_type(item: SimpleType, name: str | None = None) -> SimpleType:
             raise ValueError(f"{value!r} is not a list")
         return " ".join(item.format(v) for v in value)
 
-    return SimpleType(name or f"list of {item.name}", parse, format_list, "collapse", list)
+    derived = SimpleType(name or f"list of {item.name}", parse, format_list, "collapse", list)
+    derived.builtin = "list"
+    derived.facets = {"item": item}
+    return derived
 
 
 def union_type(members: Sequence[SimpleType], name: str | None = None) -> SimpleType:
@@ -660,7 +692,10 @@ def union_type(members: Sequence[SimpleType], name: str | None = None) -> Simple
 
     whitespace = "preserve" if any(m.whitespace == "preserve" for m in members) else "collapse"
     pythons = tuple(m.python for m in members if isinstance(m.python, type))
-    return SimpleType(label, parse, format_union, whitespace, pythons or str)
+    derived = SimpleType(label, parse, format_union, whitespace, pythons or str)
+    derived.builtin = "union"
+    derived.facets = {"members": tuple(members)}
+    return derived
 
 
 BUILTINS = _make_builtins()
