@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Union
+from typing import IO, Any, BinaryIO, Protocol, Union
+from uuid import UUID
 
 import httpx
 
-from . import blobhash
+from . import blobhash, codec, crypto
 from .errors import HealthVaultError
+from .protocol import BLOB_COMPLETE_HEADER, BLOB_RECEIVED_HEADER, BLOB_STATE_HEADER
 from .schema import (
+    BeginPutBlobResult,
     BlobHashAlgorithmParameters,
     BlobHashInfo,
     BlobInfo,
@@ -42,11 +45,9 @@ from .schema import (
     ThingKey,
 )
 
-if TYPE_CHECKING:
-    from .client import HealthVaultClient
-
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
+    "BeginPutBlobResult": "{urn:com.microsoft.wc.methods.response.BeginPutBlob}info",
     "BlobPayloadItem": "{urn:com.microsoft.wc.thing}BlobPayloadItem",
     "BlobPayload": "{urn:com.microsoft.wc.thing}BlobPayload",
     "BlobInfo": "{urn:com.microsoft.wc.thing}BlobInfo",
@@ -61,9 +62,35 @@ Progress = Callable[[int, "int | None"], None]
 #: What an upload reads from: a path, a binary file object, or chunks of bytes.
 Source = Union[str, os.PathLike[str], BinaryIO, IO[bytes], Iterable[bytes]]
 
-COMPLETE_HEADER = "x-hv-blob-complete"
-RECEIVED_HEADER = "x-hv-blob-received"
+#: The protocol's blob header names, under the names this module first gave them.
+COMPLETE_HEADER = BLOB_COMPLETE_HEADER
+RECEIVED_HEADER = BLOB_RECEIVED_HEADER
 _READ = 1024 * 1024
+
+
+class BlobClient(Protocol):
+    """What blob transfers need of a client (:class:`client.HealthVaultClient`
+    is one): its HTTP connection and the methods around a blob."""
+
+    http: httpx.Client
+
+    def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:
+        """BeginPutBlob: where and how to upload."""
+        ...
+
+    def config_int(self, key: str, default: int) -> int:
+        """A numeric item of the service definition."""
+        ...
+
+    def put_thing(self, thing: Thing2, *, record_id: str | None = None) -> ThingKey:
+        """PutThings with one thing."""
+        ...
+
+    def get_thing(
+        self, thing_id: UUID | str, *, record_id: str | None = None, **fields: Any
+    ) -> Thing2 | None:
+        """One thing by id."""
+        ...
 
 
 class HealthVaultBlobError(HealthVaultError):
@@ -95,8 +122,6 @@ class BlobUploadInterrupted(HealthVaultBlobError):
 
 def _platform_error(response: httpx.Response) -> HealthVaultBlobError:
     """The platform's status code and message from an error response."""
-    from . import codec
-
     code, message = None, response.text.strip()[:200]
     try:
         status = codec.read_response(response.content).status
@@ -207,7 +232,7 @@ class BlobUpload:
         backoff: Seconds before the first retry; doubled each time.
     """
 
-    client: HealthVaultClient
+    client: BlobClient
     name: str
     content_type: str = "application/octet-stream"
     record_id: str | None = None
@@ -270,7 +295,7 @@ class BlobUpload:
         re-hash that part of ``source`` (read from its start), and send the rest."""
         response = self._request("GET", b"", {})
         received = int(response.headers.get(RECEIVED_HEADER, "0"))
-        if response.headers.get("x-hv-blob-state") not in (None, "uploading"):
+        if response.headers.get(BLOB_STATE_HEADER) not in (None, "uploading"):
             raise HealthVaultBlobError("this upload is already complete")
         self._hasher = blobhash.SHA256Block(self.block_size)
         reader = _ChunkReader(source, self.chunk_size)
@@ -371,8 +396,6 @@ def inline_item(
     block_size: int = blobhash.DEFAULT_BLOCK_SIZE,
 ) -> BlobPayloadItem:
     """A blob-payload entry carrying ``data`` inline, as base64."""
-    import base64
-
     return BlobPayloadItem(
         blob_info=BlobInfo(
             name=name,
@@ -384,7 +407,7 @@ def inline_item(
             ),
         ),
         content_length=len(data),
-        base64data=base64.b64encode(data).decode("ascii") if data else None,
+        base64data=crypto.b64encode(data) if data else None,
     )
 
 
@@ -533,7 +556,7 @@ class ThingBlobs:
     (``maxInlineBlobSizeBytes``) are sent inline; larger ones are streamed.
     """
 
-    client: HealthVaultClient
+    client: BlobClient
     thing: Thing2
     record_id: str | None = None
     progress: Progress | None = None
@@ -662,9 +685,7 @@ class ThingBlobs:
         """The bytes of blob ``name``, streamed (optionally a byte range)."""
         item = self.item(name)
         if item.base64data is not None and item.blob_ref_url is None:
-            import base64
-
-            data = base64.b64decode(item.base64data)
+            data = crypto.b64decode(item.base64data)
             if byte_range is not None:
                 first, last = byte_range
                 data = data[first : None if last is None else last + 1]

@@ -167,7 +167,7 @@ def test_paging_of_partial_results(client: HealthVaultClient) -> None:
 
 
 def test_cross_record_access_denied(server: RunningServer, client: HealthVaultClient) -> None:
-    from hvgen_server.store import Store
+    from hvgen_server.store import SqliteStore as Store
 
     store = Store(server.data / "store.sqlite")
     try:

@@ -9,11 +9,11 @@ Modules:
     client                  A synchronous client for the platform's XML methods
     codec                   Read and write things, data-xml roots and method envelopes
     connectpackage          Drop-off and pick-up packages: the encryption of connect packages
-    crypto                  Hashes, HMACs and application credentials used by the method envelopes
+    crypto                  Hashes, HMACs, base64 and application credentials used by the method envelopes
     errors                  Exceptions raised by the healthvault runtime
     methods                 The platform methods this package's schemas define
     profile                 Client profiles: where the platform is and who the application is
-    protocol                The protocol core: methods, request envelopes and results
+    protocol                The protocol core: methods, request envelopes, responses and blob URLs
     registry                Registry of thing types: type-id -> binding class
     safexml                 Safe XML parsing for everything this package reads
     schema                  What the schema set defines that the runtime uses

@@ -14,7 +14,6 @@ connection, and:
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import codec, crypto, methods, status, wire
 from .binding import Binding
+from .blobs import BlobUpload, ThingBlobs
 from .errors import HealthVaultError
 from .methods import Method, Session
 from .profile import Profile
+from .protocol import METHODS_PATH
 from .schema import (
     AppInfo,
     AppServerCred,
@@ -190,7 +191,7 @@ class HealthVaultClient:
     """A client of one platform, acting as one application.
 
     Args:
-        url: The platform's base URL (``/wildcat.ashx`` is appended unless
+        url: The platform's base URL (:data:`protocol.METHODS_PATH` is appended unless
             the URL already ends with ``.ashx``).
         app_id: The application id.
         private_key: The application's RSA key, which signs session requests.
@@ -215,7 +216,7 @@ class HealthVaultClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE,
     ) -> None:
         base = url.rstrip("/")
-        self.endpoint = base if base.endswith(".ashx") else base + "/wildcat.ashx"
+        self.endpoint = base if base.endswith(".ashx") else base + METHODS_PATH
         self.app_id = app_id
         self.private_key = private_key
         self.certificate = certificate
@@ -357,7 +358,7 @@ class HealthVaultClient:
         )
         self.session = Session(
             token=result.token.value,
-            shared_secret=base64.b64decode(result.shared_secret),
+            shared_secret=crypto.b64decode(result.shared_secret),
             app_id=self.app_id,
         )
         return self.session
@@ -470,8 +471,6 @@ class HealthVaultClient:
     ) -> Any:
         """Stream a blob (path, binary file or iterable of bytes) and return
         the blob-payload item that makes a thing refer to it."""
-        from .blobs import BlobUpload
-
         upload = BlobUpload(
             self, name, content_type, record_id=record_id, progress=progress
         )
@@ -481,8 +480,6 @@ class HealthVaultClient:
         self, thing: Thing2, *, record_id: str | None = None, progress: Any = None
     ) -> Any:
         """The blob store of ``thing`` (see :class:`healthvault.blobs.ThingBlobs`)."""
-        from .blobs import ThingBlobs
-
         return ThingBlobs(self, thing, record_id=record_id, progress=progress)
 
     def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:

@@ -1,4 +1,4 @@
-"""The protocol core: methods, request envelopes and results.
+"""The protocol core: methods, request envelopes, responses and blob URLs.
 
 A :class:`Method` names a platform method, its version and the classes of
 its ``info`` sections (the generated :mod:`methods` module lists every method
@@ -6,15 +6,32 @@ the schema set defines). :func:`build_request` writes the request envelope
 with its header in schema order, the ``info-hash`` over the info bytes and,
 in a session, the ``auth`` HMAC over the header bytes. :func:`read_result`
 reads a response and raises the status exception for a non-zero code.
+
+The receiving side is here too, for a server, a proxy or a test:
+:func:`parse_request` checks an envelope's shape and finds the exact bytes of
+its ``<header>`` and ``<info>``, over which :func:`verify_info_hash` and
+:func:`verify_hmac` check the request's integrity; :func:`write_status` and
+:func:`write_ok` write responses. Problems are raised as the status
+exception the platform answers them with (:class:`status.InvalidXml`,
+:class:`status.BadSig`...).
+
+Blob transfers use plain HTTP on the blob URL; the names of its headers and
+of its token parameter are the ``BLOB_*`` constants.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
-from . import codec, crypto, status, wire
+from lxml import etree
+
+from . import codec, crypto, safexml, status, wire
 from .binding import Binding
 from .errors import HealthVaultXmlError
 from .schema import (
@@ -25,7 +42,10 @@ from .schema import (
     HMACFinalized,
     HMACFinalizedData,
     OfflinePersonInfo,
+    Status,
+    StatusError,
 )
+from .status import StatusCode
 
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
@@ -37,6 +57,7 @@ SCHEMA_CLASSES = {
     "HMACFinalized": "{urn:com.microsoft.wc.types}HMACFinalized",
     "HMACFinalizedData": "{urn:com.microsoft.wc.types}HMACFinalizedData",
     "Status": "Status",
+    "StatusError": "Error",
 }
 
 #: Client identification sent in every header's ``version`` element.
@@ -44,6 +65,24 @@ CLIENT_VERSION = f"hvgen/{__package__}"
 
 #: Seconds a request stays valid after its msg-time (the SDKs' default).
 DEFAULT_TTL = 1800
+
+#: Path of the method endpoint on this project's servers.
+METHODS_PATH = "/wildcat.ashx"
+#: Path of the method endpoint on the retired platform.
+PLATFORM_METHODS_PATH = "/platform/wildcat.ashx"
+#: Path of blob uploads and downloads (the platform's and this project's).
+BLOB_PATH = "/streaming/wildcatblob.ashx"
+
+#: Query parameter of a blob URL that carries its token.
+BLOB_TOKEN_PARAM = "blob-ref-token"
+#: Request header on the last chunk (or an empty POST after it): ``1``.
+BLOB_COMPLETE_HEADER = "x-hv-blob-complete"
+#: Response header: bytes of an upload acknowledged so far.
+BLOB_RECEIVED_HEADER = "x-hv-blob-received"
+#: Response header of a GET on an upload URL: ``uploading``, ``complete``...
+BLOB_STATE_HEADER = "x-hv-blob-state"
+#: Response header of a download: the blob's SHA256Block hash.
+BLOB_HASH_HEADER = "x-hv-blob-hash"
 
 
 @dataclass(frozen=True)
@@ -144,7 +183,7 @@ def build_request(
     if session is not None:
         auth = HMACFinalized(
             hmac_data=HMACFinalizedData(
-                value=crypto.hmac_sha256(
+                value=crypto.hmac_digest(
                     session.shared_secret, header_text.encode("utf-8")
                 ),
                 alg_name=crypto.HMAC_ALGORITHM,
@@ -177,3 +216,237 @@ def read_result(method: Method, data: bytes, *, max_bytes: int | None = None) ->
             f"{method} response has no {method.result.__name__} info"
         )
     return envelope.info
+
+
+# -- blob URLs -------------------------------------------------------------------------
+
+
+def blob_url(base_url: str, token: str) -> str:
+    """The blob URL for ``token`` on the platform at ``base_url``."""
+    return f"{base_url.rstrip('/')}{BLOB_PATH}?{BLOB_TOKEN_PARAM}={quote(token, safe='')}"
+
+
+def blob_token(url: str) -> str | None:
+    """The token a blob URL carries, or None when it carries none."""
+    values = parse_qs(urlsplit(url.strip()).query).get(BLOB_TOKEN_PARAM)
+    return values[0] if values else None
+
+
+# -- receiving requests ------------------------------------------------------------------
+
+
+def _invalid_xml(message: str) -> status.HealthVaultStatusError:
+    return status.error_for(StatusCode.INVALID_XML, message)
+
+
+def _bad_sig(message: str) -> status.HealthVaultStatusError:
+    return status.error_for(StatusCode.BAD_SIG, message)
+
+
+@dataclass
+class ReceivedRequest:
+    """A request envelope as received, its shape checked.
+
+    ``header_bytes`` and ``info_bytes`` are the ``<header>`` and ``<info>``
+    elements exactly as they arrived: what the HMAC and the info-hash cover.
+    """
+
+    raw: bytes
+    root: etree._Element
+    header: Header
+    method: Method
+    info_element: etree._Element
+    header_bytes: bytes
+    info_bytes: bytes
+    auth: HMACFinalized | None
+
+    def info(self) -> object:
+        """The info section bound to the method's parameter class.
+
+        Raises:
+            status.InvalidXml: The info does not fit the class.
+        """
+        if self.method.params is None:
+            return None
+        try:
+            return codec.bind(
+                copy.deepcopy(self.info_element),
+                self.method.params,
+                what=f"{self.method.name} info",
+            )
+        except HealthVaultXmlError as exc:
+            raise _invalid_xml(str(exc)) from None
+
+
+def _c14n(element: etree._Element) -> bytes:
+    return bytes(etree.tostring(element, method="c14n", exclusive=True))
+
+
+def locate(raw: bytes, element: etree._Element, start: int = 0) -> tuple[int, int]:
+    """Byte range of ``element`` (unqualified, no attributes) in ``raw``.
+
+    Raises:
+        status.InvalidXml: The element is not there, or the bytes found do
+            not parse to the same element as ``element`` (a comment, CDATA
+            or an inherited namespace declaration would make what was hashed
+            differ from what is acted on).
+    """
+    name = etree.QName(element).localname.encode("ascii")
+    text = name.decode("ascii")
+    found = [
+        at
+        for at in (raw.find(b"<" + name + b">", start), raw.find(b"<" + name + b"/>", start))
+        if at >= 0
+    ]
+    if not found:
+        raise _invalid_xml(f"cannot locate <{text}> in the request")
+    begin = min(found)
+    if raw.startswith(b"<" + name + b"/>", begin):
+        end = begin + len(name) + 3
+    else:
+        close = raw.find(b"</" + name + b">", begin)
+        if close < 0:
+            raise _invalid_xml(f"<{text}> is not closed")
+        end = close + len(name) + 3
+    try:
+        sliced = safexml.parse(raw[begin:end], what=text, max_bytes=None)
+    except HealthVaultXmlError:
+        sliced = None
+    if sliced is None or _c14n(sliced) != _c14n(element):
+        raise _invalid_xml(
+            f"the <{text}> element must be written plainly (no comments, CDATA or "
+            "namespace declarations inherited from the envelope)"
+        )
+    return begin, end
+
+
+def _detached(element: etree._Element) -> etree._Element:
+    return etree.fromstring(etree.tostring(element))
+
+
+def parse_request(
+    raw: bytes,
+    methods: Mapping[tuple[str, int], Method],
+    *,
+    max_bytes: int | None = safexml.DEFAULT_MAX_BYTES,
+) -> ReceivedRequest:
+    """Parse a received request envelope and check its shape.
+
+    ``methods`` are the methods known, by (name, version).
+
+    Raises:
+        status.InvalidXml: Not a well-formed request envelope.
+        status.BadMethod: The header names a method not in ``methods``.
+    """
+    try:
+        root = safexml.parse(raw, what="request", max_bytes=max_bytes)
+    except HealthVaultXmlError as exc:
+        raise _invalid_xml(str(exc)) from None
+    if root.tag != wire.REQUEST_TAG:
+        raise _invalid_xml(
+            f"the document element must be wc-request:request, not {etree.QName(root).text}"
+        )
+    children = [c for c in root if isinstance(c.tag, str)]
+    names = [c.tag for c in children]
+    if names not in (["auth", "header", "info"], ["header", "info"]):
+        raise _invalid_xml("the request must hold [auth], header and info, in that order")
+    parts = dict(zip(names, children))
+    header_el, info_el = parts["header"], parts["info"]
+    header_begin, header_end = locate(raw, header_el)
+    info_begin, info_end = locate(raw, info_el, header_end)
+    try:
+        header = wire.from_element(
+            _detached(header_el), Header, what="request", strict=True
+        )
+        auth = (
+            wire.from_element(
+                _detached(parts["auth"]), HMACFinalized, what="request", strict=True
+            )
+            if "auth" in parts
+            else None
+        )
+    except HealthVaultXmlError as exc:
+        raise _invalid_xml(str(exc)) from None
+    method = methods.get((header.method, header.method_version))
+    if method is None:
+        raise status.error_for(
+            StatusCode.BAD_METHOD,
+            f"unknown method {header.method} version {header.method_version}",
+        )
+    return ReceivedRequest(
+        raw=raw,
+        root=root,
+        header=header,
+        method=method,
+        info_element=info_el,
+        header_bytes=raw[header_begin:header_end],
+        info_bytes=raw[info_begin:info_end],
+        auth=auth,
+    )
+
+
+def verify_info_hash(request: ReceivedRequest, *, required: bool) -> None:
+    """Check the header's info-hash against the info bytes as received.
+
+    Raises:
+        status.BadSig: The hash is missing (when ``required``), of an
+            unsupported algorithm, or does not match.
+    """
+    info_hash = request.header.info_hash
+    if info_hash is None:
+        if required:
+            raise _bad_sig("the header has no info-hash")
+        return
+    algorithm = info_hash.hash_data.alg_name or ""
+    try:
+        matches = crypto.info_hash_matches(
+            request.info_bytes, info_hash.hash_data.value or "", algorithm
+        )
+    except crypto.UnsupportedAlgorithm:
+        raise _bad_sig(f"unsupported info-hash algorithm {algorithm.upper()}") from None
+    if not matches:
+        raise _bad_sig("the info-hash does not match the info section")
+
+
+def verify_hmac(
+    request: ReceivedRequest, key: bytes, algorithm: str = crypto.HMAC_ALGORITHM
+) -> None:
+    """Check the request's auth HMAC (keyed with the session's shared secret,
+    of the session's ``algorithm``) against the header bytes as received.
+
+    Raises:
+        status.BadSig: There is no auth, it names another algorithm, or it
+            does not match.
+    """
+    if request.auth is None:
+        raise _bad_sig("an authenticated request needs an auth HMAC")
+    data = request.auth.hmac_data
+    if (data.alg_name or "").strip().upper() != algorithm.upper():
+        raise _bad_sig(f"unsupported HMAC algorithm {data.alg_name}")
+    if not crypto.hmac_matches(key, request.header_bytes, data.value or "", algorithm):
+        raise _bad_sig("the auth HMAC does not match the header")
+
+
+# -- writing responses ---------------------------------------------------------------------
+
+#: Characters XML 1.0 cannot carry, even escaped.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def write_status(code: int, message: str) -> bytes:
+    """A response carrying only a status: ``code`` and ``message`` (escaped;
+    characters XML cannot carry are left out)."""
+    envelope = codec.ResponseEnvelope(
+        status=Status(code=int(code), error=StatusError(message=_NOT_XML.sub("", message)))
+    )
+    return codec.write_response(envelope)
+
+
+def write_ok(info: object = None) -> bytes:
+    """A status-0 response with the method's ``wc:info``: a response info
+    binding, an lxml ``wc:info`` element (written as it is), or None."""
+    if isinstance(info, etree._Element):
+        head = wire.to_string(Status(code=0), "status").encode("utf-8")
+        body = bytes(etree.tostring(info, encoding="utf-8"))
+        return b"<response>" + head + body + b"</response>"
+    return codec.write_response(codec.ResponseEnvelope(status=Status(code=0), info=info))

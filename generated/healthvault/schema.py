@@ -45,6 +45,7 @@ from .bindings.methods.request import AuthenticatedSessionInfo
 from .bindings.methods.request import Header
 from .bindings.methods.request import OfflinePersonInfo
 from .bindings.methods.response import Status
+from .bindings.methods.response import Error as StatusError
 from .bindings.methods.response_allocatepackageid import Info as AllocatePackageIdResult
 from .bindings.methods.response_beginputblob import Info as BeginPutBlobResult
 from .bindings.methods.response_beginputconnectpackageblob import (
@@ -124,6 +125,7 @@ __all__ = [
     "Header",
     "OfflinePersonInfo",
     "Status",
+    "StatusError",
     "AllocatePackageIdResult",
     "BeginPutBlobResult",
     "BeginPutConnectPackageBlobResult",

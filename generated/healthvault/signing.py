@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import hashlib
 import io
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -40,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from . import blobhash, codec, safexml
+from . import blobhash, codec, crypto, safexml
 from .errors import HealthVaultError
 from .schema import (
     BlobHashAlgorithmParameters,
@@ -79,10 +78,11 @@ SCHEMA_CLASSES = {
 
 #: Algorithms by algorithm-tag: (SignatureMethod, DigestMethod, hash).
 ALGORITHMS: dict[str, tuple[str, str, type[hashes.HashAlgorithm]]] = {
-    "rsa-sha1": (RSA_SHA1, DIGEST_SHA1, hashes.SHA1),
-    "rsa-sha256": (RSA_SHA256, DIGEST_SHA256, hashes.SHA256),
+    "rsa-sha1": (RSA_SHA1, DIGEST_SHA1, crypto.DIGESTS["SHA1"]),
+    "rsa-sha256": (RSA_SHA256, DIGEST_SHA256, crypto.DIGESTS["SHA256"]),
 }
-_DIGESTS = {DIGEST_SHA1: hashlib.sha1, DIGEST_SHA256: hashlib.sha256}
+#: Digest methods by URI, as :data:`crypto.DIGESTS` names them.
+_DIGESTS = {DIGEST_SHA1: "SHA1", DIGEST_SHA256: "SHA256"}
 
 #: The stylesheet of HVSignatureMethod2: a protocol constant.
 STYLESHEET = (
@@ -284,9 +284,9 @@ def sign(
         )
     )
     doc = safexml.parse(codec.write_thing(parsed), what="thing")
-    digest_value = base64.b64encode(
-        _DIGESTS[digest_method](signed_data(doc)).digest()
-    ).decode("ascii")
+    digest_value = crypto.b64encode(
+        crypto.digest_bytes(signed_data(doc), _DIGESTS[digest_method])
+    )
 
     E = ElementMaker(namespace=DSIG, nsmap={None: DSIG})
     transform_xslt = E.Transform(Algorithm=XSLT_TRANSFORM)
@@ -609,9 +609,11 @@ def verify(
     result.algorithm = tag
 
     # Reference digest over data-xml and sig-data.
-    expected = base64.b64encode(
-        _DIGESTS[digest_method](signed_data(element, sheet_of(signed_info))).digest()
-    ).decode()
+    expected = crypto.b64encode(
+        crypto.digest_bytes(
+            signed_data(element, sheet_of(signed_info)), _DIGESTS[digest_method]
+        )
+    )
     digest_value = (
         signed_info.findtext(f"{_ds('Reference')}/{_ds('DigestValue')}") or ""
     ).strip()
@@ -632,7 +634,7 @@ def verify(
     else:
         try:
             cert = x509.load_der_x509_certificate(
-                base64.b64decode("".join((certs[0].text or "").split()))
+                crypto.b64decode(certs[0].text or "")
             )
         except ValueError as exc:
             result.problems.append(
@@ -647,7 +649,7 @@ def verify(
                 if not isinstance(public, rsa.RSAPublicKey):
                     raise InvalidSignature
                 public.verify(
-                    base64.b64decode("".join((value_el.text or "").split())),
+                    crypto.b64decode(value_el.text or ""),
                     _c14n(signed_info),
                     padding.PKCS1v15(),
                     hash_cls(),

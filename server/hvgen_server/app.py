@@ -1,10 +1,13 @@
-"""The HTTP side of the local platform (Starlette).
+"""The HTTP side of the local platform (Starlette): routes, bodies, lifespan.
 
 Routes:
     POST /wildcat.ashx                 platform methods (XML envelopes)
     POST /streaming/wildcatblob.ashx   blob chunk upload (?blob-ref-token=...)
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
     GET  /health                       liveness
+
+Method requests go to :func:`dispatch.handle`, blob transfers to
+:mod:`streaming`; nothing of the protocol is decided here.
 """
 
 from __future__ import annotations
@@ -16,56 +19,28 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from healthvault.protocol import BLOB_PATH, METHODS_PATH, write_status
 from healthvault.status import StatusCode
 
-from . import handlers, streaming
-from .packages import HANDLERS as _PACKAGE_HANDLERS
-from .blobstore import BlobStore
-from .bootstrap import server_key
+from . import dispatch, streaming
 from .config import ServerConfig
-from .protocol import PlatformError, error_response, ok_response, parse_request
-from .store import Store
+from .context import Platform
+from .errors import PlatformError
+from .sweeper import sweep, sweeper
 
 log = logging.getLogger("hvgen_server")
 
 XML = "text/xml; charset=utf-8"
 
-
-class Platform:
-    """The server's state: configuration, store, blob store and token key."""
-
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
-        self.store = Store(config.database)
-        self.blobs = BlobStore(config)
-        self.key = server_key(config)
-
-    def handle(self, raw: bytes) -> bytes:
-        """Serve one method request; every failure becomes a status response."""
-        method = "?"
-        try:
-            request = parse_request(raw, self.config.max_request_bytes)
-            method = str(request.method)
-            handler = handlers.HANDLERS.get(request.method) or _PACKAGE_HANDLERS.get(request.method.name)
-            if handler is None:
-                raise PlatformError(
-                    StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform"
-                )
-            ctx = handlers.Context(self.config, self.store, self.blobs, self.key, request)
-            handlers.authenticate(ctx)
-            return ok_response(handler(ctx))
-        except PlatformError as exc:
-            log.info("%s -> %s %s", method, int(exc.code), exc.message)
-            return error_response(exc.code, exc.message)
-        except Exception:  # never a stack trace on the wire
-            log.exception("internal error serving %s", method)
-            return error_response(StatusCode.FAILED, "internal error; see the server log")
+#: Seconds between sweeps of abandoned uploads.
+SWEEP_INTERVAL = 600.0
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -95,15 +70,15 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    platform = Platform(config)
+    platform = Platform.open(config)
 
     async def wildcat(request: Request) -> Response:
         started = time.perf_counter()
         try:
             raw = await read_limited(request, config.max_request_bytes)
         except PlatformError as exc:
-            return Response(error_response(exc.code, exc.message), media_type=XML)
-        body = await run_in_threadpool(platform.handle, raw)
+            return Response(write_status(exc.code, exc.message), media_type=XML)
+        body = await run_in_threadpool(dispatch.handle, platform, raw)
         log.debug("request served in %.1f ms", (time.perf_counter() - started) * 1000)
         return Response(body, media_type=XML)
 
@@ -119,21 +94,21 @@ def create_app(config: ServerConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = threading.Event()
-        streaming.sweep(platform)
+        sweep(platform)
         threading.Thread(
-            target=streaming.sweeper, args=(platform, 600.0, stop), name="blob-sweeper", daemon=True
+            target=sweeper, args=(platform, SWEEP_INTERVAL, stop), name="blob-sweeper", daemon=True
         ).start()
         try:
             yield
         finally:
             stop.set()
-            platform.store.close()
+            platform.close()
 
     app = Starlette(
         routes=[
-            Route("/wildcat.ashx", wildcat, methods=["POST"]),
-            Route("/streaming/wildcatblob.ashx", blob_upload, methods=["POST", "PUT"]),
-            Route("/streaming/wildcatblob.ashx", blob_download, methods=["GET", "HEAD"]),
+            Route(METHODS_PATH, wildcat, methods=["POST"]),
+            Route(BLOB_PATH, blob_upload, methods=["POST", "PUT"]),
+            Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,
@@ -144,8 +119,6 @@ def create_app(config: ServerConfig) -> Starlette:
 
 def serve(config: ServerConfig, log_level: str = "info") -> None:
     """Run the server in the foreground until interrupted."""
-    import uvicorn
-
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         create_app(config),

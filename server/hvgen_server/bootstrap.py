@@ -17,7 +17,7 @@ from healthvault import crypto
 from healthvault.profile import Profile
 
 from .config import ServerConfig
-from .store import Store
+from .store import SqliteStore, Store
 
 
 @dataclass
@@ -72,7 +72,7 @@ def ensure_store(config: ServerConfig) -> Setup:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.blob_dir.mkdir(parents=True, exist_ok=True)
     server_key(config)
-    store = Store(config.database)
+    store = SqliteStore(config.database)
     try:
         app_id = store.meta("default_app_id")
         created = app_id is None

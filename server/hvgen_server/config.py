@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healthvault.signing import load_trust
+
 MIB = 1024 * 1024
 
 
@@ -60,8 +62,6 @@ class ServerConfig:
         """The certificates of signer_trust_file, if set."""
         if self.signer_trust_file is None:
             return None
-        from healthvault.signing import load_trust
-
         return load_trust(self.signer_trust_file)
 
     @property

@@ -19,32 +19,31 @@ Errors answer with an HTTP error status and the platform's XML status body.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from healthvault.blobhash import SHA256Block
-from healthvault.status import StatusCode
+from healthvault.protocol import (
+    BLOB_COMPLETE_HEADER,
+    BLOB_HASH_HEADER,
+    BLOB_RECEIVED_HEADER,
+    BLOB_STATE_HEADER,
+    BLOB_TOKEN_PARAM,
+    write_status,
+)
+from healthvault.status import HealthVaultStatusError, StatusCode
 
 from . import tokens
-from .blobstore import BlobRow
-from .protocol import PlatformError, error_response
+from .context import Platform
+from .errors import PlatformError
+from .store.rows import COMMITTED, RECORD_BLOB, UPLOADING
 
-if TYPE_CHECKING:
-    from .app import Platform
-
-COMPLETE_HEADER = "x-hv-blob-complete"
-RECEIVED_HEADER = "x-hv-blob-received"
 _RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _GET_RANGE = re.compile(r"^\s*bytes\s*[= ]\s*(\d*)-(\d*)\s*$")
-_READ = 1024 * 1024
 
 #: Chunks of one blob are handled one at a time; blobs share a fixed set of
 #: locks (striped by id) so the set does not grow with every upload.
@@ -63,15 +62,15 @@ def _lock_for(blob_id: str) -> threading.Lock:
     return _LOCKS[int(blob_id.replace("-", "")[:8], 16) % len(_LOCKS)]
 
 
-def _error(exc: PlatformError) -> Response:
+def _error(exc: HealthVaultStatusError) -> Response:
     http = exc.http if isinstance(exc, BlobHttpError) else 400
-    return Response(error_response(exc.code, exc.message), status_code=http, media_type="text/xml; charset=utf-8")
+    return Response(write_status(exc.code, exc.message), status_code=http, media_type="text/xml; charset=utf-8")
 
 
-def _token(platform: "Platform", request: Request, kind: str) -> tokens.BlobToken:
-    token = request.query_params.get("blob-ref-token")
+def _token(platform: Platform, request: Request, kind: str) -> tokens.BlobToken:
+    token = request.query_params.get(BLOB_TOKEN_PARAM)
     if not token:
-        raise BlobHttpError(403, StatusCode.INVALID_BLOB_REF_URL, "the URL carries no blob-ref-token")
+        raise BlobHttpError(403, StatusCode.INVALID_BLOB_REF_URL, f"the URL carries no {BLOB_TOKEN_PARAM}")
     try:
         return tokens.check(platform.key, token, kind)
     except tokens.TokenError as exc:
@@ -81,11 +80,11 @@ def _token(platform: "Platform", request: Request, kind: str) -> tokens.BlobToke
 # -- upload ------------------------------------------------------------------------------
 
 
-async def upload(platform: "Platform", request: Request) -> Response:
+async def upload(platform: Platform, request: Request) -> Response:
     try:
         claims = _token(platform, request, "w")
         content_range = request.headers.get("content-range")
-        complete = request.headers.get(COMPLETE_HEADER, "").strip() == "1"
+        complete = request.headers.get(BLOB_COMPLETE_HEADER, "").strip() == "1"
         limit = platform.config.chunk_size + 64  # package chunks carry up to 32 bytes of padding
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -96,21 +95,21 @@ async def upload(platform: "Platform", request: Request) -> Response:
             if len(body) > limit:
                 raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"a chunk is at most {limit} bytes")
         received = await run_in_threadpool(_accept, platform, claims, content_range, bytes(body), complete)
-    except PlatformError as exc:
+    except HealthVaultStatusError as exc:
         return _error(exc)
-    return Response(b"", status_code=200, headers={RECEIVED_HEADER: str(received)})
+    return Response(b"", status_code=200, headers={BLOB_RECEIVED_HEADER: str(received)})
 
 
-def _accept(platform: "Platform", claims: tokens.BlobToken, content_range: str | None, body: bytes, complete: bool) -> int:
+def _accept(platform: Platform, claims: tokens.BlobToken, content_range: str | None, body: bytes, complete: bool) -> int:
     config = platform.config
     with _lock_for(claims.blob_id):
-        with platform.store.read() as db:
-            row = platform.blobs.row(db, claims.blob_id)
+        with platform.store.read() as tx:
+            row = tx.blobs.get(claims.blob_id)
         if row is None or (row.record_id or "") != claims.record_id:
             raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no upload for this URL (it may have expired)")
         chunk_size = row.chunk_size or config.chunk_size
-        hashed = row.kind == "record"  # package blobs arrive encrypted; their hash is of the plaintext
-        if row.state != "uploading":
+        hashed = row.kind == RECORD_BLOB  # package blobs arrive encrypted; their hash is of the plaintext
+        if row.state != UPLOADING:
             if not body and complete:
                 return row.received  # completing twice is harmless
             raise BlobHttpError(409, StatusCode.BLOB_TOKEN_COMMITTED, "this blob is already complete")
@@ -137,7 +136,7 @@ def _accept(platform: "Platform", claims: tokens.BlobToken, content_range: str |
                     raise BlobHttpError(400, StatusCode.BAD_HTTP, f"range ends at {last}, past the total of {declared_total}")
                 total = declared_total
             if row.last_range == f"{first}-{last}" and first + len(body) == row.received:
-                if _same_bytes(platform, row, first, body):
+                if platform.files.same_bytes(row.blob_id, first, body):
                     return row.received  # a retry of the last chunk
                 raise BlobHttpError(409, StatusCode.BAD_HTTP, f"range {first}-{last} was already received with other bytes")
             if first != row.received:
@@ -151,21 +150,20 @@ def _accept(platform: "Platform", claims: tokens.BlobToken, content_range: str |
                 raise BlobHttpError(400, StatusCode.BAD_HTTP, "only the last chunk may be shorter than the chunk size")
             if row.received + len(body) > config.max_blob_size:
                 raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"the blob would exceed {config.max_blob_size} bytes")
-            _write(platform, row, body)
+            platform.files.append(row.blob_id, row.received, body)
             digests = _block_digests(body, row.block_size) if hashed else b""
             received = row.received + len(body)
-            with platform.store.write() as db:
-                db.execute(
-                    "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = ? WHERE blob_id = ?",
-                    (received, total, f"{first}-{last}", bytes(row.block_digests) + digests, row.blob_id),
+            with platform.store.write() as tx:
+                tx.blobs.record_chunk(
+                    row.blob_id, received, total, f"{first}-{last}", bytes(row.block_digests) + digests
                 )
             row.received, row.total = received, total
             row.block_digests += digests
         if complete:
             if row.total is not None and row.received != row.total:
                 raise BlobHttpError(400, StatusCode.BLOB_TOKEN_NOT_COMPLETED, f"complete after {row.received} of {row.total} bytes")
-            with platform.store.read() as db:
-                fresh = platform.blobs.row(db, row.blob_id)
+            with platform.store.read() as tx:
+                fresh = tx.blobs.get(row.blob_id)
             assert fresh is not None
             digest = None
             if hashed:
@@ -173,33 +171,14 @@ def _accept(platform: "Platform", claims: tokens.BlobToken, content_range: str |
                 for i in range(0, len(fresh.block_digests), 32):
                     hasher.add_block_digest(fresh.block_digests[i : i + 32])
                 digest = hasher.b64digest()
-            with platform.store.write() as db:
-                db.execute(
-                    "UPDATE blobs SET state = 'complete', total = ?, hash = ? WHERE blob_id = ?",
-                    (fresh.received, digest, row.blob_id),
-                )
+            with platform.store.write() as tx:
+                tx.blobs.complete(row.blob_id, fresh.received, digest)
         return row.received
 
 
 def _block_digests(body: bytes, block_size: int) -> bytes:
     view = memoryview(body)
     return b"".join(hashlib.sha256(view[i : i + block_size]).digest() for i in range(0, len(view), block_size))
-
-
-def _write(platform: "Platform", row: BlobRow, body: bytes) -> None:
-    path = platform.blobs.path(row.blob_id)
-    with open(path, "r+b" if path.exists() else "w+b") as f:
-        f.truncate(row.received)  # drop bytes of a chunk that was never acknowledged
-        f.seek(row.received)
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _same_bytes(platform: "Platform", row: BlobRow, first: int, body: bytes) -> bool:
-    with open(platform.blobs.path(row.blob_id), "rb") as f:
-        f.seek(first)
-        return f.read(len(body)) == body
 
 
 # -- download -----------------------------------------------------------------------------
@@ -222,47 +201,34 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
-def _stream(path: str, first: int, length: int) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        f.seek(first)
-        left = length
-        while left > 0:
-            piece = f.read(min(_READ, left))
-            if not piece:
-                break
-            left -= len(piece)
-            yield piece
-
-
-async def download(platform: "Platform", request: Request) -> Response:
+async def download(platform: Platform, request: Request) -> Response:
     try:
-        token = request.query_params.get("blob-ref-token", "")
+        token = request.query_params.get(BLOB_TOKEN_PARAM, "")
         try:
             upload_claims = tokens.check(platform.key, token, "w")
         except tokens.TokenError:
             upload_claims = None
         if upload_claims is not None:  # progress of an upload, for resuming
-            with platform.store.read() as db:
-                row = platform.blobs.row(db, upload_claims.blob_id)
+            with platform.store.read() as tx:
+                row = tx.blobs.get(upload_claims.blob_id)
             if row is None:
                 raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no upload for this URL")
-            return Response(b"", headers={RECEIVED_HEADER: str(row.received), "x-hv-blob-state": row.state})
+            return Response(b"", headers={BLOB_RECEIVED_HEADER: str(row.received), BLOB_STATE_HEADER: row.state})
         claims = _token(platform, request, "r")
-        with platform.store.read() as db:
-            row = platform.blobs.row(db, claims.blob_id)
-            found = db.execute("SELECT content_type FROM version_blobs WHERE blob_id = ? LIMIT 1", (claims.blob_id,)).fetchone()
-        if row is None or row.record_id != claims.record_id or row.state != "committed":
+        with platform.store.read() as tx:
+            row = tx.blobs.get(claims.blob_id)
+            content_type = tx.blobs.content_type(claims.blob_id)
+        if row is None or row.record_id != claims.record_id or row.state != COMMITTED:
             raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no such blob")
-        path = platform.blobs.path(row.blob_id)
-        size = path.stat().st_size
+        size = platform.files.size(row.blob_id)
         wanted = _range(request.headers.get("range") or request.headers.get("content-range"), size)
         headers = {
             "Accept-Ranges": "bytes",
             "ETag": f'"{row.hash}"',
-            "x-hv-blob-hash": row.hash or "",
+            BLOB_HASH_HEADER: row.hash or "",
             "Cache-Control": "private, max-age=0",
         }
-        media = found["content_type"] if found is not None and found["content_type"] else "application/octet-stream"
+        media = content_type or "application/octet-stream"
         if wanted is None:
             first, length, status = 0, size, 200
         else:
@@ -272,21 +238,7 @@ async def download(platform: "Platform", request: Request) -> Response:
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
             return Response(b"", status_code=status, headers=headers, media_type=media)
-        return StreamingResponse(_stream(str(path), first, length), status_code=status, headers=headers, media_type=media)
-    except PlatformError as exc:
+        pieces = platform.files.read(row.blob_id, first, length)
+        return StreamingResponse(pieces, status_code=status, headers=headers, media_type=media)
+    except HealthVaultStatusError as exc:
         return _error(exc)
-
-
-def sweep(platform: "Platform") -> int:
-    """Remove abandoned uploads and orphan files; returns how many uploads went."""
-    with platform.store.write() as db:
-        gone = platform.blobs.sweep(db)
-    return len(gone)
-
-
-def sweeper(platform: "Platform", interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
-        try:
-            sweep(platform)
-        except Exception:  # keep sweeping later
-            time.sleep(1)

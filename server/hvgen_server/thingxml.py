@@ -18,6 +18,10 @@ from collections.abc import Iterable
 from lxml import etree
 
 from healthvault import safexml
+from healthvault.status import StatusCode
+
+from .errors import PlatformError
+from .xmltime import iso
 
 #: Children of <thing> in schema order.
 ORDER = (
@@ -45,12 +49,6 @@ SECTIONS = {
     "tags": {"tags"},
     "blobpayload": {"blob-payload"},
 }
-
-
-def iso(ts: float) -> str:
-    """An epoch time as xs:dateTime in UTC with milliseconds and Z."""
-    moment = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_stored(xml: bytes) -> etree._Element:
@@ -138,7 +136,7 @@ def render(
     xml: bool,
     blob_payload: etree._Element | None,
     permissions: Iterable[str] = ("All",),
-) -> bytes:
+) -> etree._Element:
     """A stored version as GetThings returns it for the requested sections.
 
     thing-id and type-id are always returned.
@@ -159,7 +157,7 @@ def render(
         for p in permissions:
             perms.append(element("permission", p))
         set_child(thing, "eff-permissions", perms)
-    return bytes(etree.tostring(thing, encoding="utf-8"))
+    return thing
 
 
 _FORBIDDEN_XPATH = re.compile(r"//|\*|descendant|ancestor|following|preceding|namespace::|document\s*\(")
@@ -168,9 +166,6 @@ _FORBIDDEN_XPATH = re.compile(r"//|\*|descendant|ancestor|following|preceding|na
 def compile_xpath(expression: str) -> etree.XPath:
     """An XPath filter, within the platform's rules (no //, no *, no
     descendant, ancestor or sibling axes) and a length limit."""
-    from .protocol import PlatformError
-    from healthvault.status import StatusCode
-
     if len(expression) > 2048:
         raise PlatformError(StatusCode.INVALID_FILTER, "the xpath filter is longer than 2048 characters")
     if _FORBIDDEN_XPATH.search(expression):

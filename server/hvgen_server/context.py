@@ -1,0 +1,69 @@
+"""The server's state, and the context of one method request."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from healthvault.protocol import ReceivedRequest, blob_url
+
+from .bootstrap import server_key
+from .config import ServerConfig
+from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
+
+
+@dataclass
+class Platform:
+    """What every request is served with: configuration, the store, the blob
+    bytes and the key that signs blob URL tokens."""
+
+    config: ServerConfig
+    store: Store
+    files: BlobFiles
+    key: bytes
+
+    @classmethod
+    def open(cls, config: ServerConfig) -> Platform:
+        """The platform of a data folder (its store, blobs and key)."""
+        return cls(config, SqliteStore(config.database), LocalBlobFiles(config.blob_dir), server_key(config))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def blob_url(self, token: str) -> str:
+        """The URL clients upload or download a blob at, for ``token``."""
+        return blob_url(self.config.url, token)
+
+
+@dataclass
+class Context:
+    """One method request being served.
+
+    ``app_id`` and ``record_id`` are set once the request is authenticated
+    (:func:`hvgen_server.auth.authenticate`).
+    """
+
+    platform: Platform
+    request: ReceivedRequest
+    app_id: str = ""
+    record_id: str = ""
+    now: float = field(default_factory=time.time)
+
+    @property
+    def config(self) -> ServerConfig:
+        return self.platform.config
+
+    @property
+    def store(self) -> Store:
+        return self.platform.store
+
+    @property
+    def files(self) -> BlobFiles:
+        return self.platform.files
+
+    @property
+    def key(self) -> bytes:
+        return self.platform.key
+
+    def blob_url(self, token: str) -> str:
+        return self.platform.blob_url(token)

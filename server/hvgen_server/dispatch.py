@@ -1,0 +1,82 @@
+"""Method requests: the one table of methods the platform offers, and the
+way from request bytes to response bytes.
+
+:data:`ENDPOINTS` maps each offered :class:`~healthvault.protocol.Method`
+to its function and the access it needs. :func:`handle` parses the envelope
+(the runtime's protocol core), authenticates it (:mod:`.auth`), runs the
+method and writes the response; every failure becomes a status response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from healthvault import methods
+from healthvault.methods import Method
+from healthvault.protocol import parse_request, write_ok, write_status
+from healthvault.status import HealthVaultStatusError, StatusCode
+
+from .auth import Access, authenticate
+from .context import Context, Platform
+from .errors import PlatformError
+from .methods.blobs import begin_put_blob
+from .methods.packages import (
+    allocate_package_id,
+    begin_put_connect_package_blob,
+    create_connect_package,
+    pick_up_connect_package,
+)
+from .methods.query import get_things
+from .methods.service import service_definition
+from .methods.sessions import create_session
+from .methods.things import put_things, remove_things
+
+log = logging.getLogger("hvgen_server")
+
+#: A method's function: the response info (a binding, a ``wc:info`` element, or None).
+Handler = Callable[[Context], object]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How the platform serves one method."""
+
+    handler: Handler
+    access: Access
+
+
+#: Every method the local platform offers.
+ENDPOINTS: dict[Method, Endpoint] = {
+    methods.GET_SERVICE_DEFINITION: Endpoint(service_definition, Access.ANONYMOUS),
+    methods.CREATE_AUTHENTICATED_SESSION_TOKEN: Endpoint(create_session, Access.ANONYMOUS),
+    methods.PUT_THINGS: Endpoint(put_things, Access.RECORD),
+    methods.GET_THINGS3: Endpoint(get_things, Access.RECORD),
+    methods.REMOVE_THINGS: Endpoint(remove_things, Access.RECORD),
+    methods.BEGIN_PUT_BLOB: Endpoint(begin_put_blob, Access.RECORD),
+    methods.ALLOCATE_PACKAGE_ID: Endpoint(allocate_package_id, Access.SESSION),
+    methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB: Endpoint(begin_put_connect_package_blob, Access.SESSION),
+    methods.CREATE_CONNECT_PACKAGE: Endpoint(create_connect_package, Access.SESSION),
+    methods.PICK_UP_CONNECT_PACKAGE: Endpoint(pick_up_connect_package, Access.RECORD),
+}
+
+
+def handle(platform: Platform, raw: bytes) -> bytes:
+    """Serve one method request; every failure becomes a status response."""
+    method = "?"
+    try:
+        request = parse_request(raw, methods.METHODS, max_bytes=platform.config.max_request_bytes)
+        method = str(request.method)
+        endpoint = ENDPOINTS.get(request.method)
+        if endpoint is None:
+            raise PlatformError(StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform")
+        ctx = Context(platform, request)
+        authenticate(ctx, endpoint.access)
+        return write_ok(endpoint.handler(ctx))
+    except HealthVaultStatusError as exc:
+        log.info("%s -> %s %s", method, exc.code, exc.message)
+        return write_status(exc.code, exc.message)
+    except Exception:  # never a stack trace on the wire
+        log.exception("internal error serving %s", method)
+        return write_status(StatusCode.FAILED, "internal error; see the server log")

@@ -1,0 +1,234 @@
+"""PutThings and RemoveThings: writing things and their versions.
+
+GetThings is :mod:`.query`.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+
+from lxml import etree
+
+from healthvault import registry, signing, validation, wire
+from healthvault.errors import HealthVaultXmlError
+from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsParams, Thing2, ThingKey
+from healthvault.status import StatusCode
+
+from .. import thingxml
+from ..context import Context
+from ..errors import PlatformError
+from ..store import Transaction
+from ..store.rows import ACTIVE, DELETED, BlobRef, ThingVersion
+from .blobs import attach_payload
+
+
+def is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _data_root(thing_el: etree._Element) -> etree._Element | None:
+    data_xml = thingxml.child(thing_el, "data-xml")
+    if data_xml is None:
+        return None
+    roots = [c for c in data_xml if isinstance(c.tag, str) and c.tag != "common"]
+    return roots[0] if roots else None
+
+
+def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
+    cls = registry.thing_class(type_id)
+    if cls is None:
+        raise PlatformError(StatusCode.INVALID_THING_TYPE, f"unknown thing type {type_id}")
+    data_sections = [c for c in thing_el if c.tag == "data-xml"]
+    if len(data_sections) != 1:
+        raise PlatformError(StatusCode.INVALID_XML, "a thing must have exactly one data-xml section")
+    root = _data_root(thing_el)
+    expected = getattr(getattr(cls, "Meta", None), "name", "")
+    if root is None or root.tag != expected:
+        raise PlatformError(
+            StatusCode.INVALID_XML,
+            f"data-xml of a {getattr(cls, 'TYPE_NAME', type_id)} thing must hold <{expected}>",
+        )
+    try:
+        validation.validate_data(root, type_id)
+        wire.from_element(copy.deepcopy(root), cls, what="data-xml", strict=True)
+    except HealthVaultXmlError as exc:
+        raise PlatformError(StatusCode.INVALID_XML, str(exc)) from None
+    return root
+
+
+def put_things(ctx: Context) -> PutThingsResult:
+    info = ctx.request.info()
+    assert isinstance(info, PutThings2Params)
+    thing_els = [c for c in ctx.request.info_element if c.tag == "thing"]
+    if len(thing_els) != len(info.thing):
+        raise PlatformError(StatusCode.INVALID_XML, "info holds elements other than things")
+    return PutThingsResult(thing_id=store_things(ctx, list(zip(info.thing, thing_els))))
+
+
+def store_things(
+    ctx: Context,
+    things: list[tuple[Thing2, etree._Element]],
+    also: Callable[[Transaction], None] | None = None,
+) -> list[ThingKey]:
+    """Create or update things in one transaction (with ``also`` run inside it)."""
+    app = ctx.store.application(ctx.app_id)
+    app_name = app.name if app else ctx.app_id
+    person_id = ctx.store.person_of(ctx.record_id)
+    keys: list[ThingKey] = []
+    with ctx.store.write() as tx:
+        for thing, thing_el in things:
+            keys.append(_store_thing(ctx, tx, thing, thing_el, app_name, person_id))
+        if also is not None:
+            also(tx)
+        unreferenced = tx.blobs.drop_unreferenced()
+    for blob_id in unreferenced:  # only once the transaction is committed
+        ctx.files.delete(blob_id)
+    return keys
+
+
+def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> ThingVersion | None:
+    """The current version an update replaces (None for a new thing)."""
+    if thing.thing_id is None:
+        return None
+    thing_id = thing.thing_id.value.strip()
+    previous = tx.things.current(ctx.record_id, thing_id) if is_guid(thing_id) else None
+    if previous is None:
+        raise PlatformError(StatusCode.INVALID_THING, f"no thing {thing_id} in this record")
+    stamp = (thing.thing_id.version_stamp or "").strip()
+    if not stamp:
+        raise PlatformError(StatusCode.VERSION_STAMP_MISSING, f"update of {thing_id} names no version-stamp")
+    if stamp != previous.version_stamp:
+        raise PlatformError(
+            StatusCode.VERSION_STAMP_MISMATCH,
+            f"thing {thing_id} is at version {previous.version_stamp}, not {stamp}",
+        )
+    if previous.type_id != type_id:
+        raise PlatformError(StatusCode.INVALID_THING_TYPE, "an update cannot change the thing type")
+    return previous
+
+
+def _store_thing(
+    ctx: Context, tx: Transaction, thing: Thing2, thing_el: etree._Element, app_name: str, person_id: str
+) -> ThingKey:
+    type_id = (thing.type_id.value if thing.type_id else "").strip()
+    if not type_id:
+        raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
+    type_id = str(uuid.UUID(type_id)) if is_guid(type_id) else type_id
+    data_root = _validate_data(thing_el, type_id)
+    previous = _previous(ctx, tx, thing, type_id)
+    thing_id = previous.thing_id if previous is not None else str(uuid.uuid4())
+    version_stamp = str(uuid.uuid4())
+
+    stored = thingxml.clean_copy(thing_el)
+    thingxml.set_child(stored, "blob-payload", None)
+    thingxml.set_child(stored, "thing-id", thingxml.element("thing-id", thing_id, version_stamp=version_stamp))
+    type_name = str(getattr(registry.thing_class(type_id), "TYPE_NAME", ""))
+    thingxml.set_child(stored, "type-id", thingxml.element("type-id", type_id, name=type_name))
+    thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", ACTIVE))
+    flags = thingxml.child(stored, "flags")
+    if flags is not None and flags.text and flags.text.strip() not in ("0", "16"):
+        thingxml.set_child(stored, "flags", thingxml.element("flags", "0"))
+    created_at = previous.created if previous is not None else ctx.now
+    eff_date = thingxml.effective_date(data_root, created_at)
+    thingxml.set_child(stored, "eff-date", thingxml.element("eff-date", eff_date))
+    if previous is not None:
+        created_el = thingxml.child(thingxml.parse_stored(previous.xml), "created")
+        thingxml.set_child(stored, "created", copy.deepcopy(created_el) if created_el is not None else None)
+    else:
+        thingxml.set_child(
+            stored,
+            "created",
+            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created"),
+        )
+    thingxml.set_child(
+        stored,
+        "updated",
+        thingxml.audit("updated", ctx.now, ctx.app_id, app_name, person_id, "record owner",
+                       "Updated" if previous is not None else "Created"),
+    )
+
+    old_blobs = {r.name: r for r in tx.things.blob_refs(previous.version_stamp)} if previous is not None else {}
+    blob_refs = attach_payload(ctx, tx, thing.blob_payload, old_blobs)
+    if thingxml.child(stored, "signature-info") is not None:
+        _verify_signature(ctx, tx, stored, blob_refs)
+
+    xml = bytes(etree.tostring(stored, encoding="utf-8"))
+    client_id = (stored.findtext("data-xml/common/client-thing-id") or "").strip() or None
+    if previous is None:
+        tx.things.add(ctx.record_id, thing_id, type_id, version_stamp, client_id, eff_date, ctx.now)
+    else:
+        tx.things.update(thing_id, version_stamp, client_id, eff_date, ctx.now)
+    seq = previous.seq + 1 if previous is not None else 1
+    tx.things.add_version(thing_id, version_stamp, seq, ACTIVE, xml, ctx.now, blob_refs)
+    for ref in blob_refs:
+        tx.blobs.mark_committed(ref.blob_id)
+    return ThingKey(value=thing_id, version_stamp=version_stamp)
+
+
+def _verify_signature(ctx: Context, tx: Transaction, stored: etree._Element, refs: list[BlobRef]) -> None:
+    """Check a signed thing as the platform did at PutThings: the signature,
+    and every blob against the hash in sig-data, using the hashes of the
+    bytes the server holds."""
+    candidate = copy.deepcopy(stored)
+    payload = thingxml.element("blob-payload")
+    hashes: dict[str, tuple[str, int]] = {}
+    for ref in refs:
+        row = tx.blobs.get(ref.blob_id)
+        if row is None or row.hash is None:
+            raise PlatformError(StatusCode.INVALID_BLOB_REF_URL, f"blob {ref.name!r} is not available")
+        hashes[ref.name] = (row.hash, row.block_size)
+        blob = thingxml.element("blob")
+        info = thingxml.element("blob-info")
+        info.append(thingxml.element("name", ref.name))
+        info.append(thingxml.element("content-type", ref.content_type))
+        blob.append(info)
+        blob.append(thingxml.element("blob-ref-url", "urn:hvgen:stored-blob"))
+        payload.append(blob)
+    thingxml.set_child(candidate, "blob-payload", payload if len(payload) else None)
+    try:
+        result = signing.verify(candidate, blob_hashes=hashes, trust=ctx.config.signer_trust())
+    except HealthVaultXmlError as exc:
+        raise PlatformError(StatusCode.INVALID_XML, f"signature-info: {exc}") from None
+    if result.valid:
+        return
+    parts = result.parts()
+    message = "thing signature: " + "; ".join(str(p) for p in result.problems)
+    if "algorithm" in parts:
+        code = StatusCode.INVALID_SIGNATURE_ALGORITHM
+    elif "certificate" in parts:
+        code = StatusCode.BAD_CERT
+    elif any(p.startswith("blob:") for p in parts) and not parts & {"signed-data", "signature-value", "structure"}:
+        code = StatusCode.INVALID_BLOB_HASH
+    else:
+        code = StatusCode.BAD_SIG
+    raise PlatformError(code, message)
+
+
+def remove_things(ctx: Context) -> None:
+    info = ctx.request.info()
+    assert isinstance(info, RemoveThingsParams)
+    with ctx.store.write() as tx:
+        for key in info.thing_id:
+            thing_id = key.value.strip().lower()
+            current = tx.things.current(ctx.record_id, thing_id) if is_guid(thing_id) else None
+            if current is None or current.state != ACTIVE:
+                raise PlatformError(StatusCode.INVALID_THING, f"no active thing {key.value} in this record")
+            if (key.version_stamp or "").strip().lower() != current.version_stamp:
+                raise PlatformError(
+                    StatusCode.VERSION_STAMP_MISMATCH,
+                    f"thing {thing_id} is at version {current.version_stamp}, not {key.version_stamp}",
+                )
+            stamp = str(uuid.uuid4())
+            stored = thingxml.parse_stored(current.xml)
+            thingxml.set_child(stored, "thing-id", thingxml.element("thing-id", thing_id, version_stamp=stamp))
+            thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", DELETED))
+            xml = bytes(etree.tostring(stored, encoding="utf-8"))
+            blobs = tx.things.blob_refs(current.version_stamp)
+            tx.things.add_version(thing_id, stamp, current.seq + 1, DELETED, xml, ctx.now, blobs)
+            tx.things.mark_deleted(thing_id, stamp, ctx.now)

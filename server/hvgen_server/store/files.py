@@ -1,0 +1,138 @@
+"""Blob bytes, kept apart from blob state.
+
+:class:`BlobFiles` is what the platform needs of a place for blob bytes;
+:class:`LocalBlobFiles` keeps each blob as one file under a folder, named by
+its id. The state of a blob (how far its upload got, whether a thing holds
+it) is a row of the store's blob table.
+
+Bytes are written before the row that names them is committed; a crash in
+between leaves bytes with no row, which :meth:`BlobFiles.remove_orphans`
+removes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+#: Pieces read at a time when streaming a blob out.
+READ_SIZE = 1024 * 1024
+
+
+class BlobFiles(ABC):
+    """The bytes of blobs, by blob id."""
+
+    @abstractmethod
+    def create(self, blob_id: str) -> None:
+        """An empty blob, to be appended to."""
+
+    @abstractmethod
+    def append(self, blob_id: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset``, dropping any bytes from there on
+        (a chunk that was never acknowledged), durably."""
+
+    @abstractmethod
+    def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
+        """The whole blob from ``pieces``, replacing it at once; returns its length."""
+
+    @abstractmethod
+    def same_bytes(self, blob_id: str, offset: int, data: bytes) -> bool:
+        """Whether the blob holds ``data`` at ``offset``."""
+
+    @abstractmethod
+    def size(self, blob_id: str) -> int: ...
+
+    @abstractmethod
+    def read(
+        self, blob_id: str, first: int = 0, length: int | None = None, piece: int = READ_SIZE
+    ) -> Iterator[bytes]:
+        """``length`` bytes from ``first`` (all to the end by default), in
+        pieces of ``piece`` bytes (the last may be shorter)."""
+
+    def read_all(self, blob_id: str) -> bytes:
+        """The whole blob (only for blobs small enough to be inline)."""
+        return b"".join(self.read(blob_id))
+
+    @abstractmethod
+    def delete(self, blob_id: str) -> None:
+        """Remove the blob's bytes (nothing happens if there are none)."""
+
+    @abstractmethod
+    def remove_orphans(self, known: set[str]) -> None:
+        """Remove the bytes of every blob not in ``known``."""
+
+
+class LocalBlobFiles(BlobFiles):
+    """Blob bytes as files: ``ROOT/<first two characters of the id>/<id>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, blob_id: str) -> Path:
+        uuid.UUID(blob_id)  # never a path from outside
+        return self.root / blob_id[:2] / blob_id
+
+    def create(self, blob_id: str) -> None:
+        path = self.path(blob_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    def append(self, blob_id: str, offset: int, data: bytes) -> None:
+        path = self.path(blob_id)
+        with open(path, "r+b" if path.exists() else "w+b") as f:
+            f.truncate(offset)
+            f.seek(offset)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
+        path = self.path(blob_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        length = 0
+        with open(tmp, "wb") as f:
+            for piece in pieces:
+                f.write(piece)
+                length += len(piece)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        return length
+
+    def same_bytes(self, blob_id: str, offset: int, data: bytes) -> bool:
+        with open(self.path(blob_id), "rb") as f:
+            f.seek(offset)
+            return f.read(len(data)) == data
+
+    def size(self, blob_id: str) -> int:
+        return self.path(blob_id).stat().st_size
+
+    def read(
+        self, blob_id: str, first: int = 0, length: int | None = None, piece: int = READ_SIZE
+    ) -> Iterator[bytes]:
+        with open(self.path(blob_id), "rb") as f:
+            f.seek(first)
+            left = length
+            while left is None or left > 0:
+                chunk = f.read(piece if left is None else min(piece, left))
+                if not chunk:
+                    break
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    def delete(self, blob_id: str) -> None:
+        self.path(blob_id).unlink(missing_ok=True)
+
+    def remove_orphans(self, known: set[str]) -> None:
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for file in folder.iterdir():
+                if file.name.split(".")[0] not in known:
+                    file.unlink(missing_ok=True)

@@ -1,0 +1,125 @@
+"""What the store holds, as the method code sees it: plain rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Blob states: an upload in progress, finished by the client, part of a thing or package.
+UPLOADING, COMPLETE, COMMITTED = "uploading", "complete", "committed"
+#: Blob kinds: bytes of a record's thing, or an encrypted connect-package blob.
+RECORD_BLOB, PACKAGE_BLOB = "record", "package"
+#: Package states.
+ALLOCATED, PENDING, PICKED, LOCKED = "allocated", "pending", "picked", "locked"
+#: Thing (and thing version) states.
+ACTIVE, DELETED = "Active", "Deleted"
+
+
+@dataclass(frozen=True)
+class Application:
+    app_id: str
+    name: str
+    cert_pem: str
+    thumbprint: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    token: str
+    app_id: str
+    secret: bytes
+    expires: float
+
+
+@dataclass(frozen=True)
+class ThingVersion:
+    """One version of a thing, with the thing's dates.
+
+    ``created``, ``updated`` and ``eff_date`` are the thing's (epoch seconds,
+    and ISO text for the effective date); the rest are the version's.
+    """
+
+    thing_id: str
+    type_id: str
+    version_stamp: str
+    state: str
+    eff_date: str
+    created: float
+    updated: float
+    xml: bytes
+    seq: int
+
+
+@dataclass(frozen=True)
+class ThingSelection:
+    """Which things (and versions) a GetThings group asks for, before filters.
+
+    Empty tuples select nothing by that criterion; ``keys`` maps a thing id
+    to the version stamp wanted ("" for any of its versions).
+    """
+
+    thing_ids: tuple[str, ...] = ()
+    client_thing_ids: tuple[str, ...] = ()
+    keys: dict[str, str] = field(default_factory=dict)
+    all_versions: bool = False
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A named blob of a thing version."""
+
+    name: str
+    content_type: str
+    blob_id: str
+
+
+@dataclass
+class BlobRow:
+    """The state of a blob: how far its upload got, and its hash once complete."""
+
+    blob_id: str
+    record_id: str | None
+    kind: str
+    chunk_size: int | None
+    state: str
+    received: int
+    total: int | None
+    last_range: str | None
+    block_size: int
+    block_digests: bytes
+    hash: str | None
+    created: float
+    expires: float
+
+
+@dataclass(frozen=True)
+class VersionBlob:
+    """A named blob of a thing version, with its state."""
+
+    name: str
+    content_type: str
+    blob: BlobRow
+
+
+@dataclass(frozen=True)
+class PackageContent:
+    """What CreateConnectPackage stores about a package."""
+
+    friendly_name: str | None
+    question: str | None
+    external_id: str | None
+    package_xml: bytes
+
+
+@dataclass(frozen=True)
+class Package:
+    identity_code: str
+    app_id: str
+    state: str
+    friendly_name: str | None
+    question: str | None
+    external_id: str | None
+    package_xml: bytes | None
+    attempts: int
+    created: float
+    expires: float
+    picked_record: str | None

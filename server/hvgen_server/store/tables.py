@@ -1,0 +1,202 @@
+"""The tables of the store, as interfaces a backend implements.
+
+Every call runs inside the unit of work (:class:`~.base.Transaction`) the
+table was handed out by; a table never commits on its own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from .rows import (
+    Application,
+    BlobRef,
+    BlobRow,
+    Package,
+    PackageContent,
+    SessionRow,
+    ThingSelection,
+    ThingVersion,
+    VersionBlob,
+)
+
+
+class MetaTable(ABC):
+    """Settings of the store itself (schema version, the default application...)."""
+
+    @abstractmethod
+    def get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set(self, key: str, value: str) -> None: ...
+
+
+class ApplicationTable(ABC):
+    @abstractmethod
+    def add(self, name: str, cert_pem: str, thumbprint: str) -> str:
+        """Register an application; returns its new app-id."""
+
+    @abstractmethod
+    def get(self, app_id: str) -> Application | None: ...
+
+
+class RecordTable(ABC):
+    @abstractmethod
+    def add(self, name: str, app_ids: list[str]) -> tuple[str, str]:
+        """A new record and its person, authorized for the applications;
+        returns (record id, person id)."""
+
+    @abstractmethod
+    def exists(self, record_id: str) -> bool: ...
+
+    @abstractmethod
+    def person_of(self, record_id: str) -> str:
+        """The record's person id ("" for an unknown record)."""
+
+    @abstractmethod
+    def authorized(self, app_id: str, record_id: str) -> bool:
+        """Whether the application may use the record."""
+
+
+class SessionTable(ABC):
+    @abstractmethod
+    def add(self, session: SessionRow, now: float) -> None:
+        """Store a new session (and forget sessions long expired by ``now``)."""
+
+    @abstractmethod
+    def get(self, token: str) -> SessionRow | None: ...
+
+
+class ThingTable(ABC):
+    """Things, their versions and the blobs each version names."""
+
+    @abstractmethod
+    def current(self, record_id: str, thing_id: str) -> ThingVersion | None:
+        """The current version of a thing of the record."""
+
+    @abstractmethod
+    def select(self, record_id: str, selection: ThingSelection) -> list[ThingVersion]:
+        """Versions of the record's things, newest effective date first
+        (then newest created, then newest version)."""
+
+    @abstractmethod
+    def add(
+        self,
+        record_id: str,
+        thing_id: str,
+        type_id: str,
+        version_stamp: str,
+        client_thing_id: str | None,
+        eff_date: str,
+        now: float,
+    ) -> None:
+        """A new active thing at ``version_stamp``."""
+
+    @abstractmethod
+    def update(
+        self, thing_id: str, version_stamp: str, client_thing_id: str | None, eff_date: str, now: float
+    ) -> None:
+        """Make ``version_stamp`` the thing's active current version."""
+
+    @abstractmethod
+    def mark_deleted(self, thing_id: str, version_stamp: str, now: float) -> None:
+        """Make ``version_stamp`` (a deleted version) the thing's current one."""
+
+    @abstractmethod
+    def add_version(
+        self,
+        thing_id: str,
+        version_stamp: str,
+        seq: int,
+        state: str,
+        xml: bytes,
+        now: float,
+        blobs: list[BlobRef],
+    ) -> None:
+        """Store a version of a thing and the blobs it names."""
+
+    @abstractmethod
+    def blob_refs(self, version_stamp: str) -> list[BlobRef]:
+        """The blobs a version names, in the order they were given."""
+
+    @abstractmethod
+    def version_blobs(self, version_stamp: str) -> list[VersionBlob]:
+        """The blobs a version names, with their state."""
+
+
+class BlobTable(ABC):
+    """The state of blobs (their bytes are in :class:`~.files.BlobFiles`)."""
+
+    @abstractmethod
+    def get(self, blob_id: str) -> BlobRow | None: ...
+
+    @abstractmethod
+    def add(self, row: BlobRow) -> None: ...
+
+    @abstractmethod
+    def record_chunk(
+        self, blob_id: str, received: int, total: int | None, last_range: str, block_digests: bytes
+    ) -> None:
+        """An upload chunk was written: bytes received, the range, the block digests so far."""
+
+    @abstractmethod
+    def complete(self, blob_id: str, size: int, digest: str | None) -> None:
+        """The blob is complete: ``size`` bytes, with hash ``digest``."""
+
+    @abstractmethod
+    def mark_committed(self, blob_id: str) -> None:
+        """A thing version or a package now holds the blob."""
+
+    @abstractmethod
+    def content_type(self, blob_id: str) -> str | None:
+        """The content type a thing gave the blob, if any."""
+
+    @abstractmethod
+    def drop_unreferenced(self) -> list[str]:
+        """Forget committed record blobs no current thing version names
+        (older versions keep the name and hash); returns their ids."""
+
+    @abstractmethod
+    def drop_expired(self, now: float) -> list[str]:
+        """Forget uploads past their expiry that no thing or package holds;
+        returns their ids."""
+
+    @abstractmethod
+    def ids(self) -> set[str]:
+        """Every blob id known."""
+
+
+class PackageTable(ABC):
+    """Connect packages and their streamed blobs."""
+
+    @abstractmethod
+    def allocate(self, code: str, app_id: str, now: float, expires: float) -> None:
+        """Reserve an identity code for the application."""
+
+    @abstractmethod
+    def get(self, code: str) -> Package | None: ...
+
+    @abstractmethod
+    def fill(self, code: str, content: PackageContent, now: float, expires: float) -> None:
+        """Give an allocated package its content; it becomes pending."""
+
+    @abstractmethod
+    def create(self, code: str, app_id: str, content: PackageContent, now: float, expires: float) -> None:
+        """A new pending package."""
+
+    @abstractmethod
+    def add_blob(self, code: str, blob_id: str) -> None:
+        """Make a streamed blob part of the package."""
+
+    @abstractmethod
+    def blobs(self, code: str) -> list[BlobRow]:
+        """The package's streamed blobs."""
+
+    @abstractmethod
+    def record_attempt(self, code: str, attempts: int, state: str) -> None:
+        """A wrong answer: the count of attempts so far and the new state."""
+
+    @abstractmethod
+    def mark_picked(self, code: str, record_id: str) -> bool:
+        """A pending package was picked up into the record; False when it
+        was no longer pending."""
