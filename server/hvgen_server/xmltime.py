@@ -13,8 +13,8 @@ def iso(ts: float) -> str:
 
 
 def timestamp(value: Any) -> float:
-    """Epoch seconds of an xs:dateTime binding value (UTC when it has no zone)."""
-    moment = value.to_datetime()
+    """Epoch seconds of an xs:dateTime value (UTC when it has no zone)."""
+    moment: dt.datetime = value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return float(moment.timestamp())

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from healthvault import registry, signing, validation, wire
+from healthvault import codec, registry, signing, validation, wire
 from healthvault.errors import HealthVaultXmlError
 from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsParams, Thing2, ThingKey
 from healthvault.status import StatusCode
@@ -48,7 +48,7 @@ def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
     if len(data_sections) != 1:
         raise PlatformError(StatusCode.INVALID_XML, "a thing must have exactly one data-xml section")
     root = _data_root(thing_el)
-    expected = getattr(getattr(cls, "Meta", None), "name", "")
+    expected = cls.ELEMENT
     if root is None or root.tag != expected:
         raise PlatformError(
             StatusCode.INVALID_XML,
@@ -56,7 +56,7 @@ def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
         )
     try:
         validation.validate_data(root, type_id)
-        wire.from_element(copy.deepcopy(root), cls, what="data-xml", strict=True)
+        codec.decode_data(root, type_id, strict=True)
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_XML, str(exc)) from None
     return root
