@@ -28,6 +28,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from hvgen_imaging import preview
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's, on odd samples; notes are tested in test_scan
+
 # Broken samples: pixel data that no decoder reads (pydicom's own tests expect them to fail).
 UNDECODABLE = {"JPEG-lossy.dcm", "JPEG2000-embedded-sequence-delimiter.dcm", "MR_truncated.dcm", "badVR.dcm",
                "meta_missing_tsyntax.dcm", "nested_priv_SQ.dcm"}

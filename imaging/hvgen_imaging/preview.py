@@ -220,4 +220,5 @@ def describe(exc: BaseException) -> str:
         return f"{one_line(first)}: install {' or '.join(wanted) or DECODERS} ({DECODERS} come with hvgen's imaging dependencies)"
     if isinstance(exc, PreviewError):
         return text
-    return f"{type(exc).__name__}: {one_line(first) or 'cannot decode the pixel data'}"
+    # a first line that ends with a colon introduces the reasons on the next lines
+    return f"{type(exc).__name__}: {one_line(text if first.endswith(':') else first, 240) or 'cannot decode the pixel data'}"
