@@ -50,9 +50,11 @@ def test_bundled_files_scan_and_build_without_crashing(pydicom_scan: dicom.ScanR
     seen = {im.path for s in pydicom_scan.studies for im in s.images} | {p for p, _ in pydicom_scan.skipped}
     assert seen == set(files), "every file is either read or skipped with a note"
     assert {why for _, why in pydicom_scan.skipped} <= {"not a DICOM file", "no SOP Instance UID (0008,0018)"} | {
-        why for _, why in pydicom_scan.skipped if why.startswith("same SOP Instance UID")
+        why for _, why in pydicom_scan.skipped if why.startswith(("same SOP Instance UID", "truncated: "))
     }
     assert any(p.name == "README.txt" for p, _ in pydicom_scan.skipped)
+    truncated = {p.name for p, why in pydicom_scan.skipped if why.startswith("truncated: ")}
+    assert {"MR_truncated.dcm", "rtplan_truncated.dcm"} <= truncated
     previewed = 0
     for scanned in pydicom_scan.studies:
         built = study.build(scanned)

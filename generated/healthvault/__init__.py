@@ -13,6 +13,7 @@ Modules:
     profile                 Client profiles: where the platform is and who the application is
     protocol                The protocol core: methods, request envelopes, responses and blob URLs
     registry                Registry of thing types: type-id -> binding class
+    rijndael                Rijndael with a 256-bit block and a 256-bit key, in CBC mode
     safexml                 Safe XML parsing for everything this package reads
     schema                  What the schema set defines that the runtime uses
     signing                 Thing signatures (HVSignatureMethod2): sign and verify
