@@ -38,7 +38,7 @@ def progress_option(help: str = "Show a progress bar.") -> Callable[[Any], Any]:
 #: missing names the extra to install.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "black", "toposort", "xsdata.codegen"),
-    "server": ("starlette", "uvicorn", "anyio", "h11"),
+    "server": ("starlette", "uvicorn"),
     "imaging": ("pydicom", "PIL", "numpy"),
 }
 
