@@ -10,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,18 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
         check=True, capture_output=True, timeout=300,
     )
     (wheel,) = dist.glob("hvgen-*.whl")
+    # Every file of the packages, and of the inputs, is in the wheel (the
+    # package list in pyproject.toml is explicit).
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {n for n in archive.namelist() if not n.startswith("hvgen-")}
+    expected = {"hvgen/py.typed"}
+    for folder, prefix in (("generated", ""), ("generator", ""), ("server", ""), ("imaging", ""),
+                           ("xsd", "hvgen/data/xsd/"), ("templates", "hvgen/data/templates/"),
+                           ("runtime", "hvgen/data/runtime/")):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
+                expected.add(prefix + path.relative_to(ROOT / folder).as_posix())
+    assert shipped == expected
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     subprocess.run([*pip, "--python", str(python), "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
