@@ -237,9 +237,18 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
         assert result.created and result.resumed_blobs >= 3
         assert result.uploaded_blobs + result.resumed_blobs == 12
         assert not list(journal.glob("*.jsonl"))
-        assert len(studies.summaries()) == 1
+        (listed,) = studies.summaries()
+        assert (listed.study_uid, listed.thing_id, listed.series, listed.images) == (
+            built.data.study_instance_uid, result.thing_id, 2, 6)
+        assert listed.bytes == sum(image.path.stat().st_size for image in built.dicom.images)
+        shown = workflow.details(studies.require(str(built.data.study_instance_uid)))
+        assert [len(s.images) for s in shown.series_list] == [3, 3]
+        assert sum(s.bytes for s in shown.series_list) == listed.bytes
+        assert set(shown.as_dict()["series_list"][0]["images"][0]) == {"name", "bytes", "preview"}
         out = tmp_path / "back"
-        studies.download(str(built.data.study_instance_uid), out)
+        got = studies.download(str(built.data.study_instance_uid), out)
+        assert (got.files, got.bytes, got.signature, got.signature_valid) == (6, listed.bytes, None, True)
+        assert "signature" not in got.as_dict() and got.as_dict()["folder"] == str(out)
         for image in built.dicom.images:
             assert next(out.rglob(f"{image.sop_instance_uid}.dcm")).read_bytes() == image.path.read_bytes()
 

@@ -18,6 +18,7 @@ Modules:
     schema                  What the schema set defines that the runtime uses
     signing                 Thing signatures (HVSignatureMethod2): sign and verify
     status                  Platform status codes and the exceptions that carry them
+    transfer                Local files to the platform and back
     validation              Validate data-xml against its thing type's schema
     wire                    Reading and writing bindings in the platform's exact wire form
 

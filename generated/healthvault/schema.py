@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from .bindings.base import CodableValue
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCred
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCredInfo
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AuthTokenInfo
@@ -99,6 +100,7 @@ from .bindings.wc_types import HMACFinalizedData
 from .bindings.wc_types import Sig
 
 __all__ = [
+    "CodableValue",
     "AppServerCred",
     "AppServerCredInfo",
     "AuthTokenInfo",
