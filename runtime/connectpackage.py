@@ -11,7 +11,8 @@ question to open it. As the platform's SDK built them:
 * the cipher is Rijndael with a 256-bit block and a 256-bit key ("aes256" in
   the API, but not AES, whose block is 128 bits), in CBC mode with
   ISO 10126 padding (random fill, the last byte counts the padding).
-  The block cipher comes from the py3rijndael package.
+  The block cipher is in ``rijndael`` (compiled with numba when it is
+  installed, else pure Python).
 
 Streamed blobs of packaged things are encrypted chunk by chunk, each chunk on
 its own (a fresh CBC with the same key and IV, its own padding); their
@@ -26,14 +27,14 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from py3rijndael import Rijndael
 
 from . import blobhash
 from .errors import HealthVaultError
+from .rijndael import Rijndael256
 from .schema import (
     BlobPayload,
     DataXml,
@@ -101,33 +102,14 @@ def _unpad(data: bytes) -> bytes:
 
 def encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     """Rijndael-256 CBC with ISO 10126 padding."""
-    cipher = Rijndael(key, block_size=BLOCK)
-    plain = _pad(data)
-    out = bytearray(len(plain))
-    previous = int.from_bytes(iv, "big")
-    for offset in range(0, len(plain), BLOCK):
-        block = (
-            int.from_bytes(plain[offset : offset + BLOCK], "big") ^ previous
-        ).to_bytes(BLOCK, "big")
-        encrypted = cipher.encrypt(block)
-        out[offset : offset + BLOCK] = encrypted
-        previous = int.from_bytes(encrypted, "big")
-    return bytes(out)
+    return Rijndael256(key).encrypt_cbc(iv, _pad(data))
 
 
 def decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     """Inverse of :func:`encrypt`."""
     if len(data) % BLOCK:
         raise WrongAnswer("the ciphertext is not whole blocks")
-    cipher = Rijndael(key, block_size=BLOCK)
-    out = bytearray(len(data))
-    previous = int.from_bytes(iv, "big")
-    for offset in range(0, len(data), BLOCK):
-        block = data[offset : offset + BLOCK]
-        plain = int.from_bytes(cipher.decrypt(block), "big") ^ previous
-        out[offset : offset + BLOCK] = plain.to_bytes(BLOCK, "big")
-        previous = int.from_bytes(block, "big")
-    return _unpad(bytes(out))
+    return _unpad(Rijndael256(key).decrypt_cbc(iv, data))
 
 
 def encrypted_size(plain: int) -> int:
@@ -189,12 +171,22 @@ class ChunkCipher:
 
     key: bytes
     iv: bytes
+    _cipher: Rijndael256 | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def cipher(self) -> Rijndael256:
+        """The expanded key, made once per chunk cipher."""
+        if self._cipher is None:
+            self._cipher = Rijndael256(self.key)
+        return self._cipher
 
     def seal(self, chunk: bytes) -> bytes:
-        return encrypt(self.key, self.iv, chunk)
+        return self.cipher.encrypt_cbc(self.iv, _pad(chunk))
 
     def open(self, chunk: bytes) -> bytes:
-        return decrypt(self.key, self.iv, chunk)
+        if len(chunk) % BLOCK:
+            raise WrongAnswer("the ciphertext is not whole blocks")
+        return _unpad(self.cipher.decrypt_cbc(self.iv, chunk))
 
 
 def sealed_chunks(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from healthvault import blobhash, blobs, codec, status
+from healthvault import blobhash, blobs, codec, status, transfer
 from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, DataXml, Thing2, ThingType
 from healthvault.bindings.things.file import File
 from healthvault.client import HealthVaultClient
@@ -397,6 +397,78 @@ def test_server_killed_mid_upload_then_resumed(new_server, tmp_path: Path) -> No
         out = tmp_path / "back.dcm"
         store.save("scan", out)
         assert out.read_bytes() == data
+
+
+# -- files to the platform and back (healthvault.transfer) ------------------------------------------
+
+
+@pytest.mark.parametrize("size", [10, 3 * MIB + 5])  # inline (the server's limit is 1000 bytes), streamed
+def test_put_file_then_get_by_id_and_url(client: HealthVaultClient, tmp_path: Path, size: int) -> None:
+    data = pattern(size, seed=size)
+    path = tmp_path / "report.pdf"
+    path.write_bytes(data)
+    reported: list[tuple[int, int | None]] = []
+    stored = transfer.put_file(client, path)
+    assert (stored.name, stored.size, stored.content_type) == ("report.pdf", size, "application/pdf")
+    thing = client.get_thing(stored.thing_id)
+    assert thing is not None and thing.thing_id is not None
+    assert thing.thing_id.version_stamp == stored.version_stamp
+    assert thing.data_xml[0].any_element.content_type.text == "application/pdf"
+
+    found = transfer.find_blob(client, stored.thing_id)
+    assert (found.thing_id, found.size, found.hash) == (stored.thing_id, size, blobhash.hash_bytes(data))
+    got = transfer.fetch_blob(client, found, tmp_path / "by-id", progress=lambda d, t: reported.append((d, t)))
+    assert (got.bytes_written, got.hash_checked) == (size, True)
+    assert (tmp_path / "by-id").read_bytes() == data
+    assert size < 1000 or reported[-1] == (size, size)
+
+    part = transfer.get_blob(client, stored.thing_id, tmp_path / "part", byte_range=(3, 7))
+    assert (part.bytes_written, part.hash_checked, part.byte_range) == (5, False, (3, 7))
+    assert (tmp_path / "part").read_bytes() == data[3:8]
+
+    if found.url is not None:  # streamed blobs have a download URL
+        by_url = transfer.find_blob(client, found.url)
+        assert by_url.thing_id is None and by_url.store is None
+        got = transfer.fetch_blob(client, by_url, tmp_path / "by-url")
+        assert (got.bytes_written, got.hash_checked) == (size, False)
+        assert (tmp_path / "by-url").read_bytes() == data
+
+
+def test_put_file_names_and_types(client: HealthVaultClient, tmp_path: Path) -> None:
+    path = tmp_path / "noext"
+    path.write_bytes(b"")
+    stored = transfer.put_file(client, path)
+    assert (stored.content_type, stored.size) == ("application/octet-stream", 0)
+    got = transfer.get_blob(client, stored.thing_id, tmp_path / "empty-again")
+    assert (got.bytes_written, got.hash_checked) == (0, True)
+    assert (tmp_path / "empty-again").read_bytes() == b""
+    stored = transfer.put_file(client, path, name="scan.dcm", content_type="application/dicom")
+    thing = client.get_thing(stored.thing_id)
+    assert thing is not None
+    assert thing.data_xml[0].any_element.name == "scan.dcm"
+    assert thing.data_xml[0].any_element.content_type.text == "application/dicom"
+
+
+def test_find_blob_refuses_unknown_things_and_names(client: HealthVaultClient, tmp_path: Path) -> None:
+    with pytest.raises(transfer.NoSuchThing, match="no thing 00000000-0000-0000-0000-000000000000"):
+        transfer.find_blob(client, "00000000-0000-0000-0000-000000000000")
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"abc")
+    stored = transfer.put_file(client, path)
+    with pytest.raises(blobs.HealthVaultBlobError, match="has no blob named 'other'"):
+        transfer.find_blob(client, stored.thing_id, "other")
+
+
+def test_fetch_blob_detects_tampering(client: HealthVaultClient, small_chunks: RunningServer, tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(pattern(2 * MIB + 3))
+    stored = transfer.put_file(client, path)
+    blob = _blob_file(small_chunks, stored.url)
+    blob.write_bytes(b"\0" + blob.read_bytes()[1:])
+    out = tmp_path / "out.bin"
+    with pytest.raises(blobs.BlobHashMismatch):
+        transfer.get_blob(client, stored.thing_id, out)
+    assert not out.exists()
 
 
 # -- command line --------------------------------------------------------------------------------

@@ -50,9 +50,11 @@ def test_bundled_files_scan_and_build_without_crashing(pydicom_scan: dicom.ScanR
     seen = {im.path for s in pydicom_scan.studies for im in s.images} | {p for p, _ in pydicom_scan.skipped}
     assert seen == set(files), "every file is either read or skipped with a note"
     assert {why for _, why in pydicom_scan.skipped} <= {"not a DICOM file", "no SOP Instance UID (0008,0018)"} | {
-        why for _, why in pydicom_scan.skipped if why.startswith("same SOP Instance UID")
+        why for _, why in pydicom_scan.skipped if why.startswith(("same SOP Instance UID", "truncated: "))
     }
     assert any(p.name == "README.txt" for p, _ in pydicom_scan.skipped)
+    truncated = {p.name for p, why in pydicom_scan.skipped if why.startswith("truncated: ")}
+    assert {"MR_truncated.dcm", "rtplan_truncated.dcm"} <= truncated
     previewed = 0
     for scanned in pydicom_scan.studies:
         built = study.build(scanned)
@@ -235,9 +237,18 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
         assert result.created and result.resumed_blobs >= 3
         assert result.uploaded_blobs + result.resumed_blobs == 12
         assert not list(journal.glob("*.jsonl"))
-        assert len(studies.summaries()) == 1
+        (listed,) = studies.summaries()
+        assert (listed.study_uid, listed.thing_id, listed.series, listed.images) == (
+            built.data.study_instance_uid, result.thing_id, 2, 6)
+        assert listed.bytes == sum(image.path.stat().st_size for image in built.dicom.images)
+        shown = workflow.details(studies.require(str(built.data.study_instance_uid)))
+        assert [len(s.images) for s in shown.series_list] == [3, 3]
+        assert sum(s.bytes for s in shown.series_list) == listed.bytes
+        assert set(shown.as_dict()["series_list"][0]["images"][0]) == {"name", "bytes", "preview"}
         out = tmp_path / "back"
-        studies.download(str(built.data.study_instance_uid), out)
+        got = studies.download(str(built.data.study_instance_uid), out)
+        assert (got.files, got.bytes, got.signature, got.signature_valid) == (6, listed.bytes, None, True)
+        assert "signature" not in got.as_dict() and got.as_dict()["folder"] == str(out)
         for image in built.dicom.images:
             assert next(out.rglob(f"{image.sop_instance_uid}.dcm")).read_bytes() == image.path.read_bytes()
 

@@ -15,10 +15,12 @@ Modules:
     profile                 Client profiles: where the platform is and who the application is
     protocol                The protocol core: methods, request envelopes, responses and blob URLs
     registry                Registry of thing types: type-id -> binding class
+    rijndael                Rijndael with a 256-bit block and a 256-bit key, in CBC mode
     safexml                 Safe XML parsing for everything this package reads
     schema                  What the schema set defines that the runtime uses
     signing                 Thing signatures (HVSignatureMethod2): sign and verify
     status                  Platform status codes and the exceptions that carry them
+    transfer                Local files to the platform and back
     validation              Validate data-xml against its thing type's schema
     values                  Simple types: the lexical space and value of XML Schema simple values
     wire                    The platform's namespaces, and bindings to and from wire text

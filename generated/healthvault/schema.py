@@ -13,6 +13,7 @@ from uuid import UUID
 
 from .binding import Binding
 
+from .bindings.base import CodableValue
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCred
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCredInfo
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AuthTokenInfo
@@ -101,6 +102,7 @@ from .bindings.wc_types import HMACFinalizedData
 from .bindings.wc_types import Sig
 
 __all__ = [
+    "CodableValue",
     "AppServerCred",
     "AppServerCredInfo",
     "AuthTokenInfo",

@@ -1,7 +1,8 @@
 """Reading a folder of DICOM files into studies, series and images.
 
-Only headers are read (pixel data is left on disk); files that are not
-DICOM are skipped with a note. Files are grouped by Study Instance UID, then
+Only headers are read (pixel data is left on disk). Files that are not
+DICOM, cannot be read (permission denied...) or are cut short are skipped
+with a note that says why; pydicom's warnings become notes naming the file. Files are grouped by Study Instance UID, then
 Series Instance UID, and ordered by Instance Number within a series.
 """
 
@@ -18,6 +19,14 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+
+from healthvault.errors import HealthVaultError
+
+from . import notes
+
+
+class ScanError(HealthVaultError):
+    """A folder that cannot be scanned at all."""
 
 
 @dataclass
@@ -68,28 +77,120 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_header(path: Path) -> Dataset | None:
-    """The header of a DICOM file, or None if the file is not DICOM.
+def why_unreadable(exc: OSError) -> str:
+    """What stops a file or folder being read, in words."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a folder"
+    if isinstance(exc, FileNotFoundError):
+        return "it is gone (a broken link?)"
+    return exc.strerror or str(exc)
 
-    Files without the 128-byte preamble and DICM prefix are accepted when
-    they parse and carry a SOP Instance UID.
+
+def _truncation(ds: Dataset, size: int, warned: list[str]) -> str | None:
+    """Why the file is cut short, if it is: an element runs past its end, or
+    a header that describes an image comes without its pixel data."""
+    if any("End of file reached" in w for w in warned):
+        return "truncated: the file ends inside an element"
+    for tag in list(ds.keys()):
+        element = ds.get_item(tag, keep_deferred=True)  # as read: not converted, large values not loaded
+        length, tell = getattr(element, "length", None), getattr(element, "value_tell", None)
+        if tell is None or length is None or length == 0xFFFFFFFF:
+            continue
+        if tell + length > size:
+            return f"truncated: element {element.tag} needs {tell + length} bytes, the file has {size}"
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "FileMetaInformationGroupLength" in meta:
+        try:
+            end = 132 + 12 + int(meta.FileMetaInformationGroupLength)
+        except (TypeError, ValueError):
+            end = size + 1  # the group length itself is cut
+        if size < end or (size == end and len(ds) == 0):
+            return "truncated: the file ends in or right after its file meta header"
+    image = all(k in ds for k in ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel"))
+    if image and not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        return "truncated: the header describes an image but the file ends before its pixel data"
+    return None
+
+
+def examine(path: Path) -> tuple[Dataset | None, str]:
+    """(header, "") for a DICOM file, else (None, why it is skipped).
+
+    The header is the whole data set with the large values (pixel data) left
+    on disk. Files without the 128-byte preamble and DICM prefix are accepted
+    when they parse and carry a SOP Instance UID. Warnings pydicom raises go
+    to the notes of :mod:`notes` (see :func:`scan`).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return pydicom.dcmread(path, stop_before_pixels=True)
-        except InvalidDicomError:
-            pass
-        except Exception:
-            return None
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except Exception:
-            return None
     try:
-        return ds if "SOPInstanceUID" in ds and str(ds.SOPInstanceUID).strip() else None
+        f = open(path, "rb")
+    except OSError as exc:
+        return None, f"cannot read it: {why_unreadable(exc)}"
+    with f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            part10 = f.read(132)[128:] == b"DICM"
+            f.seek(0)
+        except OSError as exc:
+            return None, f"cannot read it: {why_unreadable(exc)}"
+        warned: list[str] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = None
+            for force in (False, True):
+                try:
+                    f.seek(0)
+                    ds = pydicom.dcmread(f, defer_size=4096, force=force)
+                    break
+                except InvalidDicomError:
+                    continue
+                except OSError as exc:
+                    return None, f"cannot read it: {why_unreadable(exc)}"
+                except Exception as exc:
+                    if part10:
+                        return None, f"damaged DICOM file ({notes.one_line(f'{type(exc).__name__}: {exc}', 120)})"
+                    return None, "not a DICOM file"
+        warned = [str(w.message) for w in caught]
+    if ds is None:
+        return None, "not a DICOM file"
+    try:
+        sop = "SOPInstanceUID" in ds and str(ds.SOPInstanceUID).strip()
     except Exception:
-        return None
+        sop = ""
+    try:
+        cut = _truncation(ds, size, warned) if (part10 or sop) else None
+    except Exception as exc:  # an element too damaged to look at
+        return None, f"damaged DICOM file ({notes.one_line(f'{type(exc).__name__}: {exc}', 120)})"
+    if cut:
+        return None, cut
+    if not sop:
+        return None, "no SOP Instance UID (0008,0018)" if part10 else "not a DICOM file"
+    for message in warned:
+        warnings.warn(message, UserWarning, stacklevel=1)  # to the scan's notes
+    return ds, ""
+
+
+def read_header(path: Path) -> Dataset | None:
+    """The header of a DICOM file, or None if it is not one (see :func:`examine`)."""
+    return examine(path)[0]
+
+
+def walk(root: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """Every file under ``root``, sorted; folders that cannot be read are
+    noted in ``skipped``. Raises :class:`ScanError` if ``root`` cannot be read."""
+    if root.is_file() or root.is_symlink() and not root.exists():
+        return [root]
+    found: list[Path] = []
+
+    def failed(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        if where == root:
+            raise ScanError(f"cannot read {root}: {why_unreadable(exc)}")
+        skipped.append((where, f"cannot read folder: {why_unreadable(exc)}"))
+
+    for folder, _dirs, files in os.walk(root, onerror=failed):
+        found.extend(Path(folder) / name for name in files)
+    return sorted(found)
 
 
 def text(ds: Dataset, keyword: str) -> str | None:
@@ -121,49 +222,61 @@ def scan(root: Path | str, extra_files: Iterable[Path] = ()) -> ScanResult:
     """Read every file under ``root`` (recursively) and group the DICOM ones."""
     result = ScanResult()
     root = Path(root)
-    if not root.exists():
+    if not root.exists() and not root.is_symlink():
         raise FileNotFoundError(f"{root} does not exist")
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    paths = walk(root, result.skipped)
     studies: dict[str, DicomStudy] = {}
     series_index: dict[tuple[str, str], DicomSeries] = {}
     seen_sop: dict[str, Path] = {}
-    for path in [*paths, *extra_files]:
-        if path.name.startswith(".hvgen"):
-            continue
-        header = read_header(path)
-        if header is None:
-            result.skipped.append((path, "not a DICOM file"))
-            continue
-        sop = text(header, "SOPInstanceUID")
-        if not sop:
-            result.skipped.append((path, "no SOP Instance UID (0008,0018)"))
-            continue
-        if sop in seen_sop:
-            result.skipped.append((path, f"same SOP Instance UID as {seen_sop[sop]}"))
-            continue
-        seen_sop[sop] = path
-        study_uid = text(header, "StudyInstanceUID")
-        if not study_uid:
-            study_uid = "unknown-study"
-            result.warnings.append(f"{path}: no Study Instance UID (0020,000D); grouped under {study_uid!r}")
-        series_uid = text(header, "SeriesInstanceUID")
-        if not series_uid:
-            series_uid = f"{study_uid}.unknown-series"
-            result.warnings.append(f"{path}: no Series Instance UID (0020,000E); grouped under {series_uid!r}")
-        study = studies.setdefault(study_uid, DicomStudy(study_uid))
-        key = (study_uid, series_uid)
-        if key not in series_index:
-            series_index[key] = DicomSeries(series_uid)
-            study.series.append(series_index[key])
-        series_index[key].images.append(
-            DicomImage(path=path, size=os.path.getsize(path), sop_instance_uid=sop,
-                       instance_number=_int(header, "InstanceNumber"), header=header)
-        )
+    with notes.collecting(result.warnings):
+        for path in [*paths, *extra_files]:
+            if path.name.startswith(".hvgen"):
+                continue
+            with notes.working_on(path, result.warnings):
+                header, why = examine(path)
+            if header is None:
+                result.skipped.append((path, why))
+                continue
+            _add(result, path, header, studies, series_index, seen_sop)
     for study in studies.values():
         for series in study.series:
             series.images.sort(key=lambda im: (im.instance_number is None, im.instance_number or 0, str(im.path)))
     result.studies = list(studies.values())
     return result
+
+
+def _add(result: ScanResult, path: Path, header: Dataset, studies: dict[str, DicomStudy],
+         series_index: dict[tuple[str, str], DicomSeries], seen_sop: dict[str, Path]) -> None:
+    """Put one read file in its study and series."""
+    sop = text(header, "SOPInstanceUID")
+    if not sop:
+        result.skipped.append((path, "no SOP Instance UID (0008,0018)"))
+        return
+    if sop in seen_sop:
+        result.skipped.append((path, f"same SOP Instance UID as {seen_sop[sop]}"))
+        return
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        result.skipped.append((path, f"cannot read it: {why_unreadable(exc)}"))
+        return
+    seen_sop[sop] = path
+    study_uid = text(header, "StudyInstanceUID")
+    if not study_uid:
+        study_uid = "unknown-study"
+        result.warnings.append(f"{path}: no Study Instance UID (0020,000D); grouped under {study_uid!r}")
+    series_uid = text(header, "SeriesInstanceUID")
+    if not series_uid:
+        series_uid = f"{study_uid}.unknown-series"
+        result.warnings.append(f"{path}: no Series Instance UID (0020,000E); grouped under {series_uid!r}")
+    study = studies.setdefault(study_uid, DicomStudy(study_uid))
+    key = (study_uid, series_uid)
+    if key not in series_index:
+        series_index[key] = DicomSeries(series_uid)
+        study.series.append(series_index[key])
+    series_index[key].images.append(
+        DicomImage(path=path, size=size, sop_instance_uid=sop, instance_number=_int(header, "InstanceNumber"), header=header)
+    )
 
 
 # -- dates and names -------------------------------------------------------------------------------

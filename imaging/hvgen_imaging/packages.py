@@ -2,16 +2,20 @@
 
 :func:`create` streams every blob of the studies into the package, each
 chunk encrypted on its own, then seals the study things with the answer and
-creates the package; the person gets its id. :func:`pick_up` opens it with
+creates the package; the person gets its id. Encryption runs on a second
+thread, ahead of the sending. :func:`pick_up` opens it with
 the answer and adds the studies to the record.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from healthvault import blobhash, codec, connectpackage, methods
@@ -25,47 +29,116 @@ from healthvault.client import HealthVaultClient
 from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy
 
 Progress = Callable[[int, "int | None"], None]
+AHEAD = 3  # chunks read and encrypted ahead of the one being sent
 
 
-def _send(client: HealthVaultClient, cipher: connectpackage.ChunkCipher, name: str, content_type: str, source: BinaryIO, progress: Progress | None, base: int) -> BlobPayloadItem:
+@dataclass
+class _Blob:
+    """One blob to put in the package: where its bytes come from."""
+
+    name: str
+    content_type: str
+    path: Path | None = None
+    data: bytes = b""
+    size: int = 0
+    hasher: blobhash.SHA256Block | None = None
+    handle: BinaryIO | None = None
+
+    def read(self, size: int) -> bytes:
+        if self.path is None:
+            chunk, self.data = self.data[:size], self.data[size:]
+            return chunk
+        if self.handle is None:
+            self.handle = open(self.path, "rb")
+        return self.handle.read(size)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def _sealer(cipher: connectpackage.ChunkCipher, pre: int, block: int) -> Callable[[_Blob, bool], tuple[bytes, int]]:
+    """What the encrypting thread does for one chunk: read, hash, encrypt."""
+
+    def seal(blob: _Blob, last: bool) -> tuple[bytes, int]:
+        try:
+            if blob.hasher is None:
+                blob.hasher = blobhash.SHA256Block(block)
+            chunk = blob.read(pre)
+            if not chunk:
+                return b"", 0
+            blob.hasher.update(chunk)
+            return cipher.seal(chunk), len(chunk)
+        finally:
+            if last:
+                blob.close()
+
+    return seal
+
+
+def _begin(client: HealthVaultClient) -> tuple[str, int, int, int]:
     begun = client.call(methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB, None)
-    url = str(begun.blob_ref_url)
     pre, post = int(begun.blob_pre_encryption_chunk_size), int(begun.blob_post_encryption_chunk_size)
     block = int(begun.blob_hash_parameters.block_size)
     if pre % block or connectpackage.encrypted_size(pre) != post:
         raise HealthVaultBlobError(f"unusable package chunk sizes {pre}/{post} for block size {block}")
-    sender = BlobUpload(client, name, content_type)
-    sender.url = url
-    hasher = blobhash.SHA256Block(block)
-    index = 0
-    chunk = source.read(pre)
-    while True:
-        following = source.read(pre) if len(chunk) == pre else b""
-        headers = {"Content-Type": "application/octet-stream"}
-        body = b""
-        if chunk:
-            hasher.update(chunk)
-            body = cipher.seal(chunk)
-            first = index * post
-            headers["Content-Range"] = f"bytes {first}-{first + len(body) - 1}/*"
-        if not following:
-            headers[COMPLETE_HEADER] = "1"
-        sender._request("POST", body, headers)
-        if progress is not None:
-            progress(base + hasher.length, None)
-        index += 1
-        if not following:
-            break
-        chunk = following
-    return BlobPayloadItem(
-        blob_info=BlobInfo(
-            name=name,
-            content_type=content_type,
-            hash_info=BlobHashInfo(algorithm=blobhash.ALGORITHM, params=BlobHashAlgorithmParameters(block_size=block), hash=hasher.b64digest()),
-        ),
-        content_length=hasher.length,
-        blob_ref_url=url,
-    )
+    return str(begun.blob_ref_url), pre, post, block
+
+
+def _send_all(client: HealthVaultClient, cipher: connectpackage.ChunkCipher, blobs: list[_Blob], progress: Progress | None) -> list[BlobPayloadItem]:
+    """Stream every blob into the package, each chunk encrypted on its own.
+
+    A second thread reads, hashes and encrypts the next chunks (of this blob
+    and the following ones) while this one sends, so the cipher's time hides
+    behind the network's.
+    """
+    if not blobs:
+        return []
+    url, pre, post, block = _begin(client)
+    plan = [(blob, k, k == count - 1) for blob in blobs for count in [max(1, -(-blob.size // pre))] for k in range(count)]
+    seal = _sealer(cipher, pre, block)
+    items: list[BlobPayloadItem] = []
+    done = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:  # one thread: chunks are sealed in order
+        ahead: deque[Future[tuple[bytes, int]]] = deque()
+        upcoming = iter(plan)
+        try:
+            for position, (blob, index, last) in enumerate(plan):
+                while len(ahead) < AHEAD and (step := next(upcoming, None)) is not None:
+                    ahead.append(pool.submit(seal, step[0], step[2]))
+                if index == 0 and position:
+                    url = _begin(client)[0]
+                body, length = ahead.popleft().result()
+                sender = BlobUpload(client, blob.name, blob.content_type)
+                sender.url = url
+                headers = {"Content-Type": "application/octet-stream"}
+                if body:
+                    first = index * post
+                    headers["Content-Range"] = f"bytes {first}-{first + len(body) - 1}/*"
+                if last:
+                    headers[COMPLETE_HEADER] = "1"
+                sender._request("POST", body, headers)
+                done += length
+                if progress is not None:
+                    progress(done, None)
+                if last:
+                    hasher = blob.hasher or blobhash.SHA256Block(block)
+                    items.append(BlobPayloadItem(
+                        blob_info=BlobInfo(
+                            name=blob.name,
+                            content_type=blob.content_type,
+                            hash_info=BlobHashInfo(algorithm=blobhash.ALGORITHM, params=BlobHashAlgorithmParameters(block_size=block), hash=hasher.b64digest()),
+                        ),
+                        content_length=hasher.length,
+                        blob_ref_url=url,
+                    ))
+        finally:
+            for future in ahead:
+                future.cancel()
+            for blob in blobs:
+                blob.close()
+    return items
 
 
 def create(
@@ -82,21 +155,18 @@ def create(
     connectpackage.normalize_answer(answer)
     salt = connectpackage.new_salt()
     cipher = connectpackage.ChunkCipher(*connectpackage.derive(answer, salt))
+    blobs: list[_Blob] = []
+    for built in studies:
+        blobs.extend(_Blob(name, DICOM_TYPE, path=path, size=path.stat().st_size) for name, path in sorted(built.images.items()))
+        blobs.extend(_Blob(name, PREVIEW_TYPE, data=p.data, size=len(p.data)) for name, p in sorted(built.previews.items()))
+    items = iter(_send_all(client, cipher, blobs, progress))
     things = []
     urls: list[str] = []
-    done = 0
     for built in studies:
         thing = copy.deepcopy(built.thing)
-        items = []
-        for name, path in sorted(built.images.items()):
-            with open(path, "rb") as f:
-                items.append(_send(client, cipher, name, DICOM_TYPE, f, progress, done))
-            done += items[-1].content_length or 0
-        for name, preview in sorted(built.previews.items()):
-            items.append(_send(client, cipher, name, PREVIEW_TYPE, io.BytesIO(preview.data), progress, done))
-            done += len(preview.data)
-        urls.extend(str(i.blob_ref_url) for i in items)
-        thing.blob_payload = BlobPayload(blob=items)
+        mine = [next(items) for _ in range(len(built.images) + len(built.previews))]
+        urls.extend(str(i.blob_ref_url) for i in mine)
+        thing.blob_payload = BlobPayload(blob=mine)
         things.append(thing)
     things_xml = b"".join(codec.write_thing(t) for t in things)
     salt, sealed = connectpackage.seal(things_xml, answer, salt)

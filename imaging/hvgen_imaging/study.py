@@ -10,15 +10,9 @@ and the study point at the preview of a representative image.
 from __future__ import annotations
 
 import datetime as dt
-import io
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pydicom
-from PIL import Image
 
 from healthvault.bindings.base import CodableValue, CodedValue, Name, Organization, Person
 from healthvault.bindings.dates import Date, DateTime, Time
@@ -26,20 +20,18 @@ from healthvault.bindings.thing import Common, DataXml, Thing2, ThingType
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 
-from .dicom import DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
+from .dicom import DicomImage, DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
+from .notes import collecting, working_on
+from .preview import PREVIEW_MAX_SIDE, PREVIEW_MIN_SIDE, Preview, describe, make_preview
+
+__all__ = [
+    "DICOM_TYPE", "PREVIEW_MAX_SIDE", "PREVIEW_MIN_SIDE", "PREVIEW_SUFFIX", "PREVIEW_TYPE",
+    "BuiltStudy", "Preview", "build", "date_time", "make_preview", "make_previews",
+]
 
 PREVIEW_SUFFIX = "_preview"
-PREVIEW_MIN_SIDE = 500
 DICOM_TYPE = "application/dicom"
 PREVIEW_TYPE = "image/jpeg"
-
-
-@dataclass
-class Preview:
-    name: str
-    data: bytes
-    width: int
-    height: int
 
 
 @dataclass
@@ -97,58 +89,27 @@ def _person(ds: Any, keyword: str) -> Person | None:
 # -- previews -----------------------------------------------------------------------------------
 
 
-def _to_8bit(ds: Any, frame: np.ndarray) -> np.ndarray:
-    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+def make_previews(images: list[DicomImage], notes: list[str]) -> dict[str, Preview]:
+    """The previews of ``images`` by blob name.
 
-    photometric = str(ds.get("PhotometricInterpretation", "")).upper()
-    if frame.ndim == 3 and frame.shape[-1] in (3, 4):
-        data = frame[..., :3].astype(np.float64)
-        low, high = float(data.min()), float(data.max())
-    else:
-        data = apply_modality_lut(frame, ds).astype(np.float64)
-        windowed = "WindowCenter" in ds or "VOILUTSequence" in ds
-        if windowed:
-            data = apply_voi_lut(data, ds).astype(np.float64)
-            low, high = float(data.min()), float(data.max())
-        else:
-            low, high = (float(v) for v in np.percentile(data, [0.5, 99.5]))
-        if photometric == "MONOCHROME1":
-            data = (high + low) - data
-    if high <= low:
-        high = low + 1
-    scaled = np.clip((data - low) / (high - low), 0, 1) * 255
-    return scaled.astype(np.uint8)
-
-
-def make_preview(path: Path, name: str) -> Preview:
-    """A JPEG preview of a DICOM image: windowed (VOI LUT or window centre and
-    width when the file has them), the middle frame of a multi-frame image,
-    and scaled so that its shorter side is at least 500 pixels.
-
-    Raises whatever the installed pixel data handlers raise when the image
-    cannot be decoded.
+    An image without a preview, and every warning pydicom raised while
+    reading it, becomes a note naming its file.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, force=True)
-        pixels = ds.pixel_array
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if frames > 1:
-        pixels = pixels[frames // 2]
-    if pixels.ndim == 3 and samples == 1:  # frames without NumberOfFrames
-        pixels = pixels[pixels.shape[0] // 2]
-    image = Image.fromarray(_to_8bit(ds, pixels))
-    if image.mode not in ("L", "RGB"):
-        image = image.convert("RGB")
-    width, height = image.size
-    shorter = min(width, height)
-    if shorter < PREVIEW_MIN_SIDE:
-        factor = PREVIEW_MIN_SIDE / shorter
-        image = image.resize((max(PREVIEW_MIN_SIDE, round(width * factor)), max(PREVIEW_MIN_SIDE, round(height * factor))), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90)
-    return Preview(name=name, data=out.getvalue(), width=image.size[0], height=image.size[1])
+    made: dict[str, Preview] = {}
+    with collecting(notes):
+        for image in images:
+            mine: list[str] = []
+            with working_on(image.path, mine):
+                try:
+                    preview = make_preview(image.path, image.sop_instance_uid + PREVIEW_SUFFIX)
+                except Exception as exc:  # no decoder, corrupt pixel data...
+                    mine.append(f"{image.path}: no preview ({describe(exc)})")
+                    preview = None
+            notes.extend(mine)
+            if preview is not None:
+                notes.extend(f"{image.path}: {note}" for note in preview.notes)
+                made[preview.name] = preview
+    return made
 
 
 # -- building the study ---------------------------------------------------------------------------
@@ -171,15 +132,7 @@ def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_
     M = v2 if version == 2 else v1
     notes: list[str] = []
     first = study.first
-    made: dict[str, Preview] = {}
-    if previews:
-        for image in study.images:
-            try:
-                preview = make_preview(image.path, image.sop_instance_uid + PREVIEW_SUFFIX)
-            except Exception as exc:  # no handler, corrupt pixel data...
-                notes.append(f"{image.path.name}: no preview ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'cannot decode pixel data'})")
-                continue
-            made[preview.name] = preview
+    made = make_previews(study.images, notes) if previews else {}
 
     when = date_time(text(first, "StudyDate"), text(first, "StudyTime"), "study date (0008,0020)", notes)
     if when is None:

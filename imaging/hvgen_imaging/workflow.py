@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,26 @@ from healthvault.client import HealthVaultClient, ThingQuery
 from healthvault.errors import HealthVaultError
 
 from . import dicom
+from .results import DownloadResult, ImageDetails, SeriesDetails, StudyDetails, StudySummary, UploadResult
 from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy, build
 
 Progress = Callable[[int, "int | None"], None]
 STUDY_TYPES = [str(v2.MedicalImageStudy.TYPE_ID), str(v1.MedicalImageStudy.TYPE_ID)]
+
+__all__ = [
+    "DownloadResult",
+    "ImageDetails",
+    "SeriesDetails",
+    "Signer",
+    "StudyDetails",
+    "StudyError",
+    "StudySummary",
+    "Studies",
+    "UploadResult",
+    "details",
+    "study_of",
+    "summary",
+]
 
 
 class StudyError(HealthVaultError):
@@ -46,25 +62,6 @@ class Signer:
     key: rsa.RSAPrivateKey
     cert: x509.Certificate
     algorithm: str = "rsa-sha1"
-
-
-@dataclass
-class UploadResult:
-    study_uid: str
-    thing_id: str
-    version_stamp: str
-    created: bool
-    series: int
-    images: int
-    previews: int
-    uploaded_blobs: int
-    uploaded_bytes: int
-    resumed_blobs: int
-    signed: bool
-    warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def cache_dir() -> Path:
@@ -166,7 +163,7 @@ class Studies:
             raise StudyError(f"no study {study_uid} in the record")
         return thing
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[StudySummary]:
         """A summary of every study in the record."""
         out = []
         for thing in self.client.get_things(ThingQuery(type_ids=STUDY_TYPES, sections=("core",), blob_payload=True, blob_format="information", signatures=True)):
@@ -306,7 +303,7 @@ class Studies:
 
     # -- download -------------------------------------------------------------------------------
 
-    def download(self, study_uid: str, out: Path, *, previews: bool = False, verify: bool = True) -> dict[str, Any]:
+    def download(self, study_uid: str, out: Path, *, previews: bool = False, verify: bool = True) -> DownloadResult:
         """Save the study's DICOM files (and previews) under ``out``, each hash-checked.
 
         Files go to ``out/<series-uid>/<sop-instance-uid>.dcm``. A signed study
@@ -315,7 +312,7 @@ class Studies:
         thing = self.require(study_uid)
         data = study_of(thing)
         store = self.client.blobs(thing)
-        sizes = {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
+        sizes = _sizes(thing)
         plan: list[tuple[str, Path]] = []
         for index, series in enumerate(data.series):
             folder = out / _safe(series.series_instance_uid or f"series-{index + 1}")
@@ -332,13 +329,13 @@ class Studies:
             files[name] = path
             done += sizes.get(name, 0)
             self._report(done, total)
-        result: dict[str, Any] = {"study_uid": study_uid, "thing_id": thing.thing_id.value if thing.thing_id else "", "files": len(files), "bytes": done, "folder": str(out)}
+        result = DownloadResult(study_uid, thing.thing_id.value if thing.thing_id else "", len(files), done, str(out))
         if thing.signature_info is not None and verify:
             check = signing.verify(
                 thing, blobs=files,  # type: ignore[arg-type]
                 fetch=lambda url: hvblobs.open_blob(self.client.http, url),
             )
-            result["signature"] = "valid" if check.valid else "INVALID: " + "; ".join(str(p) for p in check.problems)
+            result.signature = "valid" if check.valid else "INVALID: " + "; ".join(str(p) for p in check.problems)
         return result
 
     # -- changes --------------------------------------------------------------------------------
@@ -430,42 +427,44 @@ def merged_equal(stored: Any, new: Any) -> bool:
     return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(merged.series) == len(stored.series)
 
 
-def summary(thing: Thing2, data: Any) -> dict[str, Any]:
+def _sizes(thing: Thing2) -> dict[str, int]:
+    return {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
+
+
+def summary(thing: Thing2, data: Any) -> StudySummary:
     when = data.when.date
-    sizes = {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
+    sizes = _sizes(thing)
     images = [i for s in data.series for i in s.images]
-    return {
-        "study_uid": data.study_instance_uid,
-        "thing_id": thing.thing_id.value if thing.thing_id else None,
-        "date": f"{when.y:04d}-{when.m:02d}-{when.d:02d}",
-        "patient": data.patient_name,
-        "description": data.description,
-        "version": data.TYPE_VERSION,
-        "series": len(data.series),
-        "images": len(images),
-        "bytes": sum(sizes.get(i.image_blob_name, 0) for i in images),
-        "signed": thing.signature_info is not None,
-    }
+    return StudySummary(
+        study_uid=data.study_instance_uid,
+        thing_id=thing.thing_id.value if thing.thing_id else None,
+        date=f"{when.y:04d}-{when.m:02d}-{when.d:02d}",
+        patient=data.patient_name,
+        description=data.description,
+        version=data.TYPE_VERSION,
+        series=len(data.series),
+        images=len(images),
+        bytes=sum(sizes.get(i.image_blob_name, 0) for i in images),
+        signed=thing.signature_info is not None,
+    )
 
 
-def details(thing: Thing2) -> dict[str, Any]:
+def details(thing: Thing2) -> StudyDetails:
     """Everything `hvgen study show` prints."""
     data = study_of(thing)
-    sizes = {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
-    out = summary(thing, data)
-    out["accession_number"] = getattr(data, "accession_number", None)
-    out["series_list"] = [
-        {
-            "series_uid": s.series_instance_uid,
-            "description": s.description,
-            "modality": s.modality.text if s.modality else None,
-            "body_part": s.body_part.text if s.body_part else None,
-            "institution": s.institution_name.name if s.institution_name else None,
-            "images": [
-                {"name": i.image_blob_name, "bytes": sizes.get(i.image_blob_name, 0), "preview": i.image_preview_blob_name}
-                for i in s.images
-            ],
-        }
-        for s in data.series
-    ]
-    return out
+    sizes = _sizes(thing)
+    return StudyDetails(
+        **summary(thing, data).__dict__,
+        accession_number=getattr(data, "accession_number", None),
+        series_list=[
+            SeriesDetails(
+                series_uid=s.series_instance_uid,
+                description=s.description,
+                modality=s.modality.text if s.modality else None,
+                body_part=s.body_part.text if s.body_part else None,
+                institution=s.institution_name.name if s.institution_name else None,
+                images=[ImageDetails(i.image_blob_name, sizes.get(i.image_blob_name, 0), i.image_preview_blob_name) for i in s.images],
+            )
+            for s in data.series
+        ],
+    )

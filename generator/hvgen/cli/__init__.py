@@ -1,0 +1,50 @@
+"""The ``hvgen`` command line.
+
+One module per command group; the commands parse options, call the
+library (``healthvault``, ``hvgen.codegen``, ``hvgen_server``,
+``hvgen_imaging``) and print. Commands whose library needs an optional
+extra say which one to install when it is missing.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from . import blob, generate, package, roundtrip, serve, study, thing
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hvgen")
+def main() -> None:
+    """Typed bindings, runtime and tools for the HealthVault imaging wire format.
+
+    \b
+    Build step:
+      hvgen generate            compile xsd/ + templates/ into generated/
+      hvgen generate --check    fail if generated/ is out of date
+    Inspecting XML:
+      hvgen roundtrip FILE      decode a thing, data-xml root, request or
+                                response through the bindings and write it back
+    Local platform:
+      hvgen serve --data DIR    run the local platform server (writes a client
+                                profile so the commands below need no flags)
+    Working with a platform:
+      hvgen study ...           upload, list, show, download and change studies
+      hvgen package ...         drop off and pick up encrypted packages
+      hvgen blob ...            hash, upload and download blobs
+      hvgen thing ...           sign and verify things
+
+    Run `hvgen COMMAND --help` for the details of each command.
+    """
+
+
+main.add_command(generate.generate)
+main.add_command(roundtrip.roundtrip)
+main.add_command(serve.serve)
+main.add_command(blob.blob)
+main.add_command(thing.thing)
+main.add_command(study.study)
+main.add_command(package.package)

@@ -1,0 +1,128 @@
+"""``hvgen serve``: the local platform server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .common import needs_extra
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hvgen" / "platform"
+
+
+@click.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Store folder (SQLite file, blobs, keys); created on first run. "
+    "Default: $XDG_DATA_HOME/hvgen/platform.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
+@click.option("--public-url", default=None, help="Base URL clients use, if not http://HOST:PORT.")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the client profile (default: HVGEN_PROFILE, else "
+    "$XDG_CONFIG_HOME/hvgen/profile.json).",
+)
+@click.option("--no-profile", is_flag=True, help="Do not write a client profile.")
+@click.option("--session-ttl", default=4 * 3600.0, show_default=True, help="Seconds a session lives.")
+@click.option("--blob-read-ttl", default=600.0, show_default=True, help="Seconds a download URL lives.")
+@click.option("--blob-write-ttl", default=86400.0, show_default=True, help="Seconds an upload URL lives.")
+@click.option(
+    "--max-request-bytes", default=32 * 1024 * 1024, show_default=True, help="Largest XML request accepted."
+)
+@click.option("--chunk-size", default=4 * 1024 * 1024, show_default=True, help="Upload chunk size (multiple of the 2 MiB hash block).")
+@click.option("--max-blob-size", default=64 * 1024**3, show_default=True, help="Largest blob accepted.")
+@click.option("--inline-limit", default=1024 * 1024, show_default=True, help="Largest blob sent or returned inline.")
+@click.option("--max-full", default=500, show_default=True, help="Full things per GetThings group.")
+@click.option(
+    "--signer-trust",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM certificates that signers of things must chain to (default: any signer).",
+)
+@click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    public_url: str | None,
+    profile_path: Path | None,
+    no_profile: bool,
+    session_ttl: float,
+    blob_read_ttl: float,
+    blob_write_ttl: float,
+    max_request_bytes: int,
+    chunk_size: int,
+    max_blob_size: int,
+    inline_limit: int,
+    max_full: int,
+    signer_trust: Path | None,
+    init_only: bool,
+    log_level: str,
+) -> None:
+    """Run the local platform server: the HealthVault XML API on this machine.
+
+    On first run it creates the store under --data with one application
+    (its RSA key and self-signed certificate in DATA/app/) and one record the
+    application may use, and prints them. It writes a client profile so that
+    `hvgen` client commands in another shell find the server with no flags.
+
+    \b
+    Example:
+      hvgen serve --data ~/hv-local --port 8080
+    """
+    with needs_extra("server"):
+        import uvicorn  # noqa: F401  (the server runs on it; check before creating the store)
+        from hvgen_server.app import serve as run
+        from hvgen_server.bootstrap import ensure_store
+        from hvgen_server.config import ServerConfig
+
+    try:
+        config = ServerConfig(
+            data_dir=(data_dir or _default_data_dir()).expanduser().resolve(),
+            host=host,
+            port=port,
+            public_url=public_url,
+            session_ttl=session_ttl,
+            blob_read_ttl=blob_read_ttl,
+            blob_write_ttl=blob_write_ttl,
+            max_request_bytes=max_request_bytes,
+            chunk_size=chunk_size,
+            max_blob_size=max_blob_size,
+            inline_blob_limit=inline_limit,
+            max_full_things=max_full,
+            signer_trust_file=signer_trust,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    setup = ensure_store(config)
+    click.echo(("Created" if setup.created else "Using") + f" the local platform store in {config.data_dir}")
+    click.echo(f"  URL:          {config.url}")
+    click.echo(f"  application:  {setup.app_id}")
+    click.echo(f"  record:       {setup.record_id}")
+    click.echo(f"  key:          {setup.key_path}")
+    click.echo(f"  certificate:  {setup.cert_path}")
+    if not no_profile:
+        saved = setup.profile(config.url).save(profile_path)
+        click.echo(f"  profile:      {saved}")
+    if init_only:
+        return
+    run(config, log_level=log_level)

@@ -1,0 +1,224 @@
+"""JPEG previews of DICOM images, rendered the way the standard defines.
+
+Grayscale images go through the pipeline of PS3.3 C.11: the Modality LUT or
+rescale (C.11.1), then the VOI LUT or the window function (C.11.2), then the
+presentation (MONOCHROME1 is shown inverted). The window's output range is
+the preview's range: values are not stretched again afterwards. Only an image
+without any VOI (no window, no VOI LUT) gets a window from its data (its
+minimum and maximum). PALETTE COLOR images are looked up in their palette;
+RGB and YBR images are shown in RGB. Enhanced multi-frame images take the
+rescale and window of the shown frame from their functional groups (per-frame,
+else shared). The middle frame of a multi-frame image is shown.
+
+The preview's shorter side is at least 500 pixels (the platform asks for
+that; smaller images are enlarged) and its longer side at most 1024 pixels,
+unless keeping the shorter side at 500 needs more.
+
+pydicom's own functions do every step they cover (decoding, with the
+pylibjpeg plugins for JPEG, JPEG-LS, JPEG 2000 and RLE; modality LUT,
+windowing, VOI LUT, palette lookup).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .notes import one_line
+
+PREVIEW_MIN_SIDE = 500
+PREVIEW_MAX_SIDE = 1024
+PREVIEW_QUALITY = 85
+
+#: Elements of the Modality LUT, VOI LUT and Image Pixel modules a frame's rendering reads.
+_PIXEL_KEYWORDS = (
+    "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
+    "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+)
+#: Functional group macros (PS3.3 C.7.6.16.2) and the elements they set for their frame.
+_FRAME_MACROS = {
+    "PixelValueTransformationSequence": ("RescaleSlope", "RescaleIntercept", "RescaleType"),
+    "FrameVOILUTSequence": ("WindowCenter", "WindowWidth", "VOILUTFunction"),
+}
+
+
+class PreviewError(Exception):
+    """Why an image gets no preview."""
+
+
+@dataclass
+class Preview:
+    name: str
+    data: bytes
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+
+
+def read_dataset(path: Path | str) -> Dataset:
+    """A whole DICOM file, also one without a file meta header.
+
+    Such a file (an old or hand-made one) gets the transfer syntax its data
+    set was read with, by default Implicit VR Little Endian.
+    """
+    ds = pydicom.dcmread(path, force=True)
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        implicit, little = getattr(ds, "original_encoding", (True, True))
+        if little is False:
+            syntax = ExplicitVRBigEndian
+        elif implicit is False:
+            syntax = ExplicitVRLittleEndian
+        else:
+            syntax = ImplicitVRLittleEndian
+        ds.file_meta = meta if meta is not None else FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = syntax
+    return ds
+
+
+def frame_view(ds: Dataset, index: int) -> Dataset:
+    """The pixel-module elements that hold for frame ``index``: the image's own,
+    overridden by the shared functional groups, then by the frame's own group."""
+    view = Dataset()
+    for keyword in _PIXEL_KEYWORDS:
+        if keyword in ds:
+            view[keyword] = ds[keyword]
+    groups = []
+    for keyword, position in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", index)):
+        items = ds.get(keyword)
+        if items and position < len(items):
+            groups.append(items[position])
+    for group in groups:
+        for macro, keywords in _FRAME_MACROS.items():
+            items = group.get(macro)
+            if not items:
+                continue
+            for keyword in keywords:
+                if keyword in items[0]:
+                    view[keyword] = items[0][keyword]
+    view.file_meta = ds.file_meta
+    return view
+
+
+def _grayscale(frame: np.ndarray, view: Dataset, notes: list[str]) -> np.ndarray:
+    """Presentation values in 0..1 of a MONOCHROME1/2 frame."""
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi, apply_windowing
+
+    values = apply_modality_lut(frame, view)
+    shown: np.ndarray | None = None
+    voi = view.get("VOILUTSequence")
+    if voi and voi[0].get("LUTDescriptor") is not None and voi[0].get("LUTData") is not None:
+        bits = int(voi[0].LUTDescriptor[2]) or 16
+        shown = apply_voi(values, view).astype(np.float64) / (2**bits - 1)
+    elif view.get("WindowCenter") is not None and view.get("WindowWidth") is not None:
+        # The output range of the window function is 0..255 here: the modality
+        # values are already computed, so only the window elements are passed.
+        window = Dataset()
+        for keyword in ("WindowCenter", "WindowWidth", "VOILUTFunction"):
+            if keyword in view:
+                window[keyword] = view[keyword]
+        window.PhotometricInterpretation = "MONOCHROME2"
+        window.BitsStored, window.PixelRepresentation = 8, 0
+        try:
+            shown = apply_windowing(values, window) / 255.0
+        except (ValueError, TypeError, IndexError) as exc:
+            notes.append(f"window not usable ({exc}); the data range is shown")
+    if shown is None:
+        values = values.astype(np.float64)
+        low, high = float(values.min()), float(values.max())
+        shown = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    if str(view.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        shown = 1.0 - shown
+    return shown
+
+
+def render(ds: Dataset, notes: list[str] | None = None) -> np.ndarray:
+    """The shown frame as 8-bit grayscale (rows, columns) or RGB (rows, columns, 3)."""
+    from pydicom.pixels.utils import pixel_array
+    from pydicom.pixels.processing import apply_color_lut
+
+    notes = notes if notes is not None else []
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise PreviewError("no pixel data")
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    index = frames // 2
+    photometric = str(ds.get("PhotometricInterpretation", "")).upper().strip()
+    frame = pixel_array(ds, index=index if frames > 1 else None)
+    if frame.ndim == 3 and int(ds.get("SamplesPerPixel") or 1) == 1:  # frames without Number of Frames
+        frame = frame[frame.shape[0] // 2]
+    if photometric in ("MONOCHROME1", "MONOCHROME2"):
+        shown = _grayscale(frame, frame_view(ds, index), notes)
+    elif photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(frame, ds)
+        # 16-bit entries that never pass 255 are 8-bit values (a common encoding error)
+        shown = rgb.astype(np.float64) / (255.0 if rgb.dtype == np.uint8 or rgb.max() <= 255 else 65535.0)
+    elif frame.ndim == 3 and frame.shape[-1] >= 3:  # RGB, and YBR that pydicom converted to RGB
+        bits = int(ds.get("BitsStored") or 8)
+        shown = frame[..., :3].astype(np.float64) / (2**bits - 1)
+    else:
+        raise PreviewError(f"photometric interpretation {photometric or '(none)'} is not supported")
+    return np.clip(np.rint(shown * 255.0), 0, 255).astype(np.uint8)
+
+
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The preview's size: the longer side at most 1024 pixels, the shorter at
+    least 500 (an image with fewer pixels is enlarged to that)."""
+    longer, shorter = max(width, height), min(width, height)
+    factor = min(1.0, PREVIEW_MAX_SIDE / longer)
+    if shorter * factor < PREVIEW_MIN_SIDE:
+        factor = PREVIEW_MIN_SIDE / shorter
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def to_jpeg(pixels: np.ndarray) -> tuple[bytes, int, int]:
+    image = Image.fromarray(pixels)
+    size = preview_size(*image.size)
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=PREVIEW_QUALITY, optimize=True)
+    return out.getvalue(), image.size[0], image.size[1]
+
+
+def make_preview(path: Path | str, name: str) -> Preview:
+    """The JPEG preview of a DICOM file.
+
+    Raises :class:`PreviewError` or whatever pydicom and its plugins raise
+    when the image cannot be decoded; see :func:`describe` for a message.
+    """
+    notes: list[str] = []
+    pixels = render(read_dataset(path), notes)
+    data, width, height = to_jpeg(pixels)
+    return Preview(name=name, data=data, width=width, height=height, notes=notes)
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+#: What decodes compressed pixel data; installed with hvgen's imaging dependencies.
+DECODERS = "pylibjpeg with pylibjpeg-libjpeg, pylibjpeg-openjpeg and pylibjpeg-rle"
+
+
+def describe(exc: BaseException) -> str:
+    """Why a preview could not be made, on one line; names what to install
+    when a decoder is missing."""
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    lower = text.lower()
+    if "missing" in lower and any(word in lower for word in ("dependenc", "plugin", "handler")):
+        wanted = [line.split("requires", 1)[1].strip() for line in text.splitlines() if "requires" in line]
+        return f"{one_line(first)}: install {' or '.join(wanted) or DECODERS} ({DECODERS} come with hvgen's imaging dependencies)"
+    if isinstance(exc, PreviewError):
+        return text
+    # a first line that ends with a colon introduces the reasons on the next lines
+    return f"{type(exc).__name__}: {one_line(text if first.endswith(':') else first, 240) or 'cannot decode the pixel data'}"
