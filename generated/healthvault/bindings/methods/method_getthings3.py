@@ -23,7 +23,7 @@ from ..thing import (
 
 # The simple types of this schema's values.
 _S0 = _v.restrict(
-    _v.BUILTINS["string"], patterns=("(\\s*[^\\s]+\\s*)+",), min_length=0, max_length=64
+    _v.BUILTINS["string"], patterns=("(\\s*[^\\s]+\\s*)*",), min_length=0, max_length=64
 )
 _S1 = _v.restrict(
     _v.BUILTINS["string"],
