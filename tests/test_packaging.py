@@ -155,7 +155,7 @@ def test_generate_compiles_the_runtime_it_is_given(tmp_path: Path) -> None:
     templates.mkdir()
     result = CliRunner().invoke(main, ["generate", "--templates", str(templates), "--out", str(out)])
     assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
-    assert result.output == f"Error: {templates}: 'class.jinja2' not found in search path: '{templates / 'bindings'}'\n"
+    assert result.output == f"Error: {templates}: 'module.jinja2' not found in search path: '{templates / 'bindings'}'\n"
 
 
 # -- an installed wheel -------------------------------------------------------------------------

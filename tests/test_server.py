@@ -96,9 +96,7 @@ def test_date_filter_and_sections(client: HealthVaultClient) -> None:
     tag = uuid.uuid4().hex
     old = client.put_thing(study(f"7.{tag}", year=1999))
     new = client.put_thing(study(f"8.{tag}", year=2031))
-    from xsdata.models.datatype import XmlDateTime
-
-    query = ThingQuery(type_ids=[MIS], extra_filters={"eff_date_min": XmlDateTime(2030, 1, 1, 0, 0, 0)})
+    query = ThingQuery(type_ids=[MIS], extra_filters={"eff_date_min": dt.datetime(2030, 1, 1, 0, 0, 0)})
     found = [t.thing_id for t in client.get_things(query)]
     assert new in found and old not in found
     bare = client.get_things(thing_ids=[new.value], sections=("core",), xml=False)[0]
@@ -220,9 +218,7 @@ def test_tampered_info_rejected(server: RunningServer, client: HealthVaultClient
 
 
 def test_old_request_timed_out(server: RunningServer, client: HealthVaultClient) -> None:
-    from xsdata.models.datatype import XmlDateTime
-
-    old = XmlDateTime.from_datetime(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2))
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
     assert post(server, signed_get(client, msg_time=old)).status.code == 49
 
 
@@ -288,12 +284,10 @@ def test_begin_put_blob_announces_upload(client: HealthVaultClient) -> None:
 
 
 def test_created_and_updated_date_filters(client: HealthVaultClient) -> None:
-    from xsdata.models.datatype import XmlDateTime
-
     tag = uuid.uuid4().hex
-    before = XmlDateTime.from_datetime(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
     key = client.put_thing(study(f"11.{tag}", client_id=f"cd-{tag}"))
-    after = XmlDateTime.from_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5))
+    after = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
     since = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"created_date_min": before})
     assert [t.thing_id for t in client.get_things(since)] == [key]
     later = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"created_date_min": after})

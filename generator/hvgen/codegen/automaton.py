@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 UNBOUNDED = None
 UNROLL = 32
@@ -41,6 +42,8 @@ class Group:
 
 
 Particle = Leaf | Group
+#: A node of the regular expression form (see below).
+Node = tuple[Any, ...]
 
 
 # -- regular expression form -----------------------------------------------------------
@@ -56,17 +59,17 @@ class _Builder:
         self.symbols.append(key)
         return ("sym", len(self.symbols) - 1)
 
-    def build(self, particle: Particle) -> tuple:
+    def build(self, particle: Particle) -> Node:
         low, high = particle.min, particle.max
         if high is not None and high > UNROLL:
             high = None
         if high == 0:
             return ("eps",)
-        parts: list[tuple] = [self._once(particle) for _ in range(low)]
+        parts: list[Node] = [self._once(particle) for _ in range(low)]
         if high is None:
             parts.append(("star", self._once(particle)))
         else:
-            optional: tuple | None = None
+            optional: Node | None = None
             for _ in range(high - low):
                 inner = self._once(particle)
                 optional = ("opt", inner if optional is None else ("seq", [inner, optional]))
@@ -76,7 +79,7 @@ class _Builder:
             return ("eps",)
         return parts[0] if len(parts) == 1 else ("seq", parts)
 
-    def _once(self, particle: Particle) -> tuple:
+    def _once(self, particle: Particle) -> Node:
         if isinstance(particle, Leaf):
             return self.symbol(particle.key)
         if particle.kind == "s":
@@ -85,7 +88,7 @@ class _Builder:
             return ("alt", [self.build(c) for c in particle.children]) if particle.children else ("eps",)
         return self._all(particle)
 
-    def _all(self, group: Group) -> tuple:
+    def _all(self, group: Group) -> Node:
         children = group.children
         if len(children) > ALL_LIMIT:
             choice = Group("c", 0, None, [Leaf(c.key, 1, 1) if isinstance(c, Leaf) else c for c in children])
@@ -93,7 +96,7 @@ class _Builder:
         # Every order of the members, as a choice over which member comes first.
         return self._permutations(list(children))
 
-    def _permutations(self, members: list[Particle]) -> tuple:
+    def _permutations(self, members: list[Particle]) -> Node:
         if not members:
             return ("eps",)
         options = []
@@ -101,7 +104,7 @@ class _Builder:
             rest = members[:i] + members[i + 1 :]
             options.append(("seq", [self._once(first), self._permutations(rest)]))
         required = all(m.min > 0 for m in members)
-        alternative: tuple = ("alt", options)
+        alternative: Node = ("alt", options)
         if not required:
             # Optional members may be left out: any subset, in any order.
             subsets = [self._permutations(members[:i] + members[i + 1 :]) for i, m in enumerate(members) if m.min == 0]
@@ -109,7 +112,7 @@ class _Builder:
         return alternative
 
 
-def _nullable(node: tuple) -> bool:
+def _nullable(node: Node) -> bool:
     kind = node[0]
     if kind in ("eps", "opt", "star"):
         return True
@@ -120,7 +123,7 @@ def _nullable(node: tuple) -> bool:
     return any(_nullable(n) for n in node[1])
 
 
-def _first(node: tuple) -> set[int]:
+def _first(node: Node) -> set[int]:
     kind = node[0]
     if kind == "sym":
         return {node[1]}
@@ -138,7 +141,7 @@ def _first(node: tuple) -> set[int]:
     return out
 
 
-def _last(node: tuple) -> set[int]:
+def _last(node: Node) -> set[int]:
     kind = node[0]
     if kind == "sym":
         return {node[1]}
@@ -156,7 +159,7 @@ def _last(node: tuple) -> set[int]:
     return out
 
 
-def _follow(node: tuple, follow: dict[int, set[int]]) -> None:
+def _follow(node: Node, follow: dict[int, set[int]]) -> None:
     kind = node[0]
     if kind in ("sym", "eps"):
         return

@@ -277,7 +277,7 @@ class SpecBuilder:
         return self.filters.type_name(attr_type), target
 
     def _field_name(self, attr: Attr, owner: Class, taken: set[str]) -> str:
-        name = self.filters.field_name(attr.name, owner.name)
+        name = str(self.filters.field_name(attr.name, owner.name))
         if name in ("self",) or keyword.iskeyword(name):
             name += "_value"
         while name in taken:
@@ -419,10 +419,10 @@ class SpecBuilder:
         for attr in cls.attrs:
             name = ""
             if attr.tag in _ELEMENT_TAGS:
-                spec = self._element_field(cls, attr, taken, order)
+                field_spec = self._element_field(cls, attr, taken, order)
                 order += 1
-                element_fields.append((attr, spec))
-                name = spec.name
+                element_fields.append((attr, field_spec))
+                name = field_spec.name
             elif attr.tag == Tag.ATTRIBUTE:
                 simple, py = self.simple(cls, attr)
                 name = self._field_name(attr, cls, taken)
@@ -445,7 +445,7 @@ class SpecBuilder:
             if name:
                 described.append((name, " ".join(docs.doc_paragraphs(attr.help))))
 
-        fields = [spec for _, spec in element_fields]
+        fields = [f for _, f in element_fields]
         notes: list[str] = []
         model_code: str | None
         particle: Particle = Group("s", 1, 1, [])
@@ -468,7 +468,7 @@ class SpecBuilder:
                 dfa = relaxed(keys)
                 notes.append("content model checked without order (xsdata kept no path for a field)")
             model_code = _model_code(dfa, [*(f for b in base_models for f in _all_fields(b)), *fields])
-        all_own = list(fields) + list(attributes) + ([text] if text else [])
+        all_own: list[FieldSpec | AttrSpec | TextSpec] = [*fields, *attributes, *([text] if text else [])]
         element = self._element_name(cls)
         spec = ClassSpec(
             name=self.filters.class_name(cls.name),
