@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
 from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement
 
 _XSI = "{" + XSI_NS + "}"
+_WS = " \t\n\r"
 _XSI_ALLOWED = frozenset({_XSI + "nil", _XSI + "schemaLocation", _XSI + "noNamespaceSchemaLocation"})
 
 
@@ -113,27 +115,24 @@ class Checker:
             return
         mixed = cls._MIXED  # noqa: SLF001
         text = element.text
-        if text is not None and not mixed and not text.isspace():
-            self._report(element, f"text {_snippet(text)} where {_name(element.tag)} holds only elements", True)
+        if text is not None and not mixed and text.strip(_WS):
+            self._text(element, text, f"where {_name(element.tag)} holds only elements")
+        steps = cls.__dict__.get("_STEPS") or _steps(cls)
         model: Model = cls._MODEL  # noqa: SLF001
-        trans = model.trans
-        children = cls._CHILDREN  # noqa: SLF001
         walk = self._walk
         state = 0
         for child in element:
             tag = child.tag
             if tag.__class__ is not str:
                 continue
-            target = trans[state].get(tag)
-            if target is None:
+            step = steps[state].get(tag)
+            if step is None:
                 state = self._unexpected(element, child, cls, model, state)
             else:
-                state = target
-                item = children[tag].item
-                if item.kind == "child":
-                    walk(child, item.cls)  # type: ignore[attr-defined]
+                state, child_cls, simple = step
+                if child_cls is not None:
+                    walk(child, child_cls)
                 else:
-                    simple = item.type  # type: ignore[attr-defined]
                     if len(child) or len(child.attrib):
                         self._value_shape(child)
                     if not simple.trivial and not simple.valid(child.text or ""):
@@ -141,11 +140,18 @@ class Checker:
                         if problem is not None:
                             self._report(child, problem, False)
             tail = child.tail
-            if tail is not None and not mixed and not tail.isspace():
-                self._report(child, f"text {_snippet(tail)} after {_name(tag)} where {_name(element.tag)} holds only elements", True)
+            if tail is not None and not mixed and tail.strip(_WS):
+                self._text(child, tail, f"after {_name(tag)} where {_name(element.tag)} holds only elements")
         if state not in model.accept:
             expected = _expected(model, state, cls)
             self._report(element, f"{_name(element.tag)} ends too early: expected {', '.join(expected)}", False)
+
+    def _text(self, element: etree._Element, text: str, where: str) -> None:
+        if text.isspace():  # layout, but with white space XML does not count as such
+            odd = sorted({f"U+{ord(c):04X}" for c in text if c not in _WS})
+            self._report(element, f"white space {', '.join(odd)} (not XML white space) {where}", False)
+        else:
+            self._report(element, f"text {_snippet(text)} {where}", True)
 
     def _unexpected(
         self, element: etree._Element, child: etree._Element, cls: type[Binding], model: Model, state: int
@@ -210,3 +216,22 @@ def _expected(model: Model, state: int, cls: type[Binding]) -> list[str]:
     if model.wild.get(state):
         found.append("any element")
     return found
+
+
+def _steps(cls: type[Binding]) -> tuple[dict[str, tuple[int, Any, Any]], ...]:
+    """The class's automaton with each step's target: (next state, child
+    class or None, simple type or None), built once per class."""
+    children = cls._CHILDREN  # noqa: SLF001
+    rows = []
+    for row in cls._MODEL.trans:  # noqa: SLF001
+        steps: dict[str, tuple[int, Any, Any]] = {}
+        for tag, target in row.items():
+            item = children[tag].item
+            if item.kind == "child":
+                steps[tag] = (target, item.cls, None)  # type: ignore[attr-defined]
+            else:
+                steps[tag] = (target, None, item.type)  # type: ignore[attr-defined]
+        rows.append(steps)
+    table = tuple(rows)
+    setattr(cls, "_STEPS", table)  # noqa: B010
+    return table

@@ -6,6 +6,7 @@ tables are generated into :mod:`schema`).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import UUID
 
 from .binding import Binding
@@ -20,6 +21,13 @@ def _as_uuid(type_id: UUID | str) -> UUID:
 
 def thing_class(type_id: UUID | str) -> type[Binding] | None:
     """The binding class of a type-id, or None for an unknown type."""
+    if isinstance(type_id, UUID):
+        return THING_TYPES.get(type_id)
+    return _class_of_text(type_id)
+
+
+@lru_cache(maxsize=1024)
+def _class_of_text(type_id: str) -> type[Binding] | None:
     try:
         return THING_TYPES.get(_as_uuid(type_id))
     except ValueError:

@@ -268,6 +268,23 @@ def _date_time(text: str) -> dt.datetime:
     return moment + dt.timedelta(days=1) if end_of_day else moment
 
 
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _date_time_valid(text: str) -> bool:
+    match = _DATE_TIME.fullmatch(text.strip(_WS))
+    if not match:
+        return False
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if not (1 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= _DAYS[month - 1]):
+        return False
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        return False
+    if hour == 24:
+        return minute == 0 and second == 0 and not (match.group(7) or "").strip(".0")
+    return hour < 24 and minute < 60 and second < 60 and len(match.group(1).lstrip("-")) == 4
+
+
 def _format_zone(value: dt.datetime | dt.time) -> str:
     offset = value.utcoffset()
     if offset is None:
@@ -418,7 +435,9 @@ def _make_builtins() -> dict[str, SimpleType]:
     types["boolean"] = SimpleType(
         "boolean", _boolean, _format_boolean, python=bool, valid=lambda text: text.strip(_WS) in booleans
     )
-    types["dateTime"] = SimpleType("date-time", _date_time, _format_date_time, python=dt.datetime)
+    types["dateTime"] = SimpleType(
+        "date-time", _date_time, _format_date_time, python=dt.datetime, valid=_date_time_valid
+    )
     types["date"] = SimpleType("date", _date, _format_date, python=dt.date)
     types["time"] = SimpleType("time", _time, _format_time, python=dt.time)
     types["base64Binary"] = SimpleType("base64Binary", _base64, _format_base64, python=bytes)
