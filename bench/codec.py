@@ -115,11 +115,53 @@ def plain_bindings(tmp: Path) -> tuple[type, object, object]:
     return module.Info, XmlParser(), XmlSerializer()
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def memory_child(mode: str, path: str) -> None:
+    """Peak memory growth (KiB) of holding the parsed document: the lxml tree
+    alone, or what reading it through the codec holds (tree + views)."""
+    import gc
+
+    data = Path(path).read_bytes()
+    codec.read_response(data[:0] or b"<response><status><code>0</code></status></response>")
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # restart the peak (VmHWM) from now
+    before = _status_kib("VmRSS")
+    if mode == "lxml":
+        kept: object = etree.fromstring(data)
+    else:
+        kept = codec.read_response(data, strict=True)
+    print(_status_kib("VmHWM") - before, flush=True)
+    del kept
+
+
+def memory(data: bytes) -> tuple[int, int]:
+    with tempfile.NamedTemporaryFile(suffix=".xml") as f:
+        f.write(data)
+        f.flush()
+        out = {}
+        for mode in ("lxml", "codec"):
+            result = subprocess.run(
+                [sys.executable, __file__, "--memory", mode, f.name], capture_output=True, text=True, check=True
+            )
+            out[mode] = int(result.stdout.strip().splitlines()[-1])
+    return out["lxml"], out["codec"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--things", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memory", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory:
+        memory_child(*args.memory)
+        return
 
     envelope = codec.ResponseEnvelope(
         status=Status(code=0),
@@ -144,7 +186,9 @@ def main() -> None:
     print(f"document: {n} things, {size_mb:.1f} MB")
     for label, t in (("hvgen codec (typed data-xml)", ours), ("plain xsdata (info only)", plain), ("raw lxml parse+serialize", raw)):
         print(f"{label:30s} {t:7.3f} s  {size_mb / t:8.1f} MB/s  {n / t:9.0f} things/s")
-    print(f"ratio hvgen / plain xsdata: {ours / plain:6.2f}   hvgen / raw lxml: {ours / raw:6.1f}")
+    print(f"ratio hvgen / plain xsdata: {ours / plain:6.2f} ({plain / ours:.1f}x faster)   hvgen / raw lxml: {ours / raw:6.1f}")
+    tree_kib, codec_kib = memory(data)
+    print(f"peak memory of reading: lxml tree {tree_kib / 1024:.1f} MiB, hvgen codec {codec_kib / 1024:.1f} MiB, ratio {codec_kib / max(tree_kib, 1):.2f}")
 
 
 if __name__ == "__main__":

@@ -156,3 +156,90 @@ def test_error_response() -> None:
     assert env.status.code == 61 and env.status.error.message == "stale version-stamp"
     assert env.info is None
     assert codec.write_response(env) == data
+
+
+# -- what the codec issue measured: each case is reported and nothing changes -------------
+
+BP = "ca3c57f4-f4c1-4e15-be67-0a3caf5414ed"
+BP_OK = "<blood-pressure><when><date><y>2006</y><m>12</m><d>22</d></date></when><systolic>123</systolic><diastolic>68</diastolic></blood-pressure>"
+
+
+@pytest.mark.parametrize(
+    ("data_xml", "problem"),
+    [
+        ("<blood-pressure><when>0.7</when><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>", "text '0.7'"),
+        (
+            "<blood-pressure><systolic>1</systolic><when><date><y>2006</y><m>12</m><d>22</d></date></when><diastolic>2</diastolic></blood-pressure>",
+            "out of place",
+        ),
+        ("<blood-pressure><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>", "out of place|ends too early"),
+        (BP_OK.replace("<systolic>123", "<systolic>abc"), "'abc' is not a valid"),
+        (BP_OK.replace("<systolic>", '<systolic unit="mmHg">'), "unexpected attribute unit"),
+        (BP_OK.replace("</blood-pressure>", "<posture>seated</posture></blood-pressure>"), "unexpected element <posture>"),
+    ],
+)
+def test_data_xml_that_does_not_fit_is_kept_raw_with_a_warning_and_refused_when_strict(data_xml: str, problem: str) -> None:
+    data = thing(BP, data_xml, "<common/>")
+    with pytest.warns(HealthVaultDecodeWarning, match=problem) as caught:
+        t = codec.read_thing(data)
+    assert "line 1" in str(caught[0].message)  # where, with the line
+    assert isinstance(t.data_xml[0].any_element, AnyElement)
+    assert codec.write_thing(t) == data  # nothing changed, nothing reordered
+    with pytest.raises(HealthVaultXmlError, match=problem):
+        codec.read_thing(data, strict=True)
+
+
+def test_in_scope_namespace_declarations_are_kept() -> None:
+    data = (
+        b'<thing xmlns:x="urn:unused" xmlns:y="urn:y"><type-id>' + BP.encode() + b"</type-id><data-xml>"
+        + BP_OK.encode()
+        + b'<common><extension source="s"><y:a>1</y:a></extension></common></data-xml></thing>'
+    )
+    t = codec.read_thing(data, strict=True)
+    assert codec.write_thing(t) == data
+
+
+def test_bare_root_with_no_version_that_holds_it_is_kept_raw() -> None:
+    both = STUDY.format(
+        acq="", series_extra="<referring-physician><name><full>A</full></name></referring-physician>",
+        study_extra="<accession-number>A1</accession-number>",
+    )
+    with pytest.warns(HealthVaultDecodeWarning, match="kept <medical-image-study> as raw XML"):
+        root = codec.read_data(both)
+    assert isinstance(root, AnyElement)
+    assert codec.write_data(root) == both.encode()
+    with pytest.raises(HealthVaultXmlError):
+        codec.read_data(both, strict=True)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'<ContinuityOfCareRecord xmlns="urn:astm-org:CCR"><CCRDocumentObjectID>1</CCRDocumentObjectID></ContinuityOfCareRecord>',
+        b'<ClinicalDocument xmlns="urn:hl7-org:v3"><id root="2.16.840.1.113883.19.5"/></ClinicalDocument>',
+    ],
+)
+def test_bare_root_in_another_namespace_is_kept_raw_not_refused(document: bytes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        root = codec.read_data(document)
+        assert isinstance(root, AnyElement)
+        assert codec.write_document(codec.read_document(document)) == document
+    from click.testing import CliRunner
+
+    from hvgen.cli import main
+
+    result = CliRunner().invoke(main, ["roundtrip", "-"], input=document)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.strip() == document
+
+
+def test_a_value_set_by_the_program_is_checked() -> None:
+    t = codec.read_thing(thing(BP, BP_OK))
+    bp = t.data_xml[0].any_element
+    with pytest.raises(HealthVaultXmlError, match="date-time|not a datetime"):
+        t.eff_date = "yesterday"
+    with pytest.raises(HealthVaultXmlError):
+        bp.systolic = "abc"
+    bp.systolic = 124
+    assert b"<systolic>124</systolic>" in codec.write_thing(t)

@@ -18,7 +18,7 @@ import pytest
 from .conftest import ROOT
 
 #: Imports that only the extras bring.
-OPTIONAL = ["black", "jinja2", "starlette", "uvicorn", "numpy", "pydicom", "PIL", "xsdata.codegen"]
+OPTIONAL = ["black", "jinja2", "starlette", "uvicorn", "numpy", "pydicom", "PIL", "xsdata"]
 
 BLOCKER = textwrap.dedent(
     """
@@ -97,7 +97,7 @@ SERVE = ["serve", "--data", "{tmp}/data", "--no-profile", "--init-only"]
          "hvgen package create", "imaging"),
         (["black"], ["generate", "--out", "{tmp}/out"], "hvgen generate", "generate"),
         (["jinja2"], ["generate", "--check"], "hvgen generate", "generate"),
-        (["xsdata.codegen"], ["generate", "--check"], "hvgen generate", "generate"),
+        (["xsdata"], ["generate", "--check"], "hvgen generate", "generate"),
     ],
 )
 def test_a_command_names_its_missing_extra(
