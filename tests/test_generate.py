@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hvgen.cli import main
 from hvgen.codegen.compiler import Compiler
-from hvgen.codegen.schemaset import SchemaError, SchemaSet
+from hvgen.codegen.schemaset import SchemaError, SchemaSet, SchemaSetError
 
 from .conftest import ROOT
 
@@ -163,11 +163,15 @@ HEAD = '<schema xmlns="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetN
 
 
 def error_of(folder: Path) -> str:
+    """What ``hvgen generate --strict`` says of a schema folder with a problem."""
     result = CliRunner().invoke(
-        main, ["generate", "--xsd", str(folder), "--out", str(folder / "out"), "--package", "x"]
+        main, ["generate", "--xsd", str(folder), "--out", str(folder / "out"), "--package", "x", "--strict"]
     )
     assert result.exit_code == 1, result.output
-    assert result.output.count("\n") == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[-1].startswith("Error: ") and "schema problem(s); nothing was generated" in lines[-1]
+    assert all(line.startswith("error: ") for line in lines[:-1]), result.output
+    assert not (folder / "out").exists()
     return result.output
 
 
@@ -254,6 +258,60 @@ def test_import_namespace_mismatch(tmp_path: Path) -> None:
           <import namespace="urn:other" schemaLocation="u.xsd"/>
         </schema>""")
     assert "import declares namespace 'urn:other' but u.xsd has targetNamespace 'urn:u'" in error_of(tmp_path)
+
+
+def test_without_strict_problems_are_warnings_and_broken_schemas_are_left_out(tmp_path: Path) -> None:
+    write(tmp_path, "good.xsd", f"""
+        {HEAD}
+          <complexType name="Good"><sequence><element name="v" type="string"/></sequence></complexType>
+        </schema>""")
+    write(tmp_path, "broken.xsd", f"""
+        {HEAD.replace('urn:t', 'urn:b')}
+          <complexType name="B"><sequence><element name="v" type="t:Nope"/></sequence></complexType>
+        </schema>""".replace('xmlns:t="urn:b"', 'xmlns:t="urn:b"'))
+    write(tmp_path, "user.xsd", f"""
+        {HEAD.replace('urn:t', 'urn:c')}
+          <import namespace="urn:b" schemaLocation="broken.xsd"/>
+          <import namespace="urn:u" schemaLocation="missing.xsd"/>
+        </schema>""")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["generate", "--xsd", str(tmp_path), "--out", str(out), "--package", "x"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {tmp_path / 'broken.xsd'}:2: unknown type 't:Nope'" in result.output
+    assert f"warning: {tmp_path / 'user.xsd'}:3: imported schema not found" in result.output
+    assert "2 schema(s) left out:" in result.output
+    assert "  broken.xsd: broken.xsd:2: unknown type" in result.output
+    assert "  user.xsd: " in result.output
+    modules = {p.name for p in (out / "x" / "bindings").glob("*.py")}
+    assert "good.py" in modules and "broken.py" not in modules and "user.py" not in modules
+
+
+def test_shipped_w3c_schemas_stand_in_for_missing_imports(tmp_path: Path) -> None:
+    write(tmp_path, "a.xsd", f"""
+        {HEAD.replace('xmlns:t="urn:t"', 'xmlns:t="urn:t" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"')}
+          <import namespace="http://www.w3.org/2000/09/xmldsig#" schemaLocation="xmldsig-core-schema.xsd"/>
+          <complexType name="A">
+            <sequence><element ref="ds:Signature" minOccurs="0"/></sequence>
+            <attribute ref="xml:lang"/>
+          </complexType>
+        </schema>""")
+    compiler = Compiler(tmp_path, TEMPLATES, RUNTIME, package="w3cpkg")
+    files = compiler.compile()
+    messages = [str(p) for p in compiler.problems]
+    assert any("a.xsd:2: imported schema not found: xmldsig-core-schema.xsd; using the shipped schema" in m for m in messages)
+    assert any("a.xsd:5: uses 'xml:lang' without importing namespace" in m for m in messages)
+    assert not compiler.excluded
+    assert "w3cpkg/xsd/w3c/xml.xsd" in files and "w3cpkg/xsd/w3c/xmldsig.xsd" in files
+    shipped = files["w3cpkg/xsd/a.xsd"]
+    assert 'schemaLocation="w3c/xmldsig.xsd"' in shipped and 'schemaLocation="w3c/xml.xsd"' in shipped
+    with pytest.raises(SchemaSetError):
+        Compiler(tmp_path, TEMPLATES, RUNTIME, package="w3cpkg", strict=True).compile()
+
+
+def test_the_project_schemas_build_strictly() -> None:
+    compiler = Compiler(XSD, TEMPLATES, RUNTIME, strict=True)
+    compiler.compile()
+    assert compiler.problems == [] and compiler.excluded == {}
 
 
 def test_schema_set_finds_thing_types() -> None:

@@ -18,7 +18,7 @@ import pytest
 from .conftest import ROOT
 
 #: Imports that only the extras bring.
-OPTIONAL = ["black", "jinja2", "starlette", "uvicorn", "numpy", "pydicom", "PIL", "xsdata"]
+OPTIONAL = ["ruff", "jinja2", "starlette", "uvicorn", "numpy", "pydicom", "PIL", "xsdata"]
 
 BLOCKER = textwrap.dedent(
     """
@@ -95,7 +95,7 @@ SERVE = ["serve", "--data", "{tmp}/data", "--no-profile", "--init-only"]
         (["PIL"], ["study", "upload", "{tmp}"], "hvgen study upload", "imaging"),
         (["numpy"], ["package", "create", "{tmp}", "--question", "Q?", "--answer", "secret!", "--name", "x"],
          "hvgen package create", "imaging"),
-        (["black"], ["generate", "--out", "{tmp}/out"], "hvgen generate", "generate"),
+        (["ruff"], ["generate", "--out", "{tmp}/out"], "hvgen generate", "generate"),
         (["jinja2"], ["generate", "--check"], "hvgen generate", "generate"),
         (["xsdata"], ["generate", "--check"], "hvgen generate", "generate"),
     ],

@@ -67,13 +67,11 @@ __all__ = [
 
 
 class AccessAvenue(_Enum):
-
     ONLINE = "Online"
     OFFLINE = "Offline"
 
 
 class AuditAction(_Enum):
-
     CREATED = "Created"
     UPDATED = "Updated"
     DELETED = "Deleted"
@@ -129,7 +127,6 @@ class GuidAndName(_b.Binding):
 
 
 class HealthVaultThingSignatureMethod(_Enum):
-
     HVSIGNATURE_METHOD1 = "HVSignatureMethod1"
     HVSIGNATURE_METHOD2 = "HVSignatureMethod2"
 
@@ -210,7 +207,6 @@ class ThingKey(_b.Binding):
 
 
 class ThingState(_Enum):
-
     ACTIVE = "Active"
     DELETED = "Deleted"
 
@@ -801,7 +797,6 @@ class BlobSignatureInfo(_b.Binding):
     ELEMENT = "BlobSignatureInfo"
 
     class Item(_b.Binding):
-
         __slots__ = ()
         ELEMENT = "item"
 

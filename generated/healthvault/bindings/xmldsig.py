@@ -51,7 +51,6 @@ __all__ = [
 
 
 class CanonicalizationMethodType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "CanonicalizationMethodType"
     # content model checked without order (xsdata kept no path for a field)
@@ -75,7 +74,6 @@ class CanonicalizationMethodType(_b.Binding):
 
 
 class DigestMethodType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "DigestMethodType"
     # content model checked without order (xsdata kept no path for a field)
@@ -99,7 +97,6 @@ class DigestMethodType(_b.Binding):
 
 
 class DigestValue(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}DigestValue"
 
@@ -117,7 +114,6 @@ class DigestValue(_b.Binding):
 
 
 class KeyName(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}KeyName"
 
@@ -135,7 +131,6 @@ class KeyName(_b.Binding):
 
 
 class ObjectType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "ObjectType"
     # content model checked without order (xsdata kept no path for a field)
@@ -168,7 +163,6 @@ class ObjectType(_b.Binding):
 
 
 class RSAKeyValueType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "RSAKeyValueType"
 
@@ -207,7 +201,6 @@ class RSAKeyValueType(_b.Binding):
 
 
 class SignatureMethodType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "SignatureMethodType"
     # content model checked without order (xsdata kept no path for a field)
@@ -283,7 +276,6 @@ class TransformType(_b.Binding):
 
 
 class X509IssuerSerialType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "X509IssuerSerialType"
 
@@ -322,7 +314,6 @@ class X509IssuerSerialType(_b.Binding):
 
 
 class CanonicalizationMethod(CanonicalizationMethodType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}CanonicalizationMethod"
 
@@ -338,7 +329,6 @@ class CanonicalizationMethod(CanonicalizationMethodType):
 
 
 class DigestMethod(DigestMethodType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}DigestMethod"
 
@@ -354,7 +344,6 @@ class DigestMethod(DigestMethodType):
 
 
 class Object(ObjectType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}Object"
 
@@ -377,7 +366,6 @@ class Object(ObjectType):
 
 
 class RSAKeyValue(RSAKeyValueType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}RSAKeyValue"
 
@@ -393,7 +381,6 @@ class RSAKeyValue(RSAKeyValueType):
 
 
 class SignatureMethod(SignatureMethodType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}SignatureMethod"
 
@@ -409,7 +396,6 @@ class SignatureMethod(SignatureMethodType):
 
 
 class SignatureValue(SignatureValueType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}SignatureValue"
 
@@ -427,7 +413,6 @@ class SignatureValue(SignatureValueType):
 
 
 class Transform(TransformType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}Transform"
 
@@ -443,7 +428,6 @@ class Transform(TransformType):
 
 
 class X509DataType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "X509DataType"
 
@@ -519,7 +503,6 @@ class X509DataType(_b.Binding):
 
 
 class KeyValueType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "KeyValueType"
     # content model checked without order (xsdata kept no path for a field)
@@ -540,7 +523,6 @@ class KeyValueType(_b.Binding):
 
 
 class TransformsType(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "TransformsType"
 
@@ -569,7 +551,6 @@ class TransformsType(_b.Binding):
 
 
 class X509Data(X509DataType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}X509Data"
 
@@ -593,7 +574,6 @@ class X509Data(X509DataType):
 
 
 class KeyValue(KeyValueType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}KeyValue"
 
@@ -607,7 +587,6 @@ class KeyValue(KeyValueType):
 
 
 class Transforms(TransformsType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}Transforms"
 
@@ -715,7 +694,6 @@ class ReferenceType(_b.Binding):
 
 
 class KeyInfo(KeyInfoType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}KeyInfo"
 
@@ -732,7 +710,6 @@ class KeyInfo(KeyInfoType):
 
 
 class Reference(ReferenceType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}Reference"
 
@@ -816,7 +793,6 @@ class SignedInfoType(_b.Binding):
 
 
 class SignedInfo(SignedInfoType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}SignedInfo"
 
@@ -909,7 +885,6 @@ class SignatureType(_b.Binding):
 
 
 class Signature(SignatureType):
-
     __slots__ = ()
     ELEMENT = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 

@@ -37,7 +37,7 @@ def progress_option(help: str = "Show a progress bar.") -> Callable[[Any], Any]:
 #: or a dotted prefix). A command that imports one of them and finds it
 #: missing names the extra to install.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "generate": ("jinja2", "markupsafe", "black", "toposort", "xsdata"),
+    "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
     "server": ("starlette", "uvicorn"),
     "imaging": ("pydicom", "PIL", "numpy"),
 }

@@ -56,6 +56,12 @@ _input = click.Path(exists=True, file_okay=False, path_type=Path)
     is_flag=True,
     help="Write nothing; exit 1 and list the files that differ if the output is out of date.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Make every schema problem an error (by default they are warnings, and "
+    "schemas that cannot be compiled are left out).",
+)
 def generate(
     xsd_dir: Path | None,
     templates_dir: Path | None,
@@ -63,13 +69,20 @@ def generate(
     out_dir: Path | None,
     package: str,
     check: bool,
+    strict: bool,
 ) -> None:
-    """Compile the schemas into typed dataclass bindings and the runtime.
+    """Compile the schemas into typed bindings and the runtime.
 
     Every .xsd file under the schema folder is compiled (imports are followed
     and checked), rendered through the jinja2 templates and formatted with
-    black. The output is deterministic: the same inputs give byte-identical
-    files. Schema problems are reported as FILE:LINE: message.
+    ruff. The output is deterministic: the same inputs give byte-identical
+    files.
+
+    Schema problems are all reported at once, as FILE:LINE: message
+    warnings; a schema that cannot be compiled (and every schema that imports
+    it) is left out and listed, and the rest is generated. The W3C XML and
+    XML Signature schemas ship with hvgen and stand in for missing imports of
+    their namespaces. With --strict, any problem is an error.
 
     The project's xsd/, templates/ and runtime/ are those of the source
     checkout hvgen is installed from (editable install), else the copies
@@ -80,6 +93,7 @@ def generate(
       hvgen generate
       hvgen generate --check
       hvgen generate --xsd ../other/xsd --out /tmp/out --package otherpkg
+      hvgen generate --xsd catalog/xsd --out /tmp/out --package hvcat
     """
     from ..sources import SourcesNotFound, locate
 
@@ -87,7 +101,7 @@ def generate(
         from jinja2 import TemplateError
 
         from ..codegen.compiler import Compiler, drift, write
-        from ..codegen.schemaset import SchemaError
+        from ..codegen.schemaset import SchemaError, SchemaSetError
 
     if None in (xsd_dir, templates_dir, runtime_dir, out_dir):
         try:
@@ -100,12 +114,18 @@ def generate(
         out_dir = out_dir or found.out
     assert xsd_dir and templates_dir and runtime_dir and out_dir
     started = time.perf_counter()
+    compiler = Compiler(xsd_dir, templates_dir, runtime_dir, package, strict=strict)
     try:
-        files = Compiler(xsd_dir, templates_dir, runtime_dir, package).compile()
+        files = compiler.compile()
+    except SchemaSetError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise click.ClickException(f"{len(exc.problems)} schema problem(s); nothing was generated") from None
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     except TemplateError as exc:
         raise click.ClickException(f"{templates_dir}: {exc}") from None
+    _report(compiler)
     if check:
         changed = drift(files, out_dir, package)
         if changed:
@@ -121,3 +141,18 @@ def generate(
     click.echo(
         f"{len(files)} files in {out_dir / package}, {len(changed)} changed ({elapsed:.2f}s)"
     )
+
+
+def _report(compiler: object) -> None:
+    """Schema warnings, schemas left out, runtime modules left out (stderr)."""
+    problems = getattr(compiler, "problems", [])
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    excluded: dict[Path, str] = getattr(compiler, "excluded", {})
+    if excluded:
+        click.echo(f"{len(excluded)} schema(s) left out:", err=True)
+        for path, why in sorted(excluded.items()):
+            click.echo(f"  {path.name}: {why}", err=True)
+    left_out: list[tuple[str, str]] = getattr(compiler, "left_out", [])
+    for name, why in left_out:
+        click.echo(f"note: runtime module {name} left out: {why}", err=True)

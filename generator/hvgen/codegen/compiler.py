@@ -2,7 +2,7 @@
 
 The pipeline: :class:`SchemaSet` loads and checks the schemas; xsdata's
 transformer maps them to its class models and resolves them; our own jinja2
-templates (``templates/bindings``) render the dataclass modules and black
+templates (``templates/bindings``) render the binding modules and ruff
 formats them; the runtime (plain modules from ``runtime/`` copied verbatim,
 plus the few schema-derived modules ``templates/runtime`` renders) is
 assembled by :mod:`.runtime`.
@@ -13,11 +13,9 @@ until the whole package has been produced.
 
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
+import json
 import keyword
 import logging
-import multiprocessing
 import os
 import re
 import sys
@@ -27,9 +25,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import black
-from importlib.metadata import version
-from black.parsing import InvalidInput
 from jinja2 import Environment, StrictUndefined
 from xsdata.codegen.models import Class
 from xsdata.codegen.resolver import DependenciesResolver
@@ -40,12 +35,13 @@ from xsdata.models.config import DocstringStyle, GeneratorConfig, ObjectType, St
 from xsdata.models.enums import Tag
 from xsdata.utils import collections
 
-from . import bindings, docs, runtime
-from .schemaset import SchemaError, SchemaFile, SchemaSet
+from ..sources import SourcesNotFound, locate
+from . import bindings, docs, formatting, outputcache, runtime
+from .formatting import LINE_LENGTH
+from .schemaset import XML_NS, XMLDSIG_NS, SchemaError, SchemaFile, SchemaProblem, SchemaSet, SchemaSetError
 
 METHODS_NS = "urn:com.microsoft.wc.methods."
 RESPONSE_NS = "urn:com.microsoft.wc.methods.response."
-LINE_LENGTH = 88
 
 
 @dataclass(frozen=True)
@@ -150,8 +146,8 @@ class _Transformer(ResourceTransformer):
 
     def __init__(self, config: GeneratorConfig, schemas: SchemaSet) -> None:
         super().__init__(config)
-        for path, sf in schemas.files.items():
-            self.preloaded[path.as_uri()] = sf.to_bytes()
+        for path in schemas.usable():
+            self.preloaded[path.as_uri()] = schemas.files[path].to_bytes()
 
     def load_resource(self, uri: str) -> bytes | None:
         if uri in self.processed:
@@ -294,59 +290,18 @@ def _with_aliases(types: list[ThingTypeSymbol]) -> list[ThingTypeSymbol]:
     return out
 
 
-def _cache_dir() -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "hvgen" / f"black-{version('black')}-{LINE_LENGTH}"
+def default_fallbacks() -> dict[str, Path]:
+    """The schemas that ship with the generator for the W3C namespaces: the
+    XML namespace's attributes, and the project's XML Signature schema."""
+    here = Path(__file__).resolve().parent.parent
+    found = {XML_NS: here / "w3c" / "xml.xsd"}
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder
-
-
-def _format(source: str, path: str, cache: Path | None) -> str:
-    """Format with black; results are cached by content hash (black is the
-    slowest step, and most runs regenerate files that did not change)."""
-    cached = cache / _key(source) if cache else None
-    if cached is not None and cached.is_file():
-        return cached.read_text(encoding="utf-8")
-    try:
-        formatted = black.format_str(source, mode=black.Mode(line_length=LINE_LENGTH))
-    except InvalidInput as exc:  # a template produced broken Python
-        raise SchemaError(path, None, f"generated code does not parse: {exc}") from None
-    if cached is not None:
-        try:
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(formatted, encoding="utf-8")
-            tmp.replace(cached)
-        except OSError:
-            pass
-    return formatted
-
-
-def _format_all(
-    files: dict[str, str], cache: Path | None, skip: set[str] = frozenset()  # type: ignore[assignment]
-) -> dict[str, str]:
-    """Format every generated Python file (``skip``: files copied verbatim);
-    files not in the cache are formatted on all cores when there are enough
-    of them to repay starting the workers."""
-    python = [p for p, text in files.items() if p.endswith(".py") and text.strip() and p not in skip]
-    todo = [p for p in python if cache is None or not (cache / _key(files[p])).is_file()]
-    formatted: dict[str, str] = {}
-    workers = min(os.cpu_count() or 1, 4)
-    if workers > 1 and len(todo) >= 8:
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded caller
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            jobs = {p: pool.submit(_format, files[p], p, cache) for p in todo}
-            formatted = {p: job.result() for p, job in jobs.items()}
-    for p in python:
-        if p not in formatted:
-            formatted[p] = _format(files[p], p, cache)
-    return {p: formatted.get(p, text) for p, text in sorted(files.items())}
-
-
-def _key(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+        xmldsig = locate().xsd / "xmldsig.xsd"
+    except SourcesNotFound:
+        return found
+    if xmldsig.is_file():
+        found[XMLDSIG_NS] = xmldsig
+    return found
 
 
 class Compiler:
@@ -359,14 +314,25 @@ class Compiler:
         runtime: Path,
         package: str = "healthvault",
         entries: list[Path] | None = None,
+        *,
+        strict: bool = False,
+        fallbacks: dict[str, Path] | None = None,
     ) -> None:
         self.xsd_dir = xsd_dir.resolve()
         self.templates = templates.resolve()
         self.runtime = runtime.resolve()
         self.package = package
         self._entries = entries
+        self.strict = strict
+        #: Shipped schemas of namespaces (XML, XML Signature) that stand in
+        #: for missing imports.
+        self.fallbacks = fallbacks if fallbacks is not None else default_fallbacks()
         #: Runtime modules the last compile left out, with the reason.
         self.left_out: list[tuple[str, str]] = []
+        #: Problems the last compile found in the schemas, and the schema
+        #: files it left out because of them (with the reason).
+        self.problems: list[SchemaProblem] = []
+        self.excluded: dict[Path, str] = {}
 
     def entries(self) -> list[Path]:
         """The schemas to compile: given ones, else every .xsd under xsd_dir."""
@@ -378,8 +344,48 @@ class Compiler:
         return entries
 
     def compile(self) -> dict[str, str]:
-        """Return ``{relative file path: content}`` for the whole package."""
-        schemas = SchemaSet(self.entries())
+        """Return ``{relative file path: content}`` for the whole package.
+
+        Schema problems are collected in :attr:`problems`; files that cannot
+        be compiled are left out (:attr:`excluded`). With ``strict``, any
+        problem raises :class:`SchemaSetError` listing them all. A compilation
+        of unchanged inputs is read from the cache.
+        """
+        entries = self.entries()
+        settings = json.dumps(
+            [self.package, self.strict, [str(e) for e in entries], sorted((k, str(v)) for k, v in self.fallbacks.items())]
+        )
+        inputs = [self.xsd_dir, *entries, self.templates, self.runtime, *self.fallbacks.values()]
+        cache_key = outputcache.key(inputs, settings)
+        cached = outputcache.load(cache_key)
+        if cached is not None:
+            self.problems = [SchemaProblem(Path(p), line, message, fatal) for p, line, message, fatal in cached["problems"]]
+            self.excluded = {Path(p): why for p, why in cached["excluded"]}
+            self.left_out = [tuple(x) for x in cached["left_out"]]  # type: ignore[misc]
+            if self.strict and self.problems:
+                raise SchemaSetError(self.problems)
+            files: dict[str, str] = cached["files"]
+            return files
+        files = self._compile(entries)
+        outputcache.store(
+            cache_key,
+            {
+                "files": files,
+                "problems": [[str(p.path), p.line, p.message, p.fatal] for p in self.problems],
+                "excluded": [[str(p), why] for p, why in sorted(self.excluded.items())],
+                "left_out": [list(x) for x in self.left_out],
+            },
+        )
+        return files
+
+    def _compile(self, entries: list[Path]) -> dict[str, str]:
+        schemas = SchemaSet(entries, self.fallbacks)
+        self.problems = list(schemas.problems)
+        self.excluded = dict(schemas.excluded)
+        if self.strict and schemas.problems:
+            raise SchemaSetError(schemas.problems)
+        if not schemas.usable():
+            raise SchemaSetError(schemas.problems or [SchemaProblem(self.xsd_dir, None, "no schema can be compiled")])
         config = _config(self.package)
         transformer = _Transformer(config, schemas)
         xsdata_logger = logging.getLogger("xsdata")
@@ -388,14 +394,24 @@ class Compiler:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                transformer.process_sources([p.as_uri() for p in sorted(schemas.files)])
+                transformer.process_sources([p.as_uri() for p in schemas.usable()])
                 occurs = bindings.Occurs(transformer.classes)
                 classes = transformer.analyze_classes(transformer.classes)
         finally:
             xsdata_logger.setLevel(level)
 
         by_location = {p.as_uri(): sf for p, sf in schemas.files.items()}
+        # Shipped stand-ins live outside the schema folder; their classes go
+        # where their schemas go in the package (xsd/w3c/...).
+        moved = {
+            path.as_uri(): (self.xsd_dir / self._schema_path(path)).as_uri()
+            for path in schemas.usable()
+            if not path.is_relative_to(self.xsd_dir)
+        }
+        for old, new in moved.items():
+            by_location[new] = by_location[old]
         for cls in classes:
+            cls.location = moved.get(cls.location, cls.location)
             sf = by_location.get(cls.location)
             if sf is not None:
                 _wire_namespace(cls, sf)
@@ -429,7 +445,7 @@ class Compiler:
         files.update(assembly.files)
         files.update(self._schema_files(schemas))
         files[f"{self.package}/py.typed"] = ""
-        return _format_all(files, _cache_dir(), skip=assembly.verbatim)
+        return formatting.format_sources(files, formatting.cache_dir(), skip=assembly.verbatim)
 
     # -- helpers -------------------------------------------------------------
 
@@ -462,17 +478,26 @@ class Compiler:
         return found
 
     def _schema_path(self, path: Path) -> str:
-        return path.resolve().relative_to(self.xsd_dir).as_posix()
+        """Where a schema goes in the package's xsd/ folder: its place under
+        the schema folder, or ``w3c/`` for a shipped stand-in."""
+        resolved = path.resolve()
+        if resolved in self.fallbacks.values() and not resolved.is_relative_to(self.xsd_dir):
+            return f"w3c/{resolved.name}"
+        try:
+            return resolved.relative_to(self.xsd_dir).as_posix()
+        except ValueError:  # an import outside the schema folder
+            raise SchemaError(path, None, f"imported schema lies outside {self.xsd_dir}") from None
 
     def _schema_files(self, schemas: SchemaSet) -> dict[str, str]:
         """The compiled schemas, shipped in the package for validation."""
         out = {}
-        for path in sorted(schemas.files):
-            try:
-                rel = self._schema_path(path)
-            except ValueError:  # an import outside the schema folder
-                raise SchemaError(path, None, f"imported schema lies outside {self.xsd_dir}") from None
-            out[f"{self.package}/xsd/{rel}"] = path.read_text(encoding="utf-8")
+        for path in schemas.usable():
+            rel = self._schema_path(path)
+
+            def locate(target: Path, rel: str = rel) -> str:
+                return os.path.relpath(self._schema_path(target), os.path.dirname(rel) or ".").replace(os.sep, "/")
+
+            out[f"{self.package}/xsd/{rel}"] = schemas.files[path].package_text(locate)
         return out
 
 

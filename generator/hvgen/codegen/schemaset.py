@@ -2,8 +2,16 @@
 
 The checks here exist because the code generator on its own is forgiving in
 ways that would hide mistakes in a schema set: a missing import or an unknown
-type silently becomes an untyped field. Every problem is reported with the
-file and line it comes from.
+type silently becomes an untyped field. Every problem is collected with the
+file and line it comes from (:class:`SchemaProblem`); a file with a problem
+that makes it impossible to compile, and every file that imports it, is
+left out of the set (:attr:`SchemaSet.excluded`), so that a schema set as
+published, defects included, still compiles what can be compiled.
+
+The W3C XML and XML Signature schemas ship with the generator: they stand in
+when a schema imports one of those namespaces from a location that does not
+exist (or gives none), and when a schema uses ``xml:lang`` without importing
+the XML namespace at all.
 
 Two versions of one thing type (medical image study v1 and v2) declare the
 same target namespace and the same type names. They are kept apart by giving
@@ -13,9 +21,11 @@ reaches the wire because thing-type data is unqualified there.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +67,34 @@ class ThingTypeInfo:
     line: int
 
 
+@dataclass(frozen=True)
+class SchemaProblem:
+    """A problem found in a schema file. A fatal one leaves the file out."""
+
+    path: Path
+    line: int | None
+    message: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.message}"
+
+
+class SchemaSetError(SchemaError):
+    """Every problem of a schema set, when none may be tolerated (``strict``)."""
+
+    def __init__(self, problems: list[SchemaProblem]) -> None:
+        self.problems = problems
+        first = problems[0]
+        super().__init__(first.path, first.line, first.message)
+        self.args = ("\n".join(str(p) for p in problems),)
+
+
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+
 @dataclass
 class SchemaFile:
     """One parsed schema file."""
@@ -67,18 +105,43 @@ class SchemaFile:
     thing_type: ThingTypeInfo | None = None
     alias: str | None = None
     imports: list[Path] = field(default_factory=list)
+    #: import/include element -> the file it resolved to (where the location
+    #: was missing or absent and a shipped schema stands in, that one).
+    resolved: dict[etree._Element, Path] = field(default_factory=dict)
+    #: Namespaces used without an import, satisfied by a shipped schema.
+    implicit: dict[str, Path] = field(default_factory=dict)
 
     @property
     def compiled_namespace(self) -> str:
         """The namespace the classes of this file are compiled under."""
         return self.alias or self.target_namespace
 
+    def _rewritten(self, locate: Callable[[Path], str]) -> etree._Element:
+        root = copy.deepcopy(self.tree.getroot())
+        for copied, original in zip(root, self.tree.getroot()):
+            target = self.resolved.get(original)
+            if target is not None:
+                copied.set("schemaLocation", locate(target))
+        for namespace, target in sorted(self.implicit.items()):
+            imp = etree.Element(f"{{{XS}}}import", namespace=namespace, schemaLocation=locate(target))
+            root.insert(0, imp)
+        return root
+
     def to_bytes(self) -> bytes:
-        """The schema as handed to the compiler: no DTD, alias applied."""
-        root = self.tree.getroot()
+        """The schema as handed to the compiler: no DTD, alias applied, every
+        import pointing at the file it resolved to."""
+        root = self._rewritten(lambda target: target.as_uri())
         if self.alias:
             root = _rename_namespace(root, self.target_namespace, self.alias)
         return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
+
+    def package_text(self, locate: Callable[[Path], str]) -> str:
+        """The schema as shipped in a generated package (for validation),
+        imports relative to where ``locate`` puts each file."""
+        if not self.resolved and not self.implicit:
+            return self.path.read_text(encoding="utf-8")
+        root = self._rewritten(locate)
+        return str(etree.tostring(root, encoding="unicode"))
 
 
 def _schema_parser() -> etree.XMLParser:
@@ -201,57 +264,117 @@ _REFERENCES = {
 
 
 class SchemaSet:
-    """A set of schema files reached from entry points through imports."""
+    """A set of schema files reached from entry points through imports.
 
-    def __init__(self, entries: list[Path]) -> None:
+    ``problems`` lists what was found, ``excluded`` the files left out (with
+    the reason) and :meth:`usable` the files that compile.
+    """
+
+    def __init__(self, entries: list[Path], fallbacks: dict[str, Path] | None = None) -> None:
         self.files: dict[Path, SchemaFile] = {}
+        self.problems: list[SchemaProblem] = []
+        self.excluded: dict[Path, str] = {}
+        self.fallbacks = {ns: p.resolve() for ns, p in (fallbacks or {}).items()}
+        self._broken: dict[Path, str] = {}
         for entry in entries:
             self._load(entry.resolve(), None)
         self._assign_aliases()
         self._check_references()
         self._check_type_ids()
+        self._exclude()
+
+    # -- problems ---------------------------------------------------------------
+
+    def _problem(self, path: Path, line: int | None, message: str, fatal: bool = True) -> None:
+        self.problems.append(SchemaProblem(path, line, message, fatal))
+        if fatal:
+            self._broken.setdefault(path, f"{path.name}:{line}: {message}" if line else message)
+
+    def _exclude(self) -> None:
+        """Leave out broken files and, transitively, every file importing one."""
+        self.excluded = dict(self._broken)
+        changed = True
+        while changed:
+            changed = False
+            for path, sf in sorted(self.files.items()):
+                if path in self.excluded:
+                    continue
+                gone = [p for p in sf.imports if p in self.excluded or p not in self.files]
+                if gone:
+                    self.excluded[path] = f"imports {gone[0].name}, which is left out"
+                    changed = True
+
+    def usable(self) -> list[Path]:
+        """The files that compile, sorted."""
+        return sorted(p for p in self.files if p not in self.excluded)
 
     # -- loading -------------------------------------------------------------
 
-    def _load(self, path: Path, importer: tuple[Path, int] | None) -> SchemaFile:
+    def _load(self, path: Path, importer: tuple[Path, int] | None) -> SchemaFile | None:
         if path in self.files:
             return self.files[path]
         if not path.is_file():
             if importer:
-                raise SchemaError(importer[0], importer[1], f"imported schema not found: {path}")
-            raise SchemaError(path, None, "schema file not found")
-        tree = _parse(path)
+                self._problem(importer[0], importer[1], f"imported schema not found: {path}")
+            else:
+                self._problem(path, None, "schema file not found")
+            return None
+        try:
+            tree = _parse(path)
+        except SchemaError as exc:
+            self._problem(path, exc.line, exc.message)
+            return None
         root = tree.getroot()
         sf = SchemaFile(path=path, tree=tree, target_namespace=root.get("targetNamespace", ""))
-        sf.thing_type = _thing_type_of(path, root)
+        try:
+            sf.thing_type = _thing_type_of(path, root)
+        except SchemaError as exc:
+            self._problem(path, exc.line, exc.message)
         self.files[path] = sf
         for imp in root:
-            if not isinstance(imp.tag, str):
-                continue
-            if imp.tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
-                location = imp.get("schemaLocation")
-                if not location:
-                    continue
-                if "://" in location:
-                    raise SchemaError(
-                        path, imp.sourceline, f"remote schema location not allowed: {location}"
-                    )
-                target = (path.parent / location).resolve()
-                sf.imports.append(target)
-                child = self._load(target, (path, imp.sourceline or 0))
-                declared = imp.get("namespace", "")
-                if imp.tag.endswith("import") and declared != child.target_namespace:
-                    raise SchemaError(
-                        path,
-                        imp.sourceline,
-                        f"import declares namespace {declared!r} but {location} has "
-                        f"targetNamespace {child.target_namespace!r}",
-                    )
+            if isinstance(imp.tag, str) and imp.tag in (f"{{{XS}}}import", f"{{{XS}}}include"):
+                self._load_import(sf, imp)
         return sf
+
+    def _load_import(self, sf: SchemaFile, imp: etree._Element) -> None:
+        path = sf.path
+        location = imp.get("schemaLocation")
+        namespace = imp.get("namespace", "") if imp.tag.endswith("import") else sf.target_namespace
+        fallback = self.fallbacks.get(namespace) if imp.tag.endswith("import") else None
+        target: Path | None = None
+        if location and "://" not in location:
+            target = (path.parent / location).resolve()
+            if not target.is_file() and fallback is not None:
+                self._problem(
+                    path, imp.sourceline, f"imported schema not found: {location}; using the shipped schema of {namespace}", False
+                )
+                target = fallback
+        elif location:  # remote
+            if fallback is None:
+                self._problem(path, imp.sourceline, f"remote schema location not allowed: {location}")
+                return
+            target = fallback
+        elif fallback is not None:
+            target = fallback
+        if target is None:
+            return
+        sf.imports.append(target)
+        if target != (path.parent / (location or "")).resolve():
+            sf.resolved[imp] = target
+        child = self._load(target, (path, imp.sourceline or 0))
+        if child is None:
+            return
+        if imp.tag.endswith("import") and namespace != child.target_namespace:
+            self._problem(
+                path,
+                imp.sourceline,
+                f"import declares namespace {namespace!r} but {target.name} has "
+                f"targetNamespace {child.target_namespace!r}",
+            )
 
     # -- checks --------------------------------------------------------------
 
-    def _definitions(self, sf: SchemaFile) -> dict[tuple[str, str], int]:
+    def _definitions(self, sf: SchemaFile, report: bool = False) -> dict[tuple[str, str], int]:
         found: dict[tuple[str, str], int] = {}
         for child in sf.tree.getroot():
             if not isinstance(child.tag, str) or not child.tag.startswith(f"{{{XS}}}"):
@@ -260,37 +383,37 @@ class SchemaSet:
             name = child.get("name")
             if kind and name:
                 key = (kind, name)
-                if key in found:
-                    raise SchemaError(
-                        sf.path, child.sourceline, f"{kind} {name!r} is defined twice in this file"
-                    )
-                found[key] = child.sourceline or 0
+                if key in found and report:
+                    self._problem(sf.path, child.sourceline, f"{kind} {name!r} is defined twice in this file")
+                found.setdefault(key, child.sourceline or 0)
         return found
 
     def _assign_aliases(self) -> None:
         owners: dict[tuple[str, str, str], SchemaFile] = {}
         for path in sorted(self.files):
             sf = self.files[path]
-            defs = self._definitions(sf)
+            defs = self._definitions(sf, report=True)
             clash: SchemaFile | None = None
             for kind, name in defs:
                 other = owners.get((sf.target_namespace, kind, name))
-                if other is not None:
+                if other is not None and other.path != sf.path:
                     clash = other
                     if not (sf.thing_type and other.thing_type):
-                        raise SchemaError(
+                        self._problem(
                             sf.path,
                             defs[(kind, name)],
                             f"{kind} {name!r} in namespace {sf.target_namespace!r} is "
-                            f"already defined in {other.path}",
+                            f"already defined in {other.path.name}",
                         )
+                        clash = None
+                        break
             if clash is not None:
                 assert sf.thing_type is not None
                 version = sf.thing_type.version or len(self.files)
                 sf.alias = f"{sf.target_namespace}{ALIAS_MARK}{version}"
                 for other in self.files.values():
                     if path in other.imports and other is not sf:
-                        raise SchemaError(
+                        self._problem(
                             other.path,
                             None,
                             f"imports {path.name}, one of several versions of namespace "
@@ -305,7 +428,7 @@ class SchemaSet:
         stack = [sf.path]
         while stack:
             p = stack.pop()
-            if p in seen:
+            if p in seen or p not in self.files:
                 continue
             seen.add(p)
             # Imports are not transitive in XSD, but includes and the
@@ -315,7 +438,7 @@ class SchemaSet:
         return seen
 
     def _check_references(self) -> None:
-        for sf in self.files.values():
+        for sf in list(self.files.values()):
             visible = self._visible(sf)
             known: set[tuple[str, str, str]] = set()
             for p in visible:
@@ -329,26 +452,39 @@ class SchemaSet:
                     value = el.get(attr)
                     if not ref_kind or not value:
                         continue
-                    kind = ref_kind
-                    try:
-                        ns, name = _resolve_qname(el, value)
-                    except KeyError as missing:
-                        raise SchemaError(
-                            sf.path, el.sourceline, f"undeclared namespace prefix {missing} in {value!r}"
-                        ) from None
-                    if ns == XS and kind == "type":
-                        if name not in _XS_BUILTINS:
-                            raise SchemaError(
-                                sf.path, el.sourceline, f"unknown built-in type {value!r}"
-                            )
-                        continue
-                    if (ns, kind, name) not in known:
-                        where = f"namespace {ns!r}" if ns else "no namespace"
-                        raise SchemaError(
-                            sf.path,
-                            el.sourceline,
-                            f"unknown {kind} {value!r} ({where}); is an import missing?",
-                        )
+                    self._check_reference(sf, el, ref_kind, value, known)
+
+    def _check_reference(
+        self, sf: SchemaFile, el: etree._Element, kind: str, value: str, known: set[tuple[str, str, str]]
+    ) -> None:
+        try:
+            ns, name = _resolve_qname(el, value)
+        except KeyError as missing:
+            self._problem(sf.path, el.sourceline, f"undeclared namespace prefix {missing} in {value!r}")
+            return
+        if ns == XS and kind == "type":
+            if name not in _XS_BUILTINS:
+                self._problem(sf.path, el.sourceline, f"unknown built-in type {value!r}")
+            return
+        if (ns, kind, name) in known:
+            return
+        fallback = self.fallbacks.get(ns)
+        if fallback is not None and ns not in sf.implicit:
+            shipped = self._load(fallback, None)
+            if shipped is not None and (kind, name) in self._definitions(shipped):
+                self._problem(
+                    sf.path,
+                    el.sourceline,
+                    f"uses {value!r} without importing namespace {ns}; the shipped schema of it is used",
+                    False,
+                )
+                sf.implicit[ns] = fallback
+                sf.imports.append(fallback)
+                for k, n in self._definitions(shipped):
+                    known.add((ns, k, n))
+                return
+        where = f"namespace {ns!r}" if ns else "no namespace"
+        self._problem(sf.path, el.sourceline, f"unknown {kind} {value!r} ({where}); is an import missing?")
 
     def _check_type_ids(self) -> None:
         seen: dict[uuid.UUID, SchemaFile] = {}
@@ -358,11 +494,12 @@ class SchemaSet:
                 continue
             other = seen.get(sf.thing_type.type_id)
             if other is not None:
-                raise SchemaError(
+                self._problem(
                     sf.path,
                     sf.thing_type.line,
-                    f"duplicate type-id {sf.thing_type.type_id}: already declared by {other.path}",
+                    f"duplicate type-id {sf.thing_type.type_id}: already declared by {other.path.name}",
                 )
+                continue
             seen[sf.thing_type.type_id] = sf
 
     # -- queries -------------------------------------------------------------
@@ -373,7 +510,7 @@ class SchemaSet:
 
     def thing_types(self) -> list[SchemaFile]:
         """Thing-type schema files, ordered by path."""
-        return [self.files[p] for p in sorted(self.files) if self.files[p].thing_type]
+        return [self.files[p] for p in self.usable() if self.files[p].thing_type]
 
     def relative(self, path: Path, base: Path) -> str:
         """Path of a schema relative to the schema folder, with forward slashes."""

@@ -43,7 +43,6 @@ __all__ = [
 
 
 class Hmac(_Enum):
-
     HMACSHA256 = "HMACSHA256"
     HMACSHA1 = "HMACSHA1"
 
@@ -148,7 +147,6 @@ class AppServerCred(_b.Binding):
 
 
 class Credential(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "Credential"
 
@@ -180,7 +178,6 @@ class Credential(_b.Binding):
 
 
 class AuthTokenInfo(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "AuthTokenInfo"
 
@@ -209,7 +206,6 @@ class AuthTokenInfo(_b.Binding):
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "info"
 

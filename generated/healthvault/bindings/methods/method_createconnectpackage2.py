@@ -28,7 +28,6 @@ __all__ = [
 
 
 class StreamedPackageBlobs(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "StreamedPackageBlobs"
 

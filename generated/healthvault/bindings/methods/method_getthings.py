@@ -38,7 +38,6 @@ __all__ = [
 
 
 class ThingSectionSpec(_Enum):
-
     CORE = "core"
     AUDITS = "audits"
     OTHERDATA = "otherdata"
@@ -361,7 +360,6 @@ class ThingFormatSpec(_b.Binding):
 
 
 class ThingRequestGroup(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "ThingRequestGroup"
 
@@ -428,7 +426,6 @@ class ThingRequestGroup(_b.Binding):
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "info"
 

@@ -51,7 +51,6 @@ __all__ = [
 
 
 class BlobFilterSpec(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "BlobFilterSpec"
 
@@ -84,13 +83,11 @@ class BlobFormatSpec(_Enum):
 
 
 class OrderByDirection(_Enum):
-
     ASC = "Asc"
     DESC = "Desc"
 
 
 class ThingIntentsSpecIntent(_Enum):
-
     VIEW = "view"
     DOWNLOAD = "download"
     TRANSMIT = "transmit"
@@ -112,7 +109,6 @@ class ThingSectionSpec2(_Enum):
 
 
 class BlobFilters(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "BlobFilters"
 
@@ -137,7 +133,6 @@ class BlobFilters(_b.Binding):
 
 
 class ThingIntentsSpec(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "ThingIntentsSpec"
 
@@ -160,7 +155,6 @@ class ThingIntentsSpec(_b.Binding):
 
 
 class ThingOrderBySpec(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "ThingOrderBySpec"
 
@@ -192,7 +186,6 @@ class BlobPayloadRequest(_b.Binding):
     ELEMENT = "BlobPayloadRequest"
 
     class BlobFormat(_b.Binding):
-
         __slots__ = ()
         ELEMENT = "blob-format"
 
@@ -247,7 +240,6 @@ class BlobPayloadRequest(_b.Binding):
 
 
 class ThingOrderBySpecs(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "ThingOrderBySpecs"
 
@@ -424,7 +416,6 @@ class ThingRequestGroup2(_b.Binding):
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "info"
 

@@ -21,7 +21,6 @@ __all__ = [
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "info"
 

@@ -24,7 +24,6 @@ __all__ = [
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "info"
 

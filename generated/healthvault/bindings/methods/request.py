@@ -60,7 +60,6 @@ class Info(_b.Binding):
 
 
 class OfflinePersonInfo(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "OfflinePersonInfo"
 
@@ -248,7 +247,6 @@ class Header(_b.Binding):
 
 
 class Request(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "{urn:com.microsoft.wc.request}request"
 

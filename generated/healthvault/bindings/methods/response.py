@@ -135,7 +135,6 @@ class Status(_b.Binding):
 
 
 class Response(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "response"
 

@@ -28,7 +28,6 @@ __all__ = [
 
 
 class PackageBlobChunkEncryptionAlgorithm(_Enum):
-
     AES256 = "aes256"
 
 

@@ -45,7 +45,6 @@ class ConfigurationEntry(_b.Binding):
 
 
 class PlatformInfo(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "PlatformInfo"
 
@@ -77,7 +76,6 @@ class PlatformInfo(_b.Binding):
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "{urn:com.microsoft.wc.methods.response.GetServiceDefinition2}info"
 

@@ -96,7 +96,6 @@ class ThingResponseGroup2(_b.Binding):
 
 
 class Info(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "{urn:com.microsoft.wc.methods.response.GetThings3}info"
 

@@ -110,7 +110,6 @@ class EncryptAlgorithm(_b.Binding):
 
 
 class PasswordProtectedPackage(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "password-protected-package"
     TYPE_ID: _t.ClassVar[_UUID] = _UUID("c9287326-bb43-4194-858c-8b60768f000f")

@@ -21,7 +21,6 @@ __all__ = [
 
 
 class PersonalImage(_b.Binding):
-
     __slots__ = ()
     ELEMENT = "personal-image"
     TYPE_ID: _t.ClassVar[_UUID] = _UUID("a5294488-f865-4ce3-92fa-187cd3b58930")
