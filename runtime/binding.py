@@ -161,7 +161,7 @@ class Simple(Item[T]):
 
     def get(self, element: etree._Element, doc: Document | None) -> T:
         try:
-            value: T = self.type.parse(element.text)
+            value: T = self.type.parse(_text(element))
         except ValueError as exc:
             raise HealthVaultValueError(f"{_where(element)}: {exc}") from None
         return value
@@ -258,6 +258,14 @@ class DataRoot(Wild):
                 doc.decisions[element] = cls
         view: Binding = cls._of(element, doc)  # type: ignore[attr-defined]
         return view
+
+
+def _text(element: etree._Element) -> str | None:
+    """The text of a simple-content element (comments inside do not split it)."""
+    if len(element):
+        return "".join(str(part) for part in element.xpath("text()"))
+    text: str | None = element.text
+    return text
 
 
 def _where(element: etree._Element) -> str:
@@ -602,7 +610,7 @@ class Text(Generic[T]):
         if obj is None:
             return self
         try:
-            value: T = self.type.parse(obj._el.text)  # noqa: SLF001
+            value: T = self.type.parse(_text(obj._el))  # noqa: SLF001
         except ValueError as exc:
             raise HealthVaultValueError(f"{_where(obj._el)}: {exc}") from None  # noqa: SLF001
         return value

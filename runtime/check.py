@@ -21,7 +21,7 @@ from typing import Any
 
 from lxml import etree
 
-from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement
+from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement, _text
 
 _XSI = "{" + XSI_NS + "}"
 _WS = " \t\n\r"
@@ -107,7 +107,7 @@ class Checker:
         if text_field is not None:
             if len(element):
                 self._elements_in_text(element)
-            problem = text_field.type.check(element.text)
+            problem = text_field.type.check(_text(element))
             if problem is not None:
                 self._report(element, problem, False)
             return
@@ -135,8 +135,11 @@ class Checker:
                 else:
                     if len(child) or len(child.attrib):
                         self._value_shape(child)
-                    if not simple.trivial and not simple.valid(child.text or ""):
-                        problem = simple.check(child.text)
+                        text = _text(child)
+                    else:
+                        text = child.text
+                    if not simple.trivial and not simple.valid(text or ""):
+                        problem = simple.check(text)
                         if problem is not None:
                             self._report(child, problem, False)
             tail = child.tail

@@ -4,7 +4,8 @@ Every document is parsed with DTD processing, entity expansion and network
 access disabled. A document that declares a DOCTYPE is refused outright: that
 is where entity bombs (billion laughs, quadratic blowup) and external entity
 references (XXE) live, and no platform message needs one. Comments and
-processing instructions are dropped; they carry no data.
+processing instructions are kept, so that a document read and written back is
+the same document.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def _parser() -> etree.XMLParser:
         dtd_validation=False,
         no_network=True,
         huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
+        remove_comments=False,
+        remove_pis=False,
         collect_ids=False,
     )
 

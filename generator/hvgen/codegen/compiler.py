@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -144,10 +144,10 @@ def method_specs(infos: list[MethodInfo]) -> list[MethodSpec]:
 class _Transformer(ResourceTransformer):
     """xsdata's transformer, fed from the checked schema set instead of URLs."""
 
-    def __init__(self, config: GeneratorConfig, schemas: SchemaSet) -> None:
+    def __init__(self, config: GeneratorConfig, schemas: SchemaSet, locate: Callable[[Path], str]) -> None:
         super().__init__(config)
         for path in schemas.usable():
-            self.preloaded[path.as_uri()] = schemas.files[path].to_bytes()
+            self.preloaded[locate(path)] = schemas.files[path].to_bytes(locate)
 
     def load_resource(self, uri: str) -> bytes | None:
         if uri in self.processed:
@@ -387,31 +387,21 @@ class Compiler:
         if not schemas.usable():
             raise SchemaSetError(schemas.problems or [SchemaProblem(self.xsd_dir, None, "no schema can be compiled")])
         config = _config(self.package)
-        transformer = _Transformer(config, schemas)
+        transformer = _Transformer(config, schemas, self._uri)
         xsdata_logger = logging.getLogger("xsdata")
         level = xsdata_logger.level
         xsdata_logger.setLevel(logging.ERROR)  # its progress notes are not ours to print
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                transformer.process_sources([p.as_uri() for p in schemas.usable()])
+                transformer.process_sources([self._uri(p) for p in schemas.usable()])
                 occurs = bindings.Occurs(transformer.classes)
                 classes = transformer.analyze_classes(transformer.classes)
         finally:
             xsdata_logger.setLevel(level)
 
-        by_location = {p.as_uri(): sf for p, sf in schemas.files.items()}
-        # Shipped stand-ins live outside the schema folder; their classes go
-        # where their schemas go in the package (xsd/w3c/...).
-        moved = {
-            path.as_uri(): (self.xsd_dir / self._schema_path(path)).as_uri()
-            for path in schemas.usable()
-            if not path.is_relative_to(self.xsd_dir)
-        }
-        for old, new in moved.items():
-            by_location[new] = by_location[old]
+        by_location = {self._uri(p): sf for p, sf in schemas.files.items() if p not in schemas.excluded}
         for cls in classes:
-            cls.location = moved.get(cls.location, cls.location)
             sf = by_location.get(cls.location)
             if sf is not None:
                 _wire_namespace(cls, sf)
@@ -476,6 +466,11 @@ class Compiler:
                 schema=self._schema_path(sf.path),
             )
         return found
+
+    def _uri(self, path: Path) -> str:
+        """Where the compiler sees a schema: shipped stand-ins for W3C schemas
+        appear under the schema folder, where the package puts them (w3c/)."""
+        return (self.xsd_dir / self._schema_path(path)).as_uri()
 
     def _schema_path(self, path: Path) -> str:
         """Where a schema goes in the package's xsd/ folder: its place under

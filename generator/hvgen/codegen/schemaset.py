@@ -127,10 +127,10 @@ class SchemaFile:
             root.insert(0, imp)
         return root
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, locate: Callable[[Path], str] = lambda target: target.as_uri()) -> bytes:
         """The schema as handed to the compiler: no DTD, alias applied, every
-        import pointing at the file it resolved to."""
-        root = self._rewritten(lambda target: target.as_uri())
+        import pointing (through ``locate``) at the file it resolved to."""
+        root = self._rewritten(locate)
         if self.alias:
             root = _rename_namespace(root, self.target_namespace, self.alias)
         return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
