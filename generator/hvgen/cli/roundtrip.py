@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 from typing import BinaryIO
 
 import click
+
+from .common import emit, json_option
 
 
 @click.command()
@@ -15,16 +17,24 @@ import click
     default=False,
     help="Indent the output for reading (default: exact wire form, no indentation).",
 )
-def roundtrip(file: BinaryIO, pretty: bool) -> None:
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of standard output.")
+@json_option
+def roundtrip(file: BinaryIO, pretty: bool, output: Path | None, as_json: bool) -> None:
     """Decode FILE through the bindings and write it back to stdout.
 
     FILE may hold a <thing>, a bare data-xml root such as
     <medical-image-study>, a <wc-request:request> or a <response>; use - for
     standard input. Invalid or hostile XML (DTDs, entities, external
-    references) is refused with a one-line error and exit status 1.
+    references) is refused with a one-line error and exit status 1. Content
+    no binding class holds is kept as raw XML, with a warning.
+    With --json: the document's kind, whether the output equals the input
+    byte for byte, and the XML.
     """
     from healthvault import codec
     from healthvault.errors import HealthVaultXmlError
+
+    from .thing import write_out
 
     data = file.read()
     try:
@@ -32,6 +42,11 @@ def roundtrip(file: BinaryIO, pretty: bool) -> None:
         out = codec.write_document(obj, pretty=pretty)
     except HealthVaultXmlError as exc:
         raise click.ClickException(str(exc)) from None
-    sys.stdout.buffer.write(out)
-    if not out.endswith(b"\n"):
-        sys.stdout.buffer.write(b"\n")
+    if as_json:
+        if output is not None:
+            write_out(out, output)
+        emit(True, {"file": file.name, "kind": type(obj).__name__, "bytes_in": len(data), "bytes_out": len(out),
+                    "identical": out.strip() == data.strip(), "output": str(output) if output else None,
+                    "xml": None if output else out.decode("utf-8")}, lambda: None)
+        return
+    write_out(out, output)
