@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,11 +129,17 @@ class Studies:
                 raise StudyError(f"no study {study_uid} in the record")
             return thing
         try:
+            uuid.UUID(thing_id)
+        except ValueError:
+            raise StudyError(f"{thing_id!r} is not a thing id (a GUID such as those `hvgen study list` shows)") from None
+        try:
             found = self.client.get_things(ThingQuery(thing_ids=[thing_id], sections=("core",), blob_payload=True, signatures=True))
         except status.HealthVaultStatusError as exc:
             raise StudyError(f"no study with thing id {thing_id}: {exc.message}") from None
-        if not found or study_of_or_none(found[0]) is None:
-            raise StudyError(f"thing {thing_id} is not a study in the record")
+        if not found:
+            raise StudyError(f"no thing {thing_id} in the record (deleted, or never there)")
+        if study_of_or_none(found[0]) is None:
+            raise StudyError(f"thing {thing_id} is not a medical image study")
         uid = study_of(found[0]).study_instance_uid
         if study_uid and uid != study_uid:
             raise StudyError(f"thing {thing_id} is study {uid}, not {study_uid}")

@@ -54,7 +54,7 @@ def package_create(ctx: click.Context, folder: Path, question: str, answer: str,
     if not as_json:
         for line in skipped_lines(scanned):
             echo_err(line)
-    built = []
+    built: list[study_mod.BuiltStudy] = []
     for s in scanned.studies:
         with Progress(f"previews ({len(built) + 1}/{len(scanned.studies)})", enabled=show, unit="image", transient=True) as bar:
             built.append(study_mod.build(s, version=1 if version1 else 2, progress=bar))

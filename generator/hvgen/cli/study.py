@@ -71,17 +71,17 @@ def size_text(count: int) -> str:
 
 
 @contextmanager
-def studies(profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "pass --thing THING_ID") -> Iterator[Studies]:
+def studies(profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "--thing THING_ID") -> Iterator[Studies]:
     """The record's studies, through a client that is closed afterwards;
     library and file errors become one-line messages."""
     with needs_extra("imaging"):
         from hvgen_imaging.workflow import DuplicateStudies, Studies
 
-    try:
-        with reported(OSError), client(profile_path) as hv:
+    with reported(OSError), client(profile_path) as hv:
+        try:
             yield Studies(hv, progress=bar)
-    except DuplicateStudies as exc:
-        raise click.ClickException(f"{exc} ({duplicates_hint})") from None
+        except DuplicateStudies as exc:
+            raise click.ClickException(f"{exc} ({duplicates_hint})") from None
 
 
 def scan(folder: Path, show: bool) -> ScanResult:
@@ -113,6 +113,20 @@ def skipped_lines(scanned: ScanResult) -> list[str]:
 
 def skipped_json(scanned: ScanResult) -> list[dict[str, str]]:
     return [{"path": str(path), "reason": why} for path, why in scanned.skipped]
+
+
+def study_name(scanned: Any) -> str:
+    """A scanned study as people know it: its UID, or its files when it has none."""
+    if scanned.uid != "unknown-study":
+        return str(scanned.uid)
+    images = scanned.images
+    return f"{plural(len(images), 'file')} without a Study Instance UID ({images[0].path}{', ...' if len(images) > 1 else ''})"
+
+
+def names_a_file(note: str) -> bool:
+    """Whether a note starts with the file it is about."""
+    head = note.split(": ", 1)[0]
+    return bool(head) and Path(head).exists()
 
 
 def result_line(r: UploadResult) -> str:
@@ -169,6 +183,7 @@ def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: b
     with needs_extra("imaging"):
         from hvgen_imaging import study as study_mod
         from hvgen_imaging.results import StudyError
+        from hvgen_imaging.workflow import DuplicateStudies
 
     chosen = signer(sign, key, cert, sha256)
     show = showing(progress, as_json)
@@ -178,7 +193,7 @@ def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: b
             echo_err(line)
     results: list[UploadResult] = []
     errors: list[tuple[str, str]] = []
-    with studies(profile_path, duplicates_hint="remove the extra ones with `hvgen study delete UID --thing THING_ID`") as record:
+    with studies(profile_path) as record:
         for scanned_study in scanned.studies:
             heading(show, f"study {scanned_study.uid}: {plural(len(scanned_study.images), 'image')}, {size_text(scanned_study.size)}")
             with Progress("  previews", enabled=show and not no_previews, unit="image", transient=True) as bar:
@@ -188,18 +203,20 @@ def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: b
                 try:
                     result = record.upload(built, signer=chosen, drop_signature=unsigned_ok)
                 except StudyError as exc:
-                    errors.append((scanned_study.uid, str(exc)))
+                    hint = " (remove the extra ones with `hvgen study delete UID --thing THING_ID`)" if isinstance(exc, DuplicateStudies) else ""
+                    errors.append((study_name(scanned_study), f"{exc}{hint}"))
                     continue
             results.append(result)
             if not as_json:
                 for w in result.warnings:
-                    echo_err(f"note: {w}")
+                    if w not in scanned.warnings:  # a file read again to make its preview warns again
+                        echo_err(f"note: {w}" if names_a_file(w) else f"note: study {result.study_uid}: {w}")
                 click.echo(result_line(result))
     if as_json:
         emit(True, {"studies": [r.as_dict() for r in results], "skipped": skipped_json(scanned), "notes": scanned.warnings,
-                    "errors": [{"study_uid": uid, "error": e} for uid, e in errors]}, lambda: None)
-    for uid, error in errors:
-        echo_err(f"Error: {uid}: {error}")
+                    "errors": [{"study": name, "error": e} for name, e in errors]}, lambda: None)
+    for name, error in errors:
+        echo_err(f"Error: {name}: {error}")
     if errors:
         sys.exit(1)
 
@@ -319,7 +336,8 @@ def study_add_series(ctx: click.Context, uid: str, folder: Path, allow_other_stu
 
     def text() -> None:
         for w in result.warnings:
-            echo_err(f"note: {w}")
+            if w not in scanned.warnings:
+                echo_err(f"note: {w}")
         click.echo(f"{uid}: now {result.series} series, "
                    f"{plural(result.images, 'image')} (thing {result.thing_id}; {plural(result.uploaded_blobs, 'blob')} sent"
                    f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})")

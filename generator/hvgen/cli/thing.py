@@ -76,7 +76,7 @@ def type_ids(wanted: tuple[str, ...]) -> list[str]:
         if not classes:
             known = ", ".join(sorted(registry.ROOTS))
             raise click.BadParameter(f"{value!r} is neither a type id nor a known type ({known})", param_hint="--type")
-        found.extend(str(c.TYPE_ID) for c in classes)
+        found.extend(str(getattr(c, "TYPE_ID")) for c in classes)
     return found
 
 
@@ -162,21 +162,34 @@ def thing_list(types: tuple[str, ...], as_json: bool, profile_path: Path | None)
 
 @thing.command("put")
 @click.argument("thing_file", metavar="THING.xml", type=click.File("rb"))
+@click.option("--unsigned-ok", is_flag=True, help="Update a signed thing with an unsigned THING.xml (the signature is removed).")
 @json_option
 @profile_option
-def thing_put(thing_file: BinaryIO, as_json: bool, profile_path: Path | None) -> None:
+def thing_put(thing_file: BinaryIO, unsigned_ok: bool, as_json: bool, profile_path: Path | None) -> None:
     """Write THING.xml to the record: a thing without a thing-id is created;
     one with a thing-id updates that thing (its version-stamp must be the
-    current one)."""
+    current one). Blobs the XML does not mention are kept. Replacing a
+    signed thing with an unsigned one needs --unsigned-ok."""
     from healthvault import codec
     from healthvault.errors import HealthVaultXmlError
+
+    from healthvault.bindings.thing import Thing2
 
     try:
         parsed = codec.read_thing(thing_file.read())
     except HealthVaultXmlError as exc:
         raise click.ClickException(f"{thing_file.name}: {exc}") from None
+    if not isinstance(parsed, Thing2):
+        raise click.ClickException(f"{thing_file.name}: a thing in the original format (data-other); PutThings takes the current one")
     updating = parsed.thing_id is not None
     with client(profile_path) as hv, reported():
+        if updating and parsed.signature_info is None and not unsigned_ok:
+            assert parsed.thing_id is not None
+            current = _fetch(hv, parsed.thing_id.value, ("core", "digitalsignatures"))
+            if current.signature_info is not None:
+                raise click.ClickException(
+                    f"thing {parsed.thing_id.value} is signed and {thing_file.name} is not: writing it would remove the "
+                    "signature; sign it (hvgen thing sign) or pass --unsigned-ok")
         key = hv.put_thing(parsed)
     verb = "updated" if updating else "created"
     emit(as_json, {"thing_id": key.value, "version_stamp": key.version_stamp, "created": not updating},
