@@ -61,6 +61,7 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     cut.write_bytes(originals[0].read_bytes()[:700])
     (folder / "notes.txt").write_text("not an image\n")
     os.mkfifo(folder / "pipe")
+    (folder / "gone.dcm").symlink_to(folder / "nowhere.dcm")
     shutil.copy(get_testdata_file("SC_rgb_jpeg.dcm"), folder / "odd.dcm")  # pydicom warns reading it
 
     run = in_terminal(["study", "upload", str(folder)], env)
@@ -72,6 +73,7 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     assert f"skipped {cut}: truncated: element (0020,000D) needs 720 bytes, the file has 700" in run.lines
     assert f"skipped {folder / 'notes.txt'}: not a DICOM file" in run.lines
     assert f"skipped {folder / 'pipe'}: not a regular file (a device, pipe or socket)" in run.lines
+    assert f"skipped {folder / 'gone.dcm'}: cannot read it: it is gone (a broken link?)" in run.lines
     assert len([line for line in run.lines if line.startswith(f"note: {folder / 'odd.dcm'}: Expected explicit VR")]) == 1
     (created,) = [line for line in run.lines if line.startswith(f"{uid}: created thing ")]
     assert created.endswith("(2 series, 6 images; 12 blobs sent)")
@@ -232,10 +234,17 @@ def test_unreadable_and_empty_folders_are_one_line_errors(env: dict[str, str], t
     assert result.output.strip() == f"Error: cannot read {locked}: permission denied"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads folders whatever their mode")
-def test_unreadable_folder_without_permission(env: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files and folders whatever their mode")
+def test_unreadable_files_and_folders_without_permission(env: dict[str, str], tmp_path: Path) -> None:
     locked = tmp_path / "locked"
-    make_study(locked, series=1, images=1, size=16)
+    make_study(locked, series=1, images=2, size=16)
+    secret = sorted(locked.rglob("*.dcm"))[0]
+    secret.chmod(0)
+    try:
+        run = piped(["study", "upload", str(locked)], env)
+    finally:
+        secret.chmod(0o644)
+    assert run.code == 0 and f"skipped {secret}: cannot read it: permission denied" in run.stderr.splitlines()
     locked.chmod(0)
     try:
         run = piped(["study", "upload", str(locked)], env)
@@ -261,3 +270,14 @@ def test_delete_removes_the_blobs_from_disk(new_server, tmp_path: Path) -> None:
     assert run.code == 0 and "(2 series, 4 images, " in run.output
     assert stored() == before, "the deleted study's blobs are gone; the other study's stay"
     assert invoke(["study", "download", str(keep["study_uid"]), str(tmp_path / "out")], env).code == 0
+
+
+def test_download_to_a_folder_that_cannot_be_made(env: dict[str, str], tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for out, message in (("/proc/hvgen-test/copy", "cannot create folder /proc/hvgen-test: no such file or folder"),
+                         (str(plain / "copy"), f"cannot write to {plain / 'copy'}: {plain} is not a folder")):
+        run = piped(["study", "download", "1.2.3.4", out], env)
+        assert run.code == 1
+        assert_clean(run)
+        assert run.stderr.strip() == f"Error: {message}"

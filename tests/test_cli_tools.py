@@ -5,6 +5,7 @@ ports and wrong names give one-line errors and leave nothing behind."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -240,3 +241,17 @@ def test_serve_checks_port_and_paths_before_writing_anything(tmp_path: Path) -> 
     assert run.code == 1 and run.stderr.strip() == f"Error: cannot use the store folder {profile / 'data'}: {profile} is not a folder"
     run = piped(["serve", "--help"], env)
     assert "--trust" in run.output and "--signer-trust" not in run.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
+def test_serve_with_a_read_only_config_folder(tmp_path: Path) -> None:
+    env = hvgen_env(tmp_path / "home")
+    data, config = tmp_path / "data", tmp_path / "config"
+    assert piped(["serve", "--data", str(data), "--init-only", "--no-profile"], env).code == 0
+    config.mkdir()
+    config.chmod(0o500)
+    try:
+        run = piped(["serve", "--data", str(data), "--port", str(free_port()), "--profile", str(config / "p.json")], env)
+    finally:
+        config.chmod(0o700)
+    assert run.code == 1 and run.stderr.strip() == f"Error: cannot write the client profile {config / 'p.json'}: permission denied"
