@@ -250,10 +250,10 @@ def scan(root: Path | str, extra_files: Iterable[Path] = (), *,
                 continue
             with notes.working_on(path, result.warnings):
                 header, why = examine(path)
-            if header is None:
-                result.skipped.append((path, why))
-                continue
-            _add(result, path, header, studies, series_index, seen_sop)
+                if header is None:
+                    result.skipped.append((path, why))
+                    continue
+                _add(result, path, header, studies, series_index, seen_sop)  # reading values may warn too
     if progress is not None:
         progress(len(paths), len(paths))
     for study in studies.values():
