@@ -226,7 +226,7 @@ def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: b
 @profile_option
 def study_list(as_json: bool, profile_path: Path | None) -> None:
     """List the studies in the record: date, UID, series, images, size,
-    signature, thing id, patient and description."""
+    signature, patient, description and thing id."""
     with studies(profile_path) as record:
         rows = record.summaries()
 
@@ -234,10 +234,10 @@ def study_list(as_json: bool, profile_path: Path | None) -> None:
         if not rows:
             click.echo("no studies")
             return
-        table = [["DATE", "STUDY INSTANCE UID", "SERIES", "IMAGES", "SIZE", "SIGNED", "THING ID", "PATIENT", "DESCRIPTION"]]
+        table = [["DATE", "STUDY INSTANCE UID", "SERIES", "IMAGES", "SIZE", "SIGNED", "PATIENT", "DESCRIPTION", "THING ID"]]
         for r in rows:
             table.append([r.date, r.study_uid or "-", str(r.series), str(r.images), size_text(r.bytes), "yes" if r.signed else "no",
-                          r.thing_id or "-", r.patient or "-", r.description or "-"])
+                          r.patient or "-", r.description or "-", r.thing_id or "-"])
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
             cells = [cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
@@ -263,7 +263,7 @@ def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path
         info = details(record.require(uid, thing_id))
 
     def text() -> None:
-        click.echo(f"study {info.study_uid}  (thing {info.thing_id}, version {info.version}{', signed' if info.signed else ''})")
+        click.echo(f"study {info.study_uid}  (thing {info.thing_id}, medical image study v{info.version}{', signed' if info.signed else ''})")
         click.echo(f"  date: {info.date}  patient: {info.patient or '-'}  description: {info.description or '-'}")
         for s in info.series_list:
             click.echo(f"  series {s.series_uid or '-'}: {s.modality or '-'} {s.body_part or ''} {s.description or ''}".rstrip())
