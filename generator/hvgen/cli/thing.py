@@ -113,6 +113,8 @@ def thing_get(thing_id: str, sections: tuple[str, ...], pretty: bool, output: Pa
     """Print the XML of thing THING_ID (or write it to --output)."""
     from healthvault import codec, wire
 
+    if output is not None:
+        check_output_file(output)
     with client(profile_path) as hv, reported():
         found = _fetch(hv, thing_id, ("core", *sections), "blobpayload" in sections)
         xml = codec.write_thing(found)
@@ -121,8 +123,10 @@ def thing_get(thing_id: str, sections: tuple[str, ...], pretty: bool, output: Pa
     if as_json:
         tid, stamp = _key(found)
         type_id = found.type_id.value if found.type_id else None
+        if output is not None:
+            write_out(xml, output)
         emit(True, {"thing_id": tid, "version_stamp": stamp, "type_id": type_id, "type": type_label(type_id),
-                    "xml": xml.decode("utf-8")}, lambda: None)
+                    "output": str(output) if output else None, "xml": None if output else xml.decode("utf-8")}, lambda: None)
         return
     write_out(xml, output)
     if output is not None:
