@@ -23,7 +23,9 @@ from __future__ import annotations
 import io
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, Union
@@ -432,6 +434,22 @@ def open_blob(
         yield from response.iter_bytes(_READ)
 
 
+@contextmanager
+def replacing(dest: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A new file next to ``dest`` that becomes ``dest`` only when the block
+    ends without an error; otherwise it is removed and ``dest`` is left as
+    it was (absent, or with its old content)."""
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with open(tmp, "xb") as f:
+            yield f
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def download(
     http: httpx.Client,
     url: str,
@@ -445,44 +463,40 @@ def download(
     """Stream a blob (or a byte range) to a path or binary file; returns the byte count.
 
     A full download is hashed on the way and checked against
-    ``expected_hash`` (the blob's hash-info); on a mismatch a file written
-    to a path is removed and :class:`BlobHashMismatch` is raised.
+    ``expected_hash`` (the blob's hash-info); on a mismatch
+    :class:`BlobHashMismatch` is raised. A path is written only when the
+    download succeeds (see :func:`replacing`).
     """
+    if isinstance(dest, (str, os.PathLike)):
+        with replacing(dest) as f:
+            return download(
+                http, url, f, byte_range=byte_range, expected_hash=expected_hash,
+                block_size=block_size, progress=progress,
+            )
     workers = min(os.cpu_count() or 1, 4)
     hasher = (
         blobhash.SHA256Block(block_size, workers)
         if expected_hash and byte_range is None
         else None
     )
-    to_path = isinstance(dest, (str, os.PathLike))
-    target: BinaryIO = open(dest, "wb") if to_path else dest  # type: ignore[assignment, arg-type]  # noqa: SIM115
     count = 0
-    try:
-        with http.stream("GET", url, headers=_range_header(byte_range)) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise _platform_error(response)
-            length = response.headers.get("content-length")
-            total = int(length) if length and length.isdigit() else None
-            for piece in response.iter_bytes(_READ):
-                target.write(piece)
-                if hasher is not None:
-                    hasher.update(piece)
-                count += len(piece)
-                if progress is not None:
-                    progress(count, total)
-        if hasher is not None and hasher.b64digest() != expected_hash:
-            raise BlobHashMismatch(
-                f"downloaded bytes hash to {hasher.b64digest()}, the blob's hash-info says {expected_hash}"
-            )
-    except BaseException:
-        if to_path:
-            target.close()
-            Path(dest).unlink(missing_ok=True)  # type: ignore[arg-type]
-        raise
-    finally:
-        if to_path and not target.closed:
-            target.close()
+    with http.stream("GET", url, headers=_range_header(byte_range)) as response:
+        if response.status_code >= 400:
+            response.read()
+            raise _platform_error(response)
+        length = response.headers.get("content-length")
+        total = int(length) if length and length.isdigit() else None
+        for piece in response.iter_bytes(_READ):
+            dest.write(piece)
+            if hasher is not None:
+                hasher.update(piece)
+            count += len(piece)
+            if progress is not None:
+                progress(count, total)
+    if hasher is not None and hasher.b64digest() != expected_hash:
+        raise BlobHashMismatch(
+            f"downloaded bytes hash to {hasher.b64digest()}, the blob's hash-info says {expected_hash}"
+        )
     return count
 
 
@@ -713,7 +727,8 @@ class ThingBlobs:
             data = self.read(name)
             if info is not None and blobhash.hash_bytes(data, block) != info.hash:
                 raise BlobHashMismatch(f"inline blob {name!r} does not match its hash")
-            Path(path).write_bytes(data)
+            with replacing(path) as f:
+                f.write(data)
             return len(data)
         return download(
             self.client.http,

@@ -88,3 +88,11 @@ def test_pydicom_warnings_become_notes_naming_the_file(tmp_path: Path, capfd: py
     assert all("\n" not in w for w in scanned.warnings + notes)
     out, err = capfd.readouterr()
     assert "Warning" not in err and "warn" not in err.lower(), err
+
+
+def test_warnings_raised_while_grouping_name_their_file(tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(get_testdata_file("bad_sequence.dcm"), folder / "bad_sequence.dcm")  # UIDs that are not UIDs
+    scanned = dicom.scan(folder)
+    assert scanned.warnings and all(w.startswith(f"{folder / 'bad_sequence.dcm'}: Invalid value for VR UI") for w in scanned.warnings)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import HealthVaultError
@@ -60,16 +60,30 @@ class Profile:
                 f"no client profile at {target}: start `hvgen serve` (it writes one) "
                 f"or point {PROFILE_ENV} or --profile at a profile file"
             ) from None
-        except (OSError, ValueError) as exc:
-            raise ProfileError(f"cannot read client profile {target}: {exc}") from None
-        try:
-            return cls(
-                **{k: str(v) for k, v in data.items() if k in cls.__dataclass_fields__}
-            )
-        except TypeError as exc:
+        except IsADirectoryError:
+            raise ProfileError(f"cannot read client profile {target}: it is a folder") from None
+        except PermissionError:
+            raise ProfileError(f"cannot read client profile {target}: permission denied") from None
+        except OSError as exc:
+            raise ProfileError(f"cannot read client profile {target}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise ProfileError(f"client profile {target} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
             raise ProfileError(
-                f"client profile {target} is incomplete: {exc}"
-            ) from None
+                f"client profile {target} is not a JSON object with url, app_id, "
+                "record_id, key_path and cert_path"
+            )
+        required = [
+            f.name
+            for f in fields(cls)
+            if f.default is MISSING and not str(data.get(f.name) or "").strip()
+        ]
+        if required:
+            raise ProfileError(
+                f"client profile {target} is incomplete: it lacks {', '.join(required)} "
+                "(`hvgen serve` writes a complete one)"
+            )
+        return cls(**{k: str(v) for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def save(self, path: Path | str | None = None) -> Path:
         """Write the profile (owner-readable only) and return its path."""

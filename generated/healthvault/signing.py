@@ -190,6 +190,17 @@ def _blob_hash(item: Any, blobs: Mapping[str, BlobSource], block_size: int) -> s
 # -- signing ----------------------------------------------------------------------------------
 
 
+def _refuse_unknown_blobs(blobs: Mapping[str, BlobSource], names: list[str]) -> None:
+    """Bytes given for a blob the thing does not have are a mistake (a
+    misspelt name would otherwise leave the real blob unchecked)."""
+    unknown = sorted(set(blobs) - set(names))
+    if unknown:
+        has = ", ".join(repr(n) for n in sorted(set(names))) or "none"
+        raise SigningError(
+            f"the thing has no blob named {', '.join(repr(n) for n in unknown)}; its blobs: {has}"
+        )
+
+
 def _der_b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(
         "ascii"
@@ -219,7 +230,8 @@ def sign(
 
     Raises:
         SigningError: A blob cannot be hashed, or its bytes contradict its
-            hash-info, or the algorithm is unknown.
+            hash-info, or ``blobs`` names a blob the thing does not have, or
+            the algorithm is unknown.
     """
     if algorithm not in ALGORITHMS:
         raise SigningError(
@@ -238,6 +250,10 @@ def sign(
             "only Thing2 things (with blob payloads) can be signed with HVSignatureMethod2"
         )
     blobs = blobs or {}
+    _refuse_unknown_blobs(
+        blobs,
+        [i.blob_info.name or "" for i in (parsed.blob_payload.blob if parsed.blob_payload else [])],
+    )
     items = []
     for item in parsed.blob_payload.blob if parsed.blob_payload else []:
         if (
@@ -542,9 +558,15 @@ def verify(
     them), else inline base64data, else ``fetch(blob_ref_url)``; a blob whose
     bytes cannot be had is a problem. With ``trust``, the certificate must
     be one of them or directly issued by one, and valid at ``at`` (now).
+
+    Raises:
+        SigningError: ``blobs`` names a blob the thing does not have.
     """
     result = Verification()
     element = _thing_element(thing)
+    _refuse_unknown_blobs(  # names the payload has, or the signature covers
+        blobs or {}, [i.findtext("name") or "" for i in element.iter("blob-info")]
+    )
     signatures = element.findall(".//" + _ds("Signature"))
     info_el = _only(element, "signature-info", result, "thing")
     if info_el is None:

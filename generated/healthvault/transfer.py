@@ -156,7 +156,10 @@ def find_blob(
     try:
         item = store.item(name)
     except KeyError:
-        raise HealthVaultBlobError(f"thing {source} has no blob named {name!r}") from None
+        names = [b.name or "" for b in store.list()]
+        what = "no default blob (named '')" if name == "" else f"no blob named {name!r}"
+        has = ", ".join(repr(n) for n in names) if names else "none"
+        raise HealthVaultBlobError(f"thing {source} has {what}; its blobs: {has}") from None
     info = item.blob_info.hash_info
     return BlobSource(
         url=str(item.blob_ref_url) if item.blob_ref_url else None,
@@ -179,15 +182,16 @@ def fetch_blob(
     """Download ``source`` (or bytes FIRST-LAST of it, inclusive) to ``dest``.
 
     A full download of a thing's blob is checked against its hash-info (on a
-    mismatch the file is removed and :class:`healthvault.blobs.BlobHashMismatch`
-    raised); a bare URL carries no hash to check against.
+    mismatch :class:`healthvault.blobs.BlobHashMismatch` is raised); a bare
+    URL carries no hash to check against. ``dest`` is written only when the
+    download succeeds: a failed one leaves no file (or the old one) behind.
     """
     dest = Path(dest)
     if source.store is not None:
         if byte_range is None:
             count = source.store.save(source.name, dest, progress=progress)
             return BlobDownload(dest, count, source.hash is not None)
-        with open(dest, "wb") as f:
+        with blobs.replacing(dest) as f:
             count = sum(f.write(piece) for piece in source.store.open(source.name, byte_range))
         return BlobDownload(dest, count, False, byte_range)
     if source.url is None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,12 @@ def examine(path: Path) -> tuple[Dataset | None, str]:
     to the notes of :mod:`notes` (see :func:`scan`).
     """
     try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return None, f"cannot read it: {why_unreadable(exc)}"
+    if not stat.S_ISREG(mode):
+        return None, "it is a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+    try:
         f = open(path, "rb")
     except OSError as exc:
         return None, f"cannot read it: {why_unreadable(exc)}"
@@ -218,26 +225,37 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def scan(root: Path | str, extra_files: Iterable[Path] = ()) -> ScanResult:
-    """Read every file under ``root`` (recursively) and group the DICOM ones."""
+def scan(root: Path | str, extra_files: Iterable[Path] = (), *,
+         progress: Callable[[int, int | None], None] | None = None) -> ScanResult:
+    """Read every file under ``root`` (recursively) and group the DICOM ones.
+
+    ``progress(files_done, files_total)`` is called as files are read
+    (first with a total of None while the folder is listed).
+    """
     result = ScanResult()
     root = Path(root)
     if not root.exists() and not root.is_symlink():
-        raise FileNotFoundError(f"{root} does not exist")
-    paths = walk(root, result.skipped)
+        raise ScanError(f"{root} does not exist")
+    if progress is not None:
+        progress(0, None)
+    paths = [*walk(root, result.skipped), *extra_files]
     studies: dict[str, DicomStudy] = {}
     series_index: dict[tuple[str, str], DicomSeries] = {}
     seen_sop: dict[str, Path] = {}
     with notes.collecting(result.warnings):
-        for path in [*paths, *extra_files]:
+        for done, path in enumerate(paths):
+            if progress is not None:
+                progress(done, len(paths))
             if path.name.startswith(".hvgen"):
                 continue
             with notes.working_on(path, result.warnings):
                 header, why = examine(path)
-            if header is None:
-                result.skipped.append((path, why))
-                continue
-            _add(result, path, header, studies, series_index, seen_sop)
+                if header is None:
+                    result.skipped.append((path, why))
+                    continue
+                _add(result, path, header, studies, series_index, seen_sop)  # reading values may warn too
+    if progress is not None:
+        progress(len(paths), len(paths))
     for study in studies.values():
         for series in study.series:
             series.images.sort(key=lambda im: (im.instance_number is None, im.instance_number or 0, str(im.path)))

@@ -10,6 +10,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthvault.bindings.thing import Thing2
+from healthvault.bindings.things import medical_image_study as v1
+from healthvault.bindings.things import medical_image_study_2 as v2
+from healthvault.errors import HealthVaultError
+
+
+class StudyError(HealthVaultError):
+    """A study operation that cannot be done (unknown study, last series...)."""
+
 
 @dataclass
 class UploadResult:
@@ -27,6 +36,11 @@ class UploadResult:
     resumed_blobs: int
     signed: bool
     warnings: list[str] = field(default_factory=list)
+    #: What happened: ``created``, ``updated``, ``signed`` (an unchanged
+    #: study signed) or ``unchanged``.
+    status: str = "updated"
+    #: Whether the study was signed before and is not any more.
+    signature_removed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -103,3 +117,56 @@ class DownloadResult:
         if self.signature is None:
             del out["signature"]
         return out
+
+
+# -- from a stored study thing ----------------------------------------------------------------
+
+
+def study_of(thing: Thing2) -> Any:
+    data = thing.data_xml[0].any_element if thing.data_xml else None
+    if not isinstance(data, (v1.MedicalImageStudy, v2.MedicalImageStudy)):
+        raise StudyError("the thing does not hold a medical image study")
+    return data
+
+
+def _sizes(thing: Thing2) -> dict[str, int]:
+    return {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
+
+
+def summary(thing: Thing2, data: Any) -> StudySummary:
+    when = data.when.date
+    sizes = _sizes(thing)
+    images = [i for s in data.series for i in s.images]
+    return StudySummary(
+        study_uid=data.study_instance_uid,
+        thing_id=thing.thing_id.value if thing.thing_id else None,
+        date=f"{when.y:04d}-{when.m:02d}-{when.d:02d}",
+        patient=data.patient_name,
+        description=data.description,
+        version=data.TYPE_VERSION,
+        series=len(data.series),
+        images=len(images),
+        bytes=sum(sizes.get(i.image_blob_name, 0) for i in images),
+        signed=thing.signature_info is not None,
+    )
+
+
+def details(thing: Thing2) -> StudyDetails:
+    """Everything `hvgen study show` prints."""
+    data = study_of(thing)
+    sizes = _sizes(thing)
+    return StudyDetails(
+        **summary(thing, data).__dict__,
+        accession_number=getattr(data, "accession_number", None),
+        series_list=[
+            SeriesDetails(
+                series_uid=s.series_instance_uid,
+                description=s.description,
+                modality=s.modality.text if s.modality else None,
+                body_part=s.body_part.text if s.body_part else None,
+                institution=s.institution_name.name if s.institution_name else None,
+                images=[ImageDetails(i.image_blob_name, sizes.get(i.image_blob_name, 0), i.image_preview_blob_name) for i in s.images],
+            )
+            for s in data.series
+        ],
+    )

@@ -9,7 +9,9 @@ and the study point at the preview of a representative image.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from .preview import PREVIEW_MAX_SIDE, PREVIEW_MIN_SIDE, Preview, describe, make
 
 __all__ = [
     "DICOM_TYPE", "PREVIEW_MAX_SIDE", "PREVIEW_MIN_SIDE", "PREVIEW_SUFFIX", "PREVIEW_TYPE",
-    "BuiltStudy", "Preview", "build", "date_time", "make_preview", "make_previews",
+    "BuiltStudy", "Preview", "build", "date_time", "make_preview", "make_previews", "merge", "merged_equal",
 ]
 
 PREVIEW_SUFFIX = "_preview"
@@ -89,15 +91,21 @@ def _person(ds: Any, keyword: str) -> Person | None:
 # -- previews -----------------------------------------------------------------------------------
 
 
-def make_previews(images: list[DicomImage], notes: list[str]) -> dict[str, Preview]:
+Progress = Callable[[int, "int | None"], None]
+
+
+def make_previews(images: list[DicomImage], notes: list[str], progress: Progress | None = None) -> dict[str, Preview]:
     """The previews of ``images`` by blob name.
 
     An image without a preview, and every warning pydicom raised while
-    reading it, becomes a note naming its file.
+    reading it, becomes a note naming its file. ``progress(images_done,
+    images_total)`` is called as they are made.
     """
     made: dict[str, Preview] = {}
     with collecting(notes):
-        for image in images:
+        for done, image in enumerate(images):
+            if progress is not None:
+                progress(done, len(images))
             mine: list[str] = []
             with working_on(image.path, mine):
                 try:
@@ -109,6 +117,8 @@ def make_previews(images: list[DicomImage], notes: list[str]) -> dict[str, Previ
             if preview is not None:
                 notes.extend(f"{image.path}: {note}" for note in preview.notes)
                 made[preview.name] = preview
+    if progress is not None:
+        progress(len(images), len(images))
     return made
 
 
@@ -125,14 +135,18 @@ def _representative(series: DicomSeries, previews: dict[str, Preview]) -> str | 
     return None
 
 
-def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_thing_id: str | None = None) -> BuiltStudy:
-    """The medical image study thing for a scanned DICOM study."""
+def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_thing_id: str | None = None,
+          progress: Progress | None = None) -> BuiltStudy:
+    """The medical image study thing for a scanned DICOM study.
+
+    ``progress(images_done, images_total)`` follows the making of previews.
+    """
     if version not in (1, 2):
         raise ValueError("version must be 1 or 2")
     M = v2 if version == 2 else v1
     notes: list[str] = []
     first = study.first
-    made = make_previews(study.images, notes) if previews else {}
+    made = make_previews(study.images, notes, progress) if previews else {}
 
     when = date_time(text(first, "StudyDate"), text(first, "StudyTime"), "study date (0008,0020)", notes)
     if when is None:
@@ -197,3 +211,30 @@ def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_
         data_xml=[DataXml(any_element=data, common=Common(client_thing_id=client_thing_id) if client_thing_id else None)],
     )
     return BuiltStudy(dicom=study, thing=thing, images=images, previews=made, warnings=notes)
+
+
+# -- merging into a stored study ----------------------------------------------------------------
+
+
+def merge(stored: Any, new: Any) -> Any:
+    """The stored study with the series and images of ``new`` it lacks."""
+    merged = copy.deepcopy(stored)
+    by_uid = {s.series_instance_uid: s for s in merged.series if s.series_instance_uid}
+    for series in new.series:
+        target = by_uid.get(series.series_instance_uid) if series.series_instance_uid else None
+        if target is None:
+            merged.series.append(copy.deepcopy(series))
+            continue
+        known = {i.image_blob_name for i in target.images}
+        target.images.extend(copy.deepcopy(i) for i in series.images if i.image_blob_name not in known)
+        if target.preview_blob_name is None:
+            target.preview_blob_name = series.preview_blob_name
+    if merged.preview_blob_name is None:
+        merged.preview_blob_name = new.preview_blob_name
+    return merged
+
+
+def merged_equal(stored: Any, new: Any) -> bool:
+    """Whether ``stored`` already has every series and image of ``new``."""
+    merged = merge(stored, new)
+    return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(merged.series) == len(stored.series)

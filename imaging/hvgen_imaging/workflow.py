@@ -1,19 +1,27 @@
 """Studies on the platform: upload, list, show, download, add and remove series, delete.
 
 An upload is resumable: every blob that finishes is written to a journal
-(in the user's cache folder, keyed by record and study), and the blob being
-sent when an upload stops is resumed from what the platform acknowledged.
-Re-running an upload never creates a second study: an existing study with
-the same Study Instance UID is updated with what it lacks.
+(see :mod:`.journal`), and the blob being sent when an upload stops is
+resumed from what the platform acknowledged. Re-running an upload never
+creates a second study: an existing study with the same Study Instance UID
+is updated with what it lacks.
+
+A study is named by its Study Instance UID. When the record holds several
+studies with the same UID (written by another client, or picked up from a
+package), no operation picks one silently: it raises
+:class:`DuplicateStudies`, and the caller names one by its thing id.
+
+A signed study is never changed without a word about its signature: the
+change is signed again (``signer``) or, with ``drop_signature=True``, the
+signature is dropped; otherwise :class:`SignatureWouldBeLost` is raised
+before anything is sent.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import json
-import os
-import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,38 +31,54 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from healthvault import blobs as hvblobs
-from healthvault import codec, safexml, signing, status, wire
+from healthvault import codec, signing, status
 from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Thing2
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.client import HealthVaultClient, ThingQuery
-from healthvault.errors import HealthVaultError
 
 from . import dicom
-from .results import DownloadResult, ImageDetails, SeriesDetails, StudyDetails, StudySummary, UploadResult
-from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy, build
+from .journal import Journal, cache_dir, safe_name
+from .results import (
+    DownloadResult, ImageDetails, SeriesDetails, StudyDetails, StudyError, StudySummary, UploadResult,
+    _sizes, details, study_of, summary,
+)
+from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy, build, merge, merged_equal
 
 Progress = Callable[[int, "int | None"], None]
 STUDY_TYPES = [str(v2.MedicalImageStudy.TYPE_ID), str(v1.MedicalImageStudy.TYPE_ID)]
 
 __all__ = [
-    "DownloadResult",
-    "ImageDetails",
-    "SeriesDetails",
-    "Signer",
-    "StudyDetails",
-    "StudyError",
-    "StudySummary",
-    "Studies",
-    "UploadResult",
-    "details",
-    "study_of",
-    "summary",
+    "DownloadResult", "DuplicateStudies", "ImageDetails", "OtherStudy", "SeriesDetails", "SignatureWouldBeLost",
+    "Signer", "StudyDetails", "StudyError", "StudySummary", "Studies", "UploadResult", "details", "study_of", "summary",
 ]
 
 
-class StudyError(HealthVaultError):
-    """A study operation that cannot be done (unknown study, last series...)."""
+class DuplicateStudies(StudyError):
+    """The record holds more than one study with the Study Instance UID asked for."""
+
+    def __init__(self, study_uid: str, things: list[Thing2], what_to_do: str = "name one by its thing id") -> None:
+        self.study_uid = study_uid
+        self.thing_ids = [t.thing_id.value for t in things if t.thing_id is not None]
+        listed = "; ".join(_one_line_summary(t) for t in things)
+        super().__init__(f"the record holds {len(things)} studies with Study Instance UID {study_uid} ({listed}); {what_to_do}")
+
+
+class SignatureWouldBeLost(StudyError):
+    """A change to a signed study was asked for without signing it again."""
+
+
+class OtherStudy(StudyError):
+    """Series of another study or patient were to be added to a study."""
+
+
+def _one_line_summary(thing: Thing2) -> str:
+    s = summary(thing, study_of(thing))
+    return f"thing {s.thing_id}: {s.series} series, {s.images} image{'' if s.images == 1 else 's'}, {s.date}"
+
+
+def _patient_key(name: str | None) -> str:
+    return " ".join((name or "").replace("^", " ").lower().split())
 
 
 @dataclass
@@ -62,75 +86,6 @@ class Signer:
     key: rsa.RSAPrivateKey
     cert: x509.Certificate
     algorithm: str = "rsa-sha1"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hvgen" / "uploads"
-
-
-class Journal:
-    """Finished and in-progress blobs of one study upload.
-
-    An append-only file of JSON lines, so that recording a blob costs the
-    same however many came before it.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.done: dict[str, str] = {}
-        self.pending: dict[str, Any] | None = None
-        try:
-            lines = path.read_text().splitlines()
-        except OSError:
-            lines = []
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if "done" in entry:
-                self.done[entry["done"]] = entry["item"]
-                self.pending = None
-            elif "pending" in entry:
-                self.pending = entry["pending"]
-
-    def _append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def start(self, pending: dict[str, Any]) -> None:
-        self.pending = pending
-        self._append({"pending": pending})
-
-    def finished(self, name: str, item: BlobPayloadItem) -> None:
-        text = wire.to_string(item, "blob")
-        self.done[name] = text
-        self.pending = None
-        self._append({"done": name, "item": text})
-
-    def item(self, name: str) -> BlobPayloadItem | None:
-        text = self.done.get(name)
-        if text is None:
-            return None
-        return codec.bind(safexml.parse(text), BlobPayloadItem, what="journal")
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:150]
-
-
-def study_of(thing: Thing2) -> Any:
-    data = thing.data_xml[0].any_element if thing.data_xml else None
-    if not isinstance(data, (v1.MedicalImageStudy, v2.MedicalImageStudy)):
-        raise StudyError("the thing does not hold a medical image study")
-    return data
 
 
 class Studies:
@@ -143,8 +98,8 @@ class Studies:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def find(self, study_uid: str, *, blobs: bool = True) -> Thing2 | None:
-        """The active study thing with this Study Instance UID, if any."""
+    def find_all(self, study_uid: str, *, blobs: bool = True) -> list[Thing2]:
+        """Every active study thing with this Study Instance UID."""
         if '"' in study_uid:
             raise StudyError("a Study Instance UID cannot contain quotes")
         query = ThingQuery(
@@ -154,14 +109,41 @@ class Studies:
             blob_payload=blobs,
             signatures=True,
         )
-        found = self.client.get_things(query)
+        return self.client.get_things(query)
+
+    def find(self, study_uid: str, *, blobs: bool = True) -> Thing2 | None:
+        """The study thing with this Study Instance UID, or None; raises
+        :class:`DuplicateStudies` when there are several."""
+        found = self.find_all(study_uid, blobs=blobs)
+        if len(found) > 1:
+            raise DuplicateStudies(study_uid, found)
         return found[0] if found else None
 
-    def require(self, study_uid: str) -> Thing2:
-        thing = self.find(study_uid)
-        if thing is None:
-            raise StudyError(f"no study {study_uid} in the record")
-        return thing
+    def require(self, study_uid: str | None, thing_id: str | None = None) -> Thing2:
+        """The study with this Study Instance UID (and thing id, when given)."""
+        if thing_id is None:
+            if not study_uid:
+                raise StudyError("name a study by its Study Instance UID or its thing id")
+            thing = self.find(study_uid)
+            if thing is None:
+                raise StudyError(f"no study {study_uid} in the record")
+            return thing
+        try:
+            uuid.UUID(thing_id)
+        except ValueError:
+            raise StudyError(f"{thing_id!r} is not a thing id (a GUID such as those `hvgen study list` shows)") from None
+        try:
+            found = self.client.get_things(ThingQuery(thing_ids=[thing_id], sections=("core",), blob_payload=True, signatures=True))
+        except status.HealthVaultStatusError as exc:
+            raise StudyError(f"no study with thing id {thing_id}: {exc.message}") from None
+        if not found:
+            raise StudyError(f"no thing {thing_id} in the record (deleted, or never there)")
+        if study_of_or_none(found[0]) is None:
+            raise StudyError(f"thing {thing_id} is not a medical image study")
+        uid = study_of(found[0]).study_instance_uid
+        if study_uid and uid != study_uid:
+            raise StudyError(f"thing {thing_id} is study {uid}, not {study_uid}")
+        return found[0]
 
     def summaries(self) -> list[StudySummary]:
         """A summary of every study in the record."""
@@ -173,13 +155,26 @@ class Studies:
 
     # -- upload ---------------------------------------------------------------------------------
 
-    def upload(self, built: BuiltStudy, *, signer: Signer | None = None) -> UploadResult:
-        """Upload a built study: its blobs, then the thing; resumable."""
+    def upload(self, built: BuiltStudy, *, signer: Signer | None = None, drop_signature: bool = False,
+               thing_id: str | None = None) -> UploadResult:
+        """Upload a built study: its blobs, then the thing; resumable.
+
+        A study already in the record (by Study Instance UID, or ``thing_id``)
+        gets the series and images it lacks. Uploading an unchanged study with
+        a ``signer`` signs it if it is not signed yet.
+        """
         study_uid = built.data.study_instance_uid
         if not study_uid:
             raise StudyError("the study has no Study Instance UID (0020,000D); it cannot be matched later")
-        existing = self.find(study_uid)
+        if thing_id is not None:
+            existing: Thing2 | None = self.require(study_uid, thing_id)
+        else:
+            found = self.find_all(study_uid)
+            if len(found) > 1:
+                raise DuplicateStudies(study_uid, found, "name the one to update by its thing id, or delete the others")
+            existing = found[0] if found else None
         notes = list(built.warnings)
+        unchanged_data = False
         if existing is not None:
             version = 2 if isinstance(study_of(existing), v2.MedicalImageStudy) else 1
             if version != built.data.TYPE_VERSION:
@@ -187,18 +182,26 @@ class Studies:
                 built = build(built.dicom, version=version)
                 notes.extend(built.warnings)
             thing = existing
-            merged = merge(study_of(existing), built.data)
-            thing.data_xml[0].any_element = merged
+            unchanged_data = merged_equal(study_of(existing), built.data)
+            thing.data_xml[0].any_element = merge(study_of(existing), built.data)
         else:
             thing = copy.deepcopy(built.thing)
         have = {b.blob_info.name for b in (thing.blob_payload.blob if thing.blob_payload else [])}
         wanted: dict[str, tuple[str, Any]] = {n: ("file", p) for n, p in built.images.items()}
         wanted.update({n: ("preview", p) for n, p in built.previews.items()})
         missing = {n: v for n, v in wanted.items() if n not in have}
-        if existing is not None and not missing and merged_equal(study_of(existing), built.data):
-            return self._result(thing, existing, created=False, built=built, uploaded=0, size=0, resumed=0, signed=False, notes=notes + ["already uploaded; nothing to do"])
+        was_signed = existing is not None and existing.signature_info is not None
+        if existing is not None and not missing and unchanged_data:
+            if signer is None or was_signed:
+                return self._result(thing, status_="unchanged", built=built, notes=notes)
+            return self._result(self._put(thing, signer, {}, None), status_="signed", built=built, notes=notes, signed=True)
+        if was_signed and signer is None and not drop_signature:
+            raise SignatureWouldBeLost(
+                f"study {study_uid} (thing {_id(existing)}) is signed, and adding to it would remove the signature: "
+                "pass --sign with --key and --cert to sign it again, or --unsigned-ok to remove the signature"
+            )
 
-        journal = Journal(self.journal_dir / f"{_safe(self.client.record_id or '')}-{_safe(study_uid)}.jsonl")
+        journal = Journal(self.journal_dir / f"{safe_name(self.client.record_id or '')}-{safe_name(study_uid)}.jsonl")
         total = sum(p.stat().st_size if kind == "file" else len(p.data) for kind, p in missing.values())
         done_bytes = 0
         uploaded = resumed = 0
@@ -227,23 +230,37 @@ class Studies:
         payload.blob = kept + items
         thing.blob_payload = payload
 
-        signed = False
+        files: dict[str, Any] = dict(built.images)
+        files.update({n: p.data for n, p in built.previews.items()})
+        thing = self._put(thing, signer, files, journal, frozenset(missing))
+        if was_signed and signer is None:
+            notes.append(f"the signature of study {study_uid} was removed (--unsigned-ok)")
+        return self._result(thing, status_="created" if existing is None else "updated", built=built, notes=notes,
+                            signed=signer is not None, uploaded=uploaded, size=done_bytes, resumed=resumed,
+                            signature_removed=was_signed and signer is None)
+
+    def _put(self, thing: Thing2, signer: Signer | None, files: dict[str, Any], journal: Journal | None,
+             new: frozenset[str] = frozenset()) -> Thing2:
+        """Sign ``thing`` (or drop its signature) and write it; blobs it
+        already had (all but ``new``) are named, not sent again."""
+        for b in thing.blob_payload.blob if thing.blob_payload else []:
+            if b.content_length != 0 and b.blob_info.name not in new:
+                b.blob_ref_url = None
+                b.base64data = None
         thing.signature_info = None
         if signer is not None:
-            files: dict[str, Any] = dict(built.images)
-            files.update({n: p.data for n, p in built.previews.items()})
             thing = codec.read_thing(signing.sign(thing, signer.key, signer.cert, blobs=files, algorithm=signer.algorithm))  # type: ignore[assignment]
-            signed = True
-        elif existing is not None and existing.signature_info is not None:
-            notes.append("the study's signature was removed because its content changed; sign it again with --sign")
         try:
             key = self.client.put_thing(thing)
         except (status.InvalidBlobRefUrl, status.BlobTokenNotCompleted) as exc:
+            if journal is None:
+                raise
             journal.clear()
             raise StudyError(f"{exc.message}; the upload journal was reset, run the upload again") from None
-        journal.clear()
+        if journal is not None:
+            journal.clear()
         thing.thing_id = key
-        return self._result(thing, existing, created=existing is None, built=built, uploaded=uploaded, size=done_bytes, resumed=resumed, signed=signed, notes=notes)
+        return thing
 
     def _report(self, done: int, total: int) -> None:
         if self.progress is not None:
@@ -283,43 +300,46 @@ class Studies:
         except hvblobs.HealthVaultBlobError:
             return None
 
-    def _result(self, thing: Thing2, existing: Thing2 | None, *, created: bool, built: BuiltStudy, uploaded: int, size: int, resumed: int, signed: bool, notes: list[str]) -> UploadResult:
+    def _result(self, thing: Thing2, *, status_: str, built: BuiltStudy | None, notes: list[str], signed: bool | None = None,
+                uploaded: int = 0, size: int = 0, resumed: int = 0, signature_removed: bool = False) -> UploadResult:
         data = study_of(thing)
         key = thing.thing_id
         return UploadResult(
             study_uid=data.study_instance_uid or "",
             thing_id=key.value if key else "",
             version_stamp=key.version_stamp if key else "",
-            created=created,
+            created=status_ == "created",
             series=len(data.series),
             images=sum(len(s.images) for s in data.series),
-            previews=len(built.previews),
+            previews=len(built.previews) if built is not None else 0,
             uploaded_blobs=uploaded,
             uploaded_bytes=size,
             resumed_blobs=resumed,
-            signed=signed,
+            signed=thing.signature_info is not None if signed is None else signed,
             warnings=notes,
+            status=status_,
+            signature_removed=signature_removed,
         )
 
     # -- download -------------------------------------------------------------------------------
 
-    def download(self, study_uid: str, out: Path, *, previews: bool = False, verify: bool = True) -> DownloadResult:
+    def download(self, study_uid: str, out: Path, *, previews: bool = False, verify: bool = True, thing_id: str | None = None) -> DownloadResult:
         """Save the study's DICOM files (and previews) under ``out``, each hash-checked.
 
         Files go to ``out/<series-uid>/<sop-instance-uid>.dcm``. A signed study
         is verified against the downloaded bytes.
         """
-        thing = self.require(study_uid)
+        thing = self.require(study_uid, thing_id)
         data = study_of(thing)
         store = self.client.blobs(thing)
         sizes = _sizes(thing)
         plan: list[tuple[str, Path]] = []
         for index, series in enumerate(data.series):
-            folder = out / _safe(series.series_instance_uid or f"series-{index + 1}")
+            folder = out / safe_name(series.series_instance_uid or f"series-{index + 1}")
             for image in series.images:
-                plan.append((image.image_blob_name, folder / f"{_safe(image.image_blob_name)}.dcm"))
+                plan.append((image.image_blob_name, folder / f"{safe_name(image.image_blob_name)}.dcm"))
                 if previews and image.image_preview_blob_name:
-                    plan.append((image.image_preview_blob_name, folder / f"{_safe(image.image_preview_blob_name)}.jpg"))
+                    plan.append((image.image_preview_blob_name, folder / f"{safe_name(image.image_preview_blob_name)}.jpg"))
         total = sum(sizes.get(name, 0) for name, _ in plan)
         done = 0
         files: dict[str, Path] = {}
@@ -340,33 +360,57 @@ class Studies:
 
     # -- changes --------------------------------------------------------------------------------
 
-    def add_series(self, study_uid: str, folder: Path, *, signer: Signer | None = None) -> UploadResult:
-        """Add the series found in ``folder`` to an existing study."""
-        existing = self.require(study_uid)
-        scanned = dicom.scan(folder)
+    def add_series(self, study_uid: str, source: Path | dicom.ScanResult, *, signer: Signer | None = None,
+                   drop_signature: bool = False, other_study_ok: bool = False, thing_id: str | None = None,
+                   previews_progress: Progress | None = None) -> UploadResult:
+        """Add the series found in ``source`` (a folder, or what scanning it
+        found) to an existing study.
+
+        Series of another study, or of another patient, are refused with
+        :class:`OtherStudy` unless ``other_study_ok``.
+        """
+        existing = self.require(study_uid, thing_id)
+        scanned = source if isinstance(source, dicom.ScanResult) else dicom.scan(source)
         if not scanned.studies:
-            raise StudyError(f"no DICOM files in {folder}")
-        version = 2 if isinstance(study_of(existing), v2.MedicalImageStudy) else 1
-        combined = dicom.DicomStudy(uid=study_uid, series=[s for st in scanned.studies for s in st.series])
-        built = build(combined, version=version)
-        built.data.study_instance_uid = study_uid
-        notes = [f"{p}: skipped ({why})" for p, why in scanned.skipped] + scanned.warnings
+            raise StudyError(f"no DICOM files in {source if not isinstance(source, dicom.ScanResult) else 'the folder'}")
+        stored = study_of(existing)
+        others = []
         for st in scanned.studies:
+            patient = (dicom.person_name(st.first, "PatientName") or ("",))[0]
             if st.uid != study_uid:
-                notes.append(f"series of study {st.uid} added to study {study_uid}")
-        result = self.upload(built, signer=signer)
+                others.append(f"study {st.uid} (patient {patient or 'unnamed'})")
+            elif _patient_key(patient) != _patient_key(stored.patient_name):
+                others.append(f"patient {patient or 'unnamed'} (same Study Instance UID)")
+        if others and not other_study_ok:
+            raise OtherStudy(
+                f"the files are not all of study {study_uid} (patient {stored.patient_name or 'unnamed'}): they hold "
+                + ", ".join(others) + "; pass --allow-other-study to add them anyway"
+            )
+        version = 2 if isinstance(stored, v2.MedicalImageStudy) else 1
+        combined = dicom.DicomStudy(uid=study_uid, series=[s for st in scanned.studies for s in st.series])
+        built = build(combined, version=version, progress=previews_progress)
+        built.data.study_instance_uid = study_uid
+        notes = [f"added {o} to study {study_uid}" for o in others]
+        result = self.upload(built, signer=signer, drop_signature=drop_signature, thing_id=_id(existing))
         result.warnings = notes + result.warnings
         return result
 
-    def remove_series(self, study_uid: str, series_uid: str, *, signer: Signer | None = None) -> UploadResult:
+    def remove_series(self, study_uid: str, series_uid: str, *, signer: Signer | None = None,
+                      drop_signature: bool = False, thing_id: str | None = None) -> UploadResult:
         """Remove one series and its blobs from a study."""
-        thing = self.require(study_uid)
+        thing = self.require(study_uid, thing_id)
         data = study_of(thing)
         keep = [s for s in data.series if s.series_instance_uid != series_uid]
         if len(keep) == len(data.series):
             raise StudyError(f"study {study_uid} has no series {series_uid}")
         if not keep:
             raise StudyError("a study keeps at least one series; delete the study instead")
+        was_signed = thing.signature_info is not None
+        if was_signed and signer is None and not drop_signature:
+            raise SignatureWouldBeLost(
+                f"study {study_uid} (thing {_id(thing)}) is signed, and removing a series would remove the signature: "
+                "pass --sign with --key and --cert to sign it again, or --unsigned-ok to remove the signature"
+            )
         gone = [s for s in data.series if s.series_instance_uid == series_uid][0]
         names = {i.image_blob_name for i in gone.images} | {i.image_preview_blob_name for i in gone.images if i.image_preview_blob_name}
         still_used = {i.image_blob_name for s in keep for i in s.images} | {i.image_preview_blob_name for s in keep for i in s.images if i.image_preview_blob_name}
@@ -380,91 +424,26 @@ class Studies:
                 store.remove(name)
             except KeyError:
                 pass
-        notes = []
-        was_signed = thing.signature_info is not None
-        thing.signature_info = None
-        for b in thing.blob_payload.blob if thing.blob_payload else []:
-            if b.content_length != 0:  # unchanged blobs are named, not re-sent
-                b.blob_ref_url = None
-                b.base64data = None
-        if signer is not None:
-            thing = codec.read_thing(signing.sign(thing, signer.key, signer.cert, algorithm=signer.algorithm))  # type: ignore[assignment]
-        elif was_signed:
-            notes.append("the study's signature was removed because its content changed; sign it again with --sign")
-        key = self.client.put_thing(thing)
-        thing.thing_id = key
-        return UploadResult(study_uid, key.value, key.version_stamp, False, len(keep), sum(len(s.images) for s in keep), 0, 0, 0, 0, signer is not None, notes)
+        thing = self._put(thing, signer, {}, None)
+        notes = [f"the signature of study {study_uid} was removed (--unsigned-ok)"] if was_signed and signer is None else []
+        return self._result(thing, status_="updated", built=None, notes=notes, signed=signer is not None,
+                            signature_removed=was_signed and signer is None)
 
-    def delete(self, study_uid: str) -> str:
-        """Delete a study (its thing becomes Deleted); returns its thing id."""
-        thing = self.require(study_uid)
+    def delete(self, study_uid: str, *, thing_id: str | None = None) -> StudySummary:
+        """Delete a study (its thing becomes Deleted); returns what was deleted."""
+        thing = self.require(study_uid, thing_id)
         assert thing.thing_id is not None
+        gone = summary(thing, study_of(thing))
         self.client.remove_things([thing.thing_id])
-        return str(thing.thing_id.value)
+        return gone
 
 
-def merge(stored: Any, new: Any) -> Any:
-    """The stored study with the series and images of ``new`` it lacks."""
-    merged = copy.deepcopy(stored)
-    by_uid = {s.series_instance_uid: s for s in merged.series if s.series_instance_uid}
-    for series in new.series:
-        target = by_uid.get(series.series_instance_uid) if series.series_instance_uid else None
-        if target is None:
-            merged.series.append(copy.deepcopy(series))
-            continue
-        known = {i.image_blob_name for i in target.images}
-        target.images.extend(copy.deepcopy(i) for i in series.images if i.image_blob_name not in known)
-        if target.preview_blob_name is None:
-            target.preview_blob_name = series.preview_blob_name
-    if merged.preview_blob_name is None:
-        merged.preview_blob_name = new.preview_blob_name
-    return merged
+def _id(thing: Thing2 | None) -> str | None:
+    return thing.thing_id.value if thing is not None and thing.thing_id is not None else None
 
 
-def merged_equal(stored: Any, new: Any) -> bool:
-    """Whether ``stored`` already has every series and image of ``new``."""
-    merged = merge(stored, new)
-    return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(merged.series) == len(stored.series)
-
-
-def _sizes(thing: Thing2) -> dict[str, int]:
-    return {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
-
-
-def summary(thing: Thing2, data: Any) -> StudySummary:
-    when = data.when.date
-    sizes = _sizes(thing)
-    images = [i for s in data.series for i in s.images]
-    return StudySummary(
-        study_uid=data.study_instance_uid,
-        thing_id=thing.thing_id.value if thing.thing_id else None,
-        date=f"{when.y:04d}-{when.m:02d}-{when.d:02d}",
-        patient=data.patient_name,
-        description=data.description,
-        version=data.TYPE_VERSION,
-        series=len(data.series),
-        images=len(images),
-        bytes=sum(sizes.get(i.image_blob_name, 0) for i in images),
-        signed=thing.signature_info is not None,
-    )
-
-
-def details(thing: Thing2) -> StudyDetails:
-    """Everything `hvgen study show` prints."""
-    data = study_of(thing)
-    sizes = _sizes(thing)
-    return StudyDetails(
-        **summary(thing, data).__dict__,
-        accession_number=getattr(data, "accession_number", None),
-        series_list=[
-            SeriesDetails(
-                series_uid=s.series_instance_uid,
-                description=s.description,
-                modality=s.modality.text if s.modality else None,
-                body_part=s.body_part.text if s.body_part else None,
-                institution=s.institution_name.name if s.institution_name else None,
-                images=[ImageDetails(i.image_blob_name, sizes.get(i.image_blob_name, 0), i.image_preview_blob_name) for i in s.images],
-            )
-            for s in data.series
-        ],
-    )
+def study_of_or_none(thing: Thing2) -> Any:
+    try:
+        return study_of(thing)
+    except StudyError:
+        return None

@@ -12,13 +12,15 @@ import click
 
 from .. import __version__
 from . import blob, generate, package, roundtrip, serve, study, thing
+from .terminal import warnings_as_messages
 
 __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hvgen")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Typed bindings, runtime and tools for the HealthVault imaging wire format.
 
     \b
@@ -35,10 +37,14 @@ def main() -> None:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
       hvgen blob ...            hash, upload and download blobs
-      hvgen thing ...           sign and verify things
+      hvgen thing ...           get, list, put, remove, sign and verify things
+
+    Every command that reports a result has --json for scripts. Progress
+    bars go to stderr when it is a terminal (--no-progress turns them off).
 
     Run `hvgen COMMAND --help` for the details of each command.
     """
+    ctx.with_resource(warnings_as_messages())
 
 
 main.add_command(generate.generate)

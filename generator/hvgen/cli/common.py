@@ -1,11 +1,12 @@
-"""What the command groups share: the profile option, the client, progress
-bars, ``--json`` output, and turning library errors and missing extras into
-one-line messages."""
+"""What the command groups share: the profile option, the client, ``--json``
+output, option aliases, and turning library errors, file errors and missing
+extras into one-line messages (progress bars and warnings: :mod:`.terminal`)."""
 
 from __future__ import annotations
 
+import errno
 import json
-import sys
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +28,30 @@ profile_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
-def progress_option(help: str = "Show a progress bar.") -> Callable[[Any], Any]:
+def progress_option(help: str = "Show progress bars on stderr when it is a terminal.") -> Callable[[Any], Any]:
     return click.option("--progress/--no-progress", default=True, help=help)
+
+
+def showing(progress: bool, as_json: bool = False) -> bool:
+    """Whether a command shows progress bars (stderr must be a terminal too)."""
+    return progress and not as_json
+
+
+def alias(old: str, dest: str, **attrs: Any) -> Callable[[Any], Any]:
+    """A hidden option ``old`` that sets parameter ``dest``: the former
+    spelling of a renamed option, kept for scripts."""
+
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value not in (None, (), False):
+            ctx.meta.setdefault("aliases", {})[dest] = value
+        return value
+
+    return click.option(old, f"_alias_{dest}", hidden=True, default=None, expose_value=False, callback=store, **attrs)
+
+
+def aliased(ctx: click.Context, dest: str, value: Any) -> Any:
+    """``value``, or what the hidden alias of ``dest`` was given."""
+    return ctx.meta.get("aliases", {}).get(dest, value)
 
 
 # -- extras -----------------------------------------------------------------------------------
@@ -71,16 +94,80 @@ def needs_extra(extra: str) -> Iterator[None]:
 # -- errors, client, output ----------------------------------------------------------------------
 
 
+REASONS = {
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on the device",
+    errno.EEXIST: "it already exists",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why an OSError happened, in words."""
+    return REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
+
+
+def os_message(exc: OSError, doing: str = "use") -> str:
+    """An OSError as ``cannot DOING PATH: reason``."""
+    if exc.filename is None:
+        return str(exc)
+    return f"cannot {doing} {exc.filename}: {os_reason(exc)}"
+
+
+def not_a_folder(path: Path) -> Path | None:
+    """The first existing part of ``path`` that is not a folder, if any
+    (a path that goes through a regular file)."""
+    for part in [path, *path.parents]:
+        if part.exists():
+            return None if part.is_dir() else part
+    return None
+
+
 @contextmanager
-def reported(*also: type[BaseException]) -> Iterator[None]:
-    """Library errors (and ``also``) end the command with their message, no traceback."""
+def reported(*also: type[BaseException], doing: str = "use") -> Iterator[None]:
+    """Library errors (and ``also``) end the command with their message, no
+    traceback; file errors say which file and why."""
     from healthvault.errors import HealthVaultError
 
     caught: tuple[type[BaseException], ...] = (HealthVaultError, *also)
     try:
         yield
     except caught as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, HealthVaultError):
+            raise click.ClickException(os_message(exc, doing)) from None
         raise click.ClickException(str(exc)) from None
+
+
+def check_output_file(path: Path) -> None:
+    """Fail early, before anything is fetched, when ``path`` cannot be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise click.ClickException(f"cannot write {path}: it is a folder")
+    blocker = not_a_folder(folder)
+    if blocker is not None:
+        raise click.ClickException(f"cannot write {path}: {blocker} is not a folder")
+    if not folder.exists():
+        raise click.ClickException(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise click.ClickException(f"cannot write {path}: permission denied")
+
+
+def check_output_folder(path: Path) -> None:
+    """Fail early when folder ``path`` can neither be used nor created."""
+    blocker = not_a_folder(path)
+    if blocker is not None:
+        raise click.ClickException(f"cannot write to {path}: {blocker} is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(os_message(exc, "create folder")) from None
+    if not os.access(path, os.W_OK):
+        raise click.ClickException(f"cannot write to {path}: permission denied")
 
 
 def client(profile_path: Path | None) -> HealthVaultClient:
@@ -99,49 +186,17 @@ def emit(as_json: bool, data: Any, text: Callable[[], None]) -> None:
         text()
 
 
-class Bar:
-    """A progress bar on stderr for transfers of known or unknown size.
-
-    With no total given, the bar starts at the first report, sized by the
-    total it carries (a running count when that is unknown too).
-    """
-
-    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
-        self.enabled = enabled and total != 0
-        self.label = label
-        self.bar: Any = None
-        self.done = 0
-        if self.enabled and total is not None:
-            self._open(total)
-
-    def _open(self, total: int | None) -> None:
-        options: dict[str, Any] = {"label": self.label, "file": sys.stderr, "item_show_func": None}
-        if total is None:
-            self.bar = click.progressbar(iter(()), show_pos=True, **options)
-        else:
-            self.bar = click.progressbar(length=total, **options)
-        self.bar.__enter__()
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.enabled and self.bar is None:
-            self._open(total)
-        if self.bar is not None:
-            self.bar.update(done - self.done)
-            self.done = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 def parse_range(text: str | None) -> tuple[int, int | None] | None:
     """``FIRST-LAST`` or ``FIRST-`` as (first, last or None)."""
     if not text:
         return None
-    first, sep, last = text.partition("-")
+    first, sep, last = text.strip().partition("-")
     try:
-        if not sep:
+        if not sep or not first.isdigit() or (last and not last.isdigit()):
             raise ValueError
-        return int(first), (int(last) if last else None)
+        start, end = int(first), (int(last) if last else None)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a byte range like 0-1023 or 1024-") from None
+        raise click.BadParameter(f"{text!r} is not a byte range like 0-1023 or 1024-", param_hint="--range") from None
+    if end is not None and end < start:
+        raise click.BadParameter(f"{text!r} ends before it starts (FIRST-LAST, LAST >= FIRST)", param_hint="--range")
+    return start, end

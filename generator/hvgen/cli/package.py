@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .common import Bar, client, emit, json_option, needs_extra, profile_option, progress_option, reported
+from .common import alias, aliased, client, emit, json_option, needs_extra, profile_option, progress_option, reported, showing
+from .terminal import Progress, echo_err
 
 
 @click.group()
@@ -15,7 +16,7 @@ def package() -> None:
 
     \b
     Examples:
-      hvgen package create ./CT_HEAD --question "Your clinic?" --answer "st. mary" --name "CT 2024-05-17"
+      hvgen package create ./CT_HEAD --question "Your clinic?" --answer "st. mary" --friendly-name "CT 2024-05-17"
       hvgen package pickup ABCD-EFGH-IJKL-MNOP-QRST --answer "st. mary"
     """
 
@@ -24,13 +25,15 @@ def package() -> None:
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--question", required=True, help="Question shown at pick-up.")
 @click.option("--answer", required=True, help="Its answer (at least 6 characters; case does not matter).")
-@click.option("--name", "friendly_name", required=True, help="Name of the package, shown at pick-up.")
+@click.option("--friendly-name", "friendly_name", default=None, help="Name of the package, shown at pick-up (required).")
+@alias("--name", "friendly_name")
 @click.option("--external-id", default=None, help="Your own id for the package (default: a new GUID).")
 @click.option("--v1", "version1", is_flag=True, help="Medical image study version 1.")
 @json_option
 @progress_option()
 @profile_option
-def package_create(folder: Path, question: str, answer: str, friendly_name: str, external_id: str | None, version1: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+@click.pass_context
+def package_create(ctx: click.Context, folder: Path, question: str, answer: str, friendly_name: str | None, external_id: str | None, version1: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
     """Put the DICOM studies under FOLDER in an encrypted package; prints its id.
 
     Every DICOM file and preview is encrypted chunk by chunk on the way
@@ -38,20 +41,32 @@ def package_create(folder: Path, question: str, answer: str, friendly_name: str,
     the clear until the package is picked up.
     """
     with needs_extra("imaging"):
-        from hvgen_imaging import dicom, packages
+        from hvgen_imaging import packages
         from hvgen_imaging import study as study_mod
 
-    scanned = dicom.scan(folder)
-    if not scanned.studies:
-        raise click.ClickException(f"no DICOM files under {folder}")
-    built = [study_mod.build(s, version=1 if version1 else 2) for s in scanned.studies]
-    bar = Bar("packaging", sum(b.size for b in built), progress and not as_json)
-    try:
+    from .study import scan, skipped_json, skipped_lines
+
+    friendly_name = aliased(ctx, "friendly_name", friendly_name)
+    if not friendly_name:
+        raise click.UsageError("Missing option '--friendly-name'.")
+    show = showing(progress, as_json)
+    scanned = scan(folder, show)
+    if not as_json:
+        for line in skipped_lines(scanned):
+            echo_err(line)
+    built: list[study_mod.BuiltStudy] = []
+    for s in scanned.studies:
+        with Progress(f"previews ({len(built) + 1}/{len(scanned.studies)})", enabled=show, unit="image", transient=True) as bar:
+            built.append(study_mod.build(s, version=1 if version1 else 2, progress=bar))
+    if not as_json:
+        for b in built:
+            for w in b.warnings:
+                echo_err(f"note: {w}")
+    with Progress("packaging", enabled=show, total=sum(b.size for b in built)) as bar:
         with reported(OSError), client(profile_path) as hv:
             code = packages.create(hv, built, question=question, answer=answer, friendly_name=friendly_name, external_id=external_id, progress=bar)
-    finally:
-        bar.close()
-    result = {"package_id": code, "studies": [b.data.study_instance_uid for b in built], "images": sum(len(b.images) for b in built)}
+    result = {"package_id": code, "studies": [b.data.study_instance_uid for b in built], "images": sum(len(b.images) for b in built),
+              "skipped": skipped_json(scanned), "notes": scanned.warnings + [w for b in built for w in b.warnings]}
     emit(as_json, result, lambda: click.echo(f"package id: {code}"))
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import click
+
+from .common import emit, json_option
 
 
 @click.command()
@@ -24,13 +25,19 @@ import click
     help="A package made by `hvgen generate` (its folder) to read and write "
     "through, instead of the installed healthvault package.",
 )
-def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None) -> None:
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of standard output.")
+@json_option
+def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: Path | None, as_json: bool) -> None:
     """Decode FILE through the bindings and write it back to stdout.
 
     FILE may hold a <thing>, a bare data-xml root such as
     <medical-image-study>, a <wc-request:request> or a <response>; use - for
     standard input. Invalid or hostile XML (DTDs, entities, external
-    references) is refused with a one-line error and exit status 1.
+    references) is refused with a one-line error and exit status 1. Content
+    no binding class holds is kept as raw XML, with a warning.
+    With --json: the document's kind, whether the output equals the input
+    byte for byte, and the XML.
 
     \b
     Examples:
@@ -51,12 +58,19 @@ def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None) -> None:
         from healthvault import codec
         from healthvault.errors import HealthVaultXmlError
 
+    from .thing import write_out
+
     data = file.read()
     try:
         obj = codec.read_document(data)
         out = codec.write_document(obj, pretty=pretty)
     except HealthVaultXmlError as exc:
         raise click.ClickException(str(exc)) from None
-    sys.stdout.buffer.write(out)
-    if not out.endswith(b"\n"):
-        sys.stdout.buffer.write(b"\n")
+    if as_json:
+        if output is not None:
+            write_out(out, output)
+        emit(True, {"file": file.name, "kind": type(obj).__name__, "bytes_in": len(data), "bytes_out": len(out),
+                    "identical": out.strip() == data.strip(), "output": str(output) if output else None,
+                    "xml": None if output else out.decode("utf-8")}, lambda: None)
+        return
+    write_out(out, output)

@@ -2,12 +2,55 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
 
 import click
 
-from .common import needs_extra
+from .common import alias, aliased, needs_extra, not_a_folder, os_reason
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before anything is written when HOST:PORT cannot be listened on."""
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {where}: unknown address ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "the address is already in use (another hvgen serve?); stop it or choose another --port"
+            elif exc.errno == errno.EACCES:
+                why = "permission denied (ports below 1024 need privileges); choose another --port"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                why = "this machine has no such address; check --host"
+            else:
+                why = exc.strerror or str(exc)
+            raise click.ClickException(f"cannot listen on {where}: {why}") from None
+
+
+def check_writable(target: Path, what: str) -> None:
+    """Fail before anything is written when file ``target`` cannot be written."""
+    folder = target.parent
+    blocker = not_a_folder(folder)
+    if blocker is not None:
+        raise click.ClickException(f"cannot write the {what} {target}: {blocker} is not a folder")
+    if target.is_dir():
+        raise click.ClickException(f"cannot write the {what} {target}: it is a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".{target.name}.probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the {what} {target}: {os_reason(exc)}") from None
 
 
 def _default_data_dir() -> Path:
@@ -47,11 +90,13 @@ def _default_data_dir() -> Path:
 @click.option("--inline-limit", default=1024 * 1024, show_default=True, help="Largest blob sent or returned inline.")
 @click.option("--max-full", default=500, show_default=True, help="Full things per GetThings group.")
 @click.option(
-    "--signer-trust",
+    "--trust",
+    "signer_trust",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="PEM certificates that signers of things must chain to (default: any signer).",
 )
+@alias("--signer-trust", "signer_trust", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -59,7 +104,9 @@ def _default_data_dir() -> Path:
     default="info",
     show_default=True,
 )
+@click.pass_context
 def serve(
+    ctx: click.Context,
     data_dir: Path | None,
     host: str,
     port: int,
@@ -94,7 +141,9 @@ def serve(
         from hvgen_server.app import serve as run
         from hvgen_server.bootstrap import ensure_store
         from hvgen_server.config import ServerConfig
+    from healthvault.profile import default_profile_path
 
+    signer_trust = aliased(ctx, "signer_trust", signer_trust)
     try:
         config = ServerConfig(
             data_dir=(data_dir or _default_data_dir()).expanduser().resolve(),
@@ -113,7 +162,22 @@ def serve(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    setup = ensure_store(config)
+    # Everything that can be checked is checked before the store or the
+    # profile is written: a busy port must not leave the profile pointing
+    # at a server that is not running.
+    if not init_only:
+        check_port(host, port)
+    target = (profile_path or default_profile_path()).expanduser()
+    if not no_profile:
+        check_writable(target, "client profile")
+    blocker = not_a_folder(config.data_dir)
+    if blocker is not None:
+        raise click.ClickException(f"cannot use the store folder {config.data_dir}: {blocker} is not a folder")
+    try:
+        setup = ensure_store(config)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != config.data_dir else ""
+        raise click.ClickException(f"cannot create the store in {config.data_dir}: {os_reason(exc)}{where}") from None
     click.echo(("Created" if setup.created else "Using") + f" the local platform store in {config.data_dir}")
     click.echo(f"  URL:          {config.url}")
     click.echo(f"  application:  {setup.app_id}")
@@ -121,7 +185,10 @@ def serve(
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:
-        saved = setup.profile(config.url).save(profile_path)
+        try:
+            saved = setup.profile(config.url).save(target)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the client profile {target}: {os_reason(exc)}") from None
         click.echo(f"  profile:      {saved}")
     if init_only:
         return

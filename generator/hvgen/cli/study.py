@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import Bar, client, emit, json_option, needs_extra, profile_option, progress_option, reported
+from .common import alias, aliased, check_output_folder, client, emit, json_option, needs_extra, profile_option, progress_option, reported, showing
+from .terminal import Progress, echo_err, stderr_is_terminal
 
 if TYPE_CHECKING:
+    from hvgen_imaging.dicom import ScanResult
+    from hvgen_imaging.results import StudySummary, UploadResult
     from hvgen_imaging.workflow import Signer, Studies
 
 
@@ -29,7 +32,7 @@ def signer(sign: bool, key: Path | None, cert: Path | None, sha256: bool) -> Sig
     with needs_extra("imaging"):
         from hvgen_imaging.workflow import Signer
 
-    with reported(OSError, ValueError):
+    with reported(OSError, ValueError, doing="read"):
         return Signer(crypto.load_private_key(key), crypto.load_certificate(cert), "rsa-sha256" if sha256 else "rsa-sha1")
 
 
@@ -41,15 +44,100 @@ def sign_options(f: Any) -> Any:
     return f
 
 
+def change_options(f: Any) -> Any:
+    """--sign..., --unsigned-ok and --thing: the options of commands that change a stored study."""
+    f = click.option("--thing", "thing_id", metavar="THING_ID", default=None,
+                     help="The study's thing id (needed when the record holds several studies with this UID).")(f)
+    f = click.option("--unsigned-ok", is_flag=True,
+                     help="Change a signed study without signing it again: its signature is removed.")(f)
+    return sign_options(f)
+
+
+thing_option = click.option("--thing", "thing_id", metavar="THING_ID", default=None,
+                            help="The study's thing id (needed when the record holds several studies with this UID).")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def size_text(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 @contextmanager
-def studies(profile_path: Path | None, bar: Any = None) -> Iterator[Studies]:
+def studies(profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "--thing THING_ID") -> Iterator[Studies]:
     """The record's studies, through a client that is closed afterwards;
     library and file errors become one-line messages."""
     with needs_extra("imaging"):
-        from hvgen_imaging.workflow import Studies
+        from hvgen_imaging.workflow import DuplicateStudies, Studies
 
     with reported(OSError), client(profile_path) as hv:
-        yield Studies(hv, progress=bar)
+        try:
+            yield Studies(hv, progress=bar)
+        except DuplicateStudies as exc:
+            raise click.ClickException(f"{exc} ({duplicates_hint})") from None
+
+
+def scan(folder: Path, show: bool) -> ScanResult:
+    """Scan ``folder`` with a file-count bar; a folder that cannot be read
+    at all, or holds no DICOM file, ends the command with one line."""
+    with needs_extra("imaging"):
+        from hvgen_imaging import dicom
+
+    with Progress("scanning", enabled=show, unit="file", transient=True, start=True) as bar:
+        with reported(OSError, doing="read"):
+            scanned = dicom.scan(folder, progress=bar)
+    if not scanned.studies:
+        for line in skipped_lines(scanned):
+            echo_err(line)
+        raise click.ClickException(f"no DICOM files under {folder}" + (f" ({plural(len(scanned.skipped), 'file')} skipped, see above)" if scanned.skipped else ""))
+    return scanned
+
+
+def heading(show: bool, line: str) -> None:
+    """A line on stderr naming what the progress bars below it are about
+    (bar labels stay short, so that long UIDs are never cut)."""
+    if show and stderr_is_terminal():
+        echo_err(line)
+
+
+def skipped_lines(scanned: ScanResult) -> list[str]:
+    return [f"skipped {path}: {why}" for path, why in scanned.skipped] + [f"note: {w}" for w in scanned.warnings]
+
+
+def skipped_json(scanned: ScanResult) -> list[dict[str, str]]:
+    return [{"path": str(path), "reason": why} for path, why in scanned.skipped]
+
+
+def study_name(scanned: Any) -> str:
+    """A scanned study as people know it: its UID, or its files when it has none."""
+    if scanned.uid != "unknown-study":
+        return str(scanned.uid)
+    images = scanned.images
+    return f"{plural(len(images), 'file')} without a Study Instance UID ({images[0].path}{', ...' if len(images) > 1 else ''})"
+
+
+def names_a_file(note: str) -> bool:
+    """Whether a note starts with the file it is about."""
+    head = note.split(": ", 1)[0]
+    return bool(head) and Path(head).exists()
+
+
+def result_line(r: UploadResult) -> str:
+    sent = f"{plural(r.uploaded_blobs, 'blob')} sent" + (f", {r.resumed_blobs} resumed" if r.resumed_blobs else "")
+    signed = ", signed" if r.signed else ", signature removed" if r.signature_removed else ""
+    if r.status == "unchanged":
+        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; nothing to do{' (signed)' if r.signed else ''}"
+    if r.status == "signed":
+        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; signed it"
+    return f"{r.study_uid}: {r.status} thing {r.thing_id} ({r.series} series, " \
+           f"{plural(r.images, 'image')}; {sent}{signed})"
 
 
 @click.group()
@@ -65,6 +153,10 @@ def study() -> None:
       hvgen study add-series 1.2.840.113619.2.55 ./MORE
       hvgen study remove-series 1.2.840.113619.2.55 1.2.840.113619.2.55.3
       hvgen study delete 1.2.840.113619.2.55
+
+    A signed study is not changed without signing it again (--sign) or
+    saying the signature may go (--unsigned-ok). When the record holds
+    several studies with one Study Instance UID, name one with --thing.
     """
 
 
@@ -72,92 +164,112 @@ def study() -> None:
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--v1", "version1", is_flag=True, help="Write medical image study version 1 (default: version 2).")
 @click.option("--no-previews", is_flag=True, help="Do not make JPEG previews.")
+@click.option("--unsigned-ok", is_flag=True, help="Add to a signed study without signing it again: its signature is removed.")
 @sign_options
 @json_option
-@progress_option("Show progress bars.")
+@progress_option()
 @profile_option
-def study_upload(folder: Path, version1: bool, no_previews: bool, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: bool, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
     """Upload the DICOM files under FOLDER as medical image studies.
 
     Files are grouped by Study Instance UID; each study's DICOM files and
-    previews are streamed as blobs, then the study thing is written. Running
-    it again after an interruption resumes where it stopped, and never makes
-    a second study for the same Study Instance UID.
+    previews are streamed as blobs, then the study thing is written. Files
+    that are not DICOM, unreadable or cut short are skipped, each named with
+    the reason. Running it again after an interruption resumes where it
+    stopped, and never makes a second study for the same Study Instance UID:
+    the stored study gets what it lacks (with --sign, an unchanged unsigned
+    study is signed).
     """
     with needs_extra("imaging"):
-        from hvgen_imaging import dicom
         from hvgen_imaging import study as study_mod
+        from hvgen_imaging.results import StudyError
+        from hvgen_imaging.workflow import DuplicateStudies
 
     chosen = signer(sign, key, cert, sha256)
-    scanned = dicom.scan(folder)
-    notes = [f"{p}: skipped ({why})" for p, why in scanned.skipped] + scanned.warnings
-    if not scanned.studies:
-        raise click.ClickException(f"no DICOM files under {folder}")
-    results = []
+    show = showing(progress, as_json)
+    scanned = scan(folder, show)
+    if not as_json:
+        for line in skipped_lines(scanned):
+            echo_err(line)
+    results: list[UploadResult] = []
+    errors: list[tuple[str, str]] = []
     with studies(profile_path) as record:
         for scanned_study in scanned.studies:
-            built = study_mod.build(scanned_study, version=1 if version1 else 2, previews=not no_previews)
-            bar = Bar(f"study {scanned_study.uid[:40]}", built.size, progress and not as_json)
-            record.progress = bar
-            try:
-                results.append(record.upload(built, signer=chosen))
-            finally:
-                bar.close()
-
-    def text() -> None:
-        for note in notes:
-            click.echo(f"note: {note}", err=True)
-        for r in results:
-            for w in r.warnings:
-                click.echo(f"warning: {w}", err=True)
-            verb = "created" if r.created else "updated" if r.uploaded_blobs or r.resumed_blobs else "unchanged"
-            click.echo(
-                f"{r.study_uid}: {verb} thing {r.thing_id} ({r.series} series, {r.images} images, "
-                f"{r.uploaded_blobs} blobs sent, {r.resumed_blobs} resumed{', signed' if r.signed else ''})"
-            )
-
-    emit(as_json, {"studies": [r.as_dict() for r in results], "notes": notes}, text)
+            heading(show, f"study {scanned_study.uid}: {plural(len(scanned_study.images), 'image')}, {size_text(scanned_study.size)}")
+            with Progress("  previews", enabled=show and not no_previews, unit="image", transient=True) as bar:
+                built = study_mod.build(scanned_study, version=1 if version1 else 2, previews=not no_previews, progress=bar)
+            with Progress("  uploading", enabled=show, total=built.size) as bar:
+                record.progress = bar
+                try:
+                    result = record.upload(built, signer=chosen, drop_signature=unsigned_ok)
+                except StudyError as exc:
+                    hint = " (remove the extra ones with `hvgen study delete UID --thing THING_ID`)" if isinstance(exc, DuplicateStudies) else ""
+                    errors.append((study_name(scanned_study), f"{exc}{hint}"))
+                    continue
+            results.append(result)
+            if not as_json:
+                for w in result.warnings:
+                    if w not in scanned.warnings:  # a file read again to make its preview warns again
+                        echo_err(f"note: {w}" if names_a_file(w) else f"note: study {result.study_uid}: {w}")
+                click.echo(result_line(result))
+    if as_json:
+        emit(True, {"studies": [r.as_dict() for r in results], "skipped": skipped_json(scanned), "notes": scanned.warnings,
+                    "errors": [{"study": name, "error": e} for name, e in errors]}, lambda: None)
+    for name, error in errors:
+        echo_err(f"Error: {name}: {error}")
+    if errors:
+        sys.exit(1)
 
 
 @study.command("list")
 @json_option
 @profile_option
 def study_list(as_json: bool, profile_path: Path | None) -> None:
-    """List the studies in the record."""
+    """List the studies in the record: date, UID, series, images, size,
+    signature, patient, description and thing id."""
     with studies(profile_path) as record:
         rows = record.summaries()
 
     def text() -> None:
         if not rows:
             click.echo("no studies")
+            return
+        table = [["DATE", "STUDY INSTANCE UID", "SERIES", "IMAGES", "SIZE", "SIGNED", "PATIENT", "DESCRIPTION", "THING ID"]]
         for r in rows:
-            signed = " signed" if r.signed else ""
-            click.echo(f"{r.date}  {r.study_uid}  {r.description or '-'}  {r.patient or '-'}  "
-                       f"{r.series} series, {r.images} images, {r.bytes} bytes{signed}")
+            table.append([r.date, r.study_uid or "-", str(r.series), str(r.images), size_text(r.bytes), "yes" if r.signed else "no",
+                          r.patient or "-", r.description or "-", r.thing_id or "-"])
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        for row in table:
+            cells = [cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+            click.echo("  ".join(cells).rstrip())
+        uids = [r.study_uid for r in rows if r.study_uid]
+        for uid in sorted({u for u in uids if uids.count(u) > 1}):
+            echo_err(f"note: {uids.count(uid)} studies have Study Instance UID {uid}; name one with --thing THING_ID")
 
     emit(as_json, [r.as_dict() for r in rows], text)
 
 
 @study.command("show")
 @click.argument("uid")
+@thing_option
 @json_option
 @profile_option
-def study_show(uid: str, as_json: bool, profile_path: Path | None) -> None:
+def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path | None) -> None:
     """Show a study: its series, their images and sizes."""
     with needs_extra("imaging"):
         from hvgen_imaging.workflow import details
 
     with studies(profile_path) as record:
-        info = details(record.require(uid))
+        info = details(record.require(uid, thing_id))
 
     def text() -> None:
-        click.echo(f"study {info.study_uid}  (thing {info.thing_id}, version {info.version}{', signed' if info.signed else ''})")
+        click.echo(f"study {info.study_uid}  (thing {info.thing_id}, medical image study v{info.version}{', signed' if info.signed else ''})")
         click.echo(f"  date: {info.date}  patient: {info.patient or '-'}  description: {info.description or '-'}")
         for s in info.series_list:
             click.echo(f"  series {s.series_uid or '-'}: {s.modality or '-'} {s.body_part or ''} {s.description or ''}".rstrip())
-            click.echo(f"    {len(s.images)} images, {s.bytes} bytes")
+            click.echo(f"    {plural(len(s.images), 'image')}, {size_text(s.bytes)}")
             for i in s.images:
-                click.echo(f"      {i.name}  {i.bytes} bytes{'  (preview)' if i.preview else ''}")
+                click.echo(f"      {i.name}  {size_text(i.bytes)}{'  (preview)' if i.preview else ''}")
 
     emit(as_json, info.as_dict(), text)
 
@@ -166,24 +278,25 @@ def study_show(uid: str, as_json: bool, profile_path: Path | None) -> None:
 @click.argument("uid")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--previews", is_flag=True, help="Also save the JPEG previews.")
+@thing_option
 @json_option
 @progress_option()
 @profile_option
-def study_download(uid: str, out: Path, previews: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def study_download(uid: str, out: Path, previews: bool, thing_id: str | None, as_json: bool, progress: bool, profile_path: Path | None) -> None:
     """Download a study's DICOM files to OUT/<series-uid>/<sop-uid>.dcm.
 
     Every file is checked against its SHA256Block hash; a signed study's
-    signature is verified against the downloaded bytes.
+    signature is verified against the downloaded bytes (exit status 1 if
+    it does not hold).
     """
-    bar = Bar(f"study {uid[:40]}", None, progress and not as_json)
-    try:
+    check_output_folder(out)
+    heading(showing(progress, as_json), f"study {uid}")
+    with Progress("  downloading", enabled=showing(progress, as_json)) as bar:
         with studies(profile_path, bar) as record:
-            result = record.download(uid, out, previews=previews)
-    finally:
-        bar.close()
+            result = record.download(uid, out, previews=previews, thing_id=thing_id)
 
     def text() -> None:
-        click.echo(f"{result.files} files, {result.bytes} bytes in {result.folder} (hashes checked)")
+        click.echo(f"{plural(result.files, 'file')}, {size_text(result.bytes)} in {result.folder} (hashes checked)")
         if result.signature is not None:
             click.echo(f"signature: {result.signature}")
 
@@ -195,42 +308,73 @@ def study_download(uid: str, out: Path, previews: bool, as_json: bool, progress:
 @study.command("add-series")
 @click.argument("uid")
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
-@sign_options
+@click.option("--allow-other-study", is_flag=True, help="Add series that belong to another study or patient.")
+@alias("--force", "allow_other_study", is_flag=True)
+@change_options
 @json_option
 @progress_option()
 @profile_option
-def study_add_series(uid: str, folder: Path, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
-    """Add the series in FOLDER to study UID."""
+@click.pass_context
+def study_add_series(ctx: click.Context, uid: str, folder: Path, allow_other_study: bool, unsigned_ok: bool, thing_id: str | None, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+    """Add the series in FOLDER to study UID.
+
+    Files of another study or another patient are refused unless
+    --allow-other-study is given.
+    """
+    allow_other_study = bool(aliased(ctx, "allow_other_study", allow_other_study))
     chosen = signer(sign, key, cert, sha256)
-    bar = Bar("adding series", None, progress and not as_json)
-    try:
-        with studies(profile_path, bar) as record:
-            result = record.add_series(uid, folder, signer=chosen)
-    finally:
-        bar.close()
-    emit(as_json, result.as_dict(), lambda: click.echo(f"{uid}: now {result.series} series, {result.images} images (thing {result.thing_id})"))
+    show = showing(progress, as_json)
+    scanned = scan(folder, show)
+    if not as_json:
+        for line in skipped_lines(scanned):
+            echo_err(line)
+    heading(show, f"adding {plural(sum(len(s.images) for s in scanned.studies), 'image')} to study {uid}")
+    with Progress("  previews", enabled=show, unit="image", transient=True) as previews, \
+            Progress("  uploading", enabled=show) as bar, studies(profile_path, bar) as record:
+        result = record.add_series(uid, scanned, signer=chosen, drop_signature=unsigned_ok, other_study_ok=allow_other_study,
+                                   thing_id=thing_id, previews_progress=previews)
+
+    def text() -> None:
+        for w in result.warnings:
+            if w not in scanned.warnings:
+                echo_err(f"note: {w}")
+        click.echo(f"{uid}: now {result.series} series, "
+                   f"{plural(result.images, 'image')} (thing {result.thing_id}; {plural(result.uploaded_blobs, 'blob')} sent"
+                   f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})")
+
+    emit(as_json, {**result.as_dict(), "skipped": skipped_json(scanned), "notes": scanned.warnings}, text)
 
 
 @study.command("remove-series")
 @click.argument("uid")
 @click.argument("series_uid")
-@sign_options
+@change_options
 @json_option
 @profile_option
-def study_remove_series(uid: str, series_uid: str, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, profile_path: Path | None) -> None:
+def study_remove_series(uid: str, series_uid: str, unsigned_ok: bool, thing_id: str | None, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, profile_path: Path | None) -> None:
     """Remove series SERIES_UID (and its blobs) from study UID."""
     chosen = signer(sign, key, cert, sha256)
     with studies(profile_path) as record:
-        result = record.remove_series(uid, series_uid, signer=chosen)
-    emit(as_json, result.as_dict(), lambda: click.echo(f"{uid}: now {result.series} series, {result.images} images"))
+        result = record.remove_series(uid, series_uid, signer=chosen, drop_signature=unsigned_ok, thing_id=thing_id)
+
+    def text() -> None:
+        click.echo(f"{uid}: removed series {series_uid}; now {result.series} series, "
+                   f"{plural(result.images, 'image')} (thing {result.thing_id}"
+                   f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})")
+
+    emit(as_json, result.as_dict(), text)
 
 
 @study.command("delete")
 @click.argument("uid")
+@thing_option
 @json_option
 @profile_option
-def study_delete(uid: str, as_json: bool, profile_path: Path | None) -> None:
-    """Delete study UID (the thing is marked deleted)."""
+def study_delete(uid: str, thing_id: str | None, as_json: bool, profile_path: Path | None) -> None:
+    """Delete study UID: the thing is marked deleted, and blobs no other
+    thing uses are removed from the platform."""
     with studies(profile_path) as record:
-        thing_id = record.delete(uid)
-    emit(as_json, {"study_uid": uid, "thing_id": thing_id, "deleted": True}, lambda: click.echo(f"deleted study {uid} (thing {thing_id})"))
+        gone: StudySummary = record.delete(uid, thing_id=thing_id)
+    emit(as_json, {**gone.as_dict(), "deleted": True}, lambda: click.echo(
+        f"deleted study {uid}: thing {gone.thing_id} ({gone.series} series, "
+        f"{plural(gone.images, 'image')}, {size_text(gone.bytes)}{', signed' if gone.signed else ''})"))

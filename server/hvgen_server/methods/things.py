@@ -232,3 +232,6 @@ def remove_things(ctx: Context) -> None:
             blobs = tx.things.blob_refs(current.version_stamp)
             tx.things.add_version(thing_id, stamp, current.seq + 1, DELETED, xml, ctx.now, blobs)
             tx.things.mark_deleted(thing_id, stamp, ctx.now)
+        unreferenced = tx.blobs.drop_unreferenced()  # blobs only the deleted things used
+    for blob_id in unreferenced:  # only once the transaction is committed
+        ctx.files.delete(blob_id)

@@ -153,8 +153,9 @@ class BlobTable(ABC):
 
     @abstractmethod
     def drop_unreferenced(self) -> list[str]:
-        """Forget committed record blobs no current thing version names
-        (older versions keep the name and hash); returns their ids."""
+        """Forget committed record blobs that no current version of a thing
+        still active names (older versions and deleted things keep the name
+        and hash, not the bytes); returns their ids."""
 
     @abstractmethod
     def drop_expired(self, now: float) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import astuple, fields
 
-from ..rows import COMMITTED, RECORD_BLOB, BlobRow
+from ..rows import ACTIVE, COMMITTED, RECORD_BLOB, BlobRow
 from ..tables import BlobTable
 
 _COLUMNS = [f.name for f in fields(BlobRow)]
@@ -54,8 +54,8 @@ class SqliteBlobs(BlobTable):
             for r in self.db.execute(
                 "SELECT b.blob_id FROM blobs b WHERE b.state = ? AND b.kind = ? AND NOT EXISTS ("
                 " SELECT 1 FROM version_blobs vb JOIN things t ON t.version_stamp = vb.version_stamp"
-                " WHERE vb.blob_id = b.blob_id)",
-                (COMMITTED, RECORD_BLOB),
+                " WHERE vb.blob_id = b.blob_id AND t.state = ?)",  # the current version of a thing not deleted
+                (COMMITTED, RECORD_BLOB, ACTIVE),
             )
         ]
         for blob_id in gone:
