@@ -36,6 +36,7 @@ class ThingVersion:
 
     ``created``, ``updated`` and ``eff_date`` are the thing's (epoch seconds,
     and ISO text for the effective date); the rest are the version's.
+    ``xml`` is empty when the query asked for the version without it.
     """
 
     thing_id: str
@@ -47,6 +48,37 @@ class ThingVersion:
     updated: float
     xml: bytes
     seq: int
+
+
+@dataclass(frozen=True)
+class ThingFilter:
+    """What the store matches of a GetThings filter (None: no bound).
+
+    Dates of the effective date are ISO text (they sort like time); created
+    and updated are epoch seconds; audit ids are lower-case.
+    """
+
+    type_ids: tuple[str, ...] = ()
+    states: tuple[str, ...] = (ACTIVE,)
+    eff_date_min: str | None = None
+    eff_date_max: str | None = None
+    created_min: float | None = None
+    created_max: float | None = None
+    updated_min: float | None = None
+    updated_max: float | None = None
+    created_app_id: str | None = None
+    created_person_id: str | None = None
+    updated_app_id: str | None = None
+    updated_person_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """A version a query found, and which of its filters it matched
+    (their indexes; empty when the query has no filters)."""
+
+    version: ThingVersion
+    filters: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,17 @@ table was handed out by; a table never commits on its own.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 
 from .rows import (
     Application,
     BlobRef,
     BlobRow,
+    Match,
     Package,
     PackageContent,
     SessionRow,
+    ThingFilter,
     ThingSelection,
     ThingVersion,
     VersionBlob,
@@ -67,6 +70,15 @@ class SessionTable(ABC):
     def get(self, token: str) -> SessionRow | None: ...
 
 
+class RequestTable(ABC):
+    """Digests of requests received, until their validity ends (against replays)."""
+
+    @abstractmethod
+    def remember(self, digest: str, expires: float, now: float) -> bool:
+        """Note a request; False if it was noted before (and is still valid
+        at ``now``). Forgets requests whose validity ended."""
+
+
 class ThingTable(ABC):
     """Things, their versions and the blobs each version names."""
 
@@ -75,9 +87,23 @@ class ThingTable(ABC):
         """The current version of a thing of the record."""
 
     @abstractmethod
-    def select(self, record_id: str, selection: ThingSelection) -> list[ThingVersion]:
-        """Versions of the record's things, newest effective date first
-        (then newest created, then newest version)."""
+    def select(
+        self,
+        record_id: str,
+        selection: ThingSelection,
+        filters: Sequence[ThingFilter] = (),
+        *,
+        limit: int | None = None,
+        with_xml: bool = False,
+    ) -> Iterator[Match]:
+        """Versions of the record's things that match any of ``filters``
+        (only active ones when there are none), newest effective date first
+        (then newest created, then newest version), at most ``limit``;
+        with their XML only if ``with_xml``. Read lazily: a caller may stop early."""
+
+    @abstractmethod
+    def xml(self, version_stamp: str) -> bytes:
+        """The stored XML of a version."""
 
     @abstractmethod
     def add(
@@ -135,9 +161,11 @@ class BlobTable(ABC):
 
     @abstractmethod
     def record_chunk(
-        self, blob_id: str, received: int, total: int | None, last_range: str, block_digests: bytes
-    ) -> None:
-        """An upload chunk was written: bytes received, the range, the block digests so far."""
+        self, blob_id: str, expected: int, received: int, total: int | None, last_range: str, block_digests: bytes
+    ) -> bool:
+        """An upload chunk was written: bytes received, the range, the block
+        digests so far. Only if the upload was still at ``expected`` bytes
+        (else False: another request got there first)."""
 
     @abstractmethod
     def complete(self, blob_id: str, size: int, digest: str | None) -> None:
@@ -152,9 +180,13 @@ class BlobTable(ABC):
         """The content type a thing gave the blob, if any."""
 
     @abstractmethod
-    def drop_unreferenced(self) -> list[str]:
-        """Forget committed record blobs no current thing version names
-        (older versions keep the name and hash); returns their ids."""
+    def drop_unreferenced(self, candidates: Iterable[str]) -> list[str]:
+        """Forget those of ``candidates`` (committed record blobs) that no
+        current thing version names any more; returns their ids."""
+
+    @abstractmethod
+    def downloadable(self, blob_id: str, record_id: str) -> bool:
+        """Whether an active thing of the record holds the blob now."""
 
     @abstractmethod
     def drop_expired(self, now: float) -> list[str]:
