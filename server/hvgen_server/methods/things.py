@@ -98,9 +98,10 @@ class _Prepared:
 def store_things(
     ctx: Context,
     things: list[tuple[Thing2, etree._Element]],
-    also: Callable[[Transaction], None] | None = None,
+    also: Callable[[Transaction, list[ThingKey]], None] | None = None,
 ) -> list[ThingKey]:
-    """Create or update things in one transaction (with ``also`` run inside it).
+    """Create or update things in one transaction (with ``also`` run inside
+    it, given the new things' keys).
 
     What takes time (checking data against its schema, writing inline
     blobs, verifying signatures) is done first, outside the write
@@ -122,7 +123,7 @@ def store_things(
         for p in prepared:
             keys.append(_store_thing(ctx, tx, p, app_name, person_id, replaced))
         if also is not None:
-            also(tx)
+            also(tx, keys)
         unreferenced = tx.blobs.drop_unreferenced(replaced)
     for blob_id in unreferenced:  # only once the transaction is committed
         ctx.files.delete(blob_id)

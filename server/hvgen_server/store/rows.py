@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 UPLOADING, COMPLETE, COMMITTED = "uploading", "complete", "committed"
 #: Blob kinds: bytes of a record's thing, or an encrypted connect-package blob.
 RECORD_BLOB, PACKAGE_BLOB = "record", "package"
-#: Package states.
-ALLOCATED, PENDING, PICKED, LOCKED = "allocated", "pending", "picked", "locked"
+#: Package states: allocated (an id only), pending (created, waiting for its
+#: person), picking (the right answer was given; its pick-up job runs),
+#: picked, locked (three wrong answers).
+ALLOCATED, PENDING, PICKING, PICKED, LOCKED = "allocated", "pending", "picking", "picked", "locked"
+#: Pick-up job states.
+RUNNING, DONE, FAILED = "running", "done", "failed"
 #: Thing (and thing version) states.
 ACTIVE, DELETED = "Active", "Deleted"
 
@@ -155,3 +159,20 @@ class Package:
     created: float
     expires: float
     picked_record: str | None
+
+
+@dataclass(frozen=True)
+class Pickup:
+    """The pick-up job of a package, once its right answer was given."""
+
+    identity_code: str
+    record_id: str
+    verifier: bytes
+    state: str
+    done: int
+    total: int
+    error_code: int | None
+    error_message: str | None
+    thing_keys: str | None
+    started: float
+    updated: float

@@ -16,6 +16,7 @@ from .rows import (
     Match,
     Package,
     PackageContent,
+    Pickup,
     SessionRow,
     ThingFilter,
     ThingSelection,
@@ -225,10 +226,39 @@ class PackageTable(ABC):
         """The package's streamed blobs."""
 
     @abstractmethod
-    def record_attempt(self, code: str, attempts: int, state: str) -> None:
-        """A wrong answer: the count of attempts so far and the new state."""
+    def reserve_attempt(self, code: str, max_attempts: int) -> int | None:
+        """Count an answer before it is checked, if the package is pending
+        and has attempts left; returns the attempts counted so far (None
+        when there was none left)."""
+
+    @abstractmethod
+    def lock_if_spent(self, code: str, max_attempts: int) -> None:
+        """Lock a pending package whose attempts are all used (a wrong answer)."""
+
+    @abstractmethod
+    def start_picking(self, code: str, pickup: Pickup) -> bool:
+        """The right answer was given: a pending package becomes picking,
+        with its job; False when it was no longer pending."""
 
     @abstractmethod
     def mark_picked(self, code: str, record_id: str) -> bool:
-        """A pending package was picked up into the record; False when it
-        was no longer pending."""
+        """A package being picked into the record is picked; False when it
+        was not."""
+
+    @abstractmethod
+    def pickup(self, code: str) -> Pickup | None:
+        """The package's pick-up job."""
+
+    @abstractmethod
+    def claim_pickup(self, code: str, now: float, stale_before: float) -> bool:
+        """Take over a running job nobody has advanced since ``stale_before``
+        (its runner stopped); False when another runner is alive or it ended."""
+
+    @abstractmethod
+    def pickup_progress(self, code: str, done: int, now: float) -> None: ...
+
+    @abstractmethod
+    def finish_pickup(self, code: str, thing_keys: str, now: float) -> None: ...
+
+    @abstractmethod
+    def fail_pickup(self, code: str, error_code: int, message: str, now: float) -> None: ...

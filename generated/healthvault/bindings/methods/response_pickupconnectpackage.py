@@ -14,10 +14,41 @@ __NAMESPACE__ = "urn:com.microsoft.wc.methods.response.PickUpConnectPackage"
 
 @dataclass(kw_only=True)
 class Info:
+    """Attributes:
+    state: "running" or "done" (absent: done, as before jobs).
+    bytes_done: Bytes of the package's blobs decrypted so far.
+    bytes_total: Bytes of the package's blobs in all.
+    """
 
     class Meta:
         name = "info"
         namespace = "urn:com.microsoft.wc.methods.response.PickUpConnectPackage"
+
+    state: None | str = field(
+        default=None,
+        metadata={
+            "type": "Element",
+            "namespace": "",
+        },
+    )
+
+    bytes_done: None | int = field(
+        default=None,
+        metadata={
+            "name": "bytes-done",
+            "type": "Element",
+            "namespace": "",
+        },
+    )
+
+    bytes_total: None | int = field(
+        default=None,
+        metadata={
+            "name": "bytes-total",
+            "type": "Element",
+            "namespace": "",
+        },
+    )
 
     thing_id: list[ThingKey] = field(
         default_factory=list,
