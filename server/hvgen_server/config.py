@@ -71,7 +71,7 @@ class ServerConfig:
     max_groups: int = 16
     clock_skew: float = 300
     max_msg_ttl: int = 3600
-    max_request_elements: int = 500_000
+    max_request_elements: int = 250_000
     max_attributes: int = 64
     max_depth: int = 64
     max_things_per_request: int = 1000

@@ -65,7 +65,7 @@ def window(ctx: Context) -> tuple[float, float]:
     header = ctx.request.header_element
     sent = parse_time(header.findtext("msg-time"), "msg-time")
     ttl_text = (header.findtext("msg-ttl") or "").strip()
-    if not ttl_text.isdigit() or len(ttl_text) > 12:
+    if not ttl_text.isdigit() or len(ttl_text) > 18:
         raise PlatformError(StatusCode.INVALID_XML, f"msg-ttl {ttl_text[:20]!r} is not a number of seconds")
     ttl = min(int(ttl_text), ctx.config.max_msg_ttl)
     return sent, sent + ttl
