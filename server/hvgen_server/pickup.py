@@ -28,17 +28,25 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from healthvault import connectpackage
 from healthvault.errors import HealthVaultError
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from .errors import PlatformError
+from .store import Store
 from .store.rows import Pickup
 
-if TYPE_CHECKING:
-    from .context import Context
+
+
+class JobContext(Protocol):
+    """What a job needs of the request that started it (a :class:`~.context.Context`)."""
+
+    now: float
+
+    @property
+    def store(self) -> Store: ...
 
 log = logging.getLogger("hvgen_server")
 
@@ -78,7 +86,7 @@ def check_iterations(count: int) -> None:
 
 
 #: A job body: (context, opened package, progress callback) -> "thing-id version-stamp" lines.
-Work = Callable[["Context", Opened, Callable[[int], None]], None]
+Work = Callable[[Any, Opened, Callable[[int], None]], None]
 
 
 class PickupJobs:
@@ -97,13 +105,13 @@ class PickupJobs:
             future = self._running.get(code)
             return future is not None and not future.done()
 
-    def start(self, ctx: Context, code: str, opened: Opened, work: Work) -> None:
+    def start(self, ctx: JobContext, code: str, opened: Opened, work: Work) -> None:
         """Run ``work`` for the package (unless this process runs it already)."""
         with self._guard:
             future = self._running.get(code)
             if future is not None and not future.done():
                 return
-            self._running[code] = self._pool.submit(self._run, replace(ctx, now=time.time()), code, opened, work)
+            self._running[code] = self._pool.submit(self._run, replace(ctx, now=time.time()), code, opened, work)  # type: ignore[type-var]
 
     def wait(self, code: str, seconds: float) -> None:
         with self._guard:
@@ -115,7 +123,7 @@ class PickupJobs:
         except Exception:  # the job records its own failure
             pass
 
-    def _run(self, ctx: Context, code: str, opened: Opened, work: Work) -> None:
+    def _run(self, ctx: JobContext, code: str, opened: Opened, work: Work) -> None:
         last = [0.0]
 
         def progress(done: int) -> None:
@@ -138,7 +146,7 @@ class PickupJobs:
             return
 
     @staticmethod
-    def _fail(ctx: Context, code: str, status: int, message: str) -> None:
+    def _fail(ctx: JobContext, code: str, status: int, message: str) -> None:
         try:
             with ctx.store.write() as tx:
                 tx.packages.fail_pickup(code, status, message, time.time())
