@@ -7,7 +7,9 @@
 2. Faults: SIGKILL rounds while writers put things and an uploader streams
    blobs; after each restart every acknowledged write and upload must be
    there (uploads with the right bytes) and the database must be intact.
-3. Availability: a second application reads its own record (one thing)
+3. Growth: GetThings by type with max=1 and a PutThings replacing a blob,
+   at 2,000 and at 20,000 stored things.
+4. Availability: a second application reads its own record (one thing)
    while the first runs the costliest requests it can make (XPath filters
    over every study, the most things per PutThings, responses near the size
    limit); its p99 against its p99 without them, measured in the same run
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import multiprocessing
 import os
 import random
 import sqlite3
@@ -32,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -68,14 +72,16 @@ def load(server: RunningServer, clients: int, seconds: float) -> None:
     errors: list[str] = []
     acknowledged: list[str] = []
     guard = threading.Lock()
-    stop = time.monotonic() + seconds
+    stop = [0.0]
+    ready = threading.Barrier(clients + 1, action=lambda: stop.__setitem__(0, time.monotonic() + seconds))
     query = ThingQuery(type_ids=[MIS], max=20)
 
     def worker(n: int) -> None:
         with server.client(timeout=60) as client:
-            client.create_session()
+            client.create_session()  # sessions are opened before the clock starts
+            ready.wait()
             i = 0
-            while time.monotonic() < stop:
+            while time.monotonic() < stop[0]:
                 i += 1
                 started = time.perf_counter()
                 try:
@@ -94,9 +100,10 @@ def load(server: RunningServer, clients: int, seconds: float) -> None:
                     times.append(time.perf_counter() - started)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
-    began = time.perf_counter()
     for t in threads:
         t.start()
+    ready.wait()
+    began = time.perf_counter()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
@@ -207,6 +214,37 @@ def second_application(server: RunningServer) -> Callable[[], HealthVaultClient]
     return make
 
 
+def attack(profile_path: str, stop: Any, results: Any) -> None:
+    """The costliest requests one client can make, in a process of its own,
+    sent as bytes (the responses are not parsed: only the server's work counts)."""
+    costs: dict[str, list[float]] = {"xpath": [], "put1000": [], "bigresponse": []}
+    with HealthVaultClient.from_profile(Path(profile_path), timeout=300, retries=0) as attacker:
+        session = attacker.create_session()
+        xpath = "/thing/data-xml/medical-image-study[count(series[count(images[image-blob-name])>0])>0]/description[contains(.,'zz')]"
+        get_info = codec.REQUEST_INFO["urn:com.microsoft.wc.methods.GetThings3"]
+        requests: dict[str, Callable[[], bytes]] = {
+            "xpath": lambda: methods.build_request(
+                methods.GET_THINGS3, get_info(group=[ThingQuery(type_ids=[MIS], xpath=xpath).to_group()]),
+                session=session, record_id=attacker.record_id),
+            "put1000": lambda: methods.build_request(
+                methods.PUT_THINGS, codec.REQUEST_INFO["urn:com.microsoft.wc.methods.PutThings2"](
+                    thing=[study(f"3.p.{uuid.uuid4().hex}") for _ in range(1000)]),
+                session=session, record_id=attacker.record_id),
+            "bigresponse": lambda: methods.build_request(
+                methods.GET_THINGS3, get_info(group=[ThingQuery(type_ids=[MIS], max_full=500).to_group()] * 16),
+                session=session, record_id=attacker.record_id),
+        }
+        while not stop.is_set():
+            for name, build in requests.items():
+                body = build()
+                started = time.perf_counter()
+                attacker.post(body, retry=False)
+                costs[name].append(time.perf_counter() - started)
+                if stop.is_set():
+                    break
+    results.put(costs)
+
+
 def availability(server: RunningServer, seconds: float) -> None:
     make_victim = second_application(server)
     with make_victim() as victim, server.client(timeout=120) as attacker:
@@ -226,34 +264,16 @@ def availability(server: RunningServer, seconds: float) -> None:
             return percentile(times, 0.5), percentile(times, 0.99), len(times)
 
         base = victim_p99(seconds / 2)
-        stop = threading.Event()
-        costs: dict[str, list[float]] = {"xpath": [], "put1000": [], "bigresponse": []}
-
-        def attack() -> None:
-            xpath = "/thing/data-xml/medical-image-study[count(series[count(images[image-blob-name])>0])>0]/description[contains(.,'zz')]"
-            group = ThingQuery(type_ids=[MIS], max_full=500).to_group()
-            info = codec.REQUEST_INFO["urn:com.microsoft.wc.methods.GetThings3"](group=[group] * 16)
-            while not stop.is_set():
-                for name, call in (
-                    ("xpath", lambda: attacker.get_things(ThingQuery(type_ids=[MIS], xpath=xpath))),
-                    ("put1000", lambda: attacker.put_things([study(f"3.p.{uuid.uuid4().hex}") for _ in range(1000)])),
-                    ("bigresponse", lambda: attacker.call(methods.GET_THINGS3, info)),
-                ):
-                    started = time.perf_counter()
-                    try:
-                        call()
-                    except status.HealthVaultStatusError:
-                        pass
-                    costs[name].append(time.perf_counter() - started)
-                    if stop.is_set():
-                        return
-
-        thread = threading.Thread(target=attack)
-        thread.start()
-        time.sleep(0.5)
+        ctx = multiprocessing.get_context("spawn")
+        stop = ctx.Event()
+        results = ctx.Queue()
+        attacker_process = ctx.Process(target=attack, args=(str(server.profile_path), stop, results))
+        attacker_process.start()
+        time.sleep(2.0)  # the attacker's process starts and sends its first request
         loaded = victim_p99(seconds)
         stop.set()
-        thread.join()
+        costs: dict[str, list[float]] = results.get(timeout=300)
+        attacker_process.join(60)
     for name, spent in costs.items():
         if spent:
             print(f"  attacker {name:12s}: {len(spent)} requests, median {statistics.median(spent) * 1000:7.0f} ms")
@@ -264,11 +284,45 @@ def availability(server: RunningServer, seconds: float) -> None:
     )
 
 
+# -- 4. growth ----------------------------------------------------------------------------
+
+
+def growth(server: RunningServer, sizes: tuple[int, ...] = (2_000, 20_000)) -> None:
+    """GetThings by type with max=1, and PutThings of one study with a blob
+    replaced, as the record grows (the same requests at each size)."""
+    from healthvault.bindings.things.file import File
+
+    with server.client(timeout=120) as client:
+        stored = 0
+        keep = client.blobs(file_thing("kept.bin"))
+        keep.write("b", b"first")
+        keep.commit()
+        for size in sizes:
+            while stored < size:
+                batch = min(1000, size - stored)
+                client.put_things([study(f"4.{stored + i}") for i in range(batch)])
+                stored += batch
+            one = ThingQuery(type_ids=[str(File.TYPE_ID)], max=1)
+            get_times, put_times = [], []
+            for i in range(30):
+                started = time.perf_counter()
+                assert len(client.get_things(one)) == 1
+                get_times.append(time.perf_counter() - started)
+                keep.write("b", f"version {size}.{i}".encode())
+                started = time.perf_counter()
+                keep.commit()
+                put_times.append(time.perf_counter() - started)
+            print(
+                f"growth {size:6d} things: GetThings(type, max=1) p50 {percentile(get_times, 0.5):6.1f} ms; "
+                f"PutThings replacing a blob p50 {percentile(put_times, 0.5):6.1f} ms"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--kills", type=int, default=5)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["load", "kill", "availability"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["load", "kill", "availability", "growth"])
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "load")
@@ -282,6 +336,12 @@ def main() -> None:
                 kill_rounds(server, args.kills)
         finally:
             server.stop()
+        if "growth" not in args.skip:
+            server = start_server(Path(tmp) / "growth")
+            try:
+                growth(server)
+            finally:
+                server.stop()
         if "availability" not in args.skip:
             server = start_server(Path(tmp) / "availability")
             try:

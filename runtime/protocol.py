@@ -556,6 +556,13 @@ def write_status(code: int, message: str) -> bytes:
     return codec.write_response(envelope)
 
 
+def write_ok_info(info: bytes) -> bytes:
+    """A status-0 response around ``info``: a ``wc:info`` element already
+    serialized (UTF-8, no XML declaration)."""
+    head = wire.to_string(Status(code=0), "status").encode("utf-8")
+    return b"<response>" + head + info + b"</response>"
+
+
 def write_ok(info: object = None) -> bytes:
     """A status-0 response with the method's ``wc:info``: a response info
     binding, an lxml ``wc:info`` element (written as it is), or None."""

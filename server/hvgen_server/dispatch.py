@@ -37,7 +37,8 @@ from .methods.things import put_things, remove_things
 
 log = logging.getLogger("hvgen_server")
 
-#: A method's function: the response info (a binding, a ``wc:info`` element, or None).
+#: A method's function: the response info (a binding, a ``wc:info`` element, or
+#: None), or the whole response already written.
 Handler = Callable[[Context], object]
 
 
@@ -93,7 +94,8 @@ def handle(platform: Platform, raw: bytes) -> bytes:
         authenticate(ctx, endpoint.access)
         request.check_envelope()
         remember(ctx)
-        return write_ok(endpoint.handler(ctx))
+        result = endpoint.handler(ctx)
+        return result if isinstance(result, bytes) else write_ok(result)
     except HealthVaultStatusError as exc:
         log.info("%s -> %s %s", method, exc.code, exc.message)
         return write_status(exc.code, exc.message)

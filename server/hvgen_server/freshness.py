@@ -7,8 +7,10 @@ REQUEST_TIMED_OUT. Within that window the same bytes could be sent again by
 anyone who captured them: requests that change something are remembered
 (a digest of their header, which covers the info through its hash) until
 their window closes, and a second copy is refused. Reads (GetThings,
-GetServiceDefinition) are not remembered; replaying one returns the same
-data to whoever replays it.
+GetServiceDefinition) and allocations (BeginPutBlob, AllocatePackageId,
+BeginPutConnectPackageBlob) are not remembered: replaying a read returns
+the same data to whoever replays it, an allocation gives an unused id or
+upload URL that expires.
 
 Times are read from the header's text with a strict pattern of their own,
 so that no date the platform cannot hold (year 0, negative or five-digit
@@ -28,8 +30,18 @@ from healthvault.status import StatusCode
 from .context import Context
 from .errors import PlatformError
 
-#: Methods whose replay changes nothing (they are not remembered).
-READS: frozenset[Method] = frozenset({methods.GET_THINGS3, methods.GET_SERVICE_DEFINITION})
+#: Methods a replay of which changes nothing that matters (they are not
+#: remembered): reads, and allocations of a fresh id or upload, which a client
+#: may resend as they are after a lost response.
+REPEATABLE: frozenset[Method] = frozenset(
+    {
+        methods.GET_THINGS3,
+        methods.GET_SERVICE_DEFINITION,
+        methods.BEGIN_PUT_BLOB,
+        methods.ALLOCATE_PACKAGE_ID,
+        methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
+    }
+)
 
 _DATETIME = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?\s*$"
@@ -82,7 +94,7 @@ def check_timing(ctx: Context) -> None:
 
 def remember(ctx: Context) -> None:
     """Refuse a request that changes something if it was received before."""
-    if ctx.request.method in READS:
+    if ctx.request.method in REPEATABLE:
         return
     request = ctx.request
     digest = hashlib.sha256(request.header_bytes)

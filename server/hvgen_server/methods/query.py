@@ -19,6 +19,7 @@ from typing import Any
 from lxml import etree
 
 from healthvault import wire
+from healthvault.protocol import write_ok_info
 from healthvault.schema import GetThings3Params, ThingFilterSpec, ThingRequestGroup2
 from healthvault.status import StatusCode
 
@@ -134,7 +135,9 @@ class _Size:
             )
 
 
-def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget, size: _Size) -> etree._Element:
+def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget, size: _Size) -> list[bytes]:
+    """The group's response, serialized thing by thing (no call serializes
+    the whole response at once, so none holds the interpreter for long)."""
     fmt = group.format
     sections = {s.value for s in fmt.section} or {"core"}
     blob_request = fmt.blob_payload_request
@@ -147,33 +150,39 @@ def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpa
     full_cap = ctx.config.max_full_things
     if group.max_full is not None:
         full_cap = min(full_cap, int(group.max_full))
-    out = thingxml.element("group", "")  # written <group></group> when empty, as before
+    shell = thingxml.element("group", "")  # written <group></group> when empty, as before
     if group.name is not None:
-        out.set("name", group.name)
+        shell.set("name", group.name)
+    opening = bytes(etree.tostring(shell, encoding="utf-8"))[: -len(b"</group>")]
+    out = [opening]
     for n, version in enumerate(select(ctx, tx, group, budget)):
         if n >= full_cap:
             size.add(200)
-            out.append(_unprocessed_key(version))
+            out.append(bytes(etree.tostring(_unprocessed_key(version), encoding="utf-8")))
             continue
         xml = version.xml or tx.things.xml(version.version_stamp)
         size.add(len(xml))
         payload = None
         if "blobpayload" in sections:
             payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
-        out.append(thingxml.render(xml, sections, bool(fmt.xml), payload))
+        out.append(bytes(etree.tostring(thingxml.render(xml, sections, bool(fmt.xml), payload), encoding="utf-8")))
+    out.append(b"</group>")
     return out
 
 
-def get_things(ctx: Context) -> etree._Element:
+def get_things(ctx: Context) -> bytes:
     info = ctx.request.info()
     assert isinstance(info, GetThings3Params)
     if len(info.group) > ctx.config.max_groups:
         raise PlatformError(StatusCode.TOO_MANY_GROUPS_IN_QUERY, f"at most {ctx.config.max_groups} groups per request")
-    result = etree.Element(etree.QName(RESPONSE_NS, "info"), nsmap={"wc": RESPONSE_NS})
-    result.text = ""
+    shell = etree.Element(etree.QName(RESPONSE_NS, "info"), nsmap={"wc": RESPONSE_NS})
+    shell.text = ""
+    opening, closing = bytes(etree.tostring(shell, encoding="utf-8")).split(b"></", 1)
     budget = xpathfilter.Budget(ctx.config.xpath_budget)
     size = _Size(ctx.config.max_response_bytes)
+    pieces = [opening + b">"]
     with ctx.store.read() as tx:
         for group in info.group:
-            result.append(_group(ctx, tx, group, budget, size))
-    return result
+            pieces.extend(_group(ctx, tx, group, budget, size))
+    pieces.append(b"</" + closing)
+    return write_ok_info(b"".join(pieces))
