@@ -135,6 +135,12 @@ def open_sealed(
 ) -> bytes:
     """The things' XML; :class:`WrongAnswer` if the answer does not open it."""
     key, iv = derive(answer, salt, iterations)
+    return open_with_key(ciphertext, key, iv, salt)
+
+
+def open_with_key(ciphertext: bytes, key: bytes, iv: bytes, salt: str) -> bytes:
+    """The things' XML, with the key and IV :func:`derive` gave;
+    :class:`WrongAnswer` if they do not open it."""
     plain = decrypt(key, iv, ciphertext)
     mac, things_xml = plain[:32], plain[32:]
     if not hmac.compare_digest(

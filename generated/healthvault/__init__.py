@@ -14,6 +14,7 @@ Modules:
     methods                 The platform methods this package's schemas define
     profile                 Client profiles: where the platform is and who the application is
     protocol                The protocol core: methods, request envelopes, responses and blob URLs
+    receiving               Receiving request envelopes: for a server, a proxy or a test
     registry                Registry of thing types: type-id -> binding class
     rijndael                Rijndael with a 256-bit block and a 256-bit key, in CBC mode
     safexml                 Safe XML parsing for everything this package reads

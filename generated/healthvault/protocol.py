@@ -11,7 +11,11 @@ The receiving side is here too, for a server, a proxy or a test:
 :func:`parse_request` checks an envelope's shape and finds the exact bytes of
 its ``<header>`` and ``<info>``, over which :func:`verify_info_hash` and
 :func:`verify_hmac` check the request's integrity; :func:`write_status` and
-:func:`write_ok` write responses. Problems are raised as the status
+:func:`write_ok` write responses. A server calls :func:`receive_request`
+instead, which reads only the header (cheap, whatever the size of the
+request), so that it can authenticate the request before
+:meth:`ReceivedRequest.check_envelope` parses the rest within
+:class:`safexml.Limits`. Problems are raised as the status
 exception the platform answers them with (:class:`status.InvalidXml`,
 :class:`status.BadSig`...).
 
@@ -21,17 +25,15 @@ of its token parameter are the ``BLOB_*`` constants.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from lxml import etree
 
-from . import codec, crypto, safexml, status, wire
+from . import codec, crypto, status, wire
 from .binding import Binding
 from .errors import HealthVaultXmlError
 from .schema import (
@@ -232,199 +234,17 @@ def blob_token(url: str) -> str | None:
     return values[0] if values else None
 
 
-# -- receiving requests ------------------------------------------------------------------
+# -- receiving requests (see :mod:`receiving`) --------------------------------------------
 
-
-def _invalid_xml(message: str) -> status.HealthVaultStatusError:
-    return status.error_for(StatusCode.INVALID_XML, message)
-
-
-def _bad_sig(message: str) -> status.HealthVaultStatusError:
-    return status.error_for(StatusCode.BAD_SIG, message)
-
-
-@dataclass
-class ReceivedRequest:
-    """A request envelope as received, its shape checked.
-
-    ``header_bytes`` and ``info_bytes`` are the ``<header>`` and ``<info>``
-    elements exactly as they arrived: what the HMAC and the info-hash cover.
-    """
-
-    raw: bytes
-    root: etree._Element
-    header: Header
-    method: Method
-    info_element: etree._Element
-    header_bytes: bytes
-    info_bytes: bytes
-    auth: HMACFinalized | None
-
-    def info(self) -> object:
-        """The info section bound to the method's parameter class.
-
-        Raises:
-            status.InvalidXml: The info does not fit the class.
-        """
-        if self.method.params is None:
-            return None
-        try:
-            return codec.bind(
-                copy.deepcopy(self.info_element),
-                self.method.params,
-                what=f"{self.method.name} info",
-            )
-        except HealthVaultXmlError as exc:
-            raise _invalid_xml(str(exc)) from None
-
-
-def _c14n(element: etree._Element) -> bytes:
-    return bytes(etree.tostring(element, method="c14n", exclusive=True))
-
-
-def locate(raw: bytes, element: etree._Element, start: int = 0) -> tuple[int, int]:
-    """Byte range of ``element`` (unqualified, no attributes) in ``raw``.
-
-    Raises:
-        status.InvalidXml: The element is not there, or the bytes found do
-            not parse to the same element as ``element`` (a comment, CDATA
-            or an inherited namespace declaration would make what was hashed
-            differ from what is acted on).
-    """
-    name = etree.QName(element).localname.encode("ascii")
-    text = name.decode("ascii")
-    found = [
-        at
-        for at in (raw.find(b"<" + name + b">", start), raw.find(b"<" + name + b"/>", start))
-        if at >= 0
-    ]
-    if not found:
-        raise _invalid_xml(f"cannot locate <{text}> in the request")
-    begin = min(found)
-    if raw.startswith(b"<" + name + b"/>", begin):
-        end = begin + len(name) + 3
-    else:
-        close = raw.find(b"</" + name + b">", begin)
-        if close < 0:
-            raise _invalid_xml(f"<{text}> is not closed")
-        end = close + len(name) + 3
-    try:
-        sliced = safexml.parse(raw[begin:end], what=text, max_bytes=None)
-    except HealthVaultXmlError:
-        sliced = None
-    if sliced is None or _c14n(sliced) != _c14n(element):
-        raise _invalid_xml(
-            f"the <{text}> element must be written plainly (no comments, CDATA or "
-            "namespace declarations inherited from the envelope)"
-        )
-    return begin, end
-
-
-def _detached(element: etree._Element) -> etree._Element:
-    return etree.fromstring(etree.tostring(element))
-
-
-def parse_request(
-    raw: bytes,
-    methods: Mapping[tuple[str, int], Method],
-    *,
-    max_bytes: int | None = safexml.DEFAULT_MAX_BYTES,
-) -> ReceivedRequest:
-    """Parse a received request envelope and check its shape.
-
-    ``methods`` are the methods known, by (name, version).
-
-    Raises:
-        status.InvalidXml: Not a well-formed request envelope.
-        status.BadMethod: The header names a method not in ``methods``.
-    """
-    try:
-        root = safexml.parse(raw, what="request", max_bytes=max_bytes)
-    except HealthVaultXmlError as exc:
-        raise _invalid_xml(str(exc)) from None
-    if root.tag != wire.REQUEST_TAG:
-        raise _invalid_xml(
-            f"the document element must be wc-request:request, not {etree.QName(root).text}"
-        )
-    children = [c for c in root if isinstance(c.tag, str)]
-    names = [c.tag for c in children]
-    if names not in (["auth", "header", "info"], ["header", "info"]):
-        raise _invalid_xml("the request must hold [auth], header and info, in that order")
-    parts = dict(zip(names, children))
-    header_el, info_el = parts["header"], parts["info"]
-    header_begin, header_end = locate(raw, header_el)
-    info_begin, info_end = locate(raw, info_el, header_end)
-    try:
-        header = wire.from_element(
-            _detached(header_el), Header, what="request", strict=True
-        )
-        auth = (
-            wire.from_element(
-                _detached(parts["auth"]), HMACFinalized, what="request", strict=True
-            )
-            if "auth" in parts
-            else None
-        )
-    except HealthVaultXmlError as exc:
-        raise _invalid_xml(str(exc)) from None
-    method = methods.get((header.method, header.method_version))
-    if method is None:
-        raise status.error_for(
-            StatusCode.BAD_METHOD,
-            f"unknown method {header.method} version {header.method_version}",
-        )
-    return ReceivedRequest(
-        raw=raw,
-        root=root,
-        header=header,
-        method=method,
-        info_element=info_el,
-        header_bytes=raw[header_begin:header_end],
-        info_bytes=raw[info_begin:info_end],
-        auth=auth,
-    )
-
-
-def verify_info_hash(request: ReceivedRequest, *, required: bool) -> None:
-    """Check the header's info-hash against the info bytes as received.
-
-    Raises:
-        status.BadSig: The hash is missing (when ``required``), of an
-            unsupported algorithm, or does not match.
-    """
-    info_hash = request.header.info_hash
-    if info_hash is None:
-        if required:
-            raise _bad_sig("the header has no info-hash")
-        return
-    algorithm = info_hash.hash_data.alg_name or ""
-    try:
-        matches = crypto.info_hash_matches(
-            request.info_bytes, info_hash.hash_data.value or "", algorithm
-        )
-    except crypto.UnsupportedAlgorithm:
-        raise _bad_sig(f"unsupported info-hash algorithm {algorithm.upper()}") from None
-    if not matches:
-        raise _bad_sig("the info-hash does not match the info section")
-
-
-def verify_hmac(
-    request: ReceivedRequest, key: bytes, algorithm: str = crypto.HMAC_ALGORITHM
-) -> None:
-    """Check the request's auth HMAC (keyed with the session's shared secret,
-    of the session's ``algorithm``) against the header bytes as received.
-
-    Raises:
-        status.BadSig: There is no auth, it names another algorithm, or it
-            does not match.
-    """
-    if request.auth is None:
-        raise _bad_sig("an authenticated request needs an auth HMAC")
-    data = request.auth.hmac_data
-    if (data.alg_name or "").strip().upper() != algorithm.upper():
-        raise _bad_sig(f"unsupported HMAC algorithm {data.alg_name}")
-    if not crypto.hmac_matches(key, request.header_bytes, data.value or "", algorithm):
-        raise _bad_sig("the auth HMAC does not match the header")
+from .receiving import (  # noqa: E402  (the receiving side, under its old names)
+    MAX_HEADER_BYTES as MAX_HEADER_BYTES,
+    ReceivedRequest as ReceivedRequest,
+    locate as locate,
+    parse_request as parse_request,
+    receive_request as receive_request,
+    verify_hmac as verify_hmac,
+    verify_info_hash as verify_info_hash,
+)
 
 
 # -- writing responses ---------------------------------------------------------------------
@@ -440,6 +260,13 @@ def write_status(code: int, message: str) -> bytes:
         status=Status(code=int(code), error=StatusError(message=_NOT_XML.sub("", message)))
     )
     return codec.write_response(envelope)
+
+
+def write_ok_info(info: bytes) -> bytes:
+    """A status-0 response around ``info``: a ``wc:info`` element already
+    serialized (UTF-8, no XML declaration)."""
+    head = wire.to_string(Status(code=0), "status").encode("utf-8")
+    return b"<response>" + head + info + b"</response>"
 
 
 def write_ok(info: object = None) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -41,6 +42,39 @@ def _remember_prefixes(raw: bytes) -> None:
         uri = match.group(2).decode("utf-8", "replace")
         if uri:
             SEEN_PREFIXES.setdefault(uri, prefix)
+
+
+class OverLimit(HealthVaultXmlError):
+    """A document over one of its :class:`Limits`."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much structure a document may have (for documents from strangers).
+
+    Checked before and right after libxml2 builds the tree: the number of
+    ``<`` bounds the elements before any parsing (so a body of millions of
+    empty elements costs a byte count, not a tree), then elements,
+    attributes per element and depth are counted in the tree.
+    """
+
+    max_elements: int = 250_000
+    max_attributes: int = 64
+    max_depth: int = 64
+
+    def check_markup(self, raw: bytes, what: str) -> None:
+        tags = raw.count(b"<")
+        if tags > 2 * self.max_elements + 8:
+            raise OverLimit(f"{what} has over {self.max_elements} elements ({tags} tags)")
+
+    def check_tree(self, root: etree._Element, what: str) -> None:
+        elements = int(root.xpath("count(//*)"))
+        if elements > self.max_elements:
+            raise OverLimit(f"{what} has {elements} elements, over the limit of {self.max_elements}")
+        if root.xpath(f"boolean(//*[count(@*) > {int(self.max_attributes)}])"):
+            raise OverLimit(f"{what} has an element with over {self.max_attributes} attributes")
+        if root.xpath("boolean(/" + "/*" * (int(self.max_depth) + 1) + ")"):
+            raise OverLimit(f"{what} nests elements over {self.max_depth} deep")
 
 
 def _parser() -> etree.XMLParser:
@@ -78,6 +112,7 @@ def parse(
     *,
     what: str = "document",
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    limits: Limits | None = None,
 ) -> etree._Element:
     """Parse ``data`` into an element tree, refusing anything unsafe.
 
@@ -85,8 +120,10 @@ def parse(
         data: The XML document.
         what: What the document is, for error messages ("thing", "request"...).
         max_bytes: Largest accepted size; ``None`` for no limit.
+        limits: Elements, attributes and depth allowed (None: libxml2's own).
 
     Raises:
+        OverLimit: The document is over one of ``limits``.
         HealthVaultXmlError: The document is too large, declares a DOCTYPE or
             entities, or is not well-formed XML.
     """
@@ -102,6 +139,8 @@ def parse(
             f"{what} declares a DOCTYPE or ENTITY: DTDs, entities and external "
             "references are not accepted"
         )
+    if limits is not None:
+        limits.check_markup(raw, what)
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
@@ -121,6 +160,8 @@ def parse(
         raise HealthVaultXmlError(
             f"{what} contains an entity reference, which is not accepted"
         )
+    if limits is not None:
+        limits.check_tree(root, what)
     return root
 
 

@@ -82,6 +82,9 @@ class StatusCode(IntEnum):
     RECORD_QUOTA_EXCEEDED = 68
     """The record is full."""
 
+    RESPONSE_TOO_LONG = 71
+    """The response would be larger than the platform returns."""
+
     BAD_CERT = 70
     """The signing certificate failed validation."""
 
@@ -293,6 +296,12 @@ class RecordQuotaExceeded(HealthVaultStatusError):
     default_code = StatusCode.RECORD_QUOTA_EXCEEDED
 
 
+class ResponseTooLong(HealthVaultStatusError):
+    """The response would be larger than the platform returns."""
+
+    default_code = StatusCode.RESPONSE_TOO_LONG
+
+
 class BadCert(HealthVaultStatusError):
     """The signing certificate failed validation."""
 
@@ -442,6 +451,7 @@ _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     65: AuthenticatedSessionTokenExpired,
     68: RecordQuotaExceeded,
     70: BadCert,
+    71: ResponseTooLong,
     74: InvalidIdentityCode,
     85: InvalidThingTypeVersion,
     88: InvalidBlobRefUrl,

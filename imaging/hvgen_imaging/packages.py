@@ -4,12 +4,14 @@
 chunk encrypted on its own, then seals the study things with the answer and
 creates the package; the person gets its id. Encryption runs on a second
 thread, ahead of the sending. :func:`pick_up` opens it with
-the answer and adds the studies to the record.
+the answer and follows the platform's pick-up job until the studies are in
+the record.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from healthvault.bindings.methods.method_pickupconnectpackage import Info as Pic
 from healthvault.bindings.thing import BlobHashInfo, BlobInfo, BlobPayload, BlobPayloadItem, ThingKey
 from healthvault.bindings.wc_types import BlobHashAlgorithmParameters
 from healthvault.blobs import COMPLETE_HEADER, BlobUpload, HealthVaultBlobError
-from healthvault.client import HealthVaultClient
+from healthvault.client import HealthVaultClient, HealthVaultTransportError
 
 from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy
 
@@ -181,7 +183,36 @@ def create(
     return str(result.identity_code)
 
 
-def pick_up(client: HealthVaultClient, identity_code: str, answer: str) -> list[ThingKey]:
-    """Open a package with its answer and add its things to the client's record."""
-    result: Any = client.call(methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=identity_code, answer=answer))
-    return list(result.thing_id)
+def pick_up(
+    client: HealthVaultClient,
+    identity_code: str,
+    answer: str,
+    *,
+    progress: Progress | None = None,
+    poll: float = 0.5,
+    transport_retries: int = 5,
+) -> list[ThingKey]:
+    """Open a package with its answer and add its things to the client's record.
+
+    The platform answers at once: the right answer starts a pick-up job, and
+    the same request sent again follows it, reporting the bytes decrypted so
+    far to ``progress``, until the job is done. A request lost to the network
+    (a timeout) is sent again: the platform continues the same job.
+    """
+    request = PickUp(identity_code=identity_code, answer=answer)
+    failures = 0
+    while True:
+        try:
+            result: Any = client.call(methods.PICK_UP_CONNECT_PACKAGE, request)
+        except HealthVaultTransportError:
+            failures += 1
+            if failures > transport_retries:
+                raise
+            time.sleep(poll * failures)
+            continue
+        failures = 0
+        if progress is not None and result.bytes_total is not None:
+            progress(int(result.bytes_done or 0), int(result.bytes_total))
+        if (result.state or "done") == "done":
+            return list(result.thing_id)
+        time.sleep(poll)

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import sys
 import threading
 import time
-import zlib
 from collections.abc import AsyncIterator
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -31,8 +32,10 @@ from healthvault.status import StatusCode
 
 from . import dispatch, streaming
 from .config import ServerConfig
+from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .errors import PlatformError
+from .limits import LargeRequests, read_body
 from .sweeper import sweep, sweeper
 
 log = logging.getLogger("hvgen_server")
@@ -43,47 +46,36 @@ XML = "text/xml; charset=utf-8"
 SWEEP_INTERVAL = 600.0
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refused before it grows past ``limit`` bytes
-    (compressed or, with Content-Encoding gzip/deflate, decompressed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request is {declared} bytes, over the {limit}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request is over the {limit}-byte limit")
-    encoding = request.headers.get("content-encoding", "identity").lower()
-    if encoding in ("gzip", "deflate"):
-        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" else zlib.MAX_WBITS)
-        try:
-            out = decoder.decompress(bytes(body), limit + 1)
-        except zlib.error as exc:
-            raise PlatformError(StatusCode.BAD_HTTP, f"the {encoding} body is corrupt: {exc}") from None
-        if len(out) > limit or decoder.unconsumed_tail:
-            raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request decompresses to over {limit} bytes")
-        return out
-    if encoding != "identity":
-        raise PlatformError(StatusCode.BAD_HTTP, f"unsupported Content-Encoding {encoding}")
-    return bytes(body)
-
-
 def create_app(config: ServerConfig) -> Starlette:
     platform = Platform.open(config)
+
+    large = LargeRequests(config.large_request_bytes, config.large_request_slots)
 
     async def wildcat(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            raw = await read_limited(request, config.max_request_bytes)
+            raw = await read_body(request, config)
         except PlatformError as exc:
             return Response(write_status(exc.code, exc.message), media_type=XML)
-        body = await run_in_threadpool(dispatch.handle, platform, raw)
+        except ClientDisconnect:
+            return Response(b"", status_code=400)  # nobody is listening
+        if large.is_large(len(raw)):
+            async with large.slots:
+                body = await run_in_threadpool(dispatch.handle, platform, raw)
+        else:
+            body = await run_in_threadpool(dispatch.handle, platform, raw)
         log.debug("request served in %.1f ms", (time.perf_counter() - started) * 1000)
         return Response(body, media_type=XML)
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        """Anything unforeseen: the platform's XML status, never a traceback on the wire."""
+        log.error("internal error serving %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return Response(
+            write_status(StatusCode.FAILED, "internal error; see the server log"), status_code=500, media_type=XML
+        )
 
     async def blob_upload(request: Request) -> Response:
         return await streaming.upload(platform, request)
@@ -112,6 +104,7 @@ def create_app(config: ServerConfig) -> Starlette:
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: failed},
     )
     app.state.platform = platform
     return app
@@ -120,6 +113,9 @@ def create_app(config: ServerConfig) -> Starlette:
 def serve(config: ServerConfig, log_level: str = "info") -> None:
     """Run the server in the foreground until interrupted."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s")
+    raise_file_limit(config.max_connections + 256)
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    sys.setswitchinterval(0.001)  # short requests get the interpreter soon when a long one runs
     uvicorn.run(
         create_app(config),
         host=config.host,
@@ -127,4 +123,18 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
         log_level=log_level,
         access_log=log_level == "debug",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=max(1, int(config.keep_alive)),
+        http=guarded_protocol(config.header_timeout, config.body_timeout, config.max_connections),
+        backlog=min(2048, config.max_connections),
     )
+
+
+class RedactTokens(logging.Filter):
+    """Access log lines show blob URLs without their tokens."""
+
+    _TOKEN = re.compile(r"(blob-ref-token=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(self._TOKEN.sub(r"\1...", a) if isinstance(a, str) else a for a in record.args)
+        return True

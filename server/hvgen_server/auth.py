@@ -17,7 +17,7 @@ from healthvault.status import StatusCode
 
 from .context import Context
 from .errors import PlatformError
-from .xmltime import timestamp
+from .freshness import check_timing
 
 
 class Access(enum.Enum):
@@ -29,16 +29,6 @@ class Access(enum.Enum):
     SESSION = "session"
     #: A session, and a ``record-id`` its application may use.
     RECORD = "record"
-
-
-def check_timing(ctx: Context) -> None:
-    """The request was sent recently (msg-time + msg-ttl) and not in the future."""
-    header = ctx.request.header
-    sent = timestamp(header.msg_time)
-    if sent > ctx.now + ctx.config.clock_skew:
-        raise PlatformError(StatusCode.REQUEST_TIMED_OUT, "msg-time is in the future")
-    if sent + int(header.msg_ttl) < ctx.now:
-        raise PlatformError(StatusCode.REQUEST_TIMED_OUT, "the request has expired (msg-time + msg-ttl)")
 
 
 def check_record(ctx: Context, app_id: str) -> str:

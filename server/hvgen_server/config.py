@@ -31,6 +31,25 @@ class ServerConfig:
         max_full_things: Full things per GetThings group; more come back as keys.
         max_groups: GetThings groups per request.
         clock_skew: Seconds a request's msg-time may lie in the future.
+        max_msg_ttl: Largest msg-ttl accepted (seconds): how long a captured
+            request could be replayed at most.
+        max_request_elements: Elements a request may hold (checked before
+            anything else is done with it).
+        max_attributes: Attributes one element of a request may carry.
+        max_depth: How deep a request's elements may nest.
+        max_things_per_request: Things one PutThings, RemoveThings or
+            GetThings group may name.
+        max_response_bytes: Largest GetThings response built; larger ones
+            are refused with RESPONSE_TOO_LONG.
+        xpath_budget: Seconds the XPath filters of one GetThings may run.
+        large_request_bytes: Requests over this size are parsed and served
+            at most ``large_request_slots`` at a time.
+        large_request_slots: See ``large_request_bytes``.
+        max_connections: Open connections; more are closed at once.
+        header_timeout: Seconds a client has to send a request's headers.
+        body_timeout: Seconds a client has to send a method request's body,
+            and at most between two pieces of a blob chunk.
+        keep_alive: Seconds an idle connection is kept open between requests.
         signer_trust_file: PEM certificates that thing signers must chain to;
             without it any signer certificate is accepted (the signature
             itself is always checked).
@@ -42,7 +61,7 @@ class ServerConfig:
     public_url: str | None = None
     session_ttl: float = 4 * 3600
     blob_read_ttl: float = 10 * 60
-    blob_write_ttl: float = 24 * 3600
+    blob_write_ttl: float = 2 * 3600
     max_request_bytes: int = 32 * MIB
     block_size: int = 2 * MIB
     chunk_size: int = 4 * MIB
@@ -51,6 +70,19 @@ class ServerConfig:
     max_full_things: int = 500
     max_groups: int = 16
     clock_skew: float = 300
+    max_msg_ttl: int = 3600
+    max_request_elements: int = 250_000
+    max_attributes: int = 64
+    max_depth: int = 64
+    max_things_per_request: int = 1000
+    max_response_bytes: int = 64 * MIB
+    xpath_budget: float = 2.0
+    large_request_bytes: int = 1 * MIB
+    large_request_slots: int = 2
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keep_alive: float = 5.0
     signer_trust_file: Path | None = None
 
     def __post_init__(self) -> None:

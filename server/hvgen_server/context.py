@@ -9,18 +9,20 @@ from healthvault.protocol import ReceivedRequest, blob_url
 
 from .bootstrap import server_key
 from .config import ServerConfig
+from .pickup import PickupJobs
 from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
 
 
 @dataclass
 class Platform:
     """What every request is served with: configuration, the store, the blob
-    bytes and the key that signs blob URL tokens."""
+    bytes, the key of blob URL tokens, and the pick-up jobs running."""
 
     config: ServerConfig
     store: Store
     files: BlobFiles
     key: bytes
+    pickups: PickupJobs = field(default_factory=PickupJobs)
 
     @classmethod
     def open(cls, config: ServerConfig) -> Platform:
@@ -28,6 +30,7 @@ class Platform:
         return cls(config, SqliteStore(config.database), LocalBlobFiles(config.blob_dir), server_key(config))
 
     def close(self) -> None:
+        self.pickups.close()
         self.store.close()
 
     def blob_url(self, token: str) -> str:

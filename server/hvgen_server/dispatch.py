@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 from healthvault import methods
 from healthvault.methods import Method
-from healthvault.protocol import parse_request, write_ok, write_status
+from healthvault.protocol import receive_request, write_ok, write_status
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from .auth import Access, authenticate
 from .context import Context, Platform
 from .errors import PlatformError
+from .freshness import remember
+from .limits import xml_limits
 from .methods.blobs import begin_put_blob
 from .methods.packages import (
     allocate_package_id,
@@ -35,7 +37,8 @@ from .methods.things import put_things, remove_things
 
 log = logging.getLogger("hvgen_server")
 
-#: A method's function: the response info (a binding, a ``wc:info`` element, or None).
+#: A method's function: the response info (a binding, a ``wc:info`` element, or
+#: None), or the whole response already written.
 Handler = Callable[[Context], object]
 
 
@@ -62,18 +65,37 @@ ENDPOINTS: dict[Method, Endpoint] = {
 }
 
 
+#: Largest request of a method that needs no session (read before anyone is known).
+MAX_ANONYMOUS_BYTES = 64 * 1024
+
+
 def handle(platform: Platform, raw: bytes) -> bytes:
-    """Serve one method request; every failure becomes a status response."""
+    """Serve one method request; every failure becomes a status response.
+
+    Only the header is read before the request is authenticated (its
+    HMAC over the header bytes, the info-hash over the info bytes); the
+    envelope is parsed, within the structure limits, after that. Methods
+    without a session take small requests only.
+    """
     method = "?"
+    config = platform.config
     try:
-        request = parse_request(raw, methods.METHODS, max_bytes=platform.config.max_request_bytes)
+        request = receive_request(raw, methods.METHODS, max_bytes=config.max_request_bytes, limits=xml_limits(config))
         method = str(request.method)
         endpoint = ENDPOINTS.get(request.method)
         if endpoint is None:
             raise PlatformError(StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform")
+        if endpoint.access is Access.ANONYMOUS and len(raw) > MAX_ANONYMOUS_BYTES:
+            raise PlatformError(
+                StatusCode.REQUEST_TOO_LONG,
+                f"{request.method.name} requests are at most {MAX_ANONYMOUS_BYTES} bytes",
+            )
         ctx = Context(platform, request)
         authenticate(ctx, endpoint.access)
-        return write_ok(endpoint.handler(ctx))
+        request.check_envelope()
+        remember(ctx)
+        result = endpoint.handler(ctx)
+        return result if isinstance(result, bytes) else write_ok(result)
     except HealthVaultStatusError as exc:
         log.info("%s -> %s %s", method, exc.code, exc.message)
         return write_status(exc.code, exc.message)

@@ -18,12 +18,14 @@ Errors answer with an HTTP error status and the platform's XML status body.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import re
 import threading
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from healthvault.blobhash import SHA256Block
@@ -37,17 +39,22 @@ from healthvault.protocol import (
 )
 from healthvault.status import HealthVaultStatusError, StatusCode
 
-from . import tokens
+from . import limits, tokens
 from .context import Platform
 from .errors import PlatformError
 from .store.rows import COMMITTED, RECORD_BLOB, UPLOADING
 
-_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
-_GET_RANGE = re.compile(r"^\s*bytes\s*[= ]\s*(\d*)-(\d*)\s*$")
+# Byte positions have at most 18 digits (an int64); longer numbers are refused as malformed.
+_RANGE = re.compile(r"^\s*bytes\s+(\d{1,18})-(\d{1,18})/(\d{1,18}|\*)\s*$")
+_GET_RANGE = re.compile(r"^\s*bytes\s*[= ]\s*(\d{0,18})-(\d{0,18})\s*$")
 
-#: Chunks of one blob are handled one at a time; blobs share a fixed set of
-#: locks (striped by id) so the set does not grow with every upload.
+#: Chunks of one blob are handled one at a time in this process; blobs share
+#: a fixed set of locks (striped by id) so the set does not grow with every
+#: upload. Across processes the store decides: a chunk is recorded only if
+#: the upload is still where this request found it.
 _LOCKS = [threading.Lock() for _ in range(64)]
+
+log = logging.getLogger("hvgen_server")
 
 
 class BlobHttpError(PlatformError):
@@ -65,6 +72,17 @@ def _lock_for(blob_id: str) -> threading.Lock:
 def _error(exc: HealthVaultStatusError) -> Response:
     http = exc.http if isinstance(exc, BlobHttpError) else 400
     return Response(write_status(exc.code, exc.message), status_code=http, media_type="text/xml; charset=utf-8")
+
+
+def _internal(exc: OSError, doing: str) -> Response:
+    """An error of the server's own storage, as the platform's XML status."""
+    if exc.errno == errno.ENOSPC:
+        log.error("disk full while %s", doing)
+        message, http = "the server's disk is full; try again later", 507
+    else:
+        log.error("storage error while %s: %s", doing, exc)
+        message, http = "the server could not store or read the blob; see the server log", 500
+    return Response(write_status(StatusCode.FAILED, message), status_code=http, media_type="text/xml; charset=utf-8")
 
 
 def _token(platform: Platform, request: Request, kind: str) -> tokens.BlobToken:
@@ -90,13 +108,17 @@ async def upload(platform: Platform, request: Request) -> Response:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"a chunk is at most {limit} bytes")
         body = bytearray()
-        async for piece in request.stream():
+        async for piece in limits.timed_stream(request, platform.config.body_timeout):
             body += piece
             if len(body) > limit:
                 raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"a chunk is at most {limit} bytes")
         received = await run_in_threadpool(_accept, platform, claims, content_range, bytes(body), complete)
     except HealthVaultStatusError as exc:
         return _error(exc)
+    except OSError as exc:
+        return _internal(exc, "storing a chunk")
+    except ClientDisconnect:
+        return Response(b"", status_code=400)  # nobody is listening
     return Response(b"", status_code=200, headers={BLOB_RECEIVED_HEADER: str(received)})
 
 
@@ -154,9 +176,11 @@ def _accept(platform: Platform, claims: tokens.BlobToken, content_range: str | N
             digests = _block_digests(body, row.block_size) if hashed else b""
             received = row.received + len(body)
             with platform.store.write() as tx:
-                tx.blobs.record_chunk(
-                    row.blob_id, received, total, f"{first}-{last}", bytes(row.block_digests) + digests
+                recorded = tx.blobs.record_chunk(
+                    row.blob_id, row.received, received, total, f"{first}-{last}", bytes(row.block_digests) + digests
                 )
+            if not recorded:
+                raise BlobHttpError(409, StatusCode.BAD_HTTP, "another request changed this upload meanwhile; resume it")
             row.received, row.total = received, total
             row.block_digests += digests
         if complete:
@@ -218,8 +242,9 @@ async def download(platform: Platform, request: Request) -> Response:
         with platform.store.read() as tx:
             row = tx.blobs.get(claims.blob_id)
             content_type = tx.blobs.content_type(claims.blob_id)
-        if row is None or row.record_id != claims.record_id or row.state != COMMITTED:
-            raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no such blob")
+            held = row is not None and tx.blobs.downloadable(row.blob_id, claims.record_id)
+        if row is None or row.record_id != claims.record_id or row.state != COMMITTED or not held:
+            raise BlobHttpError(404, StatusCode.INVALID_BLOB_REF_URL, "no such blob (or its thing was removed)")
         size = platform.files.size(row.blob_id)
         wanted = _range(request.headers.get("range") or request.headers.get("content-range"), size)
         headers = {
@@ -242,3 +267,5 @@ async def download(platform: Platform, request: Request) -> Response:
         return StreamingResponse(pieces, status_code=status, headers=headers, media_type=media)
     except HealthVaultStatusError as exc:
         return _error(exc)
+    except OSError as exc:
+        return _internal(exc, "reading a blob")

@@ -8,13 +8,22 @@ import time
 from .context import Platform
 
 
+#: Seconds blob bytes with no row are kept (their row may not be committed yet).
+ORPHAN_AGE = 3600.0
+
+
 def sweep(platform: Platform) -> int:
     """Remove uploads past their expiry that nothing holds, and blob bytes
-    with no row; returns how many uploads went."""
+    with no row written over an hour ago; returns how many uploads went.
+    No write transaction is held while the folder is listed."""
+    now = time.time()
     with platform.store.write() as tx:
-        gone = tx.blobs.drop_expired(time.time())
-        # Inside the transaction: no upload can begin between listing and removing.
-        platform.files.remove_orphans(tx.blobs.ids())
+        gone = tx.blobs.drop_expired(now)
+    for blob_id in gone:
+        platform.files.delete(blob_id)
+    with platform.store.read() as tx:
+        known = tx.blobs.ids()
+    platform.files.remove_orphans(known, now - ORPHAN_AGE)
     return len(gone)
 
 

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from collections.abc import Iterable
 
 from lxml import etree
 
 from healthvault import safexml
-from healthvault.status import StatusCode
 
-from .errors import PlatformError
 from .xmltime import iso
 
 #: Children of <thing> in schema order.
@@ -158,33 +155,3 @@ def render(
             perms.append(element("permission", p))
         set_child(thing, "eff-permissions", perms)
     return thing
-
-
-_FORBIDDEN_XPATH = re.compile(r"//|\*|descendant|ancestor|following|preceding|namespace::|document\s*\(")
-
-
-def compile_xpath(expression: str) -> etree.XPath:
-    """An XPath filter, within the platform's rules (no //, no *, no
-    descendant, ancestor or sibling axes) and a length limit."""
-    if len(expression) > 2048:
-        raise PlatformError(StatusCode.INVALID_FILTER, "the xpath filter is longer than 2048 characters")
-    if _FORBIDDEN_XPATH.search(expression):
-        raise PlatformError(
-            StatusCode.INVALID_FILTER,
-            "the xpath filter may not use //, *, or descendant, ancestor or sibling axes",
-        )
-    try:
-        return etree.XPath(expression, smart_strings=False)
-    except etree.XPathSyntaxError as exc:
-        raise PlatformError(StatusCode.INVALID_FILTER, f"invalid xpath filter: {exc}") from None
-
-
-def xpath_matches(compiled: etree.XPath, stored: bytes) -> bool:
-    root = parse_stored(stored)
-    try:
-        result = compiled(root)
-    except etree.XPathEvalError:
-        return False
-    if isinstance(result, list):
-        return bool(result)
-    return bool(result)

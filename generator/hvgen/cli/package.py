@@ -74,16 +74,23 @@ def package_create(ctx: click.Context, folder: Path, question: str, answer: str,
 @click.argument("package_id")
 @click.option("--answer", required=True, help="The answer to the package's question.")
 @json_option
+@progress_option()
 @profile_option
-def package_pickup(package_id: str, answer: str, as_json: bool, profile_path: Path | None) -> None:
+def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, profile_path: Path | None) -> None:
     """Open package PACKAGE_ID with ANSWER and add its studies to the record.
 
-    A wrong answer adds nothing; three wrong answers lock the package.
+    A wrong answer adds nothing; three wrong answers lock the package. The
+    platform decrypts the package as a job; this command follows it (run
+    it again after an interruption to continue following the same job).
     """
     with needs_extra("imaging"):
         from hvgen_imaging import packages
 
-    with reported(OSError), client(profile_path) as hv:
-        keys = packages.pick_up(hv, package_id, answer)
+    bar = Bar("picking up", None, progress and not as_json)
+    try:
+        with reported(OSError), client(profile_path) as hv:
+            keys = packages.pick_up(hv, package_id, answer, progress=bar)
+    finally:
+        bar.close()
     result = {"package_id": package_id, "things": [k.value for k in keys]}
     emit(as_json, result, lambda: click.echo(f"added {len(keys)} thing(s): " + ", ".join(k.value for k in keys)))

@@ -81,7 +81,7 @@ def _default_data_dir() -> Path:
 @click.option("--no-profile", is_flag=True, help="Do not write a client profile.")
 @click.option("--session-ttl", default=4 * 3600.0, show_default=True, help="Seconds a session lives.")
 @click.option("--blob-read-ttl", default=600.0, show_default=True, help="Seconds a download URL lives.")
-@click.option("--blob-write-ttl", default=86400.0, show_default=True, help="Seconds an upload URL lives.")
+@click.option("--blob-write-ttl", default=7200.0, show_default=True, help="Seconds an upload URL lives.")
 @click.option(
     "--max-request-bytes", default=32 * 1024 * 1024, show_default=True, help="Largest XML request accepted."
 )
@@ -89,6 +89,14 @@ def _default_data_dir() -> Path:
 @click.option("--max-blob-size", default=64 * 1024**3, show_default=True, help="Largest blob accepted.")
 @click.option("--inline-limit", default=1024 * 1024, show_default=True, help="Largest blob sent or returned inline.")
 @click.option("--max-full", default=500, show_default=True, help="Full things per GetThings group.")
+@click.option("--max-things", default=1000, show_default=True, help="Things one PutThings, RemoveThings or GetThings group may name.")
+@click.option("--max-response-bytes", default=64 * 1024 * 1024, show_default=True, help="Largest GetThings response (larger: status 71).")
+@click.option("--max-request-elements", default=250_000, show_default=True, help="Elements a request may hold.")
+@click.option("--xpath-budget", default=2.0, show_default=True, help="Seconds the XPath filters of one GetThings may run.")
+@click.option("--max-msg-ttl", default=3600, show_default=True, help="Largest msg-ttl honoured (seconds): the longest a request can be replayed.")
+@click.option("--max-connections", default=1000, show_default=True, help="Open connections; more are closed at once.")
+@click.option("--header-timeout", default=10.0, show_default=True, help="Seconds a client has to send request headers.")
+@click.option("--body-timeout", default=60.0, show_default=True, help="Seconds a client has to send a request body (and at most between two pieces of a blob chunk).")
 @click.option(
     "--trust",
     "signer_trust",
@@ -121,6 +129,14 @@ def serve(
     max_blob_size: int,
     inline_limit: int,
     max_full: int,
+    max_things: int,
+    max_response_bytes: int,
+    max_request_elements: int,
+    xpath_budget: float,
+    max_msg_ttl: int,
+    max_connections: int,
+    header_timeout: float,
+    body_timeout: float,
     signer_trust: Path | None,
     init_only: bool,
     log_level: str,
@@ -158,6 +174,14 @@ def serve(
             max_blob_size=max_blob_size,
             inline_blob_limit=inline_limit,
             max_full_things=max_full,
+            max_things_per_request=max_things,
+            max_response_bytes=max_response_bytes,
+            max_request_elements=max_request_elements,
+            xpath_budget=xpath_budget,
+            max_msg_ttl=max_msg_ttl,
+            max_connections=max_connections,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
             signer_trust_file=signer_trust,
         )
     except ValueError as exc:

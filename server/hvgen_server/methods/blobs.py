@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -60,30 +61,29 @@ def begin_upload(
     return blob_id
 
 
-def store_inline(platform: Platform, tx: Transaction, record_id: str, data: bytes) -> str:
-    """Keep an inline blob's bytes as a complete blob; returns its id."""
+def inline_row(platform: Platform, record_id: str, data: bytes) -> BlobRow:
+    """Write an inline blob's bytes as a complete blob; returns its row, for
+    the transaction that keeps the thing to add (bytes are written first:
+    without the row, the sweeper removes them)."""
     config = platform.config
     blob_id = str(uuid.uuid4())
     platform.files.put(blob_id, [data])
     now = time.time()
-    tx.blobs.add(
-        BlobRow(
-            blob_id=blob_id,
-            record_id=record_id,
-            kind=RECORD_BLOB,
-            chunk_size=None,
-            state=COMPLETE,
-            received=len(data),
-            total=len(data),
-            last_range=None,
-            block_size=config.block_size,
-            block_digests=b"",
-            hash=blobhash.hash_bytes(data, config.block_size),
-            created=now,
-            expires=now + config.blob_write_ttl,
-        )
+    return BlobRow(
+        blob_id=blob_id,
+        record_id=record_id,
+        kind=RECORD_BLOB,
+        chunk_size=None,
+        state=COMPLETE,
+        received=len(data),
+        total=len(data),
+        last_range=None,
+        block_size=config.block_size,
+        block_digests=b"",
+        hash=blobhash.hash_bytes(data, config.block_size),
+        created=now,
+        expires=now + config.blob_write_ttl,
     )
-    return blob_id
 
 
 def begin_put_blob(ctx: Context) -> BeginPutBlobResult:
@@ -120,33 +120,63 @@ def _check_hash(item: BlobPayloadItem, stored_hash: str | None, block_size: int)
 
 
 def attach_payload(
-    ctx: Context, tx: Transaction, payload: BlobPayload | None, previous: dict[str, BlobRef]
+    ctx: Context,
+    tx: Transaction,
+    payload: BlobPayload | None,
+    previous: dict[str, BlobRef],
+    inline: dict[int, BlobRow],
+    *,
+    add_rows: bool = True,
 ) -> list[BlobRef]:
     """The blobs of a new thing version: the previous version's, changed by
-    the payload (added, replaced, or removed by a content-length of 0)."""
+    the payload (added, replaced, or removed by a content-length of 0).
+    ``inline`` holds the rows of the payload's inline blobs (by position),
+    written beforehand with :func:`prepare_inline`; they are added to the
+    store unless ``add_rows`` is False (a check ahead of the write)."""
     blobs = dict(previous)
     seen: set[str] = set()
-    for item in payload.blob if payload is not None else []:
+    for index, item in enumerate(payload.blob if payload is not None else []):
         name = item.blob_info.name or ""
         if name in seen:
             raise PlatformError(StatusCode.DUPLICATE_BLOB, f"blob {name!r} appears twice")
         seen.add(name)
+        if item.base64data is None and item.blob_ref_url is None and item.content_length == 0:
+            blobs.pop(name, None)
+            continue
         content_type = item.blob_info.content_type or ""
         if item.base64data is not None:
-            blobs[name] = BlobRef(name, content_type, _inline_blob(ctx, tx, item))
+            row = inline[index]
+            if add_rows:
+                tx.blobs.add(row)
+            blobs[name] = BlobRef(name, content_type, row.blob_id)
         elif item.blob_ref_url is not None:
             blob_id = _streamed_blob(ctx, tx, item, previous.get(name))
             blobs[name] = BlobRef(name, content_type, blob_id)
-        elif item.content_length == 0:
-            blobs.pop(name, None)
         elif name in blobs:
             blobs[name] = BlobRef(name, content_type, blobs[name].blob_id)
         else:
             raise PlatformError(StatusCode.INVALID_XML, f"blob {name!r} has neither data nor a blob URL")
+    names_of: dict[str, str] = {}
+    for ref in blobs.values():
+        other = names_of.setdefault(ref.blob_id, ref.name)
+        if other != ref.name:
+            raise PlatformError(
+                StatusCode.DUPLICATE_BLOB, f"one blob is named both {other!r} and {ref.name!r}; a blob has one name"
+            )
     return list(blobs.values())
 
 
-def _inline_blob(ctx: Context, tx: Transaction, item: BlobPayloadItem) -> str:
+def prepare_inline(ctx: Context, payload: BlobPayload | None) -> dict[int, BlobRow]:
+    """Check and write the payload's inline blobs (outside any transaction);
+    their rows by position in the payload."""
+    return {
+        index: _inline_blob(ctx, item)
+        for index, item in enumerate(payload.blob if payload is not None else [])
+        if item.base64data is not None
+    }
+
+
+def _inline_blob(ctx: Context, item: BlobPayloadItem) -> BlobRow:
     name = item.blob_info.name or ""
     try:
         data = crypto.b64decode(item.base64data or "")
@@ -162,9 +192,8 @@ def _inline_blob(ctx: Context, tx: Transaction, item: BlobPayloadItem) -> str:
     info = item.blob_info.hash_info
     if info is not None and info.params is not None and info.params.block_size:
         block = int(info.params.block_size)
-    blob_id = store_inline(ctx.platform, tx, ctx.record_id, data)
     _check_hash(item, blobhash.hash_bytes(data, block), block)
-    return blob_id
+    return inline_row(ctx.platform, ctx.record_id, data)
 
 
 def _streamed_blob(ctx: Context, tx: Transaction, item: BlobPayloadItem, previous: BlobRef | None) -> str:
@@ -203,9 +232,16 @@ def _streamed_blob(ctx: Context, tx: Transaction, item: BlobPayloadItem, previou
 
 
 def payload_for(
-    ctx: Context, tx: Transaction, version_stamp: str, fmt: str, names: set[str] | None
+    ctx: Context,
+    tx: Transaction,
+    version_stamp: str,
+    fmt: str,
+    names: set[str] | None,
+    grow: Callable[[int], None] | None = None,
 ) -> etree._Element:
-    """The blob-payload element of a stored version, in the requested format."""
+    """The blob-payload element of a stored version, in the requested format;
+    ``grow`` is told the bytes each blob adds to the response (before inline
+    bytes are read)."""
     payload = element("blob-payload")
     for stored in tx.things.version_blobs(version_stamp):
         if names is not None and stored.name not in names:
@@ -224,6 +260,8 @@ def payload_for(
         info.append(hash_info)
         blob.append(info)
         blob.append(element("content-length", str(row.received)))
+        if grow is not None:
+            grow(600)
         if fmt == "streamed":
             token = tokens.issue(ctx.key, "r", ctx.record_id, row.blob_id, ctx.config.blob_read_ttl)
             blob.append(element("blob-ref-url", ctx.blob_url(token)))
@@ -233,6 +271,8 @@ def payload_for(
                     StatusCode.BLOB_SIZE_TOO_LARGE_FOR_INLINE,
                     f"blob {stored.name!r} is {row.received} bytes, over the inline limit of {ctx.config.inline_blob_limit}",
                 )
+            if grow is not None:
+                grow(row.received * 4 // 3 + 4)
             if row.received:
                 blob.append(element("base64data", crypto.b64encode(ctx.files.read_all(row.blob_id))))
         payload.append(blob)

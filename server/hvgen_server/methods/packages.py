@@ -5,16 +5,19 @@ the platform's methods. PickUpConnectPackage stands in for the web shell
 where a person opened a package: it takes the answer, decrypts the package
 and its blobs, and adds the things to the caller's record. A wrong answer
 adds nothing; after three wrong answers the package is locked. A package
-can be picked up once and expires after four weeks.
+can be picked up once and expires after four weeks. The right answer starts
+a pick-up job that the caller follows (:mod:`..pickup`).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import secrets
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -31,14 +34,28 @@ from healthvault.schema import (
     PickUpConnectPackageParams,
     PickUpConnectPackageResult,
     Thing2,
+    ThingKey,
 )
 from healthvault.status import StatusCode
 
-from .. import tokens
+from .. import pickup, tokens
 from ..context import Context
 from ..errors import PlatformError
 from ..store import Transaction
-from ..store.rows import ALLOCATED, COMPLETE, LOCKED, PACKAGE_BLOB, PICKED, BlobRow, Package, PackageContent
+from ..store.rows import (
+    ALLOCATED,
+    COMPLETE,
+    DONE,
+    FAILED,
+    LOCKED,
+    PACKAGE_BLOB,
+    PICKED,
+    PICKING,
+    RUNNING,
+    BlobRow,
+    Package,
+    PackageContent,
+)
 from .blobs import begin_upload, token_of
 from .things import store_things
 
@@ -99,6 +116,9 @@ def create_connect_package(ctx: Context) -> CreateConnectPackageResult:
         raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "the package must be a password-protected package thing")
     if data.encrypt_algorithm.algorithm_name != connectpackage.ALGORITHM_NAME:
         raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, f"unsupported package algorithm {data.encrypt_algorithm.algorithm_name}")
+    params = data.encrypt_algorithm.parameters
+    if params is not None and params.iteration_count is not None:
+        pickup.check_iterations(int(params.iteration_count))
     blobs = package.blob_payload.blob if package.blob_payload else []
     if len(blobs) != 1 or blobs[0].blob_info.name or not blobs[0].base64data:
         raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "the package's encrypted things must be its inline default blob")
@@ -134,8 +154,11 @@ def create_connect_package(ctx: Context) -> CreateConnectPackageResult:
 # -- pick-up ------------------------------------------------------------------------------------
 
 
-def _decrypt_blob(ctx: Context, source: BlobRow, cipher: connectpackage.ChunkCipher) -> tuple[str, str, int]:
-    """Decrypt a package blob, chunk by chunk, into a new record blob.
+def _decrypt_blob(
+    ctx: Context, source: BlobRow, cipher: connectpackage.ChunkCipher, progress: Callable[[int], None]
+) -> tuple[str, str, int]:
+    """Decrypt a package blob, chunk by chunk, into a new record blob
+    (telling ``progress`` the encrypted bytes read after each chunk).
     Returns (blob id, SHA256Block of the plaintext, plaintext length)."""
     hasher = blobhash.SHA256Block(ctx.config.block_size)
     post_chunk = source.chunk_size or connectpackage.encrypted_size(ctx.config.chunk_size)
@@ -144,8 +167,12 @@ def _decrypt_blob(ctx: Context, source: BlobRow, cipher: connectpackage.ChunkCip
 
     def plaintext() -> Iterator[bytes]:
         for chunk in ctx.files.read(source.blob_id, piece=post_chunk):
-            plain = cipher.open(chunk)
+            try:
+                plain = cipher.open(chunk)
+            except connectpackage.WrongAnswer:
+                raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "a package blob does not decrypt (corrupt package?)") from None
             hasher.update(plain)
+            progress(len(chunk))
             yield plain
 
     ctx.files.put(blob_id, plaintext())
@@ -155,38 +182,31 @@ def _decrypt_blob(ctx: Context, source: BlobRow, cipher: connectpackage.ChunkCip
     return blob_id, digest, hasher.length
 
 
-def _open_package(ctx: Context, code: str) -> Package:
+@dataclass(frozen=True)
+class _Sealed:
+    """A package's encrypted things and how their key is made."""
+
+    salt: str
+    iterations: int
+    ciphertext: bytes
+
+    def open(self, answer: str) -> pickup.Opened:
+        """Raises connectpackage.WrongAnswer when the answer does not open it."""
+        key, iv = pickup.derive(answer, self.salt, self.iterations)
+        return pickup.Opened(key, iv, connectpackage.open_with_key(self.ciphertext, key, iv, self.salt))
+
+
+def _find_package(ctx: Context, code: str) -> Package:
     with ctx.store.read() as tx:
         package = tx.packages.get(code)
     if package is None or package.state == ALLOCATED:
         raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"no package {code}")
-    if package.state == PICKED:
-        raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package {code} was already picked up")
-    if package.state == LOCKED:
-        raise PlatformError(StatusCode.ACCESS_DENIED, f"package {code} is locked after {MAX_ATTEMPTS} wrong answers")
-    if package.expires < ctx.now:
+    if package.expires < ctx.now and package.state != PICKING:
         raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package {code} has expired")
     return package
 
 
-def _wrong_answer(ctx: Context, package: Package) -> PlatformError:
-    attempts = package.attempts + 1
-    with ctx.store.write() as tx:
-        tx.packages.record_attempt(
-            package.identity_code, attempts, LOCKED if attempts >= MAX_ATTEMPTS else package.state
-        )
-    left = MAX_ATTEMPTS - attempts
-    return PlatformError(
-        StatusCode.ACCESS_DENIED,
-        "wrong answer; " + (f"{left} attempt(s) left" if left > 0 else "the package is now locked"),
-    )
-
-
-def pick_up_connect_package(ctx: Context) -> PickUpConnectPackageResult:
-    info = ctx.request.info()
-    assert isinstance(info, PickUpConnectPackageParams)
-    code = info.identity_code.strip().upper()
-    package = _open_package(ctx, code)
+def _sealed(package: Package) -> _Sealed:
     thing = codec.bind(
         safexml.parse(package.package_xml or b"", what="package", max_bytes=None), Thing2, what="package"
     )
@@ -195,31 +215,126 @@ def pick_up_connect_package(ctx: Context) -> PickUpConnectPackageResult:
     params = data.encrypt_algorithm.parameters
     salt = params.salt if params and params.salt else ""
     iterations = int(params.iteration_count) if params and params.iteration_count else connectpackage.ITERATIONS
+    pickup.check_iterations(iterations)
     try:
         ciphertext = crypto.b64decode(thing.blob_payload.blob[0].base64data or "")  # type: ignore[union-attr]
     except ValueError:
         raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "the package's encrypted things are not base64") from None
-    try:
-        things_xml = connectpackage.open_sealed(ciphertext, info.answer, salt, iterations)
-    except connectpackage.WrongAnswer:
-        raise _wrong_answer(ctx, package) from None
+    return _Sealed(salt, iterations, ciphertext)
 
+
+def _already_picked(code: str) -> PlatformError:
+    return PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package {code} was already picked up")
+
+
+def pick_up_connect_package(ctx: Context) -> PickUpConnectPackageResult:
+    """Check the answer; the right one starts the pick-up job (or follows it,
+    for the person who gave it); answers with the job's state."""
+    info = ctx.request.info()
+    assert isinstance(info, PickUpConnectPackageParams)
+    code = info.identity_code.strip().upper()
+    package = _find_package(ctx, code)
+    sealed = _sealed(package)
+    if package.state in (PICKING, PICKED):
+        return _follow(ctx, code, sealed, info.answer)
+    if package.state == LOCKED:
+        raise PlatformError(StatusCode.ACCESS_DENIED, f"package {code} is locked after {MAX_ATTEMPTS} wrong answers")
+    with ctx.store.write() as tx:
+        attempts = tx.packages.reserve_attempt(code, MAX_ATTEMPTS)
+    if attempts is None:  # no attempt left, or no longer pending
+        if _find_package(ctx, code).state in (PICKING, PICKED):
+            return _follow(ctx, code, sealed, info.answer)
+        raise PlatformError(
+            StatusCode.ACCESS_DENIED, f"package {code} is locked: its {MAX_ATTEMPTS} answers are used or being checked"
+        )
     try:
-        holder = safexml.parse(b"<package-things>" + things_xml + b"</package-things>", what="package contents", max_bytes=None)
+        opened = sealed.open(info.answer)
+    except connectpackage.WrongAnswer:
+        with ctx.store.write() as tx:
+            tx.packages.lock_if_spent(code, MAX_ATTEMPTS)
+        left = MAX_ATTEMPTS - attempts
+        raise PlatformError(
+            StatusCode.ACCESS_DENIED,
+            "wrong answer; " + (f"{left} attempt(s) left" if left > 0 else "the package is now locked"),
+        ) from None
+    _things_of(opened.things_xml)  # refuse unreadable contents before anything starts
+    with ctx.store.read() as tx:
+        total = sum(row.received for row in tx.packages.blobs(code))
+    with ctx.store.write() as tx:
+        started = tx.packages.start_picking(code, pickup.new_pickup(code, ctx.record_id, opened, total))
+    if not started:  # someone gave the right answer meanwhile
+        return _follow(ctx, code, sealed, info.answer)
+    ctx.platform.pickups.start(ctx, code, opened, functools.partial(_pick_up, code=code))
+    return _state(ctx, code)
+
+
+def _follow(ctx: Context, code: str, sealed: _Sealed, answer: str) -> PickUpConnectPackageResult:
+    """The state of the job, for the person who started it (same record and
+    answer); a job whose runner stopped is resumed."""
+    with ctx.store.read() as tx:
+        job = tx.packages.pickup(code)
+    if job is None or job.record_id != ctx.record_id:
+        raise _already_picked(code)
+    try:
+        opened = sealed.open(answer)
+    except connectpackage.WrongAnswer:
+        raise _already_picked(code) from None
+    if opened.verifier != job.verifier:
+        raise _already_picked(code)
+    jobs = ctx.platform.pickups
+    if job.state == RUNNING and not jobs.running_here(code):
+        now = time.time()
+        with ctx.store.write() as tx:
+            claimed = tx.packages.claim_pickup(code, now, now - pickup.STALE)
+        if claimed:
+            jobs.start(ctx, code, opened, functools.partial(_pick_up, code=code))
+    return _state(ctx, code)
+
+
+def _state(ctx: Context, code: str) -> PickUpConnectPackageResult:
+    ctx.platform.pickups.wait(code, pickup.WAIT)
+    with ctx.store.read() as tx:
+        job = tx.packages.pickup(code)
+    assert job is not None
+    if job.state == FAILED:
+        raise PlatformError(StatusCode(job.error_code or StatusCode.FAILED), job.error_message or "the pick-up failed")
+    if job.state == DONE:
+        keys = [line.split() for line in (job.thing_keys or "").splitlines() if line.strip()]
+        return PickUpConnectPackageResult(
+            state=DONE, bytes_done=job.total, bytes_total=job.total,
+            thing_id=[ThingKey(value=k[0], version_stamp=k[1]) for k in keys],
+        )
+    return PickUpConnectPackageResult(state=RUNNING, bytes_done=job.done, bytes_total=job.total)
+
+
+def _things_of(things_xml: bytes) -> etree._Element:
+    try:
+        return safexml.parse(b"<package-things>" + things_xml + b"</package-things>", what="package contents", max_bytes=None)
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, str(exc)) from None
-    key, iv = connectpackage.derive(info.answer, salt, iterations)
-    cipher = connectpackage.ChunkCipher(key, iv)
+
+
+def _pick_up(ctx: Context, opened: pickup.Opened, progress: Callable[[int], None], *, code: str) -> None:
+    """The job: decrypt the package's blobs into the record, then add its
+    things and mark the package picked, in one transaction."""
+    holder = _things_of(opened.things_xml)
+    cipher = connectpackage.ChunkCipher(opened.key, opened.iv)
     with ctx.store.read() as tx:
         package_blobs = {row.blob_id: row for row in tx.packages.blobs(code)}
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress(done[0])
+
     things = []
     for thing_el in holder.findall("thing"):
         for url_el in thing_el.findall("blob-payload/blob/blob-ref-url"):
             # The package was checked at CreateConnectPackage; only its own blobs count here.
-            source = package_blobs.get(tokens.blob_id_of(token_of(url_el.text or "")))
+            source = package_blobs.get(tokens.blob_id_of(ctx.key, token_of(url_el.text or "")))
             if source is None:
                 raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "a packaged thing refers to a blob that is not part of the package")
-            blob_id, digest, length = _decrypt_blob(ctx, source, cipher)
+            blob_id, digest, length = _decrypt_blob(ctx, source, cipher, advance)
             blob_el = url_el.getparent()
             hash_el = blob_el.find("blob-info/hash-info/hash")
             if hash_el is not None and (hash_el.text or "").strip() != digest:
@@ -236,8 +351,9 @@ def pick_up_connect_package(ctx: Context) -> PickUpConnectPackageResult:
             raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, str(exc)) from None
         things.append((packaged, thing_el))
 
-    def mark_picked(tx: Transaction) -> None:
+    def finish(tx: Transaction, keys: list[ThingKey]) -> None:
         if not tx.packages.mark_picked(code, ctx.record_id):
-            raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package {code} was picked up meanwhile")
+            raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package {code} is no longer being picked up")
+        tx.packages.finish_pickup(code, "\n".join(f"{k.value} {k.version_stamp}" for k in keys), time.time())
 
-    return PickUpConnectPackageResult(thing_id=store_things(ctx, things, also=mark_picked))
+    store_things(ctx, things, also=finish)

@@ -1,54 +1,51 @@
 """GetThings: selecting things by id, key and filters, and the response.
 
-The store selects by thing id, client id and key; the filters of a group
-(type, state, dates, audits, XPath) are matched here. Things go into the
+The store selects by thing id, client id and key and matches the filters
+of a group (type, state, dates, audits) in its query, newest first, reading
+no more than the group's ``max``; XPath filters (a cost-bounded subset,
+:mod:`..xpathfilter`) run here on what the store found. Things go into the
 response as the stored XML, cut to the requested sections; matches beyond
-the full-thing limit go in as keys (``unprocessed-thing-key-info``).
+the full-thing limit go in as keys (``unprocessed-thing-key-info``). A
+response that would grow past ``max_response_bytes`` is refused with
+RESPONSE_TOO_LONG before it is built.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
 
 from healthvault import wire
+from healthvault.protocol import write_ok_info
 from healthvault.schema import GetThings3Params, ThingFilterSpec, ThingRequestGroup2
 from healthvault.status import StatusCode
 
-from .. import thingxml
+from .. import thingxml, xpathfilter
 from ..context import Context
 from ..errors import PlatformError
 from ..store import Transaction
-from ..store.rows import ACTIVE, ThingSelection, ThingVersion
+from ..store.rows import ACTIVE, ThingFilter, ThingSelection, ThingVersion
 from ..xmltime import iso, timestamp
 from .blobs import payload_for
 from .things import is_guid
 
-#: Filter bounds on dates: (filter field, ThingVersion field, lower bound?).
-_DATE_BOUNDS = (
-    ("eff_date_min", "eff_date", True),
-    ("eff_date_max", "eff_date", False),
-    ("created_date_min", "created", True),
-    ("created_date_max", "created", False),
-    ("updated_date_min", "updated", True),
-    ("updated_date_max", "updated", False),
-)
-
-#: Filter fields on audits and where the stored thing has them.
-_AUDIT_FIELDS = (
-    ("created_app_id", "created/app-id"),
-    ("created_person_id", "created/person-id"),
-    ("updated_app_id", "updated/app-id"),
-    ("updated_person_id", "updated/person-id"),
-)
-
 #: Namespace of the GetThings response info.
 RESPONSE_NS = wire.RESPONSE_NS_PREFIX + "GetThings3"
 
+#: Audit filter fields (the same names on the binding and on ThingFilter).
+_AUDITS = ("created_app_id", "created_person_id", "updated_app_id", "updated_person_id")
 
-def _selection(group: ThingRequestGroup2) -> ThingSelection:
+
+def _selection(ctx: Context, group: ThingRequestGroup2) -> ThingSelection:
+    named = len(group.id) + len(group.client_thing_id) + len(group.key)
+    if named > ctx.config.max_things_per_request:
+        raise PlatformError(
+            StatusCode.TOO_MANY_THINGS_SPECIFIED,
+            f"a group names {named} things; at most {ctx.config.max_things_per_request}",
+        )
     return ThingSelection(
         thing_ids=tuple(i.strip().lower() for i in group.id),
         client_thing_ids=tuple(c.strip() for c in group.client_thing_id),
@@ -57,52 +54,61 @@ def _selection(group: ThingRequestGroup2) -> ThingSelection:
     )
 
 
-def _audits_match(version: ThingVersion, spec: ThingFilterSpec) -> bool:
-    wanted = [(getattr(spec, name, None), path) for name, path in _AUDIT_FIELDS if getattr(spec, name, None)]
-    if not wanted:
-        return True
-    root = thingxml.parse_stored(version.xml)
-    return all((root.findtext(path) or "").strip().lower() == str(v).strip().lower() for v, path in wanted)
+def _bound(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return timestamp(value)
+    except (ValueError, OverflowError, AttributeError, TypeError):
+        raise PlatformError(StatusCode.INVALID_FILTER, f"{value!s} is not a usable date-time") from None
 
 
-def _dates_match(version: ThingVersion, spec: ThingFilterSpec) -> bool:
-    for name, field_name, lower in _DATE_BOUNDS:
-        value = getattr(spec, name, None)
-        if value is None:
-            continue
-        bound: Any = timestamp(value)
-        if field_name == "eff_date":  # stored as ISO text, which sorts like time
-            bound = iso(bound)
-        have = getattr(version, field_name)
-        if not (have >= bound if lower else have <= bound):
-            return False
-    return True
+def _store_filter(spec: ThingFilterSpec) -> ThingFilter:
+    """The part of a filter the store matches: all of it but the XPath."""
+    eff_min, eff_max = _bound(spec.eff_date_min), _bound(spec.eff_date_max)
+    audits = {name: (str(getattr(spec, name)).strip().lower() if getattr(spec, name, None) else None) for name in _AUDITS}
+    return ThingFilter(
+        type_ids=tuple(str(uuid.UUID(t.strip())) for t in spec.type_id if is_guid(t.strip())) or (
+            ("-",) if spec.type_id else ()  # only unknown types named: nothing matches
+        ),
+        states=tuple(sorted({s.value for s in spec.thing_state})) or (ACTIVE,),
+        eff_date_min=None if eff_min is None else iso(eff_min),
+        eff_date_max=None if eff_max is None else iso(eff_max),
+        created_min=_bound(spec.created_date_min),
+        created_max=_bound(spec.created_date_max),
+        updated_min=_bound(spec.updated_date_min),
+        updated_max=_bound(spec.updated_date_max),
+        **audits,
+    )
 
 
-def _matches(version: ThingVersion, spec: ThingFilterSpec, xpath: etree.XPath | None) -> bool:
-    if spec.type_id:
-        type_ids = {str(uuid.UUID(t.strip())) for t in spec.type_id if is_guid(t.strip())}
-        if version.type_id not in type_ids:
-            return False
-    states = {s.value for s in spec.thing_state} or {ACTIVE}
-    if version.state not in states:
-        return False
-    if not _dates_match(version, spec) or not _audits_match(version, spec):
-        return False
-    return xpath is None or thingxml.xpath_matches(xpath, version.xml)
-
-
-def select(ctx: Context, tx: Transaction, group: ThingRequestGroup2) -> list[ThingVersion]:
-    """The versions a group asks for, in response order; a version matches
-    when it matches any of the group's filters."""
-    versions = tx.things.select(ctx.record_id, _selection(group))
-    filters = group.filter
-    if not any(f.thing_state for f in filters):
-        versions = [v for v in versions if v.state == ACTIVE]
-    if not filters:
-        return versions
-    compiled = [(f, thingxml.compile_xpath(f.xpath) if f.xpath else None) for f in filters]
-    return [v for v in versions if any(_matches(v, spec, xpath) for spec, xpath in compiled)]
+def select(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget) -> Iterator[ThingVersion]:
+    """The versions a group asks for, in response order, at most ``max``; a
+    version matches when it matches any of the group's filters. The store
+    matches all but XPath filters; those run here, on the store's matches,
+    within ``budget``."""
+    filters = list(group.filter)
+    xpaths = [xpathfilter.compile_filter(f.xpath) if f.xpath else None for f in filters]
+    limit = int(group.max) if group.max is not None else None
+    if limit is not None and limit <= 0:
+        return
+    found = tx.things.select(
+        ctx.record_id,
+        _selection(ctx, group),
+        [_store_filter(f) for f in filters],
+        limit=None if any(xpaths) else limit,
+        with_xml=any(xpaths),
+    )
+    count = 0
+    for match in found:
+        if any(xpaths):
+            root = thingxml.parse_stored(match.version.xml)
+            if not any(xpaths[i] is None or budget.matches(xpaths[i], root) for i in match.filters):
+                continue
+        yield match.version
+        count += 1
+        if limit is not None and count >= limit:
+            return
 
 
 def _unprocessed_key(version: ThingVersion) -> etree._Element:
@@ -113,7 +119,25 @@ def _unprocessed_key(version: ThingVersion) -> etree._Element:
     return key
 
 
-def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2) -> etree._Element:
+class _Size:
+    """The bytes a response has grown to, against the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self.total > self.limit:
+            raise PlatformError(
+                StatusCode.RESPONSE_TOO_LONG,
+                f"the response would be over {self.limit} bytes; ask for fewer things or sections per request",
+            )
+
+
+def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget, size: _Size) -> list[bytes]:
+    """The group's response, serialized thing by thing (no call serializes
+    the whole response at once, so none holds the interpreter for long)."""
     fmt = group.format
     sections = {s.value for s in fmt.section} or {"core"}
     blob_request = fmt.blob_payload_request
@@ -123,33 +147,42 @@ def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2) -> etree._E
         if blob_request and blob_request.blob_filters
         else None
     )
-    versions = select(ctx, tx, group)
-    if group.max is not None:
-        versions = versions[: int(group.max)]
     full_cap = ctx.config.max_full_things
     if group.max_full is not None:
         full_cap = min(full_cap, int(group.max_full))
-    out = thingxml.element("group", "")  # written <group></group> when empty, as before
+    shell = thingxml.element("group", "")  # written <group></group> when empty, as before
     if group.name is not None:
-        out.set("name", group.name)
-    for version in versions[:full_cap]:
+        shell.set("name", group.name)
+    opening = bytes(etree.tostring(shell, encoding="utf-8"))[: -len(b"</group>")]
+    out = [opening]
+    for n, version in enumerate(select(ctx, tx, group, budget)):
+        if n >= full_cap:
+            size.add(200)
+            out.append(bytes(etree.tostring(_unprocessed_key(version), encoding="utf-8")))
+            continue
+        xml = version.xml or tx.things.xml(version.version_stamp)
+        size.add(len(xml))
         payload = None
         if "blobpayload" in sections:
-            payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names)
-        out.append(thingxml.render(version.xml, sections, bool(fmt.xml), payload))
-    for version in versions[full_cap:]:
-        out.append(_unprocessed_key(version))
+            payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
+        out.append(bytes(etree.tostring(thingxml.render(xml, sections, bool(fmt.xml), payload), encoding="utf-8")))
+    out.append(b"</group>")
     return out
 
 
-def get_things(ctx: Context) -> etree._Element:
+def get_things(ctx: Context) -> bytes:
     info = ctx.request.info()
     assert isinstance(info, GetThings3Params)
     if len(info.group) > ctx.config.max_groups:
         raise PlatformError(StatusCode.TOO_MANY_GROUPS_IN_QUERY, f"at most {ctx.config.max_groups} groups per request")
-    result = etree.Element(etree.QName(RESPONSE_NS, "info"), nsmap={"wc": RESPONSE_NS})
-    result.text = ""
+    shell = etree.Element(etree.QName(RESPONSE_NS, "info"), nsmap={"wc": RESPONSE_NS})
+    shell.text = ""
+    opening, closing = bytes(etree.tostring(shell, encoding="utf-8")).split(b"></", 1)
+    budget = xpathfilter.Budget(ctx.config.xpath_budget)
+    size = _Size(ctx.config.max_response_bytes)
+    pieces = [opening + b">"]
     with ctx.store.read() as tx:
         for group in info.group:
-            result.append(_group(ctx, tx, group))
-    return result
+            pieces.extend(_group(ctx, tx, group, budget, size))
+    pieces.append(b"</" + closing)
+    return write_ok_info(b"".join(pieces))

@@ -20,7 +20,7 @@ from healthvault.status import StatusCode
 from ..context import Context
 from ..errors import PlatformError
 from ..store.rows import SessionRow
-from ..xmltime import timestamp
+from ..freshness import parse_time
 
 #: Digest methods a credential signature may name, as :data:`crypto.DIGESTS` calls them.
 _SIGNATURE_DIGESTS = {"SHA256": "SHA256", "SHA-256": "SHA256"}
@@ -43,11 +43,12 @@ def create_session(ctx: Context) -> CreateAuthenticatedSessionToken2Result:
         raise PlatformError(StatusCode.ACCESS_DENIED, "only HMACSHA256 sessions are offered")
     if credential.sig.thumbprint.strip().upper() != app.thumbprint:
         raise PlatformError(StatusCode.BAD_CERT, "the thumbprint is not the application's certificate")
-    if abs(timestamp(content.signing_time) - ctx.now) > ctx.config.clock_skew + methods.DEFAULT_TTL:
-        raise PlatformError(StatusCode.CREDENTIAL_TOKEN_EXPIRED, "the credential's signing-time is too far from now")
     # The signature covers the <content> element's bytes as sent.
     content_el = ctx.request.info_element.find("auth-info/credential/appserver2/content")
     assert content_el is not None
+    signed_at = parse_time(content_el.findtext("signing-time"), "signing-time")
+    if abs(signed_at - ctx.now) > ctx.config.clock_skew + methods.DEFAULT_TTL:
+        raise PlatformError(StatusCode.CREDENTIAL_TOKEN_EXPIRED, "the credential's signing-time is too far from now")
     begin, end = locate(ctx.request.info_bytes, content_el)
     cert = x509.load_pem_x509_certificate(app.cert_pem.encode("ascii"))
     digest = _SIGNATURE_DIGESTS.get(credential.sig.digest_method.upper(), "SHA1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -20,8 +21,8 @@ from .. import thingxml
 from ..context import Context
 from ..errors import PlatformError
 from ..store import Transaction
-from ..store.rows import ACTIVE, DELETED, BlobRef, ThingVersion
-from .blobs import attach_payload
+from ..store.rows import ACTIVE, DELETED, BlobRef, BlobRow, ThingVersion
+from .blobs import attach_payload, prepare_inline
 
 
 def is_guid(text: str) -> bool:
@@ -62,7 +63,17 @@ def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
     return root
 
 
+def _count_things(ctx: Context, name: str) -> None:
+    count = sum(1 for c in ctx.request.info_element if c.tag == name)
+    if count > ctx.config.max_things_per_request:
+        raise PlatformError(
+            StatusCode.TOO_MANY_THINGS_SPECIFIED,
+            f"{count} things in one request; at most {ctx.config.max_things_per_request}",
+        )
+
+
 def put_things(ctx: Context) -> PutThingsResult:
+    _count_things(ctx, "thing")
     info = ctx.request.info()
     assert isinstance(info, PutThings2Params)
     thing_els = [c for c in ctx.request.info_element if c.tag == "thing"]
@@ -71,25 +82,77 @@ def put_things(ctx: Context) -> PutThingsResult:
     return PutThingsResult(thing_id=store_things(ctx, list(zip(info.thing, thing_els))))
 
 
+@dataclass
+class _Prepared:
+    """A thing checked and made ready outside any transaction."""
+
+    thing: Thing2
+    stored: etree._Element  # the version to store, but for its ids and audits
+    type_id: str
+    data_root: etree._Element | None
+    inline: dict[int, BlobRow]
+    #: Blob ids by name the signature was checked with (None: not signed).
+    signed_blobs: dict[str, str] | None = None
+
+
 def store_things(
     ctx: Context,
     things: list[tuple[Thing2, etree._Element]],
-    also: Callable[[Transaction], None] | None = None,
+    also: Callable[[Transaction, list[ThingKey]], None] | None = None,
 ) -> list[ThingKey]:
-    """Create or update things in one transaction (with ``also`` run inside it)."""
+    """Create or update things in one transaction (with ``also`` run inside
+    it, given the new things' keys).
+
+    What takes time (checking data against its schema, writing inline
+    blobs, verifying signatures) is done first, outside the write
+    transaction; the transaction only checks versions and blob states and
+    writes rows.
+    """
     app = ctx.store.application(ctx.app_id)
     app_name = app.name if app else ctx.app_id
     person_id = ctx.store.person_of(ctx.record_id)
+    prepared = [_prepare(ctx, thing, thing_el) for thing, thing_el in things]
+    if any(p.signed_blobs is not None for p in prepared):
+        with ctx.store.read() as tx:
+            for p in prepared:
+                if p.signed_blobs is not None:
+                    p.signed_blobs = _check_signature(ctx, tx, p)
     keys: list[ThingKey] = []
+    replaced: list[str] = []
     with ctx.store.write() as tx:
-        for thing, thing_el in things:
-            keys.append(_store_thing(ctx, tx, thing, thing_el, app_name, person_id))
+        for p in prepared:
+            keys.append(_store_thing(ctx, tx, p, app_name, person_id, replaced))
         if also is not None:
-            also(tx)
-        unreferenced = tx.blobs.drop_unreferenced()
+            also(tx, keys)
+        unreferenced = tx.blobs.drop_unreferenced(replaced)
     for blob_id in unreferenced:  # only once the transaction is committed
         ctx.files.delete(blob_id)
     return keys
+
+
+def _prepare(ctx: Context, thing: Thing2, thing_el: etree._Element) -> _Prepared:
+    type_id = (thing.type_id.value if thing.type_id else "").strip()
+    if not type_id:
+        raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
+    type_id = str(uuid.UUID(type_id)) if is_guid(type_id) else type_id
+    data_root = _validate_data(thing_el, type_id)
+    stored = thingxml.clean_copy(thing_el)
+    thingxml.set_child(stored, "blob-payload", None)
+    signed = thingxml.child(stored, "signature-info") is not None
+    inline = prepare_inline(ctx, thing.blob_payload)
+    return _Prepared(thing, stored, type_id, data_root, inline, {} if signed else None)
+
+
+def _check_signature(ctx: Context, tx: Transaction, p: _Prepared) -> dict[str, str]:
+    """Verify a signed thing against the blobs it will have (read in ``tx``);
+    returns those blobs' ids by name."""
+    previous = _previous(ctx, tx, p.thing, p.type_id)
+    old_blobs = {r.name: r for r in tx.things.blob_refs(previous.version_stamp)} if previous is not None else {}
+    refs = attach_payload(ctx, tx, p.thing.blob_payload, old_blobs, p.inline, add_rows=False)
+    inline_rows = {row.blob_id: row for row in p.inline.values()}
+    rows = {ref.blob_id: inline_rows.get(ref.blob_id) or tx.blobs.get(ref.blob_id) for ref in refs}
+    _verify_signature(ctx, p.stored, refs, rows)
+    return {ref.name: ref.blob_id for ref in refs}
 
 
 def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> ThingVersion | None:
@@ -114,28 +177,22 @@ def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> Thi
 
 
 def _store_thing(
-    ctx: Context, tx: Transaction, thing: Thing2, thing_el: etree._Element, app_name: str, person_id: str
+    ctx: Context, tx: Transaction, p: _Prepared, app_name: str, person_id: str, replaced: list[str]
 ) -> ThingKey:
-    type_id = (thing.type_id.value if thing.type_id else "").strip()
-    if not type_id:
-        raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
-    type_id = str(uuid.UUID(type_id)) if is_guid(type_id) else type_id
-    data_root = _validate_data(thing_el, type_id)
-    previous = _previous(ctx, tx, thing, type_id)
+    previous = _previous(ctx, tx, p.thing, p.type_id)
     thing_id = previous.thing_id if previous is not None else str(uuid.uuid4())
     version_stamp = str(uuid.uuid4())
 
-    stored = thingxml.clean_copy(thing_el)
-    thingxml.set_child(stored, "blob-payload", None)
+    stored = copy.deepcopy(p.stored)
     thingxml.set_child(stored, "thing-id", thingxml.element("thing-id", thing_id, version_stamp=version_stamp))
-    type_name = str(getattr(registry.thing_class(type_id), "TYPE_NAME", ""))
-    thingxml.set_child(stored, "type-id", thingxml.element("type-id", type_id, name=type_name))
+    type_name = str(getattr(registry.thing_class(p.type_id), "TYPE_NAME", ""))
+    thingxml.set_child(stored, "type-id", thingxml.element("type-id", p.type_id, name=type_name))
     thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", ACTIVE))
     flags = thingxml.child(stored, "flags")
     if flags is not None and flags.text and flags.text.strip() not in ("0", "16"):
         thingxml.set_child(stored, "flags", thingxml.element("flags", "0"))
     created_at = previous.created if previous is not None else ctx.now
-    eff_date = thingxml.effective_date(data_root, created_at)
+    eff_date = thingxml.effective_date(p.data_root, created_at)
     thingxml.set_child(stored, "eff-date", thingxml.element("eff-date", eff_date))
     if previous is not None:
         created_el = thingxml.child(thingxml.parse_stored(previous.xml), "created")
@@ -154,14 +211,18 @@ def _store_thing(
     )
 
     old_blobs = {r.name: r for r in tx.things.blob_refs(previous.version_stamp)} if previous is not None else {}
-    blob_refs = attach_payload(ctx, tx, thing.blob_payload, old_blobs)
-    if thingxml.child(stored, "signature-info") is not None:
-        _verify_signature(ctx, tx, stored, blob_refs)
+    blob_refs = attach_payload(ctx, tx, p.thing.blob_payload, old_blobs, p.inline)
+    if p.signed_blobs is not None and p.signed_blobs != {ref.name: ref.blob_id for ref in blob_refs}:
+        raise PlatformError(
+            StatusCode.CONCURRENCY_VIOLATION, f"thing {thing_id} changed while its signature was being checked"
+        )
+    kept = {ref.blob_id for ref in blob_refs}
+    replaced.extend(ref.blob_id for ref in old_blobs.values() if ref.blob_id not in kept)
 
     xml = bytes(etree.tostring(stored, encoding="utf-8"))
     client_id = (stored.findtext("data-xml/common/client-thing-id") or "").strip() or None
     if previous is None:
-        tx.things.add(ctx.record_id, thing_id, type_id, version_stamp, client_id, eff_date, ctx.now)
+        tx.things.add(ctx.record_id, thing_id, p.type_id, version_stamp, client_id, eff_date, ctx.now)
     else:
         tx.things.update(thing_id, version_stamp, client_id, eff_date, ctx.now)
     seq = previous.seq + 1 if previous is not None else 1
@@ -171,7 +232,9 @@ def _store_thing(
     return ThingKey(value=thing_id, version_stamp=version_stamp)
 
 
-def _verify_signature(ctx: Context, tx: Transaction, stored: etree._Element, refs: list[BlobRef]) -> None:
+def _verify_signature(
+    ctx: Context, stored: etree._Element, refs: list[BlobRef], rows: dict[str, BlobRow | None]
+) -> None:
     """Check a signed thing as the platform did at PutThings: the signature,
     and every blob against the hash in sig-data, using the hashes of the
     bytes the server holds."""
@@ -179,7 +242,7 @@ def _verify_signature(ctx: Context, tx: Transaction, stored: etree._Element, ref
     payload = thingxml.element("blob-payload")
     hashes: dict[str, tuple[str, int]] = {}
     for ref in refs:
-        row = tx.blobs.get(ref.blob_id)
+        row = rows.get(ref.blob_id)
         if row is None or row.hash is None:
             raise PlatformError(StatusCode.INVALID_BLOB_REF_URL, f"blob {ref.name!r} is not available")
         hashes[ref.name] = (row.hash, row.block_size)
@@ -211,8 +274,10 @@ def _verify_signature(ctx: Context, tx: Transaction, stored: etree._Element, ref
 
 
 def remove_things(ctx: Context) -> None:
+    _count_things(ctx, "thing-id")
     info = ctx.request.info()
     assert isinstance(info, RemoveThingsParams)
+    released: list[str] = []
     with ctx.store.write() as tx:
         for key in info.thing_id:
             thing_id = key.value.strip().lower()
@@ -230,8 +295,9 @@ def remove_things(ctx: Context) -> None:
             thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", DELETED))
             xml = bytes(etree.tostring(stored, encoding="utf-8"))
             blobs = tx.things.blob_refs(current.version_stamp)
+            released.extend(ref.blob_id for ref in blobs)
             tx.things.add_version(thing_id, stamp, current.seq + 1, DELETED, xml, ctx.now, blobs)
             tx.things.mark_deleted(thing_id, stamp, ctx.now)
-        unreferenced = tx.blobs.drop_unreferenced()  # blobs only the deleted things used
+        unreferenced = tx.blobs.drop_unreferenced(released)  # blobs only the deleted things used
     for blob_id in unreferenced:  # only once the transaction is committed
         ctx.files.delete(blob_id)

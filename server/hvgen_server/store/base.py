@@ -23,6 +23,7 @@ from .tables import (
     MetaTable,
     PackageTable,
     RecordTable,
+    RequestTable,
     SessionTable,
     ThingTable,
 )
@@ -39,6 +40,7 @@ class Transaction:
     things: ThingTable
     blobs: BlobTable
     packages: PackageTable
+    requests: RequestTable
 
 
 class Store(ABC):

@@ -61,8 +61,10 @@ class BlobFiles(ABC):
         """Remove the blob's bytes (nothing happens if there are none)."""
 
     @abstractmethod
-    def remove_orphans(self, known: set[str]) -> None:
-        """Remove the bytes of every blob not in ``known``."""
+    def remove_orphans(self, known: set[str], before: float) -> None:
+        """Remove the bytes of every blob not in ``known`` last written before
+        ``before`` (epoch seconds; younger bytes may belong to a row not yet
+        committed)."""
 
 
 class LocalBlobFiles(BlobFiles):
@@ -129,10 +131,15 @@ class LocalBlobFiles(BlobFiles):
     def delete(self, blob_id: str) -> None:
         self.path(blob_id).unlink(missing_ok=True)
 
-    def remove_orphans(self, known: set[str]) -> None:
+    def remove_orphans(self, known: set[str], before: float) -> None:
         for folder in self.root.iterdir():
             if not folder.is_dir():
                 continue
             for file in folder.iterdir():
-                if file.name.split(".")[0] not in known:
-                    file.unlink(missing_ok=True)
+                if file.name.split(".")[0] in known:
+                    continue
+                try:
+                    if file.stat().st_mtime < before:
+                        file.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass

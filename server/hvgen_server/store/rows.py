@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 UPLOADING, COMPLETE, COMMITTED = "uploading", "complete", "committed"
 #: Blob kinds: bytes of a record's thing, or an encrypted connect-package blob.
 RECORD_BLOB, PACKAGE_BLOB = "record", "package"
-#: Package states.
-ALLOCATED, PENDING, PICKED, LOCKED = "allocated", "pending", "picked", "locked"
+#: Package states: allocated (an id only), pending (created, waiting for its
+#: person), picking (the right answer was given; its pick-up job runs),
+#: picked, locked (three wrong answers).
+ALLOCATED, PENDING, PICKING, PICKED, LOCKED = "allocated", "pending", "picking", "picked", "locked"
+#: Pick-up job states.
+RUNNING, DONE, FAILED = "running", "done", "failed"
 #: Thing (and thing version) states.
 ACTIVE, DELETED = "Active", "Deleted"
 
@@ -36,6 +40,7 @@ class ThingVersion:
 
     ``created``, ``updated`` and ``eff_date`` are the thing's (epoch seconds,
     and ISO text for the effective date); the rest are the version's.
+    ``xml`` is empty when the query asked for the version without it.
     """
 
     thing_id: str
@@ -47,6 +52,37 @@ class ThingVersion:
     updated: float
     xml: bytes
     seq: int
+
+
+@dataclass(frozen=True)
+class ThingFilter:
+    """What the store matches of a GetThings filter (None: no bound).
+
+    Dates of the effective date are ISO text (they sort like time); created
+    and updated are epoch seconds; audit ids are lower-case.
+    """
+
+    type_ids: tuple[str, ...] = ()
+    states: tuple[str, ...] = (ACTIVE,)
+    eff_date_min: str | None = None
+    eff_date_max: str | None = None
+    created_min: float | None = None
+    created_max: float | None = None
+    updated_min: float | None = None
+    updated_max: float | None = None
+    created_app_id: str | None = None
+    created_person_id: str | None = None
+    updated_app_id: str | None = None
+    updated_person_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """A version a query found, and which of its filters it matched
+    (their indexes; empty when the query has no filters)."""
+
+    version: ThingVersion
+    filters: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -123,3 +159,20 @@ class Package:
     created: float
     expires: float
     picked_record: str | None
+
+
+@dataclass(frozen=True)
+class Pickup:
+    """The pick-up job of a package, once its right answer was given."""
+
+    identity_code: str
+    record_id: str
+    verifier: bytes
+    state: str
+    done: int
+    total: int
+    error_code: int | None
+    error_message: str | None
+    thing_keys: str | None
+    started: float
+    updated: float

@@ -7,14 +7,18 @@ table was handed out by; a table never commits on its own.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 
 from .rows import (
     Application,
     BlobRef,
     BlobRow,
+    Match,
     Package,
     PackageContent,
+    Pickup,
     SessionRow,
+    ThingFilter,
     ThingSelection,
     ThingVersion,
     VersionBlob,
@@ -67,6 +71,15 @@ class SessionTable(ABC):
     def get(self, token: str) -> SessionRow | None: ...
 
 
+class RequestTable(ABC):
+    """Digests of requests received, until their validity ends (against replays)."""
+
+    @abstractmethod
+    def remember(self, digest: str, expires: float, now: float) -> bool:
+        """Note a request; False if it was noted before (and is still valid
+        at ``now``). Forgets requests whose validity ended."""
+
+
 class ThingTable(ABC):
     """Things, their versions and the blobs each version names."""
 
@@ -75,9 +88,23 @@ class ThingTable(ABC):
         """The current version of a thing of the record."""
 
     @abstractmethod
-    def select(self, record_id: str, selection: ThingSelection) -> list[ThingVersion]:
-        """Versions of the record's things, newest effective date first
-        (then newest created, then newest version)."""
+    def select(
+        self,
+        record_id: str,
+        selection: ThingSelection,
+        filters: Sequence[ThingFilter] = (),
+        *,
+        limit: int | None = None,
+        with_xml: bool = False,
+    ) -> Iterator[Match]:
+        """Versions of the record's things that match any of ``filters``
+        (only active ones when there are none), newest effective date first
+        (then newest created, then newest version), at most ``limit``;
+        with their XML only if ``with_xml``. Read lazily: a caller may stop early."""
+
+    @abstractmethod
+    def xml(self, version_stamp: str) -> bytes:
+        """The stored XML of a version."""
 
     @abstractmethod
     def add(
@@ -135,9 +162,11 @@ class BlobTable(ABC):
 
     @abstractmethod
     def record_chunk(
-        self, blob_id: str, received: int, total: int | None, last_range: str, block_digests: bytes
-    ) -> None:
-        """An upload chunk was written: bytes received, the range, the block digests so far."""
+        self, blob_id: str, expected: int, received: int, total: int | None, last_range: str, block_digests: bytes
+    ) -> bool:
+        """An upload chunk was written: bytes received, the range, the block
+        digests so far. Only if the upload was still at ``expected`` bytes
+        (else False: another request got there first)."""
 
     @abstractmethod
     def complete(self, blob_id: str, size: int, digest: str | None) -> None:
@@ -152,10 +181,14 @@ class BlobTable(ABC):
         """The content type a thing gave the blob, if any."""
 
     @abstractmethod
-    def drop_unreferenced(self) -> list[str]:
-        """Forget committed record blobs that no current version of a thing
-        still active names (older versions and deleted things keep the name
-        and hash, not the bytes); returns their ids."""
+    def drop_unreferenced(self, candidates: Iterable[str]) -> list[str]:
+        """Forget those of ``candidates`` (committed record blobs) that no
+        current version of a thing still active names (older versions and
+        deleted things keep the name and hash, not the bytes); returns their ids."""
+
+    @abstractmethod
+    def downloadable(self, blob_id: str, record_id: str) -> bool:
+        """Whether an active thing of the record holds the blob now."""
 
     @abstractmethod
     def drop_expired(self, now: float) -> list[str]:
@@ -194,10 +227,39 @@ class PackageTable(ABC):
         """The package's streamed blobs."""
 
     @abstractmethod
-    def record_attempt(self, code: str, attempts: int, state: str) -> None:
-        """A wrong answer: the count of attempts so far and the new state."""
+    def reserve_attempt(self, code: str, max_attempts: int) -> int | None:
+        """Count an answer before it is checked, if the package is pending
+        and has attempts left; returns the attempts counted so far (None
+        when there was none left)."""
+
+    @abstractmethod
+    def lock_if_spent(self, code: str, max_attempts: int) -> None:
+        """Lock a pending package whose attempts are all used (a wrong answer)."""
+
+    @abstractmethod
+    def start_picking(self, code: str, pickup: Pickup) -> bool:
+        """The right answer was given: a pending package becomes picking,
+        with its job; False when it was no longer pending."""
 
     @abstractmethod
     def mark_picked(self, code: str, record_id: str) -> bool:
-        """A pending package was picked up into the record; False when it
-        was no longer pending."""
+        """A package being picked into the record is picked; False when it
+        was not."""
+
+    @abstractmethod
+    def pickup(self, code: str) -> Pickup | None:
+        """The package's pick-up job."""
+
+    @abstractmethod
+    def claim_pickup(self, code: str, now: float, stale_before: float) -> bool:
+        """Take over a running job nobody has advanced since ``stale_before``
+        (its runner stopped); False when another runner is alive or it ended."""
+
+    @abstractmethod
+    def pickup_progress(self, code: str, done: int, now: float) -> None: ...
+
+    @abstractmethod
+    def finish_pickup(self, code: str, thing_keys: str, now: float) -> None: ...
+
+    @abstractmethod
+    def fail_pickup(self, code: str, error_code: int, message: str, now: float) -> None: ...

@@ -24,18 +24,53 @@ __all__ = [
 
 
 class Info(_b.Binding):
+    """Attributes:
+    state: "running" or "done" (absent: done, as before jobs).
+    bytes_done: Bytes of the package's blobs decrypted so far.
+    bytes_total: Bytes of the package's blobs in all.
+    """
+
     __slots__ = ()
     ELEMENT = "{urn:com.microsoft.wc.methods.response.PickUpConnectPackage}info"
 
-    thing_id: _b.Many[ThingKey] = _b.Many(
-        "thing-id", _b.Complex(lambda: ThingKey), 0, 0, None
+    state: _b.Maybe[str] = _b.Maybe("state", _b.Simple(_v.BUILTINS["string"]), 0, 0, 1)
+    bytes_done: _b.Maybe[int] = _b.Maybe(
+        "bytes-done", _b.Simple(_v.BUILTINS["long"]), 1, 0, 1
     )
-    _MODEL = _b.Model(({"thing-id": 0},), (0,))
+    bytes_total: _b.Maybe[int] = _b.Maybe(
+        "bytes-total", _b.Simple(_v.BUILTINS["long"]), 2, 0, 1
+    )
+    thing_id: _b.Many[ThingKey] = _b.Many(
+        "thing-id", _b.Complex(lambda: ThingKey), 3, 0, None
+    )
+    _MODEL = _b.Model(
+        (
+            {"bytes-done": 1, "bytes-total": 2, "state": 3, "thing-id": 2},
+            {"bytes-total": 2, "thing-id": 2},
+            {"thing-id": 2},
+            {"bytes-done": 1, "bytes-total": 2, "thing-id": 2},
+        ),
+        (
+            0,
+            1,
+            2,
+            3,
+        ),
+    )
 
     def __init__(
         self,
         *,
+        state: str | None = None,
+        bytes_done: int | None = None,
+        bytes_total: int | None = None,
         thing_id: _Iterable[ThingKey] = (),
     ) -> None:
         _b.Binding.__init__(self)
+        if state is not None:
+            self.state = state
+        if bytes_done is not None:
+            self.bytes_done = bytes_done
+        if bytes_total is not None:
+            self.bytes_total = bytes_total
         self.thing_id = thing_id

@@ -5,6 +5,12 @@ transaction survives the process being killed at any moment, and an
 uncommitted one leaves no trace. Every method request that writes runs in a
 single transaction (:meth:`SqliteStore.write`), so a PutThings either stores
 all of its things or none.
+
+Each thread has its own connection. Readers (``BEGIN``) see a snapshot and
+never wait for a writer (WAL); writers take SQLite's write lock up front
+(``BEGIN IMMEDIATE``) and wait for one another through ``busy_timeout``.
+No lock of this process decides anything, so the same transactions work
+for several server processes on one database.
 """
 
 from __future__ import annotations
@@ -17,66 +23,85 @@ from pathlib import Path
 
 from ..base import Store, Transaction
 from .blobs import SqliteBlobs
-from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteSessions
+from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
 from .packages import SqlitePackages
-from .schema import DDL, SCHEMA_VERSION
+from .schema import migrate
 from .things import SqliteThings
+
+#: Milliseconds a writer waits for another writer's transaction to end.
+BUSY_TIMEOUT_MS = 30_000
 
 
 class SqliteStore(Store):
-    """The database, shared by the server's worker threads.
-
-    SQLite allows one writer at a time; a lock serializes access so that a
-    write transaction is never interleaved with another thread's statements.
-    """
+    """The database, one connection per thread of the server."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self._tx = Transaction(
-            meta=SqliteMeta(self._conn),
-            applications=SqliteApplications(self._conn),
-            records=SqliteRecords(self._conn),
-            sessions=SqliteSessions(self._conn),
-            things=SqliteThings(self._conn),
-            blobs=SqliteBlobs(self._conn),
-            packages=SqlitePackages(self._conn),
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry = threading.Lock()  # guards the list above, nothing else
+        conn = self._connection()[0]
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _connection(self) -> tuple[sqlite3.Connection, Transaction]:
+        found = getattr(self._local, "conn", None)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        tx = Transaction(
+            meta=SqliteMeta(conn),
+            applications=SqliteApplications(conn),
+            records=SqliteRecords(conn),
+            sessions=SqliteSessions(conn),
+            things=SqliteThings(conn),
+            blobs=SqliteBlobs(conn),
+            packages=SqlitePackages(conn),
+            requests=SqliteRequests(conn),
         )
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            self._conn.executescript(DDL)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+        with self._registry:
+            self._connections.append(conn)
+        self._local.conn = (conn, tx)
+        return conn, tx
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._registry:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield self._tx
-            finally:
-                self._conn.execute("COMMIT")
+        conn, tx = self._connection()
+        conn.execute("BEGIN")
+        try:
+            yield tx
+        finally:
+            conn.execute("COMMIT")
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._tx
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+        conn, tx = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield tx
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")

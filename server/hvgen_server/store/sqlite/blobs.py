@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import astuple, fields
 
 from ..rows import ACTIVE, COMMITTED, RECORD_BLOB, BlobRow
@@ -26,12 +27,14 @@ class SqliteBlobs(BlobTable):
         )
 
     def record_chunk(
-        self, blob_id: str, received: int, total: int | None, last_range: str, block_digests: bytes
-    ) -> None:
-        self.db.execute(
-            "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = ? WHERE blob_id = ?",
-            (received, total, last_range, block_digests, blob_id),
+        self, blob_id: str, expected: int, received: int, total: int | None, last_range: str, block_digests: bytes
+    ) -> bool:
+        updated = self.db.execute(
+            "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = ? "
+            "WHERE blob_id = ? AND received = ? AND state = 'uploading'",
+            (received, total, last_range, block_digests, blob_id, expected),
         )
+        return updated.rowcount == 1
 
     def complete(self, blob_id: str, size: int, digest: str | None) -> None:
         self.db.execute(
@@ -48,20 +51,31 @@ class SqliteBlobs(BlobTable):
         ).fetchone()
         return None if found is None else str(found["content_type"])
 
-    def drop_unreferenced(self) -> list[str]:
-        gone = [
-            r["blob_id"]
-            for r in self.db.execute(
-                "SELECT b.blob_id FROM blobs b WHERE b.state = ? AND b.kind = ? AND NOT EXISTS ("
-                " SELECT 1 FROM version_blobs vb JOIN things t ON t.version_stamp = vb.version_stamp"
-                " WHERE vb.blob_id = b.blob_id AND t.state = ?)",  # the current version of a thing not deleted
-                (COMMITTED, RECORD_BLOB, ACTIVE),
-            )
-        ]
-        for blob_id in gone:
+    def drop_unreferenced(self, candidates: Iterable[str]) -> list[str]:
+        gone = []
+        for blob_id in dict.fromkeys(candidates):
+            held = self.db.execute(  # by the current version of a thing not deleted
+                "SELECT 1 FROM version_blobs vb JOIN things t ON t.version_stamp = vb.version_stamp "
+                "WHERE vb.blob_id = ? AND t.state = ? LIMIT 1",
+                (blob_id, ACTIVE),
+            ).fetchone()
+            if held is not None:
+                continue
+            row = self.db.execute("SELECT state, kind FROM blobs WHERE blob_id = ?", (blob_id,)).fetchone()
+            if row is None or row["state"] != COMMITTED or row["kind"] != RECORD_BLOB:
+                continue
             self.db.execute("DELETE FROM version_blobs WHERE blob_id = ?", (blob_id,))
             self.db.execute("DELETE FROM blobs WHERE blob_id = ?", (blob_id,))
+            gone.append(blob_id)
         return gone
+
+    def downloadable(self, blob_id: str, record_id: str) -> bool:
+        found = self.db.execute(
+            "SELECT 1 FROM version_blobs vb JOIN things t ON t.version_stamp = vb.version_stamp "
+            "WHERE vb.blob_id = ? AND t.record_id = ? AND t.state = ? LIMIT 1",
+            (blob_id, record_id, ACTIVE),
+        ).fetchone()
+        return found is not None
 
     def drop_expired(self, now: float) -> list[str]:
         gone = [

@@ -1,4 +1,4 @@
-"""Store settings, applications, records and sessions in SQLite."""
+"""Store settings, applications, records, sessions and requests seen, in SQLite."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlite3
 import uuid
 
 from ..rows import Application, SessionRow
-from ..tables import ApplicationTable, MetaTable, RecordTable, SessionTable
+from ..tables import ApplicationTable, MetaTable, RecordTable, RequestTable, SessionTable
 
 #: Expired sessions are forgotten this many seconds after they expire.
 SESSION_GRACE = 3600
@@ -86,3 +86,15 @@ class SqliteSessions(SessionTable):
     def get(self, token: str) -> SessionRow | None:
         row = self.db.execute("SELECT * FROM sessions WHERE token = ?", (token,)).fetchone()
         return None if row is None else SessionRow(**dict(row))
+
+
+class SqliteRequests(RequestTable):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def remember(self, digest: str, expires: float, now: float) -> bool:
+        self.db.execute("DELETE FROM seen_requests WHERE expires < ?", (now,))
+        added = self.db.execute(
+            "INSERT OR IGNORE INTO seen_requests(digest, expires) VALUES (?, ?)", (digest, expires)
+        )
+        return added.rowcount == 1

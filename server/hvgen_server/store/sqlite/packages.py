@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import astuple, fields
 
-from ..rows import ALLOCATED, PENDING, PICKED, BlobRow, Package, PackageContent
+from ..rows import (
+    ALLOCATED,
+    DONE,
+    FAILED,
+    LOCKED,
+    PENDING,
+    PICKED,
+    PICKING,
+    RUNNING,
+    BlobRow,
+    Package,
+    PackageContent,
+    Pickup,
+)
 from ..tables import PackageTable
+
+_PICKUP_COLUMNS = [f.name for f in fields(Pickup)]
 
 
 class SqlitePackages(PackageTable):
@@ -50,14 +66,68 @@ class SqlitePackages(PackageTable):
             )
         ]
 
-    def record_attempt(self, code: str, attempts: int, state: str) -> None:
-        self.db.execute(
-            "UPDATE packages SET attempts = ?, state = ? WHERE identity_code = ?", (attempts, state, code)
+    def reserve_attempt(self, code: str, max_attempts: int) -> int | None:
+        updated = self.db.execute(
+            "UPDATE packages SET attempts = attempts + 1 WHERE identity_code = ? AND state = ? AND attempts < ?",
+            (code, PENDING, max_attempts),
         )
+        if updated.rowcount != 1:
+            return None
+        row = self.db.execute("SELECT attempts FROM packages WHERE identity_code = ?", (code,)).fetchone()
+        return int(row["attempts"])
+
+    def lock_if_spent(self, code: str, max_attempts: int) -> None:
+        self.db.execute(
+            "UPDATE packages SET state = ? WHERE identity_code = ? AND state = ? AND attempts >= ?",
+            (LOCKED, code, PENDING, max_attempts),
+        )
+
+    def start_picking(self, code: str, pickup: Pickup) -> bool:
+        updated = self.db.execute(
+            "UPDATE packages SET state = ?, picked_record = ? WHERE identity_code = ? AND state = ?",
+            (PICKING, pickup.record_id, code, PENDING),
+        )
+        if updated.rowcount != 1:
+            return False
+        self.db.execute("DELETE FROM pickups WHERE identity_code = ?", (code,))
+        self.db.execute(
+            f"INSERT INTO pickups({', '.join(_PICKUP_COLUMNS)}) VALUES ({', '.join('?' * len(_PICKUP_COLUMNS))})",
+            astuple(pickup),
+        )
+        return True
 
     def mark_picked(self, code: str, record_id: str) -> bool:
         updated = self.db.execute(
-            "UPDATE packages SET state = ?, picked_record = ? WHERE identity_code = ? AND state = ?",
-            (PICKED, record_id, code, PENDING),
+            "UPDATE packages SET state = ? WHERE identity_code = ? AND state = ? AND picked_record = ?",
+            (PICKED, code, PICKING, record_id),
         )
         return updated.rowcount == 1
+
+    def pickup(self, code: str) -> Pickup | None:
+        row = self.db.execute("SELECT * FROM pickups WHERE identity_code = ?", (code,)).fetchone()
+        return None if row is None else Pickup(**dict(row))
+
+    def claim_pickup(self, code: str, now: float, stale_before: float) -> bool:
+        updated = self.db.execute(
+            "UPDATE pickups SET updated = ?, done = 0 WHERE identity_code = ? AND state = ? AND updated < ?",
+            (now, code, RUNNING, stale_before),
+        )
+        return updated.rowcount == 1
+
+    def pickup_progress(self, code: str, done: int, now: float) -> None:
+        self.db.execute(
+            "UPDATE pickups SET done = ?, updated = ? WHERE identity_code = ? AND state = ?",
+            (done, now, code, RUNNING),
+        )
+
+    def finish_pickup(self, code: str, thing_keys: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE pickups SET state = ?, done = total, thing_keys = ?, updated = ? WHERE identity_code = ?",
+            (DONE, thing_keys, now, code),
+        )
+
+    def fail_pickup(self, code: str, error_code: int, message: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE pickups SET state = ?, error_code = ?, error_message = ?, updated = ? WHERE identity_code = ?",
+            (FAILED, error_code, message, now, code),
+        )

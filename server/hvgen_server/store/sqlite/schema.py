@@ -1,6 +1,12 @@
-"""The SQLite schema of the local platform."""
+"""The SQLite schema of the local platform, and its migration from older stores."""
 
-SCHEMA_VERSION = 1
+from __future__ import annotations
+
+import sqlite3
+
+from lxml import etree
+
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -42,6 +48,8 @@ CREATE TABLE IF NOT EXISTS things (
 );
 CREATE INDEX IF NOT EXISTS things_by_type ON things(record_id, type_id, state);
 CREATE INDEX IF NOT EXISTS things_by_client_id ON things(record_id, client_thing_id);
+CREATE INDEX IF NOT EXISTS things_by_version ON things(version_stamp);
+CREATE INDEX IF NOT EXISTS things_in_order ON things(record_id, eff_date DESC, created DESC);
 CREATE TABLE IF NOT EXISTS versions (
     version_stamp TEXT PRIMARY KEY,
     thing_id TEXT NOT NULL REFERENCES things(thing_id),
@@ -49,6 +57,10 @@ CREATE TABLE IF NOT EXISTS versions (
     state TEXT NOT NULL,
     xml BLOB NOT NULL,
     created REAL NOT NULL,
+    created_app_id TEXT,              -- audits, kept for GetThings filters
+    created_person_id TEXT,
+    updated_app_id TEXT,
+    updated_person_id TEXT,
     UNIQUE (thing_id, seq)
 );
 CREATE TABLE IF NOT EXISTS blobs (
@@ -92,4 +104,54 @@ CREATE TABLE IF NOT EXISTS package_blobs (
     blob_id TEXT NOT NULL REFERENCES blobs(blob_id),
     PRIMARY KEY (identity_code, blob_id)
 );
+CREATE TABLE IF NOT EXISTS pickups (
+    identity_code TEXT PRIMARY KEY REFERENCES packages(identity_code),
+    record_id TEXT NOT NULL,
+    verifier BLOB NOT NULL,           -- SHA-256 of the key the right answer gives
+    state TEXT NOT NULL,              -- running, done, failed
+    done INTEGER NOT NULL DEFAULT 0,  -- bytes decrypted so far
+    total INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER,
+    error_message TEXT,
+    thing_keys TEXT,                  -- "thing-id version-stamp" lines, once done
+    started REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen_requests (
+    digest TEXT PRIMARY KEY,          -- of the header as received
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests(expires);
 """
+
+_AUDIT_COLUMNS = (
+    ("created_app_id", "created/app-id"),
+    ("created_person_id", "created/person-id"),
+    ("updated_app_id", "updated/app-id"),
+    ("updated_person_id", "updated/person-id"),
+)
+
+
+def audit_values(xml: bytes) -> tuple[str | None, ...]:
+    """The audit ids of a stored version, in the order of the audit columns."""
+    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
+    return tuple(((root.findtext(path) or "").strip().lower() or None) for _, path in _AUDIT_COLUMNS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create the schema, or bring an older store up to it (inside the caller's transaction)."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(versions)")}
+    if columns and "created_app_id" not in columns:  # a version 1 store
+        for name, _ in _AUDIT_COLUMNS:
+            conn.execute(f"ALTER TABLE versions ADD COLUMN {name} TEXT")
+        rows = conn.execute("SELECT version_stamp, xml FROM versions").fetchall()
+        for stamp, xml in rows:
+            conn.execute(
+                "UPDATE versions SET created_app_id = ?, created_person_id = ?, updated_app_id = ?, "
+                "updated_person_id = ? WHERE version_stamp = ?",
+                (*audit_values(xml), stamp),
+            )
+    for statement in DDL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 
-from ..rows import ACTIVE, DELETED, BlobRef, BlobRow, ThingSelection, ThingVersion, VersionBlob
+from ..rows import ACTIVE, DELETED, BlobRef, BlobRow, Match, ThingFilter, ThingSelection, ThingVersion, VersionBlob
 from ..tables import ThingTable
+from .schema import audit_values
 
 _VERSION_COLUMNS = (
     "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq"
@@ -20,6 +22,36 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
+#: Bounds of a filter: (ThingFilter field, column, operator).
+_BOUNDS = (
+    ("eff_date_min", "t.eff_date", ">="),
+    ("eff_date_max", "t.eff_date", "<="),
+    ("created_min", "t.created", ">="),
+    ("created_max", "t.created", "<="),
+    ("updated_min", "t.updated", ">="),
+    ("updated_max", "t.updated", "<="),
+    ("created_app_id", "v.created_app_id", "="),
+    ("created_person_id", "v.created_person_id", "="),
+    ("updated_app_id", "v.updated_app_id", "="),
+    ("updated_person_id", "v.updated_person_id", "="),
+)
+
+
+def _filter_clause(spec: ThingFilter) -> tuple[str, list[object]]:
+    """A filter as an SQL condition on things (t) and versions (v)."""
+    parts = [f"v.state IN ({_marks(len(spec.states))})"]
+    args: list[object] = list(spec.states)
+    if spec.type_ids:
+        parts.append(f"t.type_id IN ({_marks(len(spec.type_ids))})")
+        args.extend(spec.type_ids)
+    for name, column, op in _BOUNDS:
+        value = getattr(spec, name)
+        if value is not None:
+            parts.append(f"{column} {op} ?")
+            args.append(value)
+    return "(" + " AND ".join(parts) + ")", args
+
+
 class SqliteThings(ThingTable):
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -32,7 +64,15 @@ class SqliteThings(ThingTable):
         ).fetchone()
         return None if row is None else _version(row)
 
-    def select(self, record_id: str, selection: ThingSelection) -> list[ThingVersion]:
+    def select(
+        self,
+        record_id: str,
+        selection: ThingSelection,
+        filters: Sequence[ThingFilter] = (),
+        *,
+        limit: int | None = None,
+        with_xml: bool = False,
+    ) -> Iterator[Match]:
         where = ["t.record_id = ?"]
         args: list[object] = [record_id]
         if selection.thing_ids:
@@ -43,20 +83,46 @@ class SqliteThings(ThingTable):
             args.extend(selection.client_thing_ids)
         keys = selection.keys
         if keys:
-            where.append(f"t.thing_id IN ({_marks(len(keys))})")
-            args.extend(keys)
+            wanted = []
+            for thing_id, stamp in keys.items():
+                wanted.append("(t.thing_id = ? AND (? = '' OR v.version_stamp = ?))")
+                args.extend((thing_id, stamp, stamp))
+            where.append("(" + " OR ".join(wanted) + ")")
         every_version = selection.all_versions or bool(keys)
         join = "v.thing_id = t.thing_id" if every_version else "v.version_stamp = t.version_stamp"
-        rows = self.db.execute(
-            f"SELECT {_VERSION_COLUMNS} FROM things t JOIN versions v ON {join} WHERE "
+        flags: list[str] = []
+        flag_args: list[object] = []
+        if filters:
+            for spec in filters:
+                clause, clause_args = _filter_clause(spec)
+                flags.append(clause)
+                flag_args.extend(clause_args)
+            where.append("(" + " OR ".join(flags) + ")")
+            args.extend(flag_args)
+        else:
+            where.append("v.state = ?")
+            args.append(ACTIVE)
+        columns = _VERSION_COLUMNS if with_xml else _VERSION_COLUMNS.replace("v.xml", "x'' AS xml")
+        flag_columns = "".join(f", ({clause}) AS m{i}" for i, clause in enumerate(flags))
+        sql = (
+            f"SELECT {columns}{flag_columns} FROM things t JOIN versions v ON {join} WHERE "
             + " AND ".join(where)
-            + " ORDER BY t.eff_date DESC, t.created DESC, v.seq DESC",
-            args,
-        ).fetchall()
-        found = [_version(r) for r in rows]
-        if keys:
-            found = [v for v in found if not keys.get(v.thing_id) or keys[v.thing_id] == v.version_stamp]
-        return found
+            + " ORDER BY t.eff_date DESC, t.created DESC, v.seq DESC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cursor = self.db.execute(sql, [*flag_args, *args])
+        try:
+            for row in cursor:
+                columns_of = dict(row)
+                matched = tuple(i for i in range(len(flags)) if columns_of.pop(f"m{i}"))
+                yield Match(ThingVersion(**columns_of), matched)
+        finally:
+            cursor.close()
+
+    def xml(self, version_stamp: str) -> bytes:
+        row = self.db.execute("SELECT xml FROM versions WHERE version_stamp = ?", (version_stamp,)).fetchone()
+        return b"" if row is None else bytes(row["xml"])
 
     def add(
         self,
@@ -100,8 +166,9 @@ class SqliteThings(ThingTable):
         blobs: list[BlobRef],
     ) -> None:
         self.db.execute(
-            "INSERT INTO versions(version_stamp, thing_id, seq, state, xml, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (version_stamp, thing_id, seq, state, xml, now),
+            "INSERT INTO versions(version_stamp, thing_id, seq, state, xml, created, created_app_id, "
+            "created_person_id, updated_app_id, updated_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (version_stamp, thing_id, seq, state, xml, now, *audit_values(xml)),
         )
         self.db.executemany(
             "INSERT INTO version_blobs(version_stamp, name, content_type, blob_id) VALUES (?, ?, ?, ?)",
