@@ -384,9 +384,7 @@ def test_a_replayed_put_is_refused(limited: RunningServer, client: HealthVaultCl
 
 
 def test_msg_ttl_is_capped(limited: RunningServer, client: HealthVaultClient) -> None:
-    from xsdata.models.datatype import XmlDateTime
-
-    old = XmlDateTime.from_datetime(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3))
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
     env = post(limited, get_request(client, msg_time=old, msg_ttl=10**12))
     assert env.status.code == 49
 

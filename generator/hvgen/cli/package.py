@@ -86,11 +86,8 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
     with needs_extra("imaging"):
         from hvgen_imaging import packages
 
-    bar = Bar("picking up", None, progress and not as_json)
-    try:
+    with Progress("picking up", enabled=showing(progress, as_json)) as bar:
         with reported(OSError), client(profile_path) as hv:
             keys = packages.pick_up(hv, package_id, answer, progress=bar)
-    finally:
-        bar.close()
     result = {"package_id": package_id, "things": [k.value for k in keys]}
     emit(as_json, result, lambda: click.echo(f"added {len(keys)} thing(s): " + ", ".join(k.value for k in keys)))
