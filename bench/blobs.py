@@ -27,12 +27,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.bigblob import generated  # noqa: E402
-from tests.platform import start_server  # noqa: E402
-
 from healthvault import blobhash, blobs  # noqa: E402
 from healthvault.bindings.thing import BlobPayload, DataXml, Thing2, ThingType  # noqa: E402
 from healthvault.bindings.things.file import File  # noqa: E402
+from tests.bigblob import generated  # noqa: E402
+from tests.platform import start_server  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -87,7 +86,9 @@ def raw_transfer(client: object, size: int) -> tuple[float, float]:
             headers = {"Content-Range": f"bytes {sent}-{sent + len(buffer) - 1}/{size}", "x-hv-blob-complete": "1"}
             http.post(url, content=bytes(buffer), headers=headers).raise_for_status()
         up = time.perf_counter() - t0
-        thing = Thing2(type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name="r", size=size))])
+        thing = Thing2(
+            type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name="r", size=size))]
+        )
         item = blobs.BlobUpload(client, "r")
         item.url, item.acknowledged, item.block_size = url, size, 2 * MIB
         item.hash = blobhash.hash_chunks(generated(size))
@@ -113,7 +114,9 @@ def main() -> None:
         try:
             child = subprocess.run(
                 [sys.executable, "-c", CHILD.format(root=root, size=size, profile=str(server.profile_path))],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             ours = json.loads(child.stdout)
             with server.client(timeout=300) as client:
@@ -122,8 +125,12 @@ def main() -> None:
             server.stop()
         mb = size / 1e6
         print(f"blob of {args.mib} MiB through the local platform")
-        print(f"  upload,   runtime:  {mb / ours['up']:8.1f} MB/s   raw httpx: {mb / raw_up:8.1f} MB/s   ratio {raw_up / ours['up']:.2f}")
-        print(f"  download, runtime:  {mb / ours['down']:8.1f} MB/s   raw httpx: {mb / raw_down:8.1f} MB/s   ratio {raw_down / ours['down']:.2f}")
+        print(
+            f"  upload,   runtime:  {mb / ours['up']:8.1f} MB/s   raw httpx: {mb / raw_up:8.1f} MB/s   ratio {raw_up / ours['up']:.2f}"
+        )
+        print(
+            f"  download, runtime:  {mb / ours['down']:8.1f} MB/s   raw httpx: {mb / raw_down:8.1f} MB/s   ratio {raw_down / ours['down']:.2f}"
+        )
         print(f"  runtime peak RSS (upload + download, one process): {ours['rss']:.0f} MiB")
 
         path = Path(tmp) / "hash.bin"

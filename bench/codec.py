@@ -93,7 +93,9 @@ def make_thing(i: int) -> Thing2:
         for n, img in enumerate(images)
     ]
     return Thing2(
-        thing_id=ThingKey(value=f"{i:08x}-0000-4000-8000-000000000000", version_stamp="11111111-2222-4333-8444-555555555555"),
+        thing_id=ThingKey(
+            value=f"{i:08x}-0000-4000-8000-000000000000", version_stamp="11111111-2222-4333-8444-555555555555"
+        ),
         type_id=ThingType(value=str(MedicalImageStudy.TYPE_ID), name="Medical Image Study"),
         data_xml=[DataXml(any_element=study, common=Common(note="bench"))],
         blob_payload=BlobPayload(blob=blobs),
@@ -105,7 +107,10 @@ def plain_bindings(tmp: Path) -> tuple[type, object, object]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run(
         [str(Path(sys.executable).parent / "xsdata"), "generate", "xsd", "--recursive", "--package", "plainbench"],
-        cwd=tmp, check=True, capture_output=True, env=env,
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+        env=env,
     )
     sys.path.insert(0, str(tmp))
     module = importlib.import_module("plainbench.methods.response_getthings3")
@@ -184,11 +189,19 @@ def main() -> None:
 
     n = args.things
     print(f"document: {n} things, {size_mb:.1f} MB")
-    for label, t in (("hvgen codec (typed data-xml)", ours), ("plain xsdata (info only)", plain), ("raw lxml parse+serialize", raw)):
+    for label, t in (
+        ("hvgen codec (typed data-xml)", ours),
+        ("plain xsdata (info only)", plain),
+        ("raw lxml parse+serialize", raw),
+    ):
         print(f"{label:30s} {t:7.3f} s  {size_mb / t:8.1f} MB/s  {n / t:9.0f} things/s")
-    print(f"ratio hvgen / plain xsdata: {ours / plain:6.2f} ({plain / ours:.1f}x faster)   hvgen / raw lxml: {ours / raw:6.1f}")
+    print(
+        f"ratio hvgen / plain xsdata: {ours / plain:6.2f} ({plain / ours:.1f}x faster)   hvgen / raw lxml: {ours / raw:6.1f}"
+    )
     tree_kib, codec_kib = memory(data)
-    print(f"peak memory of reading: lxml tree {tree_kib / 1024:.1f} MiB, hvgen codec {codec_kib / 1024:.1f} MiB, ratio {codec_kib / max(tree_kib, 1):.2f}")
+    print(
+        f"peak memory of reading: lxml tree {tree_kib / 1024:.1f} MiB, hvgen codec {codec_kib / 1024:.1f} MiB, ratio {codec_kib / max(tree_kib, 1):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,11 @@ def measure(label: str, xsd: Path, package: str, runs: int) -> None:
             plain.mkdir()
             shutil.copytree(xsd, plain / "xsd")
             base.append(
-                timed([str(BIN / "xsdata"), "generate", "xsd", "--recursive", "--package", "plainpkg"], plain, Path(tmp) / "c2")
+                timed(
+                    [str(BIN / "xsdata"), "generate", "xsd", "--recursive", "--package", "plainpkg"],
+                    plain,
+                    Path(tmp) / "c2",
+                )
             )
     (c, cm), (w, wm), (b, bm) = min(cold), min(warm), min(base)
     print(f"{label}")

@@ -23,13 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.dicomgen import make_study  # noqa: E402
-from tests.platform import start_server  # noqa: E402
-
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 
 from healthvault import blobs, connectpackage, rijndael  # noqa: E402
 from hvgen_imaging import dicom, packages, study, workflow  # noqa: E402
+from tests.dicomgen import make_study  # noqa: E402
+from tests.platform import start_server  # noqa: E402
 
 
 def aes_cbc(data: bytes, chunk: int) -> tuple[float, float]:
@@ -37,7 +36,10 @@ def aes_cbc(data: bytes, chunk: int) -> tuple[float, float]:
     key, iv = os.urandom(32), os.urandom(16)
     pad = lambda b: b + bytes([16 - len(b) % 16]) * (16 - len(b) % 16)  # noqa: E731
     t0 = time.perf_counter()
-    sealed = [Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(pad(data[i : i + chunk])) for i in range(0, len(data), chunk)]
+    sealed = [
+        Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(pad(data[i : i + chunk]))
+        for i in range(0, len(data), chunk)
+    ]
     t_enc = time.perf_counter() - t0
     t0 = time.perf_counter()
     for piece in sealed:
@@ -49,7 +51,13 @@ def package_bench(client: object, root: Path, megabytes: int) -> None:
     """Create and pick up a package; the same bytes through AES-CBC and through the cipher alone."""
     warm = root / "warm"
     make_study(warm, series=1, images=1, size=16)  # loads the compiled cipher in this process and the server
-    code = packages.create(client, [study.build(dicom.scan(warm).studies[0], previews=False)], question="q?", answer="answer1", friendly_name="w")  # type: ignore[arg-type]
+    code = packages.create(
+        client,
+        [study.build(dicom.scan(warm).studies[0], previews=False)],
+        question="q?",
+        answer="answer1",
+        friendly_name="w",
+    )  # type: ignore[arg-type]
     packages.pick_up(client, code, "answer1")  # type: ignore[arg-type]
     folder = root / "pkg"
     make_study(folder, series=1, images=max(1, megabytes * 1_000_000 // 525_000), size=512, seed=5)
@@ -73,9 +81,15 @@ def package_bench(client: object, root: Path, megabytes: int) -> None:
         cipher.open(piece)
     t_open = time.perf_counter() - t0
     aes_enc, aes_dec = mb / t_aes_enc, mb / t_aes_dec
-    print(f"connect package of {len(built.images)} images, {mb:.1f} MB (Rijndael-256 {'compiled' if rijndael.available() else 'pure Python'}):")
-    print(f"  created (encrypt + hash + send): {t_create:6.2f} s  {mb / t_create:7.1f} MB/s   AES-256-CBC alone {aes_enc:7.1f} MB/s   ratio {aes_enc / (mb / t_create):5.1f}x slower")
-    print(f"  picked up (server decrypts):     {t_pick:6.2f} s  {mb / t_pick:7.1f} MB/s   AES-256-CBC alone {aes_dec:7.1f} MB/s   ratio {aes_dec / (mb / t_pick):5.1f}x slower")
+    print(
+        f"connect package of {len(built.images)} images, {mb:.1f} MB (Rijndael-256 {'compiled' if rijndael.available() else 'pure Python'}):"
+    )
+    print(
+        f"  created (encrypt + hash + send): {t_create:6.2f} s  {mb / t_create:7.1f} MB/s   AES-256-CBC alone {aes_enc:7.1f} MB/s   ratio {aes_enc / (mb / t_create):5.1f}x slower"
+    )
+    print(
+        f"  picked up (server decrypts):     {t_pick:6.2f} s  {mb / t_pick:7.1f} MB/s   AES-256-CBC alone {aes_dec:7.1f} MB/s   ratio {aes_dec / (mb / t_pick):5.1f}x slower"
+    )
     print(f"  Rijndael-256 CBC alone: seal {mb / t_seal:7.1f} MB/s, open {mb / t_open:7.1f} MB/s")
 
 
@@ -114,13 +128,18 @@ def main() -> None:
                 from healthvault.bindings.thing import BlobPayload, DataXml, Thing2, ThingType
                 from healthvault.bindings.things.file import File
 
-                thing = Thing2(type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name="all", size=size))])
+                thing = Thing2(
+                    type_id=ThingType(value=str(File.TYPE_ID)),
+                    data_xml=[DataXml(any_element=File(name="all", size=size))],
+                )
                 thing.blob_payload = BlobPayload(blob=items)
                 key = client.put_thing(thing)
                 fresh = client.get_thing(key.value, blob_payload=True)
                 t0 = time.perf_counter()
                 for item in fresh.blob_payload.blob:  # type: ignore[union-attr]
-                    blobs.download(client.http, str(item.blob_ref_url), io.BytesIO(), expected_hash=item.blob_info.hash_info.hash)
+                    blobs.download(
+                        client.http, str(item.blob_ref_url), io.BytesIO(), expected_hash=item.blob_info.hash_info.hash
+                    )
                 t_raw_down = time.perf_counter() - t0
 
                 n = len(files)
@@ -128,9 +147,15 @@ def main() -> None:
                 print(f"  scan headers:            {t_scan:6.2f} s")
                 print(f"  build + {len(built.previews)} previews:     {t_build:6.2f} s   ({n / t_build:6.1f} images/s)")
                 print(f"  upload (blobs + thing):  {t_up:6.2f} s   ({n / t_up:6.1f} images/s, {mb / t_up:6.1f} MB/s)")
-                print(f"  download (hash-checked): {t_down:6.2f} s   ({n / t_down:6.1f} images/s, {mb / t_down:6.1f} MB/s)")
-                print(f"  same bytes as plain blobs: upload {t_raw_up:6.2f} s ({mb / t_raw_up:6.1f} MB/s), download {t_raw_down:6.2f} s ({mb / t_raw_down:6.1f} MB/s)")
-                print(f"  ratio study/blob: upload {t_up / t_raw_up:5.2f}  (with previews: {(t_build + t_up) / t_raw_up:5.2f}), download {t_down / t_raw_down:5.2f}")
+                print(
+                    f"  download (hash-checked): {t_down:6.2f} s   ({n / t_down:6.1f} images/s, {mb / t_down:6.1f} MB/s)"
+                )
+                print(
+                    f"  same bytes as plain blobs: upload {t_raw_up:6.2f} s ({mb / t_raw_up:6.1f} MB/s), download {t_raw_down:6.2f} s ({mb / t_raw_down:6.1f} MB/s)"
+                )
+                print(
+                    f"  ratio study/blob: upload {t_up / t_raw_up:5.2f}  (with previews: {(t_build + t_up) / t_raw_up:5.2f}), download {t_down / t_raw_down:5.2f}"
+                )
 
                 package_bench(client, root, args.package_mb)
         finally:

@@ -39,12 +39,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from healthvault import codec, crypto, methods, status  # noqa: E402
+from healthvault.client import HealthVaultClient, HealthVaultTransportError, ThingQuery  # noqa: E402
 from tests.platform import RunningServer, start_server  # noqa: E402
 from tests.test_blobs import file_thing  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
-
-from healthvault import codec, crypto, methods, status  # noqa: E402
-from healthvault.client import HealthVaultClient, HealthVaultTransportError, ThingQuery  # noqa: E402
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -133,7 +132,9 @@ def kill_rounds(server: RunningServer, rounds: int) -> None:
         uploaded: list[tuple[str, str]] = []  # (thing id, sha256 of the bytes)
         stop = threading.Event()
 
-        def writer(n: int) -> None:
+        def writer(
+            n: int, stop: threading.Event = stop, tag: str = tag, acknowledged: list[str] = acknowledged
+        ) -> None:
             with server.client(retries=0, timeout=10) as client:
                 i = 0
                 while not stop.is_set():
@@ -144,7 +145,7 @@ def kill_rounds(server: RunningServer, rounds: int) -> None:
                         return
                     acknowledged.append(f"{tag}-{n}-{i}")
 
-        def uploader() -> None:
+        def uploader(stop: threading.Event = stop, tag: str = tag, uploaded: list[tuple[str, str]] = uploaded) -> None:
             with server.client(retries=0, timeout=10) as client:
                 while not stop.is_set():
                     data = os.urandom(random.randint(1, 6) * 1024 * 1024 + 123)
@@ -183,7 +184,9 @@ def kill_rounds(server: RunningServer, rounds: int) -> None:
                     lost_uploads += 1
         writes += len(acknowledged)
         uploads += len(uploaded)
-        print(f"  kill round {round_ + 1}: {len(acknowledged)} batches and {len(uploaded)} uploads acknowledged; integrity {integrity}")
+        print(
+            f"  kill round {round_ + 1}: {len(acknowledged)} batches and {len(uploaded)} uploads acknowledged; integrity {integrity}"
+        )
     print(f"SIGKILL x{rounds}: lost writes {lost_writes} of {writes}, lost uploads {lost_uploads} of {uploads}")
 
 
@@ -206,9 +209,12 @@ def second_application(server: RunningServer) -> Callable[[], HealthVaultClient]
 
     def make() -> HealthVaultClient:
         return HealthVaultClient(
-            server.url, app_id,
-            private_key=crypto.load_private_key(key_path), certificate=crypto.load_certificate(cert_path),
-            record_id=record_id, timeout=60,
+            server.url,
+            app_id,
+            private_key=crypto.load_private_key(key_path),
+            certificate=crypto.load_certificate(cert_path),
+            record_id=record_id,
+            timeout=60,
         )
 
     return make
@@ -224,15 +230,25 @@ def attack(profile_path: str, stop: Any, results: Any) -> None:
         get_info = codec.REQUEST_INFO["urn:com.microsoft.wc.methods.GetThings3"]
         requests: dict[str, Callable[[], bytes]] = {
             "xpath": lambda: methods.build_request(
-                methods.GET_THINGS3, get_info(group=[ThingQuery(type_ids=[MIS], xpath=xpath).to_group()]),
-                session=session, record_id=attacker.record_id),
+                methods.GET_THINGS3,
+                get_info(group=[ThingQuery(type_ids=[MIS], xpath=xpath).to_group()]),
+                session=session,
+                record_id=attacker.record_id,
+            ),
             "put1000": lambda: methods.build_request(
-                methods.PUT_THINGS, codec.REQUEST_INFO["urn:com.microsoft.wc.methods.PutThings2"](
-                    thing=[study(f"3.p.{uuid.uuid4().hex}") for _ in range(1000)]),
-                session=session, record_id=attacker.record_id),
+                methods.PUT_THINGS,
+                codec.REQUEST_INFO["urn:com.microsoft.wc.methods.PutThings2"](
+                    thing=[study(f"3.p.{uuid.uuid4().hex}") for _ in range(1000)]
+                ),
+                session=session,
+                record_id=attacker.record_id,
+            ),
             "bigresponse": lambda: methods.build_request(
-                methods.GET_THINGS3, get_info(group=[ThingQuery(type_ids=[MIS], max_full=500).to_group()] * 16),
-                session=session, record_id=attacker.record_id),
+                methods.GET_THINGS3,
+                get_info(group=[ThingQuery(type_ids=[MIS], max_full=500).to_group()] * 16),
+                session=session,
+                record_id=attacker.record_id,
+            ),
         }
         while not stop.is_set():
             for name, build in requests.items():
@@ -251,7 +267,7 @@ def availability(server: RunningServer, seconds: float) -> None:
         key = victim.put_thing(study("3.victim"))
         # The attacker's record: many large studies, for XPath scans and big responses.
         big = [study(f"3.a.{i}", description="d" * 4000) for i in range(1000)]
-        for k in range(0, 4000, 1000):
+        for _ in range(0, 4000, 1000):
             attacker.put_things(big)
 
         def victim_p99(duration: float) -> tuple[float, float, int]:

@@ -19,10 +19,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from healthvault.client import ThingQuery  # noqa: E402
 from tests.platform import start_server  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
-
-from healthvault.client import ThingQuery  # noqa: E402
 
 
 def measure(label: str, fn: Callable[[], object], n: int) -> tuple[float, float, float]:

@@ -15,11 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.bigblob import generated  # noqa: E402
-from tests.test_server import study  # noqa: E402
-
 from healthvault import blobhash, blobs, crypto, signing  # noqa: E402
 from healthvault.bindings.thing import BlobPayload  # noqa: E402
+from tests.bigblob import generated  # noqa: E402
+from tests.test_server import study  # noqa: E402
 
 
 def main() -> None:

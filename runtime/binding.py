@@ -84,7 +84,7 @@ def new_element(tag: str, parent: etree._Element | None = None) -> etree._Elemen
         uri = tag[1 : tag.index("}")]
         scope = parent.nsmap if parent is not None else {}
         if uri not in scope.values():
-            nsmap = {_prefix_for(uri, scope): uri}  # type: ignore[arg-type]
+            nsmap = {_prefix_for(uri, scope): uri}
     if parent is None:
         return etree.Element(tag, nsmap=nsmap)
     return etree.SubElement(parent, tag, nsmap=nsmap)
@@ -381,7 +381,6 @@ class Maybe(Field[T]):
 
 
 def _set_single(field: Field[Any], obj: Binding, value: Any) -> None:
-    element = obj._el  # noqa: SLF001
     existing = field._first(obj)  # noqa: SLF001
     if value is None:
         if existing is not None:
@@ -576,7 +575,7 @@ class ReqAttr(Attr[T]):
     __slots__ = ()
     required = True
 
-    @overload  # type: ignore[override]
+    @overload
     def __get__(self, obj: None, owner: type) -> ReqAttr[T]: ...
     @overload
     def __get__(self, obj: Binding, owner: type) -> T: ...
@@ -586,7 +585,7 @@ class ReqAttr(Attr[T]):
         value = Attr.__get__(self, obj, owner)
         if value is None:
             raise HealthVaultValueError(f"{_where(obj._el)}: the required attribute {self.attribute} is missing")  # noqa: SLF001
-        return value  # type: ignore[return-value]
+        return value
 
 
 class Text(Generic[T]):

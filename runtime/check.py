@@ -65,7 +65,7 @@ def _path(element: etree._Element) -> str:
 
 def _name(tag: str) -> str:
     local = tag.rpartition("}")[2]
-    return f"<{local}>" if tag[0] != "{" else f"<{local}> in namespace {tag[1:tag.index('}')]}"
+    return f"<{local}>" if tag[0] != "{" else f"<{local}> in namespace {tag[1 : tag.index('}')]}"
 
 
 class Checker:

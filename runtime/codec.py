@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
 
 from lxml import etree
@@ -36,7 +36,7 @@ from . import registry, safexml
 from .binding import REQUEST_NS, Binding, Document, RawElement, install_data_root_resolver, to_xml
 from .check import Checker, Problem
 from .errors import HealthVaultDecodeWarning, HealthVaultXmlError
-from .schema import REQUEST_INFO, RESPONSE_INFO, DataXml, Thing2
+from .schema import REQUEST_INFO, RESPONSE_INFO, Thing2
 
 try:  # the original thing format, when the schema set has it
     from .schema import Thing
@@ -61,7 +61,7 @@ OPTIONAL_SCHEMA_CLASSES = {
 
 T = TypeVar("T", bound=Binding)
 
-XmlInput = Union[bytes, bytearray, memoryview, str, etree._Element]
+XmlInput: TypeAlias = bytes | bytearray | memoryview | str | etree._Element
 
 REQUEST_TAG = "{" + REQUEST_NS + "}request"
 METHOD_NS_PREFIX = "urn:com.microsoft.wc.methods."
@@ -134,9 +134,7 @@ def _describe(problems: list[Problem] | tuple[Problem, ...]) -> str:
     return f"{problems[0]}{more}"
 
 
-def _settle(
-    what: str, checker: Checker, strict: bool, *, stacklevel: int = 3
-) -> None:
+def _settle(what: str, checker: Checker, strict: bool, *, stacklevel: int = 3) -> None:
     """Raise or warn for what a check found, as the module docstring says."""
     structural = [p for p in checker.problems if p.structural]
     if structural:
@@ -150,9 +148,7 @@ def _settle(
             raise HealthVaultXmlError(f"{what}: data-xml: {_describe(raw[0].problems)}")
         return
     if values:
-        warnings.warn(
-            f"{what}: kept as read: {_describe(values)}", HealthVaultDecodeWarning, stacklevel=stacklevel
-        )
+        warnings.warn(f"{what}: kept as read: {_describe(values)}", HealthVaultDecodeWarning, stacklevel=stacklevel)
     for root in raw:
         warnings.warn(
             f"kept <{etree.QName(root.element).localname}> as raw XML: {_describe(root.problems)}",
@@ -302,7 +298,7 @@ class RequestParts:
         return (
             f'<wc-request:request xmlns:wc-request="{REQUEST_NS}">'
             f"{self.auth}{self.header}{self.info}</wc-request:request>"
-        ).encode("utf-8")
+        ).encode()
 
 
 def serialize_info(info: Binding | None) -> str:
@@ -326,7 +322,7 @@ def _unchanged(root: etree._Element | None, parts: list[Binding | None]) -> bool
         return False
     children = [c for c in root if isinstance(c.tag, str)]
     present = [p for p in parts if p is not None]
-    return len(children) == len(present) and all(c is p._el for c, p in zip(children, present))  # noqa: SLF001
+    return len(children) == len(present) and all(c is p._el for c, p in zip(children, present, strict=False))  # noqa: SLF001
 
 
 def write_request(envelope: RequestEnvelope) -> bytes:
@@ -353,7 +349,7 @@ def read_request(data: XmlInput, *, strict: bool = False) -> RequestEnvelope:
         raise HealthVaultXmlError(
             "request must hold [auth], header and info in that order, found " + (", ".join(names) or "nothing")
         )
-    parts = dict(zip(names, children))
+    parts = dict(zip(names, children, strict=False))
     header = bind(parts["header"], Header, what="request header", strict=strict)
     auth = bind(parts["auth"], HMACFinalized, what="request auth", strict=strict) if "auth" in parts else None
     cls = request_info_class(str(header.method), header.method_version)

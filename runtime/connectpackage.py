@@ -130,9 +130,7 @@ def seal(things_xml: bytes, answer: str, salt: str | None = None) -> tuple[str, 
     return salt, encrypt(key, iv, mac + things_xml)
 
 
-def open_sealed(
-    ciphertext: bytes, answer: str, salt: str, iterations: int = ITERATIONS
-) -> bytes:
+def open_sealed(ciphertext: bytes, answer: str, salt: str, iterations: int = ITERATIONS) -> bytes:
     """The things' XML; :class:`WrongAnswer` if the answer does not open it."""
     key, iv = derive(answer, salt, iterations)
     return open_with_key(ciphertext, key, iv, salt)
@@ -143,9 +141,7 @@ def open_with_key(ciphertext: bytes, key: bytes, iv: bytes, salt: str) -> bytes:
     :class:`WrongAnswer` if they do not open it."""
     plain = decrypt(key, iv, ciphertext)
     mac, things_xml = plain[:32], plain[32:]
-    if not hmac.compare_digest(
-        mac, hmac.new(salt.encode("utf-8"), things_xml, hashlib.sha256).digest()
-    ):
+    if not hmac.compare_digest(mac, hmac.new(salt.encode("utf-8"), things_xml, hashlib.sha256).digest()):
         raise WrongAnswer("the answer does not open this package")
     return things_xml
 
@@ -157,17 +153,13 @@ def package_thing(salt: str, ciphertext: bytes) -> Thing2:
     data = PasswordProtectedPackage(
         encrypt_algorithm=EncryptAlgorithm(
             algorithm_name=ALGORITHM_NAME,
-            parameters=EncryptParameters(
-                salt=salt, iteration_count=ITERATIONS, key_length=256
-            ),
+            parameters=EncryptParameters(salt=salt, iteration_count=ITERATIONS, key_length=256),
         )
     )
     return Thing2(
         type_id=ThingType(value=str(PasswordProtectedPackage.TYPE_ID)),
         data_xml=[DataXml(any_element=data)],
-        blob_payload=BlobPayload(
-            blob=[inline_item("", "application/octet-stream", ciphertext)]
-        ),
+        blob_payload=BlobPayload(blob=[inline_item("", "application/octet-stream", ciphertext)]),
     )
 
 
@@ -195,9 +187,7 @@ class ChunkCipher:
         return _unpad(self.cipher.decrypt_cbc(self.iv, chunk))
 
 
-def sealed_chunks(
-    stream: Iterator[bytes], cipher: ChunkCipher, hasher: blobhash.SHA256Block
-) -> Iterator[bytes]:
+def sealed_chunks(stream: Iterator[bytes], cipher: ChunkCipher, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
     """Encrypt plaintext chunks, hashing the plaintext on the way."""
     for chunk in stream:
         hasher.update(chunk)

@@ -1,5 +1,4 @@
-"""Exceptions raised by the healthvault runtime.
-"""
+"""Exceptions raised by the healthvault runtime."""
 
 from __future__ import annotations
 

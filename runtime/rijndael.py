@@ -84,7 +84,7 @@ def expand_key(key: bytes) -> tuple[list[bytes], list[bytes]]:
             rcon = _mul(rcon, 2)
         elif i % 8 == 4:
             temp = [SBOX[b] for b in temp]
-        words.append([a ^ b for a, b in zip(words[i - 8], temp)])
+        words.append([a ^ b for a, b in zip(words[i - 8], temp, strict=False)])
     enc = [bytes(b for w in words[8 * r : 8 * r + 8] for b in w) for r in range(ROUNDS + 1)]
 
     def unmix(round_key: bytes) -> bytes:
@@ -108,7 +108,19 @@ def expand_key(key: bytes) -> tuple[list[bytes], list[bytes]]:
 # byte of each position after ShiftRows.
 
 
-def _cbc(data: Any, iv: Any, decrypt: bool, table: Any, gather: Any, box: Any, keys: Any, words: Any, x: Any, w: Any, out: Any) -> None:
+def _cbc(
+    data: Any,
+    iv: Any,
+    decrypt: bool,
+    table: Any,
+    gather: Any,
+    box: Any,
+    keys: Any,
+    words: Any,
+    x: Any,
+    w: Any,
+    out: Any,
+) -> None:
     """CBC over the (n, 32) blocks of ``data`` into ``out`` (n, 32)."""
     for b in range(data.shape[0]):
         for i in range(32):
@@ -117,8 +129,13 @@ def _cbc(data: Any, iv: Any, decrypt: bool, table: Any, gather: Any, box: Any, k
                 x[i] ^= iv[i] if b == 0 else out[b - 1, i]
         for r in range(1, 14):
             for c in range(8):
-                w[c] = (table[x[gather[4 * c]]] ^ table[256 + x[gather[4 * c + 1]]]
-                        ^ table[512 + x[gather[4 * c + 2]]] ^ table[768 + x[gather[4 * c + 3]]] ^ words[r, c])
+                w[c] = (
+                    table[x[gather[4 * c]]]
+                    ^ table[256 + x[gather[4 * c + 1]]]
+                    ^ table[512 + x[gather[4 * c + 2]]]
+                    ^ table[768 + x[gather[4 * c + 3]]]
+                    ^ words[r, c]
+                )
             for c in range(8):
                 v = w[c]
                 x[4 * c] = v & 0xFF
@@ -161,7 +178,9 @@ def _tables(decrypt: bool) -> tuple[Any, Any, Any]:
         for row in range(4):
             for x in range(256):
                 table[256 * row + x] = sum(_mul(mix[k][row], box[x]) << (8 * k) for k in range(4))
-        gather = np.array([4 * ((c + sign * SHIFTS[r]) % COLUMNS) + r for c in range(COLUMNS) for r in range(4)], np.int64)
+        gather = np.array(
+            [4 * ((c + sign * SHIFTS[r]) % COLUMNS) + r for c in range(COLUMNS) for r in range(4)], np.int64
+        )
         _state[key] = (table, gather, np.array(box, np.uint8))
     return _state[key]  # type: ignore[no-any-return]
 
@@ -185,10 +204,14 @@ class Rijndael256:
         if use:
             np = _state["numpy"]
             self._keys = {
-                False: (np.frombuffer(b"".join(self.enc_keys), np.uint8).reshape(15, 32),
-                        np.frombuffer(b"".join(self.enc_keys), "<u4").reshape(15, 8).astype(np.uint32)),
-                True: (np.frombuffer(b"".join(self.dec_keys), np.uint8).reshape(15, 32),
-                       np.frombuffer(b"".join(self.dec_keys), "<u4").reshape(15, 8).astype(np.uint32)),
+                False: (
+                    np.frombuffer(b"".join(self.enc_keys), np.uint8).reshape(15, 32),
+                    np.frombuffer(b"".join(self.enc_keys), "<u4").reshape(15, 8).astype(np.uint32),
+                ),
+                True: (
+                    np.frombuffer(b"".join(self.dec_keys), np.uint8).reshape(15, 32),
+                    np.frombuffer(b"".join(self.dec_keys), "<u4").reshape(15, 8).astype(np.uint32),
+                ),
             }
 
     def _run(self, iv: bytes, data: bytes, decrypt: bool) -> bytes:
@@ -206,8 +229,19 @@ class Rijndael256:
         table, gather, box = _tables(decrypt)
         keys, words = self._keys[decrypt]
         kernel = _compiled()
-        kernel(blocks, np.frombuffer(iv, np.uint8), decrypt, table, gather, box, keys, words,
-               np.empty(BLOCK, np.uint8), np.empty(COLUMNS, np.uint32), out)
+        kernel(
+            blocks,
+            np.frombuffer(iv, np.uint8),
+            decrypt,
+            table,
+            gather,
+            box,
+            keys,
+            words,
+            np.empty(BLOCK, np.uint8),
+            np.empty(COLUMNS, np.uint32),
+            out,
+        )
         return out.tobytes()  # type: ignore[no-any-return]
 
     def _python(self, iv: bytes, data: bytes, decrypt: bool) -> bytes:

@@ -139,9 +139,7 @@ def is_thing_id(source: str) -> bool:
     return True
 
 
-def find_blob(
-    client: HealthVaultClient, source: str, name: str = "", *, record_id: str | None = None
-) -> BlobSource:
+def find_blob(client: HealthVaultClient, source: str, name: str = "", *, record_id: str | None = None) -> BlobSource:
     """The blob ``source`` names: a thing id (its blob ``name``, by default
     the default blob) or else a blob URL.
 

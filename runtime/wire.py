@@ -7,7 +7,7 @@ writes one element under an explicit name (``header``, ``info``,
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lxml import etree
 
@@ -65,5 +65,3 @@ def pretty(data: bytes) -> bytes:
     """Indent serialized XML for reading (not for the wire)."""
     out: bytes = codec.write_document(codec.read_document(data), pretty=True)
     return out
-
-

@@ -34,7 +34,9 @@ def main() -> None:
     expected = blobhash.hash_chunks(generated(size))
     with HealthVaultClient.from_profile(profile, timeout=120) as client:
         item = client.upload_blob(generated(size), name="big", content_type="application/octet-stream")
-        thing = Thing2(type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name="big.bin", size=size))])
+        thing = Thing2(
+            type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name="big.bin", size=size))]
+        )
         thing.blob_payload = BlobPayload(blob=[item])
         key = client.put_thing(thing)
         fresh = client.get_thing(key.value, blob_payload=True)
@@ -51,10 +53,16 @@ def main() -> None:
         sink = Sink()
         blobs.download(client.http, url, sink, expected_hash=expected)  # type: ignore[arg-type]
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({
-        "uploaded": item.content_length, "downloaded": sink.count, "hash_ok": item.blob_info.hash_info.hash == expected,
-        "peak_rss_mib": peak_kib / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "uploaded": item.content_length,
+                "downloaded": sink.count,
+                "hash_ok": item.blob_info.hash_info.hash == expected,
+                "peak_rss_mib": peak_kib / 1024,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

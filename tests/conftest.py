@@ -12,9 +12,7 @@ REFERENCE = SHARED / "reference"
 SEEDS = SHARED / "seeds"
 GOLDEN = ROOT / "tests" / "golden"
 
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(), reason="../shared/reference is not present"
-)
+needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not present")
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is not present")
 
 

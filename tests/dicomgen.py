@@ -71,7 +71,9 @@ def make_study(
             ds.WindowCenter = 40
             ds.WindowWidth = 400
             circle = ((x - size / 2) ** 2 + (y - size / 2) ** 2) < (size / 3) ** 2
-            pixels = (1000 + circle * 60 + (x * 3 + i * 7 + s * 11) % 50 + rng.integers(0, 20, (size, size))).astype(np.uint16)
+            pixels = (1000 + circle * 60 + (x * 3 + i * 7 + s * 11) % 50 + rng.integers(0, 20, (size, size))).astype(
+                np.uint16
+            )
             ds.PixelData = pixels.tobytes()
             ds.save_as(path, enforce_file_format=True)
     return {"study_uid": study_uid, "series_uids": series_uids, "sops": sops}

@@ -46,10 +46,16 @@ class RunningServer:
         env = {**os.environ, "HVGEN_PROFILE": str(self.profile_path)}
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "hvgen", "serve",
-                "--data", str(self.data),
-                "--port", str(self.port),
-                "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "hvgen",
+                "serve",
+                "--data",
+                str(self.data),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
                 *self.options,
             ],
             stdout=log,

@@ -37,28 +37,42 @@ class Run:
 
     def has_bar(self, label: str) -> bool:
         """Whether a progress bar with this label was drawn."""
-        return any(label in part and ("%|" in part or "/s]" in part) for part in self.output.replace("\n", "\r").split("\r"))
+        return any(
+            label in part and ("%|" in part or "/s]" in part) for part in self.output.replace("\n", "\r").split("\r")
+        )
 
 
 def hvgen_env(home: Path, profile: Path | None = None) -> dict[str, str]:
     """An environment whose config, cache and data folders are under ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HVGEN_", "XDG_", "TQDM_", "COLUMNS", "LINES"))}
-    env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"),
-               XDG_DATA_HOME=str(home / "data"), TERM="xterm")
+    env.update(
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_DATA_HOME=str(home / "data"),
+        TERM="xterm",
+    )
     if profile is not None:
         env["HVGEN_PROFILE"] = str(profile)
     return env
 
 
-def in_terminal(args: list[str], env: dict[str, str], *, columns: int = 120, cwd: Path | None = None,
-                timeout: float = 120) -> Run:
+def in_terminal(
+    args: list[str], env: dict[str, str], *, columns: int = 120, cwd: Path | None = None, timeout: float = 120
+) -> Run:
     """``hvgen ARGS`` with stdin, stdout and stderr on a pseudo-terminal of
     ``columns`` x 30 (0: a terminal that reports no size, as `script` makes)."""
     master, slave = pty.openpty()
     if columns:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "hvgen", *args], stdin=slave, stdout=slave, stderr=slave,
-                               env=env, cwd=cwd, close_fds=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hvgen", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=cwd,
+        close_fds=True,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -86,8 +100,14 @@ def in_terminal(args: list[str], env: dict[str, str], *, columns: int = 120, cwd
 
 def piped(args: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 120) -> Run:
     """``hvgen ARGS`` with stdout and stderr piped (not a terminal), stdin closed."""
-    done = subprocess.run([sys.executable, "-m", "hvgen", *args], capture_output=True, env=env, cwd=cwd,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "hvgen", *args],
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
     return Run(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
 
 

@@ -27,7 +27,9 @@ CHUNK = 2 * MIB  # the dedicated server below announces 2 MiB chunks
 
 
 def file_thing(name: str = "f.bin", size: int = 1) -> Thing2:
-    return Thing2(type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name=name, size=max(size, 1)))])
+    return Thing2(
+        type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name=name, size=max(size, 1)))]
+    )
 
 
 def pattern(size: int, seed: int = 0) -> bytes:
@@ -90,8 +92,13 @@ def small_chunks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
     from .platform import start_server
 
     server = start_server(
-        tmp_path_factory.mktemp("blobs"), "--chunk-size", str(CHUNK), "--max-blob-size", str(40 * MIB),
-        "--inline-limit", "1000",
+        tmp_path_factory.mktemp("blobs"),
+        "--chunk-size",
+        str(CHUNK),
+        "--max-blob-size",
+        str(40 * MIB),
+        "--inline-limit",
+        "1000",
     )
     yield server
     server.stop()
@@ -119,8 +126,12 @@ def sources(data: bytes, tmp_path: Path) -> dict[str, object]:
 def test_upload_download_round_trip(size: int, kind: str, client: HealthVaultClient, tmp_path: Path) -> None:
     data = pattern(size, seed=size)
     sent: list[tuple[int, int | None]] = []
-    item = client.upload_blob(sources(data, tmp_path)[kind], name="b", content_type="application/dicom",
-                              progress=lambda done, total: sent.append((done, total)))
+    item = client.upload_blob(
+        sources(data, tmp_path)[kind],
+        name="b",
+        content_type="application/dicom",
+        progress=lambda done, total: sent.append((done, total)),
+    )
     assert item.content_length == size
     assert item.blob_info.hash_info.hash == blobhash.hash_bytes(data)
     assert item.blob_info.hash_info.params.block_size == 2 * MIB
@@ -229,7 +240,9 @@ def _blob_file(server: RunningServer, url: str) -> Path:
     return server.data / "blobs" / blob_id[:2] / blob_id
 
 
-def test_tampered_bytes_detected_on_download(client: HealthVaultClient, small_chunks: RunningServer, tmp_path: Path) -> None:
+def test_tampered_bytes_detected_on_download(
+    client: HealthVaultClient, small_chunks: RunningServer, tmp_path: Path
+) -> None:
     store = client.blobs(file_thing())
     store.write("scan", pattern(3 * MIB), "application/dicom")
     store.commit()
@@ -261,7 +274,9 @@ def post_chunk(url: str, first: int, body: bytes, total: str = "*", complete: bo
 
 def commit_fails(client: HealthVaultClient, url: str, code: type[Exception]) -> None:
     thing = file_thing()
-    thing.blob_payload = BlobPayload(blob=[BlobPayloadItem(blob_info=BlobInfo(name="x", content_type="a/b"), blob_ref_url=url)])
+    thing.blob_payload = BlobPayload(
+        blob=[BlobPayloadItem(blob_info=BlobInfo(name="x", content_type="a/b"), blob_ref_url=url)]
+    )
     with pytest.raises(code):
         client.put_thing(thing)
 
@@ -377,6 +392,7 @@ def test_server_killed_mid_upload_then_resumed(new_server, tmp_path: Path) -> No
     source = tmp_path / "scan.dcm"
     source.write_bytes(data)
     with server.client() as c:
+
         def kill_midway(done: int, total: int | None) -> None:
             if done >= 3 * CHUNK and server.process.poll() is None:
                 server.kill()
@@ -521,7 +537,10 @@ def test_two_gib_blob_in_constant_memory(new_server) -> None:  # type: ignore[no
     size = 2 * 1024 * MIB
     run = subprocess.run(
         [sys.executable, "-m", "tests.bigblob", str(server.profile_path), str(size)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout)
@@ -555,8 +574,12 @@ def test_failed_chunk_is_sent_again(small_chunks: RunningServer) -> None:
     profile = small_chunks.profile
     with httpx.Client(transport=transport, timeout=30) as http:
         client = HealthVaultClient(
-            profile.url, profile.app_id, private_key=crypto_key(profile), certificate=crypto_cert(profile),
-            record_id=profile.record_id, http=http,
+            profile.url,
+            profile.app_id,
+            private_key=crypto_key(profile),
+            certificate=crypto_cert(profile),
+            record_id=profile.record_id,
+            http=http,
         )
         data = pattern(3 * CHUNK + 5)
         upload = blobs.BlobUpload(client, "flaky", backoff=0.01)

@@ -74,7 +74,9 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     assert f"skipped {folder / 'notes.txt'}: not a DICOM file" in run.lines
     assert f"skipped {folder / 'pipe'}: not a regular file (a device, pipe or socket)" in run.lines
     assert f"skipped {folder / 'gone.dcm'}: cannot read it: it is gone (a broken link?)" in run.lines
-    assert len([line for line in run.lines if line.startswith(f"note: {folder / 'odd.dcm'}: Expected explicit VR")]) == 1
+    assert (
+        len([line for line in run.lines if line.startswith(f"note: {folder / 'odd.dcm'}: Expected explicit VR")]) == 1
+    )
     (created,) = [line for line in run.lines if line.startswith(f"{uid}: created thing ")]
     assert created.endswith("(2 series, 6 images; 12 blobs sent)")
 
@@ -85,7 +87,9 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     assert run.has_bar("downloading")
     assert run.lines[-1] == f"6 files, 773.8 KiB in {out} (hashes checked)"
     for original in originals:
-        assert (out / str(uids["series_uids"][originals.index(original) // 3]) / f"{sop_of(original)}.dcm").read_bytes() == original.read_bytes()  # type: ignore[index]
+        assert (
+            out / str(uids["series_uids"][originals.index(original) // 3]) / f"{sop_of(original)}.dcm"
+        ).read_bytes() == original.read_bytes()  # type: ignore[index]
 
     more = tmp_path / "more"
     make_study(more, series=1, images=2, size=64, study_uid=uid, seed=12)
@@ -120,7 +124,9 @@ def test_piped_output_has_no_bars_and_json_is_pure(env: dict[str, str], tmp_path
     run = in_terminal(["study", "upload", str(folder), "--json"], env)
     assert run.code == 0, run.output
     data = json.loads(run.output)
-    assert data["studies"][0]["status"] == "unchanged" and data["skipped"] == [{"path": str(folder / "README"), "reason": "not a DICOM file"}]
+    assert data["studies"][0]["status"] == "unchanged" and data["skipped"] == [
+        {"path": str(folder / "README"), "reason": "not a DICOM file"}
+    ]
     run = in_terminal(["study", "download", uid, str(tmp_path / "out2"), "--json"], env)
     assert run.code == 0 and json.loads(run.output)["files"] == 2
     run = in_terminal(["study", "list"], env)
@@ -130,7 +136,9 @@ def test_piped_output_has_no_bars_and_json_is_pure(env: dict[str, str], tmp_path
     assert "  1       2  " in row and " no " in row
 
 
-def test_duplicate_studies_are_never_picked_silently(env: dict[str, str], platform: RunningServer, tmp_path: Path) -> None:
+def test_duplicate_studies_are_never_picked_silently(
+    env: dict[str, str], platform: RunningServer, tmp_path: Path
+) -> None:
     folder = tmp_path / "CT"
     uids = make_study(folder, series=1, images=2, size=64, seed=31)
     uid = str(uids["study_uid"])
@@ -138,8 +146,12 @@ def test_duplicate_studies_are_never_picked_silently(env: dict[str, str], platfo
     with platform.client() as client:  # another client writes a second study with the same UID
         duplicate = client.put_thing(study.build(dicom.scan(folder).studies[0], previews=False).thing).value
     original = next(s["thing_id"] for s in listed(env, uid) if s["thing_id"] != duplicate)
-    for args in (["study", "show", uid], ["study", "download", uid, str(tmp_path / "out")], ["study", "delete", uid],
-                 ["study", "remove-series", uid, str(uids["series_uids"][0])]):  # type: ignore[index]
+    for args in (
+        ["study", "show", uid],
+        ["study", "download", uid, str(tmp_path / "out")],
+        ["study", "delete", uid],
+        ["study", "remove-series", uid, str(uids["series_uids"][0])],
+    ):  # type: ignore[index]
         run = invoke(args, env)
         assert run.code == 1, args
         assert_clean(run)
@@ -162,8 +174,15 @@ def test_duplicate_studies_are_never_picked_silently(env: dict[str, str], platfo
 def test_add_series_refuses_another_study_or_patient(env: dict[str, str], tmp_path: Path) -> None:
     mine = make_study(tmp_path / "mine", series=1, images=2, size=64, seed=41, patient="DOE^JANE")
     other = make_study(tmp_path / "other", series=1, images=1, size=64, seed=42, patient="ROE^RICHARD")
-    same_uid = make_study(tmp_path / "same-uid", series=1, images=1, size=64, seed=43, patient="ROE^RICHARD",
-                          study_uid=str(mine["study_uid"]))
+    same_uid = make_study(
+        tmp_path / "same-uid",
+        series=1,
+        images=1,
+        size=64,
+        seed=43,
+        patient="ROE^RICHARD",
+        study_uid=str(mine["study_uid"]),
+    )
     uid = str(mine["study_uid"])
     assert invoke(["study", "upload", str(tmp_path / "mine")], env).code == 0
     run = invoke(["study", "add-series", uid, str(tmp_path / "other")], env)
@@ -194,8 +213,10 @@ def test_a_signed_study_is_not_changed_without_a_word(env: dict[str, str], tmp_p
     run = invoke(["study", "upload", str(tmp_path / "CT"), *sign], env)
     assert "nothing to do (signed)" in run.output
     make_study(tmp_path / "more", series=1, images=1, size=64, seed=52, study_uid=uid)
-    for args in (["study", "add-series", uid, str(tmp_path / "more")],
-                 ["study", "remove-series", uid, str(uids["series_uids"][0])]):  # type: ignore[index]
+    for args in (
+        ["study", "add-series", uid, str(tmp_path / "more")],
+        ["study", "remove-series", uid, str(uids["series_uids"][0])],
+    ):  # type: ignore[index]
         run = invoke(args, env)
         assert run.code == 1, args
         assert "is signed" in run.stderr and "--sign" in run.stderr and "--unsigned-ok" in run.stderr
@@ -211,14 +232,18 @@ def test_a_signed_study_is_not_changed_without_a_word(env: dict[str, str], tmp_p
     assert (listed(env, uid)[0]["series"], listed(env, uid)[0]["signed"]) == (2, False)
 
 
-def test_unreadable_and_empty_folders_are_one_line_errors(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_and_empty_folders_are_one_line_errors(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "nothing"
     empty.mkdir()
     (empty / "a.txt").write_text("text")
     run = piped(["study", "upload", str(empty)], env)
     assert run.code == 1
-    assert run.stderr.splitlines() == [f"skipped {empty / 'a.txt'}: not a DICOM file",
-                                       f"Error: no DICOM files under {empty} (1 file skipped, see above)"]
+    assert run.stderr.splitlines() == [
+        f"skipped {empty / 'a.txt'}: not a DICOM file",
+        f"Error: no DICOM files under {empty} (1 file skipped, see above)",
+    ]
     locked = tmp_path / "locked"
     locked.mkdir()
     real_scandir = os.scandir
@@ -275,8 +300,10 @@ def test_delete_removes_the_blobs_from_disk(new_server, tmp_path: Path) -> None:
 def test_download_to_a_folder_that_cannot_be_made(env: dict[str, str], tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.write_text("x")
-    for out, message in (("/proc/hvgen-test/copy", "cannot create folder /proc/hvgen-test: no such file or folder"),
-                         (str(plain / "copy"), f"cannot write to {plain / 'copy'}: {plain} is not a folder")):
+    for out, message in (
+        ("/proc/hvgen-test/copy", "cannot create folder /proc/hvgen-test: no such file or folder"),
+        (str(plain / "copy"), f"cannot write to {plain / 'copy'}: {plain} is not a folder"),
+    ):
         run = piped(["study", "download", "1.2.3.4", out], env)
         assert run.code == 1
         assert_clean(run)

@@ -41,7 +41,9 @@ def stored(env: dict[str, str], tmp_path: Path) -> tuple[str, Path]:
     return json.loads(run.output)["thing_id"], path
 
 
-def test_blob_put_get_hash_in_a_terminal_and_as_json(env: dict[str, str], stored: tuple[str, Path], tmp_path: Path) -> None:
+def test_blob_put_get_hash_in_a_terminal_and_as_json(
+    env: dict[str, str], stored: tuple[str, Path], tmp_path: Path
+) -> None:
     thing_id, path = stored
     run = in_terminal(["blob", "put", str(path)], env)
     assert run.code == 0 and run.has_bar("uploading scan.bin"), run.output
@@ -52,8 +54,14 @@ def test_blob_put_get_hash_in_a_terminal_and_as_json(env: dict[str, str], stored
     assert_clean(run)
     assert out.read_bytes() == path.read_bytes()
     run = piped(["blob", "get", thing_id, str(tmp_path / "j.bin"), "--json"], env)
-    assert json.loads(run.output) == {"path": str(tmp_path / "j.bin"), "bytes": path.stat().st_size, "hash_checked": True,
-                                      "thing_id": thing_id, "blob": "", "range": None}
+    assert json.loads(run.output) == {
+        "path": str(tmp_path / "j.bin"),
+        "bytes": path.stat().st_size,
+        "hash_checked": True,
+        "thing_id": thing_id,
+        "blob": "",
+        "range": None,
+    }
     run = piped(["blob", "get", thing_id, str(tmp_path / "r.bin"), "--range", "0-9", "--json"], env)
     assert json.loads(run.output)["range"] == [0, 9] and (tmp_path / "r.bin").read_bytes() == path.read_bytes()[:10]
     run = in_terminal(["blob", "hash", str(path)], env)
@@ -68,7 +76,9 @@ def test_blob_put_get_hash_in_a_terminal_and_as_json(env: dict[str, str], stored
     assert run.code == 0, run.stderr
 
 
-def test_blob_get_bad_outputs_and_ranges_leave_nothing(env: dict[str, str], stored: tuple[str, Path], tmp_path: Path) -> None:
+def test_blob_get_bad_outputs_and_ranges_leave_nothing(
+    env: dict[str, str], stored: tuple[str, Path], tmp_path: Path
+) -> None:
     thing_id, path = stored
     through_file = tmp_path / "plain"
     through_file.write_text("x")
@@ -144,7 +154,22 @@ def test_thing_put_keeps_a_signature_unless_told(env: dict[str, str], tmp_path: 
     key, cert = crypto.make_key_and_certificate("Signer")
     (tmp_path / "key.pem").write_bytes(crypto.key_pem(key))
     (tmp_path / "cert.pem").write_bytes(crypto.cert_pem(cert))
-    assert invoke(["study", "upload", str(folder), "--sign", "--key", str(tmp_path / "key.pem"), "--cert", str(tmp_path / "cert.pem")], env).code == 0
+    assert (
+        invoke(
+            [
+                "study",
+                "upload",
+                str(folder),
+                "--sign",
+                "--key",
+                str(tmp_path / "key.pem"),
+                "--cert",
+                str(tmp_path / "cert.pem"),
+            ],
+            env,
+        ).code
+        == 0
+    )
     thing_id = json.loads(invoke(["study", "list", "--json"], env).output)
     thing_id = next(s["thing_id"] for s in thing_id if s["study_uid"] == uids["study_uid"])
     assert invoke(["thing", "get", thing_id, "-o", str(tmp_path / "s.xml")], env).code == 0
@@ -168,7 +193,20 @@ def test_sign_and_verify_refuse_unknown_blob_names_and_speak_json(tmp_path: Path
     run = piped(["thing", "sign", str(tmp_path / "thing.xml"), *signer, "--blob", f"scna={tmp_path / 'scan.dcm'}"], env)
     assert run.code == 1 and run.stderr.strip() == "Error: the thing has no blob named 'scna'; its blobs: 'scan'"
     signed = tmp_path / "signed.xml"
-    run = piped(["thing", "sign", str(tmp_path / "thing.xml"), *signer, "--blob", f"scan={tmp_path / 'scan.dcm'}", "-o", str(signed), "--json"], env)
+    run = piped(
+        [
+            "thing",
+            "sign",
+            str(tmp_path / "thing.xml"),
+            *signer,
+            "--blob",
+            f"scan={tmp_path / 'scan.dcm'}",
+            "-o",
+            str(signed),
+            "--json",
+        ],
+        env,
+    )
     assert run.code == 0 and json.loads(run.output)["output"] == str(signed) and signed.exists()
     run = piped(["thing", "verify", str(signed), "--blob", f"other={tmp_path / 'scan.dcm'}"], env)
     assert run.code == 1 and "no blob named 'other'" in run.stderr and "valid" not in run.output
@@ -201,8 +239,10 @@ def test_profile_problems_are_one_line(tmp_path: Path) -> None:
     empty.write_text("{}")
     run = piped(["study", "list", "--profile", str(empty)], hvgen_env(tmp_path / "home"))
     assert run.code == 1
-    assert run.stderr.strip() == (f"Error: client profile {empty} is incomplete: it lacks url, app_id, record_id, "
-                                  "key_path, cert_path (`hvgen serve` writes a complete one)")
+    assert run.stderr.strip() == (
+        f"Error: client profile {empty} is incomplete: it lacks url, app_id, record_id, "
+        "key_path, cert_path (`hvgen serve` writes a complete one)"
+    )
     empty.write_text("")
     run = piped(["blob", "get", "x", str(tmp_path / "o"), "--profile", str(empty)], hvgen_env(tmp_path / "home"))
     assert run.code == 1 and run.stderr.startswith(f"Error: client profile {empty} is not valid JSON")
@@ -215,31 +255,47 @@ def test_serve_checks_port_and_paths_before_writing_anything(tmp_path: Path) -> 
         profile = tmp_path / "profile.json"
         profile.write_text("the running server's profile")
         other = tmp_path / "other-data"
-        run = piped(["serve", "--data", str(other), "--port", str(running.port), "--profile", str(profile)], env, timeout=60)
+        run = piped(
+            ["serve", "--data", str(other), "--port", str(running.port), "--profile", str(profile)], env, timeout=60
+        )
         assert run.code == 1
-        assert run.stderr.strip() == (f"Error: cannot listen on 127.0.0.1:{running.port}: the address is already in use "
-                                      "(another hvgen serve?); stop it or choose another --port")
+        assert run.stderr.strip() == (
+            f"Error: cannot listen on 127.0.0.1:{running.port}: the address is already in use "
+            "(another hvgen serve?); stop it or choose another --port"
+        )
         assert profile.read_text() == "the running server's profile" and not other.exists()
     finally:
         running.stop()
     with socket.socket() as busy:  # any program holding the port
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        run = piped(["serve", "--data", str(tmp_path / "d2"), "--port", str(busy.getsockname()[1]), "--no-profile"], env, timeout=60)
+        run = piped(
+            ["serve", "--data", str(tmp_path / "d2"), "--port", str(busy.getsockname()[1]), "--no-profile"],
+            env,
+            timeout=60,
+        )
         assert run.code == 1 and "already in use" in run.stderr and not (tmp_path / "d2").exists()
     port = str(free_port())
     run = piped(["serve", "--data", "/proc/hvgen-test", "--port", port, "--no-profile"], env)
-    assert run.code == 1 and run.stderr.strip() == "Error: cannot create the store in /proc/hvgen-test: no such file or folder"
+    assert (
+        run.code == 1
+        and run.stderr.strip() == "Error: cannot create the store in /proc/hvgen-test: no such file or folder"
+    )
     data = tmp_path / "data"
     assert piped(["serve", "--data", str(data), "--init-only", "--no-profile"], env).code == 0  # the store exists
-    for target, why in (("/proc/hvgen-test/profile.json", "no such file or folder"),
-                        (str(profile / "p.json"), f"{profile} is not a folder")):
+    for target, why in (
+        ("/proc/hvgen-test/profile.json", "no such file or folder"),
+        (str(profile / "p.json"), f"{profile} is not a folder"),
+    ):
         run = piped(["serve", "--data", str(data), "--port", port, "--profile", target], env)
         assert run.code == 1
         assert_clean(run)
         assert run.stderr.strip() == f"Error: cannot write the client profile {target}: {why}"
     run = piped(["serve", "--data", str(profile / "data"), "--port", port, "--no-profile"], env)
-    assert run.code == 1 and run.stderr.strip() == f"Error: cannot use the store folder {profile / 'data'}: {profile} is not a folder"
+    assert (
+        run.code == 1
+        and run.stderr.strip() == f"Error: cannot use the store folder {profile / 'data'}: {profile} is not a folder"
+    )
     run = piped(["serve", "--help"], env)
     assert "--trust" in run.output and "--signer-trust" not in run.output
 
@@ -252,7 +308,12 @@ def test_serve_with_a_read_only_config_folder(tmp_path: Path) -> None:
     config.mkdir()
     config.chmod(0o500)
     try:
-        run = piped(["serve", "--data", str(data), "--port", str(free_port()), "--profile", str(config / "p.json")], env)
+        run = piped(
+            ["serve", "--data", str(data), "--port", str(free_port()), "--profile", str(config / "p.json")], env
+        )
     finally:
         config.chmod(0o700)
-    assert run.code == 1 and run.stderr.strip() == f"Error: cannot write the client profile {config / 'p.json'}: permission denied"
+    assert (
+        run.code == 1
+        and run.stderr.strip() == f"Error: cannot write the client profile {config / 'p.json'}: permission denied"
+    )

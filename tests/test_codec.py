@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from healthvault.codec import AnyElement
 
 from healthvault import codec
 from healthvault.bindings.methods.method_putthings2 import Info as PutThingsInfo
@@ -14,6 +13,7 @@ from healthvault.bindings.methods.response_getthings3 import Info as GetThingsRe
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.bindings.things.file import File
+from healthvault.codec import AnyElement
 from healthvault.errors import HealthVaultDecodeWarning, HealthVaultXmlError
 
 STUDY = (
@@ -106,7 +106,11 @@ def test_request_parts_are_the_exact_wire_strings() -> None:
     study = codec.read_data(V2_ONLY)
     from healthvault.bindings.thing import DataXml, Thing2, ThingType
 
-    info = PutThingsInfo(thing=[Thing2(type_id=ThingType(value=str(v2.MedicalImageStudy.TYPE_ID)), data_xml=[DataXml(any_element=study)])])
+    info = PutThingsInfo(
+        thing=[
+            Thing2(type_id=ThingType(value=str(v2.MedicalImageStudy.TYPE_ID)), data_xml=[DataXml(any_element=study)])
+        ]
+    )
     parts = codec.request_parts(codec.RequestEnvelope(header=header, info=info))
     assert parts.header.startswith("<header><method>PutThings</method><method-version>2</method-version>")
     assert parts.info.startswith("<info><thing><type-id>cdfc0a9b") and "<medical-image-study>" in parts.info
@@ -167,18 +171,29 @@ BP_OK = "<blood-pressure><when><date><y>2006</y><m>12</m><d>22</d></date></when>
 @pytest.mark.parametrize(
     ("data_xml", "problem"),
     [
-        ("<blood-pressure><when>0.7</when><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>", "text '0.7'"),
+        (
+            "<blood-pressure><when>0.7</when><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>",
+            "text '0.7'",
+        ),
         (
             "<blood-pressure><systolic>1</systolic><when><date><y>2006</y><m>12</m><d>22</d></date></when><diastolic>2</diastolic></blood-pressure>",
             "out of place",
         ),
-        ("<blood-pressure><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>", "out of place|ends too early"),
+        (
+            "<blood-pressure><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>",
+            "out of place|ends too early",
+        ),
         (BP_OK.replace("<systolic>123", "<systolic>abc"), "'abc' is not a valid"),
         (BP_OK.replace("<systolic>", '<systolic unit="mmHg">'), "unexpected attribute unit"),
-        (BP_OK.replace("</blood-pressure>", "<posture>seated</posture></blood-pressure>"), "unexpected element <posture>"),
+        (
+            BP_OK.replace("</blood-pressure>", "<posture>seated</posture></blood-pressure>"),
+            "unexpected element <posture>",
+        ),
     ],
 )
-def test_data_xml_that_does_not_fit_is_kept_raw_with_a_warning_and_refused_when_strict(data_xml: str, problem: str) -> None:
+def test_data_xml_that_does_not_fit_is_kept_raw_with_a_warning_and_refused_when_strict(
+    data_xml: str, problem: str
+) -> None:
     data = thing(BP, data_xml, "<common/>")
     with pytest.warns(HealthVaultDecodeWarning, match=problem) as caught:
         t = codec.read_thing(data)
@@ -191,7 +206,9 @@ def test_data_xml_that_does_not_fit_is_kept_raw_with_a_warning_and_refused_when_
 
 def test_in_scope_namespace_declarations_are_kept() -> None:
     data = (
-        b'<thing xmlns:x="urn:unused" xmlns:y="urn:y"><type-id>' + BP.encode() + b"</type-id><data-xml>"
+        b'<thing xmlns:x="urn:unused" xmlns:y="urn:y"><type-id>'
+        + BP.encode()
+        + b"</type-id><data-xml>"
         + BP_OK.encode()
         + b'<common><extension source="s"><y:a>1</y:a></extension></common></data-xml></thing>'
     )
@@ -201,7 +218,8 @@ def test_in_scope_namespace_declarations_are_kept() -> None:
 
 def test_bare_root_with_no_version_that_holds_it_is_kept_raw() -> None:
     both = STUDY.format(
-        acq="", series_extra="<referring-physician><name><full>A</full></name></referring-physician>",
+        acq="",
+        series_extra="<referring-physician><name><full>A</full></name></referring-physician>",
         study_extra="<accession-number>A1</accession-number>",
     )
     with pytest.warns(HealthVaultDecodeWarning, match="kept <medical-image-study> as raw XML"):

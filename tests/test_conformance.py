@@ -61,9 +61,10 @@ def test_reference_and_own_bindings_write_identical_xml(sample: Path, reference_
     theirs = reference_codec.write_data(reference_codec.read_data(sample.read_bytes(), type_id))
     assert ours == theirs
     assert not ours.startswith(b"<AnyElement"), "sample must decode into a typed class"
-    assert type(codec.read_data(sample.read_bytes(), type_id)).__name__ == type(
-        reference_codec.read_data(sample.read_bytes(), type_id)
-    ).__name__
+    assert (
+        type(codec.read_data(sample.read_bytes(), type_id)).__name__
+        == type(reference_codec.read_data(sample.read_bytes(), type_id)).__name__
+    )
 
 
 def test_reference_registry_matches_ours(reference_codec: ModuleType) -> None:
@@ -86,9 +87,7 @@ def test_reference_things_round_trip_through_both(reference_codec: ModuleType) -
         + sample
         + "<common><note>n</note></common></data-xml></thing>"
     ).encode()
-    assert codec.write_thing(codec.read_thing(thing)) == reference_codec.write_thing(
-        reference_codec.read_thing(thing)
-    )
+    assert codec.write_thing(codec.read_thing(thing)) == reference_codec.write_thing(reference_codec.read_thing(thing))
 
 
 def test_published_request_schema_is_reported_broken() -> None:
@@ -101,4 +100,6 @@ def test_published_request_schema_is_reported_broken() -> None:
     assert (xsd / "request.xsd").resolve() in compiler.excluded
     assert not any(path.startswith("hvbad/bindings/request") for path in files)
     with pytest.raises(SchemaError, match="unknown type 'wc-types:"):
-        Compiler(xsd, ROOT / "templates", ROOT / "runtime", package="hvbad", entries=[xsd / "request.xsd"], strict=True).compile()
+        Compiler(
+            xsd, ROOT / "templates", ROOT / "runtime", package="hvbad", entries=[xsd / "request.xsd"], strict=True
+        ).compile()

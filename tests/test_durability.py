@@ -15,7 +15,9 @@ from .test_server import study
 BATCH = 8
 
 
-def writer(client: HealthVaultClient, tag: str, acknowledged: list[int], attempted: list[int], stop: threading.Event) -> None:
+def writer(
+    client: HealthVaultClient, tag: str, acknowledged: list[int], attempted: list[int], stop: threading.Event
+) -> None:
     i = 0
     while not stop.is_set():
         attempted.append(i)

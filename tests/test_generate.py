@@ -143,9 +143,20 @@ def test_docstrings_keep_dicom_remarks() -> None:
     from healthvault.bindings.things import medical_image_study_2 as v2
 
     image_doc = " ".join((v2.MedicalImageStudySeriesImage.__doc__ or "").split())
-    assert "image_blob_name: Name of the blob that holds the original image (the DICOM file). DICOM tag (0008,0018)" in image_doc
+    assert (
+        "image_blob_name: Name of the blob that holds the original image (the DICOM file). DICOM tag (0008,0018)"
+        in image_doc
+    )
     study_doc = " ".join((v2.MedicalImageStudy.__doc__ or "").split())
-    for tag in ("(0008,0020)", "(0010,0010)", "(0008,1030)", "(0032,1030)", "(0020,000D)", "(0008,0090)", "(0008,0050)"):
+    for tag in (
+        "(0008,0020)",
+        "(0010,0010)",
+        "(0008,1030)",
+        "(0032,1030)",
+        "(0020,000D)",
+        "(0008,0090)",
+        "(0008,0050)",
+    ):
         assert tag in study_doc
 
 
@@ -176,44 +187,60 @@ def error_of(folder: Path) -> str:
 
 
 def test_missing_import_names_file_and_line(tmp_path: Path) -> None:
-    write(tmp_path, "a.xsd", f"""
+    write(
+        tmp_path,
+        "a.xsd",
+        f"""
         {HEAD}
           <import namespace="urn:u" schemaLocation="missing.xsd"/>
-        </schema>""")
+        </schema>""",
+    )
     out = error_of(tmp_path)
     assert f"{tmp_path / 'a.xsd'}:2: imported schema not found" in out
 
 
 def test_unknown_type_names_file_and_line(tmp_path: Path) -> None:
-    write(tmp_path, "a.xsd", f"""
+    write(
+        tmp_path,
+        "a.xsd",
+        f"""
         {HEAD}
           <complexType name="A">
             <sequence>
               <element name="b" type="t:Nope"/>
             </sequence>
           </complexType>
-        </schema>""")
+        </schema>""",
+    )
     out = error_of(tmp_path)
     assert f"{tmp_path / 'a.xsd'}:4: unknown type 't:Nope'" in out
 
 
 def test_unknown_builtin_type(tmp_path: Path) -> None:
-    write(tmp_path, "a.xsd", f"""
+    write(
+        tmp_path,
+        "a.xsd",
+        f"""
         {HEAD}
           <element name="e" type="strng"/>
-        </schema>""".replace('xmlns:t="urn:t"', 'xmlns:t="urn:t" xmlns:xs="http://www.w3.org/2001/XMLSchema"'))
+        </schema>""".replace('xmlns:t="urn:t"', 'xmlns:t="urn:t" xmlns:xs="http://www.w3.org/2001/XMLSchema"'),
+    )
     assert "unknown built-in type 'strng'" in error_of(tmp_path)
 
 
 def test_duplicate_type_id(tmp_path: Path) -> None:
     for name, ns in (("one.xsd", "urn:one"), ("two.xsd", "urn:two")):
-        write(tmp_path, name, f"""
+        write(
+            tmp_path,
+            name,
+            f"""
             <schema xmlns="http://www.w3.org/2001/XMLSchema" targetNamespace="{ns}">
               <annotation><documentation>
                 <type-id>11111111-2222-3333-4444-555555555555</type-id>
               </documentation></annotation>
               <element name="{name[:-4]}"><complexType><sequence/></complexType></element>
-            </schema>""")
+            </schema>""",
+        )
     out = error_of(tmp_path)
     assert "two.xsd:3: duplicate type-id 11111111-2222-3333-4444-555555555555" in out
     assert "one.xsd" in out
@@ -237,43 +264,67 @@ def test_malformed_schema(tmp_path: Path) -> None:
 
 
 def test_entities_and_remote_imports_refused(tmp_path: Path) -> None:
-    write(tmp_path, "a.xsd", f"""
+    write(
+        tmp_path,
+        "a.xsd",
+        f"""
         <!DOCTYPE schema [<!ENTITY e SYSTEM "file:///etc/passwd">]>
         {HEAD}
           <annotation><documentation>&e;</documentation></annotation>
-        </schema>""")
+        </schema>""",
+    )
     assert "entity reference &e; is not allowed" in error_of(tmp_path)
     (tmp_path / "a.xsd").unlink()
-    write(tmp_path, "b.xsd", f"""
+    write(
+        tmp_path,
+        "b.xsd",
+        f"""
         {HEAD}
           <import namespace="urn:u" schemaLocation="http://127.0.0.1:9/u.xsd"/>
-        </schema>""")
+        </schema>""",
+    )
     assert "remote schema location not allowed" in error_of(tmp_path)
 
 
 def test_import_namespace_mismatch(tmp_path: Path) -> None:
     write(tmp_path, "u.xsd", '<schema xmlns="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:u"/>')
-    write(tmp_path, "a.xsd", f"""
+    write(
+        tmp_path,
+        "a.xsd",
+        f"""
         {HEAD}
           <import namespace="urn:other" schemaLocation="u.xsd"/>
-        </schema>""")
+        </schema>""",
+    )
     assert "import declares namespace 'urn:other' but u.xsd has targetNamespace 'urn:u'" in error_of(tmp_path)
 
 
 def test_without_strict_problems_are_warnings_and_broken_schemas_are_left_out(tmp_path: Path) -> None:
-    write(tmp_path, "good.xsd", f"""
+    write(
+        tmp_path,
+        "good.xsd",
+        f"""
         {HEAD}
           <complexType name="Good"><sequence><element name="v" type="string"/></sequence></complexType>
-        </schema>""")
-    write(tmp_path, "broken.xsd", f"""
-        {HEAD.replace('urn:t', 'urn:b')}
+        </schema>""",
+    )
+    write(
+        tmp_path,
+        "broken.xsd",
+        f"""
+        {HEAD.replace("urn:t", "urn:b")}
           <complexType name="B"><sequence><element name="v" type="t:Nope"/></sequence></complexType>
-        </schema>""".replace('xmlns:t="urn:b"', 'xmlns:t="urn:b"'))
-    write(tmp_path, "user.xsd", f"""
-        {HEAD.replace('urn:t', 'urn:c')}
+        </schema>""".replace('xmlns:t="urn:b"', 'xmlns:t="urn:b"'),
+    )
+    write(
+        tmp_path,
+        "user.xsd",
+        f"""
+        {HEAD.replace("urn:t", "urn:c")}
           <import namespace="urn:b" schemaLocation="broken.xsd"/>
           <import namespace="urn:u" schemaLocation="missing.xsd"/>
-        </schema>""")
+        </schema>""",
+    )
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["generate", "--xsd", str(tmp_path), "--out", str(out), "--package", "x"])
     assert result.exit_code == 0, result.output
@@ -287,18 +338,24 @@ def test_without_strict_problems_are_warnings_and_broken_schemas_are_left_out(tm
 
 
 def test_shipped_w3c_schemas_stand_in_for_missing_imports(tmp_path: Path) -> None:
-    write(tmp_path, "a.xsd", f"""
+    write(
+        tmp_path,
+        "a.xsd",
+        f"""
         {HEAD.replace('xmlns:t="urn:t"', 'xmlns:t="urn:t" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"')}
           <import namespace="http://www.w3.org/2000/09/xmldsig#" schemaLocation="xmldsig-core-schema.xsd"/>
           <complexType name="A">
             <sequence><element ref="ds:Signature" minOccurs="0"/></sequence>
             <attribute ref="xml:lang"/>
           </complexType>
-        </schema>""")
+        </schema>""",
+    )
     compiler = Compiler(tmp_path, TEMPLATES, RUNTIME, package="w3cpkg")
     files = compiler.compile()
     messages = [str(p) for p in compiler.problems]
-    assert any("a.xsd:2: imported schema not found: xmldsig-core-schema.xsd; using the shipped schema" in m for m in messages)
+    assert any(
+        "a.xsd:2: imported schema not found: xmldsig-core-schema.xsd; using the shipped schema" in m for m in messages
+    )
     assert any("a.xsd:5: uses 'xml:lang' without importing namespace" in m for m in messages)
     assert not compiler.excluded
     assert "w3cpkg/xsd/w3c/xml.xsd" in files and "w3cpkg/xsd/w3c/xmldsig.xsd" in files

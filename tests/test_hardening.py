@@ -26,11 +26,16 @@ from .test_blobs import file_thing
 from .test_server import MIS, post, study
 
 OPTIONS = (
-    "--max-things", "50",
-    "--max-response-bytes", "300000",
-    "--max-request-elements", "5000",
-    "--header-timeout", "2",
-    "--body-timeout", "2",
+    "--max-things",
+    "50",
+    "--max-response-bytes",
+    "300000",
+    "--max-request-elements",
+    "5000",
+    "--header-timeout",
+    "2",
+    "--body-timeout",
+    "2",
 )
 
 
@@ -54,7 +59,9 @@ def resign(client: HealthVaultClient, raw: bytes, info: bytes) -> bytes:
     start = raw.index(b"<info", raw.index(b"</header>"))
     raw = raw[:start] + info + b"</wc-request:request>"
     raw = re.sub(
-        rb'(<hash-data algName="SHA256">)[^<]*(<)', lambda m: m.group(1) + crypto.info_hash(info).encode() + m.group(2), raw
+        rb'(<hash-data algName="SHA256">)[^<]*(<)',
+        lambda m: m.group(1) + crypto.info_hash(info).encode() + m.group(2),
+        raw,
     )
     header = raw[raw.index(b"<header>") : raw.index(b"</header>") + 9]
     mac = crypto.hmac_digest(session.shared_secret, header).encode()
@@ -234,7 +241,7 @@ def test_wrong_answers_are_counted_before_they_are_checked(limited: RunningServe
     from healthvault.bindings.methods.method_pickupconnectpackage import Info as PickUp
 
     code = create_package(client, "the right answer")
-    answers = ["wrong answer %d" % i for i in range(12)] + ["the right answer"]
+    answers = [f"wrong answer {i}" for i in range(12)] + ["the right answer"]
     outcomes: list[str] = []
 
     def attempt(answer: str) -> None:
@@ -345,7 +352,7 @@ def test_time_zones_and_fractions_are_read() -> None:
     from hvgen_server.freshness import parse_time
 
     assert parse_time("2024-05-17T10:00:00.1234567+02:00", "t") == pytest.approx(
-        dt.datetime(2024, 5, 17, 8, 0, 0, 123456, tzinfo=dt.timezone.utc).timestamp(), abs=1e-3
+        dt.datetime(2024, 5, 17, 8, 0, 0, 123456, tzinfo=dt.UTC).timestamp(), abs=1e-3
     )
 
 
@@ -384,7 +391,7 @@ def test_a_replayed_put_is_refused(limited: RunningServer, client: HealthVaultCl
 
 
 def test_msg_ttl_is_capped(limited: RunningServer, client: HealthVaultClient) -> None:
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
     env = post(limited, get_request(client, msg_time=old, msg_ttl=10**12))
     assert env.status.code == 49
 
@@ -416,15 +423,24 @@ def test_access_log_hides_tokens() -> None:
 
     from hvgen_server.app import RedactTokens
 
-    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', (
-        "127.0.0.1:1", "GET", "/streaming/wildcatblob.ashx?blob-ref-token=SECRET123", "1.1", 200), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "GET", "/streaming/wildcatblob.ashx?blob-ref-token=SECRET123", "1.1", 200),
+        None,
+    )
     RedactTokens().filter(record)
     assert "SECRET123" not in record.getMessage()
 
 
 def test_one_blob_cannot_have_two_names(client: HealthVaultClient) -> None:
     item = client.upload_blob(io.BytesIO(b"once"), name="first")
-    twin = item.__class__(blob_info=item.blob_info.__class__(name="second", content_type="a/b"), blob_ref_url=item.blob_ref_url)
+    twin = item.__class__(
+        blob_info=item.blob_info.__class__(name="second", content_type="a/b"), blob_ref_url=item.blob_ref_url
+    )
     thing = file_thing()
     thing.blob_payload = BlobPayload(blob=[item, twin])
     with pytest.raises(status.DuplicateBlob, match="named both"):

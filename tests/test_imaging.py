@@ -14,9 +14,9 @@ from PIL import Image
 
 from healthvault import blobs as hvblobs
 from healthvault import codec, crypto, validation
-from healthvault.client import HealthVaultTransportError
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
+from healthvault.client import HealthVaultTransportError
 from hvgen.cli import main
 from hvgen_imaging import dicom, study, workflow
 
@@ -31,7 +31,7 @@ def decodable(path: Path) -> bool:
         warnings.simplefilter("ignore")
         try:
             ds = pydicom.dcmread(path, force=True)
-            ds.pixel_array
+            _ = ds.pixel_array
         except Exception:
             return False
     return True
@@ -183,7 +183,19 @@ def test_upload_list_download_verify(new_server, generated, tmp_path: Path) -> N
     k, c = crypto.make_key_and_certificate("Radiologist")
     key.write_bytes(crypto.key_pem(k))
     cert.write_bytes(crypto.cert_pem(c))
-    code, out = cli(server, "study", "upload", str(folder), "--sign", "--key", str(key), "--cert", str(cert), "--json", cache=tmp_path)
+    code, out = cli(
+        server,
+        "study",
+        "upload",
+        str(folder),
+        "--sign",
+        "--key",
+        str(key),
+        "--cert",
+        str(cert),
+        "--json",
+        cache=tmp_path,
+    )
     assert code == 0, out
     result = json.loads(out)["studies"][0]
     assert result["created"] and result["signed"] and result["images"] == 12 and result["uploaded_blobs"] == 24
@@ -239,7 +251,11 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
         assert not list(journal.glob("*.jsonl"))
         (listed,) = studies.summaries()
         assert (listed.study_uid, listed.thing_id, listed.series, listed.images) == (
-            built.data.study_instance_uid, result.thing_id, 2, 6)
+            built.data.study_instance_uid,
+            result.thing_id,
+            2,
+            6,
+        )
         assert listed.bytes == sum(image.path.stat().st_size for image in built.dicom.images)
         shown = workflow.details(studies.require(str(built.data.study_instance_uid)))
         assert [len(s.images) for s in shown.series_list] == [3, 3]
@@ -259,7 +275,9 @@ def test_add_and_remove_series_and_delete(new_server, generated, tmp_path: Path)
     assert cli(server, "study", "upload", str(folder), "--no-progress", cache=tmp_path)[0] == 0
     more = tmp_path / "more"
     extra = make_study(more, series=1, images=2, study_uid=str(uids["study_uid"]), seed=3)
-    code, out = cli(server, "study", "add-series", str(uids["study_uid"]), str(more), "--json", "--no-progress", cache=tmp_path)
+    code, out = cli(
+        server, "study", "add-series", str(uids["study_uid"]), str(more), "--json", "--no-progress", cache=tmp_path
+    )
     assert code == 0, out
     assert json.loads(out)["series"] == 4 and json.loads(out)["images"] == 14
     removed = uids["series_uids"][0]  # type: ignore[index]
@@ -285,7 +303,20 @@ def test_package_round_trip_with_wrong_answers(new_server, tmp_path: Path) -> No
     server = new_server()
     folder = tmp_path / "pkg"
     uids = make_study(folder, series=1, images=2, size=32)
-    code, out = cli(server, "package", "create", str(folder), "--question", "Clinic?", "--answer", "Saint Mary", "--name", "CT", "--json", "--no-progress")
+    code, out = cli(
+        server,
+        "package",
+        "create",
+        str(folder),
+        "--question",
+        "Clinic?",
+        "--answer",
+        "Saint Mary",
+        "--name",
+        "CT",
+        "--json",
+        "--no-progress",
+    )
     assert code == 0, out
     package_id = json.loads(out)["package_id"]
     code, out = cli(server, "package", "pickup", package_id, "--answer", "saint marx")
@@ -312,7 +343,20 @@ def test_package_locks_after_three_wrong_answers(new_server, tmp_path: Path) -> 
     server = new_server()
     folder = tmp_path / "pkg"
     make_study(folder, series=1, images=1, size=16)
-    code, out = cli(server, "package", "create", str(folder), "--question", "Q?", "--answer", "correct horse", "--name", "x", "--json", "--no-progress")
+    code, out = cli(
+        server,
+        "package",
+        "create",
+        str(folder),
+        "--question",
+        "Q?",
+        "--answer",
+        "correct horse",
+        "--name",
+        "x",
+        "--json",
+        "--no-progress",
+    )
     package_id = json.loads(out)["package_id"]
     for _ in range(3):
         assert cli(server, "package", "pickup", package_id, "--answer", "battery staple")[0] == 1

@@ -97,9 +97,7 @@ def test_graph_sees_relative_and_hidden_imports(tmp_path: Path) -> None:
     (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("from .. import top\n")
-    (pkg / "top.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .sub import leaf\n"
-    )
+    (pkg / "top.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .sub import leaf\n")
     (pkg / "sub" / "leaf.py").write_text("def f():\n    from ..top import x\n")
     graph = import_graph(pkg, "pkg")
     assert graph["pkg.top"] == {"pkg.sub", "pkg.sub.leaf"}

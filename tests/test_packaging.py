@@ -61,7 +61,9 @@ def test_every_healthvault_module_imports_without_the_extras() -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert {"healthvault.client", "healthvault.transfer", "healthvault.codec", "healthvault.blobs"} <= set(report["modules"])
+    assert {"healthvault.client", "healthvault.transfer", "healthvault.codec", "healthvault.blobs"} <= set(
+        report["modules"]
+    )
     assert len(report["modules"]) > 40
     assert report["loaded"] == []
 
@@ -93,8 +95,12 @@ SERVE = ["serve", "--data", "{tmp}/data", "--no-profile", "--init-only"]
         (["uvicorn"], SERVE, "hvgen serve", "server"),
         (["pydicom"], ["study", "list"], "hvgen study list", "imaging"),
         (["PIL"], ["study", "upload", "{tmp}"], "hvgen study upload", "imaging"),
-        (["numpy"], ["package", "create", "{tmp}", "--question", "Q?", "--answer", "secret!", "--name", "x"],
-         "hvgen package create", "imaging"),
+        (
+            ["numpy"],
+            ["package", "create", "{tmp}", "--question", "Q?", "--answer", "secret!", "--name", "x"],
+            "hvgen package create",
+            "imaging",
+        ),
         (["ruff"], ["generate", "--out", "{tmp}/out"], "hvgen generate", "generate"),
         (["jinja2"], ["generate", "--check"], "hvgen generate", "generate"),
         (["xsdata"], ["generate", "--check"], "hvgen generate", "generate"),
@@ -136,6 +142,7 @@ def test_generate_from_the_checkout_finds_the_checkout_from_anywhere(tmp_path: P
 
 def test_generate_compiles_the_runtime_it_is_given(tmp_path: Path) -> None:
     from click.testing import CliRunner
+
     from hvgen.cli import main
 
     runtime = tmp_path / "runtime"
@@ -155,7 +162,9 @@ def test_generate_compiles_the_runtime_it_is_given(tmp_path: Path) -> None:
     templates.mkdir()
     result = CliRunner().invoke(main, ["generate", "--templates", str(templates), "--out", str(out)])
     assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
-    assert result.output == f"Error: {templates}: 'module.jinja2' not found in search path: '{templates / 'bindings'}'\n"
+    assert (
+        result.output == f"Error: {templates}: 'module.jinja2' not found in search path: '{templates / 'bindings'}'\n"
+    )
 
 
 # -- an installed wheel -------------------------------------------------------------------------
@@ -177,7 +186,9 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     subprocess.run(
         [*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(dist), str(src)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = dist.glob("hvgen-*.whl")
     # Every file of the packages, and of the inputs, is in the wheel (the
@@ -185,27 +196,43 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
     with zipfile.ZipFile(wheel) as archive:
         shipped = {n for n in archive.namelist() if not n.startswith("hvgen-")}
     expected = {"hvgen/py.typed"}
-    for folder, prefix in (("generated", ""), ("generator", ""), ("server", ""), ("imaging", ""),
-                           ("xsd", "hvgen/data/xsd/"), ("templates", "hvgen/data/templates/"),
-                           ("runtime", "hvgen/data/runtime/")):
+    for folder, prefix in (
+        ("generated", ""),
+        ("generator", ""),
+        ("server", ""),
+        ("imaging", ""),
+        ("xsd", "hvgen/data/xsd/"),
+        ("templates", "hvgen/data/templates/"),
+        ("runtime", "hvgen/data/runtime/"),
+    ):
         for path in (ROOT / folder).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
                 expected.add(prefix + path.relative_to(ROOT / folder).as_posix())
     assert shipped == expected
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    subprocess.run([*pip, "--python", str(python), "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [*pip, "--python", str(python), "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     # The dependencies come from this environment (no download): a path
     # line after the new environment's own site-packages.
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (Path(site) / "deps.pth").write_text("\n".join(sorted(ours)) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HVGEN_PROFILE")}
 
     def hvgen(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([venv / "bin" / "hvgen", *args], capture_output=True, text=True, cwd=work, env=env, timeout=300)
+        return subprocess.run(
+            [venv / "bin" / "hvgen", *args], capture_output=True, text=True, cwd=work, env=env, timeout=300
+        )
 
     result = hvgen("generate", "--help")
     assert "else ./generated" in " ".join(result.stdout.split())
@@ -217,7 +244,8 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     committed = sorted(
         p.relative_to(ROOT / "generated").as_posix()
-        for p in (ROOT / "generated").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        for p in (ROOT / "generated").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     )
     assert made == committed
     for rel in made:

@@ -28,11 +28,19 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from hvgen_imaging import preview
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's, on odd samples; notes are tested in test_scan
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning"
+)  # pydicom's, on odd samples; notes are tested in test_scan
 
 # Broken samples: pixel data that no decoder reads (pydicom's own tests expect them to fail).
-UNDECODABLE = {"JPEG-lossy.dcm", "JPEG2000-embedded-sequence-delimiter.dcm", "MR_truncated.dcm", "badVR.dcm",
-               "meta_missing_tsyntax.dcm", "nested_priv_SQ.dcm"}
+UNDECODABLE = {
+    "JPEG-lossy.dcm",
+    "JPEG2000-embedded-sequence-delimiter.dcm",
+    "MR_truncated.dcm",
+    "badVR.dcm",
+    "meta_missing_tsyntax.dcm",
+    "nested_priv_SQ.dcm",
+}
 
 
 def available_files() -> list[Path]:
@@ -143,7 +151,7 @@ def check(path: Path) -> tuple[str, str | None]:
 
 def test_every_test_file_with_pixels_gets_a_true_preview() -> None:
     files = available_files()
-    results = list(zip(files, map(check, files)))
+    results = list(zip(files, map(check, files), strict=False))
     unlike = [(path.name, why) for path, (_, why) in results if why]
     syntaxes = {syntax for _, (syntax, why) in results if syntax and not why}
     made = sum(1 for _, (syntax, why) in results if syntax and not why)
@@ -154,10 +162,21 @@ def test_every_test_file_with_pixels_gets_a_true_preview() -> None:
     except ImportError:
         return
     # with the pydicom-data samples every common transfer syntax is there
-    wanted = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
-              "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
-              "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
-              "1.2.840.10008.1.2.5"}
+    wanted = {
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.1.99",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.5",
+    }
     assert wanted - syntaxes <= {"1.2.840.10008.1.2.4.57"}, sorted(wanted - syntaxes)
     assert made >= 150
 
@@ -224,7 +243,9 @@ def test_preview_size_rules() -> None:
 
 
 def test_missing_decoder_is_named() -> None:
-    message = ("Unable to decompress 'JPEG-LS Lossless Image Compression' pixel data because all plugins are missing dependencies:\n"
-               "    gdcm - requires gdcm\n    pylibjpeg - requires pylibjpeg and pylibjpeg-libjpeg")
+    message = (
+        "Unable to decompress 'JPEG-LS Lossless Image Compression' pixel data because all plugins are missing dependencies:\n"
+        "    gdcm - requires gdcm\n    pylibjpeg - requires pylibjpeg and pylibjpeg-libjpeg"
+    )
     text = preview.describe(RuntimeError(message))
     assert "install gdcm or pylibjpeg and pylibjpeg-libjpeg" in text and "\n" not in text

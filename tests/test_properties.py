@@ -41,13 +41,26 @@ def _binding_classes() -> list[type[Binding]]:
             cls = stack.pop()
             if issubclass(cls, Binding) and cls is not Binding and cls.__module__.startswith("healthvault.bindings"):
                 found[f"{cls.__module__}.{cls.__qualname__}"] = cls
-                stack.extend(c for _, c in inspect.getmembers(cls, inspect.isclass) if c.__qualname__.startswith(cls.__qualname__ + "."))
+                stack.extend(
+                    c
+                    for _, c in inspect.getmembers(cls, inspect.isclass)
+                    if c.__qualname__.startswith(cls.__qualname__ + ".")
+                )
     return [found[k] for k in sorted(found)]
 
 
 CLASSES = _binding_classes()
 THING_TYPES = sorted(registry.THING_TYPES.items(), key=lambda item: str(item[0]))
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large, HealthCheck.large_base_example])
+SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 
 def _read(data: bytes, cls: type[Binding], strict: bool) -> Any:
@@ -114,7 +127,10 @@ def _thing(type_id: str, data_xml: str, extra: str = "") -> bytes:
 )
 @pytest.mark.parametrize("number", ["123", "0123", "+123", " 123 "])
 def test_lexical_forms_of_values_survive(when: str, number: str) -> None:
-    data = _thing(BP, f"<blood-pressure><when>{when}</when><systolic>{number}</systolic><diastolic>068</diastolic></blood-pressure>")
+    data = _thing(
+        BP,
+        f"<blood-pressure><when>{when}</when><systolic>{number}</systolic><diastolic>068</diastolic></blood-pressure>",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         thing = codec.read_thing(data, strict=True)
@@ -125,17 +141,30 @@ def test_lexical_forms_of_values_survive(when: str, number: str) -> None:
 
 @pytest.mark.parametrize(
     "eff_date",
-    ["2008-12-10T03:47:35.55Z", "2008-12-10T03:47:35.5500000Z", "2008-12-10T03:47:35Z", "2008-12-10T03:47:35.1234567+01:00", "2008-12-10T03:47:35"],
+    [
+        "2008-12-10T03:47:35.55Z",
+        "2008-12-10T03:47:35.5500000Z",
+        "2008-12-10T03:47:35Z",
+        "2008-12-10T03:47:35.1234567+01:00",
+        "2008-12-10T03:47:35",
+    ],
 )
 def test_date_times_keep_their_fraction_digits_and_zone(eff_date: str) -> None:
-    data = _thing(BP, "<blood-pressure><when><date><y>2006</y><m>12</m><d>22</d></date></when><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>", f"<eff-date>{eff_date}</eff-date>")
+    data = _thing(
+        BP,
+        "<blood-pressure><when><date><y>2006</y><m>12</m><d>22</d></date></when><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>",
+        f"<eff-date>{eff_date}</eff-date>",
+    )
     thing = codec.read_thing(data, strict=True)
     assert thing.eff_date.year == 2008
     assert codec.write_thing(thing) == data
 
 
 def test_values_set_by_a_program_are_written_in_canonical_form() -> None:
-    data = _thing(BP, "<blood-pressure><when><date><y>2006</y><m>12</m><d>22</d></date></when><systolic>0123</systolic><diastolic>068</diastolic></blood-pressure>")
+    data = _thing(
+        BP,
+        "<blood-pressure><when><date><y>2006</y><m>12</m><d>22</d></date></when><systolic>0123</systolic><diastolic>068</diastolic></blood-pressure>",
+    )
     thing = codec.read_thing(data)
     bp = thing.data_xml[0].any_element
     bp.systolic = 123  # the same value: the text stays as read

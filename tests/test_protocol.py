@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from healthvault import codec, crypto, methods, protocol, status, wire
+from healthvault import codec, crypto, methods, protocol, receiving, status, wire
 from healthvault.client import ThingQuery
 from healthvault.schema import BeginPutBlobResult, BlobHashAlgorithmParameters, GetThings3Params
 from healthvault.status import StatusCode
@@ -39,7 +39,9 @@ def test_base64_reads_whitespace_and_writes_one_line() -> None:
             crypto.b64decode(bad)
 
 
-@pytest.mark.parametrize(("name", "digest"), [("SHA1", hashlib.sha1), ("SHA256", hashlib.sha256), ("sha256", hashlib.sha256)])
+@pytest.mark.parametrize(
+    ("name", "digest"), [("SHA1", hashlib.sha1), ("SHA256", hashlib.sha256), ("sha256", hashlib.sha256)]
+)
 def test_info_hash_algorithms(name: str, digest: Any) -> None:
     data = os.urandom(100)
     expected = base64.b64encode(digest(data).digest()).decode()
@@ -75,34 +77,34 @@ def _get_things_request(session: methods.Session) -> tuple[GetThings3Params, byt
 def test_received_request_exposes_the_hashed_bytes() -> None:
     session = methods.Session(token="token", shared_secret=os.urandom(32), app_id=APP_ID)
     info, raw = _get_things_request(session)
-    request = protocol.parse_request(raw, methods.METHODS)
+    request = receiving.parse_request(raw, methods.METHODS)
     assert request.method is methods.GET_THINGS3
     assert request.info_bytes == codec.serialize_info(info).encode("utf-8")
     assert request.header_bytes.startswith(b"<header>") and request.header_bytes.endswith(b"</header>")
     assert raw.index(request.header_bytes) < raw.index(request.info_bytes)
     assert request.header.record_id == RECORD_ID
     assert request.info() == info
-    protocol.verify_info_hash(request, required=True)
-    protocol.verify_hmac(request, session.shared_secret)
+    receiving.verify_info_hash(request, required=True)
+    receiving.verify_hmac(request, session.shared_secret)
     with pytest.raises(status.BadSig):
-        protocol.verify_hmac(request, os.urandom(32))
+        receiving.verify_hmac(request, os.urandom(32))
     with pytest.raises(status.BadSig, match="unsupported HMAC algorithm"):
-        protocol.verify_hmac(request, session.shared_secret, "HMACSHA1")
+        receiving.verify_hmac(request, session.shared_secret, "HMACSHA1")
 
-    tampered = protocol.parse_request(raw.replace(b"<client-thing-id>x<", b"<client-thing-id>y<"), methods.METHODS)
+    tampered = receiving.parse_request(raw.replace(b"<client-thing-id>x<", b"<client-thing-id>y<"), methods.METHODS)
     with pytest.raises(status.BadSig, match="info-hash does not match"):
-        protocol.verify_info_hash(tampered, required=True)
+        receiving.verify_info_hash(tampered, required=True)
 
 
 def test_sha1_info_hash_with_line_breaks_is_accepted() -> None:
     raw = methods.build_request(methods.GET_SERVICE_DEFINITION, None, app_id=APP_ID)
     sha1 = _wrapped(crypto.info_hash(b"<info/>", "SHA1"), 8)
     raw = re.sub(rb'algName="SHA256">[^<]*<', b'algName="SHA1">' + sha1.encode() + b"<", raw)
-    request = protocol.parse_request(raw, methods.METHODS)
-    protocol.verify_info_hash(request, required=True)
-    unknown = protocol.parse_request(raw.replace(b'algName="SHA1"', b'algName="MD5"'), methods.METHODS)
+    request = receiving.parse_request(raw, methods.METHODS)
+    receiving.verify_info_hash(request, required=True)
+    unknown = receiving.parse_request(raw.replace(b'algName="SHA1"', b'algName="MD5"'), methods.METHODS)
     with pytest.raises(status.BadSig, match="unsupported info-hash algorithm MD5"):
-        protocol.verify_info_hash(unknown, required=True)
+        receiving.verify_info_hash(unknown, required=True)
 
 
 def test_envelopes_the_core_refuses() -> None:
@@ -111,22 +113,22 @@ def test_envelopes_the_core_refuses() -> None:
     # The hashed bytes must be the element acted on: not a look-alike in a
     # comment, not content that needs a declaration from the envelope.
     with pytest.raises(status.InvalidXml, match="written plainly"):
-        protocol.parse_request(raw.replace(b"<info>", b"<!-- <info/> --><info>"), methods.METHODS)
+        receiving.parse_request(raw.replace(b"<info>", b"<!-- <info/> --><info>"), methods.METHODS)
     inherited = raw.replace(b"<wc-request:request ", b'<wc-request:request xmlns:x="urn:x" ').replace(
         b"<client-thing-id>x</client-thing-id>", b"<client-thing-id x:a='1'>x</client-thing-id>"
     )
     with pytest.raises(status.InvalidXml, match="written plainly"):
-        protocol.parse_request(inherited, methods.METHODS)
+        receiving.parse_request(inherited, methods.METHODS)
     with pytest.raises(status.BadMethod, match="unknown method GetThings version 3"):
-        protocol.parse_request(raw, {})
+        receiving.parse_request(raw, {})
     with pytest.raises(status.InvalidXml, match="document element"):
-        protocol.parse_request(b"<request><header/><info/></request>", methods.METHODS)
+        receiving.parse_request(b"<request><header/><info/></request>", methods.METHODS)
     with pytest.raises(status.InvalidXml, match=r"\[auth\], header and info"):
-        protocol.parse_request(raw.replace(b"</info>", b"</info><extra/>"), methods.METHODS)
+        receiving.parse_request(raw.replace(b"</info>", b"</info><extra/>"), methods.METHODS)
 
 
 def test_status_response_round_trip() -> None:
-    message = "version <a> & \"b\" is stale\x01"
+    message = 'version <a> & "b" is stale\x01'
     data = protocol.write_status(StatusCode.VERSION_STAMP_MISMATCH, message)
     assert b"<a>" not in data
     with pytest.raises(status.VersionStampMismatch) as caught:

@@ -29,10 +29,10 @@ def reference_cbc(key: bytes, iv: bytes, data: bytes, decrypt: bool = False) -> 
     for offset in range(0, len(data), 32):
         block = data[offset : offset + 32]
         if decrypt:
-            out += bytes(a ^ b for a, b in zip(cipher.decrypt(block), previous))
+            out += bytes(a ^ b for a, b in zip(cipher.decrypt(block), previous, strict=False))
             previous = block
         else:
-            previous = cipher.encrypt(bytes(a ^ b for a, b in zip(block, previous)))
+            previous = cipher.encrypt(bytes(a ^ b for a, b in zip(block, previous, strict=False)))
             out += previous
     return bytes(out)
 

@@ -50,7 +50,10 @@ def test_unreadable_files_are_reported_as_such(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(builtins, "open", guarded)
     scanned = dicom.scan(folder)
     reasons = {p.name: why for p, why in scanned.skipped}
-    assert reasons == {locked.name: "cannot read it: permission denied", "gone.dcm": "cannot read it: it is gone (a broken link?)"}
+    assert reasons == {
+        locked.name: "cannot read it: permission denied",
+        "gone.dcm": "cannot read it: it is gone (a broken link?)",
+    }
     assert len(scanned.studies[0].images) == 1
 
 
@@ -95,4 +98,6 @@ def test_warnings_raised_while_grouping_name_their_file(tmp_path: Path) -> None:
     folder.mkdir()
     shutil.copy(get_testdata_file("bad_sequence.dcm"), folder / "bad_sequence.dcm")  # UIDs that are not UIDs
     scanned = dicom.scan(folder)
-    assert scanned.warnings and all(w.startswith(f"{folder / 'bad_sequence.dcm'}: Invalid value for VR UI") for w in scanned.warnings)
+    assert scanned.warnings and all(
+        w.startswith(f"{folder / 'bad_sequence.dcm'}: Invalid value for VR UI") for w in scanned.warnings
+    )

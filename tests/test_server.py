@@ -51,7 +51,11 @@ def client(server: RunningServer) -> HealthVaultClient:
 
 
 def uids(things: list[Thing2]) -> set[str]:
-    return {t.data_xml[0].any_element.study_instance_uid for t in things if isinstance(t.data_xml[0].any_element, v2.MedicalImageStudy)}
+    return {
+        t.data_xml[0].any_element.study_instance_uid
+        for t in things
+        if isinstance(t.data_xml[0].any_element, v2.MedicalImageStudy)
+    }
 
 
 def test_profile_written_for_other_shells(server: RunningServer) -> None:
@@ -133,7 +137,9 @@ def test_put_is_all_or_nothing(client: HealthVaultClient) -> None:
 
 def test_unknown_type_and_invalid_data_refused(client: HealthVaultClient) -> None:
     with pytest.raises(status.InvalidThingType):
-        client.put_thing(Thing2(type_id=ThingType(value=str(uuid.uuid4())), data_xml=[DataXml(any_element=File(name="a", size=1))]))
+        client.put_thing(
+            Thing2(type_id=ThingType(value=str(uuid.uuid4())), data_xml=[DataXml(any_element=File(name="a", size=1))])
+        )
     broken = study("1.1")
     broken.data_xml[0].any_element.series = []  # at least one series is required
     with pytest.raises(status.InvalidXml):
@@ -201,7 +207,7 @@ def test_tampered_hmac_rejected(server: RunningServer, client: HealthVaultClient
     body = signed_get(client)
     start = body.index(b"<hmac-data")
     value_at = body.index(b">", start) + 1
-    flipped = body[:value_at] + (b"A" if body[value_at:value_at + 1] != b"A" else b"B") + body[value_at + 1:]
+    flipped = body[:value_at] + (b"A" if body[value_at : value_at + 1] != b"A" else b"B") + body[value_at + 1 :]
     env = post(server, flipped)
     assert env.status.code == 4 and "HMAC" in env.status.error.message
 
@@ -218,7 +224,7 @@ def test_tampered_info_rejected(server: RunningServer, client: HealthVaultClient
 
 
 def test_old_request_timed_out(server: RunningServer, client: HealthVaultClient) -> None:
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     assert post(server, signed_get(client, msg_time=old)).status.code == 49
 
 
@@ -242,7 +248,13 @@ def test_wrong_application_key_denied(server: RunningServer) -> None:
 
     profile = server.profile
     key, _ = crypto.make_key_and_certificate("impostor")
-    with HealthVaultClient(profile.url, profile.app_id, private_key=key, certificate=crypto.load_certificate(profile.cert_path), record_id=profile.record_id) as impostor:
+    with HealthVaultClient(
+        profile.url,
+        profile.app_id,
+        private_key=key,
+        certificate=crypto.load_certificate(profile.cert_path),
+        record_id=profile.record_id,
+    ) as impostor:
         with pytest.raises(status.AccessDenied, match="signature"):
             impostor.create_session()
 
@@ -268,10 +280,12 @@ def test_oversized_request_rejected(new_server) -> None:  # type: ignore[no-unty
         with pytest.raises(status.RequestTooLong):
             c.put_thing(big)
         assert c.get_things(type_ids=[MIS]) == []
+
         # also when the body arrives without a Content-Length
         def chunks():  # type: ignore[no-untyped-def]
             yield b"<wc-request:request>"
             yield b"x" * 30000
+
         response = httpx.post(server.url + "/wildcat.ashx", content=chunks(), timeout=10)
         assert codec.read_response(response.content).status.code == 39
 
@@ -285,9 +299,9 @@ def test_begin_put_blob_announces_upload(client: HealthVaultClient) -> None:
 
 def test_created_and_updated_date_filters(client: HealthVaultClient) -> None:
     tag = uuid.uuid4().hex
-    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     key = client.put_thing(study(f"11.{tag}", client_id=f"cd-{tag}"))
-    after = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     since = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"created_date_min": before})
     assert [t.thing_id for t in client.get_things(since)] == [key]
     later = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"created_date_min": after})

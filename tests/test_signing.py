@@ -67,7 +67,9 @@ def test_round_trip_with_blobs(count: int, algorithm: str, tmp_path: Path) -> No
     assert sig_data.hv_signature_method.value == "HVSignatureMethod2"
     assert sig_data.algorithm_tag == algorithm
     items = sig_data.blob_signature_info.item if sig_data.blob_signature_info else []
-    assert {i.blob_info.name: i.blob_info.hash_info.hash for i in items} == {n: blobhash.hash_bytes(d) for n, d in data.items()}
+    assert {i.blob_info.name: i.blob_info.hash_info.hash for i in items} == {
+        n: blobhash.hash_bytes(d) for n, d in data.items()
+    }
     assert w3c_verifier.verify(signed) == {"references": True, "signature": True}
 
 
@@ -210,12 +212,16 @@ def test_structure_attacks_refused(edit: str, expected: str, tmp_path: Path) -> 
     elif edit == "other-uri":
         signature.find(f"{ds}SignedInfo/{ds}Reference").set("URI", "#other")
     elif edit == "unknown-transform":
-        signature.find(f"{ds}SignedInfo/{ds}Reference/{ds}Transforms")[1].set("Algorithm", "http://www.w3.org/2000/09/xmldsig#enveloped-signature")
+        signature.find(f"{ds}SignedInfo/{ds}Reference/{ds}Transforms")[1].set(
+            "Algorithm", "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+        )
     elif edit == "other-stylesheet":
         sheet = signature.find(f"{ds}SignedInfo/{ds}Reference/{ds}Transforms/{ds}Transform")[0]
         sheet[0].set("match", "*")
     elif edit == "exclusive-c14n":
-        signature.find(f"{ds}SignedInfo/{ds}CanonicalizationMethod").set("Algorithm", "http://www.w3.org/2001/10/xml-exc-c14n#")
+        signature.find(f"{ds}SignedInfo/{ds}CanonicalizationMethod").set(
+            "Algorithm", "http://www.w3.org/2001/10/xml-exc-c14n#"
+        )
     result = signing.verify(etree.tostring(doc), blobs=files)
     assert expected in result.parts(), result.summary()
 
@@ -233,23 +239,34 @@ def test_streamed_blob_without_bytes_is_reported(tmp_path: Path) -> None:
 def _ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .sign(key, hashes.SHA256())
     )
     return key, cert
 
 
-def _leaf(ca_key: rsa.RSAPrivateKey, ca: x509.Certificate, days: int = 10) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def _leaf(
+    ca_key: rsa.RSAPrivateKey, ca: x509.Certificate, days: int = 10
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Dr Leaf")]))
-        .issuer_name(ca.subject).public_key(key.public_key()).serial_number(2)
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Dr Leaf")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
@@ -262,7 +279,7 @@ def test_certificate_trust() -> None:
     assert signing.verify(signed, trust=[ca]).valid
     _, other_ca = _ca()
     assert signing.verify(signed, trust=[other_ca]).parts() == {"certificate"}
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=20)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)
     assert signing.verify(signed, trust=[ca], at=later).parts() == {"certificate"}
     self_signed = signing.sign(thing_with({}), KEY, CERT)
     assert signing.verify(self_signed, trust=[CERT]).valid
@@ -280,14 +297,18 @@ def test_xmlsec1_verifies_our_signatures(algorithm: str, tmp_path: Path) -> None
     (tmp_path / "cert.pem").write_bytes(crypto.cert_pem(CERT))
     ok = subprocess.run(
         [XMLSEC, "--verify", "--enabled-reference-uris", "empty", "--trusted-pem", "cert.pem", "signed.xml"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert ok.returncode == 0, ok.stderr
     assert "SignedInfo References (ok/all): 1/1" in ok.stderr + ok.stdout
     (tmp_path / "tampered.xml").write_bytes(signed.replace(b"Head CT", b"Head CX"))
     bad = subprocess.run(
         [XMLSEC, "--verify", "--enabled-reference-uris", "empty", "--trusted-pem", "cert.pem", "tampered.xml"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode != 0
 
@@ -310,11 +331,36 @@ def test_cli_sign_and_verify(tmp_path: Path) -> None:
     (tmp_path / "thing.xml").write_bytes(codec.write_thing(thing_with({"scan": data})))
     runner = CliRunner()
     signed = tmp_path / "signed.xml"
-    result = runner.invoke(main, ["thing", "sign", str(tmp_path / "thing.xml"), "--key", str(tmp_path / "key.pem"),
-                                  "--cert", str(tmp_path / "cert.pem"), "--blob", f"scan={tmp_path / 'scan.dcm'}",
-                                  "--sha256", "-o", str(signed)])
+    result = runner.invoke(
+        main,
+        [
+            "thing",
+            "sign",
+            str(tmp_path / "thing.xml"),
+            "--key",
+            str(tmp_path / "key.pem"),
+            "--cert",
+            str(tmp_path / "cert.pem"),
+            "--blob",
+            f"scan={tmp_path / 'scan.dcm'}",
+            "--sha256",
+            "-o",
+            str(signed),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    ok = runner.invoke(main, ["thing", "verify", str(signed), "--blob", f"scan={tmp_path / 'scan.dcm'}", "--trust", str(tmp_path / "cert.pem")])
+    ok = runner.invoke(
+        main,
+        [
+            "thing",
+            "verify",
+            str(signed),
+            "--blob",
+            f"scan={tmp_path / 'scan.dcm'}",
+            "--trust",
+            str(tmp_path / "cert.pem"),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert "valid rsa-sha256 signature" in ok.output
     (tmp_path / "scan.dcm").write_bytes(b"E" + data[1:])

@@ -14,8 +14,17 @@ pytest.importorskip("mypy")
 
 def test_mypy_strict_clean(tmp_path: object) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path),
-         "generated/healthvault", "generator/hvgen", "server/hvgen_server", "imaging/hvgen_imaging"],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--cache-dir",
+            str(tmp_path),
+            "generated/healthvault",
+            "generator/hvgen",
+            "server/hvgen_server",
+            "imaging/hvgen_imaging",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

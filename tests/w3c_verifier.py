@@ -35,7 +35,7 @@ SIGNATURES = {
 
 
 def _q(local: str) -> str:
-    return "{%s}%s" % (NS, local)
+    return f"{{{NS}}}{local}"
 
 
 def _used_namespaces(el: etree._Element) -> dict[str | None, str]:

@@ -21,9 +21,7 @@ class Comparison:
 
 
 def _clean(data: bytes) -> etree._Element:
-    parser = etree.XMLParser(
-        remove_comments=True, remove_pis=True, resolve_entities=False, no_network=True
-    )
+    parser = etree.XMLParser(remove_comments=True, remove_pis=True, resolve_entities=False, no_network=True)
     root = etree.fromstring(data, parser)
     for el in root.iter():
         if len(el) and el.text is not None and not el.text.strip():
@@ -66,7 +64,7 @@ def compare(expected: bytes, actual: bytes) -> Comparison:
                 f"{[etree.QName(c).localname for c in cb]}"
             )
             return
-        for x, y in zip(ca, cb):
+        for x, y in zip(ca, cb, strict=False):
             walk(x, y, here)
 
     walk(_clean(expected), _clean(actual), "")

@@ -85,7 +85,10 @@ def _zone() -> st.SearchStrategy[str]:
 
 
 def _fraction() -> st.SearchStrategy[str]:
-    return st.one_of(st.just(""), st.integers(1, 7).flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n).map(lambda d: "." + d)))
+    return st.one_of(
+        st.just(""),
+        st.integers(1, 7).flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n).map(lambda d: "." + d)),
+    )
 
 
 def _date_time_text() -> st.SearchStrategy[str]:
@@ -121,7 +124,15 @@ def _builtin_text(name: str) -> st.SearchStrategy[str]:
     if name in ("duration",):
         return st.sampled_from(["P1Y2M3DT4H5M6S", "PT0.5S", "-P3D"])
     if name.startswith("g"):
-        return st.sampled_from({"gYear": ["2024"], "gYearMonth": ["2024-05"], "gMonth": ["--05"], "gMonthDay": ["--05-17"], "gDay": ["---17"]}.get(name, ["2024"]))
+        return st.sampled_from(
+            {
+                "gYear": ["2024"],
+                "gYearMonth": ["2024-05"],
+                "gMonth": ["--05"],
+                "gMonthDay": ["--05-17"],
+                "gDay": ["---17"],
+            }.get(name, ["2024"])
+        )
     return st.text(_TEXT, max_size=20)
 
 
@@ -169,7 +180,9 @@ def _bounded(simple: SimpleType) -> st.SearchStrategy[str] | None:
             facets.setdefault(key, value)
         node = node.base
     name = simple.builtin
-    if name in _INT_RANGES and any(k in facets for k in ("min_inclusive", "max_inclusive", "min_exclusive", "max_exclusive")):
+    if name in _INT_RANGES and any(
+        k in facets for k in ("min_inclusive", "max_inclusive", "min_exclusive", "max_exclusive")
+    ):
         low, high = _INT_RANGES[name]
         if "min_inclusive" in facets:
             low = int(facets["min_inclusive"])
@@ -180,9 +193,11 @@ def _bounded(simple: SimpleType) -> st.SearchStrategy[str] | None:
         if "max_exclusive" in facets:
             high = int(facets["max_exclusive"]) - 1
         return _integer_text(low, high)
-    if name == "decimal" and any(k in facets for k in ("min_inclusive", "max_inclusive", "fraction_digits", "total_digits")):
+    if name == "decimal" and any(
+        k in facets for k in ("min_inclusive", "max_inclusive", "fraction_digits", "total_digits")
+    ):
         places = facets.get("fraction_digits", 2)
-        low = Decimal(facets.get("min_inclusive", -(10 ** 6)))
+        low = Decimal(facets.get("min_inclusive", -(10**6)))
         high = Decimal(facets.get("max_inclusive", 10**6))
         return st.decimals(min_value=low, max_value=high, places=min(places, 4)).map(lambda d: format(d, "f"))
     if simple.python is str and any(k in facets for k in ("length", "min_length", "max_length")):

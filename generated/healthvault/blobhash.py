@@ -43,9 +43,7 @@ class SHA256Block:
         self._filled = 0
         self._digests = hashlib.sha256()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: collections.deque[concurrent.futures.Future[bytes]] = (
-            collections.deque()
-        )
+        self._pending: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
         self.length = 0
         self.blocks = 0
 
@@ -68,9 +66,7 @@ class SHA256Block:
     def _finish_block(self) -> None:
         if self.workers > 1:
             if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=self.workers
-                )
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
             self._pending.append(self._pool.submit(_sha256, bytes(self._buffer)))
             self._buffer.clear()
             while len(self._pending) >= 2 * self.workers:
@@ -117,9 +113,7 @@ def hash_bytes(data: bytes, block_size: int = DEFAULT_BLOCK_SIZE) -> str:
     return hasher.b64digest()
 
 
-def hash_stream(
-    stream: BinaryIO, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None
-) -> str:
+def hash_stream(stream: BinaryIO, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> str:
     """SHA256Block of a binary stream, read in constant memory.
 
     Blocks are independent, so with ``workers`` > 1 (default: one per CPU,
@@ -169,9 +163,7 @@ def hash_chunks(chunks: Iterable[bytes], block_size: int = DEFAULT_BLOCK_SIZE) -
     return hasher.b64digest()
 
 
-def hash_file(
-    path: Path | str, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None
-) -> str:
+def hash_file(path: Path | str, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> str:
     """SHA256Block of a file, read in constant memory (see :func:`hash_stream`)."""
     with open(path, "rb") as f:
         return hash_stream(f, block_size, workers)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol, Union
+from typing import IO, Any, BinaryIO, Protocol, TypeAlias
 from uuid import UUID
 
 import httpx
@@ -62,7 +62,7 @@ SCHEMA_CLASSES = {
 #: Called with (bytes done, total bytes or None) as a transfer progresses.
 Progress = Callable[[int, "int | None"], None]
 #: What an upload reads from: a path, a binary file object, or chunks of bytes.
-Source = Union[str, os.PathLike[str], BinaryIO, IO[bytes], Iterable[bytes]]
+Source: TypeAlias = str | os.PathLike[str] | BinaryIO | IO[bytes] | Iterable[bytes]
 
 #: The protocol's blob header names, under the names this module first gave them.
 COMPLETE_HEADER = BLOB_COMPLETE_HEADER
@@ -88,9 +88,7 @@ class BlobClient(Protocol):
         """PutThings with one thing."""
         ...
 
-    def get_thing(
-        self, thing_id: UUID | str, *, record_id: str | None = None, **fields: Any
-    ) -> Thing2 | None:
+    def get_thing(self, thing_id: UUID | str, *, record_id: str | None = None, **fields: Any) -> Thing2 | None:
         """One thing by id."""
         ...
 
@@ -98,9 +96,7 @@ class BlobClient(Protocol):
 class HealthVaultBlobError(HealthVaultError):
     """A blob transfer failed: refused by the platform, or corrupt."""
 
-    def __init__(
-        self, message: str, http_status: int | None = None, code: int | None = None
-    ) -> None:
+    def __init__(self, message: str, http_status: int | None = None, code: int | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.code = code
@@ -132,9 +128,7 @@ def _platform_error(response: httpx.Response) -> HealthVaultBlobError:
             message = status.error.message
     except Exception:  # not an XML status; keep the raw text
         pass
-    return HealthVaultBlobError(
-        f"HTTP {response.status_code}: {message}", response.status_code, code
-    )
+    return HealthVaultBlobError(f"HTTP {response.status_code}: {message}", response.status_code, code)
 
 
 # -- reading sources in exact chunks ------------------------------------------------------
@@ -155,7 +149,7 @@ class _ChunkReader:
         elif hasattr(source, "read"):
             self._stream = source  # type: ignore[assignment]
         else:
-            self._iter = iter(source)  # type: ignore[arg-type]
+            self._iter = iter(source)
         if skip:
             self._skip(skip)
 
@@ -206,9 +200,9 @@ def _source_length(source: Source) -> int | None:
         return os.path.getsize(source)
     if hasattr(source, "seek") and hasattr(source, "tell"):
         try:
-            here = source.tell()  # type: ignore[union-attr]
-            end = source.seek(0, io.SEEK_END)  # type: ignore[union-attr]
-            source.seek(here)  # type: ignore[union-attr]
+            here = source.tell()
+            end = source.seek(0, io.SEEK_END)
+            source.seek(here)
             return int(end - here)
         except (OSError, io.UnsupportedOperation, ValueError):
             return None
@@ -254,9 +248,7 @@ class BlobUpload:
         """Ask the platform for an upload URL (BeginPutBlob)."""
         result = self.client.begin_put_blob(record_id=self.record_id)
         if result.blob_hash_algorithm != blobhash.ALGORITHM:
-            raise HealthVaultBlobError(
-                f"unsupported blob hash algorithm {result.blob_hash_algorithm}"
-            )
+            raise HealthVaultBlobError(f"unsupported blob hash algorithm {result.blob_hash_algorithm}")
         self.url = str(result.blob_ref_url)
         self.chunk_size = int(result.blob_chunk_size)
         self.max_size = int(result.max_blob_size)
@@ -287,9 +279,7 @@ class BlobUpload:
             self.begin()
         self.total = total if total is not None else _source_length(source)
         if self.total is not None and self.total > self.max_size:
-            raise BlobTooLarge(
-                f"{self.total} bytes is over the platform's {self.max_size}-byte limit"
-            )
+            raise BlobTooLarge(f"{self.total} bytes is over the platform's {self.max_size}-byte limit")
         return self._stream(_ChunkReader(source, self.chunk_size, skip=0))
 
     def resume(self, source: Source) -> BlobPayloadItem:
@@ -305,9 +295,7 @@ class BlobUpload:
         while done < received:
             piece = reader.read()
             if len(piece) < self.chunk_size and done + len(piece) < received:
-                raise HealthVaultBlobError(
-                    "the source is shorter than what was already uploaded"
-                )
+                raise HealthVaultBlobError("the source is shorter than what was already uploaded")
             self._hasher.update(piece[: received - done])
             done += min(len(piece), received - done)
         self.acknowledged = received
@@ -322,9 +310,7 @@ class BlobUpload:
                 last = not following
                 first = self.acknowledged
                 if first + len(chunk) > self.max_size:
-                    raise BlobTooLarge(
-                        f"the blob grew past the platform's {self.max_size}-byte limit"
-                    )
+                    raise BlobTooLarge(f"the blob grew past the platform's {self.max_size}-byte limit")
                 self._send_chunk(first, chunk, last)
                 self._hasher.update(chunk)
                 self.acknowledged += len(chunk)
@@ -347,15 +333,11 @@ class BlobUpload:
             headers[COMPLETE_HEADER] = "1"
         self._request("POST", chunk, headers)
 
-    def _request(
-        self, method: str, body: bytes, headers: dict[str, str]
-    ) -> httpx.Response:
+    def _request(self, method: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
-                response = self.client.http.request(
-                    method, self.url, content=body, headers=headers
-                )
+                response = self.client.http.request(method, self.url, content=body, headers=headers)
             except httpx.TransportError as exc:
                 problem = f"cannot reach the platform: {exc}"
             else:
@@ -423,9 +405,7 @@ def _range_header(byte_range: tuple[int, int | None] | None) -> dict[str, str]:
     return {"Range": f"bytes={first}-{'' if last is None else last}"}
 
 
-def open_blob(
-    http: httpx.Client, url: str, byte_range: tuple[int, int | None] | None = None
-) -> Iterator[bytes]:
+def open_blob(http: httpx.Client, url: str, byte_range: tuple[int, int | None] | None = None) -> Iterator[bytes]:
     """The blob's bytes (or a range: first and last byte, inclusive), streamed."""
     with http.stream("GET", url, headers=_range_header(byte_range)) as response:
         if response.status_code >= 400:
@@ -470,15 +450,16 @@ def download(
     if isinstance(dest, (str, os.PathLike)):
         with replacing(dest) as f:
             return download(
-                http, url, f, byte_range=byte_range, expected_hash=expected_hash,
-                block_size=block_size, progress=progress,
+                http,
+                url,
+                f,
+                byte_range=byte_range,
+                expected_hash=expected_hash,
+                block_size=block_size,
+                progress=progress,
             )
     workers = min(os.cpu_count() or 1, 4)
-    hasher = (
-        blobhash.SHA256Block(block_size, workers)
-        if expected_hash and byte_range is None
-        else None
-    )
+    hasher = blobhash.SHA256Block(block_size, workers) if expected_hash and byte_range is None else None
     count = 0
     with http.stream("GET", url, headers=_range_header(byte_range)) as response:
         if response.status_code >= 400:
@@ -538,9 +519,7 @@ class BlobWriter(io.RawIOBase):
         upload = self._upload
         assert upload._hasher is not None
         if upload.acknowledged + len(chunk) > upload.max_size:
-            raise BlobTooLarge(
-                f"the blob grew past the platform's {upload.max_size}-byte limit"
-            )
+            raise BlobTooLarge(f"the blob grew past the platform's {upload.max_size}-byte limit")
         upload._send_chunk(upload.acknowledged, chunk, last)
         upload._hasher.update(chunk)
         upload.acknowledged += len(chunk)
@@ -582,9 +561,7 @@ class ThingBlobs:
 
     def _set(self, item: BlobPayloadItem) -> None:
         payload = self._payload()
-        payload.blob = [
-            b for b in payload.blob if b.blob_info.name != item.blob_info.name
-        ] + [item]
+        payload.blob = [b for b in payload.blob if b.blob_info.name != item.blob_info.name] + [item]
 
     def inline_limit(self) -> int:
         return self.client.config_int("maxInlineBlobSizeBytes", 0)
@@ -593,11 +570,7 @@ class ThingBlobs:
         """The blobs the thing has (as last read or changed here)."""
         payload = self.thing.blob_payload
         return (
-            [
-                b.blob_info
-                for b in payload.blob
-                if b.content_length != 0 or b.base64data or b.blob_ref_url
-            ]
+            [b.blob_info for b in payload.blob if b.content_length != 0 or b.base64data or b.blob_ref_url]
             if payload
             else []
         )
@@ -608,9 +581,7 @@ class ThingBlobs:
                 return b
         raise KeyError(f"the thing has no blob named {name!r}")
 
-    def new_blob(
-        self, name: str, content_type: str = "application/octet-stream"
-    ) -> BlobWriter:
+    def new_blob(self, name: str, content_type: str = "application/octet-stream") -> BlobWriter:
         """A writable stream; the blob is uploaded as it is written and
         joins the thing when the stream is closed."""
         return BlobWriter(self, name, content_type)
@@ -622,12 +593,12 @@ class ThingBlobs:
         content_type: str = "application/octet-stream",
     ) -> BlobPayloadItem:
         """Add or replace blob ``name`` with the bytes of ``source``."""
-        size = len(source) if isinstance(source, (bytes, bytearray)) else _source_length(source)  # type: ignore[arg-type]
+        size = len(source) if isinstance(source, (bytes, bytearray)) else _source_length(source)
         if size is not None and size <= self.inline_limit():
             if isinstance(source, (bytes, bytearray)):
                 data = bytes(source)
             else:
-                reader = _ChunkReader(source, size + 1)  # type: ignore[arg-type]
+                reader = _ChunkReader(source, size + 1)
                 try:
                     data = reader.read()
                 finally:
@@ -643,7 +614,7 @@ class ThingBlobs:
                 record_id=self.record_id,
                 progress=self.progress,
             )
-            item = upload.send(source)  # type: ignore[arg-type]
+            item = upload.send(source)
         self._set(item)
         return item
 
@@ -670,14 +641,10 @@ class ThingBlobs:
 
     def refresh(self, thing_id: str | None = None) -> Thing2:
         """Read the thing again (fresh blob URLs)."""
-        thing_id = thing_id or (
-            self.thing.thing_id.value if self.thing.thing_id else None
-        )
+        thing_id = thing_id or (self.thing.thing_id.value if self.thing.thing_id else None)
         if thing_id is None:
             raise HealthVaultBlobError("the thing has not been written yet")
-        fresh = self.client.get_thing(
-            thing_id, record_id=self.record_id, sections=("core",), blob_payload=True
-        )
+        fresh = self.client.get_thing(thing_id, record_id=self.record_id, sections=("core",), blob_payload=True)
         if fresh is None:
             raise HealthVaultBlobError(f"thing {thing_id} is gone")
         self.thing = fresh
@@ -693,9 +660,7 @@ class ThingBlobs:
             raise HealthVaultBlobError(f"blob {name!r} has no download URL (inline?)")
         return str(item.blob_ref_url)
 
-    def open(
-        self, name: str, byte_range: tuple[int, int | None] | None = None
-    ) -> Iterator[bytes]:
+    def open(self, name: str, byte_range: tuple[int, int | None] | None = None) -> Iterator[bytes]:
         """The bytes of blob ``name``, streamed (optionally a byte range)."""
         item = self.item(name)
         if item.base64data is not None and item.blob_ref_url is None:
@@ -706,15 +671,11 @@ class ThingBlobs:
             return iter([data])
         return open_blob(self.client.http, self.url(name), byte_range)
 
-    def read(
-        self, name: str, byte_range: tuple[int, int | None] | None = None
-    ) -> bytes:
+    def read(self, name: str, byte_range: tuple[int, int | None] | None = None) -> bytes:
         """All bytes of blob ``name`` (or a range) in memory: for small blobs and headers."""
         return b"".join(self.open(name, byte_range))
 
-    def save(
-        self, name: str, path: str | os.PathLike[str], progress: Progress | None = None
-    ) -> int:
+    def save(self, name: str, path: str | os.PathLike[str], progress: Progress | None = None) -> int:
         """Download blob ``name`` to ``path``, checking its hash."""
         item = self.item(name)
         info = item.blob_info.hash_info

@@ -148,17 +148,11 @@ class ThingQuery:
             blob_payload_request=(
                 BlobPayloadRequest(
                     blob_filters=(
-                        BlobFilters(
-                            blob_filter=[
-                                BlobFilterSpec(blob_name=n) for n in self.blob_names
-                            ]
-                        )
+                        BlobFilters(blob_filter=[BlobFilterSpec(blob_name=n) for n in self.blob_names])
                         if self.blob_names
                         else None
                     ),
-                    blob_format=BlobPayloadRequest.BlobFormat(
-                        blob_format_spec=BlobFormatSpec(self.blob_format)
-                    ),
+                    blob_format=BlobPayloadRequest.BlobFormat(blob_format_spec=BlobFormatSpec(self.blob_format)),
                 )
                 if self.blob_payload
                 else None
@@ -224,16 +218,12 @@ class HealthVaultClient:
         self.retries = retries
         self.max_response_bytes = max_response_bytes
         self._owns_http = http is None
-        self.http = http or httpx.Client(
-            timeout=timeout, headers={"User-Agent": methods.CLIENT_VERSION}
-        )
+        self.http = http or httpx.Client(timeout=timeout, headers={"User-Agent": methods.CLIENT_VERSION})
         self.session: Session | None = None
         self._service: dict[str, str] | None = None
 
     @classmethod
-    def from_profile(
-        cls, profile: Profile | Path | str | None = None, **kwargs: Any
-    ) -> HealthVaultClient:
+    def from_profile(cls, profile: Profile | Path | str | None = None, **kwargs: Any) -> HealthVaultClient:
         """A client for a saved profile (by default the one ``hvgen serve`` wrote)."""
         if not isinstance(profile, Profile):
             profile = Profile.load(profile)
@@ -271,9 +261,7 @@ class HealthVaultClient:
                 )
             except httpx.TransportError as exc:
                 if last:
-                    raise HealthVaultTransportError(
-                        f"cannot reach {self.endpoint}: {exc}"
-                    ) from None
+                    raise HealthVaultTransportError(f"cannot reach {self.endpoint}: {exc}") from None
                 time.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code >= 500 and not last:
@@ -281,9 +269,7 @@ class HealthVaultClient:
                 continue
             content = response.content
             if not content.lstrip().startswith(b"<"):
-                raise HealthVaultTransportError(
-                    f"{self.endpoint} answered HTTP {response.status_code} without XML"
-                )
+                raise HealthVaultTransportError(f"{self.endpoint} answered HTTP {response.status_code} without XML")
             return content
         raise AssertionError("unreachable")
 
@@ -302,19 +288,13 @@ class HealthVaultClient:
         """
         for attempt in (0, 1):
             if anonymous:
-                body = methods.build_request(
-                    method, info, app_id=self.app_id, record_id=record_id
-                )
+                body = methods.build_request(method, info, app_id=self.app_id, record_id=record_id)
             else:
                 session = self.session or self.create_session()
-                body = methods.build_request(
-                    method, info, session=session, record_id=record_id or self.record_id
-                )
+                body = methods.build_request(method, info, session=session, record_id=record_id or self.record_id)
             data = self.post(body, retry=method in SAFE_METHODS)
             try:
-                return methods.read_result(
-                    method, data, max_bytes=self.max_response_bytes
-                )
+                return methods.read_result(method, data, max_bytes=self.max_response_bytes)
             except status.AuthenticatedSessionTokenExpired:
                 if anonymous or attempt:
                     raise
@@ -326,9 +306,7 @@ class HealthVaultClient:
     def create_session(self) -> Session:
         """Open an authenticated session (CreateAuthenticatedSessionToken v2)."""
         if self.private_key is None or self.certificate is None:
-            raise HealthVaultError(
-                "creating a session needs the application's private key and certificate"
-            )
+            raise HealthVaultError("creating a session needs the application's private key and certificate")
         content = AppServerCredInfo(
             app_id=self.app_id,
             hmac=HmacAlgorithm.HMACSHA256,
@@ -344,18 +322,12 @@ class HealthVaultClient:
         info = CreateAuthenticatedSessionToken2Params(
             auth_info=AuthTokenInfo(
                 app_id=AppInfo(value=self.app_id),
-                credential=Credential(
-                    appserver2=AppServerCred(sig=sig, content=content)
-                ),
+                credential=Credential(appserver2=AppServerCred(sig=sig, content=content)),
             )
         )
         if content_text not in codec.serialize_info(info):
-            raise HealthVaultError(
-                "signed content does not appear verbatim in the request"
-            )
-        result = self.call(
-            methods.CREATE_AUTHENTICATED_SESSION_TOKEN, info, anonymous=True
-        )
+            raise HealthVaultError("signed content does not appear verbatim in the request")
+        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN, info, anonymous=True)
         self.session = Session(
             token=result.token.value,
             shared_secret=crypto.b64decode(result.shared_secret),
@@ -363,9 +335,7 @@ class HealthVaultClient:
         )
         return self.session
 
-    def put_things(
-        self, things: Sequence[Thing2], *, record_id: str | None = None
-    ) -> list[ThingKey]:
+    def put_things(self, things: Sequence[Thing2], *, record_id: str | None = None) -> list[ThingKey]:
         """Create or update things in one transaction; returns their new keys, in order."""
         result = self.call(
             methods.PUT_THINGS,
@@ -378,14 +348,10 @@ class HealthVaultClient:
         """Create or update one thing; returns its new key."""
         return self.put_things([thing], record_id=record_id)[0]
 
-    def query(
-        self, *queries: ThingQuery, record_id: str | None = None
-    ) -> GetThings3Result:
+    def query(self, *queries: ThingQuery, record_id: str | None = None) -> GetThings3Result:
         """Send GetThings with one group per query and return the raw result."""
         info = GetThings3Params(group=[q.to_group() for q in queries])
-        result: GetThings3Result = self.call(
-            methods.GET_THINGS3, info, record_id=record_id
-        )
+        result: GetThings3Result = self.call(methods.GET_THINGS3, info, record_id=record_id)
         return result
 
     def get_things(
@@ -427,18 +393,12 @@ class HealthVaultClient:
             pending = list(more.unprocessed_thing_key_info) + pending
         return things
 
-    def get_thing(
-        self, thing_id: UUID | str, *, record_id: str | None = None, **fields: Any
-    ) -> Thing2 | None:
+    def get_thing(self, thing_id: UUID | str, *, record_id: str | None = None, **fields: Any) -> Thing2 | None:
         """One thing by id, or None."""
-        things = self.get_things(
-            ThingQuery(thing_ids=[thing_id], **fields), record_id=record_id
-        )
+        things = self.get_things(ThingQuery(thing_ids=[thing_id], **fields), record_id=record_id)
         return things[0] if things else None
 
-    def remove_things(
-        self, keys: Iterable[ThingKey], *, record_id: str | None = None
-    ) -> None:
+    def remove_things(self, keys: Iterable[ThingKey], *, record_id: str | None = None) -> None:
         """Mark things deleted; each key must name the current version."""
         self.call(
             methods.REMOVE_THINGS,
@@ -471,20 +431,14 @@ class HealthVaultClient:
     ) -> Any:
         """Stream a blob (path, binary file or iterable of bytes) and return
         the blob-payload item that makes a thing refer to it."""
-        upload = BlobUpload(
-            self, name, content_type, record_id=record_id, progress=progress
-        )
+        upload = BlobUpload(self, name, content_type, record_id=record_id, progress=progress)
         return upload.send(source)
 
-    def blobs(
-        self, thing: Thing2, *, record_id: str | None = None, progress: Any = None
-    ) -> Any:
+    def blobs(self, thing: Thing2, *, record_id: str | None = None, progress: Any = None) -> Any:
         """The blob store of ``thing`` (see :class:`healthvault.blobs.ThingBlobs`)."""
         return ThingBlobs(self, thing, record_id=record_id, progress=progress)
 
     def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:
         """Start a streamed blob upload: where to send chunks, and how."""
-        result: BeginPutBlobResult = self.call(
-            methods.BEGIN_PUT_BLOB, None, record_id=record_id
-        )
+        result: BeginPutBlobResult = self.call(methods.BEGIN_PUT_BLOB, None, record_id=record_id)
         return result

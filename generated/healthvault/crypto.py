@@ -117,9 +117,7 @@ def same_digest(expected: bytes, claimed: str | bytes) -> bool:
     return hmac.compare_digest(expected, given)
 
 
-def info_hash_matches(
-    data: bytes, claimed: str, algorithm: str = INFO_HASH_ALGORITHM
-) -> bool:
+def info_hash_matches(data: bytes, claimed: str, algorithm: str = INFO_HASH_ALGORITHM) -> bool:
     """Whether ``claimed`` (base64) is the ``algorithm`` digest of ``data``.
 
     Raises:
@@ -128,9 +126,7 @@ def info_hash_matches(
     return same_digest(digest_bytes(data, algorithm), claimed)
 
 
-def hmac_matches(
-    key: bytes, data: bytes, claimed: str, algorithm: str = HMAC_ALGORITHM
-) -> bool:
+def hmac_matches(key: bytes, data: bytes, claimed: str, algorithm: str = HMAC_ALGORITHM) -> bool:
     """Whether ``claimed`` (base64) is the ``algorithm`` HMAC of ``data``.
 
     Raises:
@@ -167,29 +163,23 @@ def sign(key: rsa.RSAPrivateKey, data: bytes, digest: str = "SHA1") -> str:
     return b64encode(key.sign(data, padding.PKCS1v15(), _digest(digest)()))
 
 
-def verify(
-    cert: x509.Certificate, data: bytes, signature_b64: str, digest: str = "SHA1"
-) -> bool:
+def verify(cert: x509.Certificate, data: bytes, signature_b64: str, digest: str = "SHA1") -> bool:
     """Whether ``signature_b64`` is the certificate key's signature of ``data``."""
     public = cert.public_key()
     if not isinstance(public, rsa.RSAPublicKey) or digest.upper() not in DIGESTS:
         return False
     try:
-        public.verify(
-            b64decode(signature_b64), data, padding.PKCS1v15(), _digest(digest)()
-        )
+        public.verify(b64decode(signature_b64), data, padding.PKCS1v15(), _digest(digest)())
     except (InvalidSignature, ValueError):
         return False
     return True
 
 
-def make_key_and_certificate(
-    common_name: str, days: int = 3650
-) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def make_key_and_certificate(common_name: str, days: int = 3650) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A new 2048-bit RSA key and a self-signed certificate for it."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -70,14 +70,9 @@ class Profile:
             raise ProfileError(f"client profile {target} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ProfileError(
-                f"client profile {target} is not a JSON object with url, app_id, "
-                "record_id, key_path and cert_path"
+                f"client profile {target} is not a JSON object with url, app_id, record_id, key_path and cert_path"
             )
-        required = [
-            f.name
-            for f in fields(cls)
-            if f.default is MISSING and not str(data.get(f.name) or "").strip()
-        ]
+        required = [f.name for f in fields(cls) if f.default is MISSING and not str(data.get(f.name) or "").strip()]
         if required:
             raise ProfileError(
                 f"client profile {target} is incomplete: it lacks {', '.join(required)} "

@@ -47,7 +47,6 @@ from .schema import (
     Status,
     StatusError,
 )
-from .status import StatusCode
 
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
@@ -116,7 +115,7 @@ class Session:
 
 def now_xml() -> dt.datetime:
     """The current UTC time as an xs:dateTime with a Z suffix, to the millisecond."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -142,14 +141,8 @@ def build_request(
     """
     if (session is None) == (app_id is None):
         raise ValueError("give either a session or an app_id")
-    if (
-        method.params is not None
-        and info is not None
-        and not isinstance(info, method.params)
-    ):
-        raise TypeError(
-            f"{method} takes {method.params.__name__}, not {type(info).__name__}"
-        )
+    if method.params is not None and info is not None and not isinstance(info, method.params):
+        raise TypeError(f"{method} takes {method.params.__name__}, not {type(info).__name__}")
     info_text = codec.serialize_info(info)
     header = Header(
         method=method.name,
@@ -160,9 +153,7 @@ def build_request(
             AuthenticatedSessionInfo(
                 auth_token=session.token,
                 offline_person_info=(
-                    OfflinePersonInfo(offline_person_id=offline_person_id)
-                    if offline_person_id
-                    else None
+                    OfflinePersonInfo(offline_person_id=offline_person_id) if offline_person_id else None
                 ),
             )
             if session is not None
@@ -185,9 +176,7 @@ def build_request(
     if session is not None:
         auth = HMACFinalized(
             hmac_data=HMACFinalizedData(
-                value=crypto.hmac_digest(
-                    session.shared_secret, header_text.encode("utf-8")
-                ),
+                value=crypto.hmac_digest(session.shared_secret, header_text.encode("utf-8")),
                 alg_name=crypto.HMAC_ALGORITHM,
             )
         )
@@ -207,16 +196,12 @@ def read_result(method: Method, data: bytes, *, max_bytes: int | None = None) ->
     code = envelope.status.code
     if code != 0:
         error = envelope.status.error
-        message = (
-            error.message if error is not None and error.message else "(no message)"
-        )
+        message = error.message if error is not None and error.message else "(no message)"
         raise status.error_for(code, message)
     if method.result is None:
         return None
     if not isinstance(envelope.info, method.result):
-        raise HealthVaultXmlError(
-            f"{method} response has no {method.result.__name__} info"
-        )
+        raise HealthVaultXmlError(f"{method} response has no {method.result.__name__} info")
     return envelope.info
 
 
@@ -232,19 +217,6 @@ def blob_token(url: str) -> str | None:
     """The token a blob URL carries, or None when it carries none."""
     values = parse_qs(urlsplit(url.strip()).query).get(BLOB_TOKEN_PARAM)
     return values[0] if values else None
-
-
-# -- receiving requests (see :mod:`receiving`) --------------------------------------------
-
-from .receiving import (  # noqa: E402  (the receiving side, under its old names)
-    MAX_HEADER_BYTES as MAX_HEADER_BYTES,
-    ReceivedRequest as ReceivedRequest,
-    locate as locate,
-    parse_request as parse_request,
-    receive_request as receive_request,
-    verify_hmac as verify_hmac,
-    verify_info_hash as verify_info_hash,
-)
 
 
 # -- writing responses ---------------------------------------------------------------------

@@ -31,7 +31,6 @@ SCHEMA_CLASSES = {
 }
 
 
-
 def _invalid_xml(message: str) -> status.HealthVaultStatusError:
     return status.error_for(StatusCode.INVALID_XML, message)
 
@@ -110,10 +109,7 @@ class ReceivedRequest:
         parts = _parts(root)
         header_begin, header_end = locate(self.raw, parts["header"])
         info_begin, info_end = locate(self.raw, parts["info"], header_end)
-        if (
-            self.raw[header_begin:header_end] != self.header_bytes
-            or self.raw[info_begin:info_end] != self.info_bytes
-        ):
+        if self.raw[header_begin:header_end] != self.header_bytes or self.raw[info_begin:info_end] != self.info_bytes:
             raise _invalid_xml(
                 "the <header> and <info> elements must be written plainly (no comments, CDATA "
                 "or look-alikes before them)"
@@ -141,14 +137,12 @@ class ReceivedRequest:
 def _parts(root: etree._Element) -> dict[str, etree._Element]:
     """The children of a request envelope by name, its shape checked."""
     if root.tag != wire.REQUEST_TAG:
-        raise _invalid_xml(
-            f"the document element must be wc-request:request, not {etree.QName(root).text}"
-        )
+        raise _invalid_xml(f"the document element must be wc-request:request, not {etree.QName(root).text}")
     children = [c for c in root if isinstance(c.tag, str)]
     names = [c.tag for c in children]
     if names not in (["auth", "header", "info"], ["header", "info"]):
         raise _invalid_xml("the request must hold [auth], header and info, in that order")
-    return dict(zip(names, children))
+    return dict(zip(names, children, strict=False))
 
 
 def _c14n(element: etree._Element) -> bytes:
@@ -159,9 +153,7 @@ def _find_element(raw: bytes, name: bytes, start: int = 0, end: int | None = Non
     """Byte range of the first plain ``<name>...</name>`` or ``<name/>`` in
     ``raw[start:end]`` (a plain search; the envelope check confirms it)."""
     found = [
-        at
-        for at in (raw.find(b"<" + name + b">", start, end), raw.find(b"<" + name + b"/>", start, end))
-        if at >= 0
+        at for at in (raw.find(b"<" + name + b">", start, end), raw.find(b"<" + name + b"/>", start, end)) if at >= 0
     ]
     if not found:
         return None
@@ -304,18 +296,14 @@ def verify_info_hash(request: ReceivedRequest, *, required: bool) -> None:
         return
     algorithm = info_hash.hash_data.alg_name or ""
     try:
-        matches = crypto.info_hash_matches(
-            request.info_bytes, info_hash.hash_data.value or "", algorithm
-        )
+        matches = crypto.info_hash_matches(request.info_bytes, info_hash.hash_data.value or "", algorithm)
     except crypto.UnsupportedAlgorithm:
         raise _bad_sig(f"unsupported info-hash algorithm {algorithm.upper()}") from None
     if not matches:
         raise _bad_sig("the info-hash does not match the info section")
 
 
-def verify_hmac(
-    request: ReceivedRequest, key: bytes, algorithm: str = crypto.HMAC_ALGORITHM
-) -> None:
+def verify_hmac(request: ReceivedRequest, key: bytes, algorithm: str = crypto.HMAC_ALGORITHM) -> None:
     """Check the request's auth HMAC (keyed with the session's shared secret,
     of the session's ``algorithm``) against the header bytes as received.
 

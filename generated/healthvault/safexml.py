@@ -129,15 +129,12 @@ def parse(
     """
     raw = _as_bytes(data)
     if max_bytes is not None and len(raw) > max_bytes:
-        raise HealthVaultXmlError(
-            f"{what} is {len(raw)} bytes, over the {max_bytes}-byte limit"
-        )
+        raise HealthVaultXmlError(f"{what} is {len(raw)} bytes, over the {max_bytes}-byte limit")
     if not raw.strip():
         raise HealthVaultXmlError(f"{what} is empty")
     if _DOCTYPE.search(_prolog_of(raw)):
         raise HealthVaultXmlError(
-            f"{what} declares a DOCTYPE or ENTITY: DTDs, entities and external "
-            "references are not accepted"
+            f"{what} declares a DOCTYPE or ENTITY: DTDs, entities and external references are not accepted"
         )
     if limits is not None:
         limits.check_markup(raw, what)
@@ -145,21 +142,13 @@ def parse(
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (exc.lineno, 0)
-        raise HealthVaultXmlError(
-            f"{what} is not well-formed XML (line {line}, column {column}): {exc.msg}"
-        ) from None
+        raise HealthVaultXmlError(f"{what} is not well-formed XML (line {line}, column {column}): {exc.msg}") from None
     _remember_prefixes(raw)
     docinfo = root.getroottree().docinfo
-    if (
-        docinfo.doctype
-        or docinfo.internalDTD is not None
-        or docinfo.externalDTD is not None
-    ):
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise HealthVaultXmlError(f"{what} declares a DTD, which is not accepted")
     for _entity in root.iter(etree.Entity):
-        raise HealthVaultXmlError(
-            f"{what} contains an entity reference, which is not accepted"
-        )
+        raise HealthVaultXmlError(f"{what} contains an entity reference, which is not accepted")
     if limits is not None:
         limits.check_tree(root, what)
     return root

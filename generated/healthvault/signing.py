@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -98,9 +98,7 @@ STYLESHEET = (
 
 #: Where blob bytes come from: a path, bytes, a binary file, chunks, or a
 #: callable returning one of these.
-BlobSource = Union[
-    str, os.PathLike[str], bytes, io.BufferedIOBase, Iterable[bytes], Callable[[], Any]
-]
+BlobSource: TypeAlias = str | os.PathLike[str] | bytes | io.BufferedIOBase | Iterable[bytes] | Callable[[], Any]
 
 
 class SigningError(HealthVaultError):
@@ -121,9 +119,7 @@ def _c14n(node: etree._Element | etree._ElementTree) -> bytes:
     xmlns="" on descendants."""
     if isinstance(node, etree._Element):
         node = copy.deepcopy(node)
-    return bytes(
-        etree.tostring(node, method="c14n", exclusive=False, with_comments=False)
-    )
+    return bytes(etree.tostring(node, method="c14n", exclusive=False, with_comments=False))
 
 
 def _standalone(stylesheet: etree._Element) -> etree._Element:
@@ -135,17 +131,11 @@ def _standalone(stylesheet: etree._Element) -> etree._Element:
     return etree.fromstring(etree.tostring(dup), _parser())
 
 
-def signed_data(
-    thing: etree._Element, stylesheet: etree._Element | None = None
-) -> bytes:
+def signed_data(thing: etree._Element, stylesheet: etree._Element | None = None) -> bytes:
     """The bytes the reference digest covers: the stylesheet's output, canonicalized."""
-    transform = etree.XSLT(
-        _standalone(stylesheet if stylesheet is not None else _stylesheet_element())
-    )
+    transform = etree.XSLT(_standalone(stylesheet if stylesheet is not None else _stylesheet_element()))
     result = transform(etree.ElementTree(copy.deepcopy(thing)))
-    return bytes(
-        etree.tostring(result, method="c14n", exclusive=False, with_comments=False)
-    )
+    return bytes(etree.tostring(result, method="c14n", exclusive=False, with_comments=False))
 
 
 # -- blob hashes ---------------------------------------------------------------------------
@@ -175,16 +165,10 @@ def _blob_hash(item: Any, blobs: Mapping[str, BlobSource], block_size: int) -> s
         return blobhash.hash_bytes(base64.b64decode(item.base64data), block_size)
     info = item.blob_info.hash_info
     if info is not None and info.hash:
-        claimed = (
-            int(info.params.block_size)
-            if info.params and info.params.block_size
-            else block_size
-        )
+        claimed = int(info.params.block_size) if info.params and info.params.block_size else block_size
         if info.algorithm == blobhash.ALGORITHM and claimed == block_size:
             return str(info.hash)
-    raise SigningError(
-        f"blob {name!r}: no bytes given and no SHA256Block hash-info to use"
-    )
+    raise SigningError(f"blob {name!r}: no bytes given and no SHA256Block hash-info to use")
 
 
 # -- signing ----------------------------------------------------------------------------------
@@ -196,15 +180,11 @@ def _refuse_unknown_blobs(blobs: Mapping[str, BlobSource], names: list[str]) -> 
     unknown = sorted(set(blobs) - set(names))
     if unknown:
         has = ", ".join(repr(n) for n in sorted(set(names))) or "none"
-        raise SigningError(
-            f"the thing has no blob named {', '.join(repr(n) for n in unknown)}; its blobs: {has}"
-        )
+        raise SigningError(f"the thing has no blob named {', '.join(repr(n) for n in unknown)}; its blobs: {has}")
 
 
 def _der_b64(cert: x509.Certificate) -> str:
-    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(
-        "ascii"
-    )
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
 
 def sign(
@@ -234,21 +214,13 @@ def sign(
             the algorithm is unknown.
     """
     if algorithm not in ALGORITHMS:
-        raise SigningError(
-            f"unknown signature algorithm {algorithm!r}; use rsa-sha1 or rsa-sha256"
-        )
+        raise SigningError(f"unknown signature algorithm {algorithm!r}; use rsa-sha1 or rsa-sha256")
     if not isinstance(key, rsa.RSAPrivateKey):
         raise SigningError("the signing key must be an RSA private key")
     signature_method, digest_method, hash_cls = ALGORITHMS[algorithm]
-    parsed = (
-        codec.read_thing(thing)
-        if isinstance(thing, (bytes, bytearray, str))
-        else copy.deepcopy(thing)
-    )
+    parsed = codec.read_thing(thing) if isinstance(thing, (bytes, bytearray, str)) else copy.deepcopy(thing)
     if not isinstance(parsed, Thing2):
-        raise SigningError(
-            "only Thing2 things (with blob payloads) can be signed with HVSignatureMethod2"
-        )
+        raise SigningError("only Thing2 things (with blob payloads) can be signed with HVSignatureMethod2")
     blobs = blobs or {}
     _refuse_unknown_blobs(
         blobs,
@@ -256,11 +228,7 @@ def sign(
     )
     items = []
     for item in parsed.blob_payload.blob if parsed.blob_payload else []:
-        if (
-            item.content_length == 0
-            and item.base64data is None
-            and item.blob_ref_url is None
-        ):
+        if item.content_length == 0 and item.base64data is None and item.blob_ref_url is None:
             continue  # a removal marker, not a blob
         digest = _blob_hash(item, blobs, block_size)
         info = item.blob_info.hash_info
@@ -268,15 +236,9 @@ def sign(
             info is not None
             and info.hash
             and info.hash != digest
-            and (
-                not info.params
-                or not info.params.block_size
-                or int(info.params.block_size) == block_size
-            )
+            and (not info.params or not info.params.block_size or int(info.params.block_size) == block_size)
         ):
-            raise SigningError(
-                f"blob {item.blob_info.name!r}: its bytes do not match its hash-info"
-            )
+            raise SigningError(f"blob {item.blob_info.name!r}: its bytes do not match its hash-info")
         hash_info = BlobHashInfo(
             algorithm=blobhash.ALGORITHM,
             params=BlobHashAlgorithmParameters(block_size=block_size),
@@ -300,9 +262,7 @@ def sign(
         )
     )
     doc = safexml.parse(codec.write_thing(parsed), what="thing")
-    digest_value = crypto.b64encode(
-        crypto.digest_bytes(signed_data(doc), _DIGESTS[digest_method])
-    )
+    digest_value = crypto.b64encode(crypto.digest_bytes(signed_data(doc), _DIGESTS[digest_method]))
 
     E = ElementMaker(namespace=DSIG, nsmap={None: DSIG})
     transform_xslt = E.Transform(Algorithm=XSLT_TRANSFORM)
@@ -367,9 +327,7 @@ class Verification:
 
     def summary(self) -> str:
         if self.valid:
-            subject = (
-                self.certificate.subject.rfc4514_string() if self.certificate else "?"
-            )
+            subject = self.certificate.subject.rfc4514_string() if self.certificate else "?"
             return f"valid {self.algorithm} signature by {subject}; blobs checked: {len(self.blobs)}"
         return "\n".join(str(p) for p in self.problems)
 
@@ -384,15 +342,11 @@ def _thing_element(thing: Thing2 | bytes | etree._Element) -> etree._Element:
     else:
         element = safexml.parse(codec.write_thing(thing), what="thing")
     if element.tag != "thing":
-        raise HealthVaultError(
-            f"expected a <thing>, found <{etree.QName(element).text}>"
-        )
+        raise HealthVaultError(f"expected a <thing>, found <{etree.QName(element).text}>")
     return element
 
 
-def _only(
-    parent: etree._Element, tag: str, result: Verification, what: str
-) -> etree._Element | None:
+def _only(parent: etree._Element, tag: str, result: Verification, what: str) -> etree._Element | None:
     found = parent.findall(tag)
     if len(found) != 1:
         result.problems.append(
@@ -409,9 +363,7 @@ def _ds(name: str) -> str:
     return "{" + DSIG + "}" + name
 
 
-def _check_signed_info(
-    signed_info: etree._Element, result: Verification
-) -> tuple[str, str] | None:
+def _check_signed_info(signed_info: etree._Element, result: Verification) -> tuple[str, str] | None:
     """(SignatureMethod, DigestMethod) if SignedInfo has the one accepted shape."""
     children = [c for c in signed_info if isinstance(c.tag, str)]
     if [c.tag for c in children] != [
@@ -447,7 +399,7 @@ def _check_signed_info(
         result.problems.append(
             Problem(
                 "structure",
-                f"the reference must be URI=\"\" (the whole thing), not {reference.get('URI')!r}",
+                f'the reference must be URI="" (the whole thing), not {reference.get("URI")!r}',
             )
         )
         return None
@@ -478,11 +430,7 @@ def _check_signed_info(
         )
         return None
     sheets = [c for c in transforms[0] if isinstance(c.tag, str)]
-    if (
-        len(sheets) != 1
-        or _c14n(_standalone(sheets[0])) != _c14n(_stylesheet_element())
-        or len(transforms[1])
-    ):
+    if len(sheets) != 1 or _c14n(_standalone(sheets[0])) != _c14n(_stylesheet_element()) or len(transforms[1]):
         result.problems.append(
             Problem(
                 "structure",
@@ -492,9 +440,7 @@ def _check_signed_info(
         return None
     digest_method = ref_children[1].get("Algorithm") or ""
     if digest_method not in _DIGESTS:
-        result.problems.append(
-            Problem("algorithm", f"unsupported digest method {digest_method}")
-        )
+        result.problems.append(Problem("algorithm", f"unsupported digest method {digest_method}"))
         return None
     return sig_method.get("Algorithm") or "", digest_method
 
@@ -525,9 +471,7 @@ def _check_certificate(
         except (ValueError, TypeError, InvalidSignature):
             continue
         if not (anchor.not_valid_before_utc <= at <= anchor.not_valid_after_utc):
-            result.problems.append(
-                Problem("certificate", "the issuing certificate is not valid now")
-            )
+            result.problems.append(Problem("certificate", "the issuing certificate is not valid now"))
         return
     result.problems.append(
         Problem(
@@ -606,10 +550,7 @@ def verify(
     signature_method, digest_method = methods
 
     sig_data = codec.bind(copy.deepcopy(sig_data_el), SignatureData, what="sig-data")
-    if (
-        getattr(sig_data.hv_signature_method, "value", sig_data.hv_signature_method)
-        != METHOD
-    ):
+    if getattr(sig_data.hv_signature_method, "value", sig_data.hv_signature_method) != METHOD:
         result.problems.append(
             Problem(
                 "algorithm",
@@ -632,13 +573,9 @@ def verify(
 
     # Reference digest over data-xml and sig-data.
     expected = crypto.b64encode(
-        crypto.digest_bytes(
-            signed_data(element, sheet_of(signed_info)), _DIGESTS[digest_method]
-        )
+        crypto.digest_bytes(signed_data(element, sheet_of(signed_info)), _DIGESTS[digest_method])
     )
-    digest_value = (
-        signed_info.findtext(f"{_ds('Reference')}/{_ds('DigestValue')}") or ""
-    ).strip()
+    digest_value = (signed_info.findtext(f"{_ds('Reference')}/{_ds('DigestValue')}") or "").strip()
     if expected != digest_value:
         result.problems.append(
             Problem(
@@ -650,18 +587,12 @@ def verify(
     # Signature value over SignedInfo.
     certs = key_info.findall(f"{_ds('X509Data')}/{_ds('X509Certificate')}")
     if len(certs) != 1:
-        result.problems.append(
-            Problem("certificate", "KeyInfo must carry exactly one X509Certificate")
-        )
+        result.problems.append(Problem("certificate", "KeyInfo must carry exactly one X509Certificate"))
     else:
         try:
-            cert = x509.load_der_x509_certificate(
-                crypto.b64decode(certs[0].text or "")
-            )
+            cert = x509.load_der_x509_certificate(crypto.b64decode(certs[0].text or ""))
         except ValueError as exc:
-            result.problems.append(
-                Problem("certificate", f"unreadable certificate: {exc}")
-            )
+            result.problems.append(Problem("certificate", f"unreadable certificate: {exc}"))
             cert = None
         if cert is not None:
             result.certificate = cert
@@ -684,18 +615,14 @@ def verify(
                     )
                 )
             if trust is not None:
-                _check_certificate(
-                    cert, trust, at or dt.datetime.now(dt.timezone.utc), result
-                )
+                _check_certificate(cert, trust, at or dt.datetime.now(dt.UTC), result)
 
     _check_blobs(element, sig_data, blobs or {}, blob_hashes or {}, fetch, result)
     return result
 
 
 def sheet_of(signed_info: etree._Element) -> etree._Element:
-    transform = signed_info.find(
-        f"{_ds('Reference')}/{_ds('Transforms')}/{_ds('Transform')}"
-    )
+    transform = signed_info.find(f"{_ds('Reference')}/{_ds('Transforms')}/{_ds('Transform')}")
     assert transform is not None
     return [c for c in transform if isinstance(c.tag, str)][0]
 
@@ -709,57 +636,33 @@ def _check_blobs(
     result: Verification,
 ) -> None:
     covered: dict[str, Any] = {}
-    for item in (
-        sig_data.blob_signature_info.item if sig_data.blob_signature_info else []
-    ):
+    for item in sig_data.blob_signature_info.item if sig_data.blob_signature_info else []:
         name = item.blob_info.name or ""
         if name in covered:
-            result.problems.append(
-                Problem("sig-data", f"blob {name!r} is listed twice")
-            )
+            result.problems.append(Problem("sig-data", f"blob {name!r} is listed twice"))
         covered[name] = item.blob_info
     payload_el = element.find("blob-payload")
     payload = (
-        codec.bind(copy.deepcopy(payload_el), BlobPayload, what="blob-payload")
-        if payload_el is not None
-        else None
+        codec.bind(copy.deepcopy(payload_el), BlobPayload, what="blob-payload") if payload_el is not None else None
     )
     present: dict[str, Any] = {}
     for blob in payload.blob if payload is not None else []:
-        if (
-            blob.content_length == 0
-            and blob.base64data is None
-            and blob.blob_ref_url is None
-        ):
+        if blob.content_length == 0 and blob.base64data is None and blob.blob_ref_url is None:
             continue
         present[blob.blob_info.name or ""] = blob
     for name in sorted(set(present) - set(covered)):
-        result.problems.append(
-            Problem(f"blob:{name}", "the blob is not covered by the signature")
-        )
+        result.problems.append(Problem(f"blob:{name}", "the blob is not covered by the signature"))
     for name in sorted(set(covered) - set(present)):
-        result.problems.append(
-            Problem(f"blob:{name}", "a signed blob is missing from the thing")
-        )
+        result.problems.append(Problem(f"blob:{name}", "a signed blob is missing from the thing"))
     for name in sorted(set(covered) & set(present)):
         signed, item = covered[name], present[name]
         if (signed.content_type or "") != (item.blob_info.content_type or ""):
-            result.problems.append(
-                Problem(f"blob:{name}", "its content-type differs from the signed one")
-            )
+            result.problems.append(Problem(f"blob:{name}", "its content-type differs from the signed one"))
         info = signed.hash_info
         if info is None or info.algorithm != blobhash.ALGORITHM or not info.hash:
-            result.problems.append(
-                Problem(
-                    "sig-data", f"blob {name!r} has no SHA256Block hash in sig-data"
-                )
-            )
+            result.problems.append(Problem("sig-data", f"blob {name!r} has no SHA256Block hash in sig-data"))
             continue
-        block = (
-            int(info.params.block_size)
-            if info.params and info.params.block_size
-            else blobhash.DEFAULT_BLOCK_SIZE
-        )
+        block = int(info.params.block_size) if info.params and info.params.block_size else blobhash.DEFAULT_BLOCK_SIZE
         try:
             if name in blobs:
                 actual = hash_source(blobs[name], block)
@@ -770,18 +673,12 @@ def _check_blobs(
             elif fetch is not None and item.blob_ref_url:
                 actual = blobhash.hash_chunks(fetch(str(item.blob_ref_url)), block)
             else:
-                result.problems.append(
-                    Problem(f"blob:{name}", "its bytes were not available to check")
-                )
+                result.problems.append(Problem(f"blob:{name}", "its bytes were not available to check"))
                 continue
         except (OSError, HealthVaultError) as exc:
-            result.problems.append(
-                Problem(f"blob:{name}", f"its bytes could not be read: {exc}")
-            )
+            result.problems.append(Problem(f"blob:{name}", f"its bytes could not be read: {exc}"))
             continue
         if actual != info.hash:
-            result.problems.append(
-                Problem(f"blob:{name}", "its bytes do not match the signed hash")
-            )
+            result.problems.append(Problem(f"blob:{name}", "its bytes do not match the signed hash"))
         else:
             result.blobs.append(name)

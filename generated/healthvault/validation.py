@@ -21,7 +21,7 @@ from .errors import HealthVaultXmlError
 SCHEMA_DIR = Path(__file__).resolve().parent / "xsd"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(relative: str) -> tuple[etree.XMLSchema, str]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     tree = etree.parse(str(SCHEMA_DIR / relative), parser)
@@ -47,7 +47,4 @@ def validate_data(element: etree._Element, type_id: UUID | str) -> None:
     if schema.validate(candidate):
         return
     problems = [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:5]]
-    raise HealthVaultXmlError(
-        f"<{etree.QName(element).localname}> does not match its schema: "
-        + "; ".join(problems)
-    )
+    raise HealthVaultXmlError(f"<{etree.QName(element).localname}> does not match its schema: " + "; ".join(problems))

@@ -22,7 +22,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -223,9 +223,7 @@ def _format_boolean(value: Any) -> str:
 
 
 _ZONE = r"(Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?"
-_DATE_TIME = re.compile(
-    r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?" + _ZONE
-)
+_DATE_TIME = re.compile(r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?" + _ZONE)
 _DATE = re.compile(r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})" + _ZONE)
 _TIME = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?" + _ZONE)
 
@@ -234,7 +232,7 @@ def _zone(text: str | None) -> dt.tzinfo | None:
     if text is None:
         return None
     if text == "Z":
-        return dt.timezone.utc
+        return dt.UTC
     sign = -1 if text[0] == "-" else 1
     hours, minutes = int(text[1:3]), int(text[4:6])
     return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
@@ -243,7 +241,9 @@ def _zone(text: str | None) -> dt.tzinfo | None:
 def _year(text: str, what: str, original: str) -> int:
     year = int(text)
     if len(text.lstrip("-")) > 4 and text.lstrip("-").startswith("0"):
-        raise ValueError(f"{_quote(original)} is not a valid {what}: a year of more than four digits has no leading zero")
+        raise ValueError(
+            f"{_quote(original)} is not a valid {what}: a year of more than four digits has no leading zero"
+        )
     if not 1 <= year <= 9999:
         raise ValueError(f"{_quote(original)} is not a supported {what}: years run from 0001 to 9999")
     return year
@@ -262,7 +262,9 @@ def _date_time(text: str) -> dt.datetime:
     hour, minute, second = int(h), int(mi), int(s)
     end_of_day = hour == 24 and minute == 0 and second == 0 and not (fraction or "").strip(".0")
     try:
-        moment = dt.datetime(year, int(mo), int(d), 0 if end_of_day else hour, minute, second, _micro(fraction), _zone(zone))
+        moment = dt.datetime(
+            year, int(mo), int(d), 0 if end_of_day else hour, minute, second, _micro(fraction), _zone(zone)
+        )
     except ValueError as exc:
         raise ValueError(f"{_quote(text)} is not a valid date-time: {exc}") from None
     return moment + dt.timedelta(days=1) if end_of_day else moment
@@ -329,7 +331,9 @@ def _time(text: str) -> dt.time:
         raise ValueError(f"{_quote(text)} is not a valid time (hh:mm:ss[.fff])")
     h, mi, s, fraction, zone = match.groups()
     try:
-        return dt.time(int(h) % 24 if (h, mi, s) == ("24", "00", "00") else int(h), int(mi), int(s), _micro(fraction), _zone(zone))
+        return dt.time(
+            int(h) % 24 if (h, mi, s) == ("24", "00", "00") else int(h), int(mi), int(s), _micro(fraction), _zone(zone)
+        )
     except ValueError as exc:
         raise ValueError(f"{_quote(text)} is not a valid time: {exc}") from None
 
@@ -602,10 +606,11 @@ def restrict(
             ("total_digits", total_digits),
             ("fraction_digits", fraction_digits),
         )
-        if value
-        or (value == 0 and name not in ("patterns", "enumeration"))
+        if value or (value == 0 and name not in ("patterns", "enumeration"))
     }
-    simple_facets = not (allowed or low_in is not None or high_in is not None or low_ex is not None or high_ex is not None)
+    simple_facets = not (
+        allowed or low_in is not None or high_in is not None or low_ex is not None or high_ex is not None
+    )
     simple_facets = simple_facets and total_digits is None and fraction_digits is None
     if simple_facets and base.python is str and derived.whitespace == "preserve":
         derived.valid = _string_valid(base, patterns, compiled, length, min_length, max_length)

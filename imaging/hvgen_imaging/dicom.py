@@ -225,8 +225,9 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def scan(root: Path | str, extra_files: Iterable[Path] = (), *,
-         progress: Callable[[int, int | None], None] | None = None) -> ScanResult:
+def scan(
+    root: Path | str, extra_files: Iterable[Path] = (), *, progress: Callable[[int, int | None], None] | None = None
+) -> ScanResult:
     """Read every file under ``root`` (recursively) and group the DICOM ones.
 
     ``progress(files_done, files_total)`` is called as files are read
@@ -263,8 +264,14 @@ def scan(root: Path | str, extra_files: Iterable[Path] = (), *,
     return result
 
 
-def _add(result: ScanResult, path: Path, header: Dataset, studies: dict[str, DicomStudy],
-         series_index: dict[tuple[str, str], DicomSeries], seen_sop: dict[str, Path]) -> None:
+def _add(
+    result: ScanResult,
+    path: Path,
+    header: Dataset,
+    studies: dict[str, DicomStudy],
+    series_index: dict[tuple[str, str], DicomSeries],
+    seen_sop: dict[str, Path],
+) -> None:
     """Put one read file in its study and series."""
     sop = text(header, "SOPInstanceUID")
     if not sop:
@@ -293,7 +300,9 @@ def _add(result: ScanResult, path: Path, header: Dataset, studies: dict[str, Dic
         series_index[key] = DicomSeries(series_uid)
         study.series.append(series_index[key])
     series_index[key].images.append(
-        DicomImage(path=path, size=size, sop_instance_uid=sop, instance_number=_int(header, "InstanceNumber"), header=header)
+        DicomImage(
+            path=path, size=size, sop_instance_uid=sop, instance_number=_int(header, "InstanceNumber"), header=header
+        )
     )
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from healthvault import blobhash, codec, connectpackage, methods
-from healthvault.bindings.methods.method_createconnectpackage2 import Info as CreatePackage, StreamedPackageBlobs
+from healthvault.bindings.methods.method_createconnectpackage2 import Info as CreatePackage
+from healthvault.bindings.methods.method_createconnectpackage2 import StreamedPackageBlobs
 from healthvault.bindings.methods.method_pickupconnectpackage import Info as PickUp
 from healthvault.bindings.thing import BlobHashInfo, BlobInfo, BlobPayload, BlobPayloadItem, ThingKey
 from healthvault.bindings.wc_types import BlobHashAlgorithmParameters
@@ -88,7 +89,9 @@ def _begin(client: HealthVaultClient) -> tuple[str, int, int, int]:
     return str(begun.blob_ref_url), pre, post, block
 
 
-def _send_all(client: HealthVaultClient, cipher: connectpackage.ChunkCipher, blobs: list[_Blob], progress: Progress | None) -> list[BlobPayloadItem]:
+def _send_all(
+    client: HealthVaultClient, cipher: connectpackage.ChunkCipher, blobs: list[_Blob], progress: Progress | None
+) -> list[BlobPayloadItem]:
     """Stream every blob into the package, each chunk encrypted on its own.
 
     A second thread reads, hashes and encrypts the next chunks (of this blob
@@ -98,7 +101,9 @@ def _send_all(client: HealthVaultClient, cipher: connectpackage.ChunkCipher, blo
     if not blobs:
         return []
     url, pre, post, block = _begin(client)
-    plan = [(blob, k, k == count - 1) for blob in blobs for count in [max(1, -(-blob.size // pre))] for k in range(count)]
+    plan = [
+        (blob, k, k == count - 1) for blob in blobs for count in [max(1, -(-blob.size // pre))] for k in range(count)
+    ]
     seal = _sealer(cipher, pre, block)
     items: list[BlobPayloadItem] = []
     done = 0
@@ -126,15 +131,21 @@ def _send_all(client: HealthVaultClient, cipher: connectpackage.ChunkCipher, blo
                     progress(done, None)
                 if last:
                     hasher = blob.hasher or blobhash.SHA256Block(block)
-                    items.append(BlobPayloadItem(
-                        blob_info=BlobInfo(
-                            name=blob.name,
-                            content_type=blob.content_type,
-                            hash_info=BlobHashInfo(algorithm=blobhash.ALGORITHM, params=BlobHashAlgorithmParameters(block_size=block), hash=hasher.b64digest()),
-                        ),
-                        content_length=hasher.length,
-                        blob_ref_url=url,
-                    ))
+                    items.append(
+                        BlobPayloadItem(
+                            blob_info=BlobInfo(
+                                name=blob.name,
+                                content_type=blob.content_type,
+                                hash_info=BlobHashInfo(
+                                    algorithm=blobhash.ALGORITHM,
+                                    params=BlobHashAlgorithmParameters(block_size=block),
+                                    hash=hasher.b64digest(),
+                                ),
+                            ),
+                            content_length=hasher.length,
+                            blob_ref_url=url,
+                        )
+                    )
         finally:
             for future in ahead:
                 future.cancel()
@@ -159,8 +170,12 @@ def create(
     cipher = connectpackage.ChunkCipher(*connectpackage.derive(answer, salt))
     blobs: list[_Blob] = []
     for built in studies:
-        blobs.extend(_Blob(name, DICOM_TYPE, path=path, size=path.stat().st_size) for name, path in sorted(built.images.items()))
-        blobs.extend(_Blob(name, PREVIEW_TYPE, data=p.data, size=len(p.data)) for name, p in sorted(built.previews.items()))
+        blobs.extend(
+            _Blob(name, DICOM_TYPE, path=path, size=path.stat().st_size) for name, path in sorted(built.images.items())
+        )
+        blobs.extend(
+            _Blob(name, PREVIEW_TYPE, data=p.data, size=len(p.data)) for name, p in sorted(built.previews.items())
+        )
     items = iter(_send_all(client, cipher, blobs, progress))
     things = []
     urls: list[str] = []

@@ -39,9 +39,20 @@ PREVIEW_QUALITY = 85
 
 #: Elements of the Modality LUT, VOI LUT and Image Pixel modules a frame's rendering reads.
 _PIXEL_KEYWORDS = (
-    "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel",
-    "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
-    "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ModalityLUTSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "VOILUTSequence",
 )
 #: Functional group macros (PS3.3 C.7.6.16.2) and the elements they set for their frame.
 _FRAME_MACROS = {
@@ -142,8 +153,8 @@ def _grayscale(frame: np.ndarray, view: Dataset, notes: list[str]) -> np.ndarray
 
 def render(ds: Dataset, notes: list[str] | None = None) -> np.ndarray:
     """The shown frame as 8-bit grayscale (rows, columns) or RGB (rows, columns, 3)."""
-    from pydicom.pixels.utils import pixel_array
     from pydicom.pixels.processing import apply_color_lut
+    from pydicom.pixels.utils import pixel_array
 
     notes = notes if notes is not None else []
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):

@@ -165,7 +165,10 @@ def details(thing: Thing2) -> StudyDetails:
                 modality=s.modality.text if s.modality else None,
                 body_part=s.body_part.text if s.body_part else None,
                 institution=s.institution_name.name if s.institution_name else None,
-                images=[ImageDetails(i.image_blob_name, sizes.get(i.image_blob_name, 0), i.image_preview_blob_name) for i in s.images],
+                images=[
+                    ImageDetails(i.image_blob_name, sizes.get(i.image_blob_name, 0), i.image_preview_blob_name)
+                    for i in s.images
+                ],
             )
             for s in data.series
         ],

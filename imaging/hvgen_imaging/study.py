@@ -27,8 +27,19 @@ from .notes import collecting, working_on
 from .preview import PREVIEW_MAX_SIDE, PREVIEW_MIN_SIDE, Preview, describe, make_preview
 
 __all__ = [
-    "DICOM_TYPE", "PREVIEW_MAX_SIDE", "PREVIEW_MIN_SIDE", "PREVIEW_SUFFIX", "PREVIEW_TYPE",
-    "BuiltStudy", "Preview", "build", "date_time", "make_preview", "make_previews", "merge", "merged_equal",
+    "DICOM_TYPE",
+    "PREVIEW_MAX_SIDE",
+    "PREVIEW_MIN_SIDE",
+    "PREVIEW_SUFFIX",
+    "PREVIEW_TYPE",
+    "BuiltStudy",
+    "Preview",
+    "build",
+    "date_time",
+    "make_preview",
+    "make_previews",
+    "merge",
+    "merged_equal",
 ]
 
 PREVIEW_SUFFIX = "_preview"
@@ -135,8 +146,14 @@ def _representative(series: DicomSeries, previews: dict[str, Preview]) -> str | 
     return None
 
 
-def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_thing_id: str | None = None,
-          progress: Progress | None = None) -> BuiltStudy:
+def build(
+    study: DicomStudy,
+    *,
+    version: int = 2,
+    previews: bool = True,
+    client_thing_id: str | None = None,
+    progress: Progress | None = None,
+) -> BuiltStudy:
     """The medical image study thing for a scanned DICOM study.
 
     ``progress(images_done, images_total)`` follows the making of previews.
@@ -156,7 +173,7 @@ def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_
                 notes.append(f"no study date (0008,0020); used {keyword}")
                 break
     if when is None:
-        mtime = dt.datetime.fromtimestamp(study.images[0].path.stat().st_mtime, dt.timezone.utc)
+        mtime = dt.datetime.fromtimestamp(study.images[0].path.stat().st_mtime, dt.UTC)
         when = DateTime(date=Date(y=mtime.year, m=mtime.month, d=mtime.day))
         notes.append("no study date (0008,0020) or other date in the files; used the file date, which `when` requires")
 
@@ -164,20 +181,27 @@ def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_
     images: dict[str, Path] = {}
     for series in study.series:
         ds = series.first
-        acquired = date_time(text(ds, "AcquisitionDate") or text(ds, "SeriesDate"),
-                             text(ds, "AcquisitionTime") or text(ds, "SeriesTime"),
-                             f"series {series.uid} acquisition date (0008,0022)", notes)
+        acquired = date_time(
+            text(ds, "AcquisitionDate") or text(ds, "SeriesDate"),
+            text(ds, "AcquisitionTime") or text(ds, "SeriesTime"),
+            f"series {series.uid} acquisition date (0008,0022)",
+            notes,
+        )
         if acquired is None and version == 1:
             acquired = when
-            notes.append(f"series {series.uid}: no acquisition date (0008,0022); used the study date (required in version 1)")
+            notes.append(
+                f"series {series.uid}: no acquisition date (0008,0022); used the study date (required in version 1)"
+            )
         entries = []
         for image in series.images:
             images[image.sop_instance_uid] = image.path
             preview_name = image.sop_instance_uid + PREVIEW_SUFFIX
-            entries.append(M.MedicalImageStudySeriesImage(
-                image_blob_name=image.sop_instance_uid,
-                image_preview_blob_name=preview_name if preview_name in made else None,
-            ))
+            entries.append(
+                M.MedicalImageStudySeriesImage(
+                    image_blob_name=image.sop_instance_uid,
+                    image_preview_blob_name=preview_name if preview_name in made else None,
+                )
+            )
         institution = text(ds, "InstitutionName")
         fields: dict[str, Any] = dict(
             acquisition_datetime=acquired,
@@ -208,7 +232,9 @@ def build(study: DicomStudy, *, version: int = 2, previews: bool = True, client_
     data = M.MedicalImageStudy(**study_fields)
     thing = Thing2(
         type_id=ThingType(value=str(M.MedicalImageStudy.TYPE_ID)),
-        data_xml=[DataXml(any_element=data, common=Common(client_thing_id=client_thing_id) if client_thing_id else None)],
+        data_xml=[
+            DataXml(any_element=data, common=Common(client_thing_id=client_thing_id) if client_thing_id else None)
+        ],
     )
     return BuiltStudy(dicom=study, thing=thing, images=images, previews=made, warnings=notes)
 
@@ -237,4 +263,6 @@ def merge(stored: Any, new: Any) -> Any:
 def merged_equal(stored: Any, new: Any) -> bool:
     """Whether ``stored`` already has every series and image of ``new``."""
     merged = merge(stored, new)
-    return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(merged.series) == len(stored.series)
+    return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(
+        merged.series
+    ) == len(stored.series)

@@ -40,8 +40,17 @@ from healthvault.client import HealthVaultClient, ThingQuery
 from . import dicom
 from .journal import Journal, cache_dir, safe_name
 from .results import (
-    DownloadResult, ImageDetails, SeriesDetails, StudyDetails, StudyError, StudySummary, UploadResult,
-    _sizes, details, study_of, summary,
+    DownloadResult,
+    ImageDetails,
+    SeriesDetails,
+    StudyDetails,
+    StudyError,
+    StudySummary,
+    UploadResult,
+    _sizes,
+    details,
+    study_of,
+    summary,
 )
 from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy, build, merge, merged_equal
 
@@ -49,8 +58,21 @@ Progress = Callable[[int, "int | None"], None]
 STUDY_TYPES = [str(v2.MedicalImageStudy.TYPE_ID), str(v1.MedicalImageStudy.TYPE_ID)]
 
 __all__ = [
-    "DownloadResult", "DuplicateStudies", "ImageDetails", "OtherStudy", "SeriesDetails", "SignatureWouldBeLost",
-    "Signer", "StudyDetails", "StudyError", "StudySummary", "Studies", "UploadResult", "details", "study_of", "summary",
+    "DownloadResult",
+    "DuplicateStudies",
+    "ImageDetails",
+    "OtherStudy",
+    "SeriesDetails",
+    "SignatureWouldBeLost",
+    "Signer",
+    "StudyDetails",
+    "StudyError",
+    "StudySummary",
+    "Studies",
+    "UploadResult",
+    "details",
+    "study_of",
+    "summary",
 ]
 
 
@@ -61,7 +83,9 @@ class DuplicateStudies(StudyError):
         self.study_uid = study_uid
         self.thing_ids = [t.thing_id.value for t in things if t.thing_id is not None]
         listed = "; ".join(_one_line_summary(t) for t in things)
-        super().__init__(f"the record holds {len(things)} studies with Study Instance UID {study_uid} ({listed}); {what_to_do}")
+        super().__init__(
+            f"the record holds {len(things)} studies with Study Instance UID {study_uid} ({listed}); {what_to_do}"
+        )
 
 
 class SignatureWouldBeLost(StudyError):
@@ -91,7 +115,9 @@ class Signer:
 class Studies:
     """Medical image studies in one record."""
 
-    def __init__(self, client: HealthVaultClient, *, progress: Progress | None = None, journal_dir: Path | None = None) -> None:
+    def __init__(
+        self, client: HealthVaultClient, *, progress: Progress | None = None, journal_dir: Path | None = None
+    ) -> None:
         self.client = client
         self.progress = progress
         self.journal_dir = journal_dir or cache_dir()
@@ -131,9 +157,13 @@ class Studies:
         try:
             uuid.UUID(thing_id)
         except ValueError:
-            raise StudyError(f"{thing_id!r} is not a thing id (a GUID such as those `hvgen study list` shows)") from None
+            raise StudyError(
+                f"{thing_id!r} is not a thing id (a GUID such as those `hvgen study list` shows)"
+            ) from None
         try:
-            found = self.client.get_things(ThingQuery(thing_ids=[thing_id], sections=("core",), blob_payload=True, signatures=True))
+            found = self.client.get_things(
+                ThingQuery(thing_ids=[thing_id], sections=("core",), blob_payload=True, signatures=True)
+            )
         except status.HealthVaultStatusError as exc:
             raise StudyError(f"no study with thing id {thing_id}: {exc.message}") from None
         if not found:
@@ -148,15 +178,25 @@ class Studies:
     def summaries(self) -> list[StudySummary]:
         """A summary of every study in the record."""
         out = []
-        for thing in self.client.get_things(ThingQuery(type_ids=STUDY_TYPES, sections=("core",), blob_payload=True, blob_format="information", signatures=True)):
+        for thing in self.client.get_things(
+            ThingQuery(
+                type_ids=STUDY_TYPES, sections=("core",), blob_payload=True, blob_format="information", signatures=True
+            )
+        ):
             data = study_of(thing)
             out.append(summary(thing, data))
         return out
 
     # -- upload ---------------------------------------------------------------------------------
 
-    def upload(self, built: BuiltStudy, *, signer: Signer | None = None, drop_signature: bool = False,
-               thing_id: str | None = None) -> UploadResult:
+    def upload(
+        self,
+        built: BuiltStudy,
+        *,
+        signer: Signer | None = None,
+        drop_signature: bool = False,
+        thing_id: str | None = None,
+    ) -> UploadResult:
         """Upload a built study: its blobs, then the thing; resumable.
 
         A study already in the record (by Study Instance UID, or ``thing_id``)
@@ -194,7 +234,9 @@ class Studies:
         if existing is not None and not missing and unchanged_data:
             if signer is None or was_signed:
                 return self._result(thing, status_="unchanged", built=built, notes=notes)
-            return self._result(self._put(thing, signer, {}, None), status_="signed", built=built, notes=notes, signed=True)
+            return self._result(
+                self._put(thing, signer, {}, None), status_="signed", built=built, notes=notes, signed=True
+            )
         if was_signed and signer is None and not drop_signature:
             raise SignatureWouldBeLost(
                 f"study {study_uid} (thing {_id(existing)}) is signed, and adding to it would remove the signature: "
@@ -235,12 +277,26 @@ class Studies:
         thing = self._put(thing, signer, files, journal, frozenset(missing))
         if was_signed and signer is None:
             notes.append(f"the signature of study {study_uid} was removed (--unsigned-ok)")
-        return self._result(thing, status_="created" if existing is None else "updated", built=built, notes=notes,
-                            signed=signer is not None, uploaded=uploaded, size=done_bytes, resumed=resumed,
-                            signature_removed=was_signed and signer is None)
+        return self._result(
+            thing,
+            status_="created" if existing is None else "updated",
+            built=built,
+            notes=notes,
+            signed=signer is not None,
+            uploaded=uploaded,
+            size=done_bytes,
+            resumed=resumed,
+            signature_removed=was_signed and signer is None,
+        )
 
-    def _put(self, thing: Thing2, signer: Signer | None, files: dict[str, Any], journal: Journal | None,
-             new: frozenset[str] = frozenset()) -> Thing2:
+    def _put(
+        self,
+        thing: Thing2,
+        signer: Signer | None,
+        files: dict[str, Any],
+        journal: Journal | None,
+        new: frozenset[str] = frozenset(),
+    ) -> Thing2:
         """Sign ``thing`` (or drop its signature) and write it; blobs it
         already had (all but ``new``) are named, not sent again."""
         for b in thing.blob_payload.blob if thing.blob_payload else []:
@@ -249,7 +305,9 @@ class Studies:
                 b.base64data = None
         thing.signature_info = None
         if signer is not None:
-            thing = codec.read_thing(signing.sign(thing, signer.key, signer.cert, blobs=files, algorithm=signer.algorithm))  # type: ignore[assignment]
+            thing = codec.read_thing(
+                signing.sign(thing, signer.key, signer.cert, blobs=files, algorithm=signer.algorithm)
+            )
         try:
             key = self.client.put_thing(thing)
         except (status.InvalidBlobRefUrl, status.BlobTokenNotCompleted) as exc:
@@ -280,17 +338,30 @@ class Studies:
         if item is None:
             upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
             upload.begin()
-            journal.start({"name": name, "url": upload.url, "chunk": upload.chunk_size, "max": upload.max_size, "block": upload.block_size})
+            journal.start(
+                {
+                    "name": name,
+                    "url": upload.url,
+                    "chunk": upload.chunk_size,
+                    "max": upload.max_size,
+                    "block": upload.block_size,
+                }
+            )
             item = upload.send(source if kind == "file" else io.BytesIO(source.data))
         journal.finished(name, item)
         return item
 
-    def _resume(self, name: str, content_type: str, source: Path, pending: dict[str, Any], progress: Progress) -> BlobPayloadItem | None:
+    def _resume(
+        self, name: str, content_type: str, source: Path, pending: dict[str, Any], progress: Progress
+    ) -> BlobPayloadItem | None:
         """Carry on the blob the journal says was being sent; None when its
         upload URL is no longer usable (the blob is then sent afresh)."""
         upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
         upload.url, upload.chunk_size, upload.max_size, upload.block_size = (
-            pending["url"], pending["chunk"], pending["max"], pending["block"]
+            pending["url"],
+            pending["chunk"],
+            pending["max"],
+            pending["block"],
         )
         upload.total = source.stat().st_size
         try:
@@ -300,8 +371,19 @@ class Studies:
         except hvblobs.HealthVaultBlobError:
             return None
 
-    def _result(self, thing: Thing2, *, status_: str, built: BuiltStudy | None, notes: list[str], signed: bool | None = None,
-                uploaded: int = 0, size: int = 0, resumed: int = 0, signature_removed: bool = False) -> UploadResult:
+    def _result(
+        self,
+        thing: Thing2,
+        *,
+        status_: str,
+        built: BuiltStudy | None,
+        notes: list[str],
+        signed: bool | None = None,
+        uploaded: int = 0,
+        size: int = 0,
+        resumed: int = 0,
+        signature_removed: bool = False,
+    ) -> UploadResult:
         data = study_of(thing)
         key = thing.thing_id
         return UploadResult(
@@ -323,7 +405,9 @@ class Studies:
 
     # -- download -------------------------------------------------------------------------------
 
-    def download(self, study_uid: str, out: Path, *, previews: bool = False, verify: bool = True, thing_id: str | None = None) -> DownloadResult:
+    def download(
+        self, study_uid: str, out: Path, *, previews: bool = False, verify: bool = True, thing_id: str | None = None
+    ) -> DownloadResult:
         """Save the study's DICOM files (and previews) under ``out``, each hash-checked.
 
         Files go to ``out/<series-uid>/<sop-instance-uid>.dcm``. A signed study
@@ -339,7 +423,9 @@ class Studies:
             for image in series.images:
                 plan.append((image.image_blob_name, folder / f"{safe_name(image.image_blob_name)}.dcm"))
                 if previews and image.image_preview_blob_name:
-                    plan.append((image.image_preview_blob_name, folder / f"{safe_name(image.image_preview_blob_name)}.jpg"))
+                    plan.append(
+                        (image.image_preview_blob_name, folder / f"{safe_name(image.image_preview_blob_name)}.jpg")
+                    )
         total = sum(sizes.get(name, 0) for name, _ in plan)
         done = 0
         files: dict[str, Path] = {}
@@ -352,7 +438,8 @@ class Studies:
         result = DownloadResult(study_uid, thing.thing_id.value if thing.thing_id else "", len(files), done, str(out))
         if thing.signature_info is not None and verify:
             check = signing.verify(
-                thing, blobs=files,  # type: ignore[arg-type]
+                thing,
+                blobs=files,
                 fetch=lambda url: hvblobs.open_blob(self.client.http, url),
             )
             result.signature = "valid" if check.valid else "INVALID: " + "; ".join(str(p) for p in check.problems)
@@ -360,9 +447,17 @@ class Studies:
 
     # -- changes --------------------------------------------------------------------------------
 
-    def add_series(self, study_uid: str, source: Path | dicom.ScanResult, *, signer: Signer | None = None,
-                   drop_signature: bool = False, other_study_ok: bool = False, thing_id: str | None = None,
-                   previews_progress: Progress | None = None) -> UploadResult:
+    def add_series(
+        self,
+        study_uid: str,
+        source: Path | dicom.ScanResult,
+        *,
+        signer: Signer | None = None,
+        drop_signature: bool = False,
+        other_study_ok: bool = False,
+        thing_id: str | None = None,
+        previews_progress: Progress | None = None,
+    ) -> UploadResult:
         """Add the series found in ``source`` (a folder, or what scanning it
         found) to an existing study.
 
@@ -372,7 +467,9 @@ class Studies:
         existing = self.require(study_uid, thing_id)
         scanned = source if isinstance(source, dicom.ScanResult) else dicom.scan(source)
         if not scanned.studies:
-            raise StudyError(f"no DICOM files in {source if not isinstance(source, dicom.ScanResult) else 'the folder'}")
+            raise StudyError(
+                f"no DICOM files in {source if not isinstance(source, dicom.ScanResult) else 'the folder'}"
+            )
         stored = study_of(existing)
         others = []
         for st in scanned.studies:
@@ -384,7 +481,8 @@ class Studies:
         if others and not other_study_ok:
             raise OtherStudy(
                 f"the files are not all of study {study_uid} (patient {stored.patient_name or 'unnamed'}): they hold "
-                + ", ".join(others) + "; pass --allow-other-study to add them anyway"
+                + ", ".join(others)
+                + "; pass --allow-other-study to add them anyway"
             )
         version = 2 if isinstance(stored, v2.MedicalImageStudy) else 1
         combined = dicom.DicomStudy(uid=study_uid, series=[s for st in scanned.studies for s in st.series])
@@ -395,8 +493,15 @@ class Studies:
         result.warnings = notes + result.warnings
         return result
 
-    def remove_series(self, study_uid: str, series_uid: str, *, signer: Signer | None = None,
-                      drop_signature: bool = False, thing_id: str | None = None) -> UploadResult:
+    def remove_series(
+        self,
+        study_uid: str,
+        series_uid: str,
+        *,
+        signer: Signer | None = None,
+        drop_signature: bool = False,
+        thing_id: str | None = None,
+    ) -> UploadResult:
         """Remove one series and its blobs from a study."""
         thing = self.require(study_uid, thing_id)
         data = study_of(thing)
@@ -412,8 +517,12 @@ class Studies:
                 "pass --sign with --key and --cert to sign it again, or --unsigned-ok to remove the signature"
             )
         gone = [s for s in data.series if s.series_instance_uid == series_uid][0]
-        names = {i.image_blob_name for i in gone.images} | {i.image_preview_blob_name for i in gone.images if i.image_preview_blob_name}
-        still_used = {i.image_blob_name for s in keep for i in s.images} | {i.image_preview_blob_name for s in keep for i in s.images if i.image_preview_blob_name}
+        names = {i.image_blob_name for i in gone.images} | {
+            i.image_preview_blob_name for i in gone.images if i.image_preview_blob_name
+        }
+        still_used = {i.image_blob_name for s in keep for i in s.images} | {
+            i.image_preview_blob_name for s in keep for i in s.images if i.image_preview_blob_name
+        }
         names -= still_used
         data.series = keep
         if data.preview_blob_name and data.preview_blob_name not in still_used:
@@ -425,9 +534,17 @@ class Studies:
             except KeyError:
                 pass
         thing = self._put(thing, signer, {}, None)
-        notes = [f"the signature of study {study_uid} was removed (--unsigned-ok)"] if was_signed and signer is None else []
-        return self._result(thing, status_="updated", built=None, notes=notes, signed=signer is not None,
-                            signature_removed=was_signed and signer is None)
+        notes = (
+            [f"the signature of study {study_uid} was removed (--unsigned-ok)"] if was_signed and signer is None else []
+        )
+        return self._result(
+            thing,
+            status_="updated",
+            built=None,
+            notes=notes,
+            signed=signer is not None,
+            signature_removed=was_signed and signer is None,
+        )
 
     def delete(self, study_uid: str, *, thing_id: str | None = None) -> StudySummary:
         """Delete a study (its thing becomes Deleted); returns what was deleted."""

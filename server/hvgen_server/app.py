@@ -112,7 +112,9 @@ def create_app(config: ServerConfig) -> Starlette:
 
 def serve(config: ServerConfig, log_level: str = "info") -> None:
     """Run the server in the foreground until interrupted."""
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s"
+    )
     raise_file_limit(config.max_connections + 256)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     sys.setswitchinterval(0.001)  # short requests get the interpreter soon when a long one runs

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import uuid
 
-from healthvault.protocol import verify_hmac, verify_info_hash
+from healthvault.receiving import verify_hmac, verify_info_hash
 from healthvault.status import StatusCode
 
 from .context import Context

@@ -47,7 +47,7 @@ def guarded_protocol(header_timeout: float, body_timeout: float, max_connections
     class GuardedH11Protocol(H11Protocol):
         _timer: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             if len(self.connections) > max_connections:
                 log.warning("over %d connections: closing a new one", max_connections)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from healthvault.protocol import ReceivedRequest, blob_url
+from healthvault.protocol import blob_url
+from healthvault.receiving import ReceivedRequest
 
 from .bootstrap import server_key
 from .config import ServerConfig

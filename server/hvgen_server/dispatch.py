@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from healthvault import methods
 from healthvault.methods import Method
-from healthvault.protocol import receive_request, write_ok, write_status
+from healthvault.protocol import write_ok, write_status
+from healthvault.receiving import receive_request
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from .auth import Access, authenticate

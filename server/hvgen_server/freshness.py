@@ -43,9 +43,7 @@ REPEATABLE: frozenset[Method] = frozenset(
     }
 )
 
-_DATETIME = re.compile(
-    r"^\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?\s*$"
-)
+_DATETIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?\s*$")
 
 
 def parse_time(text: str | None, what: str) -> float:
@@ -62,7 +60,7 @@ def parse_time(text: str | None, what: str) -> float:
         )
     y, mo, d, h, mi, s, fraction, zone = match.groups()
     try:
-        moment = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=dt.timezone.utc)
+        moment = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=dt.UTC)
         if zone and zone != "Z":
             sign = -1 if zone[0] == "-" else 1
             moment -= sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))

@@ -46,7 +46,7 @@ async def timed_stream(request: Request, idle: float, deadline: float | None = N
             piece = await asyncio.wait_for(pieces.__anext__(), wait)
         except StopAsyncIteration:
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PlatformError(StatusCode.BAD_HTTP, f"the request body stalled (nothing for {wait:.0f} s)") from None
         yield piece
 
@@ -58,7 +58,9 @@ async def read_body(request: Request, config: ServerConfig) -> bytes:
     limit = config.max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
-        raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request is {declared} bytes, over the {limit}-byte limit")
+        raise PlatformError(
+            StatusCode.REQUEST_TOO_LONG, f"the request is {declared} bytes, over the {limit}-byte limit"
+        )
     body = bytearray()
     deadline = time.monotonic() + config.body_timeout
     async for chunk in timed_stream(request, config.body_timeout, deadline):

@@ -39,7 +39,6 @@ from .store import Store
 from .store.rows import Pickup
 
 
-
 class JobContext(Protocol):
     """What a job needs of the request that started it (a :class:`~.context.Context`)."""
 
@@ -47,6 +46,7 @@ class JobContext(Protocol):
 
     @property
     def store(self) -> Store: ...
+
 
 log = logging.getLogger("hvgen_server")
 

@@ -92,7 +92,9 @@ def _token(platform: Platform, request: Request, kind: str) -> tokens.BlobToken:
     try:
         return tokens.check(platform.key, token, kind)
     except tokens.TokenError as exc:
-        raise BlobHttpError(403, StatusCode.ACCESS_DENIED if exc.expired else StatusCode.INVALID_BLOB_REF_URL, str(exc)) from None
+        raise BlobHttpError(
+            403, StatusCode.ACCESS_DENIED if exc.expired else StatusCode.INVALID_BLOB_REF_URL, str(exc)
+        ) from None
 
 
 # -- upload ------------------------------------------------------------------------------
@@ -122,7 +124,9 @@ async def upload(platform: Platform, request: Request) -> Response:
     return Response(b"", status_code=200, headers={BLOB_RECEIVED_HEADER: str(received)})
 
 
-def _accept(platform: Platform, claims: tokens.BlobToken, content_range: str | None, body: bytes, complete: bool) -> int:
+def _accept(
+    platform: Platform, claims: tokens.BlobToken, content_range: str | None, body: bytes, complete: bool
+) -> int:
     config = platform.config
     with _lock_for(claims.blob_id):
         with platform.store.read() as tx:
@@ -146,24 +150,34 @@ def _accept(platform: Platform, claims: tokens.BlobToken, content_range: str | N
             declared_total = None if match.group(3) == "*" else int(match.group(3))
             if last < first or last - first + 1 != len(body):
                 raise BlobHttpError(
-                    400, StatusCode.BAD_HTTP,
+                    400,
+                    StatusCode.BAD_HTTP,
                     f"Content-Range {first}-{last} is {last - first + 1} bytes but the body has {len(body)}",
                 )
             if declared_total is not None:
                 if total is not None and declared_total != total:
                     raise BlobHttpError(400, StatusCode.BAD_HTTP, f"total changed from {total} to {declared_total}")
                 if declared_total > config.max_blob_size:
-                    raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"blob of {declared_total} bytes is over the {config.max_blob_size}-byte limit")
+                    raise BlobHttpError(
+                        413,
+                        StatusCode.REQUEST_TOO_LONG,
+                        f"blob of {declared_total} bytes is over the {config.max_blob_size}-byte limit",
+                    )
                 if last >= declared_total:
-                    raise BlobHttpError(400, StatusCode.BAD_HTTP, f"range ends at {last}, past the total of {declared_total}")
+                    raise BlobHttpError(
+                        400, StatusCode.BAD_HTTP, f"range ends at {last}, past the total of {declared_total}"
+                    )
                 total = declared_total
             if row.last_range == f"{first}-{last}" and first + len(body) == row.received:
                 if platform.files.same_bytes(row.blob_id, first, body):
                     return row.received  # a retry of the last chunk
-                raise BlobHttpError(409, StatusCode.BAD_HTTP, f"range {first}-{last} was already received with other bytes")
+                raise BlobHttpError(
+                    409, StatusCode.BAD_HTTP, f"range {first}-{last} was already received with other bytes"
+                )
             if first != row.received:
                 raise BlobHttpError(
-                    400, StatusCode.BAD_HTTP,
+                    400,
+                    StatusCode.BAD_HTTP,
                     f"expected a chunk starting at byte {row.received}, got {first} (chunks go in order, without gaps)",
                 )
             if len(body) > chunk_size:
@@ -171,7 +185,9 @@ def _accept(platform: Platform, claims: tokens.BlobToken, content_range: str | N
             if row.received % chunk_size:
                 raise BlobHttpError(400, StatusCode.BAD_HTTP, "only the last chunk may be shorter than the chunk size")
             if row.received + len(body) > config.max_blob_size:
-                raise BlobHttpError(413, StatusCode.REQUEST_TOO_LONG, f"the blob would exceed {config.max_blob_size} bytes")
+                raise BlobHttpError(
+                    413, StatusCode.REQUEST_TOO_LONG, f"the blob would exceed {config.max_blob_size} bytes"
+                )
             platform.files.append(row.blob_id, row.received, body)
             digests = _block_digests(body, row.block_size) if hashed else b""
             received = row.received + len(body)
@@ -180,12 +196,16 @@ def _accept(platform: Platform, claims: tokens.BlobToken, content_range: str | N
                     row.blob_id, row.received, received, total, f"{first}-{last}", bytes(row.block_digests) + digests
                 )
             if not recorded:
-                raise BlobHttpError(409, StatusCode.BAD_HTTP, "another request changed this upload meanwhile; resume it")
+                raise BlobHttpError(
+                    409, StatusCode.BAD_HTTP, "another request changed this upload meanwhile; resume it"
+                )
             row.received, row.total = received, total
             row.block_digests += digests
         if complete:
             if row.total is not None and row.received != row.total:
-                raise BlobHttpError(400, StatusCode.BLOB_TOKEN_NOT_COMPLETED, f"complete after {row.received} of {row.total} bytes")
+                raise BlobHttpError(
+                    400, StatusCode.BLOB_TOKEN_NOT_COMPLETED, f"complete after {row.received} of {row.total} bytes"
+                )
             with platform.store.read() as tx:
                 fresh = tx.blobs.get(row.blob_id)
             assert fresh is not None

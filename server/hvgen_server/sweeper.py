@@ -7,7 +7,6 @@ import time
 
 from .context import Platform
 
-
 #: Seconds blob bytes with no row are kept (their row may not be committed yet).
 ORPHAN_AGE = 3600.0
 

@@ -85,7 +85,9 @@ def element(tag: str, text: str | None = None, **attrib: str) -> etree._Element:
     return el
 
 
-def audit(name: str, timestamp: float, app_id: str, app_name: str, person_id: str, person_name: str, action: str) -> etree._Element:
+def audit(
+    name: str, timestamp: float, app_id: str, app_name: str, person_id: str, person_name: str, action: str
+) -> etree._Element:
     el = element(name)
     el.append(element("timestamp", iso(timestamp)))
     el.append(element("app-id", app_id, name=app_name))
@@ -113,7 +115,7 @@ def effective_date(data_root: etree._Element | None, fallback: float) -> str:
                 mi = int((time_el.findtext("m") or "0").strip())
                 s = int((time_el.findtext("s") or "0").strip())
                 ms = int((time_el.findtext("f") or "0").strip())
-            moment = dt.datetime(y, m, d, h, mi, s, ms * 1000, tzinfo=dt.timezone.utc)
+            moment = dt.datetime(y, m, d, h, mi, s, ms * 1000, tzinfo=dt.UTC)
             return iso(moment.timestamp())
         except (ValueError, OverflowError):
             pass

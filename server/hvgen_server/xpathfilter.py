@@ -105,9 +105,7 @@ def check(expression: str) -> None:
         elif kind == "name":
             if following == ("op", "::"):
                 if text not in _ALLOWED_AXES:
-                    raise _invalid(
-                        f"the xpath filter may not use the {text} axis (only child, attribute and self)"
-                    )
+                    raise _invalid(f"the xpath filter may not use the {text} axis (only child, attribute and self)")
             elif following == ("op", "(") and previous != ("op", "::") and previous != ("op", "@"):
                 if text not in FUNCTIONS and text not in _OPERATOR_NAMES:
                     raise _invalid(f"the xpath filter may not call {text}()")

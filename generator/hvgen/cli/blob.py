@@ -7,7 +7,19 @@ from typing import Any, BinaryIO
 
 import click
 
-from .common import alias, aliased, check_output_file, client, emit, json_option, parse_range, profile_option, progress_option, reported, showing
+from .common import (
+    alias,
+    aliased,
+    check_output_file,
+    client,
+    emit,
+    json_option,
+    parse_range,
+    profile_option,
+    progress_option,
+    reported,
+    showing,
+)
 from .terminal import Progress
 
 
@@ -40,7 +52,13 @@ class _Counting:
 
 @blob.command("hash")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--block-size", default=2 * 1024 * 1024, show_default=True, type=click.IntRange(min=1), help="SHA256Block block size in bytes.")
+@click.option(
+    "--block-size",
+    default=2 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="SHA256Block block size in bytes.",
+)
 @json_option
 @progress_option()
 def blob_hash(file: Path, block_size: int, as_json: bool, progress: bool) -> None:
@@ -49,10 +67,16 @@ def blob_hash(file: Path, block_size: int, as_json: bool, progress: bool) -> Non
 
     with reported(OSError, doing="read"):
         size = file.stat().st_size
-        with open(file, "rb") as f, Progress(f"hashing {file.name}", enabled=showing(progress, as_json), total=size) as bar:
+        with (
+            open(file, "rb") as f,
+            Progress(f"hashing {file.name}", enabled=showing(progress, as_json), total=size) as bar,
+        ):
             digest = hash_stream(_Counting(f, bar), block_size)  # type: ignore[arg-type]
-    emit(as_json, {"file": str(file), "size": size, "algorithm": "SHA256Block", "block_size": block_size, "hash": digest},
-         lambda: click.echo(digest))
+    emit(
+        as_json,
+        {"file": str(file), "size": size, "algorithm": "SHA256Block", "block_size": block_size, "hash": digest},
+        lambda: click.echo(digest),
+    )
 
 
 @blob.command("put")
@@ -64,7 +88,15 @@ def blob_hash(file: Path, block_size: int, as_json: bool, progress: bool) -> Non
 @progress_option()
 @profile_option
 @click.pass_context
-def blob_put(ctx: click.Context, file: Path, file_name: str | None, content_type: str | None, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def blob_put(
+    ctx: click.Context,
+    file: Path,
+    file_name: str | None,
+    content_type: str | None,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
+) -> None:
     """Store FILE as a `file` thing whose default blob holds its bytes.
 
     Prints the thing id and a download URL (which expires; `hvgen blob get
@@ -75,29 +107,56 @@ def blob_put(ctx: click.Context, file: Path, file_name: str | None, content_type
     file_name = aliased(ctx, "file_name", file_name)
     with reported(OSError, doing="read"):
         size = file.stat().st_size
-        with Progress(f"uploading {file_name or file.name}", enabled=showing(progress, as_json), total=size) as bar, \
-                client(profile_path) as hv:
+        with (
+            Progress(f"uploading {file_name or file.name}", enabled=showing(progress, as_json), total=size) as bar,
+            client(profile_path) as hv,
+        ):
             stored = put_file(hv, file, name=file_name, content_type=content_type, progress=bar)
 
     def text() -> None:
         click.echo(f"thing id: {stored.thing_id}")
         click.echo(f"url:      {stored.url}")
 
-    emit(as_json, {"thing_id": stored.thing_id, "version_stamp": stored.version_stamp, "url": stored.url, "size": stored.size,
-                   "name": stored.name, "content_type": stored.content_type}, text)
+    emit(
+        as_json,
+        {
+            "thing_id": stored.thing_id,
+            "version_stamp": stored.version_stamp,
+            "url": stored.url,
+            "size": stored.size,
+            "name": stored.name,
+            "content_type": stored.content_type,
+        },
+        text,
+    )
 
 
 @blob.command("get")
 @click.argument("source")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--blob", "blob_name", default="", metavar="NAME", help="Blob name, when SOURCE is a thing id (default: the default blob).")
+@click.option(
+    "--blob",
+    "blob_name",
+    default="",
+    metavar="NAME",
+    help="Blob name, when SOURCE is a thing id (default: the default blob).",
+)
 @alias("--name", "blob_name")
 @click.option("--range", "byte_range", default=None, help="Only bytes FIRST-LAST (inclusive), e.g. 0-131 or 1024-.")
 @json_option
 @progress_option()
 @profile_option
 @click.pass_context
-def blob_get(ctx: click.Context, source: str, out: Path, blob_name: str, byte_range: str | None, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def blob_get(
+    ctx: click.Context,
+    source: str,
+    out: Path,
+    blob_name: str,
+    byte_range: str | None,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
+) -> None:
     """Download a blob to OUT. SOURCE is a blob URL or a thing id.
 
     With a thing id a fresh URL is asked for, and a full download is checked
@@ -115,8 +174,18 @@ def blob_get(ctx: click.Context, source: str, out: Path, blob_name: str, byte_ra
         total = found.size if wanted is None else None
         with Progress(f"downloading {out.name}", enabled=showing(progress, as_json), total=total) as bar:
             done = fetch_blob(hv, found, out, byte_range=wanted, progress=bar)
-    result: dict[str, Any] = {"path": str(out), "bytes": done.bytes_written, "hash_checked": done.hash_checked,
-                              "thing_id": found.thing_id, "blob": found.name if found.thing_id else None,
-                              "range": list(wanted) if wanted else None}
-    emit(as_json, result, lambda: click.echo(
-        f"{done.bytes_written} bytes written to {out}" + (" (hash checked)" if done.hash_checked else "")))
+    result: dict[str, Any] = {
+        "path": str(out),
+        "bytes": done.bytes_written,
+        "hash_checked": done.hash_checked,
+        "thing_id": found.thing_id,
+        "blob": found.name if found.thing_id else None,
+        "range": list(wanted) if wanted else None,
+    }
+    emit(
+        as_json,
+        result,
+        lambda: click.echo(
+            f"{done.bytes_written} bytes written to {out}" + (" (hash checked)" if done.hash_checked else "")
+        ),
+    )

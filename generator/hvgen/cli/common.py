@@ -86,9 +86,7 @@ def needs_extra(extra: str) -> Iterator[None]:
     except ImportError as exc:
         if not exc.name or not _belongs(exc.name, EXTRAS[extra]):
             raise
-        raise click.ClickException(
-            f"{command_name()} needs the {extra} extra: pip install 'hvgen[{extra}]'"
-        ) from None
+        raise click.ClickException(f"{command_name()} needs the {extra} extra: pip install 'hvgen[{extra}]'") from None
 
 
 # -- errors, client, output ----------------------------------------------------------------------

@@ -34,8 +34,7 @@ _input = click.Path(exists=True, file_okay=False, path_type=Path)
     "runtime_dir",
     type=_input,
     default=None,
-    help="Folder of the hand-written runtime modules copied into the package "
-    "(default: the project's runtime/).",
+    help="Folder of the hand-written runtime modules copied into the package (default: the project's runtime/).",
 )
 @click.option(
     "--out",
@@ -138,9 +137,7 @@ def generate(
         return
     changed = write(files, out_dir, package)
     elapsed = time.perf_counter() - started
-    click.echo(
-        f"{len(files)} files in {out_dir / package}, {len(changed)} changed ({elapsed:.2f}s)"
-    )
+    click.echo(f"{len(files)} files in {out_dir / package}, {len(changed)} changed ({elapsed:.2f}s)")
 
 
 def _report(compiler: object) -> None:

@@ -6,7 +6,18 @@ from pathlib import Path
 
 import click
 
-from .common import alias, aliased, client, emit, json_option, needs_extra, profile_option, progress_option, reported, showing
+from .common import (
+    alias,
+    aliased,
+    client,
+    emit,
+    json_option,
+    needs_extra,
+    profile_option,
+    progress_option,
+    reported,
+    showing,
+)
 from .terminal import Progress, echo_err
 
 
@@ -25,7 +36,9 @@ def package() -> None:
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--question", required=True, help="Question shown at pick-up.")
 @click.option("--answer", required=True, help="Its answer (at least 6 characters; case does not matter).")
-@click.option("--friendly-name", "friendly_name", default=None, help="Name of the package, shown at pick-up (required).")
+@click.option(
+    "--friendly-name", "friendly_name", default=None, help="Name of the package, shown at pick-up (required)."
+)
 @alias("--name", "friendly_name")
 @click.option("--external-id", default=None, help="Your own id for the package (default: a new GUID).")
 @click.option("--v1", "version1", is_flag=True, help="Medical image study version 1.")
@@ -33,7 +46,18 @@ def package() -> None:
 @progress_option()
 @profile_option
 @click.pass_context
-def package_create(ctx: click.Context, folder: Path, question: str, answer: str, friendly_name: str | None, external_id: str | None, version1: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def package_create(
+    ctx: click.Context,
+    folder: Path,
+    question: str,
+    answer: str,
+    friendly_name: str | None,
+    external_id: str | None,
+    version1: bool,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
+) -> None:
     """Put the DICOM studies under FOLDER in an encrypted package; prints its id.
 
     Every DICOM file and preview is encrypted chunk by chunk on the way
@@ -56,7 +80,9 @@ def package_create(ctx: click.Context, folder: Path, question: str, answer: str,
             echo_err(line)
     built: list[study_mod.BuiltStudy] = []
     for s in scanned.studies:
-        with Progress(f"previews ({len(built) + 1}/{len(scanned.studies)})", enabled=show, unit="image", transient=True) as bar:
+        with Progress(
+            f"previews ({len(built) + 1}/{len(scanned.studies)})", enabled=show, unit="image", transient=True
+        ) as bar:
             built.append(study_mod.build(s, version=1 if version1 else 2, progress=bar))
     if not as_json:
         for b in built:
@@ -64,9 +90,22 @@ def package_create(ctx: click.Context, folder: Path, question: str, answer: str,
                 echo_err(f"note: {w}")
     with Progress("packaging", enabled=show, total=sum(b.size for b in built)) as bar:
         with reported(OSError), client(profile_path) as hv:
-            code = packages.create(hv, built, question=question, answer=answer, friendly_name=friendly_name, external_id=external_id, progress=bar)
-    result = {"package_id": code, "studies": [b.data.study_instance_uid for b in built], "images": sum(len(b.images) for b in built),
-              "skipped": skipped_json(scanned), "notes": scanned.warnings + [w for b in built for w in b.warnings]}
+            code = packages.create(
+                hv,
+                built,
+                question=question,
+                answer=answer,
+                friendly_name=friendly_name,
+                external_id=external_id,
+                progress=bar,
+            )
+    result = {
+        "package_id": code,
+        "studies": [b.data.study_instance_uid for b in built],
+        "images": sum(len(b.images) for b in built),
+        "skipped": skipped_json(scanned),
+        "notes": scanned.warnings + [w for b in built for w in b.warnings],
+    }
     emit(as_json, result, lambda: click.echo(f"package id: {code}"))
 
 

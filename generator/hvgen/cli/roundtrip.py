@@ -25,8 +25,13 @@ from .common import emit, json_option
     help="A package made by `hvgen generate` (its folder) to read and write "
     "through, instead of the installed healthvault package.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here instead of standard output.",
+)
 @json_option
 def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: Path | None, as_json: bool) -> None:
     """Decode FILE through the bindings and write it back to stdout.
@@ -69,8 +74,18 @@ def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: P
     if as_json:
         if output is not None:
             write_out(out, output)
-        emit(True, {"file": file.name, "kind": type(obj).__name__, "bytes_in": len(data), "bytes_out": len(out),
-                    "identical": out.strip() == data.strip(), "output": str(output) if output else None,
-                    "xml": None if output else out.decode("utf-8")}, lambda: None)
+        emit(
+            True,
+            {
+                "file": file.name,
+                "kind": type(obj).__name__,
+                "bytes_in": len(data),
+                "bytes_out": len(out),
+                "identical": out.strip() == data.strip(),
+                "output": str(output) if output else None,
+                "xml": None if output else out.decode("utf-8"),
+            },
+            lambda: None,
+        )
         return
     write_out(out, output)

@@ -64,8 +64,7 @@ def _default_data_dir() -> Path:
     "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Store folder (SQLite file, blobs, keys); created on first run. "
-    "Default: $XDG_DATA_HOME/hvgen/platform.",
+    help="Store folder (SQLite file, blobs, keys); created on first run. Default: $XDG_DATA_HOME/hvgen/platform.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
@@ -75,28 +74,52 @@ def _default_data_dir() -> Path:
     "profile_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the client profile (default: HVGEN_PROFILE, else "
-    "$XDG_CONFIG_HOME/hvgen/profile.json).",
+    help="Where to write the client profile (default: HVGEN_PROFILE, else $XDG_CONFIG_HOME/hvgen/profile.json).",
 )
 @click.option("--no-profile", is_flag=True, help="Do not write a client profile.")
 @click.option("--session-ttl", default=4 * 3600.0, show_default=True, help="Seconds a session lives.")
 @click.option("--blob-read-ttl", default=600.0, show_default=True, help="Seconds a download URL lives.")
 @click.option("--blob-write-ttl", default=7200.0, show_default=True, help="Seconds an upload URL lives.")
+@click.option("--max-request-bytes", default=32 * 1024 * 1024, show_default=True, help="Largest XML request accepted.")
 @click.option(
-    "--max-request-bytes", default=32 * 1024 * 1024, show_default=True, help="Largest XML request accepted."
+    "--chunk-size",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    help="Upload chunk size (multiple of the 2 MiB hash block).",
 )
-@click.option("--chunk-size", default=4 * 1024 * 1024, show_default=True, help="Upload chunk size (multiple of the 2 MiB hash block).")
 @click.option("--max-blob-size", default=64 * 1024**3, show_default=True, help="Largest blob accepted.")
 @click.option("--inline-limit", default=1024 * 1024, show_default=True, help="Largest blob sent or returned inline.")
 @click.option("--max-full", default=500, show_default=True, help="Full things per GetThings group.")
-@click.option("--max-things", default=1000, show_default=True, help="Things one PutThings, RemoveThings or GetThings group may name.")
-@click.option("--max-response-bytes", default=64 * 1024 * 1024, show_default=True, help="Largest GetThings response (larger: status 71).")
+@click.option(
+    "--max-things",
+    default=1000,
+    show_default=True,
+    help="Things one PutThings, RemoveThings or GetThings group may name.",
+)
+@click.option(
+    "--max-response-bytes",
+    default=64 * 1024 * 1024,
+    show_default=True,
+    help="Largest GetThings response (larger: status 71).",
+)
 @click.option("--max-request-elements", default=250_000, show_default=True, help="Elements a request may hold.")
-@click.option("--xpath-budget", default=2.0, show_default=True, help="Seconds the XPath filters of one GetThings may run.")
-@click.option("--max-msg-ttl", default=3600, show_default=True, help="Largest msg-ttl honoured (seconds): the longest a request can be replayed.")
+@click.option(
+    "--xpath-budget", default=2.0, show_default=True, help="Seconds the XPath filters of one GetThings may run."
+)
+@click.option(
+    "--max-msg-ttl",
+    default=3600,
+    show_default=True,
+    help="Largest msg-ttl honoured (seconds): the longest a request can be replayed.",
+)
 @click.option("--max-connections", default=1000, show_default=True, help="Open connections; more are closed at once.")
 @click.option("--header-timeout", default=10.0, show_default=True, help="Seconds a client has to send request headers.")
-@click.option("--body-timeout", default=60.0, show_default=True, help="Seconds a client has to send a request body (and at most between two pieces of a blob chunk).")
+@click.option(
+    "--body-timeout",
+    default=60.0,
+    show_default=True,
+    help="Seconds a client has to send a request body (and at most between two pieces of a blob chunk).",
+)
 @click.option(
     "--trust",
     "signer_trust",
@@ -154,6 +177,7 @@ def serve(
     """
     with needs_extra("server"):
         import uvicorn  # noqa: F401  (the server runs on it; check before creating the store)
+
         from hvgen_server.app import serve as run
         from hvgen_server.bootstrap import ensure_store
         from hvgen_server.config import ServerConfig

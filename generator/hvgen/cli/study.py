@@ -10,7 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import alias, aliased, check_output_folder, client, emit, json_option, needs_extra, profile_option, progress_option, reported, showing
+from .common import (
+    alias,
+    aliased,
+    check_output_folder,
+    client,
+    emit,
+    json_option,
+    needs_extra,
+    profile_option,
+    progress_option,
+    reported,
+    showing,
+)
 from .terminal import Progress, echo_err, stderr_is_terminal
 
 if TYPE_CHECKING:
@@ -33,28 +45,51 @@ def signer(sign: bool, key: Path | None, cert: Path | None, sha256: bool) -> Sig
         from hvgen_imaging.workflow import Signer
 
     with reported(OSError, ValueError, doing="read"):
-        return Signer(crypto.load_private_key(key), crypto.load_certificate(cert), "rsa-sha256" if sha256 else "rsa-sha1")
+        return Signer(
+            crypto.load_private_key(key), crypto.load_certificate(cert), "rsa-sha256" if sha256 else "rsa-sha1"
+        )
 
 
 def sign_options(f: Any) -> Any:
     f = click.option("--sha256", is_flag=True, help="Sign with RSA-SHA256 instead of RSA-SHA1.")(f)
-    f = click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Signer's certificate (PEM).")(f)
-    f = click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Signer's RSA private key (PEM).")(f)
+    f = click.option(
+        "--cert",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Signer's certificate (PEM).",
+    )(f)
+    f = click.option(
+        "--key",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="Signer's RSA private key (PEM).",
+    )(f)
     f = click.option("--sign", is_flag=True, help="Sign the study (needs --key and --cert).")(f)
     return f
 
 
 def change_options(f: Any) -> Any:
     """--sign..., --unsigned-ok and --thing: the options of commands that change a stored study."""
-    f = click.option("--thing", "thing_id", metavar="THING_ID", default=None,
-                     help="The study's thing id (needed when the record holds several studies with this UID).")(f)
-    f = click.option("--unsigned-ok", is_flag=True,
-                     help="Change a signed study without signing it again: its signature is removed.")(f)
+    f = click.option(
+        "--thing",
+        "thing_id",
+        metavar="THING_ID",
+        default=None,
+        help="The study's thing id (needed when the record holds several studies with this UID).",
+    )(f)
+    f = click.option(
+        "--unsigned-ok", is_flag=True, help="Change a signed study without signing it again: its signature is removed."
+    )(f)
     return sign_options(f)
 
 
-thing_option = click.option("--thing", "thing_id", metavar="THING_ID", default=None,
-                            help="The study's thing id (needed when the record holds several studies with this UID).")
+thing_option = click.option(
+    "--thing",
+    "thing_id",
+    metavar="THING_ID",
+    default=None,
+    help="The study's thing id (needed when the record holds several studies with this UID).",
+)
 
 
 def plural(count: int, word: str) -> str:
@@ -71,7 +106,9 @@ def size_text(count: int) -> str:
 
 
 @contextmanager
-def studies(profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "--thing THING_ID") -> Iterator[Studies]:
+def studies(
+    profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "--thing THING_ID"
+) -> Iterator[Studies]:
     """The record's studies, through a client that is closed afterwards;
     library and file errors become one-line messages."""
     with needs_extra("imaging"):
@@ -96,7 +133,10 @@ def scan(folder: Path, show: bool) -> ScanResult:
     if not scanned.studies:
         for line in skipped_lines(scanned):
             echo_err(line)
-        raise click.ClickException(f"no DICOM files under {folder}" + (f" ({plural(len(scanned.skipped), 'file')} skipped, see above)" if scanned.skipped else ""))
+        raise click.ClickException(
+            f"no DICOM files under {folder}"
+            + (f" ({plural(len(scanned.skipped), 'file')} skipped, see above)" if scanned.skipped else "")
+        )
     return scanned
 
 
@@ -136,8 +176,9 @@ def result_line(r: UploadResult) -> str:
         return f"{r.study_uid}: already uploaded as thing {r.thing_id}; nothing to do{' (signed)' if r.signed else ''}"
     if r.status == "signed":
         return f"{r.study_uid}: already uploaded as thing {r.thing_id}; signed it"
-    return f"{r.study_uid}: {r.status} thing {r.thing_id} ({r.series} series, " \
-           f"{plural(r.images, 'image')}; {sent}{signed})"
+    return (
+        f"{r.study_uid}: {r.status} thing {r.thing_id} ({r.series} series, {plural(r.images, 'image')}; {sent}{signed})"
+    )
 
 
 @click.group()
@@ -164,12 +205,26 @@ def study() -> None:
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--v1", "version1", is_flag=True, help="Write medical image study version 1 (default: version 2).")
 @click.option("--no-previews", is_flag=True, help="Do not make JPEG previews.")
-@click.option("--unsigned-ok", is_flag=True, help="Add to a signed study without signing it again: its signature is removed.")
+@click.option(
+    "--unsigned-ok", is_flag=True, help="Add to a signed study without signing it again: its signature is removed."
+)
 @sign_options
 @json_option
 @progress_option()
 @profile_option
-def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: bool, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def study_upload(
+    folder: Path,
+    version1: bool,
+    no_previews: bool,
+    unsigned_ok: bool,
+    sign: bool,
+    key: Path | None,
+    cert: Path | None,
+    sha256: bool,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
+) -> None:
     """Upload the DICOM files under FOLDER as medical image studies.
 
     Files are grouped by Study Instance UID; each study's DICOM files and
@@ -195,15 +250,24 @@ def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: b
     errors: list[tuple[str, str]] = []
     with studies(profile_path) as record:
         for scanned_study in scanned.studies:
-            heading(show, f"study {scanned_study.uid}: {plural(len(scanned_study.images), 'image')}, {size_text(scanned_study.size)}")
+            heading(
+                show,
+                f"study {scanned_study.uid}: {plural(len(scanned_study.images), 'image')}, {size_text(scanned_study.size)}",
+            )
             with Progress("  previews", enabled=show and not no_previews, unit="image", transient=True) as bar:
-                built = study_mod.build(scanned_study, version=1 if version1 else 2, previews=not no_previews, progress=bar)
+                built = study_mod.build(
+                    scanned_study, version=1 if version1 else 2, previews=not no_previews, progress=bar
+                )
             with Progress("  uploading", enabled=show, total=built.size) as bar:
                 record.progress = bar
                 try:
                     result = record.upload(built, signer=chosen, drop_signature=unsigned_ok)
                 except StudyError as exc:
-                    hint = " (remove the extra ones with `hvgen study delete UID --thing THING_ID`)" if isinstance(exc, DuplicateStudies) else ""
+                    hint = (
+                        " (remove the extra ones with `hvgen study delete UID --thing THING_ID`)"
+                        if isinstance(exc, DuplicateStudies)
+                        else ""
+                    )
                     errors.append((study_name(scanned_study), f"{exc}{hint}"))
                     continue
             results.append(result)
@@ -213,8 +277,16 @@ def study_upload(folder: Path, version1: bool, no_previews: bool, unsigned_ok: b
                         echo_err(f"note: {w}" if names_a_file(w) else f"note: study {result.study_uid}: {w}")
                 click.echo(result_line(result))
     if as_json:
-        emit(True, {"studies": [r.as_dict() for r in results], "skipped": skipped_json(scanned), "notes": scanned.warnings,
-                    "errors": [{"study": name, "error": e} for name, e in errors]}, lambda: None)
+        emit(
+            True,
+            {
+                "studies": [r.as_dict() for r in results],
+                "skipped": skipped_json(scanned),
+                "notes": scanned.warnings,
+                "errors": [{"study": name, "error": e} for name, e in errors],
+            },
+            lambda: None,
+        )
     for name, error in errors:
         echo_err(f"Error: {name}: {error}")
     if errors:
@@ -234,13 +306,29 @@ def study_list(as_json: bool, profile_path: Path | None) -> None:
         if not rows:
             click.echo("no studies")
             return
-        table = [["DATE", "STUDY INSTANCE UID", "SERIES", "IMAGES", "SIZE", "SIGNED", "PATIENT", "DESCRIPTION", "THING ID"]]
+        table = [
+            ["DATE", "STUDY INSTANCE UID", "SERIES", "IMAGES", "SIZE", "SIGNED", "PATIENT", "DESCRIPTION", "THING ID"]
+        ]
         for r in rows:
-            table.append([r.date, r.study_uid or "-", str(r.series), str(r.images), size_text(r.bytes), "yes" if r.signed else "no",
-                          r.patient or "-", r.description or "-", r.thing_id or "-"])
+            table.append(
+                [
+                    r.date,
+                    r.study_uid or "-",
+                    str(r.series),
+                    str(r.images),
+                    size_text(r.bytes),
+                    "yes" if r.signed else "no",
+                    r.patient or "-",
+                    r.description or "-",
+                    r.thing_id or "-",
+                ]
+            )
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
-            cells = [cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+            cells = [
+                cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+            ]
             click.echo("  ".join(cells).rstrip())
         uids = [r.study_uid for r in rows if r.study_uid]
         for uid in sorted({u for u in uids if uids.count(u) > 1}):
@@ -263,10 +351,14 @@ def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path
         info = details(record.require(uid, thing_id))
 
     def text() -> None:
-        click.echo(f"study {info.study_uid}  (thing {info.thing_id}, medical image study v{info.version}{', signed' if info.signed else ''})")
+        click.echo(
+            f"study {info.study_uid}  (thing {info.thing_id}, medical image study v{info.version}{', signed' if info.signed else ''})"
+        )
         click.echo(f"  date: {info.date}  patient: {info.patient or '-'}  description: {info.description or '-'}")
         for s in info.series_list:
-            click.echo(f"  series {s.series_uid or '-'}: {s.modality or '-'} {s.body_part or ''} {s.description or ''}".rstrip())
+            click.echo(
+                f"  series {s.series_uid or '-'}: {s.modality or '-'} {s.body_part or ''} {s.description or ''}".rstrip()
+            )
             click.echo(f"    {plural(len(s.images), 'image')}, {size_text(s.bytes)}")
             for i in s.images:
                 click.echo(f"      {i.name}  {size_text(i.bytes)}{'  (preview)' if i.preview else ''}")
@@ -282,7 +374,9 @@ def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path
 @json_option
 @progress_option()
 @profile_option
-def study_download(uid: str, out: Path, previews: bool, thing_id: str | None, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def study_download(
+    uid: str, out: Path, previews: bool, thing_id: str | None, as_json: bool, progress: bool, profile_path: Path | None
+) -> None:
     """Download a study's DICOM files to OUT/<series-uid>/<sop-uid>.dcm.
 
     Every file is checked against its SHA256Block hash; a signed study's
@@ -315,7 +409,21 @@ def study_download(uid: str, out: Path, previews: bool, thing_id: str | None, as
 @progress_option()
 @profile_option
 @click.pass_context
-def study_add_series(ctx: click.Context, uid: str, folder: Path, allow_other_study: bool, unsigned_ok: bool, thing_id: str | None, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, progress: bool, profile_path: Path | None) -> None:
+def study_add_series(
+    ctx: click.Context,
+    uid: str,
+    folder: Path,
+    allow_other_study: bool,
+    unsigned_ok: bool,
+    thing_id: str | None,
+    sign: bool,
+    key: Path | None,
+    cert: Path | None,
+    sha256: bool,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
+) -> None:
     """Add the series in FOLDER to study UID.
 
     Files of another study or another patient are refused unless
@@ -329,18 +437,30 @@ def study_add_series(ctx: click.Context, uid: str, folder: Path, allow_other_stu
         for line in skipped_lines(scanned):
             echo_err(line)
     heading(show, f"adding {plural(sum(len(s.images) for s in scanned.studies), 'image')} to study {uid}")
-    with Progress("  previews", enabled=show, unit="image", transient=True) as previews, \
-            Progress("  uploading", enabled=show) as bar, studies(profile_path, bar) as record:
-        result = record.add_series(uid, scanned, signer=chosen, drop_signature=unsigned_ok, other_study_ok=allow_other_study,
-                                   thing_id=thing_id, previews_progress=previews)
+    with (
+        Progress("  previews", enabled=show, unit="image", transient=True) as previews,
+        Progress("  uploading", enabled=show) as bar,
+        studies(profile_path, bar) as record,
+    ):
+        result = record.add_series(
+            uid,
+            scanned,
+            signer=chosen,
+            drop_signature=unsigned_ok,
+            other_study_ok=allow_other_study,
+            thing_id=thing_id,
+            previews_progress=previews,
+        )
 
     def text() -> None:
         for w in result.warnings:
             if w not in scanned.warnings:
                 echo_err(f"note: {w}")
-        click.echo(f"{uid}: now {result.series} series, "
-                   f"{plural(result.images, 'image')} (thing {result.thing_id}; {plural(result.uploaded_blobs, 'blob')} sent"
-                   f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})")
+        click.echo(
+            f"{uid}: now {result.series} series, "
+            f"{plural(result.images, 'image')} (thing {result.thing_id}; {plural(result.uploaded_blobs, 'blob')} sent"
+            f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})"
+        )
 
     emit(as_json, {**result.as_dict(), "skipped": skipped_json(scanned), "notes": scanned.warnings}, text)
 
@@ -351,16 +471,29 @@ def study_add_series(ctx: click.Context, uid: str, folder: Path, allow_other_stu
 @change_options
 @json_option
 @profile_option
-def study_remove_series(uid: str, series_uid: str, unsigned_ok: bool, thing_id: str | None, sign: bool, key: Path | None, cert: Path | None, sha256: bool, as_json: bool, profile_path: Path | None) -> None:
+def study_remove_series(
+    uid: str,
+    series_uid: str,
+    unsigned_ok: bool,
+    thing_id: str | None,
+    sign: bool,
+    key: Path | None,
+    cert: Path | None,
+    sha256: bool,
+    as_json: bool,
+    profile_path: Path | None,
+) -> None:
     """Remove series SERIES_UID (and its blobs) from study UID."""
     chosen = signer(sign, key, cert, sha256)
     with studies(profile_path) as record:
         result = record.remove_series(uid, series_uid, signer=chosen, drop_signature=unsigned_ok, thing_id=thing_id)
 
     def text() -> None:
-        click.echo(f"{uid}: removed series {series_uid}; now {result.series} series, "
-                   f"{plural(result.images, 'image')} (thing {result.thing_id}"
-                   f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})")
+        click.echo(
+            f"{uid}: removed series {series_uid}; now {result.series} series, "
+            f"{plural(result.images, 'image')} (thing {result.thing_id}"
+            f"{', signed' if result.signed else ', signature removed' if result.signature_removed else ''})"
+        )
 
     emit(as_json, result.as_dict(), text)
 
@@ -375,6 +508,11 @@ def study_delete(uid: str, thing_id: str | None, as_json: bool, profile_path: Pa
     thing uses are removed from the platform."""
     with studies(profile_path) as record:
         gone: StudySummary = record.delete(uid, thing_id=thing_id)
-    emit(as_json, {**gone.as_dict(), "deleted": True}, lambda: click.echo(
-        f"deleted study {uid}: thing {gone.thing_id} ({gone.series} series, "
-        f"{plural(gone.images, 'image')}, {size_text(gone.bytes)}{', signed' if gone.signed else ''})"))
+    emit(
+        as_json,
+        {**gone.as_dict(), "deleted": True},
+        lambda: click.echo(
+            f"deleted study {uid}: thing {gone.thing_id} ({gone.series} series, "
+            f"{plural(gone.images, 'image')}, {size_text(gone.bytes)}{', signed' if gone.signed else ''})"
+        ),
+    )

@@ -72,8 +72,16 @@ class Progress:
     A transient bar disappears when it is done. A disabled bar does nothing.
     """
 
-    def __init__(self, label: str, *, enabled: bool, total: int | None = None, unit: str = "B",
-                 transient: bool = False, start: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        enabled: bool,
+        total: int | None = None,
+        unit: str = "B",
+        transient: bool = False,
+        start: bool = False,
+    ) -> None:
         self.label = label
         self.enabled = enabled and stderr_is_terminal()
         self.total = total
@@ -88,8 +96,15 @@ class Progress:
         if not self.enabled or self.bar is not None:
             return
         options: dict[str, Any] = {"unit_scale": True, "unit_divisor": 1024} if self.unit == "B" else {}
-        self.bar = tqdm(desc=self.label, total=total, unit=self.unit, file=sys.stderr, leave=not self.transient,
-                        **_size_options(), **options)
+        self.bar = tqdm(
+            desc=self.label,
+            total=total,
+            unit=self.unit,
+            file=sys.stderr,
+            leave=not self.transient,
+            **_size_options(),
+            **options,
+        )
 
     def __call__(self, done: int, total: int | None = None) -> None:
         if not self.enabled or self.finished:

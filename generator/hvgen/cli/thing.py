@@ -44,8 +44,13 @@ def write_out(data: bytes, output: Path | None) -> None:
         f.write(data)
 
 
-output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                             help="Write here instead of standard output.")
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here instead of standard output.",
+)
 
 
 def type_label(type_id: str | None) -> str:
@@ -76,7 +81,7 @@ def type_ids(wanted: tuple[str, ...]) -> list[str]:
         if not classes:
             known = ", ".join(sorted(registry.ROOTS))
             raise click.BadParameter(f"{value!r} is neither a type id nor a known type ({known})", param_hint="--type")
-        found.extend(str(getattr(c, "TYPE_ID")) for c in classes)
+        found.extend(str(registry.type_id_of(c)) for c in classes)
     return found
 
 
@@ -94,8 +99,11 @@ def _fetch(hv: Any, thing_id: str, sections: tuple[str, ...] = ("core",), blobs:
 
     if not is_thing_id(thing_id):
         raise click.BadParameter(f"{thing_id!r} is not a thing id (a GUID)", param_hint="THING_ID")
-    found = hv.get_things(ThingQuery(thing_ids=[thing_id], sections=sections, blob_payload=blobs,
-                                     signatures="digitalsignatures" in sections))
+    found = hv.get_things(
+        ThingQuery(
+            thing_ids=[thing_id], sections=sections, blob_payload=blobs, signatures="digitalsignatures" in sections
+        )
+    )
     if not found:
         raise click.ClickException(f"no thing {thing_id} in the record")
     return found[0]  # type: ignore[no-any-return]
@@ -103,13 +111,25 @@ def _fetch(hv: Any, thing_id: str, sections: tuple[str, ...] = ("core",), blobs:
 
 @thing.command("get")
 @click.argument("thing_id")
-@click.option("--section", "sections", multiple=True, type=click.Choice(SECTIONS),
-              help="Sections to include besides core and data-xml (repeatable), e.g. blobpayload, audits.")
+@click.option(
+    "--section",
+    "sections",
+    multiple=True,
+    type=click.Choice(SECTIONS),
+    help="Sections to include besides core and data-xml (repeatable), e.g. blobpayload, audits.",
+)
 @click.option("--pretty/--wire", default=False, help="Indent the XML for reading (default: the wire form).")
 @output_option
 @json_option
 @profile_option
-def thing_get(thing_id: str, sections: tuple[str, ...], pretty: bool, output: Path | None, as_json: bool, profile_path: Path | None) -> None:
+def thing_get(
+    thing_id: str,
+    sections: tuple[str, ...],
+    pretty: bool,
+    output: Path | None,
+    as_json: bool,
+    profile_path: Path | None,
+) -> None:
     """Print the XML of thing THING_ID (or write it to --output)."""
     from healthvault import codec, wire
 
@@ -125,8 +145,18 @@ def thing_get(thing_id: str, sections: tuple[str, ...], pretty: bool, output: Pa
         type_id = found.type_id.value if found.type_id else None
         if output is not None:
             write_out(xml, output)
-        emit(True, {"thing_id": tid, "version_stamp": stamp, "type_id": type_id, "type": type_label(type_id),
-                    "output": str(output) if output else None, "xml": None if output else xml.decode("utf-8")}, lambda: None)
+        emit(
+            True,
+            {
+                "thing_id": tid,
+                "version_stamp": stamp,
+                "type_id": type_id,
+                "type": type_label(type_id),
+                "output": str(output) if output else None,
+                "xml": None if output else xml.decode("utf-8"),
+            },
+            lambda: None,
+        )
         return
     write_out(xml, output)
     if output is not None:
@@ -134,8 +164,13 @@ def thing_get(thing_id: str, sections: tuple[str, ...], pretty: bool, output: Pa
 
 
 @thing.command("list")
-@click.option("--type", "types", multiple=True, metavar="TYPE",
-              help="Only things of this type: a type id or a name such as medical-image-study or file (repeatable).")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="TYPE",
+    help="Only things of this type: a type id or a name such as medical-image-study or file (repeatable).",
+)
 @json_option
 @profile_option
 def thing_list(types: tuple[str, ...], as_json: bool, profile_path: Path | None) -> None:
@@ -149,8 +184,15 @@ def thing_list(types: tuple[str, ...], as_json: bool, profile_path: Path | None)
     for t in things:
         tid, stamp = _key(t)
         type_id = t.type_id.value if t.type_id else None
-        rows.append({"thing_id": tid, "version_stamp": stamp, "type_id": type_id, "type": type_label(type_id),
-                     "date": _when(t.eff_date)})
+        rows.append(
+            {
+                "thing_id": tid,
+                "version_stamp": stamp,
+                "type_id": type_id,
+                "type": type_label(type_id),
+                "date": _when(t.eff_date),
+            }
+        )
 
     def text() -> None:
         if not rows:
@@ -159,14 +201,16 @@ def thing_list(types: tuple[str, ...], as_json: bool, profile_path: Path | None)
         table = [["TYPE", "DATE", "THING ID"]] + [[r["type"], r["date"], r["thing_id"]] for r in rows]
         widths = [max(len(str(row[i])) for row in table) for i in range(3)]
         for row in table:
-            click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+            click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
     emit(as_json, rows, text)
 
 
 @thing.command("put")
 @click.argument("thing_file", metavar="THING.xml", type=click.File("rb"))
-@click.option("--unsigned-ok", is_flag=True, help="Update a signed thing with an unsigned THING.xml (the signature is removed).")
+@click.option(
+    "--unsigned-ok", is_flag=True, help="Update a signed thing with an unsigned THING.xml (the signature is removed)."
+)
 @json_option
 @profile_option
 def thing_put(thing_file: BinaryIO, unsigned_ok: bool, as_json: bool, profile_path: Path | None) -> None:
@@ -175,16 +219,17 @@ def thing_put(thing_file: BinaryIO, unsigned_ok: bool, as_json: bool, profile_pa
     current one). Blobs the XML does not mention are kept. Replacing a
     signed thing with an unsigned one needs --unsigned-ok."""
     from healthvault import codec
-    from healthvault.errors import HealthVaultXmlError
-
     from healthvault.bindings.thing import Thing2
+    from healthvault.errors import HealthVaultXmlError
 
     try:
         parsed = codec.read_thing(thing_file.read())
     except HealthVaultXmlError as exc:
         raise click.ClickException(f"{thing_file.name}: {exc}") from None
     if not isinstance(parsed, Thing2):
-        raise click.ClickException(f"{thing_file.name}: a thing in the original format (data-other); PutThings takes the current one")
+        raise click.ClickException(
+            f"{thing_file.name}: a thing in the original format (data-other); PutThings takes the current one"
+        )
     updating = parsed.thing_id is not None
     with client(profile_path) as hv, reported():
         if updating and parsed.signature_info is None and not unsigned_ok:
@@ -193,11 +238,15 @@ def thing_put(thing_file: BinaryIO, unsigned_ok: bool, as_json: bool, profile_pa
             if current.signature_info is not None:
                 raise click.ClickException(
                     f"thing {parsed.thing_id.value} is signed and {thing_file.name} is not: writing it would remove the "
-                    "signature; sign it (hvgen thing sign) or pass --unsigned-ok")
+                    "signature; sign it (hvgen thing sign) or pass --unsigned-ok"
+                )
         key = hv.put_thing(parsed)
     verb = "updated" if updating else "created"
-    emit(as_json, {"thing_id": key.value, "version_stamp": key.version_stamp, "created": not updating},
-         lambda: click.echo(f"{verb} thing {key.value} (version {key.version_stamp})"))
+    emit(
+        as_json,
+        {"thing_id": key.value, "version_stamp": key.version_stamp, "created": not updating},
+        lambda: click.echo(f"{verb} thing {key.value} (version {key.version_stamp})"),
+    )
 
 
 @thing.command("remove")
@@ -211,8 +260,11 @@ def thing_remove(thing_id: str, as_json: bool, profile_path: Path | None) -> Non
         assert found.thing_id is not None
         hv.remove_things([found.thing_id])
     type_id = found.type_id.value if found.type_id else None
-    emit(as_json, {"thing_id": thing_id, "type_id": type_id, "type": type_label(type_id), "removed": True},
-         lambda: click.echo(f"removed thing {thing_id} ({type_label(type_id)})"))
+    emit(
+        as_json,
+        {"thing_id": thing_id, "type_id": type_id, "type": type_label(type_id), "removed": True},
+        lambda: click.echo(f"removed thing {thing_id} ({type_label(type_id)})"),
+    )
 
 
 # -- signatures ----------------------------------------------------------------------------------
@@ -223,7 +275,9 @@ def _blob_options(values: tuple[str, ...]) -> dict[str, Path]:
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not path:
-            raise click.BadParameter(f"{value!r}: use NAME=FILE (an empty NAME is the default blob)", param_hint="--blob")
+            raise click.BadParameter(
+                f"{value!r}: use NAME=FILE (an empty NAME is the default blob)", param_hint="--blob"
+            )
         if not Path(path).is_file():
             raise click.BadParameter(f"{path}: no such file", param_hint="--blob")
         blobs[name] = Path(path)
@@ -232,13 +286,35 @@ def _blob_options(values: tuple[str, ...]) -> dict[str, Path]:
 
 @thing.command("sign")
 @click.argument("thing_file", metavar="THING.xml", type=click.File("rb"))
-@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Signer's RSA private key (PEM).")
-@click.option("--cert", "cert_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Signer's certificate (PEM).")
-@click.option("--blob", "blob_values", multiple=True, metavar="NAME=FILE", help="Bytes of a streamed blob (repeatable).")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Signer's RSA private key (PEM).",
+)
+@click.option(
+    "--cert",
+    "cert_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Signer's certificate (PEM).",
+)
+@click.option(
+    "--blob", "blob_values", multiple=True, metavar="NAME=FILE", help="Bytes of a streamed blob (repeatable)."
+)
 @click.option("--sha256", is_flag=True, help="RSA-SHA256 with a SHA-256 digest instead of the default RSA-SHA1.")
 @output_option
 @json_option
-def thing_sign(thing_file: BinaryIO, key_path: Path, cert_path: Path, blob_values: tuple[str, ...], sha256: bool, output: Path | None, as_json: bool) -> None:
+def thing_sign(
+    thing_file: BinaryIO,
+    key_path: Path,
+    cert_path: Path,
+    blob_values: tuple[str, ...],
+    sha256: bool,
+    output: Path | None,
+    as_json: bool,
+) -> None:
     """Sign THING.xml; writes the signed thing.
 
     Blobs are covered by their SHA256Block hashes: a streamed blob's from
@@ -254,27 +330,51 @@ def thing_sign(thing_file: BinaryIO, key_path: Path, cert_path: Path, blob_value
             thing_file.read(),
             crypto.load_private_key(key_path),
             crypto.load_certificate(cert_path),
-            blobs=blobs,  # type: ignore[arg-type]
+            blobs=blobs,
             algorithm="rsa-sha256" if sha256 else "rsa-sha1",
         )
     if as_json:
         if output is not None:
             write_out(signed, output)
-        emit(True, {"signed": True, "algorithm": "rsa-sha256" if sha256 else "rsa-sha1", "blobs": sorted(blobs),
-                    "output": str(output) if output else None, "xml": None if output else signed.decode("utf-8")}, lambda: None)
+        emit(
+            True,
+            {
+                "signed": True,
+                "algorithm": "rsa-sha256" if sha256 else "rsa-sha1",
+                "blobs": sorted(blobs),
+                "output": str(output) if output else None,
+                "xml": None if output else signed.decode("utf-8"),
+            },
+            lambda: None,
+        )
         return
     write_out(signed, output)
 
 
 @thing.command("verify")
 @click.argument("thing_file", metavar="THING.xml", type=click.File("rb"))
-@click.option("--blob", "blob_values", multiple=True, metavar="NAME=FILE", help="Bytes of a streamed blob (repeatable).")
-@click.option("--trust", "trust_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="PEM trust store: the signer must be one of these or issued by one.")
+@click.option(
+    "--blob", "blob_values", multiple=True, metavar="NAME=FILE", help="Bytes of a streamed blob (repeatable)."
+)
+@click.option(
+    "--trust",
+    "trust_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM trust store: the signer must be one of these or issued by one.",
+)
 @alias("--signer-trust", "trust_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fetch/--no-fetch", default=False, help="Download streamed blobs without --blob from their URLs.")
 @json_option
 @click.pass_context
-def thing_verify(ctx: click.Context, thing_file: BinaryIO, blob_values: tuple[str, ...], trust_path: Path | None, fetch: bool, as_json: bool) -> None:
+def thing_verify(
+    ctx: click.Context,
+    thing_file: BinaryIO,
+    blob_values: tuple[str, ...],
+    trust_path: Path | None,
+    fetch: bool,
+    as_json: bool,
+) -> None:
     """Verify THING.xml's signature. Exit status 0 only when it is valid;
     otherwise every failing part is printed (data-xml/sig-data, sig-data,
     a named blob, signature value, certificate). A --blob NAME the thing
@@ -294,15 +394,24 @@ def thing_verify(ctx: click.Context, thing_file: BinaryIO, blob_values: tuple[st
     with reported(OSError, ValueError, doing="read"):
         result = signing.verify(
             thing_file.read(),
-            blobs=_blob_options(blob_values),  # type: ignore[arg-type]
+            blobs=_blob_options(blob_values),
             trust=signing.load_trust(trust_path) if trust_path else None,
             fetch=fetcher,
         )
     if as_json:
         subject = result.certificate.subject.rfc4514_string() if result.certificate is not None else None
-        emit(True, {"valid": result.valid, "algorithm": result.algorithm, "summary": result.summary() if result.valid else None, "signer": subject,
-                    "blobs_checked": result.blobs,
-                    "problems": [{"part": p.part, "message": p.message} for p in result.problems]}, lambda: None)
+        emit(
+            True,
+            {
+                "valid": result.valid,
+                "algorithm": result.algorithm,
+                "summary": result.summary() if result.valid else None,
+                "signer": subject,
+                "blobs_checked": result.blobs,
+                "problems": [{"part": p.part, "message": p.message} for p in result.problems],
+            },
+            lambda: None,
+        )
     elif result.valid:
         click.echo(result.summary())
     else:

@@ -326,7 +326,9 @@ class SpecBuilder:
         name, target = self._type_ref(owner, attr_type)
         if target is not None and target.is_enumeration:
             base = target.attrs[0].types[0] if target.attrs and target.attrs[0].types else None
-            base_code = self._one_simple(owner, base)[0] if base is not None and base.native else '_v.BUILTINS["string"]'
+            base_code = (
+                self._one_simple(owner, base)[0] if base is not None and base.native else '_v.BUILTINS["string"]'
+            )
             return f"_v.enum_type({name}, {base_code})", name
         if target is not None and not _is_complex(target):
             # A simple type xsdata kept as a class (a union of its own): its value attr.
@@ -550,11 +552,7 @@ def _spec_particle(spec: ClassSpec) -> Particle:
 def _model_code(dfa: Dfa, fields: list[FieldSpec]) -> str:
     rows = ", ".join("{" + ", ".join(f"{k!r}: {v}" for k, v in row.items()) + "}" for row in dfa.trans)
     accept = ", ".join(str(s) for s in sorted(dfa.accept))
-    wild = {
-        state: ", ".join(f"({k[1:]!r}, {v})" for k, v in row.items())
-        for state, row in enumerate(dfa.wild)
-        if row
-    }
+    wild = {state: ", ".join(f"({k[1:]!r}, {v})" for k, v in row.items()) for state, row in enumerate(dfa.wild) if row}
     code = f"_b.Model(({rows},), ({accept},)"
     if wild:
         code += ", {" + ", ".join(f"{s}: ({entries},)" for s, entries in wild.items()) + "}"

@@ -188,8 +188,7 @@ class _Filters(Filters):
 
     def class_doc(self, obj: Class) -> str:
         fields = [
-            (self.field_name(attr.name, obj.name), " ".join(docs.doc_paragraphs(attr.help)))
-            for attr in obj.attrs
+            (self.field_name(attr.name, obj.name), " ".join(docs.doc_paragraphs(attr.help))) for attr in obj.attrs
         ]
         return docs.docstring(docs.doc_paragraphs(obj.help), fields)
 
@@ -353,15 +352,22 @@ class Compiler:
         """
         entries = self.entries()
         settings = json.dumps(
-            [self.package, self.strict, [str(e) for e in entries], sorted((k, str(v)) for k, v in self.fallbacks.items())]
+            [
+                self.package,
+                self.strict,
+                [str(e) for e in entries],
+                sorted((k, str(v)) for k, v in self.fallbacks.items()),
+            ]
         )
         inputs = [self.xsd_dir, *entries, self.templates, self.runtime, *self.fallbacks.values()]
         cache_key = outputcache.key(inputs, settings)
         cached = outputcache.load(cache_key)
         if cached is not None:
-            self.problems = [SchemaProblem(Path(p), line, message, fatal) for p, line, message, fatal in cached["problems"]]
+            self.problems = [
+                SchemaProblem(Path(p), line, message, fatal) for p, line, message, fatal in cached["problems"]
+            ]
             self.excluded = {Path(p): why for p, why in cached["excluded"]}
-            self.left_out = [tuple(x) for x in cached["left_out"]]  # type: ignore[misc]
+            self.left_out = [tuple(x) for x in cached["left_out"]]
             if self.strict and self.problems:
                 raise SchemaSetError(self.problems)
             files: dict[str, str] = cached["files"]
@@ -409,9 +415,7 @@ class Compiler:
         generator = _Generator(config, self.templates, {})
         generator.normalize_packages(classes)
         thing_roots = self._thing_types(classes, by_location)
-        thing_types = _with_aliases(
-            sorted(thing_roots.values(), key=lambda t: (t.root, t.version or 0, t.type_id))
-        )
+        thing_types = _with_aliases(sorted(thing_roots.values(), key=lambda t: (t.root, t.version or 0, t.type_id)))
         modules = generator.render_bindings(classes, occurs, thing_roots)
 
         aliases = schemas.aliases()
@@ -445,9 +449,7 @@ class Compiler:
         filters = _Filters(_config(self.package))
         return Symbol(module[len(self.package) + 1 :], filters.class_name(cls.name))
 
-    def _thing_types(
-        self, classes: Iterable[Class], by_location: dict[str, SchemaFile]
-    ) -> dict[str, ThingTypeSymbol]:
+    def _thing_types(self, classes: Iterable[Class], by_location: dict[str, SchemaFile]) -> dict[str, ThingTypeSymbol]:
         """Thing-type root classes by qualified name."""
         found: dict[str, ThingTypeSymbol] = {}
         for cls in classes:

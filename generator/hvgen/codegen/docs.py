@@ -35,7 +35,7 @@ def doc_paragraphs(raw: str | None) -> list[str]:
     if not raw or not raw.strip():
         return []
     try:
-        root = etree.fromstring(f"<doc>{raw}</doc>".encode("utf-8"), _PARSER)
+        root = etree.fromstring(f"<doc>{raw}</doc>".encode(), _PARSER)
     except etree.XMLSyntaxError:
         return _paragraphs(raw)
     sections: dict[str, list[str]] = {}
@@ -73,11 +73,7 @@ def docstring(paragraphs: list[str], fields: list[tuple[str, str]], width: int =
     if described:
         lines = ["Attributes:"]
         for name, text in described:
-            lines.append(
-                textwrap.fill(
-                    f"{name}: {text}", width, initial_indent="    ", subsequent_indent="        "
-                )
-            )
+            lines.append(textwrap.fill(f"{name}: {text}", width, initial_indent="    ", subsequent_indent="        "))
         blocks.append("\n".join(lines))
     body = "\n\n".join(blocks)
     return body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')

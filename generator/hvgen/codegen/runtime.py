@@ -104,8 +104,7 @@ def _analyze(part: Part) -> None:
         raise SchemaError(
             part.source,
             None,
-            "imports from .schema without declaring it in SCHEMA_CLASSES: "
-            + ", ".join(sorted(undeclared)),
+            "imports from .schema without declaring it in SCHEMA_CLASSES: " + ", ".join(sorted(undeclared)),
         )
 
 
@@ -145,9 +144,7 @@ def assemble(
     for part in plain:
         missing = [q for q in part.needs.values() if q not in symbols]
         if missing:
-            left_out[part.name] = f"needs {missing[0]}" + (
-                f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            )
+            left_out[part.name] = f"needs {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
 
     env = Environment(
         loader=FileSystemLoader(str(template_dir)),
@@ -168,9 +165,7 @@ def assemble(
                 symbol = symbols[qname]
                 other = exports.get(name)
                 if other is not None and (other.module, other.name) != (symbol.module, symbol.name):
-                    raise SchemaError(
-                        part.source, None, f"{name} names two different schema classes"
-                    )
+                    raise SchemaError(part.source, None, f"{name} names two different schema classes")
                 exports[name] = symbol
         for t in context.get("thing_types", []):
             exports.setdefault(t.alias, t.symbol)
@@ -233,8 +228,7 @@ def assemble(
 
     kept = [p for p in plain if p.name not in left_out]
     summaries = sorted(
-        [(p.name, p.summary) for p in kept]
-        + [(p.name, p.summary) for p in rendered.values() if p.name != "__init__"]
+        [(p.name, p.summary) for p in kept] + [(p.name, p.summary) for p in rendered.values() if p.name != "__init__"]
     )
     files: dict[str, str] = {}
     verbatim: set[str] = set()

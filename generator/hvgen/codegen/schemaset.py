@@ -118,7 +118,7 @@ class SchemaFile:
 
     def _rewritten(self, locate: Callable[[Path], str]) -> etree._Element:
         root = copy.deepcopy(self.tree.getroot())
-        for copied, original in zip(root, self.tree.getroot()):
+        for copied, original in zip(root, self.tree.getroot(), strict=False):
             target = self.resolved.get(original)
             if target is not None:
                 copied.set("schemaLocation", locate(target))
@@ -165,9 +165,7 @@ def _parse(path: Path) -> etree._ElementTree:
     except OSError as exc:
         raise SchemaError(path, None, f"cannot read schema: {exc}") from None
     for node in tree.iter(etree.Entity):
-        raise SchemaError(
-            path, node.sourceline, f"entity reference &{node.name}; is not allowed"
-        )
+        raise SchemaError(path, node.sourceline, f"entity reference &{node.name}; is not allowed")
     root = tree.getroot()
     if root.tag != f"{{{XS}}}schema":
         raise SchemaError(path, root.sourceline, f"root element is {root.tag}, not xs:schema")
@@ -208,9 +206,7 @@ def _thing_type_of(path: Path, root: etree._Element) -> ThingTypeInfo | None:
         try:
             type_id = uuid.UUID(raw)
         except ValueError:
-            raise SchemaError(
-                path, type_id_el.sourceline, f"type-id {raw!r} is not a GUID"
-            ) from None
+            raise SchemaError(path, type_id_el.sourceline, f"type-id {raw!r} is not a GUID") from None
         version_text = _doc_text(_child(doc, "version"))
         elements = root.findall(f"{{{XS}}}element")
         if len(elements) != 1:
@@ -346,7 +342,10 @@ class SchemaSet:
             target = (path.parent / location).resolve()
             if not target.is_file() and fallback is not None:
                 self._problem(
-                    path, imp.sourceline, f"imported schema not found: {location}; using the shipped schema of {namespace}", False
+                    path,
+                    imp.sourceline,
+                    f"imported schema not found: {location}; using the shipped schema of {namespace}",
+                    False,
                 )
                 target = fallback
         elif location:  # remote

@@ -30,7 +30,12 @@ def token_of(url: str) -> str:
 
 
 def begin_upload(
-    platform: Platform, tx: Transaction, record_id: str | None, *, kind: str = RECORD_BLOB, chunk_size: int | None = None
+    platform: Platform,
+    tx: Transaction,
+    record_id: str | None,
+    *,
+    kind: str = RECORD_BLOB,
+    chunk_size: int | None = None,
 ) -> str:
     """Register a new upload with empty bytes; returns its blob id.
 
@@ -226,7 +231,8 @@ def _streamed_blob(ctx: Context, tx: Transaction, item: BlobPayloadItem, previou
     _check_hash(item, row.hash, row.block_size)
     if item.content_length is not None and item.content_length != row.received:
         raise PlatformError(
-            StatusCode.INVALID_XML, f"blob {name!r}: content-length {item.content_length} but {row.received} bytes were uploaded"
+            StatusCode.INVALID_XML,
+            f"blob {name!r}: content-length {item.content_length} but {row.received} bytes were uploaded",
         )
     return row.blob_id
 

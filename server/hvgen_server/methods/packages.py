@@ -113,15 +113,22 @@ def create_connect_package(ctx: Context) -> CreateConnectPackageResult:
     package = info.package
     data = package.data_xml[0].any_element if package.data_xml else None
     if not isinstance(data, PasswordProtectedPackage):
-        raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "the package must be a password-protected package thing")
+        raise PlatformError(
+            StatusCode.INVALID_PACKAGE_CONTENTS, "the package must be a password-protected package thing"
+        )
     if data.encrypt_algorithm.algorithm_name != connectpackage.ALGORITHM_NAME:
-        raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, f"unsupported package algorithm {data.encrypt_algorithm.algorithm_name}")
+        raise PlatformError(
+            StatusCode.INVALID_PACKAGE_CONTENTS,
+            f"unsupported package algorithm {data.encrypt_algorithm.algorithm_name}",
+        )
     params = data.encrypt_algorithm.parameters
     if params is not None and params.iteration_count is not None:
         pickup.check_iterations(int(params.iteration_count))
     blobs = package.blob_payload.blob if package.blob_payload else []
     if len(blobs) != 1 or blobs[0].blob_info.name or not blobs[0].base64data:
-        raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "the package's encrypted things must be its inline default blob")
+        raise PlatformError(
+            StatusCode.INVALID_PACKAGE_CONTENTS, "the package's encrypted things must be its inline default blob"
+        )
     package_el = ctx.request.info_element.find("package")
     assert package_el is not None
     content = PackageContent(
@@ -138,7 +145,9 @@ def create_connect_package(ctx: Context) -> CreateConnectPackageResult:
         if code:
             existing = tx.packages.get(code)
             if existing is None or existing.app_id != ctx.app_id:
-                raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package id {code} was not allocated to this application")
+                raise PlatformError(
+                    StatusCode.INVALID_IDENTITY_CODE, f"package id {code} was not allocated to this application"
+                )
             if existing.state != ALLOCATED:
                 raise PlatformError(StatusCode.CONNECT_PACKAGE_EXISTS, f"package {code} already exists")
             tx.packages.fill(code, content, now, now + LIFETIME)
@@ -170,7 +179,9 @@ def _decrypt_blob(
             try:
                 plain = cipher.open(chunk)
             except connectpackage.WrongAnswer:
-                raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "a package blob does not decrypt (corrupt package?)") from None
+                raise PlatformError(
+                    StatusCode.INVALID_PACKAGE_CONTENTS, "a package blob does not decrypt (corrupt package?)"
+                ) from None
             hasher.update(plain)
             progress(len(chunk))
             yield plain
@@ -219,7 +230,9 @@ def _sealed(package: Package) -> _Sealed:
     try:
         ciphertext = crypto.b64decode(thing.blob_payload.blob[0].base64data or "")  # type: ignore[union-attr]
     except ValueError:
-        raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "the package's encrypted things are not base64") from None
+        raise PlatformError(
+            StatusCode.INVALID_PACKAGE_CONTENTS, "the package's encrypted things are not base64"
+        ) from None
     return _Sealed(salt, iterations, ciphertext)
 
 
@@ -301,7 +314,9 @@ def _state(ctx: Context, code: str) -> PickUpConnectPackageResult:
     if job.state == DONE:
         keys = [line.split() for line in (job.thing_keys or "").splitlines() if line.strip()]
         return PickUpConnectPackageResult(
-            state=DONE, bytes_done=job.total, bytes_total=job.total,
+            state=DONE,
+            bytes_done=job.total,
+            bytes_total=job.total,
             thing_id=[ThingKey(value=k[0], version_stamp=k[1]) for k in keys],
         )
     return PickUpConnectPackageResult(state=RUNNING, bytes_done=job.done, bytes_total=job.total)
@@ -309,7 +324,9 @@ def _state(ctx: Context, code: str) -> PickUpConnectPackageResult:
 
 def _things_of(things_xml: bytes) -> etree._Element:
     try:
-        return safexml.parse(b"<package-things>" + things_xml + b"</package-things>", what="package contents", max_bytes=None)
+        return safexml.parse(
+            b"<package-things>" + things_xml + b"</package-things>", what="package contents", max_bytes=None
+        )
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, str(exc)) from None
 
@@ -333,12 +350,17 @@ def _pick_up(ctx: Context, opened: pickup.Opened, progress: Callable[[int], None
             # The package was checked at CreateConnectPackage; only its own blobs count here.
             source = package_blobs.get(tokens.blob_id_of(ctx.key, token_of(url_el.text or "")))
             if source is None:
-                raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, "a packaged thing refers to a blob that is not part of the package")
+                raise PlatformError(
+                    StatusCode.INVALID_PACKAGE_CONTENTS,
+                    "a packaged thing refers to a blob that is not part of the package",
+                )
             blob_id, digest, length = _decrypt_blob(ctx, source, cipher, advance)
             blob_el = url_el.getparent()
             hash_el = blob_el.find("blob-info/hash-info/hash")
             if hash_el is not None and (hash_el.text or "").strip() != digest:
-                raise PlatformError(StatusCode.INVALID_BLOB_HASH, "a package blob does not decrypt to its hash (corrupt package?)")
+                raise PlatformError(
+                    StatusCode.INVALID_BLOB_HASH, "a package blob does not decrypt to its hash (corrupt package?)"
+                )
             length_el = blob_el.find("content-length")
             if length_el is not None:
                 length_el.text = str(length)

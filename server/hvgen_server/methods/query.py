@@ -66,9 +66,12 @@ def _bound(value: Any) -> float | None:
 def _store_filter(spec: ThingFilterSpec) -> ThingFilter:
     """The part of a filter the store matches: all of it but the XPath."""
     eff_min, eff_max = _bound(spec.eff_date_min), _bound(spec.eff_date_max)
-    audits = {name: (str(getattr(spec, name)).strip().lower() if getattr(spec, name, None) else None) for name in _AUDITS}
+    audits = {
+        name: (str(getattr(spec, name)).strip().lower() if getattr(spec, name, None) else None) for name in _AUDITS
+    }
     return ThingFilter(
-        type_ids=tuple(str(uuid.UUID(t.strip())) for t in spec.type_id if is_guid(t.strip())) or (
+        type_ids=tuple(str(uuid.UUID(t.strip())) for t in spec.type_id if is_guid(t.strip()))
+        or (
             ("-",) if spec.type_id else ()  # only unknown types named: nothing matches
         ),
         states=tuple(sorted({s.value for s in spec.thing_state})) or (ACTIVE,),
@@ -82,7 +85,9 @@ def _store_filter(spec: ThingFilterSpec) -> ThingFilter:
     )
 
 
-def select(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget) -> Iterator[ThingVersion]:
+def select(
+    ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget
+) -> Iterator[ThingVersion]:
     """The versions a group asks for, in response order, at most ``max``; a
     version matches when it matches any of the group's filters. The store
     matches all but XPath filters; those run here, on the store's matches,
@@ -135,7 +140,9 @@ class _Size:
             )
 
 
-def _group(ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget, size: _Size) -> list[bytes]:
+def _group(
+    ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget, size: _Size
+) -> list[bytes]:
     """The group's response, serialized thing by thing (no call serializes
     the whole response at once, so none holds the interpreter for long)."""
     fmt = group.format

@@ -9,7 +9,7 @@ from cryptography import x509
 from healthvault import crypto, methods
 from healthvault.bindings.auth import Token
 from healthvault.bindings.wc_types import AppRecordAuthAction
-from healthvault.protocol import locate
+from healthvault.receiving import locate
 from healthvault.schema import (
     CreateAuthenticatedSessionToken2Params,
     CreateAuthenticatedSessionToken2Result,
@@ -19,8 +19,8 @@ from healthvault.status import StatusCode
 
 from ..context import Context
 from ..errors import PlatformError
-from ..store.rows import SessionRow
 from ..freshness import parse_time
+from ..store.rows import SessionRow
 
 #: Digest methods a credential signature may name, as :data:`crypto.DIGESTS` calls them.
 _SIGNATURE_DIGESTS = {"SHA256": "SHA256", "SHA-256": "SHA256"}

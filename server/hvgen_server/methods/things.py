@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from healthvault import codec, registry, signing, validation, wire
+from healthvault import codec, registry, signing, validation
 from healthvault.errors import HealthVaultXmlError
 from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsParams, Thing2, ThingKey
 from healthvault.status import StatusCode
@@ -79,7 +79,7 @@ def put_things(ctx: Context) -> PutThingsResult:
     thing_els = [c for c in ctx.request.info_element if c.tag == "thing"]
     if len(thing_els) != len(info.thing):
         raise PlatformError(StatusCode.INVALID_XML, "info holds elements other than things")
-    return PutThingsResult(thing_id=store_things(ctx, list(zip(info.thing, thing_els))))
+    return PutThingsResult(thing_id=store_things(ctx, list(zip(info.thing, thing_els, strict=False))))
 
 
 @dataclass
@@ -206,8 +206,15 @@ def _store_thing(
     thingxml.set_child(
         stored,
         "updated",
-        thingxml.audit("updated", ctx.now, ctx.app_id, app_name, person_id, "record owner",
-                       "Updated" if previous is not None else "Created"),
+        thingxml.audit(
+            "updated",
+            ctx.now,
+            ctx.app_id,
+            app_name,
+            person_id,
+            "record owner",
+            "Updated" if previous is not None else "Created",
+        ),
     )
 
     old_blobs = {r.name: r for r in tx.things.blob_refs(previous.version_stamp)} if previous is not None else {}

@@ -46,9 +46,7 @@ class BlobFiles(ABC):
     def size(self, blob_id: str) -> int: ...
 
     @abstractmethod
-    def read(
-        self, blob_id: str, first: int = 0, length: int | None = None, piece: int = READ_SIZE
-    ) -> Iterator[bytes]:
+    def read(self, blob_id: str, first: int = 0, length: int | None = None, piece: int = READ_SIZE) -> Iterator[bytes]:
         """``length`` bytes from ``first`` (all to the end by default), in
         pieces of ``piece`` bytes (the last may be shorter)."""
 
@@ -114,9 +112,7 @@ class LocalBlobFiles(BlobFiles):
     def size(self, blob_id: str) -> int:
         return self.path(blob_id).stat().st_size
 
-    def read(
-        self, blob_id: str, first: int = 0, length: int | None = None, piece: int = READ_SIZE
-    ) -> Iterator[bytes]:
+    def read(self, blob_id: str, first: int = 0, length: int | None = None, piece: int = READ_SIZE) -> Iterator[bytes]:
         with open(self.path(blob_id), "rb") as f:
             f.seek(first)
             left = length

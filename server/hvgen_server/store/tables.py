@@ -120,9 +120,7 @@ class ThingTable(ABC):
         """A new active thing at ``version_stamp``."""
 
     @abstractmethod
-    def update(
-        self, thing_id: str, version_stamp: str, client_thing_id: str | None, eff_date: str, now: float
-    ) -> None:
+    def update(self, thing_id: str, version_stamp: str, client_thing_id: str | None, eff_date: str, now: float) -> None:
         """Make ``version_stamp`` the thing's active current version."""
 
     @abstractmethod

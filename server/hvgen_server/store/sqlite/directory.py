@@ -52,9 +52,7 @@ class SqliteRecords(RecordTable):
             (record_id, person_id, name),
         )
         for app_id in app_ids:
-            self.db.execute(
-                "INSERT INTO authorizations(app_id, record_id) VALUES (?, ?)", (app_id, record_id)
-            )
+            self.db.execute("INSERT INTO authorizations(app_id, record_id) VALUES (?, ?)", (app_id, record_id))
         return record_id, person_id
 
     def exists(self, record_id: str) -> bool:
@@ -94,7 +92,5 @@ class SqliteRequests(RequestTable):
 
     def remember(self, digest: str, expires: float, now: float) -> bool:
         self.db.execute("DELETE FROM seen_requests WHERE expires < ?", (now,))
-        added = self.db.execute(
-            "INSERT OR IGNORE INTO seen_requests(digest, expires) VALUES (?, ?)", (digest, expires)
-        )
+        added = self.db.execute("INSERT OR IGNORE INTO seen_requests(digest, expires) VALUES (?, ?)", (digest, expires))
         return added.rowcount == 1

@@ -42,16 +42,33 @@ class SqlitePackages(PackageTable):
         self.db.execute(
             "UPDATE packages SET state = ?, friendly_name = ?, question = ?, external_id = ?, "
             "package_xml = ?, created = ?, expires = ? WHERE identity_code = ?",
-            (PENDING, content.friendly_name, content.question, content.external_id, content.package_xml,
-             now, expires, code),
+            (
+                PENDING,
+                content.friendly_name,
+                content.question,
+                content.external_id,
+                content.package_xml,
+                now,
+                expires,
+                code,
+            ),
         )
 
     def create(self, code: str, app_id: str, content: PackageContent, now: float, expires: float) -> None:
         self.db.execute(
             "INSERT INTO packages(identity_code, app_id, state, friendly_name, question, external_id, package_xml, "
             "created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (code, app_id, PENDING, content.friendly_name, content.question, content.external_id,
-             content.package_xml, now, expires),
+            (
+                code,
+                app_id,
+                PENDING,
+                content.friendly_name,
+                content.question,
+                content.external_id,
+                content.package_xml,
+                now,
+                expires,
+            ),
         )
 
     def add_blob(self, code: str, blob_id: str) -> None:

@@ -9,9 +9,7 @@ from ..rows import ACTIVE, DELETED, BlobRef, BlobRow, Match, ThingFilter, ThingS
 from ..tables import ThingTable
 from .schema import audit_values
 
-_VERSION_COLUMNS = (
-    "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq"
-)
+_VERSION_COLUMNS = "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq"
 
 
 def _version(row: sqlite3.Row) -> ThingVersion:
@@ -140,9 +138,7 @@ class SqliteThings(ThingTable):
             (thing_id, record_id, type_id, version_stamp, ACTIVE, client_thing_id, eff_date, now, now),
         )
 
-    def update(
-        self, thing_id: str, version_stamp: str, client_thing_id: str | None, eff_date: str, now: float
-    ) -> None:
+    def update(self, thing_id: str, version_stamp: str, client_thing_id: str | None, eff_date: str, now: float) -> None:
         self.db.execute(
             "UPDATE things SET version_stamp = ?, state = ?, client_thing_id = ?, eff_date = ?, "
             "updated = ? WHERE thing_id = ?",
