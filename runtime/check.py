@@ -21,7 +21,8 @@ from typing import Any
 
 from lxml import etree
 
-from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement, _text
+from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement
+from .xmltree import _text
 
 _XSI = "{" + XSI_NS + "}"
 _WS = " \t\n\r"
