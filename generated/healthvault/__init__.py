@@ -21,11 +21,12 @@ Modules:
     rijndael                Rijndael with a 256-bit block and a 256-bit key, in CBC mode
     safexml                 Safe XML parsing for everything this package reads
     schema                  What the schema set defines that the runtime uses
-    signing                 Thing signatures (HVSignatureMethod2): sign and verify
+    signing                 Signing things (HVSignatureMethod2)
     status                  Platform status codes and the exceptions that carry them
     transfer                Local files to the platform and back
     validation              Validate data-xml against its thing type's schema
     values                  Simple types: the lexical space and value of XML Schema simple values
+    verification            Verifying thing signatures (HVSignatureMethod2)
     wire                    The platform's namespaces, and bindings to and from wire text
     xmltree                 The element level under the binding classes: names, new elements, documents
 

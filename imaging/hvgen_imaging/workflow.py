@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from healthvault import blobs as hvblobs
-from healthvault import codec, signing, status
+from healthvault import codec, signing, status, verification
 from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Thing2
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
@@ -437,7 +437,7 @@ class Studies:
             self._report(done, total)
         result = DownloadResult(study_uid, thing.thing_id.value if thing.thing_id else "", len(files), done, str(out))
         if thing.signature_info is not None and verify:
-            check = signing.verify(
+            check = verification.verify(
                 thing,
                 blobs=files,
                 fetch=lambda url: hvblobs.open_blob(self.client.http, url),

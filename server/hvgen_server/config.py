@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthvault.signing import load_trust
+from healthvault.verification import load_trust
 
 MIB = 1024 * 1024
 

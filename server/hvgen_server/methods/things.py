@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from healthvault import codec, registry, signing, validation
+from healthvault import codec, registry, validation, verification
 from healthvault.errors import HealthVaultXmlError
 from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsParams, Thing2, ThingKey
 from healthvault.status import StatusCode
@@ -262,7 +262,7 @@ def _verify_signature(
         payload.append(blob)
     thingxml.set_child(candidate, "blob-payload", payload if len(payload) else None)
     try:
-        result = signing.verify(candidate, blob_hashes=hashes, trust=ctx.config.signer_trust())
+        result = verification.verify(candidate, blob_hashes=hashes, trust=ctx.config.signer_trust())
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_XML, f"signature-info: {exc}") from None
     if result.valid:
