@@ -4,7 +4,9 @@ Modules:
     bindings                dataclasses generated from the schema set (one module per schema)
     binding                 Binding classes: typed views over XML elements
     blobhash                SHA256Block, the platform's blob hash
-    blobs                   Streaming blobs to and from the platform, in constant memory
+    blobio                  Blob transfer primitives: the client a transfer needs, errors, exact-size
+    blobs                   The blobs of a thing: streamed to and from the platform in constant memory
+    blobupload              Streamed blob uploads, in constant memory
     check                   Checking a document against its binding classes as it is read
     client                  A synchronous client for the platform's XML methods
     codec                   Read and write things, data-xml roots and method envelopes
