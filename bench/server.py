@@ -20,7 +20,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from healthvault.client import ThingQuery  # noqa: E402
-from tests.platform import start_server  # noqa: E402
+from tests.localserver import start_server  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
 
 

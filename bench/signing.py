@@ -38,7 +38,7 @@ def main() -> None:
         item.blob_ref_url = "http://127.0.0.1/streaming/wildcatblob.ashx?blob-ref-token=x"
         thing.blob_payload = BlobPayload(blob=[item])
 
-        def timed(fn):  # type: ignore[no-untyped-def]
+        def timed(fn):
             best = float("inf")
             for _ in range(2):
                 t0 = time.perf_counter()

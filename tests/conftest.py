@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from .localserver import RunningServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -17,9 +22,9 @@ needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is 
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """The local platform, started once for the test session."""
-    from .platform import start_server
+    from .localserver import start_server
 
     running = start_server(tmp_path_factory.mktemp("platform"))
     yield running
@@ -27,13 +32,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
 
 
 @pytest.fixture
-def new_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+def new_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     """Start a dedicated server with options: ``new_server("--session-ttl", "1")``."""
-    from .platform import start_server
+    from .localserver import start_server
 
-    started = []
+    started: list[RunningServer] = []
 
-    def start(*options: str):  # type: ignore[no-untyped-def]
+    def start(*options: str) -> RunningServer:
         running = start_server(tmp_path / f"p{len(started)}", *options)
         started.append(running)
         return running

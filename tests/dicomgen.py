@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+
+class StudyUids(TypedDict):
+    study_uid: str
+    series_uids: list[str]
+    sops: list[str]
+
+
+def testdata(name: str) -> Path:
+    """The path of one of pydicom's test files."""
+    from pydicom.data import get_testdata_file
+
+    found = get_testdata_file(name)
+    assert isinstance(found, str), f"pydicom has no test file {name}"
+    return Path(found)
 
 
 def make_study(
@@ -18,14 +34,14 @@ def make_study(
     study_uid: str | None = None,
     seed: int = 0,
     patient: str = "DOE^JANE",
-) -> dict[str, object]:
+) -> StudyUids:
     """Write ``series`` x ``images`` CT images of ``size`` x ``size`` x 16 bits
     under ``folder``; returns the UIDs used."""
     rng = np.random.default_rng(seed)
     study_uid = study_uid or generate_uid()
     folder.mkdir(parents=True, exist_ok=True)
-    series_uids = []
-    sops = []
+    series_uids: list[str] = []
+    sops: list[str] = []
     y, x = np.mgrid[0:size, 0:size]
     for s in range(series):
         series_uid = generate_uid()

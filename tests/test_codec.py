@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 
 import pytest
@@ -99,7 +100,7 @@ def test_request_parts_are_the_exact_wire_strings() -> None:
         method_version=2,
         record_id="0a0a0a0a-0000-0000-0000-000000000000",
         auth_session=AuthenticatedSessionInfo(auth_token="tok"),
-        msg_time="2024-05-01T10:00:00Z",
+        msg_time=dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC),
         msg_ttl=1800,
         version="hvgen/0.1",
     )

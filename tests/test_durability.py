@@ -29,7 +29,7 @@ def writer(
         i += 1
 
 
-def test_kill_during_writes_loses_nothing(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_kill_during_writes_loses_nothing(new_server) -> None:
     server = new_server()
     for round_ in range(3):
         tag = uuid.uuid4().hex[:8]

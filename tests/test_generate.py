@@ -98,10 +98,11 @@ def test_no_alias_namespace_leaks(compiled: dict[str, str]) -> None:
 
 
 def test_v1_and_v2_coexist_and_differ() -> None:
+    from healthvault.binding import Binding
     from healthvault.bindings.things import medical_image_study as v1
     from healthvault.bindings.things import medical_image_study_2 as v2
 
-    def fields(cls: type) -> set[str]:
+    def fields(cls: type[Binding]) -> set[str]:
         return {f.name for f in cls._CHILDREN.values()}
 
     v1_series = fields(v1.MedicalImageStudySeries)
