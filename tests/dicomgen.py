@@ -17,7 +17,7 @@ class StudyUids(TypedDict):
     sops: list[str]
 
 
-def testdata(name: str) -> Path:
+def pydicom_file(name: str) -> Path:
     """The path of one of pydicom's test files."""
     from pydicom.data import get_testdata_file
 

@@ -18,7 +18,7 @@ from healthvault import crypto
 from hvgen.cli import main
 from hvgen_imaging import dicom, study
 
-from .dicomgen import make_study, testdata
+from .dicomgen import make_study, pydicom_file
 from .localserver import RunningServer, start_server
 from .terminal import assert_clean, hvgen_env, in_terminal, invoke, piped
 
@@ -62,7 +62,7 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     (folder / "notes.txt").write_text("not an image\n")
     os.mkfifo(folder / "pipe")
     (folder / "gone.dcm").symlink_to(folder / "nowhere.dcm")
-    shutil.copy(testdata("SC_rgb_jpeg.dcm"), folder / "odd.dcm")  # pydicom warns reading it
+    shutil.copy(pydicom_file("SC_rgb_jpeg.dcm"), folder / "odd.dcm")  # pydicom warns reading it
 
     run = in_terminal(["study", "upload", str(folder)], env)
     assert run.code == 0, run.output

@@ -29,7 +29,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from hvgen_imaging import preview
 
-from .dicomgen import testdata
+from .dicomgen import pydicom_file
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::UserWarning"
@@ -185,7 +185,7 @@ def test_every_test_file_with_pixels_gets_a_true_preview() -> None:
 
 
 def test_mr_small_is_shown_in_its_window_not_stretched() -> None:
-    path = testdata("MR_small.dcm")
+    path = pydicom_file("MR_small.dcm")
     ds = pydicom.dcmread(path)
     image = np.asarray(picture(preview.make_preview(path, "x").data).convert("L"), dtype=float)
     windowed = window(ds.pixel_array.astype(float), 600, 1600) * 255
@@ -195,7 +195,7 @@ def test_mr_small_is_shown_in_its_window_not_stretched() -> None:
 
 
 def test_files_without_a_file_meta_header_get_a_preview() -> None:
-    path = testdata("OT-PAL-8-face.dcm")
+    path = pydicom_file("OT-PAL-8-face.dcm")
     assert "TransferSyntaxUID" not in getattr(pydicom.dcmread(path, force=True), "file_meta", {})
     image = picture(preview.make_preview(path, "x").data)
     assert image.mode == "RGB" and min(image.size) >= 500

@@ -11,7 +11,7 @@ import pytest
 
 from hvgen_imaging import dicom, study, workflow
 
-from .dicomgen import make_study, testdata
+from .dicomgen import make_study, pydicom_file
 
 
 def test_a_truncated_file_is_named_and_the_study_is_uploaded_without_it(new_server, tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_pydicom_warnings_become_notes_naming_the_file(tmp_path: Path, capfd: py
     folder = tmp_path / "odd"
     folder.mkdir()
     for name in ("SC_rgb_jpeg.dcm", "MR_small_padded.dcm"):  # wrong VR for reading; excess pixel padding
-        shutil.copy(testdata(name), folder / name)
+        shutil.copy(pydicom_file(name), folder / name)
     scanned = dicom.scan(folder)
     assert any(w.startswith(f"{folder / 'SC_rgb_jpeg.dcm'}: Expected explicit VR") for w in scanned.warnings)
     built = [study.build(s) for s in scanned.studies]
@@ -95,7 +95,7 @@ def test_pydicom_warnings_become_notes_naming_the_file(tmp_path: Path, capfd: py
 def test_warnings_raised_while_grouping_name_their_file(tmp_path: Path) -> None:
     folder = tmp_path / "odd"
     folder.mkdir()
-    shutil.copy(testdata("bad_sequence.dcm"), folder / "bad_sequence.dcm")  # UIDs that are not UIDs
+    shutil.copy(pydicom_file("bad_sequence.dcm"), folder / "bad_sequence.dcm")  # UIDs that are not UIDs
     scanned = dicom.scan(folder)
     assert scanned.warnings and all(
         w.startswith(f"{folder / 'bad_sequence.dcm'}: Invalid value for VR UI") for w in scanned.warnings
