@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from healthvault.protocol import write_ok, write_status
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 
@@ -14,3 +17,17 @@ class PlatformError(HealthVaultStatusError):
 
     def __init__(self, code: StatusCode, message: str) -> None:
         super().__init__(message, int(code))
+
+
+def as_response(run: Callable[[], object]) -> Callable[[], bytes]:
+    """``run`` as a whole response: a status-0 response around what it
+    returns (a response info, or bytes already written), or the status it raised."""
+
+    def serve() -> bytes:
+        try:
+            result = run()
+        except HealthVaultStatusError as exc:
+            return write_status(exc.code, exc.message)
+        return result if isinstance(result, bytes) else write_ok(result)
+
+    return serve

@@ -61,7 +61,7 @@ def aliased(ctx: click.Context, dest: str, value: Any) -> Any:
 #: missing names the extra to install.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
-    "server": ("starlette", "uvicorn"),
+    "server": ("starlette", "uvicorn", "multipart", "python_multipart"),
     "imaging": ("pydicom", "PIL", "numpy"),
 }
 

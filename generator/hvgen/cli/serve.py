@@ -128,6 +128,12 @@ def _default_data_dir() -> Path:
     help="PEM certificates that signers of things must chain to (default: any signer).",
 )
 @alias("--signer-trust", "signer_trust", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--user-token-ttl",
+    default=4 * 3600.0,
+    show_default=True,
+    help="Seconds the wctoken (user-auth-token) the sign-in page hands an application stays valid.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -161,14 +167,17 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     signer_trust: Path | None,
+    user_token_ttl: float,
     init_only: bool,
     log_level: str,
 ) -> None:
     """Run the local platform server: the HealthVault XML API on this machine.
 
     On first run it creates the store under --data with one application
-    (its RSA key and self-signed certificate in DATA/app/) and one record the
-    application may use, and prints them. It writes a client profile so that
+    (its RSA key and self-signed certificate in DATA/app/), the first person
+    (login "local", with a random password printed once) and their record,
+    authorized for the application, and prints them. `hvgen person`,
+    `hvgen record` and `hvgen app` add more. It writes a client profile so that
     `hvgen` client commands in another shell find the server with no flags.
 
     \b
@@ -207,6 +216,7 @@ def serve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             signer_trust_file=signer_trust,
+            user_token_ttl=user_token_ttl,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -230,6 +240,11 @@ def serve(
     click.echo(f"  URL:          {config.url}")
     click.echo(f"  application:  {setup.app_id}")
     click.echo(f"  record:       {setup.record_id}")
+    if setup.login:
+        click.echo(f"  person:       {setup.person_id} (login {setup.login})")
+    if setup.password:
+        click.echo(f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)")
+    click.echo(f"  sign-in:      {config.url}/signin")
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:
