@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .common import alias, aliased, needs_extra, not_a_folder, os_reason
+from .common import alias, aliased, default_data_dir, needs_extra, not_a_folder, os_reason
 
 
 def check_port(host: str, port: int) -> None:
@@ -51,11 +51,6 @@ def check_writable(target: Path, what: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise click.ClickException(f"cannot write the {what} {target}: {os_reason(exc)}") from None
-
-
-def _default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "hvgen" / "platform"
 
 
 @click.command()
@@ -195,7 +190,7 @@ def serve(
     signer_trust = aliased(ctx, "signer_trust", signer_trust)
     try:
         config = ServerConfig(
-            data_dir=(data_dir or _default_data_dir()).expanduser().resolve(),
+            data_dir=(data_dir or default_data_dir()).expanduser().resolve(),
             host=host,
             port=port,
             public_url=public_url,

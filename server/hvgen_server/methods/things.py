@@ -44,7 +44,13 @@ def _data_root(thing_el: etree._Element) -> etree._Element | None:
 def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
     cls = registry.thing_class(type_id)
     if cls is None:
-        raise PlatformError(StatusCode.INVALID_THING_TYPE, f"unknown thing type {type_id}")
+        named = thing_el.find("type-id")
+        name = (named.get("name") or "").strip() if named is not None else ""
+        raise PlatformError(
+            StatusCode.INVALID_THING_TYPE,
+            f"the local platform does not know the thing type {type_id}{f' ({name})' if name else ''}; "
+            "start it with `hvgen serve --schemas DIR` to teach it more types",
+        )
     data_sections = [c for c in thing_el if c.tag == "data-xml"]
     if len(data_sections) != 1:
         raise PlatformError(StatusCode.INVALID_XML, "a thing must have exactly one data-xml section")
