@@ -18,6 +18,7 @@ from healthvault import methods
 from healthvault.methods import Method
 from healthvault.protocol import write_ok, write_status
 from healthvault.receiving import receive_request
+from healthvault.errors import HealthVaultXmlError
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from .auth import Access, authenticate
@@ -126,6 +127,9 @@ def handle(platform: Platform, raw: bytes) -> bytes:
     except HealthVaultStatusError as exc:
         log.info("%s -> %s %s", method, exc.code, exc.message)
         return write_status(exc.code, exc.message)
+    except HealthVaultXmlError as exc:  # a value of the request its binding cannot read, met while serving it
+        log.info("%s -> %s %s", method, int(StatusCode.INVALID_XML), exc)
+        return write_status(StatusCode.INVALID_XML, str(exc))
     except Exception:  # never a stack trace on the wire
         log.exception("internal error serving %s", method)
         return write_status(StatusCode.FAILED, "internal error; see the server log")

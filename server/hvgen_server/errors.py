@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from healthvault.errors import HealthVaultXmlError
 from healthvault.protocol import write_ok, write_status
 from healthvault.status import HealthVaultStatusError, StatusCode
 
@@ -28,6 +29,8 @@ def as_response(run: Callable[[], object]) -> Callable[[], bytes]:
             result = run()
         except HealthVaultStatusError as exc:
             return write_status(exc.code, exc.message)
+        except HealthVaultXmlError as exc:
+            return write_status(StatusCode.INVALID_XML, str(exc))
         return result if isinstance(result, bytes) else write_ok(result)
 
     return serve
