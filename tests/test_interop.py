@@ -6,6 +6,7 @@ web server standing for the application's action URL."""
 
 from __future__ import annotations
 
+import html
 import http.server
 import re
 import subprocess
@@ -114,6 +115,12 @@ def other_app(platform: RunningServer, action: ActionUrl, tmp_path_factory: pyte
     return Application.load(app_id, folder / "key.pem", folder / "cert.pem")
 
 
+def hidden_fields(page: str, *names: str) -> dict[str, str]:
+    """The values of a page's hidden form fields, as a browser sends them."""
+    pattern = r'name="(' + "|".join(names) + r')" value="([^"]*)"'
+    return {name: html.unescape(value) for name, value in re.findall(pattern, page)}
+
+
 def sign_in_flow(
     platform: RunningServer,
     target: str,
@@ -130,11 +137,10 @@ def sign_in_flow(
     with httpx.Client(base_url=platform.url, follow_redirects=True, timeout=30) as browser:
         page = browser.get("/redirect.aspx", params={"target": target, "targetqs": targetqs})
         assert page.status_code == 200 and "/signin" in str(page.url), page.text
-        form = dict(re.findall(r'name="(hvgen_csrf|next)" value="([^"]*)"', page.text))
+        form = hidden_fields(page.text, "hvgen_csrf", "next")
         page = browser.post("/signin", data={**form, "login": login, "password": password})
         if 'action="/redirect.aspx"' in page.text and decision is not None:
-            fields = dict(re.findall(r'name="(hvgen_csrf|target|targetqs)" value="([^"]*)"', page.text))
-            fields = {k: v.replace("&amp;", "&") for k, v in fields.items()}
+            fields = hidden_fields(page.text, "hvgen_csrf", "target", "targetqs")
             chosen = records if records is not None else re.findall(r'name="record" value="([^"]+)"', page.text)[:1]
             page = browser.post("/redirect.aspx", data={**fields, "decision": decision, "record": chosen})
         return page
@@ -277,3 +283,139 @@ def test_unknown_thing_types_name_the_type_and_the_way_to_teach_it(platform: Run
     )  # fmt: skip
     assert put.code == 19
     assert unknown in put.message and "(Vitals)" in put.message and "hvgen serve --schemas" in put.message
+
+
+# -- persons: the shell's sign-in flow, user-auth-token and offline access ------------------------------
+
+
+def test_auth_redirect_flow_hands_the_application_a_wctoken(
+    platform: RunningServer, app: Application, other_app: Application, action: ActionUrl, password: str
+):
+    record = platform.profile.record_id
+    page = sign_in_flow(platform, "AUTH", other_app.app_id, "local", password, extra={"actionqs": "/studies?x=1"})
+    assert page.status_code == 200 and page.text == "application page"
+    visit = action.visits[-1]
+    assert visit["target"] == ["AppAuthSuccess"] and visit["actionqs"] == ["/studies?x=1"]
+    wctoken = visit["wctoken"][0]
+
+    client = ForeignClient(platform.url, other_app, hmac_alg="HMACSHA1", hash_alg="SHA1", culture="language")
+    assert client.open_v1().code == 0
+    person = client.call("GetPersonInfo", 1, user_token=wctoken)
+    assert person.code == 0, person.message
+    assert person.text("person-info/person-id") == platform.profile.person_id
+    assert [r.get("id") for r in person.findall("person-info/record")] == [record]
+    assert person.text("person-info/selected-record-id") == record
+    records = client.call("GetAuthorizedRecords", 1, f"<info><id>{record}</id></info>", user_token=wctoken)
+    assert [r.get("id") for r in records.findall("record")] == [record]
+    got = client.call(
+        "GetThings", 1, "<info><group><format><section>core</section></format></group></info>",
+        record_id=record, user_token=wctoken,
+    )  # fmt: skip
+    assert got.code == 0, got.message
+
+    # AUTH again: already authorized, so no question, straight back with a new token
+    before = len(action.visits)
+    sign_in_flow(platform, "AUTH", other_app.app_id, "local", password, decision=None)
+    assert len(action.visits) == before + 1 and action.visits[-1]["wctoken"][0] != wctoken
+
+    # the token is good only with the session of the application it was issued to
+    mine = ForeignClient(platform.url, app)
+    assert mine.open_v2().code == 0
+    assert mine.call("GetPersonInfo", 1, user_token=wctoken).code == 8
+
+
+def test_user_auth_tokens_and_offline_persons_are_checked(
+    platform: RunningServer, app: Application, other_app: Application, password: str
+):
+    record = platform.profile.record_id
+    query = "<info><group><format><section>core</section></format></group></info>"
+    client = ForeignClient(platform.url, app, hmac_alg="HMACSHA1")
+    assert client.open_v1().code == 0
+    assert client.call("GetThings", 1, query, record_id=record, user_token="not-a-real-wctoken").code == 8
+    random_person = str(uuid.uuid4())
+    assert client.call("GetThings", 1, query, record_id=record, offline_person=random_person).code == 9
+    assert client.call("GetPersonInfo", 1, offline_person=random_person).code == 9
+    owner = platform.profile.person_id
+    allowed = client.call("GetThings", 1, query, record_id=record, offline_person=owner)
+    assert allowed.code == 0, allowed.message
+
+    # a second person, with a record of their own they authorized the application for
+    out = hvgen(platform, "person", "add", "bob", "--name", "Bob", "--record", "Bob's record", "--json",
+                "--password-stdin", stdin="bobs-password\n")  # fmt: skip
+    bob = __import__("json").loads(out)
+    hvgen(platform, "record", "add", "--person", "bob", "--name", "Bob's second", "--authorize", app.app_id)
+    # bob has not authorized the application for the first person's record, nor the other application at all
+    assert client.call("GetThings", 1, query, record_id=record, offline_person=bob["person_id"]).code == 11
+    assert client.call("GetThings", 1, query, record_id=bob["record_id"], offline_person=bob["person_id"]).code == 11
+    other = ForeignClient(platform.url, other_app)
+    assert other.open_v2().code == 0
+    assert other.call("GetPersonInfo", 1, offline_person=bob["person_id"]).info is not None
+    assert other.call("GetPersonInfo", 1, offline_person=bob["person_id"]).findall("person-info/record") == []
+
+
+def test_appauth_chooses_records_and_reject_gives_no_token(
+    platform: RunningServer, other_app: Application, action: ActionUrl
+):
+    hvgen(platform, "person", "add", "carol", "--password-stdin", stdin="carols-password\n")
+    first = hvgen(platform, "record", "add", "--person", "carol", "--name", "Carol A").split()[1]
+    second = hvgen(platform, "record", "add", "--person", "carol", "--name", "Carol B").split()[1]
+    sign_in_flow(platform, "APPAUTH", other_app.app_id, "carol", "carols-password", decision="reject")
+    assert action.visits[-1]["target"] == ["AppAuthReject"] and "wctoken" not in action.visits[-1]
+    sign_in_flow(platform, "APPAUTH", other_app.app_id, "carol", "carols-password", records=[second])
+    wctoken = action.visits[-1]["wctoken"][0]
+    client = ForeignClient(platform.url, other_app)
+    assert client.open_v2().code == 0
+    query = "<info><group><format><section>core</section></format></group></info>"
+    assert client.call("GetThings", 1, query, record_id=second, user_token=wctoken).code == 0
+    assert client.call("GetThings", 1, query, record_id=first, user_token=wctoken).code == 11
+
+
+def test_sign_in_refuses_wrong_passwords_and_unknown_targets(platform: RunningServer, other_app: Application):
+    page = sign_in_flow(platform, "AUTH", other_app.app_id, "local", "not-the-password")
+    assert page.status_code == 401 and "wrong password" in page.text
+    with httpx.Client(base_url=platform.url, follow_redirects=True) as browser:
+        page = browser.get("/redirect.aspx", params={"target": "SHARERECORD", "targetqs": f"appid={other_app.app_id}"})
+        assert page.status_code == 400 and "SHARERECORD" in page.text and "not offered" in page.text
+        page = browser.get("/redirect.aspx", params={"target": "AUTH", "targetqs": f"appid={uuid.uuid4()}"})
+        assert page.status_code == 400 and "hvgen app add" in page.text
+        # a form posted without the browser's CSRF cookie is refused
+        forged = browser.post("/signin", data={"login": "local", "password": "x", "hvgen_csrf": "forged"})
+        assert forged.status_code == 400 and "hvgen_session" not in browser.cookies
+
+
+def test_the_sign_in_page_returns_to_the_page_that_sent_the_person(platform: RunningServer, password: str):
+    with httpx.Client(base_url=platform.url, follow_redirects=False) as browser:
+        page = browser.get("/signin", params={"next": "/viewer/studies"})
+        csrf = re.search(r'name="hvgen_csrf" value="([^"]+)"', page.text).group(1)
+        done = browser.post("/signin", data={"login": "LOCAL", "password": password, "next": "/viewer/studies",
+                                             "hvgen_csrf": csrf})  # fmt: skip
+        assert done.status_code == 303 and done.headers["location"] == "/viewer/studies"
+        assert browser.cookies.get("hvgen_session")
+        page = browser.get("/signin", params={"next": "https://elsewhere.example/"})  # never another site
+        assert page.status_code == 200 and "Signed in as" in page.text
+
+
+# -- alternate ids: an older client's only writes, and its retries -------------------------------------------
+
+
+def test_alternate_ids_and_their_retries(platform: RunningServer, app: Application):
+    record, owner = platform.profile.record_id, platform.profile.person_id
+    client = ForeignClient(platform.url, app, hmac_alg="HMACSHA1", hash_alg="SHA1", culture="language")
+    assert client.open_v1(msg_time="2009-01-01T00:00:00").code == 0
+    info = "<info><alternate-id>MRN-0042</alternate-id></info>"
+    header = client.header("AssociateAlternateId", 1, info, record_id=record, offline_person=owner,
+                           msg_time=local_time(-5))  # fmt: skip
+    request = client.envelope(header, info)
+    assert client.post(request).code == 0
+    assert client.post(request).code == 0  # the same bytes again (a retry): the first answer, nothing done twice
+    listed = client.call("GetAlternateIds", 1, record_id=record, offline_person=owner)
+    assert [e.text for e in listed.findall("alternate-ids/alternate-id")] == ["MRN-0042"]
+    # associating it again in a new request changes nothing
+    assert client.call("AssociateAlternateId", 1, info, record_id=record, offline_person=owner).code == 0
+    # the id names one person and record: not another record
+    other_record = hvgen(platform, "record", "add", "--person", "local", "--authorize", app.app_id).split()[1]
+    assert client.call("AssociateAlternateId", 1, info, record_id=other_record).code == 139
+    assert client.call("DisassociateAlternateId", 1, info, record_id=record, offline_person=owner).code == 0
+    assert client.call("DisassociateAlternateId", 1, info, record_id=record, offline_person=owner).code == 140
+    listed = client.call("GetAlternateIds", 1, record_id=record, offline_person=owner)
+    assert listed.code == 0 and listed.findall("alternate-ids/alternate-id") == []

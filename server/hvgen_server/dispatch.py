@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from healthvault import methods
+from healthvault.errors import HealthVaultXmlError
 from healthvault.methods import Method
 from healthvault.protocol import write_ok, write_status
 from healthvault.receiving import receive_request
-from healthvault.errors import HealthVaultXmlError
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from .auth import Access, authenticate
