@@ -89,8 +89,9 @@ def list_(data_dir: Path | None, as_json: bool) -> None:
         with store.read() as tx:
             apps = tx.applications.all()
     rows = [{"app_id": a.app_id, "name": a.name, "thumbprint": a.thumbprint, "action_url": a.action_url} for a in apps]
-    emit(
-        as_json,
-        rows,
-        lambda: [click.echo(f"{r['app_id']}  {r['name']}  {r['action_url'] or ''}".rstrip()) for r in rows],  # type: ignore[func-returns-value]
-    )
+
+    def text() -> None:
+        for r in rows:
+            click.echo(f"{r['app_id']}  {r['name']}  {r['action_url'] or ''}".rstrip())
+
+    emit(as_json, rows, text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,8 +219,8 @@ def read_password(from_stdin: bool, what: str) -> str | None:
     """A new password: a line of standard input (``--password-stdin``), typed
     twice at a terminal, or None (make one) when there is no terminal."""
     if from_stdin:
-        return click.get_text_stream("stdin").readline().rstrip("\r\n")
-    if click.get_text_stream("stdin").isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
         return str(click.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True))
     return None
 

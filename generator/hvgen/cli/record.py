@@ -74,8 +74,9 @@ def list_(login: str | None, data_dir: Path | None, as_json: bool) -> None:
                 for p in people
                 for r in tx.records.of_person(p.person_id)
             ]
-    emit(
-        as_json,
-        rows,
-        lambda: [click.echo(f"{r['record_id']}  {r['person']:<20} {r['name']}") for r in rows],  # type: ignore[func-returns-value]
-    )
+
+    def text() -> None:
+        for r in rows:
+            click.echo(f"{r['record_id']}  {r['person']:<20} {r['name']}")
+
+    emit(as_json, rows, text)
