@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -419,3 +420,30 @@ def test_alternate_ids_and_their_retries(platform: RunningServer, app: Applicati
     assert client.call("DisassociateAlternateId", 1, info, record_id=record, offline_person=owner).code == 140
     listed = client.call("GetAlternateIds", 1, record_id=record, offline_person=owner)
     assert listed.code == 0 and listed.findall("alternate-ids/alternate-id") == []
+
+
+def test_an_expired_wctoken_is_refused_and_writes_are_audited_online(new_server, action: ActionUrl) -> None:  # type: ignore[no-untyped-def]
+    platform = new_server("--user-token-ttl", "2")
+    hvgen(platform, "person", "passwd", "local", "--password-stdin", stdin="first-person-pw\n")
+    profile = platform.profile
+    app = Application.load(profile.app_id, Path(profile.key_path), Path(profile.cert_path))
+    sign_in_flow(platform, "AUTH", app.app_id, "local", "first-person-pw", extra={"redirect": action.url})
+    wctoken = action.visits[-1]["wctoken"][0]
+    client = ForeignClient(platform.url, app)
+    assert client.open_v2().code == 0
+    put = client.call(
+        "PutThings", 2,
+        f"<info><thing><type-id>{MEDICAL_IMAGE_STUDY}</type-id><data-xml>{STUDY.format(n=9)}</data-xml></thing></info>",
+        record_id=profile.record_id, user_token=wctoken,
+    )  # fmt: skip
+    assert put.code == 0, put.message
+    got = client.call(
+        "GetThings", 3,
+        f"<info><group><id>{put.text('thing-id')}</id><format><section>audits</section></format></group></info>",
+        record_id=profile.record_id, user_token=wctoken,
+    )  # fmt: skip
+    created = got.find("group/thing/created")
+    assert created.findtext("person-id") == profile.person_id and created.findtext("access-avenue") == "Online"
+    time.sleep(2.5)
+    expired = client.call("GetPersonInfo", 1, user_token=wctoken)
+    assert expired.code == 7 and "sign in again" in expired.message

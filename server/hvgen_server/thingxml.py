@@ -86,13 +86,20 @@ def element(tag: str, text: str | None = None, **attrib: str) -> etree._Element:
 
 
 def audit(
-    name: str, timestamp: float, app_id: str, app_name: str, person_id: str, person_name: str, action: str
+    name: str,
+    timestamp: float,
+    app_id: str,
+    app_name: str,
+    person_id: str,
+    person_name: str,
+    action: str,
+    avenue: str = "Offline",
 ) -> etree._Element:
     el = element(name)
     el.append(element("timestamp", iso(timestamp)))
     el.append(element("app-id", app_id, name=app_name))
     el.append(element("person-id", person_id, name=person_name))
-    el.append(element("access-avenue", "Offline"))
+    el.append(element("access-avenue", avenue))
     el.append(element("audit-action", action))
     return el
 

@@ -116,7 +116,7 @@ def store_things(
     """
     app = ctx.store.application(ctx.app_id)
     app_name = app.name if app else ctx.app_id
-    person_id = ctx.store.person_of(ctx.record_id)
+    person_id = ctx.person_id or ctx.store.person_of(ctx.record_id)
     prepared = [_prepare(ctx, thing, thing_el) for thing, thing_el in things]
     if any(p.signed_blobs is not None for p in prepared):
         with ctx.store.read() as tx:
@@ -207,7 +207,7 @@ def _store_thing(
         thingxml.set_child(
             stored,
             "created",
-            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created"),
+            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created", ctx.avenue),
         )
     thingxml.set_child(
         stored,
@@ -220,6 +220,7 @@ def _store_thing(
             person_id,
             "record owner",
             "Updated" if previous is not None else "Created",
+            ctx.avenue,
         ),
     )
 
