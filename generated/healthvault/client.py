@@ -64,7 +64,7 @@ from .schema import (
 SAFE_METHODS = frozenset(
     {
         methods.GET_THINGS3,
-        methods.CREATE_AUTHENTICATED_SESSION_TOKEN,
+        methods.CREATE_AUTHENTICATED_SESSION_TOKEN2,
         methods.BEGIN_PUT_BLOB,
         methods.ALLOCATE_PACKAGE_ID,
         methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
@@ -327,7 +327,7 @@ class HealthVaultClient:
         )
         if content_text not in codec.serialize_info(info):
             raise HealthVaultError("signed content does not appear verbatim in the request")
-        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN, info, anonymous=True)
+        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN2, info, anonymous=True)
         self.session = Session(
             token=result.token.value,
             shared_secret=crypto.b64decode(result.shared_secret),

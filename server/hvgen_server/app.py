@@ -2,12 +2,15 @@
 
 Routes:
     POST /wildcat.ashx                 platform methods (XML envelopes)
+    POST /platform/wildcat.ashx        the same, at the platform's own path
     POST /streaming/wildcatblob.ashx   blob chunk upload (?blob-ref-token=...)
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
+    GET  /redirect.aspx ...            the shell: sign-in and authorization pages (:mod:`shell`)
     GET  /health                       liveness
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
-:mod:`streaming`; nothing of the protocol is decided here.
+:mod:`streaming`, pages to :mod:`shell`; nothing of the protocol is decided
+here.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from healthvault.protocol import BLOB_PATH, METHODS_PATH, write_status
+from healthvault.protocol import BLOB_PATH, METHODS_PATH, PLATFORM_METHODS_PATH, write_status
 from healthvault.status import StatusCode
 
 from . import dispatch, streaming
@@ -36,6 +39,7 @@ from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .errors import PlatformError
 from .limits import LargeRequests, read_body
+from .shell import Shell
 from .sweeper import sweep, sweeper
 
 log = logging.getLogger("hvgen_server")
@@ -99,6 +103,8 @@ def create_app(config: ServerConfig) -> Starlette:
     app = Starlette(
         routes=[
             Route(METHODS_PATH, wildcat, methods=["POST"]),
+            Route(PLATFORM_METHODS_PATH, wildcat, methods=["POST"]),
+            *Shell(platform).routes(),
             Route(BLOB_PATH, blob_upload, methods=["POST", "PUT"]),
             Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),

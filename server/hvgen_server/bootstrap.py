@@ -1,9 +1,12 @@
-"""First run of the local platform: create the store and an application.
+"""First run of the local platform: create the store, an application and a person.
 
 ``hvgen serve --data DIR`` calls :func:`ensure_store`. On first run it
 creates the SQLite store, the server's token key, one application (with an
-RSA key and a self-signed certificate under ``DIR/app``) and one record the
-application may use. Later runs reuse what is there.
+RSA key and a self-signed certificate under ``DIR/app``), the first person
+(login ``local``, a random password, printed once) and their record, which
+the person has authorized the application for. Later runs reuse what is
+there; a store from before persons existed gets its first person's
+password made (and printed) on the first run that finds none.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from pathlib import Path
 from healthvault import crypto
 from healthvault.profile import Profile
 
+from . import passwords
 from .config import ServerConfig
 from .store import SqliteStore, Store
+
+#: Login of the first person.
+FIRST_LOGIN = "local"
 
 
 @dataclass
@@ -30,6 +37,9 @@ class Setup:
     key_path: Path
     cert_path: Path
     created: bool
+    login: str = ""
+    #: The first person's password, when this run made it (else "").
+    password: str = ""
 
     def profile(self, url: str) -> Profile:
         return Profile(
@@ -77,19 +87,31 @@ def ensure_store(config: ServerConfig) -> Setup:
         app_id = store.meta("default_app_id")
         created = app_id is None
         app_dir = config.data_dir / "app"
+        password = ""
         if app_id is None:
             app_id, _, _ = add_application(store, app_dir, "hvgen local application")
-            record_id, _ = store.add_record("Local record", [app_id])
+            password = passwords.new_password()
+            person_id = store.add_person(FIRST_LOGIN, "Local person", passwords.hash_password(password))
+            record_id, _ = store.add_record("Local record", [app_id], person_id)
             store.set_meta("default_record_id", record_id)
             store.set_meta("default_app_id", app_id)
         record_id = store.meta("default_record_id") or ""
+        person = store.person(store.person_of(record_id))
+        if person is not None and person.password_hash is None and store.meta("default_person_password") is None:
+            password = passwords.new_password()  # a store from before persons: its first person can sign in now
+            with store.write() as tx:
+                tx.persons.set_password(person.person_id, passwords.hash_password(password))
+        if password:
+            store.set_meta("default_person_password", "made")
         return Setup(
             app_id=app_id,
             record_id=record_id,
-            person_id=store.person_of(record_id),
+            person_id=person.person_id if person is not None else "",
             key_path=(app_dir / "key.pem").resolve(),
             cert_path=(app_dir / "cert.pem").resolve(),
             created=created,
+            login=person.login if person is not None else "",
+            password=password,
         )
     finally:
         store.close()

@@ -53,6 +53,9 @@ class ServerConfig:
         signer_trust_file: PEM certificates that thing signers must chain to;
             without it any signer certificate is accepted (the signature
             itself is always checked).
+        user_token_ttl: Seconds the wctoken the sign-in page hands an
+            application stays valid (its ``user-auth-token``).
+        browser_session_ttl: Seconds a browser stays signed in.
     """
 
     data_dir: Path
@@ -84,6 +87,8 @@ class ServerConfig:
     body_timeout: float = 60.0
     keep_alive: float = 5.0
     signer_trust_file: Path | None = None
+    user_token_ttl: float = 4 * 3600
+    browser_session_ttl: float = 12 * 3600
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -43,14 +43,19 @@ class Platform:
 class Context:
     """One method request being served.
 
-    ``app_id`` and ``record_id`` are set once the request is authenticated
-    (:func:`hvgen_server.auth.authenticate`).
+    ``app_id``, ``record_id`` and ``person_id`` are set once the request is
+    authenticated (:func:`hvgen_server.auth.authenticate`): ``person_id`` is
+    the person the application acts for (named by the request's
+    ``user-auth-token`` or ``offline-person-id``, else the record's person),
+    ``avenue`` how (``Online``: a signed-in person, ``Offline``).
     """
 
     platform: Platform
     request: ReceivedRequest
     app_id: str = ""
     record_id: str = ""
+    person_id: str = ""
+    avenue: str = "Offline"
     now: float = field(default_factory=time.time)
 
     @property

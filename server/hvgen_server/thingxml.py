@@ -86,13 +86,20 @@ def element(tag: str, text: str | None = None, **attrib: str) -> etree._Element:
 
 
 def audit(
-    name: str, timestamp: float, app_id: str, app_name: str, person_id: str, person_name: str, action: str
+    name: str,
+    timestamp: float,
+    app_id: str,
+    app_name: str,
+    person_id: str,
+    person_name: str,
+    action: str,
+    avenue: str = "Offline",
 ) -> etree._Element:
     el = element(name)
     el.append(element("timestamp", iso(timestamp)))
     el.append(element("app-id", app_id, name=app_name))
     el.append(element("person-id", person_id, name=person_name))
-    el.append(element("access-avenue", "Offline"))
+    el.append(element("access-avenue", avenue))
     el.append(element("audit-action", action))
     return el
 
@@ -156,4 +163,26 @@ def render(
         for p in permissions:
             perms.append(element("permission", p))
         set_child(thing, "eff-permissions", perms)
+    return thing
+
+
+#: Children of a Thing2 that the original Thing format does not have.
+_NOT_IN_THING_V1 = ("blob-payload", "signature-info", "updated-end-date")
+
+
+def as_thing_v1(thing: etree._Element, data_other: etree._Element | None) -> etree._Element:
+    """A rendered thing in the original ``Thing`` format (GetThings version
+    1): no blob payload, signature section or updated-end-date, audits
+    without their master application, and the default blob as ``data-other``
+    when given (after the data-xml)."""
+    for name in _NOT_IN_THING_V1:
+        set_child(thing, name, None)
+    for name in ("created", "updated"):
+        found = child(thing, name)
+        master = found.find("master-app-id") if found is not None else None
+        if found is not None and master is not None:
+            found.remove(master)
+    if data_other is not None:
+        after = [c for c in thing if c.tag in ORDER[: ORDER.index("data-xml") + 1]]
+        thing.insert(len(after), data_other)
     return thing

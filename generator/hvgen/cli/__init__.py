@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import blob, generate, package, roundtrip, serve, study, thing
+from . import app, blob, generate, package, person, record, roundtrip, serve, study, thing
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -33,6 +33,9 @@ def main(ctx: click.Context) -> None:
     Local platform:
       hvgen serve --data DIR    run the local platform server (writes a client
                                 profile so the commands below need no flags)
+      hvgen person ...          persons who sign in and authorize applications
+      hvgen record ...          their records
+      hvgen app ...             applications (an existing one keeps its id and certificate)
     Working with a platform:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
@@ -54,3 +57,6 @@ main.add_command(blob.blob)
 main.add_command(thing.thing)
 main.add_command(study.study)
 main.add_command(package.package)
+main.add_command(person.person)
+main.add_command(record.record)
+main.add_command(app.app)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .common import alias, aliased, needs_extra, not_a_folder, os_reason
+from .common import alias, aliased, default_data_dir, needs_extra, not_a_folder, os_reason
 
 
 def check_port(host: str, port: int) -> None:
@@ -51,11 +51,6 @@ def check_writable(target: Path, what: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise click.ClickException(f"cannot write the {what} {target}: {os_reason(exc)}") from None
-
-
-def _default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "hvgen" / "platform"
 
 
 @click.command()
@@ -128,6 +123,12 @@ def _default_data_dir() -> Path:
     help="PEM certificates that signers of things must chain to (default: any signer).",
 )
 @alias("--signer-trust", "signer_trust", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--user-token-ttl",
+    default=4 * 3600.0,
+    show_default=True,
+    help="Seconds the wctoken (user-auth-token) the sign-in page hands an application stays valid.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -161,14 +162,17 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     signer_trust: Path | None,
+    user_token_ttl: float,
     init_only: bool,
     log_level: str,
 ) -> None:
     """Run the local platform server: the HealthVault XML API on this machine.
 
     On first run it creates the store under --data with one application
-    (its RSA key and self-signed certificate in DATA/app/) and one record the
-    application may use, and prints them. It writes a client profile so that
+    (its RSA key and self-signed certificate in DATA/app/), the first person
+    (login "local", with a random password printed once) and their record,
+    authorized for the application, and prints them. `hvgen person`,
+    `hvgen record` and `hvgen app` add more. It writes a client profile so that
     `hvgen` client commands in another shell find the server with no flags.
 
     \b
@@ -186,7 +190,7 @@ def serve(
     signer_trust = aliased(ctx, "signer_trust", signer_trust)
     try:
         config = ServerConfig(
-            data_dir=(data_dir or _default_data_dir()).expanduser().resolve(),
+            data_dir=(data_dir or default_data_dir()).expanduser().resolve(),
             host=host,
             port=port,
             public_url=public_url,
@@ -207,6 +211,7 @@ def serve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             signer_trust_file=signer_trust,
+            user_token_ttl=user_token_ttl,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -230,6 +235,11 @@ def serve(
     click.echo(f"  URL:          {config.url}")
     click.echo(f"  application:  {setup.app_id}")
     click.echo(f"  record:       {setup.record_id}")
+    if setup.login:
+        click.echo(f"  person:       {setup.person_id} (login {setup.login})")
+    if setup.password:
+        click.echo(f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)")
+    click.echo(f"  sign-in:      {config.url}/signin")
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:

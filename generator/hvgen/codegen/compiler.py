@@ -33,6 +33,7 @@ from xsdata.formats.dataclass.filters import Filters
 from xsdata.formats.dataclass.generator import DataclassGenerator
 from xsdata.models.config import DocstringStyle, GeneratorConfig, ObjectType, StructureStyle
 from xsdata.models.enums import Tag
+from xsdata.models.xsd import Schema
 from xsdata.utils import collections
 
 from ..sources import SourcesNotFound, locate
@@ -49,6 +50,17 @@ class _Transformer(ResourceTransformer):
         super().__init__(config)
         for path in schemas.usable():
             self.preloaded[locate(path)] = schemas.files[path].to_bytes(locate)
+        # xsdata names the groups on an element's path by the id() of their
+        # schema objects; keeping every parsed schema alive until the classes
+        # are analyzed keeps those ids unique across files (a freed object's
+        # id is reused, and :class:`bindings.Occurs` would mix two groups up).
+        self.parsed: list[Schema] = []
+
+    def parse_schema(self, uri: str, namespace: str | None) -> Schema | None:
+        schema = super().parse_schema(uri, namespace)
+        if schema is not None:
+            self.parsed.append(schema)
+        return schema
 
     def load_resource(self, uri: str) -> bytes | None:
         if uri in self.processed:
@@ -306,6 +318,7 @@ class Compiler:
                 classes = transformer.analyze_classes(transformer.classes)
         finally:
             xsdata_logger.setLevel(level)
+            transformer.parsed.clear()
 
         by_location = {self._uri(p): sf for p, sf in schemas.files.items() if p not in schemas.excluded}
         for cls in classes:

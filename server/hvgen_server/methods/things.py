@@ -44,7 +44,13 @@ def _data_root(thing_el: etree._Element) -> etree._Element | None:
 def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
     cls = registry.thing_class(type_id)
     if cls is None:
-        raise PlatformError(StatusCode.INVALID_THING_TYPE, f"unknown thing type {type_id}")
+        named = thing_el.find("type-id")
+        name = (named.get("name") or "").strip() if named is not None else ""
+        raise PlatformError(
+            StatusCode.INVALID_THING_TYPE,
+            f"the local platform does not know the thing type {type_id}{f' ({name})' if name else ''}; "
+            "start it with `hvgen serve --schemas DIR` to teach it more types",
+        )
     data_sections = [c for c in thing_el if c.tag == "data-xml"]
     if len(data_sections) != 1:
         raise PlatformError(StatusCode.INVALID_XML, "a thing must have exactly one data-xml section")
@@ -110,7 +116,7 @@ def store_things(
     """
     app = ctx.store.application(ctx.app_id)
     app_name = app.name if app else ctx.app_id
-    person_id = ctx.store.person_of(ctx.record_id)
+    person_id = ctx.person_id or ctx.store.person_of(ctx.record_id)
     prepared = [_prepare(ctx, thing, thing_el) for thing, thing_el in things]
     if any(p.signed_blobs is not None for p in prepared):
         with ctx.store.read() as tx:
@@ -201,7 +207,7 @@ def _store_thing(
         thingxml.set_child(
             stored,
             "created",
-            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created"),
+            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created", ctx.avenue),
         )
     thingxml.set_child(
         stored,
@@ -214,6 +220,7 @@ def _store_thing(
             person_id,
             "record owner",
             "Updated" if previous is not None else "Created",
+            ctx.avenue,
         ),
     )
 

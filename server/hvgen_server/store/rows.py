@@ -16,22 +16,80 @@ ALLOCATED, PENDING, PICKING, PICKED, LOCKED = "allocated", "pending", "picking",
 RUNNING, DONE, FAILED = "running", "done", "failed"
 #: Thing (and thing version) states.
 ACTIVE, DELETED = "Active", "Deleted"
+#: Kinds of person tokens: the ``wctoken`` the sign-in page hands an
+#: application (sent back as ``user-auth-token``), and a signed-in browser.
+WCTOKEN, BROWSER = "wctoken", "browser"
 
 
 @dataclass(frozen=True)
 class Application:
+    """A registered application: its certificate, and where the sign-in
+    page sends a person back to (None: a page of the platform says done)."""
+
     app_id: str
     name: str
     cert_pem: str
     thumbprint: str
+    action_url: str | None = None
 
 
 @dataclass(frozen=True)
 class SessionRow:
+    """An application's session: the key of its requests' HMAC and the
+    HMAC algorithm (``HMACSHA256`` or ``HMACSHA1``) it was opened with."""
+
     token: str
     app_id: str
     secret: bytes
     expires: float
+    algorithm: str = "HMACSHA256"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who signs in and authorizes applications for their records.
+
+    ``password_hash`` is None for a person who cannot sign in (yet).
+    """
+
+    person_id: str
+    login: str
+    name: str
+    password_hash: str | None
+    created: float
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """A record and the person it belongs to."""
+
+    record_id: str
+    person_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PersonToken:
+    """A signed-in person: a ``wctoken`` for one application, or a browser
+    session (``app_id`` None). The store keeps a digest of the token only."""
+
+    digest: str
+    kind: str
+    person_id: str
+    app_id: str | None
+    created: float
+    expires: float
+
+
+@dataclass(frozen=True)
+class AlternateId:
+    """An application's own name for a person and record."""
+
+    app_id: str
+    alternate_id: str
+    person_id: str
+    record_id: str
+    created: float
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 
 from .rows import (
+    AlternateId,
     Application,
     BlobRef,
     BlobRow,
     Match,
     Package,
     PackageContent,
+    Person,
+    PersonToken,
     Pickup,
+    RecordRow,
     SessionRow,
     ThingFilter,
     ThingSelection,
@@ -37,21 +41,56 @@ class MetaTable(ABC):
 
 class ApplicationTable(ABC):
     @abstractmethod
-    def add(self, name: str, cert_pem: str, thumbprint: str) -> str:
-        """Register an application; returns its new app-id."""
+    def add(
+        self, name: str, cert_pem: str, thumbprint: str, app_id: str | None = None, action_url: str | None = None
+    ) -> str:
+        """Register an application (under ``app_id``, else a new one); returns its app-id."""
 
     @abstractmethod
     def get(self, app_id: str) -> Application | None: ...
 
+    @abstractmethod
+    def all(self) -> list[Application]:
+        """Every application, by name."""
+
+
+class PersonTable(ABC):
+    """People who sign in (their password as a KDF hash) and own records."""
+
+    @abstractmethod
+    def add(self, login: str, name: str, password_hash: str | None) -> str:
+        """A new person; returns their person id. The login is unique."""
+
+    @abstractmethod
+    def get(self, person_id: str) -> Person | None: ...
+
+    @abstractmethod
+    def by_login(self, login: str) -> Person | None:
+        """The person with this login (compared without case)."""
+
+    @abstractmethod
+    def set_password(self, person_id: str, password_hash: str | None) -> None: ...
+
+    @abstractmethod
+    def all(self) -> list[Person]:
+        """Every person, by login."""
+
 
 class RecordTable(ABC):
     @abstractmethod
-    def add(self, name: str, app_ids: list[str]) -> tuple[str, str]:
-        """A new record and its person, authorized for the applications;
-        returns (record id, person id)."""
+    def add(self, name: str, app_ids: list[str], person_id: str | None = None) -> tuple[str, str]:
+        """A new record of the person (a new person who cannot sign in when
+        None), authorized for the applications; returns (record id, person id)."""
 
     @abstractmethod
     def exists(self, record_id: str) -> bool: ...
+
+    @abstractmethod
+    def get(self, record_id: str) -> RecordRow | None: ...
+
+    @abstractmethod
+    def of_person(self, person_id: str) -> list[RecordRow]:
+        """The person's records, by name."""
 
     @abstractmethod
     def person_of(self, record_id: str) -> str:
@@ -59,7 +98,46 @@ class RecordTable(ABC):
 
     @abstractmethod
     def authorized(self, app_id: str, record_id: str) -> bool:
-        """Whether the application may use the record."""
+        """Whether the application may use the record (its person authorized it)."""
+
+    @abstractmethod
+    def authorize(self, app_id: str, record_id: str) -> None:
+        """The record's person authorizes the application (again: no change)."""
+
+    @abstractmethod
+    def authorized_for(self, app_id: str, person_id: str) -> list[RecordRow]:
+        """The person's records the person authorized the application for, by name."""
+
+
+class PersonTokenTable(ABC):
+    """Signed-in persons: the wctokens of applications and browser sessions."""
+
+    @abstractmethod
+    def add(self, token: PersonToken, now: float) -> None:
+        """Store a token (and forget tokens expired by ``now``)."""
+
+    @abstractmethod
+    def get(self, digest: str) -> PersonToken | None: ...
+
+    @abstractmethod
+    def remove(self, digest: str) -> None: ...
+
+
+class AlternateIdTable(ABC):
+    """Applications' own names for a person and record (AssociateAlternateId)."""
+
+    @abstractmethod
+    def add(self, row: AlternateId) -> None: ...
+
+    @abstractmethod
+    def get(self, app_id: str, alternate_id: str) -> AlternateId | None: ...
+
+    @abstractmethod
+    def remove(self, app_id: str, alternate_id: str) -> None: ...
+
+    @abstractmethod
+    def of(self, app_id: str, person_id: str, record_id: str) -> list[str]:
+        """The application's alternate ids for the person and record, in the order made."""
 
 
 class SessionTable(ABC):
@@ -78,6 +156,14 @@ class RequestTable(ABC):
     def remember(self, digest: str, expires: float, now: float) -> bool:
         """Note a request; False if it was noted before (and is still valid
         at ``now``). Forgets requests whose validity ended."""
+
+    @abstractmethod
+    def answer(self, digest: str) -> bytes | None:
+        """The response kept for a request noted before, if one was kept."""
+
+    @abstractmethod
+    def keep_answer(self, digest: str, answer: bytes) -> None:
+        """Keep the response to a noted request, for a copy of it to get."""
 
 
 class ThingTable(ABC):

@@ -25,6 +25,7 @@ from ..base import Store, Transaction
 from .blobs import SqliteBlobs
 from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
 from .packages import SqlitePackages
+from .persons import SqliteAlternateIds, SqlitePersons, SqlitePersonTokens
 from .schema import migrate
 from .things import SqliteThings
 
@@ -69,6 +70,9 @@ class SqliteStore(Store):
             blobs=SqliteBlobs(conn),
             packages=SqlitePackages(conn),
             requests=SqliteRequests(conn),
+            persons=SqlitePersons(conn),
+            person_tokens=SqlitePersonTokens(conn),
+            alternate_ids=SqliteAlternateIds(conn),
         )
         with self._registry:
             self._connections.append(conn)

@@ -6,7 +6,7 @@ import sqlite3
 
 from lxml import etree
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -17,7 +17,15 @@ CREATE TABLE IF NOT EXISTS applications (
     app_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     cert_pem TEXT NOT NULL,
-    thumbprint TEXT NOT NULL
+    thumbprint TEXT NOT NULL,
+    action_url TEXT                   -- where sign-in sends a person back (version 3)
+);
+CREATE TABLE IF NOT EXISTS persons (
+    person_id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,       -- lower-case
+    name TEXT NOT NULL,
+    password_hash TEXT,               -- scrypt (hvgen_server.passwords), NULL: cannot sign in
+    created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS records (
     record_id TEXT PRIMARY KEY,
@@ -33,8 +41,27 @@ CREATE TABLE IF NOT EXISTS sessions (
     token TEXT PRIMARY KEY,
     app_id TEXT NOT NULL REFERENCES applications(app_id),
     secret BLOB NOT NULL,
+    expires REAL NOT NULL,
+    algorithm TEXT NOT NULL DEFAULT 'HMACSHA256'  -- of the requests' HMAC (version 3)
+);
+CREATE TABLE IF NOT EXISTS person_tokens (
+    digest TEXT PRIMARY KEY,          -- SHA-256 of the token, hex
+    kind TEXT NOT NULL,               -- wctoken (an application's user-auth-token), browser
+    person_id TEXT NOT NULL REFERENCES persons(person_id),
+    app_id TEXT REFERENCES applications(app_id),  -- the wctoken's application, NULL for browsers
+    created REAL NOT NULL,
     expires REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS person_tokens_by_expiry ON person_tokens(expires);
+CREATE TABLE IF NOT EXISTS alternate_ids (
+    app_id TEXT NOT NULL REFERENCES applications(app_id),
+    alternate_id TEXT NOT NULL,
+    person_id TEXT NOT NULL REFERENCES persons(person_id),
+    record_id TEXT NOT NULL REFERENCES records(record_id),
+    created REAL NOT NULL,
+    PRIMARY KEY (app_id, alternate_id)
+);
+CREATE INDEX IF NOT EXISTS alternate_ids_by_record ON alternate_ids(app_id, person_id, record_id);
 CREATE TABLE IF NOT EXISTS things (
     thing_id TEXT PRIMARY KEY,
     record_id TEXT NOT NULL REFERENCES records(record_id),
@@ -119,7 +146,8 @@ CREATE TABLE IF NOT EXISTS pickups (
 );
 CREATE TABLE IF NOT EXISTS seen_requests (
     digest TEXT PRIMARY KEY,          -- of the header as received
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    answer BLOB                       -- the response a copy gets, for methods that keep it (version 3)
 );
 CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests(expires);
 """
@@ -138,9 +166,30 @@ def audit_values(xml: bytes) -> tuple[str | None, ...]:
     return tuple(((root.findtext(path) or "").strip().lower() or None) for _, path in _AUDIT_COLUMNS)
 
 
+#: Columns version 3 added to tables that existed before.
+_ADDED_COLUMNS = (
+    ("applications", "action_url", "TEXT"),
+    ("sessions", "algorithm", "TEXT NOT NULL DEFAULT 'HMACSHA256'"),
+    ("seen_requests", "answer", "BLOB"),
+)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
 def migrate(conn: sqlite3.Connection) -> None:
-    """Create the schema, or bring an older store up to it (inside the caller's transaction)."""
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(versions)")}
+    """Create the schema, or bring an older store up to it (inside the caller's transaction).
+
+    Version 3 adds persons: each record of an older store gets a person
+    (login ``person-`` and the first digits of the record's person id) who
+    cannot sign in until ``hvgen person passwd`` gives them a password.
+    """
+    for table, column, kind in _ADDED_COLUMNS:
+        existing = _columns(conn, table)
+        if existing and column not in existing:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    columns = _columns(conn, "versions")
     if columns and "created_app_id" not in columns:  # a version 1 store
         for name, _ in _AUDIT_COLUMNS:
             conn.execute(f"ALTER TABLE versions ADD COLUMN {name} TEXT")
@@ -154,4 +203,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     for statement in DDL.split(";"):
         if statement.strip():
             conn.execute(statement)
+    conn.execute(
+        "INSERT INTO persons(person_id, login, name, password_hash, created) "
+        "SELECT DISTINCT r.person_id, 'person-' || substr(r.person_id, 1, 8), 'Local person', NULL, 0 "
+        "FROM records r WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_id = r.person_id)"
+    )
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
