@@ -56,6 +56,9 @@ class ServerConfig:
         user_token_ttl: Seconds the wctoken the sign-in page hands an
             application stays valid (its ``user-auth-token``).
         browser_session_ttl: Seconds a browser stays signed in.
+        schema_packages: Folders of packages made by ``hvgen generate`` from
+            other schema sets, whose thing types the platform accepts too
+            (``hvgen serve --schemas DIR`` compiles them).
     """
 
     data_dir: Path
@@ -89,6 +92,7 @@ class ServerConfig:
     signer_trust_file: Path | None = None
     user_token_ttl: float = 4 * 3600
     browser_session_ttl: float = 12 * 3600
+    schema_packages: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -12,6 +12,7 @@ from .bootstrap import server_key
 from .config import ServerConfig
 from .pickup import PickupJobs
 from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
+from .thingtypes import ThingTypes
 
 
 @dataclass
@@ -24,11 +25,19 @@ class Platform:
     files: BlobFiles
     key: bytes
     pickups: PickupJobs = field(default_factory=PickupJobs)
+    thing_types: ThingTypes = field(default_factory=ThingTypes)
 
     @classmethod
     def open(cls, config: ServerConfig) -> Platform:
         """The platform of a data folder (its store, blobs and key)."""
-        return cls(config, SqliteStore(config.database), LocalBlobFiles(config.blob_dir), server_key(config))
+        thing_types = ThingTypes(config.schema_packages)
+        return cls(
+            config,
+            SqliteStore(config.database),
+            LocalBlobFiles(config.blob_dir),
+            server_key(config),
+            thing_types=thing_types,
+        )
 
     def close(self) -> None:
         self.pickups.close()

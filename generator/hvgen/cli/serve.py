@@ -129,6 +129,14 @@ def check_writable(target: Path, what: str) -> None:
     show_default=True,
     help="Seconds the wctoken (user-auth-token) the sign-in page hands an application stays valid.",
 )
+@click.option(
+    "--schemas",
+    "schema_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A schema folder whose thing types the platform accepts too (such as the published catalog); "
+    "compiled once and kept under DATA/schemas. Repeatable. Needs the generate extra.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -163,6 +171,7 @@ def serve(
     body_timeout: float,
     signer_trust: Path | None,
     user_token_ttl: float,
+    schema_dirs: tuple[Path, ...],
     init_only: bool,
     log_level: str,
 ) -> None:
@@ -175,9 +184,17 @@ def serve(
     `hvgen record` and `hvgen app` add more. It writes a client profile so that
     `hvgen` client commands in another shell find the server with no flags.
 
+    The platform accepts the thing types of hvgen's own schemas (medical
+    image studies, files, blood pressure...). --schemas DIR teaches it the
+    types of another schema folder, such as the published thing-type
+    catalog: the folder is compiled as `hvgen generate --xsd DIR` would
+    (problems are warnings, broken schemas are left out) and things of its
+    types are validated against their schemas and accepted.
+
     \b
-    Example:
+    Examples:
       hvgen serve --data ~/hv-local --port 8080
+      hvgen serve --schemas ~/healthvault-catalog/xsd
     """
     with needs_extra("server"):
         import uvicorn  # noqa: F401  (the server runs on it; check before creating the store)
@@ -226,6 +243,8 @@ def serve(
     blocker = not_a_folder(config.data_dir)
     if blocker is not None:
         raise click.ClickException(f"cannot use the store folder {config.data_dir}: {blocker} is not a folder")
+    if schema_dirs:
+        config.schema_packages = tuple(_compile_schemas(schema_dirs, config.data_dir))
     try:
         setup = ensure_store(config)
     except OSError as exc:
@@ -251,3 +270,38 @@ def serve(
     if init_only:
         return
     run(config, log_level=log_level)
+
+
+def _compile_schemas(folders: tuple[Path, ...], data_dir: Path) -> list[Path]:
+    """Compile each --schemas folder (or find it compiled); say what it brings."""
+    with needs_extra("generate"):
+        import xsdata  # noqa: F401  (the build step compiles the folder)
+
+        from ..schemapackages import SchemaFolderError, compile_for_server
+    packages = []
+    for folder in folders:
+        click.echo(f"Compiling the schemas in {folder} ...", err=True)
+        try:
+            compiled = compile_for_server(folder.expanduser(), data_dir)
+        except (SchemaFolderError, OSError) as exc:
+            raise click.ClickException(f"--schemas {folder}: {exc}") from None
+        if compiled.changed:  # the details once, when the folder is compiled
+            for problem in compiled.problems:
+                click.echo(f"warning: {problem}", err=True)
+            if compiled.left_out:
+                click.echo(f"{len(compiled.left_out)} schema(s) left out:", err=True)
+                for line in compiled.left_out:
+                    click.echo(f"  {line}", err=True)
+        elif compiled.problems or compiled.left_out:
+            click.echo(
+                f"  {len(compiled.problems)} schema problem(s), {len(compiled.left_out)} schema(s) left out "
+                f"(`hvgen generate --xsd {folder} --out OUT` lists them)",
+                err=True,
+            )
+        state = "compiled now" if compiled.changed else "compiled before"
+        click.echo(
+            f"  schemas:      {folder}: {compiled.thing_types} thing types ({state}, in {compiled.package_dir})",
+            err=True,
+        )
+        packages.append(compiled.package_dir)
+    return packages
