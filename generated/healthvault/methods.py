@@ -19,6 +19,7 @@ from .protocol import (  # re-exported: the request builder goes with its method
 )
 from .schema import CreateAuthenticatedSessionToken2Params
 from .schema import CreateConnectPackage2Params
+from .schema import CreateDicomWebTokenParams
 from .schema import GetThings3Params
 from .schema import GetThingsParams
 from .schema import PickUpConnectPackageParams
@@ -29,6 +30,7 @@ from .schema import BeginPutBlobResult
 from .schema import BeginPutConnectPackageBlobResult
 from .schema import CreateAuthenticatedSessionToken2Result
 from .schema import CreateConnectPackageResult
+from .schema import CreateDicomWebTokenResult
 from .schema import GetServiceDefinition2Result
 from .schema import GetThings3Result
 from .schema import PickUpConnectPackageResult
@@ -48,6 +50,7 @@ __all__ = [
     "BEGIN_PUT_CONNECT_PACKAGE_BLOB",
     "CREATE_AUTHENTICATED_SESSION_TOKEN",
     "CREATE_CONNECT_PACKAGE",
+    "CREATE_DICOM_WEB_TOKEN",
     "GET_SERVICE_DEFINITION",
     "GET_THINGS",
     "GET_THINGS3",
@@ -85,6 +88,12 @@ CREATE_CONNECT_PACKAGE = Method(
     2,
     CreateConnectPackage2Params,
     CreateConnectPackageResult,
+)
+CREATE_DICOM_WEB_TOKEN = Method(
+    "CreateDicomWebToken",
+    1,
+    CreateDicomWebTokenParams,
+    CreateDicomWebTokenResult,
 )
 GET_SERVICE_DEFINITION = Method(
     "GetServiceDefinition",
@@ -130,6 +139,7 @@ METHODS: dict[tuple[str, int], Method] = {
     ("BeginPutConnectPackageBlob", 1): BEGIN_PUT_CONNECT_PACKAGE_BLOB,
     ("CreateAuthenticatedSessionToken", 2): CREATE_AUTHENTICATED_SESSION_TOKEN,
     ("CreateConnectPackage", 2): CREATE_CONNECT_PACKAGE,
+    ("CreateDicomWebToken", 1): CREATE_DICOM_WEB_TOKEN,
     ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION,
     ("GetThings", 1): GET_THINGS,
     ("GetThings", 3): GET_THINGS3,

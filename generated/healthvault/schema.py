@@ -27,6 +27,9 @@ from .bindings.methods.method_createauthenticatedsessiontoken2 import (
 from .bindings.methods.method_createconnectpackage2 import (
     Info as CreateConnectPackage2Params,
 )
+from .bindings.methods.method_createdicomwebtoken import (
+    Info as CreateDicomWebTokenParams,
+)
 from .bindings.methods.method_getthings import Info as GetThingsParams
 from .bindings.methods.method_getthings import ThingFilterSpec
 from .bindings.methods.method_getthings3 import BlobFilters
@@ -57,6 +60,9 @@ from .bindings.methods.response_createauthenticatedsessiontoken2 import (
 )
 from .bindings.methods.response_createconnectpackage import (
     Info as CreateConnectPackageResult,
+)
+from .bindings.methods.response_createdicomwebtoken import (
+    Info as CreateDicomWebTokenResult,
 )
 from .bindings.methods.response_getservicedefinition2 import (
     Info as GetServiceDefinition2Result,
@@ -110,6 +116,7 @@ __all__ = [
     "Credential",
     "HmacAlgorithm",
     "CreateConnectPackage2Params",
+    "CreateDicomWebTokenParams",
     "GetThingsParams",
     "ThingFilterSpec",
     "BlobFilters",
@@ -133,6 +140,7 @@ __all__ = [
     "BeginPutConnectPackageBlobResult",
     "CreateAuthenticatedSessionToken2Result",
     "CreateConnectPackageResult",
+    "CreateDicomWebTokenResult",
     "GetServiceDefinition2Result",
     "GetThings3Result",
     "PickUpConnectPackageResult",
@@ -212,6 +220,7 @@ ROOTS: dict[str, tuple[type[Binding], ...]] = {
 REQUEST_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Params,
     "urn:com.microsoft.wc.methods.CreateConnectPackage2": CreateConnectPackage2Params,
+    "urn:com.microsoft.wc.methods.CreateDicomWebToken": CreateDicomWebTokenParams,
     "urn:com.microsoft.wc.methods.GetThings3": GetThings3Params,
     "urn:com.microsoft.wc.methods.GetThings": GetThingsParams,
     "urn:com.microsoft.wc.methods.PickUpConnectPackage": PickUpConnectPackageParams,
@@ -226,6 +235,7 @@ RESPONSE_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.response.BeginPutConnectPackageBlob": BeginPutConnectPackageBlobResult,
     "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Result,
     "urn:com.microsoft.wc.methods.response.CreateConnectPackage": CreateConnectPackageResult,
+    "urn:com.microsoft.wc.methods.response.CreateDicomWebToken": CreateDicomWebTokenResult,
     "urn:com.microsoft.wc.methods.response.GetServiceDefinition2": GetServiceDefinition2Result,
     "urn:com.microsoft.wc.methods.response.GetThings3": GetThings3Result,
     "urn:com.microsoft.wc.methods.response.PickUpConnectPackage": PickUpConnectPackageResult,

@@ -5,6 +5,7 @@ Routes:
     POST /streaming/wildcatblob.ashx   blob chunk upload (?blob-ref-token=...)
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
     GET  /health                       liveness
+    /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS): :mod:`.dicomweb`
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
 :mod:`streaming`; nothing of the protocol is decided here.
@@ -102,12 +103,28 @@ def create_app(config: ServerConfig) -> Starlette:
             Route(BLOB_PATH, blob_upload, methods=["POST", "PUT"]),
             Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
+            *dicomweb_routes(platform),
         ],
         lifespan=lifespan,
         exception_handlers={Exception: failed},
     )
     app.state.platform = platform
     return app
+
+
+def dicomweb_routes(platform: Platform) -> list[Route]:
+    """DICOMweb, or, without the imaging extra, a 503 saying what to install."""
+    try:
+        from .dicomweb.routes import routes
+    except ImportError as exc:
+        reason = f"DICOMweb needs the imaging extra: pip install 'hvgen[imaging]' ({exc.name} is missing)"
+        log.warning("%s", reason)
+
+        async def unavailable(request: Request) -> Response:
+            return PlainTextResponse(reason + "\n", status_code=503)
+
+        return [Route("/dicomweb/{path:path}", unavailable, methods=["GET", "POST"])]
+    return routes(platform)
 
 
 def serve(config: ServerConfig, log_level: str = "info") -> None:

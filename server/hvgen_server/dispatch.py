@@ -25,6 +25,7 @@ from .errors import PlatformError
 from .freshness import remember
 from .limits import xml_limits
 from .methods.blobs import begin_put_blob
+from .methods.dicomweb import create_dicomweb_token
 from .methods.packages import (
     allocate_package_id,
     begin_put_connect_package_blob,
@@ -63,6 +64,7 @@ ENDPOINTS: dict[Method, Endpoint] = {
     methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB: Endpoint(begin_put_connect_package_blob, Access.SESSION),
     methods.CREATE_CONNECT_PACKAGE: Endpoint(create_connect_package, Access.SESSION),
     methods.PICK_UP_CONNECT_PACKAGE: Endpoint(pick_up_connect_package, Access.RECORD),
+    methods.CREATE_DICOM_WEB_TOKEN: Endpoint(create_dicomweb_token, Access.RECORD),
 }
 
 

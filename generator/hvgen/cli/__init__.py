@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import blob, generate, package, roundtrip, serve, study, thing
+from . import bearer, blob, generate, package, roundtrip, serve, study, thing
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -38,6 +38,7 @@ def main(ctx: click.Context) -> None:
       hvgen package ...         drop off and pick up encrypted packages
       hvgen blob ...            hash, upload and download blobs
       hvgen thing ...           get, list, put, remove, sign and verify things
+      hvgen token               a bearer token for the platform's DICOMweb service
 
     Every command that reports a result has --json for scripts. Progress
     bars go to stderr when it is a terminal (--no-progress turns them off).
@@ -54,3 +55,4 @@ main.add_command(blob.blob)
 main.add_command(thing.thing)
 main.add_command(study.study)
 main.add_command(package.package)
+main.add_command(bearer.token)

@@ -61,8 +61,8 @@ def aliased(ctx: click.Context, dest: str, value: Any) -> Any:
 #: missing names the extra to install.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
-    "server": ("starlette", "uvicorn"),
-    "imaging": ("pydicom", "PIL", "numpy"),
+    "server": ("starlette", "uvicorn", "python_multipart"),
+    "imaging": ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer"),
 }
 
 

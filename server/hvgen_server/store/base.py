@@ -20,6 +20,7 @@ from .rows import Application, SessionRow
 from .tables import (
     ApplicationTable,
     BlobTable,
+    DicomIndexTable,
     MetaTable,
     PackageTable,
     RecordTable,
@@ -41,6 +42,7 @@ class Transaction:
     blobs: BlobTable
     packages: PackageTable
     requests: RequestTable
+    dicom: DicomIndexTable
 
 
 class Store(ABC):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..base import Store, Transaction
 from .blobs import SqliteBlobs
+from .dicomindex import SqliteDicomIndex
 from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
 from .packages import SqlitePackages
 from .schema import migrate
@@ -69,6 +70,7 @@ class SqliteStore(Store):
             blobs=SqliteBlobs(conn),
             packages=SqlitePackages(conn),
             requests=SqliteRequests(conn),
+            dicom=SqliteDicomIndex(conn),
         )
         with self._registry:
             self._connections.append(conn)

@@ -69,6 +69,9 @@ class SqliteRecords(RecordTable):
         ).fetchone()
         return row is not None
 
+    def authorize(self, app_id: str, record_id: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO authorizations(app_id, record_id) VALUES (?, ?)", (app_id, record_id))
+
 
 class SqliteSessions(SessionTable):
     def __init__(self, db: sqlite3.Connection) -> None:

@@ -6,7 +6,7 @@ import sqlite3
 
 from lxml import etree
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -122,6 +122,46 @@ CREATE TABLE IF NOT EXISTS seen_requests (
     expires REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests(expires);
+CREATE TABLE IF NOT EXISTS dicom_versions (  -- which version of a study thing the DICOM index holds
+    thing_id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dicom_versions_by_record ON dicom_versions(record_id);
+CREATE TABLE IF NOT EXISTS dicom_instances (  -- one row per image of an indexed version
+    thing_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    sop_uid TEXT NOT NULL,
+    sop_class_uid TEXT NOT NULL,
+    transfer_syntax TEXT NOT NULL,
+    blob_name TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    preview_blob_id TEXT,
+    patient_name TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    accession_number TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    referring_physician TEXT NOT NULL,
+    study_description TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    series_number INTEGER,
+    series_description TEXT NOT NULL,
+    instance_number INTEGER,
+    study_json TEXT NOT NULL,           -- DICOM JSON of the attributes a study query returns
+    series_json TEXT NOT NULL,
+    instance_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_thing ON dicom_instances(thing_id);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_uid ON dicom_instances(record_id, study_uid, series_uid, sop_uid);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_date ON dicom_instances(record_id, study_date);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_patient ON dicom_instances(record_id, patient_id);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_sop ON dicom_instances(record_id, sop_uid);
 """
 
 _AUDIT_COLUMNS = (
