@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import bearer, blob, generate, package, roundtrip, serve, study, thing
+from . import bearer, blob, dicomnet, generate, package, roundtrip, serve, study, thing
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -36,6 +36,7 @@ def main(ctx: click.Context) -> None:
     Working with a platform:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
+      hvgen dicom listen        receive studies pushed by a modality or PACS (C-STORE)
       hvgen blob ...            hash, upload and download blobs
       hvgen thing ...           get, list, put, remove, sign and verify things
       hvgen token               a bearer token for the platform's DICOMweb service
@@ -56,3 +57,4 @@ main.add_command(thing.thing)
 main.add_command(study.study)
 main.add_command(package.package)
 main.add_command(bearer.token)
+main.add_command(dicomnet.dicom)
