@@ -8,6 +8,7 @@ import io
 import json
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -392,3 +393,34 @@ def test_index_follows_changes_made_by_other_clients(platform, client, tmp_path:
     assert client.search_for_studies(search_filters={"PatientID": "P-9"}) == []
     with pytest.raises(HTTPError):
         client.retrieve_study(made["study_uid"])
+
+
+def test_zip_of_a_study_from_the_server_side(platform) -> None:  # type: ignore[no-untyped-def]
+    """What a viewer's download calls: the index's instances, zipped (and de-identified) from the blob store."""
+    from hvgen_imaging.export import write_zip
+    from hvgen_server.config import ServerConfig
+    from hvgen_server.context import Platform
+    from hvgen_server.dicomweb import index, wado
+
+    server, base, studies = platform
+    head = studies["head"]
+    here = Platform.open(ServerConfig(data_dir=server.data, port=server.port))
+    try:
+        record = server.profile.record_id
+        index.refresh(here, record)
+        found = wado.instances(here, record, str(head["study_uid"]))
+        out = io.BytesIO()
+        result = write_zip(wado.zip_entries(here, found), out)
+        anonymized = io.BytesIO()
+        changed = write_zip(wado.zip_entries(here, found, previews=True), anonymized, anonymize=True)
+    finally:
+        here.close()
+    originals = {pydicom.dcmread(p).SOPInstanceUID: p.read_bytes() for p in (base / "head").rglob("*.dcm")}
+    with zipfile.ZipFile(out) as archive:
+        assert {n.rsplit("/", 1)[1][:-4]: archive.read(n) for n in archive.namelist()} == originals
+    assert result.files == 4 and changed.files == 8
+    with zipfile.ZipFile(anonymized) as archive:
+        names = archive.namelist()
+        assert not any(str(head["study_uid"]) in n for n in names)
+        ds = pydicom.dcmread(io.BytesIO(archive.read(next(n for n in names if n.endswith(".dcm")))))
+        assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientName) == ""

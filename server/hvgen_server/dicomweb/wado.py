@@ -86,6 +86,23 @@ def multipart(platform: Platform, found: list[DicomInstance], boundary: str) -> 
     yield f"--{boundary}--\r\n".encode("ascii")
 
 
+def zip_entries(platform: Platform, found: list[DicomInstance], *, previews: bool = False) -> list[Any]:
+    """The instances as entries of :func:`hvgen_imaging.export.write_zip` (``<study>/<series>/<sop>.dcm``,
+    and their previews): a study's zip download, optionally de-identified, read from the blob store."""
+    from hvgen_imaging.export import ZipEntry
+
+    def chunks(blob_id: str) -> Any:
+        return lambda: platform.files.read(blob_id)
+
+    entries = []
+    for i in found:
+        entries.append(ZipEntry((i.study_uid, i.series_uid, i.sop_uid), ".dcm", chunks(i.blob_id)))
+        if previews and i.preview_blob_id:
+            parts = (i.study_uid, i.series_uid, i.sop_uid + "_preview")
+            entries.append(ZipEntry(parts, ".jpg", chunks(i.preview_blob_id), dicom=False))
+    return entries
+
+
 def new_boundary() -> str:
     return uuid.uuid4().hex
 
