@@ -19,7 +19,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -40,6 +40,19 @@ from .limits import LargeRequests, read_body
 from .sweeper import sweep, sweeper
 
 log = logging.getLogger("hvgen_server")
+
+#: Modules DICOMweb needs beyond the server extra (the imaging extra's, and python-multipart).
+_DICOMWEB_NEEDS = ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer", "python_multipart", "hvgen_imaging")
+_dicomweb_routes: Callable[[Platform], list[Route]] | None
+try:
+    from .dicomweb.routes import routes as _routes
+
+    _dicomweb_routes, _dicomweb_missing = _routes, ""
+except ImportError as _missing:  # without the imaging extra the server runs, and /dicomweb says so
+    if not _missing.name or _missing.name.split(".")[0] not in _DICOMWEB_NEEDS:
+        raise
+    _dicomweb_routes = None
+    _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
 
@@ -114,17 +127,15 @@ def create_app(config: ServerConfig) -> Starlette:
 
 def dicomweb_routes(platform: Platform) -> list[Route]:
     """DICOMweb, or, without the imaging extra, a 503 saying what to install."""
-    try:
-        from .dicomweb.routes import routes
-    except ImportError as exc:
-        reason = f"DICOMweb needs the imaging extra: pip install 'hvgen[imaging]' ({exc.name} is missing)"
-        log.warning("%s", reason)
+    if _dicomweb_routes is not None:
+        return _dicomweb_routes(platform)
+    reason = f"DICOMweb needs the imaging extra: pip install 'hvgen[imaging]' ({_dicomweb_missing} is missing)"
+    log.warning("%s", reason)
 
-        async def unavailable(request: Request) -> Response:
-            return PlainTextResponse(reason + "\n", status_code=503)
+    async def unavailable(request: Request) -> Response:
+        return PlainTextResponse(reason + "\n", status_code=503)
 
-        return [Route("/dicomweb/{path:path}", unavailable, methods=["GET", "POST"])]
-    return routes(platform)
+    return [Route("/dicomweb/{path:path}", unavailable, methods=["GET", "POST"])]
 
 
 def serve(config: ServerConfig, log_level: str = "info") -> None:

@@ -13,6 +13,8 @@ gateway as the application that wrote them.
 
 from __future__ import annotations
 
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +43,15 @@ def local_url(platform: Platform) -> str:
 
 
 def ensure_gateway(platform: Platform) -> Gateway:
-    """The gateway application, registered with a new key on first use."""
+    """The gateway application, registered with a new key on first use.
+
+    STOW-RS bodies a stopped server left behind (``DATA/gateway/incoming``, untouched for
+    a day) are removed: their senders were never told they were stored."""
     folder = platform.config.data_dir / "gateway"
+    incoming = folder / "incoming"
+    for left in incoming.iterdir() if incoming.is_dir() else []:
+        if left.stat().st_mtime < time.time() - 86400:
+            shutil.rmtree(left, ignore_errors=True)
     key_path, cert_path = folder / "key.pem", folder / "cert.pem"
     app_id = platform.store.meta(GATEWAY_APP)
     if app_id is None or not key_path.exists():

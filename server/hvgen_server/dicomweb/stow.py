@@ -26,6 +26,9 @@ from python_multipart.multipart import MultipartParser
 from healthvault import crypto
 from healthvault.client import HealthVaultClient
 from healthvault.errors import HealthVaultError
+from hvgen_imaging import dicom
+from hvgen_imaging.study import build
+from hvgen_imaging.workflow import Studies, StudyError
 
 from ..context import Platform
 from .gateway import Gateway
@@ -203,10 +206,6 @@ def gateway_client(gateway: Gateway, record_id: str) -> HealthVaultClient:
 
 def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, study: str | None, urls: Urls) -> Outcome:
     """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does."""
-    from hvgen_imaging import dicom
-    from hvgen_imaging.study import build
-    from hvgen_imaging.workflow import Studies, StudyError
-
     outcome = Outcome()
     for why in parts.rejected:
         outcome.failed.append(("", "", CANNOT_UNDERSTAND))

@@ -17,6 +17,11 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from PIL import Image
+
+from hvgen_imaging.export import ZipEntry
+from hvgen_imaging.preview import describe, read_dataset, render, to_jpeg
+
 from ..context import Platform
 from ..store.rows import INSTANCE, DicomInstance, DicomMatch, DicomQuery
 from .index import open_blob, read_header
@@ -86,10 +91,9 @@ def multipart(platform: Platform, found: list[DicomInstance], boundary: str) -> 
     yield f"--{boundary}--\r\n".encode("ascii")
 
 
-def zip_entries(platform: Platform, found: list[DicomInstance], *, previews: bool = False) -> list[Any]:
+def zip_entries(platform: Platform, found: list[DicomInstance], *, previews: bool = False) -> list[ZipEntry]:
     """The instances as entries of :func:`hvgen_imaging.export.write_zip` (``<study>/<series>/<sop>.dcm``,
     and their previews): a study's zip download, optionally de-identified, read from the blob store."""
-    from hvgen_imaging.export import ZipEntry
 
     def chunks(blob_id: str) -> Any:
         return lambda: platform.files.read(blob_id)
@@ -140,8 +144,6 @@ def rendered(platform: Platform, instance: DicomInstance, accept: str | None) ->
         jpeg = _render(platform, instance)
     if wanted == "image/jpeg":
         return jpeg, wanted
-    from PIL import Image
-
     out = io.BytesIO()
     with Image.open(io.BytesIO(jpeg)) as image:
         image.save(out, "PNG")
@@ -149,8 +151,6 @@ def rendered(platform: Platform, instance: DicomInstance, accept: str | None) ->
 
 
 def _render(platform: Platform, instance: DicomInstance) -> bytes:
-    from hvgen_imaging.preview import describe, read_dataset, render, to_jpeg
-
     try:
         with open_blob(platform.files, instance.blob_id) as f:
             data, _, _ = to_jpeg(render(read_dataset(f)))
