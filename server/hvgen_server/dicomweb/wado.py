@@ -29,6 +29,8 @@ from .media import DICOM, MULTIPART, DicomWebError, Urls, accepted, matches, not
 
 #: Binary values of metadata longer than this are left out of it (they are not bulk data URIs yet).
 INLINE_LIMIT = 64 * 1024
+#: Bytes of a multipart answer handed to the server at a time.
+PIECE = 1024 * 1024
 #: Transfer syntax of ``application/dicom`` when the client names none (PS3.18 8.7.3.5.2).
 DEFAULT_SYNTAX = "1.2.840.10008.1.2.1"
 
@@ -80,15 +82,25 @@ def dicom_media(accept: str | None, found: list[DicomInstance]) -> bool:
 
 
 def multipart(platform: Platform, found: list[DicomInstance], boundary: str) -> Iterator[bytes]:
-    """The instances as the parts of a multipart/related body."""
+    """The instances as the parts of a multipart/related body, in pieces of about
+    :data:`PIECE` bytes (each piece is a hop between the server's threads)."""
+    buffer = bytearray()
     for instance in found:
-        yield (
+        buffer += (
             f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={instance.transfer_syntax or DEFAULT_SYNTAX}\r\n"
             f"Content-Length: {instance.size}\r\nContent-Location: {instance.sop_uid}\r\n\r\n"
         ).encode("ascii")
-        yield from platform.files.read(instance.blob_id)
-        yield b"\r\n"
-    yield f"--{boundary}--\r\n".encode("ascii")
+        for piece in platform.files.read(instance.blob_id, piece=PIECE):
+            if not buffer and len(piece) >= PIECE:
+                yield piece
+                continue
+            buffer += piece
+            if len(buffer) >= PIECE:
+                yield bytes(buffer)
+                buffer.clear()
+        buffer += b"\r\n"
+    buffer += f"--{boundary}--\r\n".encode("ascii")
+    yield bytes(buffer)
 
 
 def zip_entries(platform: Platform, found: list[DicomInstance], *, previews: bool = False) -> list[ZipEntry]:
