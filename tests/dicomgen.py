@@ -34,6 +34,9 @@ def make_study(
     study_uid: str | None = None,
     seed: int = 0,
     patient: str = "DOE^JANE",
+    patient_id: str | None = None,
+    study_date: str = "20240517",
+    modality: str = "CT",
 ) -> StudyUids:
     """Write ``series`` x ``images`` CT images of ``size`` x ``size`` x 16 bits
     under ``folder``; returns the UIDs used."""
@@ -60,14 +63,16 @@ def make_study(
             ds.SOPInstanceUID = sop
             ds.StudyInstanceUID = study_uid
             ds.SeriesInstanceUID = series_uid
-            ds.StudyDate = "20240517"
+            ds.StudyDate = study_date
             ds.StudyTime = "101530.250"
             ds.AcquisitionDate = "20240517"
             ds.AcquisitionTime = f"1016{s:02d}"
             ds.PatientName = patient
+            if patient_id is not None:
+                ds.PatientID = patient_id
             ds.StudyDescription = "CT HEAD"
             ds.SeriesDescription = f"Axial {s + 1}"
-            ds.Modality = "CT"
+            ds.Modality = modality
             ds.BodyPartExamined = "HEAD"
             ds.InstitutionName = "General Hospital"
             ds.ReferringPhysicianName = "SMITH^JOHN"

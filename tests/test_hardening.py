@@ -252,7 +252,7 @@ def test_wrong_answers_are_counted_before_they_are_checked(limited: RunningServe
                 c.call(methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=code, answer=answer))
                 outcomes.append("picked")
             except status.HealthVaultStatusError as exc:
-                outcomes.append("wrong" if "wrong answer" in exc.message else "refused")
+                outcomes.append("wrong" if exc.message.startswith("wrong answer;") else "refused")
 
     threads = [threading.Thread(target=attempt, args=(a,)) for a in answers]
     for t in threads:

@@ -60,6 +60,11 @@ from .schema import (
     UnprocessedThingKeyInfo,
 )
 
+try:  # a method of the local platform: schema sets without it leave it out
+    from .schema import CreateDicomWebTokenParams, CreateDicomWebTokenResult
+except ImportError:  # pragma: no cover - only with other schema sets
+    CreateDicomWebTokenParams = CreateDicomWebTokenResult = None  # type: ignore[assignment,misc]
+
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
     {
@@ -99,6 +104,10 @@ SCHEMA_CLASSES = {
     "RemoveThingsParams": "{urn:com.microsoft.wc.methods.RemoveThings}info",
     "BeginPutBlobResult": "{urn:com.microsoft.wc.methods.response.BeginPutBlob}info",
     "GetThings3Result": "{urn:com.microsoft.wc.methods.response.GetThings3}info",
+}
+OPTIONAL_SCHEMA_CLASSES = {
+    "CreateDicomWebTokenParams": "{urn:com.microsoft.wc.methods.CreateDicomWebToken}info",
+    "CreateDicomWebTokenResult": "{urn:com.microsoft.wc.methods.response.CreateDicomWebToken}info",
 }
 
 #: Responses larger than this are refused (bytes).
@@ -437,6 +446,18 @@ class HealthVaultClient:
     def blobs(self, thing: Thing2, *, record_id: str | None = None, progress: Any = None) -> Any:
         """The blob store of ``thing`` (see :class:`healthvault.blobs.ThingBlobs`)."""
         return ThingBlobs(self, thing, record_id=record_id, progress=progress)
+
+    def dicomweb_token(self, ttl: int | None = None, *, record_id: str | None = None) -> CreateDicomWebTokenResult:
+        """A bearer token for the platform's DICOMweb service, for the record
+        (CreateDicomWebToken, a method of the local platform): the token,
+        its expiry and the service's URL. ``ttl`` in seconds; the platform caps it."""
+        method = getattr(methods, "CREATE_DICOM_WEB_TOKEN", None)
+        if method is None or CreateDicomWebTokenParams is None:
+            raise HealthVaultError("this package's schema set has no CreateDicomWebToken method")
+        result: CreateDicomWebTokenResult = self.call(
+            method, CreateDicomWebTokenParams(ttl_seconds=ttl), record_id=record_id
+        )
+        return result
 
     def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:
         """Start a streamed blob upload: where to send chunks, and how."""

@@ -7,6 +7,7 @@ Routes:
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
     GET  /redirect.aspx ...            the shell: sign-in and authorization pages (:mod:`shell`)
     GET  /health                       liveness
+    /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS): :mod:`.dicomweb`
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
 :mod:`streaming`, pages to :mod:`shell`; nothing of the protocol is decided
@@ -21,7 +22,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -43,6 +44,19 @@ from .shell import Shell
 from .sweeper import sweep, sweeper
 
 log = logging.getLogger("hvgen_server")
+
+#: Modules DICOMweb needs beyond the server extra (the imaging extra's, and python-multipart).
+_DICOMWEB_NEEDS = ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer", "python_multipart", "hvgen_imaging")
+_dicomweb_routes: Callable[[Platform], list[Route]] | None
+try:
+    from .dicomweb.routes import routes as _routes
+
+    _dicomweb_routes, _dicomweb_missing = _routes, ""
+except ImportError as _missing:  # without the imaging extra the server runs, and /dicomweb says so
+    if not _missing.name or _missing.name.split(".")[0] not in _DICOMWEB_NEEDS:
+        raise
+    _dicomweb_routes = None
+    _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
 
@@ -108,12 +122,26 @@ def create_app(config: ServerConfig) -> Starlette:
             Route(BLOB_PATH, blob_upload, methods=["POST", "PUT"]),
             Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
+            *dicomweb_routes(platform),
         ],
         lifespan=lifespan,
         exception_handlers={Exception: failed},
     )
     app.state.platform = platform
     return app
+
+
+def dicomweb_routes(platform: Platform) -> list[Route]:
+    """DICOMweb, or, without the imaging extra, a 503 saying what to install."""
+    if _dicomweb_routes is not None:
+        return _dicomweb_routes(platform)
+    reason = f"DICOMweb needs the imaging extra: pip install 'hvgen[imaging]' ({_dicomweb_missing} is missing)"
+    log.warning("%s", reason)
+
+    async def unavailable(request: Request) -> Response:
+        return PlainTextResponse(reason + "\n", status_code=503)
+
+    return [Route("/dicomweb/{path:path}", unavailable, methods=["GET", "POST"])]
 
 
 def serve(config: ServerConfig, log_level: str = "info") -> None:

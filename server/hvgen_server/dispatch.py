@@ -27,6 +27,7 @@ from .errors import PlatformError, as_response
 from .freshness import Replay, answered, remember
 from .limits import xml_limits
 from .methods.blobs import begin_put_blob
+from .methods.dicomweb import create_dicomweb_token
 from .methods.packages import (
     allocate_package_id,
     begin_put_connect_package_blob,
@@ -87,6 +88,7 @@ ENDPOINTS: dict[Method, Endpoint] = {
     methods.ASSOCIATE_ALTERNATE_ID: Endpoint(associate_alternate_id, Access.RECORD, Replay.ANSWERED),
     methods.DISASSOCIATE_ALTERNATE_ID: Endpoint(disassociate_alternate_id, Access.RECORD, Replay.ANSWERED),
     methods.GET_ALTERNATE_IDS: Endpoint(get_alternate_ids, Access.RECORD, Replay.SERVED),
+    methods.CREATE_DICOM_WEB_TOKEN: Endpoint(create_dicomweb_token, Access.RECORD),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import app, blob, generate, package, person, record, roundtrip, serve, study, thing
+from . import app, bearer, blob, dicomnet, generate, package, person, record, roundtrip, serve, study, thing
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -39,8 +39,10 @@ def main(ctx: click.Context) -> None:
     Working with a platform:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
+      hvgen dicom listen        receive studies pushed by a modality or PACS (C-STORE)
       hvgen blob ...            hash, upload and download blobs
       hvgen thing ...           get, list, put, remove, sign and verify things
+      hvgen token               a bearer token for the platform's DICOMweb service
 
     Every command that reports a result has --json for scripts. Progress
     bars go to stderr when it is a terminal (--no-progress turns them off).
@@ -60,3 +62,5 @@ main.add_command(package.package)
 main.add_command(person.person)
 main.add_command(record.record)
 main.add_command(app.app)
+main.add_command(bearer.token)
+main.add_command(dicomnet.dicom)

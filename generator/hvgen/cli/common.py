@@ -63,7 +63,7 @@ def aliased(ctx: click.Context, dest: str, value: Any) -> Any:
 EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
     "server": ("starlette", "uvicorn", "multipart", "python_multipart"),
-    "imaging": ("pydicom", "PIL", "numpy"),
+    "imaging": ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer"),
 }
 
 

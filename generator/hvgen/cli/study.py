@@ -370,31 +370,58 @@ def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path
 @click.argument("uid")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--previews", is_flag=True, help="Also save the JPEG previews.")
+@click.option(
+    "--anonymize",
+    is_flag=True,
+    help="De-identify the files (DICOM basic application confidentiality profile, PS3.15 Annex E); "
+    "UIDs are replaced consistently within the study, and so are the folder and file names.",
+)
 @thing_option
 @json_option
 @progress_option()
 @profile_option
 def study_download(
-    uid: str, out: Path, previews: bool, thing_id: str | None, as_json: bool, progress: bool, profile_path: Path | None
+    uid: str,
+    out: Path,
+    previews: bool,
+    anonymize: bool,
+    thing_id: str | None,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
 ) -> None:
     """Download a study's DICOM files to OUT/<series-uid>/<sop-uid>.dcm.
 
     Every file is checked against its SHA256Block hash; a signed study's
     signature is verified against the downloaded bytes (exit status 1 if
-    it does not hold).
+    it does not hold). With --anonymize only the de-identified copies are
+    left in OUT.
     """
     check_output_folder(out)
     heading(showing(progress, as_json), f"study {uid}")
+    notes: list[str] = []
     with Progress("  downloading", enabled=showing(progress, as_json)) as bar:
         with studies(profile_path, bar) as record:
-            result = record.download(uid, out, previews=previews, thing_id=thing_id)
+            if anonymize:
+                from hvgen_imaging.export import download_anonymized
+
+                with reported(OSError, doing="write"):
+                    result, notes = download_anonymized(record, uid, out, previews=previews, thing_id=thing_id)
+            else:
+                result = record.download(uid, out, previews=previews, thing_id=thing_id)
+    for note in notes:
+        echo_err(f"note: {note}")
 
     def text() -> None:
-        click.echo(f"{plural(result.files, 'file')}, {size_text(result.bytes)} in {result.folder} (hashes checked)")
+        done = "hashes checked" + (", de-identified" if anonymize else "")
+        click.echo(f"{plural(result.files, 'file')}, {size_text(result.bytes)} in {result.folder} ({done})")
         if result.signature is not None:
             click.echo(f"signature: {result.signature}")
 
-    emit(as_json, result.as_dict(), text)
+    data = result.as_dict()
+    if anonymize:
+        data.update(anonymized=True, notes=notes)
+    emit(as_json, data, text)
     if not result.signature_valid:
         sys.exit(1)
 

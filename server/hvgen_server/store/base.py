@@ -21,6 +21,7 @@ from .tables import (
     AlternateIdTable,
     ApplicationTable,
     BlobTable,
+    DicomIndexTable,
     MetaTable,
     PackageTable,
     PersonTable,
@@ -47,6 +48,7 @@ class Transaction:
     persons: PersonTable
     person_tokens: PersonTokenTable
     alternate_ids: AlternateIdTable
+    dicom: DicomIndexTable
 
 
 class Store(ABC):

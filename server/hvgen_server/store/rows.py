@@ -234,3 +234,77 @@ class Pickup:
     thing_keys: str | None
     started: float
     updated: float
+
+
+#: Levels of a DICOM query (QIDO-RS).
+STUDY, SERIES, INSTANCE = "study", "series", "instance"
+
+
+@dataclass(frozen=True)
+class DicomInstance:
+    """One DICOM image of a medical image study thing, as the DICOM index
+    keeps it: where its bytes are, the attributes queries match on, and the
+    attributes a query answer returns (DICOM JSON text, by level)."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax: str
+    blob_name: str
+    blob_id: str
+    size: int
+    preview_blob_id: str | None
+    patient_name: str
+    patient_id: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_id: str
+    referring_physician: str
+    study_description: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    instance_number: int | None
+    study_json: str
+    series_json: str
+    instance_json: str
+    thing_id: str = ""
+
+
+@dataclass(frozen=True)
+class DicomMatch:
+    """One matching key of a DICOM query on an indexed column.
+
+    ``kind``: ``uids`` (any of ``values``), ``value`` (exactly),
+    ``wildcard`` (``*`` and ``?``, case-sensitive), ``name`` (a person name:
+    wildcards, case-insensitive), ``range`` (``values`` = (first, last),
+    either may be "" for no bound), ``any`` (at least one row of the study
+    has one of ``values``: ModalitiesInStudy).
+    """
+
+    column: str
+    kind: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DicomQuery:
+    """A DICOM query of one level over the record's index."""
+
+    level: str
+    matches: tuple[DicomMatch, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class DicomHit:
+    """A study, series or instance a query found: a representative instance
+    and the counts of its level (series and instances below it, modalities)."""
+
+    instance: DicomInstance
+    series: int
+    instances: int
+    modalities: tuple[str, ...]

@@ -14,6 +14,9 @@ from .rows import (
     Application,
     BlobRef,
     BlobRow,
+    DicomHit,
+    DicomInstance,
+    DicomQuery,
     Match,
     Package,
     PackageContent,
@@ -347,3 +350,37 @@ class PackageTable(ABC):
 
     @abstractmethod
     def fail_pickup(self, code: str, error_code: int, message: str, now: float) -> None: ...
+
+
+class DicomIndexTable(ABC):
+    """The DICOM attributes of the images of medical image study things, by
+    thing version, for DICOMweb queries (QIDO-RS) and retrieval (WADO-RS).
+
+    A version is indexed once (:meth:`replace`); what a query finds is only
+    what the current version of a thing still active holds, so an index that
+    lags behind the things (a version not indexed yet, a deleted thing not
+    forgotten yet) never answers with what is not there.
+    """
+
+    @abstractmethod
+    def stale(self, record_id: str, type_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(thing id, version stamp) of the active things of those types
+        whose current version is not indexed."""
+
+    @abstractmethod
+    def gone(self, record_id: str) -> list[str]:
+        """Thing ids indexed at a version that is no longer their current
+        active one (updated or deleted since)."""
+
+    @abstractmethod
+    def replace(self, record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance]) -> None:
+        """The thing's index is ``rows``, as of ``version_stamp``."""
+
+    @abstractmethod
+    def forget(self, thing_ids: Iterable[str]) -> None:
+        """Drop what the index holds of those things."""
+
+    @abstractmethod
+    def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
+        """Studies, series or instances (``query.level``) of the record that
+        match every key of the query, newest study first."""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..base import Store, Transaction
 from .blobs import SqliteBlobs
+from .dicomindex import SqliteDicomIndex
 from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
 from .packages import SqlitePackages
 from .persons import SqliteAlternateIds, SqlitePersons, SqlitePersonTokens
@@ -73,6 +74,7 @@ class SqliteStore(Store):
             persons=SqlitePersons(conn),
             person_tokens=SqlitePersonTokens(conn),
             alternate_ids=SqliteAlternateIds(conn),
+            dicom=SqliteDicomIndex(conn),
         )
         with self._registry:
             self._connections.append(conn)

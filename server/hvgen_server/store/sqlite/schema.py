@@ -6,7 +6,7 @@ import sqlite3
 
 from lxml import etree
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -150,6 +150,46 @@ CREATE TABLE IF NOT EXISTS seen_requests (
     answer BLOB                       -- the response a copy gets, for methods that keep it (version 3)
 );
 CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests(expires);
+CREATE TABLE IF NOT EXISTS dicom_versions (  -- which version of a study thing the DICOM index holds
+    thing_id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dicom_versions_by_record ON dicom_versions(record_id);
+CREATE TABLE IF NOT EXISTS dicom_instances (  -- one row per image of an indexed version
+    thing_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    sop_uid TEXT NOT NULL,
+    sop_class_uid TEXT NOT NULL,
+    transfer_syntax TEXT NOT NULL,
+    blob_name TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    preview_blob_id TEXT,
+    patient_name TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    accession_number TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    referring_physician TEXT NOT NULL,
+    study_description TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    series_number INTEGER,
+    series_description TEXT NOT NULL,
+    instance_number INTEGER,
+    study_json TEXT NOT NULL,           -- DICOM JSON of the attributes a study query returns
+    series_json TEXT NOT NULL,
+    instance_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_thing ON dicom_instances(thing_id);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_uid ON dicom_instances(record_id, study_uid, series_uid, sop_uid);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_date ON dicom_instances(record_id, study_date);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_patient ON dicom_instances(record_id, patient_id);
+CREATE INDEX IF NOT EXISTS dicom_instances_by_sop ON dicom_instances(record_id, sop_uid);
 """
 
 _AUDIT_COLUMNS = (
@@ -184,6 +224,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     Version 3 adds persons: each record of an older store gets a person
     (login ``person-`` and the first digits of the record's person id) who
     cannot sign in until ``hvgen person passwd`` gives them a password.
+    Version 4 adds the DICOM index (``dicom_versions``, ``dicom_instances``),
+    filled as DICOMweb requests arrive. Every step is idempotent: a store of
+    any earlier version is brought up to this one.
     """
     for table, column, kind in _ADDED_COLUMNS:
         existing = _columns(conn, table)
