@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .common import client, needs_extra, os_reason, profile_option
-from .study import result_line
+from .studytext import result_line
 from .terminal import echo_err
 
 

@@ -108,7 +108,8 @@ def _create(
         from hvgen_imaging import packages
         from hvgen_imaging import study as study_mod
 
-    from .study import scan, skipped_json, skipped_lines
+    from .study import scan
+    from .studytext import skipped_json, skipped_lines
 
     friendly_name = aliased(ctx, "friendly_name", friendly_name)
     if not friendly_name:
