@@ -203,6 +203,14 @@ class HealthVaultClient:
         timeout: Seconds per HTTP request.
         retries: Extra attempts for methods that change nothing.
         http: An ``httpx.Client`` to use instead of a new one.
+        max_response_bytes: Largest response read.
+        defer_data: The envelope of a response (things' ids, types, dates,
+            blob payloads...) is checked when it arrives; each thing's
+            data-xml is checked and bound to its class when the program first
+            reads it (``thing.data_xml[0].any_element``), so that things only
+            listed or passed on cost no decoding. A data-xml root that does not
+            fit its class is kept as raw XML with a warning at that moment.
+            ``False`` checks everything on arrival.
     """
 
     def __init__(
@@ -217,6 +225,7 @@ class HealthVaultClient:
         retries: int = 2,
         http: httpx.Client | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+        defer_data: bool = True,
     ) -> None:
         base = url.rstrip("/")
         self.endpoint = base if base.endswith(".ashx") else base + METHODS_PATH
@@ -226,6 +235,7 @@ class HealthVaultClient:
         self.record_id = record_id
         self.retries = retries
         self.max_response_bytes = max_response_bytes
+        self.defer_data = defer_data
         self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout, headers={"User-Agent": methods.CLIENT_VERSION})
         self.session: Session | None = None
@@ -303,7 +313,7 @@ class HealthVaultClient:
                 body = methods.build_request(method, info, session=session, record_id=record_id or self.record_id)
             data = self.post(body, retry=method in SAFE_METHODS)
             try:
-                return methods.read_result(method, data, max_bytes=self.max_response_bytes)
+                return methods.read_result(method, data, max_bytes=self.max_response_bytes, defer_data=self.defer_data)
             except status.AuthenticatedSessionTokenExpired:
                 if anonymous or attempt:
                     raise

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 from collections.abc import Iterable
 
 from lxml import etree
-
-from healthvault import safexml
 
 from .xmltime import iso
 
@@ -48,8 +47,20 @@ SECTIONS = {
 }
 
 
+_PARSERS = threading.local()
+
+
 def parse_stored(xml: bytes) -> etree._Element:
-    return safexml.parse(xml, what="stored thing", max_bytes=None)
+    """A stored version, parsed. The platform wrote these bytes itself after
+    checking them, so they are parsed without the checks a stranger's
+    document gets (still without entities, DTDs or network), with a parser
+    kept per thread (lxml parsers are not shared between threads)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, collect_ids=False
+        )
+    return etree.fromstring(xml, parser)
 
 
 def child(thing: etree._Element, name: str) -> etree._Element | None:
@@ -137,17 +148,18 @@ def clean_copy(el: etree._Element) -> etree._Element:
 
 
 def render(
-    stored: bytes,
+    stored: bytes | etree._Element,
     sections: set[str],
     xml: bool,
     blob_payload: etree._Element | None,
     permissions: Iterable[str] = ("All",),
 ) -> etree._Element:
-    """A stored version as GetThings returns it for the requested sections.
+    """A stored version as GetThings returns it for the requested sections
+    (an element given is changed in place).
 
     thing-id and type-id are always returned.
     """
-    thing = parse_stored(stored)
+    thing = parse_stored(stored) if isinstance(stored, bytes) else stored
     keep = {"thing-id", "type-id"}
     for section in sections:
         keep |= SECTIONS.get(section, set())
@@ -186,3 +198,26 @@ def as_thing_v1(thing: etree._Element, data_other: etree._Element | None) -> etr
         after = [c for c in thing if c.tag in ORDER[: ORDER.index("data-xml") + 1]]
         thing.insert(len(after), data_other)
     return thing
+
+
+def parse_many(stored: list[bytes]) -> list[etree._Element]:
+    """Several stored versions parsed in one call (their elements share a
+    parent, which :func:`write_many` leaves out)."""
+    parts = [b"<things>"]
+    for xml in stored:
+        if xml.startswith(b"<?xml"):  # a declaration cannot stand inside another document
+            xml = xml[xml.index(b"?>") + 2 :]
+        parts.append(xml)
+    parts.append(b"</things>")
+    return list(parse_stored(b"".join(parts)))
+
+
+def write_many(things: list[etree._Element]) -> bytes:
+    """The things of :func:`parse_many` (changed or replaced in place), written in one call."""
+    if not things:
+        return b""
+    holder = things[0].getparent()
+    if holder is None or any(t.getparent() is not holder for t in things) or len(holder) != len(things):
+        return b"".join(bytes(etree.tostring(t, encoding="utf-8")) for t in things)
+    written = bytes(etree.tostring(holder, encoding="utf-8"))
+    return written[len(b"<things>") : -len(b"</things>")]

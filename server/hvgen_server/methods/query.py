@@ -111,7 +111,7 @@ def select(ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budg
         _selection(ctx, group),
         [_store_filter(f) for f in filters],
         limit=None if any(xpaths) else limit,
-        with_xml=any(xpaths),
+        with_xml=True,  # read with the row: one query, not one per thing
     )
     count = 0
     for match in found:
@@ -131,6 +131,10 @@ def _unprocessed_key(version: ThingVersion) -> etree._Element:
     key.append(thingxml.element("type-id", version.type_id))
     key.append(thingxml.element("eff-date", version.eff_date))
     return key
+
+
+#: Things parsed and written per call: few calls, none holding the interpreter long.
+_BATCH = 64
 
 
 class _Size:
@@ -157,6 +161,7 @@ def _group(
     things in the original format for version 1."""
     fmt = group.format
     sections = {s.value for s in fmt.section} or {"core"}
+    with_data = bool(fmt.xml)
     blob_request = getattr(fmt, "blob_payload_request", None)
     blob_format = blob_request.blob_format.blob_format_spec.value if blob_request else "streamed"
     blob_names = (
@@ -172,21 +177,37 @@ def _group(
         shell.set("name", group.name)
     opening = bytes(etree.tostring(shell, encoding="utf-8"))[: -len(b"</group>")]
     out = [opening]
+    batch: list[tuple[bytes, etree._Element | None, etree._Element | None]] = []
+
+    def flush() -> None:
+        """Parse and write a batch of things in one call each (not one per thing)."""
+        if not batch:
+            return
+        things = thingxml.parse_many([xml for xml, _, _ in batch])
+        for thing, (_, payload, other) in zip(things, batch, strict=True):
+            thingxml.render(thing, sections, with_data, payload)
+            if v1:
+                thingxml.as_thing_v1(thing, other)
+        out.append(thingxml.write_many(things))
+        batch.clear()
+
     for n, version in enumerate(select(ctx, tx, group, budget)):
         if n >= full_cap:
+            flush()
             size.add(200)
             out.append(bytes(etree.tostring(_unprocessed_key(version), encoding="utf-8")))
             continue
         xml = version.xml or tx.things.xml(version.version_stamp)
         size.add(len(xml))
-        payload = None
+        payload = other = None
         if "blobpayload" in sections and not v1:
             payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
-        thing = thingxml.render(xml, sections, bool(fmt.xml), payload)
-        if v1:
-            other = data_other(ctx, tx, version.version_stamp, size.add) if "otherdata" in sections else None
-            thing = thingxml.as_thing_v1(thing, other)
-        out.append(bytes(etree.tostring(thing, encoding="utf-8")))
+        if v1 and "otherdata" in sections:
+            other = data_other(ctx, tx, version.version_stamp, size.add)
+        batch.append((xml, payload, other))
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
     out.append(b"</group>")
     return out
 
