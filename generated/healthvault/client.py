@@ -313,9 +313,7 @@ class HealthVaultClient:
                 body = methods.build_request(method, info, session=session, record_id=record_id or self.record_id)
             data = self.post(body, retry=method in SAFE_METHODS)
             try:
-                return methods.read_result(
-                    method, data, max_bytes=self.max_response_bytes, defer_data=self.defer_data
-                )
+                return methods.read_result(method, data, max_bytes=self.max_response_bytes, defer_data=self.defer_data)
             except status.AuthenticatedSessionTokenExpired:
                 if anonymous or attempt:
                     raise
