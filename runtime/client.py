@@ -60,6 +60,11 @@ from .schema import (
     UnprocessedThingKeyInfo,
 )
 
+try:  # the local platform's own method, when the schema set has it
+    from .schema import CreateViewerLinkParams, CreateViewerLinkResult
+except ImportError:  # pragma: no cover - depends on the schema set
+    CreateViewerLinkParams = CreateViewerLinkResult = None  # type: ignore[assignment,misc]
+
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
     {
@@ -99,6 +104,10 @@ SCHEMA_CLASSES = {
     "RemoveThingsParams": "{urn:com.microsoft.wc.methods.RemoveThings}info",
     "BeginPutBlobResult": "{urn:com.microsoft.wc.methods.response.BeginPutBlob}info",
     "GetThings3Result": "{urn:com.microsoft.wc.methods.response.GetThings3}info",
+}
+OPTIONAL_SCHEMA_CLASSES = {
+    "CreateViewerLinkParams": "{urn:com.microsoft.wc.methods.CreateViewerLink}info",
+    "CreateViewerLinkResult": "{urn:com.microsoft.wc.methods.response.CreateViewerLink}info",
 }
 
 #: Responses larger than this are refused (bytes).
@@ -437,6 +446,17 @@ class HealthVaultClient:
     def blobs(self, thing: Thing2, *, record_id: str | None = None, progress: Any = None) -> Any:
         """The blob store of ``thing`` (see :class:`healthvault.blobs.ThingBlobs`)."""
         return ThingBlobs(self, thing, record_id=record_id, progress=progress)
+
+    def create_viewer_link(self, *, record_id: str | None = None) -> CreateViewerLinkResult:
+        """A one-time link to the local platform's study viewer at the record
+        (CreateViewerLink, this platform's own method): it signs the record's
+        person in once, within minutes. The result has ``url`` and ``expires``."""
+        if CreateViewerLinkParams is None:
+            raise HealthVaultError("this package's schema set has no CreateViewerLink method")
+        result: CreateViewerLinkResult = self.call(
+            methods.CREATE_VIEWER_LINK, CreateViewerLinkParams(), record_id=record_id
+        )
+        return result
 
     def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:
         """Start a streamed blob upload: where to send chunks, and how."""

@@ -21,6 +21,7 @@ from .schema import AssociateAlternateIdParams
 from .schema import CreateAuthenticatedSessionToken2Params
 from .schema import CreateAuthenticatedSessionTokenParams
 from .schema import CreateConnectPackage2Params
+from .schema import CreateViewerLinkParams
 from .schema import DisassociateAlternateIdParams
 from .schema import GetAlternateIdsParams
 from .schema import GetAuthorizedRecordsParams
@@ -36,6 +37,7 @@ from .schema import BeginPutConnectPackageBlobResult
 from .schema import CreateAuthenticatedSessionToken2Result
 from .schema import CreateAuthenticatedSessionTokenResult
 from .schema import CreateConnectPackageResult
+from .schema import CreateViewerLinkResult
 from .schema import GetAlternateIdsResult
 from .schema import GetAuthorizedRecordsResult
 from .schema import GetPersonInfoResult
@@ -61,6 +63,7 @@ __all__ = [
     "CREATE_AUTHENTICATED_SESSION_TOKEN",
     "CREATE_AUTHENTICATED_SESSION_TOKEN2",
     "CREATE_CONNECT_PACKAGE",
+    "CREATE_VIEWER_LINK",
     "DISASSOCIATE_ALTERNATE_ID",
     "GET_ALTERNATE_IDS",
     "GET_AUTHORIZED_RECORDS",
@@ -114,6 +117,12 @@ CREATE_CONNECT_PACKAGE = Method(
     2,
     CreateConnectPackage2Params,
     CreateConnectPackageResult,
+)
+CREATE_VIEWER_LINK = Method(
+    "CreateViewerLink",
+    1,
+    CreateViewerLinkParams,
+    CreateViewerLinkResult,
 )
 DISASSOCIATE_ALTERNATE_ID = Method(
     "DisassociateAlternateId",
@@ -185,6 +194,7 @@ METHODS: dict[tuple[str, int], Method] = {
     ("CreateAuthenticatedSessionToken", 1): CREATE_AUTHENTICATED_SESSION_TOKEN,
     ("CreateAuthenticatedSessionToken", 2): CREATE_AUTHENTICATED_SESSION_TOKEN2,
     ("CreateConnectPackage", 2): CREATE_CONNECT_PACKAGE,
+    ("CreateViewerLink", 1): CREATE_VIEWER_LINK,
     ("DisassociateAlternateId", 1): DISASSOCIATE_ALTERNATE_ID,
     ("GetAlternateIds", 1): GET_ALTERNATE_IDS,
     ("GetAuthorizedRecords", 1): GET_AUTHORIZED_RECORDS,

@@ -33,6 +33,7 @@ from .bindings.methods.method_createauthenticatedsessiontoken2 import (
 from .bindings.methods.method_createconnectpackage2 import (
     Info as CreateConnectPackage2Params,
 )
+from .bindings.methods.method_createviewerlink import Info as CreateViewerLinkParams
 from .bindings.methods.method_disassociatealternateid import (
     Info as DisassociateAlternateIdParams,
 )
@@ -75,6 +76,7 @@ from .bindings.methods.response_createauthenticatedsessiontoken2 import (
 from .bindings.methods.response_createconnectpackage import (
     Info as CreateConnectPackageResult,
 )
+from .bindings.methods.response_createviewerlink import Info as CreateViewerLinkResult
 from .bindings.methods.response_getalternateids import Info as GetAlternateIdsResult
 from .bindings.methods.response_getauthorizedrecords import (
     Info as GetAuthorizedRecordsResult,
@@ -135,6 +137,7 @@ __all__ = [
     "Credential",
     "HmacAlgorithm",
     "CreateConnectPackage2Params",
+    "CreateViewerLinkParams",
     "DisassociateAlternateIdParams",
     "GetAlternateIdsParams",
     "GetAuthorizedRecordsParams",
@@ -163,6 +166,7 @@ __all__ = [
     "CreateAuthenticatedSessionTokenResult",
     "CreateAuthenticatedSessionToken2Result",
     "CreateConnectPackageResult",
+    "CreateViewerLinkResult",
     "GetAlternateIdsResult",
     "GetAuthorizedRecordsResult",
     "GetPersonInfoResult",
@@ -248,6 +252,7 @@ REQUEST_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Params,
     "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken": CreateAuthenticatedSessionTokenParams,
     "urn:com.microsoft.wc.methods.CreateConnectPackage2": CreateConnectPackage2Params,
+    "urn:com.microsoft.wc.methods.CreateViewerLink": CreateViewerLinkParams,
     "urn:com.microsoft.wc.methods.DisassociateAlternateId": DisassociateAlternateIdParams,
     "urn:com.microsoft.wc.methods.GetAlternateIds": GetAlternateIdsParams,
     "urn:com.microsoft.wc.methods.GetAuthorizedRecords": GetAuthorizedRecordsParams,
@@ -267,6 +272,7 @@ RESPONSE_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Result,
     "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken": CreateAuthenticatedSessionTokenResult,
     "urn:com.microsoft.wc.methods.response.CreateConnectPackage": CreateConnectPackageResult,
+    "urn:com.microsoft.wc.methods.response.CreateViewerLink": CreateViewerLinkResult,
     "urn:com.microsoft.wc.methods.response.GetAlternateIds": GetAlternateIdsResult,
     "urn:com.microsoft.wc.methods.response.GetAuthorizedRecords": GetAuthorizedRecordsResult,
     "urn:com.microsoft.wc.methods.response.GetPersonInfo": GetPersonInfoResult,

@@ -56,6 +56,8 @@ class ServerConfig:
         user_token_ttl: Seconds the wctoken the sign-in page hands an
             application stays valid (its ``user-auth-token``).
         browser_session_ttl: Seconds a browser stays signed in.
+        viewer_link_ttl: Seconds a one-time viewer link (CreateViewerLink)
+            can be used in.
     """
 
     data_dir: Path
@@ -89,6 +91,7 @@ class ServerConfig:
     signer_trust_file: Path | None = None
     user_token_ttl: float = 4 * 3600
     browser_session_ttl: float = 12 * 3600
+    viewer_link_ttl: float = 5 * 60
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

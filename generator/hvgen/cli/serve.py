@@ -129,6 +129,12 @@ def check_writable(target: Path, what: str) -> None:
     show_default=True,
     help="Seconds the wctoken (user-auth-token) the sign-in page hands an application stays valid.",
 )
+@click.option(
+    "--viewer-link-ttl",
+    default=300.0,
+    show_default=True,
+    help="Seconds a one-time study viewer link (`hvgen viewer`) can be used in.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -163,6 +169,7 @@ def serve(
     body_timeout: float,
     signer_trust: Path | None,
     user_token_ttl: float,
+    viewer_link_ttl: float,
     init_only: bool,
     log_level: str,
 ) -> None:
@@ -212,6 +219,7 @@ def serve(
             body_timeout=body_timeout,
             signer_trust_file=signer_trust,
             user_token_ttl=user_token_ttl,
+            viewer_link_ttl=viewer_link_ttl,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -240,6 +248,7 @@ def serve(
     if setup.password:
         click.echo(f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)")
     click.echo(f"  sign-in:      {config.url}/signin")
+    click.echo(f"  viewer:       {config.url}/viewer  (`hvgen viewer` opens it signed in)")
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:
