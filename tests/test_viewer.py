@@ -11,8 +11,6 @@ import io
 import json
 import logging
 import re
-import subprocess
-import sys
 import time
 import tracemalloc
 import uuid
@@ -32,7 +30,8 @@ from hvgen_server.viewer.archive import Entry, safe_part, unique_paths, zip_stre
 
 from .foreign import Application, ForeignClient
 from .terminal import assert_clean, hvgen_env, in_terminal, piped
-from .viewerdata import MARKUP, SIGNER, ViewerPlatform, hidden, make_platform, sign_in
+from .test_packaging import run_blocked
+from .viewerdata import MARKUP, PASSWORD, SIGNER, ViewerPlatform, hidden, make_platform, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -421,10 +420,29 @@ def test_access_logs_show_no_link_tokens() -> None:
     assert "SECRET" not in line.getMessage() and "link=...&record=r" in line.getMessage()
 
 
-def test_the_server_serves_the_viewer_without_the_imaging_extra() -> None:
-    code = "import sys, hvgen_server.app, hvgen_server.viewer; print(sorted(m for m in ('pydicom', 'PIL', 'numpy') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+def test_the_server_serves_the_viewer_without_the_imaging_extra(viewed: ViewerPlatform) -> None:
+    thing = study_path(viewed, viewed.signed.thing_id)
+    preview = viewed.signed.series[0][0] + "_preview"
+    done = run_blocked(
+        ["pydicom", "PIL", "numpy", "numba", "pylibjpeg"],
+        f"""
+        import hashlib, re
+        from starlette.testclient import TestClient
+        from hvgen_server.app import create_app
+        from hvgen_server.config import ServerConfig
+
+        browser = TestClient(create_app(ServerConfig(data_dir={str(viewed.server.data)!r})), follow_redirects=False)
+        form = browser.get("/signin").text
+        csrf = re.search(r'name="hvgen_csrf" value="([^"]+)"', form).group(1)
+        browser.post("/signin", data={{"login": "local", "password": {PASSWORD!r}, "hvgen_csrf": csrf}})
+        page = browser.get({thing!r})
+        assert page.status_code == 200 and "Signed by" in page.text, page.text
+        print(hashlib.sha256(browser.get({thing + "/preview/" + preview!r}).content).hexdigest())
+        print(browser.get({thing + "/study.zip"!r}).status_code)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [sha256(viewed.signed.previews[preview]), "200"]
 
 
 # -- hvgen viewer --------------------------------------------------------------------------------------

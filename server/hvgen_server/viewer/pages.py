@@ -109,6 +109,8 @@ class Viewer:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.studies = Studies(platform.store, platform.config.signer_trust())
+        for name in templates.env.list_templates(filter_func=lambda name: name.startswith("viewer/")):
+            templates.get_template(name)  # compiled now, not on someone's first page
 
     def routes(self) -> list[BaseRoute]:
         study = VIEWER_PATH + "/{record_id}/{thing_id}"
