@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import html
 import io
-import json
 import logging
 import re
 import time
@@ -23,13 +22,11 @@ import httpx
 import pytest
 
 from healthvault import codec
-from healthvault.client import HealthVaultClient
 from hvgen_server.app import RedactTokens
 from hvgen_server.viewer import present
 from hvgen_server.viewer.archive import Entry, safe_part, unique_paths, zip_stream
 
 from .foreign import Application, ForeignClient
-from .terminal import assert_clean, hvgen_env, in_terminal, piped
 from .test_packaging import run_blocked
 from .viewerdata import MARKUP, PASSWORD, SIGNER, ViewerPlatform, hidden, make_platform, sign_in
 
@@ -445,55 +442,26 @@ def test_the_server_serves_the_viewer_without_the_imaging_extra(viewed: ViewerPl
     assert done.stdout.split() == [sha256(viewed.signed.previews[preview]), "200"]
 
 
-# -- hvgen viewer --------------------------------------------------------------------------------------
+def test_a_signature_that_no_longer_holds_shows_as_invalid(new_server, tmp_path: Path) -> None:
+    from healthvault import crypto as hvcrypto
+    from hvgen_imaging.sending import Signer
 
+    from .viewerdata import upload
 
-def test_hvgen_viewer_prints_opens_or_explains(viewed: ViewerPlatform, tmp_path: Path) -> None:
-    env = hvgen_env(tmp_path, viewed.server.profile_path)
-    printed = in_terminal(["viewer", "--print"], env)
-    assert printed.code == 0 and len(printed.lines) == 1, printed.output
-    with httpx.Client(follow_redirects=False) as browser:
-        assert browser.get(printed.lines[0]).headers["location"] == f"/viewer/{viewed.record_id}"
-    as_json = piped(["viewer", "--json"], env)
-    made = json.loads(as_json.output)
-    assert set(made) == {"url", "expires"} and made["url"].startswith(viewed.url + "/viewer/open?link=")
-
-    opened_file = tmp_path / "opened.txt"
-    opener = tmp_path / "browser.sh"
-    opener.write_text(f'#!/bin/sh\necho "$1" > {opened_file}\n')
-    opener.chmod(0o755)
-    opened = in_terminal(["viewer"], {**env, "BROWSER": str(opener)})
-    assert opened.code == 0 and "Opened the study viewer in your browser" in opened.output, opened.output
-    deadline = time.monotonic() + 10
-    while not opened_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert opened_file.read_text().strip().startswith(viewed.url + "/viewer/open?link=")
-    for run in (printed, as_json, opened):
-        assert_clean(run)
-
-
-def test_hvgen_viewer_without_a_server_or_profile_says_so(viewed: ViewerPlatform, tmp_path: Path) -> None:
-    from .localserver import free_port
-
-    profile = json.loads(viewed.server.profile_path.read_text())
-    profile["url"] = f"http://127.0.0.1:{free_port()}"
-    down = tmp_path / "down.json"
-    down.write_text(json.dumps(profile))
-    run = in_terminal(["viewer", "--print"], hvgen_env(tmp_path, down))
-    assert run.code == 1 and "is `hvgen serve` running?" in run.output and "cannot reach" in run.output, run.output
-    missing = in_terminal(["viewer"], hvgen_env(tmp_path, tmp_path / "nowhere.json"))
-    assert missing.code == 1 and "no client profile at" in missing.output, missing.output
-    for r in (run, missing):
-        assert_clean(r)
-
-
-def test_a_client_for_another_schema_set_says_it_has_no_viewer_method(viewed: ViewerPlatform, monkeypatch) -> None:
-    from healthvault import client as client_module
-    from healthvault.errors import HealthVaultError
-
-    monkeypatch.setattr(client_module, "CreateViewerLinkParams", None)
-    with (
-        HealthVaultClient.from_profile(viewed.server.profile) as client,
-        pytest.raises(HealthVaultError, match="no CreateViewerLink"),
-    ):
-        client.create_viewer_link()
+    server = new_server()
+    key, cert = hvcrypto.make_key_and_certificate(SIGNER)
+    made = upload(server, tmp_path / "signed", signer=Signer(key, cert), series=1, images=1)
+    _, other = hvcrypto.make_key_and_certificate("Another authority")
+    trusted = tmp_path / "trusted.pem"
+    trusted.write_bytes(hvcrypto.cert_pem(other))
+    server.stop()  # the platform now trusts only another signer
+    server.options = ["--trust", str(trusted)]
+    server.start()
+    with server.client() as client:
+        url = str(client.create_viewer_link().url)
+    with httpx.Client(base_url=server.url, follow_redirects=True) as browser:
+        listed = browser.get(url)
+        assert f"Invalid signature ({SIGNER})" in text_of(listed) and "Signed by" not in listed.text
+        page = browser.get(f"/viewer/{server.profile.record_id}/{made.thing_id}")
+        shown = text_of(page)
+        assert f"Invalid signature ({SIGNER})" in shown and "certificate:" in shown, shown
