@@ -64,6 +64,10 @@ try:  # a method of the local platform: schema sets without it leave it out
     from .schema import CreateDicomWebTokenParams, CreateDicomWebTokenResult
 except ImportError:  # pragma: no cover - only with other schema sets
     CreateDicomWebTokenParams = CreateDicomWebTokenResult = None  # type: ignore[assignment,misc]
+try:  # the local platform's own method, when the schema set has it
+    from .schema import CreateViewerLinkParams, CreateViewerLinkResult
+except ImportError:  # pragma: no cover - depends on the schema set
+    CreateViewerLinkParams = CreateViewerLinkResult = None  # type: ignore[assignment,misc]
 
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
@@ -108,6 +112,8 @@ SCHEMA_CLASSES = {
 OPTIONAL_SCHEMA_CLASSES = {
     "CreateDicomWebTokenParams": "{urn:com.microsoft.wc.methods.CreateDicomWebToken}info",
     "CreateDicomWebTokenResult": "{urn:com.microsoft.wc.methods.response.CreateDicomWebToken}info",
+    "CreateViewerLinkParams": "{urn:com.microsoft.wc.methods.CreateViewerLink}info",
+    "CreateViewerLinkResult": "{urn:com.microsoft.wc.methods.response.CreateViewerLink}info",
 }
 
 #: Responses larger than this are refused (bytes).
@@ -466,6 +472,17 @@ class HealthVaultClient:
             raise HealthVaultError("this package's schema set has no CreateDicomWebToken method")
         result: CreateDicomWebTokenResult = self.call(
             method, CreateDicomWebTokenParams(ttl_seconds=ttl), record_id=record_id
+        )
+        return result
+
+    def create_viewer_link(self, *, record_id: str | None = None) -> CreateViewerLinkResult:
+        """A one-time link to the local platform's study viewer at the record
+        (CreateViewerLink, this platform's own method): it signs the record's
+        person in once, within minutes. The result has ``url`` and ``expires``."""
+        if CreateViewerLinkParams is None:
+            raise HealthVaultError("this package's schema set has no CreateViewerLink method")
+        result: CreateViewerLinkResult = self.call(
+            methods.CREATE_VIEWER_LINK, CreateViewerLinkParams(), record_id=record_id
         )
         return result
 

@@ -22,6 +22,7 @@ from .schema import CreateAuthenticatedSessionToken2Params
 from .schema import CreateAuthenticatedSessionTokenParams
 from .schema import CreateConnectPackage2Params
 from .schema import CreateDicomWebTokenParams
+from .schema import CreateViewerLinkParams
 from .schema import DisassociateAlternateIdParams
 from .schema import GetAlternateIdsParams
 from .schema import GetAuthorizedRecordsParams
@@ -38,6 +39,7 @@ from .schema import CreateAuthenticatedSessionToken2Result
 from .schema import CreateAuthenticatedSessionTokenResult
 from .schema import CreateConnectPackageResult
 from .schema import CreateDicomWebTokenResult
+from .schema import CreateViewerLinkResult
 from .schema import GetAlternateIdsResult
 from .schema import GetAuthorizedRecordsResult
 from .schema import GetPersonInfoResult
@@ -64,6 +66,7 @@ __all__ = [
     "CREATE_AUTHENTICATED_SESSION_TOKEN2",
     "CREATE_CONNECT_PACKAGE",
     "CREATE_DICOM_WEB_TOKEN",
+    "CREATE_VIEWER_LINK",
     "DISASSOCIATE_ALTERNATE_ID",
     "GET_ALTERNATE_IDS",
     "GET_AUTHORIZED_RECORDS",
@@ -123,6 +126,12 @@ CREATE_DICOM_WEB_TOKEN = Method(
     1,
     CreateDicomWebTokenParams,
     CreateDicomWebTokenResult,
+)
+CREATE_VIEWER_LINK = Method(
+    "CreateViewerLink",
+    1,
+    CreateViewerLinkParams,
+    CreateViewerLinkResult,
 )
 DISASSOCIATE_ALTERNATE_ID = Method(
     "DisassociateAlternateId",
@@ -195,6 +204,7 @@ METHODS: dict[tuple[str, int], Method] = {
     ("CreateAuthenticatedSessionToken", 2): CREATE_AUTHENTICATED_SESSION_TOKEN2,
     ("CreateConnectPackage", 2): CREATE_CONNECT_PACKAGE,
     ("CreateDicomWebToken", 1): CREATE_DICOM_WEB_TOKEN,
+    ("CreateViewerLink", 1): CREATE_VIEWER_LINK,
     ("DisassociateAlternateId", 1): DISASSOCIATE_ALTERNATE_ID,
     ("GetAlternateIds", 1): GET_ALTERNATE_IDS,
     ("GetAuthorizedRecords", 1): GET_AUTHORIZED_RECORDS,

@@ -36,6 +36,7 @@ from .bindings.methods.method_createconnectpackage2 import (
 from .bindings.methods.method_createdicomwebtoken import (
     Info as CreateDicomWebTokenParams,
 )
+from .bindings.methods.method_createviewerlink import Info as CreateViewerLinkParams
 from .bindings.methods.method_disassociatealternateid import (
     Info as DisassociateAlternateIdParams,
 )
@@ -81,6 +82,7 @@ from .bindings.methods.response_createconnectpackage import (
 from .bindings.methods.response_createdicomwebtoken import (
     Info as CreateDicomWebTokenResult,
 )
+from .bindings.methods.response_createviewerlink import Info as CreateViewerLinkResult
 from .bindings.methods.response_getalternateids import Info as GetAlternateIdsResult
 from .bindings.methods.response_getauthorizedrecords import (
     Info as GetAuthorizedRecordsResult,
@@ -142,6 +144,7 @@ __all__ = [
     "HmacAlgorithm",
     "CreateConnectPackage2Params",
     "CreateDicomWebTokenParams",
+    "CreateViewerLinkParams",
     "DisassociateAlternateIdParams",
     "GetAlternateIdsParams",
     "GetAuthorizedRecordsParams",
@@ -171,6 +174,7 @@ __all__ = [
     "CreateAuthenticatedSessionToken2Result",
     "CreateConnectPackageResult",
     "CreateDicomWebTokenResult",
+    "CreateViewerLinkResult",
     "GetAlternateIdsResult",
     "GetAuthorizedRecordsResult",
     "GetPersonInfoResult",
@@ -257,6 +261,7 @@ REQUEST_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken": CreateAuthenticatedSessionTokenParams,
     "urn:com.microsoft.wc.methods.CreateConnectPackage2": CreateConnectPackage2Params,
     "urn:com.microsoft.wc.methods.CreateDicomWebToken": CreateDicomWebTokenParams,
+    "urn:com.microsoft.wc.methods.CreateViewerLink": CreateViewerLinkParams,
     "urn:com.microsoft.wc.methods.DisassociateAlternateId": DisassociateAlternateIdParams,
     "urn:com.microsoft.wc.methods.GetAlternateIds": GetAlternateIdsParams,
     "urn:com.microsoft.wc.methods.GetAuthorizedRecords": GetAuthorizedRecordsParams,
@@ -277,6 +282,7 @@ RESPONSE_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken": CreateAuthenticatedSessionTokenResult,
     "urn:com.microsoft.wc.methods.response.CreateConnectPackage": CreateConnectPackageResult,
     "urn:com.microsoft.wc.methods.response.CreateDicomWebToken": CreateDicomWebTokenResult,
+    "urn:com.microsoft.wc.methods.response.CreateViewerLink": CreateViewerLinkResult,
     "urn:com.microsoft.wc.methods.response.GetAlternateIds": GetAlternateIdsResult,
     "urn:com.microsoft.wc.methods.response.GetAuthorizedRecords": GetAuthorizedRecordsResult,
     "urn:com.microsoft.wc.methods.response.GetPersonInfo": GetPersonInfoResult,

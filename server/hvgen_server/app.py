@@ -6,11 +6,12 @@ Routes:
     POST /streaming/wildcatblob.ashx   blob chunk upload (?blob-ref-token=...)
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
     GET  /redirect.aspx ...            the shell: sign-in and authorization pages (:mod:`shell`)
+    GET  /viewer ...                   the study viewer (:mod:`viewer`), /static its stylesheet and script
     GET  /health                       liveness
     /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS): :mod:`.dicomweb`
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
-:mod:`streaming`, pages to :mod:`shell`; nothing of the protocol is decided
+:mod:`streaming`, pages to :mod:`shell` and :mod:`viewer`; nothing of the protocol is decided
 here.
 """
 
@@ -42,6 +43,7 @@ from .errors import PlatformError
 from .limits import LargeRequests, read_body
 from .shell import Shell
 from .sweeper import sweep, sweeper
+from .viewer import Viewer
 
 log = logging.getLogger("hvgen_server")
 
@@ -119,6 +121,7 @@ def create_app(config: ServerConfig) -> Starlette:
             Route(METHODS_PATH, wildcat, methods=["POST"]),
             Route(PLATFORM_METHODS_PATH, wildcat, methods=["POST"]),
             *Shell(platform).routes(),
+            *Viewer(platform).routes(),
             Route(BLOB_PATH, blob_upload, methods=["POST", "PUT"]),
             Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
@@ -166,9 +169,9 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
 
 
 class RedactTokens(logging.Filter):
-    """Access log lines show blob URLs without their tokens."""
+    """Access log lines show blob URLs and viewer links without their tokens."""
 
-    _TOKEN = re.compile(r"(blob-ref-token=)[^&\s\"]+")
+    _TOKEN = re.compile(r"([?&](?:blob-ref-token|link)=)[^&\s\"]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:

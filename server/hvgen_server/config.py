@@ -59,6 +59,8 @@ class ServerConfig:
         schema_packages: Folders of packages made by ``hvgen generate`` from
             other schema sets, whose thing types the platform accepts too
             (``hvgen serve --schemas DIR`` compiles them).
+        viewer_link_ttl: Seconds a one-time viewer link (CreateViewerLink)
+            can be used in.
     """
 
     data_dir: Path
@@ -93,6 +95,7 @@ class ServerConfig:
     user_token_ttl: float = 4 * 3600
     browser_session_ttl: float = 12 * 3600
     schema_packages: tuple[Path, ...] = ()
+    viewer_link_ttl: float = 5 * 60
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -45,6 +45,7 @@ from .methods.query import get_things, get_things_v1
 from .methods.service import service_definition
 from .methods.sessions import create_session, create_session_v1
 from .methods.things import put_things, remove_things
+from .methods.viewer import create_viewer_link
 
 log = logging.getLogger("hvgen_server")
 
@@ -89,6 +90,7 @@ ENDPOINTS: dict[Method, Endpoint] = {
     methods.DISASSOCIATE_ALTERNATE_ID: Endpoint(disassociate_alternate_id, Access.RECORD, Replay.ANSWERED),
     methods.GET_ALTERNATE_IDS: Endpoint(get_alternate_ids, Access.RECORD, Replay.SERVED),
     methods.CREATE_DICOM_WEB_TOKEN: Endpoint(create_dicomweb_token, Access.RECORD),
+    methods.CREATE_VIEWER_LINK: Endpoint(create_viewer_link, Access.RECORD),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import app, bearer, blob, dicomnet, generate, package, person, record, roundtrip, serve, study, thing
+from . import app, bearer, blob, dicomnet, generate, package, person, record, roundtrip, serve, study, thing, viewer
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -36,6 +36,7 @@ def main(ctx: click.Context) -> None:
       hvgen person ...          persons who sign in and authorize applications
       hvgen record ...          their records
       hvgen app ...             applications (an existing one keeps its id and certificate)
+      hvgen viewer              open the study viewer in a browser, signed in (--print: the link)
     Working with a platform:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
@@ -64,3 +65,4 @@ main.add_command(record.record)
 main.add_command(app.app)
 main.add_command(bearer.token)
 main.add_command(dicomnet.dicom)
+main.add_command(viewer.viewer)

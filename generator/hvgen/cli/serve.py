@@ -137,6 +137,12 @@ def check_writable(target: Path, what: str) -> None:
     help="A schema folder whose thing types the platform accepts too (such as the published catalog); "
     "compiled once and kept under DATA/schemas. Repeatable. Needs the generate extra.",
 )
+@click.option(
+    "--viewer-link-ttl",
+    default=300.0,
+    show_default=True,
+    help="Seconds a one-time study viewer link (`hvgen viewer`) can be used in.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -172,6 +178,7 @@ def serve(
     signer_trust: Path | None,
     user_token_ttl: float,
     schema_dirs: tuple[Path, ...],
+    viewer_link_ttl: float,
     init_only: bool,
     log_level: str,
 ) -> None:
@@ -229,6 +236,7 @@ def serve(
             body_timeout=body_timeout,
             signer_trust_file=signer_trust,
             user_token_ttl=user_token_ttl,
+            viewer_link_ttl=viewer_link_ttl,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -259,6 +267,7 @@ def serve(
     if setup.password:
         click.echo(f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)")
     click.echo(f"  sign-in:      {config.url}/signin")
+    click.echo(f"  viewer:       {config.url}/viewer  (`hvgen viewer` opens it signed in)")
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:

@@ -19,6 +19,10 @@ ACTIVE, DELETED = "Active", "Deleted"
 #: Kinds of person tokens: the ``wctoken`` the sign-in page hands an
 #: application (sent back as ``user-auth-token``), and a signed-in browser.
 WCTOKEN, BROWSER = "wctoken", "browser"
+#: More kinds: a one-time link to the study viewer an application asked for
+#: (CreateViewerLink), and the browser session such a link opened (viewer
+#: pages only, reaching the records of the link's application).
+VIEWER_LINK, VIEWER = "viewer-link", "viewer"
 
 
 @dataclass(frozen=True)

@@ -184,12 +184,18 @@ class ThingTable(ABC):
         filters: Sequence[ThingFilter] = (),
         *,
         limit: int | None = None,
+        offset: int = 0,
         with_xml: bool = False,
     ) -> Iterator[Match]:
         """Versions of the record's things that match any of ``filters``
         (only active ones when there are none), newest effective date first
-        (then newest created, then newest version), at most ``limit``;
-        with their XML only if ``with_xml``. Read lazily: a caller may stop early."""
+        (then newest created, then newest version), at most ``limit`` after
+        skipping ``offset``; with their XML only if ``with_xml``. Read
+        lazily: a caller may stop early."""
+
+    @abstractmethod
+    def count(self, record_id: str, spec: ThingFilter) -> int:
+        """How many current versions of the record's things match ``spec``."""
 
     @abstractmethod
     def xml(self, version_stamp: str) -> bytes:
