@@ -311,6 +311,31 @@ def test_the_study_zip_holds_the_uploaded_files_byte_for_byte(viewed: ViewerPlat
         assert sha256(archive.read(member)) == sha256(source.read_bytes()), member
 
 
+def test_the_deidentified_zip_has_new_uids_kept_consistent_and_no_identity(
+    viewed: ViewerPlatform, browser: httpx.Client
+) -> None:
+    import pydicom
+
+    base = study_path(viewed, viewed.signed.thing_id)
+    assert 'id="download-deidentified"' in browser.get(base).text
+    got = browser.get(base + "/study-deidentified.zip")
+    assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(got.content))
+    assert archive.testzip() is None
+    originals = [pydicom.dcmread(p) for p in viewed.signed.files.values()]
+    copies = {name: pydicom.dcmread(io.BytesIO(archive.read(name))) for name in archive.namelist()}
+    assert len(copies) == len(originals)
+    old_uids = {str(getattr(ds, k)) for ds in originals for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}
+    for name, ds in copies.items():
+        assert name == f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+        assert ds.PatientIdentityRemoved == "YES"
+        assert str(ds.get("PatientName", "")) not in {str(o.PatientName) for o in originals}
+        raw = archive.read(name)
+        assert not any(uid.encode() in raw for uid in old_uids), "no original UID is left in the file"
+    assert len({ds.StudyInstanceUID for ds in copies.values()}) == 1, "one study, one new UID"
+    assert len({ds.SeriesInstanceUID for ds in copies.values()}) == len({o.SeriesInstanceUID for o in originals})
+
+
 def test_the_xml_page_shows_the_stored_thing_escaped(viewed: ViewerPlatform, browser: httpx.Client) -> None:
     page = browser.get(study_path(viewed, viewed.unsigned.thing_id) + "/xml")
     assert page.status_code == 200
@@ -434,12 +459,14 @@ def test_the_server_serves_the_viewer_without_the_imaging_extra(viewed: ViewerPl
         browser.post("/signin", data={{"login": "local", "password": {PASSWORD!r}, "hvgen_csrf": csrf}})
         page = browser.get({thing!r})
         assert page.status_code == 200 and "Signed by" in page.text, page.text
+        assert "download-deidentified" not in page.text, "no de-identification offered without the imaging extra"
         print(hashlib.sha256(browser.get({thing + "/preview/" + preview!r}).content).hexdigest())
         print(browser.get({thing + "/study.zip"!r}).status_code)
+        print(browser.get({thing + "/study-deidentified.zip"!r}).status_code)
         """,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [sha256(viewed.signed.previews[preview]), "200"]
+    assert done.stdout.split() == [sha256(viewed.signed.previews[preview]), "200", "404"]
 
 
 def test_a_signature_that_no_longer_holds_shows_as_invalid(new_server, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from .. import websession
 from ..context import Platform
 from ..store.rows import RecordRow
 from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_token, keep_csrf
-from . import present
+from . import deidentify, present
 from .archive import Entry, safe_part, unique_paths, zip_stream
 from .studies import Series, Studies, Study, Unreadable
 
@@ -124,6 +124,7 @@ class Viewer:
             Route(study + "/preview/{name:path}", self._page(self.preview)),
             Route(study + "/image/{name:path}", self._page(self.image)),
             Route(study + "/study.zip", self._page(self.archive)),
+            Route(study + "/study-deidentified.zip", self._page(self.deidentified_archive)),
             Route(study + "/xml", self._page(self.xml)),
             Route(VIEWER_PATH + "/{rest:path}", self._page(self.unknown)),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
@@ -251,7 +252,8 @@ class Viewer:
 
     def study(self, request: Request) -> Response:
         visitor, record, study = self._study(request)
-        return self._render(request, "viewer/study.html", {"visitor": visitor, "record": record, "study": study})
+        context = {"visitor": visitor, "record": record, "study": study, "deidentify": deidentify.available()}
+        return self._render(request, "viewer/study.html", context)
 
     def _image_page(self, request: Request, template: str) -> Response:
         visitor, record, study = self._readable(request)
@@ -353,4 +355,29 @@ class Viewer:
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         }
+        return StreamingResponse(zip_stream(entries), media_type="application/zip", headers=headers)
+
+    def deidentified_archive(self, request: Request) -> Response:
+        """The study's DICOM files de-identified (PS3.15 Annex E basic profile), as a ZIP."""
+        _, _, study = self._readable(request)
+        if not deidentify.available():
+            raise Refused(
+                404,
+                "De-identification is not installed",
+                "This server has no imaging extra (pip install 'hvgen[imaging]'); the plain download is available.",
+            )
+        files = self.platform.files
+        found = []
+        for series in study.series:
+            for image in series.images:
+                blob = study.blobs.get(image.name)
+                if blob is not None:
+                    self._size_of(blob.blob_id)
+                    found.append((image.name, functools.partial(files.read, blob.blob_id)))
+        headers = {
+            "Content-Disposition": 'attachment; filename="study-deidentified.zip"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        }
+        entries = deidentify.deidentified_entries(found)
         return StreamingResponse(zip_stream(entries), media_type="application/zip", headers=headers)
