@@ -325,7 +325,9 @@ def test_the_deidentified_zip_has_new_uids_kept_consistent_and_no_identity(
     originals = [pydicom.dcmread(p) for p in viewed.signed.files.values()]
     copies = {name: pydicom.dcmread(io.BytesIO(archive.read(name))) for name in archive.namelist()}
     assert len(copies) == len(originals)
-    old_uids = {str(getattr(ds, k)) for ds in originals for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}
+    old_uids = {
+        str(getattr(ds, k)) for ds in originals for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+    }
     for name, ds in copies.items():
         assert name == f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
         assert ds.PatientIdentityRemoved == "YES"
