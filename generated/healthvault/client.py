@@ -64,6 +64,10 @@ try:  # a method of the local platform: schema sets without it leave it out
     from .schema import CreateDicomWebTokenParams, CreateDicomWebTokenResult
 except ImportError:  # pragma: no cover - only with other schema sets
     CreateDicomWebTokenParams = CreateDicomWebTokenResult = None  # type: ignore[assignment,misc]
+try:  # what an application reads of the platform on connect: schema sets without them leave them out
+    from .schema import GetApplicationInfoResult, GetThingTypeParams, GetThingTypeResult, ThingTypeSectionSpec
+except ImportError:  # pragma: no cover - only with other schema sets
+    GetApplicationInfoResult = GetThingTypeParams = GetThingTypeResult = ThingTypeSectionSpec = None  # type: ignore[assignment,misc]
 
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
@@ -73,7 +77,7 @@ SAFE_METHODS = frozenset(
         methods.BEGIN_PUT_BLOB,
         methods.ALLOCATE_PACKAGE_ID,
         methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
-        methods.GET_SERVICE_DEFINITION,
+        methods.GET_SERVICE_DEFINITION2,
     }
 )
 
@@ -108,6 +112,10 @@ SCHEMA_CLASSES = {
 OPTIONAL_SCHEMA_CLASSES = {
     "CreateDicomWebTokenParams": "{urn:com.microsoft.wc.methods.CreateDicomWebToken}info",
     "CreateDicomWebTokenResult": "{urn:com.microsoft.wc.methods.response.CreateDicomWebToken}info",
+    "GetApplicationInfoResult": "{urn:com.microsoft.wc.methods.response.GetApplicationInfo}info",
+    "GetThingTypeParams": "{urn:com.microsoft.wc.methods.GetThingType}info",
+    "GetThingTypeResult": "{urn:com.microsoft.wc.methods.response.GetThingType}info",
+    "ThingTypeSectionSpec": "{urn:com.microsoft.wc.methods.GetThingType}ThingTypeSectionSpec",
 }
 
 #: Responses larger than this are refused (bytes).
@@ -418,9 +426,34 @@ class HealthVaultClient:
     def service_definition(self, refresh: bool = False) -> dict[str, str]:
         """The service's public configuration items (GetServiceDefinition v2), cached."""
         if self._service is None or refresh:
-            result = self.call(methods.GET_SERVICE_DEFINITION, None, anonymous=True)
-            self._service = {c.key: c.value for c in result.platform.configuration}
+            result = self.call(methods.GET_SERVICE_DEFINITION2, None, anonymous=True)
+            platform = result.platform
+            self._service = {c.key: c.value for c in platform.configuration} if platform is not None else {}
         return self._service
+
+    def application_info(self) -> GetApplicationInfoResult:
+        """The platform's configuration of this application (GetApplicationInfo):
+        its names, action URL, the authorization it asks of persons."""
+        result: GetApplicationInfoResult = self._optional("GET_APPLICATION_INFO", GetApplicationInfoResult, None)
+        return result
+
+    def thing_types(
+        self, type_ids: Sequence[UUID | str] = (), sections: Sequence[str] = ("core",)
+    ) -> GetThingTypeResult:
+        """Definitions of thing types the platform accepts (GetThingType): those
+        of ``type_ids``, else every one, with ``sections`` (core, xsd, versions,
+        effectivedatexpath...)."""
+        if GetThingTypeParams is None:
+            raise HealthVaultError("this package's schema set has no GetThingType method")
+        params = GetThingTypeParams(id=[str(t) for t in type_ids], section=[ThingTypeSectionSpec(s) for s in sections])
+        result: GetThingTypeResult = self._optional("GET_THING_TYPE", GetThingTypeResult, params)
+        return result
+
+    def _optional(self, constant: str, result: type | None, info: Binding | None) -> Any:
+        method = getattr(methods, constant, None)
+        if method is None or result is None:
+            raise HealthVaultError(f"this package's schema set has no {constant} method")
+        return self.call(method, info)
 
     def config_int(self, key: str, default: int) -> int:
         """A numeric configuration item, or ``default`` when the service has none."""
