@@ -69,6 +69,9 @@ try:  # what an application reads of the platform on connect: schema sets withou
 except ImportError:  # pragma: no cover - only with other schema sets
     GetApplicationInfoResult = GetThingTypeParams = GetThingTypeResult = ThingTypeSectionSpec = None  # type: ignore[assignment,misc]
 
+#: GetServiceDefinition version 2, whatever name the schema set's method table gives it.
+SERVICE_DEFINITION = methods.METHODS[("GetServiceDefinition", 2)]
+
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
     {
@@ -77,7 +80,8 @@ SAFE_METHODS = frozenset(
         methods.BEGIN_PUT_BLOB,
         methods.ALLOCATE_PACKAGE_ID,
         methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
-        methods.GET_SERVICE_DEFINITION2,
+        SERVICE_DEFINITION,
+        *(methods.METHODS[k] for k in (("GetApplicationInfo", 1), ("GetThingType", 1)) if k in methods.METHODS),
     }
 )
 
@@ -426,15 +430,14 @@ class HealthVaultClient:
     def service_definition(self, refresh: bool = False) -> dict[str, str]:
         """The service's public configuration items (GetServiceDefinition v2), cached."""
         if self._service is None or refresh:
-            result = self.call(methods.GET_SERVICE_DEFINITION2, None, anonymous=True)
+            result = self.call(SERVICE_DEFINITION, None, anonymous=True)
             platform = result.platform
             self._service = {c.key: c.value for c in platform.configuration} if platform is not None else {}
         return self._service
 
     def application_info(self) -> GetApplicationInfoResult:
-        """The platform's configuration of this application (GetApplicationInfo):
-        its names, action URL, the authorization it asks of persons."""
-        result: GetApplicationInfoResult = self._optional("GET_APPLICATION_INFO", GetApplicationInfoResult, None)
+        """This application as the platform knows it (GetApplicationInfo): name, action URL..."""
+        result: GetApplicationInfoResult = self._optional(("GetApplicationInfo", 1), GetApplicationInfoResult, None)
         return result
 
     def thing_types(
@@ -446,14 +449,13 @@ class HealthVaultClient:
         if GetThingTypeParams is None:
             raise HealthVaultError("this package's schema set has no GetThingType method")
         params = GetThingTypeParams(id=[str(t) for t in type_ids], section=[ThingTypeSectionSpec(s) for s in sections])
-        result: GetThingTypeResult = self._optional("GET_THING_TYPE", GetThingTypeResult, params)
+        result: GetThingTypeResult = self._optional(("GetThingType", 1), GetThingTypeResult, params)
         return result
 
-    def _optional(self, constant: str, result: type | None, info: Binding | None) -> Any:
-        method = getattr(methods, constant, None)
-        if method is None or result is None:
-            raise HealthVaultError(f"this package's schema set has no {constant} method")
-        return self.call(method, info)
+    def _optional(self, key: tuple[str, int], result: type | None, info: Binding | None) -> Any:
+        if key not in methods.METHODS or result is None:
+            raise HealthVaultError(f"this package's schema set has no {key[0]} method")
+        return self.call(methods.METHODS[key], info)
 
     def config_int(self, key: str, default: int) -> int:
         """A numeric configuration item, or ``default`` when the service has none."""
