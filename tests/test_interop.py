@@ -33,14 +33,25 @@ STUDY = (
 
 
 class ActionUrl:
-    """The application's web site: records the query strings it is sent to."""
+    """The application's web site: records the query strings it is sent to,
+    and the forms posted to it (``trm=post``)."""
 
     def __init__(self) -> None:
         visits: list[dict[str, list[str]]] = []
+        posts: list[dict[str, list[str]]] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the http.server name)
                 visits.append(parse_qs(urlsplit(self.path).query))
+                self.answer()
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                assert self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+                posts.append(parse_qs(body.decode("ascii"), keep_blank_values=True))
+                self.answer()
+
+            def answer(self) -> None:
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"application page")
@@ -49,6 +60,7 @@ class ActionUrl:
                 pass
 
         self.visits = visits
+        self.posts = posts
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hv/action"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -132,11 +144,14 @@ def sign_in_flow(
     extra: dict[str, str] | None = None,
     decision: str | None = "authorize",
     records: list[str] | None = None,
+    query: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """A browser: the shell redirect, the sign-in form, the authorization form if shown; returns the last response."""
+    """A browser: the shell redirect (``query``: more parameters next to
+    target and targetqs), the sign-in form, the authorization form if shown;
+    returns the last response."""
     targetqs = urlencode({"appid": app_id, **(extra or {})})
     with httpx.Client(base_url=platform.url, follow_redirects=True, timeout=30) as browser:
-        page = browser.get("/redirect.aspx", params={"target": target, "targetqs": targetqs})
+        page = browser.get("/redirect.aspx", params={"target": target, "targetqs": targetqs, **(query or {})})
         assert page.status_code == 200 and "/signin" in str(page.url), page.text
         form = hidden_fields(page.text, "hvgen_csrf", "next")
         page = browser.post("/signin", data={**form, "login": login, "password": password})

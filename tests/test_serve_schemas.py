@@ -136,6 +136,25 @@ def test_without_the_folder_the_type_is_unknown_and_the_message_says_how_to_teac
     assert PET_TYPE in answer.message and "(Pet weight)" in answer.message and "hvgen serve --schemas" in answer.message
 
 
+def test_get_thing_type_describes_the_taught_types_with_their_schema(taught: RunningServer, pets: Path) -> None:
+    client = client_of(taught)
+    answer = client.call(
+        "GetThingType", 1,
+        f"<info><id>{PET_TYPE}</id><section>core</section><section>xsd</section><section>versions</section>"
+        "<section>effectivedatexpath</section></info>",
+    )  # fmt: skip
+    assert answer.code == 0, answer.message
+    (pet,) = answer.findall("thing-type")
+    assert pet.findtext("id") == PET_TYPE and pet.findtext("name") == "Pet weight"
+    assert pet.findtext("xsd") == (pets / "pet-weight.xsd").read_text(encoding="utf-8")  # the schema as taught
+    versions = [(v.get("version-type-id"), v.get("version-sequence")) for v in pet.findall("versions/version-info")]
+    assert versions == [(PET_TYPE, "1")]
+    assert pet.find("effective-date-xpath") is None  # its schema names no effective date
+    every = client.call("GetThingType", 1, "<info/>", anonymous=True)
+    ids = [t.findtext("id") for t in every.findall("thing-type")]
+    assert PET_TYPE in ids and "ca3c57f4-f4c1-4e15-be67-0a3caf5414ed" in ids and len(ids) == len(set(ids))
+
+
 def test_built_in_types_still_come_from_healthvault(taught: RunningServer) -> None:
     client = client_of(taught)
     blood_pressure = "ca3c57f4-f4c1-4e15-be67-0a3caf5414ed"
@@ -232,5 +251,21 @@ def test_the_published_catalog_teaches_the_platform_its_types(tmp_path: Path) ->
             else:
                 assert answer.code == 3, (sample.name, answer.code, answer.message)
         assert tried >= 20 and accepted >= tried // 2, (tried, accepted)
+        # GetThingType: a catalog type in two versions, with the effective date its schema names
+        hba1c_v1, hba1c_v2 = "227f55fb-1001-4d4e-9f6a-8d893e07b451", "62160199-b80f-4905-a55a-ac4ba825ceae"
+        described = client.call(
+            "GetThingType", 1,
+            f"<info><id>{hba1c_v2}</id><section>xsd</section><section>versions</section>"
+            "<section>effectivedatexpath</section></info>",
+        )  # fmt: skip
+        assert described.code == 0, described.message
+        assert described.text("thing-type/name") == "HbA1C"
+        assert described.text("thing-type/xsd") == (CATALOG / "xsd" / "HbA1C.2.xsd").read_text(encoding="utf-8")
+        versions = described.findall("thing-type/versions/version-info")
+        assert [(v.get("version-type-id"), v.get("version-sequence")) for v in versions] == [
+            (hba1c_v1, "1"),
+            (hba1c_v2, "2"),
+        ]
+        assert described.text("thing-type/effective-date-xpath") == "HbA1C/when"
     finally:
         server.stop()

@@ -313,3 +313,18 @@ def test_created_and_updated_date_filters(client: HealthVaultClient) -> None:
     assert client.get_things(later) == []
     until = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"updated_date_max": before})
     assert client.get_things(until) == []
+
+
+def test_the_client_reads_what_the_platform_says_of_itself(client: HealthVaultClient, server: RunningServer) -> None:
+    config = client.service_definition(refresh=True)
+    assert config["MaxFullThingResultsPerGroup"] == "500" and client.config_int("maxGroupsPerRequest", 0) == 16
+    info = client.application_info()
+    assert info.application.id == server.profile.app_id and info.application.name == ["hvgen local application"]
+    types = client.thing_types([MIS], sections=["core", "versions", "effectivedatexpath"])
+    (study_type,) = types.thing_type
+    assert study_type.name == "Medical image study" and study_type.effective_date_xpath == "medical-image-study/when"
+    assert study_type.versions is not None
+    assert [v.version_sequence for v in study_type.versions.version_info] == [1, 2]
+    assert {t.id for t in client.thing_types().thing_type} >= {MIS, FILE}
+    with pytest.raises(status.InvalidThingType):
+        client.thing_types([str(uuid.uuid4())])

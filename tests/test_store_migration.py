@@ -1,6 +1,8 @@
 """A store made before persons existed (schema version 2) is brought up to
-version 3 when opened: its records get persons, its tables their new
-columns, and `hvgen serve` gives the first person a password."""
+the current version when opened: its records get persons, its tables their
+new columns, and `hvgen serve` gives the first person a password. A version
+4 store gets the table of failed sign-ins (version 5), and opening a store
+again changes nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hvgen_server.bootstrap import ensure_store
 from hvgen_server.config import ServerConfig
 from hvgen_server.store import SqliteStore
 from hvgen_server.store.rows import SessionRow
+from hvgen_server.store.sqlite.schema import DDL, SCHEMA_VERSION, migrate
 
 #: The tables of a version 2 store that version 3 changes, as version 2 had them.
 VERSION_2 = """
@@ -44,7 +47,7 @@ def make_version_2(folder: Path) -> Path:
 def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
     store = SqliteStore(make_version_2(tmp_path / "data"))
     try:
-        assert store.meta("schema_version") == "4"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
         person = store.person("c0000000-0000-0000-0000-000000000001")
         assert person is not None and person.login == "person-c0000000" and person.password_hash is None
         assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
@@ -81,3 +84,60 @@ def test_passwords_are_scrypt_hashes_that_verify_only_the_password() -> None:
     assert not passwords.verify("correct horse", None)
     assert not passwords.verify("correct horse", "md5$abc")
     assert passwords.hash_password("correct horse") != stored  # salted
+
+
+def make_version_4(folder: Path) -> Path:
+    """A store as version 4 made it: today's tables without sign_in_failures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "store.sqlite"
+    statements = [st for st in DDL.split(";") if st.strip() and "sign_in_failures" not in st]
+    with sqlite3.connect(database) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    return database
+
+
+def tables(database: Path) -> set[str]:
+    with sqlite3.connect(database) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+
+
+def test_a_version_4_store_gets_the_sign_in_failures_and_migrating_again_changes_nothing(tmp_path: Path) -> None:
+    database = make_version_4(tmp_path / "data")
+    assert "sign_in_failures" not in tables(database)
+    store = SqliteStore(database)
+    try:
+        assert store.meta("schema_version") == "5"
+        with store.write() as tx:
+            assert tx.sign_in_failures.reserve("alice", 1000.0, 600.0, 10)
+    finally:
+        store.close()
+    made = tables(database)
+    assert {"sign_in_failures", "sign_in_failures_by_login", "sign_in_failures_by_time"} <= made
+    with sqlite3.connect(database) as conn:  # once more, as a second server opening the store would
+        migrate(conn)
+        assert conn.execute("SELECT count(*) FROM sign_in_failures").fetchone() == (1,)
+    assert tables(database) == made
+
+
+def test_sign_in_attempts_are_counted_per_login_within_the_window(tmp_path: Path) -> None:
+    database = tmp_path / "store.sqlite"
+    one, two = SqliteStore(database), SqliteStore(database)  # two server processes on one store
+    try:
+
+        def reserve(store: SqliteStore, login: str, now: float) -> bool:
+            with store.write() as tx:
+                return tx.sign_in_failures.reserve(login, now, 600.0, 10)
+
+        assert all(reserve(one if i % 2 else two, "alice", 1000.0 + i) for i in range(10))
+        assert not reserve(one, "alice", 1100.0) and not reserve(two, "alice", 1599.0)
+        assert reserve(one, "bob", 1100.0)  # another login is not locked
+        assert reserve(two, "alice", 1600.5)  # the first attempt is older than the window now
+        assert not reserve(one, "alice", 1600.6)
+        with two.write() as tx:
+            tx.sign_in_failures.clear("alice")  # signed in
+        assert reserve(one, "alice", 1600.7)
+    finally:
+        one.close()
+        two.close()

@@ -25,6 +25,7 @@ Modules:
     schema                  What the schema set defines that the runtime uses
     signing                 Signing things (HVSignatureMethod2)
     status                  Platform status codes and the exceptions that carry them
+    thingquery              GetThings queries: which things, and which of their sections
     transfer                Local files to the platform and back
     validation              Validate data-xml against its thing type's schema
     values                  Simple types: the lexical space and value of XML Schema simple values

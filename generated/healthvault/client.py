@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,10 +37,6 @@ from .schema import (
     AppServerCredInfo,
     AuthTokenInfo,
     BeginPutBlobResult,
-    BlobFilters,
-    BlobFilterSpec,
-    BlobFormatSpec,
-    BlobPayloadRequest,
     CreateAuthenticatedSessionToken2Params,
     Credential,
     GetThings3Params,
@@ -51,14 +46,10 @@ from .schema import (
     RemoveThingsParams,
     Sig,
     Thing2,
-    ThingFilterSpec,
-    ThingFormatSpec2,
     ThingKey,
-    ThingRequestGroup2,
-    ThingSectionSpec2,
-    ThingState,
     UnprocessedThingKeyInfo,
 )
+from .thingquery import ThingQuery as ThingQuery  # re-exported: the client takes it
 
 try:  # a method of the local platform: schema sets without it leave it out
     from .schema import CreateDicomWebTokenParams, CreateDicomWebTokenResult
@@ -68,6 +59,13 @@ try:  # the local platform's own method, when the schema set has it
     from .schema import CreateViewerLinkParams, CreateViewerLinkResult
 except ImportError:  # pragma: no cover - depends on the schema set
     CreateViewerLinkParams = CreateViewerLinkResult = None  # type: ignore[assignment,misc]
+try:  # what an application reads of the platform on connect: schema sets without them leave them out
+    from .schema import GetApplicationInfoResult, GetThingTypeParams, GetThingTypeResult, ThingTypeSectionSpec
+except ImportError:  # pragma: no cover - only with other schema sets
+    GetApplicationInfoResult = GetThingTypeParams = GetThingTypeResult = ThingTypeSectionSpec = None  # type: ignore[assignment,misc]
+
+#: GetServiceDefinition version 2, whatever name the schema set's method table gives it.
+SERVICE_DEFINITION = methods.METHODS[("GetServiceDefinition", 2)]
 
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
@@ -77,20 +75,13 @@ SAFE_METHODS = frozenset(
         methods.BEGIN_PUT_BLOB,
         methods.ALLOCATE_PACKAGE_ID,
         methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
-        methods.GET_SERVICE_DEFINITION,
+        SERVICE_DEFINITION,
+        *(methods.METHODS[k] for k in (("GetApplicationInfo", 1), ("GetThingType", 1)) if k in methods.METHODS),
     }
 )
 
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
-    "ThingRequestGroup2": "{urn:com.microsoft.wc.methods.GetThings3}ThingRequestGroup2",
-    "ThingFormatSpec2": "{urn:com.microsoft.wc.methods.GetThings3}ThingFormatSpec2",
-    "ThingSectionSpec2": "{urn:com.microsoft.wc.methods.GetThings3}ThingSectionSpec2",
-    "BlobPayloadRequest": "{urn:com.microsoft.wc.methods.GetThings3}BlobPayloadRequest",
-    "BlobFormatSpec": "{urn:com.microsoft.wc.methods.GetThings3}BlobFormatSpec",
-    "BlobFilters": "{urn:com.microsoft.wc.methods.GetThings3}BlobFilters",
-    "BlobFilterSpec": "{urn:com.microsoft.wc.methods.GetThings3}BlobFilterSpec",
-    "ThingFilterSpec": "{urn:com.microsoft.wc.methods.GetThings}ThingFilterSpec",
     "AuthTokenInfo": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}AuthTokenInfo",
     "Credential": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}Credential",
     "AppServerCred": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}AppServerCred",
@@ -100,7 +91,6 @@ SCHEMA_CLASSES = {
     "AppInfo": "{urn:com.microsoft.wc.types}AppInfo",
     "Thing2": "{urn:com.microsoft.wc.thing}Thing2",
     "ThingKey": "{urn:com.microsoft.wc.thing}ThingKey",
-    "ThingState": "{urn:com.microsoft.wc.thing}ThingState",
     "UnprocessedThingKeyInfo": "{urn:com.microsoft.wc.thing}UnprocessedThingKeyInfo",
     "CreateAuthenticatedSessionToken2Params": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}info",
     "GetThings3Params": "{urn:com.microsoft.wc.methods.GetThings3}info",
@@ -114,6 +104,10 @@ OPTIONAL_SCHEMA_CLASSES = {
     "CreateDicomWebTokenResult": "{urn:com.microsoft.wc.methods.response.CreateDicomWebToken}info",
     "CreateViewerLinkParams": "{urn:com.microsoft.wc.methods.CreateViewerLink}info",
     "CreateViewerLinkResult": "{urn:com.microsoft.wc.methods.response.CreateViewerLink}info",
+    "GetApplicationInfoResult": "{urn:com.microsoft.wc.methods.response.GetApplicationInfo}info",
+    "GetThingTypeParams": "{urn:com.microsoft.wc.methods.GetThingType}info",
+    "GetThingTypeResult": "{urn:com.microsoft.wc.methods.response.GetThingType}info",
+    "ThingTypeSectionSpec": "{urn:com.microsoft.wc.methods.GetThingType}ThingTypeSectionSpec",
 }
 
 #: Responses larger than this are refused (bytes).
@@ -122,78 +116,6 @@ DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
 
 class HealthVaultTransportError(HealthVaultError):
     """The platform could not be reached, or answered with something other than XML."""
-
-
-@dataclass
-class ThingQuery:
-    """One GetThings group: which things, and which of their sections.
-
-    Things are selected by ``thing_ids``, ``keys`` or ``client_thing_ids``
-    (one kind per query) and/or by the filter fields; every given condition
-    applies.
-    """
-
-    type_ids: Sequence[UUID | str] = ()
-    thing_ids: Sequence[UUID | str] = ()
-    keys: Sequence[ThingKey] = ()
-    client_thing_ids: Sequence[str] = ()
-    states: Sequence[str] = ()
-    xpath: str | None = None
-    sections: Sequence[str] = ("core",)
-    xml: bool = True
-    blob_payload: bool = False
-    blob_format: str = "streamed"
-    blob_names: Sequence[str] = ()
-    signatures: bool = False
-    max: int | None = None
-    max_full: int | None = None
-    current_version_only: bool | None = None
-    name: str | None = None
-    extra_filters: dict[str, Any] = field(default_factory=dict)
-
-    def to_group(self) -> ThingRequestGroup2:
-        sections = list(dict.fromkeys(self.sections))
-        if self.blob_payload and "blobpayload" not in sections:
-            sections.append("blobpayload")
-        if self.signatures and "digitalsignatures" not in sections:
-            sections.append("digitalsignatures")
-        fmt = ThingFormatSpec2(
-            section=[ThingSectionSpec2(s) for s in sections],
-            xml=[""] if self.xml else [],
-            blob_payload_request=(
-                BlobPayloadRequest(
-                    blob_filters=(
-                        BlobFilters(blob_filter=[BlobFilterSpec(blob_name=n) for n in self.blob_names])
-                        if self.blob_names
-                        else None
-                    ),
-                    blob_format=BlobPayloadRequest.BlobFormat(blob_format_spec=BlobFormatSpec(self.blob_format)),
-                )
-                if self.blob_payload
-                else None
-            ),
-        )
-        filters = []
-        if self.type_ids or self.states or self.xpath or self.extra_filters:
-            filters.append(
-                ThingFilterSpec(
-                    type_id=[str(t) for t in self.type_ids],
-                    thing_state=[ThingState(s) for s in self.states],
-                    xpath=self.xpath,
-                    **self.extra_filters,
-                )
-            )
-        return ThingRequestGroup2(
-            id=[str(t) for t in self.thing_ids],
-            key=list(self.keys),
-            client_thing_id=list(self.client_thing_ids),
-            filter=filters,
-            format=fmt,
-            current_version_only=self.current_version_only,
-            name=self.name,
-            max=self.max,
-            max_full=self.max_full,
-        )
 
 
 class HealthVaultClient:
@@ -434,9 +356,32 @@ class HealthVaultClient:
     def service_definition(self, refresh: bool = False) -> dict[str, str]:
         """The service's public configuration items (GetServiceDefinition v2), cached."""
         if self._service is None or refresh:
-            result = self.call(methods.GET_SERVICE_DEFINITION, None, anonymous=True)
-            self._service = {c.key: c.value for c in result.platform.configuration}
+            result = self.call(SERVICE_DEFINITION, None, anonymous=True)
+            platform = result.platform
+            self._service = {c.key: c.value for c in platform.configuration} if platform is not None else {}
         return self._service
+
+    def application_info(self) -> GetApplicationInfoResult:
+        """This application as the platform knows it (GetApplicationInfo): name, action URL..."""
+        result: GetApplicationInfoResult = self._optional(("GetApplicationInfo", 1), GetApplicationInfoResult, None)
+        return result
+
+    def thing_types(
+        self, type_ids: Sequence[UUID | str] = (), sections: Sequence[str] = ("core",)
+    ) -> GetThingTypeResult:
+        """Definitions of thing types the platform accepts (GetThingType): those
+        of ``type_ids``, else every one, with ``sections`` (core, xsd, versions,
+        effectivedatexpath...)."""
+        if GetThingTypeParams is None:
+            raise HealthVaultError("this package's schema set has no GetThingType method")
+        params = GetThingTypeParams(id=[str(t) for t in type_ids], section=[ThingTypeSectionSpec(s) for s in sections])
+        result: GetThingTypeResult = self._optional(("GetThingType", 1), GetThingTypeResult, params)
+        return result
+
+    def _optional(self, key: tuple[str, int], result: type | None, info: Binding | None) -> Any:
+        if key not in methods.METHODS or result is None:
+            raise HealthVaultError(f"this package's schema set has no {key[0]} method")
+        return self.call(methods.METHODS[key], info)
 
     def config_int(self, key: str, default: int) -> int:
         """A numeric configuration item, or ``default`` when the service has none."""

@@ -25,8 +25,12 @@ from .schema import CreateDicomWebTokenParams
 from .schema import CreateViewerLinkParams
 from .schema import DisassociateAlternateIdParams
 from .schema import GetAlternateIdsParams
+from .schema import GetApplicationInfoParams
 from .schema import GetAuthorizedRecordsParams
 from .schema import GetPersonInfoParams
+from .schema import GetServiceDefinition2Params
+from .schema import GetServiceDefinitionParams
+from .schema import GetThingTypeParams
 from .schema import GetThings3Params
 from .schema import GetThingsParams
 from .schema import PickUpConnectPackageParams
@@ -41,9 +45,12 @@ from .schema import CreateConnectPackageResult
 from .schema import CreateDicomWebTokenResult
 from .schema import CreateViewerLinkResult
 from .schema import GetAlternateIdsResult
+from .schema import GetApplicationInfoResult
 from .schema import GetAuthorizedRecordsResult
 from .schema import GetPersonInfoResult
 from .schema import GetServiceDefinition2Result
+from .schema import GetServiceDefinitionResult
+from .schema import GetThingTypeResult
 from .schema import GetThings3Result
 from .schema import GetThingsResult
 from .schema import PickUpConnectPackageResult
@@ -69,9 +76,12 @@ __all__ = [
     "CREATE_VIEWER_LINK",
     "DISASSOCIATE_ALTERNATE_ID",
     "GET_ALTERNATE_IDS",
+    "GET_APPLICATION_INFO",
     "GET_AUTHORIZED_RECORDS",
     "GET_PERSON_INFO",
     "GET_SERVICE_DEFINITION",
+    "GET_SERVICE_DEFINITION2",
+    "GET_THING_TYPE",
     "GET_THINGS",
     "GET_THINGS3",
     "PICK_UP_CONNECT_PACKAGE",
@@ -145,6 +155,12 @@ GET_ALTERNATE_IDS = Method(
     GetAlternateIdsParams,
     GetAlternateIdsResult,
 )
+GET_APPLICATION_INFO = Method(
+    "GetApplicationInfo",
+    1,
+    GetApplicationInfoParams,
+    GetApplicationInfoResult,
+)
 GET_AUTHORIZED_RECORDS = Method(
     "GetAuthorizedRecords",
     1,
@@ -159,9 +175,21 @@ GET_PERSON_INFO = Method(
 )
 GET_SERVICE_DEFINITION = Method(
     "GetServiceDefinition",
+    1,
+    GetServiceDefinitionParams,
+    GetServiceDefinitionResult,
+)
+GET_SERVICE_DEFINITION2 = Method(
+    "GetServiceDefinition",
     2,
-    None,
+    GetServiceDefinition2Params,
     GetServiceDefinition2Result,
+)
+GET_THING_TYPE = Method(
+    "GetThingType",
+    1,
+    GetThingTypeParams,
+    GetThingTypeResult,
 )
 GET_THINGS = Method(
     "GetThings",
@@ -207,9 +235,12 @@ METHODS: dict[tuple[str, int], Method] = {
     ("CreateViewerLink", 1): CREATE_VIEWER_LINK,
     ("DisassociateAlternateId", 1): DISASSOCIATE_ALTERNATE_ID,
     ("GetAlternateIds", 1): GET_ALTERNATE_IDS,
+    ("GetApplicationInfo", 1): GET_APPLICATION_INFO,
     ("GetAuthorizedRecords", 1): GET_AUTHORIZED_RECORDS,
     ("GetPersonInfo", 1): GET_PERSON_INFO,
-    ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION,
+    ("GetServiceDefinition", 1): GET_SERVICE_DEFINITION,
+    ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION2,
+    ("GetThingType", 1): GET_THING_TYPE,
     ("GetThings", 1): GET_THINGS,
     ("GetThings", 3): GET_THINGS3,
     ("PickUpConnectPackage", 1): PICK_UP_CONNECT_PACKAGE,

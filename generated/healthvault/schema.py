@@ -41,10 +41,17 @@ from .bindings.methods.method_disassociatealternateid import (
     Info as DisassociateAlternateIdParams,
 )
 from .bindings.methods.method_getalternateids import Info as GetAlternateIdsParams
+from .bindings.methods.method_getapplicationinfo import Info as GetApplicationInfoParams
 from .bindings.methods.method_getauthorizedrecords import (
     Info as GetAuthorizedRecordsParams,
 )
 from .bindings.methods.method_getpersoninfo import Info as GetPersonInfoParams
+from .bindings.methods.method_getservicedefinition import (
+    Info as GetServiceDefinitionParams,
+)
+from .bindings.methods.method_getservicedefinition2 import (
+    Info as GetServiceDefinition2Params,
+)
 from .bindings.methods.method_getthings import Info as GetThingsParams
 from .bindings.methods.method_getthings import ThingFilterSpec
 from .bindings.methods.method_getthings3 import BlobFilters
@@ -55,6 +62,8 @@ from .bindings.methods.method_getthings3 import Info as GetThings3Params
 from .bindings.methods.method_getthings3 import ThingFormatSpec2
 from .bindings.methods.method_getthings3 import ThingRequestGroup2
 from .bindings.methods.method_getthings3 import ThingSectionSpec2
+from .bindings.methods.method_getthingtype import Info as GetThingTypeParams
+from .bindings.methods.method_getthingtype import ThingTypeSectionSpec
 from .bindings.methods.method_pickupconnectpackage import (
     Info as PickUpConnectPackageParams,
 )
@@ -84,15 +93,22 @@ from .bindings.methods.response_createdicomwebtoken import (
 )
 from .bindings.methods.response_createviewerlink import Info as CreateViewerLinkResult
 from .bindings.methods.response_getalternateids import Info as GetAlternateIdsResult
+from .bindings.methods.response_getapplicationinfo import (
+    Info as GetApplicationInfoResult,
+)
 from .bindings.methods.response_getauthorizedrecords import (
     Info as GetAuthorizedRecordsResult,
 )
 from .bindings.methods.response_getpersoninfo import Info as GetPersonInfoResult
+from .bindings.methods.response_getservicedefinition import (
+    Info as GetServiceDefinitionResult,
+)
 from .bindings.methods.response_getservicedefinition2 import (
     Info as GetServiceDefinition2Result,
 )
 from .bindings.methods.response_getthings import Info as GetThingsResult
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
+from .bindings.methods.response_getthingtype import Info as GetThingTypeResult
 from .bindings.methods.response_pickupconnectpackage import (
     Info as PickUpConnectPackageResult,
 )
@@ -147,8 +163,11 @@ __all__ = [
     "CreateViewerLinkParams",
     "DisassociateAlternateIdParams",
     "GetAlternateIdsParams",
+    "GetApplicationInfoParams",
     "GetAuthorizedRecordsParams",
     "GetPersonInfoParams",
+    "GetServiceDefinitionParams",
+    "GetServiceDefinition2Params",
     "GetThingsParams",
     "ThingFilterSpec",
     "BlobFilters",
@@ -159,6 +178,8 @@ __all__ = [
     "ThingFormatSpec2",
     "ThingRequestGroup2",
     "ThingSectionSpec2",
+    "GetThingTypeParams",
+    "ThingTypeSectionSpec",
     "PickUpConnectPackageParams",
     "PutThings2Params",
     "RemoveThingsParams",
@@ -176,11 +197,14 @@ __all__ = [
     "CreateDicomWebTokenResult",
     "CreateViewerLinkResult",
     "GetAlternateIdsResult",
+    "GetApplicationInfoResult",
     "GetAuthorizedRecordsResult",
     "GetPersonInfoResult",
+    "GetServiceDefinitionResult",
     "GetServiceDefinition2Result",
     "GetThingsResult",
     "GetThings3Result",
+    "GetThingTypeResult",
     "PickUpConnectPackageResult",
     "PutThingsResult",
     "BlobHashInfo",
@@ -264,8 +288,12 @@ REQUEST_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.CreateViewerLink": CreateViewerLinkParams,
     "urn:com.microsoft.wc.methods.DisassociateAlternateId": DisassociateAlternateIdParams,
     "urn:com.microsoft.wc.methods.GetAlternateIds": GetAlternateIdsParams,
+    "urn:com.microsoft.wc.methods.GetApplicationInfo": GetApplicationInfoParams,
     "urn:com.microsoft.wc.methods.GetAuthorizedRecords": GetAuthorizedRecordsParams,
     "urn:com.microsoft.wc.methods.GetPersonInfo": GetPersonInfoParams,
+    "urn:com.microsoft.wc.methods.GetServiceDefinition2": GetServiceDefinition2Params,
+    "urn:com.microsoft.wc.methods.GetServiceDefinition": GetServiceDefinitionParams,
+    "urn:com.microsoft.wc.methods.GetThingType": GetThingTypeParams,
     "urn:com.microsoft.wc.methods.GetThings3": GetThings3Params,
     "urn:com.microsoft.wc.methods.GetThings": GetThingsParams,
     "urn:com.microsoft.wc.methods.PickUpConnectPackage": PickUpConnectPackageParams,
@@ -284,9 +312,12 @@ RESPONSE_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.response.CreateDicomWebToken": CreateDicomWebTokenResult,
     "urn:com.microsoft.wc.methods.response.CreateViewerLink": CreateViewerLinkResult,
     "urn:com.microsoft.wc.methods.response.GetAlternateIds": GetAlternateIdsResult,
+    "urn:com.microsoft.wc.methods.response.GetApplicationInfo": GetApplicationInfoResult,
     "urn:com.microsoft.wc.methods.response.GetAuthorizedRecords": GetAuthorizedRecordsResult,
     "urn:com.microsoft.wc.methods.response.GetPersonInfo": GetPersonInfoResult,
     "urn:com.microsoft.wc.methods.response.GetServiceDefinition2": GetServiceDefinition2Result,
+    "urn:com.microsoft.wc.methods.response.GetServiceDefinition": GetServiceDefinitionResult,
+    "urn:com.microsoft.wc.methods.response.GetThingType": GetThingTypeResult,
     "urn:com.microsoft.wc.methods.response.GetThings3": GetThings3Result,
     "urn:com.microsoft.wc.methods.response.GetThings": GetThingsResult,
     "urn:com.microsoft.wc.methods.response.PickUpConnectPackage": PickUpConnectPackageResult,

@@ -35,6 +35,8 @@ class Access(enum.Enum):
 
     #: The request names its application (``app-id``); no session.
     ANONYMOUS = "anonymous"
+    #: An application: its ``app-id`` without a session, or a session (which is checked).
+    APPLICATION = "application"
     #: An authenticated session.
     SESSION = "session"
     #: A session acting for a person (``user-auth-token`` or ``offline-person-id``).
@@ -110,6 +112,8 @@ def authenticate(ctx: Context, access: Access, *, timed: bool = True) -> None:
         check_timing(ctx)
     request = ctx.request
     name = request.method.name
+    if access is Access.APPLICATION:
+        access = Access.ANONYMOUS if request.header.auth_session is None else Access.SESSION
     if access is Access.ANONYMOUS:
         verify_info_hash(request, required=False)
         if not request.header.app_id:

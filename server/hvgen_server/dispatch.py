@@ -26,6 +26,7 @@ from .context import Context, Platform
 from .errors import PlatformError, as_response
 from .freshness import Replay, answered, remember
 from .limits import xml_limits
+from .methods.appinfo import get_application_info
 from .methods.blobs import begin_put_blob
 from .methods.dicomweb import create_dicomweb_token
 from .methods.packages import (
@@ -42,9 +43,10 @@ from .methods.persons import (
     get_person_info,
 )
 from .methods.query import get_things, get_things_v1
-from .methods.service import service_definition
+from .methods.service import ServiceDefinition
 from .methods.sessions import create_session, create_session_v1
 from .methods.things import put_things, remove_things
+from .methods.thingtype import get_thing_type
 from .methods.viewer import create_viewer_link
 
 log = logging.getLogger("hvgen_server")
@@ -68,9 +70,15 @@ class Endpoint:
     timed: bool = True
 
 
+#: GetServiceDefinition lists the methods of the table below.
+_service = ServiceDefinition(lambda: ENDPOINTS)
+
 #: Every method the local platform offers.
 ENDPOINTS: dict[Method, Endpoint] = {
-    methods.GET_SERVICE_DEFINITION: Endpoint(service_definition, Access.ANONYMOUS, Replay.SERVED),
+    methods.GET_SERVICE_DEFINITION: Endpoint(_service.version_1, Access.APPLICATION, Replay.SERVED),
+    methods.GET_SERVICE_DEFINITION2: Endpoint(_service.version_2, Access.APPLICATION, Replay.SERVED),
+    methods.GET_APPLICATION_INFO: Endpoint(get_application_info, Access.SESSION, Replay.SERVED),
+    methods.GET_THING_TYPE: Endpoint(get_thing_type, Access.APPLICATION, Replay.SERVED),
     methods.CREATE_AUTHENTICATED_SESSION_TOKEN: Endpoint(
         create_session_v1, Access.ANONYMOUS, Replay.SERVED, timed=False
     ),
@@ -114,7 +122,10 @@ def handle(platform: Platform, raw: bytes) -> bytes:
         endpoint = ENDPOINTS.get(request.method)
         if endpoint is None:
             raise PlatformError(StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform")
-        if endpoint.access is Access.ANONYMOUS and len(raw) > MAX_ANONYMOUS_BYTES:
+        anonymous = endpoint.access is Access.ANONYMOUS or (
+            endpoint.access is Access.APPLICATION and request.header.auth_session is None
+        )
+        if anonymous and len(raw) > MAX_ANONYMOUS_BYTES:
             raise PlatformError(
                 StatusCode.REQUEST_TOO_LONG,
                 f"{request.method.name} requests are at most {MAX_ANONYMOUS_BYTES} bytes",

@@ -10,13 +10,20 @@ Routes:
 As the platform's shell took them: ``targetqs`` is a URL-encoded query
 string with ``appid`` (required), ``actionqs`` (returned to the application
 as is), ``redirect`` (overrides the application's action URL, for
-development), ``extrecordid`` (a record to preselect) and, for AUTH,
-``forceappauth``. AUTH signs the person in and asks for authorization only
-if they have authorized no record for the application yet; APPAUTH always
-asks. Then the browser goes to the action URL with ``target=AppAuthSuccess``
-and a ``wctoken`` (the ``user-auth-token`` of the application's later
-requests), or ``target=AppAuthReject``. A wctoken is good only with the
-session of the application it was issued to.
+development), ``extrecordid`` (a record to preselect), ``trm`` (the token
+redirection method, ``get`` or ``post``; also taken next to ``targetqs``)
+and, for AUTH, ``forceappauth``. AUTH signs the person in and asks for
+authorization only if they have authorized no record for the application
+yet; APPAUTH always asks. Then the browser goes to the action URL with
+``target=AppAuthSuccess`` and a ``wctoken`` (the ``user-auth-token`` of the
+application's later requests), or ``target=AppAuthReject``: in the query
+string, or, with ``trm=post``, as the fields ``target``, ``wctoken`` and
+``actionqs`` of a form the page posts to the action URL at once. A wctoken
+is good only with the session of the application it was issued to.
+
+Failed sign-ins are counted in the store (ten for one login in ten minutes
+lock it for the rest of those ten minutes), so that a restart or another
+server process on the same store does not reset them.
 """
 
 from __future__ import annotations
@@ -55,29 +62,13 @@ REDIRECT_PATH = "/redirect.aspx"
 COMPLETE_PATH = "/application/complete"
 #: Targets offered (upper case), and what each does.
 TARGETS = {"AUTH": "sign in, and authorize if needed", "APPAUTH": "authorize records"}
+#: The targetqs parameters the targets take.
+TARGETQS_PARAMETERS = ("appid", "actionqs", "redirect", "extrecordid", "forceappauth", "trm")
 
 #: Failed sign-ins of one login within FAILURE_WINDOW seconds before it is refused for that long.
 MAX_FAILURES, FAILURE_WINDOW = 10, 600.0
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "pages"))
-
-
-class _Failures:
-    """Failed sign-ins per login, in this process (slows down guessing)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, list[float]] = {}
-
-    def blocked(self, login: str, now: float) -> bool:
-        recent = [t for t in self._seen.get(login, []) if t > now - FAILURE_WINDOW]
-        self._seen[login] = recent
-        return len(recent) >= MAX_FAILURES
-
-    def failed(self, login: str, now: float) -> None:
-        self._seen.setdefault(login, []).append(now)
-
-    def cleared(self, login: str) -> None:
-        self._seen.pop(login, None)
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -105,7 +96,6 @@ class Shell:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.failures = _Failures()
 
     def routes(self) -> list[Route]:
         return [
@@ -133,14 +123,16 @@ class Shell:
         if not csrf_ok(request, form.get(CSRF_FIELD)):
             return _page(request, "signin.html", _retry(next_path, login, "The form expired; sign in again."), 400)
         now = time.time()
-        if self.failures.blocked(login, now):
+        with self.platform.store.write() as tx:  # counted before the password is checked: no parallel guesses
+            allowed = tx.sign_in_failures.reserve(login, now, FAILURE_WINDOW, MAX_FAILURES)
+        if not allowed:
             error = f"Too many failed sign-ins for this login; try again in {int(FAILURE_WINDOW // 60)} minutes."
             return _page(request, "signin.html", _retry(next_path, login, error), 429)
         person = self.platform.store.person_by_login(login) if login else None
         if person is None or not passwords.verify(_text(form, "password"), person.password_hash):
-            self.failures.failed(login, now)
             return _page(request, "signin.html", _retry(next_path, login, "Unknown login or wrong password."), 401)
-        self.failures.cleared(login)
+        with self.platform.store.write() as tx:
+            tx.sign_in_failures.clear(login)
         response = RedirectResponse(next_path or "/signin", status_code=303)
         sign_in(self.platform, request, response, person, now)
         return response
@@ -182,6 +174,9 @@ class Shell:
 
     async def redirect(self, request: Request) -> Response:
         target, targetqs = request.query_params.get("target", ""), request.query_params.get("targetqs", "")
+        trm = request.query_params.get("trm", "").strip()
+        if trm and "trm" not in {k.lower() for k in parse_qs(targetqs)}:  # kept with targetqs from here on
+            targetqs += ("&" if targetqs else "") + urlencode({"trm": trm})
         found = self._request(target, targetqs)
         if isinstance(found, str):
             return _message(request, "Cannot do that", found)
@@ -196,7 +191,7 @@ class Shell:
             authorized = tx.records.authorized_for(app.app_id, person.person_id)
         force = _first(values, "forceappauth").lower() in ("true", "1")
         if target == "AUTH" and authorized and not force:
-            return self._back(app, values, person, now)
+            return self._back(request, app, values, person, now)
         chosen = {r.record_id for r in authorized} | {_first(values, "extrecordid").lower()}
         if not authorized and len(records) == 1:
             chosen.add(records[0].record_id)
@@ -216,7 +211,7 @@ class Shell:
         if person is None:
             return _message(request, "Authorize", "You are not signed in any more; sign in and try again.", 401)
         if _text(form, "decision") != "authorize":
-            return self._back(app, values, None, now)
+            return self._back(request, app, values, None, now)
         wanted = {str(v).strip().lower() for v in form.getlist("record")}
         with self.platform.store.write() as tx:
             mine: list[RecordRow] = [r for r in tx.records.of_person(person.person_id) if r.record_id in wanted]
@@ -224,10 +219,14 @@ class Shell:
                 tx.records.authorize(app.app_id, record.record_id)
         if not mine:
             return _message(request, "Authorize", "Choose at least one of your records, or reject.")
-        return self._back(app, values, person, now)
+        return self._back(request, app, values, person, now)
 
-    def _back(self, app: Application, values: dict[str, list[str]], person: Person | None, now: float) -> Response:
-        """To the application's action URL: success with a new wctoken for ``person``, else reject."""
+    def _back(
+        self, request: Request, app: Application, values: dict[str, list[str]], person: Person | None, now: float
+    ) -> Response:
+        """To the application's action URL: success with a new wctoken for
+        ``person``, else reject; in the query string, or by a form post
+        (``trm=post``)."""
         query: dict[str, str] = {"target": "AppAuthSuccess" if person is not None else "AppAuthReject"}
         if person is not None:
             token = secrets.token_urlsafe(32)
@@ -242,6 +241,8 @@ class Shell:
         where = _action_url(_first(values, "redirect")) or _action_url(app.action_url or "")
         if where is None:
             return RedirectResponse(f"{COMPLETE_PATH}?target={query['target']}", status_code=303)
+        if _first(values, "trm").lower() == "post":
+            return _page(request, "handback.html", {"app": app, "action": where, "fields": query})
         return RedirectResponse(where + ("&" if "?" in where else "?") + urlencode(query), status_code=303)
 
 

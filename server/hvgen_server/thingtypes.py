@@ -7,12 +7,20 @@ its own, which the server loads from its folder. A type-id known to several
 packages is served by the first. Data of every type is checked against its
 schema and its binding classes, strictly: what the codec would only warn
 about is refused here.
+
+GetThingType describes the types (:meth:`ThingTypes.definition`): each
+package ships its schemas under ``xsd/`` (``registry.SCHEMAS`` maps a
+type-id to its file), the types sharing a data-xml root element are the
+versions of one type, and a schema's ``effective-date-element`` annotation
+names where a thing's effective date is.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from uuid import UUID
@@ -39,6 +47,55 @@ class KnownType:
     check: Callable[[etree._Element], None]  # raises HealthVaultXmlError
 
 
+@dataclass(frozen=True)
+class TypeVersion:
+    """One version of a thing type: its type-id, name and place in the sequence."""
+
+    type_id: str
+    name: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class TypeDefinition:
+    """What GetThingType says of a type: its name, data-xml root element,
+    schema, versions and where its effective date is."""
+
+    type_id: str
+    name: str
+    root: str
+    package: str
+    schema_file: Path | None
+    versions: tuple[TypeVersion, ...]
+
+    @cached_property
+    def schema_text(self) -> str:
+        """The type's schema as shipped with its package ("" if it has none)."""
+        if self.schema_file is None or not self.schema_file.is_file():
+            return ""
+        return self.schema_file.read_text(encoding="utf-8")
+
+    @cached_property
+    def effective_date_xpath(self) -> str | None:
+        """``ROOT/ELEMENT``, relative to data-xml, of the element the schema's
+        documentation names as the effective date; None when it names none."""
+        if not self.schema_text:
+            return None
+        try:
+            root = etree.fromstring(self.schema_text.encode("utf-8"), etree.XMLParser(resolve_entities=False))
+        except etree.XMLSyntaxError:
+            return None
+        for found in root.iterfind(f"{{{XS}}}annotation/{{{XS}}}documentation/*"):
+            if isinstance(found.tag, str) and etree.QName(found).localname == "effective-date-element":
+                element = (found.text or "").strip()
+                return f"{self.root}/{element}" if element else None
+        return None
+
+
+#: The XML Schema namespace.
+XS = "http://www.w3.org/2001/XMLSchema"
+
+
 @dataclass
 class _Source:
     label: str
@@ -46,6 +103,7 @@ class _Source:
     validation: ModuleType | None
     codec: ModuleType | None
     failure: type[Exception]  # the base error of the package's own runtime
+    xsd_dir: Path
 
     @classmethod
     def of(cls, package: ModuleType, label: str) -> _Source:
@@ -60,7 +118,8 @@ class _Source:
         except ImportError:
             raise SchemaPackageError(f"{label} has no thing types (its package has no registry)") from None
         errors = submodule(package, "errors")
-        return cls(label, registry, optional("validation"), optional("codec"), errors.HealthVaultError)
+        xsd_dir = Path(str(package.__file__)).parent / "xsd"
+        return cls(label, registry, optional("validation"), optional("codec"), errors.HealthVaultError, xsd_dir)
 
     def known(self, type_id: str) -> KnownType | None:
         cls = self.registry.thing_class(type_id)
@@ -84,6 +143,29 @@ class _Source:
     def type_ids(self) -> list[str]:
         return [str(t) for t in self.registry.THING_TYPES]
 
+    def definition(self, type_id: str) -> TypeDefinition | None:
+        cls = self.registry.thing_class(type_id)
+        if cls is None:
+            return None
+        root = str(cls.ELEMENT)
+        versions = sorted(
+            (
+                TypeVersion(str(c.TYPE_ID), str(getattr(c, "TYPE_NAME", "")), getattr(c, "TYPE_VERSION", None) or 1)
+                for c in self.registry.classes_for_root(root)
+                if getattr(c, "TYPE_ID", None) is not None
+            ),
+            key=lambda v: (v.sequence, v.type_id),
+        )
+        relative = getattr(self.registry, "SCHEMAS", {}).get(UUID(type_id))
+        return TypeDefinition(
+            type_id,
+            str(getattr(cls, "TYPE_NAME", "")),
+            root,
+            self.label,
+            self.xsd_dir / relative if relative else None,
+            tuple(versions),
+        )
+
 
 class ThingTypes:
     """Thing types by type-id: ``healthvault``'s, then those of ``packages``
@@ -98,6 +180,7 @@ class ThingTypes:
                 raise SchemaPackageError(f"cannot load the schema package {folder}: {exc}") from None
             self._sources.append(_Source.of(package, str(folder)))
         self._cache: dict[str, KnownType | None] = {}
+        self._definitions: dict[str, TypeDefinition | None] = {}
 
     def get(self, type_id: str) -> KnownType | None:
         """The type a type-id names, or None when no package knows it."""
@@ -110,6 +193,34 @@ class ThingTypes:
                     break
             self._cache[key] = found
         return self._cache[key]
+
+    def type_ids(self) -> list[str]:
+        """Every type-id the platform accepts, in the order of its packages."""
+        return list(dict.fromkeys(t for source in self._sources for t in source.type_ids()))
+
+    def definition(self, type_id: str) -> TypeDefinition | None:
+        """The definition of a type (from the package that serves it), or None."""
+        key = _normal(type_id)
+        if key not in self._definitions:
+            found = None
+            if self.get(key) is not None:
+                for source in self._sources:
+                    found = source.definition(key)
+                    if found is not None:
+                        break
+            self._definitions[key] = found
+        return self._definitions[key]
+
+    @cached_property
+    def digest(self) -> str:
+        """A digest of every type's id, package and schema: it changes when the
+        types the platform accepts change."""
+        h = hashlib.sha256()
+        for type_id in self.type_ids():
+            found = self.definition(type_id)
+            if found is not None:
+                h.update(f"{type_id}\0{found.package}\0{found.schema_text}\0".encode())
+        return h.hexdigest()
 
     def count(self) -> dict[str, int]:
         """How many types each package brings that no earlier package had."""

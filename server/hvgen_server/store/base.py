@@ -29,6 +29,7 @@ from .tables import (
     RecordTable,
     RequestTable,
     SessionTable,
+    SignInFailureTable,
     ThingTable,
 )
 
@@ -49,6 +50,7 @@ class Transaction:
     person_tokens: PersonTokenTable
     alternate_ids: AlternateIdTable
     dicom: DicomIndexTable
+    sign_in_failures: SignInFailureTable
 
 
 class Store(ABC):

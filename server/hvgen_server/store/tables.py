@@ -126,6 +126,23 @@ class PersonTokenTable(ABC):
     def remove(self, digest: str) -> None: ...
 
 
+class SignInFailureTable(ABC):
+    """Failed sign-ins per login, against password guessing. Kept in the
+    store, so that a restart forgets nothing and every server process of
+    one store counts the same attempts."""
+
+    @abstractmethod
+    def reserve(self, login: str, now: float, window: float, limit: int) -> bool:
+        """Count an attempt to sign in as ``login`` before its password is
+        checked (as a failure until :meth:`clear`): False, counting nothing,
+        when ``limit`` attempts were counted within ``window`` seconds before
+        ``now``. Forgets attempts older than the window."""
+
+    @abstractmethod
+    def clear(self, login: str) -> None:
+        """The login signed in: forget its counted attempts."""
+
+
 class AlternateIdTable(ABC):
     """Applications' own names for a person and record (AssociateAlternateId)."""
 

@@ -16,13 +16,20 @@ from collections.abc import Callable, Iterable, Iterator
 
 from .archive import Entry, safe_part
 
+try:  # the imaging extra, when installed
+    from hvgen_imaging.anonymize import Anonymizer, anonymized_bytes
+except ImportError:
+    Anonymizer = anonymized_bytes = None  # type: ignore[assignment,misc]
+
 
 @functools.cache
 def available() -> bool:
     """Whether de-identification can be offered (the imaging extra is installed)."""
+    if Anonymizer is None:
+        return False
     try:
-        return all(importlib.util.find_spec(name) is not None for name in ("pydicom", "dicomanonymizer"))
-    except ImportError:  # a parent package that cannot be imported
+        return importlib.util.find_spec("dicomanonymizer") is not None
+    except ImportError:
         return False
 
 
@@ -30,8 +37,7 @@ def deidentified_entries(files: Iterable[tuple[str, Callable[[], Iterable[bytes]
     """ZIP entries of de-identified copies of ``files`` ((where, bytes) pairs),
     named ``<new study UID>/<new series UID>/<new SOP instance UID>.dcm``;
     each file is read, de-identified and held alone while it is written."""
-    from hvgen_imaging.anonymize import Anonymizer, anonymized_bytes
-
+    assert Anonymizer is not None and anonymized_bytes is not None, "see available()"
     anonymizer = Anonymizer()
     for where, read in files:
         data, ds = anonymized_bytes(anonymizer, b"".join(read()), where)

@@ -26,7 +26,7 @@ from .blobs import SqliteBlobs
 from .dicomindex import SqliteDicomIndex
 from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
 from .packages import SqlitePackages
-from .persons import SqliteAlternateIds, SqlitePersons, SqlitePersonTokens
+from .persons import SqliteAlternateIds, SqlitePersons, SqlitePersonTokens, SqliteSignInFailures
 from .schema import migrate
 from .things import SqliteThings
 
@@ -75,6 +75,7 @@ class SqliteStore(Store):
             person_tokens=SqlitePersonTokens(conn),
             alternate_ids=SqliteAlternateIds(conn),
             dicom=SqliteDicomIndex(conn),
+            sign_in_failures=SqliteSignInFailures(conn),
         )
         with self._registry:
             self._connections.append(conn)

@@ -1,4 +1,4 @@
-"""Persons, their signed-in tokens and applications' alternate ids, in SQLite."""
+"""Persons, their signed-in tokens, failed sign-ins and applications' alternate ids, in SQLite."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import uuid
 
 from ..rows import AlternateId, Person, PersonToken
-from ..tables import AlternateIdTable, PersonTable, PersonTokenTable
+from ..tables import AlternateIdTable, PersonTable, PersonTokenTable, SignInFailureTable
 
 
 class SqlitePersons(PersonTable):
@@ -54,6 +54,22 @@ class SqlitePersonTokens(PersonTokenTable):
 
     def remove(self, digest: str) -> None:
         self.db.execute("DELETE FROM person_tokens WHERE digest = ?", (digest,))
+
+
+class SqliteSignInFailures(SignInFailureTable):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def reserve(self, login: str, now: float, window: float, limit: int) -> bool:
+        self.db.execute("DELETE FROM sign_in_failures WHERE at <= ?", (now - window,))
+        (counted,) = self.db.execute("SELECT count(*) FROM sign_in_failures WHERE login = ?", (login,)).fetchone()
+        if counted >= limit:
+            return False
+        self.db.execute("INSERT INTO sign_in_failures(login, at) VALUES (?, ?)", (login, now))
+        return True
+
+    def clear(self, login: str) -> None:
+        self.db.execute("DELETE FROM sign_in_failures WHERE login = ?", (login,))
 
 
 class SqliteAlternateIds(AlternateIdTable):

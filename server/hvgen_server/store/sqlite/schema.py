@@ -6,7 +6,7 @@ import sqlite3
 
 from lxml import etree
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS alternate_ids (
     PRIMARY KEY (app_id, alternate_id)
 );
 CREATE INDEX IF NOT EXISTS alternate_ids_by_record ON alternate_ids(app_id, person_id, record_id);
+CREATE TABLE IF NOT EXISTS sign_in_failures (  -- attempts to sign in, counted until one succeeds (version 5)
+    login TEXT NOT NULL,              -- as typed, lower-case: also logins no person has
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_in_failures_by_login ON sign_in_failures(login, at);
+CREATE INDEX IF NOT EXISTS sign_in_failures_by_time ON sign_in_failures(at);
 CREATE TABLE IF NOT EXISTS things (
     thing_id TEXT PRIMARY KEY,
     record_id TEXT NOT NULL REFERENCES records(record_id),
@@ -225,8 +231,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     (login ``person-`` and the first digits of the record's person id) who
     cannot sign in until ``hvgen person passwd`` gives them a password.
     Version 4 adds the DICOM index (``dicom_versions``, ``dicom_instances``),
-    filled as DICOMweb requests arrive. Every step is idempotent: a store of
-    any earlier version is brought up to this one.
+    filled as DICOMweb requests arrive. Version 5 adds ``sign_in_failures``
+    (the shell's lockout, kept in memory before). Every step is idempotent: a
+    store of any earlier version is brought up to this one.
     """
     for table, column, kind in _ADDED_COLUMNS:
         existing = _columns(conn, table)
