@@ -76,6 +76,17 @@ def test_every_page_sends_a_stranger_to_the_sign_in_page(viewed: ViewerPlatform)
             assert "hvgen_session" not in stranger.cookies
 
 
+def test_the_servers_address_leads_to_the_viewer(viewed: ViewerPlatform, browser: httpx.Client) -> None:
+    with httpx.Client(base_url=viewed.url) as stranger:
+        home = stranger.get("/")
+        assert home.status_code == 303 and home.headers["location"] == "/viewer"
+        signin = stranger.get("/", follow_redirects=True)
+        assert signin.status_code == 200 and signin.url.path == "/signin"
+    records = browser.get("/", follow_redirects=True)
+    assert records.status_code == 200 and records.url.path == "/viewer"
+    assert viewed.record_id in records.text
+
+
 def test_the_sign_in_form_leads_to_the_records_and_their_studies(viewed: ViewerPlatform, browser: httpx.Client) -> None:
     records = browser.get("/viewer")
     assert records.status_code == 200

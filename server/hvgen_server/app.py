@@ -6,6 +6,7 @@ Routes:
     POST /streaming/wildcatblob.ashx   blob chunk upload (?blob-ref-token=...)
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
     GET  /redirect.aspx ...            the shell: sign-in and authorization pages (:mod:`shell`)
+    GET  /                             leads to the viewer
     GET  /viewer ...                   the study viewer (:mod:`viewer`), /static its stylesheet and script
     GET  /health                       liveness
     /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS): :mod:`.dicomweb`

@@ -115,6 +115,7 @@ class Viewer:
     def routes(self) -> list[BaseRoute]:
         study = VIEWER_PATH + "/{record_id}/{thing_id}"
         return [
+            Route("/", self.home, methods=["GET", "HEAD"]),
             Route(VIEWER_PATH, self._page(self.records)),
             Route(LINK_PATH, self._page(self.open_link)),
             Route(VIEWER_PATH + "/{record_id}", self._page(self.record)),
@@ -129,6 +130,12 @@ class Viewer:
             Route(VIEWER_PATH + "/{rest:path}", self._page(self.unknown)),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
+
+    @staticmethod
+    def home(request: Request) -> Response:
+        """The server's address itself leads to the viewer (and from there to the
+        sign-in page when nobody is signed in)."""
+        return RedirectResponse(VIEWER_PATH, status_code=303)
 
     # -- plumbing -------------------------------------------------------------------------------
 
