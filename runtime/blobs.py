@@ -12,10 +12,11 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import blobhash, crypto
+from .binding import element_of
 from .blobio import (
     COMPLETE_HEADER,
     RECEIVED_HEADER,
@@ -135,6 +136,7 @@ class ThingBlobs:
     thing: Thing2
     record_id: str | None = None
     progress: Progress | None = None
+    _names: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _payload(self) -> BlobPayload:
         if self.thing.blob_payload is None:
@@ -158,9 +160,22 @@ class ThingBlobs:
         )
 
     def item(self, name: str) -> BlobPayloadItem:
-        for b in self.thing.blob_payload.blob if self.thing.blob_payload else []:
-            if b.blob_info.name == name:
-                return b
+        payload = self.thing.blob_payload
+        if payload is not None:
+            # A study has hundreds of blobs: reading every name through its
+            # view for each blob asked for cost more than downloading the
+            # small ones. Names are indexed once; an index entry is used only
+            # while the element it points at still has that name there.
+            element = element_of(payload)
+            blobs = element.findall("blob")
+            index = self._names.get(name)
+            if index is None or not _named(blobs, index, name):
+                self._names = {}
+                for position, blob in enumerate(blobs):
+                    self._names.setdefault(blob.findtext("blob-info/name") or "", position)
+                index = self._names.get(name)
+            if index is not None and _named(blobs, index, name):
+                return payload.blob[index]
         raise KeyError(f"the thing has no blob named {name!r}")
 
     def new_blob(self, name: str, content_type: str = "application/octet-stream") -> BlobWriter:
@@ -281,3 +296,8 @@ class ThingBlobs:
             block_size=block,
             progress=progress or self.progress,
         )
+
+
+def _named(blobs: list[Any], index: int, name: str) -> bool:
+    """Whether blob element ``index`` of ``blobs`` is named ``name``."""
+    return index < len(blobs) and blobs[index].findtext("blob-info/name") == name

@@ -599,3 +599,24 @@ def crypto_cert(profile):
     from healthvault import crypto
 
     return crypto.load_certificate(profile.cert_path)
+
+
+def test_a_blob_is_found_by_name_whatever_changed_since_the_last_lookup() -> None:
+    def blob(name: str, length: int) -> BlobPayloadItem:
+        return BlobPayloadItem(blob_info=BlobInfo(name=name, content_type="text/plain"), content_length=length)
+
+    thing = Thing2(blob_payload=BlobPayload(blob=[blob(f"b{i}", i + 1) for i in range(300)] + [blob("b7", 999)]))
+    store = blobs.ThingBlobs(client=None, thing=thing)  # type: ignore[arg-type]
+    assert [store.item(f"b{i}").content_length for i in (0, 7, 299)] == [1, 8, 300]  # the first of two b7
+    thing.blob_payload.blob.insert(0, blob("new", 5))  # positions move
+    assert store.item("b7").content_length == 8 and store.item("new").content_length == 5
+    thing.blob_payload.blob[1].blob_info.name = "renamed"  # was b0
+    assert store.item("renamed").content_length == 1
+    with pytest.raises(KeyError, match="b0"):
+        store.item("b0")
+    store._set(blob("b7", 42))  # replaced: the only b7 is now the last blob
+    assert store.item("b7").content_length == 42
+    store.thing = Thing2(blob_payload=BlobPayload(blob=[blob("b7", 3)]))  # as refresh() does
+    assert store.item("b7").content_length == 3
+    with pytest.raises(KeyError):
+        store.item("b299")
