@@ -3,6 +3,7 @@ the server enforces on chunks."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ from healthvault import blobhash, blobs, codec, status, transfer
 from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, DataXml, Thing2, ThingType
 from healthvault.bindings.things.file import File
 from healthvault.client import HealthVaultClient
+from healthvault.thingquery import ThingQuery
 from hvgen.cli import main
 
 from .localserver import RunningServer
@@ -70,7 +72,6 @@ def test_parallel_file_hash_matches(workers: int, size: int, tmp_path: Path) -> 
 def test_sha256block_definition() -> None:
     data = pattern(3 * 1000 + 1)
     digests = b"".join(hashlib.sha256(data[i : i + 1000]).digest() for i in range(0, len(data), 1000))
-    import base64
 
     assert blobhash.hash_bytes(data, 1000) == base64.b64encode(hashlib.sha256(digests).digest()).decode()
 
@@ -160,7 +161,6 @@ def test_default_blob_and_inline_threshold(client: HealthVaultClient) -> None:
     thing_id = store.thing.thing_id.value
     inline = client.get_thing(thing_id, blob_payload=True, blob_format="inline", blob_names=[""])
     assert [b.blob_info.name for b in inline.blob_payload.blob] == [""]
-    import base64
 
     assert base64.b64decode(inline.blob_payload.blob[0].base64data or "") == b"tiny default blob"
     with pytest.raises(status.BlobSizeTooLargeForInline):
@@ -620,3 +620,31 @@ def test_a_blob_is_found_by_name_whatever_changed_since_the_last_lookup() -> Non
     assert store.item("b7").content_length == 3
     with pytest.raises(KeyError):
         store.item("b299")
+
+
+def test_many_inline_blobs_in_one_put_each_keep_their_bytes(client: HealthVaultClient) -> None:
+    thing = file_thing()
+    datas = {f"preview-{i:02d}": pattern(100 + 37 * i, seed=i) for i in range(24)}
+    thing.blob_payload = BlobPayload(blob=[blobs.inline_item(n, "image/jpeg", d) for n, d in datas.items()])
+    key = client.put_thing(thing)
+    store = client.blobs(client.get_thing(key.value, blob_payload=True))
+    assert sorted(info.name for info in store.list()) == sorted(datas)
+    assert all(store.read(name) == data for name, data in datas.items())
+
+
+def test_one_bad_inline_blob_refuses_the_put_and_writes_no_bytes(
+    client: HealthVaultClient, small_chunks: RunningServer
+) -> None:
+    def files() -> int:
+        return sum(1 for p in (small_chunks.data / "blobs").rglob("*") if p.is_file())
+
+    before = files()
+    thing = file_thing("refused.bin")
+    items = [blobs.inline_item(f"p{i}", "image/jpeg", pattern(200, seed=i)) for i in range(12)]
+    items[7].base64data = base64.b64encode(b"not the bytes the hash was made of").decode()
+    thing.blob_payload = BlobPayload(blob=items)
+    with pytest.raises(status.HealthVaultStatusError, match="p7"):
+        client.put_thing(thing)
+    assert files() == before
+    names = [t.data_xml[0].any_element.name for t in client.get_things(ThingQuery(type_ids=[str(File.TYPE_ID)]))]
+    assert "refused.bin" not in names
