@@ -627,7 +627,9 @@ def test_many_inline_blobs_in_one_put_each_keep_their_bytes(client: HealthVaultC
     datas = {f"preview-{i:02d}": pattern(100 + 37 * i, seed=i) for i in range(24)}
     thing.blob_payload = BlobPayload(blob=[blobs.inline_item(n, "image/jpeg", d) for n, d in datas.items()])
     key = client.put_thing(thing)
-    store = client.blobs(client.get_thing(key.value, blob_payload=True))
+    fresh = client.get_thing(key.value, blob_payload=True)
+    assert fresh is not None
+    store = client.blobs(fresh)
     assert sorted(info.name for info in store.list()) == sorted(datas)
     assert all(store.read(name) == data for name, data in datas.items())
 
