@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from healthvault.protocol import blob_url
 from healthvault.receiving import ReceivedRequest
 
+from .backends import open_blob_files, open_store
 from .bootstrap import server_key
 from .config import ServerConfig
 from .pickup import PickupJobs
-from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
+from .store import BlobFiles, Store
 
 
 @dataclass
@@ -27,8 +28,14 @@ class Platform:
 
     @classmethod
     def open(cls, config: ServerConfig) -> Platform:
-        """The platform of a data folder (its store, blobs and key)."""
-        return cls(config, SqliteStore(config.database), LocalBlobFiles(config.blob_dir), server_key(config))
+        """The platform the configuration names (its store, blobs and key)."""
+        files = open_blob_files(config)
+        store = open_store(config)
+        try:
+            return cls(config, store, files, server_key(config, store))
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         self.pickups.close()

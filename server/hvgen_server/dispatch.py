@@ -10,6 +10,8 @@ method and writes the response; every failure becomes a status response.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +37,7 @@ from .methods.query import get_things
 from .methods.service import service_definition
 from .methods.sessions import create_session
 from .methods.things import put_things, remove_things
+from .store.base import Conflict
 
 log = logging.getLogger("hvgen_server")
 
@@ -66,6 +69,25 @@ ENDPOINTS: dict[Method, Endpoint] = {
 }
 
 
+#: Times a method is run again when its write lost to a concurrent one.
+CONFLICT_RETRIES = 4
+
+
+def _run(endpoint: Endpoint, ctx: Context) -> object:
+    """Run the method; again (after a short, random pause) when its write
+    transaction lost to a concurrent one and was rolled back."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return endpoint.handler(ctx)
+        except Conflict as exc:
+            if attempt == CONFLICT_RETRIES:
+                raise PlatformError(
+                    StatusCode.CONCURRENCY_VIOLATION, f"the request kept conflicting with others ({exc}); send it again"
+                ) from None
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 #: Largest request of a method that needs no session (read before anyone is known).
 MAX_ANONYMOUS_BYTES = 64 * 1024
 
@@ -95,11 +117,16 @@ def handle(platform: Platform, raw: bytes) -> bytes:
         authenticate(ctx, endpoint.access)
         request.check_envelope()
         remember(ctx)
-        result = endpoint.handler(ctx)
+        result = _run(endpoint, ctx)
         return result if isinstance(result, bytes) else write_ok(result)
     except HealthVaultStatusError as exc:
         log.info("%s -> %s %s", method, exc.code, exc.message)
         return write_status(exc.code, exc.message)
+    except Conflict as exc:
+        log.info("%s -> conflict: %s", method, exc)
+        return write_status(
+            StatusCode.CONCURRENCY_VIOLATION, f"the request conflicted with another ({exc}); send it again"
+        )
     except Exception:  # never a stack trace on the wire
         log.exception("internal error serving %s", method)
         return write_status(StatusCode.FAILED, "internal error; see the server log")

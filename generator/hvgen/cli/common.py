@@ -63,6 +63,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
     "server": ("starlette", "uvicorn"),
     "imaging": ("pydicom", "PIL", "numpy"),
+    "shared": ("psycopg", "psycopg_pool", "boto3", "botocore"),
 }
 
 

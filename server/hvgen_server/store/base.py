@@ -8,13 +8,24 @@ consistent snapshot (and must not write). A backend implements
 behind :class:`~.files.BlobFiles`.
 
 The one-call helpers on :class:`Store` each run their own unit of work.
+
+A backend whose writers can run at once (PostgreSQL) raises
+:class:`Conflict` when a write transaction loses to another one (a
+deadlock, a lock waited on too long): nothing of it was committed, and the
+caller may do it again.
+
+:data:`TABLES` names every table with the columns that order its rows;
+:meth:`Store.export_rows` and :meth:`Store.import_rows` copy rows between
+backends (``hvgen migrate``) in that logical form, the same in every backend.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from .rows import Application, SessionRow
 from .tables import (
@@ -27,6 +38,35 @@ from .tables import (
     SessionTable,
     ThingTable,
 )
+
+
+class Conflict(Exception):
+    """A write transaction lost to a concurrent one and was rolled back;
+    doing it again may succeed."""
+
+
+#: Every table, in an order rows can be added in (what a row names comes
+#: first), with the columns that order its rows. ``version_blobs`` is
+#: ordered by ``position``, the order its rows were added in (the order of a
+#: version's blobs), which every backend exports and none imports.
+TABLES: dict[str, tuple[str, ...]] = {
+    "meta": ("key",),
+    "applications": ("app_id",),
+    "records": ("record_id",),
+    "authorizations": ("app_id", "record_id"),
+    "sessions": ("token",),
+    "things": ("thing_id",),
+    "versions": ("version_stamp",),
+    "blobs": ("blob_id",),
+    "version_blobs": ("position",),
+    "packages": ("identity_code",),
+    "package_blobs": ("identity_code", "blob_id"),
+    "pickups": ("identity_code",),
+    "seen_requests": ("digest",),
+}
+
+#: A row as :meth:`Store.export_rows` gives it: column name to value.
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,6 +97,25 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- copying a store (hvgen migrate) -----------------------------------------
+
+    @abstractmethod
+    def tables(self) -> set[str]:
+        """The names of the tables this store's schema has."""
+
+    @abstractmethod
+    def export_rows(self, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+        """Up to ``limit`` rows of ``table`` (one of :data:`TABLES`) whose key
+        columns come after ``after`` (from the first when None), in key order."""
+
+    @abstractmethod
+    def import_rows(self, table: str, rows: list[Row]) -> int:
+        """Add rows as :meth:`export_rows` gives them, in one transaction,
+        leaving out those whose key is there already; returns how many were added."""
+
+    @abstractmethod
+    def count_rows(self, table: str) -> int: ...
 
     # -- one-call helpers ----------------------------------------------------------
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from lxml import etree
+from ..audits import AUDIT_COLUMNS as _AUDIT_COLUMNS
+from ..audits import audit_values
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -76,7 +77,8 @@ CREATE TABLE IF NOT EXISTS blobs (
     block_digests BLOB NOT NULL DEFAULT x'',
     hash TEXT,
     created REAL NOT NULL,
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    files_state TEXT NOT NULL DEFAULT ''   -- where the blob bytes backend has an upload's bytes
 );
 CREATE TABLE IF NOT EXISTS version_blobs (
     version_stamp TEXT NOT NULL REFERENCES versions(version_stamp),
@@ -124,19 +126,6 @@ CREATE TABLE IF NOT EXISTS seen_requests (
 CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests(expires);
 """
 
-_AUDIT_COLUMNS = (
-    ("created_app_id", "created/app-id"),
-    ("created_person_id", "created/person-id"),
-    ("updated_app_id", "updated/app-id"),
-    ("updated_person_id", "updated/person-id"),
-)
-
-
-def audit_values(xml: bytes) -> tuple[str | None, ...]:
-    """The audit ids of a stored version, in the order of the audit columns."""
-    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
-    return tuple(((root.findtext(path) or "").strip().lower() or None) for _, path in _AUDIT_COLUMNS)
-
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Create the schema, or bring an older store up to it (inside the caller's transaction)."""
@@ -151,6 +140,9 @@ def migrate(conn: sqlite3.Connection) -> None:
                 "updated_person_id = ? WHERE version_stamp = ?",
                 (*audit_values(xml), stamp),
             )
+    blob_columns = {r[1] for r in conn.execute("PRAGMA table_info(blobs)")}
+    if blob_columns and "files_state" not in blob_columns:  # a version 1 or 2 store
+        conn.execute("ALTER TABLE blobs ADD COLUMN files_state TEXT NOT NULL DEFAULT ''")
     for statement in DDL.split(";"):
         if statement.strip():
             conn.execute(statement)

@@ -1,0 +1,57 @@
+"""Rows of the SQLite store in their logical form, for copying a store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ..base import TABLES, Row
+
+
+def _table(name: str) -> str:
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}")
+    return name
+
+
+def _key(name: str) -> tuple[str, ...]:
+    """Key columns as SQL (``version_blobs`` is ordered by its rowid)."""
+    return ("rowid",) if name == "version_blobs" else TABLES[name]
+
+
+def tables(conn: sqlite3.Connection) -> set[str]:
+    found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    return {str(r[0]) for r in found}
+
+
+def export_rows(conn: sqlite3.Connection, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+    key = _key(_table(table))
+    columns = "rowid AS position, *" if table == "version_blobs" else "*"
+    where, args = "", list(after or ())
+    if after is not None:
+        where = f" WHERE ({', '.join(key)}) > ({', '.join('?' * len(key))})"
+    sql = f"SELECT {columns} FROM {table}{where} ORDER BY {', '.join(key)} LIMIT ?"
+    rows = [dict(r) for r in conn.execute(sql, [*args, int(limit)])]
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, memoryview):
+                row[name] = bytes(value)
+    return rows
+
+
+def import_rows(conn: sqlite3.Connection, table: str, rows: list[Row]) -> int:
+    added = 0
+    for row in rows:
+        values = {k: v for k, v in row.items() if k != "position"}
+        names = ", ".join(values)
+        cursor = conn.execute(
+            f"INSERT OR IGNORE INTO {_table(table)}({names}) VALUES ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
+        added += cursor.rowcount
+    return added
+
+
+def count_rows(conn: sqlite3.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT COUNT(*) FROM {_table(table)}").fetchone()[0])
