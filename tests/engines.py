@@ -61,7 +61,8 @@ def _port_free(port: int) -> bool:
 
 def pg_binary(name: str) -> Path:
     found = sorted(
-        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
     )
     if found:
         return Path(found[-1])
@@ -112,7 +113,18 @@ class Postgres:
             "-c max_connections=400 -c shared_buffers=64MB"
         )
         subprocess.run(
-            [*self.as_user, str(self.pg_ctl), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start"],
+            [
+                *self.as_user,
+                str(self.pg_ctl),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "start",
+            ],
             check=True,
             capture_output=True,
         )

@@ -40,8 +40,8 @@ OPTIONS = (
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
-    running = start_server(tmp_path_factory.mktemp("limited"), *OPTIONS)
+def limited(tmp_path_factory: pytest.TempPathFactory, backend) -> RunningServer:  # type: ignore[no-untyped-def]
+    running = start_server(tmp_path_factory.mktemp("limited"), *OPTIONS, backend=backend)
     yield running
     running.stop()
 
@@ -152,10 +152,8 @@ def test_nested_relative_xpath_still_works(client: HealthVaultClient) -> None:
     assert [t.thing_id for t in client.get_things(type_ids=[MIS], xpath=xpath)] == [key]
 
 
-def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
-    from hvgen_server.store import SqliteStore
-
-    store = SqliteStore(tmp_path / "store.sqlite")
+def test_readers_do_not_wait_for_a_writer(new_store) -> None:  # type: ignore[no-untyped-def]
+    store = new_store()
     store.set_meta("k", "v")
     holding = threading.Event()
     release = threading.Event()
@@ -200,11 +198,10 @@ def test_things_per_request_limited(limited: RunningServer, client: HealthVaultC
     assert client.get_things(client_thing_ids=[f"6-{tag}"]) == []
 
 
-def test_queries_read_only_what_they_return(tmp_path: Path) -> None:
-    from hvgen_server.store import SqliteStore
+def test_queries_read_only_what_they_return(new_store) -> None:  # type: ignore[no-untyped-def]
     from hvgen_server.store.rows import COMMITTED, BlobRow, ThingFilter, ThingSelection
 
-    store = SqliteStore(tmp_path / "store.sqlite")
+    store = new_store()
     record, _ = store.add_record("r", [])
     with store.write() as tx:
         for i in range(300):

@@ -134,6 +134,9 @@ def test_sql_stays_in_the_store() -> None:
         str(path.relative_to(server))
         for path in sorted(server.rglob("*.py"))
         if not {"sqlite", "postgres"} & set(path.relative_to(server).parts)
-        and any(word in path.read_text(encoding="utf-8") for word in ("sqlite3", "import psycopg", "from psycopg", ".execute("))
+        and any(
+            word in path.read_text(encoding="utf-8")
+            for word in ("sqlite3", "import psycopg", "from psycopg", ".execute(")
+        )
     ]
     assert outside == []
