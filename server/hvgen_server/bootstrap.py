@@ -108,7 +108,7 @@ def _create_default(store: Store) -> bool:
     return True
 
 
-def _write_app_files(store: Store, app_dir: Path) -> None:
+def write_app_files(store: Store, app_dir: Path) -> None:
     """Write the default application's key and certificate from the store
     where this data folder has none (stores older than the copy in the
     store have only the files)."""
@@ -137,7 +137,7 @@ def ensure_store(config: ServerConfig) -> Setup:
         server_key(config, store)
         created = store.meta(DEFAULT_APP) is None and _create_default(store)
         app_dir = config.data_dir / "app"
-        _write_app_files(store, app_dir)
+        write_app_files(store, app_dir)
         app_id = store.meta(DEFAULT_APP) or ""
         record_id = store.meta(DEFAULT_RECORD) or ""
         return Setup(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import blob, generate, package, roundtrip, serve, study, thing
+from . import blob, generate, migrate, package, roundtrip, serve, study, thing
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -33,6 +33,7 @@ def main(ctx: click.Context) -> None:
     Local platform:
       hvgen serve --data DIR    run the local platform server (writes a client
                                 profile so the commands below need no flags)
+      hvgen migrate ...         move its store to PostgreSQL + S3, or back
     Working with a platform:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
@@ -50,6 +51,7 @@ def main(ctx: click.Context) -> None:
 main.add_command(generate.generate)
 main.add_command(roundtrip.roundtrip)
 main.add_command(serve.serve)
+main.add_command(migrate.migrate)
 main.add_command(blob.blob)
 main.add_command(thing.thing)
 main.add_command(study.study)

@@ -105,9 +105,12 @@ class Store(ABC):
         """The names of the tables this store's schema has."""
 
     @abstractmethod
-    def export_rows(self, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+    def export_rows(
+        self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
+    ) -> list[Row]:
         """Up to ``limit`` rows of ``table`` (one of :data:`TABLES`) whose key
-        columns come after ``after`` (from the first when None), in key order."""
+        columns come after ``after`` (from the first when None), in key order;
+        only ``columns`` of them if given (key columns among them)."""
 
     @abstractmethod
     def import_rows(self, table: str, rows: list[Row]) -> int:

@@ -160,9 +160,11 @@ class PostgresStore(Store):
         with self._unit("BEGIN READ ONLY", locking=False) as db:
             return copying.tables(db)
 
-    def export_rows(self, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+    def export_rows(
+        self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
+    ) -> list[Row]:
         with self._unit("BEGIN READ ONLY", locking=False) as db:
-            return copying.export_rows(db, table, after, limit)
+            return copying.export_rows(db, table, after, limit, columns)
 
     def import_rows(self, table: str, rows: list[Row]) -> int:
         with self._unit("BEGIN", locking=True) as db:

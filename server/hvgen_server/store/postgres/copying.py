@@ -20,12 +20,21 @@ def tables(db: Db) -> set[str]:
     return {str(r["tablename"]) for r in rows}
 
 
-def export_rows(db: Db, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+def export_rows(
+    db: Db, table: str, after: Sequence[Any] | None, limit: int, wanted: Sequence[str] | None = None
+) -> list[Row]:
     key = TABLES[_table(table)]
+    columns = "*"
+    if wanted is not None:
+        if not all(c.replace("_", "").isalnum() for c in wanted):
+            raise ValueError(f"not column names: {wanted!r}")
+        columns = ", ".join(wanted)
+    # Text keys in byte order (as SQLite and Python order them), whatever the database's collation.
+    ordered = [k if k == "position" else f'{k} COLLATE "C"' for k in key]
     where = ""
     if after is not None:
-        where = f" WHERE ({', '.join(key)}) > ({', '.join(['%s'] * len(key))})"
-    sql = f"SELECT * FROM {table}{where} ORDER BY {', '.join(key)} LIMIT %s"
+        where = f" WHERE ({', '.join(ordered)}) > ({', '.join(['%s'] * len(key))})"
+    sql = f"SELECT {columns} FROM {table}{where} ORDER BY {', '.join(ordered)} LIMIT %s"
     return [dict(r) for r in db.execute(sql, [*(after or ()), int(limit)]).fetchall()]
 
 

@@ -112,9 +112,11 @@ class SqliteStore(Store):
         with self.read():
             return copying.tables(self._connection()[0])
 
-    def export_rows(self, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+    def export_rows(
+        self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
+    ) -> list[Row]:
         with self.read():
-            return copying.export_rows(self._connection()[0], table, after, limit)
+            return copying.export_rows(self._connection()[0], table, after, limit, columns)
 
     def import_rows(self, table: str, rows: list[Row]) -> int:
         with self.write():

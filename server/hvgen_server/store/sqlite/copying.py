@@ -25,9 +25,19 @@ def tables(conn: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in found}
 
 
-def export_rows(conn: sqlite3.Connection, table: str, after: Sequence[Any] | None, limit: int) -> list[Row]:
+def _column(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a column name: {name!r}")
+    return "rowid AS position" if name == "position" else name
+
+
+def export_rows(
+    conn: sqlite3.Connection, table: str, after: Sequence[Any] | None, limit: int, wanted: Sequence[str] | None = None
+) -> list[Row]:
     key = _key(_table(table))
     columns = "rowid AS position, *" if table == "version_blobs" else "*"
+    if wanted is not None:
+        columns = ", ".join(_column(c) for c in wanted)
     where, args = "", list(after or ())
     if after is not None:
         where = f" WHERE ({', '.join(key)}) > ({', '.join('?' * len(key))})"

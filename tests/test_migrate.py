@@ -1,0 +1,218 @@
+"""hvgen migrate: an embedded store into PostgreSQL + S3 and back, verified,
+resumable, and refusing what it cannot vouch for."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from healthvault import methods
+from healthvault.bindings.methods.method_pickupconnectpackage import Info as PickUp
+from healthvault.bindings.thing import BlobPayload
+from healthvault.client import ThingQuery
+from hvgen.cli import main
+from hvgen_server.config import ServerConfig
+from hvgen_server.migration import MigrationError, migrate
+
+from .platform import EMBEDDED, Backend, RunningServer, free_port, start_server
+from .test_blobs import file_thing, pattern
+from .test_hardening import create_package
+from .test_server import MIS, study
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def shared(engines) -> Backend:  # type: ignore[no-untyped-def]
+    return Backend("shared", engines)
+
+
+def serve_on(base: Path, backend: Backend, store_options: list[str]) -> RunningServer:
+    base.mkdir(parents=True, exist_ok=True)
+    return RunningServer(
+        data=base / "data",
+        port=free_port(),
+        profile_path=base / "profile.json",
+        options=["--chunk-size", str(2 * MIB)],
+        backend=backend,
+        store_options=store_options,
+    ).start()
+
+
+def fill(server: RunningServer) -> dict[str, object]:
+    """Things with versions, blobs of every size, packages, a session and an
+    upload left in progress; what to find again."""
+    with server.client() as client:
+        kept = client.put_things([study(f"1.2.{i}", client_id=f"m-{i}") for i in range(30)])
+        updated = client.get_thing(kept[0].value)
+        assert updated is not None
+        updated.data_xml[0].any_element.description = "second version"  # type: ignore[union-attr]
+        client.put_thing(updated)
+        client.remove_things([kept[1]])
+        blobs = {}
+        for size in (100, 3 * MIB + 1, 11 * MIB + 5):
+            data = pattern(size, seed=size)
+            thing = file_thing(size=size)
+            thing.blob_payload = BlobPayload(blob=[client.upload_blob(iter([data]), name="b")])
+            key = client.put_thing(thing)
+            got = client.get_thing(key.value, blob_payload=True)
+            blobs[key.value] = (data, str(got.blob_payload.blob[0].blob_ref_url))  # type: ignore[union-attr]
+        pending = create_package(client, "the answer is here")
+        picked = create_package(client, "open sesame")
+        done = client.call(methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=picked, answer="open sesame"))
+        assert done.state == "done"
+        upload = str(client.begin_put_blob().blob_ref_url)
+        assert httpx.post(upload, content=b"x" * 1000, headers={"Content-Range": "bytes 0-999/*"}).status_code == 200
+        return {"blobs": blobs, "pending": pending, "picked": picked, "things": everything(client)}
+
+
+def everything(client) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """Every version of every thing, as (thing id, version stamp, XML)."""
+    from healthvault import codec
+
+    found = client.get_things(
+        ThingQuery(states=("Active", "Deleted"), current_version_only=False, max_full=500, sections=("core", "audits"))
+    )
+    return sorted((t.thing_id.value, t.thing_id.version_stamp, codec.write_thing(t).decode()) for t in found)
+
+
+def check(server: RunningServer, filled: dict[str, object], tmp_path: Path) -> None:
+    with server.client() as client:
+        assert everything(client) == filled["things"]
+        assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == 29
+        for key, (data, old_url) in filled["blobs"].items():  # type: ignore[attr-defined]
+            got = client.get_thing(key, blob_payload=True)
+            out = tmp_path / f"{key}.bin"
+            client.blobs(got).save("b", out)
+            assert out.read_bytes() == data
+            # A URL issued before the move still works: the token key moved with the store.
+            moved = old_url.replace(old_url.split("/streaming")[0], server.url)
+            assert httpx.get(moved).content == data
+        with pytest.raises(Exception, match="already picked|no package"):
+            client.call(methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=filled["picked"], answer="wrong answer"))
+        opened = client.call(
+            methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=filled["pending"], answer="the answer is here")
+        )
+        assert opened.state == "done"
+
+
+def test_round_trip_into_postgres_and_s3_and_back(shared: Backend, tmp_path: Path) -> None:
+    embedded = start_server(tmp_path / "embedded", "--chunk-size", str(2 * MIB))
+    filled = fill(embedded)
+    embedded.stop()
+
+    target = shared.options()
+    runner = CliRunner()
+    moved = runner.invoke(
+        main,
+        ["migrate", "--from", str(embedded.data), "--to-db", target[1], "--to-blobs", target[3], "--json"],
+        env=shared.env,
+    )
+    assert moved.exit_code == 0, moved.output
+    report = json.loads(moved.output)
+    assert report["blobs_copied"] == 3 and report["uploads_left"] == 1
+    assert (
+        report["rows"]["versions"] == 30 + 1 + 1 + 3 + 1 and report["verified_rows"] >= 36 + 34 + 3 + 3
+    )  # versions, things, blobs, their names
+
+    again = runner.invoke(
+        main,
+        ["migrate", "--from", str(embedded.data), "--to-db", target[1], "--to-blobs", target[3], "--json"],
+        env=shared.env,
+    )
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["blobs_present"] == 3 and sum(json.loads(again.output)["rows"].values()) == 0
+
+    on_shared = serve_on(tmp_path / "shared", shared, target)
+    try:
+        assert on_shared.profile.app_id == embedded.profile.app_id
+        check(on_shared, filled, tmp_path)
+        after = fill_one(on_shared)
+    finally:
+        on_shared.stop()
+
+    back = tmp_path / "back"
+    returned = runner.invoke(
+        main,
+        ["migrate", "--from-db", target[1], "--from-blobs", target[3], "--to", str(back / "data")],
+        env=shared.env,
+    )
+    assert returned.exit_code == 0, returned.output
+    assert "rows verified" in returned.output
+    on_embedded = serve_on(back, EMBEDDED, [])
+    try:
+        with on_embedded.client() as client:
+            assert client.get_thing(after) is not None
+            assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == 30
+    finally:
+        on_embedded.stop()
+
+
+def fill_one(server: RunningServer) -> str:
+    with server.client() as client:
+        return client.put_thing(study(f"9.{uuid.uuid4().hex}")).value
+
+
+def test_an_interrupted_migration_goes_on_where_it_stopped(shared: Backend, tmp_path: Path) -> None:
+    embedded = start_server(tmp_path / "embedded", "--chunk-size", str(2 * MIB))
+    with embedded.client() as client:
+        for i in range(4):
+            thing = file_thing(size=3 * MIB)
+            thing.blob_payload = BlobPayload(blob=[client.upload_blob(iter([pattern(3 * MIB, seed=i)]), name="b")])
+            client.put_thing(thing)
+    embedded.stop()
+    options = shared.options()
+    source = ServerConfig(data_dir=embedded.data)
+    target = ServerConfig(data_dir=tmp_path / "unused", database_url=options[1], blobs_url=options[3])
+
+    def stop_after_two(what: str, done: int, total: int | None) -> None:
+        if what == "blob bytes" and done > 6 * MIB:  # inside the third blob
+            raise KeyboardInterrupt
+
+    from .platform import environment
+
+    with environment(shared.env):
+        with pytest.raises(KeyboardInterrupt):
+            migrate(source, target, stop_after_two)
+        report = migrate(source, target)
+    assert report.blobs_present == 2 and report.blobs_copied == 2
+    assert report.rows["blobs"] == 2 and report.verified_rows > 0
+
+
+def test_a_blob_that_does_not_match_its_hash_is_not_moved(shared: Backend, tmp_path: Path) -> None:
+    embedded = start_server(tmp_path / "embedded")
+    with embedded.client() as client:
+        thing = file_thing(size=3 * MIB)
+        item = client.upload_blob(iter([pattern(3 * MIB)]), name="b")
+        thing.blob_payload = BlobPayload(blob=[item])
+        key = client.put_thing(thing)
+        url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)  # type: ignore[union-attr]
+    embedded.stop()
+    embedded.flip_byte(embedded.blob_id(url), MIB + 3)
+    options = shared.options()
+    result = CliRunner().invoke(
+        main, ["migrate", "--from", str(embedded.data), "--to-db", options[1], "--to-blobs", options[3]], env=shared.env
+    )
+    assert result.exit_code == 1
+    assert "do not match the blob's hash" in result.output and "Traceback" not in result.output
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["migrate", "--from", str(tmp_path / "nothing"), "--to", str(tmp_path / "x")])
+    assert missing.exit_code == 1 and "holds no store" in missing.output
+    half = runner.invoke(main, ["migrate", "--from", str(tmp_path), "--to-db", "postgresql://u@h:1/d"])
+    assert half.exit_code == 2 and "--to-blobs" in half.output
+    bad = runner.invoke(main, ["migrate", "--from", str(tmp_path), "--to-db", "mysql://x/y", "--to-blobs", "s3://bkt"])
+    assert bad.exit_code == 2 and "postgresql://USER@HOST:PORT/DBNAME" in bad.output
+    bucket = runner.invoke(
+        main, ["migrate", "--from", str(tmp_path), "--to-db", "postgresql://u@h/d", "--to-blobs", "s3://B_"]
+    )
+    assert bucket.exit_code == 2 and "not a bucket name" in bucket.output
+    with pytest.raises(MigrationError, match="same store"):
+        migrate(ServerConfig(data_dir=tmp_path), ServerConfig(data_dir=tmp_path))
