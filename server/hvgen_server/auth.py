@@ -41,9 +41,12 @@ def check_record(ctx: Context, app_id: str) -> str:
         record_id = str(uuid.UUID(record_id))
     except ValueError:
         raise PlatformError(StatusCode.INVALID_RECORD, "record-id is not a GUID") from None
-    if not ctx.store.record_exists(record_id):
+    with ctx.store.read() as tx:  # one unit of work for both questions
+        exists = tx.records.exists(record_id)
+        allowed = exists and tx.records.authorized(app_id, record_id)
+    if not exists:
         raise PlatformError(StatusCode.INVALID_RECORD, "unknown record")
-    if not ctx.store.authorized(app_id, record_id):
+    if not allowed:
         raise PlatformError(StatusCode.ACCESS_DENIED, "the application may not access this record")
     return record_id
 
