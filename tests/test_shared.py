@@ -285,3 +285,40 @@ def test_large_puts_go_up_in_parts(s3: S3BlobFiles) -> None:
     assert s3.put(blob_id, (data[i : i + 777_777] for i in range(0, len(data), 777_777))) == len(data)
     assert b"".join(s3.read(blob_id)) == data
     assert "-" in s3.client.head_object(Bucket=s3.bucket, Key=s3.key(blob_id))["ETag"]  # a multipart object
+
+
+def test_instances_starting_at_once_on_a_new_store_agree(shared: Backend, tmp_path: Path) -> None:
+    """Three first runs at once on a database that does not exist yet: one
+    database, one schema, one application, one token key."""
+    import os
+    import subprocess
+    import sys
+
+    options = shared.options()
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hvgen",
+                "serve",
+                "--init-only",
+                "--data",
+                str(tmp_path / f"d{i}"),
+                *options,
+                "--profile",
+                str(tmp_path / f"p{i}.json"),
+            ],
+            env={**os.environ, **shared.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(3)
+    ]
+    outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert sum("Created" in out for out in outputs) == 1, outputs
+    apps = {line.split()[-1] for out in outputs for line in out.splitlines() if "application:" in line}
+    assert len(apps) == 1
+    keys = {(tmp_path / f"d{i}" / "app" / "key.pem").read_bytes() for i in range(3)}
+    assert len(keys) == 1

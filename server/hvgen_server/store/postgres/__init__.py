@@ -76,7 +76,7 @@ def create_database_if_missing(url: str) -> bool:
     try:
         with _connect(make_conninfo(url, dbname="postgres")) as admin:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(dbname))))
-    except errors.DuplicateDatabase:
+    except (errors.DuplicateDatabase, errors.UniqueViolation):
         return False  # another process created it meanwhile
     except psycopg.Error as exc:
         raise StoreError(f"cannot create the database of {redacted(url)}: {str(exc).strip()}") from None
