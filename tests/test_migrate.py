@@ -216,3 +216,30 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     assert bucket.exit_code == 2 and "not a bucket name" in bucket.output
     with pytest.raises(MigrationError, match="same store"):
         migrate(ServerConfig(data_dir=tmp_path), ServerConfig(data_dir=tmp_path))
+
+
+def test_an_older_sqlite_store_gains_the_upload_state_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hvgen_server.store import SqliteStore
+    from hvgen_server.store.rows import UPLOADING, BlobRow
+
+    store = SqliteStore(tmp_path / "store.sqlite")
+    record, _ = store.add_record("r", [])
+    blob_id = str(uuid.uuid4())
+    with store.write() as tx:
+        tx.blobs.add(BlobRow(blob_id, record, "record", 4, UPLOADING, 0, None, None, 2, b"", None, 0.0, 9e9))
+    store.close()
+    db = sqlite3.connect(tmp_path / "store.sqlite")  # as version 2 made it
+    db.execute("ALTER TABLE blobs DROP COLUMN files_state")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    store = SqliteStore(tmp_path / "store.sqlite")
+    try:
+        assert store.meta("schema_version") == "3"
+        with store.read() as tx:
+            found = tx.blobs.get(blob_id)
+        assert found is not None and found.files_state == "" and found.state == UPLOADING
+    finally:
+        store.close()

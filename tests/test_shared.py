@@ -322,3 +322,25 @@ def test_instances_starting_at_once_on_a_new_store_agree(shared: Backend, tmp_pa
     assert len(apps) == 1
     keys = {(tmp_path / f"d{i}" / "app" / "key.pem").read_bytes() for i in range(3)}
     assert len(keys) == 1
+
+
+def test_the_schema_is_migrated_version_by_version(engines) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from hvgen_server.store.errors import StoreError
+    from hvgen_server.store.postgres import PostgresStore
+    from hvgen_server.store.postgres.schema import SCHEMA_VERSION
+
+    url = engines.postgres.new_database()
+    PostgresStore(url, pool_size=1).close()  # creates the database and the whole schema
+    with psycopg.connect(url, autocommit=True) as db:  # as a store made by the first version was
+        db.execute("DROP INDEX things_by_type_in_order")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    store = PostgresStore(url, pool_size=1)
+    assert store.meta("schema_version") == str(SCHEMA_VERSION) and SCHEMA_VERSION >= 2
+    store.close()
+    with psycopg.connect(url, autocommit=True) as db:
+        assert db.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'things_by_type_in_order'").fetchone()
+        db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match="newer than this hvgen knows"):
+        PostgresStore(url, pool_size=1)

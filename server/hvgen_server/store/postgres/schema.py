@@ -145,6 +145,12 @@ CREATE TABLE seen_requests (
 CREATE INDEX seen_requests_by_expiry ON seen_requests(expires);
 """,
     ),
+    (
+        "GetThings by type in response order reads only the rows it returns, however rare the type",
+        """
+CREATE INDEX things_by_type_in_order ON things(record_id, type_id, eff_date DESC, created DESC);
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.
