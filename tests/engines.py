@@ -246,7 +246,11 @@ class Engines:
 
     def __init__(self) -> None:
         self.postgres = Postgres()
-        self.s3 = Seaweed()
+        try:
+            self.s3 = Seaweed()
+        except EngineUnavailable:
+            self.postgres.stop()  # its folder
+            raise
         self._prefixes = itertools.count()
 
     def start(self) -> Engines:
