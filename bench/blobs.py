@@ -31,7 +31,7 @@ from healthvault import blobhash, blobs  # noqa: E402
 from healthvault.bindings.thing import BlobPayload, DataXml, Thing2, ThingType  # noqa: E402
 from healthvault.bindings.things.file import File  # noqa: E402
 from tests.bigblob import generated  # noqa: E402
-from tests.platform import start_server  # noqa: E402
+from tests.localserver import start_server  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -94,7 +94,7 @@ def raw_transfer(client: object, size: int) -> tuple[float, float]:
         item.hash = blobhash.hash_chunks(generated(size))
         thing.blob_payload = BlobPayload(blob=[item.payload_item()])
         key = client.put_thing(thing)
-        read_url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)  # type: ignore[union-attr]
+        read_url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)
         t0 = time.perf_counter()
         with http.stream("GET", read_url) as response:
             for _ in response.iter_bytes(MIB):
@@ -138,7 +138,7 @@ def main() -> None:
             for piece in generated(size):
                 f.write(piece)
 
-        def timed(fn):  # type: ignore[no-untyped-def]
+        def timed(fn):
             t0 = time.perf_counter()
             fn()
             return time.perf_counter() - t0

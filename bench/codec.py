@@ -21,10 +21,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from _common import ROOT, best_of
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from lxml import etree
 
+from bench._common import ROOT, best_of
 from healthvault import codec
 from healthvault.bindings.base import CodableValue, Organization
 from healthvault.bindings.dates import Date, DateTime, Time
@@ -102,7 +105,7 @@ def make_thing(i: int) -> Thing2:
     )
 
 
-def plain_bindings(tmp: Path) -> tuple[type, object, object]:
+def plain_bindings(tmp: Path) -> tuple[type, Any, Any]:
     shutil.copytree(ROOT / "xsd", tmp / "xsd")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run(

@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import ROOT
 
 BIN = Path(sys.executable).parent
 CATALOG = ROOT.parent / "shared" / "reference" / "catalog" / "xsd"

@@ -39,9 +39,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from healthvault import codec, crypto, methods, status  # noqa: E402
+from healthvault import crypto, methods, status  # noqa: E402
 from healthvault.client import HealthVaultClient, HealthVaultTransportError, ThingQuery  # noqa: E402
-from tests.platform import RunningServer, start_server  # noqa: E402
+from healthvault.schema import GetThings3Params, PutThings2Params
+from tests.localserver import RunningServer, start_server  # noqa: E402
 from tests.test_blobs import file_thing  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
 
@@ -64,7 +65,7 @@ def percentile(times: list[float], q: float) -> float:
 
 
 def load(server: RunningServer, clients: int, seconds: float) -> None:
-    pid = server.process.pid  # type: ignore[union-attr]
+    pid = server.process.pid
     before = rss_mib(pid)
     tag = uuid.uuid4().hex[:8]
     times: list[float] = []
@@ -227,7 +228,7 @@ def attack(profile_path: str, stop: Any, results: Any) -> None:
     with HealthVaultClient.from_profile(Path(profile_path), timeout=300, retries=0) as attacker:
         session = attacker.create_session()
         xpath = "/thing/data-xml/medical-image-study[count(series[count(images[image-blob-name])>0])>0]/description[contains(.,'zz')]"
-        get_info = codec.REQUEST_INFO["urn:com.microsoft.wc.methods.GetThings3"]
+        get_info = GetThings3Params
         requests: dict[str, Callable[[], bytes]] = {
             "xpath": lambda: methods.build_request(
                 methods.GET_THINGS3,
@@ -237,9 +238,7 @@ def attack(profile_path: str, stop: Any, results: Any) -> None:
             ),
             "put1000": lambda: methods.build_request(
                 methods.PUT_THINGS,
-                codec.REQUEST_INFO["urn:com.microsoft.wc.methods.PutThings2"](
-                    thing=[study(f"3.p.{uuid.uuid4().hex}") for _ in range(1000)]
-                ),
+                PutThings2Params(thing=[study(f"3.p.{uuid.uuid4().hex}") for _ in range(1000)]),
                 session=session,
                 record_id=attacker.record_id,
             ),

@@ -21,7 +21,8 @@ from typing import Any
 
 from lxml import etree
 
-from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement, _text
+from .binding import XSI_NS, Binding, DataRoot, Document, Model, RawElement
+from .xmltree import _text
 
 _XSI = "{" + XSI_NS + "}"
 _WS = " \t\n\r"
@@ -69,11 +70,16 @@ def _name(tag: str) -> str:
 
 
 class Checker:
-    """Checks one tree; ``problems`` and ``raw_roots`` hold what it found."""
+    """Checks one tree; ``problems`` and ``raw_roots`` hold what it found.
 
-    def __init__(self, doc: Document, decide: Decide | None = None) -> None:
+    With ``defer_data``, data-xml roots are left undecided: their class is
+    chosen (and their content checked) when a program first reads them.
+    """
+
+    def __init__(self, doc: Document, decide: Decide | None = None, *, defer_data: bool = False) -> None:
         self.doc = doc
         self.decide = decide
+        self.defer_data = defer_data
         self.problems: list[Problem] = []
         self.raw_roots: list[RawRoot] = []
 
@@ -188,6 +194,8 @@ class Checker:
                 self._report(element, f"unexpected attribute {_attribute(name)}", True)
 
     def _data_root(self, root: etree._Element, data_xml: etree._Element) -> None:
+        if self.defer_data:
+            return
         if self.decide is None:
             self.doc.decisions[root] = RawElement
             return

@@ -157,18 +157,22 @@ def _settle(what: str, checker: Checker, strict: bool, *, stacklevel: int = 3) -
         )
 
 
-def bind(element: etree._Element, cls: type[T], *, what: str = "document", strict: bool = False) -> T:
+def bind(
+    element: etree._Element, cls: type[T], *, what: str = "document", strict: bool = False, defer_data: bool = False
+) -> T:
     """Check ``element`` against ``cls`` and return a view of it.
 
     The element is used in place (not copied); data-xml roots below it are
-    bound by their thing's type-id.
+    bound by their thing's type-id. With ``defer_data`` (not with
+    ``strict``), each data-xml root is checked and bound when the program
+    first reads it, and a root that does not fit its class warns then.
 
     Raises:
         HealthVaultXmlError: Content ``cls`` has no place for (and, when
             ``strict``, missing content or values that do not parse).
     """
     doc = Document()
-    checker = Checker(doc, _decide)
+    checker = Checker(doc, _decide, defer_data=defer_data and not strict)
     checker.check(element, cls)
     _settle(what, checker, strict)
     return cls._of(element, doc)  # noqa: SLF001
@@ -370,9 +374,15 @@ def write_response(envelope: ResponseEnvelope) -> bytes:
 
 
 def read_response(
-    data: XmlInput, *, max_bytes: int | None = safexml.DEFAULT_MAX_BYTES, strict: bool = False
+    data: XmlInput,
+    *,
+    max_bytes: int | None = safexml.DEFAULT_MAX_BYTES,
+    strict: bool = False,
+    defer_data: bool = False,
 ) -> ResponseEnvelope:
-    """Read a response; its ``info`` is decoded by namespace."""
+    """Read a response; its ``info`` is decoded by namespace. With
+    ``defer_data``, the data-xml roots of things in it are checked and
+    bound when first read (see :func:`bind`)."""
     _require_envelopes()
     if isinstance(data, etree._Element):
         element = safexml.to_element(data, what="response")
@@ -393,7 +403,11 @@ def read_response(
         if qname.localname != "info":
             raise HealthVaultXmlError(f"unexpected <{qname.localname}> after status")
         cls = RESPONSE_INFO.get(qname.namespace or "")
-        info = bind(info_el, cls, what="response info", strict=strict) if cls else RawElement._of(info_el)  # noqa: SLF001
+        info = (
+            bind(info_el, cls, what="response info", strict=strict, defer_data=defer_data)
+            if cls
+            else RawElement._of(info_el)  # noqa: SLF001
+        )
     return ResponseEnvelope(status=status, info=info, _root=element)
 
 
@@ -448,4 +462,17 @@ def _pretty(data: bytes) -> bytes:
 
 # Data-xml roots read without a decision (views built by hand) are resolved
 # the same way: by the thing's type-id, checked against its class.
-install_data_root_resolver(lambda element, type_id: _decide(element, type_id)[0])
+def _resolve(element: etree._Element, type_id: str | None) -> type:
+    """The class of a data-xml root decided when it is first read (a root
+    of a tree built in memory, or of a document read with ``defer_data``)."""
+    cls, problems, expected = _decide(element, type_id)
+    if cls is RawElement and problems and expected:
+        warnings.warn(
+            f"kept <{etree.QName(element).localname}> as raw XML: {_describe(problems)}",
+            HealthVaultDecodeWarning,
+            stacklevel=4,
+        )
+    return cls
+
+
+install_data_root_resolver(_resolve)

@@ -184,15 +184,16 @@ def build_request(
     return codec.RequestParts(header=header_text, info=info_text, auth=auth_text).join()
 
 
-def read_result(method: Method, data: bytes, *, max_bytes: int | None = None) -> Any:
+def read_result(method: Method, data: bytes, *, max_bytes: int | None = None, defer_data: bool = False) -> Any:
     """Read a response to ``method``: its ``info``, or the status exception.
+    ``defer_data``: see :func:`codec.read_response`.
 
     Raises:
         HealthVaultStatusError: The status code is not 0 (the subclass named
             after the code, e.g. :class:`status.VersionStampMismatch`).
         HealthVaultXmlError: The response is not a valid response to ``method``.
     """
-    envelope = codec.read_response(data, max_bytes=max_bytes)
+    envelope = codec.read_response(data, max_bytes=max_bytes, defer_data=defer_data)
     code = envelope.status.code
     if code != 0:
         error = envelope.status.error

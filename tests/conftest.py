@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from hvgen_server.store import Store
+
+    from .engines import Engines
+    from .localserver import Backend, RunningServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -17,7 +25,7 @@ needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is 
 
 
 @pytest.fixture(scope="session")
-def engines():  # type: ignore[no-untyped-def]
+def engines() -> Iterator[Engines]:
     """PostgreSQL and an S3 server, started once for the test session (the
     tests that need them are skipped, with the reason, where their binaries
     cannot be found)."""
@@ -33,11 +41,11 @@ def engines():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session", params=["embedded", "shared"])
-def backend(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def backend(request: pytest.FixtureRequest) -> Backend:
     """Where the servers of a test keep their data: every server test runs
     on the embedded store (SQLite and files) and on the shared one
     (PostgreSQL and an S3 bucket)."""
-    from .platform import EMBEDDED, Backend
+    from .localserver import EMBEDDED, Backend
 
     if request.param == "embedded":
         return EMBEDDED
@@ -45,9 +53,9 @@ def backend(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, backend):  # type: ignore[no-untyped-def]
+def server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
     """The local platform, started once for the test session (per backend)."""
-    from .platform import start_server
+    from .localserver import start_server
 
     running = start_server(tmp_path_factory.mktemp("platform"), backend=backend)
     yield running
@@ -55,13 +63,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, backend):  # type: ignore[n
 
 
 @pytest.fixture
-def new_server(tmp_path: Path, backend):  # type: ignore[no-untyped-def]
+def new_server(tmp_path: Path, backend: Backend) -> Iterator[Callable[..., RunningServer]]:
     """Start a dedicated server with options: ``new_server("--session-ttl", "1")``."""
-    from .platform import start_server
+    from .localserver import start_server
 
-    started = []
+    started: list[RunningServer] = []
 
-    def start(*options: str):  # type: ignore[no-untyped-def]
+    def start(*options: str) -> RunningServer:
         running = start_server(tmp_path / f"p{len(started)}", *options, backend=backend)
         started.append(running)
         return running
@@ -72,13 +80,14 @@ def new_server(tmp_path: Path, backend):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def new_store(tmp_path: Path, backend):  # type: ignore[no-untyped-def]
+def new_store(tmp_path: Path, backend: Backend) -> Iterator[Callable[[], Store]]:
     """Open a new, empty store of the backend: ``store = new_store()``."""
     from hvgen_server.store import SqliteStore
 
-    opened = []
+    opened: list[Store] = []
 
-    def open_one():  # type: ignore[no-untyped-def]
+    def open_one() -> Store:
+        store: Store
         if backend.engines is None:
             store = SqliteStore(tmp_path / f"store{len(opened)}.sqlite")
         else:

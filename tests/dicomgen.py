@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+
+class StudyUids(TypedDict):
+    study_uid: str
+    series_uids: list[str]
+    sops: list[str]
+
+
+def pydicom_file(name: str) -> Path:
+    """The path of one of pydicom's test files."""
+    from pydicom.data import get_testdata_file
+
+    found = get_testdata_file(name)
+    assert isinstance(found, str), f"pydicom has no test file {name}"
+    return Path(found)
 
 
 def make_study(
@@ -18,14 +34,17 @@ def make_study(
     study_uid: str | None = None,
     seed: int = 0,
     patient: str = "DOE^JANE",
-) -> dict[str, object]:
+    patient_id: str | None = None,
+    study_date: str = "20240517",
+    modality: str = "CT",
+) -> StudyUids:
     """Write ``series`` x ``images`` CT images of ``size`` x ``size`` x 16 bits
     under ``folder``; returns the UIDs used."""
     rng = np.random.default_rng(seed)
     study_uid = study_uid or generate_uid()
     folder.mkdir(parents=True, exist_ok=True)
-    series_uids = []
-    sops = []
+    series_uids: list[str] = []
+    sops: list[str] = []
     y, x = np.mgrid[0:size, 0:size]
     for s in range(series):
         series_uid = generate_uid()
@@ -44,14 +63,16 @@ def make_study(
             ds.SOPInstanceUID = sop
             ds.StudyInstanceUID = study_uid
             ds.SeriesInstanceUID = series_uid
-            ds.StudyDate = "20240517"
+            ds.StudyDate = study_date
             ds.StudyTime = "101530.250"
             ds.AcquisitionDate = "20240517"
             ds.AcquisitionTime = f"1016{s:02d}"
             ds.PatientName = patient
+            if patient_id is not None:
+                ds.PatientID = patient_id
             ds.StudyDescription = "CT HEAD"
             ds.SeriesDescription = f"Axial {s + 1}"
-            ds.Modality = "CT"
+            ds.Modality = modality
             ds.BodyPartExamined = "HEAD"
             ds.InstitutionName = "General Hospital"
             ds.ReferringPhysicianName = "SMITH^JOHN"

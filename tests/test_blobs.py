@@ -20,7 +20,7 @@ from healthvault.bindings.things.file import File
 from healthvault.client import HealthVaultClient
 from hvgen.cli import main
 
-from .platform import RunningServer
+from .localserver import Backend, RunningServer
 
 MIB = 1024 * 1024
 CHUNK = 2 * MIB  # the dedicated server below announces 2 MiB chunks
@@ -88,8 +88,8 @@ def test_cli_blob_hash(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def small_chunks(tmp_path_factory: pytest.TempPathFactory, backend) -> Iterator[RunningServer]:  # type: ignore[no-untyped-def]
-    from .platform import start_server
+def small_chunks(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    from .localserver import start_server
 
     server = start_server(
         tmp_path_factory.mktemp("blobs"),
@@ -158,26 +158,26 @@ def test_default_blob_and_inline_threshold(client: HealthVaultClient) -> None:
     store.commit()
     assert store.read("") == b"tiny default blob"
     assert store.read("big") == pattern(5000)
-    thing_id = store.thing.thing_id.value  # type: ignore[union-attr]
+    thing_id = store.thing.thing_id.value
     inline = client.get_thing(thing_id, blob_payload=True, blob_format="inline", blob_names=[""])
-    assert [b.blob_info.name for b in inline.blob_payload.blob] == [""]  # type: ignore[union-attr]
+    assert [b.blob_info.name for b in inline.blob_payload.blob] == [""]
     import base64
 
-    assert base64.b64decode(inline.blob_payload.blob[0].base64data) == b"tiny default blob"  # type: ignore[union-attr]
+    assert base64.b64decode(inline.blob_payload.blob[0].base64data or "") == b"tiny default blob"
     with pytest.raises(status.BlobSizeTooLargeForInline):
         client.get_thing(thing_id, blob_payload=True, blob_format="inline")
-    only_info = client.get_thing(store.thing.thing_id.value, blob_payload=True, blob_format="information")  # type: ignore[union-attr]
-    assert all(b.base64data is None and b.blob_ref_url is None for b in only_info.blob_payload.blob)  # type: ignore[union-attr]
+    only_info = client.get_thing(store.thing.thing_id.value, blob_payload=True, blob_format="information")
+    assert all(b.base64data is None and b.blob_ref_url is None for b in only_info.blob_payload.blob)
 
 
-def test_inline_too_large_for_response(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_inline_too_large_for_response(new_server) -> None:
     server = new_server("--inline-limit", "100")
     with server.client() as c:
         store = c.blobs(file_thing())
         store.write("x", pattern(500))
         store.commit()
         with pytest.raises(status.BlobSizeTooLargeForInline):
-            c.get_thing(store.thing.thing_id.value, blob_payload=True, blob_format="inline")  # type: ignore[union-attr]
+            c.get_thing(store.thing.thing_id.value, blob_payload=True, blob_format="inline")
 
 
 def test_range_reads(client: HealthVaultClient) -> None:
@@ -358,7 +358,7 @@ def test_max_blob_size_enforced_before_sending(client: HealthVaultClient, tmp_pa
     assert httpx.get(upload.url).headers["x-hv-blob-received"] == "0"
 
 
-def test_expired_upload_token_and_abandoned_uploads_swept(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_expired_upload_token_and_abandoned_uploads_swept(new_server) -> None:
     server = new_server("--blob-write-ttl", "1", "--chunk-size", str(CHUNK))
     with server.client() as c:
         url = begin(c)
@@ -373,7 +373,7 @@ def test_expired_upload_token_and_abandoned_uploads_swept(new_server) -> None:  
     assert blob_id not in server.blob_ids()
 
 
-def test_server_killed_mid_upload_then_resumed(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_server_killed_mid_upload_then_resumed(new_server, tmp_path: Path) -> None:
     server = new_server("--chunk-size", str(CHUNK))
     data = pattern(12 * MIB + 3, seed=7)
     source = tmp_path / "scan.dcm"
@@ -397,7 +397,7 @@ def test_server_killed_mid_upload_then_resumed(new_server, tmp_path: Path) -> No
         thing = file_thing()
         thing.blob_payload = BlobPayload(blob=[item])
         key = c.put_thing(thing)
-        store = c.blobs(c.get_thing(key.value, blob_payload=True))  # type: ignore[arg-type]
+        store = c.blobs(c.get_thing(key.value, blob_payload=True))
         out = tmp_path / "back.dcm"
         store.save("scan", out)
         assert out.read_bytes() == data
@@ -511,7 +511,7 @@ def _peak_rss_mib(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-def test_two_gib_blob_in_constant_memory(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_two_gib_blob_in_constant_memory(new_server) -> None:
     """A 2 GiB generated stream goes up and comes back down; neither the
     client nor the server holds it in memory."""
     import subprocess
@@ -577,13 +577,13 @@ def test_failed_chunk_is_sent_again(small_chunks: RunningServer) -> None:
     assert len(transport.sent_ranges) == 6  # 4 chunks + 2 retries
 
 
-def crypto_key(profile):  # type: ignore[no-untyped-def]
+def crypto_key(profile):
     from healthvault import crypto
 
     return crypto.load_private_key(profile.key_path)
 
 
-def crypto_cert(profile):  # type: ignore[no-untyped-def]
+def crypto_cert(profile):
     from healthvault import crypto
 
     return crypto.load_certificate(profile.cert_path)

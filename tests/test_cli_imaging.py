@@ -8,23 +8,23 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from click.testing import CliRunner
-from pydicom.data import get_testdata_file
 
 from healthvault import crypto
 from hvgen.cli import main
 from hvgen_imaging import dicom, study
 
-from .dicomgen import make_study
-from .platform import RunningServer, start_server
+from .dicomgen import make_study, pydicom_file
+from .localserver import RunningServer, start_server
 from .terminal import assert_clean, hvgen_env, in_terminal, invoke, piped
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def platform(tmp_path_factory: pytest.TempPathFactory):
     running = start_server(tmp_path_factory.mktemp("cli-platform"))
     yield running
     running.stop()
@@ -47,7 +47,7 @@ def signer_files(folder: Path) -> list[str]:
     return ["--sign", "--key", str(folder / "key.pem"), "--cert", str(folder / "cert.pem")]
 
 
-def listed(env: dict[str, str], uid: str) -> list[dict[str, object]]:
+def listed(env: dict[str, str], uid: str) -> list[dict[str, Any]]:
     run = invoke(["study", "list", "--json"], env)
     assert run.code == 0, run.stderr
     return [s for s in json.loads(run.output) if s["study_uid"] == uid]
@@ -62,7 +62,7 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     (folder / "notes.txt").write_text("not an image\n")
     os.mkfifo(folder / "pipe")
     (folder / "gone.dcm").symlink_to(folder / "nowhere.dcm")
-    shutil.copy(get_testdata_file("SC_rgb_jpeg.dcm"), folder / "odd.dcm")  # pydicom warns reading it
+    shutil.copy(pydicom_file("SC_rgb_jpeg.dcm"), folder / "odd.dcm")  # pydicom warns reading it
 
     run = in_terminal(["study", "upload", str(folder)], env)
     assert run.code == 0, run.output
@@ -89,7 +89,7 @@ def test_upload_download_add_series_in_a_terminal(env: dict[str, str], tmp_path:
     for original in originals:
         assert (
             out / str(uids["series_uids"][originals.index(original) // 3]) / f"{sop_of(original)}.dcm"
-        ).read_bytes() == original.read_bytes()  # type: ignore[index]
+        ).read_bytes() == original.read_bytes()
 
     more = tmp_path / "more"
     make_study(more, series=1, images=2, size=64, study_uid=uid, seed=12)
@@ -151,7 +151,7 @@ def test_duplicate_studies_are_never_picked_silently(
         ["study", "download", uid, str(tmp_path / "out")],
         ["study", "delete", uid],
         ["study", "remove-series", uid, str(uids["series_uids"][0])],
-    ):  # type: ignore[index]
+    ):
         run = invoke(args, env)
         assert run.code == 1, args
         assert_clean(run)
@@ -216,7 +216,7 @@ def test_a_signed_study_is_not_changed_without_a_word(env: dict[str, str], tmp_p
     for args in (
         ["study", "add-series", uid, str(tmp_path / "more")],
         ["study", "remove-series", uid, str(uids["series_uids"][0])],
-    ):  # type: ignore[index]
+    ):
         run = invoke(args, env)
         assert run.code == 1, args
         assert "is signed" in run.stderr and "--sign" in run.stderr and "--unsigned-ok" in run.stderr
@@ -226,7 +226,7 @@ def test_a_signed_study_is_not_changed_without_a_word(env: dict[str, str], tmp_p
     assert run.code == 0 and run.output.rstrip().endswith("signed)")
     run = invoke(["study", "download", uid, str(tmp_path / "out")], env)
     assert run.code == 0 and "signature: valid" in run.output
-    run = invoke(["study", "remove-series", uid, str(uids["series_uids"][0]), "--unsigned-ok"], env)  # type: ignore[index]
+    run = invoke(["study", "remove-series", uid, str(uids["series_uids"][0]), "--unsigned-ok"], env)
     assert run.code == 0, run.stderr
     assert run.output.rstrip().endswith("signature removed)")
     assert (listed(env, uid)[0]["series"], listed(env, uid)[0]["signed"]) == (2, False)
@@ -248,7 +248,7 @@ def test_unreadable_and_empty_folders_are_one_line_errors(
     locked.mkdir()
     real_scandir = os.scandir
 
-    def guarded(path=".", *args):  # type: ignore[no-untyped-def]
+    def guarded(path=".", *args):
         if Path(path) == locked:
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path, *args)
@@ -278,7 +278,7 @@ def test_unreadable_files_and_folders_without_permission(env: dict[str, str], tm
     assert run.code == 1 and run.stderr.strip() == f"Error: cannot read {locked}: permission denied"
 
 
-def test_delete_removes_the_blobs_from_disk(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_the_blobs_from_disk(new_server, tmp_path: Path) -> None:
     server = new_server()
     env = hvgen_env(tmp_path / "home", server.profile_path)
     keep = make_study(tmp_path / "keep", series=1, images=1, size=64, seed=61)

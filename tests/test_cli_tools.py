@@ -14,12 +14,12 @@ import pytest
 from healthvault import codec, crypto
 
 from .dicomgen import make_study
-from .platform import RunningServer, free_port, start_server
+from .localserver import RunningServer, free_port, start_server
 from .terminal import assert_clean, hvgen_env, in_terminal, invoke, piped
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def platform(tmp_path_factory: pytest.TempPathFactory):
     running = start_server(tmp_path_factory.mktemp("tools-platform"))
     yield running
     running.stop()
@@ -95,16 +95,16 @@ def test_blob_get_bad_outputs_and_ranges_leave_nothing(
     assert run.code == 2 and "is a directory" in run.stderr
     run = piped(["blob", "get", thing_id, "/proc/version"], env)  # a file that exists and cannot be replaced
     assert run.code == 1 and run.stderr.startswith("Error: cannot write /proc/") and "Traceback" not in run.stderr
-    out = tmp_path / "r.bin"
-    run = piped(["blob", "get", thing_id, str(out), "--range", "5-2"], env)
-    assert run.code == 2 and "'5-2' ends before it starts" in run.stderr and not out.exists()
-    run = piped(["blob", "get", thing_id, str(out), "--range", f"{10**9}-"], env)
-    assert run.code == 1 and "outside the blob" in run.stderr and not out.exists()
-    out.write_bytes(b"keep me")
-    run = piped(["blob", "get", thing_id, str(out), "--range", f"{10**9}-{10**9 + 5}"], env)
-    assert run.code == 1 and out.read_bytes() == b"keep me", "a failed download leaves the old file as it was"
+    ranged = tmp_path / "r.bin"
+    run = piped(["blob", "get", thing_id, str(ranged), "--range", "5-2"], env)
+    assert run.code == 2 and "'5-2' ends before it starts" in run.stderr and not ranged.exists()
+    run = piped(["blob", "get", thing_id, str(ranged), "--range", f"{10**9}-"], env)
+    assert run.code == 1 and "outside the blob" in run.stderr and not ranged.exists()
+    ranged.write_bytes(b"keep me")
+    run = piped(["blob", "get", thing_id, str(ranged), "--range", f"{10**9}-{10**9 + 5}"], env)
+    assert run.code == 1 and ranged.read_bytes() == b"keep me", "a failed download leaves the old file as it was"
     assert not list(tmp_path.glob(".*.part"))
-    run = piped(["blob", "get", thing_id, str(out), "--blob", "nope"], env)
+    run = piped(["blob", "get", thing_id, str(ranged), "--blob", "nope"], env)
     assert run.code == 1 and run.stderr.strip() == f"Error: thing {thing_id} has no blob named 'nope'; its blobs: ''"
 
 

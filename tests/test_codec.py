@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 
 import pytest
@@ -99,7 +100,7 @@ def test_request_parts_are_the_exact_wire_strings() -> None:
         method_version=2,
         record_id="0a0a0a0a-0000-0000-0000-000000000000",
         auth_session=AuthenticatedSessionInfo(auth_token="tok"),
-        msg_time="2024-05-01T10:00:00Z",
+        msg_time=dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC),
         msg_ttl=1800,
         version="hvgen/0.1",
     )
@@ -261,3 +262,43 @@ def test_a_value_set_by_the_program_is_checked() -> None:
         bp.systolic = "abc"
     bp.systolic = 124
     assert b"<systolic>124</systolic>" in codec.write_thing(t)
+
+
+def _response_of(*things: str) -> bytes:
+    return (
+        b'<response><status><code>0</code></status><wc:info xmlns:wc="urn:com.microsoft.wc.methods.response.GetThings3">'
+        + b"<group>"
+        + b"".join(t.encode() for t in things)
+        + b"</group></wc:info></response>"
+    )
+
+
+def test_deferred_data_is_checked_when_first_read_and_warns_then() -> None:
+    bad = "<blood-pressure><when>0.7</when><systolic>1</systolic><diastolic>2</diastolic></blood-pressure>"
+    data = _response_of(
+        f"<thing><type-id>{BP}</type-id><data-xml>{BP_OK}<common/></data-xml></thing>",
+        f"<thing><type-id>{BP}</type-id><data-xml>{bad}<common/></data-xml></thing>",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is said on arrival
+        env = codec.read_response(data, defer_data=True)
+        good = env.info.group[0].thing[0].data_xml[0].any_element
+    assert good.systolic == 123
+    with pytest.warns(HealthVaultDecodeWarning, match="kept <blood-pressure> as raw XML.*text '0.7'"):
+        kept = env.info.group[0].thing[1].data_xml[0].any_element
+    assert isinstance(kept, AnyElement)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # decided once: read again, no second warning
+        assert env.info.group[0].thing[1].data_xml[0].any_element is not None
+    assert codec.write_response(env) == data
+    # eagerly (the default), the warning comes on arrival; strict refuses on arrival either way
+    with pytest.warns(HealthVaultDecodeWarning, match="text '0.7'"):
+        codec.read_response(data)
+    with pytest.raises(HealthVaultXmlError, match="text '0.7'"):
+        codec.read_response(data, strict=True, defer_data=True)
+
+
+def test_deferred_envelope_problems_still_come_on_arrival() -> None:
+    data = _response_of(f"<thing><type-id>{BP}</type-id><surprise/><data-xml>{BP_OK}<common/></data-xml></thing>")
+    with pytest.raises(HealthVaultXmlError, match="surprise"):
+        codec.read_response(data, defer_data=True)

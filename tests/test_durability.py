@@ -10,7 +10,7 @@ import uuid
 
 from healthvault.client import HealthVaultClient, HealthVaultTransportError
 
-from .platform import RunningServer
+from .localserver import RunningServer
 from .test_server import study
 
 BATCH = 8
@@ -50,7 +50,7 @@ def orphan_things(server: RunningServer) -> int:
         db.close()
 
 
-def test_kill_during_writes_loses_nothing(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_kill_during_writes_loses_nothing(new_server) -> None:
     server = new_server()
     for round_ in range(3):
         tag = uuid.uuid4().hex[:8]

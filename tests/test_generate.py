@@ -98,10 +98,11 @@ def test_no_alias_namespace_leaks(compiled: dict[str, str]) -> None:
 
 
 def test_v1_and_v2_coexist_and_differ() -> None:
+    from healthvault.binding import Binding
     from healthvault.bindings.things import medical_image_study as v1
     from healthvault.bindings.things import medical_image_study_2 as v2
 
-    def fields(cls: type) -> set[str]:
+    def fields(cls: type[Binding]) -> set[str]:
         return {f.name for f in cls._CHILDREN.values()}
 
     v1_series = fields(v1.MedicalImageStudySeries)
@@ -462,3 +463,28 @@ def test_runtime_module_must_declare_schema_imports(tmp_path: Path) -> None:
     (runtime / "extra.py").write_text('"""Extra."""\n\nfrom .schema import Thing2\n')
     with pytest.raises(SchemaError, match="without declaring it in SCHEMA_CLASSES: Thing2"):
         Compiler(XSD, TEMPLATES, runtime).compile()
+
+
+def test_groups_of_different_schema_files_never_share_an_id() -> None:
+    """The occurrences recorded before analysis are keyed by the ids of the
+    groups on an element's path: a group of one file must never get the id of
+    another file's group (a freed schema object's id can be reused), or an
+    element would take the other group's minOccurs/maxOccurs."""
+    from collections import defaultdict
+
+    from hvgen.codegen import compiler as codegen_compiler
+
+    compiler = Compiler(XSD, TEMPLATES, RUNTIME)
+    schemas = SchemaSet(sorted(XSD.rglob("*.xsd")), compiler.fallbacks)
+    transformer = codegen_compiler._Transformer(codegen_compiler._config("healthvault"), schemas, compiler._uri)
+    transformer.process_sources([compiler._uri(p) for p in schemas.usable()])
+    files_of: dict[int, set[str]] = defaultdict(set)
+    stack = list(transformer.classes)
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.inner)
+        for attr in cls.attrs:
+            for step in attr.restrictions.path:
+                files_of[step[1]].add(cls.location or "")
+    shared = {group: files for group, files in files_of.items() if len(files) > 1}
+    assert not shared, shared

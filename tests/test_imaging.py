@@ -13,15 +13,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 from healthvault import blobs as hvblobs
-from healthvault import codec, crypto, validation
+from healthvault import codec, crypto, safexml, validation
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.client import HealthVaultTransportError
 from hvgen.cli import main
 from hvgen_imaging import dicom, study, workflow
 
-from .dicomgen import make_study
-from .platform import RunningServer
+from .dicomgen import StudyUids, make_study
+from .localserver import RunningServer
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 
@@ -58,7 +58,7 @@ def test_bundled_files_scan_and_build_without_crashing(pydicom_scan: dicom.ScanR
     previewed = 0
     for scanned in pydicom_scan.studies:
         built = study.build(scanned)
-        root = codec.safexml.parse(codec.write_data(built.data))
+        root = safexml.parse(codec.write_data(built.data))
         validation.validate_data(root, built.data.TYPE_ID)  # schema-valid despite odd files
         for image in scanned.images:
             name = image.sop_instance_uid + study.PREVIEW_SUFFIX
@@ -100,7 +100,7 @@ def test_window_settings_are_applied(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def generated(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+def generated(tmp_path: Path) -> tuple[Path, StudyUids]:
     folder = tmp_path / "study"
     uids = make_study(folder, series=3, images=4, size=64)
     (folder / "notes.txt").write_text("not DICOM")
@@ -143,7 +143,7 @@ def test_version_1(generated: tuple[Path, dict[str, object]]) -> None:
     built = study.build(dicom.scan(folder).studies[0], version=1)
     assert isinstance(built.data, v1.MedicalImageStudy)
     assert built.data.series[0].referring_physician.name.full == "SMITH JOHN"
-    validation.validate_data(codec.safexml.parse(codec.write_data(built.data)), built.data.TYPE_ID)
+    validation.validate_data(safexml.parse(codec.write_data(built.data)), built.data.TYPE_ID)
 
 
 def test_missing_and_malformed_tags_warn_and_omit(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_missing_and_malformed_tags_warn_and_omit(tmp_path: Path) -> None:
     assert "malformed time '25XX'" in text and "malformed date '2024-13-45'" in text
     assert built.data.when.time is None and built.data.when.date.y == 2024
     assert built.data.series[0].modality is None and built.data.description is None and built.data.patient_name is None
-    validation.validate_data(codec.safexml.parse(codec.write_data(built.data)), built.data.TYPE_ID)
+    validation.validate_data(safexml.parse(codec.write_data(built.data)), built.data.TYPE_ID)
 
 
 # -- the full loop against the local platform --------------------------------------------------------------
@@ -176,7 +176,7 @@ def cli(server: RunningServer, *args: str, cache: Path | None = None) -> tuple[i
     return result.exit_code, result.output
 
 
-def test_upload_list_download_verify(new_server, generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_upload_list_download_verify(new_server, generated, tmp_path: Path) -> None:
     server = new_server()
     folder, uids = generated
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -223,7 +223,7 @@ def test_upload_list_download_verify(new_server, generated, tmp_path: Path) -> N
     assert len(json.loads(out)) == 1
 
 
-def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Path) -> None:
     server = new_server("--chunk-size", str(2 * 1024 * 1024))
     folder = tmp_path / "big"
     make_study(folder, series=2, images=3, size=512)  # ~512 KiB per file
@@ -269,7 +269,7 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
             assert next(out.rglob(f"{image.sop_instance_uid}.dcm")).read_bytes() == image.path.read_bytes()
 
 
-def test_add_and_remove_series_and_delete(new_server, generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_add_and_remove_series_and_delete(new_server, generated, tmp_path: Path) -> None:
     server = new_server()
     folder, uids = generated
     assert cli(server, "study", "upload", str(folder), "--no-progress", cache=tmp_path)[0] == 0
@@ -280,7 +280,7 @@ def test_add_and_remove_series_and_delete(new_server, generated, tmp_path: Path)
     )
     assert code == 0, out
     assert json.loads(out)["series"] == 4 and json.loads(out)["images"] == 14
-    removed = uids["series_uids"][0]  # type: ignore[index]
+    removed = uids["series_uids"][0]
     code, out = cli(server, "study", "remove-series", str(uids["study_uid"]), removed, "--json")
     assert code == 0, out
     with server.client() as client:
@@ -288,8 +288,8 @@ def test_add_and_remove_series_and_delete(new_server, generated, tmp_path: Path)
         data = workflow.study_of(thing)
         assert removed not in [s.series_instance_uid for s in data.series]
         names = {b.blob_info.name for b in thing.blob_payload.blob}
-        assert not set(uids["sops"][:4]) & names  # type: ignore[index]
-        assert set(extra["sops"]) <= names  # type: ignore[arg-type]
+        assert not set(uids["sops"][:4]) & names
+        assert set(extra["sops"]) <= names
     code, out = cli(server, "study", "remove-series", str(uids["study_uid"]), "1.2.3.nope")
     assert code == 1 and "has no series" in out
     code, out = cli(server, "study", "delete", str(uids["study_uid"]))
@@ -299,7 +299,7 @@ def test_add_and_remove_series_and_delete(new_server, generated, tmp_path: Path)
     assert code == 1 and "no study" in out
 
 
-def test_package_round_trip_with_wrong_answers(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_package_round_trip_with_wrong_answers(new_server, tmp_path: Path) -> None:
     server = new_server()
     folder = tmp_path / "pkg"
     uids = make_study(folder, series=1, images=2, size=32)
@@ -339,7 +339,7 @@ def test_package_round_trip_with_wrong_answers(new_server, tmp_path: Path) -> No
     assert code == 1 and "already picked up" in other
 
 
-def test_package_locks_after_three_wrong_answers(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_package_locks_after_three_wrong_answers(new_server, tmp_path: Path) -> None:
     server = new_server()
     folder = tmp_path / "pkg"
     make_study(folder, series=1, images=1, size=16)

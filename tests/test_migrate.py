@@ -19,7 +19,7 @@ from hvgen.cli import main
 from hvgen_server.config import ServerConfig
 from hvgen_server.migration import MigrationError, migrate
 
-from .platform import EMBEDDED, Backend, RunningServer, free_port, start_server
+from .localserver import EMBEDDED, Backend, RunningServer, free_port, start_server
 from .test_blobs import file_thing, pattern
 from .test_hardening import create_package
 from .test_server import MIS, study
@@ -174,7 +174,7 @@ def test_an_interrupted_migration_goes_on_where_it_stopped(shared: Backend, tmp_
         if what == "blob bytes" and done > 6 * MIB:  # inside the third blob
             raise KeyboardInterrupt
 
-    from .platform import environment
+    from .localserver import environment
 
     with environment(shared.env):
         with pytest.raises(KeyboardInterrupt):

@@ -196,7 +196,7 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
     with zipfile.ZipFile(wheel) as archive:
         shipped = {n for n in archive.namelist() if not n.startswith("hvgen-")}
     expected = {"hvgen/py.typed"}
-    for folder, prefix in (
+    for source, prefix in (
         ("generated", ""),
         ("generator", ""),
         ("server", ""),
@@ -205,9 +205,9 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
         ("templates", "hvgen/data/templates/"),
         ("runtime", "hvgen/data/runtime/"),
     ):
-        for path in (ROOT / folder).rglob("*"):
+        for path in (ROOT / source).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path):
-                expected.add(prefix + path.relative_to(ROOT / folder).as_posix())
+                expected.add(prefix + path.relative_to(ROOT / source).as_posix())
     assert shipped == expected
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -22,11 +23,13 @@ from pydicom.data import get_testdata_file
 from pydicom.data.data_manager import DATA_ROOT
 from pydicom.data.download import get_url_map
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import pixel_array
 from pydicom.pixels.processing import apply_color_lut, apply_voi_lut
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from hvgen_imaging import preview
+
+from .dicomgen import pydicom_file
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::UserWarning"
@@ -64,8 +67,8 @@ def window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     return np.clip((values - (center - 0.5)) / (width - 1) + 0.5, 0, 1)
 
 
-def first(value: object) -> float:
-    return float(value[0] if isinstance(value, (list, pydicom.multival.MultiValue)) else value)  # type: ignore[arg-type, index]
+def first(value: Any) -> float:
+    return float(value[0] if isinstance(value, (list, pydicom.multival.MultiValue)) else value)
 
 
 def reference(ds: Dataset) -> np.ndarray:
@@ -74,7 +77,7 @@ def reference(ds: Dataset) -> np.ndarray:
         warnings.simplefilter("ignore")
         if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
             ds.file_meta = FileMetaDataset()
-            ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.UID("1.2.840.10008.1.2")
         frames = int(ds.get("NumberOfFrames") or 1)
         pixels = pixel_array(ds, index=frames // 2 if frames > 1 else None)
     photometric = str(ds.PhotometricInterpretation).strip()
@@ -158,7 +161,7 @@ def test_every_test_file_with_pixels_gets_a_true_preview() -> None:
     assert not unlike, unlike
     assert made >= 40 and len(syntaxes) >= 5
     try:
-        import data_store  # noqa: F401  (pydicom-data)
+        import data_store  # type: ignore[import-untyped]  # noqa: F401  (pydicom-data)
     except ImportError:
         return
     # with the pydicom-data samples every common transfer syntax is there
@@ -182,7 +185,7 @@ def test_every_test_file_with_pixels_gets_a_true_preview() -> None:
 
 
 def test_mr_small_is_shown_in_its_window_not_stretched() -> None:
-    path = Path(get_testdata_file("MR_small.dcm"))
+    path = pydicom_file("MR_small.dcm")
     ds = pydicom.dcmread(path)
     image = np.asarray(picture(preview.make_preview(path, "x").data).convert("L"), dtype=float)
     windowed = window(ds.pixel_array.astype(float), 600, 1600) * 255
@@ -192,7 +195,7 @@ def test_mr_small_is_shown_in_its_window_not_stretched() -> None:
 
 
 def test_files_without_a_file_meta_header_get_a_preview() -> None:
-    path = Path(get_testdata_file("OT-PAL-8-face.dcm"))
+    path = pydicom_file("OT-PAL-8-face.dcm")
     assert "TransferSyntaxUID" not in getattr(pydicom.dcmread(path, force=True), "file_meta", {})
     image = picture(preview.make_preview(path, "x").data)
     assert image.mode == "RGB" and min(image.size) >= 500

@@ -8,14 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pydicom.data import get_testdata_file
 
 from hvgen_imaging import dicom, study, workflow
 
-from .dicomgen import make_study
+from .dicomgen import make_study, pydicom_file
 
 
-def test_a_truncated_file_is_named_and_the_study_is_uploaded_without_it(new_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_truncated_file_is_named_and_the_study_is_uploaded_without_it(new_server, tmp_path: Path) -> None:
     folder = tmp_path / "study"
     uids = make_study(folder, series=1, images=4, size=64)
     files = sorted(folder.rglob("*.dcm"))
@@ -42,7 +41,7 @@ def test_unreadable_files_are_reported_as_such(tmp_path: Path, monkeypatch: pyte
     (folder / "gone.dcm").symlink_to(folder / "nowhere.dcm")
     real_open = builtins.open
 
-    def guarded(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def guarded(file, *args, **kwargs):
         if Path(str(file)) == locked:
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
@@ -63,7 +62,7 @@ def test_unreadable_folders_are_reported_as_such(tmp_path: Path, monkeypatch: py
     hidden = folder / "s1"
     real_scandir = os.scandir
 
-    def guarded(path=".", *args):  # type: ignore[no-untyped-def]
+    def guarded(path=".", *args):
         if Path(path) in (hidden, tmp_path / "locked"):
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path, *args)
@@ -81,7 +80,7 @@ def test_pydicom_warnings_become_notes_naming_the_file(tmp_path: Path, capfd: py
     folder = tmp_path / "odd"
     folder.mkdir()
     for name in ("SC_rgb_jpeg.dcm", "MR_small_padded.dcm"):  # wrong VR for reading; excess pixel padding
-        shutil.copy(get_testdata_file(name), folder / name)
+        shutil.copy(pydicom_file(name), folder / name)
     scanned = dicom.scan(folder)
     assert any(w.startswith(f"{folder / 'SC_rgb_jpeg.dcm'}: Expected explicit VR") for w in scanned.warnings)
     built = [study.build(s) for s in scanned.studies]
@@ -96,7 +95,7 @@ def test_pydicom_warnings_become_notes_naming_the_file(tmp_path: Path, capfd: py
 def test_warnings_raised_while_grouping_name_their_file(tmp_path: Path) -> None:
     folder = tmp_path / "odd"
     folder.mkdir()
-    shutil.copy(get_testdata_file("bad_sequence.dcm"), folder / "bad_sequence.dcm")  # UIDs that are not UIDs
+    shutil.copy(pydicom_file("bad_sequence.dcm"), folder / "bad_sequence.dcm")  # UIDs that are not UIDs
     scanned = dicom.scan(folder)
     assert scanned.warnings and all(
         w.startswith(f"{folder / 'bad_sequence.dcm'}: Invalid value for VR UI") for w in scanned.warnings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,8 +16,9 @@ from healthvault.bindings.thing import Common, DataXml, Thing2, ThingKey, ThingT
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.bindings.things.file import File
 from healthvault.client import HealthVaultClient, ThingQuery
+from healthvault.schema import GetThings3Params
 
-from .platform import RunningServer
+from .localserver import RunningServer
 
 MIS = str(v2.MedicalImageStudy.TYPE_ID)
 FILE = str(File.TYPE_ID)
@@ -45,12 +47,12 @@ def a_file(name: str) -> Thing2:
 
 
 @pytest.fixture(scope="module")
-def client(server: RunningServer) -> HealthVaultClient:
+def client(server: RunningServer) -> Iterator[HealthVaultClient]:
     with server.client() as c:
         yield c
 
 
-def uids(things: list[Thing2]) -> set[str]:
+def uids(things: list[Thing2]) -> set[str | None]:
     return {
         t.data_xml[0].any_element.study_instance_uid
         for t in things
@@ -117,7 +119,7 @@ def test_update_with_current_and_stale_version(client: HealthVaultClient) -> Non
     thing.data_xml[0].any_element.description = "second"
     second = client.put_thing(thing)
     assert second.value == first.value and second.version_stamp != first.version_stamp
-    assert client.get_thing(first.value).data_xml[0].any_element.description == "second"  # type: ignore[union-attr]
+    assert client.get_thing(first.value).data_xml[0].any_element.description == "second"
     thing.thing_id = first  # stale
     with pytest.raises(status.VersionStampMismatch) as info:
         client.put_thing(thing)
@@ -155,8 +157,10 @@ def test_remove_hides_thing(client: HealthVaultClient) -> None:
     assert client.get_things(client_thing_ids=[f"rm-{tag}"]) == []
     deleted = client.get_things(ThingQuery(client_thing_ids=[f"rm-{tag}"], states=["Deleted"]))
     assert len(deleted) == 1 and deleted[0].thing_state.value == "Deleted"
+    gone = deleted[0].thing_id
+    assert gone is not None
     with pytest.raises(status.InvalidThing):
-        client.remove_things([deleted[0].thing_id])
+        client.remove_things([gone])
 
 
 def test_paging_of_partial_results(client: HealthVaultClient) -> None:
@@ -193,7 +197,7 @@ def post(server: RunningServer, body: bytes) -> codec.ResponseEnvelope:
 
 def signed_get(client: HealthVaultClient, **kwargs: object) -> bytes:
     session = client.session or client.create_session()
-    info = codec.REQUEST_INFO["urn:com.microsoft.wc.methods.GetThings3"](group=[ThingQuery(type_ids=[MIS]).to_group()])
+    info = GetThings3Params(group=[ThingQuery(type_ids=[MIS]).to_group()])
     return methods.build_request(methods.GET_THINGS3, info, session=session, record_id=client.record_id, **kwargs)  # type: ignore[arg-type]
 
 
@@ -228,7 +232,7 @@ def test_old_request_timed_out(server: RunningServer, client: HealthVaultClient)
 
 def test_unknown_session_and_method(server: RunningServer, client: HealthVaultClient) -> None:
     fake = methods.Session(token="nope", shared_secret=b"k" * 32, app_id=client.app_id)
-    info = codec.REQUEST_INFO["urn:com.microsoft.wc.methods.GetThings3"](group=[ThingQuery().to_group()])
+    info = GetThings3Params(group=[ThingQuery().to_group()])
     env = post(server, methods.build_request(methods.GET_THINGS3, info, session=fake, record_id=client.record_id))
     assert env.status.code == 8
     body = signed_get(client).replace(b"<method-version>3</method-version>", b"<method-version>9</method-version>")
@@ -257,7 +261,7 @@ def test_wrong_application_key_denied(server: RunningServer) -> None:
             impostor.create_session()
 
 
-def test_expired_session(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_expired_session(new_server) -> None:
     server = new_server("--session-ttl", "1")
     with server.client() as c:
         c.create_session()
@@ -266,12 +270,12 @@ def test_expired_session(new_server) -> None:  # type: ignore[no-untyped-def]
         time.sleep(1.5)
         env = post(server, signed_get(c))
         assert env.status.code == 65
-        old_token = c.session.token  # type: ignore[union-attr]
+        old_token = c.session.token
         assert c.get_things(type_ids=[MIS]) == []  # renews the session and resends
         assert c.session is not None and c.session.token != old_token
 
 
-def test_oversized_request_rejected(new_server) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_request_rejected(new_server) -> None:
     server = new_server("--max-request-bytes", "20000")
     with server.client() as c:
         big = study("1.2.3", description="x" * 30000)
@@ -280,7 +284,7 @@ def test_oversized_request_rejected(new_server) -> None:  # type: ignore[no-unty
         assert c.get_things(type_ids=[MIS]) == []
 
         # also when the body arrives without a Content-Length
-        def chunks():  # type: ignore[no-untyped-def]
+        def chunks():
             yield b"<wc-request:request>"
             yield b"x" * 30000
 
@@ -292,7 +296,8 @@ def test_begin_put_blob_announces_upload(client: HealthVaultClient) -> None:
     result = client.begin_put_blob()
     assert "blob-ref-token=" in result.blob_ref_url
     assert result.blob_hash_algorithm == "SHA256Block"
-    assert result.blob_chunk_size % result.blob_hash_parameters.block_size == 0
+    block_size = result.blob_hash_parameters.block_size
+    assert block_size and result.blob_chunk_size % block_size == 0
 
 
 def test_created_and_updated_date_filters(client: HealthVaultClient) -> None:
@@ -306,3 +311,18 @@ def test_created_and_updated_date_filters(client: HealthVaultClient) -> None:
     assert client.get_things(later) == []
     until = ThingQuery(client_thing_ids=[f"cd-{tag}"], extra_filters={"updated_date_max": before})
     assert client.get_things(until) == []
+
+
+def test_the_client_reads_what_the_platform_says_of_itself(client: HealthVaultClient, server: RunningServer) -> None:
+    config = client.service_definition(refresh=True)
+    assert config["MaxFullThingResultsPerGroup"] == "500" and client.config_int("maxGroupsPerRequest", 0) == 16
+    info = client.application_info()
+    assert info.application.id == server.profile.app_id and info.application.name == ["hvgen local application"]
+    types = client.thing_types([MIS], sections=["core", "versions", "effectivedatexpath"])
+    (study_type,) = types.thing_type
+    assert study_type.name == "Medical image study" and study_type.effective_date_xpath == "medical-image-study/when"
+    assert study_type.versions is not None
+    assert [v.version_sequence for v in study_type.versions.version_info] == [1, 2]
+    assert {t.id for t in client.thing_types().thing_type} >= {MIS, FILE}
+    with pytest.raises(status.InvalidThingType):
+        client.thing_types([str(uuid.uuid4())])

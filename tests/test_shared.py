@@ -22,7 +22,7 @@ from healthvault.bindings.thing import BlobPayload
 from healthvault.client import HealthVaultTransportError
 from hvgen_server.store.s3files import S3BlobFiles, UploadState
 
-from .platform import Backend, RunningServer, start_server
+from .localserver import Backend, RunningServer, start_server
 from .test_blobs import file_thing, pattern
 from .test_hardening import create_package, put_request
 from .test_server import post, study

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from healthvault.binding import Binding, RawElement
+from healthvault.fields import Complex, Simple
 from healthvault.values import SimpleType, xsd_pattern
 
 #: Characters allowed in generated text (XML 1.0 chars, no surrogates).
@@ -197,9 +198,9 @@ def _bounded(simple: SimpleType) -> st.SearchStrategy[str] | None:
         k in facets for k in ("min_inclusive", "max_inclusive", "fraction_digits", "total_digits")
     ):
         places = facets.get("fraction_digits", 2)
-        low = Decimal(facets.get("min_inclusive", -(10**6)))
-        high = Decimal(facets.get("max_inclusive", 10**6))
-        return st.decimals(min_value=low, max_value=high, places=min(places, 4)).map(lambda d: format(d, "f"))
+        lowest = Decimal(facets.get("min_inclusive", -(10**6)))
+        highest = Decimal(facets.get("max_inclusive", 10**6))
+        return st.decimals(min_value=lowest, max_value=highest, places=min(places, 4)).map(lambda d: format(d, "f"))
     if simple.python is str and any(k in facets for k in ("length", "min_length", "max_length")):
         low = facets.get("length", facets.get("min_length", 0))
         high = facets.get("length", facets.get("max_length", max(low, 20)))
@@ -244,9 +245,10 @@ def element_for(draw: st.DrawFn, cls: type[Binding], tag: str | None = None, dep
         else:
             field = cls._CHILDREN[key]
             item = field.item
-            if item.kind == "child":
+            if isinstance(item, Complex):
                 element.append(draw(element_for(item.cls, key, depth + 1)))
             else:
+                assert isinstance(item, Simple), item
                 child = etree.SubElement(element, key)
                 child.text = draw(text_for(item.type))
         state = target

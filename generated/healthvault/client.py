@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,10 +37,6 @@ from .schema import (
     AppServerCredInfo,
     AuthTokenInfo,
     BeginPutBlobResult,
-    BlobFilters,
-    BlobFilterSpec,
-    BlobFormatSpec,
-    BlobPayloadRequest,
     CreateAuthenticatedSessionToken2Params,
     Credential,
     GetThings3Params,
@@ -51,37 +46,42 @@ from .schema import (
     RemoveThingsParams,
     Sig,
     Thing2,
-    ThingFilterSpec,
-    ThingFormatSpec2,
     ThingKey,
-    ThingRequestGroup2,
-    ThingSectionSpec2,
-    ThingState,
     UnprocessedThingKeyInfo,
 )
+from .thingquery import ThingQuery as ThingQuery  # re-exported: the client takes it
+
+try:  # a method of the local platform: schema sets without it leave it out
+    from .schema import CreateDicomWebTokenParams, CreateDicomWebTokenResult
+except ImportError:  # pragma: no cover - only with other schema sets
+    CreateDicomWebTokenParams = CreateDicomWebTokenResult = None  # type: ignore[assignment,misc]
+try:  # the local platform's own method, when the schema set has it
+    from .schema import CreateViewerLinkParams, CreateViewerLinkResult
+except ImportError:  # pragma: no cover - depends on the schema set
+    CreateViewerLinkParams = CreateViewerLinkResult = None  # type: ignore[assignment,misc]
+try:  # what an application reads of the platform on connect: schema sets without them leave them out
+    from .schema import GetApplicationInfoResult, GetThingTypeParams, GetThingTypeResult, ThingTypeSectionSpec
+except ImportError:  # pragma: no cover - only with other schema sets
+    GetApplicationInfoResult = GetThingTypeParams = GetThingTypeResult = ThingTypeSectionSpec = None  # type: ignore[assignment,misc]
+
+#: GetServiceDefinition version 2, whatever name the schema set's method table gives it.
+SERVICE_DEFINITION = methods.METHODS[("GetServiceDefinition", 2)]
 
 #: Methods that change nothing on the platform, so may be sent again.
 SAFE_METHODS = frozenset(
     {
         methods.GET_THINGS3,
-        methods.CREATE_AUTHENTICATED_SESSION_TOKEN,
+        methods.CREATE_AUTHENTICATED_SESSION_TOKEN2,
         methods.BEGIN_PUT_BLOB,
         methods.ALLOCATE_PACKAGE_ID,
         methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
-        methods.GET_SERVICE_DEFINITION,
+        SERVICE_DEFINITION,
+        *(methods.METHODS[k] for k in (("GetApplicationInfo", 1), ("GetThingType", 1)) if k in methods.METHODS),
     }
 )
 
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
-    "ThingRequestGroup2": "{urn:com.microsoft.wc.methods.GetThings3}ThingRequestGroup2",
-    "ThingFormatSpec2": "{urn:com.microsoft.wc.methods.GetThings3}ThingFormatSpec2",
-    "ThingSectionSpec2": "{urn:com.microsoft.wc.methods.GetThings3}ThingSectionSpec2",
-    "BlobPayloadRequest": "{urn:com.microsoft.wc.methods.GetThings3}BlobPayloadRequest",
-    "BlobFormatSpec": "{urn:com.microsoft.wc.methods.GetThings3}BlobFormatSpec",
-    "BlobFilters": "{urn:com.microsoft.wc.methods.GetThings3}BlobFilters",
-    "BlobFilterSpec": "{urn:com.microsoft.wc.methods.GetThings3}BlobFilterSpec",
-    "ThingFilterSpec": "{urn:com.microsoft.wc.methods.GetThings}ThingFilterSpec",
     "AuthTokenInfo": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}AuthTokenInfo",
     "Credential": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}Credential",
     "AppServerCred": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}AppServerCred",
@@ -91,7 +91,6 @@ SCHEMA_CLASSES = {
     "AppInfo": "{urn:com.microsoft.wc.types}AppInfo",
     "Thing2": "{urn:com.microsoft.wc.thing}Thing2",
     "ThingKey": "{urn:com.microsoft.wc.thing}ThingKey",
-    "ThingState": "{urn:com.microsoft.wc.thing}ThingState",
     "UnprocessedThingKeyInfo": "{urn:com.microsoft.wc.thing}UnprocessedThingKeyInfo",
     "CreateAuthenticatedSessionToken2Params": "{urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2}info",
     "GetThings3Params": "{urn:com.microsoft.wc.methods.GetThings3}info",
@@ -100,6 +99,16 @@ SCHEMA_CLASSES = {
     "BeginPutBlobResult": "{urn:com.microsoft.wc.methods.response.BeginPutBlob}info",
     "GetThings3Result": "{urn:com.microsoft.wc.methods.response.GetThings3}info",
 }
+OPTIONAL_SCHEMA_CLASSES = {
+    "CreateDicomWebTokenParams": "{urn:com.microsoft.wc.methods.CreateDicomWebToken}info",
+    "CreateDicomWebTokenResult": "{urn:com.microsoft.wc.methods.response.CreateDicomWebToken}info",
+    "CreateViewerLinkParams": "{urn:com.microsoft.wc.methods.CreateViewerLink}info",
+    "CreateViewerLinkResult": "{urn:com.microsoft.wc.methods.response.CreateViewerLink}info",
+    "GetApplicationInfoResult": "{urn:com.microsoft.wc.methods.response.GetApplicationInfo}info",
+    "GetThingTypeParams": "{urn:com.microsoft.wc.methods.GetThingType}info",
+    "GetThingTypeResult": "{urn:com.microsoft.wc.methods.response.GetThingType}info",
+    "ThingTypeSectionSpec": "{urn:com.microsoft.wc.methods.GetThingType}ThingTypeSectionSpec",
+}
 
 #: Responses larger than this are refused (bytes).
 DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
@@ -107,78 +116,6 @@ DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
 
 class HealthVaultTransportError(HealthVaultError):
     """The platform could not be reached, or answered with something other than XML."""
-
-
-@dataclass
-class ThingQuery:
-    """One GetThings group: which things, and which of their sections.
-
-    Things are selected by ``thing_ids``, ``keys`` or ``client_thing_ids``
-    (one kind per query) and/or by the filter fields; every given condition
-    applies.
-    """
-
-    type_ids: Sequence[UUID | str] = ()
-    thing_ids: Sequence[UUID | str] = ()
-    keys: Sequence[ThingKey] = ()
-    client_thing_ids: Sequence[str] = ()
-    states: Sequence[str] = ()
-    xpath: str | None = None
-    sections: Sequence[str] = ("core",)
-    xml: bool = True
-    blob_payload: bool = False
-    blob_format: str = "streamed"
-    blob_names: Sequence[str] = ()
-    signatures: bool = False
-    max: int | None = None
-    max_full: int | None = None
-    current_version_only: bool | None = None
-    name: str | None = None
-    extra_filters: dict[str, Any] = field(default_factory=dict)
-
-    def to_group(self) -> ThingRequestGroup2:
-        sections = list(dict.fromkeys(self.sections))
-        if self.blob_payload and "blobpayload" not in sections:
-            sections.append("blobpayload")
-        if self.signatures and "digitalsignatures" not in sections:
-            sections.append("digitalsignatures")
-        fmt = ThingFormatSpec2(
-            section=[ThingSectionSpec2(s) for s in sections],
-            xml=[""] if self.xml else [],
-            blob_payload_request=(
-                BlobPayloadRequest(
-                    blob_filters=(
-                        BlobFilters(blob_filter=[BlobFilterSpec(blob_name=n) for n in self.blob_names])
-                        if self.blob_names
-                        else None
-                    ),
-                    blob_format=BlobPayloadRequest.BlobFormat(blob_format_spec=BlobFormatSpec(self.blob_format)),
-                )
-                if self.blob_payload
-                else None
-            ),
-        )
-        filters = []
-        if self.type_ids or self.states or self.xpath or self.extra_filters:
-            filters.append(
-                ThingFilterSpec(
-                    type_id=[str(t) for t in self.type_ids],
-                    thing_state=[ThingState(s) for s in self.states],
-                    xpath=self.xpath,
-                    **self.extra_filters,
-                )
-            )
-        return ThingRequestGroup2(
-            id=[str(t) for t in self.thing_ids],
-            key=list(self.keys),
-            client_thing_id=list(self.client_thing_ids),
-            filter=filters,
-            format=fmt,
-            current_version_only=self.current_version_only,
-            name=self.name,
-            max=self.max,
-            max_full=self.max_full,
-        )
 
 
 class HealthVaultClient:
@@ -194,6 +131,14 @@ class HealthVaultClient:
         timeout: Seconds per HTTP request.
         retries: Extra attempts for methods that change nothing.
         http: An ``httpx.Client`` to use instead of a new one.
+        max_response_bytes: Largest response read.
+        defer_data: The envelope of a response (things' ids, types, dates,
+            blob payloads...) is checked when it arrives; each thing's
+            data-xml is checked and bound to its class when the program first
+            reads it (``thing.data_xml[0].any_element``), so that things only
+            listed or passed on cost no decoding. A data-xml root that does not
+            fit its class is kept as raw XML with a warning at that moment.
+            ``False`` checks everything on arrival.
     """
 
     def __init__(
@@ -208,6 +153,7 @@ class HealthVaultClient:
         retries: int = 2,
         http: httpx.Client | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+        defer_data: bool = True,
     ) -> None:
         base = url.rstrip("/")
         self.endpoint = base if base.endswith(".ashx") else base + METHODS_PATH
@@ -217,6 +163,7 @@ class HealthVaultClient:
         self.record_id = record_id
         self.retries = retries
         self.max_response_bytes = max_response_bytes
+        self.defer_data = defer_data
         self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout, headers={"User-Agent": methods.CLIENT_VERSION})
         self.session: Session | None = None
@@ -294,7 +241,7 @@ class HealthVaultClient:
                 body = methods.build_request(method, info, session=session, record_id=record_id or self.record_id)
             data = self.post(body, retry=method in SAFE_METHODS)
             try:
-                return methods.read_result(method, data, max_bytes=self.max_response_bytes)
+                return methods.read_result(method, data, max_bytes=self.max_response_bytes, defer_data=self.defer_data)
             except status.AuthenticatedSessionTokenExpired:
                 if anonymous or attempt:
                     raise
@@ -327,7 +274,7 @@ class HealthVaultClient:
         )
         if content_text not in codec.serialize_info(info):
             raise HealthVaultError("signed content does not appear verbatim in the request")
-        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN, info, anonymous=True)
+        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN2, info, anonymous=True)
         self.session = Session(
             token=result.token.value,
             shared_secret=crypto.b64decode(result.shared_secret),
@@ -409,9 +356,32 @@ class HealthVaultClient:
     def service_definition(self, refresh: bool = False) -> dict[str, str]:
         """The service's public configuration items (GetServiceDefinition v2), cached."""
         if self._service is None or refresh:
-            result = self.call(methods.GET_SERVICE_DEFINITION, None, anonymous=True)
-            self._service = {c.key: c.value for c in result.platform.configuration}
+            result = self.call(SERVICE_DEFINITION, None, anonymous=True)
+            platform = result.platform
+            self._service = {c.key: c.value for c in platform.configuration} if platform is not None else {}
         return self._service
+
+    def application_info(self) -> GetApplicationInfoResult:
+        """This application as the platform knows it (GetApplicationInfo): name, action URL..."""
+        result: GetApplicationInfoResult = self._optional(("GetApplicationInfo", 1), GetApplicationInfoResult, None)
+        return result
+
+    def thing_types(
+        self, type_ids: Sequence[UUID | str] = (), sections: Sequence[str] = ("core",)
+    ) -> GetThingTypeResult:
+        """Definitions of thing types the platform accepts (GetThingType): those
+        of ``type_ids``, else every one, with ``sections`` (core, xsd, versions,
+        effectivedatexpath...)."""
+        if GetThingTypeParams is None:
+            raise HealthVaultError("this package's schema set has no GetThingType method")
+        params = GetThingTypeParams(id=[str(t) for t in type_ids], section=[ThingTypeSectionSpec(s) for s in sections])
+        result: GetThingTypeResult = self._optional(("GetThingType", 1), GetThingTypeResult, params)
+        return result
+
+    def _optional(self, key: tuple[str, int], result: type | None, info: Binding | None) -> Any:
+        if key not in methods.METHODS or result is None:
+            raise HealthVaultError(f"this package's schema set has no {key[0]} method")
+        return self.call(methods.METHODS[key], info)
 
     def config_int(self, key: str, default: int) -> int:
         """A numeric configuration item, or ``default`` when the service has none."""
@@ -437,6 +407,29 @@ class HealthVaultClient:
     def blobs(self, thing: Thing2, *, record_id: str | None = None, progress: Any = None) -> Any:
         """The blob store of ``thing`` (see :class:`healthvault.blobs.ThingBlobs`)."""
         return ThingBlobs(self, thing, record_id=record_id, progress=progress)
+
+    def dicomweb_token(self, ttl: int | None = None, *, record_id: str | None = None) -> CreateDicomWebTokenResult:
+        """A bearer token for the platform's DICOMweb service, for the record
+        (CreateDicomWebToken, a method of the local platform): the token,
+        its expiry and the service's URL. ``ttl`` in seconds; the platform caps it."""
+        method = getattr(methods, "CREATE_DICOM_WEB_TOKEN", None)
+        if method is None or CreateDicomWebTokenParams is None:
+            raise HealthVaultError("this package's schema set has no CreateDicomWebToken method")
+        result: CreateDicomWebTokenResult = self.call(
+            method, CreateDicomWebTokenParams(ttl_seconds=ttl), record_id=record_id
+        )
+        return result
+
+    def create_viewer_link(self, *, record_id: str | None = None) -> CreateViewerLinkResult:
+        """A one-time link to the local platform's study viewer at the record
+        (CreateViewerLink, this platform's own method): it signs the record's
+        person in once, within minutes. The result has ``url`` and ``expires``."""
+        if CreateViewerLinkParams is None:
+            raise HealthVaultError("this package's schema set has no CreateViewerLink method")
+        result: CreateViewerLinkResult = self.call(
+            methods.CREATE_VIEWER_LINK, CreateViewerLinkParams(), record_id=record_id
+        )
+        return result
 
     def begin_put_blob(self, *, record_id: str | None = None) -> BeginPutBlobResult:
         """Start a streamed blob upload: where to send chunks, and how."""

@@ -17,8 +17,20 @@ from .protocol import (  # re-exported: the request builder goes with its method
     now_xml,
     read_result,
 )
+from .schema import AssociateAlternateIdParams
 from .schema import CreateAuthenticatedSessionToken2Params
+from .schema import CreateAuthenticatedSessionTokenParams
 from .schema import CreateConnectPackage2Params
+from .schema import CreateDicomWebTokenParams
+from .schema import CreateViewerLinkParams
+from .schema import DisassociateAlternateIdParams
+from .schema import GetAlternateIdsParams
+from .schema import GetApplicationInfoParams
+from .schema import GetAuthorizedRecordsParams
+from .schema import GetPersonInfoParams
+from .schema import GetServiceDefinition2Params
+from .schema import GetServiceDefinitionParams
+from .schema import GetThingTypeParams
 from .schema import GetThings3Params
 from .schema import GetThingsParams
 from .schema import PickUpConnectPackageParams
@@ -28,9 +40,19 @@ from .schema import AllocatePackageIdResult
 from .schema import BeginPutBlobResult
 from .schema import BeginPutConnectPackageBlobResult
 from .schema import CreateAuthenticatedSessionToken2Result
+from .schema import CreateAuthenticatedSessionTokenResult
 from .schema import CreateConnectPackageResult
+from .schema import CreateDicomWebTokenResult
+from .schema import CreateViewerLinkResult
+from .schema import GetAlternateIdsResult
+from .schema import GetApplicationInfoResult
+from .schema import GetAuthorizedRecordsResult
+from .schema import GetPersonInfoResult
 from .schema import GetServiceDefinition2Result
+from .schema import GetServiceDefinitionResult
+from .schema import GetThingTypeResult
 from .schema import GetThings3Result
+from .schema import GetThingsResult
 from .schema import PickUpConnectPackageResult
 from .schema import PutThingsResult
 
@@ -44,11 +66,22 @@ __all__ = [
     "now_xml",
     "read_result",
     "ALLOCATE_PACKAGE_ID",
+    "ASSOCIATE_ALTERNATE_ID",
     "BEGIN_PUT_BLOB",
     "BEGIN_PUT_CONNECT_PACKAGE_BLOB",
     "CREATE_AUTHENTICATED_SESSION_TOKEN",
+    "CREATE_AUTHENTICATED_SESSION_TOKEN2",
     "CREATE_CONNECT_PACKAGE",
+    "CREATE_DICOM_WEB_TOKEN",
+    "CREATE_VIEWER_LINK",
+    "DISASSOCIATE_ALTERNATE_ID",
+    "GET_ALTERNATE_IDS",
+    "GET_APPLICATION_INFO",
+    "GET_AUTHORIZED_RECORDS",
+    "GET_PERSON_INFO",
     "GET_SERVICE_DEFINITION",
+    "GET_SERVICE_DEFINITION2",
+    "GET_THING_TYPE",
     "GET_THINGS",
     "GET_THINGS3",
     "PICK_UP_CONNECT_PACKAGE",
@@ -61,6 +94,12 @@ ALLOCATE_PACKAGE_ID = Method(
     1,
     None,
     AllocatePackageIdResult,
+)
+ASSOCIATE_ALTERNATE_ID = Method(
+    "AssociateAlternateId",
+    1,
+    AssociateAlternateIdParams,
+    None,
 )
 BEGIN_PUT_BLOB = Method(
     "BeginPutBlob",
@@ -76,6 +115,12 @@ BEGIN_PUT_CONNECT_PACKAGE_BLOB = Method(
 )
 CREATE_AUTHENTICATED_SESSION_TOKEN = Method(
     "CreateAuthenticatedSessionToken",
+    1,
+    CreateAuthenticatedSessionTokenParams,
+    CreateAuthenticatedSessionTokenResult,
+)
+CREATE_AUTHENTICATED_SESSION_TOKEN2 = Method(
+    "CreateAuthenticatedSessionToken",
     2,
     CreateAuthenticatedSessionToken2Params,
     CreateAuthenticatedSessionToken2Result,
@@ -86,17 +131,71 @@ CREATE_CONNECT_PACKAGE = Method(
     CreateConnectPackage2Params,
     CreateConnectPackageResult,
 )
+CREATE_DICOM_WEB_TOKEN = Method(
+    "CreateDicomWebToken",
+    1,
+    CreateDicomWebTokenParams,
+    CreateDicomWebTokenResult,
+)
+CREATE_VIEWER_LINK = Method(
+    "CreateViewerLink",
+    1,
+    CreateViewerLinkParams,
+    CreateViewerLinkResult,
+)
+DISASSOCIATE_ALTERNATE_ID = Method(
+    "DisassociateAlternateId",
+    1,
+    DisassociateAlternateIdParams,
+    None,
+)
+GET_ALTERNATE_IDS = Method(
+    "GetAlternateIds",
+    1,
+    GetAlternateIdsParams,
+    GetAlternateIdsResult,
+)
+GET_APPLICATION_INFO = Method(
+    "GetApplicationInfo",
+    1,
+    GetApplicationInfoParams,
+    GetApplicationInfoResult,
+)
+GET_AUTHORIZED_RECORDS = Method(
+    "GetAuthorizedRecords",
+    1,
+    GetAuthorizedRecordsParams,
+    GetAuthorizedRecordsResult,
+)
+GET_PERSON_INFO = Method(
+    "GetPersonInfo",
+    1,
+    GetPersonInfoParams,
+    GetPersonInfoResult,
+)
 GET_SERVICE_DEFINITION = Method(
     "GetServiceDefinition",
+    1,
+    GetServiceDefinitionParams,
+    GetServiceDefinitionResult,
+)
+GET_SERVICE_DEFINITION2 = Method(
+    "GetServiceDefinition",
     2,
-    None,
+    GetServiceDefinition2Params,
     GetServiceDefinition2Result,
+)
+GET_THING_TYPE = Method(
+    "GetThingType",
+    1,
+    GetThingTypeParams,
+    GetThingTypeResult,
 )
 GET_THINGS = Method(
     "GetThings",
     1,
     GetThingsParams,
-    None,
+    GetThingsResult,
 )
 GET_THINGS3 = Method(
     "GetThings",
@@ -126,11 +225,22 @@ REMOVE_THINGS = Method(
 #: Every method by (name, version).
 METHODS: dict[tuple[str, int], Method] = {
     ("AllocatePackageId", 1): ALLOCATE_PACKAGE_ID,
+    ("AssociateAlternateId", 1): ASSOCIATE_ALTERNATE_ID,
     ("BeginPutBlob", 1): BEGIN_PUT_BLOB,
     ("BeginPutConnectPackageBlob", 1): BEGIN_PUT_CONNECT_PACKAGE_BLOB,
-    ("CreateAuthenticatedSessionToken", 2): CREATE_AUTHENTICATED_SESSION_TOKEN,
+    ("CreateAuthenticatedSessionToken", 1): CREATE_AUTHENTICATED_SESSION_TOKEN,
+    ("CreateAuthenticatedSessionToken", 2): CREATE_AUTHENTICATED_SESSION_TOKEN2,
     ("CreateConnectPackage", 2): CREATE_CONNECT_PACKAGE,
-    ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION,
+    ("CreateDicomWebToken", 1): CREATE_DICOM_WEB_TOKEN,
+    ("CreateViewerLink", 1): CREATE_VIEWER_LINK,
+    ("DisassociateAlternateId", 1): DISASSOCIATE_ALTERNATE_ID,
+    ("GetAlternateIds", 1): GET_ALTERNATE_IDS,
+    ("GetApplicationInfo", 1): GET_APPLICATION_INFO,
+    ("GetAuthorizedRecords", 1): GET_AUTHORIZED_RECORDS,
+    ("GetPersonInfo", 1): GET_PERSON_INFO,
+    ("GetServiceDefinition", 1): GET_SERVICE_DEFINITION,
+    ("GetServiceDefinition", 2): GET_SERVICE_DEFINITION2,
+    ("GetThingType", 1): GET_THING_TYPE,
     ("GetThings", 1): GET_THINGS,
     ("GetThings", 3): GET_THINGS3,
     ("PickUpConnectPackage", 1): PICK_UP_CONNECT_PACKAGE,

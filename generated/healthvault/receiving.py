@@ -314,7 +314,10 @@ def verify_hmac(request: ReceivedRequest, key: bytes, algorithm: str = crypto.HM
     if request.auth is None:
         raise _bad_sig("an authenticated request needs an auth HMAC")
     data = request.auth.hmac_data
-    if (data.alg_name or "").strip().upper() != algorithm.upper():
+    named = (data.alg_name or "").strip().upper()
+    if named != algorithm.upper():
+        if named in crypto.HMAC_DIGESTS:
+            raise _bad_sig(f"the session was opened with {algorithm.upper()}; this request's HMAC is {named}")
         raise _bad_sig(f"unsupported HMAC algorithm {data.alg_name}")
     if not crypto.hmac_matches(key, request.header_bytes, data.value or "", algorithm):
         raise _bad_sig("the auth HMAC does not match the header")

@@ -14,6 +14,12 @@ from uuid import UUID
 from .binding import Binding
 
 from .bindings.base import CodableValue
+from .bindings.methods.method_associatealternateid import (
+    Info as AssociateAlternateIdParams,
+)
+from .bindings.methods.method_createauthenticatedsessiontoken import (
+    Info as CreateAuthenticatedSessionTokenParams,
+)
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCred
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AppServerCredInfo
 from .bindings.methods.method_createauthenticatedsessiontoken2 import AuthTokenInfo
@@ -27,6 +33,25 @@ from .bindings.methods.method_createauthenticatedsessiontoken2 import (
 from .bindings.methods.method_createconnectpackage2 import (
     Info as CreateConnectPackage2Params,
 )
+from .bindings.methods.method_createdicomwebtoken import (
+    Info as CreateDicomWebTokenParams,
+)
+from .bindings.methods.method_createviewerlink import Info as CreateViewerLinkParams
+from .bindings.methods.method_disassociatealternateid import (
+    Info as DisassociateAlternateIdParams,
+)
+from .bindings.methods.method_getalternateids import Info as GetAlternateIdsParams
+from .bindings.methods.method_getapplicationinfo import Info as GetApplicationInfoParams
+from .bindings.methods.method_getauthorizedrecords import (
+    Info as GetAuthorizedRecordsParams,
+)
+from .bindings.methods.method_getpersoninfo import Info as GetPersonInfoParams
+from .bindings.methods.method_getservicedefinition import (
+    Info as GetServiceDefinitionParams,
+)
+from .bindings.methods.method_getservicedefinition2 import (
+    Info as GetServiceDefinition2Params,
+)
 from .bindings.methods.method_getthings import Info as GetThingsParams
 from .bindings.methods.method_getthings import ThingFilterSpec
 from .bindings.methods.method_getthings3 import BlobFilters
@@ -37,6 +62,8 @@ from .bindings.methods.method_getthings3 import Info as GetThings3Params
 from .bindings.methods.method_getthings3 import ThingFormatSpec2
 from .bindings.methods.method_getthings3 import ThingRequestGroup2
 from .bindings.methods.method_getthings3 import ThingSectionSpec2
+from .bindings.methods.method_getthingtype import Info as GetThingTypeParams
+from .bindings.methods.method_getthingtype import ThingTypeSectionSpec
 from .bindings.methods.method_pickupconnectpackage import (
     Info as PickUpConnectPackageParams,
 )
@@ -52,16 +79,36 @@ from .bindings.methods.response_beginputblob import Info as BeginPutBlobResult
 from .bindings.methods.response_beginputconnectpackageblob import (
     Info as BeginPutConnectPackageBlobResult,
 )
+from .bindings.methods.response_createauthenticatedsessiontoken import (
+    Info as CreateAuthenticatedSessionTokenResult,
+)
 from .bindings.methods.response_createauthenticatedsessiontoken2 import (
     Info as CreateAuthenticatedSessionToken2Result,
 )
 from .bindings.methods.response_createconnectpackage import (
     Info as CreateConnectPackageResult,
 )
+from .bindings.methods.response_createdicomwebtoken import (
+    Info as CreateDicomWebTokenResult,
+)
+from .bindings.methods.response_createviewerlink import Info as CreateViewerLinkResult
+from .bindings.methods.response_getalternateids import Info as GetAlternateIdsResult
+from .bindings.methods.response_getapplicationinfo import (
+    Info as GetApplicationInfoResult,
+)
+from .bindings.methods.response_getauthorizedrecords import (
+    Info as GetAuthorizedRecordsResult,
+)
+from .bindings.methods.response_getpersoninfo import Info as GetPersonInfoResult
+from .bindings.methods.response_getservicedefinition import (
+    Info as GetServiceDefinitionResult,
+)
 from .bindings.methods.response_getservicedefinition2 import (
     Info as GetServiceDefinition2Result,
 )
+from .bindings.methods.response_getthings import Info as GetThingsResult
 from .bindings.methods.response_getthings3 import Info as GetThings3Result
+from .bindings.methods.response_getthingtype import Info as GetThingTypeResult
 from .bindings.methods.response_pickupconnectpackage import (
     Info as PickUpConnectPackageResult,
 )
@@ -103,6 +150,8 @@ from .bindings.wc_types import Sig
 
 __all__ = [
     "CodableValue",
+    "AssociateAlternateIdParams",
+    "CreateAuthenticatedSessionTokenParams",
     "AppServerCred",
     "AppServerCredInfo",
     "AuthTokenInfo",
@@ -110,6 +159,15 @@ __all__ = [
     "Credential",
     "HmacAlgorithm",
     "CreateConnectPackage2Params",
+    "CreateDicomWebTokenParams",
+    "CreateViewerLinkParams",
+    "DisassociateAlternateIdParams",
+    "GetAlternateIdsParams",
+    "GetApplicationInfoParams",
+    "GetAuthorizedRecordsParams",
+    "GetPersonInfoParams",
+    "GetServiceDefinitionParams",
+    "GetServiceDefinition2Params",
     "GetThingsParams",
     "ThingFilterSpec",
     "BlobFilters",
@@ -120,6 +178,8 @@ __all__ = [
     "ThingFormatSpec2",
     "ThingRequestGroup2",
     "ThingSectionSpec2",
+    "GetThingTypeParams",
+    "ThingTypeSectionSpec",
     "PickUpConnectPackageParams",
     "PutThings2Params",
     "RemoveThingsParams",
@@ -131,10 +191,20 @@ __all__ = [
     "AllocatePackageIdResult",
     "BeginPutBlobResult",
     "BeginPutConnectPackageBlobResult",
+    "CreateAuthenticatedSessionTokenResult",
     "CreateAuthenticatedSessionToken2Result",
     "CreateConnectPackageResult",
+    "CreateDicomWebTokenResult",
+    "CreateViewerLinkResult",
+    "GetAlternateIdsResult",
+    "GetApplicationInfoResult",
+    "GetAuthorizedRecordsResult",
+    "GetPersonInfoResult",
+    "GetServiceDefinitionResult",
     "GetServiceDefinition2Result",
+    "GetThingsResult",
     "GetThings3Result",
+    "GetThingTypeResult",
     "PickUpConnectPackageResult",
     "PutThingsResult",
     "BlobHashInfo",
@@ -210,8 +280,20 @@ ROOTS: dict[str, tuple[type[Binding], ...]] = {
 
 #: Request info classes by method namespace (urn:com.microsoft.wc.methods.NAME).
 REQUEST_INFO: dict[str, type[Binding]] = {
+    "urn:com.microsoft.wc.methods.AssociateAlternateId": AssociateAlternateIdParams,
     "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Params,
+    "urn:com.microsoft.wc.methods.CreateAuthenticatedSessionToken": CreateAuthenticatedSessionTokenParams,
     "urn:com.microsoft.wc.methods.CreateConnectPackage2": CreateConnectPackage2Params,
+    "urn:com.microsoft.wc.methods.CreateDicomWebToken": CreateDicomWebTokenParams,
+    "urn:com.microsoft.wc.methods.CreateViewerLink": CreateViewerLinkParams,
+    "urn:com.microsoft.wc.methods.DisassociateAlternateId": DisassociateAlternateIdParams,
+    "urn:com.microsoft.wc.methods.GetAlternateIds": GetAlternateIdsParams,
+    "urn:com.microsoft.wc.methods.GetApplicationInfo": GetApplicationInfoParams,
+    "urn:com.microsoft.wc.methods.GetAuthorizedRecords": GetAuthorizedRecordsParams,
+    "urn:com.microsoft.wc.methods.GetPersonInfo": GetPersonInfoParams,
+    "urn:com.microsoft.wc.methods.GetServiceDefinition2": GetServiceDefinition2Params,
+    "urn:com.microsoft.wc.methods.GetServiceDefinition": GetServiceDefinitionParams,
+    "urn:com.microsoft.wc.methods.GetThingType": GetThingTypeParams,
     "urn:com.microsoft.wc.methods.GetThings3": GetThings3Params,
     "urn:com.microsoft.wc.methods.GetThings": GetThingsParams,
     "urn:com.microsoft.wc.methods.PickUpConnectPackage": PickUpConnectPackageParams,
@@ -225,9 +307,19 @@ RESPONSE_INFO: dict[str, type[Binding]] = {
     "urn:com.microsoft.wc.methods.response.BeginPutBlob": BeginPutBlobResult,
     "urn:com.microsoft.wc.methods.response.BeginPutConnectPackageBlob": BeginPutConnectPackageBlobResult,
     "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken2": CreateAuthenticatedSessionToken2Result,
+    "urn:com.microsoft.wc.methods.response.CreateAuthenticatedSessionToken": CreateAuthenticatedSessionTokenResult,
     "urn:com.microsoft.wc.methods.response.CreateConnectPackage": CreateConnectPackageResult,
+    "urn:com.microsoft.wc.methods.response.CreateDicomWebToken": CreateDicomWebTokenResult,
+    "urn:com.microsoft.wc.methods.response.CreateViewerLink": CreateViewerLinkResult,
+    "urn:com.microsoft.wc.methods.response.GetAlternateIds": GetAlternateIdsResult,
+    "urn:com.microsoft.wc.methods.response.GetApplicationInfo": GetApplicationInfoResult,
+    "urn:com.microsoft.wc.methods.response.GetAuthorizedRecords": GetAuthorizedRecordsResult,
+    "urn:com.microsoft.wc.methods.response.GetPersonInfo": GetPersonInfoResult,
     "urn:com.microsoft.wc.methods.response.GetServiceDefinition2": GetServiceDefinition2Result,
+    "urn:com.microsoft.wc.methods.response.GetServiceDefinition": GetServiceDefinitionResult,
+    "urn:com.microsoft.wc.methods.response.GetThingType": GetThingTypeResult,
     "urn:com.microsoft.wc.methods.response.GetThings3": GetThings3Result,
+    "urn:com.microsoft.wc.methods.response.GetThings": GetThingsResult,
     "urn:com.microsoft.wc.methods.response.PickUpConnectPackage": PickUpConnectPackageResult,
     "urn:com.microsoft.wc.methods.response.PutThings": PutThingsResult,
 }

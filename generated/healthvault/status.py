@@ -43,6 +43,9 @@ class StatusCode(IntEnum):
     INVALID_TOKEN = 8
     """The authentication token is malformed or unknown."""
 
+    INVALID_PERSON = 9
+    """The person is unknown, or may not be acted for."""
+
     INVALID_RECORD = 10
     """The record is unknown."""
 
@@ -57,6 +60,9 @@ class StatusCode(IntEnum):
 
     INVALID_FORMAT = 16
     """The query format is invalid."""
+
+    MISSING_SHARED_SECRET = 17
+    """A credential came without a usable shared secret."""
 
     INVALID_THING_TYPE = 19
     """The thing type is unknown."""
@@ -96,6 +102,9 @@ class StatusCode(IntEnum):
 
     INVALID_BLOB_REF_URL = 88
     """The blob URL is invalid or has expired."""
+
+    CANNOT_GET_STREAMED_OTHER_DATA = 89
+    """A streamed blob cannot be returned as data-other."""
 
     CONNECT_PACKAGE_EXISTS = 96
     """The connect package already exists."""
@@ -144,6 +153,15 @@ class StatusCode(IntEnum):
 
     TOO_MANY_THINGS_SPECIFIED = 124
     """The request names more things than allowed."""
+
+    DUPLICATE_ALTERNATE_ID = 139
+    """The alternate id is already in use."""
+
+    ALTERNATE_ID_NOT_FOUND = 140
+    """The alternate id is unknown."""
+
+    ALTERNATE_IDS_LIMIT_EXCEEDED = 141
+    """The person and record have as many alternate ids as allowed."""
 
     CONCURRENCY_VIOLATION = 146
     """A concurrent update won."""
@@ -218,6 +236,12 @@ class InvalidToken(HealthVaultStatusError):
     default_code = StatusCode.INVALID_TOKEN
 
 
+class InvalidPerson(HealthVaultStatusError):
+    """The person is unknown, or may not be acted for."""
+
+    default_code = StatusCode.INVALID_PERSON
+
+
 class InvalidRecord(HealthVaultStatusError):
     """The record is unknown."""
 
@@ -246,6 +270,12 @@ class InvalidFormat(HealthVaultStatusError):
     """The query format is invalid."""
 
     default_code = StatusCode.INVALID_FORMAT
+
+
+class MissingSharedSecret(HealthVaultStatusError):
+    """A credential came without a usable shared secret."""
+
+    default_code = StatusCode.MISSING_SHARED_SECRET
 
 
 class InvalidThingType(HealthVaultStatusError):
@@ -324,6 +354,12 @@ class InvalidBlobRefUrl(HealthVaultStatusError):
     """The blob URL is invalid or has expired."""
 
     default_code = StatusCode.INVALID_BLOB_REF_URL
+
+
+class CannotGetStreamedOtherData(HealthVaultStatusError):
+    """A streamed blob cannot be returned as data-other."""
+
+    default_code = StatusCode.CANNOT_GET_STREAMED_OTHER_DATA
 
 
 class ConnectPackageExists(HealthVaultStatusError):
@@ -422,6 +458,24 @@ class TooManyThingsSpecified(HealthVaultStatusError):
     default_code = StatusCode.TOO_MANY_THINGS_SPECIFIED
 
 
+class DuplicateAlternateId(HealthVaultStatusError):
+    """The alternate id is already in use."""
+
+    default_code = StatusCode.DUPLICATE_ALTERNATE_ID
+
+
+class AlternateIdNotFound(HealthVaultStatusError):
+    """The alternate id is unknown."""
+
+    default_code = StatusCode.ALTERNATE_ID_NOT_FOUND
+
+
+class AlternateIdsLimitExceeded(HealthVaultStatusError):
+    """The person and record have as many alternate ids as allowed."""
+
+    default_code = StatusCode.ALTERNATE_IDS_LIMIT_EXCEEDED
+
+
 class ConcurrencyViolation(HealthVaultStatusError):
     """A concurrent update won."""
 
@@ -437,11 +491,13 @@ _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     6: InvalidApp,
     7: CredentialTokenExpired,
     8: InvalidToken,
+    9: InvalidPerson,
     10: InvalidRecord,
     11: AccessDenied,
     13: InvalidThing,
     15: InvalidFilter,
     16: InvalidFormat,
+    17: MissingSharedSecret,
     19: InvalidThingType,
     39: RequestTooLong,
     49: RequestTimedOut,
@@ -455,6 +511,7 @@ _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     74: InvalidIdentityCode,
     85: InvalidThingTypeVersion,
     88: InvalidBlobRefUrl,
+    89: CannotGetStreamedOtherData,
     96: ConnectPackageExists,
     99: BlobSizeTooLargeForInline,
     100: DuplicateBlob,
@@ -471,6 +528,9 @@ _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     120: InvalidPackageContents,
     123: InvalidThingState,
     124: TooManyThingsSpecified,
+    139: DuplicateAlternateId,
+    140: AlternateIdNotFound,
+    141: AlternateIdsLimitExceeded,
     146: ConcurrencyViolation,
 }
 

@@ -16,15 +16,48 @@ a zone), ``date`` -> ``datetime.date``, ``time`` -> ``datetime.time``,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import math
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+from .lexical import (
+    _DURATION,
+    _INTEGERS,
+    _NAME,
+    _NAME_CHAR,
+    _NAME_START,
+    _NCNAME,
+    _NEEDS_COLLAPSE,
+    _WS,
+    _ZONE,
+    _base64,
+    _boolean,
+    _date,
+    _date_time,
+    _date_time_valid,
+    _decimal,
+    _float,
+    _format_base64,
+    _format_boolean,
+    _format_date,
+    _format_date_time,
+    _format_decimal,
+    _format_float,
+    _format_hex,
+    _format_int,
+    _format_str,
+    _format_time,
+    _hex,
+    _integer_parser,
+    _integer_valid,
+    _lexical,
+    _quote,
+    _string,
+    _time,
+)
 
 __all__ = [
     "SimpleType",
@@ -112,310 +145,6 @@ class SimpleType:
 
     def __repr__(self) -> str:
         return f"<simple type {self.name}>"
-
-
-_NEEDS_COLLAPSE = re.compile(r"^\s|\s$|\s\s|[\t\n\r]").search
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-# -- built-in types ------------------------------------------------------------------
-
-
-def _string(text: str) -> str:
-    return text
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-_WS = " \t\n\r"
-
-
-def _integer_valid(low: int | None, high: int | None) -> Callable[[str], bool]:
-    match = _INTEGER.fullmatch
-
-    def valid(text: str) -> bool:
-        text = text.strip(_WS)
-        if not match(text):
-            return False
-        if low is None and high is None:
-            return True
-        value = int(text)
-        return (low is None or value >= low) and (high is None or value <= high)
-
-    return valid
-
-
-def _integer_parser(name: str, low: int | None, high: int | None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not _INTEGER.fullmatch(text):
-            raise ValueError(f"{_quote(text)} is not a valid {name}")
-        value = int(text)
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(f"{value} is outside the range of {name}")
-        return value
-
-    return parse
-
-
-def _format_int(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not an integer")
-    return str(value)
-
-
-_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
-
-
-def _decimal(text: str) -> Decimal:
-    if not _DECIMAL.fullmatch(text):
-        raise ValueError(f"{_quote(text)} is not a valid decimal")
-    return Decimal(text)
-
-
-def _format_decimal(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, float)):
-        raise ValueError(f"{value!r} is not a number")
-    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite decimal")
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".") or "0"
-    return text
-
-
-_FLOAT = re.compile(r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF)|NaN")
-
-
-def _float(text: str) -> float:
-    if not _FLOAT.fullmatch(text):
-        raise ValueError(f"{_quote(text)} is not a valid floating-point number")
-    return float(text.replace("INF", "inf"))
-
-
-def _format_float(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValueError(f"{value!r} is not a number")
-    number = float(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "INF" if number > 0 else "-INF"
-    return repr(number)
-
-
-def _boolean(text: str) -> bool:
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise ValueError(f"{_quote(text)} is not a valid boolean (true, false, 1 or 0)")
-
-
-def _format_boolean(value: Any) -> str:
-    if not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a boolean")
-    return "true" if value else "false"
-
-
-_ZONE = r"(Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?"
-_DATE_TIME = re.compile(r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?" + _ZONE)
-_DATE = re.compile(r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})" + _ZONE)
-_TIME = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?" + _ZONE)
-
-
-def _zone(text: str | None) -> dt.tzinfo | None:
-    if text is None:
-        return None
-    if text == "Z":
-        return dt.UTC
-    sign = -1 if text[0] == "-" else 1
-    hours, minutes = int(text[1:3]), int(text[4:6])
-    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
-
-
-def _year(text: str, what: str, original: str) -> int:
-    year = int(text)
-    if len(text.lstrip("-")) > 4 and text.lstrip("-").startswith("0"):
-        raise ValueError(
-            f"{_quote(original)} is not a valid {what}: a year of more than four digits has no leading zero"
-        )
-    if not 1 <= year <= 9999:
-        raise ValueError(f"{_quote(original)} is not a supported {what}: years run from 0001 to 9999")
-    return year
-
-
-def _micro(fraction: str | None) -> int:
-    return int((fraction[1:] + "000000")[:6]) if fraction else 0
-
-
-def _date_time(text: str) -> dt.datetime:
-    match = _DATE_TIME.fullmatch(text)
-    if not match:
-        raise ValueError(f"{_quote(text)} is not a valid date-time (YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm])")
-    y, mo, d, h, mi, s, fraction, zone = match.groups()
-    year = _year(y, "date-time", text)
-    hour, minute, second = int(h), int(mi), int(s)
-    end_of_day = hour == 24 and minute == 0 and second == 0 and not (fraction or "").strip(".0")
-    try:
-        moment = dt.datetime(
-            year, int(mo), int(d), 0 if end_of_day else hour, minute, second, _micro(fraction), _zone(zone)
-        )
-    except ValueError as exc:
-        raise ValueError(f"{_quote(text)} is not a valid date-time: {exc}") from None
-    return moment + dt.timedelta(days=1) if end_of_day else moment
-
-
-_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _date_time_valid(text: str) -> bool:
-    match = _DATE_TIME.fullmatch(text.strip(_WS))
-    if not match:
-        return False
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if not (1 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= _DAYS[month - 1]):
-        return False
-    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
-        return False
-    if hour == 24:
-        return minute == 0 and second == 0 and not (match.group(7) or "").strip(".0")
-    return hour < 24 and minute < 60 and second < 60 and len(match.group(1).lstrip("-")) == 4
-
-
-def _format_zone(value: dt.datetime | dt.time) -> str:
-    offset = value.utcoffset()
-    if offset is None:
-        return ""
-    if not offset:
-        return "Z"
-    minutes = int(offset.total_seconds() // 60)
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def _fraction(micro: int) -> str:
-    return f".{micro:06d}".rstrip("0") if micro else ""
-
-
-def _format_date_time(value: Any) -> str:
-    if not isinstance(value, dt.datetime):
-        raise ValueError(f"{value!r} is not a datetime")
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(value.microsecond) + _format_zone(value)
-
-
-def _date(text: str) -> dt.date:
-    match = _DATE.fullmatch(text)
-    if not match:
-        raise ValueError(f"{_quote(text)} is not a valid date (YYYY-MM-DD)")
-    y, mo, d, _zone_text = match.groups()
-    try:
-        return dt.date(_year(y, "date", text), int(mo), int(d))
-    except ValueError as exc:
-        raise ValueError(f"{_quote(text)} is not a valid date: {exc}") from None
-
-
-def _format_date(value: Any) -> str:
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise ValueError(f"{value!r} is not a date")
-    return value.strftime("%Y-%m-%d")
-
-
-def _time(text: str) -> dt.time:
-    match = _TIME.fullmatch(text)
-    if not match:
-        raise ValueError(f"{_quote(text)} is not a valid time (hh:mm:ss[.fff])")
-    h, mi, s, fraction, zone = match.groups()
-    try:
-        return dt.time(
-            int(h) % 24 if (h, mi, s) == ("24", "00", "00") else int(h), int(mi), int(s), _micro(fraction), _zone(zone)
-        )
-    except ValueError as exc:
-        raise ValueError(f"{_quote(text)} is not a valid time: {exc}") from None
-
-
-def _format_time(value: Any) -> str:
-    if not isinstance(value, dt.time):
-        raise ValueError(f"{value!r} is not a time")
-    return value.strftime("%H:%M:%S") + _fraction(value.microsecond) + _format_zone(value)
-
-
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-
-
-def _base64(text: str) -> bytes:
-    compact = "".join(text.split())
-    if not _BASE64.fullmatch(compact):
-        raise ValueError(f"{_quote(text)} is not valid base64")
-    return base64.b64decode(compact)
-
-
-def _format_base64(value: Any) -> str:
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise ValueError(f"{value!r} is not bytes")
-    return base64.b64encode(bytes(value)).decode("ascii")
-
-
-def _hex(text: str) -> bytes:
-    try:
-        if len(text) % 2:
-            raise ValueError
-        return binascii.unhexlify(text)
-    except (ValueError, binascii.Error):
-        raise ValueError(f"{_quote(text)} is not valid hexBinary") from None
-
-
-def _format_hex(value: Any) -> str:
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise ValueError(f"{value!r} is not bytes")
-    return binascii.hexlify(bytes(value)).decode("ascii").upper()
-
-
-def _lexical(name: str, pattern: str) -> Callable[[str], str]:
-    regex = re.compile(pattern)
-
-    def parse(text: str) -> str:
-        if not regex.fullmatch(text):
-            raise ValueError(f"{_quote(text)} is not a valid {name}")
-        return text
-
-    return parse
-
-
-def _format_str(value: Any) -> str:
-    if isinstance(value, Enum):
-        value = value.value
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
-
-
-_NAME_START = r"A-Za-z_:\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C-\u200D\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD"
-_NAME_CHAR = _NAME_START + r"\-.0-9\u00B7\u0300-\u036F\u203F-\u2040"
-_NAME = f"[{_NAME_START}][{_NAME_CHAR}]*"
-_NCNAME = _NAME.replace(":", "")
-_DURATION = r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
-
-_I64 = 2**63
-_INTEGERS = {
-    "integer": (None, None),
-    "long": (-_I64, _I64 - 1),
-    "int": (-(2**31), 2**31 - 1),
-    "short": (-(2**15), 2**15 - 1),
-    "byte": (-128, 127),
-    "nonNegativeInteger": (0, None),
-    "positiveInteger": (1, None),
-    "nonPositiveInteger": (None, 0),
-    "negativeInteger": (None, -1),
-    "unsignedLong": (0, 2**64 - 1),
-    "unsignedInt": (0, 2**32 - 1),
-    "unsignedShort": (0, 2**16 - 1),
-    "unsignedByte": (0, 255),
-}
 
 
 def _make_builtins() -> dict[str, SimpleType]:

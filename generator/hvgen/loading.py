@@ -25,9 +25,9 @@ def load_generated(folder: Path) -> ModuleType:
     """The generated package in ``folder`` (the package folder itself)."""
     folder = folder.resolve()
     init = folder / "__init__.py"
-    if not init.is_file() or not (folder / "codec.py").is_file() or not (folder / "binding.py").is_file():
+    if not init.is_file() or not (folder / "binding.py").is_file() or not (folder / "schema.py").is_file():
         raise NotAGeneratedPackage(
-            f"{folder} is not a package made by hvgen generate (no __init__.py, codec.py and binding.py)"
+            f"{folder} is not a package made by hvgen generate (no __init__.py, binding.py and schema.py)"
         )
     name = "_hvgen_bindings_" + hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:12]
     if name in sys.modules:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
@@ -74,7 +75,7 @@ class Preview:
     notes: list[str] = field(default_factory=list)
 
 
-def read_dataset(path: Path | str) -> Dataset:
+def read_dataset(path: Path | str | BinaryIO) -> Dataset:
     """A whole DICOM file, also one without a file meta header.
 
     Such a file (an old or hand-made one) gets the transfer syntax its data

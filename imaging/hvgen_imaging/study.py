@@ -73,6 +73,9 @@ def date_time(date_value: str | None, time_value: str | None, what: str, notes: 
         if date_value:
             notes.append(f"{what}: malformed date {date_value!r}; left out")
         return None
+    if day.year < 1000:  # the schema's years start at 1000; de-identified files say 00010101
+        notes.append(f"{what}: date {date_value!r} is before the year 1000; left out")
+        return None
     result = DateTime(date=Date(y=day.year, m=day.month, d=day.day))
     if time_value:
         parts = parse_time(time_value)

@@ -20,19 +20,14 @@ before anything is sent.
 from __future__ import annotations
 
 import copy
-import io
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from healthvault import blobs as hvblobs
-from healthvault import codec, signing, status
-from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Thing2
+from healthvault import status, verification
+from healthvault.bindings.thing import BlobPayload, Thing2
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.client import HealthVaultClient, ThingQuery
@@ -52,7 +47,8 @@ from .results import (
     study_of,
     summary,
 )
-from .study import DICOM_TYPE, PREVIEW_TYPE, BuiltStudy, build, merge, merged_equal
+from .sending import BlobSender, Signer, put_study
+from .study import BuiltStudy, build, merge, merged_equal
 
 Progress = Callable[[int, "int | None"], None]
 STUDY_TYPES = [str(v2.MedicalImageStudy.TYPE_ID), str(v1.MedicalImageStudy.TYPE_ID)]
@@ -103,13 +99,6 @@ def _one_line_summary(thing: Thing2) -> str:
 
 def _patient_key(name: str | None) -> str:
     return " ".join((name or "").replace("^", " ").lower().split())
-
-
-@dataclass
-class Signer:
-    key: rsa.RSAPrivateKey
-    cert: x509.Certificate
-    algorithm: str = "rsa-sha1"
 
 
 class Studies:
@@ -235,7 +224,7 @@ class Studies:
             if signer is None or was_signed:
                 return self._result(thing, status_="unchanged", built=built, notes=notes)
             return self._result(
-                self._put(thing, signer, {}, None), status_="signed", built=built, notes=notes, signed=True
+                put_study(self.client, thing, signer, {}, None), status_="signed", built=built, notes=notes, signed=True
             )
         if was_signed and signer is None and not drop_signature:
             raise SignatureWouldBeLost(
@@ -244,37 +233,18 @@ class Studies:
             )
 
         journal = Journal(self.journal_dir / f"{safe_name(self.client.record_id or '')}-{safe_name(study_uid)}.jsonl")
-        total = sum(p.stat().st_size if kind == "file" else len(p.data) for kind, p in missing.values())
-        done_bytes = 0
-        uploaded = resumed = 0
-        items: list[BlobPayloadItem] = []
-        for name, (kind, source) in sorted(missing.items()):
-            size = source.stat().st_size if kind == "file" else len(source.data)
-            item = journal.item(name)
-            if item is not None:
-                resumed += 1
-            else:
-                base = done_bytes
-
-                def report(done: int, _total: int | None, base: int = base) -> None:
-                    self._report(base + done, total)
-
-                item = self._upload_one(name, kind, source, journal, report)
-                uploaded += 1
-            items.append(item)
-            done_bytes += size
-            self._report(done_bytes, total)
+        sent = BlobSender(self.client, journal, self._report).send(missing)
         payload = thing.blob_payload or BlobPayload(blob=[])
         kept = [b for b in payload.blob if b.blob_info.name not in missing]
         for b in kept:  # blobs the stored study already has: named, not re-sent
             b.blob_ref_url = None
             b.base64data = None
-        payload.blob = kept + items
+        payload.blob = kept + sent.items
         thing.blob_payload = payload
 
         files: dict[str, Any] = dict(built.images)
         files.update({n: p.data for n, p in built.previews.items()})
-        thing = self._put(thing, signer, files, journal, frozenset(missing))
+        thing = put_study(self.client, thing, signer, files, journal, frozenset(missing))
         if was_signed and signer is None:
             notes.append(f"the signature of study {study_uid} was removed (--unsigned-ok)")
         return self._result(
@@ -283,93 +253,15 @@ class Studies:
             built=built,
             notes=notes,
             signed=signer is not None,
-            uploaded=uploaded,
-            size=done_bytes,
-            resumed=resumed,
+            uploaded=sent.uploaded,
+            size=sent.size,
+            resumed=sent.resumed,
             signature_removed=was_signed and signer is None,
         )
-
-    def _put(
-        self,
-        thing: Thing2,
-        signer: Signer | None,
-        files: dict[str, Any],
-        journal: Journal | None,
-        new: frozenset[str] = frozenset(),
-    ) -> Thing2:
-        """Sign ``thing`` (or drop its signature) and write it; blobs it
-        already had (all but ``new``) are named, not sent again."""
-        for b in thing.blob_payload.blob if thing.blob_payload else []:
-            if b.content_length != 0 and b.blob_info.name not in new:
-                b.blob_ref_url = None
-                b.base64data = None
-        thing.signature_info = None
-        if signer is not None:
-            thing = codec.read_thing(
-                signing.sign(thing, signer.key, signer.cert, blobs=files, algorithm=signer.algorithm)
-            )
-        try:
-            key = self.client.put_thing(thing)
-        except (status.InvalidBlobRefUrl, status.BlobTokenNotCompleted) as exc:
-            if journal is None:
-                raise
-            journal.clear()
-            raise StudyError(f"{exc.message}; the upload journal was reset, run the upload again") from None
-        if journal is not None:
-            journal.clear()
-        thing.thing_id = key
-        return thing
 
     def _report(self, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(done, total)
-
-    def _upload_one(self, name: str, kind: str, source: Any, journal: Journal, progress: Progress) -> BlobPayloadItem:
-        content_type = DICOM_TYPE if kind == "file" else PREVIEW_TYPE
-        limit = self.client.config_int("maxInlineBlobSizeBytes", 0)
-        if kind == "preview" and len(source.data) <= limit:
-            inline = hvblobs.inline_item(name, content_type, source.data)
-            journal.finished(name, inline)
-            return inline
-        item: BlobPayloadItem | None = None
-        pending = journal.pending
-        if kind == "file" and pending and pending.get("name") == name:
-            item = self._resume(name, content_type, source, pending, progress)
-        if item is None:
-            upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
-            upload.begin()
-            journal.start(
-                {
-                    "name": name,
-                    "url": upload.url,
-                    "chunk": upload.chunk_size,
-                    "max": upload.max_size,
-                    "block": upload.block_size,
-                }
-            )
-            item = upload.send(source if kind == "file" else io.BytesIO(source.data))
-        journal.finished(name, item)
-        return item
-
-    def _resume(
-        self, name: str, content_type: str, source: Path, pending: dict[str, Any], progress: Progress
-    ) -> BlobPayloadItem | None:
-        """Carry on the blob the journal says was being sent; None when its
-        upload URL is no longer usable (the blob is then sent afresh)."""
-        upload = hvblobs.BlobUpload(self.client, name, content_type, progress=progress)
-        upload.url, upload.chunk_size, upload.max_size, upload.block_size = (
-            pending["url"],
-            pending["chunk"],
-            pending["max"],
-            pending["block"],
-        )
-        upload.total = source.stat().st_size
-        try:
-            return upload.resume(source)
-        except hvblobs.BlobUploadInterrupted:
-            raise
-        except hvblobs.HealthVaultBlobError:
-            return None
 
     def _result(
         self,
@@ -437,7 +329,7 @@ class Studies:
             self._report(done, total)
         result = DownloadResult(study_uid, thing.thing_id.value if thing.thing_id else "", len(files), done, str(out))
         if thing.signature_info is not None and verify:
-            check = signing.verify(
+            check = verification.verify(
                 thing,
                 blobs=files,
                 fetch=lambda url: hvblobs.open_blob(self.client.http, url),
@@ -533,7 +425,7 @@ class Studies:
                 store.remove(name)
             except KeyError:
                 pass
-        thing = self._put(thing, signer, {}, None)
+        thing = put_study(self.client, thing, signer, {}, None)
         notes = (
             [f"the signature of study {study_uid} was removed (--unsigned-ok)"] if was_signed and signer is None else []
         )

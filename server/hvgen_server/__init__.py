@@ -7,16 +7,20 @@ Modules, by job:
 
     app          HTTP: routes, request bodies, lifespan
     dispatch     the table of offered methods; request bytes to response bytes
-    auth         request timing, integrity, sessions, record access
+    auth         request timing, integrity, sessions, persons, record access
+    freshness    msg-time windows, and what a second copy of a request gets
     context      the server's state (Platform) and one request's Context
     methods/     one module per method family (sessions, things, query,
-                 blobs, packages, service)
+                 blobs, packages, persons, service)
+    shell        the sign-in and authorization pages (/redirect.aspx, /signin)
+    websession   a signed-in browser (session cookie, CSRF) for any page
+    passwords    persons' passwords as scrypt hashes
     streaming    blob upload and download over plain HTTP
     sweeper      removal of abandoned uploads and orphan blob bytes
     store/       the store interfaces, the SQLite backend, blob bytes on disk
     thingxml     stored thing XML: platform-owned fields, sections, XPath
     tokens       signed, expiring blob URL tokens
-    bootstrap    first run: store, key, application, record
+    bootstrap    first run: store, key, application, first person, record
     config       settings
     errors       PlatformError, answered with a status code
 

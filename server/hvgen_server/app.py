@@ -2,12 +2,17 @@
 
 Routes:
     POST /wildcat.ashx                 platform methods (XML envelopes)
+    POST /platform/wildcat.ashx        the same, at the platform's own path
     POST /streaming/wildcatblob.ashx   blob chunk upload (?blob-ref-token=...)
     GET  /streaming/wildcatblob.ashx   blob download (?blob-ref-token=...)
+    GET  /redirect.aspx ...            the shell: sign-in and authorization pages (:mod:`shell`)
+    GET  /viewer ...                   the study viewer (:mod:`viewer`), /static its stylesheet and script
     GET  /health                       liveness
+    /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS): :mod:`.dicomweb`
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
-:mod:`streaming`; nothing of the protocol is decided here.
+:mod:`streaming`, pages to :mod:`shell` and :mod:`viewer`; nothing of the protocol is decided
+here.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -27,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from healthvault.protocol import BLOB_PATH, METHODS_PATH, write_status
+from healthvault.protocol import BLOB_PATH, METHODS_PATH, PLATFORM_METHODS_PATH, write_status
 from healthvault.status import StatusCode
 
 from . import dispatch, streaming
@@ -36,9 +41,24 @@ from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .errors import PlatformError
 from .limits import LargeRequests, read_body
+from .shell import Shell
 from .sweeper import sweep, sweeper
+from .viewer import Viewer
 
 log = logging.getLogger("hvgen_server")
+
+#: Modules DICOMweb needs beyond the server extra (the imaging extra's, and python-multipart).
+_DICOMWEB_NEEDS = ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer", "python_multipart", "hvgen_imaging")
+_dicomweb_routes: Callable[[Platform], list[Route]] | None
+try:
+    from .dicomweb.routes import routes as _routes
+
+    _dicomweb_routes, _dicomweb_missing = _routes, ""
+except ImportError as _missing:  # without the imaging extra the server runs, and /dicomweb says so
+    if not _missing.name or _missing.name.split(".")[0] not in _DICOMWEB_NEEDS:
+        raise
+    _dicomweb_routes = None
+    _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
 
@@ -99,15 +119,32 @@ def create_app(config: ServerConfig) -> Starlette:
     app = Starlette(
         routes=[
             Route(METHODS_PATH, wildcat, methods=["POST"]),
+            Route(PLATFORM_METHODS_PATH, wildcat, methods=["POST"]),
+            *Shell(platform).routes(),
+            *Viewer(platform).routes(),
             Route(BLOB_PATH, blob_upload, methods=["POST", "PUT"]),
             Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
+            *dicomweb_routes(platform),
         ],
         lifespan=lifespan,
         exception_handlers={Exception: failed},
     )
     app.state.platform = platform
     return app
+
+
+def dicomweb_routes(platform: Platform) -> list[Route]:
+    """DICOMweb, or, without the imaging extra, a 503 saying what to install."""
+    if _dicomweb_routes is not None:
+        return _dicomweb_routes(platform)
+    reason = f"DICOMweb needs the imaging extra: pip install 'hvgen[imaging]' ({_dicomweb_missing} is missing)"
+    log.warning("%s", reason)
+
+    async def unavailable(request: Request) -> Response:
+        return PlainTextResponse(reason + "\n", status_code=503)
+
+    return [Route("/dicomweb/{path:path}", unavailable, methods=["GET", "POST"])]
 
 
 def serve(config: ServerConfig, log_level: str = "info") -> None:
@@ -132,9 +169,9 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
 
 
 class RedactTokens(logging.Filter):
-    """Access log lines show blob URLs without their tokens."""
+    """Access log lines show blob URLs and viewer links without their tokens."""
 
-    _TOKEN = re.compile(r"(blob-ref-token=)[^&\s\"]+")
+    _TOKEN = re.compile(r"([?&](?:blob-ref-token|link)=)[^&\s\"]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthvault.signing import load_trust
+from healthvault.verification import load_trust
 
 MIB = 1024 * 1024
 
@@ -60,6 +60,14 @@ class ServerConfig:
         signer_trust_file: PEM certificates that thing signers must chain to;
             without it any signer certificate is accepted (the signature
             itself is always checked).
+        user_token_ttl: Seconds the wctoken the sign-in page hands an
+            application stays valid (its ``user-auth-token``).
+        browser_session_ttl: Seconds a browser stays signed in.
+        schema_packages: Folders of packages made by ``hvgen generate`` from
+            other schema sets, whose thing types the platform accepts too
+            (``hvgen serve --schemas DIR`` compiles them).
+        viewer_link_ttl: Seconds a one-time viewer link (CreateViewerLink)
+            can be used in.
     """
 
     data_dir: Path
@@ -94,6 +102,10 @@ class ServerConfig:
     body_timeout: float = 60.0
     keep_alive: float = 5.0
     signer_trust_file: Path | None = None
+    user_token_ttl: float = 4 * 3600
+    browser_session_ttl: float = 12 * 3600
+    schema_packages: tuple[Path, ...] = ()
+    viewer_link_ttl: float = 5 * 60
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -13,6 +13,7 @@ from .bootstrap import server_key
 from .config import ServerConfig
 from .pickup import PickupJobs
 from .store import BlobFiles, Store
+from .thingtypes import ThingTypes
 
 
 @dataclass
@@ -25,14 +26,16 @@ class Platform:
     files: BlobFiles
     key: bytes
     pickups: PickupJobs = field(default_factory=PickupJobs)
+    thing_types: ThingTypes = field(default_factory=ThingTypes)
 
     @classmethod
     def open(cls, config: ServerConfig) -> Platform:
         """The platform the configuration names (its store, blobs and key)."""
+        thing_types = ThingTypes(config.schema_packages)
         files = open_blob_files(config)
         store = open_store(config)
         try:
-            return cls(config, store, files, server_key(config, store))
+            return cls(config, store, files, server_key(config, store), thing_types=thing_types)
         except BaseException:
             store.close()
             raise
@@ -50,14 +53,19 @@ class Platform:
 class Context:
     """One method request being served.
 
-    ``app_id`` and ``record_id`` are set once the request is authenticated
-    (:func:`hvgen_server.auth.authenticate`).
+    ``app_id``, ``record_id`` and ``person_id`` are set once the request is
+    authenticated (:func:`hvgen_server.auth.authenticate`): ``person_id`` is
+    the person the application acts for (named by the request's
+    ``user-auth-token`` or ``offline-person-id``, else the record's person),
+    ``avenue`` how (``Online``: a signed-in person, ``Offline``).
     """
 
     platform: Platform
     request: ReceivedRequest
     app_id: str = ""
     record_id: str = ""
+    person_id: str = ""
+    avenue: str = "Offline"
     now: float = field(default_factory=time.time)
 
     @property

@@ -2,9 +2,10 @@
 way from request bytes to response bytes.
 
 :data:`ENDPOINTS` maps each offered :class:`~healthvault.protocol.Method`
-to its function and the access it needs. :func:`handle` parses the envelope
-(the runtime's protocol core), authenticates it (:mod:`.auth`), runs the
-method and writes the response; every failure becomes a status response.
+to its function, the access it needs and what a second copy of a request
+gets (:class:`~.freshness.Replay`). :func:`handle` parses the envelope (the
+runtime's protocol core), authenticates it (:mod:`.auth`), runs the method
+and writes the response; every failure becomes a status response.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from healthvault import methods
+from healthvault.errors import HealthVaultXmlError
 from healthvault.methods import Method
 from healthvault.protocol import write_ok, write_status
 from healthvault.receiving import receive_request
@@ -23,20 +25,31 @@ from healthvault.status import HealthVaultStatusError, StatusCode
 
 from .auth import Access, authenticate
 from .context import Context, Platform
-from .errors import PlatformError
-from .freshness import remember
+from .errors import PlatformError, as_response
+from .freshness import Replay, answered, remember
 from .limits import xml_limits
+from .methods.appinfo import get_application_info
 from .methods.blobs import begin_put_blob
+from .methods.dicomweb import create_dicomweb_token
 from .methods.packages import (
     allocate_package_id,
     begin_put_connect_package_blob,
     create_connect_package,
     pick_up_connect_package,
 )
-from .methods.query import get_things
-from .methods.service import service_definition
-from .methods.sessions import create_session
+from .methods.persons import (
+    associate_alternate_id,
+    disassociate_alternate_id,
+    get_alternate_ids,
+    get_authorized_records,
+    get_person_info,
+)
+from .methods.query import get_things, get_things_v1
+from .methods.service import ServiceDefinition
+from .methods.sessions import create_session, create_session_v1
 from .methods.things import put_things, remove_things
+from .methods.thingtype import get_thing_type
+from .methods.viewer import create_viewer_link
 from .store.base import Conflict
 
 log = logging.getLogger("hvgen_server")
@@ -48,24 +61,47 @@ Handler = Callable[[Context], object]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How the platform serves one method."""
+    """How the platform serves one method: its function, the access it
+    needs, what a second copy of a request gets, and whether its msg-time
+    is checked against the clock (CreateAuthenticatedSessionToken v1 is
+    not: older clients send a fixed msg-time, and its credential is
+    remembered instead)."""
 
     handler: Handler
     access: Access
+    replay: Replay = Replay.REFUSED
+    timed: bool = True
 
+
+#: GetServiceDefinition lists the methods of the table below.
+_service = ServiceDefinition(lambda: ENDPOINTS)
 
 #: Every method the local platform offers.
 ENDPOINTS: dict[Method, Endpoint] = {
-    methods.GET_SERVICE_DEFINITION: Endpoint(service_definition, Access.ANONYMOUS),
-    methods.CREATE_AUTHENTICATED_SESSION_TOKEN: Endpoint(create_session, Access.ANONYMOUS),
+    methods.GET_SERVICE_DEFINITION: Endpoint(_service.version_1, Access.APPLICATION, Replay.SERVED),
+    methods.GET_SERVICE_DEFINITION2: Endpoint(_service.version_2, Access.APPLICATION, Replay.SERVED),
+    methods.GET_APPLICATION_INFO: Endpoint(get_application_info, Access.SESSION, Replay.SERVED),
+    methods.GET_THING_TYPE: Endpoint(get_thing_type, Access.APPLICATION, Replay.SERVED),
+    methods.CREATE_AUTHENTICATED_SESSION_TOKEN: Endpoint(
+        create_session_v1, Access.ANONYMOUS, Replay.SERVED, timed=False
+    ),
+    methods.CREATE_AUTHENTICATED_SESSION_TOKEN2: Endpoint(create_session, Access.ANONYMOUS),
     methods.PUT_THINGS: Endpoint(put_things, Access.RECORD),
-    methods.GET_THINGS3: Endpoint(get_things, Access.RECORD),
+    methods.GET_THINGS: Endpoint(get_things_v1, Access.RECORD, Replay.SERVED),
+    methods.GET_THINGS3: Endpoint(get_things, Access.RECORD, Replay.SERVED),
     methods.REMOVE_THINGS: Endpoint(remove_things, Access.RECORD),
-    methods.BEGIN_PUT_BLOB: Endpoint(begin_put_blob, Access.RECORD),
-    methods.ALLOCATE_PACKAGE_ID: Endpoint(allocate_package_id, Access.SESSION),
-    methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB: Endpoint(begin_put_connect_package_blob, Access.SESSION),
+    methods.BEGIN_PUT_BLOB: Endpoint(begin_put_blob, Access.RECORD, Replay.SERVED),
+    methods.ALLOCATE_PACKAGE_ID: Endpoint(allocate_package_id, Access.SESSION, Replay.SERVED),
+    methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB: Endpoint(begin_put_connect_package_blob, Access.SESSION, Replay.SERVED),
     methods.CREATE_CONNECT_PACKAGE: Endpoint(create_connect_package, Access.SESSION),
     methods.PICK_UP_CONNECT_PACKAGE: Endpoint(pick_up_connect_package, Access.RECORD),
+    methods.GET_PERSON_INFO: Endpoint(get_person_info, Access.PERSON, Replay.SERVED),
+    methods.GET_AUTHORIZED_RECORDS: Endpoint(get_authorized_records, Access.PERSON, Replay.SERVED),
+    methods.ASSOCIATE_ALTERNATE_ID: Endpoint(associate_alternate_id, Access.RECORD, Replay.ANSWERED),
+    methods.DISASSOCIATE_ALTERNATE_ID: Endpoint(disassociate_alternate_id, Access.RECORD, Replay.ANSWERED),
+    methods.GET_ALTERNATE_IDS: Endpoint(get_alternate_ids, Access.RECORD, Replay.SERVED),
+    methods.CREATE_DICOM_WEB_TOKEN: Endpoint(create_dicomweb_token, Access.RECORD),
+    methods.CREATE_VIEWER_LINK: Endpoint(create_viewer_link, Access.RECORD),
 }
 
 
@@ -108,20 +144,29 @@ def handle(platform: Platform, raw: bytes) -> bytes:
         endpoint = ENDPOINTS.get(request.method)
         if endpoint is None:
             raise PlatformError(StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform")
-        if endpoint.access is Access.ANONYMOUS and len(raw) > MAX_ANONYMOUS_BYTES:
+        anonymous = endpoint.access is Access.ANONYMOUS or (
+            endpoint.access is Access.APPLICATION and request.header.auth_session is None
+        )
+        if anonymous and len(raw) > MAX_ANONYMOUS_BYTES:
             raise PlatformError(
                 StatusCode.REQUEST_TOO_LONG,
                 f"{request.method.name} requests are at most {MAX_ANONYMOUS_BYTES} bytes",
             )
         ctx = Context(platform, request)
-        authenticate(ctx, endpoint.access)
+        authenticate(ctx, endpoint.access, timed=endpoint.timed)
         request.check_envelope()
-        remember(ctx)
+        if endpoint.replay is Replay.ANSWERED:
+            return answered(ctx, as_response(lambda: _run(endpoint, ctx)))
+        if endpoint.replay is Replay.REFUSED:
+            remember(ctx)
         result = _run(endpoint, ctx)
         return result if isinstance(result, bytes) else write_ok(result)
     except HealthVaultStatusError as exc:
         log.info("%s -> %s %s", method, exc.code, exc.message)
         return write_status(exc.code, exc.message)
+    except HealthVaultXmlError as exc:  # a value of the request its binding cannot read, met while serving it
+        log.info("%s -> %s %s", method, int(StatusCode.INVALID_XML), exc)
+        return write_status(StatusCode.INVALID_XML, str(exc))
     except Conflict as exc:
         log.info("%s -> conflict: %s", method, exc)
         return write_status(

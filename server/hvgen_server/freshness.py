@@ -1,16 +1,24 @@
-"""How long a request is good for, and refusing it a second time.
+"""How long a request is good for, and what a second copy of it gets.
 
 A request names when it was sent (``msg-time``) and for how long it stays
 valid (``msg-ttl``, which the local platform caps at ``max_msg_ttl``). One
 that is older, or dated in the future beyond ``clock_skew``, is refused with
-REQUEST_TIMED_OUT. Within that window the same bytes could be sent again by
-anyone who captured them: requests that change something are remembered
+REQUEST_TIMED_OUT.
+
+``msg-time`` is read as xs:dateTime: ``YYYY-MM-DDThh:mm:ss``, 0 to 7
+fractional digits, then ``Z``, an offset, or nothing. Nothing is the
+client's local time in a zone the server cannot know (older clients write
+it so): such a request is valid when some time zone of the world (UTC-12:00
+to UTC+14:00) makes it valid, so its window is 26 hours wider.
+
+Within its window the same bytes could be sent again by anyone who captured
+them. What a second copy gets depends on the method (the ``replay`` of its
+endpoint, :class:`Replay`): requests that change something are remembered
 (a digest of their header, which covers the info through its hash) until
-their window closes, and a second copy is refused. Reads (GetThings,
-GetServiceDefinition) and allocations (BeginPutBlob, AllocatePackageId,
-BeginPutConnectPackageBlob) are not remembered: replaying a read returns
-the same data to whoever replays it, an allocation gives an unused id or
-upload URL that expires.
+their window closes, and a copy is refused; for some of them the copy gets
+the first copy's answer instead, so that a client resending a request after
+a lost response gets what it missed and nothing is done twice. Reads and
+allocations are not remembered.
 
 Times are read from the header's text with a strict pattern of their own,
 so that no date the platform cannot hold (year 0, negative or five-digit
@@ -20,34 +28,38 @@ years) gets further than a clear INVALID_XML.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import re
+from collections.abc import Callable
 
-from healthvault import methods
-from healthvault.methods import Method
 from healthvault.status import StatusCode
 
 from .context import Context
 from .errors import PlatformError
 
-#: Methods a replay of which changes nothing that matters (they are not
-#: remembered): reads, and allocations of a fresh id or upload, which a client
-#: may resend as they are after a lost response.
-REPEATABLE: frozenset[Method] = frozenset(
-    {
-        methods.GET_THINGS3,
-        methods.GET_SERVICE_DEFINITION,
-        methods.BEGIN_PUT_BLOB,
-        methods.ALLOCATE_PACKAGE_ID,
-        methods.BEGIN_PUT_CONNECT_PACKAGE_BLOB,
-    }
-)
+
+class Replay(enum.Enum):
+    """What a second copy of a request gets."""
+
+    #: Refused (REQUEST_TIMED_OUT): the request changes something.
+    REFUSED = "refused"
+    #: The first copy's answer, without doing it again.
+    ANSWERED = "answered"
+    #: Served again: reads, and allocations of a fresh id or upload URL.
+    SERVED = "served"
+
+
+#: Seconds a zone-less msg-time may be ahead of UTC (UTC+14:00) or behind it (UTC-12:00).
+ZONES_AHEAD = 14 * 3600
+ZONES_BEHIND = 12 * 3600
 
 _DATETIME = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?\s*$")
 
 
-def parse_time(text: str | None, what: str) -> float:
-    """Epoch seconds of an xs:dateTime (UTC when it names no zone), years 1-9999.
+def read_time(text: str | None, what: str) -> tuple[float, bool]:
+    """Epoch seconds of an xs:dateTime (as if UTC when it names no zone),
+    years 1-9999, and whether it named a zone.
 
     Raises:
         PlatformError: INVALID_XML naming ``what``.
@@ -56,7 +68,7 @@ def parse_time(text: str | None, what: str) -> float:
     if match is None:
         raise PlatformError(
             StatusCode.INVALID_XML,
-            f"{what} {str(text)[:40]!r} is not a date-time of the form YYYY-MM-DDThh:mm:ss[.fffffff][Z]",
+            f"{what} {str(text)[:40]!r} is not a date-time of the form YYYY-MM-DDThh:mm:ss[.fffffff][Z|+hh:mm]",
         )
     y, mo, d, h, mi, s, fraction, zone = match.groups()
     try:
@@ -66,19 +78,31 @@ def parse_time(text: str | None, what: str) -> float:
             moment -= sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
     except (ValueError, OverflowError):
         raise PlatformError(StatusCode.INVALID_XML, f"{what} {text!r} is not a date the platform can hold") from None
-    return moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+    return moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0), zone is not None
+
+
+def parse_time(text: str | None, what: str) -> float:
+    """Epoch seconds of an xs:dateTime (UTC when it names no zone)."""
+    return read_time(text, what)[0]
+
+
+def span(text: str | None, what: str) -> tuple[float, float]:
+    """(earliest, latest): the moments an xs:dateTime can mean; one moment
+    when it names a zone, 26 hours of them when it does not."""
+    moment, zoned = read_time(text, what)
+    return (moment, moment) if zoned else (moment - ZONES_AHEAD, moment + ZONES_BEHIND)
 
 
 def window(ctx: Context) -> tuple[float, float]:
-    """(sent, expires): the request's msg-time and the end of its validity,
-    msg-ttl capped at ``max_msg_ttl``."""
+    """(sent, expires): the earliest moment the request's msg-time can mean,
+    and the latest end of its validity, msg-ttl capped at ``max_msg_ttl``."""
     header = ctx.request.header_element
-    sent = parse_time(header.findtext("msg-time"), "msg-time")
+    earliest, latest = span(header.findtext("msg-time"), "msg-time")
     ttl_text = (header.findtext("msg-ttl") or "").strip()
     if not ttl_text.isdigit() or len(ttl_text) > 18:
         raise PlatformError(StatusCode.INVALID_XML, f"msg-ttl {ttl_text[:20]!r} is not a number of seconds")
     ttl = min(int(ttl_text), ctx.config.max_msg_ttl)
-    return sent, sent + ttl
+    return earliest, latest + ttl
 
 
 def check_timing(ctx: Context) -> None:
@@ -90,19 +114,48 @@ def check_timing(ctx: Context) -> None:
         raise PlatformError(StatusCode.REQUEST_TIMED_OUT, "the request has expired (msg-time + msg-ttl)")
 
 
-def remember(ctx: Context) -> None:
-    """Refuse a request that changes something if it was received before."""
-    if ctx.request.method in REPEATABLE:
-        return
+def _digest(ctx: Context) -> str:
     request = ctx.request
     digest = hashlib.sha256(request.header_bytes)
     if request.header.info_hash is None:  # the header does not cover the info: add it
         digest.update(request.info_bytes)
+    return digest.hexdigest()
+
+
+def remember(ctx: Context) -> None:
+    """Refuse a request that was received before (and is still in its window)."""
     _, expires = window(ctx)
     with ctx.store.write() as tx:
-        first = tx.requests.remember(digest.hexdigest(), expires + ctx.config.clock_skew, ctx.now)
+        first = tx.requests.remember(_digest(ctx), expires + ctx.config.clock_skew, ctx.now)
     if not first:
         raise PlatformError(
             StatusCode.REQUEST_TIMED_OUT,
             "this request was already received (a replay); send a new request to do it again",
         )
+
+
+def answered(ctx: Context, serve: Callable[[], bytes], key: str | None = None, until: float | None = None) -> bytes:
+    """Serve a request once: a copy of it gets the first copy's answer.
+
+    ``key`` names the request (default: a digest of its header) and
+    ``until`` how long it is remembered (default: the end of its window).
+    A copy that arrives while the first is still being served, or after the
+    first failed without an answer, is refused with REQUEST_TIMED_OUT.
+    """
+    if key is None:
+        key = _digest(ctx)
+    if until is None:
+        until = window(ctx)[1] + ctx.config.clock_skew
+    with ctx.store.write() as tx:
+        first = tx.requests.remember(key, until, ctx.now)
+        kept = None if first else tx.requests.answer(key)
+    if not first:
+        if kept is not None:
+            return kept
+        raise PlatformError(
+            StatusCode.REQUEST_TIMED_OUT, "this request was already received and is being served; send it later"
+        )
+    answer = serve()
+    with ctx.store.write() as tx:
+        tx.requests.keep_answer(key, answer)
+    return answer

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 from collections.abc import Iterable
 
 from lxml import etree
-
-from healthvault import safexml
 
 from .xmltime import iso
 
@@ -48,8 +47,20 @@ SECTIONS = {
 }
 
 
+_PARSERS = threading.local()
+
+
 def parse_stored(xml: bytes) -> etree._Element:
-    return safexml.parse(xml, what="stored thing", max_bytes=None)
+    """A stored version, parsed. The platform wrote these bytes itself after
+    checking them, so they are parsed without the checks a stranger's
+    document gets (still without entities, DTDs or network), with a parser
+    kept per thread (lxml parsers are not shared between threads)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, collect_ids=False
+        )
+    return etree.fromstring(xml, parser)
 
 
 def child(thing: etree._Element, name: str) -> etree._Element | None:
@@ -86,13 +97,20 @@ def element(tag: str, text: str | None = None, **attrib: str) -> etree._Element:
 
 
 def audit(
-    name: str, timestamp: float, app_id: str, app_name: str, person_id: str, person_name: str, action: str
+    name: str,
+    timestamp: float,
+    app_id: str,
+    app_name: str,
+    person_id: str,
+    person_name: str,
+    action: str,
+    avenue: str = "Offline",
 ) -> etree._Element:
     el = element(name)
     el.append(element("timestamp", iso(timestamp)))
     el.append(element("app-id", app_id, name=app_name))
     el.append(element("person-id", person_id, name=person_name))
-    el.append(element("access-avenue", "Offline"))
+    el.append(element("access-avenue", avenue))
     el.append(element("audit-action", action))
     return el
 
@@ -130,17 +148,18 @@ def clean_copy(el: etree._Element) -> etree._Element:
 
 
 def render(
-    stored: bytes,
+    stored: bytes | etree._Element,
     sections: set[str],
     xml: bool,
     blob_payload: etree._Element | None,
     permissions: Iterable[str] = ("All",),
 ) -> etree._Element:
-    """A stored version as GetThings returns it for the requested sections.
+    """A stored version as GetThings returns it for the requested sections
+    (an element given is changed in place).
 
     thing-id and type-id are always returned.
     """
-    thing = parse_stored(stored)
+    thing = parse_stored(stored) if isinstance(stored, bytes) else stored
     keep = {"thing-id", "type-id"}
     for section in sections:
         keep |= SECTIONS.get(section, set())
@@ -157,3 +176,48 @@ def render(
             perms.append(element("permission", p))
         set_child(thing, "eff-permissions", perms)
     return thing
+
+
+#: Children of a Thing2 that the original Thing format does not have.
+_NOT_IN_THING_V1 = ("blob-payload", "signature-info", "updated-end-date")
+
+
+def as_thing_v1(thing: etree._Element, data_other: etree._Element | None) -> etree._Element:
+    """A rendered thing in the original ``Thing`` format (GetThings version
+    1): no blob payload, signature section or updated-end-date, audits
+    without their master application, and the default blob as ``data-other``
+    when given (after the data-xml)."""
+    for name in _NOT_IN_THING_V1:
+        set_child(thing, name, None)
+    for name in ("created", "updated"):
+        found = child(thing, name)
+        master = found.find("master-app-id") if found is not None else None
+        if found is not None and master is not None:
+            found.remove(master)
+    if data_other is not None:
+        after = [c for c in thing if c.tag in ORDER[: ORDER.index("data-xml") + 1]]
+        thing.insert(len(after), data_other)
+    return thing
+
+
+def parse_many(stored: list[bytes]) -> list[etree._Element]:
+    """Several stored versions parsed in one call (their elements share a
+    parent, which :func:`write_many` leaves out)."""
+    parts = [b"<things>"]
+    for xml in stored:
+        if xml.startswith(b"<?xml"):  # a declaration cannot stand inside another document
+            xml = xml[xml.index(b"?>") + 2 :]
+        parts.append(xml)
+    parts.append(b"</things>")
+    return list(parse_stored(b"".join(parts)))
+
+
+def write_many(things: list[etree._Element]) -> bytes:
+    """The things of :func:`parse_many` (changed or replaced in place), written in one call."""
+    if not things:
+        return b""
+    holder = things[0].getparent()
+    if holder is None or any(t.getparent() is not holder for t in things) or len(holder) != len(things):
+        return b"".join(bytes(etree.tostring(t, encoding="utf-8")) for t in things)
+    written = bytes(etree.tostring(holder, encoding="utf-8"))
+    return written[len(b"<things>") : -len(b"</things>")]

@@ -17,23 +17,84 @@ from .. import values as _v
 from .wc_types import (
     AppRecordAuthAction,
     HMACAlgorithm,
+    Permission,
 )
 
 # The simple types of this schema's values.
-_S0 = _v.restrict(_v.BUILTINS["string"], min_length=0, max_length=1024)
-_S1 = _v.restrict(
+_S0 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=16)
+_S1 = _v.restrict(_v.BUILTINS["string"], min_length=0, max_length=1024)
+_S2 = _v.restrict(
     _v.BUILTINS["string"],
     patterns=(
         "[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}",
     ),
 )
-_S2 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=128)
-_S3 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=1024)
+_S3 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=128)
+_S4 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=1024)
 
 __all__ = [
+    "Rule",
     "Token",
     "UserPassAuthSessionCred",
+    "Rules",
+    "Auth",
+    "AuthXml",
 ]
+
+
+class Rule(_b.Binding):
+    """An authorization rule: the permissions it grants on things.
+
+    A rule without target sets applies to things of every type.
+    """
+
+    __slots__ = ()
+    ELEMENT = "Rule"
+
+    permission: _b.Many[Permission] = _b.Many(
+        "permission",
+        _b.Simple(_v.enum_type(Permission, _v.BUILTINS["string"])),
+        0,
+        1,
+        5,
+    )
+    is_incr: _b.Attr[bool] = _b.Attr("is-incr", _v.BUILTINS["boolean"])
+    is_optional: _b.Attr[bool] = _b.Attr("is-optional", _v.BUILTINS["boolean"])
+    name: _b.Attr[str] = _b.Attr("name", _S0)
+    _MODEL = _b.Model(
+        (
+            {"permission": 1},
+            {"permission": 2},
+            {"permission": 3},
+            {"permission": 4},
+            {"permission": 5},
+            {},
+        ),
+        (
+            1,
+            2,
+            3,
+            4,
+            5,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        permission: _Iterable[Permission] = (),
+        is_incr: bool | None = None,
+        is_optional: bool | None = None,
+        name: str | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.permission = permission
+        if is_incr is not None:
+            self.is_incr = is_incr
+        if is_optional is not None:
+            self.is_optional = is_optional
+        if name is not None:
+            self.name = name
 
 
 class Token(_b.Binding):
@@ -49,12 +110,12 @@ class Token(_b.Binding):
     __slots__ = ()
     ELEMENT = "Token"
 
-    app_id: _b.ReqAttr[str] = _b.ReqAttr("app-id", _S1)
+    app_id: _b.ReqAttr[str] = _b.ReqAttr("app-id", _S2)
     app_record_auth_action: _b.ReqAttr[AppRecordAuthAction] = _b.ReqAttr(
         "app-record-auth-action",
         _v.enum_type(AppRecordAuthAction, _v.BUILTINS["string"]),
     )
-    value: _b.Text[str] = _b.Text(_S0)
+    value: _b.Text[str] = _b.Text(_S1)
     _MODEL = _b.EMPTY
 
     def __init__(
@@ -77,8 +138,8 @@ class UserPassAuthSessionCred(_b.Binding):
     __slots__ = ()
     ELEMENT = "UserPassAuthSessionCred"
 
-    username: _b.One[str] = _b.One("username", _b.Simple(_S2), 0, 1, 1)
-    password: _b.One[str] = _b.One("password", _b.Simple(_S3), 1, 1, 1)
+    username: _b.One[str] = _b.One("username", _b.Simple(_S3), 0, 1, 1)
+    password: _b.One[str] = _b.One("password", _b.Simple(_S4), 1, 1, 1)
     shared_secret: _b.One[HMACAlgorithm] = _b.One(
         "shared-secret", _b.Complex(lambda: HMACAlgorithm), 2, 1, 1
     )
@@ -103,3 +164,77 @@ class UserPassAuthSessionCred(_b.Binding):
         self.username = username
         self.password = password
         self.shared_secret = shared_secret
+
+
+class Rules(_b.Binding):
+    """A list of authorization rules."""
+
+    __slots__ = ()
+    ELEMENT = "Rules"
+
+    rule: _b.Many[Rule] = _b.Many("rule", _b.Complex(lambda: Rule), 0, 0, None)
+    _MODEL = _b.Model(({"rule": 0},), (0,))
+
+    def __init__(
+        self,
+        *,
+        rule: _Iterable[Rule] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.rule = rule
+
+
+class Auth(_b.Binding):
+    """An authorization: its rules."""
+
+    __slots__ = ()
+    ELEMENT = "Auth"
+
+    rules: _b.Maybe[Rules] = _b.Maybe("rules", _b.Complex(lambda: Rules), 0, 0, 1)
+    _MODEL = _b.Model(
+        (
+            {"rules": 1},
+            {},
+        ),
+        (
+            0,
+            1,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        rules: Rules | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        if rules is not None:
+            self.rules = rules
+
+
+class AuthXml(_b.Binding):
+    """The authorization an application asks of a person, as XML."""
+
+    __slots__ = ()
+    ELEMENT = "AuthXml"
+
+    auth: _b.Maybe[Auth] = _b.Maybe("auth", _b.Complex(lambda: Auth), 0, 0, 1)
+    _MODEL = _b.Model(
+        (
+            {"auth": 1},
+            {},
+        ),
+        (
+            0,
+            1,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        auth: Auth | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        if auth is not None:
+            self.auth = auth

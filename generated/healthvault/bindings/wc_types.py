@@ -22,25 +22,48 @@ _S0 = _v.restrict(
         "[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}",
     ),
 )
-_S1 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=512)
-_S2 = _v.restrict(_v.BUILTINS["string"], min_length=1)
-_S3 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=1024)
-_S4 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=16)
+_S1 = _v.restrict(
+    _v.BUILTINS["string"], patterns=("(\\s*[^\\s]+\\s*)*",), min_length=0, max_length=64
+)
+_S2 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=255)
+_S3 = _v.restrict(_v.BUILTINS["string"], min_length=6, max_length=128)
+_S4 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=512)
+_S5 = _v.restrict(_v.BUILTINS["string"], min_length=1)
+_S6 = _v.restrict(
+    _v.BUILTINS["string"], patterns=("(\\s*[^\\s]+\\s*)+",), min_length=1, max_length=3
+)
+_S7 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=1024)
+_S8 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=16)
+_S9 = _v.restrict(_v.BUILTINS["long"], min_inclusive="0")
 
 __all__ = [
     "AppInfo",
     "AppRecordAuthAction",
+    "AppSettings",
     "BlobHashAlgorithmParameters",
+    "Culture",
+    "Group",
     "HMACAlgorithmData",
     "HMACFinalizedData",
     "HashFinalizedData",
+    "Location",
     "Permission",
+    "RecordState",
     "Sig",
     "CodedValue",
+    "Groups",
     "HMACAlgorithm",
     "HMACFinalized",
     "HashFinalized",
+    "Permissions",
+    "Record",
     "CodableValue",
+    "AppServerCredInfo",
+    "ThingTypePermission",
+    "AppServerCred",
+    "EffectiveRecordPermission",
+    "EffectiveRecordPermissionList",
+    "PersonInfo",
 ]
 
 
@@ -78,6 +101,28 @@ class AppRecordAuthAction(_Enum):
     REAUTHORIZATION_NOT_POSSIBLE = "ReauthorizationNotPossible"
 
 
+class AppSettings(_b.Binding):
+    """Settings an application keeps for a person, as the application wrote
+    them.
+    """
+
+    __slots__ = ()
+    ELEMENT = "AppSettings"
+
+    any_element: _b.Many[_t.Any] = _b.Many(
+        "", _b.Wild("##any", "urn:com.microsoft.wc.types"), 0, 0, None
+    )
+    _MODEL = _b.Model(({},), (0,), {0: (("any_element", 0),)})
+
+    def __init__(
+        self,
+        *,
+        any_element: _Iterable[_t.Any] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.any_element = any_element
+
+
 class BlobHashAlgorithmParameters(_b.Binding):
     """Parameters of a blob hash algorithm.
 
@@ -112,14 +157,80 @@ class BlobHashAlgorithmParameters(_b.Binding):
             self.block_size = block_size
 
 
+class Culture(_b.Binding):
+    """A language and country, as a person prefers them."""
+
+    __slots__ = ()
+    ELEMENT = "Culture"
+
+    language: _b.Maybe[str] = _b.Maybe("language", _b.Simple(_S1), 0, 0, 1)
+    country: _b.Maybe[str] = _b.Maybe("country", _b.Simple(_S1), 1, 0, 1)
+    _MODEL = _b.Model(
+        (
+            {"country": 1, "language": 2},
+            {},
+            {"country": 1},
+        ),
+        (
+            0,
+            1,
+            2,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        language: str | None = None,
+        country: str | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        if language is not None:
+            self.language = language
+        if country is not None:
+            self.country = country
+
+
+class Group(_b.Binding):
+    """A group a person belongs to."""
+
+    __slots__ = ()
+    ELEMENT = "Group"
+
+    name: _b.One[str] = _b.One("name", _b.Simple(_S2), 0, 1, 1)
+    id: _b.One[str] = _b.One("id", _b.Simple(_S0), 1, 1, 1)
+    contact_email: _b.One[str] = _b.One("contact-email", _b.Simple(_S3), 2, 1, 1)
+    _MODEL = _b.Model(
+        (
+            {"name": 1},
+            {"id": 2},
+            {"contact-email": 3},
+            {},
+        ),
+        (3,),
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        id: str,
+        contact_email: str,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.name = name
+        self.id = id
+        self.contact_email = contact_email
+
+
 class HMACAlgorithmData(_b.Binding):
     """A base64 HMAC key, tagged with the HMAC algorithm it is meant for."""
 
     __slots__ = ()
     ELEMENT = "HMACAlgorithmData"
 
-    alg_name: _b.ReqAttr[str] = _b.ReqAttr("algName", _S2)
-    value: _b.Text[str] = _b.Text(_S1)
+    alg_name: _b.ReqAttr[str] = _b.ReqAttr("algName", _S5)
+    value: _b.Text[str] = _b.Text(_S4)
     _MODEL = _b.EMPTY
 
     def __init__(
@@ -144,8 +255,8 @@ class HMACFinalizedData(_b.Binding):
     __slots__ = ()
     ELEMENT = "HMACFinalizedData"
 
-    alg_name: _b.ReqAttr[str] = _b.ReqAttr("algName", _S2)
-    value: _b.Text[str] = _b.Text(_S1)
+    alg_name: _b.ReqAttr[str] = _b.ReqAttr("algName", _S5)
+    value: _b.Text[str] = _b.Text(_S4)
     _MODEL = _b.EMPTY
 
     def __init__(
@@ -170,8 +281,8 @@ class HashFinalizedData(_b.Binding):
     __slots__ = ()
     ELEMENT = "HashFinalizedData"
 
-    alg_name: _b.ReqAttr[str] = _b.ReqAttr("algName", _S2)
-    value: _b.Text[str] = _b.Text(_S1)
+    alg_name: _b.ReqAttr[str] = _b.ReqAttr("algName", _S5)
+    value: _b.Text[str] = _b.Text(_S4)
     _MODEL = _b.EMPTY
 
     def __init__(
@@ -186,6 +297,38 @@ class HashFinalizedData(_b.Binding):
             self.value = value
 
 
+class Location(_b.Binding):
+    """A country and, optionally, a state or province."""
+
+    __slots__ = ()
+    ELEMENT = "Location"
+
+    country: _b.One[str] = _b.One("country", _b.Simple(_S6), 0, 1, 1)
+    state_province: _b.Maybe[str] = _b.Maybe("state-province", _b.Simple(_S6), 1, 0, 1)
+    _MODEL = _b.Model(
+        (
+            {"country": 1},
+            {"state-province": 2},
+            {},
+        ),
+        (
+            1,
+            2,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        country: str,
+        state_province: str | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.country = country
+        if state_province is not None:
+            self.state_province = state_province
+
+
 class Permission(_Enum):
     """One access right on a thing."""
 
@@ -194,6 +337,15 @@ class Permission(_Enum):
     UPDATE = "Update"
     CREATE = "Create"
     DELETE = "Delete"
+
+
+class RecordState(_Enum):
+    """Whether a record can be used."""
+
+    ACTIVE = "Active"
+    READ_ONLY = "ReadOnly"
+    SUSPENDED = "Suspended"
+    DELETED = "Deleted"
 
 
 class Sig(_b.Binding):
@@ -208,10 +360,10 @@ class Sig(_b.Binding):
     __slots__ = ()
     ELEMENT = "Sig"
 
-    digest_method: _b.ReqAttr[str] = _b.ReqAttr("digestMethod", _S4)
-    sig_method: _b.ReqAttr[str] = _b.ReqAttr("sigMethod", _S4)
+    digest_method: _b.ReqAttr[str] = _b.ReqAttr("digestMethod", _S8)
+    sig_method: _b.ReqAttr[str] = _b.ReqAttr("sigMethod", _S8)
     thumbprint: _b.ReqAttr[str] = _b.ReqAttr("thumbprint", _v.BUILTINS["string"])
-    value: _b.Text[str] = _b.Text(_S3)
+    value: _b.Text[str] = _b.Text(_S7)
     _MODEL = _b.EMPTY
 
     def __init__(
@@ -273,6 +425,28 @@ class CodedValue(_b.Binding):
         self.type_value = type_value
         if version is not None:
             self.version = version
+
+
+class Groups(_b.Binding):
+    __slots__ = ()
+    ELEMENT = "Groups"
+
+    group: _b.Many[Group] = _b.Many("group", _b.Complex(lambda: Group), 0, 1, None)
+    _MODEL = _b.Model(
+        (
+            {"group": 1},
+            {"group": 1},
+        ),
+        (1,),
+    )
+
+    def __init__(
+        self,
+        *,
+        group: _Iterable[Group] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.group = group
 
 
 class HMACAlgorithm(_b.Binding):
@@ -356,6 +530,154 @@ class HashFinalized(_b.Binding):
         self.hash_data = hash_data
 
 
+class Permissions(_b.Binding):
+    """A list of access rights."""
+
+    __slots__ = ()
+    ELEMENT = "Permissions"
+
+    permission: _b.Many[Permission] = _b.Many(
+        "permission",
+        _b.Simple(_v.enum_type(Permission, _v.BUILTINS["string"])),
+        0,
+        1,
+        None,
+    )
+    _MODEL = _b.Model(
+        (
+            {"permission": 1},
+            {"permission": 1},
+        ),
+        (1,),
+    )
+
+    def __init__(
+        self,
+        *,
+        permission: _Iterable[Permission] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.permission = permission
+
+
+class Record(_b.Binding):
+    """A record a person may use, named by its text; its id and the person's
+    relationship to it are attributes.
+
+    rel-type 1 is the person's own record (self).
+    """
+
+    __slots__ = ()
+    ELEMENT = "Record"
+
+    id: _b.ReqAttr[str] = _b.ReqAttr("id", _S0)
+    record_custodian: _b.Attr[bool] = _b.Attr(
+        "record-custodian", _v.BUILTINS["boolean"]
+    )
+    rel_type: _b.ReqAttr[int] = _b.ReqAttr("rel-type", _v.BUILTINS["int"])
+    rel_name: _b.Attr[str] = _b.Attr("rel-name", _S2)
+    auth_expires: _b.Attr[_dt.datetime] = _b.Attr(
+        "auth-expires", _v.BUILTINS["dateTime"]
+    )
+    auth_expired: _b.Attr[bool] = _b.Attr("auth-expired", _v.BUILTINS["boolean"])
+    display_name: _b.Attr[str] = _b.Attr("display-name", _S2)
+    state: _b.Attr[RecordState] = _b.Attr(
+        "state", _v.enum_type(RecordState, _v.BUILTINS["string"])
+    )
+    date_created: _b.Attr[_dt.datetime] = _b.Attr(
+        "date-created", _v.BUILTINS["dateTime"]
+    )
+    max_size_bytes: _b.Attr[int] = _b.Attr("max-size-bytes", _S9)
+    size_bytes: _b.Attr[int] = _b.Attr("size-bytes", _S9)
+    app_record_auth_action: _b.Attr[AppRecordAuthAction] = _b.Attr(
+        "app-record-auth-action",
+        _v.enum_type(AppRecordAuthAction, _v.BUILTINS["string"]),
+    )
+    auto_reconcile_documents: _b.Attr[bool] = _b.Attr(
+        "auto-reconcile-documents", _v.BUILTINS["boolean"]
+    )
+    app_specific_record_id: _b.Attr[str] = _b.Attr(
+        "app-specific-record-id", _v.BUILTINS["string"]
+    )
+    location_country: _b.Attr[str] = _b.Attr("location-country", _S6)
+    location_state_province: _b.Attr[str] = _b.Attr("location-state-province", _S6)
+    date_updated: _b.Attr[_dt.datetime] = _b.Attr(
+        "date-updated", _v.BUILTINS["dateTime"]
+    )
+    latest_operation_sequence_number: _b.Attr[int] = _b.Attr(
+        "latest-operation-sequence-number", _v.BUILTINS["long"]
+    )
+    record_app_auth_created_date: _b.Attr[_dt.datetime] = _b.Attr(
+        "record-app-auth-created-date", _v.BUILTINS["dateTime"]
+    )
+    value: _b.Text[str] = _b.Text(_S2)
+    _MODEL = _b.EMPTY
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        record_custodian: bool | None = None,
+        rel_type: int,
+        rel_name: str | None = None,
+        auth_expires: _dt.datetime | None = None,
+        auth_expired: bool | None = None,
+        display_name: str | None = None,
+        state: RecordState | None = None,
+        date_created: _dt.datetime | None = None,
+        max_size_bytes: int | None = None,
+        size_bytes: int | None = None,
+        app_record_auth_action: AppRecordAuthAction | None = None,
+        auto_reconcile_documents: bool | None = None,
+        app_specific_record_id: str | None = None,
+        location_country: str | None = None,
+        location_state_province: str | None = None,
+        date_updated: _dt.datetime | None = None,
+        latest_operation_sequence_number: int | None = None,
+        record_app_auth_created_date: _dt.datetime | None = None,
+        value: str | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.id = id
+        if record_custodian is not None:
+            self.record_custodian = record_custodian
+        self.rel_type = rel_type
+        if rel_name is not None:
+            self.rel_name = rel_name
+        if auth_expires is not None:
+            self.auth_expires = auth_expires
+        if auth_expired is not None:
+            self.auth_expired = auth_expired
+        if display_name is not None:
+            self.display_name = display_name
+        if state is not None:
+            self.state = state
+        if date_created is not None:
+            self.date_created = date_created
+        if max_size_bytes is not None:
+            self.max_size_bytes = max_size_bytes
+        if size_bytes is not None:
+            self.size_bytes = size_bytes
+        if app_record_auth_action is not None:
+            self.app_record_auth_action = app_record_auth_action
+        if auto_reconcile_documents is not None:
+            self.auto_reconcile_documents = auto_reconcile_documents
+        if app_specific_record_id is not None:
+            self.app_specific_record_id = app_specific_record_id
+        if location_country is not None:
+            self.location_country = location_country
+        if location_state_province is not None:
+            self.location_state_province = location_state_province
+        if date_updated is not None:
+            self.date_updated = date_updated
+        if latest_operation_sequence_number is not None:
+            self.latest_operation_sequence_number = latest_operation_sequence_number
+        if record_app_auth_created_date is not None:
+            self.record_app_auth_created_date = record_app_auth_created_date
+        if value is not None:
+            self.value = value
+
+
 class CodableValue(_b.Binding):
     """A text value, optionally backed by codes from vocabularies."""
 
@@ -383,3 +705,317 @@ class CodableValue(_b.Binding):
         _b.Binding.__init__(self)
         self.text = text
         self.code = code
+
+
+class AppServerCredInfo(_b.Binding):
+    """What an application signs to open a session (method-version 1): its id
+    and the HMAC key it chose.
+
+    The shared secret names the HMAC algorithm (HMACSHA1 or HMACSHA256) and
+    carries the base64 key that the application generated itself; every
+    request of the session is signed with that algorithm and key.
+    """
+
+    __slots__ = ()
+    ELEMENT = "AppServerCredInfo"
+
+    app_id: _b.One[str] = _b.One("app-id", _b.Simple(_S0), 0, 1, 1)
+    shared_secret: _b.One[HMACAlgorithm] = _b.One(
+        "shared-secret", _b.Complex(lambda: HMACAlgorithm), 1, 1, 1
+    )
+    _MODEL = _b.Model(
+        (
+            {"app-id": 1},
+            {"shared-secret": 2},
+            {},
+        ),
+        (2,),
+    )
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        shared_secret: HMACAlgorithm,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.app_id = app_id
+        self.shared_secret = shared_secret
+
+
+class ThingTypePermission(_b.Binding):
+    """What an application may do with one thing type, online and offline."""
+
+    __slots__ = ()
+    ELEMENT = "ThingTypePermission"
+
+    thing_type_id: _b.One[str] = _b.One("thing-type-id", _b.Simple(_S0), 0, 1, 1)
+    online_access_permissions: _b.Maybe[Permissions] = _b.Maybe(
+        "online-access-permissions", _b.Complex(lambda: Permissions), 1, 0, 1
+    )
+    offline_access_permissions: _b.Maybe[Permissions] = _b.Maybe(
+        "offline-access-permissions", _b.Complex(lambda: Permissions), 2, 0, 1
+    )
+    _MODEL = _b.Model(
+        (
+            {"thing-type-id": 1},
+            {"offline-access-permissions": 2, "online-access-permissions": 3},
+            {},
+            {"offline-access-permissions": 2},
+        ),
+        (
+            1,
+            2,
+            3,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        thing_type_id: str,
+        online_access_permissions: Permissions | None = None,
+        offline_access_permissions: Permissions | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.thing_type_id = thing_type_id
+        if online_access_permissions is not None:
+            self.online_access_permissions = online_access_permissions
+        if offline_access_permissions is not None:
+            self.offline_access_permissions = offline_access_permissions
+
+
+class AppServerCred(_b.Binding):
+    """An application's credential (method-version 1): a signature, then the
+    content it signs.
+
+    The signature is made with the application's private key over the
+    content element's bytes as sent.
+    """
+
+    __slots__ = ()
+    ELEMENT = "AppServerCred"
+
+    sig: _b.One[Sig] = _b.One("sig", _b.Complex(lambda: Sig), 0, 1, 1)
+    content: _b.One[AppServerCredInfo] = _b.One(
+        "content", _b.Complex(lambda: AppServerCredInfo), 1, 1, 1
+    )
+    _MODEL = _b.Model(
+        (
+            {"sig": 1},
+            {"content": 2},
+            {},
+        ),
+        (2,),
+    )
+
+    def __init__(
+        self,
+        *,
+        sig: Sig,
+        content: AppServerCredInfo,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.sig = sig
+        self.content = content
+
+
+class EffectiveRecordPermission(_b.Binding):
+    __slots__ = ()
+    ELEMENT = "EffectiveRecordPermission"
+
+    record_id: _b.One[str] = _b.One("record-id", _b.Simple(_S0), 0, 1, 1)
+    thing_type_permission: _b.Many[ThingTypePermission] = _b.Many(
+        "thing-type-permission", _b.Complex(lambda: ThingTypePermission), 1, 0, None
+    )
+    _MODEL = _b.Model(
+        (
+            {"record-id": 1},
+            {"thing-type-permission": 1},
+        ),
+        (1,),
+    )
+
+    def __init__(
+        self,
+        *,
+        record_id: str,
+        thing_type_permission: _Iterable[ThingTypePermission] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.record_id = record_id
+        self.thing_type_permission = thing_type_permission
+
+
+class EffectiveRecordPermissionList(_b.Binding):
+    __slots__ = ()
+    ELEMENT = "EffectiveRecordPermissionList"
+
+    effective_record_permission: _b.Many[EffectiveRecordPermission] = _b.Many(
+        "effective-record-permission",
+        _b.Complex(lambda: EffectiveRecordPermission),
+        0,
+        1,
+        None,
+    )
+    _MODEL = _b.Model(
+        (
+            {"effective-record-permission": 1},
+            {"effective-record-permission": 1},
+        ),
+        (1,),
+    )
+
+    def __init__(
+        self,
+        *,
+        effective_record_permission: _Iterable[EffectiveRecordPermission] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.effective_record_permission = effective_record_permission
+
+
+class PersonInfo(_b.Binding):
+    """A person as an application sees them: who they are and the records they
+    authorized it for.
+    """
+
+    __slots__ = ()
+    ELEMENT = "PersonInfo"
+
+    person_id: _b.One[str] = _b.One("person-id", _b.Simple(_S0), 0, 1, 1)
+    name: _b.One[str] = _b.One("name", _b.Simple(_S2), 1, 1, 1)
+    app_settings: _b.Maybe[AppSettings] = _b.Maybe(
+        "app-settings", _b.Complex(lambda: AppSettings), 2, 0, 1
+    )
+    selected_record_id: _b.Maybe[str] = _b.Maybe(
+        "selected-record-id", _b.Simple(_S0), 3, 0, 1
+    )
+    more_records: _b.Maybe[bool] = _b.Maybe(
+        "more-records", _b.Simple(_v.BUILTINS["boolean"]), 4, 0, 1
+    )
+    record: _b.Many[Record] = _b.Many("record", _b.Complex(lambda: Record), 5, 0, None)
+    groups: _b.Maybe[Groups] = _b.Maybe("groups", _b.Complex(lambda: Groups), 6, 0, 1)
+    preferred_culture: _b.Maybe[Culture] = _b.Maybe(
+        "preferred-culture", _b.Complex(lambda: Culture), 7, 0, 1
+    )
+    preferred_uiculture: _b.Maybe[Culture] = _b.Maybe(
+        "preferred-uiculture", _b.Complex(lambda: Culture), 8, 0, 1
+    )
+    location: _b.Maybe[Location] = _b.Maybe(
+        "location", _b.Complex(lambda: Location), 9, 0, 1
+    )
+    effective_record_permission_list: _b.Maybe[EffectiveRecordPermissionList] = (
+        _b.Maybe(
+            "effective-record-permission-list",
+            _b.Complex(lambda: EffectiveRecordPermissionList),
+            10,
+            0,
+            1,
+        )
+    )
+    _MODEL = _b.Model(
+        (
+            {"person-id": 1},
+            {"name": 2},
+            {
+                "app-settings": 3,
+                "effective-record-permission-list": 4,
+                "groups": 5,
+                "location": 6,
+                "more-records": 7,
+                "preferred-culture": 8,
+                "preferred-uiculture": 9,
+                "record": 7,
+                "selected-record-id": 10,
+            },
+            {
+                "effective-record-permission-list": 4,
+                "groups": 5,
+                "location": 6,
+                "more-records": 7,
+                "preferred-culture": 8,
+                "preferred-uiculture": 9,
+                "record": 7,
+                "selected-record-id": 10,
+            },
+            {},
+            {
+                "effective-record-permission-list": 4,
+                "location": 6,
+                "preferred-culture": 8,
+                "preferred-uiculture": 9,
+            },
+            {"effective-record-permission-list": 4},
+            {
+                "effective-record-permission-list": 4,
+                "groups": 5,
+                "location": 6,
+                "preferred-culture": 8,
+                "preferred-uiculture": 9,
+                "record": 7,
+            },
+            {
+                "effective-record-permission-list": 4,
+                "location": 6,
+                "preferred-uiculture": 9,
+            },
+            {"effective-record-permission-list": 4, "location": 6},
+            {
+                "effective-record-permission-list": 4,
+                "groups": 5,
+                "location": 6,
+                "more-records": 7,
+                "preferred-culture": 8,
+                "preferred-uiculture": 9,
+                "record": 7,
+            },
+        ),
+        (
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        person_id: str,
+        name: str,
+        app_settings: AppSettings | None = None,
+        selected_record_id: str | None = None,
+        more_records: bool | None = None,
+        record: _Iterable[Record] = (),
+        groups: Groups | None = None,
+        preferred_culture: Culture | None = None,
+        preferred_uiculture: Culture | None = None,
+        location: Location | None = None,
+        effective_record_permission_list: EffectiveRecordPermissionList | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.person_id = person_id
+        self.name = name
+        if app_settings is not None:
+            self.app_settings = app_settings
+        if selected_record_id is not None:
+            self.selected_record_id = selected_record_id
+        if more_records is not None:
+            self.more_records = more_records
+        self.record = record
+        if groups is not None:
+            self.groups = groups
+        if preferred_culture is not None:
+            self.preferred_culture = preferred_culture
+        if preferred_uiculture is not None:
+            self.preferred_uiculture = preferred_uiculture
+        if location is not None:
+            self.location = location
+        if effective_record_permission_list is not None:
+            self.effective_record_permission_list = effective_record_permission_list

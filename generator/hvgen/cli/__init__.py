@@ -11,7 +11,22 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import blob, generate, migrate, package, roundtrip, serve, study, thing
+from . import (
+    app,
+    bearer,
+    blob,
+    dicomnet,
+    generate,
+    migrate,
+    package,
+    person,
+    record,
+    roundtrip,
+    serve,
+    study,
+    thing,
+    viewer,
+)
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -34,11 +49,17 @@ def main(ctx: click.Context) -> None:
       hvgen serve --data DIR    run the local platform server (writes a client
                                 profile so the commands below need no flags)
       hvgen migrate ...         move its store to PostgreSQL + S3, or back
+      hvgen person ...          persons who sign in and authorize applications
+      hvgen record ...          their records
+      hvgen app ...             applications (an existing one keeps its id and certificate)
+      hvgen viewer              open the study viewer in a browser, signed in (--print: the link)
     Working with a platform:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
+      hvgen dicom listen        receive studies pushed by a modality or PACS (C-STORE)
       hvgen blob ...            hash, upload and download blobs
       hvgen thing ...           get, list, put, remove, sign and verify things
+      hvgen token               a bearer token for the platform's DICOMweb service
 
     Every command that reports a result has --json for scripts. Progress
     bars go to stderr when it is a terminal (--no-progress turns them off).
@@ -56,3 +77,9 @@ main.add_command(blob.blob)
 main.add_command(thing.thing)
 main.add_command(study.study)
 main.add_command(package.package)
+main.add_command(person.person)
+main.add_command(record.record)
+main.add_command(app.app)
+main.add_command(bearer.token)
+main.add_command(dicomnet.dicom)
+main.add_command(viewer.viewer)

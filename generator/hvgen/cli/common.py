@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,8 +62,8 @@ def aliased(ctx: click.Context, dest: str, value: Any) -> Any:
 #: missing names the extra to install.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
-    "server": ("starlette", "uvicorn"),
-    "imaging": ("pydicom", "PIL", "numpy"),
+    "server": ("starlette", "uvicorn", "multipart", "python_multipart"),
+    "imaging": ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer"),
     "shared": ("psycopg", "psycopg_pool", "boto3", "botocore"),
 }
 
@@ -175,6 +176,54 @@ def client(profile_path: Path | None) -> HealthVaultClient:
 
     with reported(OSError, ValueError):
         return HealthVaultClient.from_profile(profile_path)
+
+
+def default_data_dir() -> Path:
+    """The local platform's store folder when ``--data`` is not given."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hvgen" / "platform"
+
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Store folder of the local platform (default: $XDG_DATA_HOME/hvgen/platform, as for hvgen serve).",
+)
+
+
+@contextmanager
+def local_store(data_dir: Path | None) -> Iterator[Any]:
+    """The store of the local platform in ``data_dir`` (which `hvgen serve`
+    made), closed afterwards; a missing store is a one-line error. It may be
+    used while the server runs."""
+    with needs_extra("server"):
+        from hvgen_server.store import SqliteStore
+    folder = (data_dir or default_data_dir()).expanduser()
+    database = folder / "store.sqlite"
+    if not database.is_file():
+        raise click.ClickException(
+            f"no local platform store in {folder}: run `hvgen serve --data {folder} --init-only` first"
+        )
+    try:
+        store = SqliteStore(database)
+    except Exception as exc:  # sqlite3.Error, OSError: say which store
+        raise click.ClickException(f"cannot open the store {database}: {exc}") from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def read_password(from_stdin: bool, what: str) -> str | None:
+    """A new password: a line of standard input (``--password-stdin``), typed
+    twice at a terminal, or None (make one) when there is no terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return str(click.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True))
+    return None
 
 
 def emit(as_json: bool, data: Any, text: Callable[[], None]) -> None:

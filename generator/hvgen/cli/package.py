@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -42,6 +43,12 @@ def package() -> None:
 @alias("--name", "friendly_name")
 @click.option("--external-id", default=None, help="Your own id for the package (default: a new GUID).")
 @click.option("--v1", "version1", is_flag=True, help="Medical image study version 1.")
+@click.option(
+    "--anonymize",
+    is_flag=True,
+    help="De-identify the files first (DICOM basic application confidentiality profile, PS3.15 Annex E); "
+    "UIDs are replaced consistently within each study.",
+)
 @json_option
 @progress_option()
 @profile_option
@@ -54,6 +61,7 @@ def package_create(
     friendly_name: str | None,
     external_id: str | None,
     version1: bool,
+    anonymize: bool,
     as_json: bool,
     progress: bool,
     profile_path: Path | None,
@@ -62,13 +70,46 @@ def package_create(
 
     Every DICOM file and preview is encrypted chunk by chunk on the way
     (Rijndael-256, key from the answer), so the platform never sees them in
-    the clear until the package is picked up.
+    the clear until the package is picked up. With --anonymize the package
+    holds de-identified copies (the files in FOLDER are left as they are).
     """
+    with tempfile.TemporaryDirectory(prefix="hvgen-package-") as staging:
+        _create(
+            ctx,
+            folder,
+            question,
+            answer,
+            friendly_name,
+            external_id,
+            version1,
+            anonymize,
+            as_json,
+            progress,
+            profile_path,
+            Path(staging),
+        )
+
+
+def _create(
+    ctx: click.Context,
+    folder: Path,
+    question: str,
+    answer: str,
+    friendly_name: str | None,
+    external_id: str | None,
+    version1: bool,
+    anonymize: bool,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
+    staging: Path,
+) -> None:
     with needs_extra("imaging"):
         from hvgen_imaging import packages
         from hvgen_imaging import study as study_mod
 
-    from .study import scan, skipped_json, skipped_lines
+    from .study import scan
+    from .studytext import skipped_json, skipped_lines
 
     friendly_name = aliased(ctx, "friendly_name", friendly_name)
     if not friendly_name:
@@ -78,6 +119,17 @@ def package_create(
     if not as_json:
         for line in skipped_lines(scanned):
             echo_err(line)
+    skipped = skipped_json(scanned)
+    anonymized: list[str] = []
+    if anonymize:
+        from hvgen_imaging.anonymize import anonymize_scan
+
+        with reported(OSError, doing="de-identify"):
+            anonymized = anonymize_scan(scanned, staging).summary()
+        scanned = scan(staging, False)
+        if not as_json:
+            for note in anonymized:
+                echo_err(f"note: {note}")
     built: list[study_mod.BuiltStudy] = []
     for s in scanned.studies:
         with Progress(
@@ -103,9 +155,11 @@ def package_create(
         "package_id": code,
         "studies": [b.data.study_instance_uid for b in built],
         "images": sum(len(b.images) for b in built),
-        "skipped": skipped_json(scanned),
-        "notes": scanned.warnings + [w for b in built for w in b.warnings],
+        "skipped": skipped,
+        "notes": scanned.warnings + [w for b in built for w in b.warnings] + anonymized,
     }
+    if anonymize:
+        result["anonymized"] = True
     emit(as_json, result, lambda: click.echo(f"package id: {code}"))
 
 

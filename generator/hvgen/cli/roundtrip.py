@@ -57,6 +57,11 @@ def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: P
             package = load_generated(bindings_dir)
         except NotAGeneratedPackage as exc:
             raise click.ClickException(str(exc)) from None
+        if not (bindings_dir / "codec.py").is_file():
+            raise click.ClickException(
+                f"the package in {bindings_dir} has no codec: its schema set lacks the thing and "
+                "method schemas (its __init__.py lists what was left out)"
+            )
         codec = submodule(package, "codec")
         HealthVaultXmlError = submodule(package, "errors").HealthVaultXmlError  # noqa: N806
     else:

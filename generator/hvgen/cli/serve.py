@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from .common import alias, aliased, needs_extra, not_a_folder, os_reason
+from .common import alias, aliased, default_data_dir, needs_extra, not_a_folder, os_reason
 
 if TYPE_CHECKING:
     from hvgen_server.config import ServerConfig
@@ -65,11 +65,6 @@ def _store_name(config: ServerConfig) -> str:
     parts = urlsplit(config.database_url)
     port = f":{parts.port}" if parts.port else ""
     return f"postgresql://{parts.hostname or ''}{port}{parts.path}"
-
-
-def _default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "hvgen" / "platform"
 
 
 @click.command()
@@ -160,6 +155,26 @@ def _default_data_dir() -> Path:
     help="PEM certificates that signers of things must chain to (default: any signer).",
 )
 @alias("--signer-trust", "signer_trust", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--user-token-ttl",
+    default=4 * 3600.0,
+    show_default=True,
+    help="Seconds the wctoken (user-auth-token) the sign-in page hands an application stays valid.",
+)
+@click.option(
+    "--schemas",
+    "schema_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A schema folder whose thing types the platform accepts too (such as the published catalog); "
+    "compiled once and kept under DATA/schemas. Repeatable. Needs the generate extra.",
+)
+@click.option(
+    "--viewer-link-ttl",
+    default=300.0,
+    show_default=True,
+    help="Seconds a one-time study viewer link (`hvgen viewer`) can be used in.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -196,24 +211,38 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     signer_trust: Path | None,
+    user_token_ttl: float,
+    schema_dirs: tuple[Path, ...],
+    viewer_link_ttl: float,
     init_only: bool,
     log_level: str,
 ) -> None:
     """Run the local platform server: the HealthVault XML API on this machine.
 
     On first run it creates the store under --data with one application
-    (its RSA key and self-signed certificate in DATA/app/) and one record the
-    application may use, and prints them. It writes a client profile so that
+    (its RSA key and self-signed certificate in DATA/app/), the first person
+    (login "local", with a random password printed once) and their record,
+    authorized for the application, and prints them. `hvgen person`,
+    `hvgen record` and `hvgen app` add more. It writes a client profile so that
     `hvgen` client commands in another shell find the server with no flags.
+
+    The platform accepts the thing types of hvgen's own schemas (medical
+    image studies, files, blood pressure...). --schemas DIR teaches it the
+    types of another schema folder, such as the published thing-type
+    catalog: the folder is compiled as `hvgen generate --xsd DIR` would
+    (problems are warnings, broken schemas are left out) and things of its
+    types are validated against their schemas and accepted.
 
     With --db and --blobs, any number of `hvgen serve` processes (on other
     ports or machines) share one PostgreSQL database and one bucket and serve
-    the same applications, records, sessions and blob URLs; --data then only
-    receives a copy of the application's key and certificate.
+    the same applications, persons, records, sessions and blob URLs; --data
+    then only receives a copy of the application's key and certificate (and
+    of the compiled --schemas packages: give every process the same folders).
 
     \b
-    Example:
+    Examples:
       hvgen serve --data ~/hv-local --port 8080
+      hvgen serve --schemas ~/healthvault-catalog/xsd
       hvgen serve --db postgresql://hv@db:5432/hv --blobs s3://hv-blobs --port 8081
     """
     with needs_extra("server"):
@@ -229,7 +258,7 @@ def serve(
     signer_trust = aliased(ctx, "signer_trust", signer_trust)
     try:
         config = ServerConfig(
-            data_dir=(data_dir or _default_data_dir()).expanduser().resolve(),
+            data_dir=(data_dir or default_data_dir()).expanduser().resolve(),
             database_url=database_url,
             blobs_url=blobs_url,
             db_pool_size=db_pool_size,
@@ -253,6 +282,8 @@ def serve(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             signer_trust_file=signer_trust,
+            user_token_ttl=user_token_ttl,
+            viewer_link_ttl=viewer_link_ttl,
         )
         check_backends(config)
     except ValueError as exc:
@@ -268,6 +299,8 @@ def serve(
     blocker = not_a_folder(config.data_dir)
     if blocker is not None:
         raise click.ClickException(f"cannot use the store folder {config.data_dir}: {blocker} is not a folder")
+    if schema_dirs:
+        config.schema_packages = tuple(_compile_schemas(schema_dirs, config.data_dir))
     try:
         setup = ensure_store(config)
     except StoreError as exc:
@@ -275,15 +308,18 @@ def serve(
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != config.data_dir else ""
         raise click.ClickException(f"cannot create the store in {config.data_dir}: {os_reason(exc)}{where}") from None
-    store = (
-        str(config.data_dir) if config.database_url is None else "postgresql://" + config.database_url.split("@")[-1]
-    )
-    click.echo(("Created" if setup.created else "Using") + f" the local platform store in {store}")
+    click.echo(("Created" if setup.created else "Using") + f" the local platform store in {_store_name(config)}")
     if config.blobs_url is not None:
         click.echo(f"  blobs:        {config.blobs_url}")
     click.echo(f"  URL:          {config.url}")
     click.echo(f"  application:  {setup.app_id}")
     click.echo(f"  record:       {setup.record_id}")
+    if setup.login:
+        click.echo(f"  person:       {setup.person_id} (login {setup.login})")
+    if setup.password:
+        click.echo(f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)")
+    click.echo(f"  sign-in:      {config.url}/signin")
+    click.echo(f"  viewer:       {config.url}/viewer  (`hvgen viewer` opens it signed in)")
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:
@@ -295,3 +331,38 @@ def serve(
     if init_only:
         return
     run(config, log_level=log_level)
+
+
+def _compile_schemas(folders: tuple[Path, ...], data_dir: Path) -> list[Path]:
+    """Compile each --schemas folder (or find it compiled); say what it brings."""
+    with needs_extra("generate"):
+        import xsdata  # noqa: F401  (the build step compiles the folder)
+
+        from ..schemapackages import SchemaFolderError, compile_for_server
+    packages = []
+    for folder in folders:
+        click.echo(f"Compiling the schemas in {folder} ...", err=True)
+        try:
+            compiled = compile_for_server(folder.expanduser(), data_dir)
+        except (SchemaFolderError, OSError) as exc:
+            raise click.ClickException(f"--schemas {folder}: {exc}") from None
+        if compiled.changed:  # the details once, when the folder is compiled
+            for problem in compiled.problems:
+                click.echo(f"warning: {problem}", err=True)
+            if compiled.left_out:
+                click.echo(f"{len(compiled.left_out)} schema(s) left out:", err=True)
+                for line in compiled.left_out:
+                    click.echo(f"  {line}", err=True)
+        elif compiled.problems or compiled.left_out:
+            click.echo(
+                f"  {len(compiled.problems)} schema problem(s), {len(compiled.left_out)} schema(s) left out "
+                f"(`hvgen generate --xsd {folder} --out OUT` lists them)",
+                err=True,
+            )
+        state = "compiled now" if compiled.changed else "compiled before"
+        click.echo(
+            f"  schemas:      {folder}: {compiled.thing_types} thing types ({state}, in {compiled.package_dir})",
+            err=True,
+        )
+        packages.append(compiled.package_dir)
+    return packages

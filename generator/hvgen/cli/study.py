@@ -23,7 +23,8 @@ from .common import (
     reported,
     showing,
 )
-from .terminal import Progress, echo_err, stderr_is_terminal
+from .studytext import heading, names_a_file, plural, result_line, size_text, skipped_json, skipped_lines, study_name
+from .terminal import Progress, echo_err
 
 if TYPE_CHECKING:
     from hvgen_imaging.dicom import ScanResult
@@ -92,19 +93,6 @@ thing_option = click.option(
 )
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def size_text(count: int) -> str:
-    value = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 @contextmanager
 def studies(
     profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "--thing THING_ID"
@@ -138,47 +126,6 @@ def scan(folder: Path, show: bool) -> ScanResult:
             + (f" ({plural(len(scanned.skipped), 'file')} skipped, see above)" if scanned.skipped else "")
         )
     return scanned
-
-
-def heading(show: bool, line: str) -> None:
-    """A line on stderr naming what the progress bars below it are about
-    (bar labels stay short, so that long UIDs are never cut)."""
-    if show and stderr_is_terminal():
-        echo_err(line)
-
-
-def skipped_lines(scanned: ScanResult) -> list[str]:
-    return [f"skipped {path}: {why}" for path, why in scanned.skipped] + [f"note: {w}" for w in scanned.warnings]
-
-
-def skipped_json(scanned: ScanResult) -> list[dict[str, str]]:
-    return [{"path": str(path), "reason": why} for path, why in scanned.skipped]
-
-
-def study_name(scanned: Any) -> str:
-    """A scanned study as people know it: its UID, or its files when it has none."""
-    if scanned.uid != "unknown-study":
-        return str(scanned.uid)
-    images = scanned.images
-    return f"{plural(len(images), 'file')} without a Study Instance UID ({images[0].path}{', ...' if len(images) > 1 else ''})"
-
-
-def names_a_file(note: str) -> bool:
-    """Whether a note starts with the file it is about."""
-    head = note.split(": ", 1)[0]
-    return bool(head) and Path(head).exists()
-
-
-def result_line(r: UploadResult) -> str:
-    sent = f"{plural(r.uploaded_blobs, 'blob')} sent" + (f", {r.resumed_blobs} resumed" if r.resumed_blobs else "")
-    signed = ", signed" if r.signed else ", signature removed" if r.signature_removed else ""
-    if r.status == "unchanged":
-        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; nothing to do{' (signed)' if r.signed else ''}"
-    if r.status == "signed":
-        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; signed it"
-    return (
-        f"{r.study_uid}: {r.status} thing {r.thing_id} ({r.series} series, {plural(r.images, 'image')}; {sent}{signed})"
-    )
 
 
 @click.group()
@@ -370,31 +317,58 @@ def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path
 @click.argument("uid")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--previews", is_flag=True, help="Also save the JPEG previews.")
+@click.option(
+    "--anonymize",
+    is_flag=True,
+    help="De-identify the files (DICOM basic application confidentiality profile, PS3.15 Annex E); "
+    "UIDs are replaced consistently within the study, and so are the folder and file names.",
+)
 @thing_option
 @json_option
 @progress_option()
 @profile_option
 def study_download(
-    uid: str, out: Path, previews: bool, thing_id: str | None, as_json: bool, progress: bool, profile_path: Path | None
+    uid: str,
+    out: Path,
+    previews: bool,
+    anonymize: bool,
+    thing_id: str | None,
+    as_json: bool,
+    progress: bool,
+    profile_path: Path | None,
 ) -> None:
     """Download a study's DICOM files to OUT/<series-uid>/<sop-uid>.dcm.
 
     Every file is checked against its SHA256Block hash; a signed study's
     signature is verified against the downloaded bytes (exit status 1 if
-    it does not hold).
+    it does not hold). With --anonymize only the de-identified copies are
+    left in OUT.
     """
     check_output_folder(out)
     heading(showing(progress, as_json), f"study {uid}")
+    notes: list[str] = []
     with Progress("  downloading", enabled=showing(progress, as_json)) as bar:
         with studies(profile_path, bar) as record:
-            result = record.download(uid, out, previews=previews, thing_id=thing_id)
+            if anonymize:
+                from hvgen_imaging.export import download_anonymized
+
+                with reported(OSError, doing="write"):
+                    result, notes = download_anonymized(record, uid, out, previews=previews, thing_id=thing_id)
+            else:
+                result = record.download(uid, out, previews=previews, thing_id=thing_id)
+    for note in notes:
+        echo_err(f"note: {note}")
 
     def text() -> None:
-        click.echo(f"{plural(result.files, 'file')}, {size_text(result.bytes)} in {result.folder} (hashes checked)")
+        done = "hashes checked" + (", de-identified" if anonymize else "")
+        click.echo(f"{plural(result.files, 'file')}, {size_text(result.bytes)} in {result.folder} ({done})")
         if result.signature is not None:
             click.echo(f"signature: {result.signature}")
 
-    emit(as_json, result.as_dict(), text)
+    data = result.as_dict()
+    if anonymize:
+        data.update(anonymized=True, notes=notes)
+    emit(as_json, data, text)
     if not result.signature_valid:
         sys.exit(1)
 

@@ -379,7 +379,7 @@ def thing_verify(
     otherwise every failing part is printed (data-xml/sig-data, sig-data,
     a named blob, signature value, certificate). A --blob NAME the thing
     does not have is refused."""
-    from healthvault import signing
+    from healthvault import verification
 
     trust_path = aliased(ctx, "trust_path", trust_path)
     fetcher = None
@@ -392,10 +392,10 @@ def thing_verify(
                 yield from response.iter_bytes(1024 * 1024)
 
     with reported(OSError, ValueError, doing="read"):
-        result = signing.verify(
+        result = verification.verify(
             thing_file.read(),
             blobs=_blob_options(blob_values),
-            trust=signing.load_trust(trust_path) if trust_path else None,
+            trust=verification.load_trust(trust_path) if trust_path else None,
             fetch=fetcher,
         )
     if as_json:

@@ -21,7 +21,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,112 +33,14 @@ from xsdata.formats.dataclass.filters import Filters
 from xsdata.formats.dataclass.generator import DataclassGenerator
 from xsdata.models.config import DocstringStyle, GeneratorConfig, ObjectType, StructureStyle
 from xsdata.models.enums import Tag
+from xsdata.models.xsd import Schema
 from xsdata.utils import collections
 
 from ..sources import SourcesNotFound, locate
 from . import bindings, docs, formatting, outputcache, runtime
 from .formatting import LINE_LENGTH
 from .schemaset import XML_NS, XMLDSIG_NS, SchemaError, SchemaFile, SchemaProblem, SchemaSet, SchemaSetError
-
-METHODS_NS = "urn:com.microsoft.wc.methods."
-RESPONSE_NS = "urn:com.microsoft.wc.methods.response."
-
-
-@dataclass(frozen=True)
-class Symbol:
-    """Where a generated class lives, for templates that import it."""
-
-    module: str  # dotted, relative to the package root, e.g. "bindings.thing"
-    name: str
-
-    def import_line(self, alias: str | None = None) -> str:
-        suffix = f" as {alias}" if alias and alias != self.name else ""
-        return f"from .{self.module} import {self.name}{suffix}"
-
-
-@dataclass(frozen=True)
-class ThingTypeSymbol:
-    """A thing type root class with what its schema declares."""
-
-    symbol: Symbol
-    type_id: str
-    name: str
-    version: int | None
-    root: str
-    alias: str = ""
-    schema: str = ""  # path of the schema file inside the package's xsd/ folder
-
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """The ``info`` class of a method request or response schema."""
-
-    namespace: str
-    response: bool
-    symbol: Symbol
-
-    @property
-    def name(self) -> str:
-        """Method name with the schema's version suffix, e.g. GetThings3."""
-        return self.namespace.rpartition(".")[2]
-
-    @property
-    def alias(self) -> str:
-        return self.name + ("Result" if self.response else "Params")
-
-
-def method_infos(symbols: dict[str, Symbol]) -> list[MethodInfo]:
-    """Method info classes, from global ``info`` elements of method namespaces."""
-    found = []
-    for qname, symbol in sorted(symbols.items()):
-        ns, _, local = qname[1:].partition("}")
-        if qname.startswith("{" + METHODS_NS) and local == "info":
-            found.append(MethodInfo(ns, ns.startswith(RESPONSE_NS), symbol))
-    return found
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A platform method: name, version and its info classes (if any)."""
-
-    name: str
-    version: int
-    params: MethodInfo | None
-    result: MethodInfo | None
-
-    @property
-    def constant(self) -> str:
-        """UPPER_SNAKE name of the method constant, e.g. PUT_THINGS."""
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).upper()
-
-
-def _split_version(name: str) -> tuple[str, int | None]:
-    match = re.fullmatch(r"(.*?)(\d+)", name)
-    return (match.group(1), int(match.group(2))) if match else (name, None)
-
-
-def method_specs(infos: list[MethodInfo]) -> list[MethodSpec]:
-    """Pair request and response info schemas into methods.
-
-    A request schema urn:...methods.NAME[N] is method NAME, version N (1 when
-    unnumbered). Its response schema is urn:...methods.response.NAME[N], else
-    ...response.NAME. Response schemas left unpaired are methods whose request
-    info is empty (BeginPutBlob, AllocatePackageId...), version 1.
-    """
-    responses = {i.name: i for i in infos if i.response}
-    used: set[str] = set()
-    specs = []
-    for info in (i for i in infos if not i.response):
-        base, version = _split_version(info.name)
-        result = responses.get(info.name) or (responses.get(base) if version else None)
-        if result is not None:
-            used.add(result.name)
-        specs.append(MethodSpec(base, version or 1, info, result))
-    for name, info in responses.items():
-        if name not in used:
-            base, version = _split_version(name)
-            specs.append(MethodSpec(base, version or 1, None, info))
-    return sorted(specs, key=lambda m: (m.name, m.version))
+from .symbols import METHODS_NS, RESPONSE_NS, Symbol, ThingTypeSymbol, method_infos, method_specs
 
 
 class _Transformer(ResourceTransformer):
@@ -148,6 +50,17 @@ class _Transformer(ResourceTransformer):
         super().__init__(config)
         for path in schemas.usable():
             self.preloaded[locate(path)] = schemas.files[path].to_bytes(locate)
+        # xsdata names the groups on an element's path by the id() of their
+        # schema objects; keeping every parsed schema alive until the classes
+        # are analyzed keeps those ids unique across files (a freed object's
+        # id is reused, and :class:`bindings.Occurs` would mix two groups up).
+        self.parsed: list[Schema] = []
+
+    def parse_schema(self, uri: str, namespace: str | None) -> Schema | None:
+        schema = super().parse_schema(uri, namespace)
+        if schema is not None:
+            self.parsed.append(schema)
+        return schema
 
     def load_resource(self, uri: str) -> bytes | None:
         if uri in self.processed:
@@ -405,6 +318,7 @@ class Compiler:
                 classes = transformer.analyze_classes(transformer.classes)
         finally:
             xsdata_logger.setLevel(level)
+            transformer.parsed.clear()
 
         by_location = {self._uri(p): sf for p, sf in schemas.files.items() if p not in schemas.excluded}
         for cls in classes:

@@ -284,3 +284,32 @@ def payload_for(
                 blob.append(element("base64data", crypto.b64encode(ctx.files.read_all(row.blob_id))))
         payload.append(blob)
     return payload
+
+
+def data_other(
+    ctx: Context, tx: Transaction, version_stamp: str, grow: Callable[[int], None] | None = None
+) -> etree._Element | None:
+    """The ``data-other`` of the original thing format: the version's default
+    blob (the one named ""), inline in base64, or None when it has none.
+
+    Raises:
+        PlatformError: CANNOT_GET_STREAMED_OTHER_DATA for a default blob
+            over the inline limit.
+    """
+    for stored in tx.things.version_blobs(version_stamp):
+        if stored.name:
+            continue
+        row = stored.blob
+        if row.received > ctx.config.inline_blob_limit:
+            raise PlatformError(
+                StatusCode.CANNOT_GET_STREAMED_OTHER_DATA,
+                f"the default blob is {row.received} bytes, over the inline limit of {ctx.config.inline_blob_limit}: "
+                "read it with GetThings version 3 (blobpayload)",
+            )
+        if grow is not None:
+            grow(row.received * 4 // 3 + 100)
+        data = ctx.files.read_all(row.blob_id) if row.received else b""
+        return element(
+            "data-other", crypto.b64encode(data), content_type=stored.content_type, content_encoding="base64"
+        )
+    return None

@@ -8,19 +8,25 @@ response as the stored XML, cut to the requested sections; matches beyond
 the full-thing limit go in as keys (``unprocessed-thing-key-info``). A
 response that would grow past ``max_response_bytes`` is refused with
 RESPONSE_TOO_LONG before it is built.
+
+GetThings version 1 (older clients) takes the same groups without a blob
+payload request and answers with things in the original ``Thing`` format
+(:func:`thingxml.as_thing_v1`), in the ``...response.GetThings`` namespace;
+its ``otherdata`` section returns a thing's default blob as ``data-other``.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from lxml import etree
 
 from healthvault import wire
+from healthvault.bindings.methods.method_getthings import ThingRequestGroup
 from healthvault.protocol import write_ok_info
-from healthvault.schema import GetThings3Params, ThingFilterSpec, ThingRequestGroup2
+from healthvault.schema import GetThings3Params, GetThingsParams, ThingFilterSpec, ThingRequestGroup2
 from healthvault.status import StatusCode
 
 from .. import thingxml, xpathfilter
@@ -29,17 +35,22 @@ from ..errors import PlatformError
 from ..store import Transaction
 from ..store.rows import ACTIVE, ThingFilter, ThingSelection, ThingVersion
 from ..xmltime import iso, timestamp
-from .blobs import payload_for
+from .blobs import data_other, payload_for
 from .things import is_guid
 
 #: Namespace of the GetThings response info.
 RESPONSE_NS = wire.RESPONSE_NS_PREFIX + "GetThings3"
+#: Namespace of the GetThings version 1 response info.
+RESPONSE_NS_V1 = wire.RESPONSE_NS_PREFIX + "GetThings"
+
+#: A request group of GetThings version 3 or 1 (the same fields, but the blob payload request).
+Group: TypeAlias = ThingRequestGroup2 | ThingRequestGroup
 
 #: Audit filter fields (the same names on the binding and on ThingFilter).
 _AUDITS = ("created_app_id", "created_person_id", "updated_app_id", "updated_person_id")
 
 
-def _selection(ctx: Context, group: ThingRequestGroup2) -> ThingSelection:
+def _selection(ctx: Context, group: Group) -> ThingSelection:
     named = len(group.id) + len(group.client_thing_id) + len(group.key)
     if named > ctx.config.max_things_per_request:
         raise PlatformError(
@@ -85,9 +96,7 @@ def _store_filter(spec: ThingFilterSpec) -> ThingFilter:
     )
 
 
-def select(
-    ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget
-) -> Iterator[ThingVersion]:
+def select(ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budget) -> Iterator[ThingVersion]:
     """The versions a group asks for, in response order, at most ``max``; a
     version matches when it matches any of the group's filters. The store
     matches all but XPath filters; those run here, on the store's matches,
@@ -102,7 +111,7 @@ def select(
         _selection(ctx, group),
         [_store_filter(f) for f in filters],
         limit=None if any(xpaths) else limit,
-        with_xml=any(xpaths),
+        with_xml=True,  # read with the row: one query, not one per thing
     )
     count = 0
     for match in found:
@@ -124,6 +133,10 @@ def _unprocessed_key(version: ThingVersion) -> etree._Element:
     return key
 
 
+#: Things parsed and written per call: few calls, none holding the interpreter long.
+_BATCH = 64
+
+
 class _Size:
     """The bytes a response has grown to, against the limit."""
 
@@ -141,13 +154,15 @@ class _Size:
 
 
 def _group(
-    ctx: Context, tx: Transaction, group: ThingRequestGroup2, budget: xpathfilter.Budget, size: _Size
+    ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budget, size: _Size, v1: bool = False
 ) -> list[bytes]:
     """The group's response, serialized thing by thing (no call serializes
-    the whole response at once, so none holds the interpreter for long)."""
+    the whole response at once, so none holds the interpreter for long);
+    things in the original format for version 1."""
     fmt = group.format
     sections = {s.value for s in fmt.section} or {"core"}
-    blob_request = fmt.blob_payload_request
+    with_data = bool(fmt.xml)
+    blob_request = getattr(fmt, "blob_payload_request", None)
     blob_format = blob_request.blob_format.blob_format_spec.value if blob_request else "streamed"
     blob_names = (
         {f.blob_name for f in blob_request.blob_filters.blob_filter}
@@ -162,17 +177,37 @@ def _group(
         shell.set("name", group.name)
     opening = bytes(etree.tostring(shell, encoding="utf-8"))[: -len(b"</group>")]
     out = [opening]
+    batch: list[tuple[bytes, etree._Element | None, etree._Element | None]] = []
+
+    def flush() -> None:
+        """Parse and write a batch of things in one call each (not one per thing)."""
+        if not batch:
+            return
+        things = thingxml.parse_many([xml for xml, _, _ in batch])
+        for thing, (_, payload, other) in zip(things, batch, strict=True):
+            thingxml.render(thing, sections, with_data, payload)
+            if v1:
+                thingxml.as_thing_v1(thing, other)
+        out.append(thingxml.write_many(things))
+        batch.clear()
+
     for n, version in enumerate(select(ctx, tx, group, budget)):
         if n >= full_cap:
+            flush()
             size.add(200)
             out.append(bytes(etree.tostring(_unprocessed_key(version), encoding="utf-8")))
             continue
         xml = version.xml or tx.things.xml(version.version_stamp)
         size.add(len(xml))
-        payload = None
-        if "blobpayload" in sections:
+        payload = other = None
+        if "blobpayload" in sections and not v1:
             payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
-        out.append(bytes(etree.tostring(thingxml.render(xml, sections, bool(fmt.xml), payload), encoding="utf-8")))
+        if v1 and "otherdata" in sections:
+            other = data_other(ctx, tx, version.version_stamp, size.add)
+        batch.append((xml, payload, other))
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
     out.append(b"</group>")
     return out
 
@@ -180,16 +215,26 @@ def _group(
 def get_things(ctx: Context) -> bytes:
     info = ctx.request.info()
     assert isinstance(info, GetThings3Params)
-    if len(info.group) > ctx.config.max_groups:
+    return _answer(ctx, list(info.group), RESPONSE_NS)
+
+
+def get_things_v1(ctx: Context) -> bytes:
+    info = ctx.request.info()
+    assert isinstance(info, GetThingsParams)
+    return _answer(ctx, list(info.group), RESPONSE_NS_V1, v1=True)
+
+
+def _answer(ctx: Context, groups: list[Any], namespace: str, v1: bool = False) -> bytes:
+    if len(groups) > ctx.config.max_groups:
         raise PlatformError(StatusCode.TOO_MANY_GROUPS_IN_QUERY, f"at most {ctx.config.max_groups} groups per request")
-    shell = etree.Element(etree.QName(RESPONSE_NS, "info"), nsmap={"wc": RESPONSE_NS})
+    shell = etree.Element(etree.QName(namespace, "info"), nsmap={"wc": namespace})
     shell.text = ""
     opening, closing = bytes(etree.tostring(shell, encoding="utf-8")).split(b"></", 1)
     budget = xpathfilter.Budget(ctx.config.xpath_budget)
     size = _Size(ctx.config.max_response_bytes)
     pieces = [opening + b">"]
     with ctx.store.read() as tx:
-        for group in info.group:
-            pieces.extend(_group(ctx, tx, group, budget, size))
+        for group in groups:
+            pieces.extend(_group(ctx, tx, group, budget, size, v1))
     pieces.append(b"</" + closing)
     return write_ok_info(b"".join(pieces))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from healthvault import codec, registry, signing, validation
+from healthvault import verification
 from healthvault.errors import HealthVaultXmlError
 from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsParams, Thing2, ThingKey
 from healthvault.status import StatusCode
@@ -41,23 +41,27 @@ def _data_root(thing_el: etree._Element) -> etree._Element | None:
     return roots[0] if roots else None
 
 
-def _validate_data(thing_el: etree._Element, type_id: str) -> etree._Element:
-    cls = registry.thing_class(type_id)
-    if cls is None:
-        raise PlatformError(StatusCode.INVALID_THING_TYPE, f"unknown thing type {type_id}")
+def _validate_data(ctx: Context, thing_el: etree._Element, type_id: str) -> etree._Element:
+    known = ctx.platform.thing_types.get(type_id)
+    if known is None:
+        named = thing_el.find("type-id")
+        name = (named.get("name") or "").strip() if named is not None else ""
+        raise PlatformError(
+            StatusCode.INVALID_THING_TYPE,
+            f"the local platform does not know the thing type {type_id}{f' ({name})' if name else ''}; "
+            "start it with `hvgen serve --schemas DIR` to teach it more types",
+        )
     data_sections = [c for c in thing_el if c.tag == "data-xml"]
     if len(data_sections) != 1:
         raise PlatformError(StatusCode.INVALID_XML, "a thing must have exactly one data-xml section")
     root = _data_root(thing_el)
-    expected = cls.ELEMENT
-    if root is None or root.tag != expected:
+    if root is None or root.tag != known.element:
         raise PlatformError(
             StatusCode.INVALID_XML,
-            f"data-xml of a {getattr(cls, 'TYPE_NAME', type_id)} thing must hold <{expected}>",
+            f"data-xml of a {known.name or type_id} thing must hold <{known.element}>",
         )
     try:
-        validation.validate_data(root, type_id)
-        codec.decode_data(root, type_id, strict=True)
+        known.check(root)
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_XML, str(exc)) from None
     return root
@@ -110,7 +114,7 @@ def store_things(
     """
     with ctx.store.read() as tx:
         app = tx.applications.get(ctx.app_id)
-        person_id = tx.records.person_of(ctx.record_id)
+        person_id = ctx.person_id or tx.records.person_of(ctx.record_id)
     app_name = app.name if app else ctx.app_id
     prepared = [_prepare(ctx, thing, thing_el) for thing, thing_el in things]
     if any(p.signed_blobs is not None for p in prepared):
@@ -136,7 +140,7 @@ def _prepare(ctx: Context, thing: Thing2, thing_el: etree._Element) -> _Prepared
     if not type_id:
         raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
     type_id = str(uuid.UUID(type_id)) if is_guid(type_id) else type_id
-    data_root = _validate_data(thing_el, type_id)
+    data_root = _validate_data(ctx, thing_el, type_id)
     stored = thingxml.clean_copy(thing_el)
     thingxml.set_child(stored, "blob-payload", None)
     signed = thingxml.child(stored, "signature-info") is not None
@@ -186,7 +190,8 @@ def _store_thing(
 
     stored = copy.deepcopy(p.stored)
     thingxml.set_child(stored, "thing-id", thingxml.element("thing-id", thing_id, version_stamp=version_stamp))
-    type_name = str(getattr(registry.thing_class(p.type_id), "TYPE_NAME", ""))
+    known = ctx.platform.thing_types.get(p.type_id)
+    type_name = known.name if known is not None else ""
     thingxml.set_child(stored, "type-id", thingxml.element("type-id", p.type_id, name=type_name))
     thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", ACTIVE))
     flags = thingxml.child(stored, "flags")
@@ -202,7 +207,7 @@ def _store_thing(
         thingxml.set_child(
             stored,
             "created",
-            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created"),
+            thingxml.audit("created", ctx.now, ctx.app_id, app_name, person_id, "record owner", "Created", ctx.avenue),
         )
     thingxml.set_child(
         stored,
@@ -215,6 +220,7 @@ def _store_thing(
             person_id,
             "record owner",
             "Updated" if previous is not None else "Created",
+            ctx.avenue,
         ),
     )
 
@@ -263,7 +269,7 @@ def _verify_signature(
         payload.append(blob)
     thingxml.set_child(candidate, "blob-payload", payload if len(payload) else None)
     try:
-        result = signing.verify(candidate, blob_hashes=hashes, trust=ctx.config.signer_trust())
+        result = verification.verify(candidate, blob_hashes=hashes, trust=ctx.config.signer_trust())
     except HealthVaultXmlError as exc:
         raise PlatformError(StatusCode.INVALID_XML, f"signature-info: {exc}") from None
     if result.valid:

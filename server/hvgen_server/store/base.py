@@ -27,15 +27,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from .rows import Application, SessionRow
+from .rows import Application, Person, PersonToken, RecordRow, SessionRow
 from .tables import (
+    AlternateIdTable,
     ApplicationTable,
     BlobTable,
+    DicomIndexTable,
     MetaTable,
     PackageTable,
+    PersonTable,
+    PersonTokenTable,
     RecordTable,
     RequestTable,
     SessionTable,
+    SignInFailureTable,
     ThingTable,
 )
 
@@ -81,6 +86,11 @@ class Transaction:
     blobs: BlobTable
     packages: PackageTable
     requests: RequestTable
+    persons: PersonTable
+    person_tokens: PersonTokenTable
+    alternate_ids: AlternateIdTable
+    dicom: DicomIndexTable
+    sign_in_failures: SignInFailureTable
 
 
 class Store(ABC):
@@ -130,14 +140,36 @@ class Store(ABC):
         with self.write() as tx:
             tx.meta.set(key, value)
 
-    def add_application(self, name: str, cert_pem: str, thumbprint: str) -> str:
+    def add_application(
+        self, name: str, cert_pem: str, thumbprint: str, app_id: str | None = None, action_url: str | None = None
+    ) -> str:
         with self.write() as tx:
-            return tx.applications.add(name, cert_pem, thumbprint)
+            return tx.applications.add(name, cert_pem, thumbprint, app_id, action_url)
 
-    def add_record(self, name: str, app_ids: list[str]) -> tuple[str, str]:
-        """A new record (and its person), authorized for the given applications."""
+    def add_record(self, name: str, app_ids: list[str], person_id: str | None = None) -> tuple[str, str]:
+        """A new record of the person (a new person when None), authorized for the given applications."""
         with self.write() as tx:
-            return tx.records.add(name, app_ids)
+            return tx.records.add(name, app_ids, person_id)
+
+    def add_person(self, login: str, name: str, password_hash: str | None) -> str:
+        with self.write() as tx:
+            return tx.persons.add(login, name, password_hash)
+
+    def person(self, person_id: str) -> Person | None:
+        with self.read() as tx:
+            return tx.persons.get(person_id)
+
+    def person_by_login(self, login: str) -> Person | None:
+        with self.read() as tx:
+            return tx.persons.by_login(login)
+
+    def record(self, record_id: str) -> RecordRow | None:
+        with self.read() as tx:
+            return tx.records.get(record_id)
+
+    def person_token(self, digest: str) -> PersonToken | None:
+        with self.read() as tx:
+            return tx.person_tokens.get(digest)
 
     def application(self, app_id: str) -> Application | None:
         with self.read() as tx:

@@ -16,22 +16,84 @@ ALLOCATED, PENDING, PICKING, PICKED, LOCKED = "allocated", "pending", "picking",
 RUNNING, DONE, FAILED = "running", "done", "failed"
 #: Thing (and thing version) states.
 ACTIVE, DELETED = "Active", "Deleted"
+#: Kinds of person tokens: the ``wctoken`` the sign-in page hands an
+#: application (sent back as ``user-auth-token``), and a signed-in browser.
+WCTOKEN, BROWSER = "wctoken", "browser"
+#: More kinds: a one-time link to the study viewer an application asked for
+#: (CreateViewerLink), and the browser session such a link opened (viewer
+#: pages only, reaching the records of the link's application).
+VIEWER_LINK, VIEWER = "viewer-link", "viewer"
 
 
 @dataclass(frozen=True)
 class Application:
+    """A registered application: its certificate, and where the sign-in
+    page sends a person back to (None: a page of the platform says done)."""
+
     app_id: str
     name: str
     cert_pem: str
     thumbprint: str
+    action_url: str | None = None
 
 
 @dataclass(frozen=True)
 class SessionRow:
+    """An application's session: the key of its requests' HMAC and the
+    HMAC algorithm (``HMACSHA256`` or ``HMACSHA1``) it was opened with."""
+
     token: str
     app_id: str
     secret: bytes
     expires: float
+    algorithm: str = "HMACSHA256"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who signs in and authorizes applications for their records.
+
+    ``password_hash`` is None for a person who cannot sign in (yet).
+    """
+
+    person_id: str
+    login: str
+    name: str
+    password_hash: str | None
+    created: float
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """A record and the person it belongs to."""
+
+    record_id: str
+    person_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PersonToken:
+    """A signed-in person: a ``wctoken`` for one application, or a browser
+    session (``app_id`` None). The store keeps a digest of the token only."""
+
+    digest: str
+    kind: str
+    person_id: str
+    app_id: str | None
+    created: float
+    expires: float
+
+
+@dataclass(frozen=True)
+class AlternateId:
+    """An application's own name for a person and record."""
+
+    app_id: str
+    alternate_id: str
+    person_id: str
+    record_id: str
+    created: float
 
 
 @dataclass(frozen=True)
@@ -179,3 +241,77 @@ class Pickup:
     thing_keys: str | None
     started: float
     updated: float
+
+
+#: Levels of a DICOM query (QIDO-RS).
+STUDY, SERIES, INSTANCE = "study", "series", "instance"
+
+
+@dataclass(frozen=True)
+class DicomInstance:
+    """One DICOM image of a medical image study thing, as the DICOM index
+    keeps it: where its bytes are, the attributes queries match on, and the
+    attributes a query answer returns (DICOM JSON text, by level)."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax: str
+    blob_name: str
+    blob_id: str
+    size: int
+    preview_blob_id: str | None
+    patient_name: str
+    patient_id: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_id: str
+    referring_physician: str
+    study_description: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    instance_number: int | None
+    study_json: str
+    series_json: str
+    instance_json: str
+    thing_id: str = ""
+
+
+@dataclass(frozen=True)
+class DicomMatch:
+    """One matching key of a DICOM query on an indexed column.
+
+    ``kind``: ``uids`` (any of ``values``), ``value`` (exactly),
+    ``wildcard`` (``*`` and ``?``, case-sensitive), ``name`` (a person name:
+    wildcards, case-insensitive), ``range`` (``values`` = (first, last),
+    either may be "" for no bound), ``any`` (at least one row of the study
+    has one of ``values``: ModalitiesInStudy).
+    """
+
+    column: str
+    kind: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DicomQuery:
+    """A DICOM query of one level over the record's index."""
+
+    level: str
+    matches: tuple[DicomMatch, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class DicomHit:
+    """A study, series or instance a query found: a representative instance
+    and the counts of its level (series and instances below it, modalities)."""
+
+    instance: DicomInstance
+    series: int
+    instances: int
+    modalities: tuple[str, ...]

@@ -10,13 +10,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 
 from .rows import (
+    AlternateId,
     Application,
     BlobRef,
     BlobRow,
+    DicomHit,
+    DicomInstance,
+    DicomQuery,
     Match,
     Package,
     PackageContent,
+    Person,
+    PersonToken,
     Pickup,
+    RecordRow,
     SessionRow,
     ThingFilter,
     ThingSelection,
@@ -42,21 +49,56 @@ class MetaTable(ABC):
 
 class ApplicationTable(ABC):
     @abstractmethod
-    def add(self, name: str, cert_pem: str, thumbprint: str) -> str:
-        """Register an application; returns its new app-id."""
+    def add(
+        self, name: str, cert_pem: str, thumbprint: str, app_id: str | None = None, action_url: str | None = None
+    ) -> str:
+        """Register an application (under ``app_id``, else a new one); returns its app-id."""
 
     @abstractmethod
     def get(self, app_id: str) -> Application | None: ...
 
+    @abstractmethod
+    def all(self) -> list[Application]:
+        """Every application, by name."""
+
+
+class PersonTable(ABC):
+    """People who sign in (their password as a KDF hash) and own records."""
+
+    @abstractmethod
+    def add(self, login: str, name: str, password_hash: str | None) -> str:
+        """A new person; returns their person id. The login is unique."""
+
+    @abstractmethod
+    def get(self, person_id: str) -> Person | None: ...
+
+    @abstractmethod
+    def by_login(self, login: str) -> Person | None:
+        """The person with this login (compared without case)."""
+
+    @abstractmethod
+    def set_password(self, person_id: str, password_hash: str | None) -> None: ...
+
+    @abstractmethod
+    def all(self) -> list[Person]:
+        """Every person, by login."""
+
 
 class RecordTable(ABC):
     @abstractmethod
-    def add(self, name: str, app_ids: list[str]) -> tuple[str, str]:
-        """A new record and its person, authorized for the applications;
-        returns (record id, person id)."""
+    def add(self, name: str, app_ids: list[str], person_id: str | None = None) -> tuple[str, str]:
+        """A new record of the person (a new person who cannot sign in when
+        None), authorized for the applications; returns (record id, person id)."""
 
     @abstractmethod
     def exists(self, record_id: str) -> bool: ...
+
+    @abstractmethod
+    def get(self, record_id: str) -> RecordRow | None: ...
+
+    @abstractmethod
+    def of_person(self, person_id: str) -> list[RecordRow]:
+        """The person's records, by name."""
 
     @abstractmethod
     def person_of(self, record_id: str) -> str:
@@ -64,7 +106,63 @@ class RecordTable(ABC):
 
     @abstractmethod
     def authorized(self, app_id: str, record_id: str) -> bool:
-        """Whether the application may use the record."""
+        """Whether the application may use the record (its person authorized it)."""
+
+    @abstractmethod
+    def authorize(self, app_id: str, record_id: str) -> None:
+        """The record's person authorizes the application (again: no change)."""
+
+    @abstractmethod
+    def authorized_for(self, app_id: str, person_id: str) -> list[RecordRow]:
+        """The person's records the person authorized the application for, by name."""
+
+
+class PersonTokenTable(ABC):
+    """Signed-in persons: the wctokens of applications and browser sessions."""
+
+    @abstractmethod
+    def add(self, token: PersonToken, now: float) -> None:
+        """Store a token (and forget tokens expired by ``now``)."""
+
+    @abstractmethod
+    def get(self, digest: str) -> PersonToken | None: ...
+
+    @abstractmethod
+    def remove(self, digest: str) -> None: ...
+
+
+class SignInFailureTable(ABC):
+    """Failed sign-ins per login, against password guessing. Kept in the
+    store, so that a restart forgets nothing and every server process of
+    one store counts the same attempts."""
+
+    @abstractmethod
+    def reserve(self, login: str, now: float, window: float, limit: int) -> bool:
+        """Count an attempt to sign in as ``login`` before its password is
+        checked (as a failure until :meth:`clear`): False, counting nothing,
+        when ``limit`` attempts were counted within ``window`` seconds before
+        ``now``. Forgets attempts older than the window."""
+
+    @abstractmethod
+    def clear(self, login: str) -> None:
+        """The login signed in: forget its counted attempts."""
+
+
+class AlternateIdTable(ABC):
+    """Applications' own names for a person and record (AssociateAlternateId)."""
+
+    @abstractmethod
+    def add(self, row: AlternateId) -> None: ...
+
+    @abstractmethod
+    def get(self, app_id: str, alternate_id: str) -> AlternateId | None: ...
+
+    @abstractmethod
+    def remove(self, app_id: str, alternate_id: str) -> None: ...
+
+    @abstractmethod
+    def of(self, app_id: str, person_id: str, record_id: str) -> list[str]:
+        """The application's alternate ids for the person and record, in the order made."""
 
 
 class SessionTable(ABC):
@@ -84,6 +182,14 @@ class RequestTable(ABC):
         """Note a request; False if it was noted before (and is still valid
         at ``now``). Forgets requests whose validity ended."""
 
+    @abstractmethod
+    def answer(self, digest: str) -> bytes | None:
+        """The response kept for a request noted before, if one was kept."""
+
+    @abstractmethod
+    def keep_answer(self, digest: str, answer: bytes) -> None:
+        """Keep the response to a noted request, for a copy of it to get."""
+
 
 class ThingTable(ABC):
     """Things, their versions and the blobs each version names."""
@@ -100,12 +206,18 @@ class ThingTable(ABC):
         filters: Sequence[ThingFilter] = (),
         *,
         limit: int | None = None,
+        offset: int = 0,
         with_xml: bool = False,
     ) -> Iterator[Match]:
         """Versions of the record's things that match any of ``filters``
         (only active ones when there are none), newest effective date first
-        (then newest created, then newest version), at most ``limit``;
-        with their XML only if ``with_xml``. Read lazily: a caller may stop early."""
+        (then newest created, then newest version), at most ``limit`` after
+        skipping ``offset``; with their XML only if ``with_xml``. Read
+        lazily: a caller may stop early."""
+
+    @abstractmethod
+    def count(self, record_id: str, spec: ThingFilter) -> int:
+        """How many current versions of the record's things match ``spec``."""
 
     @abstractmethod
     def xml(self, version_stamp: str) -> bytes:
@@ -274,3 +386,37 @@ class PackageTable(ABC):
 
     @abstractmethod
     def fail_pickup(self, code: str, error_code: int, message: str, now: float) -> None: ...
+
+
+class DicomIndexTable(ABC):
+    """The DICOM attributes of the images of medical image study things, by
+    thing version, for DICOMweb queries (QIDO-RS) and retrieval (WADO-RS).
+
+    A version is indexed once (:meth:`replace`); what a query finds is only
+    what the current version of a thing still active holds, so an index that
+    lags behind the things (a version not indexed yet, a deleted thing not
+    forgotten yet) never answers with what is not there.
+    """
+
+    @abstractmethod
+    def stale(self, record_id: str, type_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(thing id, version stamp) of the active things of those types
+        whose current version is not indexed."""
+
+    @abstractmethod
+    def gone(self, record_id: str) -> list[str]:
+        """Thing ids indexed at a version that is no longer their current
+        active one (updated or deleted since)."""
+
+    @abstractmethod
+    def replace(self, record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance]) -> None:
+        """The thing's index is ``rows``, as of ``version_stamp``."""
+
+    @abstractmethod
+    def forget(self, thing_ids: Iterable[str]) -> None:
+        """Drop what the index holds of those things."""
+
+    @abstractmethod
+    def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
+        """Studies, series or instances (``query.level``) of the record that
+        match every key of the query, newest study first."""

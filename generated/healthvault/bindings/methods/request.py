@@ -153,6 +153,12 @@ class AuthenticatedSessionInfo(_b.Binding):
 class Header(_b.Binding):
     """The request header: method, version, target record, session and message
     timing.
+
+    Attributes:
+        culture_code: The caller's culture as one code, such as en-US, in
+            place of language and country. The .NET clients send this
+            element; the published request schema lists language and country
+            only.
     """
 
     __slots__ = ()
@@ -172,36 +178,44 @@ class Header(_b.Binding):
     )
     language: _b.Maybe[str] = _b.Maybe("language", _b.Simple(_S2), 6, 0, 1)
     country: _b.Maybe[str] = _b.Maybe("country", _b.Simple(_S2), 7, 0, 1)
-    final_xsl: _b.Maybe[Xsl] = _b.Maybe("final-xsl", _b.Complex(lambda: Xsl), 8, 0, 1)
+    culture_code: _b.Maybe[str] = _b.Maybe("culture-code", _b.Simple(_S1), 8, 0, 1)
+    final_xsl: _b.Maybe[Xsl] = _b.Maybe("final-xsl", _b.Complex(lambda: Xsl), 9, 0, 1)
     msg_time: _b.One[_dt.datetime] = _b.One(
-        "msg-time", _b.Simple(_v.BUILTINS["dateTime"]), 9, 1, 1
+        "msg-time", _b.Simple(_v.BUILTINS["dateTime"]), 10, 1, 1
     )
     msg_ttl: _b.One[int] = _b.One(
-        "msg-ttl", _b.Simple(_v.BUILTINS["nonNegativeInteger"]), 10, 1, 1
+        "msg-ttl", _b.Simple(_v.BUILTINS["nonNegativeInteger"]), 11, 1, 1
     )
-    version: _b.One[str] = _b.One("version", _b.Simple(_S1), 11, 1, 1)
+    version: _b.One[str] = _b.One("version", _b.Simple(_S1), 12, 1, 1)
     info_hash: _b.Maybe[HashFinalized] = _b.Maybe(
-        "info-hash", _b.Complex(lambda: HashFinalized), 12, 0, 1
+        "info-hash", _b.Complex(lambda: HashFinalized), 13, 0, 1
     )
     _MODEL = _b.Model(
         (
             {"method": 1},
             {"method-version": 2},
             {"app-id": 3, "auth-session": 3, "record-id": 4, "target-person-id": 5},
-            {"country": 6, "final-xsl": 7, "language": 8, "msg-time": 9},
+            {
+                "country": 6,
+                "culture-code": 7,
+                "final-xsl": 8,
+                "language": 9,
+                "msg-time": 10,
+            },
             {"app-id": 3, "auth-session": 3},
             {"app-id": 3, "auth-session": 3, "record-id": 4},
-            {"final-xsl": 7, "msg-time": 9},
-            {"msg-time": 9},
-            {"country": 6, "final-xsl": 7, "msg-time": 9},
-            {"msg-ttl": 10},
-            {"version": 11},
-            {"info-hash": 12},
+            {"culture-code": 7, "final-xsl": 8, "msg-time": 10},
+            {"final-xsl": 8, "msg-time": 10},
+            {"msg-time": 10},
+            {"country": 6, "culture-code": 7, "final-xsl": 8, "msg-time": 10},
+            {"msg-ttl": 11},
+            {"version": 12},
+            {"info-hash": 13},
             {},
         ),
         (
-            11,
             12,
+            13,
         ),
     )
 
@@ -216,6 +230,7 @@ class Header(_b.Binding):
         auth_session: AuthenticatedSessionInfo | None = None,
         language: str | None = None,
         country: str | None = None,
+        culture_code: str | None = None,
         final_xsl: Xsl | None = None,
         msg_time: _dt.datetime,
         msg_ttl: int,
@@ -237,6 +252,8 @@ class Header(_b.Binding):
             self.language = language
         if country is not None:
             self.country = country
+        if culture_code is not None:
+            self.culture_code = culture_code
         if final_xsl is not None:
             self.final_xsl = final_xsl
         self.msg_time = msg_time

@@ -15,9 +15,25 @@ from uuid import UUID as _UUID
 from ... import binding as _b
 from ... import values as _v
 
+# The simple types of this schema's values.
+_S0 = _v.restrict(
+    _v.BUILTINS["string"],
+    patterns=("(\\s*[^\\s]+\\s*)+",),
+    min_length=1,
+    max_length=255,
+)
+_S1 = _v.restrict(_v.BUILTINS["string"], min_length=1, max_length=1024)
+
 __all__ = [
     "ConfigurationEntry",
+    "Instance",
+    "ShellRedirectToken",
+    "XmlMethodVersion",
+    "InstanceList",
+    "MeaningfulUse",
     "PlatformInfo",
+    "ShellInfo",
+    "XmlMethod",
     "Info",
 ]
 
@@ -44,7 +60,200 @@ class ConfigurationEntry(_b.Binding):
             self.value = value
 
 
+class Instance(_b.Binding):
+    """One instance of the service: where its methods and its shell are."""
+
+    __slots__ = ()
+    ELEMENT = "Instance"
+
+    id: _b.One[str] = _b.One("id", _b.Simple(_S0), 0, 1, 1)
+    name: _b.One[str] = _b.One("name", _b.Simple(_S0), 1, 1, 1)
+    description: _b.One[str] = _b.One("description", _b.Simple(_S1), 2, 1, 1)
+    platform_url: _b.One[str] = _b.One(
+        "platform-url", _b.Simple(_v.BUILTINS["anyURI"]), 3, 1, 1
+    )
+    shell_url: _b.One[str] = _b.One(
+        "shell-url", _b.Simple(_v.BUILTINS["anyURI"]), 4, 1, 1
+    )
+    _MODEL = _b.Model(
+        (
+            {"id": 1},
+            {"name": 2},
+            {"description": 3},
+            {"platform-url": 4},
+            {"shell-url": 5},
+            {},
+        ),
+        (5,),
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str,
+        description: str,
+        platform_url: str,
+        shell_url: str,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.id = id
+        self.name = name
+        self.description = description
+        self.platform_url = platform_url
+        self.shell_url = shell_url
+
+
+class ShellRedirectToken(_b.Binding):
+    """A target of the shell's redirector and the targetqs parameters it takes.
+
+    Attributes:
+        querystring_parameters: The targetqs parameters, separated by
+            commas.
+    """
+
+    __slots__ = ()
+    ELEMENT = "ShellRedirectToken"
+
+    token: _b.One[str] = _b.One("token", _b.Simple(_v.BUILTINS["string"]), 0, 1, 1)
+    description: _b.One[str] = _b.One(
+        "description", _b.Simple(_v.BUILTINS["string"]), 1, 1, 1
+    )
+    querystring_parameters: _b.One[str] = _b.One(
+        "querystring-parameters", _b.Simple(_v.BUILTINS["string"]), 2, 1, 1
+    )
+    _MODEL = _b.Model(
+        (
+            {"token": 1},
+            {"description": 2},
+            {"querystring-parameters": 3},
+            {},
+        ),
+        (3,),
+    )
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        description: str,
+        querystring_parameters: str,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.token = token
+        self.description = description
+        self.querystring_parameters = querystring_parameters
+
+
+class XmlMethodVersion(_b.Binding):
+    """One version of a method, and where its schemas are if they are
+    published.
+    """
+
+    __slots__ = ()
+    ELEMENT = "XmlMethodVersion"
+
+    request_schema_url: _b.Maybe[str] = _b.Maybe(
+        "request-schema-url", _b.Simple(_v.BUILTINS["anyURI"]), 0, 0, 1
+    )
+    response_schema_url: _b.Maybe[str] = _b.Maybe(
+        "response-schema-url", _b.Simple(_v.BUILTINS["anyURI"]), 1, 0, 1
+    )
+    number: _b.ReqAttr[str] = _b.ReqAttr("number", _v.BUILTINS["string"])
+    _MODEL = _b.Model(
+        (
+            {"request-schema-url": 1, "response-schema-url": 2},
+            {"response-schema-url": 2},
+            {},
+        ),
+        (
+            0,
+            1,
+            2,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        request_schema_url: str | None = None,
+        response_schema_url: str | None = None,
+        number: str,
+    ) -> None:
+        _b.Binding.__init__(self)
+        if request_schema_url is not None:
+            self.request_schema_url = request_schema_url
+        if response_schema_url is not None:
+            self.response_schema_url = response_schema_url
+        self.number = number
+
+
+class InstanceList(_b.Binding):
+    """The instances of the service, and the one answering."""
+
+    __slots__ = ()
+    ELEMENT = "InstanceList"
+
+    instance: _b.Many[Instance] = _b.Many(
+        "instance", _b.Complex(lambda: Instance), 0, 1, None
+    )
+    current_instance_id: _b.Attr[str] = _b.Attr("current-instance-id", _S0)
+    _MODEL = _b.Model(
+        (
+            {"instance": 1},
+            {"instance": 1},
+        ),
+        (1,),
+    )
+
+    def __init__(
+        self,
+        *,
+        instance: _Iterable[Instance] = (),
+        current_instance_id: str | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.instance = instance
+        if current_instance_id is not None:
+            self.current_instance_id = current_instance_id
+
+
+class MeaningfulUse(_b.Binding):
+    """Whether the meaningful-use feature is on, and its configuration items."""
+
+    __slots__ = ()
+    ELEMENT = "MeaningfulUse"
+
+    enabled: _b.One[bool] = _b.One(
+        "enabled", _b.Simple(_v.BUILTINS["boolean"]), 0, 1, 1
+    )
+    configuration: _b.Many[ConfigurationEntry] = _b.Many(
+        "configuration", _b.Complex(lambda: ConfigurationEntry), 1, 0, None
+    )
+    _MODEL = _b.Model(
+        (
+            {"enabled": 1},
+            {"configuration": 1},
+        ),
+        (1,),
+    )
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        configuration: _Iterable[ConfigurationEntry] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.enabled = enabled
+        self.configuration = configuration
+
+
 class PlatformInfo(_b.Binding):
+    """The method endpoint: its URL, the service's version and configuration
+    items.
+    """
+
     __slots__ = ()
     ELEMENT = "PlatformInfo"
 
@@ -75,17 +284,57 @@ class PlatformInfo(_b.Binding):
         self.configuration = configuration
 
 
-class Info(_b.Binding):
-    __slots__ = ()
-    ELEMENT = "{urn:com.microsoft.wc.methods.response.GetServiceDefinition2}info"
+class ShellInfo(_b.Binding):
+    """The shell: its base URL, its redirector, and the targets the redirector
+    takes.
+    """
 
-    platform: _b.One[PlatformInfo] = _b.One(
-        "platform", _b.Complex(lambda: PlatformInfo), 0, 1, 1
+    __slots__ = ()
+    ELEMENT = "ShellInfo"
+
+    url: _b.One[str] = _b.One("url", _b.Simple(_v.BUILTINS["anyURI"]), 0, 1, 1)
+    redirect_url: _b.One[str] = _b.One(
+        "redirect-url", _b.Simple(_v.BUILTINS["anyURI"]), 1, 1, 1
+    )
+    redirect_token: _b.Many[ShellRedirectToken] = _b.Many(
+        "redirect-token", _b.Complex(lambda: ShellRedirectToken), 2, 0, None
     )
     _MODEL = _b.Model(
         (
-            {"platform": 1},
-            {},
+            {"url": 1},
+            {"redirect-url": 2},
+            {"redirect-token": 2},
+        ),
+        (2,),
+    )
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        redirect_url: str,
+        redirect_token: _Iterable[ShellRedirectToken] = (),
+    ) -> None:
+        _b.Binding.__init__(self)
+        self.url = url
+        self.redirect_url = redirect_url
+        self.redirect_token = redirect_token
+
+
+class XmlMethod(_b.Binding):
+    """A method offered, with its versions."""
+
+    __slots__ = ()
+    ELEMENT = "XmlMethod"
+
+    name: _b.One[str] = _b.One("name", _b.Simple(_v.BUILTINS["string"]), 0, 1, 1)
+    version: _b.Many[XmlMethodVersion] = _b.Many(
+        "version", _b.Complex(lambda: XmlMethodVersion), 1, 0, None
+    )
+    _MODEL = _b.Model(
+        (
+            {"name": 1},
+            {"version": 1},
         ),
         (1,),
     )
@@ -93,7 +342,112 @@ class Info(_b.Binding):
     def __init__(
         self,
         *,
-        platform: PlatformInfo,
+        name: str,
+        version: _Iterable[XmlMethodVersion] = (),
     ) -> None:
         _b.Binding.__init__(self)
-        self.platform = platform
+        self.name = name
+        self.version = version
+
+
+class Info(_b.Binding):
+    """Attributes:
+    updated_date: When the definition last changed: what a caller sends
+        as updated-date next time.
+    """
+
+    __slots__ = ()
+    ELEMENT = "{urn:com.microsoft.wc.methods.response.GetServiceDefinition2}info"
+
+    platform: _b.Maybe[PlatformInfo] = _b.Maybe(
+        "platform", _b.Complex(lambda: PlatformInfo), 0, 0, 1
+    )
+    shell: _b.Maybe[ShellInfo] = _b.Maybe(
+        "shell", _b.Complex(lambda: ShellInfo), 1, 0, 1
+    )
+    xml_method: _b.Many[XmlMethod] = _b.Many(
+        "xml-method", _b.Complex(lambda: XmlMethod), 2, 0, None
+    )
+    common_schema: _b.Many[str] = _b.Many(
+        "common-schema", _b.Simple(_v.BUILTINS["anyURI"]), 3, 0, None
+    )
+    instances: _b.Maybe[InstanceList] = _b.Maybe(
+        "instances", _b.Complex(lambda: InstanceList), 4, 0, 1
+    )
+    meaningful_use: _b.Maybe[MeaningfulUse] = _b.Maybe(
+        "meaningful-use", _b.Complex(lambda: MeaningfulUse), 5, 0, 1
+    )
+    updated_date: _b.Maybe[_dt.datetime] = _b.Maybe(
+        "updated-date", _b.Simple(_v.BUILTINS["dateTime"]), 6, 0, 1
+    )
+    _MODEL = _b.Model(
+        (
+            {
+                "common-schema": 1,
+                "instances": 2,
+                "meaningful-use": 3,
+                "platform": 4,
+                "shell": 5,
+                "updated-date": 6,
+                "xml-method": 5,
+            },
+            {
+                "common-schema": 1,
+                "instances": 2,
+                "meaningful-use": 3,
+                "updated-date": 6,
+            },
+            {"meaningful-use": 3, "updated-date": 6},
+            {"updated-date": 6},
+            {
+                "common-schema": 1,
+                "instances": 2,
+                "meaningful-use": 3,
+                "shell": 5,
+                "updated-date": 6,
+                "xml-method": 5,
+            },
+            {
+                "common-schema": 1,
+                "instances": 2,
+                "meaningful-use": 3,
+                "updated-date": 6,
+                "xml-method": 5,
+            },
+            {},
+        ),
+        (
+            0,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        platform: PlatformInfo | None = None,
+        shell: ShellInfo | None = None,
+        xml_method: _Iterable[XmlMethod] = (),
+        common_schema: _Iterable[str] = (),
+        instances: InstanceList | None = None,
+        meaningful_use: MeaningfulUse | None = None,
+        updated_date: _dt.datetime | None = None,
+    ) -> None:
+        _b.Binding.__init__(self)
+        if platform is not None:
+            self.platform = platform
+        if shell is not None:
+            self.shell = shell
+        self.xml_method = xml_method
+        self.common_schema = common_schema
+        if instances is not None:
+            self.instances = instances
+        if meaningful_use is not None:
+            self.meaningful_use = meaningful_use
+        if updated_date is not None:
+            self.updated_date = updated_date

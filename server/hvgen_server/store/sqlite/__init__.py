@@ -25,8 +25,10 @@ from typing import Any
 from ..base import Row, Store, Transaction
 from . import copying
 from .blobs import SqliteBlobs
+from .dicomindex import SqliteDicomIndex
 from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
 from .packages import SqlitePackages
+from .persons import SqliteAlternateIds, SqlitePersons, SqlitePersonTokens, SqliteSignInFailures
 from .schema import migrate
 from .things import SqliteThings
 
@@ -71,6 +73,11 @@ class SqliteStore(Store):
             blobs=SqliteBlobs(conn),
             packages=SqlitePackages(conn),
             requests=SqliteRequests(conn),
+            persons=SqlitePersons(conn),
+            person_tokens=SqlitePersonTokens(conn),
+            alternate_ids=SqliteAlternateIds(conn),
+            dicom=SqliteDicomIndex(conn),
+            sign_in_failures=SqliteSignInFailures(conn),
         )
         with self._registry:
             self._connections.append(conn)

@@ -69,6 +69,7 @@ class SqliteThings(ThingTable):
         filters: Sequence[ThingFilter] = (),
         *,
         limit: int | None = None,
+        offset: int = 0,
         with_xml: bool = False,
     ) -> Iterator[Match]:
         where = ["t.record_id = ?"]
@@ -107,8 +108,10 @@ class SqliteThings(ThingTable):
             + " AND ".join(where)
             + " ORDER BY t.eff_date DESC, t.created DESC, v.seq DESC"
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is not None or offset:
+            sql += f" LIMIT {int(limit) if limit is not None else -1}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
         cursor = self.db.execute(sql, [*flag_args, *args])
         try:
             for row in cursor:
@@ -117,6 +120,15 @@ class SqliteThings(ThingTable):
                 yield Match(ThingVersion(**columns_of), matched)
         finally:
             cursor.close()
+
+    def count(self, record_id: str, spec: ThingFilter) -> int:
+        clause, args = _filter_clause(spec)
+        row = self.db.execute(
+            "SELECT count(*) FROM things t JOIN versions v ON v.version_stamp = t.version_stamp "
+            f"WHERE t.record_id = ? AND {clause}",
+            [record_id, *args],
+        ).fetchone()
+        return int(row[0])
 
     def xml(self, version_stamp: str) -> bytes:
         row = self.db.execute("SELECT xml FROM versions WHERE version_stamp = ?", (version_stamp,)).fetchone()

@@ -120,7 +120,7 @@ class RunningServer:
                 self.kill()
 
     def client(self, **kwargs: object) -> HealthVaultClient:
-        return HealthVaultClient.from_profile(self.profile, **kwargs)  # type: ignore[arg-type]
+        return HealthVaultClient.from_profile(self.profile, **kwargs)
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""

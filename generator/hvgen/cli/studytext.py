@@ -1,0 +1,67 @@
+"""How the study commands word what they did: counts, sizes, skipped files,
+upload results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .terminal import echo_err, stderr_is_terminal
+
+if TYPE_CHECKING:
+    from hvgen_imaging.dicom import ScanResult
+    from hvgen_imaging.results import UploadResult
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def size_text(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def heading(show: bool, line: str) -> None:
+    """A line on stderr naming what the progress bars below it are about
+    (bar labels stay short, so that long UIDs are never cut)."""
+    if show and stderr_is_terminal():
+        echo_err(line)
+
+
+def skipped_lines(scanned: ScanResult) -> list[str]:
+    return [f"skipped {path}: {why}" for path, why in scanned.skipped] + [f"note: {w}" for w in scanned.warnings]
+
+
+def skipped_json(scanned: ScanResult) -> list[dict[str, str]]:
+    return [{"path": str(path), "reason": why} for path, why in scanned.skipped]
+
+
+def study_name(scanned: Any) -> str:
+    """A scanned study as people know it: its UID, or its files when it has none."""
+    if scanned.uid != "unknown-study":
+        return str(scanned.uid)
+    images = scanned.images
+    return f"{plural(len(images), 'file')} without a Study Instance UID ({images[0].path}{', ...' if len(images) > 1 else ''})"
+
+
+def names_a_file(note: str) -> bool:
+    """Whether a note starts with the file it is about."""
+    head = note.split(": ", 1)[0]
+    return bool(head) and Path(head).exists()
+
+
+def result_line(r: UploadResult) -> str:
+    sent = f"{plural(r.uploaded_blobs, 'blob')} sent" + (f", {r.resumed_blobs} resumed" if r.resumed_blobs else "")
+    signed = ", signed" if r.signed else ", signature removed" if r.signature_removed else ""
+    if r.status == "unchanged":
+        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; nothing to do{' (signed)' if r.signed else ''}"
+    if r.status == "signed":
+        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; signed it"
+    return (
+        f"{r.study_uid}: {r.status} thing {r.thing_id} ({r.series} series, {plural(r.images, 'image')}; {sent}{signed})"
+    )

@@ -1,0 +1,239 @@
+"""Keeping the store's DICOM index up to date with the record's study things.
+
+The index is brought up to date before every DICOMweb request of a record
+(:func:`refresh`): the versions of medical image study things not indexed
+yet are read (their XML names the image blobs; each image's DICOM header is
+read from its blob, up to the pixel data), and what was indexed of things
+updated or deleted since is dropped. Whatever wrote a study (``hvgen study
+upload``, STOW-RS, C-STORE, a package pick-up, another client), the index
+follows; finding out that nothing changed is one query.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pydicom
+from lxml import etree
+from pydicom.dataset import Dataset
+
+from healthvault.bindings.things import medical_image_study as v1
+from healthvault.bindings.things import medical_image_study_2 as v2
+
+from ..context import Platform
+from ..store.files import BlobFiles
+from ..store.rows import DicomInstance
+
+log = logging.getLogger("hvgen_server.dicomweb")
+
+#: Medical image study versions 2 and 1.
+STUDY_TYPES = (str(v2.MedicalImageStudy.TYPE_ID), str(v1.MedicalImageStudy.TYPE_ID))
+
+#: Attributes a query answer returns, by level (PS3.18 Table 6.7.1-2 and a few more).
+STUDY_ATTRIBUTES = (
+    "SpecificCharacterSet",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "TimezoneOffsetFromUTC",
+    "StudyDescription",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+)
+SERIES_ATTRIBUTES = (
+    "Modality",
+    "SeriesDescription",
+    "SeriesNumber",
+    "SeriesInstanceUID",
+    "SeriesDate",
+    "SeriesTime",
+    "BodyPartExamined",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+)
+INSTANCE_ATTRIBUTES = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "NumberOfFrames",
+)
+
+#: Versions indexed per write transaction.
+BATCH = 50
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+
+
+class BlobReader(io.RawIOBase):
+    """A blob's bytes as a seekable binary file (read piece by piece from :class:`BlobFiles`)."""
+
+    def __init__(self, files: BlobFiles, blob_id: str) -> None:
+        self.files, self.blob_id = files, blob_id
+        self.length = files.size(blob_id)
+        self.position = 0
+
+    @property
+    def name(self) -> str:
+        return f"blob {self.blob_id}"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self.length - self.position)
+        if wanted <= 0:
+            return 0
+        done = 0
+        for piece in self.files.read(self.blob_id, self.position, wanted):
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        self.position += done
+        return done
+
+
+def open_blob(files: BlobFiles, blob_id: str) -> io.BufferedReader:
+    return io.BufferedReader(BlobReader(files, blob_id), buffer_size=64 * 1024)
+
+
+def read_header(files: BlobFiles, blob_id: str, *, pixels: bool = False) -> Dataset | None:
+    """The DICOM data set of a blob (without pixel data unless ``pixels``), or None if it is not DICOM."""
+    try:
+        with open_blob(files, blob_id) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(f, stop_before_pixels=not pixels, force=True)
+    except Exception as exc:  # not DICOM, cut short, gone
+        log.info("blob %s is not a readable DICOM file: %s", blob_id, exc)
+        return None
+
+
+def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> str:
+    """The DICOM JSON of those attributes of ``ds`` it has (unreadable values left out)."""
+    out: dict[str, Any] = {}
+    for keyword in keywords:
+        if keyword not in ds:
+            continue
+        try:
+            element = ds[keyword]
+            sub = Dataset()
+            sub.add(element)
+            out.update(sub.to_json_dict())
+        except Exception:
+            continue
+    return json.dumps(out, separators=(",", ":"))
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        return ""
+    return "" if value is None else str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        return int(str(ds.get(keyword)).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def instance_row(ds: Dataset, blob_name: str, blob_id: str, size: int, preview_blob_id: str | None) -> DicomInstance:
+    meta = getattr(ds, "file_meta", None)
+    return DicomInstance(
+        study_uid=_text(ds, "StudyInstanceUID"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        sop_uid=_text(ds, "SOPInstanceUID") or blob_name,
+        sop_class_uid=_text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else ""),
+        transfer_syntax=_text(meta, "TransferSyntaxUID") if meta is not None else "",
+        blob_name=blob_name,
+        blob_id=blob_id,
+        size=size,
+        preview_blob_id=preview_blob_id,
+        patient_name=_text(ds, "PatientName"),
+        patient_id=_text(ds, "PatientID"),
+        study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"),
+        accession_number=_text(ds, "AccessionNumber"),
+        study_id=_text(ds, "StudyID"),
+        referring_physician=_text(ds, "ReferringPhysicianName"),
+        study_description=_text(ds, "StudyDescription"),
+        modality=_text(ds, "Modality"),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription"),
+        instance_number=_int(ds, "InstanceNumber"),
+        study_json=subset_json(ds, STUDY_ATTRIBUTES),
+        series_json=subset_json(ds, SERIES_ATTRIBUTES),
+        instance_json=subset_json(ds, INSTANCE_ATTRIBUTES),
+    )
+
+
+def images_of(xml: bytes) -> Iterator[tuple[str, str | None]]:
+    """(image blob name, preview blob name) of every image a study thing's XML lists."""
+    root = etree.fromstring(xml, _PARSER)
+    for image in root.iterfind("data-xml/medical-image-study/series/images"):
+        name = (image.findtext("image-blob-name") or "").strip()
+        if name:
+            yield name, (image.findtext("image-preview-blob-name") or "").strip() or None
+
+
+def index_version(platform: Platform, version_stamp: str) -> list[DicomInstance]:
+    """The index rows of one version of a study thing."""
+    with platform.store.read() as tx:
+        xml = tx.things.xml(version_stamp)
+        blobs = {ref.name: ref.blob_id for ref in tx.things.blob_refs(version_stamp)}
+    rows: list[DicomInstance] = []
+    seen: set[str] = set()
+    for name, preview in images_of(xml):
+        blob_id = blobs.get(name)
+        if blob_id is None or name in seen:
+            continue
+        seen.add(name)
+        ds = read_header(platform.files, blob_id)
+        if ds is None:
+            continue
+        rows.append(instance_row(ds, name, blob_id, platform.files.size(blob_id), blobs.get(preview or "")))
+    return rows
+
+
+def refresh(platform: Platform, record_id: str) -> int:
+    """Bring the record's index up to date; returns how many versions were indexed."""
+    with platform.store.read() as tx:
+        stale = tx.dicom.stale(record_id, STUDY_TYPES)
+        gone = tx.dicom.gone(record_id)
+    updated = {thing_id for thing_id, _ in stale}
+    dropped = [thing_id for thing_id in gone if thing_id not in updated]
+    if dropped:
+        with platform.store.write() as tx:
+            tx.dicom.forget(dropped)
+    for start in range(0, len(stale), BATCH):
+        batch = [(thing_id, stamp, index_version(platform, stamp)) for thing_id, stamp in stale[start : start + BATCH]]
+        with platform.store.write() as tx:
+            for thing_id, stamp, rows in batch:
+                tx.dicom.replace(record_id, thing_id, stamp, rows)
+    return len(stale)

@@ -1,0 +1,191 @@
+"""QIDO-RS (PS3.18 10.6): searching the record's studies, series and instances.
+
+Matching follows PS3.4 C.2.2.2: single values, UID lists (``,`` or ``\\``),
+wildcards (``*``, ``?``) for text, case-insensitive wildcards for person
+names, date and time ranges (``A-B``, ``A-``, ``-B``), universal matching
+(an empty value). The keys are those of :data:`KEYS`; a key of a lower level
+at a higher one (``Modality`` when searching studies) finds the studies or
+series that hold a match. Other attributes cannot be matched: they are
+ignored with a ``Warning`` header, as PS3.18 asks. Queries run on the
+store's DICOM index, never on the things' XML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.datadict import dictionary_has_tag, keyword_for_tag, tag_for_keyword
+
+from ..store.rows import INSTANCE, SERIES, STUDY, DicomHit, DicomMatch, DicomQuery
+from .media import DicomWebError, Urls, warning
+
+#: Matching keys: keyword -> (index column, how its values match, level).
+KEYS: dict[str, tuple[str, str, str]] = {
+    "StudyInstanceUID": ("study_uid", "uids", STUDY),
+    "StudyDate": ("study_date", "date", STUDY),
+    "StudyTime": ("study_time", "time", STUDY),
+    "AccessionNumber": ("accession_number", "text", STUDY),
+    "ModalitiesInStudy": ("modality", "any", STUDY),
+    "ReferringPhysicianName": ("referring_physician", "name", STUDY),
+    "PatientName": ("patient_name", "name", STUDY),
+    "PatientID": ("patient_id", "text", STUDY),
+    "StudyID": ("study_id", "text", STUDY),
+    "StudyDescription": ("study_description", "text", STUDY),
+    "SeriesInstanceUID": ("series_uid", "uids", SERIES),
+    "Modality": ("modality", "text", SERIES),
+    "SeriesNumber": ("series_number", "int", SERIES),
+    "SeriesDescription": ("series_description", "text", SERIES),
+    "SOPInstanceUID": ("sop_uid", "uids", INSTANCE),
+    "SOPClassUID": ("sop_class_uid", "uids", INSTANCE),
+    "InstanceNumber": ("instance_number", "int", INSTANCE),
+}
+_DEPTH = {STUDY: 0, SERIES: 1, INSTANCE: 2}
+#: Most results one answer holds; a query past it is answered in part, with a warning.
+MAX_RESULTS = 10_000
+_OPTIONS = {"limit", "offset", "includefield", "fuzzymatching"}
+_DATE = re.compile(r"^\d{8}$")
+_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
+
+
+@dataclass
+class Search:
+    """A parsed QIDO-RS request: the query, and warnings for the answer."""
+
+    query: DicomQuery
+    warnings: list[str] = field(default_factory=list)
+
+
+def keyword_of(name: str) -> str | None:
+    """The DICOM keyword a query parameter names (a keyword or 8 hex digits), None if it names none."""
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", name):
+        tag = int(name, 16)
+        return (keyword_for_tag(tag) or name.upper()) if dictionary_has_tag(tag) else None
+    return name if tag_for_keyword(name) is not None else None
+
+
+def _values(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in re.split(r"[,\\]", text) if v.strip())
+
+
+def _range(keyword: str, text: str, pattern: re.Pattern[str], what: str) -> tuple[str, str]:
+    first, dash, last = text.partition("-")
+    if not dash:
+        last = first
+    for value in (first, last):
+        if value and not pattern.match(value):
+            raise DicomWebError(400, f"{keyword}={text!r}: {value!r} is not a DICOM {what} (or range A-B, A-, -B)")
+    if not first and not last:
+        raise DicomWebError(400, f"{keyword}={text!r} is not a {what} range")
+    return first, last
+
+
+def _match(keyword: str, text: str, level: str) -> DicomMatch:
+    column, kind, key_level = KEYS[keyword]
+    wild = "*" in text or "?" in text
+    if _DEPTH[key_level] > _DEPTH[level] or kind == "any":
+        if wild or kind in ("date", "time"):
+            raise DicomWebError(400, f"{keyword} is matched at the {level} level by single values or lists only")
+        return DicomMatch(column, "any", _values(text))
+    if kind == "uids":
+        if wild:
+            raise DicomWebError(400, f"{keyword}: UIDs are matched by value or list, not by wildcards")
+        return DicomMatch(column, "uids", _values(text))
+    if kind == "date":
+        return DicomMatch(column, "range", _range(keyword, text.replace(".", ""), _DATE, "date (YYYYMMDD)"))
+    if kind == "time":
+        return DicomMatch(column, "range", _range(keyword, text.replace(":", ""), _TIME, "time (HHMMSS.FFFFFF)"))
+    if kind == "int":
+        if not text.strip().lstrip("-").isdigit():
+            raise DicomWebError(400, f"{keyword}={text!r} is not an integer")
+        return DicomMatch(column, "value", (str(int(text)),))
+    if kind == "name":
+        return DicomMatch(column, "name", (text,))
+    return DicomMatch(column, "wildcard" if wild else "value", (text,))
+
+
+def _number(params: dict[str, list[str]], name: str) -> int | None:
+    given = params.get(name)
+    if not given:
+        return None
+    try:
+        value = int(given[-1])
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise DicomWebError(400, f"{name}={given[-1]!r} is not a whole number of zero or more")
+    return value
+
+
+def parse(level: str, params: Iterable[tuple[str, str]], fixed: dict[str, str] | None = None) -> Search:
+    """The query of a QIDO-RS request: its query parameters, and the UIDs of its path (``fixed``)."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, []).append(value)
+    search_warnings: list[str] = []
+    matches: list[DicomMatch] = []
+    for keyword, uid in (fixed or {}).items():
+        matches.append(DicomMatch(KEYS[keyword][0], "uids", (uid,)))
+    for name, values in grouped.items():
+        if name.lower() in _OPTIONS:
+            continue
+        found = keyword_of(name)
+        if found is None:
+            if "." in name:
+                search_warnings.append(f"matching on sequence attributes ({name}) is not supported; it was ignored")
+                continue
+            raise DicomWebError(400, f"unknown query parameter {name!r} (not a DICOM keyword or tag)")
+        keyword = found
+        if keyword not in KEYS:
+            search_warnings.append(
+                f"{keyword} is not a matching attribute here; it was ignored (matching attributes: {', '.join(KEYS)})"
+            )
+            continue
+        for text in values:
+            if text.strip():  # an empty value is universal matching
+                matches.append(_match(keyword, text.strip(), level))
+    fuzzy = grouped.get("fuzzymatching", [])
+    if fuzzy and fuzzy[-1].lower() == "true":
+        search_warnings.append(
+            "The fuzzymatching parameter is not supported. Only literal matching has been performed."
+        )
+    limit = _number(grouped, "limit")
+    capped = MAX_RESULTS + 1 if limit is None or limit > MAX_RESULTS else limit
+    return Search(DicomQuery(level, tuple(matches), capped, _number(grouped, "offset") or 0), search_warnings)
+
+
+def _put(out: dict[str, Any], tag: str, vr: str, values: list[Any]) -> None:
+    out[tag] = {"vr": vr, "Value": values} if values else {"vr": vr}
+
+
+def result(level: str, hit: DicomHit, urls: Urls) -> dict[str, Any]:
+    """One match as DICOM JSON: its level's attributes and those above, the counts and its URL."""
+    i = hit.instance
+    out: dict[str, Any] = json.loads(i.study_json)
+    if level == STUDY:
+        _put(out, "00080061", "CS", list(hit.modalities))
+        _put(out, "00201206", "IS", [hit.series])
+        _put(out, "00201208", "IS", [hit.instances])
+        _put(out, "00081190", "UR", [urls.study(i.study_uid)])
+    else:
+        out.update(json.loads(i.series_json))
+    if level == SERIES:
+        _put(out, "00201209", "IS", [hit.instances])
+        _put(out, "00081190", "UR", [urls.series(i.study_uid, i.series_uid)])
+    if level == INSTANCE:
+        out.update(json.loads(i.instance_json))
+        _put(out, "00081190", "UR", [urls.instance(i.study_uid, i.series_uid, i.sop_uid)])
+    _put(out, "00080056", "CS", ["ONLINE"])
+    return dict(sorted(out.items()))
+
+
+def answer(search: Search, hits: list[DicomHit], urls: Urls) -> tuple[list[dict[str, Any]], list[str]]:
+    """The results of a search, and the warnings to send with them."""
+    notes = list(search.warnings)
+    if len(hits) > MAX_RESULTS:
+        hits = hits[:MAX_RESULTS]
+        notes.append(f"The result was limited to {MAX_RESULTS} matches; use limit and offset to page through it")
+    return [result(search.query.level, hit, urls) for hit in hits], [warning(n) for n in notes]

@@ -1,0 +1,246 @@
+"""STOW-RS (PS3.18 10.5): storing instances sent as ``multipart/related;
+type="application/dicom"``.
+
+The body is streamed to a folder part by part (python-multipart's parser),
+then stored exactly as ``hvgen study upload`` stores a folder: scanned and
+grouped by study (:func:`hvgen_imaging.dicom.scan`), built with previews
+(:func:`hvgen_imaging.study.build`) and uploaded by
+:class:`hvgen_imaging.workflow.Studies` through the gateway application
+(:mod:`.gateway`). A study already in the record gets what it lacks; an
+instance it already holds is not stored twice. Each study is stored whole or
+not at all; the answer (the Store Instances Response Module, PS3.18 Annex I)
+lists every instance stored and every one that failed, with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_multipart.multipart import MultipartParser
+
+from healthvault import crypto
+from healthvault.client import HealthVaultClient
+from healthvault.errors import HealthVaultError
+from hvgen_imaging import dicom
+from hvgen_imaging.study import build
+from hvgen_imaging.workflow import Studies, StudyError
+
+from ..context import Platform
+from .gateway import Gateway
+from .index import refresh
+from .media import DICOM, DicomWebError, Urls, parse_media, warning
+
+log = logging.getLogger("hvgen_server.dicomweb")
+
+#: Failure reasons (PS3.18 Table I.2-2; C409 as other archives use it).
+PROCESSING_FAILURE = 0x0110
+CANNOT_UNDERSTAND = 0xC000
+OUT_OF_RESOURCES = 0xA700
+STUDY_MISMATCH = 0xC409
+
+_study_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def study_lock(record_id: str, study_uid: str) -> threading.Lock:
+    """One writer at a time per study of a record in this process, so that
+    two requests for a new study cannot both create it."""
+    with _locks_guard:
+        return _study_locks.setdefault((record_id, study_uid), threading.Lock())
+
+
+class Parts:
+    """A multipart/related body written to a folder, one file per part, as it arrives."""
+
+    def __init__(self, folder: Path, boundary: str, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.count = 0
+        self.rejected: list[str] = []  # why parts were not DICOM
+        self.ended = False
+        self._file: Any = None
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[str, str] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._begin,
+                "on_header_field": self._field,
+                "on_header_value": self._value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_done,
+                "on_part_data": self._data,
+                "on_part_end": self._end,
+                "on_end": self._finished,
+            },
+            max_header_count=32,
+        )
+
+    def _begin(self) -> None:
+        self.count += 1
+        self._headers = {}
+
+    def _field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_name.decode("latin-1").strip().lower()] = self._header_value.decode(
+            "latin-1"
+        ).strip()
+        self._header_name = self._header_value = b""
+
+    def _headers_done(self) -> None:
+        media = parse_media(self._headers.get("content-type", DICOM)).media_type
+        if media != DICOM:
+            self.rejected.append(f"part {self.count} is {media}, not {DICOM}")
+            self._file = None
+            return
+        self._file = open(self.folder / f"part-{self.count:06d}.dcm", "wb")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            self._file.write(data[start:end])
+
+    def _end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _finished(self) -> None:
+        self.ended = True
+
+    def write(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise DicomWebError(
+                413, f"the request is larger than {self.max_bytes} bytes; send the instances in several requests"
+            )
+        try:
+            self.parser.write(chunk)
+        except Exception as exc:
+            raise DicomWebError(400, f"malformed multipart/related body: {exc}") from None
+
+    def finish(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if not self.ended or self.count == 0:
+            raise DicomWebError(400, "the multipart/related body ends before its closing boundary, or has no parts")
+
+
+def boundary_of(content_type: str | None) -> str:
+    """The boundary of a STOW-RS body's Content-Type; 415 for what is not ``multipart/related`` of DICOM files."""
+    media = parse_media(content_type or "")
+    if media.media_type != "multipart/related":
+        raise DicomWebError(
+            415,
+            f'STOW-RS takes multipart/related; type="{DICOM}" bodies, not {media.media_type or "(no Content-Type)"}',
+        )
+    inner = media.params.get("type", DICOM).lower()
+    if inner != DICOM:
+        raise DicomWebError(
+            415, f"only {DICOM} parts are stored (not {inner}: metadata with bulk data is not supported)"
+        )
+    boundary = media.params.get("boundary")
+    if not boundary:
+        raise DicomWebError(400, "the Content-Type has no boundary")
+    return boundary
+
+
+@dataclass
+class Outcome:
+    """What a STOW-RS request stored, and what failed."""
+
+    stored: list[tuple[str, str, str]] = field(default_factory=list)  # SOP class, SOP instance, URL
+    failed: list[tuple[str, str, int]] = field(default_factory=list)  # SOP class, SOP instance, reason
+    studies: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        if not self.failed:
+            return 200 if self.stored else 400
+        return 202 if self.stored else 409
+
+    def body(self, urls: Urls) -> dict[str, Any]:
+        def uid(value: str) -> dict[str, Any]:
+            return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
+
+        out: dict[str, Any] = {}
+        if len(self.studies) == 1:
+            out["00081190"] = {"vr": "UR", "Value": [urls.study(next(iter(self.studies)))]}
+        failed = [
+            {"00081150": uid(c), "00081155": uid(i), "00081197": {"vr": "US", "Value": [r]}} for c, i, r in self.failed
+        ]
+        stored = [
+            {"00081150": uid(c), "00081155": uid(i), "00081190": {"vr": "UR", "Value": [u]}} for c, i, u in self.stored
+        ]
+        out["00081198"] = {"vr": "SQ", "Value": failed} if failed else {"vr": "SQ"}
+        out["00081199"] = {"vr": "SQ", "Value": stored} if stored else {"vr": "SQ"}
+        return out
+
+    def warnings(self) -> list[str]:
+        return [warning(n) for n in self.notes[:20]]
+
+
+def gateway_client(gateway: Gateway, record_id: str) -> HealthVaultClient:
+    return HealthVaultClient(
+        gateway.url,
+        gateway.app_id,
+        private_key=crypto.load_private_key(gateway.key_path),
+        certificate=crypto.load_certificate(gateway.cert_path),
+        record_id=record_id,
+        timeout=120.0,
+    )
+
+
+def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, study: str | None, urls: Urls) -> Outcome:
+    """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does."""
+    outcome = Outcome()
+    for why in parts.rejected:
+        outcome.failed.append(("", "", CANNOT_UNDERSTAND))
+        outcome.notes.append(why)
+    scanned = dicom.scan(parts.folder)
+    for path, why in scanned.skipped:
+        outcome.failed.append(("", "", CANNOT_UNDERSTAND))
+        outcome.notes.append(f"{path.stem}: {why}")
+    if not scanned.studies:
+        return outcome
+    with gateway_client(gateway, record_id) as client:
+        studies = Studies(client, journal_dir=platform.config.data_dir / "gateway" / "journal")
+        for found in scanned.studies:
+            images = [(dicom.text(i.header, "SOPClassUID") or "", i.sop_instance_uid, i) for i in found.images]
+            if study is not None and found.uid != study:
+                outcome.failed.extend((c, s, STUDY_MISMATCH) for c, s, _ in images)
+                outcome.notes.append(
+                    f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says"
+                )
+                continue
+            try:
+                with study_lock(record_id, found.uid):
+                    studies.upload(build(found))
+            except (StudyError, HealthVaultError, OSError) as exc:
+                log.warning("STOW-RS of study %s failed: %s", found.uid, exc)
+                outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
+                outcome.notes.append(f"study {found.uid} was not stored: {exc}")
+                continue
+            outcome.studies.add(found.uid)
+            for c, s, image in images:
+                series = dicom.text(image.header, "SeriesInstanceUID") or ""
+                outcome.stored.append((c, s, urls.instance(found.uid, series, s)))
+    refresh(platform, record_id)
+    return outcome
+
+
+def cleanup(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

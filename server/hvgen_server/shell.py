@@ -1,0 +1,263 @@
+"""The Shell, locally: signing in, and authorizing applications for records.
+
+Routes:
+    GET  /redirect.aspx?target=AUTH|APPAUTH&targetqs=...   the platform's shell redirector
+    POST /redirect.aspx                                   the authorize form
+    GET  /signin?next=PATH, POST /signin                  the sign-in page (any page may send a person here)
+    POST /signout                                         sign out this browser
+    GET  /application/complete                            where a person lands when the application has no action URL
+
+As the platform's shell took them: ``targetqs`` is a URL-encoded query
+string with ``appid`` (required), ``actionqs`` (returned to the application
+as is), ``redirect`` (overrides the application's action URL, for
+development), ``extrecordid`` (a record to preselect), ``trm`` (the token
+redirection method, ``get`` or ``post``; also taken next to ``targetqs``)
+and, for AUTH, ``forceappauth``. AUTH signs the person in and asks for
+authorization only if they have authorized no record for the application
+yet; APPAUTH always asks. Then the browser goes to the action URL with
+``target=AppAuthSuccess`` and a ``wctoken`` (the ``user-auth-token`` of the
+application's later requests), or ``target=AppAuthReject``: in the query
+string, or, with ``trm=post``, as the fields ``target``, ``wctoken`` and
+``actionqs`` of a form the page posts to the action URL at once. A wctoken
+is good only with the session of the application it was issued to.
+
+Failed sign-ins are counted in the store (ten for one login in ten minutes
+lock it for the rest of those ten minutes), so that a restart or another
+server process on the same store does not reset them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from . import passwords
+from .auth import token_digest
+from .context import Platform
+from .store.rows import WCTOKEN, Application, Person, PersonToken, RecordRow
+from .websession import (
+    CSRF_FIELD,
+    csrf_ok,
+    csrf_token,
+    keep_csrf,
+    local_path,
+    sign_in,
+    sign_in_url,
+    sign_out,
+    signed_in,
+)
+
+#: Path of the shell redirector (as on the platform's shell).
+REDIRECT_PATH = "/redirect.aspx"
+#: Where a person lands when the application has no action URL.
+COMPLETE_PATH = "/application/complete"
+#: Targets offered (upper case), and what each does.
+TARGETS = {"AUTH": "sign in, and authorize if needed", "APPAUTH": "authorize records"}
+#: The targetqs parameters the targets take.
+TARGETQS_PARAMETERS = ("appid", "actionqs", "redirect", "extrecordid", "forceappauth", "trm")
+
+#: Failed sign-ins of one login within FAILURE_WINDOW seconds before it is refused for that long.
+MAX_FAILURES, FAILURE_WINDOW = 10, 600.0
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "pages"))
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    csrf = csrf_token(request)
+    response = templates.TemplateResponse(
+        request, name, {**context, "csrf": csrf, "csrf_field": CSRF_FIELD}, status_code=status
+    )
+    keep_csrf(request, response, csrf)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def _message(request: Request, heading: str, message: str, status: int = 400) -> Response:
+    return _page(request, "message.html", {"heading": heading, "message": message, "error": status >= 400}, status)
+
+
+def _first(values: dict[str, list[str]], key: str) -> str:
+    found = values.get(key) or values.get(key.lower()) or [""]
+    return found[0].strip()
+
+
+class Shell:
+    """The sign-in and authorization pages of one platform."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(REDIRECT_PATH, self.redirect, methods=["GET"]),
+            Route(REDIRECT_PATH, self.authorize, methods=["POST"]),
+            Route("/signin", self.sign_in_page, methods=["GET"]),
+            Route("/signin", self.sign_in_form, methods=["POST"]),
+            Route("/signout", self.sign_out, methods=["POST"]),
+            Route(COMPLETE_PATH, self.complete, methods=["GET"]),
+        ]
+
+    # -- signing in -------------------------------------------------------------------
+
+    async def sign_in_page(self, request: Request) -> Response:
+        person = signed_in(self.platform, request, time.time())
+        next_path = local_path(request.query_params.get("next"), "")
+        if person is not None and next_path:
+            return RedirectResponse(next_path, status_code=303)
+        return _page(request, "signin.html", {"person": person, "next": next_path, "login": "", "error": None})
+
+    async def sign_in_form(self, request: Request) -> Response:
+        form = await request.form()
+        next_path = local_path(_text(form, "next"), "")
+        login = _text(form, "login").strip().lower()
+        if not csrf_ok(request, form.get(CSRF_FIELD)):
+            return _page(request, "signin.html", _retry(next_path, login, "The form expired; sign in again."), 400)
+        now = time.time()
+        with self.platform.store.write() as tx:  # counted before the password is checked: no parallel guesses
+            allowed = tx.sign_in_failures.reserve(login, now, FAILURE_WINDOW, MAX_FAILURES)
+        if not allowed:
+            error = f"Too many failed sign-ins for this login; try again in {int(FAILURE_WINDOW // 60)} minutes."
+            return _page(request, "signin.html", _retry(next_path, login, error), 429)
+        person = self.platform.store.person_by_login(login) if login else None
+        if person is None or not passwords.verify(_text(form, "password"), person.password_hash):
+            return _page(request, "signin.html", _retry(next_path, login, "Unknown login or wrong password."), 401)
+        with self.platform.store.write() as tx:
+            tx.sign_in_failures.clear(login)
+        response = RedirectResponse(next_path or "/signin", status_code=303)
+        sign_in(self.platform, request, response, person, now)
+        return response
+
+    async def sign_out(self, request: Request) -> Response:
+        form = await request.form()
+        if not csrf_ok(request, form.get(CSRF_FIELD)):
+            return _message(request, "Sign out", "The form expired; reload the page and try again.")
+        response = RedirectResponse("/signin", status_code=303)
+        sign_out(self.platform, request, response)
+        return response
+
+    async def complete(self, request: Request) -> Response:
+        outcome = request.query_params.get("target", "")
+        message = (
+            "The application was not authorized."
+            if outcome.lower() == "appauthreject"
+            else "Done. You can close this window and return to the application."
+        )
+        return _message(request, "Local platform", message, 200)
+
+    # -- the shell redirector ---------------------------------------------------------------
+
+    def _request(self, target: str, targetqs: str) -> tuple[str, dict[str, list[str]], Application] | str:
+        """(TARGET, targetqs values, application), or what is wrong with the request."""
+        target = target.strip().upper()
+        if target not in TARGETS:
+            offered = ", ".join(sorted(TARGETS))
+            return f"The target {target or '(none)'!r} is not offered by the local platform (offered: {offered})."
+        values = parse_qs(targetqs, keep_blank_values=True)
+        values = {k.lower(): v for k, v in values.items()}
+        app_id = _first(values, "appid").split(",")[0].strip().lower()
+        if not app_id:
+            return "targetqs names no appid."
+        app = self.platform.store.application(app_id)
+        if app is None:
+            return f"No application {app_id!r} is registered here (hvgen app add registers one)."
+        return target, values, app
+
+    async def redirect(self, request: Request) -> Response:
+        target, targetqs = request.query_params.get("target", ""), request.query_params.get("targetqs", "")
+        trm = request.query_params.get("trm", "").strip()
+        if trm and "trm" not in {k.lower() for k in parse_qs(targetqs)}:  # kept with targetqs from here on
+            targetqs += ("&" if targetqs else "") + urlencode({"trm": trm})
+        found = self._request(target, targetqs)
+        if isinstance(found, str):
+            return _message(request, "Cannot do that", found)
+        target, values, app = found
+        now = time.time()
+        person = signed_in(self.platform, request, now)
+        if person is None:
+            here = f"{REDIRECT_PATH}?{urlencode({'target': target, 'targetqs': targetqs})}"
+            return RedirectResponse(sign_in_url(here), status_code=303)
+        with self.platform.store.read() as tx:
+            records = tx.records.of_person(person.person_id)
+            authorized = tx.records.authorized_for(app.app_id, person.person_id)
+        force = _first(values, "forceappauth").lower() in ("true", "1")
+        if target == "AUTH" and authorized and not force:
+            return self._back(request, app, values, person, now)
+        chosen = {r.record_id for r in authorized} | {_first(values, "extrecordid").lower()}
+        if not authorized and len(records) == 1:
+            chosen.add(records[0].record_id)
+        context = {"app": app, "person": person, "records": records, "chosen": chosen}
+        return _page(request, "authorize.html", {**context, "target": target, "targetqs": targetqs})
+
+    async def authorize(self, request: Request) -> Response:
+        form = await request.form()
+        found = self._request(_text(form, "target"), _text(form, "targetqs"))
+        if isinstance(found, str):
+            return _message(request, "Cannot do that", found)
+        _, values, app = found
+        if not csrf_ok(request, form.get(CSRF_FIELD)):
+            return _message(request, "Authorize", "The form expired; go back to the application and try again.")
+        now = time.time()
+        person = signed_in(self.platform, request, now)
+        if person is None:
+            return _message(request, "Authorize", "You are not signed in any more; sign in and try again.", 401)
+        if _text(form, "decision") != "authorize":
+            return self._back(request, app, values, None, now)
+        wanted = {str(v).strip().lower() for v in form.getlist("record")}
+        with self.platform.store.write() as tx:
+            mine: list[RecordRow] = [r for r in tx.records.of_person(person.person_id) if r.record_id in wanted]
+            for record in mine:
+                tx.records.authorize(app.app_id, record.record_id)
+        if not mine:
+            return _message(request, "Authorize", "Choose at least one of your records, or reject.")
+        return self._back(request, app, values, person, now)
+
+    def _back(
+        self, request: Request, app: Application, values: dict[str, list[str]], person: Person | None, now: float
+    ) -> Response:
+        """To the application's action URL: success with a new wctoken for
+        ``person``, else reject; in the query string, or by a form post
+        (``trm=post``)."""
+        query: dict[str, str] = {"target": "AppAuthSuccess" if person is not None else "AppAuthReject"}
+        if person is not None:
+            token = secrets.token_urlsafe(32)
+            ttl = self.platform.config.user_token_ttl
+            row = PersonToken(token_digest(token), WCTOKEN, person.person_id, app.app_id, now, now + ttl)
+            with self.platform.store.write() as tx:
+                tx.person_tokens.add(row, now)
+            query["wctoken"] = token
+        actionqs = values.get("actionqs")
+        if actionqs:
+            query["actionqs"] = actionqs[0]
+        where = _action_url(_first(values, "redirect")) or _action_url(app.action_url or "")
+        if where is None:
+            return RedirectResponse(f"{COMPLETE_PATH}?target={query['target']}", status_code=303)
+        if _first(values, "trm").lower() == "post":
+            return _page(request, "handback.html", {"app": app, "action": where, "fields": query})
+        return RedirectResponse(where + ("&" if "?" in where else "?") + urlencode(query), status_code=303)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _retry(next_path: str, login: str, error: str) -> dict[str, Any]:
+    return {"person": None, "next": next_path, "login": login, "error": error}
+
+
+def _action_url(url: str) -> str | None:
+    """``url`` if it is an absolute http(s) URL (where a browser may be sent), else None."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()

@@ -1,0 +1,143 @@
+"""A store made before persons existed (schema version 2) is brought up to
+the current version when opened: its records get persons, its tables their
+new columns, and `hvgen serve` gives the first person a password. A version
+4 store gets the table of failed sign-ins (version 5), and opening a store
+again changes nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hvgen_server import passwords
+from hvgen_server.bootstrap import ensure_store
+from hvgen_server.config import ServerConfig
+from hvgen_server.store import SqliteStore
+from hvgen_server.store.rows import SessionRow
+from hvgen_server.store.sqlite.schema import DDL, SCHEMA_VERSION, migrate
+
+#: The tables of a version 2 store that version 3 changes, as version 2 had them.
+VERSION_2 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE applications (app_id TEXT PRIMARY KEY, name TEXT NOT NULL, cert_pem TEXT NOT NULL,
+    thumbprint TEXT NOT NULL);
+CREATE TABLE records (record_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE authorizations (app_id TEXT NOT NULL REFERENCES applications(app_id),
+    record_id TEXT NOT NULL REFERENCES records(record_id), PRIMARY KEY (app_id, record_id));
+CREATE TABLE sessions (token TEXT PRIMARY KEY, app_id TEXT NOT NULL REFERENCES applications(app_id),
+    secret BLOB NOT NULL, expires REAL NOT NULL);
+CREATE TABLE seen_requests (digest TEXT PRIMARY KEY, expires REAL NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '2'), ('default_app_id', 'a0000000-0000-0000-0000-000000000001'),
+    ('default_record_id', 'b0000000-0000-0000-0000-000000000001');
+INSERT INTO applications VALUES ('a0000000-0000-0000-0000-000000000001', 'old app', '-', 'T');
+INSERT INTO records VALUES ('b0000000-0000-0000-0000-000000000001', 'c0000000-0000-0000-0000-000000000001', 'Old');
+INSERT INTO authorizations VALUES ('a0000000-0000-0000-0000-000000000001', 'b0000000-0000-0000-0000-000000000001');
+INSERT INTO sessions VALUES ('tok', 'a0000000-0000-0000-0000-000000000001', x'00', 1e12);
+"""
+
+
+def make_version_2(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "store.sqlite"
+    with sqlite3.connect(database) as conn:
+        conn.executescript(VERSION_2)
+    return database
+
+
+def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
+    store = SqliteStore(make_version_2(tmp_path / "data"))
+    try:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        person = store.person("c0000000-0000-0000-0000-000000000001")
+        assert person is not None and person.login == "person-c0000000" and person.password_hash is None
+        assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
+        old = store.session("tok")
+        assert old is not None and old.algorithm == "HMACSHA256"  # sessions of before were all HMACSHA256
+        store.add_session(SessionRow("new", old.app_id, b"k", 1e12, "HMACSHA1"), 0)
+        assert store.session("new").algorithm == "HMACSHA1"
+        app = store.application("a0000000-0000-0000-0000-000000000001")
+        assert app is not None and app.action_url is None
+    finally:
+        store.close()
+
+
+def test_serve_gives_the_migrated_first_person_a_password_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    make_version_2(data)
+    first = ensure_store(ServerConfig(data_dir=data))
+    assert first.login == "person-c0000000" and first.password
+    store = SqliteStore(data / "store.sqlite")
+    try:
+        person = store.person(first.person_id)
+        assert person is not None and passwords.verify(first.password, person.password_hash)
+    finally:
+        store.close()
+    again = ensure_store(ServerConfig(data_dir=data))
+    assert again.password == "" and again.person_id == first.person_id
+
+
+def test_passwords_are_scrypt_hashes_that_verify_only_the_password() -> None:
+    stored = passwords.hash_password("correct horse")
+    assert stored.startswith("scrypt$") and "correct" not in stored
+    assert passwords.verify("correct horse", stored)
+    assert not passwords.verify("correct horsE", stored)
+    assert not passwords.verify("correct horse", None)
+    assert not passwords.verify("correct horse", "md5$abc")
+    assert passwords.hash_password("correct horse") != stored  # salted
+
+
+def make_version_4(folder: Path) -> Path:
+    """A store as version 4 made it: today's tables without sign_in_failures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "store.sqlite"
+    statements = [st for st in DDL.split(";") if st.strip() and "sign_in_failures" not in st]
+    with sqlite3.connect(database) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+    return database
+
+
+def tables(database: Path) -> set[str]:
+    with sqlite3.connect(database) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+
+
+def test_a_version_4_store_gets_the_sign_in_failures_and_migrating_again_changes_nothing(tmp_path: Path) -> None:
+    database = make_version_4(tmp_path / "data")
+    assert "sign_in_failures" not in tables(database)
+    store = SqliteStore(database)
+    try:
+        assert store.meta("schema_version") == "5"
+        with store.write() as tx:
+            assert tx.sign_in_failures.reserve("alice", 1000.0, 600.0, 10)
+    finally:
+        store.close()
+    made = tables(database)
+    assert {"sign_in_failures", "sign_in_failures_by_login", "sign_in_failures_by_time"} <= made
+    with sqlite3.connect(database) as conn:  # once more, as a second server opening the store would
+        migrate(conn)
+        assert conn.execute("SELECT count(*) FROM sign_in_failures").fetchone() == (1,)
+    assert tables(database) == made
+
+
+def test_sign_in_attempts_are_counted_per_login_within_the_window(tmp_path: Path) -> None:
+    database = tmp_path / "store.sqlite"
+    one, two = SqliteStore(database), SqliteStore(database)  # two server processes on one store
+    try:
+
+        def reserve(store: SqliteStore, login: str, now: float) -> bool:
+            with store.write() as tx:
+                return tx.sign_in_failures.reserve(login, now, 600.0, 10)
+
+        assert all(reserve(one if i % 2 else two, "alice", 1000.0 + i) for i in range(10))
+        assert not reserve(one, "alice", 1100.0) and not reserve(two, "alice", 1599.0)
+        assert reserve(one, "bob", 1100.0)  # another login is not locked
+        assert reserve(two, "alice", 1600.5)  # the first attempt is older than the window now
+        assert not reserve(one, "alice", 1600.6)
+        with two.write() as tx:
+            tx.sign_in_failures.clear("alice")  # signed in
+        assert reserve(one, "alice", 1600.7)
+    finally:
+        one.close()
+        two.close()
