@@ -125,14 +125,14 @@ def blob_rates(server: RunningServer, size: int) -> tuple[float, float]:
         thing = file_thing(size=size)
         thing.blob_payload = BlobPayload(blob=[item])
         key = client.put_thing(thing)
-        url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)  # type: ignore[union-attr]
+        url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)
 
         class Sink:
             def write(self, data: bytes) -> int:
                 return len(data)
 
         began = time.perf_counter()
-        blobs.download(client.http, url, Sink(), expected_hash=item.blob_info.hash_info.hash)  # type: ignore[union-attr]
+        blobs.download(client.http, url, Sink(), expected_hash=item.blob_info.hash_info.hash)  # type: ignore[arg-type]
         down = time.perf_counter() - began
     return size / up / 1e6, size / down / 1e6
 

@@ -210,7 +210,7 @@ class Seaweed:
             time.sleep(0.2)
         raise RuntimeError("weed mini did not start")
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self):
         import boto3
         from botocore.config import Config
 

@@ -38,8 +38,8 @@ def orphan_things(server: RunningServer) -> int:
     if server.shared:
         import psycopg
 
-        with psycopg.connect(server.config().database_url or "") as db:
-            row = db.execute(ORPHANS).fetchone()
+        with psycopg.connect(server.config().database_url or "") as pg:
+            row = pg.execute(ORPHANS).fetchone()
             assert row is not None
             return int(row[0])
     db = sqlite3.connect(server.data / "store.sqlite")

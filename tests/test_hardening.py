@@ -154,7 +154,7 @@ def test_nested_relative_xpath_still_works(client: HealthVaultClient) -> None:
     assert [t.thing_id for t in client.get_things(type_ids=[MIS], xpath=xpath)] == [key]
 
 
-def test_readers_do_not_wait_for_a_writer(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_readers_do_not_wait_for_a_writer(new_store) -> None:
     store = new_store()
     store.set_meta("k", "v")
     holding = threading.Event()
@@ -200,7 +200,7 @@ def test_things_per_request_limited(limited: RunningServer, client: HealthVaultC
     assert client.get_things(client_thing_ids=[f"6-{tag}"]) == []
 
 
-def test_queries_read_only_what_they_return(new_store) -> None:  # type: ignore[no-untyped-def]
+def test_queries_read_only_what_they_return(new_store) -> None:
     from hvgen_server.store.rows import COMMITTED, BlobRow, ThingFilter, ThingSelection
 
     store = new_store()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def shared(engines) -> Backend:  # type: ignore[no-untyped-def]
+def shared(engines) -> Backend:
     return Backend("shared", engines)
 
 
@@ -44,14 +45,14 @@ def serve_on(base: Path, backend: Backend, store_options: list[str]) -> RunningS
     ).start()
 
 
-def fill(server: RunningServer) -> dict[str, object]:
+def fill(server: RunningServer) -> dict[str, Any]:
     """Things with versions, blobs of every size, packages, a session and an
     upload left in progress; what to find again."""
     with server.client() as client:
         kept = client.put_things([study(f"1.2.{i}", client_id=f"m-{i}") for i in range(30)])
         updated = client.get_thing(kept[0].value)
         assert updated is not None
-        updated.data_xml[0].any_element.description = "second version"  # type: ignore[union-attr]
+        updated.data_xml[0].any_element.description = "second version"
         client.put_thing(updated)
         client.remove_things([kept[1]])
         blobs = {}
@@ -61,7 +62,7 @@ def fill(server: RunningServer) -> dict[str, object]:
             thing.blob_payload = BlobPayload(blob=[client.upload_blob(iter([data]), name="b")])
             key = client.put_thing(thing)
             got = client.get_thing(key.value, blob_payload=True)
-            blobs[key.value] = (data, str(got.blob_payload.blob[0].blob_ref_url))  # type: ignore[union-attr]
+            blobs[key.value] = (data, str(got.blob_payload.blob[0].blob_ref_url))
         pending = create_package(client, "the answer is here")
         picked = create_package(client, "open sesame")
         done = client.call(methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=picked, answer="open sesame"))
@@ -71,7 +72,7 @@ def fill(server: RunningServer) -> dict[str, object]:
         return {"blobs": blobs, "pending": pending, "picked": picked, "things": everything(client)}
 
 
-def everything(client) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def everything(client) -> list[tuple[str, str, str]]:
     """Every version of every thing, as (thing id, version stamp, XML)."""
     from healthvault import codec
 
@@ -81,12 +82,13 @@ def everything(client) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped
     return sorted((t.thing_id.value, t.thing_id.version_stamp, codec.write_thing(t).decode()) for t in found)
 
 
-def check(server: RunningServer, filled: dict[str, object], tmp_path: Path) -> None:
+def check(server: RunningServer, filled: dict[str, Any], tmp_path: Path) -> None:
     with server.client() as client:
         assert everything(client) == filled["things"]
         assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == 29
-        for key, (data, old_url) in filled["blobs"].items():  # type: ignore[attr-defined]
+        for key, (data, old_url) in filled["blobs"].items():
             got = client.get_thing(key, blob_payload=True)
+            assert got is not None
             out = tmp_path / f"{key}.bin"
             client.blobs(got).save("b", out)
             assert out.read_bytes() == data
@@ -191,7 +193,7 @@ def test_a_blob_that_does_not_match_its_hash_is_not_moved(shared: Backend, tmp_p
         item = client.upload_blob(iter([pattern(3 * MIB)]), name="b")
         thing.blob_payload = BlobPayload(blob=[item])
         key = client.put_thing(thing)
-        url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)  # type: ignore[union-attr]
+        url = str(client.get_thing(key.value, blob_payload=True).blob_payload.blob[0].blob_ref_url)
     embedded.stop()
     embedded.flip_byte(embedded.blob_id(url), MIB + 3)
     options = shared.options()
