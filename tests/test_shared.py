@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -32,7 +33,7 @@ CHUNK = 2 * MIB
 
 
 @pytest.fixture(scope="module")
-def shared(engines) -> Backend:  # type: ignore[no-untyped-def]
+def shared(engines) -> Backend:
     return Backend("shared", engines)
 
 
@@ -83,7 +84,7 @@ def test_upload_on_one_download_on_the_other(
         key = a.put_thing(thing)
         got = b.get_thing(key.value, blob_payload=True)
         assert got is not None
-        url = str(got.blob_payload.blob[0].blob_ref_url)  # type: ignore[union-attr]
+        url = str(got.blob_payload.blob[0].blob_ref_url)
         assert url.startswith(second.url)
         out = tmp_path / "out.bin"
         b.blobs(got).save("scan", out)
@@ -110,7 +111,7 @@ def test_upload_begun_on_one_resumed_on_the_other(pair: tuple[RunningServer, Run
         upload.url = on(second, upload.url)
         upload.client, upload.progress = b, None
         item = upload.resume(source)
-        assert item.blob_info.hash_info.hash == blobhash.hash_bytes(data)  # type: ignore[union-attr]
+        assert item.blob_info.hash_info.hash == blobhash.hash_bytes(data)
         thing = file_thing()
         thing.blob_payload = BlobPayload(blob=[item])
         key = b.put_thing(thing)
@@ -126,7 +127,7 @@ def test_a_replay_is_seen_by_every_instance(pair: tuple[RunningServer, RunningSe
     assert post(first, raw).status.code == 0
     replayed = post(second, raw)
     assert replayed.status.code == status.StatusCode.REQUEST_TIMED_OUT
-    assert "already received" in str(replayed.status.error.message)  # type: ignore[union-attr]
+    assert "already received" in str(replayed.status.error.message)
 
 
 def test_a_pickup_started_on_one_is_followed_on_the_other(pair: tuple[RunningServer, RunningServer]) -> None:
@@ -210,7 +211,7 @@ def test_killed_instance_loses_nothing_acknowledged(shared: Backend, tmp_path: P
 
 
 @pytest.fixture
-def s3(engines) -> S3BlobFiles:  # type: ignore[no-untyped-def]
+def s3(engines) -> S3BlobFiles:
     return S3BlobFiles("hvgen-unit", f"u{uuid.uuid4().hex[:8]}", max_blob_size=64 * MIB, client=engines.s3.client())
 
 
@@ -271,11 +272,11 @@ def test_orphans_and_abandoned_uploads_are_removed(s3: S3BlobFiles) -> None:
     assert _uploads(s3) == []
 
 
-def _objects(s3: S3BlobFiles) -> list[dict[str, object]]:
+def _objects(s3: S3BlobFiles) -> list[dict[str, Any]]:
     return list(s3.client.list_objects_v2(Bucket=s3.bucket, Prefix=s3.prefix).get("Contents", []))
 
 
-def _uploads(s3: S3BlobFiles) -> list[dict[str, object]]:
+def _uploads(s3: S3BlobFiles) -> list[dict[str, Any]]:
     return list(s3.client.list_multipart_uploads(Bucket=s3.bucket, Prefix=s3.prefix).get("Uploads", []))
 
 
@@ -324,23 +325,82 @@ def test_instances_starting_at_once_on_a_new_store_agree(shared: Backend, tmp_pa
     assert len(keys) == 1
 
 
-def test_the_schema_is_migrated_version_by_version(engines) -> None:  # type: ignore[no-untyped-def]
+def database_at(url: str, version: int) -> None:
+    """Make the database as the first ``version`` migrations made it."""
+    import psycopg
+
+    from hvgen_server.store.postgres.schema import MIGRATIONS
+
+    with psycopg.connect(url, autocommit=True) as db:
+        for _, statements in MIGRATIONS[:version]:
+            db.execute(statements.encode())
+        db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', %s)", (str(version),))
+
+
+def layout(url: str) -> tuple[set[tuple[str, str, str]], set[tuple[str, str]]]:
+    """The columns (table, column, type) and the indexes (table, definition) of a database."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        columns = db.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'"
+        ).fetchall()
+        indexes = db.execute("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'").fetchall()
+    return {tuple(c) for c in columns}, {tuple(i) for i in indexes}
+
+
+def test_the_schema_is_migrated_version_by_version(engines) -> None:
     import psycopg
 
     from hvgen_server.store.errors import StoreError
     from hvgen_server.store.postgres import PostgresStore
     from hvgen_server.store.postgres.schema import SCHEMA_VERSION
 
-    url = engines.postgres.new_database()
-    PostgresStore(url, pool_size=1).close()  # creates the database and the whole schema
-    with psycopg.connect(url, autocommit=True) as db:  # as a store made by the first version was
-        db.execute("DROP INDEX things_by_type_in_order")
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    store = PostgresStore(url, pool_size=1)
-    assert store.meta("schema_version") == str(SCHEMA_VERSION) and SCHEMA_VERSION >= 2
-    store.close()
-    with psycopg.connect(url, autocommit=True) as db:
-        assert db.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'things_by_type_in_order'").fetchone()
+    fresh = engines.postgres.new_database()
+    PostgresStore(fresh, pool_size=1).close()  # creates the database and the whole schema
+    assert SCHEMA_VERSION >= 5
+    for version in range(1, SCHEMA_VERSION):
+        url = engines.postgres.new_database()
+        PostgresStore(url, pool_size=1).close()
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("DROP SCHEMA public CASCADE")
+            db.execute("CREATE SCHEMA public")
+        database_at(url, version)
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("INSERT INTO records VALUES ('r1', 'c0ffee00-0000-0000-0000-000000000001', 'Old')")
+        store = PostgresStore(url, pool_size=1)
+        try:
+            assert store.meta("schema_version") == str(SCHEMA_VERSION)
+            person = store.person("c0ffee00-0000-0000-0000-000000000001")
+            if version < 3:  # version 3 added persons: a record of before gets one, who cannot sign in
+                assert person is not None and person.login == "person-c0ffee00" and person.password_hash is None
+        finally:
+            store.close()
+        assert layout(url) == layout(fresh), f"a version {version} database migrated differs from a new one"
+    with psycopg.connect(fresh, autocommit=True) as db:
         db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(StoreError, match="newer than this hvgen knows"):
-        PostgresStore(url, pool_size=1)
+        PostgresStore(fresh, pool_size=1)
+
+
+def test_both_stores_have_every_table_and_column_hvgen_migrate_moves(engines, tmp_path: Path) -> None:
+    """Every table of TABLES, with the same columns, in SQLite and in PostgreSQL
+    (``position`` is SQLite's rowid)."""
+    import sqlite3
+
+    from hvgen_server.store import SqliteStore
+    from hvgen_server.store.base import POSITION, TABLES
+    from hvgen_server.store.postgres import PostgresStore
+
+    url = engines.postgres.new_database()
+    PostgresStore(url, pool_size=1).close()
+    SqliteStore(tmp_path / "store.sqlite").close()
+    pg_columns, _ = layout(url)
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        for table, key in TABLES.items():
+            in_sqlite = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            if key == (POSITION,):
+                in_sqlite.add(POSITION)
+            assert in_sqlite, f"SQLite has no table {table}"
+            assert in_sqlite == {c for t, c, _ in pg_columns if t == table}, table
+    assert {t for t, _, _ in pg_columns} == set(TABLES)

@@ -34,8 +34,9 @@ from healthvault.blobhash import SHA256Block
 from .backends import open_blob_files, open_store
 from .bootstrap import APP_CERT, APP_KEY, TOKEN_KEY, write_app_files
 from .config import ServerConfig
+from .dicomweb.gateway import GATEWAY_CERT, GATEWAY_KEY
 from .store import BlobFiles, Store
-from .store.base import TABLES, Row
+from .store.base import POSITION, TABLES, Row
 from .store.rows import RECORD_BLOB, UPLOADING
 
 #: Rows read or added at a time.
@@ -153,11 +154,16 @@ def _move_keys(source: ServerConfig, src: Store, target: ServerConfig, dst: Stor
             fd = os.open(target.data_dir / "server.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(key)
-    app_dir = source.data_dir / "app"
-    if src.meta(APP_KEY) is None and (app_dir / "key.pem").exists() and (app_dir / "cert.pem").exists():
-        with dst.write() as tx:  # a store older than the copy of these in the store
-            tx.meta.add(APP_KEY, (app_dir / "key.pem").read_text("ascii"))
-            tx.meta.add(APP_CERT, (app_dir / "cert.pem").read_text("ascii"))
+    # Stores older than the copy of these in the store have them in files only.
+    for folder, key_setting, cert_setting in (
+        ("app", APP_KEY, APP_CERT),
+        ("gateway", GATEWAY_KEY, GATEWAY_CERT),
+    ):
+        key_path, cert_path = source.data_dir / folder / "key.pem", source.data_dir / folder / "cert.pem"
+        if src.meta(key_setting) is None and key_path.exists() and cert_path.exists():
+            with dst.write() as tx:
+                tx.meta.add(key_setting, key_path.read_text("ascii"))
+                tx.meta.add(cert_setting, cert_path.read_text("ascii"))
 
 
 def pages(store: Store, table: str, columns: list[str] | None = None) -> Iterator[list[Row]]:
@@ -173,13 +179,21 @@ def pages(store: Store, table: str, columns: list[str] | None = None) -> Iterato
 
 
 def _copy_rows(src: Store, dst: Store, table: str, tell: Progress) -> int:
+    """Add the rows of ``table`` the target lacks. A table ordered by
+    position is added a page per transaction in that order, so what an
+    earlier run added is the first rows of the source: those are skipped
+    (such a table may have no key that would leave them out)."""
     added = done = 0
     total = src.count_rows(table)
+    skip = dst.count_rows(table) if TABLES[table] == (POSITION,) else 0
     for rows in pages(src, table):
+        done += len(rows)
+        if skip:
+            rows, skip = rows[skip:], max(0, skip - len(rows))
         if table == "meta":
             rows = [r for r in rows if r["key"] not in OWN_META]
-        added += dst.import_rows(table, rows)
-        done += len(rows)
+        if rows:
+            added += dst.import_rows(table, rows)
         tell(table, done, total)
     return added
 
@@ -249,7 +263,7 @@ def _copy_bytes(row: Row, src_files: BlobFiles, dst_files: BlobFiles, report: Re
 
 
 def _comparable(table: str, row: Row) -> Row:
-    skip = {"position"} | ({"files_state"} if table == "blobs" else set())
+    skip = {POSITION} | ({"files_state"} if table == "blobs" else set())
     return {k: (bytes(v) if isinstance(v, memoryview) else v) for k, v in row.items() if k not in skip}
 
 

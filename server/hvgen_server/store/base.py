@@ -21,11 +21,14 @@ backends (``hvgen migrate``) in that logical form, the same in every backend.
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .rows import Application, Person, PersonToken, RecordRow, SessionRow
 from .tables import (
@@ -50,16 +53,39 @@ class Conflict(Exception):
     doing it again may succeed."""
 
 
+#: Times work is done again when its write lost to a concurrent one.
+CONFLICT_RETRIES = 4
+
+_T = TypeVar("_T")
+
+
+def retried(work: Callable[[], _T], retries: int = CONFLICT_RETRIES) -> _T:
+    """Do ``work``; again (after a short, random pause) when it raised
+    :class:`Conflict`, up to ``retries`` times, then let the last one through."""
+    for attempt in range(retries):
+        try:
+            return work()
+        except Conflict:
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    return work()
+
+
 #: Every table, in an order rows can be added in (what a row names comes
-#: first), with the columns that order its rows. ``version_blobs`` is
-#: ordered by ``position``, the order its rows were added in (the order of a
-#: version's blobs), which every backend exports and none imports.
+#: first), with the columns that order its rows. Tables ordered by
+#: ``position`` (``version_blobs``: the order of a version's blobs;
+#: ``sign_in_failures`` and ``dicom_instances``, which have no key of their
+#: own) are exported in the order their rows were added in, a column every
+#: backend exports and none imports.
 TABLES: dict[str, tuple[str, ...]] = {
     "meta": ("key",),
     "applications": ("app_id",),
+    "persons": ("person_id",),
     "records": ("record_id",),
     "authorizations": ("app_id", "record_id"),
     "sessions": ("token",),
+    "person_tokens": ("digest",),
+    "alternate_ids": ("app_id", "alternate_id"),
+    "sign_in_failures": ("position",),
     "things": ("thing_id",),
     "versions": ("version_stamp",),
     "blobs": ("blob_id",),
@@ -68,7 +94,12 @@ TABLES: dict[str, tuple[str, ...]] = {
     "package_blobs": ("identity_code", "blob_id"),
     "pickups": ("identity_code",),
     "seen_requests": ("digest",),
+    "dicom_versions": ("thing_id",),
+    "dicom_instances": ("position",),
 }
+
+#: The column of the tables ordered by the order their rows were added in.
+POSITION = "position"
 
 #: A row as :meth:`Store.export_rows` gives it: column name to value.
 Row = dict[str, Any]
@@ -96,6 +127,22 @@ class Transaction:
 class Store(ABC):
     """Where the platform keeps applications, records, sessions, things,
     blob state and packages."""
+
+    _holds: dict[str, threading.Lock]
+    _holds_guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Work longer than a unit of work (many requests) that must not run
+        twice at once for ``name``: a second holder waits until the first
+        ends. Among the threads of this process; a shared store's backend
+        makes every server process of the store wait (PostgreSQL does)."""
+        with Store._holds_guard:
+            if not hasattr(self, "_holds"):
+                self._holds = {}
+            lock = self._holds.setdefault(name, threading.Lock())
+        with lock:
+            yield
 
     @abstractmethod
     def read(self) -> AbstractContextManager[Transaction]:

@@ -16,6 +16,7 @@ The schema is created and migrated when the store opens
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -31,8 +32,10 @@ from ..errors import StoreError
 from . import copying
 from .blobs import PostgresBlobs
 from .db import Db
+from .dicomindex import PostgresDicomIndex
 from .directory import PostgresApplications, PostgresMeta, PostgresRecords, PostgresRequests, PostgresSessions
 from .packages import PostgresPackages
+from .persons import PostgresAlternateIds, PostgresPersons, PostgresPersonTokens, PostgresSignInFailures
 from .schema import migrate
 from .things import PostgresThings
 
@@ -42,9 +45,14 @@ LOCK_TIMEOUT_MS = 30_000
 #: Seconds to wait for a connection (to the server, or from the pool).
 CONNECT_TIMEOUT = 10
 POOL_TIMEOUT = 30.0
+#: Namespace (the first key) of the advisory locks of :meth:`PostgresStore.hold`, and
+#: seconds between two tries to take one.
+HOLD_LOCKS, HOLD_POLL = 0x6876_686C, 0.1
 
-#: What PostgreSQL reports when a write lost to another one.
-_LOST = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)
+#: What PostgreSQL reports when a write lost to another one (a deadlock, a
+#: lock waited on too long, a row of the same key another writer added first:
+#: done again, the write sees that row and decides anew).
+_LOST = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable, errors.UniqueViolation)
 
 
 def redacted(url: str) -> str:
@@ -113,6 +121,23 @@ class PostgresStore(Store):
     def close(self) -> None:
         self._pool.close()
 
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Held by one thread of one server process at a time: a session
+        advisory lock on a connection kept for as long (waiters ask again
+        every :data:`HOLD_POLL` seconds, so no statement waits past its timeout)."""
+        with super().hold(name), self._pool.connection() as conn:
+            key = (HOLD_LOCKS, name)
+            while not _first(conn.execute(b"SELECT pg_try_advisory_lock(%s::integer, hashtext(%s))", key)):
+                time.sleep(HOLD_POLL)
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(b"SELECT pg_advisory_unlock(%s::integer, hashtext(%s))", key)
+                except psycopg.Error:
+                    conn.close()  # the lock ends with the session; the pool drops the connection
+
     @staticmethod
     def _tables(db: Db) -> Transaction:
         return Transaction(
@@ -124,6 +149,11 @@ class PostgresStore(Store):
             blobs=PostgresBlobs(db),
             packages=PostgresPackages(db),
             requests=PostgresRequests(db),
+            persons=PostgresPersons(db),
+            person_tokens=PostgresPersonTokens(db),
+            alternate_ids=PostgresAlternateIds(db),
+            dicom=PostgresDicomIndex(db),
+            sign_in_failures=PostgresSignInFailures(db),
         )
 
     @contextmanager
@@ -173,6 +203,12 @@ class PostgresStore(Store):
     def count_rows(self, table: str) -> int:
         with self._unit("BEGIN READ ONLY", locking=False) as db:
             return copying.count_rows(db, table)
+
+
+def _first(cursor: psycopg.Cursor[DictRow]) -> object:
+    """The first column of the cursor's one row."""
+    row = cursor.fetchone()
+    return None if row is None else next(iter(row.values()))
 
 
 def _rollback(conn: psycopg.Connection[DictRow]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import TABLES, Row
+from ..base import POSITION, TABLES, Row
 from .db import Db
 
 
@@ -30,7 +30,7 @@ def export_rows(
             raise ValueError(f"not column names: {wanted!r}")
         columns = ", ".join(wanted)
     # Text keys in byte order (as SQLite and Python order them), whatever the database's collation.
-    ordered = [k if k == "position" else f'{k} COLLATE "C"' for k in key]
+    ordered = [k if k == POSITION else f'{k} COLLATE "C"' for k in key]
     where = ""
     if after is not None:
         where = f" WHERE ({', '.join(ordered)}) > ({', '.join(['%s'] * len(key))})"
@@ -41,7 +41,7 @@ def export_rows(
 def import_rows(db: Db, table: str, rows: list[Row]) -> int:
     added = 0
     for row in rows:
-        values = {k: v for k, v in row.items() if k != "position"}
+        values = {k: v for k, v in row.items() if k != POSITION}
         cursor = db.execute(
             f"INSERT INTO {_table(table)}({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))}) "
             "ON CONFLICT DO NOTHING",

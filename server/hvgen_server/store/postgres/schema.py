@@ -151,6 +151,102 @@ CREATE INDEX seen_requests_by_expiry ON seen_requests(expires);
 CREATE INDEX things_by_type_in_order ON things(record_id, type_id, eff_date DESC, created DESC);
 """,
     ),
+    (
+        "persons (each record of before gets one, who cannot sign in until given a password), their "
+        "signed-in tokens, applications' alternate ids; an application's action URL, a session's HMAC "
+        "algorithm, the answer kept for a request that is answered once",
+        """
+CREATE TABLE persons (
+    person_id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    password_hash TEXT,
+    created DOUBLE PRECISION NOT NULL
+);
+INSERT INTO persons(person_id, login, name, password_hash, created)
+    SELECT DISTINCT person_id, 'person-' || substr(person_id, 1, 8), 'Local person', NULL, 0 FROM records;
+ALTER TABLE applications ADD COLUMN action_url TEXT;
+ALTER TABLE sessions ADD COLUMN algorithm TEXT NOT NULL DEFAULT 'HMACSHA256';
+ALTER TABLE seen_requests ADD COLUMN answer BYTEA;
+CREATE INDEX records_by_person ON records(person_id);
+CREATE TABLE person_tokens (
+    digest TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    person_id TEXT NOT NULL REFERENCES persons(person_id),
+    app_id TEXT REFERENCES applications(app_id),
+    created DOUBLE PRECISION NOT NULL,
+    expires DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX person_tokens_by_expiry ON person_tokens(expires);
+CREATE TABLE alternate_ids (
+    app_id TEXT NOT NULL REFERENCES applications(app_id),
+    alternate_id TEXT NOT NULL,
+    person_id TEXT NOT NULL REFERENCES persons(person_id),
+    record_id TEXT NOT NULL REFERENCES records(record_id),
+    created DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (app_id, alternate_id)
+);
+CREATE INDEX alternate_ids_by_record ON alternate_ids(app_id, person_id, record_id);
+""",
+    ),
+    (
+        "the DICOM index of medical image study things (DICOMweb)",
+        """
+CREATE TABLE dicom_versions (
+    thing_id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL
+);
+CREATE INDEX dicom_versions_by_record ON dicom_versions(record_id);
+CREATE TABLE dicom_instances (
+    position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    thing_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    sop_uid TEXT NOT NULL,
+    sop_class_uid TEXT NOT NULL,
+    transfer_syntax TEXT NOT NULL,
+    blob_name TEXT NOT NULL,
+    blob_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    preview_blob_id TEXT,
+    patient_name TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    accession_number TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    referring_physician TEXT NOT NULL,
+    study_description TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    series_number INTEGER,
+    series_description TEXT NOT NULL,
+    instance_number INTEGER,
+    study_json TEXT NOT NULL,
+    series_json TEXT NOT NULL,
+    instance_json TEXT NOT NULL
+);
+CREATE INDEX dicom_instances_by_thing ON dicom_instances(thing_id);
+CREATE INDEX dicom_instances_by_uid ON dicom_instances(record_id, study_uid, series_uid, sop_uid);
+CREATE INDEX dicom_instances_by_date ON dicom_instances(record_id, study_date);
+CREATE INDEX dicom_instances_by_patient ON dicom_instances(record_id, patient_id);
+CREATE INDEX dicom_instances_by_sop ON dicom_instances(record_id, sop_uid);
+""",
+    ),
+    (
+        "failed sign-ins per login (the shell's lockout), counted in the store",
+        """
+CREATE TABLE sign_in_failures (
+    position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    login TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX sign_in_failures_by_login ON sign_in_failures(login, at);
+CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

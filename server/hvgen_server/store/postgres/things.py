@@ -74,6 +74,7 @@ class PostgresThings(ThingTable):
         filters: Sequence[ThingFilter] = (),
         *,
         limit: int | None = None,
+        offset: int = 0,
         with_xml: bool = False,
     ) -> Iterator[Match]:
         where = ["t.record_id = %s"]
@@ -114,6 +115,8 @@ class PostgresThings(ThingTable):
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
         all_args = [*flag_args, *args]
         if limit is not None and limit <= EAGER_LIMIT:
             rows: Iterator[dict[str, object]] = iter(self.db.execute(sql, all_args).fetchall())
@@ -122,6 +125,15 @@ class PostgresThings(ThingTable):
         for row in rows:
             matched = tuple(i for i in range(len(flags)) if row.pop(f"m{i}"))
             yield Match(ThingVersion(**row), matched)  # type: ignore[arg-type]
+
+    def count(self, record_id: str, spec: ThingFilter) -> int:
+        clause, args = _filter_clause(spec)
+        row = self.db.one(
+            "SELECT count(*) AS n FROM things t JOIN versions v ON v.version_stamp = t.version_stamp "
+            f"WHERE t.record_id = %s AND {clause}",
+            [record_id, *args],
+        )
+        return 0 if row is None else int(row["n"])
 
     def xml(self, version_stamp: str) -> bytes:
         row = self.db.one("SELECT xml FROM versions WHERE version_stamp = %s", (version_stamp,))

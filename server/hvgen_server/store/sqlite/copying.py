@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import TABLES, Row
+from ..base import POSITION, TABLES, Row
 
 
 def _table(name: str) -> str:
@@ -15,9 +15,14 @@ def _table(name: str) -> str:
     return name
 
 
+def _positioned(name: str) -> bool:
+    """Whether the table is ordered by the order its rows were added in (their rowid here)."""
+    return TABLES[name] == (POSITION,)
+
+
 def _key(name: str) -> tuple[str, ...]:
-    """Key columns as SQL (``version_blobs`` is ordered by its rowid)."""
-    return ("rowid",) if name == "version_blobs" else TABLES[name]
+    """Key columns as SQL."""
+    return ("rowid",) if _positioned(name) else TABLES[name]
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
@@ -28,14 +33,14 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 def _column(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a column name: {name!r}")
-    return "rowid AS position" if name == "position" else name
+    return "rowid AS position" if name == POSITION else name
 
 
 def export_rows(
     conn: sqlite3.Connection, table: str, after: Sequence[Any] | None, limit: int, wanted: Sequence[str] | None = None
 ) -> list[Row]:
     key = _key(_table(table))
-    columns = "rowid AS position, *" if table == "version_blobs" else "*"
+    columns = "rowid AS position, *" if _positioned(table) else "*"
     if wanted is not None:
         columns = ", ".join(_column(c) for c in wanted)
     where, args = "", list(after or ())
@@ -53,7 +58,7 @@ def export_rows(
 def import_rows(conn: sqlite3.Connection, table: str, rows: list[Row]) -> int:
     added = 0
     for row in rows:
-        values = {k: v for k, v in row.items() if k != "position"}
+        values = {k: v for k, v in row.items() if k != POSITION}
         names = ", ".join(values)
         cursor = conn.execute(
             f"INSERT OR IGNORE INTO {_table(table)}({names}) VALUES ({', '.join('?' * len(values))})",
