@@ -11,8 +11,6 @@ and writes the response; every failure becomes a status response.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,7 +48,7 @@ from .methods.sessions import create_session, create_session_v1
 from .methods.things import put_things, remove_things
 from .methods.thingtype import get_thing_type
 from .methods.viewer import create_viewer_link
-from .store.base import Conflict
+from .store.base import Conflict, retried
 
 log = logging.getLogger("hvgen_server")
 
@@ -105,23 +103,15 @@ ENDPOINTS: dict[Method, Endpoint] = {
 }
 
 
-#: Times a method is run again when its write lost to a concurrent one.
-CONFLICT_RETRIES = 4
-
-
 def _run(endpoint: Endpoint, ctx: Context) -> object:
     """Run the method; again (after a short, random pause) when its write
     transaction lost to a concurrent one and was rolled back."""
-    for attempt in range(CONFLICT_RETRIES + 1):
-        try:
-            return endpoint.handler(ctx)
-        except Conflict as exc:
-            if attempt == CONFLICT_RETRIES:
-                raise PlatformError(
-                    StatusCode.CONCURRENCY_VIOLATION, f"the request kept conflicting with others ({exc}); send it again"
-                ) from None
-            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-    raise AssertionError("unreachable")
+    try:
+        return retried(lambda: endpoint.handler(ctx))
+    except Conflict as exc:
+        raise PlatformError(
+            StatusCode.CONCURRENCY_VIOLATION, f"the request kept conflicting with others ({exc}); send it again"
+        ) from None
 
 
 #: Largest request of a method that needs no session (read before anyone is known).
