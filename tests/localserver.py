@@ -131,6 +131,22 @@ class RunningServer:
     def shared(self) -> bool:
         return bool(self.store_options)
 
+    @property
+    def store_args(self) -> list[str]:
+        """Where ``hvgen person``, ``record`` and ``app`` find the server's store:
+        its data folder, and the database of a shared store."""
+        named = dict(zip(self.store_options[::2], self.store_options[1::2], strict=True))
+        return ["--data", str(self.data), *(["--db", named["--db"]] if "--db" in named else [])]
+
+    def another_process(self, base: Path) -> RunningServer:
+        """Another server process on the same store: on the same data folder
+        (an embedded store), else in a folder of its own (a shared one)."""
+        if self.shared:
+            return self.sibling(base)
+        base.mkdir(parents=True, exist_ok=True)
+        other = RunningServer(data=self.data, port=free_port(), profile_path=base / "profile.json")
+        return other.start()
+
     def config(self) -> ServerConfig:
         """The configuration of the server's store (for opening it beside the server)."""
         named = dict(zip(self.store_options[::2], self.store_options[1::2], strict=True))

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient, local_time, utc_time
-from .localserver import RunningServer, start_server
+from .localserver import Backend, RunningServer, start_server
 
 STUDY = (
     "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"
@@ -72,7 +72,7 @@ class ActionUrl:
 
 def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args, "--data", str(server.data)],
+        [sys.executable, "-m", "hvgen", *args, *server.store_args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -83,8 +83,8 @@ def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("interop"))
+def platform(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("interop"), backend=backend)
     yield running
     running.stop()
 

@@ -69,7 +69,77 @@ def fill(server: RunningServer) -> dict[str, Any]:
         assert done.state == "done"
         upload = str(client.begin_put_blob().blob_ref_url)
         assert httpx.post(upload, content=b"x" * 1000, headers={"Content-Range": "bytes 0-999/*"}).status_code == 200
-        return {"blobs": blobs, "pending": pending, "picked": picked, "things": everything(client)}
+        return {"blobs": blobs, "pending": pending, "picked": picked, "things": everything(client), "mis": 29}
+
+
+#: Tables main's persons, sign-in and DICOMweb added, which fill_people gives rows.
+PEOPLE_TABLES = ("persons", "person_tokens", "alternate_ids", "sign_in_failures", "dicom_versions", "dicom_instances")
+
+
+def table_counts(server: RunningServer) -> dict[str, int]:
+    """Rows of every table of an embedded server's store."""
+    import sqlite3
+
+    from hvgen_server.store.base import TABLES
+
+    db = sqlite3.connect(server.data / "store.sqlite")
+    try:
+        return {table: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for table in TABLES}
+    finally:
+        db.close()
+
+
+def fill_people(server: RunningServer, filled: dict[str, Any], base: Path) -> None:
+    """A person who signs in (and one who fails to), an alternate id, and a
+    DICOM study indexed by a DICOMweb query; what to find again, in ``filled``."""
+    from .foreign import Application, ForeignClient
+    from .test_interop import hvgen
+    from .viewerdata import hidden, upload
+
+    hvgen(server, "person", "add", "alice", "--record", "Alice", "--password-stdin", stdin="alices-password\n")
+    with httpx.Client(base_url=server.url, follow_redirects=False) as browser:
+        page = browser.get("/signin")
+        form = {"login": "nobody", "password": "wrong", "hvgen_csrf": hidden(page.text, "hvgen_csrf")}
+        assert browser.post("/signin", data=form).status_code == 401  # counted in sign_in_failures
+        form.update(login="alice", password="alices-password")
+        assert browser.post("/signin", data=form).status_code == 303  # a browser token in person_tokens
+    profile = server.profile
+    app = Application.load(profile.app_id, Path(profile.key_path), Path(profile.cert_path))
+    foreign = ForeignClient(server.url, app)
+    assert foreign.open_v2().code == 0
+    info = "<info><alternate-id>MRN-7</alternate-id></info>"
+    done = foreign.call("AssociateAlternateId", 1, info, record_id=profile.record_id, offline_person=profile.person_id)
+    assert done.code == 0, done.message
+    made = upload(server, base / "study", series=1, images=2, size=32, seed=5)
+    with server.client() as client:
+        token = client.dicomweb_token().token
+        filled["mis"] = len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500)))
+        filled["things"] = everything(client)
+    found = httpx.get(f"{server.url}/dicomweb/studies", headers={"Authorization": f"Bearer {token}"})
+    assert made.study_uid in found.text  # and now in the DICOM index
+    filled["study_uid"] = made.study_uid
+
+
+def check_people(server: RunningServer, filled: dict[str, Any]) -> None:
+    """What fill_people made, found on ``server``."""
+    from .foreign import Application, ForeignClient
+    from .viewerdata import hidden
+
+    with httpx.Client(base_url=server.url, follow_redirects=False) as browser:
+        page = browser.get("/signin")
+        form = {"login": "alice", "password": "alices-password", "hvgen_csrf": hidden(page.text, "hvgen_csrf")}
+        assert browser.post("/signin", data=form).status_code == 303
+    profile = server.profile
+    foreign = ForeignClient(
+        server.url, Application.load(profile.app_id, Path(profile.key_path), Path(profile.cert_path))
+    )
+    assert foreign.open_v2().code == 0
+    listed = foreign.call("GetAlternateIds", 1, record_id=profile.record_id, offline_person=profile.person_id)
+    assert [e.text for e in listed.findall("alternate-ids/alternate-id")] == ["MRN-7"]
+    with server.client() as client:
+        token = client.dicomweb_token().token
+    found = httpx.get(f"{server.url}/dicomweb/studies", headers={"Authorization": f"Bearer {token}"})
+    assert found.status_code == 200 and filled["study_uid"] in found.text
 
 
 def everything(client) -> list[tuple[str, str, str]]:
@@ -85,7 +155,7 @@ def everything(client) -> list[tuple[str, str, str]]:
 def check(server: RunningServer, filled: dict[str, Any], tmp_path: Path) -> None:
     with server.client() as client:
         assert everything(client) == filled["things"]
-        assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == 29
+        assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == filled["mis"]
         for key, (data, old_url) in filled["blobs"].items():
             got = client.get_thing(key, blob_payload=True)
             assert got is not None
@@ -106,7 +176,12 @@ def check(server: RunningServer, filled: dict[str, Any], tmp_path: Path) -> None
 def test_round_trip_into_postgres_and_s3_and_back(shared: Backend, tmp_path: Path) -> None:
     embedded = start_server(tmp_path / "embedded", "--chunk-size", str(2 * MIB))
     filled = fill(embedded)
+    before = table_counts(embedded)
+    fill_people(embedded, filled, tmp_path)
     embedded.stop()
+    counts = table_counts(embedded)
+    study_blobs, study_versions = (counts[t] - before[t] for t in ("blobs", "versions"))
+    assert all(counts[t] > 0 for t in PEOPLE_TABLES), counts
 
     target = shared.options()
     runner = CliRunner()
@@ -117,10 +192,11 @@ def test_round_trip_into_postgres_and_s3_and_back(shared: Backend, tmp_path: Pat
     )
     assert moved.exit_code == 0, moved.output
     report = json.loads(moved.output)
-    assert report["blobs_copied"] == 3 and report["uploads_left"] == 1
+    assert report["blobs_copied"] == 3 + study_blobs and report["uploads_left"] == 1
     assert (
-        report["rows"]["versions"] == 30 + 1 + 1 + 3 + 1 and report["verified_rows"] >= 36 + 34 + 3 + 3
+        report["rows"]["versions"] == 30 + 1 + 1 + 3 + 1 + study_versions and report["verified_rows"] >= 36 + 34 + 3 + 3
     )  # versions, things, blobs, their names
+    assert {t: report["rows"][t] for t in PEOPLE_TABLES} == {t: counts[t] for t in PEOPLE_TABLES}
 
     again = runner.invoke(
         main,
@@ -128,12 +204,14 @@ def test_round_trip_into_postgres_and_s3_and_back(shared: Backend, tmp_path: Pat
         env=shared.env,
     )
     assert again.exit_code == 0, again.output
-    assert json.loads(again.output)["blobs_present"] == 3 and sum(json.loads(again.output)["rows"].values()) == 0
+    assert json.loads(again.output)["blobs_present"] == 3 + study_blobs
+    assert sum(json.loads(again.output)["rows"].values()) == 0
 
     on_shared = serve_on(tmp_path / "shared", shared, target)
     try:
         assert on_shared.profile.app_id == embedded.profile.app_id
         check(on_shared, filled, tmp_path)
+        check_people(on_shared, filled)
         after = fill_one(on_shared)
     finally:
         on_shared.stop()
@@ -141,16 +219,22 @@ def test_round_trip_into_postgres_and_s3_and_back(shared: Backend, tmp_path: Pat
     back = tmp_path / "back"
     returned = runner.invoke(
         main,
-        ["migrate", "--from-db", target[1], "--from-blobs", target[3], "--to", str(back / "data")],
+        ["migrate", "--from-db", target[1], "--from-blobs", target[3], "--to", str(back / "data"), "--json"],
         env=shared.env,
     )
     assert returned.exit_code == 0, returned.output
-    assert "rows verified" in returned.output
+    assert json.loads(returned.output)["verified_rows"] > 0
     on_embedded = serve_on(back, EMBEDDED, [])
     try:
+        returned_counts = table_counts(on_embedded)
+        # the sign-ins on the shared store added a browser token; nothing else of these changed
+        assert {t: returned_counts[t] for t in PEOPLE_TABLES if t != "person_tokens"} == {
+            t: counts[t] for t in PEOPLE_TABLES if t != "person_tokens"
+        }
+        check_people(on_embedded, filled)
         with on_embedded.client() as client:
             assert client.get_thing(after) is not None
-            assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == 30
+            assert len(client.get_things(ThingQuery(type_ids=[MIS], max_full=500))) == filled["mis"] + 1
     finally:
         on_embedded.stop()
 

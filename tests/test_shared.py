@@ -71,6 +71,44 @@ def test_instances_serve_one_platform(pair: tuple[RunningServer, RunningServer])
         assert a.get_thing(key.value) is None
 
 
+def test_every_instance_has_the_same_secrets_and_gateway(pair: tuple[RunningServer, RunningServer]) -> None:
+    """Nothing an instance needs is only on its own disk: the DICOM gateway
+    (one application, one key), a DICOMweb token, a viewer link and a
+    browser signed in on one instance all work on the other."""
+    from .test_dicomweb import token_of
+    from .test_interop import hvgen
+    from .viewerdata import hidden
+
+    first, second = pair
+    keys, certs = ([(s.data / "gateway" / name).read_bytes() for s in pair] for name in ("key.pem", "cert.pem"))
+    assert keys[0] == keys[1] and b"PRIVATE KEY" in keys[0]
+    assert certs[0] == certs[1] and b"CERTIFICATE" in certs[0]
+
+    token = token_of(first)
+    for server in (first, second):
+        found = httpx.get(f"{server.url}/dicomweb/studies", headers={"Authorization": f"Bearer {token}"})
+        assert found.status_code in (200, 204), found.text
+    assert httpx.get(f"{second.url}/dicomweb/studies", headers={"Authorization": "Bearer x"}).status_code == 401
+
+    with first.client() as client:
+        url = str(client.create_viewer_link().url)
+    with httpx.Client(follow_redirects=False) as browser:
+        opened = browser.get(on(second, url))  # made by the first, opened on the second
+        assert opened.status_code == 303 and browser.cookies.get("hvgen_session"), opened.text
+        record = first.profile.record_id
+        assert browser.get(f"{first.url}/viewer/{record}").status_code == 200  # and the session is good on both
+        assert browser.get(on(first, url)).status_code == 403, "a link is used once, on every instance"
+
+    hvgen(first, "person", "passwd", "local", "--password-stdin", stdin="shared-secret-pw\n")
+    with httpx.Client(follow_redirects=False) as browser:
+        page = browser.get(f"{first.url}/signin", params={"next": "/viewer"})
+        form = {"login": "local", "password": "shared-secret-pw", "next": "/viewer"}
+        done = browser.post(f"{first.url}/signin", data={**form, "hvgen_csrf": hidden(page.text, "hvgen_csrf")})
+        assert done.status_code == 303, done.text
+        assert browser.get(f"{second.url}/viewer").status_code == 200  # signed in on the first, known on the second
+        assert "Signed in as" in browser.get(f"{second.url}/signin").text
+
+
 @pytest.mark.parametrize("size", [10, 3 * MIB + 5, 13 * MIB + 7])  # inline, one part, several parts
 def test_upload_on_one_download_on_the_other(
     pair: tuple[RunningServer, RunningServer], size: int, tmp_path: Path
