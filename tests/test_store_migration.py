@@ -2,7 +2,11 @@
 the current version when opened: its records get persons, its tables their
 new columns, and `hvgen serve` gives the first person a password. A version
 4 store gets the table of failed sign-ins (version 5), and opening a store
-again changes nothing."""
+again changes nothing.
+
+SQLite only: these are the SQLite store's own schema versions (files made by
+earlier releases). The PostgreSQL schema's migrations, version by version,
+are tested in test_shared.py."""
 
 from __future__ import annotations
 
