@@ -363,6 +363,38 @@ def test_instances_starting_at_once_on_a_new_store_agree(shared: Backend, tmp_pa
     assert len(keys) == 1
 
 
+def test_a_hold_is_one_holder_at_a_time_across_stores(engines) -> None:
+    """Store.hold of two stores on one database (two server processes): the
+    second holder of a name waits until the first lets go; other names do not wait."""
+    from hvgen_server.store.postgres import PostgresStore
+
+    url = engines.postgres.new_database()
+    one, two = PostgresStore(url, pool_size=1), PostgresStore(url, pool_size=1)
+    events: list[str] = []
+    held = threading.Event()
+
+    def first() -> None:
+        with one.hold("stow:r:1.2.3"):
+            events.append("first in")
+            held.set()
+            time.sleep(0.5)
+            events.append("first out")
+
+    try:
+        runner = threading.Thread(target=first)
+        runner.start()
+        assert held.wait(10)
+        with two.hold("stow:r:4.5.6"):  # another name: at once
+            events.append("other name")
+        with two.hold("stow:r:1.2.3"):
+            events.append("second in")
+        runner.join()
+    finally:
+        one.close()
+        two.close()
+    assert events == ["first in", "other name", "first out", "second in"]
+
+
 def database_at(url: str, version: int) -> None:
     """Make the database as the first ``version`` migrations made it."""
     import psycopg

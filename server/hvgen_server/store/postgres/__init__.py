@@ -124,19 +124,20 @@ class PostgresStore(Store):
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
         """Held by one thread of one server process at a time: a session
-        advisory lock on a connection kept for as long (waiters ask again
-        every :data:`HOLD_POLL` seconds, so no statement waits past its timeout)."""
-        with super().hold(name), self._pool.connection() as conn:
-            key = (HOLD_LOCKS, name)
-            while not _first(conn.execute(b"SELECT pg_try_advisory_lock(%s::integer, hashtext(%s))", key)):
-                time.sleep(HOLD_POLL)
+        advisory lock on a connection of its own, kept for as long (not one
+        of the pool's, which the held work needs; waiters ask again every
+        :data:`HOLD_POLL` seconds, so no statement waits past its timeout).
+        The lock ends with the connection, however the work ends."""
+        with super().hold(name):
             try:
+                conn = _connect(self.url)
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot connect to {redacted(self.url)}: {str(exc).strip()}") from None
+            with conn:
+                key = (HOLD_LOCKS, name)
+                while not _first(conn.execute(b"SELECT pg_try_advisory_lock(%s::integer, hashtext(%s))", key)):
+                    time.sleep(HOLD_POLL)
                 yield
-            finally:
-                try:
-                    conn.execute(b"SELECT pg_advisory_unlock(%s::integer, hashtext(%s))", key)
-                except psycopg.Error:
-                    conn.close()  # the lock ends with the session; the pool drops the connection
 
     @staticmethod
     def _tables(db: Db) -> Transaction:
