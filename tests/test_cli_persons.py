@@ -69,3 +69,7 @@ def test_persons_records_and_apps(store: tuple[Path, list[str]], tmp_path: Path)
 def test_commands_without_a_store_say_how_to_make_one(tmp_path: Path) -> None:
     code, out = run("person", "list", "--data", str(tmp_path / "none"))
     assert code == 1 and "hvgen serve --data" in out and "--init-only" in out and "Traceback" not in out
+    code, out = run("person", "list", "--db", "postgresql://hv@127.0.0.1:1/hv")  # nothing listens on port 1
+    assert code == 1 and "cannot connect to postgresql://hv@127.0.0.1:1/hv" in out and "Traceback" not in out
+    code, out = run("record", "list", "--db", "mysql://hv@db/hv")
+    assert code != 0 and "expected postgresql://" in out and "Traceback" not in out

@@ -216,7 +216,9 @@ def local_store(data_dir: Path | None, database_url: str | None = None) -> Itera
         from hvgen_server.config import ServerConfig
 
         try:
-            store = open_store(ServerConfig(data_dir=default_data_dir(), database_url=database_url))
+            store = open_store(
+                ServerConfig(data_dir=(data_dir or default_data_dir()).expanduser(), database_url=database_url)
+            )
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
     else:
