@@ -309,6 +309,7 @@ def test_an_older_sqlite_store_gains_the_upload_state_column(tmp_path: Path) -> 
 
     from hvgen_server.store import SqliteStore
     from hvgen_server.store.rows import UPLOADING, BlobRow
+    from hvgen_server.store.sqlite.schema import SCHEMA_VERSION
 
     store = SqliteStore(tmp_path / "store.sqlite")
     record, _ = store.add_record("r", [])
@@ -316,14 +317,14 @@ def test_an_older_sqlite_store_gains_the_upload_state_column(tmp_path: Path) -> 
     with store.write() as tx:
         tx.blobs.add(BlobRow(blob_id, record, "record", 4, UPLOADING, 0, None, None, 2, b"", None, 0.0, 9e9))
     store.close()
-    db = sqlite3.connect(tmp_path / "store.sqlite")  # as version 2 made it
+    db = sqlite3.connect(tmp_path / "store.sqlite")  # as version 5 made it (the column is version 6's)
     db.execute("ALTER TABLE blobs DROP COLUMN files_state")
-    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     db.commit()
     db.close()
     store = SqliteStore(tmp_path / "store.sqlite")
     try:
-        assert store.meta("schema_version") == "3"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "6"
         with store.read() as tx:
             found = tx.blobs.get(blob_id)
         assert found is not None and found.files_state == "" and found.state == UPLOADING
