@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import sys
 from collections.abc import Iterator
 
@@ -18,6 +17,17 @@ from healthvault.bindings.things.file import File
 from healthvault.client import HealthVaultClient
 
 PIECE = 1024 * 1024
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM of its own address space). Not
+    getrusage's ru_maxrss: Linux carries that across execve, so a child of a
+    large process (pytest, late in a run) would report its parent's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def generated(size: int) -> Iterator[bytes]:
@@ -38,6 +48,7 @@ def main() -> None:
             type_id=ThingType(value=str(File.TYPE_ID)), data_xml=[DataXml(any_element=File(name="big.bin", size=size))]
         )
         thing.blob_payload = BlobPayload(blob=[item])
+        after_upload = peak_rss_mib()
         key = client.put_thing(thing)
         fresh = client.get_thing(key.value, blob_payload=True)
         assert fresh is not None and fresh.blob_payload is not None
@@ -52,29 +63,18 @@ def main() -> None:
 
         sink = Sink()
         blobs.download(client.http, url, sink, expected_hash=expected)  # type: ignore[arg-type]
-    peak_kib = _peak_kib()
+    peak = peak_rss_mib()
     print(
         json.dumps(
             {
                 "uploaded": item.content_length,
                 "downloaded": sink.count,
                 "hash_ok": item.blob_info.hash_info.hash == expected,
-                "peak_rss_mib": peak_kib / 1024,
+                "peak_rss_mib": peak,
+                "peak_rss_mib_after_upload": after_upload,
             }
         )
     )
-
-
-def _peak_kib() -> int:
-    """This program's peak resident memory. VmHWM where there is /proc: ru_maxrss keeps the
-    high-water mark of the process before exec, that is of the test runner that forked it."""
-    try:
-        for line in open("/proc/self/status").read().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .localserver import RunningServer
+    from hvgen_server.store import Store
+
+    from .engines import Engines
+    from .localserver import Backend, RunningServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -22,27 +25,78 @@ needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is 
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """The local platform, started once for the test session."""
+def engines() -> Iterator[Engines]:
+    """PostgreSQL and an S3 server, started once for the test session (the
+    tests that need them are skipped, with the reason, where their binaries
+    cannot be found)."""
+    from .engines import Engines, EngineUnavailable
+
+    try:
+        running = Engines()
+    except EngineUnavailable as exc:
+        pytest.skip(f"the shared store's engines are not available: {exc}")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session", params=["embedded", "shared"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Where the servers of a test keep their data: every server test runs
+    on the embedded store (SQLite and files) and on the shared one
+    (PostgreSQL and an S3 bucket)."""
+    from .localserver import EMBEDDED, Backend
+
+    if request.param == "embedded":
+        return EMBEDDED
+    return Backend("shared", request.getfixturevalue("engines"))
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    """The local platform, started once for the test session (per backend)."""
     from .localserver import start_server
 
-    running = start_server(tmp_path_factory.mktemp("platform"))
+    running = start_server(tmp_path_factory.mktemp("platform"), backend=backend)
     yield running
     running.stop()
 
 
 @pytest.fixture
-def new_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+def new_server(tmp_path: Path, backend: Backend) -> Iterator[Callable[..., RunningServer]]:
     """Start a dedicated server with options: ``new_server("--session-ttl", "1")``."""
     from .localserver import start_server
 
     started: list[RunningServer] = []
 
     def start(*options: str) -> RunningServer:
-        running = start_server(tmp_path / f"p{len(started)}", *options)
+        running = start_server(tmp_path / f"p{len(started)}", *options, backend=backend)
         started.append(running)
         return running
 
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture
+def new_store(tmp_path: Path, backend: Backend) -> Iterator[Callable[[], Store]]:
+    """Open a new, empty store of the backend: ``store = new_store()``."""
+    from hvgen_server.store import SqliteStore
+
+    opened: list[Store] = []
+
+    def open_one() -> Store:
+        store: Store
+        if backend.engines is None:
+            store = SqliteStore(tmp_path / f"store{len(opened)}.sqlite")
+        else:
+            from hvgen_server.store.postgres import PostgresStore
+
+            store = PostgresStore(backend.engines.postgres.new_database(), pool_size=4)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +17,39 @@ import httpx
 
 from healthvault.client import HealthVaultClient
 from healthvault.profile import Profile
+from hvgen_server import tokens
+from hvgen_server.backends import open_blob_files, open_store
+from hvgen_server.config import ServerConfig
+from hvgen_server.store import BlobFiles, Store
+from hvgen_server.store.s3files import S3BlobFiles
+
+from .engines import Engines
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where servers keep their data: ``embedded`` (SQLite and a blob folder
+    in the data folder) or ``shared`` (a PostgreSQL database and an S3 bucket
+    prefix of their own, on the engines of the test session)."""
+
+    name: str
+    engines: Engines | None = None
+
+    def options(self) -> list[str]:
+        return self.engines.options() if self.engines is not None else []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.engines.s3.env if self.engines is not None else {}
+
+
+EMBEDDED = Backend("embedded")
 
 
 @dataclass
@@ -31,6 +60,9 @@ class RunningServer:
     options: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    backend: Backend = EMBEDDED
+    #: ``--db`` and ``--blobs`` of a shared store (kept across restarts, and by siblings).
+    store_options: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -43,7 +75,7 @@ class RunningServer:
     def start(self) -> RunningServer:
         self.log_path = self.data.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
-        env = {**os.environ, "HVGEN_PROFILE": str(self.profile_path)}
+        env = {**os.environ, **self.backend.env, "HVGEN_PROFILE": str(self.profile_path)}
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -56,6 +88,7 @@ class RunningServer:
                 str(self.port),
                 "--log-level",
                 "warning",
+                *self.store_options,
                 *self.options,
             ],
             stdout=log,
@@ -92,10 +125,122 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
+    # -- the server's store, as tests look into it -------------------------------------
 
-def start_server(base: Path, *options: str) -> RunningServer:
+    @property
+    def shared(self) -> bool:
+        return bool(self.store_options)
+
+    @property
+    def store_args(self) -> list[str]:
+        """Where ``hvgen person``, ``record`` and ``app`` find the server's store:
+        its data folder, and the database of a shared store."""
+        named = dict(zip(self.store_options[::2], self.store_options[1::2], strict=True))
+        return ["--data", str(self.data), *(["--db", named["--db"]] if "--db" in named else [])]
+
+    def another_process(self, base: Path) -> RunningServer:
+        """Another server process on the same store: on the same data folder
+        (an embedded store), else in a folder of its own (a shared one)."""
+        if self.shared:
+            return self.sibling(base)
+        base.mkdir(parents=True, exist_ok=True)
+        other = RunningServer(data=self.data, port=free_port(), profile_path=base / "profile.json")
+        return other.start()
+
+    def config(self) -> ServerConfig:
+        """The configuration of the server's store (for opening it beside the server)."""
+        named = dict(zip(self.store_options[::2], self.store_options[1::2], strict=True))
+        return ServerConfig(data_dir=self.data, database_url=named.get("--db"), blobs_url=named.get("--blobs"))
+
+    def open_store(self) -> Store:
+        with environment(self.backend.env):
+            return open_store(self.config())
+
+    def open_blob_files(self) -> BlobFiles:
+        with environment(self.backend.env):
+            return open_blob_files(self.config())
+
+    def token_key(self) -> bytes:
+        """The key that seals the server's blob tokens."""
+        if not self.shared:
+            return (self.data / "server.key").read_bytes()
+        store = self.open_store()
+        try:
+            return bytes.fromhex(store.meta("token_key") or "")
+        finally:
+            store.close()
+
+    def blob_id(self, url: str) -> str:
+        """The blob a blob URL of this server names."""
+        found = tokens.blob_id_of(self.token_key(), url.split("blob-ref-token=")[1])
+        assert found
+        return found
+
+    def blob_ids(self) -> set[str]:
+        """The blobs whose bytes the server holds (complete or being uploaded)."""
+        if not self.shared:
+            return {p.name for p in (self.data / "blobs").rglob("*") if p.is_file()}
+        files = self.open_blob_files()
+        assert isinstance(files, S3BlobFiles)
+        listed = files.client.get_paginator("list_objects_v2").paginate(Bucket=files.bucket, Prefix=files.prefix)
+        return {
+            obj["Key"].split("/")[-1 if "/blobs/" in obj["Key"] else -2]
+            for page in listed
+            for obj in page.get("Contents", [])
+        }
+
+    def flip_byte(self, blob_id: str, offset: int) -> None:
+        """Change one byte of a complete blob's stored bytes (behind the server's back)."""
+        if not self.shared:
+            with open(self.data / "blobs" / blob_id[:2] / blob_id, "r+b") as f:
+                f.seek(offset)
+                byte = f.read(1)
+                f.seek(offset)
+                f.write(bytes([byte[0] ^ 0xFF]))
+            return
+        files = self.open_blob_files()
+        assert isinstance(files, S3BlobFiles)
+        key = files.key(blob_id)
+        data = bytearray(files.client.get_object(Bucket=files.bucket, Key=key)["Body"].read())
+        data[offset] ^= 0xFF
+        files.client.put_object(Bucket=files.bucket, Key=key, Body=bytes(data))
+
+    def sibling(self, base: Path, *options: str) -> RunningServer:
+        """Another server process on the same store (a new data folder and port)."""
+        base.mkdir(parents=True, exist_ok=True)
+        other = RunningServer(
+            data=base / "data",
+            port=free_port(),
+            profile_path=base / "profile.json",
+            options=list(options or self.options),
+            backend=self.backend,
+            store_options=list(self.store_options),
+        )
+        return other.start()
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def start_server(base: Path, *options: str, backend: Backend = EMBEDDED) -> RunningServer:
     base.mkdir(parents=True, exist_ok=True)
     server = RunningServer(
-        data=base / "data", port=free_port(), profile_path=base / "profile.json", options=list(options)
+        data=base / "data",
+        port=free_port(),
+        profile_path=base / "profile.json",
+        options=list(options),
+        backend=backend,
+        store_options=backend.options(),
     )
     return server.start()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hvgen.cli import main
 
 from .dicomgen import StudyUids, make_study
-from .localserver import RunningServer, start_server
+from .localserver import Backend, RunningServer, start_server
 
 pytest.importorskip("dicomanonymizer")
 
@@ -97,9 +97,9 @@ def test_profile_on_a_study_keeps_uids_consistent(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory):
+def platform(tmp_path_factory: pytest.TempPathFactory, backend: Backend):
     base = tmp_path_factory.mktemp("anonymize")
-    server = start_server(base / "server")
+    server = start_server(base / "server", backend=backend)
     made = plant(base / "study")
     code, out = cli(server, "study", "upload", str(base / "study"), "--no-progress")
     assert code == 0, out

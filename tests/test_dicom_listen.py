@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hvgen.cli import main
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
+from .localserver import Backend, RunningServer, start_server
 
 pytest.importorskip("pynetdicom")
 
@@ -93,8 +93,8 @@ def wait_for_study(server: RunningServer, cache: Path, uid: str, images: int, ti
     raise AssertionError(f"study {uid} with {images} images did not arrive")
 
 
-def test_storescu_pushes_studies_that_are_stored_like_study_upload(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "platform")
+def test_storescu_pushes_studies_that_are_stored_like_study_upload(tmp_path: Path, backend: Backend) -> None:
+    server = start_server(tmp_path / "platform", backend=backend)
     cache = tmp_path / "cache"
     listening = Listening(server, tmp_path, "--ae-title", "HVTEST", "--retry", "0.5", "--json")
     try:
@@ -154,6 +154,7 @@ def test_storescu_pushes_studies_that_are_stored_like_study_upload(tmp_path: Pat
 
 
 def test_listen_refuses_bad_options(tmp_path: Path) -> None:
+    # The options are refused before anything reaches the store: the embedded one is enough.
     server = start_server(tmp_path / "platform")
     try:
         code, out = cli(server, tmp_path, "dicom", "listen", "--ae-title", "A" * 17)

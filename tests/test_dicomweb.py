@@ -4,6 +4,7 @@ or an error status)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -20,7 +21,7 @@ from PIL import Image
 from hvgen.cli import main
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
+from .localserver import Backend, RunningServer, environment, start_server
 
 dicomweb_client = pytest.importorskip("dicomweb_client")
 from dicomweb_client.api import DICOMwebClient  # noqa: E402
@@ -62,9 +63,9 @@ def multipart_body(files: list[bytes], content_type: str = "application/dicom") 
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory):
+def platform(tmp_path_factory: pytest.TempPathFactory, backend: Backend):
     base = tmp_path_factory.mktemp("dicomweb")
-    server = start_server(base / "server")
+    server = start_server(base / "server", backend=backend)
     studies = {
         "head": make_study(base / "head", series=2, images=2, size=32, seed=1, patient="DOE^JANE", patient_id="P-1"),
         "knee": make_study(
@@ -123,7 +124,7 @@ def test_requests_without_a_valid_token_get_401(platform, tmp_path: Path) -> Non
         assert answer.headers["www-authenticate"].startswith("Bearer")
         assert answer.text.strip()
     # a token of another server (another key) is not genuine here
-    other = start_server(tmp_path / "other")
+    other = start_server(tmp_path / "other", backend=server.backend)
     try:
         foreign = token_of(other)
     finally:
@@ -398,23 +399,23 @@ def test_index_follows_changes_made_by_other_clients(platform, client, tmp_path:
 def test_zip_of_a_study_from_the_server_side(platform) -> None:
     """What a viewer's download calls: the index's instances, zipped (and de-identified) from the blob store."""
     from hvgen_imaging.export import write_zip
-    from hvgen_server.config import ServerConfig
     from hvgen_server.context import Platform
     from hvgen_server.dicomweb import index, wado
 
     server, base, studies = platform
     head = studies["head"]
-    here = Platform.open(ServerConfig(data_dir=server.data, port=server.port))
-    try:
-        record = server.profile.record_id
-        index.refresh(here, record)
-        found = wado.instances(here, record, str(head["study_uid"]))
-        out = io.BytesIO()
-        result = write_zip(wado.zip_entries(here, found), out)
-        anonymized = io.BytesIO()
-        changed = write_zip(wado.zip_entries(here, found, previews=True), anonymized, anonymize=True)
-    finally:
-        here.close()
+    with environment(server.backend.env):  # the S3 credentials of a shared store
+        here = Platform.open(dataclasses.replace(server.config(), port=server.port))
+        try:
+            record = server.profile.record_id
+            index.refresh(here, record)
+            found = wado.instances(here, record, str(head["study_uid"]))
+            out = io.BytesIO()
+            result = write_zip(wado.zip_entries(here, found), out)
+            anonymized = io.BytesIO()
+            changed = write_zip(wado.zip_entries(here, found, previews=True), anonymized, anonymize=True)
+        finally:
+            here.close()
     originals = {pydicom.dcmread(p).SOPInstanceUID: p.read_bytes() for p in (base / "head").rglob("*.dcm")}
     with zipfile.ZipFile(out) as archive:
         assert {n.rsplit("/", 1)[1][:-4]: archive.read(n) for n in archive.namelist()} == originals

@@ -23,7 +23,7 @@ from healthvault.bindings.thing import BlobPayload, Thing2
 from healthvault.client import HealthVaultClient, ThingQuery
 from healthvault.schema import GetThings3Params, PutThings2Params
 
-from .localserver import RunningServer, start_server
+from .localserver import Backend, RunningServer, start_server
 from .test_blobs import file_thing
 from .test_server import MIS, post, study
 
@@ -42,8 +42,8 @@ OPTIONS = (
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("limited"), *OPTIONS)
+def limited(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("limited"), *OPTIONS, backend=backend)
     yield running
     running.stop()
 
@@ -154,10 +154,8 @@ def test_nested_relative_xpath_still_works(client: HealthVaultClient) -> None:
     assert [t.thing_id for t in client.get_things(type_ids=[MIS], xpath=xpath)] == [key]
 
 
-def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
-    from hvgen_server.store import SqliteStore
-
-    store = SqliteStore(tmp_path / "store.sqlite")
+def test_readers_do_not_wait_for_a_writer(new_store) -> None:
+    store = new_store()
     store.set_meta("k", "v")
     holding = threading.Event()
     release = threading.Event()
@@ -202,11 +200,10 @@ def test_things_per_request_limited(limited: RunningServer, client: HealthVaultC
     assert client.get_things(client_thing_ids=[f"6-{tag}"]) == []
 
 
-def test_queries_read_only_what_they_return(tmp_path: Path) -> None:
-    from hvgen_server.store import SqliteStore
+def test_queries_read_only_what_they_return(new_store) -> None:
     from hvgen_server.store.rows import COMMITTED, BlobRow, ThingFilter, ThingSelection
 
-    store = SqliteStore(tmp_path / "store.sqlite")
+    store = new_store()
     record, _ = store.add_record("r", [])
     with store.write() as tx:
         for i in range(300):

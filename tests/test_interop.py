@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient, local_time, utc_time
-from .localserver import RunningServer, start_server
+from .localserver import Backend, RunningServer, start_server
 
 STUDY = (
     "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"
@@ -72,7 +72,7 @@ class ActionUrl:
 
 def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args, "--data", str(server.data)],
+        [sys.executable, "-m", "hvgen", *args, *server.store_args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -83,8 +83,8 @@ def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("interop"))
+def platform(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("interop"), backend=backend)
     yield running
     running.stop()
 
@@ -208,27 +208,39 @@ def test_a_session_request_over_the_signature_algorithms_offered(platform: Runni
 # -- msg-time ---------------------------------------------------------------------------------------
 
 
+# The times are made when the test runs (a module runs once per backend, minutes apart).
 @pytest.mark.parametrize(
     "msg_time",
-    [utc_time(digits=7), utc_time(digits=0), local_time(-8) + "-08:00", local_time(10), local_time(-11)],
+    [
+        lambda: utc_time(digits=7),
+        lambda: utc_time(digits=0),
+        lambda: local_time(-8) + "-08:00",
+        lambda: local_time(10),
+        lambda: local_time(-11),
+    ],
     ids=["Z-7-digits", "Z-no-fraction", "offset", "no-zone-east", "no-zone-west"],
 )
-def test_msg_time_forms(platform: RunningServer, app: Application, msg_time: str):
+def test_msg_time_forms(platform: RunningServer, app: Application, msg_time: Callable[[], str]):
     client = ForeignClient(platform.url, app)
     assert client.open_v2().code == 0
-    answer = client.call("GetAlternateIds", 1, record_id=platform.profile.record_id, msg_time=msg_time)
+    answer = client.call("GetAlternateIds", 1, record_id=platform.profile.record_id, msg_time=msg_time())
     assert answer.code == 0, answer.message
 
 
 @pytest.mark.parametrize(
     "msg_time",
-    [utc_time(offset=600), utc_time(offset=-7200), local_time(0, offset=-30 * 3600), local_time(0, offset=16 * 3600)],
+    [
+        lambda: utc_time(offset=600),
+        lambda: utc_time(offset=-7200),
+        lambda: local_time(0, offset=-30 * 3600),
+        lambda: local_time(0, offset=16 * 3600),
+    ],
     ids=["10-min-ahead", "2-h-old", "no-zone-30-h-old", "no-zone-16-h-ahead"],
 )
-def test_msg_times_out_of_range_are_refused(platform: RunningServer, app: Application, msg_time: str):
+def test_msg_times_out_of_range_are_refused(platform: RunningServer, app: Application, msg_time: Callable[[], str]):
     client = ForeignClient(platform.url, app)
     assert client.open_v2().code == 0
-    answer = client.call("GetAlternateIds", 1, record_id=platform.profile.record_id, msg_time=msg_time, ttl=1800)
+    answer = client.call("GetAlternateIds", 1, record_id=platform.profile.record_id, msg_time=msg_time(), ttl=1800)
     assert answer.code == 49, answer.message
 
 

@@ -18,7 +18,7 @@ import pytest
 from lxml import etree
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient
-from .localserver import RunningServer, free_port, start_server
+from .localserver import Backend, RunningServer, start_server
 from .test_interop import ActionUrl, hidden_fields, hvgen, sign_in_flow
 
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -34,8 +34,8 @@ BUILT_IN_TYPES = {
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("connect"))
+def platform(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("connect"), backend=backend)
     yield running
     running.stop()
 
@@ -318,7 +318,7 @@ def test_the_sign_in_lockout_survives_a_restart_and_is_shared_by_processes(new_s
     for _ in range(10):
         assert sign_in(first, "local", "wrong").status_code == 401
     assert sign_in(first, "local", "right-password").status_code == 429  # locked, even with the right one
-    second = RunningServer(data=first.data, port=free_port(), profile_path=tmp_path / "second.json").start()
+    second = first.another_process(tmp_path / "second")
     try:  # another process on the same store counts the same attempts
         assert sign_in(second, "local", "right-password").status_code == 429
         assert sign_in(second, "other", "others-password").status_code == 303  # per login

@@ -175,9 +175,7 @@ def test_paging_of_partial_results(client: HealthVaultClient) -> None:
 
 
 def test_cross_record_access_denied(server: RunningServer, client: HealthVaultClient) -> None:
-    from hvgen_server.store import SqliteStore as Store
-
-    store = Store(server.data / "store.sqlite")
+    store = server.open_store()
     try:
         other_app = store.add_application("other", "-", "-")
         other_record, _ = store.add_record("Someone else", [other_app])

@@ -2,7 +2,11 @@
 the current version when opened: its records get persons, its tables their
 new columns, and `hvgen serve` gives the first person a password. A version
 4 store gets the table of failed sign-ins (version 5), and opening a store
-again changes nothing."""
+again changes nothing.
+
+SQLite only: these are the SQLite store's own schema versions (files made by
+earlier releases). The PostgreSQL schema's migrations, version by version,
+are tested in test_shared.py."""
 
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ def make_version_2(folder: Path) -> Path:
 def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
     store = SqliteStore(make_version_2(tmp_path / "data"))
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "6"
         person = store.person("c0000000-0000-0000-0000-000000000001")
         assert person is not None and person.login == "person-c0000000" and person.password_hash is None
         assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
@@ -59,6 +63,8 @@ def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
         assert app is not None and app.action_url is None
     finally:
         store.close()
+    with sqlite3.connect(tmp_path / "data" / "store.sqlite") as conn:  # version 6: where an upload's bytes are
+        assert "files_state" in {r[1] for r in conn.execute("PRAGMA table_info(blobs)")}
 
 
 def test_serve_gives_the_migrated_first_person_a_password_once(tmp_path: Path) -> None:
@@ -108,7 +114,7 @@ def test_a_version_4_store_gets_the_sign_in_failures_and_migrating_again_changes
     assert "sign_in_failures" not in tables(database)
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)  # and on to 6, the upload state column
         with store.write() as tx:
             assert tx.sign_in_failures.reserve("alice", 1000.0, 600.0, 10)
     finally:

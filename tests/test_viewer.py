@@ -27,13 +27,14 @@ from hvgen_server.viewer import present
 from hvgen_server.viewer.archive import Entry, safe_part, unique_paths, zip_stream
 
 from .foreign import Application, ForeignClient
+from .localserver import Backend, environment
 from .test_packaging import run_blocked
 from .viewerdata import MARKUP, PASSWORD, SIGNER, ViewerPlatform, hidden, make_platform, sign_in
 
 
 @pytest.fixture(scope="module")
-def viewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerPlatform]:
-    made = make_platform(tmp_path_factory.mktemp("viewer"))
+def viewed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[ViewerPlatform]:
+    made = make_platform(tmp_path_factory.mktemp("viewer"), backend)
     yield made
     made.server.stop()
 
@@ -458,15 +459,18 @@ def test_access_logs_show_no_link_tokens() -> None:
 def test_the_server_serves_the_viewer_without_the_imaging_extra(viewed: ViewerPlatform) -> None:
     thing = study_path(viewed, viewed.signed.thing_id)
     preview = viewed.signed.series[0][0] + "_preview"
-    done = run_blocked(
-        ["pydicom", "PIL", "numpy", "numba", "pylibjpeg"],
-        f"""
+    config = viewed.server.config()
+    with environment(viewed.server.backend.env):
+        done = run_blocked(
+            ["pydicom", "PIL", "numpy", "numba", "pylibjpeg"],
+            f"""
         import hashlib, re
         from starlette.testclient import TestClient
         from hvgen_server.app import create_app
         from hvgen_server.config import ServerConfig
 
-        browser = TestClient(create_app(ServerConfig(data_dir={str(viewed.server.data)!r})), follow_redirects=False)
+        config = ServerConfig(data_dir={str(config.data_dir)!r}, database_url={config.database_url!r}, blobs_url={config.blobs_url!r})
+        browser = TestClient(create_app(config), follow_redirects=False)
         form = browser.get("/signin").text
         csrf = re.search(r'name="hvgen_csrf" value="([^"]+)"', form).group(1)
         browser.post("/signin", data={{"login": "local", "password": {PASSWORD!r}, "hvgen_csrf": csrf}})
@@ -477,7 +481,7 @@ def test_the_server_serves_the_viewer_without_the_imaging_extra(viewed: ViewerPl
         print(browser.get({thing + "/study.zip"!r}).status_code)
         print(browser.get({thing + "/study-deidentified.zip"!r}).status_code)
         """,
-    )
+        )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [sha256(viewed.signed.previews[preview]), "200", "404"]
 

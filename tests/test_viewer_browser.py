@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from .conftest import ROOT
+from .localserver import Backend
 from .viewerdata import MARKUP, PASSWORD, SIGNER, ViewerPlatform, make_platform
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,8 +35,8 @@ VIEWPORT = {"width": 1280, "height": 860}
 
 
 @pytest.fixture(scope="module")
-def viewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerPlatform]:
-    made = make_platform(tmp_path_factory.mktemp("viewer-browser"))
+def viewed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[ViewerPlatform]:
+    made = make_platform(tmp_path_factory.mktemp("viewer-browser"), backend)
     yield made
     made.server.stop()
 

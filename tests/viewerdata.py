@@ -25,7 +25,7 @@ from hvgen_imaging import dicom, study, workflow
 from hvgen_imaging.sending import Signer
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
+from .localserver import EMBEDDED, Backend, RunningServer, start_server
 
 PASSWORD = "viewer-test-pw"
 BOB_PASSWORD = "bob-test-password"
@@ -36,7 +36,7 @@ MARKUP = '<script>alert("x")</script> & <b>co</b>'
 def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
     """An hvgen command on the server's store folder; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args, "--data", str(server.data)],
+        [sys.executable, "-m", "hvgen", *args, *server.store_args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -98,8 +98,8 @@ def upload(
     return UploadedStudy(result.thing_id, result.study_uid, dict(built.images), previews, series)
 
 
-def make_platform(base: Path) -> ViewerPlatform:
-    server = start_server(base)
+def make_platform(base: Path, backend: Backend = EMBEDDED) -> ViewerPlatform:
+    server = start_server(base, backend=backend)
     hvgen(server, "person", "passwd", "local", "--password-stdin", stdin=PASSWORD + "\n")
     app_id = server.profile.app_id
     record_id = server.profile.record_id

@@ -43,6 +43,7 @@ from .context import Platform
 from .errors import PlatformError
 from .limits import LargeRequests, read_body
 from .shell import Shell
+from .store.base import Conflict
 from .sweeper import sweep, sweeper
 from .viewer import Viewer
 
@@ -98,6 +99,16 @@ def create_app(config: ServerConfig) -> Starlette:
             write_status(StatusCode.FAILED, "internal error; see the server log"), status_code=500, media_type=XML
         )
 
+    async def conflicted(request: Request, exc: Exception) -> Response:
+        """A write that lost to another server process's (a shared store), past its retries."""
+        log.info("conflict serving %s %s: %s", request.method, request.url.path, exc)
+        return Response(
+            write_status(StatusCode.CONCURRENCY_VIOLATION, "the request conflicted with another; send it again"),
+            status_code=503,
+            media_type=XML,
+            headers={"Retry-After": "1"},
+        )
+
     async def blob_upload(request: Request) -> Response:
         return await streaming.upload(platform, request)
 
@@ -129,7 +140,7 @@ def create_app(config: ServerConfig) -> Starlette:
             *dicomweb_routes(platform),
         ],
         lifespan=lifespan,
-        exception_handlers={Exception: failed},
+        exception_handlers={Conflict: conflicted, Exception: failed},
     )
     app.state.platform = platform
     return app

@@ -92,10 +92,12 @@ def check_record(ctx: Context, app_id: str, person_id: str | None = None) -> str
     if not record_id:
         raise PlatformError(StatusCode.INVALID_RECORD, f"{name} needs a record-id")
     record_id = _guid(record_id, "record-id", StatusCode.INVALID_RECORD)
-    record = ctx.store.record(record_id)
+    with ctx.store.read() as tx:  # one unit of work for both questions
+        record = tx.records.get(record_id)
+        allowed = record is not None and tx.records.authorized(app_id, record_id)
     if record is None:
         raise PlatformError(StatusCode.INVALID_RECORD, "unknown record")
-    if not ctx.store.authorized(app_id, record_id):
+    if not allowed:
         raise PlatformError(StatusCode.ACCESS_DENIED, "the application may not access this record")
     if person_id is not None and record.person_id != person_id:
         raise PlatformError(StatusCode.ACCESS_DENIED, "the person has not authorized the application for this record")

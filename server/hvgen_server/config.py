@@ -16,7 +16,14 @@ class ServerConfig:
     """Limits and lifetimes; every one can be set from ``hvgen serve``.
 
     Attributes:
-        data_dir: Folder of the store (SQLite file, blob bytes, keys).
+        data_dir: Folder of the store (SQLite file, blob bytes, keys). With a
+            shared store it holds only the application's key and certificate
+            (a copy of what the database has).
+        database_url: ``postgresql://USER@HOST:PORT/DBNAME`` of a shared
+            store; None for the SQLite file in ``data_dir``.
+        blobs_url: ``s3://BUCKET[/PREFIX]`` of an S3-compatible object store
+            for blob bytes; None for the folder in ``data_dir``.
+        db_pool_size: Connections each server process keeps to a shared database.
         host: Address to listen on (loopback by default).
         port: TCP port.
         public_url: Base URL clients reach the server at (default from host/port).
@@ -64,6 +71,9 @@ class ServerConfig:
     """
 
     data_dir: Path
+    database_url: str | None = None
+    blobs_url: str | None = None
+    db_pool_size: int = 16
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
@@ -101,6 +111,8 @@ class ServerConfig:
         self.data_dir = Path(self.data_dir)
         if self.chunk_size % self.block_size:
             raise ValueError("chunk_size must be a multiple of block_size")
+        if self.db_pool_size < 1:
+            raise ValueError("db_pool_size must be at least 1")
 
     def signer_trust(self) -> list[Any] | None:
         """The certificates of signer_trust_file, if set."""
@@ -115,6 +127,11 @@ class ServerConfig:
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def shared(self) -> bool:
+        """Whether the store is a shared database (several server processes)."""
+        return self.database_url is not None
 
     @property
     def database(self) -> Path:

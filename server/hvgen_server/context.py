@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from healthvault.protocol import blob_url
 from healthvault.receiving import ReceivedRequest
 
+from .backends import open_blob_files, open_store
 from .bootstrap import server_key
 from .config import ServerConfig
 from .pickup import PickupJobs
-from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
+from .store import BlobFiles, Store
 from .thingtypes import ThingTypes
 
 
@@ -29,15 +30,15 @@ class Platform:
 
     @classmethod
     def open(cls, config: ServerConfig) -> Platform:
-        """The platform of a data folder (its store, blobs and key)."""
+        """The platform the configuration names (its store, blobs and key)."""
         thing_types = ThingTypes(config.schema_packages)
-        return cls(
-            config,
-            SqliteStore(config.database),
-            LocalBlobFiles(config.blob_dir),
-            server_key(config),
-            thing_types=thing_types,
-        )
+        files = open_blob_files(config)
+        store = open_store(config)
+        try:
+            return cls(config, store, files, server_key(config, store), thing_types=thing_types)
+        except BaseException:
+            store.close()
+            raise
 
     def close(self) -> None:
         self.pickups.close()

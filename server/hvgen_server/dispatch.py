@@ -48,6 +48,7 @@ from .methods.sessions import create_session, create_session_v1
 from .methods.things import put_things, remove_things
 from .methods.thingtype import get_thing_type
 from .methods.viewer import create_viewer_link
+from .store.base import Conflict, retried
 
 log = logging.getLogger("hvgen_server")
 
@@ -102,6 +103,17 @@ ENDPOINTS: dict[Method, Endpoint] = {
 }
 
 
+def _run(endpoint: Endpoint, ctx: Context) -> object:
+    """Run the method; again (after a short, random pause) when its write
+    transaction lost to a concurrent one and was rolled back."""
+    try:
+        return retried(lambda: endpoint.handler(ctx))
+    except Conflict as exc:
+        raise PlatformError(
+            StatusCode.CONCURRENCY_VIOLATION, f"the request kept conflicting with others ({exc}); send it again"
+        ) from None
+
+
 #: Largest request of a method that needs no session (read before anyone is known).
 MAX_ANONYMOUS_BYTES = 64 * 1024
 
@@ -134,10 +146,10 @@ def handle(platform: Platform, raw: bytes) -> bytes:
         authenticate(ctx, endpoint.access, timed=endpoint.timed)
         request.check_envelope()
         if endpoint.replay is Replay.ANSWERED:
-            return answered(ctx, as_response(lambda: endpoint.handler(ctx)))
+            return answered(ctx, as_response(lambda: _run(endpoint, ctx)))
         if endpoint.replay is Replay.REFUSED:
             remember(ctx)
-        result = endpoint.handler(ctx)
+        result = _run(endpoint, ctx)
         return result if isinstance(result, bytes) else write_ok(result)
     except HealthVaultStatusError as exc:
         log.info("%s -> %s %s", method, exc.code, exc.message)
@@ -145,6 +157,11 @@ def handle(platform: Platform, raw: bytes) -> bytes:
     except HealthVaultXmlError as exc:  # a value of the request its binding cannot read, met while serving it
         log.info("%s -> %s %s", method, int(StatusCode.INVALID_XML), exc)
         return write_status(StatusCode.INVALID_XML, str(exc))
+    except Conflict as exc:
+        log.info("%s -> conflict: %s", method, exc)
+        return write_status(
+            StatusCode.CONCURRENCY_VIOLATION, f"the request conflicted with another ({exc}); send it again"
+        )
     except Exception:  # never a stack trace on the wire
         log.exception("internal error serving %s", method)
         return write_status(StatusCode.FAILED, "internal error; see the server log")

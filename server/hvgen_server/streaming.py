@@ -42,6 +42,7 @@ from healthvault.status import HealthVaultStatusError, StatusCode
 from . import limits, tokens
 from .context import Platform
 from .errors import PlatformError
+from .store.base import Conflict
 from .store.rows import COMMITTED, RECORD_BLOB, UPLOADING
 
 # Byte positions have at most 18 digits (an int64); longer numbers are refused as malformed.
@@ -169,7 +170,7 @@ def _accept(
                     )
                 total = declared_total
             if row.last_range == f"{first}-{last}" and first + len(body) == row.received:
-                if platform.files.same_bytes(row.blob_id, first, body):
+                if platform.files.same_bytes(row.blob_id, first, body, row.files_state):
                     return row.received  # a retry of the last chunk
                 raise BlobHttpError(
                     409, StatusCode.BAD_HTTP, f"range {first}-{last} was already received with other bytes"
@@ -188,18 +189,27 @@ def _accept(
                 raise BlobHttpError(
                     413, StatusCode.REQUEST_TOO_LONG, f"the blob would exceed {config.max_blob_size} bytes"
                 )
-            platform.files.append(row.blob_id, row.received, body)
+            files_state = platform.files.append(row.blob_id, row.received, body, row.files_state)
             digests = _block_digests(body, row.block_size) if hashed else b""
             received = row.received + len(body)
-            with platform.store.write() as tx:
-                recorded = tx.blobs.record_chunk(
-                    row.blob_id, row.received, received, total, f"{first}-{last}", bytes(row.block_digests) + digests
-                )
+            try:
+                with platform.store.write() as tx:
+                    recorded = tx.blobs.record_chunk(
+                        row.blob_id,
+                        row.received,
+                        received,
+                        total,
+                        f"{first}-{last}",
+                        bytes(row.block_digests) + digests,
+                        files_state,
+                    )
+            except Conflict:
+                recorded = False
             if not recorded:
                 raise BlobHttpError(
                     409, StatusCode.BAD_HTTP, "another request changed this upload meanwhile; resume it"
                 )
-            row.received, row.total = received, total
+            row.received, row.total, row.files_state = received, total, files_state
             row.block_digests += digests
         if complete:
             if row.total is not None and row.received != row.total:
@@ -208,7 +218,11 @@ def _accept(
                 )
             with platform.store.read() as tx:
                 fresh = tx.blobs.get(row.blob_id)
-            assert fresh is not None
+            if fresh is None or fresh.state != UPLOADING or fresh.received != row.received:
+                raise BlobHttpError(
+                    409, StatusCode.BAD_HTTP, "another request changed this upload meanwhile; resume it"
+                )
+            platform.files.finish(row.blob_id, fresh.received, fresh.files_state)
             digest = None
             if hashed:
                 hasher = SHA256Block(row.block_size)

@@ -11,7 +11,22 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import app, bearer, blob, dicomnet, generate, package, person, record, roundtrip, serve, study, thing, viewer
+from . import (
+    app,
+    bearer,
+    blob,
+    dicomnet,
+    generate,
+    migrate,
+    package,
+    person,
+    record,
+    roundtrip,
+    serve,
+    study,
+    thing,
+    viewer,
+)
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
@@ -33,6 +48,7 @@ def main(ctx: click.Context) -> None:
     Local platform:
       hvgen serve --data DIR    run the local platform server (writes a client
                                 profile so the commands below need no flags)
+      hvgen migrate ...         move its store to PostgreSQL + S3, or back
       hvgen person ...          persons who sign in and authorize applications
       hvgen record ...          their records
       hvgen app ...             applications (an existing one keeps its id and certificate)
@@ -56,6 +72,7 @@ def main(ctx: click.Context) -> None:
 main.add_command(generate.generate)
 main.add_command(roundtrip.roundtrip)
 main.add_command(serve.serve)
+main.add_command(migrate.migrate)
 main.add_command(blob.blob)
 main.add_command(thing.thing)
 main.add_command(study.study)

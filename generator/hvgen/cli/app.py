@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_option, emit, json_option, local_store, os_reason
+from .common import data_option, db_option, emit, json_option, local_store, os_reason
 
 
 @click.group()
@@ -39,6 +39,7 @@ def app() -> None:
     "--action-url", default=None, help="Where the sign-in page sends a person back (with target and wctoken)."
 )
 @data_option
+@db_option
 @json_option
 def add(
     cert_path: Path,
@@ -46,6 +47,7 @@ def add(
     name: str | None,
     action_url: str | None,
     data_dir: Path | None,
+    database_url: str | None,
     as_json: bool,
 ) -> None:
     """Register an application by its certificate."""
@@ -67,7 +69,7 @@ def add(
         raise click.BadParameter(f"{app_id!r} is not a GUID", param_hint="--app-id") from None
     if action_url is not None and not action_url.startswith(("http://", "https://")):
         raise click.BadParameter("an action URL starts with http:// or https://", param_hint="--action-url")
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         if chosen is not None and store.application(chosen) is not None:
             raise click.ClickException(f"application {chosen} is already registered")
         label = name or cert.subject.rfc4514_string() or "application"
@@ -82,10 +84,11 @@ def add(
 
 @app.command("list")
 @data_option
+@db_option
 @json_option
-def list_(data_dir: Path | None, as_json: bool) -> None:
+def list_(data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
     """The applications: APP ID, NAME, ACTION URL."""
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         with store.read() as tx:
             apps = tx.applications.all()
     rows = [{"app_id": a.app_id, "name": a.name, "thumbprint": a.thumbprint, "action_url": a.action_url} for a in apps]

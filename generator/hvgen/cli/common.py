@@ -64,6 +64,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "generate": ("jinja2", "markupsafe", "ruff", "toposort", "xsdata"),
     "server": ("starlette", "uvicorn", "multipart", "python_multipart"),
     "imaging": ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer"),
+    "shared": ("psycopg", "psycopg_pool", "boto3", "botocore"),
 }
 
 
@@ -192,23 +193,45 @@ data_option = click.option(
 )
 
 
+db_option = click.option(
+    "--db",
+    "database_url",
+    default=None,
+    metavar="URL",
+    help="The shared store's PostgreSQL database (postgresql://USER@HOST:PORT/DBNAME, as for hvgen serve --db) "
+    "instead of the store folder.",
+)
+
+
 @contextmanager
-def local_store(data_dir: Path | None) -> Iterator[Any]:
+def local_store(data_dir: Path | None, database_url: str | None = None) -> Iterator[Any]:
     """The store of the local platform in ``data_dir`` (which `hvgen serve`
-    made), closed afterwards; a missing store is a one-line error. It may be
-    used while the server runs."""
+    made), or the shared store of ``database_url``, closed afterwards; a
+    missing store is a one-line error. It may be used while the server runs."""
     with needs_extra("server"):
         from hvgen_server.store import SqliteStore
-    folder = (data_dir or default_data_dir()).expanduser()
-    database = folder / "store.sqlite"
-    if not database.is_file():
-        raise click.ClickException(
-            f"no local platform store in {folder}: run `hvgen serve --data {folder} --init-only` first"
-        )
-    try:
-        store = SqliteStore(database)
-    except Exception as exc:  # sqlite3.Error, OSError: say which store
-        raise click.ClickException(f"cannot open the store {database}: {exc}") from None
+        from hvgen_server.store.errors import StoreError
+    if database_url is not None:
+        from hvgen_server.backends import open_store
+        from hvgen_server.config import ServerConfig
+
+        try:
+            store = open_store(
+                ServerConfig(data_dir=(data_dir or default_data_dir()).expanduser(), database_url=database_url)
+            )
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        folder = (data_dir or default_data_dir()).expanduser()
+        database = folder / "store.sqlite"
+        if not database.is_file():
+            raise click.ClickException(
+                f"no local platform store in {folder}: run `hvgen serve --data {folder} --init-only` first"
+            )
+        try:
+            store = SqliteStore(database)
+        except Exception as exc:  # sqlite3.Error, OSError, StoreError: say which store
+            raise click.ClickException(f"cannot open the store {database}: {exc}") from None
     try:
         yield store
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_option, emit, json_option, local_store, needs_extra, read_password
+from .common import data_option, db_option, emit, json_option, local_store, needs_extra, read_password
 
 
 @click.group()
@@ -42,9 +42,16 @@ def _hash(password: str | None) -> tuple[str, str]:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--record", "record_name", default=None, help="Also make a record of this name for the person.")
 @data_option
+@db_option
 @json_option
 def add(
-    login: str, name: str | None, password_stdin: bool, record_name: str | None, data_dir: Path | None, as_json: bool
+    login: str,
+    name: str | None,
+    password_stdin: bool,
+    record_name: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    as_json: bool,
 ) -> None:
     """Add a person who signs in as LOGIN.
 
@@ -54,7 +61,7 @@ def add(
     login = login.strip().lower()
     if not login or any(c.isspace() for c in login):
         raise click.BadParameter("a login is one word", param_hint="LOGIN")
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         if store.person_by_login(login) is not None:
             raise click.ClickException(f"a person with login {login!r} already exists")
         stored, shown = _hash(read_password(password_stdin, login))
@@ -76,10 +83,11 @@ def add(
 @click.argument("login")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @data_option
+@db_option
 @json_option
-def passwd(login: str, password_stdin: bool, data_dir: Path | None, as_json: bool) -> None:
+def passwd(login: str, password_stdin: bool, data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
     """Give LOGIN a new password (asked for, or made and printed once)."""
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         found = store.person_by_login(login)
         if found is None:
             raise click.ClickException(f"no person with login {login.strip().lower()!r} (hvgen person list shows them)")
@@ -95,10 +103,11 @@ def passwd(login: str, password_stdin: bool, data_dir: Path | None, as_json: boo
 
 @person.command("list")
 @data_option
+@db_option
 @json_option
-def list_(data_dir: Path | None, as_json: bool) -> None:
+def list_(data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
     """The persons: LOGIN, PERSON ID, NAME, and whether they can sign in."""
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         with store.read() as tx:
             people = [(p, len(tx.records.of_person(p.person_id))) for p in tx.persons.all()]
     rows = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_option, emit, json_option, local_store
+from .common import data_option, db_option, emit, json_option, local_store
 
 
 @click.group()
@@ -40,10 +40,13 @@ def _app_ids(store: object, values: tuple[str, ...]) -> list[str]:
 @click.option("--name", default=None, help="The record's name (default: the person's name).")
 @click.option("--authorize", "apps", multiple=True, help="An application id the person authorizes for it (repeatable).")
 @data_option
+@db_option
 @json_option
-def add(login: str, name: str | None, apps: tuple[str, ...], data_dir: Path | None, as_json: bool) -> None:
+def add(
+    login: str, name: str | None, apps: tuple[str, ...], data_dir: Path | None, database_url: str | None, as_json: bool
+) -> None:
     """Add a record to a person's records."""
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         owner = store.person_by_login(login)
         if owner is None:
             raise click.ClickException(f"no person with login {login.strip().lower()!r} (hvgen person list shows them)")
@@ -59,10 +62,11 @@ def add(login: str, name: str | None, apps: tuple[str, ...], data_dir: Path | No
 @record.command("list")
 @click.option("--person", "login", default=None, help="Only this person's records.")
 @data_option
+@db_option
 @json_option
-def list_(login: str | None, data_dir: Path | None, as_json: bool) -> None:
+def list_(login: str | None, data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
     """The records: RECORD ID, PERSON, NAME."""
-    with local_store(data_dir) as store:
+    with local_store(data_dir, database_url) as store:
         with store.read() as tx:
             people = tx.persons.all()
             if login is not None:

@@ -6,10 +6,15 @@ import errno
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
 from .common import alias, aliased, default_data_dir, needs_extra, not_a_folder, os_reason
+
+if TYPE_CHECKING:
+    from hvgen_server.config import ServerConfig
 
 
 def check_port(host: str, port: int) -> None:
@@ -53,6 +58,15 @@ def check_writable(target: Path, what: str) -> None:
         raise click.ClickException(f"cannot write the {what} {target}: {os_reason(exc)}") from None
 
 
+def _store_name(config: ServerConfig) -> str:
+    """Where the store is, for people (a database URL without its user and password)."""
+    if config.database_url is None:
+        return str(config.data_dir)
+    parts = urlsplit(config.database_url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"postgresql://{parts.hostname or ''}{port}{parts.path}"
+
+
 @click.command()
 @click.option(
     "--data",
@@ -61,6 +75,24 @@ def check_writable(target: Path, what: str) -> None:
     default=None,
     help="Store folder (SQLite file, blobs, keys); created on first run. Default: $XDG_DATA_HOME/hvgen/platform.",
 )
+@click.option(
+    "--db",
+    "database_url",
+    default=None,
+    metavar="URL",
+    help="A shared store: postgresql://USER@HOST:PORT/DBNAME (created and migrated when needed). "
+    "Default: the SQLite file in --data.",
+)
+@click.option(
+    "--blobs",
+    "blobs_url",
+    default=None,
+    metavar="URL",
+    help="Blob bytes in an S3-compatible object store: s3://BUCKET[/PREFIX] (endpoint and credentials "
+    "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION; the bucket is created "
+    "when missing). Default: the blobs folder in --data.",
+)
+@click.option("--db-pool-size", default=16, show_default=True, help="Connections to a --db database per process.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
 @click.option("--public-url", default=None, help="Base URL clients use, if not http://HOST:PORT.")
@@ -154,6 +186,9 @@ def check_writable(target: Path, what: str) -> None:
 def serve(
     ctx: click.Context,
     data_dir: Path | None,
+    database_url: str | None,
+    blobs_url: str | None,
+    db_pool_size: int,
     host: str,
     port: int,
     public_url: str | None,
@@ -198,23 +233,35 @@ def serve(
     (problems are warnings, broken schemas are left out) and things of its
     types are validated against their schemas and accepted.
 
+    With --db and --blobs, any number of `hvgen serve` processes (on other
+    ports or machines) share one PostgreSQL database and one bucket and serve
+    the same applications, persons, records, sessions and blob URLs; --data
+    then only receives a copy of the application's key and certificate (and
+    of the compiled --schemas packages: give every process the same folders).
+
     \b
     Examples:
       hvgen serve --data ~/hv-local --port 8080
       hvgen serve --schemas ~/healthvault-catalog/xsd
+      hvgen serve --db postgresql://hv@db:5432/hv --blobs s3://hv-blobs --port 8081
     """
     with needs_extra("server"):
         import uvicorn  # noqa: F401  (the server runs on it; check before creating the store)
 
         from hvgen_server.app import serve as run
+        from hvgen_server.backends import check as check_backends
         from hvgen_server.bootstrap import ensure_store
         from hvgen_server.config import ServerConfig
+        from hvgen_server.store.errors import StoreError
     from healthvault.profile import default_profile_path
 
     signer_trust = aliased(ctx, "signer_trust", signer_trust)
     try:
         config = ServerConfig(
             data_dir=(data_dir or default_data_dir()).expanduser().resolve(),
+            database_url=database_url,
+            blobs_url=blobs_url,
+            db_pool_size=db_pool_size,
             host=host,
             port=port,
             public_url=public_url,
@@ -238,6 +285,7 @@ def serve(
             user_token_ttl=user_token_ttl,
             viewer_link_ttl=viewer_link_ttl,
         )
+        check_backends(config)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     # Everything that can be checked is checked before the store or the
@@ -255,10 +303,14 @@ def serve(
         config.schema_packages = tuple(_compile_schemas(schema_dirs, config.data_dir))
     try:
         setup = ensure_store(config)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != config.data_dir else ""
         raise click.ClickException(f"cannot create the store in {config.data_dir}: {os_reason(exc)}{where}") from None
-    click.echo(("Created" if setup.created else "Using") + f" the local platform store in {config.data_dir}")
+    click.echo(("Created" if setup.created else "Using") + f" the local platform store in {_store_name(config)}")
+    if config.blobs_url is not None:
+        click.echo(f"  blobs:        {config.blobs_url}")
     click.echo(f"  URL:          {config.url}")
     click.echo(f"  application:  {setup.app_id}")
     click.echo(f"  record:       {setup.record_id}")

@@ -2,8 +2,10 @@
 
 STOW-RS stores studies with the same library code as ``hvgen study upload``
 (:class:`hvgen_imaging.workflow.Studies`), as a client of this platform over
-its own protocol: the gateway is an application like any other, with its
-key and certificate under ``DATA/gateway``, registered on first start. It
+its own protocol: the gateway is an application like any other, registered
+on first start. Its key and certificate are kept in the store (every server
+process sharing a database uses the same gateway) and written to
+``DATA/gateway`` for the client each server process runs. It
 is authorized for a record when an application authorized for that record
 asks for a DICOMweb token (CreateDicomWebToken), and only then. So the
 things a STOW-RS writes are exactly those ``study upload`` writes, through
@@ -18,11 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bootstrap import add_application
+from ..bootstrap import create_keyed_application, write_key_files
 from ..context import Platform
 
-#: The store setting that holds the gateway's app-id.
+#: The store settings that hold the gateway's app-id, key and certificate.
 GATEWAY_APP = "dicom_gateway_app_id"
+GATEWAY_KEY, GATEWAY_CERT = "dicom_gateway_key_pem", "dicom_gateway_cert_pem"
 GATEWAY_NAME = "hvgen DICOM gateway"
 
 
@@ -45,16 +48,28 @@ def local_url(platform: Platform) -> str:
 def ensure_gateway(platform: Platform) -> Gateway:
     """The gateway application, registered with a new key on first use.
 
-    STOW-RS bodies a stopped server left behind (``DATA/gateway/incoming``, untouched for
-    a day) are removed: their senders were never told they were stored."""
+    A store from before the gateway's key was kept in it takes the key of
+    ``DATA/gateway`` (a gateway whose key is lost is registered anew).
+    STOW-RS bodies a stopped server left behind (``DATA/gateway/incoming``,
+    untouched for a day) are removed: their senders were never told they were stored."""
     folder = platform.config.data_dir / "gateway"
     incoming = folder / "incoming"
     for left in incoming.iterdir() if incoming.is_dir() else []:
         if left.stat().st_mtime < time.time() - 86400:
             shutil.rmtree(left, ignore_errors=True)
-    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
-    app_id = platform.store.meta(GATEWAY_APP)
-    if app_id is None or not key_path.exists():
-        app_id, key_path, cert_path = add_application(platform.store, folder, GATEWAY_NAME)
-        platform.store.set_meta(GATEWAY_APP, app_id)
-    return Gateway(app_id=app_id, key_path=key_path, cert_path=cert_path, url=local_url(platform))
+    store = platform.store
+    settings = (GATEWAY_APP, GATEWAY_KEY, GATEWAY_CERT)
+    if store.meta(GATEWAY_APP) is None:
+        create_keyed_application(store, GATEWAY_NAME, settings)  # or another process did
+    elif store.meta(GATEWAY_KEY) is None:
+        key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+        if key_path.exists() and cert_path.exists():
+            with store.write() as tx:
+                tx.meta.add(GATEWAY_KEY, key_path.read_text("ascii"))
+                tx.meta.add(GATEWAY_CERT, cert_path.read_text("ascii"))
+        else:
+            create_keyed_application(store, GATEWAY_NAME, settings, replace=True)
+    paths = write_key_files(store, folder, GATEWAY_KEY, GATEWAY_CERT)
+    app_id = store.meta(GATEWAY_APP)
+    assert paths is not None and app_id is not None
+    return Gateway(app_id=app_id, key_path=paths[0], cert_path=paths[1], url=local_url(platform))

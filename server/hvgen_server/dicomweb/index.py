@@ -11,6 +11,7 @@ follows; finding out that nothing changed is one query.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -26,6 +27,7 @@ from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 
 from ..context import Platform
+from ..store.base import retried
 from ..store.files import BlobFiles
 from ..store.rows import DicomInstance
 
@@ -229,11 +231,20 @@ def refresh(platform: Platform, record_id: str) -> int:
     updated = {thing_id for thing_id, _ in stale}
     dropped = [thing_id for thing_id in gone if thing_id not in updated]
     if dropped:
-        with platform.store.write() as tx:
-            tx.dicom.forget(dropped)
+        retried(functools.partial(_forget, platform, dropped))
     for start in range(0, len(stale), BATCH):
         batch = [(thing_id, stamp, index_version(platform, stamp)) for thing_id, stamp in stale[start : start + BATCH]]
-        with platform.store.write() as tx:
-            for thing_id, stamp, rows in batch:
-                tx.dicom.replace(record_id, thing_id, stamp, rows)
+        retried(functools.partial(_replace, platform, record_id, batch))
     return len(stale)
+
+
+def _forget(platform: Platform, thing_ids: list[str]) -> None:
+    with platform.store.write() as tx:
+        tx.dicom.forget(thing_ids)
+
+
+def _replace(platform: Platform, record_id: str, batch: list[tuple[str, str, list[DicomInstance]]]) -> None:
+    """Index a batch of versions (another server process of a shared store may be indexing them too)."""
+    with platform.store.write() as tx:
+        for thing_id, stamp, rows in batch:
+            tx.dicom.replace(record_id, thing_id, stamp, rows)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,16 +41,6 @@ PROCESSING_FAILURE = 0x0110
 CANNOT_UNDERSTAND = 0xC000
 OUT_OF_RESOURCES = 0xA700
 STUDY_MISMATCH = 0xC409
-
-_study_locks: dict[tuple[str, str], threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def study_lock(record_id: str, study_uid: str) -> threading.Lock:
-    """One writer at a time per study of a record in this process, so that
-    two requests for a new study cannot both create it."""
-    with _locks_guard:
-        return _study_locks.setdefault((record_id, study_uid), threading.Lock())
 
 
 class Parts:
@@ -227,7 +216,9 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
                 )
                 continue
             try:
-                with study_lock(record_id, found.uid):
+                # One writer at a time per study of a record (in every server process of a
+                # shared store), so that two requests for a new study cannot both create it.
+                with platform.store.hold(f"stow:{record_id}:{found.uid}"):
                     studies.upload(build(found))
             except (StudyError, HealthVaultError, OSError) as exc:
                 log.warning("STOW-RS of study %s failed: %s", found.uid, exc)

@@ -45,7 +45,7 @@ def begin_upload(
     """
     config = platform.config
     blob_id = str(uuid.uuid4())
-    platform.files.create(blob_id)
+    files_state = platform.files.create(blob_id)
     now = time.time()
     tx.blobs.add(
         BlobRow(
@@ -62,6 +62,7 @@ def begin_upload(
             hash=None,
             created=now,
             expires=now + config.blob_write_ttl,
+            files_state=files_state,
         )
     )
     return blob_id

@@ -112,9 +112,10 @@ def store_things(
     transaction; the transaction only checks versions and blob states and
     writes rows.
     """
-    app = ctx.store.application(ctx.app_id)
+    with ctx.store.read() as tx:
+        app = tx.applications.get(ctx.app_id)
+        person_id = ctx.person_id or tx.records.person_of(ctx.record_id)
     app_name = app.name if app else ctx.app_id
-    person_id = ctx.person_id or ctx.store.person_of(ctx.record_id)
     prepared = [_prepare(ctx, thing, thing_el) for thing, thing_el in things]
     if any(p.signed_blobs is not None for p in prepared):
         with ctx.store.read() as tx:

@@ -8,13 +8,27 @@ consistent snapshot (and must not write). A backend implements
 behind :class:`~.files.BlobFiles`.
 
 The one-call helpers on :class:`Store` each run their own unit of work.
+
+A backend whose writers can run at once (PostgreSQL) raises
+:class:`Conflict` when a write transaction loses to another one (a
+deadlock, a lock waited on too long): nothing of it was committed, and the
+caller may do it again.
+
+:data:`TABLES` names every table with the columns that order its rows;
+:meth:`Store.export_rows` and :meth:`Store.import_rows` copy rows between
+backends (``hvgen migrate``) in that logical form, the same in every backend.
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .rows import Application, Person, PersonToken, RecordRow, SessionRow
 from .tables import (
@@ -32,6 +46,63 @@ from .tables import (
     SignInFailureTable,
     ThingTable,
 )
+
+
+class Conflict(Exception):
+    """A write transaction lost to a concurrent one and was rolled back;
+    doing it again may succeed."""
+
+
+#: Times work is done again when its write lost to a concurrent one.
+CONFLICT_RETRIES = 4
+
+_T = TypeVar("_T")
+
+
+def retried(work: Callable[[], _T], retries: int = CONFLICT_RETRIES) -> _T:
+    """Do ``work``; again (after a short, random pause) when it raised
+    :class:`Conflict`, up to ``retries`` times, then let the last one through."""
+    for attempt in range(retries):
+        try:
+            return work()
+        except Conflict:
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    return work()
+
+
+#: Every table, in an order rows can be added in (what a row names comes
+#: first), with the columns that order its rows. Tables ordered by
+#: ``position`` (``version_blobs``: the order of a version's blobs;
+#: ``sign_in_failures`` and ``dicom_instances``, which have no key of their
+#: own) are exported in the order their rows were added in, a column every
+#: backend exports and none imports.
+TABLES: dict[str, tuple[str, ...]] = {
+    "meta": ("key",),
+    "applications": ("app_id",),
+    "persons": ("person_id",),
+    "records": ("record_id",),
+    "authorizations": ("app_id", "record_id"),
+    "sessions": ("token",),
+    "person_tokens": ("digest",),
+    "alternate_ids": ("app_id", "alternate_id"),
+    "sign_in_failures": ("position",),
+    "things": ("thing_id",),
+    "versions": ("version_stamp",),
+    "blobs": ("blob_id",),
+    "version_blobs": ("position",),
+    "packages": ("identity_code",),
+    "package_blobs": ("identity_code", "blob_id"),
+    "pickups": ("identity_code",),
+    "seen_requests": ("digest",),
+    "dicom_versions": ("thing_id",),
+    "dicom_instances": ("position",),
+}
+
+#: The column of the tables ordered by the order their rows were added in.
+POSITION = "position"
+
+#: A row as :meth:`Store.export_rows` gives it: column name to value.
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,6 +128,22 @@ class Store(ABC):
     """Where the platform keeps applications, records, sessions, things,
     blob state and packages."""
 
+    _holds: dict[str, threading.Lock]
+    _holds_guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Work longer than a unit of work (many requests) that must not run
+        twice at once for ``name``: a second holder waits until the first
+        ends. Among the threads of this process; a shared store's backend
+        makes every server process of the store wait (PostgreSQL does)."""
+        with Store._holds_guard:
+            if not hasattr(self, "_holds"):
+                self._holds = {}
+            lock = self._holds.setdefault(name, threading.Lock())
+        with lock:
+            yield
+
     @abstractmethod
     def read(self) -> AbstractContextManager[Transaction]:
         """A consistent snapshot for reads."""
@@ -67,6 +154,28 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- copying a store (hvgen migrate) -----------------------------------------
+
+    @abstractmethod
+    def tables(self) -> set[str]:
+        """The names of the tables this store's schema has."""
+
+    @abstractmethod
+    def export_rows(
+        self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
+    ) -> list[Row]:
+        """Up to ``limit`` rows of ``table`` (one of :data:`TABLES`) whose key
+        columns come after ``after`` (from the first when None), in key order;
+        only ``columns`` of them if given (key columns among them)."""
+
+    @abstractmethod
+    def import_rows(self, table: str, rows: list[Row]) -> int:
+        """Add rows as :meth:`export_rows` gives them, in one transaction,
+        leaving out those whose key is there already; returns how many were added."""
+
+    @abstractmethod
+    def count_rows(self, table: str) -> int: ...
 
     # -- one-call helpers ----------------------------------------------------------
 

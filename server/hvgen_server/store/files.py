@@ -8,6 +8,13 @@ it) is a row of the store's blob table.
 Bytes are written before the row that names them is committed; a crash in
 between leaves bytes with no row, which :meth:`BlobFiles.remove_orphans`
 removes.
+
+An upload in progress may need a backend's own bookkeeping (an object
+store's multipart upload and the chunks not yet in a part): each append
+takes the upload's *state* as the blob row has it and returns the new one,
+which the caller stores with the chunk's row in one transaction. So the row
+always says where the acknowledged bytes are, and any server process can go
+on with the upload. :class:`LocalBlobFiles` needs none (its state is "").
 """
 
 from __future__ import annotations
@@ -26,21 +33,27 @@ class BlobFiles(ABC):
     """The bytes of blobs, by blob id."""
 
     @abstractmethod
-    def create(self, blob_id: str) -> None:
-        """An empty blob, to be appended to."""
+    def create(self, blob_id: str) -> str:
+        """An empty blob, to be appended to; returns the upload's state."""
 
     @abstractmethod
-    def append(self, blob_id: str, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset``, dropping any bytes from there on
-        (a chunk that was never acknowledged), durably."""
+    def append(self, blob_id: str, offset: int, data: bytes, state: str) -> str:
+        """Write ``data`` at ``offset`` (the bytes acknowledged so far, as
+        ``state`` says), dropping any bytes from there on (a chunk that was
+        never acknowledged), durably; returns the new state."""
+
+    @abstractmethod
+    def finish(self, blob_id: str, size: int, state: str) -> None:
+        """The upload of ``size`` bytes is complete: make them readable as one
+        blob. Done again after a crash, it does no harm."""
 
     @abstractmethod
     def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
         """The whole blob from ``pieces``, replacing it at once; returns its length."""
 
     @abstractmethod
-    def same_bytes(self, blob_id: str, offset: int, data: bytes) -> bool:
-        """Whether the blob holds ``data`` at ``offset``."""
+    def same_bytes(self, blob_id: str, offset: int, data: bytes, state: str) -> bool:
+        """Whether ``data`` is the last chunk appended, at ``offset``."""
 
     @abstractmethod
     def size(self, blob_id: str) -> int: ...
@@ -76,12 +89,13 @@ class LocalBlobFiles(BlobFiles):
         uuid.UUID(blob_id)  # never a path from outside
         return self.root / blob_id[:2] / blob_id
 
-    def create(self, blob_id: str) -> None:
+    def create(self, blob_id: str) -> str:
         path = self.path(blob_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+        return ""
 
-    def append(self, blob_id: str, offset: int, data: bytes) -> None:
+    def append(self, blob_id: str, offset: int, data: bytes, state: str) -> str:
         path = self.path(blob_id)
         with open(path, "r+b" if path.exists() else "w+b") as f:
             f.truncate(offset)
@@ -89,6 +103,10 @@ class LocalBlobFiles(BlobFiles):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        return ""
+
+    def finish(self, blob_id: str, size: int, state: str) -> None:
+        pass  # the file is the blob already
 
     def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
         path = self.path(blob_id)
@@ -104,7 +122,7 @@ class LocalBlobFiles(BlobFiles):
         tmp.replace(path)
         return length
 
-    def same_bytes(self, blob_id: str, offset: int, data: bytes) -> bool:
+    def same_bytes(self, blob_id: str, offset: int, data: bytes, state: str) -> bool:
         with open(self.path(blob_id), "rb") as f:
             f.seek(offset)
             return f.read(len(data)) == data

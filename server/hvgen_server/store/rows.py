@@ -187,6 +187,9 @@ class BlobRow:
     hash: str | None
     created: float
     expires: float
+    #: Where the bytes of an upload in progress are, as the blob bytes'
+    #: backend keeps track of them (opaque to everything else; "" for files).
+    files_state: str = ""
 
 
 @dataclass(frozen=True)

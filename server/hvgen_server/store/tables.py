@@ -41,6 +41,11 @@ class MetaTable(ABC):
     @abstractmethod
     def set(self, key: str, value: str) -> None: ...
 
+    @abstractmethod
+    def add(self, key: str, value: str) -> bool:
+        """Set ``key`` only if it has no value yet; False when it had one
+        (another server process may have set it first)."""
+
 
 class ApplicationTable(ABC):
     @abstractmethod
@@ -272,11 +277,19 @@ class BlobTable(ABC):
 
     @abstractmethod
     def record_chunk(
-        self, blob_id: str, expected: int, received: int, total: int | None, last_range: str, block_digests: bytes
+        self,
+        blob_id: str,
+        expected: int,
+        received: int,
+        total: int | None,
+        last_range: str,
+        block_digests: bytes,
+        files_state: str,
     ) -> bool:
         """An upload chunk was written: bytes received, the range, the block
-        digests so far. Only if the upload was still at ``expected`` bytes
-        (else False: another request got there first)."""
+        digests so far, where the bytes backend has them. Only if the upload
+        was still at ``expected`` bytes (else False: another request got
+        there first)."""
 
     @abstractmethod
     def complete(self, blob_id: str, size: int, digest: str | None) -> None:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from ..base import Store, Transaction
+from ..base import Row, Store, Transaction
+from . import copying
 from .blobs import SqliteBlobs
 from .dicomindex import SqliteDicomIndex
 from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
@@ -112,3 +114,21 @@ class SqliteStore(Store):
             raise
         else:
             conn.execute("COMMIT")
+
+    def tables(self) -> set[str]:
+        with self.read():
+            return copying.tables(self._connection()[0])
+
+    def export_rows(
+        self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
+    ) -> list[Row]:
+        with self.read():
+            return copying.export_rows(self._connection()[0], table, after, limit, columns)
+
+    def import_rows(self, table: str, rows: list[Row]) -> int:
+        with self.write():
+            return copying.import_rows(self._connection()[0], table, rows)
+
+    def count_rows(self, table: str) -> int:
+        with self.read():
+            return copying.count_rows(self._connection()[0], table)

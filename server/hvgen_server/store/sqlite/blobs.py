@@ -27,12 +27,19 @@ class SqliteBlobs(BlobTable):
         )
 
     def record_chunk(
-        self, blob_id: str, expected: int, received: int, total: int | None, last_range: str, block_digests: bytes
+        self,
+        blob_id: str,
+        expected: int,
+        received: int,
+        total: int | None,
+        last_range: str,
+        block_digests: bytes,
+        files_state: str,
     ) -> bool:
         updated = self.db.execute(
-            "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = ? "
+            "UPDATE blobs SET received = ?, total = ?, last_range = ?, block_digests = ?, files_state = ? "
             "WHERE blob_id = ? AND received = ? AND state = 'uploading'",
-            (received, total, last_range, block_digests, blob_id, expected),
+            (received, total, last_range, block_digests, files_state, blob_id, expected),
         )
         return updated.rowcount == 1
 

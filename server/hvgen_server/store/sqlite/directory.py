@@ -24,6 +24,10 @@ class SqliteMeta(MetaTable):
     def set(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def add(self, key: str, value: str) -> bool:
+        added = self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        return added.rowcount == 1
+
 
 class SqliteApplications(ApplicationTable):
     def __init__(self, db: sqlite3.Connection) -> None:

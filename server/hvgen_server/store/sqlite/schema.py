@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from lxml import etree
+from ..audits import AUDIT_COLUMNS as _AUDIT_COLUMNS
+from ..audits import audit_values
+from ..errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -109,7 +111,8 @@ CREATE TABLE IF NOT EXISTS blobs (
     block_digests BLOB NOT NULL DEFAULT x'',
     hash TEXT,
     created REAL NOT NULL,
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    files_state TEXT NOT NULL DEFAULT ''   -- where the blob bytes backend has an upload's bytes (version 6)
 );
 CREATE TABLE IF NOT EXISTS version_blobs (
     version_stamp TEXT NOT NULL REFERENCES versions(version_stamp),
@@ -198,25 +201,13 @@ CREATE INDEX IF NOT EXISTS dicom_instances_by_patient ON dicom_instances(record_
 CREATE INDEX IF NOT EXISTS dicom_instances_by_sop ON dicom_instances(record_id, sop_uid);
 """
 
-_AUDIT_COLUMNS = (
-    ("created_app_id", "created/app-id"),
-    ("created_person_id", "created/person-id"),
-    ("updated_app_id", "updated/app-id"),
-    ("updated_person_id", "updated/person-id"),
-)
 
-
-def audit_values(xml: bytes) -> tuple[str | None, ...]:
-    """The audit ids of a stored version, in the order of the audit columns."""
-    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
-    return tuple(((root.findtext(path) or "").strip().lower() or None) for _, path in _AUDIT_COLUMNS)
-
-
-#: Columns version 3 added to tables that existed before.
+#: Columns versions 3 and 6 added to tables that existed before.
 _ADDED_COLUMNS = (
     ("applications", "action_url", "TEXT"),
     ("sessions", "algorithm", "TEXT NOT NULL DEFAULT 'HMACSHA256'"),
     ("seen_requests", "answer", "BLOB"),
+    ("blobs", "files_state", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -224,17 +215,40 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
+def _version(conn: sqlite3.Connection) -> int:
+    """The schema version the store says it is at (0: a new store)."""
+    if not _columns(conn, "meta"):
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row is not None else 0
+    except ValueError:
+        return 0
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Create the schema, or bring an older store up to it (inside the caller's transaction).
 
+    Version 2 adds the audit columns of versions, filled from their XML.
     Version 3 adds persons: each record of an older store gets a person
     (login ``person-`` and the first digits of the record's person id) who
     cannot sign in until ``hvgen person passwd`` gives them a password.
     Version 4 adds the DICOM index (``dicom_versions``, ``dicom_instances``),
     filled as DICOMweb requests arrive. Version 5 adds ``sign_in_failures``
-    (the shell's lockout, kept in memory before). Every step is idempotent: a
-    store of any earlier version is brought up to this one.
+    (the shell's lockout, kept in memory before). Version 6 adds the upload
+    state of blobs (``files_state``: where the blob bytes backend has an
+    unfinished upload's bytes; '' for the blob folder). Every step is
+    idempotent and decided by what the store has, not by its version number:
+    a store of any earlier version is brought up to this one.
+
+    Raises:
+        StoreError: the store is at a newer version than this code knows.
     """
+    found = _version(conn)
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store is at schema version {found}, newer than this hvgen knows ({SCHEMA_VERSION}); upgrade hvgen"
+        )
     for table, column, kind in _ADDED_COLUMNS:
         existing = _columns(conn, table)
         if existing and column not in existing:

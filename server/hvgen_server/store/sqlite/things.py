@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
+from ..audits import audit_values
 from ..rows import ACTIVE, DELETED, BlobRef, BlobRow, Match, ThingFilter, ThingSelection, ThingVersion, VersionBlob
 from ..tables import ThingTable
-from .schema import audit_values
 
 _VERSION_COLUMNS = "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq"
 
