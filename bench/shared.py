@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from healthvault import blobs, status  # noqa: E402
+from healthvault import blobs  # noqa: E402
 from healthvault.bindings.thing import BlobPayload  # noqa: E402
 from healthvault.client import HealthVaultClient, ThingQuery  # noqa: E402
 from tests.bigblob import generated  # noqa: E402
@@ -59,16 +59,7 @@ def client_process(profiles: list[str], first: int, threads: int, start_at: floa
 
     def worker(n: int) -> None:
         with HealthVaultClient.from_profile(Path(profiles[n % len(profiles)]), timeout=60) as client:
-            for attempt in range(5):  # before the clock starts
-                try:
-                    client.create_session()
-                    break
-                except status.RequestTimedOut:
-                    # Threads of one profile starting together can send byte-identical session
-                    # requests (the same millisecond); the platform refuses the copy as a replay.
-                    if attempt == 4:
-                        raise
-                    time.sleep(0.01 * (n + 1))
+            client.create_session()  # before the clock starts
             while time.time() < start_at:
                 time.sleep(0.005)
             i = 0

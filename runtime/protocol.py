@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -113,10 +114,23 @@ class Session:
     expires_at: float | None = None
 
 
+_last_time = dt.datetime.min.replace(tzinfo=dt.UTC)
+_time_lock = threading.Lock()
+
+
 def now_xml() -> dt.datetime:
-    """The current UTC time as an xs:dateTime with a Z suffix, to the millisecond."""
+    """The current UTC time as an xs:dateTime with a Z suffix, to the
+    millisecond, and later than any this process gave before: two threads
+    sending the same request in the same millisecond would otherwise send
+    the same bytes, which the platform refuses as a replay."""
+    global _last_time
     now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    with _time_lock:
+        if now <= _last_time:
+            now = _last_time + dt.timedelta(milliseconds=1)
+        _last_time = now
+    return now
 
 
 def build_request(

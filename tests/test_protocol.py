@@ -160,3 +160,14 @@ def test_blob_urls_carry_their_token() -> None:
     assert url == f"https://example.org/base{protocol.BLOB_PATH}?{protocol.BLOB_TOKEN_PARAM}=payload.mac"
     assert protocol.blob_token(url) == "payload.mac"
     assert protocol.blob_token("https://example.org" + protocol.BLOB_PATH) is None
+
+
+def test_message_times_of_one_process_never_repeat() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        times = list(pool.map(lambda _: protocol.now_xml(), range(4000)))
+    assert len(set(times)) == len(times)  # 4,000 in far fewer milliseconds
+    assert all(t.microsecond % 1000 == 0 and t.utcoffset() is not None for t in times)
+    later = protocol.now_xml()
+    assert later > max(times)
