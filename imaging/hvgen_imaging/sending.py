@@ -1,8 +1,9 @@
 """Sending a study: its blobs (resumable, through the upload journal), then
 the thing, signed again or with its signature dropped.
 
-:class:`BlobSender` sends the blobs a study lacks: each finished blob is
-written to the journal, and the blob that was being sent when an upload
+:class:`BlobSender` sends the blobs a study lacks: each finished streamed
+blob is written to the journal (small previews travel inline in the thing
+and are not), and the blob that was being sent when an upload
 stopped carries on from what the platform acknowledged. :func:`put_study`
 writes the thing and clears the journal.
 """
@@ -51,7 +52,7 @@ class SentBlobs:
 
 
 class BlobSender:
-    """Sends blobs of one study, recording each in ``journal``.
+    """Sends blobs of one study, recording each streamed one in ``journal``.
 
     ``report`` is called with (bytes done, total bytes) over all the blobs
     of one :meth:`send`.
@@ -90,9 +91,9 @@ class BlobSender:
         content_type = DICOM_TYPE if kind == "file" else PREVIEW_TYPE
         limit = self.client.config_int("maxInlineBlobSizeBytes", 0)
         if kind == "preview" and len(source.data) <= limit:
-            inline = hvblobs.inline_item(name, content_type, source.data)
-            self.journal.finished(name, inline)
-            return inline
+            # Not journaled: it travels in the thing itself, and is made
+            # again at no cost by an upload that resumes.
+            return hvblobs.inline_item(name, content_type, source.data)
         item: BlobPayloadItem | None = None
         pending = self.journal.pending
         if kind == "file" and pending and pending.get("name") == name:
