@@ -40,7 +40,7 @@ def main(ctx: click.Context) -> None:
 
     \b
     Build step:
-      hvgen generate            compile xsd/ + templates/ into generated/
+      hvgen generate            compile xsd/ + templates/ + runtime/ into generated/
       hvgen generate --check    fail if generated/ is out of date
     Inspecting XML:
       hvgen roundtrip FILE      decode a thing, data-xml root, request or
