@@ -128,7 +128,8 @@ def test_server_imports_only_at_module_level() -> None:
 
 
 def test_sql_stays_in_the_store() -> None:
-    """SQL is written only in the store's backends (store/sqlite, store/postgres)."""
+    """SQL runs only in the store's backends (store/sqlite, store/postgres); store/thingsql.py
+    writes the text of the things queries both run."""
     server = ROOT / "server" / "hvgen_server"
     outside = [
         str(path.relative_to(server))

@@ -8,46 +8,11 @@ from collections.abc import Iterator, Sequence
 from ..audits import audit_values
 from ..rows import ACTIVE, DELETED, BlobRef, BlobRow, Match, ThingFilter, ThingSelection, ThingVersion, VersionBlob
 from ..tables import ThingTable
-
-_VERSION_COLUMNS = "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq"
+from ..thingsql import SQLITE, VERSION_COLUMNS, filter_clause, select_query
 
 
 def _version(row: sqlite3.Row) -> ThingVersion:
     return ThingVersion(**dict(row))
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
-#: Bounds of a filter: (ThingFilter field, column, operator).
-_BOUNDS = (
-    ("eff_date_min", "t.eff_date", ">="),
-    ("eff_date_max", "t.eff_date", "<="),
-    ("created_min", "t.created", ">="),
-    ("created_max", "t.created", "<="),
-    ("updated_min", "t.updated", ">="),
-    ("updated_max", "t.updated", "<="),
-    ("created_app_id", "v.created_app_id", "="),
-    ("created_person_id", "v.created_person_id", "="),
-    ("updated_app_id", "v.updated_app_id", "="),
-    ("updated_person_id", "v.updated_person_id", "="),
-)
-
-
-def _filter_clause(spec: ThingFilter) -> tuple[str, list[object]]:
-    """A filter as an SQL condition on things (t) and versions (v)."""
-    parts = [f"v.state IN ({_marks(len(spec.states))})"]
-    args: list[object] = list(spec.states)
-    if spec.type_ids:
-        parts.append(f"t.type_id IN ({_marks(len(spec.type_ids))})")
-        args.extend(spec.type_ids)
-    for name, column, op in _BOUNDS:
-        value = getattr(spec, name)
-        if value is not None:
-            parts.append(f"{column} {op} ?")
-            args.append(value)
-    return "(" + " AND ".join(parts) + ")", args
 
 
 class SqliteThings(ThingTable):
@@ -56,7 +21,7 @@ class SqliteThings(ThingTable):
 
     def current(self, record_id: str, thing_id: str) -> ThingVersion | None:
         row = self.db.execute(
-            f"SELECT {_VERSION_COLUMNS} FROM things t JOIN versions v ON v.version_stamp = t.version_stamp "
+            f"SELECT {VERSION_COLUMNS} FROM things t JOIN versions v ON v.version_stamp = t.version_stamp "
             "WHERE t.thing_id = ? AND t.record_id = ?",
             (thing_id, record_id),
         ).fetchone()
@@ -72,57 +37,18 @@ class SqliteThings(ThingTable):
         offset: int = 0,
         with_xml: bool = False,
     ) -> Iterator[Match]:
-        where = ["t.record_id = ?"]
-        args: list[object] = [record_id]
-        if selection.thing_ids:
-            where.append(f"t.thing_id IN ({_marks(len(selection.thing_ids))})")
-            args.extend(selection.thing_ids)
-        if selection.client_thing_ids:
-            where.append(f"t.client_thing_id IN ({_marks(len(selection.client_thing_ids))})")
-            args.extend(selection.client_thing_ids)
-        keys = selection.keys
-        if keys:
-            wanted = []
-            for thing_id, stamp in keys.items():
-                wanted.append("(t.thing_id = ? AND (? = '' OR v.version_stamp = ?))")
-                args.extend((thing_id, stamp, stamp))
-            where.append("(" + " OR ".join(wanted) + ")")
-        every_version = selection.all_versions or bool(keys)
-        join = "v.thing_id = t.thing_id" if every_version else "v.version_stamp = t.version_stamp"
-        flags: list[str] = []
-        flag_args: list[object] = []
-        if filters:
-            for spec in filters:
-                clause, clause_args = _filter_clause(spec)
-                flags.append(clause)
-                flag_args.extend(clause_args)
-            where.append("(" + " OR ".join(flags) + ")")
-            args.extend(flag_args)
-        else:
-            where.append("v.state = ?")
-            args.append(ACTIVE)
-        columns = _VERSION_COLUMNS if with_xml else _VERSION_COLUMNS.replace("v.xml", "x'' AS xml")
-        flag_columns = "".join(f", ({clause}) AS m{i}" for i, clause in enumerate(flags))
-        sql = (
-            f"SELECT {columns}{flag_columns} FROM things t JOIN versions v ON {join} WHERE "
-            + " AND ".join(where)
-            + " ORDER BY t.eff_date DESC, t.created DESC, v.seq DESC"
-        )
-        if limit is not None or offset:
-            sql += f" LIMIT {int(limit) if limit is not None else -1}"
-        if offset:
-            sql += f" OFFSET {int(offset)}"
-        cursor = self.db.execute(sql, [*flag_args, *args])
+        query = select_query(SQLITE, record_id, selection, filters, limit=limit, offset=offset, with_xml=with_xml)
+        cursor = self.db.execute(query.sql, query.args)
         try:
             for row in cursor:
                 columns_of = dict(row)
-                matched = tuple(i for i in range(len(flags)) if columns_of.pop(f"m{i}"))
+                matched = tuple(i for i in range(query.filters) if columns_of.pop(f"m{i}"))
                 yield Match(ThingVersion(**columns_of), matched)
         finally:
             cursor.close()
 
     def count(self, record_id: str, spec: ThingFilter) -> int:
-        clause, args = _filter_clause(spec)
+        clause, args = filter_clause(spec, SQLITE)
         row = self.db.execute(
             "SELECT count(*) FROM things t JOIN versions v ON v.version_stamp = t.version_stamp "
             f"WHERE t.record_id = ? AND {clause}",
