@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import http.server
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient, local_time, utc_time
-from .localserver import Backend, RunningServer, start_server
+from .localserver import Backend, RunningServer, environment, start_server
 
 STUDY = (
     "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"
@@ -298,6 +299,69 @@ def test_get_things_v1_answers_in_the_original_format(platform: RunningServer, a
     assert thing.find("blob-payload") is None and thing.find("created/master-app-id") is None
     other = thing.find("data-other")
     assert other.text == "aGVsbG8gd29ybGQ=" and other.get("content-type") == "text/plain"
+
+
+def forget_layouts(platform: RunningServer) -> int:
+    """Make every stored version as one written before versions had a
+    layout; returns how many had one."""
+    named = dict(zip(platform.store_options[::2], platform.store_options[1::2], strict=True))
+    forget = "UPDATE versions SET layout = NULL WHERE layout IS NOT NULL"
+    if "--db" in named:
+        import psycopg
+
+        with environment(platform.backend.env), psycopg.connect(named["--db"]) as conn:
+            return conn.execute(forget).rowcount
+    with sqlite3.connect(platform.data / "store.sqlite") as db:
+        return db.execute(forget).rowcount
+
+
+_FORMATS = (
+    "",
+    "<section>core</section>",
+    "<section>core</section><xml/>",
+    "<section>audits</section><section>tags</section><xml/>",
+    "<section>core</section><section>blobpayload</section><section>effectivepermissions</section><xml/>",
+    "<section>digitalsignatures</section><section>effectivepermissions</section>",
+)
+
+
+def test_get_things_answers_alike_for_versions_cut_and_parsed(platform: RunningServer, app: Application):
+    """GetThings cuts a stored version to the requested sections from its
+    layout, or parses versions stored before layouts were kept: the answer
+    is the same bytes either way (blob URLs, fresh each time, aside)."""
+    client = ForeignClient(platform.url, app)
+    assert client.open_v2().code == 0
+    record = platform.profile.record_id
+    thing = (
+        f"<thing>\n  <type-id>{MEDICAL_IMAGE_STUDY}</type-id>\n  <!-- as typed -->\n  <flags>0</flags>"
+        f"\n  <data-xml>{STUDY.format(n=7)}<common><note>n &amp; m</note></common></data-xml>"
+        "\n  <blob-payload><blob><blob-info><name>1.2.3.4</name><content-type>application/dicom</content-type>"
+        "</blob-info><base64data>aGVsbG8=</base64data></blob></blob-payload>"
+        "\n  <tags>head, follow-up</tags>\n</thing>"
+    )
+    put = client.call("PutThings", 2, f"<info>{thing}</info>", record_id=record)
+    assert put.code == 0, put.message
+    thing_id = put.text("thing-id")
+
+    def answers() -> list[bytes]:
+        found = []
+        for fmt in _FORMATS:
+            got = client.call(
+                "GetThings",
+                3,
+                f"<info><group><id>{thing_id}</id><format>{fmt}</format></group></info>",
+                record_id=record,
+            )
+            assert got.code == 0, got.message
+            group = got.raw[got.raw.index(b"<group") : got.raw.index(b"</group>")]
+            found.append(re.sub(rb"<blob-ref-url>[^<]*</blob-ref-url>", b"<blob-ref-url/>", group))
+        return found
+
+    cut = answers()
+    assert b"<!-- as typed -->" not in cut[0] and b"<tags>head, follow-up</tags>" in cut[3]
+    assert b"<note>n &amp; m</note>" in cut[2] and b"<blob-ref-url/>" in cut[4] and b"<eff-permissions>" in cut[5]
+    assert forget_layouts(platform) >= 1
+    assert answers() == cut
 
 
 def test_unknown_thing_types_name_the_type_and_the_way_to_teach_it(platform: RunningServer, app: Application):

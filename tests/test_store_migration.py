@@ -51,7 +51,7 @@ def make_version_2(folder: Path) -> Path:
 def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
     store = SqliteStore(make_version_2(tmp_path / "data"))
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
         person = store.person("c0000000-0000-0000-0000-000000000001")
         assert person is not None and person.login == "person-c0000000" and person.password_hash is None
         assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
@@ -114,7 +114,9 @@ def test_a_version_4_store_gets_the_sign_in_failures_and_migrating_again_changes
     assert "sign_in_failures" not in tables(database)
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION)  # and on to 6, the upload state column
+        assert store.meta("schema_version") == str(
+            SCHEMA_VERSION
+        )  # and on to 7: the upload state column, the layout of versions
         with store.write() as tx:
             assert tx.sign_in_failures.reserve("alice", 1000.0, 600.0, 10)
     finally:

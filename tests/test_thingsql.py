@@ -41,14 +41,15 @@ def test_the_sqlite_text_runs_and_matches_what_it_should() -> None:
         "CREATE TABLE things(thing_id, record_id, type_id, version_stamp, state, client_thing_id, eff_date,"
         " created, updated);"
         "CREATE TABLE versions(version_stamp, thing_id, state, xml, seq, created_app_id, created_person_id,"
-        " updated_app_id, updated_person_id);"
+        " updated_app_id, updated_person_id, layout);"
     )
     for n, (type_id, eff) in enumerate([("t1", "2021-01-01"), ("t1", "2019-01-01"), ("t9", "2022-01-01")]):
         db.execute(
             "INSERT INTO things VALUES (?, 'rec', ?, ?, 'Active', NULL, ?, 1.0, 1.0)", (f"x{n}", type_id, f"s{n}", eff)
         )
         db.execute(
-            "INSERT INTO versions VALUES (?, ?, 'Active', x'00', ?, NULL, NULL, NULL, NULL)", (f"s{n}", f"x{n}", n)
+            "INSERT INTO versions VALUES (?, ?, 'Active', x'00', ?, NULL, NULL, NULL, NULL, NULL)",
+            (f"s{n}", f"x{n}", n),
         )
     query = thingsql.select_query(
         thingsql.SQLITE, "rec", ThingSelection(), [ThingFilter(type_ids=("t1",)), ThingFilter(eff_date_min="2020-06-01")],
@@ -56,4 +57,4 @@ def test_the_sqlite_text_runs_and_matches_what_it_should() -> None:
     )  # fmt: skip
     rows = db.execute(query.sql, query.args).fetchall()
     # newest first; x0 matches both filters, x2 only the date, x1 only the type
-    assert [(r[0], r[9], r[10]) for r in rows] == [("x2", 0, 1), ("x0", 1, 1), ("x1", 1, 0)]
+    assert [(r[0], r[10], r[11]) for r in rows] == [("x2", 0, 1), ("x0", 1, 1), ("x1", 1, 0)]

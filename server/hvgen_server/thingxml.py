@@ -147,6 +147,24 @@ def clean_copy(el: etree._Element) -> etree._Element:
     return dup
 
 
+def kept(sections: Iterable[str], xml: bool) -> frozenset[str]:
+    """The children of <thing> GetThings returns for ``sections`` (and
+    data-xml when ``xml``): thing-id and type-id always."""
+    keep = {"thing-id", "type-id"}
+    for section in sections:
+        keep |= SECTIONS.get(section, set())
+    if xml:
+        keep.add("data-xml")
+    return frozenset(keep)
+
+
+def permissions_element(permissions: Iterable[str] = ("All",)) -> etree._Element:
+    perms = element("eff-permissions")
+    for p in permissions:
+        perms.append(element("permission", p))
+    return perms
+
+
 def render(
     stored: bytes | etree._Element,
     sections: set[str],
@@ -157,25 +175,122 @@ def render(
     """A stored version as GetThings returns it for the requested sections
     (an element given is changed in place).
 
-    thing-id and type-id are always returned.
+    thing-id and type-id are always returned. :func:`cut` gives the same
+    bytes from a version's :func:`layout` without parsing it.
     """
     thing = parse_stored(stored) if isinstance(stored, bytes) else stored
-    keep = {"thing-id", "type-id"}
-    for section in sections:
-        keep |= SECTIONS.get(section, set())
-    if xml:
-        keep.add("data-xml")
+    keep = kept(sections, xml)
     for c in list(thing):
         if c.tag not in keep:
             thing.remove(c)
     if "blobpayload" in sections and blob_payload is not None and len(blob_payload):
         set_child(thing, "blob-payload", blob_payload)
     if "effectivepermissions" in sections:
-        perms = element("eff-permissions")
-        for p in permissions:
-            perms.append(element("permission", p))
-        set_child(thing, "eff-permissions", perms)
+        set_child(thing, "eff-permissions", permissions_element(permissions))
     return thing
+
+
+#: Name of a top-level node that is not an element (a comment, a processing instruction) in a layout.
+_OTHER = "#"
+_CLOSING = b"</thing>"
+
+
+def serialize(thing: etree._Element) -> tuple[bytes, str | None]:
+    """A version's bytes as the store keeps them, and their :func:`layout`."""
+    xml = bytes(etree.tostring(thing, encoding="utf-8"))
+    return xml, layout(thing, xml)
+
+
+def layout(thing: etree._Element, xml: bytes) -> str | None:
+    """Where each top-level node of a stored version is in its bytes
+    ``xml`` (``thing`` serialized), so that GetThings can cut a version to
+    the requested sections without parsing it (:func:`cut`).
+
+    The text is the nodes' names (``#`` for comments and processing
+    instructions), then ``|`` and the byte offsets where each node starts
+    (its tail included) and where the last one ends. None when the nodes
+    written one by one are not the bytes of the whole (namespace
+    declarations on <thing> that its children use, a child unknown to a
+    thing): such versions are parsed instead.
+    """
+    if thing.tag != "thing" or not len(thing) or not xml.startswith(b"<thing") or not xml.endswith(_CLOSING):
+        return None
+    names: list[str] = []
+    parts: list[bytes] = []
+    for node in thing:
+        tag = node.tag
+        if not isinstance(tag, str):
+            names.append(_OTHER)
+        elif tag in ORDER:
+            names.append(tag)
+        else:
+            return None
+        parts.append(bytes(etree.tostring(node, encoding="utf-8", with_tail=True)))
+    end = len(xml) - len(_CLOSING)
+    body = b"".join(parts)
+    start = end - len(body)
+    if start <= len(b"<thing") or xml[start:end] != body:
+        return None
+    offsets = [start]
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    return ",".join(names) + "|" + ",".join(map(str, offsets))
+
+
+#: A cut: runs of nodes kept (first and end index into the offsets) and names of elements put in between.
+_Plan = tuple["tuple[int, int] | str", ...]
+_PLANS: dict[tuple[str, frozenset[str], tuple[str, ...]], _Plan | None] = {}
+_PLANS_KEPT = 4096
+
+
+def _plan(names: list[str], keep: frozenset[str], inserted: tuple[str, ...]) -> _Plan | None:
+    if any(name in names for name in inserted):
+        return None  # replacing a stored child: left to render()
+    rank = {name: i for i, name in enumerate(ORDER)}
+    kept_nodes = [i for i, name in enumerate(names) if name in keep]
+    if not kept_nodes and not inserted:
+        return None  # an empty <thing>, which lxml may write as <thing/>: left to render()
+    items: list[tuple[int, str] | tuple[int, int]] = [(i, i) for i in kept_nodes]
+    for name in sorted(inserted, key=rank.__getitem__):
+        # before the first kept element after it in schema order, as set_child() puts it
+        at = next((i for i in kept_nodes if rank[names[i]] > rank[name]), len(names))
+        items.append((at, name))
+    plan: list[tuple[int, int] | str] = []
+    # an inserted element goes before the kept node at its index
+    for at, what in sorted(items, key=lambda item: (item[0], isinstance(item[1], int))):
+        if isinstance(what, str):
+            plan.append(what)
+        elif plan and not isinstance(plan[-1], str) and plan[-1][1] == at:
+            plan[-1] = (plan[-1][0], at + 1)
+        else:
+            plan.append((at, at + 1))
+    return tuple(plan)
+
+
+def cut(xml: bytes, layout_text: str, keep: frozenset[str], inserted: dict[str, bytes]) -> bytes | None:
+    """A stored version's bytes with only the children in ``keep`` and the
+    serialized elements ``inserted`` (by name, put in schema order): the
+    bytes :func:`render` writes, found from the version's :func:`layout`.
+    None when the version has a child of an ``inserted`` name."""
+    names, _, offsets_text = layout_text.partition("|")
+    key = (names, keep, tuple(inserted))
+    if key in _PLANS:
+        plan = _PLANS[key]
+    else:
+        plan = _plan(names.split(","), keep, tuple(inserted))
+        if len(_PLANS) < _PLANS_KEPT:
+            _PLANS[key] = plan
+    if plan is None:
+        return None
+    offsets = offsets_text.split(",")
+    pieces = [xml[: int(offsets[0])]]
+    for item in plan:
+        if isinstance(item, str):
+            pieces.append(inserted[item])
+        else:
+            pieces.append(xml[int(offsets[item[0]]) : int(offsets[item[1]])])
+    pieces.append(xml[int(offsets[-1]) :])
+    return b"".join(pieces)
 
 
 #: Children of a Thing2 that the original Thing format does not have.

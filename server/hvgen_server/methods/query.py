@@ -177,6 +177,12 @@ def _group(
         shell.set("name", group.name)
     opening = bytes(etree.tostring(shell, encoding="utf-8"))[: -len(b"</group>")]
     out = [opening]
+    keep = thingxml.kept(sections, with_data)
+    permissions = (
+        {"eff-permissions": bytes(etree.tostring(thingxml.permissions_element(), encoding="utf-8"))}
+        if "effectivepermissions" in sections
+        else {}
+    )
     batch: list[tuple[bytes, etree._Element | None, etree._Element | None]] = []
 
     def flush() -> None:
@@ -204,6 +210,17 @@ def _group(
             payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
         if v1 and "otherdata" in sections:
             other = data_other(ctx, tx, version.version_stamp, size.add)
+        if version.layout is not None and not v1:
+            inserted = (
+                {"blob-payload": bytes(etree.tostring(payload, encoding="utf-8"))}
+                if payload is not None and len(payload)
+                else {}
+            )
+            written = thingxml.cut(xml, version.layout, keep, inserted | permissions)
+            if written is not None:  # cut without parsing; the batch before it first
+                flush()
+                out.append(written)
+                continue
         batch.append((xml, payload, other))
         if len(batch) >= _BATCH:
             flush()

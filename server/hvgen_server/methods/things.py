@@ -233,14 +233,14 @@ def _store_thing(
     kept = {ref.blob_id for ref in blob_refs}
     replaced.extend(ref.blob_id for ref in old_blobs.values() if ref.blob_id not in kept)
 
-    xml = bytes(etree.tostring(stored, encoding="utf-8"))
+    xml, layout = thingxml.serialize(stored)
     client_id = (stored.findtext("data-xml/common/client-thing-id") or "").strip() or None
     if previous is None:
         tx.things.add(ctx.record_id, thing_id, p.type_id, version_stamp, client_id, eff_date, ctx.now)
     else:
         tx.things.update(thing_id, version_stamp, client_id, eff_date, ctx.now)
     seq = previous.seq + 1 if previous is not None else 1
-    tx.things.add_version(thing_id, version_stamp, seq, ACTIVE, xml, ctx.now, blob_refs)
+    tx.things.add_version(thing_id, version_stamp, seq, ACTIVE, xml, ctx.now, blob_refs, layout)
     for ref in blob_refs:
         tx.blobs.mark_committed(ref.blob_id)
     return ThingKey(value=thing_id, version_stamp=version_stamp)
@@ -307,10 +307,10 @@ def remove_things(ctx: Context) -> None:
             stored = thingxml.parse_stored(current.xml)
             thingxml.set_child(stored, "thing-id", thingxml.element("thing-id", thing_id, version_stamp=stamp))
             thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", DELETED))
-            xml = bytes(etree.tostring(stored, encoding="utf-8"))
+            xml, layout = thingxml.serialize(stored)
             blobs = tx.things.blob_refs(current.version_stamp)
             released.extend(ref.blob_id for ref in blobs)
-            tx.things.add_version(thing_id, stamp, current.seq + 1, DELETED, xml, ctx.now, blobs)
+            tx.things.add_version(thing_id, stamp, current.seq + 1, DELETED, xml, ctx.now, blobs, layout)
             tx.things.mark_deleted(thing_id, stamp, ctx.now)
         unreferenced = tx.blobs.drop_unreferenced(released)  # blobs only the deleted things used
     for blob_id in unreferenced:  # only once the transaction is committed

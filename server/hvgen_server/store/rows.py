@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 #: Blob states: an upload in progress, finished by the client, part of a thing or package.
 UPLOADING, COMPLETE, COMMITTED = "uploading", "complete", "committed"
@@ -96,9 +97,9 @@ class AlternateId:
     created: float
 
 
-@dataclass(frozen=True)
-class ThingVersion:
-    """One version of a thing, with the thing's dates.
+class ThingVersion(NamedTuple):
+    """One version of a thing, with the thing's dates (a named tuple: made
+    straight from a row of the things query, many at a time).
 
     ``created``, ``updated`` and ``eff_date`` are the thing's (epoch seconds,
     and ISO text for the effective date); the rest are the version's.
@@ -114,6 +115,8 @@ class ThingVersion:
     updated: float
     xml: bytes
     seq: int
+    #: Where the version's top-level nodes are in ``xml`` (:func:`..thingxml.layout`), if known.
+    layout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,7 @@ class ThingFilter:
     updated_person_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """A version a query found, and which of its filters it matched
     (their indexes; empty when the query has no filters)."""
 

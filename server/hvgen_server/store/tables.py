@@ -254,8 +254,9 @@ class ThingTable(ABC):
         xml: bytes,
         now: float,
         blobs: list[BlobRef],
+        layout: str | None = None,
     ) -> None:
-        """Store a version of a thing and the blobs it names."""
+        """Store a version of a thing (with its :func:`~..thingxml.layout`) and the blobs it names."""
 
     @abstractmethod
     def blob_refs(self, version_stamp: str) -> list[BlobRef]:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from .rows import ACTIVE, ThingFilter, ThingSelection
 
 #: A version with its thing's dates, in :class:`~.rows.ThingVersion`'s field order.
-VERSION_COLUMNS = "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq"
+VERSION_COLUMNS = (
+    "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq, v.layout"
+)
 
 #: Bounds of a filter: (ThingFilter field, column, operator).
 _BOUNDS = (

@@ -13,7 +13,6 @@ for the next page that shows it (:class:`StudyCache`).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 import warnings
@@ -315,7 +314,7 @@ class Studies:
         self.cache = cache or StudyCache()
 
     def _read(self, version: ThingVersion, xml: bytes, blobs: list[VersionBlob]) -> Study | Unreadable:
-        study = read_study(dataclasses.replace(version, xml=xml), blobs, self.trust)
+        study = read_study(version._replace(xml=xml), blobs, self.trust)
         self.cache.put(study)
         return study
 

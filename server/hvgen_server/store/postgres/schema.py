@@ -247,6 +247,12 @@ CREATE INDEX sign_in_failures_by_login ON sign_in_failures(login, at);
 CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);
 """,
     ),
+    (
+        "the layout of versions: where their top-level nodes are, for GetThings to cut them without parsing",
+        """
+ALTER TABLE versions ADD COLUMN layout TEXT;
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

@@ -103,11 +103,12 @@ class PostgresThings(ThingTable):
         xml: bytes,
         now: float,
         blobs: list[BlobRef],
+        layout: str | None = None,
     ) -> None:
         self.db.execute(
             "INSERT INTO versions(version_stamp, thing_id, seq, state, xml, created, created_app_id, "
-            "created_person_id, updated_app_id, updated_person_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (version_stamp, thing_id, seq, state, xml, now, *audit_values(xml)),
+            "created_person_id, updated_app_id, updated_person_id, layout) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (version_stamp, thing_id, seq, state, xml, now, *audit_values(xml), layout),
         )
         for ref in blobs:
             self.db.execute(

@@ -8,7 +8,7 @@ from ..audits import AUDIT_COLUMNS as _AUDIT_COLUMNS
 from ..audits import audit_values
 from ..errors import StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS versions (
     created_person_id TEXT,
     updated_app_id TEXT,
     updated_person_id TEXT,
+    layout TEXT,                      -- where its top-level nodes are in xml (GetThings cuts without parsing)
     UNIQUE (thing_id, seq)
 );
 CREATE TABLE IF NOT EXISTS blobs (
@@ -202,12 +203,13 @@ CREATE INDEX IF NOT EXISTS dicom_instances_by_sop ON dicom_instances(record_id, 
 """
 
 
-#: Columns versions 3 and 6 added to tables that existed before.
+#: Columns versions 3, 6 and 7 added to tables that existed before.
 _ADDED_COLUMNS = (
     ("applications", "action_url", "TEXT"),
     ("sessions", "algorithm", "TEXT NOT NULL DEFAULT 'HMACSHA256'"),
     ("seen_requests", "answer", "BLOB"),
     ("blobs", "files_state", "TEXT NOT NULL DEFAULT ''"),
+    ("versions", "layout", "TEXT"),
 )
 
 
@@ -237,7 +239,10 @@ def migrate(conn: sqlite3.Connection) -> None:
     filled as DICOMweb requests arrive. Version 5 adds ``sign_in_failures``
     (the shell's lockout, kept in memory before). Version 6 adds the upload
     state of blobs (``files_state``: where the blob bytes backend has an
-    unfinished upload's bytes; '' for the blob folder). Every step is
+    unfinished upload's bytes; '' for the blob folder). Version 7 adds
+    the layout of versions (where their top-level nodes are, for GetThings
+    to cut them without parsing; NULL for versions written before, which
+    are parsed as they were). Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 

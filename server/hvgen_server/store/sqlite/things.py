@@ -39,11 +39,13 @@ class SqliteThings(ThingTable):
     ) -> Iterator[Match]:
         query = select_query(SQLITE, record_id, selection, filters, limit=limit, offset=offset, with_xml=with_xml)
         cursor = self.db.execute(query.sql, query.args)
+        cursor.row_factory = None  # plain tuples: the version's columns in field order, then the filter flags
+        width = len(ThingVersion._fields)
         try:
             for row in cursor:
-                columns_of = dict(row)
-                matched = tuple(i for i in range(query.filters) if columns_of.pop(f"m{i}"))
-                yield Match(ThingVersion(**columns_of), matched)
+                flags = row[width:]
+                matched = tuple(i for i, flag in enumerate(flags) if flag) if flags else ()
+                yield Match(ThingVersion._make(row[:width]), matched)
         finally:
             cursor.close()
 
@@ -98,11 +100,12 @@ class SqliteThings(ThingTable):
         xml: bytes,
         now: float,
         blobs: list[BlobRef],
+        layout: str | None = None,
     ) -> None:
         self.db.execute(
             "INSERT INTO versions(version_stamp, thing_id, seq, state, xml, created, created_app_id, "
-            "created_person_id, updated_app_id, updated_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (version_stamp, thing_id, seq, state, xml, now, *audit_values(xml)),
+            "created_person_id, updated_app_id, updated_person_id, layout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (version_stamp, thing_id, seq, state, xml, now, *audit_values(xml), layout),
         )
         self.db.executemany(
             "INSERT INTO version_blobs(version_stamp, name, content_type, blob_id) VALUES (?, ?, ?, ?)",
