@@ -99,7 +99,10 @@ class Checker:
                 if name not in _XSI_ALLOWED and not cls._ANY_ATTRIBUTES:  # noqa: SLF001
                     self._report(element, f"unexpected attribute {_attribute(name)}", True)
                 continue
-            problem = field.type.check(value)
+            kind = field.type
+            if kind.trivial or kind.valid(value):
+                continue
+            problem = kind.check(value)
             if problem is not None:
                 self._report(element, f"attribute {name}: {problem}", False)
         for name in cls._REQUIRED_ATTRIBUTES:  # noqa: SLF001
@@ -107,15 +110,20 @@ class Checker:
                 self._report(element, f"the required attribute {name} is missing", False)
 
     def _walk(self, element: etree._Element, cls: type[Binding]) -> None:
-        if cls._REQUIRED_ATTRIBUTES or len(element.attrib):  # noqa: SLF001
+        if cls._REQUIRED_ATTRIBUTES or element.keys():  # noqa: SLF001
             self._attributes(element, cls)
         text_field = cls._TEXT  # noqa: SLF001
         if text_field is not None:
             if len(element):
                 self._elements_in_text(element)
-            problem = text_field.type.check(_text(element))
-            if problem is not None:
-                self._report(element, problem, False)
+                value = _text(element) or ""
+            else:
+                value = element.text or ""
+            kind = text_field.type
+            if not kind.trivial and not kind.valid(value):
+                problem = kind.check(value)
+                if problem is not None:
+                    self._report(element, problem, False)
             return
         if cls is RawElement:
             return
@@ -127,7 +135,7 @@ class Checker:
         model: Model = cls._MODEL  # noqa: SLF001
         walk = self._walk
         state = 0
-        for child in element:
+        for child in element[:]:  # a slice: much quicker than lxml's iterator
             tag = child.tag
             if tag.__class__ is not str:
                 continue
@@ -139,7 +147,7 @@ class Checker:
                 if child_cls is not None:
                     walk(child, child_cls)
                 else:
-                    if len(child) or len(child.attrib):
+                    if len(child) or child.keys():
                         self._value_shape(child)
                         text = _text(child)
                     else:

@@ -206,7 +206,7 @@ class Field(Generic[T]):
     def _children(self, owner: View) -> list[etree._Element]:
         if isinstance(self.item, Wild):
             named = type(owner)._CHILDREN  # noqa: SLF001
-            return [c for c in owner._el if isinstance(c.tag, str) and c.tag not in named]  # noqa: SLF001
+            return [c for c in owner._el[:] if isinstance(c.tag, str) and c.tag not in named]  # noqa: SLF001
         return list(owner._el.findall(self.tag))  # noqa: SLF001
 
     def _first(self, owner: View) -> etree._Element | None:
@@ -230,7 +230,7 @@ def _position(cls: type[Any], element: etree._Element, order: int) -> int:
     orders = cls._ORDERS  # noqa: SLF001
     wild_order = cls._WILD_ORDER  # noqa: SLF001
     position = 0
-    for index, child in enumerate(element):
+    for index, child in enumerate(element[:]):
         tag = child.tag
         if not isinstance(tag, str):
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -68,13 +69,36 @@ class Limits:
             raise OverLimit(f"{what} has over {self.max_elements} elements ({tags} tags)")
 
     def check_tree(self, root: etree._Element, what: str) -> None:
-        elements = int(root.xpath("count(//*)"))
+        count, crowded, deep = _tree_tests(self.max_attributes, self.max_depth)
+        elements = int(count(root))
         if elements > self.max_elements:
             raise OverLimit(f"{what} has {elements} elements, over the limit of {self.max_elements}")
-        if root.xpath(f"boolean(//*[count(@*) > {int(self.max_attributes)}])"):
+        if crowded(root):
             raise OverLimit(f"{what} has an element with over {self.max_attributes} attributes")
-        if root.xpath("boolean(/" + "/*" * (int(self.max_depth) + 1) + ")"):
+        if deep(root):
             raise OverLimit(f"{what} nests elements over {self.max_depth} deep")
+
+
+_COMPILED = threading.local()
+
+
+def _tree_tests(max_attributes: int, max_depth: int) -> tuple[etree.XPath, etree.XPath, etree.XPath]:
+    """The XPath tests of :meth:`Limits.check_tree`, compiled once per thread
+    and limits (compiling cost more than running them on a request)."""
+    tests: dict[tuple[int, int], tuple[etree.XPath, etree.XPath, etree.XPath]] | None = getattr(
+        _COMPILED, "tests", None
+    )
+    if tests is None:
+        tests = _COMPILED.tests = {}
+    key = (int(max_attributes), int(max_depth))
+    found = tests.get(key)
+    if found is None:
+        found = tests[key] = (
+            etree.XPath("count(//*)"),
+            etree.XPath(f"boolean(//*[count(@*) > {key[0]}])"),
+            etree.XPath("boolean(/" + "/*" * (key[1] + 1) + ")"),
+        )
+    return found
 
 
 def _parser() -> etree.XMLParser:

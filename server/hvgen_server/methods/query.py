@@ -183,6 +183,8 @@ def _group(
         if "effectivepermissions" in sections
         else {}
     )
+    with_payload = "blobpayload" in sections and not v1
+    with_other = v1 and "otherdata" in sections
     batch: list[tuple[bytes, etree._Element | None, etree._Element | None]] = []
 
     def flush() -> None:
@@ -206,19 +208,19 @@ def _group(
         xml = version.xml or tx.things.xml(version.version_stamp)
         size.add(len(xml))
         payload = other = None
-        if "blobpayload" in sections and not v1:
+        if with_payload:
             payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
-        if v1 and "otherdata" in sections:
+        if with_other:
             other = data_other(ctx, tx, version.version_stamp, size.add)
-        if version.layout is not None and not v1:
-            inserted = (
-                {"blob-payload": bytes(etree.tostring(payload, encoding="utf-8"))}
-                if payload is not None and len(payload)
-                else {}
-            )
-            written = thingxml.cut(xml, version.layout, keep, inserted | permissions)
+        layout = version.layout
+        if layout is not None and not v1:
+            inserted = permissions
+            if payload is not None and len(payload):
+                inserted = {"blob-payload": bytes(etree.tostring(payload, encoding="utf-8")), **permissions}
+            written = thingxml.cut(xml, layout, keep, inserted)
             if written is not None:  # cut without parsing; the batch before it first
-                flush()
+                if batch:
+                    flush()
                 out.append(written)
                 continue
         batch.append((xml, payload, other))
