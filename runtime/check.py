@@ -110,9 +110,10 @@ class Checker:
                 self._report(element, f"the required attribute {name} is missing", False)
 
     def _walk(self, element: etree._Element, cls: type[Binding]) -> None:
-        if cls._REQUIRED_ATTRIBUTES or element.keys():  # noqa: SLF001
+        plan = _PLANS.get(cls) or _plan(cls)
+        required, text_field, mixed, steps, model = plan
+        if required or element.keys():
             self._attributes(element, cls)
-        text_field = cls._TEXT  # noqa: SLF001
         if text_field is not None:
             if len(element):
                 self._elements_in_text(element)
@@ -125,14 +126,11 @@ class Checker:
                 if problem is not None:
                     self._report(element, problem, False)
             return
-        if cls is RawElement:
+        if model is None:  # RawElement: anything goes
             return
-        mixed = cls._MIXED  # noqa: SLF001
         text = element.text
         if text is not None and not mixed and text.strip(_WS):
             self._text(element, text, f"where {_name(element.tag)} holds only elements")
-        steps = cls.__dict__.get("_STEPS") or _steps(cls)
-        model: Model = cls._MODEL  # noqa: SLF001
         walk = self._walk
         state = 0
         for child in element[:]:  # a slice: much quicker than lxml's iterator
@@ -235,6 +233,26 @@ def _expected(model: Model, state: int, cls: type[Binding]) -> list[str]:
     if model.wild.get(state):
         found.append("any element")
     return found
+
+
+#: What :meth:`Checker._walk` reads of a class, by class: (required
+#: attributes, text field, mixed, steps, content model or None for
+#: RawElement), gathered once.
+_Plan = tuple[Any, Any, bool, tuple[dict[str, tuple[int, Any, Any]], ...], "Model | None"]
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type[Binding]) -> _Plan:
+    raw = cls is RawElement
+    plan: _Plan = (
+        cls._REQUIRED_ATTRIBUTES,  # noqa: SLF001
+        cls._TEXT,  # noqa: SLF001
+        bool(cls._MIXED),  # noqa: SLF001
+        () if raw or cls._TEXT is not None else (cls.__dict__.get("_STEPS") or _steps(cls)),  # noqa: SLF001
+        None if raw else cls._MODEL,  # noqa: SLF001
+    )
+    _PLANS[cls] = plan
+    return plan
 
 
 def _steps(cls: type[Binding]) -> tuple[dict[str, tuple[int, Any, Any]], ...]:

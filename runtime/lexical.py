@@ -181,7 +181,7 @@ def _date_time_valid(text: str) -> bool:
     match = _DATE_TIME.fullmatch(text.strip(_WS))
     if not match:
         return False
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
     if not (1 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= _DAYS[month - 1]):
         return False
     if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):

@@ -403,6 +403,10 @@ def enum_type(enum: type[Enum], base: SimpleType | None = None, name: str | None
         raise ValueError(f"{value!r} is not a {label}")
 
     derived = SimpleType(label, parse, format_member, base.whitespace, enum)
+    if base.whitespace == "preserve":
+        derived.valid = by_text.__contains__  # what parse() accepts, in one call
+    else:
+        derived.valid = lambda text: derived.normalize(text) in by_text
     derived.base = base
     derived.builtin = base.builtin
     derived.facets = {"enumeration": tuple(by_text)}

@@ -237,8 +237,10 @@ def layout(thing: etree._Element, xml: bytes) -> str | None:
     return ",".join(names) + "|" + ",".join(map(str, offsets))
 
 
-#: A cut: runs of nodes kept (first and end index into the offsets) and names of elements put in between.
-_Plan = tuple["tuple[int, int] | str", ...]
+#: A cut: what goes between the head and the end of <thing>, in order: runs
+#: of nodes kept (first and end index into the offsets, None) and elements
+#: put in between (0, 0, their name).
+_Plan = tuple[tuple[int, int, "str | None"], ...]
 _PLANS: dict[tuple[str, frozenset[str], tuple[str, ...]], _Plan | None] = {}
 _PLANS_KEPT = 4096
 
@@ -246,24 +248,24 @@ _PLANS_KEPT = 4096
 def _plan(names: list[str], keep: frozenset[str], inserted: tuple[str, ...]) -> _Plan | None:
     if any(name in names for name in inserted):
         return None  # replacing a stored child: left to render()
-    rank = {name: i for i, name in enumerate(ORDER)}
     kept_nodes = [i for i, name in enumerate(names) if name in keep]
     if not kept_nodes and not inserted:
         return None  # an empty <thing>, which lxml may write as <thing/>: left to render()
-    items: list[tuple[int, str] | tuple[int, int]] = [(i, i) for i in kept_nodes]
-    for name in sorted(inserted, key=rank.__getitem__):
+    rank = {name: i for i, name in enumerate(ORDER)}
+    # (index of the node it goes before, 0 for an element put there / 1 for the node itself, name)
+    items = [(i, 1, "") for i in kept_nodes]
+    for name in inserted:
         # before the first kept element after it in schema order, as set_child() puts it
         at = next((i for i in kept_nodes if rank[names[i]] > rank[name]), len(names))
-        items.append((at, name))
-    plan: list[tuple[int, int] | str] = []
-    # an inserted element goes before the kept node at its index
-    for at, what in sorted(items, key=lambda item: (item[0], isinstance(item[1], int))):
-        if isinstance(what, str):
-            plan.append(what)
-        elif plan and not isinstance(plan[-1], str) and plan[-1][1] == at:
-            plan[-1] = (plan[-1][0], at + 1)
+        items.append((at, 0, name))
+    plan: list[tuple[int, int, str | None]] = []
+    for at, is_node, name in sorted(items, key=lambda item: (item[0], item[1], rank.get(item[2], 0))):
+        if not is_node:
+            plan.append((0, 0, name))
+        elif plan and plan[-1][2] is None and plan[-1][1] == at:
+            plan[-1] = (plan[-1][0], at + 1, None)
         else:
-            plan.append((at, at + 1))
+            plan.append((at, at + 1, None))
     return tuple(plan)
 
 
@@ -274,21 +276,17 @@ def cut(xml: bytes, layout_text: str, keep: frozenset[str], inserted: dict[str, 
     None when the version has a child of an ``inserted`` name."""
     names, _, offsets_text = layout_text.partition("|")
     key = (names, keep, tuple(inserted))
-    if key in _PLANS:
-        plan = _PLANS[key]
-    else:
-        plan = _plan(names.split(","), keep, tuple(inserted))
+    plan = _PLANS.get(key, ())
+    if plan == ():
+        plan = _plan(names.split(","), keep, key[2])
         if len(_PLANS) < _PLANS_KEPT:
             _PLANS[key] = plan
     if plan is None:
         return None
     offsets = offsets_text.split(",")
     pieces = [xml[: int(offsets[0])]]
-    for item in plan:
-        if isinstance(item, str):
-            pieces.append(inserted[item])
-        else:
-            pieces.append(xml[int(offsets[item[0]]) : int(offsets[item[1]])])
+    for first, end, name in plan:
+        pieces.append(xml[int(offsets[first]) : int(offsets[end])] if name is None else inserted[name])
     pieces.append(xml[int(offsets[-1]) :])
     return b"".join(pieces)
 

@@ -114,8 +114,9 @@ def select(ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budg
         with_xml=True,  # read with the row: one query, not one per thing
     )
     count = 0
+    filtered = any(xpaths)
     for match in found:
-        if any(xpaths):
+        if filtered:
             root = thingxml.parse_stored(match.version.xml)
             if not any(xpaths[i] is None or budget.matches(xpaths[i], root) for i in match.filters):
                 continue

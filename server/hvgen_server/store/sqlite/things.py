@@ -41,11 +41,15 @@ class SqliteThings(ThingTable):
         cursor = self.db.execute(query.sql, query.args)
         cursor.row_factory = None  # plain tuples: the version's columns in field order, then the filter flags
         width = len(ThingVersion._fields)
+        make = ThingVersion._make
+        matched_by: dict[tuple[int, ...], tuple[int, ...]] = {}  # flags -> indexes of the filters matched
         try:
             for row in cursor:
                 flags = row[width:]
-                matched = tuple(i for i, flag in enumerate(flags) if flag) if flags else ()
-                yield Match(ThingVersion._make(row[:width]), matched)
+                matched = matched_by.get(flags)
+                if matched is None:
+                    matched = matched_by[flags] = tuple(i for i, flag in enumerate(flags) if flag)
+                yield Match(make(row[:width]), matched)
         finally:
             cursor.close()
 
