@@ -438,12 +438,27 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
         database_at(url, version)
         with psycopg.connect(url, autocommit=True) as db:
             db.execute("INSERT INTO records VALUES ('r1', 'c0ffee00-0000-0000-0000-000000000001', 'Old')")
+            db.execute(
+                "INSERT INTO things VALUES ('t1', 'r1', 'y', 's1', 'Active', NULL, '2024-01-01T00:00:00.000Z', 1, 1)"
+            )
+            db.execute(
+                "INSERT INTO versions(version_stamp, thing_id, seq, state, xml, created) VALUES (%s, %s, 1, %s, %s, 1)",
+                (
+                    "s1",
+                    "t1",
+                    "Active",
+                    b'<thing><thing-id version-stamp="s1">t1</thing-id><data-xml><a/></data-xml></thing>',
+                ),
+            )
         store = PostgresStore(url, pool_size=1)
         try:
             assert store.meta("schema_version") == str(SCHEMA_VERSION)
             person = store.person("c0ffee00-0000-0000-0000-000000000001")
             if version < 3:  # version 3 added persons: a record of before gets one, who cannot sign in
                 assert person is not None and person.login == "person-c0ffee00" and person.password_hash is None
+            with store.read() as tx:  # version 6 keeps the layout of versions: those of before get theirs
+                old = tx.things.current("r1", "t1")
+            assert old is not None and old.layout is not None
         finally:
             store.close()
         assert layout(url) == layout(fresh), f"a version {version} database migrated differs from a new one"

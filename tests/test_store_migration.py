@@ -149,3 +149,41 @@ def test_sign_in_attempts_are_counted_per_login_within_the_window(tmp_path: Path
     finally:
         one.close()
         two.close()
+
+
+#: A thing version as an older store kept it.
+OLD_VERSION = (
+    b'<thing><thing-id version-stamp="s1">t1</thing-id><type-id name="x">y</type-id>'
+    b"<created><timestamp>2024-01-01T00:00:00Z</timestamp></created><data-xml><a>1</a></data-xml></thing>"
+)
+
+
+def test_a_version_6_store_gives_its_versions_layouts(tmp_path: Path) -> None:
+    """Version 7 keeps each version's layout (GetThings cuts versions along
+    it); the versions of an older store get theirs when it is opened, and one
+    that cannot have one keeps none (it is parsed when read)."""
+    database = tmp_path / "store.sqlite"
+    store = SqliteStore(database)
+    record, _ = store.add_record("r", [])
+    with store.write() as tx:
+        for thing_id, xml in (("t1", OLD_VERSION), ("t2", b'<thing xmlns:n="urn:n"><thing-id>t2</thing-id></thing>')):
+            tx.things.add(record, thing_id, "y", f"s-{thing_id}", None, "2024-01-01T00:00:00.000Z", 1.0)
+            tx.things.add_version(thing_id, f"s-{thing_id}", 1, "Active", xml, 1.0, [])
+    store.close()
+    with sqlite3.connect(database) as conn:  # as version 6 made it
+        conn.execute("ALTER TABLE versions DROP COLUMN layout")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store = SqliteStore(database)
+    try:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        with store.read() as tx:
+            first, second = (tx.things.current(record, t) for t in ("t1", "t2"))
+        assert first is not None and first.layout is not None and second is not None and second.layout is None
+        from hvgen_server import thingxml
+
+        assert thingxml.cut(first.xml, first.layout, thingxml.kept({"core"}, True), {}) == (
+            b'<thing><thing-id version-stamp="s1">t1</thing-id><type-id name="x">y</type-id>'
+            b"<data-xml><a>1</a></data-xml></thing>"
+        )
+    finally:
+        store.close()

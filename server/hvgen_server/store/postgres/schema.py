@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from ..errors import StoreError
+from ..layouts import BATCH, layout_of
 
 #: Key of the advisory lock that serializes migrations (any number, the same everywhere).
 MIGRATION_LOCK = 0x6876_6765_6E5F_6462
@@ -257,6 +258,27 @@ ALTER TABLE versions ADD COLUMN layout TEXT;
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The version that gave versions their layout (filled in for the versions already there).
+LAYOUTS = 6
+
+
+def _fill_layouts(conn: psycopg.Connection[Any]) -> None:
+    """Give the versions of an older database their layouts, a batch at a time."""
+    after = ""
+    while True:
+        rows = conn.execute(
+            "SELECT version_stamp, xml FROM versions WHERE version_stamp > %s AND layout IS NULL "
+            "ORDER BY version_stamp LIMIT %s",
+            (after, BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE versions SET layout = %s WHERE version_stamp = %s",
+                [(layout_of(bytes(r["xml"])), r["version_stamp"]) for r in rows],
+            )
+        after = rows[-1]["version_stamp"]
 
 
 def migrate(conn: psycopg.Connection[Any]) -> int:
@@ -284,6 +306,8 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 (str(version),),
             )
+        if 0 < found < LAYOUTS:
+            _fill_layouts(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -7,6 +7,7 @@ import sqlite3
 from ..audits import AUDIT_COLUMNS as _AUDIT_COLUMNS
 from ..audits import audit_values
 from ..errors import StoreError
+from ..layouts import BATCH, layout_of
 
 SCHEMA_VERSION = 7
 
@@ -277,4 +278,23 @@ def migrate(conn: sqlite3.Connection) -> None:
         "SELECT DISTINCT r.person_id, 'person-' || substr(r.person_id, 1, 8), 'Local person', NULL, 0 "
         "FROM records r WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_id = r.person_id)"
     )
+    if 0 < found < 7:
+        _fill_layouts(conn)
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _fill_layouts(conn: sqlite3.Connection) -> None:
+    """Give the versions of an older store their layouts, a batch at a time."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, version_stamp, xml FROM versions WHERE rowid > ? AND layout IS NULL ORDER BY rowid LIMIT ?",
+            (after, BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        conn.executemany(
+            "UPDATE versions SET layout = ? WHERE version_stamp = ?",
+            [(layout_of(bytes(xml)), stamp) for _, stamp, xml in rows],
+        )
+        after = rows[-1][0]
