@@ -121,14 +121,30 @@ def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
 
 
 def _prolog_of(raw: bytes) -> bytes:
-    """The bytes before the first element, decoded enough to look for a DOCTYPE."""
+    """The bytes before the first element (where a DOCTYPE can be), decoded
+    enough to look for one; all of ``raw`` when in doubt."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = raw.decode("utf-16")
         except UnicodeDecodeError:
             return raw
         return text.encode("utf-8", "replace")
-    return raw
+    at = 0
+    while True:
+        at = raw.find(b"<", at)
+        if at < 0:
+            return raw
+        if raw.startswith(b"<?", at):
+            end = raw.find(b"?>", at)
+        elif raw.startswith(b"<!--", at):
+            end = raw.find(b"-->", at)
+        elif raw.startswith(b"<!", at):
+            return raw  # a DOCTYPE or something odd: look everywhere
+        else:
+            return raw[:at]  # the document element starts here
+        if end < 0:
+            return raw
+        at = end + 2
 
 
 def parse(

@@ -43,7 +43,13 @@ PARAMETER_ENTITY = b"""<!DOCTYPE thing [<!ENTITY % p SYSTEM "file:///etc/passwd"
 
 UTF16_DOCTYPE = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE t [<!ENTITY a "b">]><thing/>'.encode("utf-16")
 
+#: A DOCTYPE behind the things a prolog may hold before it.
+AFTER_PROLOG = (
+    b'<?xml version="1.0"?>\n<?style x?><!-- a <note> -->\n<!doctype thing [<!ENTITY a "b">]><thing>&a;</thing>'
+)
+
 HOSTILE = {
+    "after-prolog": AFTER_PROLOG,
     "billion-laughs": BILLION_LAUGHS,
     "quadratic-blowup": QUADRATIC,
     "xxe-file": XXE_FILE,
@@ -54,6 +60,7 @@ HOSTILE = {
 }
 
 MALFORMED = {
+    "doctype-inside": (b"<thing><!DOCTYPE t [<!ENTITY a 'b'>]></thing>", "not well-formed"),
     "unclosed": (b"<thing><tags>x</thing>", "not well-formed"),
     "garbage": (b"\x00\x01not xml", "not well-formed"),
     "empty": (b"   ", "empty"),
