@@ -107,7 +107,7 @@ class ReceivedRequest:
         except HealthVaultXmlError as exc:
             raise _invalid_xml(str(exc)) from None
         parts = _parts(root)
-        header_begin, header_end = locate(self.raw, parts["header"])
+        header_begin, header_end = locate(self.raw, parts["header"], parsed=(self.header_bytes, self.header_element))
         info_begin, info_end = locate(self.raw, parts["info"], header_end)
         if self.raw[header_begin:header_end] != self.header_bytes or self.raw[info_begin:info_end] != self.info_bytes:
             raise _invalid_xml(
@@ -166,8 +166,12 @@ def _find_element(raw: bytes, name: bytes, start: int = 0, end: int | None = Non
     return begin, close + len(name) + 3
 
 
-def locate(raw: bytes, element: etree._Element, start: int = 0) -> tuple[int, int]:
+def locate(
+    raw: bytes, element: etree._Element, start: int = 0, parsed: tuple[bytes, etree._Element] | None = None
+) -> tuple[int, int]:
     """Byte range of ``element`` (unqualified, no attributes) in ``raw``.
+    ``parsed``: bytes already parsed alone, and their element (used when
+    they are the bytes found, instead of parsing them again).
 
     Raises:
         status.InvalidXml: The element is not there, or the bytes found do
@@ -180,10 +184,14 @@ def locate(raw: bytes, element: etree._Element, start: int = 0) -> tuple[int, in
     if found is None:
         raise _invalid_xml(f"cannot locate a closed <{text}> in the request")
     begin, end = found
-    try:
-        sliced = safexml.parse(raw[begin:end], what=text, max_bytes=None)
-    except HealthVaultXmlError:
-        sliced = None
+    sliced: etree._Element | None
+    if parsed is not None and raw[begin:end] == parsed[0]:
+        sliced = parsed[1]
+    else:
+        try:
+            sliced = safexml.parse(raw[begin:end], what=text, max_bytes=None)
+        except HealthVaultXmlError:
+            sliced = None
     if sliced is None or _c14n(sliced) != _c14n(element):
         raise _invalid_xml(
             f"the <{text}> element must be written plainly (no comments, CDATA or "

@@ -101,17 +101,25 @@ def _tree_tests(max_attributes: int, max_depth: int) -> tuple[etree.XPath, etree
     return found
 
 
+_PARSERS = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        load_dtd=False,
-        dtd_validation=False,
-        no_network=True,
-        huge_tree=False,
-        remove_comments=False,
-        remove_pis=False,
-        collect_ids=False,
-    )
+    """The safe parser, one per thread (lxml parsers are reused between
+    documents, not shared between threads)."""
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False,
+            load_dtd=False,
+            dtd_validation=False,
+            no_network=True,
+            huge_tree=False,
+            remove_comments=False,
+            remove_pis=False,
+            collect_ids=False,
+        )
+    return parser
 
 
 def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
