@@ -229,6 +229,13 @@ def _position(cls: type[Any], element: etree._Element, order: int) -> int:
     whose field comes at or before it in the content model."""
     orders = cls._ORDERS  # noqa: SLF001
     wild_order = cls._WILD_ORDER  # noqa: SLF001
+    count = len(element)
+    if count:  # children set in schema order (as constructors do) go last: no scan
+        last = element[count - 1].tag
+        if isinstance(last, str):
+            last_order = orders.get(last, wild_order)
+            if last_order is not None and last_order <= order:
+                return count
     position = 0
     for index, child in enumerate(element[:]):
         tag = child.tag

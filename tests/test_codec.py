@@ -302,3 +302,28 @@ def test_deferred_envelope_problems_still_come_on_arrival() -> None:
     data = _response_of(f"<thing><type-id>{BP}</type-id><surprise/><data-xml>{BP_OK}<common/></data-xml></thing>")
     with pytest.raises(HealthVaultXmlError, match="surprise"):
         codec.read_response(data, defer_data=True)
+
+
+def test_fields_set_in_any_order_are_written_in_schema_order() -> None:
+    """A value set after later ones goes where the schema puts it, also
+    behind a trailing comment (which stays last)."""
+    from lxml import etree
+
+    from healthvault.schema import HashFinalized, HashFinalizedData
+
+    header = Header(
+        method="GetThings", method_version=3, msg_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), msg_ttl=60, version="v1"
+    )
+    header.msg_ttl = 1800  # replaced where it is
+    header.version = None
+    header.version = "v2"  # set again after a removal: last
+    header.record_id = "b0000000-0000-0000-0000-000000000001"
+    element = header._el  # noqa: SLF001
+    element.append(etree.Comment(" a note "))
+    header.language = "en"
+    header.info_hash = HashFinalized(hash_data=HashFinalizedData(value="aGk=", alg_name="SHA256"))
+    tags = [c.tag if isinstance(c.tag, str) else "#" for c in element]
+    assert tags == [
+        "method", "method-version", "record-id", "language", "msg-time", "msg-ttl", "version", "info-hash", "#",
+    ]  # fmt: skip
+    assert element.findtext("msg-ttl") == "1800" and element.findtext("version") == "v2"
