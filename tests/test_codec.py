@@ -315,8 +315,7 @@ def test_fields_set_in_any_order_are_written_in_schema_order() -> None:
         method="GetThings", method_version=3, msg_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), msg_ttl=60, version="v1"
     )
     header.msg_ttl = 1800  # replaced where it is
-    header.version = None
-    header.version = "v2"  # set again after a removal: last
+    header.version = "v2"  # replaced where it is
     header.record_id = "b0000000-0000-0000-0000-000000000001"
     element = header._el  # noqa: SLF001
     element.append(etree.Comment(" a note "))
