@@ -209,9 +209,9 @@ def layout(thing: etree._Element, xml: bytes) -> str | None:
     The text is the nodes' names (``#`` for comments and processing
     instructions), then ``|`` and the byte offsets where each node starts
     (its tail included) and where the last one ends. None when the nodes
-    written one by one are not the bytes of the whole (namespace
-    declarations on <thing> that its children use, a child unknown to a
-    thing): such versions are parsed instead.
+    written one by one are not the bytes of the whole (a namespace declared
+    on <thing>, which each would declare again) or a child is unknown to a
+    thing: such versions are parsed instead.
     """
     if thing.tag != "thing" or not len(thing) or not xml.startswith(b"<thing") or not xml.endswith(_CLOSING):
         return None

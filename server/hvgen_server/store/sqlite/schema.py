@@ -10,6 +10,8 @@ from ..errors import StoreError
 from ..layouts import BATCH, layout_of
 
 SCHEMA_VERSION = 7
+#: The version that gave versions their layout (filled in for the versions already there).
+LAYOUTS = 7
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -242,8 +244,8 @@ def migrate(conn: sqlite3.Connection) -> None:
     state of blobs (``files_state``: where the blob bytes backend has an
     unfinished upload's bytes; '' for the blob folder). Version 7 adds
     the layout of versions (where their top-level nodes are, for GetThings
-    to cut them without parsing; NULL for versions written before, which
-    are parsed as they were). Every step is
+    to cut them without parsing), filled in for the versions already there
+    (NULL for one that cannot have one: it is parsed when read). Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
@@ -278,7 +280,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         "SELECT DISTINCT r.person_id, 'person-' || substr(r.person_id, 1, 8), 'Local person', NULL, 0 "
         "FROM records r WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_id = r.person_id)"
     )
-    if 0 < found < 7:
+    if 0 < found < LAYOUTS:
         _fill_layouts(conn)
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
