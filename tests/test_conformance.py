@@ -96,7 +96,7 @@ def test_published_request_schema_is_reported_broken() -> None:
     compiler = Compiler(xsd, ROOT / "templates", ROOT / "runtime", package="hvbad", entries=[xsd / "request.xsd"])
     files = compiler.compile()  # what it imports still compiles
     problems = [str(p) for p in compiler.problems]
-    assert any(p.startswith(f"{(xsd / 'request.xsd').resolve()}:") and "unknown type 'wc-types:" in p for p in problems)
+    assert any(p.startswith(f"{xsd / 'request.xsd'}:") and "unknown type 'wc-types:" in p for p in problems)
     assert (xsd / "request.xsd").resolve() in compiler.excluded
     assert not any(path.startswith("hvbad/bindings/request") for path in files)
     with pytest.raises(SchemaError, match="unknown type 'wc-types:"):

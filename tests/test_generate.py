@@ -338,6 +338,37 @@ def test_without_strict_problems_are_warnings_and_broken_schemas_are_left_out(tm
     assert "good.py" in modules and "broken.py" not in modules and "user.py" not in modules
 
 
+def test_a_schema_folder_reached_through_a_link_is_reported_as_given(tmp_path: Path) -> None:
+    """Problems name files under the folder as the user named it, even when
+    it (or a folder above it) is a symbolic link, as ../shared may be; the
+    result is the same as through the real folder, cached or not."""
+    real = tmp_path / "real" / "xsd"
+    write(
+        real,
+        "user.xsd",
+        f"""
+        {HEAD}
+          <import namespace="urn:u" schemaLocation="missing.xsd"/>
+          <complexType name="A"><attribute ref="xml:lang"/></complexType>
+        </schema>""",
+    )
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    linked = tmp_path / "link" / "xsd"
+    for _ in range(2):  # compiled, then read from the cache
+        compiler = Compiler(linked, TEMPLATES, RUNTIME, package="linked")
+        compiler.compile()
+        problems = [str(p) for p in compiler.problems]
+        assert f"{linked / 'user.xsd'}:2: imported schema not found: {linked / 'missing.xsd'}" in problems, problems
+        assert any(p.startswith(f"{linked / 'user.xsd'}:3: uses 'xml:lang' without importing") for p in problems)
+        assert not any(str(real) in p for p in problems)
+    direct = Compiler(real, TEMPLATES, RUNTIME, package="linked")
+    direct.compile()  # the same inputs, from the cache: named as given this time
+    assert [str(p) for p in direct.problems] == [p.replace(str(linked), str(real)) for p in problems]
+    result = CliRunner().invoke(main, ["generate", "--xsd", str(linked), "--out", str(tmp_path / "out"), "--strict"])
+    assert result.exit_code == 1
+    assert f"error: {linked / 'user.xsd'}:2: imported schema not found: {linked / 'missing.xsd'}" in result.output
+
+
 def test_shipped_w3c_schemas_stand_in_for_missing_imports(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -231,6 +231,10 @@ class Compiler:
         fallbacks: dict[str, Path] | None = None,
     ) -> None:
         self.xsd_dir = xsd_dir.resolve()
+        #: The schema folder as the caller named it (absolute, symbolic links
+        #: kept): problems name files under it, so that a folder reached
+        #: through a link is reported as the user knows it.
+        self.given_dir = Path(os.path.abspath(xsd_dir))
         self.templates = templates.resolve()
         self.runtime = runtime.resolve()
         self.package = package
@@ -241,9 +245,11 @@ class Compiler:
         self.fallbacks = fallbacks if fallbacks is not None else default_fallbacks()
         #: Runtime modules the last compile left out, with the reason.
         self.left_out: list[tuple[str, str]] = []
-        #: Problems the last compile found in the schemas, and the schema
-        #: files it left out because of them (with the reason).
+        #: Problems the last compile found in the schemas (files named under
+        #: the schema folder as given), and the schema files it left out
+        #: because of them (with the reason; keyed by their real paths).
         self.problems: list[SchemaProblem] = []
+        self._real_problems: list[SchemaProblem] = []
         self.excluded: dict[Path, str] = {}
 
     def entries(self) -> list[Path]:
@@ -252,7 +258,7 @@ class Compiler:
             return sorted(p.resolve() for p in self._entries)
         entries = sorted(self.xsd_dir.rglob("*.xsd"))
         if not entries:
-            raise SchemaError(self.xsd_dir, None, "no .xsd files found")
+            raise SchemaError(self.given_dir, None, "no .xsd files found")
         return entries
 
     def compile(self) -> dict[str, str]:
@@ -276,9 +282,9 @@ class Compiler:
         cache_key = outputcache.key(inputs, settings)
         cached = outputcache.load(cache_key)
         if cached is not None:
-            self.problems = [
-                SchemaProblem(Path(p), line, message, fatal) for p, line, message, fatal in cached["problems"]
-            ]
+            self.problems = self._shown(
+                [SchemaProblem(Path(p), line, message, fatal) for p, line, message, fatal in cached["problems"]]
+            )
             self.excluded = {Path(p): why for p, why in cached["excluded"]}
             self.left_out = [tuple(x) for x in cached["left_out"]]
             if self.strict and self.problems:
@@ -290,7 +296,7 @@ class Compiler:
             cache_key,
             {
                 "files": files,
-                "problems": [[str(p.path), p.line, p.message, p.fatal] for p in self.problems],
+                "problems": [[str(p.path), p.line, p.message, p.fatal] for p in self._real_problems],
                 "excluded": [[str(p), why] for p, why in sorted(self.excluded.items())],
                 "left_out": [list(x) for x in self.left_out],
             },
@@ -299,12 +305,13 @@ class Compiler:
 
     def _compile(self, entries: list[Path]) -> dict[str, str]:
         schemas = SchemaSet(entries, self.fallbacks)
-        self.problems = list(schemas.problems)
+        self._real_problems = list(schemas.problems)
+        self.problems = self._shown(schemas.problems)
         self.excluded = dict(schemas.excluded)
-        if self.strict and schemas.problems:
-            raise SchemaSetError(schemas.problems)
+        if self.strict and self.problems:
+            raise SchemaSetError(self.problems)
         if not schemas.usable():
-            raise SchemaSetError(schemas.problems or [SchemaProblem(self.xsd_dir, None, "no schema can be compiled")])
+            raise SchemaSetError(self.problems or [SchemaProblem(self.given_dir, None, "no schema can be compiled")])
         config = _config(self.package)
         transformer = _Transformer(config, schemas, self._uri)
         xsdata_logger = logging.getLogger("xsdata")
@@ -383,6 +390,19 @@ class Compiler:
             )
         return found
 
+    def _shown(self, problems: list[SchemaProblem]) -> list[SchemaProblem]:
+        """``problems`` with the files under the schema folder named under the
+        folder as given rather than its real path (they differ when it is,
+        or lies under, a symbolic link)."""
+        if self.given_dir == self.xsd_dir:
+            return list(problems)
+        real, given = f"{self.xsd_dir}{os.sep}", f"{self.given_dir}{os.sep}"
+
+        def shown(path: Path) -> Path:
+            return Path(given + str(path)[len(real) :]) if str(path).startswith(real) else path
+
+        return [replace(p, path=shown(p.path), message=p.message.replace(real, given)) for p in problems]
+
     def _uri(self, path: Path) -> str:
         """Where the compiler sees a schema: shipped stand-ins for W3C schemas
         appear under the schema folder, where the package puts them (w3c/)."""
@@ -397,7 +417,7 @@ class Compiler:
         try:
             return resolved.relative_to(self.xsd_dir).as_posix()
         except ValueError:  # an import outside the schema folder
-            raise SchemaError(path, None, f"imported schema lies outside {self.xsd_dir}") from None
+            raise SchemaError(path, None, f"imported schema lies outside {self.given_dir}") from None
 
     def _schema_files(self, schemas: SchemaSet) -> dict[str, str]:
         """The compiled schemas, shipped in the package for validation."""
