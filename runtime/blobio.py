@@ -24,6 +24,7 @@ from . import blobhash, codec
 from .errors import HealthVaultError
 from .protocol import BLOB_COMPLETE_HEADER, BLOB_RECEIVED_HEADER
 from .schema import BeginPutBlobResult, Thing2, ThingKey
+from .weburl import Unreachable, check_url, origin, reason
 
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
@@ -187,12 +188,27 @@ def _range_header(byte_range: tuple[int, int | None] | None) -> dict[str, str]:
     return {"Range": f"bytes={first}-{'' if last is None else last}"}
 
 
+@contextmanager
+def _get(http: httpx.Client, url: str, byte_range: tuple[int, int | None] | None) -> Iterator[httpx.Response]:
+    """A GET of a blob URL, streamed: a URL that cannot work raises
+    :class:`weburl.InvalidURLError` before anything is sent, a failure to
+    reach it or to read the answer :class:`weburl.Unreachable`, and an
+    error answer the platform's status (:func:`platform_error`)."""
+    check_url(url, "blob URL")
+    try:
+        with http.stream("GET", url, headers=_range_header(byte_range)) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise platform_error(response)
+            yield response
+    except httpx.TransportError as exc:
+        why = reason(exc)
+        raise Unreachable(f"cannot download from {origin(url)}: {why}", url, why) from None
+
+
 def open_blob(http: httpx.Client, url: str, byte_range: tuple[int, int | None] | None = None) -> Iterator[bytes]:
     """The blob's bytes (or a range: first and last byte, inclusive), streamed."""
-    with http.stream("GET", url, headers=_range_header(byte_range)) as response:
-        if response.status_code >= 400:
-            response.read()
-            raise platform_error(response)
+    with _get(http, url, byte_range) as response:
         yield from response.iter_bytes(READ_SIZE)
 
 
@@ -243,10 +259,7 @@ def download(
     workers = min(os.cpu_count() or 1, 4)
     hasher = blobhash.SHA256Block(block_size, workers) if expected_hash and byte_range is None else None
     count = 0
-    with http.stream("GET", url, headers=_range_header(byte_range)) as response:
-        if response.status_code >= 400:
-            response.read()
-            raise platform_error(response)
+    with _get(http, url, byte_range) as response:
         length = response.headers.get("content-length")
         total = int(length) if length and length.isdigit() else None
         for piece in response.iter_bytes(READ_SIZE):

@@ -50,6 +50,8 @@ from .schema import (
     UnprocessedThingKeyInfo,
 )
 from .thingquery import ThingQuery as ThingQuery  # re-exported: the client takes it
+from .weburl import HealthVaultTransportError as HealthVaultTransportError  # re-exported: raised here
+from .weburl import Unreachable, check_url, origin, reason
 
 try:  # a method of the local platform: schema sets without it leave it out
     from .schema import CreateDicomWebTokenParams, CreateDicomWebTokenResult
@@ -114,16 +116,14 @@ OPTIONAL_SCHEMA_CLASSES = {
 DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
 
 
-class HealthVaultTransportError(HealthVaultError):
-    """The platform could not be reached, or answered with something other than XML."""
-
-
 class HealthVaultClient:
     """A client of one platform, acting as one application.
 
     Args:
         url: The platform's base URL (:data:`protocol.METHODS_PATH` is appended unless
-            the URL already ends with ``.ashx``).
+            the URL already ends with ``.ashx``). One that cannot work (not
+            http:// or https://, no host, a bad port...) raises
+            :class:`weburl.InvalidURLError`, a ``ValueError``, at once.
         app_id: The application id.
         private_key: The application's RSA key, which signs session requests.
         certificate: The application's certificate (its thumbprint is sent).
@@ -155,7 +155,8 @@ class HealthVaultClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE,
         defer_data: bool = True,
     ) -> None:
-        base = url.rstrip("/")
+        base = check_url(url, "the platform URL").rstrip("/")
+        self.url = base
         self.endpoint = base if base.endswith(".ashx") else base + METHODS_PATH
         self.app_id = app_id
         self.private_key = private_key
@@ -196,7 +197,12 @@ class HealthVaultClient:
     # -- transport -------------------------------------------------------------
 
     def post(self, body: bytes, *, retry: bool) -> bytes:
-        """POST one request envelope and return the response body."""
+        """POST one request envelope and return the response body.
+
+        A platform that cannot be reached raises :class:`weburl.Unreachable`
+        (a :class:`HealthVaultTransportError`, with its address and the
+        reason in words) after the retries ``retry`` allows.
+        """
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -208,7 +214,10 @@ class HealthVaultClient:
                 )
             except httpx.TransportError as exc:
                 if last:
-                    raise HealthVaultTransportError(f"cannot reach {self.endpoint}: {exc}") from None
+                    why = reason(exc)
+                    raise Unreachable(
+                        f"cannot reach the platform at {origin(self.endpoint)}: {why}", self.url, why
+                    ) from None
                 time.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code >= 500 and not last:
@@ -216,7 +225,11 @@ class HealthVaultClient:
                 continue
             content = response.content
             if not content.lstrip().startswith(b"<"):
-                raise HealthVaultTransportError(f"{self.endpoint} answered HTTP {response.status_code} without XML")
+                raise HealthVaultTransportError(
+                    f"{self.endpoint} answered HTTP {response.status_code} without XML (is it a HealthVault platform?)",
+                    self.url,
+                    f"HTTP {response.status_code} without XML",
+                )
             return content
         raise AssertionError("unreachable")
 
@@ -227,11 +240,14 @@ class HealthVaultClient:
         *,
         record_id: str | None = None,
         anonymous: bool = False,
+        retry: bool | None = None,
     ) -> Any:
         """Send ``method`` with ``info`` and return the response's info.
 
         Record-scoped methods use ``record_id`` or the client's default.
-        Raises the status exception of a non-zero status code.
+        Raises the status exception of a non-zero status code. ``retry``:
+        whether a failed request is sent again (default: for the methods
+        that change nothing).
         """
         for attempt in (0, 1):
             if anonymous:
@@ -239,7 +255,7 @@ class HealthVaultClient:
             else:
                 session = self.session or self.create_session()
                 body = methods.build_request(method, info, session=session, record_id=record_id or self.record_id)
-            data = self.post(body, retry=method in SAFE_METHODS)
+            data = self.post(body, retry=method in SAFE_METHODS if retry is None else retry)
             try:
                 return methods.read_result(method, data, max_bytes=self.max_response_bytes, defer_data=self.defer_data)
             except status.AuthenticatedSessionTokenExpired:
@@ -250,7 +266,14 @@ class HealthVaultClient:
 
     # -- methods ----------------------------------------------------------------
 
-    def create_session(self) -> Session:
+    def connect(self) -> Session:
+        """Open a session now, trying once: a platform that cannot be reached,
+        or that refuses the application, is known at once, before any other
+        work (:class:`HealthVaultTransportError`, or the platform's status
+        error). The requests that follow use this session."""
+        return self.create_session(retry=False)
+
+    def create_session(self, *, retry: bool = True) -> Session:
         """Open an authenticated session (CreateAuthenticatedSessionToken v2)."""
         if self.private_key is None or self.certificate is None:
             raise HealthVaultError("creating a session needs the application's private key and certificate")
@@ -274,7 +297,7 @@ class HealthVaultClient:
         )
         if content_text not in codec.serialize_info(info):
             raise HealthVaultError("signed content does not appear verbatim in the request")
-        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN2, info, anonymous=True)
+        result = self.call(methods.CREATE_AUTHENTICATED_SESSION_TOKEN2, info, anonymous=True, retry=retry)
         self.session = Session(
             token=result.token.value,
             shared_secret=crypto.b64decode(result.shared_secret),

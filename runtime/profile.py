@@ -18,12 +18,13 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import HealthVaultError
+from .weburl import url_problem
 
 PROFILE_ENV = "HVGEN_PROFILE"
 
 
 class ProfileError(HealthVaultError):
-    """A profile that is missing or unreadable."""
+    """A profile that is missing, unreadable, incomplete or names a URL that cannot work."""
 
 
 def config_dir() -> Path:
@@ -51,7 +52,9 @@ class Profile:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Profile:
-        """Read a profile (see the module docstring for which one)."""
+        """Read a profile (see the module docstring for which one); a
+        missing, unreadable or incomplete one, or one whose url cannot work,
+        raises :class:`ProfileError` saying what is wrong."""
         target = Path(path) if path else default_profile_path()
         try:
             data = json.loads(target.read_text(encoding="utf-8"))
@@ -78,7 +81,14 @@ class Profile:
                 f"client profile {target} is incomplete: it lacks {', '.join(required)} "
                 "(`hvgen serve` writes a complete one)"
             )
-        return cls(**{k: str(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+        profile = cls(**{k: str(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+        problem = url_problem(profile.url)
+        if problem is not None:
+            raise ProfileError(
+                f"client profile {target} has url {profile.url!r}, which is not a usable URL: {problem}; "
+                "correct it (`hvgen serve` writes a correct one for the local platform)"
+            )
+        return profile
 
     def save(self, path: Path | str | None = None) -> Path:
         """Write the profile (owner-readable only) and return its path."""

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import blobs
+from .blobnames import blob_names
 from .blobs import HealthVaultBlobError, Progress, ThingBlobs
 from .schema import BlobPayload, DataXml, Thing2, ThingType
+from .weburl import InvalidURLError, url_problem
 
 try:  # the file thing type, when the schema set has it
     from .schema import CodableValue, File
@@ -143,10 +145,17 @@ def find_blob(client: HealthVaultClient, source: str, name: str = "", *, record_
     """The blob ``source`` names: a thing id (its blob ``name``, by default
     the default blob) or else a blob URL.
 
-    A thing id is looked up, so the URL is fresh and the size and hash are known.
+    A thing id is looked up, so the URL is fresh and the size and hash are
+    known. Anything else must be a usable URL: otherwise
+    :class:`weburl.InvalidURLError` says why, before anything is sent.
     """
     if not is_thing_id(source):
-        return BlobSource(url=source)
+        problem = url_problem(source)
+        if problem is not None:
+            raise InvalidURLError(
+                f"{source!r} is neither a thing id (a GUID) nor a blob URL: {problem}", source, problem
+            )
+        return BlobSource(url=source.strip())
     thing = client.get_thing(source, record_id=record_id, sections=("core",), blob_payload=True)
     if thing is None:
         raise NoSuchThing(f"no thing {source}")
@@ -155,9 +164,8 @@ def find_blob(client: HealthVaultClient, source: str, name: str = "", *, record_
         item = store.item(name)
     except KeyError:
         names = [b.name or "" for b in store.list()]
-        what = "no default blob (named '')" if name == "" else f"no blob named {name!r}"
-        has = ", ".join(repr(n) for n in names) if names else "none"
-        raise HealthVaultBlobError(f"thing {source} has {what}; its blobs: {has}") from None
+        what = "no default blob" if name == "" else f"no blob named {name!r}"
+        raise HealthVaultBlobError(f"thing {source} has {what}; its blobs: {blob_names(names)}") from None
     info = item.blob_info.hash_info
     return BlobSource(
         url=str(item.blob_ref_url) if item.blob_ref_url else None,

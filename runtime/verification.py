@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from . import blobhash, codec, crypto, safexml
+from .blobnames import blob_label
 from .errors import HealthVaultError
 from .schema import BlobPayload, SignatureData, Thing2
 from .signing import (
@@ -60,15 +61,17 @@ class Problem:
     """One reason a signature does not hold.
 
     ``part`` is one of: ``structure``, ``algorithm``, ``signed-data``
-    (data-xml or sig-data changed), ``sig-data``, ``blob:NAME``,
-    ``signature-value``, ``certificate``.
+    (data-xml or sig-data changed), ``sig-data``, ``blob:NAME``
+    (``blob:`` for the default blob, whose name is empty),
+    ``signature-value``, ``certificate``. Printed, the default blob's part
+    reads ``default blob``.
     """
 
     part: str
     message: str
 
     def __str__(self) -> str:
-        return f"{self.part}: {self.message}"
+        return f"{'default blob' if self.part == 'blob:' else self.part}: {self.message}"
 
 
 @dataclass
@@ -404,7 +407,7 @@ def _check_blobs(
     for item in sig_data.blob_signature_info.item if sig_data.blob_signature_info else []:
         name = item.blob_info.name or ""
         if name in covered:
-            result.problems.append(Problem("sig-data", f"blob {name!r} is listed twice"))
+            result.problems.append(Problem("sig-data", f"{blob_label(name)} is listed twice"))
         covered[name] = item.blob_info
     payload_el = element.find("blob-payload")
     payload = (
@@ -425,7 +428,7 @@ def _check_blobs(
             result.problems.append(Problem(f"blob:{name}", "its content-type differs from the signed one"))
         info = signed.hash_info
         if info is None or info.algorithm != blobhash.ALGORITHM or not info.hash:
-            result.problems.append(Problem("sig-data", f"blob {name!r} has no SHA256Block hash in sig-data"))
+            result.problems.append(Problem("sig-data", f"{blob_label(name)} has no SHA256Block hash in sig-data"))
             continue
         block = int(info.params.block_size) if info.params and info.params.block_size else blobhash.DEFAULT_BLOCK_SIZE
         try:

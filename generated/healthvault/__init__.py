@@ -5,6 +5,7 @@ Modules:
     binding                 Binding classes: typed views over XML elements
     blobhash                SHA256Block, the platform's blob hash
     blobio                  Blob transfer primitives: the client a transfer needs, errors, exact-size
+    blobnames               Blob names as people read them
     blobs                   The blobs of a thing: streamed to and from the platform in constant memory
     blobupload              Streamed blob uploads, in constant memory
     check                   Checking a document against its binding classes as it is read
@@ -30,6 +31,7 @@ Modules:
     validation              Validate data-xml against its thing type's schema
     values                  Simple types: the lexical space and value of XML Schema simple values
     verification            Verifying thing signatures (HVSignatureMethod2)
+    weburl                  URLs the client is given, checked before they are used, and why a
     wire                    The platform's namespaces, and bindings to and from wire text
     xmltree                 The element level under the binding classes: names, new elements, documents
 

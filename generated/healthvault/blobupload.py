@@ -33,6 +33,7 @@ from .blobio import (
 )
 from .protocol import BLOB_STATE_HEADER
 from .schema import BlobHashAlgorithmParameters, BlobHashInfo, BlobInfo, BlobPayloadItem
+from .weburl import origin, reason, url_problem
 
 #: The classes this module takes from the schema set (see ``hvgen generate``).
 SCHEMA_CLASSES = {
@@ -174,12 +175,15 @@ class BlobUpload:
         self._request("POST", chunk, headers)
 
     def _request(self, method: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        wrong = url_problem(self.url)
+        if wrong is not None:  # nothing to retry: the platform gave a URL that cannot work
+            raise HealthVaultBlobError(f"the upload URL the platform gave, {self.url!r}, is not a usable URL: {wrong}")
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
                 response = self.client.http.request(method, self.url, content=body, headers=headers)
             except httpx.TransportError as exc:
-                problem = f"cannot reach the platform: {exc}"
+                problem = f"cannot reach the platform at {origin(self.url)}: {reason(exc)}"
             else:
                 if response.status_code < 400:
                     return response

@@ -31,6 +31,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from . import blobhash, codec, crypto, safexml
+from .blobnames import blob_label, blob_names
 from .errors import HealthVaultError
 from .schema import (
     BlobHashAlgorithmParameters,
@@ -158,7 +159,7 @@ def _blob_hash(item: Any, blobs: Mapping[str, BlobSource], block_size: int) -> s
         claimed = int(info.params.block_size) if info.params and info.params.block_size else block_size
         if info.algorithm == blobhash.ALGORITHM and claimed == block_size:
             return str(info.hash)
-    raise SigningError(f"blob {name!r}: no bytes given and no SHA256Block hash-info to use")
+    raise SigningError(f"{blob_label(name)}: no bytes given and no SHA256Block hash-info to use")
 
 
 # -- signing ----------------------------------------------------------------------------------
@@ -169,8 +170,9 @@ def refuse_unknown_blobs(blobs: Mapping[str, BlobSource], names: list[str]) -> N
     misspelt name would otherwise leave the real blob unchecked)."""
     unknown = sorted(set(blobs) - set(names))
     if unknown:
-        has = ", ".join(repr(n) for n in sorted(set(names))) or "none"
-        raise SigningError(f"the thing has no blob named {', '.join(repr(n) for n in unknown)}; its blobs: {has}")
+        named = [repr(n) for n in unknown if n]
+        missing = (["default blob"] if "" in unknown else []) + ([f"blob named {', '.join(named)}"] if named else [])
+        raise SigningError(f"the thing has no {' and no '.join(missing)}; its blobs: {blob_names(names)}")
 
 
 def _der_b64(cert: x509.Certificate) -> str:
@@ -228,7 +230,7 @@ def sign(
             and info.hash != digest
             and (not info.params or not info.params.block_size or int(info.params.block_size) == block_size)
         ):
-            raise SigningError(f"blob {item.blob_info.name!r}: its bytes do not match its hash-info")
+            raise SigningError(f"{blob_label(item.blob_info.name or '')}: its bytes do not match its hash-info")
         hash_info = BlobHashInfo(
             algorithm=blobhash.ALGORITHM,
             params=BlobHashAlgorithmParameters(block_size=block_size),
