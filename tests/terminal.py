@@ -12,6 +12,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,58 @@ def in_terminal(
         code = process.wait(30)
     finally:
         os.close(master)
+    return Run(code, b"".join(chunks).decode("utf-8", "replace"))
+
+
+def interrupted_in_terminal(
+    args: list[str],
+    env: dict[str, str],
+    when: Callable[[str], bool],
+    *,
+    columns: int = 100,
+    timeout: float = 120,
+) -> Run:
+    """``hvgen ARGS`` in a pseudo-terminal that is its controlling terminal,
+    and Ctrl-C typed on it once ``when(output so far)`` holds: the terminal
+    sends SIGINT to the command and echoes ``^C``, as for a user at a
+    keyboard (``setsid --ctty`` makes the terminal the command's own)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
+    process = subprocess.Popen(
+        ["setsid", "--ctty", sys.executable, "-m", "hvgen", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    typed = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not typed and when(b"".join(chunks).decode("utf-8", "replace")):
+                os.write(master, b"\x03")
+                typed = True
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif process.poll() is not None:
+                break
+        else:
+            process.kill()
+            raise TimeoutError(f"hvgen {' '.join(args)} did not finish in {timeout} s")
+        code = process.wait(30)
+    finally:
+        os.close(master)
+    assert typed, "the command ended before Ctrl-C was typed"
     return Run(code, b"".join(chunks).decode("utf-8", "replace"))
 
 

@@ -105,7 +105,10 @@ def test_blob_get_bad_outputs_and_ranges_leave_nothing(
     assert run.code == 1 and ranged.read_bytes() == b"keep me", "a failed download leaves the old file as it was"
     assert not list(tmp_path.glob(".*.part"))
     run = piped(["blob", "get", thing_id, str(ranged), "--blob", "nope"], env)
-    assert run.code == 1 and run.stderr.strip() == f"Error: thing {thing_id} has no blob named 'nope'; its blobs: ''"
+    assert (
+        run.code == 1
+        and run.stderr.strip() == f"Error: thing {thing_id} has no blob named 'nope'; its blobs: the default blob"
+    )
 
 
 def test_thing_get_list_put_remove(env: dict[str, str], stored: tuple[str, Path], tmp_path: Path) -> None:

@@ -27,12 +27,13 @@ from . import (
     thing,
     viewer,
 )
+from .failures import Main
 from .terminal import warnings_as_messages
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hvgen")
 @click.pass_context
 def main(ctx: click.Context) -> None:

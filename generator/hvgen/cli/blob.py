@@ -20,6 +20,7 @@ from .common import (
     reported,
     showing,
 )
+from .failures import on_interrupt
 from .terminal import Progress
 
 
@@ -108,10 +109,20 @@ def blob_put(
     with reported(OSError, doing="read"):
         size = file.stat().st_size
         with (
-            Progress(f"uploading {file_name or file.name}", enabled=showing(progress, as_json), total=size) as bar,
             client(profile_path) as hv,
+            Progress(f"uploading {file_name or file.name}", enabled=showing(progress, as_json), total=size) as bar,
         ):
-            stored = put_file(hv, file, name=file_name, content_type=content_type, progress=bar)
+            on_interrupt(f"{file} was not stored; run the same command again to upload it (from the start)")
+
+            def uploading(done: int, total: int | None = None) -> None:
+                bar(done, total)
+                if done >= size:  # every byte is in: the thing that holds them is being written
+                    on_interrupt(
+                        f"{file} may have been stored just now: `hvgen thing list --type file` shows whether it "
+                        "was, before you run the same command again"
+                    )
+
+            stored = put_file(hv, file, name=file_name, content_type=content_type, progress=uploading)
 
     def text() -> None:
         click.echo(f"thing id: {stored.thing_id}")
@@ -164,12 +175,16 @@ def blob_get(
     complete; a failed download leaves no file behind (and an existing OUT
     as it was).
     """
-    from healthvault.transfer import fetch_blob, find_blob
+    from healthvault.transfer import fetch_blob, find_blob, is_thing_id
 
     blob_name = aliased(ctx, "blob_name", blob_name)
     wanted = parse_range(byte_range)
     check_output_file(out)
-    with reported(OSError, doing="write"), client(profile_path) as hv:
+    with reported(OSError, doing="write"), client(profile_path, connect=is_thing_id(source)) as hv:
+        on_interrupt(
+            f"{out} was not written ({'it is as it was' if out.exists() else 'nothing was left behind'}); "
+            "run the same command again to download it (from the start)"
+        )
         found = find_blob(hv, source, blob_name)
         total = found.size if wanted is None else None
         with Progress(f"downloading {out.name}", enabled=showing(progress, as_json), total=total) as bar:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .failures import describe, remember_profile
+
 if TYPE_CHECKING:
     from healthvault.client import HealthVaultClient
 
@@ -131,7 +133,8 @@ def not_a_folder(path: Path) -> Path | None:
 @contextmanager
 def reported(*also: type[BaseException], doing: str = "use") -> Iterator[None]:
     """Library errors (and ``also``) end the command with their message, no
-    traceback; file errors say which file and why."""
+    traceback; file errors say which file and why; a platform that cannot
+    be reached is named with what to check (:func:`.failures.describe`)."""
     from healthvault.errors import HealthVaultError
 
     caught: tuple[type[BaseException], ...] = (HealthVaultError, *also)
@@ -140,7 +143,7 @@ def reported(*also: type[BaseException], doing: str = "use") -> Iterator[None]:
     except caught as exc:
         if isinstance(exc, OSError) and not isinstance(exc, HealthVaultError):
             raise click.ClickException(os_message(exc, doing)) from None
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(describe(exc)) from None
 
 
 def check_output_file(path: Path) -> None:
@@ -170,12 +173,27 @@ def check_output_folder(path: Path) -> None:
         raise click.ClickException(f"cannot write to {path}: permission denied")
 
 
-def client(profile_path: Path | None) -> HealthVaultClient:
-    """A client for the platform the profile names."""
+def client(profile_path: Path | None, *, connect: bool = True) -> HealthVaultClient:
+    """A client for the platform the profile names, signed in (``connect``):
+    a profile that cannot be used, a platform that cannot be reached or that
+    refuses the application ends the command at once, in one line, before
+    any other work (a request is tried once, without the retries later ones
+    get). ``connect=False`` only checks the profile."""
     from healthvault.client import HealthVaultClient
+    from healthvault.profile import Profile, default_profile_path
 
     with reported(OSError, ValueError):
-        return HealthVaultClient.from_profile(profile_path)
+        profile = Profile.load(profile_path)
+        remember_profile(str(profile_path or default_profile_path()), profile.url)
+        hv = HealthVaultClient.from_profile(profile)
+    if connect:
+        try:
+            with reported():
+                hv.connect()
+        except BaseException:
+            hv.close()
+            raise
+    return hv
 
 
 def default_data_dir() -> Path:

@@ -83,7 +83,7 @@ def listen(
         raise click.BadParameter(
             f"{ae_title!r} is not an AE title (1 to 16 ASCII characters, no backslash)", param_hint="--ae-title"
         )
-    client(profile_path).close()  # the profile is readable: fail now, not at the first study
+    client(profile_path, connect=False).close()  # the profile is readable: fail now, not at the first study
     folder = (spool or default_spool()).expanduser()
     lock = threading.Lock()
 
@@ -103,7 +103,13 @@ def listen(
                 echo_err(f"warning: {event.message}{later}")
 
     listener = Listener(
-        lambda: client(profile_path), folder, ae_title=title, host=host, port=port, report=report, retry=retry
+        lambda: client(profile_path, connect=False),
+        folder,
+        ae_title=title,
+        host=host,
+        port=port,
+        report=report,
+        retry=retry,
     )
     try:
         listener.start()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import emit, json_option, needs_extra, os_message, progress_option, showing
+from .failures import on_interrupt
 from .terminal import Progress
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def migrate(
     source = _side("from", from_dir, from_db, from_blobs)
     target = _side("to", to_dir, to_db, to_blobs)
     shown = showing(progress, as_json)
+    on_interrupt("run the same command again: the migration goes on where it stopped")
     with Progress("blob bytes", enabled=shown) as bytes_bar, Progress("rows", enabled=shown, unit="row") as rows_bar:
 
         def tell(what: str, done: int, total: int | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,7 +20,11 @@ from .common import (
     reported,
     showing,
 )
+from .failures import on_interrupt
 from .terminal import Progress, echo_err
+
+if TYPE_CHECKING:
+    from healthvault.client import HealthVaultClient
 
 
 @click.group()
@@ -73,9 +78,17 @@ def package_create(
     the clear until the package is picked up. With --anonymize the package
     holds de-identified copies (the files in FOLDER are left as they are).
     """
-    with tempfile.TemporaryDirectory(prefix="hvgen-package-") as staging:
+    friendly_name = aliased(ctx, "friendly_name", friendly_name)
+    if not friendly_name:
+        raise click.UsageError("Missing option '--friendly-name'.")
+    with (
+        reported(OSError),
+        client(profile_path) as hv,  # the platform first: nothing is scanned or rendered for one that is down
+        tempfile.TemporaryDirectory(prefix="hvgen-package-") as staging,
+    ):
+        on_interrupt(NOT_MADE)
         _create(
-            ctx,
+            hv,
             folder,
             question,
             answer,
@@ -85,23 +98,29 @@ def package_create(
             anonymize,
             as_json,
             progress,
-            profile_path,
             Path(staging),
         )
 
 
+#: What Ctrl-C leaves of ``package create``, before and after its blobs are all sent.
+NOT_MADE = "no package was made; run the same command again to make it (from the start)"
+MAYBE_MADE = (
+    "the package may have been made, but its id was not received: run the same command again to make another "
+    "(give the id it prints)"
+)
+
+
 def _create(
-    ctx: click.Context,
+    hv: HealthVaultClient,
     folder: Path,
     question: str,
     answer: str,
-    friendly_name: str | None,
+    friendly_name: str,
     external_id: str | None,
     version1: bool,
     anonymize: bool,
     as_json: bool,
     progress: bool,
-    profile_path: Path | None,
     staging: Path,
 ) -> None:
     with needs_extra("imaging"):
@@ -111,9 +130,6 @@ def _create(
     from .study import scan
     from .studytext import skipped_json, skipped_lines
 
-    friendly_name = aliased(ctx, "friendly_name", friendly_name)
-    if not friendly_name:
-        raise click.UsageError("Missing option '--friendly-name'.")
     show = showing(progress, as_json)
     scanned = scan(folder, show)
     if not as_json:
@@ -140,17 +156,23 @@ def _create(
         for b in built:
             for w in b.warnings:
                 echo_err(f"note: {w}")
-    with Progress("packaging", enabled=show, total=sum(b.size for b in built)) as bar:
-        with reported(OSError), client(profile_path) as hv:
-            code = packages.create(
-                hv,
-                built,
-                question=question,
-                answer=answer,
-                friendly_name=friendly_name,
-                external_id=external_id,
-                progress=bar,
-            )
+    size = sum(b.size for b in built)
+    with Progress("packaging", enabled=show, total=size) as bar:
+
+        def packaging(done: int, total: int | None = None) -> None:
+            bar(done, total)
+            if done >= size:  # every blob is in: the package itself is being made
+                on_interrupt(MAYBE_MADE)
+
+        code = packages.create(
+            hv,
+            built,
+            question=question,
+            answer=answer,
+            friendly_name=friendly_name,
+            external_id=external_id,
+            progress=packaging,
+        )
     result = {
         "package_id": code,
         "studies": [b.data.study_instance_uid for b in built],
@@ -179,8 +201,9 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
     with needs_extra("imaging"):
         from hvgen_imaging import packages
 
-    with Progress("picking up", enabled=showing(progress, as_json)) as bar:
-        with reported(OSError), client(profile_path) as hv:
+    with reported(OSError), client(profile_path) as hv:
+        on_interrupt("run the same command again to go on following the pick-up where it stopped")
+        with Progress("picking up", enabled=showing(progress, as_json)) as bar:
             keys = packages.pick_up(hv, package_id, answer, progress=bar)
     result = {"package_id": package_id, "things": [k.value for k in keys]}
     emit(as_json, result, lambda: click.echo(f"added {len(keys)} thing(s): " + ", ".join(k.value for k in keys)))

@@ -41,6 +41,23 @@ def check_port(host: str, port: int) -> None:
             raise click.ClickException(f"cannot listen on {where}: {why}") from None
 
 
+def public_url_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--public-url: a base URL clients can use (http:// or https://, a host,
+    maybe a port and a path; no query or fragment), or a usage error."""
+    if value is None:
+        return None
+    from healthvault.weburl import url_problem
+
+    problem = url_problem(value)
+    if problem is None:
+        parts = urlsplit(value.strip())
+        if parts.query or parts.fragment:
+            problem = "a base URL has no query or fragment (http[s]://HOST[:PORT][/PATH])"
+    if problem is not None:
+        raise click.BadParameter(f"{value!r} is not a usable URL: {problem}")
+    return value.strip().rstrip("/")
+
+
 def check_writable(target: Path, what: str) -> None:
     """Fail before anything is written when file ``target`` cannot be written."""
     folder = target.parent
@@ -95,7 +112,13 @@ def _store_name(config: ServerConfig) -> str:
 @click.option("--db-pool-size", default=16, show_default=True, help="Connections to a --db database per process.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
-@click.option("--public-url", default=None, help="Base URL clients use, if not http://HOST:PORT.")
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    callback=public_url_option,
+    help="Base URL clients use, if not http://HOST:PORT (http[s]://HOST[:PORT][/PATH]).",
+)
 @click.option(
     "--profile",
     "profile_path",

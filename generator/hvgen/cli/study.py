@@ -23,6 +23,7 @@ from .common import (
     reported,
     showing,
 )
+from .failures import on_interrupt
 from .studytext import heading, names_a_file, plural, result_line, size_text, skipped_json, skipped_lines, study_name
 from .terminal import Progress, echo_err
 
@@ -82,6 +83,10 @@ def change_options(f: Any) -> Any:
         "--unsigned-ok", is_flag=True, help="Change a signed study without signing it again: its signature is removed."
     )(f)
     return sign_options(f)
+
+
+#: What Ctrl-C leaves of an upload: the journal makes running it again resume.
+RESUMES = "run the same command again to resume the upload where it stopped"
 
 
 thing_option = click.option(
@@ -189,13 +194,14 @@ def study_upload(
 
     chosen = signer(sign, key, cert, sha256)
     show = showing(progress, as_json)
-    scanned = scan(folder, show)
-    if not as_json:
-        for line in skipped_lines(scanned):
-            echo_err(line)
     results: list[UploadResult] = []
     errors: list[tuple[str, str]] = []
-    with studies(profile_path) as record:
+    with studies(profile_path) as record:  # the platform first: nothing is scanned or rendered for one that is down
+        on_interrupt(RESUMES)
+        scanned = scan(folder, show)
+        if not as_json:
+            for line in skipped_lines(scanned):
+                echo_err(line)
         for scanned_study in scanned.studies:
             heading(
                 show,
@@ -345,17 +351,21 @@ def study_download(
     left in OUT.
     """
     check_output_folder(out)
-    heading(showing(progress, as_json), f"study {uid}")
     notes: list[str] = []
-    with Progress("  downloading", enabled=showing(progress, as_json)) as bar:
-        with studies(profile_path, bar) as record:
-            if anonymize:
-                from hvgen_imaging.export import download_anonymized
+    with studies(profile_path) as record, Progress("  downloading", enabled=showing(progress, as_json)) as bar:
+        heading(showing(progress, as_json), f"study {uid}")
+        record.progress = bar
+        on_interrupt(
+            ("" if anonymize else f"the files downloaded so far are in {out}; ")
+            + "run the same command again to download the study (every file is fetched again)"
+        )
+        if anonymize:
+            from hvgen_imaging.export import download_anonymized
 
-                with reported(OSError, doing="write"):
-                    result, notes = download_anonymized(record, uid, out, previews=previews, thing_id=thing_id)
-            else:
-                result = record.download(uid, out, previews=previews, thing_id=thing_id)
+            with reported(OSError, doing="write"):
+                result, notes = download_anonymized(record, uid, out, previews=previews, thing_id=thing_id)
+        else:
+            result = record.download(uid, out, previews=previews, thing_id=thing_id)
     for note in notes:
         echo_err(f"note: {note}")
 
@@ -406,25 +416,27 @@ def study_add_series(
     allow_other_study = bool(aliased(ctx, "allow_other_study", allow_other_study))
     chosen = signer(sign, key, cert, sha256)
     show = showing(progress, as_json)
-    scanned = scan(folder, show)
-    if not as_json:
-        for line in skipped_lines(scanned):
-            echo_err(line)
-    heading(show, f"adding {plural(sum(len(s.images) for s in scanned.studies), 'image')} to study {uid}")
-    with (
-        Progress("  previews", enabled=show, unit="image", transient=True) as previews,
-        Progress("  uploading", enabled=show) as bar,
-        studies(profile_path, bar) as record,
-    ):
-        result = record.add_series(
-            uid,
-            scanned,
-            signer=chosen,
-            drop_signature=unsigned_ok,
-            other_study_ok=allow_other_study,
-            thing_id=thing_id,
-            previews_progress=previews,
-        )
+    with studies(profile_path) as record:  # the platform first: nothing is scanned or rendered for one that is down
+        on_interrupt(RESUMES)
+        scanned = scan(folder, show)
+        if not as_json:
+            for line in skipped_lines(scanned):
+                echo_err(line)
+        heading(show, f"adding {plural(sum(len(s.images) for s in scanned.studies), 'image')} to study {uid}")
+        with (
+            Progress("  previews", enabled=show, unit="image", transient=True) as previews,
+            Progress("  uploading", enabled=show) as bar,
+        ):
+            record.progress = bar
+            result = record.add_series(
+                uid,
+                scanned,
+                signer=chosen,
+                drop_signature=unsigned_ok,
+                other_study_ok=allow_other_study,
+                thing_id=thing_id,
+                previews_progress=previews,
+            )
 
     def text() -> None:
         for w in result.warnings:
@@ -460,6 +472,7 @@ def study_remove_series(
     """Remove series SERIES_UID (and its blobs) from study UID."""
     chosen = signer(sign, key, cert, sha256)
     with studies(profile_path) as record:
+        on_interrupt(f"the series may or may not have been removed: `hvgen study show {uid}` shows which")
         result = record.remove_series(uid, series_uid, signer=chosen, drop_signature=unsigned_ok, thing_id=thing_id)
 
     def text() -> None:
@@ -481,6 +494,7 @@ def study_delete(uid: str, thing_id: str | None, as_json: bool, profile_path: Pa
     """Delete study UID: the thing is marked deleted, and blobs no other
     thing uses are removed from the platform."""
     with studies(profile_path) as record:
+        on_interrupt(f"the study may or may not have been deleted: `hvgen study show {uid}` shows whether it is there")
         gone: StudySummary = record.delete(uid, thing_id=thing_id)
     emit(
         as_json,

@@ -6,6 +6,8 @@ known and unknown length (a count and a rate when the total is unknown),
 and its ``tqdm.write`` prints a line above the bars without breaking them.
 Bars go to stderr, only when stderr is a terminal, and never with
 ``--json`` or ``--no-progress``; standard output carries only results.
+A bar that Ctrl-C interrupts stays as it was last drawn (the line that
+says so is :mod:`.failures`').
 
 Python warnings raised while a command runs (pydicom's, the codec's
 ``HealthVaultDecodeWarning``...) are printed as one ``warning: ...`` line
@@ -130,11 +132,23 @@ class Progress:
             self.bar.close()
             self.bar = None
 
+    def abandon(self) -> None:
+        """Stop the bar without drawing it again: after Ctrl-C the terminal
+        has echoed ``^C`` after it, and a bar drawn again (it fills the
+        line) would show a second time below. It stays as last drawn."""
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            bar.sp = None  # tqdm's close draws nothing without a status printer
+            bar.close()
+
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.abandon()
+        else:
+            self.close()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from .common import alias, aliased, check_output_file, client, emit, json_option, profile_option, reported
+from .failures import on_interrupt
 
 if TYPE_CHECKING:
     from healthvault.bindings.thing import Thing2
@@ -240,6 +241,12 @@ def thing_put(thing_file: BinaryIO, unsigned_ok: bool, as_json: bool, profile_pa
                     f"thing {parsed.thing_id.value} is signed and {thing_file.name} is not: writing it would remove the "
                     "signature; sign it (hvgen thing sign) or pass --unsigned-ok"
                 )
+        on_interrupt(
+            f"thing {parsed.thing_id.value} may or may not have been updated: `hvgen thing get {parsed.thing_id.value}` "
+            "shows which version the record holds"
+            if parsed.thing_id is not None
+            else "the thing may or may not have been stored: `hvgen thing list` shows the record's things"
+        )
         key = hv.put_thing(parsed)
     verb = "updated" if updating else "created"
     emit(
@@ -258,6 +265,7 @@ def thing_remove(thing_id: str, as_json: bool, profile_path: Path | None) -> Non
     with client(profile_path) as hv, reported():
         found = _fetch(hv, thing_id)
         assert found.thing_id is not None
+        on_interrupt(f"thing {thing_id} may or may not have been removed: `hvgen thing get {thing_id}` shows whether")
         hv.remove_things([found.thing_id])
     type_id = found.type_id.value if found.type_id else None
     emit(
@@ -270,16 +278,31 @@ def thing_remove(thing_id: str, as_json: bool, profile_path: Path | None) -> Non
 # -- signatures ----------------------------------------------------------------------------------
 
 
+BLOB_HELP = (
+    "The bytes of a streamed blob: NAME=FILE, or FILE alone for the default (unnamed) blob; "
+    "=FILE also names the default blob, for a FILE with '=' in its path (repeatable)."
+)
+
+
 def _blob_options(values: tuple[str, ...]) -> dict[str, Path]:
+    """--blob values as {blob name: file}; the default blob's name is ''."""
+    from healthvault.blobnames import blob_label
+
     blobs: dict[str, Path] = {}
     for value in values:
         name, sep, path = value.partition("=")
-        if not sep or not path:
+        if not sep:
+            name, path = "", value
+        if not path:
             raise click.BadParameter(
-                f"{value!r}: use NAME=FILE (an empty NAME is the default blob)", param_hint="--blob"
+                f"{value!r} names no file: use NAME=FILE, or FILE for the default blob", param_hint="--blob"
             )
         if not Path(path).is_file():
-            raise click.BadParameter(f"{path}: no such file", param_hint="--blob")
+            raise click.BadParameter(
+                f"{path}: no such file" + (f" (for {blob_label(name)})" if sep else ""), param_hint="--blob"
+            )
+        if name in blobs:
+            raise click.BadParameter(f"{blob_label(name)} is given twice", param_hint="--blob")
         blobs[name] = Path(path)
     return blobs
 
@@ -300,9 +323,7 @@ def _blob_options(values: tuple[str, ...]) -> dict[str, Path]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Signer's certificate (PEM).",
 )
-@click.option(
-    "--blob", "blob_values", multiple=True, metavar="NAME=FILE", help="Bytes of a streamed blob (repeatable)."
-)
+@click.option("--blob", "blob_values", multiple=True, metavar="[NAME=]FILE", help=BLOB_HELP)
 @click.option("--sha256", is_flag=True, help="RSA-SHA256 with a SHA-256 digest instead of the default RSA-SHA1.")
 @output_option
 @json_option
@@ -321,6 +342,11 @@ def thing_sign(
     the file given with --blob (or the hash-info it already carries), an
     inline blob's from its base64data. A --blob NAME the thing does not
     have is refused.
+
+    \b
+    Examples:
+      hvgen thing sign study.xml --key key.pem --cert cert.pem --blob 1.2.3.4=scan.dcm -o signed.xml
+      hvgen thing sign file.xml --key key.pem --cert cert.pem --blob report.pdf   # the default blob
     """
     from healthvault import crypto, signing
 
@@ -353,9 +379,7 @@ def thing_sign(
 
 @thing.command("verify")
 @click.argument("thing_file", metavar="THING.xml", type=click.File("rb"))
-@click.option(
-    "--blob", "blob_values", multiple=True, metavar="NAME=FILE", help="Bytes of a streamed blob (repeatable)."
-)
+@click.option("--blob", "blob_values", multiple=True, metavar="[NAME=]FILE", help=BLOB_HELP)
 @click.option(
     "--trust",
     "trust_path",
@@ -377,8 +401,9 @@ def thing_verify(
 ) -> None:
     """Verify THING.xml's signature. Exit status 0 only when it is valid;
     otherwise every failing part is printed (data-xml/sig-data, sig-data,
-    a named blob, signature value, certificate). A --blob NAME the thing
-    does not have is refused."""
+    a named blob or the default blob, signature value, certificate). A
+    --blob NAME the thing does not have is refused. --blob FILE alone gives
+    the default (unnamed) blob's bytes, as for `hvgen thing sign`."""
     from healthvault import verification
 
     trust_path = aliased(ctx, "trust_path", trust_path)

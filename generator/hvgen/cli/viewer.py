@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .common import client, emit, json_option, profile_option
+from .failures import describe
 
 
 @click.command()
@@ -30,16 +31,13 @@ def viewer(print_only: bool, profile_path: Path | None, as_json: bool) -> None:
       hvgen viewer --print      # prints the link, for a browser elsewhere
       hvgen viewer --json       # {"url": ..., "expires": ...}
     """
-    from healthvault.client import HealthVaultTransportError
     from healthvault.errors import HealthVaultError
 
     with client(profile_path) as platform:
         try:
             link = platform.create_viewer_link()
-        except HealthVaultTransportError as exc:
-            raise click.ClickException(f"{exc}: is `hvgen serve` running? The viewer is part of it") from None
         except HealthVaultError as exc:
-            raise click.ClickException(f"cannot make a viewer link: {exc}") from None
+            raise click.ClickException(f"cannot make a viewer link: {describe(exc)}") from None
     url = str(link.url)
     expires = link.expires.isoformat()
     if as_json:
