@@ -183,6 +183,7 @@ def test_a_platform_that_is_not_there_fails_every_command_at_once(tmp_path: Path
             before = platform.connections
             run = in_terminal(args, env)
             assert run.code == 1 and run.lines == [f"Error: {expected}"], run.output
+            assert "scanning" not in run.output and "previews" not in run.output  # not even for a moment
             assert platform.connections - before == 1
     refused = profile_at(tmp_path, f"http://127.0.0.1:{free_port()}")
     for args in (commands[6], commands[14]):

@@ -127,7 +127,7 @@ def _create(
         from hvgen_imaging import packages
         from hvgen_imaging import study as study_mod
 
-    from .study import scan
+    from .studyshared import scan
     from .studytext import skipped_json, skipped_lines
 
     show = showing(progress, as_json)
@@ -198,10 +198,9 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
     platform decrypts the package as a job; this command follows it (run
     it again after an interruption to continue following the same job).
     """
-    with needs_extra("imaging"):
-        from hvgen_imaging import packages
-
-    with reported(OSError), client(profile_path) as hv:
+    with reported(OSError), client(profile_path) as hv:  # the platform first, before the imaging modules load
+        with needs_extra("imaging"):
+            from hvgen_imaging import packages
         on_interrupt("run the same command again to go on following the pick-up where it stopped")
         with Progress("picking up", enabled=showing(progress, as_json)) as bar:
             keys = packages.pick_up(hv, package_id, answer, progress=bar)

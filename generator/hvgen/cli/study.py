@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,123 +12,20 @@ from .common import (
     alias,
     aliased,
     check_output_folder,
-    client,
     emit,
     json_option,
-    needs_extra,
     profile_option,
     progress_option,
     reported,
     showing,
 )
 from .failures import on_interrupt
+from .studyshared import RESUMES, change_options, scan, sign_options, signer, signing_key, studies, thing_option
 from .studytext import heading, names_a_file, plural, result_line, size_text, skipped_json, skipped_lines, study_name
 from .terminal import Progress, echo_err
 
 if TYPE_CHECKING:
-    from hvgen_imaging.dicom import ScanResult
     from hvgen_imaging.results import StudySummary, UploadResult
-    from hvgen_imaging.workflow import Signer, Studies
-
-
-def signer(sign: bool, key: Path | None, cert: Path | None, sha256: bool) -> Signer | None:
-    """The signer the --sign, --key, --cert and --sha256 options ask for."""
-    if not sign:
-        if key or cert:
-            raise click.UsageError("--key and --cert go with --sign")
-        return None
-    if not key or not cert:
-        raise click.UsageError("--sign needs --key and --cert")
-    from healthvault import crypto
-
-    with needs_extra("imaging"):
-        from hvgen_imaging.workflow import Signer
-
-    with reported(OSError, ValueError, doing="read"):
-        return Signer(
-            crypto.load_private_key(key), crypto.load_certificate(cert), "rsa-sha256" if sha256 else "rsa-sha1"
-        )
-
-
-def sign_options(f: Any) -> Any:
-    f = click.option("--sha256", is_flag=True, help="Sign with RSA-SHA256 instead of RSA-SHA1.")(f)
-    f = click.option(
-        "--cert",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        help="Signer's certificate (PEM).",
-    )(f)
-    f = click.option(
-        "--key",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        help="Signer's RSA private key (PEM).",
-    )(f)
-    f = click.option("--sign", is_flag=True, help="Sign the study (needs --key and --cert).")(f)
-    return f
-
-
-def change_options(f: Any) -> Any:
-    """--sign..., --unsigned-ok and --thing: the options of commands that change a stored study."""
-    f = click.option(
-        "--thing",
-        "thing_id",
-        metavar="THING_ID",
-        default=None,
-        help="The study's thing id (needed when the record holds several studies with this UID).",
-    )(f)
-    f = click.option(
-        "--unsigned-ok", is_flag=True, help="Change a signed study without signing it again: its signature is removed."
-    )(f)
-    return sign_options(f)
-
-
-#: What Ctrl-C leaves of an upload: the journal makes running it again resume.
-RESUMES = "run the same command again to resume the upload where it stopped"
-
-
-thing_option = click.option(
-    "--thing",
-    "thing_id",
-    metavar="THING_ID",
-    default=None,
-    help="The study's thing id (needed when the record holds several studies with this UID).",
-)
-
-
-@contextmanager
-def studies(
-    profile_path: Path | None, bar: Any = None, *, duplicates_hint: str = "--thing THING_ID"
-) -> Iterator[Studies]:
-    """The record's studies, through a client that is closed afterwards;
-    library and file errors become one-line messages."""
-    with needs_extra("imaging"):
-        from hvgen_imaging.workflow import DuplicateStudies, Studies
-
-    with reported(OSError), client(profile_path) as hv:
-        try:
-            yield Studies(hv, progress=bar)
-        except DuplicateStudies as exc:
-            raise click.ClickException(f"{exc} ({duplicates_hint})") from None
-
-
-def scan(folder: Path, show: bool) -> ScanResult:
-    """Scan ``folder`` with a file-count bar; a folder that cannot be read
-    at all, or holds no DICOM file, ends the command with one line."""
-    with needs_extra("imaging"):
-        from hvgen_imaging import dicom
-
-    with Progress("scanning", enabled=show, unit="file", transient=True, start=True) as bar:
-        with reported(OSError, doing="read"):
-            scanned = dicom.scan(folder, progress=bar)
-    if not scanned.studies:
-        for line in skipped_lines(scanned):
-            echo_err(line)
-        raise click.ClickException(
-            f"no DICOM files under {folder}"
-            + (f" ({plural(len(scanned.skipped), 'file')} skipped, see above)" if scanned.skipped else "")
-        )
-    return scanned
 
 
 @click.group()
@@ -187,17 +82,17 @@ def study_upload(
     the stored study gets what it lacks (with --sign, an unchanged unsigned
     study is signed).
     """
-    with needs_extra("imaging"):
-        from hvgen_imaging import study as study_mod
-        from hvgen_imaging.results import StudyError
-        from hvgen_imaging.workflow import DuplicateStudies
-
-    chosen = signer(sign, key, cert, sha256)
+    keys = signing_key(sign, key, cert, sha256)
     show = showing(progress, as_json)
     results: list[UploadResult] = []
     errors: list[tuple[str, str]] = []
     with studies(profile_path) as record:  # the platform first: nothing is scanned or rendered for one that is down
         on_interrupt(RESUMES)
+        from hvgen_imaging import study as study_mod
+        from hvgen_imaging.results import StudyError
+        from hvgen_imaging.workflow import DuplicateStudies
+
+        chosen = signer(keys)
         scanned = scan(folder, show)
         if not as_json:
             for line in skipped_lines(scanned):
@@ -297,10 +192,9 @@ def study_list(as_json: bool, profile_path: Path | None) -> None:
 @profile_option
 def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path | None) -> None:
     """Show a study: its series, their images and sizes."""
-    with needs_extra("imaging"):
+    with studies(profile_path) as record:
         from hvgen_imaging.workflow import details
 
-    with studies(profile_path) as record:
         info = details(record.require(uid, thing_id))
 
     def text() -> None:
@@ -414,10 +308,11 @@ def study_add_series(
     --allow-other-study is given.
     """
     allow_other_study = bool(aliased(ctx, "allow_other_study", allow_other_study))
-    chosen = signer(sign, key, cert, sha256)
+    keys = signing_key(sign, key, cert, sha256)
     show = showing(progress, as_json)
     with studies(profile_path) as record:  # the platform first: nothing is scanned or rendered for one that is down
         on_interrupt(RESUMES)
+        chosen = signer(keys)
         scanned = scan(folder, show)
         if not as_json:
             for line in skipped_lines(scanned):
@@ -470,8 +365,9 @@ def study_remove_series(
     profile_path: Path | None,
 ) -> None:
     """Remove series SERIES_UID (and its blobs) from study UID."""
-    chosen = signer(sign, key, cert, sha256)
+    keys = signing_key(sign, key, cert, sha256)
     with studies(profile_path) as record:
+        chosen = signer(keys)
         on_interrupt(f"the series may or may not have been removed: `hvgen study show {uid}` shows which")
         result = record.remove_series(uid, series_uid, signer=chosen, drop_signature=unsigned_ok, thing_id=thing_id)
 
