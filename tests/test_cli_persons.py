@@ -63,7 +63,9 @@ def test_persons_records_and_apps(store: tuple[Path, list[str]], tmp_path: Path)
     code, out = run("app", "add", "--cert", str(tmp_path), *where)
     assert code == 2 and "is a directory" in out
     code, out = run("app", "add", "--cert", str(cert), "--action-url", "ftp://x", *where)
-    assert code == 2 and "http://" in out
+    assert code == 2 and "'ftp://x' is not a usable URL: ftp:// is not supported (only http:// and https://)" in out
+    code, out = run("app", "add", "--cert", str(cert), "--action-url", "http://127.0.0.1:80a80/back", *where)
+    assert code == 2 and "its port '80a80' is not a number from 1 to 65535" in out
 
 
 def test_commands_without_a_store_say_how_to_make_one(tmp_path: Path) -> None:

@@ -67,8 +67,12 @@ def add(
         chosen = str(uuid.UUID(app_id.strip())) if app_id else None
     except ValueError:
         raise click.BadParameter(f"{app_id!r} is not a GUID", param_hint="--app-id") from None
-    if action_url is not None and not action_url.startswith(("http://", "https://")):
-        raise click.BadParameter("an action URL starts with http:// or https://", param_hint="--action-url")
+    if action_url is not None:
+        from healthvault.weburl import url_problem
+
+        problem = url_problem(action_url)
+        if problem is not None:
+            raise click.BadParameter(f"{action_url!r} is not a usable URL: {problem}", param_hint="--action-url")
     with local_store(data_dir, database_url) as store:
         if chosen is not None and store.application(chosen) is not None:
             raise click.ClickException(f"application {chosen} is already registered")

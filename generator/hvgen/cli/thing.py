@@ -407,21 +407,17 @@ def thing_verify(
     from healthvault import verification
 
     trust_path = aliased(ctx, "trust_path", trust_path)
-    fetcher = None
-    if fetch:
-        import httpx
+    import httpx
 
-        def fetcher(url: str) -> Any:
-            with httpx.stream("GET", url, timeout=60) as response:
-                response.raise_for_status()
-                yield from response.iter_bytes(1024 * 1024)
+    from healthvault.blobio import open_blob
 
-    with reported(OSError, ValueError, doing="read"):
+    with httpx.Client(timeout=60) as http, reported(OSError, ValueError, doing="read"):
         result = verification.verify(
             thing_file.read(),
             blobs=_blob_options(blob_values),
             trust=verification.load_trust(trust_path) if trust_path else None,
-            fetch=fetcher,
+            # a blob URL that cannot work or be reached is a problem of that blob, in words
+            fetch=(lambda url: open_blob(http, url)) if fetch else None,
         )
     if as_json:
         subject = result.certificate.subject.rfc4514_string() if result.certificate is not None else None
