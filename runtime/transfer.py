@@ -141,12 +141,15 @@ def is_thing_id(source: str) -> bool:
     return True
 
 
-def find_blob(client: HealthVaultClient, source: str, name: str = "", *, record_id: str | None = None) -> BlobSource:
+def find_blob(
+    client: HealthVaultClient | None, source: str, name: str = "", *, record_id: str | None = None
+) -> BlobSource:
     """The blob ``source`` names: a thing id (its blob ``name``, by default
     the default blob) or else a blob URL.
 
-    A thing id is looked up, so the URL is fresh and the size and hash are
-    known. Anything else must be a usable URL: otherwise
+    A thing id is looked up (through ``client``), so the URL is fresh and the
+    size and hash are known. Anything else must be a usable URL (no client
+    needed): otherwise
     :class:`weburl.InvalidURLError` says why, before anything is sent.
     """
     if not is_thing_id(source):
@@ -156,6 +159,8 @@ def find_blob(client: HealthVaultClient, source: str, name: str = "", *, record_
                 f"{source!r} is neither a thing id (a GUID) nor a blob URL: {problem}", source, problem
             )
         return BlobSource(url=source.strip())
+    if client is None:
+        raise ValueError("looking up a thing id needs a client")
     thing = client.get_thing(source, record_id=record_id, sections=("core",), blob_payload=True)
     if thing is None:
         raise NoSuchThing(f"no thing {source}")

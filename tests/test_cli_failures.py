@@ -140,6 +140,12 @@ def test_a_blob_url_that_cannot_work_is_one_line(env: dict[str, str], tmp_path: 
         "is the server running, and the URL right?"
     )
     assert not out.exists() and not list(tmp_path.glob(".*.part"))
+    # a blob URL needs no profile: a user without one is told about the URL, not about profiles
+    alone = hvgen_env(tmp_path / "nobody-home", tmp_path / "no-such-profile.json")
+    run = in_terminal(["blob", "get", "http//bad-url", str(out)], alone)
+    assert run.code == 1 and run.lines == [
+        f"Error: 'http//bad-url' is neither a thing id (a GUID) nor a blob URL: {BAD_URLS['http//bad-url']}"
+    ]
 
 
 def test_a_profile_whose_url_cannot_work_is_named_by_every_command(tmp_path: Path) -> None:

@@ -180,6 +180,8 @@ def blob_get(
     blob_name = aliased(ctx, "blob_name", blob_name)
     wanted = parse_range(byte_range)
     check_output_file(out)
+    if not is_thing_id(source):
+        find_blob(None, source)  # a SOURCE that is neither a thing id nor a usable URL: say so before the profile
     with reported(OSError, doing="write"), client(profile_path, connect=is_thing_id(source)) as hv:
         on_interrupt(
             f"{out} was not written ({'it is as it was' if out.exists() else 'nothing was left behind'}); "
