@@ -15,15 +15,16 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from healthvault.errors import HealthVaultError
 
-from . import notes
+from . import inflate, notes
 
 
 class ScanError(HealthVaultError):
@@ -137,27 +138,47 @@ def examine(path: Path) -> tuple[Dataset | None, str]:
         try:
             size = os.fstat(f.fileno()).st_size
             part10 = f.read(132)[128:] == b"DICM"
+            deflated = part10 and inflate.is_deflated(f)
             f.seek(0)
         except OSError as exc:
             return None, f"cannot read it: {why_unreadable(exc)}"
-        warned: list[str] = []
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ds = None
-            for force in (False, True):
-                try:
-                    f.seek(0)
-                    ds = pydicom.dcmread(f, defer_size=4096, force=force)
-                    break
-                except InvalidDicomError:
-                    continue
-                except OSError as exc:
-                    return None, f"cannot read it: {why_unreadable(exc)}"
-                except Exception as exc:
-                    if part10:
-                        return None, f"damaged DICOM file ({notes.one_line(f'{type(exc).__name__}: {exc}', 120)})"
-                    return None, "not a DICOM file"
-        warned = [str(w.message) for w in caught]
+        if not deflated:
+            return _examine_open(f, size, part10)
+        # the data set is read from an inflated copy (bounded memory; positions in the inflated bytes)
+        try:
+            with inflate.inflated_copy(f) as copy, open(copy.path, "rb") as inflated:
+                if not copy.complete:
+                    return None, "truncated: the deflated data set ends before its deflate stream does"
+                ds, why = _examine_open(inflated, copy.size, True)
+        except inflate.InflateError as exc:
+            return None, f"damaged DICOM file ({exc})" if "damaged" in str(exc) else str(exc)
+        except OSError as exc:
+            return None, f"cannot read it: {why_unreadable(exc)}"
+        if ds is not None:
+            ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian  # as the file says
+        return ds, why
+
+
+def _examine_open(f: BinaryIO, size: int, part10: bool) -> tuple[Dataset | None, str]:
+    """:func:`examine` of an open file of ``size`` bytes."""
+    warned: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = None
+        for force in (False, True):
+            try:
+                f.seek(0)
+                ds = pydicom.dcmread(f, defer_size=4096, force=force)
+                break
+            except InvalidDicomError:
+                continue
+            except OSError as exc:
+                return None, f"cannot read it: {why_unreadable(exc)}"
+            except Exception as exc:
+                if part10:
+                    return None, f"damaged DICOM file ({notes.one_line(f'{type(exc).__name__}: {exc}', 120)})"
+                return None, "not a DICOM file"
+    warned = [str(w.message) for w in caught]
     if ds is None:
         return None, "not a DICOM file"
     try:

@@ -17,11 +17,19 @@ unless keeping the shorter side at 500 needs more.
 pydicom's own functions do every step they cover (decoding, with the
 pylibjpeg plugins for JPEG, JPEG-LS, JPEG 2000 and RLE; modality LUT,
 windowing, VOI LUT, palette lookup).
+
+Memory is bounded whatever the image claims to be: the frame is read as
+:mod:`.frames` says (its size checked before decoding, large frames read
+reduced, only the frame shown), and every decode holds a share of the
+process's :mod:`.budget` while it runs.
 """
 
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +40,8 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from . import frames, inflate
+from .budget import BUDGET
 from .notes import one_line
 
 PREVIEW_MIN_SIDE = 500
@@ -81,7 +91,11 @@ def read_dataset(path: Path | str | BinaryIO) -> Dataset:
     Such a file (an old or hand-made one) gets the transfer syntax its data
     set was read with, by default Implicit VR Little Endian.
     """
-    ds = pydicom.dcmread(path, force=True)
+    return _with_syntax(pydicom.dcmread(path, force=True))
+
+
+def _with_syntax(ds: Dataset) -> Dataset:
+    """``ds`` with a transfer syntax in its file meta (the one it was read with when the file has none)."""
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
         implicit, little = getattr(ds, "original_encoding", (True, True))
@@ -152,21 +166,26 @@ def _grayscale(frame: np.ndarray, view: Dataset, notes: list[str]) -> np.ndarray
     return shown
 
 
-def render(ds: Dataset, notes: list[str] | None = None) -> np.ndarray:
-    """The shown frame as 8-bit grayscale (rows, columns) or RGB (rows, columns, 3)."""
+def render(ds: Dataset, notes: list[str] | None = None, frame: np.ndarray | None = None) -> np.ndarray:
+    """The shown frame as 8-bit grayscale (rows, columns) or RGB (rows, columns, 3).
+
+    ``frame``: the shown frame's stored values already decoded (see
+    :func:`load_frame`); else it is decoded from ``ds``, which then holds
+    its pixel data.
+    """
     from pydicom.pixels.processing import apply_color_lut
-    from pydicom.pixels.utils import pixel_array
 
     notes = notes if notes is not None else []
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise PreviewError("no pixel data")
     try:
-        frames = int(ds.get("NumberOfFrames") or 1)
+        count = int(ds.get("NumberOfFrames") or 1)
     except (TypeError, ValueError):
-        frames = 1
-    index = frames // 2
+        count = 1
+    index = count // 2
     photometric = str(ds.get("PhotometricInterpretation", "")).upper().strip()
-    frame = pixel_array(ds, index=index if frames > 1 else None)
+    if frame is None:
+        if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+            raise PreviewError("no pixel data")
+        frame = frames.decode(ds, index if count > 1 else None)
     if frame.ndim == 3 and int(ds.get("SamplesPerPixel") or 1) == 1:  # frames without Number of Frames
         frame = frame[frame.shape[0] // 2]
     if photometric in ("MONOCHROME1", "MONOCHROME2"):
@@ -176,11 +195,109 @@ def render(ds: Dataset, notes: list[str] | None = None) -> np.ndarray:
         # 16-bit entries that never pass 255 are 8-bit values (a common encoding error)
         shown = rgb.astype(np.float64) / (255.0 if rgb.dtype == np.uint8 or rgb.max() <= 255 else 65535.0)
     elif frame.ndim == 3 and frame.shape[-1] >= 3:  # RGB, and YBR that pydicom converted to RGB
-        bits = int(ds.get("BitsStored") or 8)
+        bits = 8 if frame.dtype == np.uint8 else int(ds.get("BitsStored") or 8)
         shown = frame[..., :3].astype(np.float64) / (2**bits - 1)
     else:
         raise PreviewError(f"photometric interpretation {photometric or '(none)'} is not supported")
     return np.clip(np.rint(shown * 255.0), 0, 255).astype(np.uint8)
+
+
+def _header(f: BinaryIO) -> tuple[Dataset, int]:
+    """The data set up to its pixel data, and where reading stopped."""
+    f.seek(0)
+    ds = _with_syntax(pydicom.dcmread(f, force=True, stop_before_pixels=True))
+    return ds, f.tell()
+
+
+def estimate(geo: frames.Geometry, k: int) -> int:
+    """The most bytes the preview of an image of ``geo`` reduced by ``k`` holds while it is made."""
+    decoded = min(geo.frame_bytes, frames.MAX_DECODE_BYTES)
+    work = (geo.rows // k) * (geo.columns // k) * max(1, min(geo.samples, 3))
+    return decoded + work * 8 * 4  # the frame, and the rendering's floating-point copies
+
+
+def load_frame(f: BinaryIO) -> tuple[Dataset, np.ndarray]:
+    """The header of the image in ``f`` and its shown frame (stored values, reduced
+    for the preview as :mod:`.frames` says); raises :class:`PreviewError`."""
+    header, at = _header(f)
+    place = frames.locate(f, header, at)
+    if place is None:
+        f.seek(0)
+        ds = read_dataset(f)  # float pixel data, or none: small or refused by the checks of render
+        if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+            raise PreviewError("no pixel data")
+        try:
+            frames.geometry(ds)
+        except frames.FrameError as exc:
+            raise PreviewError(str(exc)) from None
+        return ds, render_source(ds)
+    try:
+        geo = frames.geometry(header)
+    except frames.FrameError as exc:
+        raise PreviewError(str(exc)) from None
+    syntax = header.file_meta.TransferSyntaxUID
+    index = geo.frames // 2
+    k = frames.factor_for(geo, preview_size(geo.columns, geo.rows))
+    pick = geo.photometric == "PALETTE COLOR"
+    try:
+        if place.length is not None and syntax in frames.NATIVE:
+            big_endian = syntax == ExplicitVRBigEndian
+            readable = geo.bits_allocated in ((16, 32) if big_endian else (8, 16, 32)) and geo.photometric not in (
+                "YBR_FULL_422",
+                "YBR_PARTIAL_420",
+            )
+            if readable and (k >= 2 or place.length > frames.MAX_DECODE_BYTES):
+                return header, frames.native_frame(f, place, geo, index, k, big_endian)
+        elif place.length is None and syntax in frames.J2K and (k >= 2 or geo.frame_bytes > frames.MAX_DECODE_BYTES):
+            f.seek(place.start)
+            data = frames.get_frame(f, index, number_of_frames=geo.frames)
+            frame, rest = frames.j2k_frame(data, geo, k)
+            return header, frames.reduce(frame, rest, pick=pick)
+        if geo.frame_bytes > frames.MAX_DECODE_BYTES:
+            raise frames.FrameError(
+                f"a frame of {geo.columns} x {geo.rows} pixels decodes to {geo.frame_bytes >> 20} MiB; "
+                f"previews decode at most {frames.MAX_DECODE_BYTES >> 20} MiB whole (reduced: only "
+                "uncompressed and JPEG 2000 images)"
+            )
+        size = os.fstat(f.fileno()).st_size if hasattr(f, "fileno") else None
+        if place.length is None and (size is None or size > frames.MAX_DECODE_BYTES):
+            f.seek(place.start)  # only the shown frame's bytes are read
+            frame = frames.coded_frame(header, frames.get_frame(f, index, number_of_frames=geo.frames))
+        elif place.length is not None and place.length > frames.MAX_DECODE_BYTES:
+            raise frames.FrameError(f"{geo.bits_allocated}-bit pixel data over {frames.MAX_DECODE_BYTES >> 20} MiB")
+        else:
+            f.seek(0)
+            full = read_dataset(f)
+            return full, frames.reduce(render_source(full), k, pick=pick)
+    except frames.FrameError as exc:
+        raise PreviewError(str(exc)) from None
+    return header, frames.reduce(frame, k, pick=pick)
+
+
+def render_source(ds: Dataset) -> np.ndarray:
+    """The shown frame of a data set read whole, decoded."""
+    try:
+        count = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        count = 1
+    return frames.decode(ds, count // 2 if count > 1 else None)
+
+
+@contextmanager
+def _opened(source: Path | str | BinaryIO) -> Iterator[BinaryIO]:
+    """``source`` as a binary file; a deflated file as its inflated copy."""
+    with open(source, "rb") if isinstance(source, str | Path) else nullcontext(source) as f:
+        if not inflate.is_deflated(f):
+            f.seek(0)
+            yield f
+            return
+        try:
+            with inflate.inflated_copy(f) as copy, open(copy.path, "rb") as inflated:
+                if not copy.complete:
+                    raise PreviewError("the deflated data set is cut short")
+                yield inflated
+        except inflate.InflateError as exc:
+            raise PreviewError(str(exc)) from None
 
 
 def preview_size(width: int, height: int) -> tuple[int, int]:
@@ -203,15 +320,26 @@ def to_jpeg(pixels: np.ndarray) -> tuple[bytes, int, int]:
     return out.getvalue(), image.size[0], image.size[1]
 
 
-def make_preview(path: Path | str, name: str) -> Preview:
+def make_preview(path: Path | str | BinaryIO, name: str) -> Preview:
     """The JPEG preview of a DICOM file.
 
     Raises :class:`PreviewError` or whatever pydicom and its plugins raise
-    when the image cannot be decoded; see :func:`describe` for a message.
+    when the image cannot be decoded (see :func:`describe` for a message),
+    and :class:`.budget.OverBudget` when the process's decoding budget
+    cannot be had now.
     """
     notes: list[str] = []
-    pixels = render(read_dataset(path), notes)
-    data, width, height = to_jpeg(pixels)
+    with _opened(path) as f:
+        header, at = _header(f)
+        try:
+            geo = frames.geometry(header)
+            need = estimate(geo, frames.factor_for(geo, preview_size(geo.columns, geo.rows)))
+        except frames.FrameError:
+            need = 0  # refused by load_frame, before anything is decoded
+        with BUDGET.reserve(need):
+            ds, frame = load_frame(f)
+            pixels = render(ds, notes, frame)
+            data, width, height = to_jpeg(pixels)
     return Preview(name=name, data=data, width=width, height=height, notes=notes)
 
 

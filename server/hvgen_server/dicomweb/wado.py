@@ -19,8 +19,9 @@ from typing import Any
 
 from PIL import Image
 
+from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.export import ZipEntry
-from hvgen_imaging.preview import describe, read_dataset, render, to_jpeg
+from hvgen_imaging.preview import describe, make_preview
 
 from ..context import Platform
 from ..store.rows import INSTANCE, DicomInstance, DicomMatch, DicomQuery
@@ -165,7 +166,9 @@ def rendered(platform: Platform, instance: DicomInstance, accept: str | None) ->
 def _render(platform: Platform, instance: DicomInstance) -> bytes:
     try:
         with open_blob(platform.files, instance.blob_id) as f:
-            data, _, _ = to_jpeg(render(read_dataset(f)))
+            data = make_preview(f, instance.sop_uid).data
+    except OverBudget as exc:
+        raise DicomWebError(503, str(exc), {"Retry-After": "30"}) from None
     except Exception as exc:
         raise DicomWebError(422, f"instance {instance.sop_uid} cannot be rendered: {describe(exc)}") from None
     return data
