@@ -1,16 +1,25 @@
 """A DICOM storage service (C-STORE SCP, with C-ECHO) that stores what a
 modality or PACS pushes as ``hvgen study upload`` does.
 
-Each instance received is written to a spool folder before it is
-acknowledged (to a temporary name, flushed, then renamed), so an instance a
-sender was told is stored is on disk. When an association ends, its folder
-is handed to one uploader thread, which scans it (grouping by study and
-series as :func:`.dicom.scan` does), builds each study with previews and
-uploads it with :class:`.workflow.Studies`: a study already in the record
-gets what it lacks, nothing is stored twice, and an interrupted upload
-resumes from its journal. A study's files are removed from the spool once
-it is stored; a study that cannot be stored now (the platform is down...)
-stays and is tried again every ``retry`` seconds, and on the next start.
+Nothing is acknowledged that will not be stored. Each instance is received
+into a temporary file (pynetdicom's chunked receiving: never whole in
+memory), moved into the spool, flushed to disk and checked as the scan of
+``hvgen study upload`` checks a file (it parses, is not cut short, has a SOP
+Instance and a Study Instance UID, and is the instance and SOP class the
+C-STORE request names) before the answer is sent. Success (0x0000) only for
+what passed; otherwise a failure status with an Error Comment saying why
+(PS3.4 B.2.3): 0xA700 out of resources (the spool's disk is nearly full, or
+writing failed), 0xA900 when the data set does not match the request's SOP
+class or instance or lacks a UID a study needs, 0xC000 when it cannot be
+understood. A refused instance leaves a record (``hvgen dicom rejected``),
+not its bytes.
+
+When an association ends (released, aborted, or its connection lost), what
+it brought is handed to the :class:`.uploader.Uploader` at once. Senders
+may be limited to an allow-list of calling AE titles; each peer address may
+hold at most ``max_per_peer`` connections, and an association silent for
+``idle_timeout`` seconds is aborted, so idle connections cannot lock others
+out.
 
 pynetdicom does the DICOM networking: every storage SOP class in every
 transfer syntax is accepted (the bytes are kept as sent), and associations
@@ -20,61 +29,73 @@ must call the listener's AE title.
 from __future__ import annotations
 
 import os
-import queue
 import shutil
+import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pydicom.dataset import Dataset
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
 
 from healthvault.client import HealthVaultClient
-from healthvault.errors import HealthVaultError
 
 from . import dicom
-from .journal import safe_name
-from .results import StudyError, UploadResult
-from .study import build
-from .workflow import Studies
+from .spool import CALLING, Spool, file_name, fsync_folder
+from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, Uploader
+
+__all__ = ["Failed", "Listener", "Received", "SetAside", "Stored"]
 
 #: C-STORE statuses (PS3.4 B.2.3).
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
+NOT_MATCHING = 0xA900
 CANNOT_UNDERSTAND = 0xC000
+#: Free space the spool's disk keeps: an instance that would leave less is refused (0xA700).
+MIN_FREE_BYTES = 256 * 1024**2
+
+# Received data sets go to a temporary file as they arrive, not to memory.
+_config.STORE_RECV_CHUNKED_DATASET = True
 
 
-@dataclass
-class Stored:
-    """A study stored from what an association (or several) brought."""
+class _PeerLimitedServer(ThreadedAssociationServer):
+    """pynetdicom's server, closing at once a connection from a peer that holds too many."""
 
-    result: UploadResult
-    calling: str
+    max_per_peer = 4
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._peers: Counter[str] = Counter()
+        self._peers_lock = threading.Lock()
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        host = str(client_address[0])
+        with self._peers_lock:
+            if self._peers[host] >= self.max_per_peer:
+                return False
+            self._peers[host] += 1
+        return True
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._peers_lock:
+                self._peers[str(client_address[0])] -= 1
 
 
-@dataclass
-class Failed:
-    """A study (or spool folder) that could not be stored yet; it is kept and tried again."""
+class _Association:
+    """What one association brought so far."""
 
-    folder: Path
-    message: str
-    will_retry: bool = True
-
-
-@dataclass
-class Received:
-    """An association ended: what it brought."""
-
-    calling: str
-    address: str
-    instances: int
-    skipped: list[str] = field(default_factory=list)
-
-
-Report = Callable[[Stored | Failed | Received], None]
+    def __init__(self, folder: Path, calling: str, address: str) -> None:
+        self.folder, self.calling, self.address = folder, calling, address
+        self.count = 0
+        self.refused: list[str] = []
 
 
 class Listener:
@@ -91,149 +112,175 @@ class Listener:
         report: Report | None = None,
         retry: float = 30.0,
         journal_dir: Path | None = None,
+        allowed_callers: list[str] | None = None,
+        idle_timeout: float = 30.0,
+        max_per_peer: int = 4,
+        max_associations: int = 16,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
-        self.make_client = make_client
-        self.spool = spool
-        self.incoming = spool / "incoming"
-        self.ready = spool / "ready"
+        self.spool = Spool(spool)
         self.ae_title = ae_title
         self.host, self.port = host, port
-        self.report = report or (lambda _event: None)
-        self.retry = retry
-        self.journal_dir = journal_dir
-        self._associations: dict[int, tuple[Path, str, str, int]] = {}
+        self.report: Report = report or (lambda _event: None)
+        self.allowed_callers = [c.strip() for c in allowed_callers or [] if c.strip()]
+        self.idle_timeout = idle_timeout
+        self.max_per_peer = max_per_peer
+        self.max_associations = max_associations
+        self.uploader = Uploader(
+            make_client, self.spool, self.report, retry=retry, journal_dir=journal_dir, max_attempts=max_attempts
+        )
+        self._associations: dict[int, _Association] = {}
         self._lock = threading.Lock()
-        self._work: queue.Queue[Path | None] = queue.Queue()
-        self._stop = threading.Event()
         self._server: Any = None
-        self._uploader: threading.Thread | None = None
 
     # -- the DICOM side ----------------------------------------------------------------------
 
     def start(self) -> None:
         """Listen (raises OSError when the port cannot be had) and start the uploader."""
-        self.incoming.mkdir(parents=True, exist_ok=True)
-        self.ready.mkdir(parents=True, exist_ok=True)
-        for left in sorted(self.incoming.iterdir()):  # associations cut by a stop: what they brought was acknowledged
-            left.rename(self.ready / left.name)
+        self.spool.create()
+        for left in sorted(self.spool.incoming.iterdir()):  # cut by a stop: what they brought was acknowledged
+            for partial in left.glob("*.part"):
+                partial.unlink(missing_ok=True)
+            left.rename(self.spool.ready / left.name)
         ae = AE(ae_title=self.ae_title)
         for context in AllStoragePresentationContexts:
             if context.abstract_syntax is not None:
                 ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         ae.require_called_aet = True
-        ae.maximum_associations = 16
-        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_CONN_CLOSE, self._on_close)]
-        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
-        self.port = self._server.server_address[1]
-        self._uploader = threading.Thread(target=self._upload_loop, name="dicom-uploader", daemon=True)
-        self._uploader.start()
-        for folder in sorted(self.ready.iterdir()):
-            self._work.put(folder)
+        if self.allowed_callers:
+            ae.require_calling_aet = self.allowed_callers
+        ae.maximum_associations = self.max_associations
+        ae.acse_timeout = min(self.idle_timeout, 10.0)  # from connecting to the association request
+        ae.network_timeout = self.idle_timeout  # silence within an association
+        ae.dimse_timeout = self.idle_timeout
+        handlers: list[Any] = [
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_CONN_CLOSE, self._on_close),
+            (evt.EVT_ABORTED, self._on_close),
+            (evt.EVT_RELEASED, self._on_close),
+        ]
+        server_class = type("PeerLimitedServer", (_PeerLimitedServer,), {"max_per_peer": self.max_per_peer})
+        server = ae.make_server((self.host, self.port), evt_handlers=handlers, server_class=server_class)
+        ae._servers.append(server)
+        threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
+        self._server = server
+        self.port = server.server_address[1]
+        self.uploader.start()
 
     def stop(self) -> None:
         """Stop listening; the study being uploaded is finished, the rest waits for the next start."""
         if self._server is not None:
             self._server.shutdown()
-        self._stop.set()
-        self._work.put(None)
-        if self._uploader is not None:
-            self._uploader.join()
+        self.uploader.stop()
 
-    def _folder(self, event: Any) -> Path:
+    def _association(self, event: Any) -> _Association:
         key = id(event.assoc)
         with self._lock:
             found = self._associations.get(key)
             if found is None:
                 requestor = event.assoc.requestor
-                folder = self.incoming / uuid.uuid4().hex
+                folder = self.spool.incoming / uuid.uuid4().hex
                 folder.mkdir(parents=True)
-                found = (folder, str(requestor.ae_title).strip(), f"{requestor.address}:{requestor.port}", 0)
+                found = _Association(folder, str(requestor.ae_title).strip(), f"{requestor.address}:{requestor.port}")
                 self._associations[key] = found
-            return found[0]
+            return found
 
-    def _on_store(self, event: Any) -> int:
+    def _on_store(self, event: Any) -> Dataset:
+        request = event.request
+        sop = str(request.AffectedSOPInstanceUID or "").strip()
+        sop_class = str(request.AffectedSOPClassUID or "").strip()
         try:
-            sop = str(event.request.AffectedSOPInstanceUID or "").strip()
-            if not sop:
-                return CANNOT_UNDERSTAND
-            folder = self._folder(event)
-            target = folder / f"{safe_name(sop)}.dcm"
+            association = self._association(event)
+        except OSError as exc:
+            return self._refuse(event, None, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
+        if not sop:
+            return self._refuse(event, association, CANNOT_UNDERSTAND, "no Affected SOP Instance UID", sop)
+        received = Path(event.dataset_path)
+        try:
+            size = received.stat().st_size
+            if shutil.disk_usage(association.folder).free - size < MIN_FREE_BYTES:
+                return self._refuse(event, association, OUT_OF_RESOURCES, "the spool's disk is nearly full", sop)
+            target = association.folder / file_name(sop)
             partial = target.with_suffix(".part")
-            with open(partial, "wb") as f:
-                f.write(event.encoded_dataset(include_meta=True))
-                f.flush()
+            try:
+                os.replace(received, partial)  # the temporary file, on the same disk
+            except OSError:
+                shutil.copyfile(received, partial)
+            with open(partial, "rb+") as f:
                 os.fsync(f.fileno())
+        except OSError as exc:
+            return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
+        header, why = dicom.examine(partial)
+        problem: tuple[int, str] | None = None
+        if header is None:
+            problem = (CANNOT_UNDERSTAND, why)
+        elif (dicom.text(header, "SOPInstanceUID") or "") != sop:
+            problem = (NOT_MATCHING, "the data set's SOP Instance UID is not the one of the request")
+        elif (dicom.text(header, "SOPClassUID") or "") != sop_class:
+            problem = (NOT_MATCHING, "the data set's SOP Class UID is not the one of the request")
+        elif not dicom.text(header, "StudyInstanceUID"):
+            problem = (NOT_MATCHING, "no Study Instance UID (0020,000D)")
+        if problem is not None:
+            partial.unlink(missing_ok=True)
+            study = (dicom.text(header, "StudyInstanceUID") or "") if header is not None else ""
+            return self._refuse(event, association, problem[0], problem[1], sop, study)
+        try:
             partial.rename(target)
-        except OSError:
-            return OUT_OF_RESOURCES
+            fsync_folder(association.folder)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
         with self._lock:
-            f_, calling, address, count = self._associations[id(event.assoc)]
-            self._associations[id(event.assoc)] = (f_, calling, address, count + 1)
-        return SUCCESS
+            association.count += 1
+        return _status(SUCCESS)
+
+    def _refuse(
+        self, event: Any, association: _Association | None, code: int, why: str, sop: str, study: str = ""
+    ) -> Dataset:
+        requestor = event.assoc.requestor
+        calling = str(requestor.ae_title).strip()
+        address = f"{requestor.address}:{requestor.port}"
+        try:
+            self.spool.refuse(why, code, calling=calling, address=address, sop=sop, study=study)
+        except OSError:
+            pass  # the record is a courtesy: the sender is told all the same
+        if association is not None:
+            with self._lock:
+                association.refused.append(f"{sop or '(no UID)'}: {why} (0x{code:04X})")
+        return _status(code, why)
 
     def _on_close(self, event: Any) -> None:
+        """The association ended (released, aborted, connection lost): hand on what it brought, once."""
         with self._lock:
             found = self._associations.pop(id(event.assoc), None)
         if found is None:
-            return  # an echo, or nothing stored
-        folder, calling, address, count = found
-        for partial in folder.glob("*.part"):  # cut off before it was acknowledged
+            return  # an echo, nothing stored, or already handed on
+        for partial in found.folder.glob("*.part"):  # cut off before it was acknowledged
             partial.unlink(missing_ok=True)
-        (folder / ".hvgen-calling").write_text(calling)
-        ready = self.ready / folder.name
-        folder.rename(ready)
-        self.report(Received(calling, address, count))
-        self._work.put(ready)
+        self.report(Received(found.calling, found.address, found.count, found.refused))
+        if found.count == 0:
+            shutil.rmtree(found.folder, ignore_errors=True)
+            return
+        (found.folder / CALLING).write_text(found.calling)
+        ready = self.spool.ready / found.folder.name
+        found.folder.rename(ready)
+        self.uploader.put(ready)
 
-    # -- the platform side -------------------------------------------------------------------
 
-    def _upload_loop(self) -> None:
-        waiting: list[Path] = []
-        while not self._stop.is_set():
-            try:
-                folder = self._work.get(timeout=self.retry if waiting else None)
-            except queue.Empty:
-                folder = None
-                for again in waiting:
-                    self._work.put(again)
-                waiting = []
-                continue
-            if folder is None:
-                break
-            if folder in waiting or not folder.exists():
-                continue
-            if not self.store_folder(folder):
-                waiting.append(folder)
+def _status(code: int, comment: str = "") -> Dataset:
+    """A C-STORE response status with its Error Comment (at most 64 characters, LO)."""
+    status = Dataset()
+    status.Status = code
+    if comment:
+        status.ErrorComment = comment.replace("\\", "/")[:64]
+    return status
 
-    def store_folder(self, folder: Path) -> bool:
-        """Store every study of a spool folder; True when nothing is left of it."""
-        calling = (folder / ".hvgen-calling").read_text() if (folder / ".hvgen-calling").exists() else ""
-        scanned = dicom.scan(folder)
-        for path, why in scanned.skipped:  # acknowledged, but not storable: kept aside, said so
-            rejected = self.spool / "rejected" / f"{folder.name}-{path.name}"
-            rejected.parent.mkdir(parents=True, exist_ok=True)
-            path.rename(rejected)
-            self.report(Failed(rejected, f"{why}; kept as {rejected}", will_retry=False))
-        try:
-            client = self.make_client()
-        except (HealthVaultError, OSError, ValueError) as exc:
-            self.report(Failed(folder, f"cannot reach the platform: {exc}"))
-            return False
-        left = False
-        with client:
-            studies = Studies(client, journal_dir=self.journal_dir)
-            for study in scanned.studies:
-                try:
-                    result = studies.upload(build(study))
-                except (StudyError, HealthVaultError, OSError) as exc:
-                    self.report(Failed(folder, f"study {study.uid}: {exc}"))
-                    left = True
-                    continue
-                for image in study.images:
-                    image.path.unlink(missing_ok=True)
-                self.report(Stored(result, calling))
-        if left:
-            return False
-        shutil.rmtree(folder, ignore_errors=True)
-        return True
+
+def peer_limit_note(host: str) -> str | None:
+    """A warning for a listener open to other machines without an allow-list."""
+    try:
+        loopback = all(str(info[4][0]).startswith(("127.", "::1")) for info in socket.getaddrinfo(host, None))
+    except OSError:
+        loopback = False
+    return None if loopback else "listening beyond this machine: consider --allow-ae to name the senders"

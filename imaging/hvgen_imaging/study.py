@@ -23,6 +23,7 @@ from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 
 from .dicom import DicomImage, DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
+from .budget import OverBudget
 from .notes import collecting, working_on
 from .preview import PREVIEW_MAX_SIDE, PREVIEW_MIN_SIDE, Preview, describe, make_preview
 
@@ -124,6 +125,8 @@ def make_previews(images: list[DicomImage], notes: list[str], progress: Progress
             with working_on(image.path, mine):
                 try:
                     preview = make_preview(image.path, image.sop_instance_uid + PREVIEW_SUFFIX)
+                except OverBudget:
+                    raise  # not now: the caller refuses the study (out of resources) or tries it later
                 except Exception as exc:  # no decoder, corrupt pixel data...
                     mine.append(f"{image.path}: no preview ({describe(exc)})")
                     preview = None

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .common import client, needs_extra, os_reason, profile_option
+from .common import client, emit, json_option, needs_extra, os_reason, profile_option
 from .studytext import result_line
 from .terminal import echo_err
 
@@ -32,6 +32,14 @@ def dicom() -> None:
     """
 
 
+spool_option = click.option(
+    "--spool",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where received instances wait until stored (default: $XDG_CACHE_HOME/hvgen/dicom-spool).",
+)
+
+
 @dicom.command("listen")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=11112, show_default=True, help="TCP port (0: any free one)."
@@ -49,40 +57,82 @@ def dicom() -> None:
     help="Address to listen on: 0.0.0.0 to accept associations from other machines.",
 )
 @click.option(
-    "--spool",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where received instances wait until stored (default: $XDG_CACHE_HOME/hvgen/dicom-spool).",
+    "--allow-ae",
+    "allowed",
+    multiple=True,
+    metavar="TITLE",
+    help="Accept associations only from this calling AE title (repeat for several). Default: any calling AE title.",
 )
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds an association may stay silent before it is aborted (10 s at most before it is requested).",
+)
+@click.option(
+    "--max-per-peer",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Connections one address may hold at once (more are closed at once).",
+)
+@spool_option
 @click.option(
     "--retry",
     type=click.FloatRange(min=0.1),
     default=30.0,
     show_default=True,
-    help="Seconds between attempts to store studies the platform did not take.",
+    help="Seconds before a study the platform did not take is tried again (doubling each time, up to 1 h).",
+)
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    default=12,
+    show_default=True,
+    help="Tries of a study the platform does not take before it is set aside (see `hvgen dicom rejected`).",
 )
 @profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line for each study stored.")
 def listen(
-    port: int, ae_title: str, host: str, spool: Path | None, retry: float, profile_path: Path | None, as_json: bool
+    port: int,
+    ae_title: str,
+    host: str,
+    allowed: tuple[str, ...],
+    idle_timeout: float,
+    max_per_peer: int,
+    spool: Path | None,
+    retry: float,
+    attempts: int,
+    profile_path: Path | None,
+    as_json: bool,
 ) -> None:
     """Receive studies by DICOM C-STORE and store them in the profile's record.
 
     A storage service (C-STORE SCP, and C-ECHO) for every storage SOP class
-    and transfer syntax. Each instance is written to the spool before it is
-    acknowledged; when an association ends its studies are stored as `hvgen
-    study upload` stores a folder: grouped by study and series, with
-    previews, merged into a study already in the record, never twice. A
-    study the platform does not take now stays in the spool and is tried
-    again every --retry seconds and at the next start. Stops on Ctrl-C.
+    and transfer syntax. Each instance is written to the spool and checked
+    (it parses, is complete, has its UIDs, is what the request says) before
+    it is acknowledged: Success only for what will be stored, otherwise a
+    failure status with an error comment (0xA700 out of resources, 0xA900
+    not matching, 0xC000 cannot understand). When an association ends its
+    studies are stored as `hvgen study upload` stores a folder: grouped by
+    study and series, with previews, merged into a study already in the
+    record, never twice. A study the platform does not take now stays in
+    the spool and is tried again after --retry seconds, then twice as long
+    each time, --attempts times; what cannot be stored is set aside with its reason
+    (`hvgen dicom rejected`). Stops on Ctrl-C.
     """
     with needs_extra("imaging"):
-        from hvgen_imaging.listener import Failed, Listener, Received, Stored
+        from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored, peer_limit_note
+    titles = [ae_title, *allowed]
+    for title in titles:
+        stripped = title.strip()
+        if not stripped or len(stripped) > 16 or not stripped.isascii() or "\\" in stripped:
+            raise click.BadParameter(
+                f"{title!r} is not an AE title (1 to 16 ASCII characters, no backslash)",
+                param_hint="--ae-title" if title is ae_title else "--allow-ae",
+            )
     title = ae_title.strip()
-    if not title or len(title) > 16 or not title.isascii() or "\\" in title:
-        raise click.BadParameter(
-            f"{ae_title!r} is not an AE title (1 to 16 ASCII characters, no backslash)", param_hint="--ae-title"
-        )
     client(profile_path, connect=False).close()  # the profile is readable: fail now, not at the first study
     folder = (spool or default_spool()).expanduser()
     lock = threading.Lock()
@@ -91,6 +141,8 @@ def listen(
         with lock:
             if isinstance(event, Received):
                 echo_err(f"received {event.instances} instance(s) from {event.calling or '?'} at {event.address}")
+                for refused in event.refused:
+                    echo_err(f"refused {refused}")
             elif isinstance(event, Stored):
                 if as_json:
                     click.echo(json.dumps({**event.result.as_dict(), "calling_ae_title": event.calling}))
@@ -99,8 +151,13 @@ def listen(
                 for note in event.result.warnings:
                     echo_err(f"note: {note}")
             elif isinstance(event, Failed):
-                later = f"; kept in {folder}, trying again in {retry:g} s" if event.will_retry else ""
-                echo_err(f"warning: {event.message}{later}")
+                echo_err(
+                    f"warning: {event.message}; kept in {folder}, attempt {event.attempt} of {event.of}, "
+                    f"trying again in {event.retry_in:g} s"
+                )
+            elif isinstance(event, SetAside):
+                r = event.rejection
+                echo_err(f"warning: set aside {len(r.files)} file(s) ({r.id}): {r.reason}; see `hvgen dicom rejected`")
 
     listener = Listener(
         lambda: client(profile_path, connect=False),
@@ -110,15 +167,88 @@ def listen(
         port=port,
         report=report,
         retry=retry,
+        allowed_callers=[a.strip() for a in allowed],
+        idle_timeout=idle_timeout,
+        max_per_peer=max_per_peer,
+        max_attempts=attempts,
     )
     try:
         listener.start()
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {os_reason(exc)}") from None
-    echo_err(f"listening for DICOM associations to {title} on {host}:{listener.port} (spool {folder}); Ctrl-C stops")
+    who = ", ".join(a.strip() for a in allowed) if allowed else "any calling AE title"
+    echo_err(
+        f"listening for DICOM associations to {title} on {host}:{listener.port} from {who} (spool {folder}); "
+        "Ctrl-C stops"
+    )
+    if not allowed and (note := peer_limit_note(host)):
+        echo_err(f"note: {note}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     echo_err("stopping: the study being stored is finished, the rest waits in the spool for the next start")
     listener.stop()
+
+
+@dicom.command("rejected")
+@spool_option
+@click.option("--retry", "retry_id", metavar="ID", default=None, help="Store the files set aside as ID again.")
+@click.option("--remove", "remove_id", metavar="ID", default=None, help="Forget ID (and delete the files it kept).")
+@json_option
+def rejected(spool: Path | None, retry_id: str | None, remove_id: str | None, as_json: bool) -> None:
+    """What the listener did not store, and why.
+
+    Two kinds: instances refused at once (the sender got a failure status
+    and still has them: only the reason is kept, the last 1000), and
+    instances acknowledged but not storable later (the platform refused
+    their study, or it stayed unreachable through every retry): their files
+    are kept under the spool's rejected/ folder. --retry ID puts such files
+    back in line (a running listener takes them at its next start); --remove
+    ID forgets an entry. Studies still waiting to be stored are listed too.
+    """
+    with needs_extra("imaging"):
+        from hvgen_imaging.spool import Spool
+    store = Spool((spool or default_spool()).expanduser())
+    if retry_id or remove_id:
+        try:
+            if retry_id:
+                moved = store.retry(retry_id)
+                emit(
+                    as_json,
+                    {"retried": retry_id, "folder": str(moved)},
+                    lambda: click.echo(f"{retry_id}: back in line ({moved}); the listener stores it at its next start"),
+                )
+            if remove_id:
+                store.remove(remove_id)
+                emit(as_json, {"removed": remove_id}, lambda: click.echo(f"{remove_id}: removed"))
+        except KeyError as exc:
+            raise click.ClickException(f"no rejected entry {exc.args[0]} in {store.rejected}") from None
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        return
+    entries = store.entries()
+    waiting = store.waiting()
+    data = {
+        "rejected": [e.as_dict() for e in entries],
+        "waiting": [
+            {"folder": str(f), "instances": n, "attempts": a.count, "last_error": a.last_error} for f, a, n in waiting
+        ],
+    }
+
+    def text() -> None:
+        if not entries and not waiting:
+            click.echo(f"nothing rejected or waiting in {store.root}")
+        for e in entries:
+            who = f" from {e.calling_ae_title}" if e.calling_ae_title else ""
+            what = (
+                f"status {e.status}, {e.sop_instance_uids[0] if e.sop_instance_uids else 'no UID'}"
+                if e.kind == "refused"
+                else f"{len(e.files)} file(s) kept"
+            )
+            click.echo(f"{e.id}  {e.when}  {e.kind}{who} ({what}): {e.reason}")
+        for f, a, n in waiting:
+            tried = f", {a.count} attempt(s), last: {a.last_error}" if a.count else ""
+            click.echo(f"waiting  {f.name}: {n} instance(s){tried}")
+
+    emit(as_json, data, text)

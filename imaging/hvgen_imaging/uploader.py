@@ -1,0 +1,221 @@
+"""The listener's platform side: storing what associations handed on.
+
+One thread takes each ready spool folder, scans it (grouping by study and
+series as :func:`.dicom.scan` does), builds each study with previews and
+uploads it with :class:`.workflow.Studies`: a study already in the record
+gets what it lacks, nothing is stored twice, and an interrupted upload
+resumes from its journal. A study's files leave the spool once it is stored.
+
+What fails is not retried without end. A study that fails for a reason that
+may pass (the platform is down or busy, the decoding budget is spent) is
+tried again after ``retry`` seconds, then twice as long each time (at most
+:data:`MAX_DELAY`), :data:`MAX_ATTEMPTS` times in all; every failure is
+reported with the attempt and the next try. What cannot be stored (the
+platform refuses the study, or the attempts are spent) is set aside once in
+``rejected/`` with its reason (see :mod:`.spool`, ``hvgen dicom rejected``).
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from healthvault import status
+from healthvault.client import HealthVaultClient, HealthVaultTransportError
+from healthvault.errors import HealthVaultError
+
+from . import dicom
+from .budget import OverBudget
+from .results import StudyError, UploadResult
+from .spool import CALLING, Attempts, Rejection, Spool
+from .study import build
+from .workflow import Studies
+
+#: Tries of a study that fails for a passing reason, before it is set aside.
+MAX_ATTEMPTS = 12
+#: The longest wait between two tries (seconds).
+MAX_DELAY = 3600.0
+
+
+@dataclass
+class Stored:
+    """A study stored from what an association (or several) brought."""
+
+    result: UploadResult
+    calling: str
+
+
+@dataclass
+class Failed:
+    """A study (or spool folder) that could not be stored now; tried again in ``retry_in`` seconds."""
+
+    folder: Path
+    message: str
+    will_retry: bool = True
+    attempt: int = 0
+    of: int = MAX_ATTEMPTS
+    retry_in: float = 0.0
+
+
+@dataclass
+class SetAside:
+    """What cannot be stored, moved to ``rejected/`` with its reason."""
+
+    rejection: Rejection
+
+
+@dataclass
+class Received:
+    """An association ended: what it brought (and what was refused at once)."""
+
+    calling: str
+    address: str
+    instances: int
+    refused: list[str] = field(default_factory=list)
+
+
+Event = Stored | Failed | SetAside | Received
+Report = Callable[[Event], None]
+
+
+def passing(exc: BaseException) -> bool:
+    """Whether a failure may pass by itself (worth trying again later)."""
+    if isinstance(exc, (HealthVaultTransportError, OverBudget, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, status.HealthVaultStatusError):
+        return exc.code in (status.StatusCode.FAILED, status.StatusCode.REQUEST_TIMED_OUT)
+    if isinstance(exc, StudyError):
+        return "run the upload again" in str(exc)
+    return isinstance(exc, (HealthVaultError, OSError))
+
+
+class Uploader:
+    """Stores ready folders of a spool, one thread, with bounded retries."""
+
+    def __init__(
+        self,
+        make_client: Callable[[], HealthVaultClient],
+        spool: Spool,
+        report: Report,
+        *,
+        retry: float = 30.0,
+        journal_dir: Path | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.make_client = make_client
+        self.spool = spool
+        self.report = report
+        self.retry = retry
+        self.journal_dir = journal_dir
+        self.max_attempts = max_attempts
+        self._work: queue.Queue[Path | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="dicom-uploader", daemon=True)
+        self._thread.start()
+        for folder in sorted(self.spool.ready.iterdir()):
+            self._work.put(folder)
+
+    def put(self, folder: Path) -> None:
+        self._work.put(folder)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._work.put(None)
+        if self._thread is not None:
+            self._thread.join()
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before try ``attempt + 1``."""
+        return float(min(MAX_DELAY, self.retry * 2 ** max(0, attempt - 1)))
+
+    def _loop(self) -> None:
+        waiting: dict[Path, float] = {}  # folder -> when to try it again
+        while not self._stop.is_set():
+            timeout = max(0.0, min(waiting.values()) - time.monotonic()) if waiting else None
+            try:
+                folder = self._work.get(timeout=timeout)
+            except queue.Empty:
+                now = time.monotonic()
+                for due in [f for f, at in waiting.items() if at <= now]:
+                    del waiting[due]
+                    self._work.put(due)
+                continue
+            if folder is None:
+                break
+            if folder in waiting or not folder.exists():
+                continue
+            again = self.store_folder(folder)
+            if again is not None:
+                waiting[folder] = time.monotonic() + again
+
+    def store_folder(self, folder: Path) -> float | None:
+        """Store every study of a ready folder; the seconds before it is tried
+        again when some study failed for a passing reason, else None."""
+        calling = (folder / CALLING).read_text() if (folder / CALLING).exists() else ""
+        scanned = dicom.scan(folder)
+        for path, why in scanned.skipped:  # checked at receipt: only what changed on disk since
+            self._set_aside([path], why, calling, [], "")
+        failure: BaseException | None = None
+        try:
+            client = self.make_client()
+        except (HealthVaultError, OSError, ValueError) as exc:
+            client, failure = None, exc
+        if client is not None:
+            with client:
+                studies = Studies(client, journal_dir=self.journal_dir)
+                for study in scanned.studies:
+                    try:
+                        result = studies.upload(build(study))
+                    except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+                        if passing(exc):
+                            failure = exc
+                        else:
+                            sops = [i.sop_instance_uid for i in study.images]
+                            self._set_aside(
+                                [i.path for i in study.images], f"study {study.uid}: {exc}", calling, sops, study.uid
+                            )
+                        continue
+                    for image in study.images:
+                        image.path.unlink(missing_ok=True)
+                    self.report(Stored(result, calling))
+        if failure is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return self._failed(folder, failure, calling)
+
+    def _failed(self, folder: Path, failure: BaseException, calling: str) -> float | None:
+        attempts = self.spool.attempts(folder)
+        attempts = Attempts(attempts.count + 1, attempts.first or time.time(), f"{type(failure).__name__}: {failure}")
+        message = (
+            str(failure) if isinstance(failure, (StudyError, HealthVaultError, OverBudget)) else attempts.last_error
+        )
+        if attempts.count >= self.max_attempts:
+            files = sorted(folder.glob("*.dcm"))
+            hours = (time.time() - attempts.first) / 3600
+            self._set_aside(
+                files,
+                f"not stored after {attempts.count} attempts over {hours:.1f} h; the last: {message}",
+                calling,
+                [],
+                "",
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        self.spool.record_attempt(folder, attempts)
+        wait = self.delay(attempts.count)
+        self.report(Failed(folder, message, True, attempts.count, self.max_attempts, wait))
+        return wait
+
+    def _set_aside(self, files: list[Path], reason: str, calling: str, sops: list[str], study: str) -> None:
+        files = [p for p in files if p.exists()]
+        if not files:
+            return
+        self.report(SetAside(self.spool.set_aside(files, reason, calling=calling, sops=sops, study=study)))
