@@ -22,8 +22,8 @@ from healthvault.bindings.thing import Common, DataXml, Thing2, ThingType
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 
-from .dicom import DicomImage, DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
 from .budget import OverBudget
+from .dicom import DicomImage, DicomSeries, DicomStudy, parse_date, parse_time, person_name, text
 from .notes import collecting, working_on
 from .preview import PREVIEW_MAX_SIDE, PREVIEW_MIN_SIDE, Preview, describe, make_preview
 
