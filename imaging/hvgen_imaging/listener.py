@@ -67,6 +67,7 @@ class _PeerLimitedServer(ThreadedAssociationServer):
     """pynetdicom's server, closing at once a connection from a peer that holds too many."""
 
     max_per_peer = 4
+    request_queue_size = 128  # connections waiting to be accepted (and refused at once when over the limit)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
