@@ -200,6 +200,13 @@ def test_look_alike_uids_are_two_instances_and_an_abort_hands_on_at_once(
         assert stored["images"] == 2
         code, out = cli(platform, tmp_path / "cache", "study", "show", study)
         assert "1.2.3.4+5.6" in out and "1.2.3.4_5.6" in out
+        # an association left open does not hold up a stop
+        ae = AE(ae_title="IDLESCU")
+        ae.add_requested_context("1.2.840.10008.1.1")
+        assert ae.associate("127.0.0.1", listening.port, ae_title="HVTEST").is_established
+        started = time.monotonic()
+        assert listening.stop() == 0
+        assert time.monotonic() - started < 10
     finally:
         assert listening.stop() == 0
 

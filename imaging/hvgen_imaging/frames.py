@@ -138,10 +138,13 @@ def reduce(frame: np.ndarray, k: int, *, pick: bool = False) -> np.ndarray:
     if pick:
         picked: np.ndarray = frame[: rows * k : k, : columns * k : k]
         return picked
-    cut = frame[: rows * k, : columns * k]
-    blocks = cut.reshape(rows, k, columns, k, *frame.shape[2:])
-    mean = blocks.mean(axis=(1, 3), dtype=np.float64)
-    out: np.ndarray = np.rint(mean).astype(frame.dtype) if np.issubdtype(frame.dtype, np.integer) else mean
+    out = np.empty((rows, columns, *frame.shape[2:]), dtype=frame.dtype)
+    band = max(1, (1 << 22) // max(1, k * k * columns))  # block rows averaged at once: a few MiB of float64
+    for top in range(0, rows, band):
+        bottom = min(rows, top + band)
+        blocks = frame[top * k : bottom * k, : columns * k].reshape(bottom - top, k, columns, k, *frame.shape[2:])
+        mean = blocks.mean(axis=(1, 3), dtype=np.float64)
+        out[top:bottom] = np.rint(mean) if np.issubdtype(frame.dtype, np.integer) else mean
     return out
 
 

@@ -68,6 +68,8 @@ class _PeerLimitedServer(ThreadedAssociationServer):
 
     max_per_peer = 4
     request_queue_size = 128  # connections waiting to be accepted (and refused at once when over the limit)
+    daemon_threads = True
+    block_on_close = False  # a stop does not wait for open associations (what they had acknowledged is on disk)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -173,6 +175,8 @@ class Listener:
         """Stop listening; the study being uploaded is finished, the rest waits for the next start."""
         if self._server is not None:
             self._server.shutdown()
+            for assoc in self._server.active_associations:  # what they acknowledged is handed on
+                assoc.abort()
         self.uploader.stop()
 
     def _association(self, event: Any) -> _Association:

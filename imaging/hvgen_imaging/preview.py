@@ -248,7 +248,8 @@ def load_frame(f: BinaryIO) -> tuple[Dataset, np.ndarray]:
             )
             if readable and (k >= 2 or place.length > frames.MAX_DECODE_BYTES):
                 return header, frames.native_frame(f, place, geo, index, k, big_endian)
-        elif place.length is None and syntax in frames.J2K and (k >= 2 or geo.frame_bytes > frames.MAX_DECODE_BYTES):
+        elif syntax in frames.J2K and (k >= 2 or geo.frame_bytes > frames.MAX_DECODE_BYTES):
+            # (encapsulated pixel data is of undefined length; some senders give it a length all the same)
             f.seek(place.start)
             data = frames.get_frame(f, index, number_of_frames=geo.frames)
             frame, rest = frames.j2k_frame(data, geo, k)

@@ -22,9 +22,11 @@ from typing import Any
 import pydicom
 from lxml import etree
 from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
+from hvgen_imaging import inflate
 
 from ..context import Platform
 from ..store.base import retried
@@ -128,7 +130,14 @@ def read_header(files: BlobFiles, blob_id: str, *, pixels: bool = False) -> Data
     try:
         with open_blob(files, blob_id) as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(f, stop_before_pixels=not pixels, force=True)
+            if not inflate.is_deflated(f):
+                f.seek(0)
+                return pydicom.dcmread(f, stop_before_pixels=not pixels, force=True)
+            # pydicom would inflate the whole data set in memory: read its inflated copy instead
+            with inflate.inflated_copy(f) as copy, open(copy.path, "rb") as inflated:
+                ds = pydicom.dcmread(inflated, stop_before_pixels=not pixels, force=True)
+                ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+                return ds
     except Exception as exc:  # not DICOM, cut short, gone
         log.info("blob %s is not a readable DICOM file: %s", blob_id, exc)
         return None

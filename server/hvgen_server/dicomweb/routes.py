@@ -169,6 +169,7 @@ def routes(platform: Platform) -> list[Route]:
             json.dumps(outcome.body(urls), separators=(",", ":")).encode("utf-8"),
             status_code=outcome.status,
             media_type=DICOM_JSON,
+            headers={"Retry-After": "30"} if outcome.over_budget else None,
         )
         return _with_warnings(response, outcome.warnings())
 

@@ -10,6 +10,9 @@ grouped by study (:func:`hvgen_imaging.dicom.scan`), built with previews
 instance it already holds is not stored twice. Each study is stored whole or
 not at all; the answer (the Store Instances Response Module, PS3.18 Annex I)
 lists every instance stored and every one that failed, with its reason.
+A study whose previews cannot get their share of the decoding budget
+(:mod:`hvgen_imaging.budget`) fails as out of resources (A700); when nothing
+was stored for that reason the answer is 413 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from healthvault import crypto
 from healthvault.client import HealthVaultClient
 from healthvault.errors import HealthVaultError
 from hvgen_imaging import dicom
+from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.study import build
 from hvgen_imaging.workflow import Studies, StudyError
 
@@ -154,9 +158,12 @@ class Outcome:
     failed: list[tuple[str, str, int]] = field(default_factory=list)  # SOP class, SOP instance, reason
     studies: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    over_budget: bool = False  # a study was refused because the decoding budget was spent
 
     @property
     def status(self) -> int:
+        if self.over_budget and not self.stored:
+            return 413  # nothing stored for want of memory: the same request may be sent again later
         if not self.failed:
             return 200 if self.stored else 400
         return 202 if self.stored else 409
@@ -220,6 +227,11 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
                 # shared store), so that two requests for a new study cannot both create it.
                 with platform.store.hold(f"stow:{record_id}:{found.uid}"):
                     studies.upload(build(found))
+            except OverBudget as exc:
+                outcome.over_budget = True
+                outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)
+                outcome.notes.append(f"study {found.uid} was not stored: {exc}")
+                continue
             except (StudyError, HealthVaultError, OSError) as exc:
                 log.warning("STOW-RS of study %s failed: %s", found.uid, exc)
                 outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
