@@ -22,6 +22,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, 
 
 from .dicomgen import make_study, pydicom_file
 from .localserver import RunningServer, start_server
+from .terminal import hvgen_env, in_terminal
 from .test_dicom_listen import Listening, cli, data_set_bytes, wait_for_study
 
 pynetdicom = pytest.importorskip("pynetdicom")
@@ -297,3 +298,17 @@ def test_a_study_the_platform_never_takes_is_set_aside_once_and_can_be_retried(
         assert rejected(tmp_path)["rejected"] == []
     finally:
         assert again.stop() == 0
+
+
+def test_study_upload_stores_a_deflated_file_byte_for_byte(platform: RunningServer, tmp_path: Path) -> None:
+    folder = tmp_path / "dfl"
+    folder.mkdir()
+    shutil.copy(pydicom_file("image_dfl.dcm"), folder / "image_dfl.dcm")
+    env = hvgen_env(tmp_path / "home", platform.profile_path)
+    run = in_terminal(["study", "upload", str(folder)], env)
+    assert run.code == 0 and "created" in run.output and "truncated" not in run.output, run.output
+    study = str(pydicom.dcmread(folder / "image_dfl.dcm", stop_before_pixels=True).StudyInstanceUID)
+    run = in_terminal(["study", "download", study, str(tmp_path / "copy"), "--previews"], env)
+    assert run.code == 0, run.output
+    assert next((tmp_path / "copy").rglob("*.dcm")).read_bytes()[128:] == (folder / "image_dfl.dcm").read_bytes()[128:]
+    assert len(list((tmp_path / "copy").rglob("*_preview.jpg"))) == 1
