@@ -20,6 +20,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -27,7 +28,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from hvgen_imaging import budget, dicom, frames, preview
+from hvgen_imaging import budget, dicom, frames, inflate, preview
 
 from .dicomgen import pydicom_file
 from .test_previews import compare, picture, reference
@@ -61,9 +62,9 @@ def image_file(
 ) -> Path:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
+    ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
+    ds.SOPClassUID, ds.SOPInstanceUID = UID("1.2.840.10008.5.1.4.1.1.7"), generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.Modality = "OT"
@@ -127,7 +128,12 @@ def test_large_images_are_read_reduced_and_look_like_the_whole_image(tmp_path: P
     read_whole: list[str] = []
     original = preview.read_dataset
     current = [""]
-    monkeypatch.setattr(preview, "read_dataset", lambda f: read_whole.append(current[0]) or original(f))
+
+    def counted(f):
+        read_whole.append(current[0])
+        return original(f)
+
+    monkeypatch.setattr(preview, "read_dataset", counted)
     for name, path in cases(tmp_path).items():
         current[0] = name
         made = preview.make_preview(path, "x")
@@ -204,6 +210,6 @@ def test_a_deflate_bomb_inflates_to_disk_within_its_limit(tmp_path: Path, monkey
     path = tmp_path / "bomb.dcm"
     ds.save_as(path)
     assert path.stat().st_size < 600_000
-    monkeypatch.setattr(dicom.inflate, "MAX_INFLATED_BYTES", 64 * 1024**2)
+    monkeypatch.setattr(inflate, "MAX_INFLATED_BYTES", 64 * 1024**2)
     header, why = dicom.examine(path)
     assert header is None and "inflates to more than 64 MiB" in why

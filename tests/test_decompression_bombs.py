@@ -20,7 +20,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 from .dicomgen import make_study
 from .localserver import start_server
@@ -43,8 +43,8 @@ def peak_mib(pid: int) -> float:
 def image(rows: int, columns: int, syntax: str, pixel_data: bytes | None, *, encoded: bytes | None = None) -> Dataset:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.Modality, ds.StudyDate, ds.PatientName = "OT", "20240517", "BOMB^TEST"
@@ -64,7 +64,7 @@ def image(rows: int, columns: int, syntax: str, pixel_data: bytes | None, *, enc
 
 def j2k_bomb() -> Dataset:
     """8192 x 8192 zeros in JPEG 2000: about a kilobyte, 64 MiB decoded."""
-    encoded = openjpeg.encode(np.zeros((8192, 8192), np.uint8), lossless=1)  # type: ignore[attr-defined]
+    encoded = openjpeg.encode(np.zeros((8192, 8192), np.uint8), lossless=1)
     return image(8192, 8192, JPEG2000Lossless, None, encoded=encoded)
 
 
@@ -131,7 +131,11 @@ def test_stow_bombs_stay_in_bounded_memory(tmp_path: Path) -> None:
             tmp_path / "cache",
             "study",
             "download",
-            str(pydicom.dcmread(attacks["deflated 16384 x 16384 (256 MiB inflated)"], stop_before_pixels=True).StudyInstanceUID),
+            str(
+                pydicom.dcmread(
+                    attacks["deflated 16384 x 16384 (256 MiB inflated)"], stop_before_pixels=True
+                ).StudyInstanceUID
+            ),
             str(tmp_path / "copy"),
         )
         assert code == 0, out

@@ -27,7 +27,7 @@ from .test_dicom_listen import Listening, cli, data_set_bytes, wait_for_study
 
 pynetdicom = pytest.importorskip("pynetdicom")
 from pynetdicom import AE, _config  # noqa: E402
-from pynetdicom.sop_class import CTImageStorage, MRImageStorage  # noqa: E402
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage  # type: ignore[attr-defined]  # noqa: E402
 
 
 @contextmanager
@@ -109,7 +109,7 @@ def test_only_what_will_be_stored_is_acknowledged(platform: RunningServer, tmp_p
         # an MR data set sent as CT (its file meta names CT: so does the request)
         mr = tmp_path / "mr.dcm"
         other = pydicom.dcmread(files[0])
-        other.SOPClassUID, other.SOPInstanceUID = MRImageStorage, generate_uid()
+        other.SOPClassUID, other.SOPInstanceUID = pydicom.uid.UID(MRImageStorage), generate_uid()
         other.file_meta.MediaStorageSOPInstanceUID = other.SOPInstanceUID
         other.save_as(mr)
         deflated = pydicom_file("image_dfl.dcm")
@@ -192,7 +192,7 @@ def test_look_alike_uids_are_two_instances_and_an_abort_hands_on_at_once(
         study = str(first.StudyInstanceUID)
         for ds, uid in ((first, "1.2.3.4+5.6"), (second, "1.2.3.4_5.6")):  # one spool name before
             ds.SOPInstanceUID = uid
-            ds.file_meta.MediaStorageSOPInstanceUID = uid
+            ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(uid)
         with association(listening.port, [(CTImageStorage, [ExplicitVRLittleEndian])]) as assoc:
             assert assoc.send_c_store(first).Status == 0
             assert assoc.send_c_store(second).Status == 0

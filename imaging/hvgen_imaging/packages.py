@@ -198,6 +198,22 @@ def create(
     return str(result.identity_code)
 
 
+@dataclass(frozen=True)
+class PickedUp:
+    """What a pick-up did: each thing's key and outcome ("created"; "merged"
+    or "merged-signature-removed": a study the record held, given what it
+    lacked; "unchanged": a study the record held whole)."""
+
+    keys: list[ThingKey]
+    outcomes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "things": [k.value for k in self.keys],
+            "outcomes": [{"thing_id": k.value, "outcome": o} for k, o in zip(self.keys, self.outcomes, strict=True)],
+        }
+
+
 def pick_up(
     client: HealthVaultClient,
     identity_code: str,
@@ -207,12 +223,29 @@ def pick_up(
     poll: float = 0.5,
     transport_retries: int = 5,
 ) -> list[ThingKey]:
+    """The keys of :func:`pick_up_outcomes`."""
+    return pick_up_outcomes(
+        client, identity_code, answer, progress=progress, poll=poll, transport_retries=transport_retries
+    ).keys
+
+
+def pick_up_outcomes(
+    client: HealthVaultClient,
+    identity_code: str,
+    answer: str,
+    *,
+    progress: Progress | None = None,
+    poll: float = 0.5,
+    transport_retries: int = 5,
+) -> PickedUp:
     """Open a package with its answer and add its things to the client's record.
 
     The platform answers at once: the right answer starts a pick-up job, and
     the same request sent again follows it, reporting the bytes decrypted so
     far to ``progress``, until the job is done. A request lost to the network
-    (a timeout) is sent again: the platform continues the same job.
+    (a timeout) is sent again: the platform continues the same job. A study
+    the record already holds is merged into it or left as it is, never
+    added twice; the outcomes say which.
     """
     request = PickUp(identity_code=identity_code, answer=answer)
     failures = 0
@@ -229,5 +262,8 @@ def pick_up(
         if progress is not None and result.bytes_total is not None:
             progress(int(result.bytes_done or 0), int(result.bytes_total))
         if (result.state or "done") == "done":
-            return list(result.thing_id)
+            keys = list(result.thing_id)
+            outcomes = [str(o) for o in result.outcome]
+            outcomes += ["created"] * (len(keys) - len(outcomes))  # a platform that does not say
+            return PickedUp(keys, outcomes[: len(keys)])
         time.sleep(poll)

@@ -203,6 +203,21 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
             from hvgen_imaging import packages
         on_interrupt("run the same command again to go on following the pick-up where it stopped")
         with Progress("picking up", enabled=showing(progress, as_json)) as bar:
-            keys = packages.pick_up(hv, package_id, answer, progress=bar)
-    result = {"package_id": package_id, "things": [k.value for k in keys]}
-    emit(as_json, result, lambda: click.echo(f"added {len(keys)} thing(s): " + ", ".join(k.value for k in keys)))
+            picked = packages.pick_up_outcomes(hv, package_id, answer, progress=bar)
+    result = {"package_id": package_id, **picked.as_dict()}
+    said = {
+        "created": "added",
+        "merged": "merged into the study the record held (the series and images it lacked)",
+        "merged-signature-removed": "merged into the study the record held; its signature, which did not cover "
+        "what was added, was removed",
+        "unchanged": "already in the record: nothing added",
+    }
+
+    def text() -> None:
+        added = [k.value for k, o in zip(picked.keys, picked.outcomes, strict=True) if o == "created"]
+        click.echo(f"added {len(added)} thing(s)" + (": " + ", ".join(added) if added else ""))
+        for key, outcome in zip(picked.keys, picked.outcomes, strict=True):
+            if outcome != "created":
+                click.echo(f"study thing {key.value}: {said.get(outcome, outcome)}")
+
+    emit(as_json, result, text)

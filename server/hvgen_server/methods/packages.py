@@ -6,7 +6,8 @@ where a person opened a package: it takes the answer, decrypts the package
 and its blobs, and adds the things to the caller's record. A wrong answer
 adds nothing; after three wrong answers the package is locked. A package
 can be picked up once and expires after four weeks. The right answer starts
-a pick-up job that the caller follows (:mod:`..pickup`).
+a pick-up job that the caller follows (:mod:`..pickup`). A study the record
+already holds is merged into it, not added twice (:mod:`..studymerge`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from healthvault.schema import (
 )
 from healthvault.status import StatusCode
 
-from .. import pickup, tokens
+from .. import pickup, studymerge, tokens
 from ..context import Context
 from ..errors import PlatformError
 from ..store import Transaction
@@ -318,6 +319,7 @@ def _state(ctx: Context, code: str) -> PickUpConnectPackageResult:
             bytes_done=job.total,
             bytes_total=job.total,
             thing_id=[ThingKey(value=k[0], version_stamp=k[1]) for k in keys],
+            outcome=[k[2] if len(k) > 2 else studymerge.CREATED for k in keys],
         )
     return PickUpConnectPackageResult(state=RUNNING, bytes_done=job.done, bytes_total=job.total)
 
@@ -345,8 +347,12 @@ def _pick_up(ctx: Context, opened: pickup.Opened, progress: Callable[[int], None
         progress(done[0])
 
     things = []
+    outcomes: list[str] = []
+    unchanged: list[ThingKey] = []  # studies the record has whole: their keys, nothing stored
     for thing_el in holder.findall("thing"):
-        for url_el in thing_el.findall("blob-payload/blob/blob-ref-url"):
+        plan = studymerge.plan(ctx, thing_el)
+        urls = thing_el.findall("blob-payload/blob/blob-ref-url")
+        for url_el in urls:
             # The package was checked at CreateConnectPackage; only its own blobs count here.
             source = package_blobs.get(tokens.blob_id_of(ctx.key, token_of(url_el.text or "")))
             if source is None:
@@ -354,8 +360,13 @@ def _pick_up(ctx: Context, opened: pickup.Opened, progress: Callable[[int], None
                     StatusCode.INVALID_PACKAGE_CONTENTS,
                     "a packaged thing refers to a blob that is not part of the package",
                 )
-            blob_id, digest, length = _decrypt_blob(ctx, source, cipher, advance)
             blob_el = url_el.getparent()
+            name = (blob_el.findtext("blob-info/name") or "").strip()
+            if plan.outcome == studymerge.UNCHANGED or (plan.outcome == studymerge.MERGED and name not in plan.blobs):
+                advance(source.received)  # the record has it: not decrypted again
+                blob_el.getparent().remove(blob_el)
+                continue
+            blob_id, digest, length = _decrypt_blob(ctx, source, cipher, advance)
             hash_el = blob_el.find("blob-info/hash-info/hash")
             if hash_el is not None and (hash_el.text or "").strip() != digest:
                 raise PlatformError(
@@ -365,17 +376,27 @@ def _pick_up(ctx: Context, opened: pickup.Opened, progress: Callable[[int], None
             if length_el is not None:
                 length_el.text = str(length)
             url_el.text = ctx.blob_url(tokens.issue(ctx.key, "w", ctx.record_id, blob_id, ctx.config.blob_write_ttl))
-        for id_el in thing_el.findall("thing-id"):
-            thing_el.remove(id_el)  # picked-up things are new things in the record
+        if plan.outcome == studymerge.UNCHANGED and plan.target is not None:
+            unchanged.append(ThingKey(value=plan.target.thing_id, version_stamp=plan.target.version_stamp))
+            continue
+        outcome = studymerge.CREATED
+        if plan.outcome == studymerge.MERGED and plan.target is not None:
+            thing_el, outcome = studymerge.merged(plan.target, thing_el)
+        else:
+            for id_el in thing_el.findall("thing-id"):
+                thing_el.remove(id_el)  # picked-up things are new things in the record
         try:
             packaged = wire.from_element(copy.deepcopy(thing_el), Thing2, what="packaged thing")
         except HealthVaultXmlError as exc:
             raise PlatformError(StatusCode.INVALID_PACKAGE_CONTENTS, str(exc)) from None
         things.append((packaged, thing_el))
+        outcomes.append(outcome)
 
     def finish(tx: Transaction, keys: list[ThingKey]) -> None:
         if not tx.packages.mark_picked(code, ctx.record_id):
             raise PlatformError(StatusCode.INVALID_IDENTITY_CODE, f"package {code} is no longer being picked up")
-        tx.packages.finish_pickup(code, "\n".join(f"{k.value} {k.version_stamp}" for k in keys), time.time())
+        lines = [f"{k.value} {k.version_stamp} {o}" for k, o in zip(keys, outcomes, strict=True)]
+        lines += [f"{k.value} {k.version_stamp} {studymerge.UNCHANGED}" for k in unchanged]
+        tx.packages.finish_pickup(code, "\n".join(lines), time.time())
 
     store_things(ctx, things, also=finish)

@@ -28,6 +28,11 @@ class Info(_b.Binding):
     state: "running" or "done" (absent: done, as before jobs).
     bytes_done: Bytes of the package's blobs decrypted so far.
     bytes_total: Bytes of the package's blobs in all.
+    outcome: For each thing-id, in the same order: "created" (a new
+        thing), "merged" (a study the record held, given the packaged
+        series and images it lacked), "merged-signature-removed" (the
+        same, and its signature, which did not cover them, removed),
+        "unchanged" (a study the record held whole: nothing stored).
     """
 
     __slots__ = ()
@@ -43,18 +48,29 @@ class Info(_b.Binding):
     thing_id: _b.Many[ThingKey] = _b.Many(
         "thing-id", _b.Complex(lambda: ThingKey), 3, 0, None
     )
+    outcome: _b.Many[str] = _b.Many(
+        "outcome", _b.Simple(_v.BUILTINS["string"]), 4, 0, None
+    )
     _MODEL = _b.Model(
         (
-            {"bytes-done": 1, "bytes-total": 2, "state": 3, "thing-id": 2},
-            {"bytes-total": 2, "thing-id": 2},
-            {"thing-id": 2},
-            {"bytes-done": 1, "bytes-total": 2, "thing-id": 2},
+            {
+                "bytes-done": 1,
+                "bytes-total": 2,
+                "outcome": 3,
+                "state": 4,
+                "thing-id": 2,
+            },
+            {"bytes-total": 2, "outcome": 3, "thing-id": 2},
+            {"outcome": 3, "thing-id": 2},
+            {"outcome": 3},
+            {"bytes-done": 1, "bytes-total": 2, "outcome": 3, "thing-id": 2},
         ),
         (
             0,
             1,
             2,
             3,
+            4,
         ),
     )
 
@@ -65,6 +81,7 @@ class Info(_b.Binding):
         bytes_done: int | None = None,
         bytes_total: int | None = None,
         thing_id: _Iterable[ThingKey] = (),
+        outcome: _Iterable[str] = (),
     ) -> None:
         _b.Binding.__init__(self)
         if state is not None:
@@ -74,3 +91,4 @@ class Info(_b.Binding):
         if bytes_total is not None:
             self.bytes_total = bytes_total
         self.thing_id = thing_id
+        self.outcome = outcome
