@@ -213,3 +213,15 @@ def test_a_deflate_bomb_inflates_to_disk_within_its_limit(tmp_path: Path, monkey
     monkeypatch.setattr(inflate, "MAX_INFLATED_BYTES", 64 * 1024**2)
     header, why = dicom.examine(path)
     assert header is None and "inflates to more than 64 MiB" in why
+
+
+def test_stow_answers_413_when_nothing_was_stored_for_want_of_memory() -> None:
+    from hvgen_server.dicomweb.stow import OUT_OF_RESOURCES, Outcome
+
+    refused = Outcome(failed=[("1.2", "1.2.3", OUT_OF_RESOURCES)], over_budget=True)
+    assert refused.status == 413
+    partly = Outcome(stored=[("1.2", "1.2.4", "url")], failed=[("1.2", "1.2.3", OUT_OF_RESOURCES)], over_budget=True)
+    assert partly.status == 202
+    assert partly.body(__import__("hvgen_server.dicomweb.media", fromlist=["Urls"]).Urls("x"))["00081198"]["Value"][0][
+        "00081197"
+    ]["Value"] == [0xA700]
