@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ def dicom() -> None:
 
     \b
     Examples:
-      hvgen dicom listen --port 11112 --ae-title HVGEN
+      hvgen dicom listen --port 11112 --ae-title HVGEN --allow-ae CT_SCANNER
       python -m pynetdicom storescu 127.0.0.1 11112 ./CT_HEAD -r -aec HVGEN
+      hvgen dicom rejected --json
     """
 
 
@@ -135,6 +137,13 @@ def listen(
     title = ae_title.strip()
     client(profile_path, connect=False).close()  # the profile is readable: fail now, not at the first study
     folder = (spool or default_spool()).expanduser()
+    receiving = folder / "receiving"
+    receiving.mkdir(parents=True, exist_ok=True)
+    for left in receiving.iterdir():  # instances cut off by a stop: never acknowledged
+        left.unlink(missing_ok=True)
+    # pynetdicom receives each data set into a temporary file: on the spool's disk, so that it is
+    # moved into the spool, not copied (and not held in a memory-backed /tmp)
+    tempfile.tempdir = str(receiving)
     lock = threading.Lock()
 
     def report(event: Any) -> None:
