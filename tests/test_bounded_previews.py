@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
@@ -225,3 +227,54 @@ def test_stow_answers_413_when_nothing_was_stored_for_want_of_memory() -> None:
     assert partly.body(__import__("hvgen_server.dicomweb.media", fromlist=["Urls"]).Urls("x"))["00081198"]["Value"][0][
         "00081197"
     ]["Value"] == [0xA700]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.integers(1, 40),
+    columns=st.integers(1, 40),
+    bits=st.sampled_from([(8, 8), (16, 12), (16, 16), (32, 20)]),
+    signed=st.booleans(),
+    colour=st.sampled_from([None, 0, 1]),  # grayscale, or RGB with its planar configuration
+    frames_=st.integers(1, 3),
+    big_endian=st.booleans(),
+    k=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_uncompressed_frames_read_in_bands_are_pydicoms_pixels_reduced(
+    tmp_path_factory, rows, columns, bits, signed, colour, frames_, big_endian, k, seed
+) -> None:
+    allocated, stored = bits
+    if colour is not None and (allocated != 8 or signed):
+        signed, allocated, stored = False, 8, 8  # colour images are 8-bit unsigned here
+    if big_endian and allocated == 8:
+        big_endian = False  # 8-bit big endian pixel data is read whole (its OW words are swapped)
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(f"{'i' if signed else 'u'}{allocated // 8}")
+    shape = (frames_, rows, columns, 3) if colour is not None else (frames_, rows, columns)
+    info = np.iinfo(dtype)
+    values = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)  # unused bits set too
+    folder = tmp_path_factory.mktemp("band")
+    path = image_file(
+        folder / "x.dcm",
+        values[0] if frames_ == 1 else values,
+        syntax=ExplicitVRBigEndian if big_endian else ExplicitVRLittleEndian,
+        photometric="RGB" if colour is not None else "MONOCHROME2",
+        bits_stored=stored,
+        signed=signed,
+        planar=colour or 0,
+        frames_=frames_,
+    )
+    expected = pydicom.dcmread(path).pixel_array
+    index = frames_ // 2
+    if frames_ > 1:
+        expected = expected[index]
+    with open(path, "rb") as f:
+        header, at = preview._header(f)
+        geo = frames.geometry(header)
+        place = frames.locate(f, header, at)
+        assert place is not None
+        if rows < k or columns < k:
+            return
+        got = frames.native_frame(f, place, geo, index, k, big_endian)
+    assert np.array_equal(got, frames.reduce(expected.astype(got.dtype), k)), (got, expected)

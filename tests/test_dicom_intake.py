@@ -287,6 +287,7 @@ def test_a_study_the_platform_never_takes_is_set_aside_once_and_can_be_retried(
         entries = rejected(tmp_path)["rejected"]
         assert len(entries) == 1 and entries[0]["kind"] == "set aside" and len(entries[0]["files"]) == 2
         assert "not stored after 3 attempts" in entries[0]["reason"]
+        assert entries[0]["study_uid"] == made["study_uid"] and len(entries[0]["sop_instance_uids"]) == 2
     finally:
         assert listening.stop() == 0
     code, out = cli_local(tmp_path, "dicom", "rejected", "--retry", entries[0]["id"])

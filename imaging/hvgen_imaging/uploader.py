@@ -200,12 +200,13 @@ class Uploader:
         if attempts.count >= self.max_attempts:
             files = sorted(folder.glob("*.dcm"))
             hours = (time.time() - attempts.first) / 3600
+            headers = [dicom.examine(p)[0] for p in files]
             self._set_aside(
                 files,
                 f"not stored after {attempts.count} attempts over {hours:.1f} h; the last: {message}",
                 calling,
-                [],
-                "",
+                [dicom.text(h, "SOPInstanceUID") or "" for h in headers if h is not None],
+                ", ".join(sorted({dicom.text(h, "StudyInstanceUID") or "" for h in headers if h is not None})),
             )
             shutil.rmtree(folder, ignore_errors=True)
             return None
