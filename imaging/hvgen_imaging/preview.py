@@ -205,7 +205,9 @@ def render(ds: Dataset, notes: list[str] | None = None, frame: np.ndarray | None
 def _header(f: BinaryIO) -> tuple[Dataset, int]:
     """The data set up to its pixel data, and where reading stopped."""
     f.seek(0)
-    ds = _with_syntax(pydicom.dcmread(f, force=True, stop_before_pixels=True))
+    # values over 1 MiB (an encapsulated document, say) stay on disk when there is a file to read them from
+    defer = 1 << 20 if isinstance(getattr(f, "name", None), str) else None
+    ds = _with_syntax(pydicom.dcmread(f, force=True, stop_before_pixels=True, defer_size=defer))
     return ds, f.tell()
 
 
@@ -222,6 +224,8 @@ def load_frame(f: BinaryIO) -> tuple[Dataset, np.ndarray]:
     header, at = _header(f)
     place = frames.locate(f, header, at)
     if place is None:
+        if _size(f) > frames.MAX_DECODE_BYTES:
+            raise PreviewError("no pixel data a preview can read within its limits")
         f.seek(0)
         ds = read_dataset(f)  # float pixel data, or none: small or refused by the checks of render
         if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
@@ -260,8 +264,8 @@ def load_frame(f: BinaryIO) -> tuple[Dataset, np.ndarray]:
                 f"previews decode at most {frames.MAX_DECODE_BYTES >> 20} MiB whole (reduced: only "
                 "uncompressed and JPEG 2000 images)"
             )
-        size = os.fstat(f.fileno()).st_size if hasattr(f, "fileno") else None
-        if place.length is None and (size is None or size > frames.MAX_DECODE_BYTES):
+        size = _size(f)
+        if place.length is None and size > frames.MAX_DECODE_BYTES:
             f.seek(place.start)  # only the shown frame's bytes are read
             frame = frames.coded_frame(header, frames.get_frame(f, index, number_of_frames=geo.frames))
         elif place.length is not None and place.length > frames.MAX_DECODE_BYTES:
@@ -273,6 +277,17 @@ def load_frame(f: BinaryIO) -> tuple[Dataset, np.ndarray]:
     except frames.FrameError as exc:
         raise PreviewError(str(exc)) from None
     return header, frames.reduce(frame, k, pick=pick)
+
+
+def _size(f: BinaryIO) -> int:
+    """The size of an open file (of any readable stream: seeking to its end)."""
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (OSError, ValueError, AttributeError):
+        here = f.tell()
+        size = f.seek(0, os.SEEK_END)
+        f.seek(here)
+        return size
 
 
 def render_source(ds: Dataset) -> np.ndarray:
