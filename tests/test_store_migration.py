@@ -51,7 +51,7 @@ def make_version_2(folder: Path) -> Path:
 def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
     store = SqliteStore(make_version_2(tmp_path / "data"))
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "8"
         person = store.person("c0000000-0000-0000-0000-000000000001")
         assert person is not None and person.login == "person-c0000000" and person.password_hash is None
         assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
@@ -116,7 +116,7 @@ def test_a_version_4_store_gets_the_sign_in_failures_and_migrating_again_changes
     try:
         assert store.meta("schema_version") == str(
             SCHEMA_VERSION
-        )  # and on to 7: the upload state column, the layout of versions
+        )  # and on to 8: the upload state column, the layout of versions, packages' wrong answers
         with store.write() as tx:
             assert tx.sign_in_failures.reserve("alice", 1000.0, 600.0, 10)
     finally:
@@ -175,7 +175,7 @@ def test_a_version_6_store_gives_its_versions_layouts(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "8"
         with store.read() as tx:
             first, second = (tx.things.current(record, t) for t in ("t1", "t2"))
         assert first is not None and first.layout is not None and second is not None and second.layout is None
@@ -185,5 +185,36 @@ def test_a_version_6_store_gives_its_versions_layouts(tmp_path: Path) -> None:
             b'<thing><thing-id version-stamp="s1">t1</thing-id><type-id name="x">y</type-id>'
             b"<data-xml><a>1</a></data-xml></thing>"
         )
+    finally:
+        store.close()
+
+
+def test_a_version_7_store_counts_the_wrong_answers_its_packages_had(tmp_path: Path) -> None:
+    """Version 8 counts a package's wrong answers apart from those being
+    checked; before, every counted answer had been checked and was wrong."""
+    from hvgen_server.store.rows import LOCKED, PackageContent
+
+    database = tmp_path / "store.sqlite"
+    store = SqliteStore(database)
+    app_id = store.add_application("a", "-", "T")
+    content = PackageContent("p", "q?", "x", b"<package/>")
+    with store.write() as tx:
+        tx.packages.create("PEND-INGA", app_id, content, 1.0, 2e12)
+    store.close()
+    with sqlite3.connect(database) as conn:  # as version 7 left it: two wrong answers given
+        conn.execute("ALTER TABLE packages DROP COLUMN wrong_answers")
+        conn.execute("UPDATE packages SET attempts = 2")
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    store = SqliteStore(database)
+    try:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "8"
+        with store.write() as tx:
+            package = tx.packages.get("PEND-INGA")
+            assert package is not None and package.wrong_answers == 2
+            assert tx.packages.reserve_attempt("PEND-INGA", 3) == 3
+            assert tx.packages.record_wrong("PEND-INGA", 3) == 3  # the third wrong answer locks it
+            package = tx.packages.get("PEND-INGA")
+            assert package is not None and package.state == LOCKED
+            assert tx.packages.record_wrong("PEND-INGA", 3) is None
     finally:
         store.close()

@@ -9,9 +9,13 @@ request thread and any store transaction (its progress is written in short
 transactions as it goes).
 
 Answers are counted before they are checked, in one statement
-(:meth:`~.store.tables.PackageTable.reserve_attempt`), so however many
-arrive at once no more than three are ever checked; the third wrong one
-locks the package, and only a pending package can become locked.
+(:meth:`~.store.tables.PackageTable.reserve_attempt`: answers wrong or
+being checked, at most three), so however many arrive at once exactly three
+are checked before the package locks. Wrong answers are counted apart
+(:meth:`~.store.tables.PackageTable.record_wrong`): the package locks at
+the third wrong one, never while a right answer is still being checked, so
+a right answer racing wrong ones that finish first still picks it up. Only
+a pending package can become locked.
 
 The job's state lives in the store. The key the answer gives is only in
 memory: if the server stops, the next request with the right answer

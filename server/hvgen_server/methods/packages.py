@@ -255,7 +255,7 @@ def pick_up_connect_package(ctx: Context) -> PickUpConnectPackageResult:
         raise PlatformError(StatusCode.ACCESS_DENIED, f"package {code} is locked after {MAX_ATTEMPTS} wrong answers")
     with ctx.store.write() as tx:
         attempts = tx.packages.reserve_attempt(code, MAX_ATTEMPTS)
-    if attempts is None:  # no attempt left, or no longer pending
+    if attempts is None:  # no attempt left (wrong, or being checked), or no longer pending
         if _find_package(ctx, code).state in (PICKING, PICKED):
             return _follow(ctx, code, sealed, info.answer)
         raise PlatformError(
@@ -265,13 +265,24 @@ def pick_up_connect_package(ctx: Context) -> PickUpConnectPackageResult:
         opened = sealed.open(info.answer)
     except connectpackage.WrongAnswer:
         with ctx.store.write() as tx:
-            tx.packages.lock_if_spent(code, MAX_ATTEMPTS)
-        left = MAX_ATTEMPTS - attempts
+            wrong = tx.packages.record_wrong(code, MAX_ATTEMPTS)
+        if wrong is None:  # a right answer picked it up meanwhile
+            raise _already_picked(code) from None
+        left = MAX_ATTEMPTS - wrong
         raise PlatformError(
             StatusCode.ACCESS_DENIED,
             "wrong answer; " + (f"{left} attempt(s) left" if left > 0 else "the package is now locked"),
         ) from None
-    _things_of(opened.things_xml)  # refuse unreadable contents before anything starts
+    except BaseException:  # neither right nor wrong (an answer it cannot take): the attempt is given back
+        with ctx.store.write() as tx:
+            tx.packages.release_attempt(code)
+        raise
+    try:
+        _things_of(opened.things_xml)  # refuse unreadable contents before anything starts
+    except BaseException:
+        with ctx.store.write() as tx:
+            tx.packages.release_attempt(code)
+        raise
     with ctx.store.read() as tx:
         total = sum(row.received for row in tx.packages.blobs(code))
     with ctx.store.write() as tx:

@@ -226,6 +226,8 @@ class Package:
     created: float
     expires: float
     picked_record: str | None
+    #: Answers checked and found wrong (``attempts`` counts those being checked too).
+    wrong_answers: int = 0
 
 
 @dataclass(frozen=True)

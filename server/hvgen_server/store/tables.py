@@ -353,12 +353,20 @@ class PackageTable(ABC):
     @abstractmethod
     def reserve_attempt(self, code: str, max_attempts: int) -> int | None:
         """Count an answer before it is checked, if the package is pending
-        and has attempts left; returns the attempts counted so far (None
-        when there was none left)."""
+        and fewer than ``max_attempts`` answers are wrong or being checked;
+        returns the attempts counted so far (None when there was none left)."""
 
     @abstractmethod
-    def lock_if_spent(self, code: str, max_attempts: int) -> None:
-        """Lock a pending package whose attempts are all used (a wrong answer)."""
+    def record_wrong(self, code: str, max_attempts: int) -> int | None:
+        """A counted answer was wrong: count it as such; the package locks
+        when ``max_attempts`` answers are wrong (never while a right one may
+        still be being checked). Returns the wrong answers so far (None when
+        the package is no longer pending)."""
+
+    @abstractmethod
+    def release_attempt(self, code: str) -> None:
+        """A counted answer was neither found right nor wrong (the package
+        could not be opened): give its attempt back."""
 
     @abstractmethod
     def start_picking(self, code: str, pickup: Pickup) -> bool:

@@ -94,10 +94,19 @@ class PostgresPackages(PackageTable):
         )
         return None if row is None else int(row["attempts"])
 
-    def lock_if_spent(self, code: str, max_attempts: int) -> None:
+    def record_wrong(self, code: str, max_attempts: int) -> int | None:
+        row = self.db.one(
+            "UPDATE packages SET wrong_answers = wrong_answers + 1, "
+            "state = CASE WHEN wrong_answers + 1 >= %s THEN %s ELSE state END "
+            "WHERE identity_code = %s AND state = %s RETURNING wrong_answers",
+            (max_attempts, LOCKED, code, PENDING),
+        )
+        return None if row is None else int(row["wrong_answers"])
+
+    def release_attempt(self, code: str) -> None:
         self.db.execute(
-            "UPDATE packages SET state = %s WHERE identity_code = %s AND state = %s AND attempts >= %s",
-            (LOCKED, code, PENDING, max_attempts),
+            "UPDATE packages SET attempts = attempts - 1 WHERE identity_code = %s AND state = %s AND attempts > 0",
+            (code, PENDING),
         )
 
     def start_picking(self, code: str, pickup: Pickup) -> bool:

@@ -254,6 +254,14 @@ CREATE INDEX sign_in_failures_by_time ON sign_in_failures(at);
 ALTER TABLE versions ADD COLUMN layout TEXT;
 """,
     ),
+    (
+        "a package's wrong answers counted apart from the answers being checked (every answer counted "
+        "before was checked)",
+        """
+ALTER TABLE packages ADD COLUMN wrong_answers INTEGER NOT NULL DEFAULT 0;
+UPDATE packages SET wrong_answers = attempts;
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

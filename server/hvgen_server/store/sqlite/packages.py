@@ -93,10 +93,21 @@ class SqlitePackages(PackageTable):
         row = self.db.execute("SELECT attempts FROM packages WHERE identity_code = ?", (code,)).fetchone()
         return int(row["attempts"])
 
-    def lock_if_spent(self, code: str, max_attempts: int) -> None:
+    def record_wrong(self, code: str, max_attempts: int) -> int | None:
+        updated = self.db.execute(
+            "UPDATE packages SET wrong_answers = wrong_answers + 1, "
+            "state = CASE WHEN wrong_answers + 1 >= ? THEN ? ELSE state END WHERE identity_code = ? AND state = ?",
+            (max_attempts, LOCKED, code, PENDING),
+        )
+        if updated.rowcount != 1:
+            return None
+        row = self.db.execute("SELECT wrong_answers FROM packages WHERE identity_code = ?", (code,)).fetchone()
+        return int(row["wrong_answers"])
+
+    def release_attempt(self, code: str) -> None:
         self.db.execute(
-            "UPDATE packages SET state = ? WHERE identity_code = ? AND state = ? AND attempts >= ?",
-            (LOCKED, code, PENDING, max_attempts),
+            "UPDATE packages SET attempts = attempts - 1 WHERE identity_code = ? AND state = ? AND attempts > 0",
+            (code, PENDING),
         )
 
     def start_picking(self, code: str, pickup: Pickup) -> bool:

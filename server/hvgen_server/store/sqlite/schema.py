@@ -9,7 +9,7 @@ from ..audits import audit_values
 from ..errors import StoreError
 from ..layouts import BATCH, layout_of
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: The version that gave versions their layout (filled in for the versions already there).
 LAYOUTS = 7
 
@@ -134,10 +134,11 @@ CREATE TABLE IF NOT EXISTS packages (
     question TEXT,
     external_id TEXT,
     package_xml BLOB,
-    attempts INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,  -- answers wrong or being checked
     created REAL NOT NULL,
     expires REAL NOT NULL,
-    picked_record TEXT
+    picked_record TEXT,
+    wrong_answers INTEGER NOT NULL DEFAULT 0  -- answers checked and wrong (version 8)
 );
 CREATE TABLE IF NOT EXISTS package_blobs (
     identity_code TEXT NOT NULL REFERENCES packages(identity_code),
@@ -245,7 +246,10 @@ def migrate(conn: sqlite3.Connection) -> None:
     unfinished upload's bytes; '' for the blob folder). Version 7 adds
     the layout of versions (where their top-level nodes are, for GetThings
     to cut them without parsing), filled in for the versions already there
-    (NULL for one that cannot have one: it is parsed when read). Every step is
+    (NULL for one that cannot have one: it is parsed when read). Version 8
+    counts a package's wrong answers apart from its answers being checked
+    (``wrong_answers``; before, every counted answer had been checked, so it
+    starts as ``attempts``). Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
@@ -261,6 +265,10 @@ def migrate(conn: sqlite3.Connection) -> None:
         existing = _columns(conn, table)
         if existing and column not in existing:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    packages = _columns(conn, "packages")
+    if packages and "wrong_answers" not in packages:
+        conn.execute("ALTER TABLE packages ADD COLUMN wrong_answers INTEGER NOT NULL DEFAULT 0")
+        conn.execute("UPDATE packages SET wrong_answers = attempts")  # every answer counted before was checked
     columns = _columns(conn, "versions")
     if columns and "created_app_id" not in columns:  # a version 1 store
         for name, _ in _AUDIT_COLUMNS:
