@@ -513,11 +513,27 @@ def test_alternate_ids_and_their_retries(platform: RunningServer, app: Applicati
     assert listed.code == 0 and listed.findall("alternate-ids/alternate-id") == []
 
 
-def test_an_expired_wctoken_is_refused_and_writes_are_audited_online(new_server, action: ActionUrl) -> None:
+def register(platform: RunningServer, folder: Path, name: str, action_url: str) -> Application:
+    """A new application with its own key and certificate, registered with an action URL."""
+    from healthvault import crypto
+
+    key, cert = crypto.make_key_and_certificate(name)
+    (folder / "key.pem").write_bytes(crypto.key_pem(key))
+    (folder / "cert.pem").write_bytes(crypto.cert_pem(cert))
+    app_id = str(uuid.uuid4())
+    hvgen(platform, "app", "add", "--cert", str(folder / "cert.pem"), "--app-id", app_id, "--name", name,
+          "--action-url", action_url)  # fmt: skip
+    return Application.load(app_id, folder / "key.pem", folder / "cert.pem")
+
+
+def test_an_expired_wctoken_is_refused_and_writes_are_audited_online(
+    new_server, action: ActionUrl, tmp_path: Path
+) -> None:
     platform = new_server("--user-token-ttl", "2")
     hvgen(platform, "person", "passwd", "local", "--password-stdin", stdin="first-person-pw\n")
     profile = platform.profile
-    app = Application.load(profile.app_id, Path(profile.key_path), Path(profile.cert_path))
+    app = register(platform, tmp_path, "Web application", action.url.rsplit("/", 1)[0] + "/registered")
+    # `redirect` goes elsewhere at the origin of the registered action URL
     sign_in_flow(platform, "AUTH", app.app_id, "local", "first-person-pw", extra={"redirect": action.url})
     wctoken = action.visits[-1]["wctoken"][0]
     client = ForeignClient(platform.url, app)

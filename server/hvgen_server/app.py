@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -41,6 +42,7 @@ from .config import ServerConfig
 from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .errors import PlatformError
+from .headers import SecurityHeaders
 from .limits import LargeRequests, read_body
 from .shell import Shell
 from .store.base import Conflict
@@ -141,6 +143,7 @@ def create_app(config: ServerConfig) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={Conflict: conflicted, Exception: failed},
+        middleware=[Middleware(SecurityHeaders)],
     )
     app.state.platform = platform
     return app

@@ -9,8 +9,9 @@ Routes:
 
 As the platform's shell took them: ``targetqs`` is a URL-encoded query
 string with ``appid`` (required), ``actionqs`` (returned to the application
-as is), ``redirect`` (overrides the application's action URL, for
-development), ``extrecordid`` (a record to preselect), ``trm`` (the token
+as is), ``redirect`` (another address at the origin of the application's registered
+action URL; refused elsewhere, and for an application without one),
+``extrecordid`` (a record to preselect), ``trm`` (the token
 redirection method, ``get`` or ``post``; also taken next to ``targetqs``)
 and, for AUTH, ``forceappauth``. AUTH signs the person in and asks for
 authorization only if they have authorized no record for the application
@@ -21,9 +22,13 @@ string, or, with ``trm=post``, as the fields ``target``, ``wctoken`` and
 ``actionqs`` of a form the page posts to the action URL at once. A wctoken
 is good only with the session of the application it was issued to.
 
-Failed sign-ins are counted in the store (ten for one login in ten minutes
-lock it for the rest of those ten minutes), so that a restart or another
-server process on the same store does not reset them.
+Failed sign-ins are counted in the store, per client and login and per
+client (:mod:`.signins`), so that a restart or another server process on
+the same store does not reset them. Every form post must come from a page
+of this server (:func:`~.websession.from_this_site`) and carry the CSRF
+token of the browser's session. Pages carry a strict Content-Security-Policy
+(no inline script; forms only to this server and the application's action
+URL's origin) and may not be framed.
 """
 
 from __future__ import annotations
@@ -40,16 +45,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from . import passwords
+from . import signins
 from .auth import token_digest
 from .context import Platform
+from .headers import origin, page_headers
 from .store.rows import WCTOKEN, Application, Person, PersonToken, RecordRow
 from .websession import (
     CSRF_FIELD,
     csrf_ok,
     csrf_token,
+    from_this_site,
     keep_csrf,
     local_path,
+    secure_cookies,
     sign_in,
     sign_in_url,
     sign_out,
@@ -65,25 +73,10 @@ TARGETS = {"AUTH": "sign in, and authorize if needed", "APPAUTH": "authorize rec
 #: The targetqs parameters the targets take.
 TARGETQS_PARAMETERS = ("appid", "actionqs", "redirect", "extrecordid", "forceappauth", "trm")
 
-#: Failed sign-ins of one login within FAILURE_WINDOW seconds before it is refused for that long.
-MAX_FAILURES, FAILURE_WINDOW = 10, 600.0
-
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "pages"))
 
-
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    csrf = csrf_token(request)
-    response = templates.TemplateResponse(
-        request, name, {**context, "csrf": csrf, "csrf_field": CSRF_FIELD}, status_code=status
-    )
-    keep_csrf(request, response, csrf)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
-
-
-def _message(request: Request, heading: str, message: str, status: int = 400) -> Response:
-    return _page(request, "message.html", {"heading": heading, "message": message, "error": status >= 400}, status)
+#: What a form post from elsewhere is told.
+ELSEWHERE = "This form was sent from another site or page, not from this server's own page; nothing was done."
 
 
 def _first(values: dict[str, list[str]], key: str) -> str:
@@ -96,6 +89,24 @@ class Shell:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        signins.check_password(None, "")  # the stand-in hash is made now, not on someone's first sign-in
+
+    def _page(
+        self, request: Request, name: str, context: dict[str, Any], status: int = 200, app: Application | None = None
+    ) -> Response:
+        """A page; its forms may lead to ``app``'s action URL (the browser
+        checks a form's redirects against the page's CSP too)."""
+        csrf = csrf_token(self.platform, request)
+        response = templates.TemplateResponse(
+            request, name, {**context, "csrf": csrf.token, "csrf_field": CSRF_FIELD}, status_code=status
+        )
+        keep_csrf(self.platform, request, response, csrf)
+        response.headers.update(page_headers([app.action_url] if app is not None and app.action_url else []))
+        return response
+
+    def _message(self, request: Request, heading: str, message: str, status: int = 400) -> Response:
+        context = {"heading": heading, "message": message, "error": status >= 400}
+        return self._page(request, "message.html", context, status)
 
     def routes(self) -> list[Route]:
         return [
@@ -109,38 +120,53 @@ class Shell:
 
     # -- signing in -------------------------------------------------------------------
 
+    def _app_of(self, next_path: str) -> Application | None:
+        """The application a sign-in leads back to (``next`` is the shell redirector's), if any."""
+        parts = urlsplit(next_path)
+        if parts.path != REDIRECT_PATH:
+            return None
+        found = self._request(_one(parse_qs(parts.query), "target"), _one(parse_qs(parts.query), "targetqs"))
+        return None if isinstance(found, str) else found[2]
+
     async def sign_in_page(self, request: Request) -> Response:
         person = signed_in(self.platform, request, time.time())
         next_path = local_path(request.query_params.get("next"), "")
         if person is not None and next_path:
             return RedirectResponse(next_path, status_code=303)
-        return _page(request, "signin.html", {"person": person, "next": next_path, "login": "", "error": None})
+        context = {"person": person, "next": next_path, "login": "", "error": None}
+        return self._page(request, "signin.html", context, app=self._app_of(next_path))
 
     async def sign_in_form(self, request: Request) -> Response:
         form = await request.form()
         next_path = local_path(_text(form, "next"), "")
         login = _text(form, "login").strip().lower()
-        if not csrf_ok(request, form.get(CSRF_FIELD)):
-            return _page(request, "signin.html", _retry(next_path, login, "The form expired; sign in again."), 400)
+        app = self._app_of(next_path)
+        if not from_this_site(self.platform, request):
+            return self._page(request, "signin.html", _retry(next_path, login, ELSEWHERE), 403, app)
+        if not csrf_ok(self.platform, request, form.get(CSRF_FIELD)):
+            return self._page(
+                request, "signin.html", _retry(next_path, login, "The form expired; sign in again."), 400, app
+            )
         now = time.time()
-        with self.platform.store.write() as tx:  # counted before the password is checked: no parallel guesses
-            allowed = tx.sign_in_failures.reserve(login, now, FAILURE_WINDOW, MAX_FAILURES)
-        if not allowed:
-            error = f"Too many failed sign-ins for this login; try again in {int(FAILURE_WINDOW // 60)} minutes."
-            return _page(request, "signin.html", _retry(next_path, login, error), 429)
+        attempt = signins.begin(self.platform, login, signins.client_of(self.platform, request, login), now)
+        if isinstance(attempt, str):
+            return self._page(request, "signin.html", _retry(next_path, login, attempt), 429, app)
         person = self.platform.store.person_by_login(login) if login else None
-        if person is None or not passwords.verify(_text(form, "password"), person.password_hash):
-            return _page(request, "signin.html", _retry(next_path, login, "Unknown login or wrong password."), 401)
-        with self.platform.store.write() as tx:
-            tx.sign_in_failures.clear(login)
+        if not signins.check_password(person, _text(form, "password")) or person is None:
+            return self._page(
+                request, "signin.html", _retry(next_path, login, "Unknown login or wrong password."), 401, app
+            )
         response = RedirectResponse(next_path or "/signin", status_code=303)
+        signins.succeeded(self.platform, attempt, response, secure_cookies(self.platform, request))
         sign_in(self.platform, request, response, person, now)
         return response
 
     async def sign_out(self, request: Request) -> Response:
         form = await request.form()
-        if not csrf_ok(request, form.get(CSRF_FIELD)):
-            return _message(request, "Sign out", "The form expired; reload the page and try again.")
+        if not from_this_site(self.platform, request):
+            return self._message(request, "Sign out", ELSEWHERE, 403)
+        if not csrf_ok(self.platform, request, form.get(CSRF_FIELD)):
+            return self._message(request, "Sign out", "The form expired; reload the page and try again.")
         response = RedirectResponse("/signin", status_code=303)
         sign_out(self.platform, request, response)
         return response
@@ -152,7 +178,7 @@ class Shell:
             if outcome.lower() == "appauthreject"
             else "Done. You can close this window and return to the application."
         )
-        return _message(request, "Local platform", message, 200)
+        return self._message(request, "Local platform", message, 200)
 
     # -- the shell redirector ---------------------------------------------------------------
 
@@ -170,6 +196,19 @@ class Shell:
         app = self.platform.store.application(app_id)
         if app is None:
             return f"No application {app_id!r} is registered here (hvgen app add registers one)."
+        redirect = _first(values, "redirect")
+        if redirect:
+            registered = origin(app.action_url or "")
+            if registered is None:
+                return (
+                    f"targetqs asks to go back to {redirect!r}, but the application has no action URL registered "
+                    "here: a redirect must stay at the origin of that URL (hvgen app add --action-url)."
+                )
+            if origin(redirect) != registered:
+                return (
+                    f"targetqs asks to go back to {redirect!r}, which is not at the origin of the application's "
+                    f"action URL ({registered}); the redirect is refused."
+                )
         return target, values, app
 
     async def redirect(self, request: Request) -> Response:
@@ -179,7 +218,7 @@ class Shell:
             targetqs += ("&" if targetqs else "") + urlencode({"trm": trm})
         found = self._request(target, targetqs)
         if isinstance(found, str):
-            return _message(request, "Cannot do that", found)
+            return self._message(request, "Cannot do that", found)
         target, values, app = found
         now = time.time()
         person = signed_in(self.platform, request, now)
@@ -196,20 +235,22 @@ class Shell:
         if not authorized and len(records) == 1:
             chosen.add(records[0].record_id)
         context = {"app": app, "person": person, "records": records, "chosen": chosen}
-        return _page(request, "authorize.html", {**context, "target": target, "targetqs": targetqs})
+        return self._page(request, "authorize.html", {**context, "target": target, "targetqs": targetqs}, app=app)
 
     async def authorize(self, request: Request) -> Response:
         form = await request.form()
+        if not from_this_site(self.platform, request):
+            return self._message(request, "Authorize", ELSEWHERE, 403)
         found = self._request(_text(form, "target"), _text(form, "targetqs"))
         if isinstance(found, str):
-            return _message(request, "Cannot do that", found)
+            return self._message(request, "Cannot do that", found)
         _, values, app = found
-        if not csrf_ok(request, form.get(CSRF_FIELD)):
-            return _message(request, "Authorize", "The form expired; go back to the application and try again.")
+        if not csrf_ok(self.platform, request, form.get(CSRF_FIELD)):
+            return self._message(request, "Authorize", "The form expired; go back to the application and try again.")
         now = time.time()
         person = signed_in(self.platform, request, now)
         if person is None:
-            return _message(request, "Authorize", "You are not signed in any more; sign in and try again.", 401)
+            return self._message(request, "Authorize", "You are not signed in any more; sign in and try again.", 401)
         if _text(form, "decision") != "authorize":
             return self._back(request, app, values, None, now)
         wanted = {str(v).strip().lower() for v in form.getlist("record")}
@@ -218,7 +259,7 @@ class Shell:
             for record in mine:
                 tx.records.authorize(app.app_id, record.record_id)
         if not mine:
-            return _message(request, "Authorize", "Choose at least one of your records, or reject.")
+            return self._message(request, "Authorize", "Choose at least one of your records, or reject.")
         return self._back(request, app, values, person, now)
 
     def _back(
@@ -242,8 +283,12 @@ class Shell:
         if where is None:
             return RedirectResponse(f"{COMPLETE_PATH}?target={query['target']}", status_code=303)
         if _first(values, "trm").lower() == "post":
-            return _page(request, "handback.html", {"app": app, "action": where, "fields": query})
+            return self._page(request, "handback.html", {"app": app, "action": where, "fields": query}, app=app)
         return RedirectResponse(where + ("&" if "?" in where else "?") + urlencode(query), status_code=303)
+
+
+def _one(values: dict[str, list[str]], key: str) -> str:
+    return (values.get(key) or [""])[0]
 
 
 def _text(form: FormData, name: str) -> str:

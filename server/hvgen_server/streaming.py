@@ -13,6 +13,12 @@ Download: ``GET`` the URL GetThings returned; ``Range: bytes=A-B`` (or the
 documented ``Content-Range: bytes A-B`` request header) returns only those
 bytes with 206, and a range past the end 416.
 
+A download is sent as an attachment (``Content-Disposition: attachment``,
+``nosniff``, ``Content-Security-Policy: sandbox``) with the content type its
+uploader gave: a browser saves it, never shows it as a page of the
+platform's origin (a ``text/html`` blob cannot script the viewer or the
+sign-in pages). As an ``<img>`` source it still loads.
+
 Errors answer with an HTTP error status and the platform's XML status body.
 """
 
@@ -42,6 +48,7 @@ from healthvault.status import HealthVaultStatusError, StatusCode
 from . import limits, tokens
 from .context import Platform
 from .errors import PlatformError
+from .headers import ATTACHMENT
 from .store.base import Conflict
 from .store.rows import COMMITTED, RECORD_BLOB, UPLOADING
 
@@ -286,6 +293,7 @@ async def download(platform: Platform, request: Request) -> Response:
             "ETag": f'"{row.hash}"',
             BLOB_HASH_HEADER: row.hash or "",
             "Cache-Control": "private, max-age=0",
+            **ATTACHMENT,
         }
         media = content_type or "application/octet-stream"
         if wanted is None:

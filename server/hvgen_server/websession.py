@@ -6,9 +6,17 @@ when it gets None it redirects to :func:`sign_in_url` (the sign-in page,
 The cookie holds a random token; the store keeps its SHA-256 only, with the
 person and an expiry (``person_tokens``, kind ``browser``).
 
-Forms carry a CSRF token that must equal the ``hvgen_csrf`` cookie
-(double-submit): another site can make a browser post a form here but
-cannot read or set that cookie.
+Forms carry a CSRF token bound to the browser's session on the server: an
+HMAC, under a key derived from the server's secret key, of the session
+cookie of a signed-in browser (whose SHA-256 names the session in the
+store), or, before sign-in, of a random ``hvgen_browser`` cookie. Another
+page cannot compute it: it cannot read the session cookie (HttpOnly) nor
+the server's key, and a cookie it sets (cookies ignore ports, so a page on
+another port of the same host can set them) gives it no token for the
+victim's session. Every form post is also checked for where it comes from
+(:func:`from_this_site`): a browser's ``Sec-Fetch-Site`` must say
+``same-origin`` and its ``Origin`` must be this server's, so a page on
+another port (``same-site`` for browsers) cannot post a form here at all.
 
 A one-time link (:func:`issue_link`, asked for by an application with
 CreateViewerLink) signs a browser in without a password, once, within
@@ -20,8 +28,11 @@ sign-in and authorization pages do not count such a browser as signed in.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -30,12 +41,15 @@ from starlette.responses import Response
 
 from .auth import token_digest
 from .context import Platform
+from .headers import origin
 from .store.rows import BROWSER, VIEWER, VIEWER_LINK, Person, PersonToken
 
 #: Cookie of a signed-in browser.
 SESSION_COOKIE = "hvgen_session"
-#: Cookie (and form field) of the CSRF token.
-CSRF_COOKIE = CSRF_FIELD = "hvgen_csrf"
+#: Form field of the CSRF token.
+CSRF_FIELD = "hvgen_csrf"
+#: Cookie of a browser not signed in: what its forms' CSRF tokens are bound to.
+BROWSER_COOKIE = "hvgen_browser"
 #: Path of the sign-in page.
 SIGN_IN_PATH = "/signin"
 #: Path of one-time links (``?link=TOKEN&record=ID``).
@@ -62,8 +76,9 @@ def signed_in(platform: Platform, request: Request, now: float) -> Person | None
     return platform.store.person(found.person_id)
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+def secure_cookies(platform: Platform, request: Request) -> bool:
+    """Whether cookies are marked Secure (the server is reached over https)."""
+    return request.url.scheme == "https" or platform.config.url.startswith("https:")
 
 
 def visitor(platform: Platform, request: Request, now: float) -> Visitor | None:
@@ -98,7 +113,13 @@ def sign_in(
     with platform.store.write() as tx:
         tx.person_tokens.add(row, now)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(ttl), httponly=True, samesite="lax", secure=_secure(request), path="/"
+        SESSION_COOKIE,
+        token,
+        max_age=int(ttl),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(platform, request),
+        path="/",
     )
 
 
@@ -123,21 +144,80 @@ def sign_in_url(next_path: str) -> str:
     return f"{SIGN_IN_PATH}?next={quote(local_path(next_path), safe='')}"
 
 
-def csrf_token(request: Request) -> str:
-    """The browser's CSRF token (a new one when it has none; see :func:`keep_csrf`)."""
-    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+@dataclass(frozen=True)
+class Csrf:
+    """The CSRF token of a page's forms, and the browser cookie to set with
+    the page when the browser had none to bind the token to."""
+
+    token: str
+    new_browser: str | None = None
 
 
-def keep_csrf(request: Request, response: Response, token: str) -> None:
-    """Set the CSRF cookie on ``response`` when the browser does not have it yet."""
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/")
+def _csrf_for(platform: Platform, bound: str) -> str:
+    key = hashlib.sha256(b"hvgen csrf key\0" + platform.key).digest()
+    mac = hmac.new(key, b"hvgen csrf\0" + bound.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
 
-def csrf_ok(request: Request, form_value: object) -> bool:
-    """Whether a posted form carries the browser's CSRF token."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    return bool(cookie) and isinstance(form_value, str) and hmac.compare_digest(cookie, form_value)
+def _bound_to(platform: Platform, request: Request) -> str | None:
+    """What the browser's CSRF token is bound to: its session cookie when it
+    names a live session in the store, else its browser cookie (if any)."""
+    session = request.cookies.get(SESSION_COOKIE, "")
+    if session:
+        found = platform.store.person_token(token_digest(session))
+        if found is not None and found.kind in (BROWSER, VIEWER) and found.expires >= time.time():
+            return "session\0" + session
+    browser = request.cookies.get(BROWSER_COOKIE, "")
+    return "browser\0" + browser if browser else None
+
+
+def csrf_token(platform: Platform, request: Request) -> Csrf:
+    """The CSRF token for the browser's forms (with a new browser cookie to
+    set, see :func:`keep_csrf`, when it has nothing to bind it to)."""
+    bound = _bound_to(platform, request)
+    if bound is not None:
+        return Csrf(_csrf_for(platform, bound))
+    fresh = secrets.token_urlsafe(32)
+    return Csrf(_csrf_for(platform, "browser\0" + fresh), fresh)
+
+
+def keep_csrf(platform: Platform, request: Request, response: Response, csrf: Csrf) -> None:
+    """Set the browser cookie the page's CSRF token is bound to, when it is new."""
+    if csrf.new_browser is not None:
+        response.set_cookie(
+            BROWSER_COOKIE,
+            csrf.new_browser,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(platform, request),
+            path="/",
+        )
+
+
+def csrf_ok(platform: Platform, request: Request, form_value: object) -> bool:
+    """Whether a posted form carries the CSRF token of this browser's session."""
+    bound = _bound_to(platform, request)
+    if bound is None or not isinstance(form_value, str):
+        return False
+    return hmac.compare_digest(_csrf_for(platform, bound), form_value)
+
+
+def from_this_site(platform: Platform, request: Request) -> bool:
+    """Whether a form post comes from a page of this server, as far as the
+    browser says: ``Sec-Fetch-Site`` (sent by current browsers) must be
+    ``same-origin`` (another port of the same host is ``same-site``) or
+    ``none`` (the person's own action), and ``Origin``, when sent, this
+    server's origin (as the request reached it, or its public URL). A client
+    that sends neither header (not a browser) is judged by the CSRF token alone."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in ("same-origin", "none"):
+        return False
+    sent = request.headers.get("origin")
+    if sent is None:
+        return True
+    host = request.headers.get("host", "")
+    own = {origin(f"{request.url.scheme}://{host}"), origin(platform.config.url)}
+    return origin(sent) in own - {None}
 
 
 def issue_link(platform: Platform, person_id: str, app_id: str, record_id: str, now: float) -> tuple[str, float]:

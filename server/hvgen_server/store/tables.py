@@ -132,7 +132,8 @@ class PersonTokenTable(ABC):
 
 
 class SignInFailureTable(ABC):
-    """Failed sign-ins per login, against password guessing. Kept in the
+    """Failed sign-ins per key (a login and a client, or a client: see
+    :mod:`hvgen_server.signins`), against password guessing. Kept in the
     store, so that a restart forgets nothing and every server process of
     one store counts the same attempts."""
 
@@ -146,6 +147,11 @@ class SignInFailureTable(ABC):
     @abstractmethod
     def clear(self, login: str) -> None:
         """The login signed in: forget its counted attempts."""
+
+    @abstractmethod
+    def release(self, login: str, at: float) -> None:
+        """Forget one attempt counted for ``login`` at ``at`` (an attempt that
+        succeeded), leaving the others counted."""
 
 
 class AlternateIdTable(ABC):

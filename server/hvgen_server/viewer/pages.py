@@ -38,6 +38,7 @@ from starlette.templating import Jinja2Templates
 
 from .. import websession
 from ..context import Platform
+from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
 from ..store.rows import RecordRow
 from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_token, keep_csrf
 from . import deidentify, present
@@ -63,15 +64,7 @@ templates.env.filters.update(
 )
 
 #: Headers of every page: nothing from elsewhere, no framing, no sniffing.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+PAGE_HEADERS = page_headers()
 
 
 class Refused(Exception):
@@ -159,17 +152,16 @@ class Viewer:
         return page
 
     def _render(self, request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        csrf = csrf_token(request)
+        csrf = csrf_token(self.platform, request)
         visitor = context.get("visitor") or websession.visitor(self.platform, request, time.time())
         response = templates.TemplateResponse(
             request,
             name,
-            {**context, "visitor": visitor, "csrf": csrf, "csrf_field": CSRF_FIELD},
+            {**context, "visitor": visitor, "csrf": csrf.token, "csrf_field": CSRF_FIELD},
             status_code=status,
         )
-        keep_csrf(request, response, csrf)
+        keep_csrf(self.platform, request, response, csrf)
         response.headers.update(PAGE_HEADERS)
-        response.headers["Cache-Control"] = "no-store"
         return response
 
     def _message(self, request: Request, status: int, heading: str, message: str) -> Response:
@@ -317,11 +309,19 @@ class Viewer:
             "ETag": f'"{blob.hash}"',
             "Cache-Control": "private, no-cache",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": SANDBOX,
         }
+        # A preview is shown inline only as a raster image; whatever else an
+        # application stored under a preview's name is only ever saved.
+        kind = media_type(blob.content_type)
+        if kind not in INLINE_IMAGES:
+            kind = "application/octet-stream"
+            headers.update(ATTACHMENT)
+            headers["Content-Disposition"] = f'attachment; filename="{safe_part(name, "preview")}"'
         if blob.hash and request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
         headers["Content-Length"] = str(self._size_of(blob.blob_id))
-        return StreamingResponse(self.platform.files.read(blob.blob_id), media_type="image/jpeg", headers=headers)
+        return StreamingResponse(self.platform.files.read(blob.blob_id), media_type=kind, headers=headers)
 
     def image(self, request: Request) -> Response:
         _, _, study = self._readable(request)
@@ -331,8 +331,8 @@ class Viewer:
             raise Refused(404, "No such image", "This study has no image of that name.")
         headers = {
             "Content-Length": str(self._size_of(blob.blob_id)),
+            **ATTACHMENT,
             "Content-Disposition": f'attachment; filename="{safe_part(name, "image")}.dcm"',
-            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         }
         return StreamingResponse(
@@ -358,8 +358,8 @@ class Viewer:
         ]
         name = f"study-{safe_part(study.study_uid or '', study.thing_id)}.zip"
         headers = {
+            **ATTACHMENT,
             "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         }
         return StreamingResponse(zip_stream(entries), media_type="application/zip", headers=headers)
@@ -382,8 +382,8 @@ class Viewer:
                     self._size_of(blob.blob_id)
                     found.append((image.name, functools.partial(files.read, blob.blob_id)))
         headers = {
+            **ATTACHMENT,
             "Content-Disposition": 'attachment; filename="study-deidentified.zip"',
-            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         }
         entries = deidentify.deidentified_entries(found)

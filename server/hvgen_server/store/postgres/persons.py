@@ -92,6 +92,14 @@ class PostgresSignInFailures(SignInFailureTable):
         self.db.execute("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", (SIGN_IN_LOCKS, login))
         self.db.execute("DELETE FROM sign_in_failures WHERE login = %s", (login,))
 
+    def release(self, login: str, at: float) -> None:
+        self.db.execute("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", (SIGN_IN_LOCKS, login))
+        self.db.execute(
+            "DELETE FROM sign_in_failures WHERE position = "
+            "(SELECT position FROM sign_in_failures WHERE login = %s AND at = %s LIMIT 1)",
+            (login, at),
+        )
+
 
 class PostgresAlternateIds(AlternateIdTable):
     def __init__(self, db: Db) -> None:

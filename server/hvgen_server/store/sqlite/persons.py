@@ -71,6 +71,13 @@ class SqliteSignInFailures(SignInFailureTable):
     def clear(self, login: str) -> None:
         self.db.execute("DELETE FROM sign_in_failures WHERE login = ?", (login,))
 
+    def release(self, login: str, at: float) -> None:
+        self.db.execute(
+            "DELETE FROM sign_in_failures WHERE rowid = "
+            "(SELECT rowid FROM sign_in_failures WHERE login = ? AND at = ? LIMIT 1)",
+            (login, at),
+        )
+
 
 class SqliteAlternateIds(AlternateIdTable):
     def __init__(self, db: sqlite3.Connection) -> None:
