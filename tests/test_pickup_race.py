@@ -42,7 +42,7 @@ def pick_up(client: HealthVaultClient, code: str, answer: str) -> bytes:
         methods.PICK_UP_CONNECT_PACKAGE,
         info,
         session=client.session,
-        record_id=client.record_id,  # type: ignore[arg-type]
+        record_id=client.record_id,
     )
 
 

@@ -15,6 +15,7 @@ Modules:
     crypto                  Hashes, HMACs, base64 and application credentials used by the method envelopes
     errors                  Exceptions raised by the healthvault runtime
     fields                  Field descriptors of the binding classes
+    filemodes               Files only their owner may read: stores, keys, blob bytes, spools, journals
     lexical                 The lexical forms of XML Schema's built-in simple types
     methods                 The platform methods this package's schemas define
     profile                 Client profiles: where the platform is and who the application is

@@ -13,7 +13,10 @@ Modules, by job:
     methods/     one module per method family (sessions, things, query,
                  blobs, packages, persons, service)
     shell        the sign-in and authorization pages (/redirect.aspx, /signin)
-    websession   a signed-in browser (session cookie, CSRF) for any page
+    websession   a signed-in browser (session cookie, CSRF, origin checks) for any page
+    signins      sign-in attempts counted per client and login, device cookies
+    headers      security headers of pages, attachments and everything else
+    sessionseal  applications' sessions as stored: sealed with the server key
     passwords    persons' passwords as scrypt hashes
     streaming    blob upload and download over plain HTTP
     sweeper      removal of abandoned uploads and orphan blob bytes

@@ -168,9 +168,8 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
         level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s %(name)s: %(message)s"
     )
     raise_file_limit(config.max_connections + 256)
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     sys.setswitchinterval(0.001)  # short requests get the interpreter soon when a long one runs
-    uvicorn.run(
+    settings = uvicorn.Config(
         create_app(config),
         host=config.host,
         port=config.port,
@@ -180,15 +179,47 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
         timeout_keep_alive=max(1, int(config.keep_alive)),
         http=guarded_protocol(config.header_timeout, config.body_timeout, config.max_connections),
         backlog=min(2048, config.max_connections),
+        # Clients are told apart by their address (sign-in limits): a local client
+        # must not name another with X-Forwarded-For. --public-url says https.
+        proxy_headers=False,
     )
+    redact_logs()  # after uvicorn set up its logging
+    server = uvicorn.Server(settings)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)
+
+
+def redact_logs() -> None:
+    """Every handler of every logger shows URLs without their secrets."""
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactTokens) for f in handler.filters):
+                handler.addFilter(RedactTokens())
 
 
 class RedactTokens(logging.Filter):
-    """Access log lines show blob URLs and viewer links without their tokens."""
+    """Log lines show URLs without the values of parameters that may be
+    secret (tokens, links, keys, passwords, codes), at every level."""
 
-    _TOKEN = re.compile(r"([?&](?:blob-ref-token|link)=)[^&\s\"]+")
+    _SECRET = re.compile(
+        r"([?&;](?:[^=&\s\"']*?(?:token|secret|passw|key|auth|sig|link|code|session|credential)[^=&\s\"']*)=)"
+        r"[^&\s\"'#;]+",
+        re.IGNORECASE,
+    )
+
+    def _clean(self, value: object) -> object:
+        return self._SECRET.sub(r"\1...", value) if isinstance(value, str) else value
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(self._TOKEN.sub(r"\1...", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._SECRET.sub(r"\1...", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._clean(v) for k, v in record.args.items()}
         return True

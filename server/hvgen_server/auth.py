@@ -24,6 +24,7 @@ import uuid
 from healthvault.receiving import verify_hmac, verify_info_hash
 from healthvault.status import StatusCode
 
+from . import sessionseal
 from .context import Context
 from .errors import PlatformError
 from .freshness import check_timing
@@ -126,7 +127,7 @@ def authenticate(ctx: Context, access: Access, *, timed: bool = True) -> None:
     verify_info_hash(request, required=True)
     if request.header.auth_session is None:
         raise PlatformError(StatusCode.INVALID_TOKEN, f"{name} needs an authenticated session")
-    session = ctx.store.session(request.header.auth_session.auth_token.strip())
+    session = sessionseal.find(ctx.store, ctx.key, request.header.auth_session.auth_token)
     if session is None:
         raise PlatformError(StatusCode.INVALID_TOKEN, "unknown session token")
     verify_hmac(request, session.secret, session.algorithm)

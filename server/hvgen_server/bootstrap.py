@@ -3,10 +3,15 @@
 ``hvgen serve --data DIR`` calls :func:`ensure_store`. On first run it
 creates the store, the server's token key, one application (with an RSA
 key and a self-signed certificate), the first person (login ``local``, a
-random password, printed once) and their record, which the person has
+random password, shown once on a terminal or kept in ``DATA/first-password``:
+:func:`keep_first_password`) and their record, which the person has
 authorized the application for. Later runs reuse what is there; a store
 from before persons existed gets its first person's password made (and
 printed) on the first run that finds none.
+
+The data folder and everything the server writes in it are readable by
+their owner only (:func:`private_files`; the command sets the process's
+umask to 077 as well).
 
 The application's key and certificate are kept in the store (so that every
 server process sharing a database can write the client profile) and
@@ -19,13 +24,12 @@ first to record them wins, the others roll back what they made and take it.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from healthvault import crypto
+from healthvault import crypto, filemodes
 from healthvault.profile import Profile
 
 from . import passwords
@@ -37,6 +41,9 @@ from .store.rows import Person
 #: Store settings (the meta table) of the default application and the shared token key.
 DEFAULT_APP, DEFAULT_RECORD = "default_app_id", "default_record_id"
 APP_KEY, APP_CERT, TOKEN_KEY = "default_app_key_pem", "default_app_cert_pem", "token_key"
+
+#: Set once every file of an embedded store's data folder was made owner-only.
+FILE_MODES = "file_modes"
 
 #: Login of the first person.
 FIRST_LOGIN = "local"
@@ -71,10 +78,20 @@ class Setup:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    filemodes.write_private(path, data)
+
+
+#: Where the first person's password is kept when it cannot be shown to a person.
+FIRST_PASSWORD_FILE = "first-password"
+
+
+def keep_first_password(config: ServerConfig, password: str) -> Path:
+    """Write the first person's password to ``DATA/first-password``
+    (owner-readable only), for a server whose output is not a terminal
+    (a log file must never hold it); returns the file's path."""
+    path = config.data_dir / FIRST_PASSWORD_FILE
+    _write_private(path, (password + "\n").encode("utf-8"))
+    return path
 
 
 def server_key(config: ServerConfig, store: Store) -> bytes:
@@ -95,7 +112,7 @@ def add_application(store: Store, app_dir: Path, name: str) -> tuple[str, Path, 
     key, cert = crypto.make_key_and_certificate(name)
     key_path, cert_path = app_dir / "key.pem", app_dir / "cert.pem"
     _write_private(key_path, crypto.key_pem(key))
-    cert_path.write_bytes(crypto.cert_pem(cert))
+    _write_private(cert_path, crypto.cert_pem(cert))
     app_id = store.add_application(name, crypto.cert_pem(cert).decode("ascii"), crypto.thumbprint(cert))
     return app_id, key_path, cert_path
 
@@ -147,7 +164,7 @@ def write_key_files(store: Store, folder: Path, key_setting: str, cert_setting: 
     if not key_path.exists() or key_path.read_bytes() != key_pem.encode("ascii"):
         _write_private(key_path, key_pem.encode("ascii"))
     if not cert_path.exists() or cert_path.read_bytes() != cert_pem.encode("ascii"):
-        cert_path.write_bytes(cert_pem.encode("ascii"))
+        _write_private(cert_path, cert_pem.encode("ascii"))
     return key_path, cert_path
 
 
@@ -184,6 +201,19 @@ def _first_password(store: Store, person: Person) -> str:
     return password
 
 
+def private_files(config: ServerConfig, store: Store) -> None:
+    """Make the data folder and everything in it readable by its owner only
+    (folders 0700, files 0600), on every start: a store made by an older
+    version, or under a looser umask, is tightened. The files of the blob
+    folder are gone through once (the first start of this version; their
+    folder keeps others out, and the server makes new ones owner-only)."""
+    filemodes.private_dir(config.data_dir)
+    whole = config.shared or store.meta(FILE_MODES) != "private"
+    filemodes.tighten(config.data_dir, skip=() if whole else [config.blob_dir])
+    if whole and not config.shared:
+        store.set_meta(FILE_MODES, "private")
+
+
 def ensure_store(config: ServerConfig) -> Setup:
     """Open the store (and the blob bytes backend), creating the application
     and record on first run.
@@ -192,10 +222,11 @@ def ensure_store(config: ServerConfig) -> Setup:
         StoreError: the store or the object store cannot be used.
         OSError: the data folder cannot be written.
     """
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    filemodes.private_dir(config.data_dir)
     open_blob_files(config)  # creates the folder, or the bucket when missing
     store = open_store(config)
     try:
+        private_files(config, store)
         server_key(config, store)
         app_dir = config.data_dir / "app"
         password = ""

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 from healthvault.protocol import blob_url
 from healthvault.receiving import ReceivedRequest
 
+from . import sessionseal
 from .backends import open_blob_files, open_store
 from .bootstrap import server_key
 from .config import ServerConfig
 from .pickup import PickupJobs
 from .store import BlobFiles, Store
 from .thingtypes import ThingTypes
+
+log = logging.getLogger("hvgen_server")
 
 
 @dataclass
@@ -35,7 +39,11 @@ class Platform:
         files = open_blob_files(config)
         store = open_store(config)
         try:
-            return cls(config, store, files, server_key(config, store), thing_types=thing_types)
+            key = server_key(config, store)
+            sealed = sessionseal.seal_stored(store, key)
+            if sealed:
+                log.info("sealed %d session(s) stored by an older version", sealed)
+            return cls(config, store, files, key, thing_types=thing_types)
         except BaseException:
             store.close()
             raise

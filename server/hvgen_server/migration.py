@@ -23,16 +23,16 @@ what an earlier run of the same migration put there.
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthvault import filemodes
 from healthvault.blobhash import SHA256Block
 
 from .backends import open_blob_files, open_store
-from .bootstrap import APP_CERT, APP_KEY, TOKEN_KEY, write_app_files
+from .bootstrap import APP_CERT, APP_KEY, FILE_MODES, TOKEN_KEY, write_app_files
 from .config import ServerConfig
 from .dicomweb.gateway import GATEWAY_CERT, GATEWAY_KEY
 from .store import BlobFiles, Store
@@ -42,7 +42,7 @@ from .store.rows import RECORD_BLOB, UPLOADING
 #: Rows read or added at a time.
 PAGE = 500
 #: Settings of a store that are its own, not the platform's.
-OWN_META = ("schema_version", TOKEN_KEY, "migrated_from")
+OWN_META = ("schema_version", TOKEN_KEY, "migrated_from", FILE_MODES)
 #: Tables of a backend's own that hold nothing of the platform.
 INTERNAL = ("sqlite_sequence", "sqlite_stat1")
 
@@ -150,10 +150,8 @@ def _move_keys(source: ServerConfig, src: Store, target: ServerConfig, dst: Stor
             with dst.write() as tx:
                 tx.meta.add(TOKEN_KEY, key.hex())
         elif found is None:
-            target.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target.data_dir / "server.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(key)
+            filemodes.private_dir(target.data_dir)
+            filemodes.write_private(target.data_dir / "server.key", key)
     # Stores older than the copy of these in the store have them in files only.
     for folder, key_setting, cert_setting in (
         ("app", APP_KEY, APP_CERT),

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from healthvault import filemodes
+
 from .common import client, emit, json_option, needs_extra, os_reason, profile_option
 from .studytext import result_line
 from .terminal import echo_err
@@ -136,7 +138,9 @@ def listen(
             )
     title = ae_title.strip()
     client(profile_path, connect=False).close()  # the profile is readable: fail now, not at the first study
-    folder = (spool or default_spool()).expanduser()
+    filemodes.private_umask()  # received instances are people's data: readable by their owner only
+    folder = filemodes.private_dir((spool or default_spool()).expanduser())
+    filemodes.tighten(folder)  # what an older version left there
     receiving = folder / "receiving"
     receiving.mkdir(parents=True, exist_ok=True)
     for left in receiving.iterdir():  # instances cut off by a stop: never acknowledged

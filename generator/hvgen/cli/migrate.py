@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from healthvault import filemodes
+
 from .common import emit, json_option, needs_extra, os_message, progress_option, showing
 from .failures import on_interrupt
 from .terminal import Progress
@@ -71,6 +73,7 @@ def migrate(
       hvgen migrate --from ~/hv-local --to-db postgresql://hv@db:5432/hv --to-blobs s3://hv-blobs
       hvgen migrate --from-db postgresql://hv@db:5432/hv --from-blobs s3://hv-blobs --to ~/hv-back
     """
+    filemodes.private_umask()  # the target store (keys, database, blobs): readable by its owner only
     with needs_extra("server"):
         from hvgen_server.migration import MigrationError, Report
         from hvgen_server.migration import migrate as run

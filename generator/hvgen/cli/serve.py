@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -244,7 +245,8 @@ def serve(
 
     On first run it creates the store under --data with one application
     (its RSA key and self-signed certificate in DATA/app/), the first person
-    (login "local", with a random password printed once) and their record,
+    (login "local", with a random password: printed once on a terminal, else
+    written to DATA/first-password, readable by its owner only) and their record,
     authorized for the application, and prints them. `hvgen person`,
     `hvgen record` and `hvgen app` add more. It writes a client profile so that
     `hvgen` client commands in another shell find the server with no flags.
@@ -273,11 +275,13 @@ def serve(
 
         from hvgen_server.app import serve as run
         from hvgen_server.backends import check as check_backends
-        from hvgen_server.bootstrap import ensure_store
+        from hvgen_server.bootstrap import ensure_store, keep_first_password
         from hvgen_server.config import ServerConfig
         from hvgen_server.store.errors import StoreError
+    from healthvault import filemodes
     from healthvault.profile import default_profile_path
 
+    filemodes.private_umask()  # the store, keys, blobs and profile: readable by their owner only
     signer_trust = aliased(ctx, "signer_trust", signer_trust)
     try:
         config = ServerConfig(
@@ -340,7 +344,13 @@ def serve(
     if setup.login:
         click.echo(f"  person:       {setup.person_id} (login {setup.login})")
     if setup.password:
-        click.echo(f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)")
+        if sys.stdout.isatty():  # a person is looking: shown once, never written to a log
+            click.echo(
+                f"  password:     {setup.password}  (shown once; `hvgen person passwd {setup.login}` sets another)"
+            )
+        else:  # the output may be a log file: the password goes to a file only the owner can read
+            kept = keep_first_password(config, setup.password)
+            click.echo(f"  password:     in {kept} (readable by you only; delete it once read)")
     click.echo(f"  sign-in:      {config.url}/signin")
     click.echo(f"  viewer:       {config.url}/viewer  (`hvgen viewer` opens it signed in)")
     click.echo(f"  key:          {setup.key_path}")

@@ -36,6 +36,7 @@ from healthvault.schema import (
 )
 from healthvault.status import StatusCode
 
+from .. import sessionseal
 from ..context import Context
 from ..errors import PlatformError, as_response
 from ..freshness import answered, span
@@ -83,7 +84,7 @@ def _algorithm(name: str) -> str:
 def _open(ctx: Context, app: Application, secret: bytes, algorithm: str) -> str:
     token = secrets.token_urlsafe(32)
     session = SessionRow(token, app.app_id, secret, ctx.now + ctx.config.session_ttl, algorithm)
-    ctx.store.add_session(session, ctx.now)
+    ctx.store.add_session(sessionseal.seal(ctx.key, session), ctx.now)
     return token
 
 

@@ -2,7 +2,7 @@
 
 :class:`BlobFiles` is what the platform needs of a place for blob bytes;
 :class:`LocalBlobFiles` keeps each blob as one file under a folder, named by
-its id. The state of a blob (how far its upload got, whether a thing holds
+its id (folders and files readable by their owner only). The state of a blob (how far its upload got, whether a thing holds
 it) is a row of the store's blob table.
 
 Bytes are written before the row that names them is committed; a crash in
@@ -24,6 +24,9 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from healthvault import filemodes
 
 #: Pieces read at a time when streaming a blob out.
 READ_SIZE = 1024 * 1024
@@ -83,21 +86,23 @@ class LocalBlobFiles(BlobFiles):
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        filemodes.private_dir(self.root)
 
     def path(self, blob_id: str) -> Path:
         uuid.UUID(blob_id)  # never a path from outside
         return self.root / blob_id[:2] / blob_id
 
+    def _open(self, path: Path, flags: int) -> BinaryIO:
+        """A blob file (or its temporary twin), readable by the owner only."""
+        path.parent.mkdir(exist_ok=True, mode=filemodes.PRIVATE_DIR)
+        return os.fdopen(filemodes.open_private(path, flags), "r+b" if flags & os.O_RDWR else "wb")
+
     def create(self, blob_id: str) -> str:
-        path = self.path(blob_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        self._open(self.path(blob_id), os.O_RDWR | os.O_CREAT).close()
         return ""
 
     def append(self, blob_id: str, offset: int, data: bytes, state: str) -> str:
-        path = self.path(blob_id)
-        with open(path, "r+b" if path.exists() else "w+b") as f:
+        with self._open(self.path(blob_id), os.O_RDWR | os.O_CREAT) as f:
             f.truncate(offset)
             f.seek(offset)
             f.write(data)
@@ -110,10 +115,9 @@ class LocalBlobFiles(BlobFiles):
 
     def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
         path = self.path(blob_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         length = 0
-        with open(tmp, "wb") as f:
+        with self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as f:
             for piece in pieces:
                 f.write(piece)
                 length += len(piece)

@@ -172,12 +172,24 @@ class AlternateIdTable(ABC):
 
 
 class SessionTable(ABC):
+    """Applications' sessions, by the name the server gives their tokens
+    (sealed: :mod:`hvgen_server.sessionseal`)."""
+
     @abstractmethod
     def add(self, session: SessionRow, now: float) -> None:
         """Store a new session (and forget sessions long expired by ``now``)."""
 
     @abstractmethod
     def get(self, token: str) -> SessionRow | None: ...
+
+    @abstractmethod
+    def unsealed(self, prefix: str) -> list[SessionRow]:
+        """The sessions whose token does not start with ``prefix`` (stored
+        before sessions were sealed)."""
+
+    @abstractmethod
+    def replace(self, token: str, session: SessionRow) -> None:
+        """Put ``session`` in the place of the session stored as ``token``."""
 
 
 class RequestTable(ABC):

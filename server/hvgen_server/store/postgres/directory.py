@@ -129,6 +129,9 @@ def forget_expired(db: Db, table: str, key: str, before: float) -> None:
     )
 
 
+_SESSION = "token, app_id, secret, expires, algorithm"
+
+
 class PostgresSessions(SessionTable):
     def __init__(self, db: Db) -> None:
         self.db = db
@@ -141,8 +144,20 @@ class PostgresSessions(SessionTable):
         )
 
     def get(self, token: str) -> SessionRow | None:
-        row = self.db.one("SELECT token, app_id, secret, expires, algorithm FROM sessions WHERE token = %s", (token,))
+        row = self.db.one(f"SELECT {_SESSION} FROM sessions WHERE token = %s", (token,))
         return None if row is None else SessionRow(**row)
+
+    def unsealed(self, prefix: str) -> list[SessionRow]:
+        rows = self.db.execute(
+            f"SELECT {_SESSION} FROM sessions WHERE left(token, %s) <> %s{self.db.for_update}", (len(prefix), prefix)
+        ).fetchall()
+        return [SessionRow(**r) for r in rows]
+
+    def replace(self, token: str, session: SessionRow) -> None:
+        self.db.execute(
+            "UPDATE sessions SET token = %s, app_id = %s, secret = %s, expires = %s, algorithm = %s WHERE token = %s",
+            (session.token, session.app_id, session.secret, session.expires, session.algorithm, token),
+        )
 
 
 class PostgresRequests(RequestTable):

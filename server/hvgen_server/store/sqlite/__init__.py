@@ -10,17 +10,22 @@ Each thread has its own connection. Readers (``BEGIN``) see a snapshot and
 never wait for a writer (WAL); writers take SQLite's write lock up front
 (``BEGIN IMMEDIATE``) and wait for one another through ``busy_timeout``.
 No lock of this process decides anything, so the same transactions work
-for several server processes on one database.
+for several server processes on one database. The database file is
+readable by its owner only (and so its ``-wal`` and ``-shm`` files, which
+SQLite creates with the database's mode).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from healthvault import filemodes
 
 from ..base import Row, Store, Transaction
 from . import copying
@@ -41,7 +46,9 @@ class SqliteStore(Store):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=filemodes.PRIVATE_DIR)
+        # Owner-only, whatever the umask: SQLite gives the -wal and -shm files the database file's mode.
+        os.close(filemodes.open_private(path, os.O_RDWR | os.O_CREAT))
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._registry = threading.Lock()  # guards the list above, nothing else

@@ -128,6 +128,16 @@ class SqliteSessions(SessionTable):
         row = self.db.execute("SELECT * FROM sessions WHERE token = ?", (token,)).fetchone()
         return None if row is None else SessionRow(**dict(row))
 
+    def unsealed(self, prefix: str) -> list[SessionRow]:
+        rows = self.db.execute("SELECT * FROM sessions WHERE substr(token, 1, ?) <> ?", (len(prefix), prefix))
+        return [SessionRow(**dict(r)) for r in rows.fetchall()]
+
+    def replace(self, token: str, session: SessionRow) -> None:
+        self.db.execute(
+            "UPDATE sessions SET token = ?, app_id = ?, secret = ?, expires = ?, algorithm = ? WHERE token = ?",
+            (session.token, session.app_id, session.secret, session.expires, session.algorithm, token),
+        )
+
 
 class SqliteRequests(RequestTable):
     def __init__(self, db: sqlite3.Connection) -> None:
