@@ -274,7 +274,7 @@ def posted_form(page: httpx.Response) -> tuple[str, dict[str, str]]:
     match = re.search(r'<form method="post" action="([^"]+)" id="handback">', page.text)
     assert match is not None, page.text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
-    assert "submit()" in page.text  # the page posts it without the person clicking
+    assert '<script src="/static/handback.js">' in page.text  # the page posts it without the person clicking
     return html.unescape(match.group(1)), {k: html.unescape(v) for k, v in fields.items()}
 
 
