@@ -450,6 +450,11 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
                     b'<thing><thing-id version-stamp="s1">t1</thing-id><data-xml><a/></data-xml></thing>',
                 ),
             )
+            db.execute("INSERT INTO applications(app_id, name, cert_pem, thumbprint) VALUES ('a1', 'a', '-', 'T')")
+            db.execute(  # two wrong answers given
+                "INSERT INTO packages(identity_code, app_id, state, attempts, created, expires) "
+                "VALUES ('P', 'a1', 'pending', 2, 1, 2e12)"
+            )
         store = PostgresStore(url, pool_size=1)
         try:
             assert store.meta("schema_version") == str(SCHEMA_VERSION)
@@ -458,7 +463,10 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
                 assert person is not None and person.login == "person-c0ffee00" and person.password_hash is None
             with store.read() as tx:  # version 6 keeps the layout of versions: those of before get theirs
                 old = tx.things.current("r1", "t1")
-            assert old is not None and old.layout is not None
+                package = tx.packages.get("P")
+            assert old is not None and (old.layout is not None or version >= 6)  # (from 6 on, written with one)
+            # version 7 counts wrong answers apart: before, every counted answer was checked and wrong
+            assert package is not None and package.wrong_answers == 2
         finally:
             store.close()
         assert layout(url) == layout(fresh), f"a version {version} database migrated differs from a new one"
