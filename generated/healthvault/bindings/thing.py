@@ -280,7 +280,6 @@ class Audit(_b.Binding):
 
     __slots__ = ()
     ELEMENT = "Audit"
-    # content model checked without order (xsdata kept no path for a field)
 
     timestamp: _b.One[_dt.datetime] = _b.One(
         "timestamp", _b.Simple(_v.BUILTINS["dateTime"]), 0, 1, 1
@@ -310,16 +309,15 @@ class Audit(_b.Binding):
     )
     _MODEL = _b.Model(
         (
-            {
-                "timestamp": 0,
-                "app-id": 0,
-                "person-id": 0,
-                "impersonator-id": 0,
-                "access-avenue": 0,
-                "audit-action": 0,
-            },
+            {"timestamp": 1},
+            {"app-id": 2},
+            {"person-id": 3},
+            {"access-avenue": 4, "audit-action": 5, "impersonator-id": 6},
+            {"audit-action": 5},
+            {},
+            {"access-avenue": 4, "audit-action": 5},
         ),
-        (0,),
+        (5,),
     )
 
     def __init__(
@@ -348,7 +346,6 @@ class Audit2(_b.Binding):
 
     __slots__ = ()
     ELEMENT = "Audit2"
-    # content model checked without order (xsdata kept no path for a field)
 
     timestamp: _b.One[_dt.datetime] = _b.One(
         "timestamp", _b.Simple(_v.BUILTINS["dateTime"]), 0, 1, 1
@@ -379,17 +376,19 @@ class Audit2(_b.Binding):
     master_app_id: _b.Maybe[str] = _b.Maybe("master-app-id", _b.Simple(_S1), 6, 0, 1)
     _MODEL = _b.Model(
         (
-            {
-                "timestamp": 0,
-                "app-id": 0,
-                "person-id": 0,
-                "impersonator-id": 0,
-                "access-avenue": 0,
-                "audit-action": 0,
-                "master-app-id": 0,
-            },
+            {"timestamp": 1},
+            {"app-id": 2},
+            {"person-id": 3},
+            {"access-avenue": 4, "audit-action": 5, "impersonator-id": 6},
+            {"audit-action": 5},
+            {"master-app-id": 7},
+            {"access-avenue": 4, "audit-action": 5},
+            {},
         ),
-        (0,),
+        (
+            5,
+            7,
+        ),
     )
 
     def __init__(
@@ -685,16 +684,15 @@ class DataXml(_b.Binding):
     transform: _b.Attr[str] = _b.Attr("transform", _v.BUILTINS["string"])
     _MODEL = _b.Model(
         (
-            {"common": 1},
             {},
-            {"common": 1},
+            {"common": 2},
+            {},
         ),
         (
-            0,
             1,
             2,
         ),
-        {0: (("any_element", 2),)},
+        {0: (("any_element", 1),)},
     )
 
     def __init__(

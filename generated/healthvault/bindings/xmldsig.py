@@ -472,15 +472,22 @@ class X509DataType(_b.Binding):
     _MODEL = _b.Model(
         (
             {
-                "{http://www.w3.org/2000/09/xmldsig#}X509CRL": 0,
-                "{http://www.w3.org/2000/09/xmldsig#}X509Certificate": 0,
-                "{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerial": 0,
-                "{http://www.w3.org/2000/09/xmldsig#}X509SKI": 0,
-                "{http://www.w3.org/2000/09/xmldsig#}X509SubjectName": 0,
+                "{http://www.w3.org/2000/09/xmldsig#}X509CRL": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509Certificate": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerial": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509SKI": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509SubjectName": 1,
+            },
+            {
+                "{http://www.w3.org/2000/09/xmldsig#}X509CRL": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509Certificate": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509IssuerSerial": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509SKI": 1,
+                "{http://www.w3.org/2000/09/xmldsig#}X509SubjectName": 1,
             },
         ),
-        (0,),
-        {0: (("other_element", 0),)},
+        (1,),
+        {0: (("other_element", 1),), 1: (("other_element", 1),)},
     )
 
     def __init__(

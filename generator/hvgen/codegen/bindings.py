@@ -77,13 +77,23 @@ class Occurs:
                         attr.restrictions.min_occurs if attr.restrictions.min_occurs is not None else 1,
                         _max(attr.restrictions.max_occurs),
                     )
+                    if attr.tag == Tag.ANY:  # recorded; xsdata's analysis expects its usual 0
+                        attr.restrictions.min_occurs = 0
 
     @staticmethod
     def key(attr: Attr) -> tuple[str, tuple[int, ...]]:
         return (attr.local_name, tuple(p[1] for p in attr.restrictions.path))
 
     def get(self, attr: Attr) -> tuple[int, int | None] | None:
-        return self._own.get(self.key(attr))
+        """The occurrences of ``attr``'s particle. An element copied into a
+        class from a group (``<group ref>``) has the group's own path at the
+        end of its path: it is found by that."""
+        name, ids = self.key(attr)
+        for start in range(len(ids)):
+            found = self._own.get((name, ids[start:]))
+            if found is not None:
+                return found
+        return None
 
 
 def _max(value: int | None) -> int | None:
@@ -382,11 +392,12 @@ class SpecBuilder:
             ref, target = self._type_ref(cls, attr.types[0])
             if target is not None and _is_complex(target):
                 complex_type = ref
+        nillable = bool(attr.restrictions.nillable)
         if complex_type is not None:
             item = f"_b.Complex(lambda: {complex_type})"
-            return FieldSpec(name, tag, card, item, complex_type, order, low, high)
+            return FieldSpec(name, tag, card, item, complex_type, order, low, high, nillable=nillable)
         simple, py = self.simple(cls, attr)
-        return FieldSpec(name, tag, card, f"_b.Simple({simple})", py, order, low, high)
+        return FieldSpec(name, tag, card, f"_b.Simple({simple})", py, order, low, high, nillable=nillable)
 
 
 _KNOWN_BUILTINS = frozenset(

@@ -31,8 +31,10 @@ from xsdata.codegen.resolver import DependenciesResolver
 from xsdata.codegen.transformer import ResourceTransformer
 from xsdata.formats.dataclass.filters import Filters
 from xsdata.formats.dataclass.generator import DataclassGenerator
+from xsdata.models import xsd
 from xsdata.models.config import DocstringStyle, GeneratorConfig, ObjectType, StructureStyle
 from xsdata.models.enums import Tag
+from xsdata.models.mixins import ElementBase
 from xsdata.models.xsd import Schema
 from xsdata.utils import collections
 
@@ -60,6 +62,7 @@ class _Transformer(ResourceTransformer):
         schema = super().parse_schema(uri, namespace)
         if schema is not None:
             self.parsed.append(schema)
+            _report_wildcard_occurrences(schema)
         return schema
 
     def load_resource(self, uri: str) -> bytes | None:
@@ -70,6 +73,27 @@ class _Transformer(ResourceTransformer):
         if data is None:  # every import was resolved by SchemaSet already
             raise SchemaError(uri, None, "schema was not loaded by the schema set")
         return data
+
+
+def _report_wildcard_occurrences(schema: Schema) -> None:
+    """Make each ``<any>`` of ``schema`` report the minOccurs the schema gives
+    it: xsdata maps every wildcard as optional (minOccurs 0), which would
+    make a required one (the thing type's root in ``data-xml``) optional in
+    the content model. :class:`bindings.Occurs` records the real value and
+    sets xsdata's back, for its analysis."""
+    stack: list[ElementBase] = [schema]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children())
+        if isinstance(node, xsd.Any) and node.min_occurs != 0:
+            own = node.get_restrictions
+
+            def restrictions(own: Callable[[], dict[str, Any]] = own, low: int = node.min_occurs) -> dict[str, Any]:
+                found = own()
+                found["min_occurs"] = low
+                return found
+
+            node.get_restrictions = restrictions  # type: ignore[method-assign]
 
 
 _PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*")

@@ -23,6 +23,7 @@ class FieldSpec:
     min: int
     max: int | None
     wild: bool = False
+    nillable: bool = False  # the element may say xsi:nil="true"
 
     @property
     def descriptor(self) -> str:
@@ -34,7 +35,8 @@ class FieldSpec:
 
     @property
     def definition(self) -> str:
-        return f"{self.descriptor}({self.tag!r}, {self.item}, {self.order}, {self.min}, {self.max})"
+        nillable = ", nillable=True" if self.nillable else ""
+        return f"{self.descriptor}({self.tag!r}, {self.item}, {self.order}, {self.min}, {self.max}{nillable})"
 
     @property
     def init_type(self) -> str:
