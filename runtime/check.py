@@ -26,7 +26,9 @@ from .xmltree import _text
 
 _XSI = "{" + XSI_NS + "}"
 _WS = " \t\n\r"
-_XSI_ALLOWED = frozenset({_XSI + "nil", _XSI + "schemaLocation", _XSI + "noNamespaceSchemaLocation"})
+_NIL = _XSI + "nil"
+_XSI_ALLOWED = frozenset({_XSI + "schemaLocation", _XSI + "noNamespaceSchemaLocation"})
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,14 @@ class Checker:
         self._walk(element, cls)
         return self.problems
 
-    def _attributes(self, element: etree._Element, cls: type[Binding]) -> None:
+    def _attributes(self, element: etree._Element, cls: type[Binding], nillable: bool) -> bool:
+        """Check the attributes; True when the element is nilled (``xsi:nil="true"``)."""
         allowed = cls._ATTRIBUTES  # noqa: SLF001
+        nilled = False
         for name, value in element.items():
+            if name == _NIL:
+                nilled = self._nil(element, value, nillable)
+                continue
             field = allowed.get(name)
             if field is None:
                 if name not in _XSI_ALLOWED and not cls._ANY_ATTRIBUTES:  # noqa: SLF001
@@ -108,12 +115,39 @@ class Checker:
         for name in cls._REQUIRED_ATTRIBUTES:  # noqa: SLF001
             if element.get(name) is None:
                 self._report(element, f"the required attribute {name} is missing", False)
+        return nilled
 
-    def _walk(self, element: etree._Element, cls: type[Binding]) -> None:
+    def _nil(self, element: etree._Element, value: str, nillable: bool) -> bool:
+        """An ``xsi:nil``: allowed on a nillable element only (XML Schema 1.0:
+        whatever its value), and a boolean; True when it is true."""
+        if not nillable:
+            self._report(element, f"xsi:nil on {_name(element.tag)}, which is not nillable", False)
+            return False
+        nil = _BOOLEANS.get(value.strip(_WS))
+        if nil is None:
+            self._report(element, f"xsi:nil {_snippet(value)} is not a boolean (true, false, 1 or 0)", False)
+            return False
+        return nil
+
+    def _nilled(self, element: etree._Element) -> None:
+        """A nilled element holds nothing: no text, no elements."""
+        text = element.text or ""
+        if len(element):
+            text += "".join(c.tail or "" for c in element)
+            first = next((c for c in element if isinstance(c.tag, str)), None)
+            if first is not None:
+                self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} is nil", False)
+                return
+        if text:
+            what = f"text {_snippet(text)}" if text.strip(_WS) else "white space"
+            self._report(element, f"{what} where {_name(element.tag)} is nil", False)
+
+    def _walk(self, element: etree._Element, cls: type[Binding], nillable: bool = False) -> None:
         plan = _PLANS.get(cls) or _plan(cls)
         required, text_field, mixed, steps, model = plan
-        if required or element.keys():
-            self._attributes(element, cls)
+        if (required or element.keys()) and self._attributes(element, cls, nillable):
+            self._nilled(element)
+            return
         if text_field is not None:
             if len(element):
                 self._elements_in_text(element)
@@ -141,16 +175,17 @@ class Checker:
             if step is None:
                 state = self._unexpected(element, child, cls, model, state)
             else:
-                state, child_cls, simple = step
+                state, child_cls, simple, nillable = step
                 if child_cls is not None:
-                    walk(child, child_cls)
+                    walk(child, child_cls, nillable)
                 else:
+                    checked = True  # False when nilled: no value to check
                     if len(child) or child.keys():
-                        self._value_shape(child)
+                        checked = not self._value_shape(child, nillable)
                         text = _text(child)
                     else:
                         text = child.text
-                    if not simple.trivial and not simple.valid(text or ""):
+                    if checked and not simple.trivial and not simple.valid(text or ""):
                         problem = simple.check(text)
                         if problem is not None:
                             self._report(child, problem, False)
@@ -176,6 +211,8 @@ class Checker:
         for candidate, target in model.wild.get(state, ()):
             if candidate.accepts(tag):
                 if isinstance(candidate, DataRoot):
+                    if tag in cls._CHILDREN:  # noqa: SLF001 - <common> where the thing's root should be
+                        return self._no_data_root(element, child, cls, int(target))
                     self._data_root(child, element)
                 return int(target)
         if tag in cls._CHILDREN:  # noqa: SLF001
@@ -191,13 +228,37 @@ class Checker:
         if first is not None:
             self._report(first, f"element {_name(first.tag)} where {_name(element.tag)} holds only text", True)
 
-    def _value_shape(self, element: etree._Element) -> None:
-        """An element with simple content must hold no elements or attributes."""
-        if len(element):
-            self._elements_in_text(element)
-        for name in element.keys():
-            if name not in _XSI_ALLOWED:
+    def _value_shape(self, element: etree._Element, nillable: bool) -> bool:
+        """An element with simple content must hold no elements or
+        attributes; True when it is nilled (``xsi:nil="true"``)."""
+        nilled = False
+        for name, value in element.items():
+            if name == _NIL:
+                nilled = self._nil(element, value, nillable)
+            elif name not in _XSI_ALLOWED:
                 self._report(element, f"unexpected attribute {_attribute(name)}", True)
+        if nilled:
+            self._nilled(element)
+        elif len(element):
+            self._elements_in_text(element)
+        return nilled
+
+    def _no_data_root(self, data_xml: etree._Element, child: etree._Element, cls: type[Binding], after: int) -> int:
+        """``child`` (``<common>``) where the root of the thing's type should
+        be: the root is missing, and ``child`` is what it is."""
+        self._report(
+            data_xml,
+            f"{_name(data_xml.tag)} holds no root element of the thing's type before {_name(child.tag)}",
+            False,
+        )
+        steps = (_PLANS.get(cls) or _plan(cls))[3]
+        step = steps[after].get(child.tag)
+        if step is None:
+            return after
+        state, child_cls, _simple, nillable = step
+        if child_cls is not None:
+            self._walk(child, child_cls, nillable)
+        return int(state)
 
     def _data_root(self, root: etree._Element, data_xml: etree._Element) -> None:
         if self.defer_data:
@@ -230,7 +291,10 @@ def _expected(model: Model, state: int, cls: type[Binding]) -> list[str]:
     orders = cls._ORDERS  # noqa: SLF001
     names = sorted(model.trans[state], key=lambda tag: orders.get(tag, 0))
     found = [_name(n) for n in names]
-    if model.wild.get(state):
+    wild = model.wild.get(state, ())
+    if any(isinstance(w, DataRoot) for w, _ in wild):
+        found.append("the root element of the thing's type")
+    elif wild:
         found.append("any element")
     return found
 
@@ -238,7 +302,7 @@ def _expected(model: Model, state: int, cls: type[Binding]) -> list[str]:
 #: What :meth:`Checker._walk` reads of a class, by class: (required
 #: attributes, text field, mixed, steps, content model or None for
 #: RawElement), gathered once.
-_Plan = tuple[Any, Any, bool, tuple[dict[str, tuple[int, Any, Any]], ...], "Model | None"]
+_Plan = tuple[Any, Any, bool, tuple[dict[str, tuple[int, Any, Any, bool]], ...], "Model | None"]
 _PLANS: dict[type, _Plan] = {}
 
 
@@ -255,19 +319,21 @@ def _plan(cls: type[Binding]) -> _Plan:
     return plan
 
 
-def _steps(cls: type[Binding]) -> tuple[dict[str, tuple[int, Any, Any]], ...]:
+def _steps(cls: type[Binding]) -> tuple[dict[str, tuple[int, Any, Any, bool]], ...]:
     """The class's automaton with each step's target: (next state, child
-    class or None, simple type or None), built once per class."""
+    class or None, simple type or None, whether the element is nillable),
+    built once per class."""
     children = cls._CHILDREN  # noqa: SLF001
     rows = []
     for row in cls._MODEL.trans:  # noqa: SLF001
-        steps: dict[str, tuple[int, Any, Any]] = {}
+        steps: dict[str, tuple[int, Any, Any, bool]] = {}
         for tag, target in row.items():
-            item = children[tag].item
+            field = children[tag]
+            item = field.item
             if item.kind == "child":
-                steps[tag] = (target, item.cls, None)  # type: ignore[attr-defined]
+                steps[tag] = (target, item.cls, None, field.nillable)  # type: ignore[attr-defined]
             else:
-                steps[tag] = (target, None, item.type)  # type: ignore[attr-defined]
+                steps[tag] = (target, None, item.type, field.nillable)  # type: ignore[attr-defined]
         rows.append(steps)
     table = tuple(rows)
     setattr(cls, "_STEPS", table)  # noqa: B010

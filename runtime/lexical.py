@@ -13,12 +13,20 @@ import binascii
 import datetime as dt
 import math
 import re
+import struct
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-_NEEDS_COLLAPSE = re.compile(r"^\s|\s$|\s\s|[\t\n\r]").search
+# XML's white space is these four characters only (not Python's \s, not U+00A0).
+_NEEDS_COLLAPSE = re.compile(r"^[ \t\n\r]|[ \t\n\r]$|[ \t\n\r]{2}|[\t\n\r]").search
+_SPACES = re.compile(r"[ \t\n\r]+")
+
+
+def _words(text: str) -> list[str]:
+    """``text`` split at XML white space."""
+    return [word for word in _SPACES.split(text) if word]
 
 
 def _quote(text: str, limit: int = 40) -> str:
@@ -92,7 +100,8 @@ def _format_decimal(value: Any) -> str:
     return text
 
 
-_FLOAT = re.compile(r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF)|NaN")
+# XML Schema 1.0: INF, -INF and NaN (+INF is XML Schema 1.1's, which libxml2 refuses).
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|-?INF|NaN")
 
 
 def _float(text: str) -> float:
@@ -248,11 +257,12 @@ def _format_time(value: Any) -> str:
     return value.strftime("%H:%M:%S") + _fraction(value.microsecond) + _format_zone(value)
 
 
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+# The last group's unused bits are zero (XML Schema's B04 and B16 characters before "=").
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?")
 
 
 def _base64(text: str) -> bytes:
-    compact = "".join(text.split())
+    compact = "".join(_words(text))
     if not _BASE64.fullmatch(compact):
         raise ValueError(f"{_quote(text)} is not valid base64")
     return base64.b64decode(compact)
@@ -280,11 +290,22 @@ def _format_hex(value: Any) -> str:
 
 
 def _lexical(name: str, pattern: str) -> Callable[[str], str]:
+    """A type whose value is its text, once it matches ``pattern``; a
+    pattern with a named group ``year`` has its year checked as a date's
+    (0001 to 9999, no leading zero beyond four digits), one with ``month``
+    and ``day`` its day (up to the 29th of February)."""
     regex = re.compile(pattern)
+    has_year = "year" in regex.groupindex
+    has_day = "day" in regex.groupindex and "month" in regex.groupindex
 
     def parse(text: str) -> str:
-        if not regex.fullmatch(text):
+        match = regex.fullmatch(text)
+        if not match:
             raise ValueError(f"{_quote(text)} is not a valid {name}")
+        if has_year:
+            _year(match.group("year"), name, text)
+        if has_day and int(match.group("day")) > _DAYS[int(match.group("month")) - 1]:
+            raise ValueError(f"{_quote(text)} is not a valid {name}: no such day in that month")
         return text
 
     return parse
@@ -298,11 +319,133 @@ def _format_str(value: Any) -> str:
     return value
 
 
+# -- what libxml2 refuses beyond XML Schema 1.0 ---------------------------------------------
+#
+# XML Schema collapses the white space around every value but a string's;
+# libxml2 (the schema validator of lxml and xmllint) does not around dates,
+# times and the special floating-point values. The readers agree with it:
+# a value libxml2 refuses is not a valid value.
+
+_ZONE_END = re.compile(r"(Z|[+-][0-9]{2}:[0-9]{2})$")
+
+
+def _edges(before: bool, after: bool, *, zone_then_after: bool = False) -> Callable[[str, str], str | None]:
+    """A check of the white space at the edges of a value's text: ``before``
+    and ``after``, whether white space may lead and trail it (after a time
+    zone only, with ``zone_then_after``)."""
+
+    def check(text: str, name: str) -> str | None:
+        if not before and text[:1] in _WS and text:
+            return f"{_quote(text)} is not a valid {name}: white space before it is not accepted"
+        if not after and text[-1:] in _WS and text:
+            if zone_then_after and _ZONE_END.search(text.rstrip(_WS)):
+                return None
+            return f"{_quote(text)} is not a valid {name}: white space after it is not accepted"
+        return None
+
+    return check
+
+
+_NO_SPACE = _edges(False, False)
+_NO_TRAILING_SPACE = _edges(True, False)
+
+#: The white space each built-in type allows around its value, where
+#: libxml2 allows less than all.
+EDGES: dict[str, Callable[[str, str], str | None]] = {
+    "date": _NO_SPACE,
+    "gYear": _NO_SPACE,
+    "gYearMonth": _NO_SPACE,
+    "dateTime": _edges(False, False, zone_then_after=True),
+    "time": _NO_TRAILING_SPACE,
+    "gMonth": _NO_TRAILING_SPACE,
+    "gDay": _NO_TRAILING_SPACE,
+    "gMonthDay": _NO_TRAILING_SPACE,
+    "duration": _NO_TRAILING_SPACE,
+}
+
+_SPECIAL_FLOATS = frozenset({"NaN", "INF", "-INF"})
+
+
+def _float_edges(text: str, name: str) -> str | None:
+    """NaN, INF and -INF followed by white space (libxml2 refuses them)."""
+    if text[-1:] in _WS and text and text.strip(_WS) in _SPECIAL_FLOATS:
+        return f"{_quote(text)} is not a valid {name}: white space after it is not accepted"
+    return None
+
+
+EDGES["float"] = EDGES["double"] = _float_edges
+
+
+def _float_order(value: float) -> tuple[int, float]:
+    """A key that orders doubles as libxml2 compares them against a facet:
+    NaN above every number (INF too) and equal to NaN."""
+    return (1, 0.0) if value != value else (0, value)
+
+
+def _single(value: float) -> float:
+    """``value`` as a single-precision float (libxml2's xs:float), as a double."""
+    try:
+        found: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
+    return found
+
+
+#: Facet comparison keys of the floating-point types.
+FLOAT_ORDERS: dict[str, Callable[[float], tuple[int, float]]] = {
+    "double": _float_order,
+    "float": lambda value: _float_order(_single(value)),
+}
+
+
+def xsd_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile an XML Schema regular expression for Python's ``re``.
+
+    XML Schema patterns are anchored at both ends and have no ``^``/``$``
+    anchors (outside a character class they are ordinary characters);
+    ``\\i`` and ``\\c`` are the XML name character classes.
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt == "i":
+                out.append(_NAME_START if in_class else f"[{_NAME_START}]")
+            elif nxt == "c":
+                out.append(_NAME_CHAR if in_class else f"[{_NAME_CHAR}]")
+            elif nxt == "I":
+                out.append(f"[^{_NAME_START}]")
+            elif nxt == "C":
+                out.append(f"[^{_NAME_CHAR}]")
+            elif nxt == "s":  # XML white space only (Python's \\s is wider)
+                out.append(" \\t\\n\\r" if in_class else "[ \\t\\n\\r]")
+            elif nxt == "S":
+                out.append("[^ \\t\\n\\r]")
+            else:
+                out.append(char + nxt)
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        elif char in "^$" and not in_class:
+            out.append("\\" + char)
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return re.compile("".join(out))
+
+
 _NAME_START = r"A-Za-z_:\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C-\u200D\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD"
 _NAME_CHAR = _NAME_START + r"\-.0-9\u00B7\u0300-\u036F\u203F-\u2040"
 _NAME = f"[{_NAME_START}][{_NAME_CHAR}]*"
 _NCNAME = _NAME.replace(":", "")
-_DURATION = r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
+_DURATION = r"-?P(?=\d|T\.?\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\.?\d)(\d+H)?(\d+M)?((\d+(\.\d*)?|\.\d+)S)?)?"
 
 _I64 = 2**63
 _INTEGERS = {

@@ -28,11 +28,12 @@ from .lexical import (
     _INTEGERS,
     _NAME,
     _NAME_CHAR,
-    _NAME_START,
     _NCNAME,
     _NEEDS_COLLAPSE,
     _WS,
     _ZONE,
+    EDGES,
+    FLOAT_ORDERS,
     _base64,
     _boolean,
     _date,
@@ -57,6 +58,8 @@ from .lexical import (
     _quote,
     _string,
     _time,
+    _words,
+    xsd_pattern,
 )
 
 __all__ = [
@@ -80,7 +83,19 @@ class SimpleType:
     ``collapse``), applied before the lexical check.
     """
 
-    __slots__ = ("name", "_parse", "_format", "whitespace", "trivial", "python", "valid", "base", "facets", "builtin")
+    __slots__ = (
+        "name",
+        "_parse",
+        "_format",
+        "whitespace",
+        "trivial",
+        "python",
+        "valid",
+        "base",
+        "facets",
+        "builtin",
+        "edges",
+    )
 
     def __init__(
         self,
@@ -105,23 +120,39 @@ class SimpleType:
         self.base: SimpleType | None = None
         self.facets: dict[str, Any] = {}
         self.builtin = name
+        #: The white space libxml2 allows around the text (see :data:`lexical.EDGES`):
+        #: checks the text as it is, before the whiteSpace facet applies.
+        self.edges: Callable[[str, str], str | None] | None = None
 
     def _parses(self, text: str) -> bool:
         try:
-            self._parse(self.normalize(text))
+            self.parse(text)
         except ValueError:
             return False
         return True
 
+    def _edged(self, edges: Callable[[str, str], str | None] | None) -> None:
+        """Take ``edges`` (a base type's): checked before the fast test too."""
+        self.edges = edges
+        if edges is None or self.valid == self._parses:
+            return
+        fast = self.valid
+        label = self.name
+        self.valid = lambda text: edges(text, label) is None and fast(text)
+
     def normalize(self, text: str) -> str:
         if self.whitespace == "collapse":
-            return " ".join(text.split()) if _NEEDS_COLLAPSE(text) else text
+            return " ".join(_words(text)) if _NEEDS_COLLAPSE(text) else text
         if self.whitespace == "replace":
             return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
         return text
 
     def parse(self, text: str | None) -> Any:
         """The value of ``text``; :class:`ValueError` when it is not valid."""
+        if self.edges is not None and text:
+            problem = self.edges(text, self.name)
+            if problem is not None:
+                raise ValueError(problem)
         return self._parse(self.normalize(text or ""))
 
     def check(self, text: str | None) -> str | None:
@@ -133,6 +164,23 @@ class SimpleType:
         except ValueError as exc:
             return str(exc)
         return None
+
+    def unchanged(self, current: str | None, text: str, value: Any) -> bool:
+        """Whether ``current`` (the text an element or attribute holds)
+        already says ``value``, whose text to write is ``text``: the same
+        text or, for a value given as a Python value rather than as text, a
+        text of the same canonical form (``0123`` for 123, ``1.50`` for
+        ``Decimal("1.50")``, ``NaN`` for a NaN). Writing would then change
+        nothing but the lexical form, which is kept."""
+        current = current or ""
+        if current == text:
+            return True
+        if isinstance(value, str):
+            return False  # a lexical form given as text is written as given
+        try:
+            return bool(self.format(self.parse(current)) == text)
+        except ValueError:
+            return False
 
     def format(self, value: Any) -> str:
         """The canonical text of ``value``."""
@@ -184,16 +232,18 @@ def _make_builtins() -> dict[str, SimpleType]:
         "ENTITY": _NCNAME,
         "NMTOKEN": f"[{_NAME_CHAR}]+",
         "duration": _DURATION,
-        "gYear": r"-?[0-9]{4,}" + _ZONE,
-        "gYearMonth": r"-?[0-9]{4,}-(0[1-9]|1[0-2])" + _ZONE,
+        "gYear": r"(?P<year>-?[0-9]{4,})" + _ZONE,
+        "gYearMonth": r"(?P<year>-?[0-9]{4,})-(0[1-9]|1[0-2])" + _ZONE,
         "gMonth": r"--(0[1-9]|1[0-2])" + _ZONE,
-        "gMonthDay": r"--(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])" + _ZONE,
+        "gMonthDay": r"--(?P<month>0[1-9]|1[0-2])-(?P<day>0[1-9]|[12][0-9]|3[01])" + _ZONE,
         "gDay": r"---(0[1-9]|[12][0-9]|3[01])" + _ZONE,
     }
     for name, pattern in lexical.items():
         types[name] = SimpleType(name, _lexical(name, pattern), _format_str)
     for name, item in (("IDREFS", "IDREF"), ("ENTITIES", "ENTITY"), ("NMTOKENS", "NMTOKEN")):
         types[name] = list_type(types[item], name=name)
+    for name, edges in EDGES.items():
+        types[name]._edged(edges)  # noqa: SLF001
     return types
 
 
@@ -205,47 +255,18 @@ def builtin(name: str) -> SimpleType:
 # -- derived types --------------------------------------------------------------------
 
 
-def xsd_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile an XML Schema regular expression for Python's ``re``.
-
-    XML Schema patterns are anchored at both ends and have no ``^``/``$``
-    anchors (outside a character class they are ordinary characters);
-    ``\\i`` and ``\\c`` are the XML name character classes.
-    """
-    out: list[str] = []
-    in_class = False
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            if nxt == "i":
-                out.append(_NAME_START if in_class else f"[{_NAME_START}]")
-            elif nxt == "c":
-                out.append(_NAME_CHAR if in_class else f"[{_NAME_CHAR}]")
-            elif nxt == "I":
-                out.append(f"[^{_NAME_START}]")
-            elif nxt == "C":
-                out.append(f"[^{_NAME_CHAR}]")
-            elif nxt == "s":  # XML white space only (Python's \\s is wider)
-                out.append(" \\t\\n\\r" if in_class else "[ \\t\\n\\r]")
-            elif nxt == "S":
-                out.append("[^ \\t\\n\\r]")
-            else:
-                out.append(char + nxt)
-            i += 2
-            continue
-        if char == "[" and not in_class:
-            in_class = True
-        elif char == "]" and in_class:
-            in_class = False
-        elif char in "^$" and not in_class:
-            out.append("\\" + char)
-            i += 1
-            continue
-        out.append(char)
-        i += 1
-    return re.compile("".join(out))
+def _digits(value: int | Decimal) -> tuple[int, int]:
+    """The digits of a value's integer and fraction parts, as the
+    totalDigits and fractionDigits facets count them: of the value, so
+    without leading or trailing zeros (``001.50`` has 1 and 1)."""
+    _sign, digits, exponent = Decimal(value).as_tuple()
+    text = "".join(map(str, digits))
+    if not isinstance(exponent, int):
+        return 0, 0
+    if exponent >= 0:
+        return len((text + "0" * exponent).lstrip("0")), 0
+    cut = len(text) + exponent
+    return len(text[: max(cut, 0)].lstrip("0")), len(("0" * max(-cut, 0) + text[max(cut, 0) :]).rstrip("0"))
 
 
 def _length(value: Any) -> int:
@@ -278,14 +299,20 @@ def restrict(
     """
     compiled = [xsd_pattern(p) for p in patterns]
     allowed = frozenset(enumeration)
-    low_in = base.parse(min_inclusive) if min_inclusive is not None else None
-    high_in = base.parse(max_inclusive) if max_inclusive is not None else None
-    low_ex = base.parse(min_exclusive) if min_exclusive is not None else None
-    high_ex = base.parse(max_exclusive) if max_exclusive is not None else None
+    order = FLOAT_ORDERS.get(base.builtin)  # floats compare as libxml2 compares them (NaN, single precision)
+
+    def bound(text: str | None) -> Any:
+        if text is None:
+            return None
+        value = base.parse(text)
+        return order(value) if order is not None else value
+
+    low_in, high_in, low_ex, high_ex = map(bound, (min_inclusive, max_inclusive, min_exclusive, max_exclusive))
     label = name or base.name
 
     def parse(text: str) -> Any:
         value = base._parse(text)  # noqa: SLF001 - same family
+        compared = order(value) if order is not None else value
         if compiled and not any(p.fullmatch(text) for p in compiled):
             raise ValueError(f"{_quote(text)} does not match the pattern of {label}")
         if allowed and text not in allowed:
@@ -299,27 +326,26 @@ def restrict(
                 raise ValueError(f"{_quote(text)} is shorter than the {min_length} {label} requires")
             if max_length is not None and size > max_length:
                 raise ValueError(f"{_quote(text)} is longer than the {max_length} {label} allows")
-        if low_in is not None and value < low_in:
+        if low_in is not None and compared < low_in:
             raise ValueError(f"{_quote(text)} is below the minimum {min_inclusive} of {label}")
-        if high_in is not None and value > high_in:
+        if high_in is not None and compared > high_in:
             raise ValueError(f"{_quote(text)} is above the maximum {max_inclusive} of {label}")
-        if low_ex is not None and value <= low_ex:
+        if low_ex is not None and compared <= low_ex:
             raise ValueError(f"{_quote(text)} must be above {min_exclusive} for {label}")
-        if high_ex is not None and value >= high_ex:
+        if high_ex is not None and compared >= high_ex:
             raise ValueError(f"{_quote(text)} must be below {max_exclusive} for {label}")
-        if total_digits is not None or fraction_digits is not None:
-            digits = Decimal(text.lstrip("+-") or "0").as_tuple() if isinstance(value, (int, Decimal)) else None
-            if digits is not None:
-                fraction = max(0, -int(digits.exponent)) if isinstance(digits.exponent, int) else 0
-                if total_digits is not None and len(digits.digits) > total_digits and any(digits.digits):
-                    raise ValueError(f"{_quote(text)} has more than {total_digits} digits for {label}")
-                if fraction_digits is not None and fraction > fraction_digits:
-                    raise ValueError(f"{_quote(text)} has more than {fraction_digits} fraction digits for {label}")
+        if (total_digits is not None or fraction_digits is not None) and isinstance(value, (int, Decimal)):
+            whole, fraction = _digits(value)
+            if total_digits is not None and whole + fraction > total_digits:
+                raise ValueError(f"{_quote(text)} has more than {total_digits} digits for {label}")
+            if fraction_digits is not None and fraction > fraction_digits:
+                raise ValueError(f"{_quote(text)} has more than {fraction_digits} fraction digits for {label}")
         return value
 
     derived = SimpleType(label, parse, base._format, whitespace or base.whitespace, base.python)  # noqa: SLF001
     derived.base = base
     derived.builtin = base.builtin
+    derived.edges = base.edges
     derived.facets = {
         name: value
         for name, value in (
@@ -410,6 +436,7 @@ def enum_type(enum: type[Enum], base: SimpleType | None = None, name: str | None
     derived.base = base
     derived.builtin = base.builtin
     derived.facets = {"enumeration": tuple(by_text)}
+    derived._edged(base.edges)  # noqa: SLF001
     return derived
 
 
@@ -417,7 +444,7 @@ def list_type(item: SimpleType, name: str | None = None) -> SimpleType:
     """A whitespace-separated list of ``item`` values (``xs:list``)."""
 
     def parse(text: str) -> list[Any]:
-        return [item.parse(part) for part in text.split()]
+        return [item.parse(part) for part in _words(text)]
 
     def format_list(value: Any) -> str:
         if isinstance(value, str) or not isinstance(value, (list, tuple)):

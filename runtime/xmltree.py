@@ -93,6 +93,33 @@ def _remove(child: etree._Element) -> None:
             parent.text = (parent.text or "") + tail
 
 
+def _set_text(element: etree._Element, text: str) -> None:
+    """Make ``text`` the whole text of a simple-content element.
+
+    The text before, between and after the element's comments and
+    processing instructions is replaced as a whole (so the element reads
+    back as ``text``, not as ``text`` plus what followed a comment); the
+    comments and processing instructions stay, in their order, after the
+    new text. An ``xsi:nil="true"`` the element carried goes: it now holds
+    a value.
+    """
+    element.text = text
+    if len(element):
+        for child in element:
+            child.tail = None
+    if _nilled(element):
+        del element.attrib[_NIL]
+
+
+_NIL = "{" + XSI_NS + "}nil"
+
+
+def _nilled(element: etree._Element) -> bool:
+    """Whether the element says it has no value (``xsi:nil="true"``)."""
+    nil = element.get(_NIL)
+    return nil is not None and nil.strip(" \t\n\r") in ("true", "1")
+
+
 def _text(element: etree._Element) -> str | None:
     """The text of a simple-content element (comments inside do not split it)."""
     if len(element):
@@ -111,17 +138,20 @@ def _where(element: etree._Element) -> str:
 
 
 class Document:
-    """What the views of one tree share: the classes chosen for data-xml roots.
+    """What the views of one tree share: the classes chosen for data-xml
+    roots, and the text around the document's root as it was read.
 
     A data-xml root's class depends on the thing's type-id and on whether
     its content fits that class; the reader decides once and records the
-    decision here (:class:`RawElement` for content kept raw).
+    decision here (:class:`RawElement` for content kept raw). ``outside``
+    (a :class:`prolog.Outside`) is what the writers put back around the root.
     """
 
-    __slots__ = ("decisions", "__weakref__")
+    __slots__ = ("decisions", "outside", "__weakref__")
 
     def __init__(self) -> None:
         self.decisions: dict[etree._Element, type] = {}
+        self.outside: Any = None
 
 
 #: Resolves the class of a data-xml root (element, thing type-id or None);

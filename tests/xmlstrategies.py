@@ -222,7 +222,7 @@ def element_for(draw: st.DrawFn, cls: type[Binding], tag: str | None = None, dep
     if cls._TEXT is not None:
         element.text = draw(text_for(cls._TEXT.type))
         return element
-    if cls is RawElement:
+    if cls is RawElement or cls.__name__ == "RawElement":  # (also that of another generated package)
         return element
     model = cls._MODEL
     state = 0
@@ -244,11 +244,11 @@ def element_for(draw: st.DrawFn, cls: type[Binding], tag: str | None = None, dep
             child.text = draw(st.from_regex(r"[a-z]{0,8}", fullmatch=True))
         else:
             field = cls._CHILDREN[key]
-            item = field.item
-            if isinstance(item, Complex):
+            item: Any = field.item
+            if isinstance(item, Complex) or item.kind == "child":  # (that of another generated package too)
                 element.append(draw(element_for(item.cls, key, depth + 1)))
             else:
-                assert isinstance(item, Simple), item
+                assert isinstance(item, Simple) or item.kind == "value", item
                 child = etree.SubElement(element, key)
                 child.text = draw(text_for(item.type))
         state = target
@@ -271,3 +271,132 @@ def documents(cls: type[Binding]) -> st.SearchStrategy[bytes]:
 
 def describe(obj: Any) -> str:
     return repr(obj)[:200]
+
+
+# -- comments and processing instructions anywhere ------------------------------------------
+
+#: Text a comment may hold: no "--", not ending in "-" (and nothing lxml would escape).
+_COMMENT_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.just(" "), max_size=12).map(
+    lambda s: s.replace("-", " ")
+)
+
+
+def _pi_data(text: str) -> str:
+    """PI data as libxml2 writes it back: no "?>", no leading white space."""
+    return text.replace("?>", "? >").lstrip(" \t\n")
+
+
+def markup_nodes() -> st.SearchStrategy[etree._Element]:
+    """A comment or a processing instruction, in the form libxml2 writes it
+    (so that a document holding it can round-trip byte for byte)."""
+    comments = _COMMENT_TEXT.filter(_xml_text).map(etree.Comment)
+    pis = st.builds(
+        lambda target, data: etree.ProcessingInstruction(target, data or None),
+        st.from_regex(r"[a-wyz][a-z0-9-]{0,6}", fullmatch=True),
+        st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=10)
+        .map(_pi_data)
+        .filter(_xml_text),
+    )
+    return st.one_of(comments, pis)
+
+
+@st.composite
+def sprinkled(draw: st.DrawFn, element: etree._Element, count: int = 6) -> etree._Element:
+    """``element`` with up to ``count`` comments and processing instructions
+    put anywhere inside it: between children, and inside the text of simple
+    values, splitting it (``19<?pi x?>90``)."""
+    nodes = [e for e in element.iter() if isinstance(e.tag, str)]
+    for _ in range(draw(st.integers(0, count))):
+        target = draw(st.sampled_from(nodes))
+        markup = draw(markup_nodes())
+        children = [c for c in target if isinstance(c.tag, str)]
+        if not children:  # simple content (or empty): split its text
+            text = target.text or ""
+            at = draw(st.integers(0, len(text)))
+            target.text, markup.tail = text[:at] or None, (text[at:] or None)
+            target.insert(0, markup)  # before what an earlier split put there
+        else:
+            index = draw(st.integers(0, len(target)))
+            target.insert(index, markup)
+    return element
+
+
+# -- lexical variants and mutations (for comparisons with libxml2) ----------------------------
+
+NUMBERS = [
+    "0", "1", "-1", "+1", "01", "-0", "+0", "00", "1.", ".5", "-.5", "+.5", "5.0", "1.50", ".", "+", "-",
+    "1e5", "1E5", "1e+5", "1e-5", "1.5E3", ".5e1", "5.e1", "1e", "1e+", "e1", "1e5.5", "+-1", "--1", "0x1A", "1_0",
+    "NaN", "INF", "-INF", "+INF", "nan", "inf", "Infinity", "-NaN", "+NaN", "NAN",
+    "127", "128", "-128", "-129", "255", "256", "32767", "32768", "-32769", "65535", "65536",
+    "2147483647", "2147483648", "-2147483649", "4294967295", "4294967296",
+    "9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616",
+    "1e39", "3.4028235e38", "3.5e38", "1e400", "-1e400", "1e-400", "0.1", "0.10000000001",
+]  # fmt: skip
+DATES = [
+    "2024-01-01", "0001-01-01", "9999-12-31", "0000-01-01", "10000-01-01", "-0001-01-01", "02024-01-01",
+    "2024-02-29", "2023-02-29", "2024-02-30", "2024-13-01", "2024-00-10", "2024-1-1", "2024-01-01Z",
+    "2024-01-01+14:00", "2024-01-01-14:00", "2024-01-01+14:01", "2024-01-01+13:60", "2024-01-01+1:00",
+    "2024-01-01T10:00:00", "2024-01-01T10:00:00Z", "2024-01-01T10:00:00.1234567+01:00",
+    "2024-01-01T24:00:00", "2024-01-01T24:00:01", "2024-01-01T23:59:60", "2024-01-01T10:00", "2024-01-01T10:00:00.",
+    "10:00:00", "24:00:00", "23:59:59.999Z", "10:00", "1:00:00",
+    "P1Y", "P1Y2M3DT4H5M6.7S", "PT0.5S", "-P3D", "P", "PT", "P1.5D", "PT.5S", "P1DT",
+    "2024", "0000", "10000", "-2024", "02024", "2024Z", "2024-05", "2024-5", "--05", "--13", "--05-17", "--02-30",
+    "---17", "---32",
+]  # fmt: skip
+OTHERS = [
+    "true", "false", "1", "0", "TRUE", "True", "yes", "01", "",
+    "AAAA", "AA==", "AQ==", "AB==", "AAA=", "AAE=", "A===", "AA=A", "AA AA", "AAAA\n", "A", "AAA", "////", "+/+/",
+    "0a", "0A", "0", "0g", "0A0", "ff00",
+    "en", "en-US", "x-abc", "en_US", "123", "a1", "_a", "a:b", ":a", "-a", ".a", "a b", "a  b", "é", "ab-c.d",
+]  # fmt: skip
+
+
+def lexical_variants() -> st.SearchStrategy[str]:
+    """Texts around the lexical space of the built-in types."""
+    base = st.one_of(
+        st.sampled_from(NUMBERS + DATES + OTHERS),
+        st.sampled_from(VARIANT_TYPES).flatmap(_builtin_text),
+    )
+    space = st.sampled_from(["", "", "", " ", "\t", "\n", "  "])
+    return st.builds(lambda before, text, after: before + text + after, space, base, space)
+
+
+#: The built-in types whose valid texts the variants start from too.
+VARIANT_TYPES = [
+    "string", "boolean", "decimal", "double", "int", "nonNegativeInteger", "dateTime", "date", "time",
+    "duration", "gYear", "gYearMonth", "gMonthDay", "base64Binary", "hexBinary", "language", "NCName", "NMTOKEN",
+]  # fmt: skip
+
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+def _simple_elements(element: etree._Element, cls: type[Binding]) -> list[etree._Element]:
+    """Every element under ``element`` (of ``cls``) that holds a simple value."""
+    found = []
+    for child in element:
+        field = cls._CHILDREN.get(child.tag) if isinstance(child.tag, str) else None
+        if field is None:
+            continue
+        if field.item.kind == "value":
+            found.append(child)
+        elif field.item.kind == "child":
+            found.extend(_simple_elements(child, field.item.cls))  # type: ignore[attr-defined]
+    return found
+
+
+@st.composite
+def mutated_roots(draw: st.DrawFn, cls: type[Binding]) -> etree._Element:
+    """A random valid element of ``cls`` with one change: a value replaced
+    by a lexical variant, or an ``xsi:nil`` put on an element (emptied or not)."""
+    root = draw(element_for(cls))
+    kind = draw(st.sampled_from(["variant", "variant", "nil", "nil-empty"]))
+    values = _simple_elements(root, cls)
+    if kind == "variant" and values:
+        draw(st.sampled_from(values)).text = draw(lexical_variants())
+    elif kind.startswith("nil"):
+        target = draw(st.sampled_from([e for e in root.iter() if isinstance(e.tag, str)]))
+        target.set(XSI_NIL, draw(st.sampled_from(["true", "false", "1", " true ", "yes"])))
+        if kind == "nil-empty":
+            target.text = None
+            target[:] = []
+    return root

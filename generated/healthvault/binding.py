@@ -6,6 +6,9 @@ and written back is the same document: element order, text (``04`` stays
 ``04``), whitespace between elements and namespace declarations are kept as
 they were read. Reading a field parses its text; setting a field writes the
 value's canonical form at the place the schema's content model gives it.
+A set writes exactly the value set: the element's whole text is replaced
+and the comments and processing instructions inside it are kept, after the
+new text; setting the value a field holds changes nothing at all.
 
 Fields are descriptors generated per class from the schema:
 
@@ -35,8 +38,8 @@ from typing import Any, ClassVar, TypeVar
 from lxml import etree
 
 from . import fields as _fields
+from .attributes import Attr, ReqAttr, Text
 from .fields import (  # the descriptors generated classes use, by this module's name
-    Attr,
     BindingList,
     Complex,
     DataRoot,
@@ -45,9 +48,7 @@ from .fields import (  # the descriptors generated classes use, by this module's
     Many,
     Maybe,
     One,
-    ReqAttr,
     Simple,
-    Text,
     Wild,
 )
 from .xmltree import (  # names of this module's API

@@ -7,13 +7,20 @@ Generated classes declare each field as a descriptor:
   either a simple value (:class:`Simple`), a binding class
   (:class:`Complex`) or any element (:class:`Wild`, and :class:`DataRoot`
   for the thing type's root inside ``data-xml``);
-* :class:`Attr` and :class:`ReqAttr` for attributes, :class:`Text` for the
-  text of simple content.
+* (in :mod:`attributes`) :class:`Attr` and :class:`ReqAttr` for
+  attributes, :class:`Text` for the text of simple content.
 
 Reading a field parses its text; setting one writes the value's canonical
-form at the place the content model gives it (``order``). A descriptor
-works on any view with an ``_el`` element and a ``_doc`` (see
-:mod:`binding`, which also tells :class:`Wild` its raw-element class).
+form at the place the content model gives it (``order``). A set writes
+exactly the value set: the element's whole text is replaced, and comments
+or processing instructions inside it are kept, moved after the new text
+(``<d>CT<!-- seen --> HEAD</d>`` set to ``MR`` is ``<d>MR<!-- seen --></d>``).
+Setting the value a field already holds changes nothing, so the document
+stays byte for byte as read (``0123`` stays ``0123`` when set to 123). An
+element with ``xsi:nil="true"`` reads as ``None`` and loses the ``xsi:nil``
+when a value is set. A descriptor works on any view with an ``_el``
+element and a ``_doc`` (see :mod:`binding`, which also tells :class:`Wild`
+its raw-element class).
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ from .xmltree import (
     HealthVaultValueError,
     _adopt,
     _local,
+    _nilled,
     _remove,
+    _set_text,
     _text,
     _where,
     new_element,
@@ -83,6 +92,8 @@ class Simple(Item[T]):
         self.type = type
 
     def get(self, element: etree._Element, doc: Document | None) -> T:
+        if _nilled(element):
+            return None  # type: ignore[return-value]  # xsi:nil="true": no value
         try:
             value: T = self.type.parse(_text(element))
         except ValueError as exc:
@@ -95,16 +106,16 @@ class Simple(Item[T]):
         return element
 
     def set(self, element: etree._Element, value: T) -> None:
-        if element.text is not None:
-            try:
-                if self.type.parse(element.text) == value and not isinstance(value, str):
-                    return  # an equal value keeps the text it was read from
-            except ValueError:
-                pass
+        """Write ``value``: the element then holds exactly its text (see
+        :func:`xmltree._set_text`), unless it already holds that value."""
         try:
-            element.text = self.type.format(value)
+            text = self.type.format(value)
         except ValueError as exc:
             raise HealthVaultValueError(f"<{etree.QName(element).localname}>: {exc}") from None
+        current = _text(element) if len(element) else element.text
+        if self.type.unchanged(current, text, value) and not _nilled(element):
+            return  # the value it holds: its text (and lexical form) stays as read
+        _set_text(element, text)
 
 
 class Complex(Item[B]):
@@ -187,18 +198,29 @@ class DataRoot(Wild):
 
 
 class Field(Generic[T]):
-    """A field of a binding class; ``order`` is its place in the content model."""
+    """A field of a binding class; ``order`` is its place in the content
+    model; ``nillable``: its element may say ``xsi:nil="true"`` (no value)."""
 
-    __slots__ = ("name", "tag", "item", "order", "min", "max")
+    __slots__ = ("name", "tag", "item", "order", "min", "max", "nillable")
     cardinality: ClassVar[str] = ""
 
-    def __init__(self, tag: str, item: Item[Any], order: int, min: int = 0, max: int | None = 1) -> None:  # noqa: A002
+    def __init__(
+        self,
+        tag: str,
+        item: Item[Any],
+        order: int,
+        min: int = 0,  # noqa: A002
+        max: int | None = 1,  # noqa: A002
+        *,
+        nillable: bool = False,
+    ) -> None:
         self.name = ""
         self.tag = tag
         self.item = item
         self.order = order
         self.min = min
         self.max = max
+        self.nillable = nillable
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -302,6 +324,8 @@ def _set_single(field: Field[Any], obj: View, value: Any) -> None:
     if existing is not None and isinstance(field.item, Simple):
         field.item.set(existing, value)
         return
+    if existing is not None and _is_view(value) and value._el is existing:
+        return  # the view of the element already there
     new = field.item.make(value, field.tag)
     if isinstance(field.item, DataRoot) and _is_view(value):
         if obj._doc is None:  # noqa: SLF001
@@ -330,11 +354,17 @@ class Many(Field[T]):
         return BindingList(obj, self)
 
     def __set__(self, obj: View, values: Iterable[T]) -> None:
+        """Make the list ``values``: each element already in the list takes
+        the value at its place (an equal value or the view of that very
+        element changes nothing), new ones are added, extra ones removed."""
         items = list(values)
         target = BindingList(obj, self)
-        for child in target._elements():  # noqa: SLF001
+        existing = target._elements()  # noqa: SLF001
+        for child, item in zip(existing, items, strict=False):
+            target._put(child, item)  # noqa: SLF001
+        for child in existing[len(items) :]:
             _remove(child)
-        for item in items:
+        for item in items[len(existing) :]:
             target.append(item)
 
 
@@ -386,8 +416,19 @@ class BindingList(MutableSequence[T]):
             values[index] = list(value)
             self._field.__set__(self._owner, values)
             return
-        old = self._elements()[index]
-        new = self._field.item.make(value, self._field.tag)
+        self._put(self._elements()[index], value)
+
+    def _put(self, old: etree._Element, value: Any) -> None:
+        """``value`` in the place of ``old``: a simple value is written into
+        it (see :meth:`Simple.set`), the view of ``old`` itself changes
+        nothing, anything else replaces it."""
+        item = self._field.item
+        if isinstance(item, Simple):
+            item.set(old, value)
+            return
+        if _is_view(value) and value._el is old:  # noqa: SLF001
+            return
+        new = item.make(value, self._field.tag)
         new.tail = old.tail
         old.getparent().replace(old, new)
 
@@ -412,103 +453,3 @@ class BindingList(MutableSequence[T]):
 
     def __repr__(self) -> str:
         return repr(list(self))
-
-
-class Attr(Generic[T]):
-    """An optional attribute (``None`` when absent)."""
-
-    __slots__ = ("name", "attribute", "type", "default")
-    required: ClassVar[bool] = False
-
-    def __init__(self, attribute: str, type: SimpleType, default: str | None = None) -> None:  # noqa: A002
-        self.name = ""
-        self.attribute = attribute
-        self.type = type
-        self.default = default
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> Attr[T]: ...
-    @overload
-    def __get__(self, obj: View, owner: type) -> T | None: ...
-    def __get__(self, obj: View | None, owner: type) -> Attr[T] | T | None:
-        if obj is None:
-            return self
-        text = obj._el.get(self.attribute)  # noqa: SLF001
-        if text is None:
-            if self.default is None:
-                return None
-            text = self.default
-        try:
-            value: T = self.type.parse(text)
-        except ValueError as exc:
-            raise HealthVaultValueError(f"{_where(obj._el)}: attribute {self.attribute}: {exc}") from None  # noqa: SLF001
-        return value
-
-    def __set__(self, obj: View, value: T | None) -> None:
-        element = obj._el  # noqa: SLF001
-        if value is None:
-            element.attrib.pop(self.attribute, None)
-            return
-        current = element.get(self.attribute)
-        if current is not None and not isinstance(value, str):
-            try:
-                if self.type.parse(current) == value:
-                    return
-            except ValueError:
-                pass
-        try:
-            element.set(self.attribute, self.type.format(value))
-        except ValueError as exc:
-            raise HealthVaultValueError(f"attribute {self.attribute}: {exc}") from None
-
-
-class ReqAttr(Attr[T]):
-    """A required attribute."""
-
-    __slots__ = ()
-    required = True
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> ReqAttr[T]: ...
-    @overload
-    def __get__(self, obj: View, owner: type) -> T: ...
-    def __get__(self, obj: View | None, owner: type) -> ReqAttr[T] | T:
-        if obj is None:
-            return self
-        value = Attr.__get__(self, obj, owner)
-        if value is None:
-            raise HealthVaultValueError(f"{_where(obj._el)}: the required attribute {self.attribute} is missing")  # noqa: SLF001
-        return value
-
-
-class Text(Generic[T]):
-    """The text of an element with simple content (``value``)."""
-
-    __slots__ = ("name", "type", "required")
-
-    def __init__(self, type: SimpleType, required: bool = True) -> None:  # noqa: A002
-        self.name = ""
-        self.type = type
-        self.required = required
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> Text[T]: ...
-    @overload
-    def __get__(self, obj: View, owner: type) -> T: ...
-    def __get__(self, obj: View | None, owner: type) -> Text[T] | T:
-        if obj is None:
-            return self
-        try:
-            value: T = self.type.parse(_text(obj._el))  # noqa: SLF001
-        except ValueError as exc:
-            raise HealthVaultValueError(f"{_where(obj._el)}: {exc}") from None  # noqa: SLF001
-        return value
-
-    def __set__(self, obj: View, value: T) -> None:
-        Simple[T](self.type).set(obj._el, value)  # noqa: SLF001
