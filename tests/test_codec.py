@@ -326,3 +326,13 @@ def test_fields_set_in_any_order_are_written_in_schema_order() -> None:
         "method", "method-version", "record-id", "language", "msg-time", "msg-ttl", "version", "info-hash", "#",
     ]  # fmt: skip
     assert element.findtext("msg-ttl") == "1800" and element.findtext("version") == "v2"
+
+
+def test_cdata_sections_are_written_back_as_read() -> None:
+    data = b"<file><name>a <![CDATA[<b> & c]]><!--n-->d</name><size><![CDATA[1]]></size></file>"
+    file = codec.read_data(data, strict=True)
+    assert file.name == "a <b> & cd" and file.size == 1
+    file.size = file.size
+    assert codec.write_data(file) == data
+    file.name = "x"
+    assert codec.write_data(file) == b"<file><name>x<!--n--></name><size><![CDATA[1]]></size></file>"

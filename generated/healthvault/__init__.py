@@ -2,6 +2,8 @@
 
 Modules:
     bindings                dataclasses generated from the schema set (one module per schema)
+    attributes              Descriptors of an element's own attributes and text
+    binder                  Checking a parsed tree against its binding classes and binding it
     binding                 Binding classes: typed views over XML elements
     blobhash                SHA256Block, the platform's blob hash
     blobio                  Blob transfer primitives: the client a transfer needs, errors, exact-size
@@ -19,6 +21,7 @@ Modules:
     lexical                 The lexical forms of XML Schema's built-in simple types
     methods                 The platform methods this package's schemas define
     profile                 Client profiles: where the platform is and who the application is
+    prolog                  What a document holds around its root element
     protocol                The protocol core: methods, request envelopes, responses and blob URLs
     receiving               Receiving request envelopes: for a server, a proxy or a test
     registry                Registry of thing types: type-id -> binding class

@@ -3,7 +3,12 @@
 Reading parses the document safely (:mod:`safexml`), checks it against its
 binding classes (:mod:`check`) and returns typed views over the parsed tree
 (:mod:`binding`). Writing serializes the tree: a document read and written
-back unchanged is the same document, byte for byte in canonical XML.
+back unchanged is the same document, byte for byte as libxml2 writes XML
+(``<a/>`` for ``<a></a>``, UTF-8). What is around the root (the XML
+declaration, comments and processing instructions before and after it, the
+white space between them) is written back as read by the writer of the
+document read (:mod:`prolog`); a root placed inside another document (a
+thing put into a request) leaves it behind, since it has no place there.
 
 What a class has no place for is never silent:
 
@@ -24,18 +29,17 @@ defines the request header and the response status.
 
 from __future__ import annotations
 
-import copy
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
 
 from lxml import etree
 
-from . import registry, safexml
-from .binding import REQUEST_NS, Binding, Document, RawElement, install_data_root_resolver, to_xml
-from .check import Checker, Problem
-from .errors import HealthVaultDecodeWarning, HealthVaultXmlError
+from . import safexml
+from .binder import bind, decode_data
+from .binding import REQUEST_NS, Binding, Document, RawElement, to_xml
+from .errors import HealthVaultXmlError
+from .prolog import Outside, around, parse_document
 from .schema import REQUEST_INFO, RESPONSE_INFO, Thing2
 
 try:  # the original thing format, when the schema set has it
@@ -95,101 +99,18 @@ __all__ = [
 # -- data-xml roots -----------------------------------------------------------------
 
 
-def _fits(element: etree._Element, cls: type[Binding]) -> list[Problem]:
-    return Checker(Document()).check(element, cls)
+def _outside(obj: Any) -> Outside | None:
+    doc = getattr(obj, "_doc", None)
+    return doc.outside if doc is not None else None
 
 
-def _decide(element: etree._Element, type_id: str | None) -> tuple[type, tuple[Problem, ...], bool]:
-    """The class of a data-xml root: by type-id, else by its name."""
-    if type_id is not None and type_id.strip():
-        cls = registry.thing_class(type_id)
-        if cls is None:
-            return RawElement, (), False  # a type this package does not know
-        if cls.ELEMENT != element.tag:
-            problem = Problem(
-                _path(element),
-                element.sourceline,
-                f"type-id {type_id.strip()} names a <{cls.ELEMENT}> ({cls.__name__}), not <{etree.QName(element).localname}>",
-                True,
-            )
-            return RawElement, (problem,), True
-        problems = _fits(element, cls)
-        return (RawElement, tuple(problems), True) if problems else (cls, (), True)
-    candidates = registry.classes_for_root(element.tag)
-    first: tuple[Problem, ...] = ()
-    for cls in candidates:  # newest version first
-        problems = _fits(element, cls)
-        if not problems:
-            return cls, (), True
-        first = first or tuple(problems)
-    return RawElement, first, bool(candidates)
-
-
-def _path(element: etree._Element) -> str:
-    return str(element.getroottree().getpath(element))
-
-
-def _describe(problems: list[Problem] | tuple[Problem, ...]) -> str:
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{problems[0]}{more}"
-
-
-def _settle(what: str, checker: Checker, strict: bool, *, stacklevel: int = 3) -> None:
-    """Raise or warn for what a check found, as the module docstring says."""
-    structural = [p for p in checker.problems if p.structural]
-    if structural:
-        raise HealthVaultXmlError(f"{what}: {_describe(structural)}")
-    values = [p for p in checker.problems if not p.structural]
-    raw = [r for r in checker.raw_roots if r.expected and r.problems]
-    if strict:
-        if values:
-            raise HealthVaultXmlError(f"{what}: {_describe(values)}")
-        if raw:
-            raise HealthVaultXmlError(f"{what}: data-xml: {_describe(raw[0].problems)}")
-        return
-    if values:
-        warnings.warn(f"{what}: kept as read: {_describe(values)}", HealthVaultDecodeWarning, stacklevel=stacklevel)
-    for root in raw:
-        warnings.warn(
-            f"kept <{etree.QName(root.element).localname}> as raw XML: {_describe(root.problems)}",
-            HealthVaultDecodeWarning,
-            stacklevel=stacklevel,
-        )
-
-
-def bind(
-    element: etree._Element, cls: type[T], *, what: str = "document", strict: bool = False, defer_data: bool = False
-) -> T:
-    """Check ``element`` against ``cls`` and return a view of it.
-
-    The element is used in place (not copied); data-xml roots below it are
-    bound by their thing's type-id. With ``defer_data`` (not with
-    ``strict``), each data-xml root is checked and bound when the program
-    first reads it, and a root that does not fit its class warns then.
-
-    Raises:
-        HealthVaultXmlError: Content ``cls`` has no place for (and, when
-            ``strict``, missing content or values that do not parse).
-    """
-    doc = Document()
-    checker = Checker(doc, _decide, defer_data=defer_data and not strict)
-    checker.check(element, cls)
-    _settle(what, checker, strict)
-    return cls._of(element, doc)  # noqa: SLF001
-
-
-def decode_data(element: etree._Element, type_id: UUID | str | None = None, *, strict: bool = False) -> Any:
-    """A data-xml root element as its binding class (see :func:`read_data`)."""
-    cls, problems, expected = _decide(element, str(type_id) if type_id is not None else None)
-    if cls is RawElement and problems and expected:
-        if strict:
-            raise HealthVaultXmlError(f"data-xml root: {_describe(problems)}")
-        warnings.warn(
-            f"kept <{etree.QName(element).localname}> as raw XML: {_describe(problems)}",
-            HealthVaultDecodeWarning,
-            stacklevel=3,
-        )
-    return cls._of(element, Document())  # type: ignore[attr-defined]
+def _kept(view: T, outside: Outside | None) -> T:
+    """``view``, with the text around its document's root to write back."""
+    if outside is not None:
+        if view._doc is None:  # noqa: SLF001
+            view._doc = Document()  # noqa: SLF001
+        view._doc.outside = outside  # noqa: SLF001
+    return view
 
 
 def read_data(data: XmlInput, type_id: UUID | str | None = None, *, strict: bool = False) -> Any:
@@ -201,12 +122,13 @@ def read_data(data: XmlInput, type_id: UUID | str | None = None, *, strict: bool
     one of an unknown type and one in another namespace are kept as
     :class:`RawElement` (with a warning when a class was expected to fit).
     """
-    return decode_data(safexml.to_element(data, what="data-xml root"), type_id, strict=strict)
+    element, outside = parse_document(data, what="data-xml root")
+    return _kept(decode_data(element, type_id, strict=strict), outside)
 
 
 def write_data(obj: Binding) -> bytes:
     """Write a data-xml root (unqualified, as on the wire)."""
-    return to_xml(obj)
+    return around(obj._el, to_xml(obj), _outside(obj))  # noqa: SLF001
 
 
 # -- things --------------------------------------------------------------------------
@@ -229,13 +151,17 @@ def read_thing(data: XmlInput, *, strict: bool = False) -> Any:
         HealthVaultXmlError: Malformed or hostile XML, or content that fits
             neither thing format (and, when ``strict``, any problem).
     """
-    element = safexml.to_element(data, what="thing")
+    element, outside = parse_document(data, what="thing")
+    return _read_thing(element, strict, outside)
+
+
+def _read_thing(element: etree._Element, strict: bool, outside: Outside | None) -> Any:
     if element.tag != "thing":
         raise HealthVaultXmlError(f"expected a <thing> element, found <{etree.QName(element).text}>")
     cls: type[Binding] = Thing2
     if Thing is not None and not _is_thing2(element):
         cls = Thing
-    return bind(element, cls, what="thing", strict=strict)
+    return _kept(bind(element, cls, what="thing", strict=strict), outside)
 
 
 #: Classes of the sections of a thing, by element name (``blob-payload``...).
@@ -248,7 +174,7 @@ THING_SECTIONS: dict[str, type[Binding]] = {
 
 def write_thing(thing: Binding) -> bytes:
     """Write a thing as an unqualified ``<thing>`` element."""
-    return to_xml(thing, "thing")
+    return around(thing._el, to_xml(thing, "thing"), _outside(thing))  # noqa: SLF001
 
 
 # -- method envelopes -------------------------------------------------------------------
@@ -274,6 +200,7 @@ class RequestEnvelope:
     info: Any = None
     auth: Any = None
     _root: etree._Element | None = field(default=None, repr=False, compare=False)
+    _outside: Outside | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -283,6 +210,7 @@ class ResponseEnvelope:
     status: Any
     info: Any = None
     _root: etree._Element | None = field(default=None, repr=False, compare=False)
+    _outside: Outside | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -329,11 +257,16 @@ def _unchanged(root: etree._Element | None, parts: list[Binding | None]) -> bool
     return len(children) == len(present) and all(c is p._el for c, p in zip(children, present, strict=False))  # noqa: SLF001
 
 
+def _around_envelope(envelope: RequestEnvelope | ResponseEnvelope, body: bytes) -> bytes:
+    root = envelope._root  # noqa: SLF001
+    return body if root is None else around(root, body, envelope._outside)  # noqa: SLF001
+
+
 def write_request(envelope: RequestEnvelope) -> bytes:
     """Write a request envelope (a request read and not changed is written as read)."""
     if _unchanged(envelope._root, [envelope.auth, envelope.header, envelope.info]):  # noqa: SLF001
-        return bytes(etree.tostring(envelope._root, encoding="utf-8"))  # noqa: SLF001
-    return request_parts(envelope).join()
+        return _around_envelope(envelope, bytes(etree.tostring(envelope._root, encoding="utf-8")))  # noqa: SLF001
+    return _around_envelope(envelope, request_parts(envelope).join())
 
 
 def _require_envelopes() -> None:
@@ -343,8 +276,12 @@ def _require_envelopes() -> None:
 
 def read_request(data: XmlInput, *, strict: bool = False) -> RequestEnvelope:
     """Read a ``wc-request:request`` and decode its info by method and version."""
+    element, outside = parse_document(data, what="request")
+    return _read_request(element, strict, outside)
+
+
+def _read_request(element: etree._Element, strict: bool, outside: Outside | None) -> RequestEnvelope:
     _require_envelopes()
-    element = safexml.to_element(data, what="request")
     if element.tag != REQUEST_TAG:
         raise HealthVaultXmlError(f"expected <wc-request:request>, found <{etree.QName(element).text}>")
     children = [c for c in element if isinstance(c.tag, str)]
@@ -362,15 +299,15 @@ def read_request(data: XmlInput, *, strict: bool = False) -> RequestEnvelope:
         info = bind(parts["info"], cls, what=f"{header.method} info", strict=strict)
     else:
         info = RawElement._of(parts["info"])  # noqa: SLF001
-    return RequestEnvelope(header=header, info=info, auth=auth, _root=element)
+    return RequestEnvelope(header=header, info=info, auth=auth, _root=element, _outside=outside)
 
 
 def write_response(envelope: ResponseEnvelope) -> bytes:
     """Write a response: unqualified ``response`` and ``status``, then ``wc:info``."""
     if _unchanged(envelope._root, [envelope.status, envelope.info]):  # noqa: SLF001
-        return bytes(etree.tostring(envelope._root, encoding="utf-8"))  # noqa: SLF001
+        return _around_envelope(envelope, bytes(etree.tostring(envelope._root, encoding="utf-8")))  # noqa: SLF001
     info = to_xml(envelope.info) if envelope.info is not None else b""
-    return b"<response>" + to_xml(envelope.status, "status") + info + b"</response>"
+    return _around_envelope(envelope, b"<response>" + to_xml(envelope.status, "status") + info + b"</response>")
 
 
 def read_response(
@@ -383,11 +320,14 @@ def read_response(
     """Read a response; its ``info`` is decoded by namespace. With
     ``defer_data``, the data-xml roots of things in it are checked and
     bound when first read (see :func:`bind`)."""
+    element, outside = parse_document(data, what="response", max_bytes=max_bytes)
+    return _read_response(element, strict, defer_data, outside)
+
+
+def _read_response(
+    element: etree._Element, strict: bool, defer_data: bool, outside: Outside | None
+) -> ResponseEnvelope:
     _require_envelopes()
-    if isinstance(data, etree._Element):
-        element = safexml.to_element(data, what="response")
-    else:
-        element = safexml.parse(data, what="response", max_bytes=max_bytes)
     if etree.QName(element).localname != "response":
         raise HealthVaultXmlError(f"expected <response>, found <{etree.QName(element).text}>")
     children = [c for c in element if isinstance(c.tag, str)]
@@ -408,7 +348,7 @@ def read_response(
             if cls
             else RawElement._of(info_el)  # noqa: SLF001
         )
-    return ResponseEnvelope(status=status, info=info, _root=element)
+    return ResponseEnvelope(status=status, info=info, _root=element, _outside=outside)
 
 
 # -- any document -----------------------------------------------------------------------
@@ -424,16 +364,17 @@ class Fragment:
 
 def read_document(data: XmlInput, *, strict: bool = False) -> Any:
     """Read a thing, a data-xml root, a request or a response, by its root element."""
-    element = safexml.to_element(data)
+    element, outside = parse_document(data)
     if element.tag == REQUEST_TAG:
-        return read_request(element, strict=strict)
+        return _read_request(element, strict, outside)
     if element.tag == "response":
-        return read_response(element, strict=strict)
+        return _read_response(element, strict, False, outside)
     if element.tag == "thing":
-        return read_thing(element, strict=strict)
+        return _read_thing(element, strict, outside)
     if element.tag in THING_SECTIONS:
-        return Fragment(element.tag, bind(element, THING_SECTIONS[element.tag], what=element.tag, strict=strict))
-    return decode_data(element, strict=strict)
+        section = bind(element, THING_SECTIONS[element.tag], what=element.tag, strict=strict)
+        return Fragment(element.tag, _kept(section, outside))
+    return _kept(decode_data(element, strict=strict), outside)
 
 
 def write_document(obj: Any, *, pretty: bool = False) -> bytes:
@@ -444,7 +385,7 @@ def write_document(obj: Any, *, pretty: bool = False) -> bytes:
     elif isinstance(obj, ResponseEnvelope):
         out = write_response(obj)
     elif isinstance(obj, Fragment):
-        out = to_xml(obj.value, obj.name)
+        out = around(obj.value._el, to_xml(obj.value, obj.name), _outside(obj.value))  # noqa: SLF001
     elif isinstance(obj, Thing2) or (Thing is not None and isinstance(obj, Thing)):
         out = write_thing(obj)
     else:
@@ -453,26 +394,8 @@ def write_document(obj: Any, *, pretty: bool = False) -> bytes:
 
 
 def _pretty(data: bytes) -> bytes:
-    """Indent serialized XML for reading (not for the wire)."""
-    root = safexml.parse(data, what="document", max_bytes=None)
-    root = copy.deepcopy(root)
+    """Indent serialized XML for reading (not for the wire); what is around
+    the root stays."""
+    root, outside = parse_document(data, max_bytes=None)
     etree.indent(root, "  ")
-    return bytes(etree.tostring(root, encoding="utf-8"))
-
-
-# Data-xml roots read without a decision (views built by hand) are resolved
-# the same way: by the thing's type-id, checked against its class.
-def _resolve(element: etree._Element, type_id: str | None) -> type:
-    """The class of a data-xml root decided when it is first read (a root
-    of a tree built in memory, or of a document read with ``defer_data``)."""
-    cls, problems, expected = _decide(element, type_id)
-    if cls is RawElement and problems and expected:
-        warnings.warn(
-            f"kept <{etree.QName(element).localname}> as raw XML: {_describe(problems)}",
-            HealthVaultDecodeWarning,
-            stacklevel=4,
-        )
-    return cls
-
-
-install_data_root_resolver(_resolve)
+    return around(root, bytes(etree.tostring(root, encoding="utf-8")), outside)

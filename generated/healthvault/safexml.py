@@ -3,9 +3,9 @@
 Every document is parsed with DTD processing, entity expansion and network
 access disabled. A document that declares a DOCTYPE is refused outright: that
 is where entity bombs (billion laughs, quadratic blowup) and external entity
-references (XXE) live, and no platform message needs one. Comments and
-processing instructions are kept, so that a document read and written back is
-the same document.
+references (XXE) live, and no platform message needs one. Comments,
+processing instructions and CDATA sections are kept, so that a document read
+and written back is the same document.
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def _parser() -> etree.XMLParser:
             huge_tree=False,
             remove_comments=False,
             remove_pis=False,
+            strip_cdata=False,  # CDATA sections are written back as they were read
             collect_ids=False,
         )
     return parser

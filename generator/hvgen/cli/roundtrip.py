@@ -26,6 +26,13 @@ from .common import emit, json_option
     "through, instead of the installed healthvault package.",
 )
 @click.option(
+    "--strict",
+    is_flag=True,
+    default=False,
+    help="Refuse the document (exit status 1, with the path and line) for any problem "
+    "its schema would refuse, instead of keeping it as read with a warning.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -33,20 +40,27 @@ from .common import emit, json_option
     help="Write here instead of standard output.",
 )
 @json_option
-def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: Path | None, as_json: bool) -> None:
+def roundtrip(
+    file: BinaryIO, pretty: bool, bindings_dir: Path | None, strict: bool, output: Path | None, as_json: bool
+) -> None:
     """Decode FILE through the bindings and write it back to stdout.
 
     FILE may hold a <thing>, a bare data-xml root such as
     <medical-image-study>, a <wc-request:request> or a <response>; use - for
     standard input. Invalid or hostile XML (DTDs, entities, external
     references) is refused with a one-line error and exit status 1. Content
-    no binding class holds is kept as raw XML, with a warning.
+    no binding class holds is kept as raw XML, with a warning; with
+    --strict, anything the schemas refuse (a missing element, a value out of
+    range, an xsi:nil where none is allowed...) is an error naming its path
+    and line, exit status 1. What is around the root (XML declaration,
+    comments, processing instructions) is written back as read.
     With --json: the document's kind, whether the output equals the input
     byte for byte, and the XML.
 
     \b
     Examples:
       hvgen roundtrip study.xml
+      hvgen roundtrip --strict thing.xml
       hvgen generate --xsd catalog/xsd --out /tmp/cat --package hvcat
       hvgen roundtrip --bindings /tmp/cat/hvcat weight.xml
     """
@@ -72,7 +86,7 @@ def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: P
 
     data = file.read()
     try:
-        obj = codec.read_document(data)
+        obj = codec.read_document(data, strict=strict)
         out = codec.write_document(obj, pretty=pretty)
     except HealthVaultXmlError as exc:
         raise click.ClickException(str(exc)) from None
@@ -86,7 +100,7 @@ def roundtrip(file: BinaryIO, pretty: bool, bindings_dir: Path | None, output: P
                 "kind": type(obj).__name__,
                 "bytes_in": len(data),
                 "bytes_out": len(out),
-                "identical": out.strip() == data.strip(),
+                "identical": out == data,
                 "output": str(output) if output else None,
                 "xml": None if output else out.decode("utf-8"),
             },
