@@ -5,12 +5,16 @@ binding class (a deterministic automaton per class, see
 :class:`binding.Model`) and reports every place the schema has no room for:
 an unexpected or misplaced element, text in element-only content, an
 unknown attribute (structural problems), a missing required element or
-attribute, or a value that does not parse (value problems). Each problem
-carries the element's path and line. Nothing is changed in the tree.
+attribute, a value that does not parse, an ``xsi:nil`` on an element its
+schema does not declare nillable or content in a nilled one (value
+problems). Each problem carries the element's path and line. Nothing is
+changed in the tree. Values are valid as libxml2's schema validation finds
+them (see :mod:`lexical`).
 
 The first child of each ``data-xml`` is decided on the way: the reader's
 ``decide`` callback names the class (or :class:`binding.RawElement`) and the
-decision is recorded in the :class:`binding.Document`.
+decision is recorded in the :class:`binding.Document`; a ``data-xml``
+without that root (empty, or holding only ``<common>``) is a value problem.
 """
 
 from __future__ import annotations
