@@ -34,7 +34,7 @@ THING_TYPES = sorted(registry.THING_TYPES.items(), key=lambda item: str(item[0])
 SETTINGS = settings(
     max_examples=20,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    suppress_health_check=list(HealthCheck),
 )
 _SPACE = st.text(" \t\n", max_size=3)
 DECLARATIONS = [

@@ -40,7 +40,7 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SETTINGS = settings(
     max_examples=300,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    suppress_health_check=list(HealthCheck),
 )
 
 #: Built-in types compared (those the project's and the catalog's schemas use, and their kin).
