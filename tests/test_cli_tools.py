@@ -247,7 +247,8 @@ def test_profile_problems_are_one_line(tmp_path: Path) -> None:
         "key_path, cert_path (`hvgen serve` writes a complete one)"
     )
     empty.write_text("")
-    run = piped(["blob", "get", "x", str(tmp_path / "o"), "--profile", str(empty)], hvgen_env(tmp_path / "home"))
+    source = "http://127.0.0.1:1/blob"  # a usable URL: only the profile can be wrong
+    run = piped(["blob", "get", source, str(tmp_path / "o"), "--profile", str(empty)], hvgen_env(tmp_path / "home"))
     assert run.code == 1 and run.stderr.startswith(f"Error: client profile {empty} is not valid JSON")
 
 

@@ -5,6 +5,7 @@ extras into one-line messages (progress bars and warnings: :mod:`.terminal`)."""
 from __future__ import annotations
 
 import errno
+import importlib.util
 import json
 import os
 import sys
@@ -79,6 +80,21 @@ def command_name() -> str:
     ctx = click.get_current_context(silent=True)
     words = ctx.command_path.split()[1:] if ctx is not None else []
     return " ".join(["hvgen", *words])
+
+
+def require_extra(extra: str) -> None:
+    """End the command with :func:`needs_extra`'s message when a module of
+    ``extra`` is not installed, without importing anything (so a command can
+    say so before it connects to the platform and only then import)."""
+    for name in EXTRAS[extra]:
+        if "." in name or name in ("markupsafe", "toposort", "multipart", "botocore"):
+            continue  # found through the others
+        try:
+            found = importlib.util.find_spec(name)
+        except ImportError:
+            found = None
+        if found is None:
+            raise click.ClickException(f"{command_name()} needs the {extra} extra: pip install 'hvgen[{extra}]'")
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from .common import (
     profile_option,
     progress_option,
     reported,
+    require_extra,
     showing,
 )
 from .failures import on_interrupt
@@ -81,6 +82,7 @@ def package_create(
     friendly_name = aliased(ctx, "friendly_name", friendly_name)
     if not friendly_name:
         raise click.UsageError("Missing option '--friendly-name'.")
+    require_extra("imaging")
     with (
         reported(OSError),
         client(profile_path) as hv,  # the platform first: nothing is scanned or rendered for one that is down
@@ -198,6 +200,7 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
     platform decrypts the package as a job; this command follows it (run
     it again after an interruption to continue following the same job).
     """
+    require_extra("imaging")
     with reported(OSError), client(profile_path) as hv:  # the platform first, before the imaging modules load
         with needs_extra("imaging"):
             from hvgen_imaging import packages

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import client, needs_extra, reported
+from .common import client, needs_extra, reported, require_extra
 from .studytext import plural, skipped_lines
 from .terminal import Progress, echo_err
 
@@ -102,6 +102,7 @@ def studies(
     connects before the imaging modules are even imported: a platform that
     is not there is known at once); library and file errors become one-line
     messages."""
+    require_extra("imaging")
     with reported(OSError), client(profile_path) as hv:
         with needs_extra("imaging"):
             from hvgen_imaging.workflow import DuplicateStudies, Studies
