@@ -43,7 +43,7 @@ from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .errors import PlatformError
 from .headers import SecurityHeaders
-from .limits import LargeRequests, read_body
+from .limits import BodyBudget, Busy, FormBodies, Inflating, LargeRequests, read_body
 from .shell import Shell
 from .store.base import Conflict
 from .sweeper import sweep, sweeper
@@ -65,6 +65,8 @@ except ImportError as _missing:  # without the imaging extra the server runs, an
     _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
+#: Where DICOMweb is served (its errors are plain text, not XML envelopes).
+DICOMWEB_PREFIX = "/dicomweb/"
 
 #: Seconds between sweeps of abandoned uploads.
 SWEEP_INTERVAL = 600.0
@@ -74,20 +76,31 @@ def create_app(config: ServerConfig) -> Starlette:
     platform = Platform.open(config)
 
     large = LargeRequests(config.large_request_bytes, config.large_request_slots)
+    budget = BodyBudget(config.max_buffered_bytes)
+    inflating = Inflating(config.max_compressed_requests)
 
     async def wildcat(request: Request) -> Response:
         started = time.perf_counter()
+        held = budget.hold()  # the body's bytes count until the request is answered
         try:
-            raw = await read_body(request, config)
-        except PlatformError as exc:
-            return Response(write_status(exc.code, exc.message), media_type=XML)
-        except ClientDisconnect:
-            return Response(b"", status_code=400)  # nobody is listening
-        if large.is_large(len(raw)):
-            async with large.slots:
+            try:
+                raw = await read_body(request, config, held, inflating)
+            except Busy as exc:
+                log.info("refused a request: %s", exc.message)
+                return Response(
+                    write_status(exc.code, exc.message), status_code=503, media_type=XML, headers={"Retry-After": "1"}
+                )
+            except PlatformError as exc:
+                return Response(write_status(exc.code, exc.message), media_type=XML)
+            except ClientDisconnect:
+                return Response(b"", status_code=400)  # nobody is listening
+            if large.is_large(len(raw)):
+                async with large.slots:
+                    body = await run_in_threadpool(dispatch.handle, platform, raw)
+            else:
                 body = await run_in_threadpool(dispatch.handle, platform, raw)
-        else:
-            body = await run_in_threadpool(dispatch.handle, platform, raw)
+        finally:
+            held.release()
         log.debug("request served in %.1f ms", (time.perf_counter() - started) * 1000)
         return Response(body, media_type=XML)
 
@@ -143,7 +156,10 @@ def create_app(config: ServerConfig) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={Conflict: conflicted, Exception: failed},
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),  # outermost: its headers go on every answer, a refused form's too
+            Middleware(FormBodies, streamed=(METHODS_PATH, PLATFORM_METHODS_PATH, BLOB_PATH, DICOMWEB_PREFIX)),
+        ],
     )
     app.state.platform = platform
     return app
@@ -177,7 +193,9 @@ def serve(config: ServerConfig, log_level: str = "info") -> None:
         access_log=log_level == "debug",
         timeout_graceful_shutdown=5,
         timeout_keep_alive=max(1, int(config.keep_alive)),
-        http=guarded_protocol(config.header_timeout, config.body_timeout, config.max_connections),
+        http=guarded_protocol(
+            config.header_timeout, config.body_timeout, config.max_connections, config.max_client_connections
+        ),
         backlog=min(2048, config.max_connections),
         # Clients are told apart by their address (sign-in limits): a local client
         # must not name another with X-Forwarded-For. --public-url says https.

@@ -52,7 +52,20 @@ class ServerConfig:
         large_request_bytes: Requests over this size are parsed and served
             at most ``large_request_slots`` at a time.
         large_request_slots: See ``large_request_bytes``.
-        max_connections: Open connections; more are closed at once.
+        max_buffered_bytes: Bytes of request bodies held in memory at once,
+            beyond each request's first 64 KiB (bodies are read before they
+            can be authenticated; a body counts twice, for the copy of its
+            info made while it is served); a request that finds them spent
+            is refused with 503 and Retry-After.
+        max_compression_ratio: How many times its compressed size a gzip or
+            deflate request may inflate to (beyond its first 64 KiB).
+        max_compressed_requests: Compressed requests inflated at once; more
+            are refused with 503 and Retry-After.
+        max_connections: Open connections; when they are all open, the one
+            idle longest (no request under way) is closed for a new one, and
+            a new one is closed at once when none is idle.
+        max_client_connections: Open connections from one client address;
+            beyond it, that client's longest idle one is closed, or the new one.
         header_timeout: Seconds a client has to send a request's headers.
         body_timeout: Seconds a client has to send a method request's body,
             and at most between two pieces of a blob chunk.
@@ -97,7 +110,11 @@ class ServerConfig:
     xpath_budget: float = 2.0
     large_request_bytes: int = 1 * MIB
     large_request_slots: int = 2
+    max_buffered_bytes: int = 128 * MIB
+    max_compression_ratio: int = 100
+    max_compressed_requests: int = 4
     max_connections: int = 1000
+    max_client_connections: int = 256
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     keep_alive: float = 5.0
@@ -113,6 +130,15 @@ class ServerConfig:
             raise ValueError("chunk_size must be a multiple of block_size")
         if self.db_pool_size < 1:
             raise ValueError("db_pool_size must be at least 1")
+        if self.max_buffered_bytes < 2 * self.max_request_bytes:
+            raise ValueError(
+                f"--max-buffered-bytes ({self.max_buffered_bytes}) must be at least twice --max-request-bytes "
+                f"({self.max_request_bytes}), or the largest requests could never be read"
+            )
+        if min(self.max_compression_ratio, self.max_compressed_requests, self.max_client_connections) < 1:
+            raise ValueError(
+                "--max-compression-ratio, --max-compressed-requests and --max-client-connections must be at least 1"
+            )
 
     def signer_trust(self) -> list[Any] | None:
         """The certificates of signer_trust_file, if set."""

@@ -3,6 +3,18 @@
 * Bodies: read up to ``max_request_bytes`` (after decompression), with
   ``body_timeout`` for the whole body of a method request and between two
   pieces of a blob chunk.
+* Memory: every method request's body is read before it can be
+  authenticated, so the bytes held are counted against one budget for the
+  whole server (:class:`BodyBudget`, ``max_buffered_bytes``): each request
+  holds its first :data:`FREE_BYTES` freely and the rest from the budget,
+  until it has been answered; a request that finds the budget spent is
+  refused with 503 and ``Retry-After`` rather than making the server grow.
+* Compression: a gzip or deflate body is inflated as it arrives, never to
+  more than ``max_compression_ratio`` times the compressed bytes received
+  (beyond :data:`FREE_BYTES`), and at most ``max_compressed_requests`` are
+  inflated at once (more are refused with 503).
+* Forms: pages' form posts (sign-in, authorization) are read whole, at most
+  :data:`FORM_BYTES`, before the page sees them (:class:`FormBodies`).
 * Structure: :func:`xml_limits` (elements, attributes per element, depth),
   checked before a request's envelope is parsed past its header.
 * Concurrency: requests over ``large_request_bytes`` are served at most
@@ -15,15 +27,25 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
+from typing import Any
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthvault import safexml
 from healthvault.status import StatusCode
 
 from .config import ServerConfig
 from .errors import PlatformError
+
+#: Bytes of its body every request may hold without drawing on the budget
+#: (the header of any request, and whole small ones, such as GetThings).
+FREE_BYTES = 64 * 1024
+#: Largest form a page takes (the sign-in and authorization forms are a few hundred bytes).
+FORM_BYTES = 64 * 1024
+#: The budget is drawn in steps of this many bytes.
+_STEP = 1024 * 1024
 
 
 def xml_limits(config: ServerConfig) -> safexml.Limits:
@@ -32,6 +54,70 @@ def xml_limits(config: ServerConfig) -> safexml.Limits:
         max_attributes=config.max_attributes,
         max_depth=config.max_depth,
     )
+
+
+class Busy(PlatformError):
+    """A refusal for want of room (answered with 503 and Retry-After): the
+    same request may succeed a moment later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(StatusCode.FAILED, message)
+
+
+class BodyBudget:
+    """The bytes of request bodies the server holds at once, beyond each request's
+    first :data:`FREE_BYTES`. A body counts twice: while a request is served
+    the server holds its bytes and a copy of its info. Used from the event
+    loop only (no lock needed)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+
+    def hold(self) -> Held:
+        return Held(self)
+
+
+class Held:
+    """What one request holds of the :class:`BodyBudget`, until :meth:`release`."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self.budget = budget
+        self.reserved = 0
+
+    def cover(self, size: int) -> None:
+        """Hold enough of the budget for a body of ``size`` bytes, or refuse (:class:`Busy`)."""
+        needed = 2 * max(0, size - FREE_BYTES) - self.reserved
+        if needed <= 0:
+            return
+        step = min(max(needed, _STEP), self.budget.total - self.budget.used)
+        if step < needed:
+            raise Busy(
+                f"the server holds as many request bytes as it may ({self.budget.total // (1024 * 1024)} MiB); "
+                "send the request again shortly"
+            )
+        self.budget.used += step
+        self.reserved += step
+
+    def release(self) -> None:
+        self.budget.used -= self.reserved
+        self.reserved = 0
+
+
+class Inflating:
+    """Compressed bodies being inflated, at most ``slots`` at once (more are refused)."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self.active = 0
+
+    def enter(self) -> None:
+        if self.active >= self.slots:
+            raise Busy(f"the server inflates at most {self.slots} compressed requests at once; send it again shortly")
+        self.active += 1
+
+    def leave(self) -> None:
+        self.active -= 1
 
 
 async def timed_stream(request: Request, idle: float, deadline: float | None = None) -> AsyncIterator[bytes]:
@@ -51,35 +137,80 @@ async def timed_stream(request: Request, idle: float, deadline: float | None = N
         yield piece
 
 
-async def read_body(request: Request, config: ServerConfig) -> bytes:
+class _Inflater:
+    """A gzip or deflate body inflated piece by piece, never past the ratio's allowance."""
+
+    def __init__(self, encoding: str, limit: int, ratio: int) -> None:
+        self.encoding = encoding
+        self.limit = limit
+        self.ratio = ratio
+        self.received = 0
+        self.decoder = zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" else zlib.MAX_WBITS)
+
+    def feed(self, piece: bytes, body: bytearray, held: Held) -> None:
+        self.received += len(piece)
+        allowed = min(self.limit, max(FREE_BYTES, self.ratio * self.received))
+        data = piece
+        while data and not self.decoder.eof:
+            room = allowed - len(body)
+            try:
+                out = self.decoder.decompress(data, room + 1)  # room >= 0: at most one byte too many
+            except zlib.error as exc:
+                raise PlatformError(StatusCode.BAD_HTTP, f"the {self.encoding} body is corrupt: {exc}") from None
+            if len(out) > room:
+                if allowed == self.limit:
+                    raise PlatformError(
+                        StatusCode.REQUEST_TOO_LONG, f"the request decompresses to over {self.limit} bytes"
+                    )
+                raise PlatformError(
+                    StatusCode.REQUEST_TOO_LONG,
+                    f"the {self.encoding} body inflates more than {self.ratio} times; send it less compressed",
+                )
+            body += out
+            held.cover(len(body))
+            data = self.decoder.unconsumed_tail
+
+    def finish(self) -> None:
+        if not self.decoder.eof:
+            raise PlatformError(StatusCode.BAD_HTTP, f"the {self.encoding} body is cut short")
+
+
+async def read_body(request: Request, config: ServerConfig, held: Held, inflating: Inflating) -> bytes:
     """A method request's body, refused before it grows past the limit
-    (compressed or, with Content-Encoding gzip/deflate, decompressed) or
-    takes longer than ``body_timeout``."""
+    (compressed or, with Content-Encoding gzip/deflate, decompressed), takes
+    longer than ``body_timeout``, or finds the budget spent (:class:`Busy`)."""
     limit = config.max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
         raise PlatformError(
             StatusCode.REQUEST_TOO_LONG, f"the request is {declared} bytes, over the {limit}-byte limit"
         )
-    body = bytearray()
-    deadline = time.monotonic() + config.body_timeout
-    async for chunk in timed_stream(request, config.body_timeout, deadline):
-        body += chunk
-        if len(body) > limit:
-            raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request is over the {limit}-byte limit")
-    encoding = request.headers.get("content-encoding", "identity").lower()
-    if encoding in ("gzip", "deflate"):
-        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" else zlib.MAX_WBITS)
-        try:
-            out = decoder.decompress(bytes(body), limit + 1)
-        except zlib.error as exc:
-            raise PlatformError(StatusCode.BAD_HTTP, f"the {encoding} body is corrupt: {exc}") from None
-        if len(out) > limit or decoder.unconsumed_tail:
-            raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request decompresses to over {limit} bytes")
-        return out
-    if encoding != "identity":
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "deflate"):
         raise PlatformError(StatusCode.BAD_HTTP, f"unsupported Content-Encoding {encoding}")
-    return bytes(body)
+    inflater = None
+    if encoding != "identity":
+        inflating.enter()
+        inflater = _Inflater(encoding, limit, config.max_compression_ratio)
+    try:
+        body = bytearray()
+        received = 0
+        deadline = time.monotonic() + config.body_timeout
+        async for piece in timed_stream(request, config.body_timeout, deadline):
+            received += len(piece)
+            if received > limit:
+                raise PlatformError(StatusCode.REQUEST_TOO_LONG, f"the request is over the {limit}-byte limit")
+            if inflater is None:
+                body += piece
+                held.cover(len(body))
+            else:
+                inflater.feed(piece, body, held)
+        if inflater is not None:
+            inflater.finish()
+        return bytes(body)
+    finally:
+        if inflater is not None:
+            inflating.leave()
 
 
 class LargeRequests:
@@ -95,3 +226,53 @@ class LargeRequests:
     @property
     def slots(self) -> asyncio.Semaphore:
         return self._slots
+
+
+class FormBodies:
+    """ASGI middleware: the body of a POST to any path but ``streamed`` (the
+    method, blob and DICOMweb endpoints, which bound their own bodies) is read
+    whole, at most :data:`FORM_BYTES`, before the application sees it; a
+    larger one is answered 413 at once. Pages then never hold more than a
+    form's worth of a stranger's bytes."""
+
+    def __init__(self, app: ASGIApp, streamed: Collection[str], limit: int = FORM_BYTES) -> None:
+        self.app = app
+        self.streamed = tuple(streamed)
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD") or scope["path"].startswith(self.streamed):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and (len(declared) > 18 or int(declared) > self.limit):
+            await _plain(send, 413, f"a form is at most {self.limit} bytes\n")
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await _plain(send, 413, f"a form is at most {self.limit} bytes\n")
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    data = text.encode()
+    headers: list[Any] = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})

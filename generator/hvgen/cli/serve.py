@@ -163,7 +163,40 @@ def _store_name(config: ServerConfig) -> str:
     show_default=True,
     help="Largest msg-ttl honoured (seconds): the longest a request can be replayed.",
 )
-@click.option("--max-connections", default=1000, show_default=True, help="Open connections; more are closed at once.")
+@click.option(
+    "--max-buffered-bytes",
+    default=128 * 1024 * 1024,
+    show_default=True,
+    help="Memory for request bodies, which are read before they can be authenticated: each body past its first "
+    "64 KiB counts twice (its bytes and the copy of its info made while it is served); a request finding it "
+    "spent gets 503 with Retry-After. At least twice --max-request-bytes.",
+)
+@click.option(
+    "--max-compression-ratio",
+    default=100,
+    show_default=True,
+    help="How many times its compressed size a gzip or deflate request may inflate to (past its first 64 KiB).",
+)
+@click.option(
+    "--max-compressed-requests",
+    default=4,
+    show_default=True,
+    help="Compressed requests inflated at once; more get 503 with Retry-After.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    help="Open connections; when all are open, the one idle longest is closed for a new one "
+    "(a new one is closed at once when none is idle).",
+)
+@click.option(
+    "--max-client-connections",
+    default=256,
+    show_default=True,
+    help="Open connections from one client address; beyond it that client's longest idle one is closed, "
+    "or the new one.",
+)
 @click.option("--header-timeout", default=10.0, show_default=True, help="Seconds a client has to send request headers.")
 @click.option(
     "--body-timeout",
@@ -231,7 +264,11 @@ def serve(
     max_request_elements: int,
     xpath_budget: float,
     max_msg_ttl: int,
+    max_buffered_bytes: int,
+    max_compression_ratio: int,
+    max_compressed_requests: int,
     max_connections: int,
+    max_client_connections: int,
     header_timeout: float,
     body_timeout: float,
     signer_trust: Path | None,
@@ -305,7 +342,11 @@ def serve(
             max_request_elements=max_request_elements,
             xpath_budget=xpath_budget,
             max_msg_ttl=max_msg_ttl,
+            max_buffered_bytes=max_buffered_bytes,
+            max_compression_ratio=max_compression_ratio,
+            max_compressed_requests=max_compressed_requests,
             max_connections=max_connections,
+            max_client_connections=max_client_connections,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             signer_trust_file=signer_trust,

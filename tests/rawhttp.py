@@ -1,0 +1,114 @@
+"""HTTP/1.1 in raw bytes over a socket, for attacks on a server: requests
+written by hand (bodies sent in pieces, slowly, or not at all), from a
+chosen loopback address, and answers read as bytes."""
+
+from __future__ import annotations
+
+import resource
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def connect(port: int, source: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
+    """A connection to 127.0.0.1:PORT from ``source`` (any 127.x.y.z address is this machine)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def head(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def read_answer(sock: socket.socket) -> Answer:
+    """One response (with Content-Length, or up to the connection's end)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            raise ConnectionError(f"closed before a response ({data[:200]!r})")
+        data += piece
+    top, _, rest = data.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        want = int(headers["content-length"])
+        while len(rest) < want:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            rest += piece
+        return Answer(status, headers, rest[:want])
+    while True:
+        try:
+            piece = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not piece:
+            break
+        rest += piece
+    return Answer(status, headers, rest)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    source: str = "127.0.0.1",
+    timeout: float = 30.0,
+) -> Answer:
+    """Send one request whole (Content-Length set) and read its answer."""
+    with connect(port, source, timeout) as sock:
+        sock.sendall(head(method, path, {"Content-Length": str(len(body)), **(headers or {})}) + body)
+        return read_answer(sock)
+
+
+def closed(sock: socket.socket, within: float) -> bool:
+    """Whether the server closes ``sock`` within ``within`` seconds (what it sends meanwhile is read and dropped)."""
+    end = time.monotonic() + within
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            if sock.recv(65536) == b"":
+                return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def allow_open_files(wanted: int) -> None:
+    """Raise this process's limit of open files to ``wanted`` (as far as the hard limit allows)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
