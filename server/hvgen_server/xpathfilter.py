@@ -12,9 +12,18 @@ images to the power of its nesting depth:
 * predicates nest at most :data:`MAX_NESTING` deep, and an expression has at
   most :data:`MAX_TOKENS` tokens and :data:`MAX_LENGTH` characters.
 
+* no comparison (``=``, ``!=``, ``<``...) of two node-sets, which XPath
+  makes between every pair of their nodes: ``a/b = c/d`` costs the number
+  of ``b`` times the number of ``d`` (a path compared with a value, or with
+  at most one node such as ``.`` or ``@id``, costs the path's nodes).
+  :class:`_Kinds` reads the expression's grammar (XPath 1.0, section 3) to
+  tell which operands are node-sets.
+
 What remains visits each node of a thing a bounded number of times per
 predicate, so a filter costs time proportional to the data it reads. A
-:class:`Budget` bounds that time for one request as well.
+:class:`Budget` bounds that time for one request as well (between things:
+libxml2 cannot be stopped inside one evaluation, which is why the subset
+must bound the cost of each).
 """
 
 from __future__ import annotations
@@ -124,9 +133,184 @@ def compile_filter(expression: str) -> etree.XPath:
     """A compiled filter within the subset."""
     check(expression)
     try:
-        return etree.XPath(expression, smart_strings=False)
+        compiled = etree.XPath(expression, smart_strings=False)
     except etree.XPathSyntaxError as exc:
         raise _invalid(f"invalid xpath filter: {exc}") from None
+    _Kinds(_tokens(expression)).check()
+    return compiled
+
+
+#: What an expression gives: a value (string, number, boolean), at most one
+#: node, or a node-set of any size.
+_VALUE, _ONE, _NODES = "value", "one", "nodes"
+#: Binary operators from the loosest to the tightest (XPath 1.0, 3.4 and 3.5).
+_LEVELS = (
+    frozenset({"or"}),
+    frozenset({"and"}),
+    frozenset({"=", "!="}),
+    frozenset({"<", "<=", ">", ">="}),
+    frozenset({"+", "-"}),
+    frozenset({"*", "div", "mod"}),
+)
+_COMPARISONS = _LEVELS[2] | _LEVELS[3]
+_NODE_TYPES = frozenset({"node", "text", "comment", "processing-instruction"})
+
+
+class _Kinds:
+    """A recursive-descent reading of an expression (already compiled by
+    libxml2, so well-formed) that finds what each operand gives and refuses
+    comparisons of two node-sets."""
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.at = 0
+
+    def check(self) -> None:
+        self._expr()
+        if self.at != len(self.tokens):
+            raise self._unexpected()
+
+    def _peek(self, ahead: int = 0) -> tuple[str, str]:
+        i = self.at + ahead
+        return self.tokens[i] if i < len(self.tokens) else ("", "")
+
+    def _take(self) -> tuple[str, str]:
+        token = self._peek()
+        if not token[0]:
+            raise self._unexpected()
+        self.at += 1
+        return token
+
+    def _expect(self, text: str) -> None:
+        if self._take() != ("op", text):
+            raise self._unexpected()
+
+    def _unexpected(self) -> PlatformError:
+        return _invalid(f"invalid xpath filter: unexpected {self._peek()[1] or 'end'} (part {self.at + 1})")
+
+    def _expr(self, level: int = 0) -> str:
+        if level == len(_LEVELS):
+            return self._unary()
+        left = self._expr(level + 1)
+        while self._peek()[0] in ("op", "name") and self._peek()[1] in _LEVELS[level]:
+            operator = self._take()[1]
+            right = self._expr(level + 1)
+            if operator in _COMPARISONS and left == right == _NODES:
+                raise _invalid(
+                    f"the xpath filter compares two node-sets ({operator}), which costs the product of their "
+                    "sizes; compare a path with a value, or with one node (string(path) takes the first)"
+                )
+            left = _VALUE
+        return left
+
+    def _unary(self) -> str:
+        if self._peek() == ("op", "-"):
+            self._take()
+            self._unary()
+            return _VALUE
+        kind = self._path()
+        while self._peek() == ("op", "|"):
+            self._take()
+            self._path()
+            kind = _NODES
+        return kind
+
+    def _starts_step(self) -> bool:
+        kind, text = self._peek()
+        following = self._peek(1)
+        if kind == "op":
+            return text in (".", "..", "@", "*")
+        if kind != "name":
+            return False
+        if following == ("op", "("):
+            return text in _NODE_TYPES
+        return True
+
+    def _path(self) -> str:
+        if self._peek() in (("op", "/"), ("op", "//")):
+            slash = self._take()[1]
+            if slash == "/" and not self._starts_step():
+                return _ONE  # the root
+            self._relative()
+            return _NODES
+        if self._starts_step():
+            return self._relative()
+        kind = self._primary()
+        while self._peek() == ("op", "["):
+            self._predicate()
+            kind = _NODES
+        if self._peek() in (("op", "/"), ("op", "//")):
+            self._take()
+            self._relative()
+            kind = _NODES
+        return kind
+
+    def _relative(self) -> str:
+        steps = [self._step()]
+        while self._peek() in (("op", "/"), ("op", "//")):
+            if self._take()[1] == "//":
+                steps.append("other")
+            steps.append(self._step())
+        # At most one node: self steps only, and perhaps one named attribute last.
+        if all(s == "self" for s in steps[:-1]) and steps[-1] in ("self", "attribute"):
+            return _ONE
+        return _NODES
+
+    def _step(self) -> str:
+        kind, text = self._take()
+        if (kind, text) == ("op", "."):
+            axis = "self"
+        elif (kind, text) == ("op", ".."):
+            axis = "other"
+        else:
+            axis = "child"
+            if (kind, text) == ("op", "@"):
+                axis = "attribute"
+                kind, text = self._take()
+            elif kind == "name" and self._peek() == ("op", "::"):
+                axis = text if text in ("self", "attribute") else "other"
+                self._take()
+                kind, text = self._take()
+            if (kind, text) == ("op", "*"):
+                axis = "other" if axis == "attribute" else axis
+            elif kind != "name":
+                raise self._unexpected()
+            elif self._peek() == ("op", "("):  # node(), text(), comment(), processing-instruction('x')
+                self._take()
+                if self._peek()[0] == "string":
+                    self._take()
+                self._expect(")")
+                axis = "other" if axis == "attribute" else axis
+        while self._peek() == ("op", "["):
+            self._predicate()
+        return axis
+
+    def _predicate(self) -> None:
+        self._expect("[")
+        self._expr()
+        self._expect("]")
+
+    def _primary(self) -> str:
+        kind, text = self._take()
+        if kind in ("string", "number"):
+            return _VALUE
+        if (kind, text) == ("op", "("):
+            inner = self._expr()
+            self._expect(")")
+            return inner
+        if (kind, text) == ("op", "$"):
+            self._take()
+            return _NODES
+        if kind == "name" and self._peek() == ("op", "("):
+            self._take()
+            if self._peek() != ("op", ")"):
+                self._expr()
+                while self._peek() == ("op", ","):
+                    self._take()
+                    self._expr()
+            self._expect(")")
+            return _VALUE  # every function of the subset gives a value, none a node-set
+        raise self._unexpected()
 
 
 @dataclass
