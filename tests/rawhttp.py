@@ -5,8 +5,10 @@ chosen loopback address, and answers read as bytes."""
 from __future__ import annotations
 
 import resource
+import select
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +48,8 @@ def read_answer(sock: socket.socket) -> Answer:
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
     if "content-length" in headers:
         want = int(headers["content-length"])
         while len(rest) < want:
@@ -112,3 +115,70 @@ def allow_open_files(wanted: int) -> None:
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def send_reading(sock: socket.socket, data: Iterable[bytes], timeout: float = 60.0) -> Answer:
+    """Send ``data`` (a request in pieces) while watching for an answer: a
+    server may answer before the body ends (and then close); the answer is
+    read as soon as it comes, and sending stops."""
+    received = b""
+    deadline = time.monotonic() + timeout
+    sock.setblocking(False)
+    pieces = iter(data)
+    pending = b""
+    sending = True
+    try:
+        while time.monotonic() < deadline:
+            if sending and not pending:
+                pending = next(pieces, b"")
+                sending = bool(pending)
+            readable, writable, _ = select.select([sock], [sock] if pending else [], [], 0.5)
+            if readable:
+                try:
+                    piece = sock.recv(65536)
+                except (ConnectionResetError, BlockingIOError):
+                    piece = b""
+                if not piece:
+                    break
+                received += piece
+                if _complete(received):
+                    break
+            if writable and pending:
+                try:
+                    sent = sock.send(pending[:262144])
+                except (BrokenPipeError, ConnectionResetError):
+                    pending, sending = b"", False
+                    continue
+                except BlockingIOError:
+                    continue
+                pending = pending[sent:]
+    finally:
+        sock.setblocking(True)
+    if b"\r\n\r\n" not in received:
+        raise ConnectionError(f"no answer ({received[:200]!r})")
+    sock.settimeout(2)
+    return read_answer(_Replay(received, sock))  # type: ignore[arg-type]
+
+
+def _complete(data: bytes) -> bool:
+    top, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in top.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(rest) >= int(value.strip())
+    return False
+
+
+class _Replay:
+    """A socket whose first bytes were already received."""
+
+    def __init__(self, data: bytes, sock: socket.socket) -> None:
+        self.data, self.sock = data, sock
+
+    def recv(self, size: int) -> bytes:
+        if self.data:
+            out, self.data = self.data[:size], self.data[size:]
+            return out
+        return self.sock.recv(size)

@@ -108,8 +108,11 @@ def create_app(config: ServerConfig) -> Starlette:
         return PlainTextResponse("ok")
 
     async def failed(request: Request, exc: Exception) -> Response:
-        """Anything unforeseen: the platform's XML status, never a traceback on the wire."""
+        """Anything unforeseen: the platform's XML status (DICOMweb: plain text, as
+        its errors are), never a traceback on the wire."""
         log.error("internal error serving %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        if request.url.path.startswith(DICOMWEB_PREFIX):
+            return PlainTextResponse("internal error; see the server log\n", status_code=500)
         return Response(
             write_status(StatusCode.FAILED, "internal error; see the server log"), status_code=500, media_type=XML
         )
@@ -117,6 +120,8 @@ def create_app(config: ServerConfig) -> Starlette:
     async def conflicted(request: Request, exc: Exception) -> Response:
         """A write that lost to another server process's (a shared store), past its retries."""
         log.info("conflict serving %s %s: %s", request.method, request.url.path, exc)
+        if request.url.path.startswith(DICOMWEB_PREFIX):
+            return PlainTextResponse("the request conflicted with another; send it again\n", 503, {"Retry-After": "1"})
         return Response(
             write_status(StatusCode.CONCURRENCY_VIOLATION, "the request conflicted with another; send it again"),
             status_code=503,

@@ -46,6 +46,8 @@ KEYS: dict[str, tuple[str, str, str]] = {
 _DEPTH = {STUDY: 0, SERIES: 1, INSTANCE: 2}
 #: Most results one answer holds; a query past it is answered in part, with a warning.
 MAX_RESULTS = 10_000
+#: Largest limit or offset (a 32-bit count; larger ones cannot name a match).
+MAX_NUMBER = 2**31 - 1
 _OPTIONS = {"limit", "offset", "includefield", "fuzzymatching"}
 _DATE = re.compile(r"^\d{8}$")
 _TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
@@ -111,12 +113,11 @@ def _number(params: dict[str, list[str]], name: str) -> int | None:
     given = params.get(name)
     if not given:
         return None
-    try:
-        value = int(given[-1])
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise DicomWebError(400, f"{name}={given[-1]!r} is not a whole number of zero or more")
+    text = given[-1].strip()
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1
+    if not 0 <= value <= MAX_NUMBER:
+        shown = text if len(text) <= 40 else text[:30] + f"... ({len(text)} characters)"
+        raise DicomWebError(400, f"{name}={shown!r} is not a whole number from 0 to {MAX_NUMBER}")
     return value
 
 

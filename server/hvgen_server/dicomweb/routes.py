@@ -21,6 +21,8 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..context import Platform
+from ..errors import PlatformError
+from ..limits import timed_stream
 from ..store.rows import INSTANCE, SERIES, STUDY
 from . import bearer, qido, stow, wado
 from .gateway import ensure_gateway
@@ -151,19 +153,24 @@ def routes(platform: Platform) -> list[Route]:
     async def store(request: Request, caller: bearer.Bearer) -> Response:
         boundary = stow.boundary_of(request.headers.get("content-type"))
         folder = platform.config.data_dir / "gateway" / "incoming" / uuid.uuid4().hex
+        parts: stow.Parts | None = None
         try:
             parts = stow.Parts(folder, boundary, MAX_STOW_BYTES)
             try:
-                async for chunk in request.stream():
+                async for chunk in timed_stream(request, platform.config.body_timeout):
                     parts.write(chunk)
             except ClientDisconnect:
                 raise DicomWebError(400, "the client went away before the body ended") from None
+            except PlatformError as exc:  # the body stalled
+                raise DicomWebError(408, exc.message) from None
             parts.finish()
             async with slots:
                 outcome = await run_in_threadpool(
                     stow.store, platform, gateway, caller.record_id, parts, request.path_params.get("study"), urls
                 )
-        finally:
+        finally:  # every part file closed, then the folder removed, on every way out
+            if parts is not None:
+                parts.close()
             await run_in_threadpool(stow.cleanup, folder)
         response = Response(
             json.dumps(outcome.body(urls), separators=(",", ":")).encode("utf-8"),

@@ -17,8 +17,12 @@ was stored for that reason the answer is 413 with ``Retry-After``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import re
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,17 @@ from .media import DICOM, DicomWebError, Urls, parse_media, warning
 
 log = logging.getLogger("hvgen_server.dicomweb")
 
+#: Parts one request may hold; more are refused (413) as soon as they begin.
+MAX_PARTS = 10_000
+#: Failures without UIDs (parts that are not DICOM files) listed in an answer,
+#: and notes sent as Warning headers; the rest are counted.
+MAX_LISTED = 100
+MAX_NOTES = 20
+#: Where a PS3.10 file's DICM prefix ends (after the 128-byte preamble).
+_PREFIX_END = 132
+#: A multipart boundary (RFC 2046 5.1.1): 1 to 70 characters, not ending in a space.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+
 #: Failure reasons (PS3.18 Table I.2-2; C409 as other archives use it).
 PROCESSING_FAILURE = 0x0110
 CANNOT_UNDERSTAND = 0xC000
@@ -48,20 +63,30 @@ STUDY_MISMATCH = 0xC409
 
 
 class Parts:
-    """A multipart/related body written to a folder, one file per part, as it arrives."""
+    """A multipart/related body written to a folder, one file per part, as it arrives.
 
-    def __init__(self, folder: Path, boundary: str, max_bytes: int) -> None:
+    At most :data:`MAX_PARTS` parts (413 beyond); a part that is not a DICOM
+    file (another media type, or no ``DICM`` prefix after the 128-byte
+    preamble, PS3.10 7.1) is counted and never written. Every file is
+    closed on every way out (:meth:`close`); a full disk is 507.
+    """
+
+    def __init__(self, folder: Path, boundary: str, max_bytes: int, max_parts: int = 0) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self.max_parts = max_parts or MAX_PARTS
         self.received = 0
         self.count = 0
-        self.rejected: list[str] = []  # why parts were not DICOM
+        self.rejected: list[str] = []  # why parts were not DICOM (the first MAX_LISTED)
+        self.rejected_count = 0
         self.ended = False
         self._file: Any = None
+        self._head: bytearray | None = None  # a part's first bytes, until its prefix is known
         self._header_name = b""
         self._header_value = b""
         self._headers: dict[str, str] = {}
-        folder.mkdir(parents=True, exist_ok=True)
+        with _disk("receiving the instances"):
+            folder.mkdir(parents=True, exist_ok=True)
         self.parser = MultipartParser(
             boundary,
             {
@@ -79,6 +104,10 @@ class Parts:
 
     def _begin(self) -> None:
         self.count += 1
+        if self.count > self.max_parts:
+            raise DicomWebError(
+                413, f"the request has more than {self.max_parts} parts; send the instances in several requests"
+            )
         self._headers = {}
 
     def _field(self, data: bytes, start: int, end: int) -> None:
@@ -93,22 +122,46 @@ class Parts:
         ).strip()
         self._header_name = self._header_value = b""
 
+    def _reject(self, why: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_LISTED:
+            self.rejected.append(why)
+
     def _headers_done(self) -> None:
         media = parse_media(self._headers.get("content-type", DICOM)).media_type
+        self._file = self._head = None
         if media != DICOM:
-            self.rejected.append(f"part {self.count} is {media}, not {DICOM}")
-            self._file = None
+            self._reject(f"part {self.count} is {media}, not {DICOM}")
             return
-        self._file = open(self.folder / f"part-{self.count:06d}.dcm", "wb")
+        self._head = bytearray()
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        if self._file is not None:
-            self._file.write(data[start:end])
+        if self._head is not None:
+            self._head += data[start:end]
+            if len(self._head) < _PREFIX_END:
+                return
+            head, self._head = bytes(self._head), None
+            if head[_PREFIX_END - 4 : _PREFIX_END] != b"DICM":
+                self._reject(f"part {self.count} is not a DICOM file (no DICM prefix after its 128-byte preamble)")
+                return
+            with _disk("receiving the instances"):
+                self._file = open(self.folder / f"part-{self.count:06d}.dcm", "wb")
+                self._file.write(head)
+        elif self._file is not None:
+            with _disk("receiving the instances"):
+                self._file.write(data[start:end])
 
     def _end(self) -> None:
+        if self._head is not None:
+            self._head = None
+            self._reject(f"part {self.count} is not a DICOM file (shorter than a preamble and DICM prefix)")
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with _disk("receiving the instances"):
+                file.close()
 
     def _finished(self) -> None:
         self.ended = True
@@ -121,18 +174,42 @@ class Parts:
             )
         try:
             self.parser.write(chunk)
+        except DicomWebError:
+            raise
         except Exception as exc:
             raise DicomWebError(400, f"malformed multipart/related body: {exc}") from None
 
     def finish(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        self._close_file()
         if not self.ended or self.count == 0:
             raise DicomWebError(400, "the multipart/related body ends before its closing boundary, or has no parts")
 
+    def close(self) -> None:
+        """Close the part being written, if any (on every way out, before the folder is removed)."""
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass  # a full disk: the folder is removed next
+
+
+@contextlib.contextmanager
+def _disk(doing: str) -> Iterator[None]:
+    """OSErrors of the server's own disk as DICOMweb answers: 507 when it is full, else 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("disk full while %s", doing)
+            raise DicomWebError(507, "the server's disk is full; nothing was stored (try again later)") from None
+        log.error("storage error while %s: %s", doing, exc)
+        raise DicomWebError(500, "the server could not write the instances; see the server log") from None
+
 
 def boundary_of(content_type: str | None) -> str:
-    """The boundary of a STOW-RS body's Content-Type; 415 for what is not ``multipart/related`` of DICOM files."""
+    """The boundary of a STOW-RS body's Content-Type; 415 for what is not
+    ``multipart/related`` of DICOM files, 400 for a boundary RFC 2046 does not allow."""
     media = parse_media(content_type or "")
     if media.media_type != "multipart/related":
         raise DicomWebError(
@@ -147,6 +224,11 @@ def boundary_of(content_type: str | None) -> str:
     boundary = media.params.get("boundary")
     if not boundary:
         raise DicomWebError(400, "the Content-Type has no boundary")
+    if not _BOUNDARY.fullmatch(boundary):
+        shown = boundary if len(boundary) <= 80 else boundary[:60] + f"... ({len(boundary)} characters)"
+        raise DicomWebError(
+            400, f"the boundary {shown!r} is not 1 to 70 characters of those RFC 2046 allows (not ending in a space)"
+        )
     return boundary
 
 
@@ -159,14 +241,39 @@ class Outcome:
     studies: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     over_budget: bool = False  # a study was refused because the decoding budget was spent
+    #: Failures without UIDs past the first MAX_LISTED, counted but not listed.
+    unlisted: int = 0
+    #: Notes past the first MAX_NOTES, counted.
+    more_notes: int = 0
+    _unnamed: int = 0
 
     @property
     def status(self) -> int:
         if self.over_budget and not self.stored:
             return 413  # nothing stored for want of memory: the same request may be sent again later
-        if not self.failed:
+        if not self.failed and not self.unlisted:
             return 200 if self.stored else 400
         return 202 if self.stored else 409
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
+        else:
+            self.more_notes += 1
+
+    def unreadable(self, count: int, reasons: Iterable[str]) -> None:
+        """``count`` parts that are not DICOM files (no UIDs to name them by): the
+        first MAX_LISTED of them are listed, with their ``reasons`` as notes."""
+        given = list(reasons)
+        for why in given:
+            self.note(why)
+        self.more_notes += max(0, count - len(given))
+        for _ in range(count):
+            if self._unnamed < MAX_LISTED:
+                self.failed.append(("", "", CANNOT_UNDERSTAND))
+            else:
+                self.unlisted += 1
+            self._unnamed += 1
 
     def body(self, urls: Urls) -> dict[str, Any]:
         def uid(value: str) -> dict[str, Any]:
@@ -186,7 +293,12 @@ class Outcome:
         return out
 
     def warnings(self) -> list[str]:
-        return [warning(n) for n in self.notes[:20]]
+        notes = list(self.notes)
+        if self.unlisted:
+            notes.append(f"{self.unlisted} more part(s) that are not DICOM files failed (C000) and are not listed")
+        if self.more_notes:
+            notes.append(f"{self.more_notes} more note(s) left out")
+        return [warning(n) for n in notes]
 
 
 def gateway_client(gateway: Gateway, record_id: str) -> HealthVaultClient:
@@ -203,13 +315,9 @@ def gateway_client(gateway: Gateway, record_id: str) -> HealthVaultClient:
 def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, study: str | None, urls: Urls) -> Outcome:
     """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does."""
     outcome = Outcome()
-    for why in parts.rejected:
-        outcome.failed.append(("", "", CANNOT_UNDERSTAND))
-        outcome.notes.append(why)
+    outcome.unreadable(parts.rejected_count, parts.rejected)
     scanned = dicom.scan(parts.folder)
-    for path, why in scanned.skipped:
-        outcome.failed.append(("", "", CANNOT_UNDERSTAND))
-        outcome.notes.append(f"{path.stem}: {why}")
+    outcome.unreadable(len(scanned.skipped), (f"{path.stem}: {why}" for path, why in scanned.skipped[:MAX_NOTES]))
     if not scanned.studies:
         return outcome
     with gateway_client(gateway, record_id) as client:
@@ -218,9 +326,7 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
             images = [(dicom.text(i.header, "SOPClassUID") or "", i.sop_instance_uid, i) for i in found.images]
             if study is not None and found.uid != study:
                 outcome.failed.extend((c, s, STUDY_MISMATCH) for c, s, _ in images)
-                outcome.notes.append(
-                    f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says"
-                )
+                outcome.note(f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says")
                 continue
             try:
                 # One writer at a time per study of a record (in every server process of a
@@ -230,12 +336,12 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
             except OverBudget as exc:
                 outcome.over_budget = True
                 outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)
-                outcome.notes.append(f"study {found.uid} was not stored: {exc}")
+                outcome.note(f"study {found.uid} was not stored: {exc}")
                 continue
             except (StudyError, HealthVaultError, OSError) as exc:
                 log.warning("STOW-RS of study %s failed: %s", found.uid, exc)
                 outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
-                outcome.notes.append(f"study {found.uid} was not stored: {exc}")
+                outcome.note(f"study {found.uid} was not stored: {exc}")
                 continue
             outcome.studies.add(found.uid)
             for c, s, image in images:
