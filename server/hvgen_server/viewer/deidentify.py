@@ -4,22 +4,37 @@ Each DICOM file is read from the blob store, de-identified with the basic
 application confidentiality profile (PS3.15 Annex E, through
 :mod:`hvgen_imaging.anonymize`: new UIDs consistent within the study,
 identifying attributes removed or replaced, private tags dropped) and
-written into the ZIP under its new UIDs, one file at a time. It needs the
-imaging extra; without it the viewer offers the plain download only.
+written into the ZIP under its new UIDs, one file at a time, in bounded
+memory (:mod:`hvgen_imaging.anonstream`: the header is de-identified, the
+pixel data streamed from the blob as the plain ZIP streams whole files). A
+file that cannot be de-identified so is left out and named, with the
+reason, in ``LEFT-OUT.txt`` at the end of the archive. It needs the imaging
+extra; without it the viewer offers the plain download only.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from collections.abc import Callable, Iterable, Iterator
 
 from .archive import Entry, safe_part
 
 try:  # the imaging extra, when installed
-    from hvgen_imaging.anonymize import Anonymizer, anonymized_bytes
+    from hvgen_imaging.anonstream import RangeSource, TooLarge, Unsupported, deidentify
+    from hvgen_imaging.anonymize import Anonymizer
 except ImportError:
-    Anonymizer = anonymized_bytes = None  # type: ignore[assignment,misc]
+    Anonymizer = RangeSource = deidentify = None  # type: ignore[assignment,misc]
+    TooLarge = Unsupported = ValueError  # type: ignore[assignment,misc]
+
+log = logging.getLogger("hvgen_server")
+
+#: Largest header (the data set before its pixel data) of one file de-identified in memory.
+MAX_HEADER = 32 * 1024 * 1024
+
+#: A blob's bytes: ``read(first, length)`` gives them in pieces.
+Reader = Callable[[int, int], Iterable[bytes]]
 
 
 @functools.cache
@@ -33,20 +48,37 @@ def available() -> bool:
         return False
 
 
-def deidentified_entries(files: Iterable[tuple[str, Callable[[], Iterable[bytes]]]]) -> Iterator[Entry]:
-    """ZIP entries of de-identified copies of ``files`` ((where, bytes) pairs),
-    named ``<new study UID>/<new series UID>/<new SOP instance UID>.dcm``;
-    each file is read, de-identified and held alone while it is written."""
-    assert Anonymizer is not None and anonymized_bytes is not None, "see available()"
+def deidentified_entries(files: Iterable[tuple[str, int, Reader]]) -> Iterator[Entry]:
+    """ZIP entries of de-identified copies of ``files`` ((where, size, bytes)
+    triples), named ``<new study UID>/<new series UID>/<new SOP instance UID>.dcm``;
+    each file's header is held alone while it is written, its pixel data streamed.
+    Files that cannot be de-identified end up in ``LEFT-OUT.txt``."""
+    assert Anonymizer is not None and deidentify is not None, "see available()"
     anonymizer = Anonymizer()
-    for where, read in files:
-        data, ds = anonymized_bytes(anonymizer, b"".join(read()), where)
+    left_out: list[str] = []
+    for number, (where, size, read) in enumerate(files, 1):
+        try:
+            done = deidentify(anonymizer, RangeSource(size, read), where, MAX_HEADER)
+        except (TooLarge, Unsupported) as exc:
+            left_out.append(f"file {number}: {exc}")  # by number: its name is an identifying UID
+            continue
+        except Exception as exc:  # pydicom's errors are many; the file is counted, not lost silently
+            log.warning("de-identified download: %s left out: %s: %s", where, type(exc).__name__, exc)
+            left_out.append(f"file {number}: not a DICOM file that can be read")
+            continue
+        ds = done.dataset
         parts = [
             safe_part(str(ds.get("StudyInstanceUID", "") or ""), "study"),
             safe_part(str(ds.get("SeriesInstanceUID", "") or ""), "series"),
             safe_part(str(ds.get("SOPInstanceUID", "") or ""), "image") + ".dcm",
         ]
-        yield Entry("/".join(parts), len(data), functools.partial(_one, data))
+        yield Entry("/".join(parts), done.size, done.pieces)
+    if left_out:
+        text = (
+            "These files of the study (numbered in the viewer's order) could not be de-identified "
+            "and are not in this archive:\n\n" + "\n".join(left_out) + "\n"
+        ).encode("utf-8")
+        yield Entry("LEFT-OUT.txt", len(text), functools.partial(_one, text))
 
 
 def _one(data: bytes) -> list[bytes]:

@@ -374,13 +374,12 @@ class Viewer:
                 "This server has no imaging extra (pip install 'hvgen[imaging]'); the plain download is available.",
             )
         files = self.platform.files
-        found = []
+        found: list[tuple[str, int, deidentify.Reader]] = []
         for series in study.series:
             for image in series.images:
                 blob = study.blobs.get(image.name)
                 if blob is not None:
-                    self._size_of(blob.blob_id)
-                    found.append((image.name, functools.partial(files.read, blob.blob_id)))
+                    found.append((image.name, self._size_of(blob.blob_id), functools.partial(files.read, blob.blob_id)))
         headers = {
             **ATTACHMENT,
             "Content-Disposition": 'attachment; filename="study-deidentified.zip"',
