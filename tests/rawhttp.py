@@ -45,7 +45,7 @@ def read_answer(sock: socket.socket) -> Answer:
     top, _, rest = data.partition(b"\r\n\r\n")
     lines = top.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {}
+    headers: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         key = name.strip().lower()
