@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +20,8 @@ from healthvault import codec, methods
 
 from .localserver import RunningServer
 from .rawhttp import Answer, allow_open_files, closed, connect, head, peak_rss_mib, read_answer, request
+from .test_hardening import get_request, put_request, resign
+from .test_server import study
 
 XML = {"Content-Type": "text/xml; charset=utf-8"}
 
@@ -54,26 +57,43 @@ def test_gzip_bombs_before_authentication_are_stopped(new_server) -> None:
     for answer in answers:
         if answer.status == 503:  # more compressed requests than are inflated at once
             assert answer.headers.get("retry-after") and status_of(answer) == 1
-        else:
-            assert answer.status == 200 and status_of(answer) == 39
-            assert "inflates more than 100 times" in codec.read_response(answer.body).status.error.message
+        else:  # refused once past the first bytes, having shown no session
+            message = codec.read_response(answer.body).status.error.message
+            assert answer.status == 200 and status_of(answer) == 3 and "name its session" in message
     plain = request(server.port, "POST", "/wildcat.ashx", anonymous_request(server), XML)
     assert plain.status == 200 and status_of(plain) == 0
 
 
-def test_plain_bodies_before_authentication_share_one_budget(new_server) -> None:
+def test_strangers_bodies_are_refused_after_their_first_bytes(new_server) -> None:
     server: RunningServer = new_server()
     pid = server.process.pid
-    body = b"<a/>" * 8_000_000  # 32,000,000 bytes: under the 32 MiB limit, so read whole
+    with server.client() as client:
+        fake = methods.Session(token="no such session", shared_secret=b"k" * 32, app_id=client.app_id)
+        forged = methods.build_request(methods.GET_THINGS3, None, session=fake, record_id=client.record_id)
+    forged = forged.replace(b"<info/>", b"<info>" + b"<a/>" * 8_000_000 + b"</info>")  # 32 MB, a session unknown
+    garbage = b"<a/>" * 8_000_000  # 32 MB without any header
     before = peak_rss_mib(pid)
-    answers = concurrently(24, lambda _: request(server.port, "POST", "/wildcat.ashx", body, XML, timeout=60))
+    answers = concurrently(
+        24, lambda n: request(server.port, "POST", "/wildcat.ashx", forged if n % 2 else garbage, XML, timeout=60)
+    )
     grown = peak_rss_mib(pid) - before
-    assert grown < 300, f"24 bodies of 32 MB grew the server by {grown:.0f} MiB"
-    busy = [a for a in answers if a.status == 503]
-    assert busy and all(a.headers.get("retry-after") == "1" and "request bytes" in a.body.decode() for a in busy)
-    assert all(a.status in (200, 503) for a in answers)
-    with server.client() as client:  # a request of someone known is served as before
-        assert client.get_things(max=1) == []
+    assert grown < 60, f"24 bodies of 32 MB from strangers grew the server by {grown:.0f} MiB"
+    assert {(a.status, status_of(a)) for a in answers} == {(200, 8), (200, 3)}
+
+
+def test_known_callers_bodies_share_one_budget(new_server) -> None:
+    server: RunningServer = new_server()
+    pid = server.process.pid
+    with server.client() as client:
+        signed = resign(client, get_request(client), b"<info>" + b"<a/>" * 7_500_000 + b"</info>")  # 30 MB
+        before = peak_rss_mib(pid)
+        answers = concurrently(24, lambda _: request(server.port, "POST", "/wildcat.ashx", signed, XML, timeout=60))
+        grown = peak_rss_mib(pid) - before
+        assert grown < 300, f"24 bodies of 30 MB grew the server by {grown:.0f} MiB"
+        busy = [a for a in answers if a.status == 503]
+        assert busy and all(a.headers.get("retry-after") == "1" and "request bytes" in a.body.decode() for a in busy)
+        assert {status_of(a) for a in answers if a.status == 200} == {39}  # read, then over the element limit
+        assert client.get_things(max=1) == []  # and the caller is served as before
 
 
 def test_compressed_requests_are_inflated_a_few_at_a_time(new_server) -> None:
@@ -102,17 +122,27 @@ def test_compressed_requests_are_inflated_a_few_at_a_time(new_server) -> None:
 
 def test_a_body_inflating_past_the_ratio_is_refused(new_server) -> None:
     server: RunningServer = new_server()
+    with server.client() as client:
+        padded = resign(client, get_request(client), b"<info>" + b" " * 3_000_000 + b"</info>")  # about 1000 to 1
+        answer = request(
+            server.port, "POST", "/wildcat.ashx", gzip.compress(padded), {**XML, "Content-Encoding": "gzip"}
+        )
+        message = codec.read_response(answer.body).status.error.message
+        assert status_of(answer) == 39 and "inflates more than 100 times" in message
+        tag = uuid.uuid4().hex  # an ordinary request compressed (about 15 to 1): 1,000 studies
+        ordinary = put_request(client, *[study(f"8.{tag}.{i}", client_id=f"8-{tag}") for i in range(1000)])
+        answer = request(
+            server.port, "POST", "/wildcat.ashx", gzip.compress(ordinary), {**XML, "Content-Encoding": "gzip"}
+        )
+        assert status_of(answer) == 0 and len(ordinary) > 400_000
+        assert len(client.get_things(client_thing_ids=[f"8-{tag}"], max=2000)) == 1000
     raw = anonymous_request(server)
-    padded = raw.replace(b"<info", b" " * 3_000_000 + b"<info", 1)  # 3 MB of spaces: about 1000 to 1
-    answer = request(server.port, "POST", "/wildcat.ashx", gzip.compress(padded), {**XML, "Content-Encoding": "gzip"})
-    message = codec.read_response(answer.body).status.error.message
-    assert status_of(answer) == 39 and "inflates more than 100 times" in message
     deflated = request(
         server.port, "POST", "/wildcat.ashx", gzip.compress(raw)[10:-8], {**XML, "Content-Encoding": "deflate"}
     )
     assert status_of(deflated) == 2  # raw deflate without the zlib header is corrupt, and said to be
-    ordinary = request(server.port, "POST", "/wildcat.ashx", gzip.compress(raw), {**XML, "Content-Encoding": "gzip"})
-    assert status_of(ordinary) == 0
+    plain = request(server.port, "POST", "/wildcat.ashx", gzip.compress(raw), {**XML, "Content-Encoding": "gzip"})
+    assert status_of(plain) == 0
 
 
 def test_form_floods_are_refused_before_they_are_read(new_server) -> None:

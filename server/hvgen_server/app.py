@@ -35,13 +35,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from healthvault.protocol import BLOB_PATH, METHODS_PATH, PLATFORM_METHODS_PATH, write_status
-from healthvault.status import StatusCode
+from healthvault.status import HealthVaultStatusError, StatusCode
 
 from . import dispatch, streaming
 from .config import ServerConfig
 from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
-from .errors import PlatformError
 from .headers import SecurityHeaders
 from .limits import BodyBudget, Busy, FormBodies, Inflating, LargeRequests, read_body
 from .shell import Shell
@@ -79,18 +78,21 @@ def create_app(config: ServerConfig) -> Starlette:
     budget = BodyBudget(config.max_buffered_bytes)
     inflating = Inflating(config.max_compressed_requests)
 
+    async def admit(head: bytes) -> None:
+        await run_in_threadpool(dispatch.admit, platform, head)
+
     async def wildcat(request: Request) -> Response:
         started = time.perf_counter()
         held = budget.hold()  # the body's bytes count until the request is answered
         try:
             try:
-                raw = await read_body(request, config, held, inflating)
+                raw = await read_body(request, config, held, inflating, admit)
             except Busy as exc:
                 log.info("refused a request: %s", exc.message)
                 return Response(
                     write_status(exc.code, exc.message), status_code=503, media_type=XML, headers={"Retry-After": "1"}
                 )
-            except PlatformError as exc:
+            except HealthVaultStatusError as exc:
                 return Response(write_status(exc.code, exc.message), media_type=XML)
             except ClientDisconnect:
                 return Response(b"", status_code=400)  # nobody is listening

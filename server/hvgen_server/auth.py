@@ -106,6 +106,20 @@ def check_record(ctx: Context, app_id: str, person_id: str | None = None) -> str
     return record_id
 
 
+def check_session(ctx: Context) -> SessionRow:
+    """The live session the request's header names, its HMAC over the header checked."""
+    request = ctx.request
+    if request.header.auth_session is None:
+        raise PlatformError(StatusCode.INVALID_TOKEN, f"{request.method.name} needs an authenticated session")
+    session = sessionseal.find(ctx.store, ctx.key, request.header.auth_session.auth_token)
+    if session is None:
+        raise PlatformError(StatusCode.INVALID_TOKEN, "unknown session token")
+    verify_hmac(request, session.secret, session.algorithm)
+    if session.expires < ctx.now:
+        raise PlatformError(StatusCode.AUTHENTICATED_SESSION_TOKEN_EXPIRED, "the session has expired")
+    return session
+
+
 def authenticate(ctx: Context, access: Access, *, timed: bool = True) -> None:
     """Check a request for a method of ``access``; sets ``ctx.app_id`` (and
     ``ctx.person_id`` and ``ctx.record_id`` as the method needs them).
@@ -125,14 +139,7 @@ def authenticate(ctx: Context, access: Access, *, timed: bool = True) -> None:
         return
 
     verify_info_hash(request, required=True)
-    if request.header.auth_session is None:
-        raise PlatformError(StatusCode.INVALID_TOKEN, f"{name} needs an authenticated session")
-    session = sessionseal.find(ctx.store, ctx.key, request.header.auth_session.auth_token)
-    if session is None:
-        raise PlatformError(StatusCode.INVALID_TOKEN, "unknown session token")
-    verify_hmac(request, session.secret, session.algorithm)
-    if session.expires < ctx.now:
-        raise PlatformError(StatusCode.AUTHENTICATED_SESSION_TOKEN_EXPIRED, "the session has expired")
+    session = check_session(ctx)
     ctx.app_id = session.app_id
     person_id = check_person(ctx, session)
     if person_id is not None:

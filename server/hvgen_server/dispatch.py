@@ -21,10 +21,10 @@ from healthvault.protocol import write_ok, write_status
 from healthvault.receiving import receive_request
 from healthvault.status import HealthVaultStatusError, StatusCode
 
-from .auth import Access, authenticate
+from .auth import Access, authenticate, check_session
 from .context import Context, Platform
 from .errors import PlatformError, as_response
-from .freshness import Replay, answered, remember
+from .freshness import Replay, answered, check_timing, remember
 from .limits import xml_limits
 from .methods.appinfo import get_application_info
 from .methods.blobs import begin_put_blob
@@ -116,6 +116,36 @@ def _run(endpoint: Endpoint, ctx: Context) -> object:
 
 #: Largest request of a method that needs no session (read before anyone is known).
 MAX_ANONYMOUS_BYTES = 64 * 1024
+
+
+def admit(platform: Platform, head: bytes) -> None:
+    """Let a request whose body is still arriving be read past its first bytes:
+    ``head`` (its bytes up to the end of its ``<header>``) must name a method
+    that takes a session, a live session, and carry that session's HMAC over
+    the header, sent in time. The info-hash, the record and everything else
+    are checked by :func:`handle` once the whole body is in.
+
+    Raises:
+        HealthVaultStatusError: the status to answer with (the rest of the body is not read).
+    """
+    try:
+        end = head.rindex(b"</header>") + len(b"</header>")
+        stub = head[:end] + b"<info/></wc-request:request>"  # the info is still arriving
+        request = receive_request(stub, methods.METHODS, max_bytes=None, limits=xml_limits(platform.config))
+        endpoint = ENDPOINTS.get(request.method)
+        if endpoint is None:
+            raise PlatformError(StatusCode.BAD_METHOD, f"{request.method} is not offered by the local platform")
+        if endpoint.access is Access.ANONYMOUS or request.header.auth_session is None:
+            raise PlatformError(
+                StatusCode.REQUEST_TOO_LONG,
+                f"{request.method.name} requests without a session are at most {MAX_ANONYMOUS_BYTES} bytes",
+            )
+        ctx = Context(platform, request)
+        if endpoint.timed:
+            check_timing(ctx)
+        check_session(ctx)
+    except (HealthVaultXmlError, ValueError) as exc:
+        raise PlatformError(StatusCode.INVALID_XML, f"the request's header cannot be read: {exc}") from None
 
 
 def handle(platform: Platform, raw: bytes) -> bytes:

@@ -3,16 +3,20 @@
 * Bodies: read up to ``max_request_bytes`` (after decompression), with
   ``body_timeout`` for the whole body of a method request and between two
   pieces of a blob chunk.
-* Memory: every method request's body is read before it can be
-  authenticated, so the bytes held are counted against one budget for the
-  whole server (:class:`BodyBudget`, ``max_buffered_bytes``): each request
-  holds its first :data:`FREE_BYTES` freely and the rest from the budget,
-  until it has been answered; a request that finds the budget spent is
-  refused with 503 and ``Retry-After`` rather than making the server grow.
+* Strangers: a method request's body is read past its first
+  :data:`FREE_BYTES` only once its header shows a live session (its HMAC
+  checked, :func:`.dispatch.admit`); anyone else is refused after at most
+  :data:`HEADER_WITHIN` bytes, whatever the request announces.
+* Memory: the bytes held are counted against one budget for the whole
+  server (:class:`BodyBudget`, ``max_buffered_bytes``): each request holds
+  its first :data:`FREE_BYTES` freely and the rest from the budget, until it
+  has been answered; a request that finds the budget spent is refused with
+  503 and ``Retry-After`` rather than making the server grow.
 * Compression: a gzip or deflate body is inflated as it arrives, never to
   more than ``max_compression_ratio`` times the compressed bytes received
   (beyond :data:`FREE_BYTES`), and at most ``max_compressed_requests`` are
-  inflated at once (more are refused with 503).
+  inflated at once before their session is known (more are refused with
+  503).
 * Forms: pages' form posts (sign-in, authorization) are read whole, at most
   :data:`FORM_BYTES`, before the page sees them (:class:`FormBodies`).
 * Structure: :func:`xml_limits` (elements, attributes per element, depth),
@@ -27,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -42,6 +46,8 @@ from .errors import PlatformError
 #: Bytes of its body every request may hold without drawing on the budget
 #: (the header of any request, and whole small ones, such as GetThings).
 FREE_BYTES = 64 * 1024
+#: Where a request's ``<header>`` must end (its auth and its header, each at most 64 KiB, and the tags around them).
+HEADER_WITHIN = 136 * 1024
 #: Largest form a page takes (the sign-in and authorization forms are a few hundred bytes).
 FORM_BYTES = 64 * 1024
 #: The budget is drawn in steps of this many bytes.
@@ -138,26 +144,33 @@ async def timed_stream(request: Request, idle: float, deadline: float | None = N
 
 
 class _Inflater:
-    """A gzip or deflate body inflated piece by piece, never past the ratio's allowance."""
+    """A gzip or deflate body inflated as it arrives, never past the ratio's
+    allowance, and only as far as the reader asks (:meth:`inflate`)."""
 
     def __init__(self, encoding: str, limit: int, ratio: int) -> None:
         self.encoding = encoding
         self.limit = limit
         self.ratio = ratio
         self.received = 0
+        self.pending = b""
         self.decoder = zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" else zlib.MAX_WBITS)
 
-    def feed(self, piece: bytes, body: bytearray, held: Held) -> None:
+    def feed(self, piece: bytes) -> None:
         self.received += len(piece)
+        self.pending += piece
+
+    def inflate(self, body: bytearray, upto: int, held: Held) -> None:
+        """Inflate what was fed into ``body`` until it holds more than ``upto``
+        bytes or the input is used up; refuse a body past the allowance."""
         allowed = min(self.limit, max(FREE_BYTES, self.ratio * self.received))
-        data = piece
-        while data and not self.decoder.eof:
-            room = allowed - len(body)
+        while not self.decoder.eof and len(body) <= upto:
+            want = min(allowed, upto) - len(body) + 1  # at least 1 (0 would mean no bound)
             try:
-                out = self.decoder.decompress(data, room + 1)  # room >= 0: at most one byte too many
+                out = self.decoder.decompress(self.pending, want)
             except zlib.error as exc:
                 raise PlatformError(StatusCode.BAD_HTTP, f"the {self.encoding} body is corrupt: {exc}") from None
-            if len(out) > room:
+            self.pending = self.decoder.unconsumed_tail
+            if len(body) + len(out) > allowed:
                 if allowed == self.limit:
                     raise PlatformError(
                         StatusCode.REQUEST_TOO_LONG, f"the request decompresses to over {self.limit} bytes"
@@ -168,17 +181,28 @@ class _Inflater:
                 )
             body += out
             held.cover(len(body))
-            data = self.decoder.unconsumed_tail
+            if len(out) < want and not self.pending:
+                return  # all that was fed is inflated
 
-    def finish(self) -> None:
+    def finish(self, body: bytearray, held: Held) -> None:
+        self.inflate(body, self.limit, held)
         if not self.decoder.eof:
             raise PlatformError(StatusCode.BAD_HTTP, f"the {self.encoding} body is cut short")
 
 
-async def read_body(request: Request, config: ServerConfig, held: Held, inflating: Inflating) -> bytes:
+#: Checks a request's header (its bytes up to ``</header>``) before more of its body is read.
+Admit = Callable[[bytes], Awaitable[None]]
+
+
+async def read_body(request: Request, config: ServerConfig, held: Held, inflating: Inflating, admit: Admit) -> bytes:
     """A method request's body, refused before it grows past the limit
     (compressed or, with Content-Encoding gzip/deflate, decompressed), takes
-    longer than ``body_timeout``, or finds the budget spent (:class:`Busy`)."""
+    longer than ``body_timeout``, or finds the budget spent (:class:`Busy`).
+
+    Past its first :data:`FREE_BYTES`, a body is read on only once ``admit``
+    accepts its header (a live session and its HMAC): a stranger's request is
+    refused after at most :data:`HEADER_WITHIN` bytes, whatever it announces.
+    A compressed request holds one of the ``inflating`` slots until then."""
     limit = config.max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
@@ -192,6 +216,7 @@ async def read_body(request: Request, config: ServerConfig, held: Held, inflatin
     if encoding != "identity":
         inflating.enter()
         inflater = _Inflater(encoding, limit, config.max_compression_ratio)
+    admitted = False
     try:
         body = bytearray()
         received = 0
@@ -204,13 +229,36 @@ async def read_body(request: Request, config: ServerConfig, held: Held, inflatin
                 body += piece
                 held.cover(len(body))
             else:
-                inflater.feed(piece, body, held)
+                inflater.feed(piece)
+                inflater.inflate(body, limit if admitted else HEADER_WITHIN, held)
+            if not admitted and len(body) > FREE_BYTES:
+                admitted = await _admitted(body, admit)
+                if admitted and inflater is not None:
+                    inflating.leave()  # known now: its slot is for requests without a session
+                    inflater.inflate(body, limit, held)
         if inflater is not None:
-            inflater.finish()
+            inflater.finish(body, held)
+            if not admitted and len(body) > FREE_BYTES:
+                admitted = await _admitted(body, admit)
         return bytes(body)
     finally:
-        if inflater is not None:
+        if inflater is not None and not admitted:
             inflating.leave()
+
+
+async def _admitted(body: bytearray, admit: Admit) -> bool:
+    """Whether ``admit`` accepted the header (False: it is not all in yet)."""
+    end = body.find(b"</header>", 0, HEADER_WITHIN)
+    if end < 0:
+        if len(body) > HEADER_WITHIN:
+            raise PlatformError(
+                StatusCode.INVALID_XML,
+                f"a request over {FREE_BYTES} bytes must name its session in a <header> "
+                f"within its first {HEADER_WITHIN} bytes",
+            )
+        return False
+    await admit(bytes(body[: end + len(b"</header>")]))
+    return True
 
 
 class LargeRequests:
