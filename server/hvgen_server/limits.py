@@ -135,7 +135,8 @@ async def timed_stream(request: Request, idle: float, deadline: float | None = N
         if wait <= 0:
             raise PlatformError(StatusCode.BAD_HTTP, "the request body took too long to arrive")
         try:
-            piece = await asyncio.wait_for(pieces.__anext__(), wait)
+            async with asyncio.timeout(wait):  # no task per piece, as wait_for would make
+                piece = await pieces.__anext__()
         except StopAsyncIteration:
             return
         except TimeoutError:

@@ -34,6 +34,8 @@ PREFIX = "/dicomweb"
 STOW_SLOTS = 2
 #: Largest STOW-RS body.
 MAX_STOW_BYTES = 4 * 1024 * 1024 * 1024
+#: Bytes of a STOW-RS body handed to the worker thread that parses and writes it at a time.
+STOW_BATCH = 1024 * 1024
 
 Handler = Callable[[Request, bearer.Bearer], Awaitable[Response]]
 
@@ -155,15 +157,22 @@ def routes(platform: Platform) -> list[Route]:
         folder = platform.config.data_dir / "gateway" / "incoming" / uuid.uuid4().hex
         parts: stow.Parts | None = None
         try:
-            parts = stow.Parts(folder, boundary, MAX_STOW_BYTES)
-            try:
+            parts = await run_in_threadpool(stow.Parts, folder, boundary, MAX_STOW_BYTES)
+            try:  # parsed and written in a worker thread, a MiB at a time: the event loop serves others meanwhile
+                batch: list[bytes] = []
+                size = 0
                 async for chunk in timed_stream(request, platform.config.body_timeout):
-                    parts.write(chunk)
+                    batch.append(chunk)
+                    size += len(chunk)
+                    if size >= STOW_BATCH:
+                        await run_in_threadpool(parts.write_all, batch)
+                        batch, size = [], 0
+                await run_in_threadpool(parts.write_all, batch)
             except ClientDisconnect:
                 raise DicomWebError(400, "the client went away before the body ended") from None
             except PlatformError as exc:  # the body stalled
                 raise DicomWebError(408, exc.message) from None
-            parts.finish()
+            await run_in_threadpool(parts.finish)
             async with slots:
                 outcome = await run_in_threadpool(
                     stow.store, platform, gateway, caller.record_id, parts, request.path_params.get("study"), urls

@@ -179,6 +179,10 @@ class Parts:
         except Exception as exc:
             raise DicomWebError(400, f"malformed multipart/related body: {exc}") from None
 
+    def write_all(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
     def finish(self) -> None:
         self._close_file()
         if not self.ended or self.count == 0:
