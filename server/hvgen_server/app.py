@@ -19,6 +19,7 @@ here.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import re
 import sys
@@ -66,6 +67,9 @@ except ImportError as _missing:  # without the imaging extra the server runs, an
 XML = "text/xml; charset=utf-8"
 #: Where DICOMweb is served (its errors are plain text, not XML envelopes).
 DICOMWEB_PREFIX = "/dicomweb/"
+
+#: The collector's thresholds while serving (Python's are 700, 10, 10).
+GC_THRESHOLDS = (10_000, 20, 20)
 
 #: Seconds between sweeps of abandoned uploads.
 SWEEP_INTERVAL = 600.0
@@ -144,6 +148,14 @@ def create_app(config: ServerConfig) -> Starlette:
         threading.Thread(
             target=sweeper, args=(platform, SWEEP_INTERVAL, stop), name="blob-sweeper", daemon=True
         ).start()
+        # What is loaded by now (schemas, bindings, pydicom's dictionary, the store) lives as long as
+        # the process: leave it out of the collector's full passes, which otherwise walk it again and
+        # again while connections come and go (100 ms and more each, with every request waiting).
+        gc.collect()
+        gc.freeze()
+        # And collect less often: each connection makes a few hundred objects in cycles, and a
+        # flood of them made the collector run (and every request wait) many times a second.
+        gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         try:
             yield
         finally:
