@@ -9,9 +9,10 @@ from the source as it is, in pieces. So a file of any size is held as its
 header plus one piece. Elements after the pixel data (trailing padding,
 digital signatures, which the profile removes) are left out.
 
-A deflated file (its data set compressed as one stream) is inflated to a
-temporary file first, never past :data:`MAX_INFLATED` bytes, and written
-uncompressed (Explicit VR Little Endian: the same data, losslessly). A file
+A deflated file (its data set compressed as one stream) is read through
+its bounded inflated copy (:mod:`.inflate`) and written uncompressed
+(Explicit VR Little Endian: the same data, losslessly); one that inflates
+too far, or is damaged, raises :class:`~.inflate.InflateError`. A file
 whose header is over ``max_header`` bytes, or that is big endian and would
 need its pixel data byte-swapped, is refused with :class:`TooLarge` or
 :class:`Unsupported`, saying why.
@@ -19,28 +20,24 @@ need its pixel data byte-swapped, is refused with :class:`TooLarge` or
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
-import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filebase import DicomFileLike
-from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from .anonymize import Anonymizer
+from .inflate import InflateError, inflated_copy, is_deflated
 
-__all__ = ["MAX_HEADER", "Deidentified", "RangeSource", "TooLarge", "Unsupported", "deidentify"]
+__all__ = ["MAX_HEADER", "Deidentified", "InflateError", "RangeSource", "TooLarge", "Unsupported", "deidentify"]
 
 #: Largest header (the data set before its pixel data) de-identified, by default.
 MAX_HEADER = 64 * 1024 * 1024
-#: Largest data set a deflated file may inflate to.
-MAX_INFLATED = 4 * 1024 * 1024 * 1024
 #: Bytes read at a time.
 PIECE = 1024 * 1024
 #: Pixel data elements (the profile keeps them; they are copied as they are).
@@ -108,7 +105,7 @@ class RangeSource(io.RawIOBase):
 
 
 class _FileSource:
-    """A temporary file (an inflated data set) read like a :class:`RangeSource`."""
+    """A file (the inflated copy of a deflated one) read like a :class:`RangeSource`."""
 
     def __init__(self, file: IO[bytes]) -> None:
         self.file = file
@@ -134,7 +131,7 @@ class Deidentified:
     source: Any
     first: int = 0
     length: int = 0
-    owned: IO[bytes] | None = None
+    owned: contextlib.ExitStack | None = None  # the inflated copy of a deflated file, and its reader
 
     @property
     def size(self) -> int:
@@ -160,21 +157,23 @@ def deidentify(
     """``source`` (a DICOM file) de-identified, its pixel data left in the source.
 
     Raises:
-        TooLarge: its header is over ``max_header`` bytes (or a deflated data set over MAX_INFLATED).
+        TooLarge: its header is over ``max_header`` bytes.
+        InflateError: a deflated data set that is damaged, cut short or inflates too far.
         Unsupported: big endian pixel data whose encoding would change.
         pydicom's errors for what is not a DICOM file.
     """
     reader: Any = source
-    owned = None
-    meta = _file_meta(source)
-    if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-        owned = _inflated(source, meta)
-        reader = owned
+    owned = contextlib.ExitStack()
     try:
+        if is_deflated(cast(BinaryIO, source)):
+            copy = owned.enter_context(inflated_copy(cast(BinaryIO, source)))
+            if not copy.complete:
+                raise InflateError("the deflated data set is cut short")
+            reader = owned.enter_context(open(copy.path, "rb"))
         reader.seek(0)
         ds = pydicom.dcmread(reader, stop_before_pixels=True, defer_size=4096, force=True)
         at = reader.tell()
-        end = source.size if owned is None else owned.seek(0, io.SEEK_END)
+        end = source.size if reader is source else reader.seek(0, io.SEEK_END)
         at = min(at, end)  # a damaged length can send the reader past the end
         if at > max_header:
             raise TooLarge(f"its header is {at} bytes, over the {max_header} de-identified in memory")
@@ -184,7 +183,7 @@ def deidentify(
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format="TransferSyntaxUID" in getattr(ds, "file_meta", {}))
         head = out.getvalue()
-        result = Deidentified(ds, head, source if owned is None else _FileSource(owned), owned=owned)
+        result = Deidentified(ds, head, source if reader is source else _FileSource(reader), owned=owned)
         if pixels is not None:
             tag, vr, declared, value_at, span = pixels
             target = _encoding(ds, implicit, little)
@@ -197,49 +196,7 @@ def deidentify(
                 result.first, result.length = value_at, span
         return result
     except BaseException:
-        if owned is not None:
-            owned.close()
-        raise
-
-
-def _file_meta(source: RangeSource) -> FileMetaDataset | None:
-    """The file meta information of a PS3.10 file (None without the DICM prefix)."""
-    source.seek(0)
-    head = source.read(144)
-    if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
-        return None
-    (length,) = struct.unpack("<I", head[140:144])
-    source.seek(0)
-    meta_bytes = source.read(min(144 + length, 1024 * 1024))
-    return pydicom.dcmread(io.BytesIO(meta_bytes), force=True).file_meta
-
-
-def _inflated(source: RangeSource, meta: FileMetaDataset) -> IO[bytes]:
-    """A deflated file as an uncompressed one (Explicit VR Little Endian) in a temporary file."""
-    source.seek(132)
-    head = source.read(12)
-    (length,) = struct.unpack("<I", head[8:12])
-    start = 144 + length
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    out = tempfile.TemporaryFile()
-    try:
-        out.write(b"\0" * 128 + b"DICM")
-        write_file_meta_info(DicomFileLike(out), meta, enforce_standard=True)
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        written = 0
-        for piece in source.pieces(start, source.size - start):
-            data = piece
-            while data:
-                block = inflater.decompress(data, PIECE)
-                written += len(block)
-                if written > MAX_INFLATED:
-                    raise TooLarge(f"its deflated data set inflates to over {MAX_INFLATED} bytes")
-                out.write(block)
-                data = inflater.unconsumed_tail
-        out.write(inflater.flush())
-        return out
-    except BaseException:
-        out.close()
+        owned.close()
         raise
 
 

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from .archive import Entry, safe_part
 
 try:  # the imaging extra, when installed
-    from hvgen_imaging.anonstream import RangeSource, TooLarge, Unsupported, deidentify
+    from hvgen_imaging.anonstream import InflateError, RangeSource, TooLarge, Unsupported, deidentify
     from hvgen_imaging.anonymize import Anonymizer
 except ImportError:
     Anonymizer = RangeSource = deidentify = None  # type: ignore[assignment,misc]
-    TooLarge = Unsupported = ValueError  # type: ignore[assignment,misc]
+    TooLarge = Unsupported = InflateError = ValueError  # type: ignore[assignment,misc]
 
 log = logging.getLogger("hvgen_server")
 
@@ -59,7 +59,7 @@ def deidentified_entries(files: Iterable[tuple[str, int, Reader]]) -> Iterator[E
     for number, (where, size, read) in enumerate(files, 1):
         try:
             done = deidentify(anonymizer, RangeSource(size, read), where, MAX_HEADER)
-        except (TooLarge, Unsupported) as exc:
+        except (TooLarge, Unsupported, InflateError) as exc:
             left_out.append(f"file {number}: {exc}")  # by number: its name is an identifying UID
             continue
         except Exception as exc:  # pydicom's errors are many; the file is counted, not lost silently
