@@ -12,7 +12,9 @@ body still trickling in after the server has answered. The protocol here
   seconds (the application also bounds the whole body's time);
 * a connection still sending a body :data:`DRAIN_SECONDS` after its
   request was answered (refused before its body was read: too long, too
-  slow, not authorized); one whose body ends sooner goes on as usual;
+  slow, not authorized); one whose body ends sooner goes on as usual, but
+  for a body announcing over :data:`LINGER_BYTES`, whose rest is dropped
+  unread while the server's side of the connection is already shut;
 
 and keeps connections within ``max_connections`` in all and
 ``max_client_connections`` per client address: a new connection over
@@ -38,6 +40,9 @@ log = logging.getLogger("hvgen_server")
 
 #: Seconds a client may go on sending a body after its request was answered.
 DRAIN_SECONDS = 2.0
+#: A body announcing more than this many bytes is not parsed after its answer, only dropped
+#: (the connection is not kept for another request).
+LINGER_BYTES = 1024 * 1024
 #: Seconds between two log lines about connections closed for the limits.
 _LOG_EVERY = 10.0
 
@@ -138,6 +143,7 @@ def guarded_protocol(
     class GuardedH11Protocol(H11Protocol):
         _timer: asyncio.TimerHandle | None = None
         _phase = "headers"
+        _lingering = False
         client_address = ""
 
         def connection_made(self, transport: Any) -> None:
@@ -155,6 +161,8 @@ def guarded_protocol(
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._lingering:
+                return  # the rest of a body nobody will read: dropped unparsed until the connection closes
             super().data_received(data)
             self._watch()
 
@@ -178,10 +186,20 @@ def guarded_protocol(
             if state is h11.SEND_BODY and self.conn.our_state is h11.DONE:
                 if self._phase != "drain":  # answered already: the rest of the body gets a short while
                     self._arm(drain_seconds, "drain")
+                    if self._owed() > LINGER_BYTES and self.transport.can_write_eof():
+                        # Too much to read for the connection's sake: say it ends here and drop what
+                        # comes meanwhile (closing at once with bytes unread could reset the answer away).
+                        self._lingering = True
+                        self.transport.write_eof()
             elif state is h11.SEND_BODY:
                 self._arm(body_timeout, "body")  # restarts with every piece
             else:
                 self._disarm()
+
+        def _owed(self) -> int:
+            """How many body bytes the request announced (a chunked body: as many as could be)."""
+            declared = dict(self.headers or []).get(b"content-length", b"")
+            return int(declared) if declared.isdigit() and len(declared) < 19 else LINGER_BYTES + 1
 
         def _arm(self, seconds: float, phase: str = "headers") -> None:
             self._disarm()
