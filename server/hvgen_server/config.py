@@ -53,14 +53,15 @@ class ServerConfig:
             at most ``large_request_slots`` at a time.
         large_request_slots: See ``large_request_bytes``.
         max_buffered_bytes: Bytes of request bodies held in memory at once,
-            beyond each request's first 64 KiB (bodies are read before they
-            can be authenticated; a body counts twice, for the copy of its
-            info made while it is served); a request that finds them spent
-            is refused with 503 and Retry-After.
+            beyond each request's first 64 KiB (a body is read past those
+            only once its header shows a live session; it counts twice, for
+            the copy of its info made while it is served); a request that
+            finds them spent is refused with 503 and Retry-After.
         max_compression_ratio: How many times its compressed size a gzip or
             deflate request may inflate to (beyond its first 64 KiB).
-        max_compressed_requests: Compressed requests inflated at once; more
-            are refused with 503 and Retry-After.
+        max_compressed_requests: Compressed requests inflated at once
+            before their session is known; more are refused with 503 and
+            Retry-After.
         max_connections: Open connections; when they are all open, the one
             idle longest (no request under way) is closed for a new one, and
             a new one is closed at once when none is idle.

@@ -167,9 +167,10 @@ def _store_name(config: ServerConfig) -> str:
     "--max-buffered-bytes",
     default=128 * 1024 * 1024,
     show_default=True,
-    help="Memory for request bodies, which are read before they can be authenticated: each body past its first "
-    "64 KiB counts twice (its bytes and the copy of its info made while it is served); a request finding it "
-    "spent gets 503 with Retry-After. At least twice --max-request-bytes.",
+    help="Memory for the request bodies being read and served (a body is read past its first 64 KiB only "
+    "once its header shows a live session): past those 64 KiB a body counts twice (its bytes and the copy of "
+    "its info made while it is served); a request finding it spent gets 503 with Retry-After. At least "
+    "twice --max-request-bytes.",
 )
 @click.option(
     "--max-compression-ratio",
@@ -181,7 +182,7 @@ def _store_name(config: ServerConfig) -> str:
     "--max-compressed-requests",
     default=4,
     show_default=True,
-    help="Compressed requests inflated at once; more get 503 with Retry-After.",
+    help="Compressed requests inflated at once before their session is known; more get 503 with Retry-After.",
 )
 @click.option(
     "--max-connections",
