@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -147,6 +148,13 @@ class Shell:
             return self._page(
                 request, "signin.html", _retry(next_path, login, "The form expired; sign in again."), 400, app
             )
+        # The store and the password's key derivation (tens of milliseconds by design) run
+        # in a worker thread: a sign-in must not hold up every other request of the server.
+        return await run_in_threadpool(self._check_sign_in, request, form, next_path, login, app)
+
+    def _check_sign_in(
+        self, request: Request, form: FormData, next_path: str, login: str, app: Application | None
+    ) -> Response:
         now = time.time()
         attempt = signins.begin(self.platform, login, signins.client_of(self.platform, request, login), now)
         if isinstance(attempt, str):
