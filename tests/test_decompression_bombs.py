@@ -8,7 +8,6 @@ not with the size the image claims."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
+from . import dcmtk
 from .dicomgen import make_study
 from .localserver import start_server
 from .test_dicom_listen import Listening, cli, wait_for_study
@@ -169,10 +169,11 @@ def test_a_jpeg_2000_bomb_by_c_store_stays_in_bounded_memory(tmp_path: Path) -> 
         after = peak_mib(listening.process.pid)
         print(f"C-STORE jpeg 2000 8192 x 8192: listener peak {before:.0f} -> {after:.0f} MiB")
         assert after - before < ALLOWED_MIB
-        if shutil.which("storescu"):  # the same attack from dcmtk's storescu, the file as it is
+        storescu = dcmtk.tool("storescu")
+        if storescu:  # the same attack from dcmtk's storescu, the file as it is
             path = saved(j2k_bomb(), tmp_path / "bomb.dcm")
             sent = subprocess.run(
-                ["storescu", "-xv", "-aec", "HVTEST", "127.0.0.1", str(listening.port), str(path)],
+                [storescu, "-xv", "-aec", "HVTEST", "127.0.0.1", str(listening.port), str(path)],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "TCP_NODELAY": "1"},

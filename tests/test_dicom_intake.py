@@ -20,6 +20,7 @@ import pydicom
 import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
+from . import dcmtk
 from .dicomgen import make_study, pydicom_file
 from .localserver import RunningServer, start_server
 from .terminal import hvgen_env, in_terminal
@@ -159,8 +160,7 @@ def test_only_what_will_be_stored_is_acknowledged(platform: RunningServer, tmp_p
 
 
 def test_storescu_sees_the_failure_status(platform: RunningServer, tmp_path: Path) -> None:
-    if shutil.which("storescu") is None:
-        pytest.skip("dcmtk is not installed (apt-get install dcmtk)")
+    storescu = dcmtk.require("storescu")
     listening = Listening(platform, tmp_path, "--ae-title", "HVTEST")
     try:
         make_study(tmp_path / "ct", series=1, images=1, size=32, seed=22)
@@ -169,7 +169,7 @@ def test_storescu_sees_the_failure_status(platform: RunningServer, tmp_path: Pat
         del ds.StudyInstanceUID
         ds.save_as(path)
         sent = subprocess.run(
-            ["storescu", "-d", "-aec", "HVTEST", "127.0.0.1", str(listening.port), str(path)],
+            [storescu, "-d", "-aec", "HVTEST", "127.0.0.1", str(listening.port), str(path)],
             capture_output=True,
             text=True,
             env={**os.environ, "TCP_NODELAY": "1"},
