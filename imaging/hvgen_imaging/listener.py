@@ -41,7 +41,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from healthvault.client import HealthVaultClient
 
@@ -61,6 +61,20 @@ MIN_FREE_BYTES = 256 * 1024**2
 
 # Received data sets go to a temporary file as they arrive, not to memory.
 _config.STORE_RECV_CHUNKED_DATASET = True
+
+
+class _HeldRequestHandler(RequestHandler):
+    """pynetdicom's handler, returning only when the association it started has ended.
+
+    pynetdicom runs each association in a thread of its own and returns from ``handle`` at
+    once; a peer's connection count must last as long as the association, not its start.
+    """
+
+    def handle(self) -> None:
+        assoc = self._create_association()
+        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+        assoc.start()
+        assoc.join()
 
 
 class _PeerLimitedServer(ThreadedAssociationServer):
@@ -164,7 +178,12 @@ class Listener:
             (evt.EVT_RELEASED, self._on_close),
         ]
         server_class = type("PeerLimitedServer", (_PeerLimitedServer,), {"max_per_peer": self.max_per_peer})
-        server = ae.make_server((self.host, self.port), evt_handlers=handlers, server_class=server_class)
+        server = ae.make_server(
+            (self.host, self.port),
+            evt_handlers=handlers,
+            server_class=server_class,
+            request_handler=_HeldRequestHandler,
+        )
         ae._servers.append(server)
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
         self._server = server
@@ -176,7 +195,10 @@ class Listener:
         if self._server is not None:
             self._server.shutdown()
             for assoc in self._server.active_associations:  # what they acknowledged is handed on
-                assoc.abort()
+                if assoc.is_established:
+                    assoc.abort()
+                else:  # still waiting for an association request: no A-ABORT in that state, just close
+                    assoc.kill()
         self.uploader.stop()
 
     def _association(self, event: Any) -> _Association:
