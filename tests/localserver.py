@@ -80,7 +80,7 @@ class RunningServer:
             [
                 sys.executable,
                 "-m",
-                "hvgen",
+                "hvgen_cli",
                 "serve",
                 "--data",
                 str(self.data),

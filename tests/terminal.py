@@ -66,7 +66,7 @@ def in_terminal(
     if columns:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
     process = subprocess.Popen(
-        [sys.executable, "-m", "hvgen", *args],
+        [sys.executable, "-m", "hvgen_cli", *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -114,7 +114,7 @@ def interrupted_in_terminal(
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
     process = subprocess.Popen(
-        ["setsid", "--ctty", sys.executable, "-m", "hvgen", *args],
+        ["setsid", "--ctty", sys.executable, "-m", "hvgen_cli", *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -154,7 +154,7 @@ def interrupted_in_terminal(
 def piped(args: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 120) -> Run:
     """``hvgen ARGS`` with stdout and stderr piped (not a terminal), stdin closed."""
     done = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args],
+        [sys.executable, "-m", "hvgen_cli", *args],
         capture_output=True,
         env=env,
         cwd=cwd,
@@ -170,7 +170,7 @@ def invoke(args: list[str], env: dict[str, str]) -> Run:
     seen a traceback."""
     from click.testing import CliRunner
 
-    from hvgen.cli import main
+    from hvgen_cli import main
 
     result = CliRunner().invoke(main, args, env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):

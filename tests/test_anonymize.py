@@ -12,7 +12,7 @@ import pydicom
 import pytest
 from click.testing import CliRunner
 
-from hvgen.cli import main
+from hvgen_cli import main
 
 from .dicomgen import StudyUids, make_study
 from .localserver import Backend, RunningServer, start_server

@@ -20,7 +20,7 @@ from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, D
 from healthvault.bindings.things.file import File
 from healthvault.client import HealthVaultClient
 from healthvault.thingquery import ThingQuery
-from hvgen.cli import main
+from hvgen_cli import main
 
 from .localserver import Backend, RunningServer
 

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from hvgen.cli import main
+from healthvault.loading import load_generated, submodule
 from hvgen.codegen.compiler import Compiler, write
 from hvgen.codegen.schemaset import SchemaSetError
-from hvgen.loading import load_generated, submodule
+from hvgen_cli import main
 
 from .conftest import REFERENCE, ROOT
 

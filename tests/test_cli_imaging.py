@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from healthvault import crypto
-from hvgen.cli import main
+from hvgen_cli import main
 from hvgen_imaging import dicom, study
 
 from .dicomgen import make_study, pydicom_file

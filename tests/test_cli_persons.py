@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hvgen.cli import main
+from hvgen_cli import main
 
 from .localserver import Backend
 

@@ -246,7 +246,7 @@ def test_bare_root_in_another_namespace_is_kept_raw_not_refused(document: bytes)
         assert codec.write_document(codec.read_document(document)) == document
     from click.testing import CliRunner
 
-    from hvgen.cli import main
+    from hvgen_cli import main
 
     result = CliRunner().invoke(main, ["roundtrip", "-"], input=document)
     assert result.exit_code == 0, result.output

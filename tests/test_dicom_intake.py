@@ -64,7 +64,7 @@ def rejected(base: Path) -> dict:
 
 def cli_local(base: Path, *args: str) -> tuple[int, str]:
     run = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args],
+        [sys.executable, "-m", "hvgen_cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "XDG_CACHE_HOME": str(base / "cache")},

@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from click.testing import CliRunner
 
-from hvgen.cli import main
+from hvgen_cli import main
 
 from .dicomgen import make_study
 from .localserver import Backend, RunningServer, start_server
@@ -47,7 +47,7 @@ class Listening:
         self.out, self.err = base / "listen.out", base / "listen.err"
         env = {**os.environ, "HVGEN_PROFILE": str(server.profile_path), "XDG_CACHE_HOME": str(base / "cache")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hvgen", "dicom", "listen", "--port", "0", *options],
+            [sys.executable, "-m", "hvgen_cli", "dicom", "listen", "--port", "0", *options],
             stdout=open(self.out, "w"),
             stderr=open(self.err, "w"),
             env=env,

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from hvgen.cli import main
+from hvgen_cli import main
 
 from .dicomgen import make_study
 from .localserver import Backend, RunningServer, environment, start_server

@@ -10,9 +10,9 @@ from uuid import UUID
 import pytest
 from click.testing import CliRunner
 
-from hvgen.cli import main
 from hvgen.codegen.compiler import Compiler
 from hvgen.codegen.schemaset import SchemaError, SchemaSet, SchemaSetError
+from hvgen_cli import main
 
 from .conftest import ROOT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hvgen.cli import main
+from hvgen_cli import main
 
 from .conftest import GOLDEN, REFERENCE, SEEDS, needs_seeds
 from .xmlcompare import compare

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from healthvault import codec, safexml
 from healthvault.errors import HealthVaultXmlError
-from hvgen.cli import main
+from hvgen_cli import main
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -17,7 +17,7 @@ from healthvault import codec, crypto, safexml, validation
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.client import HealthVaultTransportError
-from hvgen.cli import main
+from hvgen_cli import main
 from hvgen_imaging import dicom, study, workflow
 
 from .dicomgen import StudyUids, make_study

@@ -73,7 +73,7 @@ class ActionUrl:
 
 def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args, *server.store_args],
+        [sys.executable, "-m", "hvgen_cli", *args, *server.store_args],
         input=stdin,
         capture_output=True,
         text=True,

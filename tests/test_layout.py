@@ -20,6 +20,7 @@ PACKAGES = {
     "runtime": "healthvault",
     "imaging/hvgen_imaging": "hvgen_imaging",
     "generator/hvgen": "hvgen",
+    "cli/hvgen_cli": "hvgen_cli",
 }
 
 

@@ -16,7 +16,7 @@ from healthvault import methods
 from healthvault.bindings.methods.method_pickupconnectpackage import Info as PickUp
 from healthvault.bindings.thing import BlobPayload
 from healthvault.client import ThingQuery
-from hvgen.cli import main
+from hvgen_cli import main
 from hvgen_server.config import ServerConfig
 from hvgen_server.migration import MigrationError, migrate
 

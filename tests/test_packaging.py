@@ -78,7 +78,7 @@ def cli_blocked(blocked: list[str], *args: str, cwd: Path | None = None) -> subp
         blocked,
         f"""
         sys.argv = ["hvgen", *{list(args)!r}]
-        from hvgen.cli import main
+        from hvgen_cli import main
         main()
         """,
         cwd=cwd,
@@ -133,7 +133,11 @@ def test_generate_from_the_checkout_finds_the_checkout_from_anywhere(tmp_path: P
     """An editable install compiles the checkout into its generated/, whatever the current folder."""
     for cwd in (ROOT, tmp_path):
         result = subprocess.run(
-            [sys.executable, "-m", "hvgen", "generate", "--check"], capture_output=True, text=True, cwd=cwd, timeout=300
+            [sys.executable, "-m", "hvgen_cli", "generate", "--check"],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr
         assert "up to date" in result.stdout
@@ -143,7 +147,7 @@ def test_generate_from_the_checkout_finds_the_checkout_from_anywhere(tmp_path: P
 def test_generate_compiles_the_runtime_it_is_given(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from hvgen.cli import main
+    from hvgen_cli import main
 
     runtime = tmp_path / "runtime"
     shutil.copytree(ROOT / "runtime", runtime)
@@ -174,7 +178,7 @@ def _copy_sources(dest: Path) -> None:
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
-    for name in ("generator", "generated", "server", "imaging", "xsd", "templates", "runtime"):
+    for name in ("generator", "generated", "server", "imaging", "cli", "xsd", "templates", "runtime"):
         shutil.copytree(ROOT / name, dest / name, ignore=skip)
 
 
@@ -201,6 +205,7 @@ def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path)
         ("generator", ""),
         ("server", ""),
         ("imaging", ""),
+        ("cli", ""),
         ("xsd", "hvgen/data/xsd/"),
         ("templates", "hvgen/data/templates/"),
         ("runtime", "hvgen/data/runtime/"),

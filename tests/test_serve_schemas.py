@@ -19,7 +19,7 @@ from uuid import UUID
 import pytest
 from lxml import etree
 
-from hvgen.loading import load_generated, submodule
+from healthvault.loading import load_generated, submodule
 
 from .conftest import REFERENCE
 from .foreign import Application, ForeignClient
@@ -164,7 +164,7 @@ def test_built_in_types_still_come_from_healthvault(taught: RunningServer) -> No
 
 def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hvgen", "serve", "--no-profile", "--init-only", *args],
+        [sys.executable, "-m", "hvgen_cli", "serve", "--no-profile", "--init-only", *args],
         capture_output=True,
         text=True,
         timeout=600,

@@ -339,7 +339,7 @@ def test_instances_starting_at_once_on_a_new_store_agree(shared: Backend, tmp_pa
             [
                 sys.executable,
                 "-m",
-                "hvgen",
+                "hvgen_cli",
                 "serve",
                 "--init-only",
                 "--data",

@@ -18,7 +18,7 @@ from lxml import etree
 
 from healthvault import blobhash, blobs, codec, crypto, signing, status, verification, wire
 from healthvault.bindings.thing import BlobPayload, BlobPayloadItem, Common, Thing2
-from hvgen.cli import main
+from hvgen_cli import main
 
 from . import w3c_verifier
 from .test_server import study

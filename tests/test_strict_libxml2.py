@@ -355,8 +355,8 @@ NILS_XSD = """<?xml version="1.0" encoding="utf-8"?>
 @pytest.fixture(scope="module")
 def nils(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A package generated from a schema with nillable elements of every kind."""
+    from healthvault.loading import load_generated
     from hvgen.codegen.compiler import Compiler, write
-    from hvgen.loading import load_generated
 
     from .conftest import ROOT
 
@@ -368,7 +368,7 @@ def nils(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_xsi_nil_agrees_with_libxml2(nils: Any) -> None:
-    from hvgen.loading import submodule
+    from healthvault.loading import submodule
 
     from .xmlstrategies import mutated_roots
 
@@ -408,7 +408,7 @@ def test_xsi_nil_agrees_with_libxml2(nils: Any) -> None:
 
 
 def test_a_nilled_value_reads_as_none_and_a_value_set_drops_the_nil(nils: Any) -> None:
-    from hvgen.loading import submodule
+    from healthvault.loading import submodule
 
     binder, binding = submodule(nils, "binder"), submodule(nils, "binding")
     cls = submodule(nils, "bindings.nils").Record

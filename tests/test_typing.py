@@ -25,6 +25,7 @@ def test_mypy_strict_clean(tmp_path: object) -> None:
             "generator/hvgen",
             "server/hvgen_server",
             "imaging/hvgen_imaging",
+            "cli/hvgen_cli",
             "tests",
             "bench",
         ],

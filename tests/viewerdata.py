@@ -36,7 +36,7 @@ MARKUP = '<script>alert("x")</script> & <b>co</b>'
 def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
     """An hvgen command on the server's store folder; its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "hvgen", *args, *server.store_args],
+        [sys.executable, "-m", "hvgen_cli", *args, *server.store_args],
         input=stdin,
         capture_output=True,
         text=True,

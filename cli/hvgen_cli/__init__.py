@@ -1,16 +1,18 @@
-"""The ``hvgen`` command line.
+"""The ``hvgen`` command line (``hvgen``, or ``python -m hvgen_cli``).
 
-One module per command group; the commands parse options, call the
-library (``healthvault``, ``hvgen.codegen``, ``hvgen_server``,
-``hvgen_imaging``) and print. Commands whose library needs an optional
-extra say which one to install when it is missing.
+The top layer: one module per command group; the commands parse options,
+call the libraries (``healthvault``, the build step ``hvgen``,
+``hvgen_server``, ``hvgen_imaging``) and print. Nothing imports this
+package. Commands whose library needs an optional extra say which one to
+install when it is missing, and import it only when they run.
 """
 
 from __future__ import annotations
 
 import click
 
-from .. import __version__
+from hvgen import __version__
+
 from . import (
     app,
     bearer,

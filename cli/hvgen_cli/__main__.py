@@ -1,5 +1,5 @@
-"""``python -m hvgen``: the hvgen command line."""
+"""``python -m hvgen_cli``: the hvgen command line."""
 
-from .cli import main
+from . import main
 
 main()

@@ -94,13 +94,13 @@ def generate(
       hvgen generate --xsd ../other/xsd --out /tmp/out --package otherpkg
       hvgen generate --xsd catalog/xsd --out /tmp/out --package hvcat
     """
-    from ..sources import SourcesNotFound, locate
+    from hvgen.sources import SourcesNotFound, locate
 
     with needs_extra("generate"):
         from jinja2 import TemplateError
 
-        from ..codegen.compiler import Compiler, drift, write
-        from ..codegen.schemaset import SchemaError, SchemaSetError
+        from hvgen.codegen.compiler import Compiler, drift, write
+        from hvgen.codegen.schemaset import SchemaError, SchemaSetError
 
     if None in (xsd_dir, templates_dir, runtime_dir, out_dir):
         try:

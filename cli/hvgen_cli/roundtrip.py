@@ -65,7 +65,7 @@ def roundtrip(
       hvgen roundtrip --bindings /tmp/cat/hvcat weight.xml
     """
     if bindings_dir is not None:
-        from ..loading import NotAGeneratedPackage, load_generated, submodule
+        from healthvault.loading import NotAGeneratedPackage, load_generated, submodule
 
         try:
             package = load_generated(bindings_dir)

@@ -413,7 +413,7 @@ def _compile_schemas(folders: tuple[Path, ...], data_dir: Path) -> list[Path]:
     with needs_extra("generate"):
         import xsdata  # noqa: F401  (the build step compiles the folder)
 
-        from ..schemapackages import SchemaFolderError, compile_for_server
+        from hvgen.schemapackages import SchemaFolderError, compile_for_server
     packages = []
     for folder in folders:
         click.echo(f"Compiling the schemas in {folder} ...", err=True)

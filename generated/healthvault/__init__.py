@@ -19,6 +19,7 @@ Modules:
     fields                  Field descriptors of the binding classes
     filemodes               Files only their owner may read: stores, keys, blob bytes, spools, journals
     lexical                 The lexical forms of XML Schema's built-in simple types
+    loading                 Use a package that ``hvgen generate`` produced, from its folder
     methods                 The platform methods this package's schemas define
     profile                 Client profiles: where the platform is and who the application is
     prolog                  What a document holds around its root element

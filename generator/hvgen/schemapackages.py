@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .loading import load_generated, submodule
+from healthvault.loading import load_generated, submodule
+
 from .sources import locate
 
 #: Name of the package each schema folder is compiled into.

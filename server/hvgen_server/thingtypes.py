@@ -29,7 +29,7 @@ from lxml import etree
 
 import healthvault
 from healthvault.errors import HealthVaultXmlError
-from hvgen.loading import load_generated, submodule
+from healthvault.loading import load_generated, submodule
 
 
 class SchemaPackageError(Exception):
