@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from .errors import HealthVaultError
+
 INFO_HASH_ALGORITHM = "SHA256"
 HMAC_ALGORITHM = "HMACSHA256"
 
@@ -50,7 +52,7 @@ HMAC_DIGESTS: dict[str, str] = {
 _WHITESPACE = b" \t\r\n"
 
 
-class UnsupportedAlgorithm(ValueError):
+class UnsupportedAlgorithm(HealthVaultError, ValueError):
     """An algorithm name that is not in :data:`DIGESTS` or :data:`HMAC_DIGESTS`."""
 
 

@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .errors import HealthVaultError
 
-class NotAGeneratedPackage(Exception):
+
+class NotAGeneratedPackage(HealthVaultError):
     """The folder is not a package that ``hvgen generate`` produced."""
 
 

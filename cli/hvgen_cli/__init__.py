@@ -5,6 +5,10 @@ call the libraries (``healthvault``, the build step ``hvgen``,
 ``hvgen_server``, ``hvgen_imaging``) and print. Nothing imports this
 package. Commands whose library needs an optional extra say which one to
 install when it is missing, and import it only when they run.
+
+Exceptions: none of its own. Commands turn the libraries' errors into one
+line (``click.ClickException``); ``failures.py`` does the same for any a
+command lets through.
 """
 
 from __future__ import annotations

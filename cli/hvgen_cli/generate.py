@@ -100,7 +100,7 @@ def generate(
         from jinja2 import TemplateError
 
         from hvgen.codegen.compiler import Compiler, drift, write
-        from hvgen.codegen.schemaset import SchemaError, SchemaSetError
+        from hvgen.errors import SchemaError, SchemaSetError
 
     if None in (xsd_dir, templates_dir, runtime_dir, out_dir):
         try:

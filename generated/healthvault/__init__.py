@@ -15,7 +15,7 @@ Modules:
     codec                   Read and write things, data-xml roots and method envelopes
     connectpackage          Drop-off and pick-up packages: the encryption of connect packages
     crypto                  Hashes, HMACs, base64 and application credentials used by the method envelopes
-    errors                  Exceptions raised by the healthvault runtime
+    errors                  The root of the runtime's exceptions, and its XML errors
     fields                  Field descriptors of the binding classes
     filemodes               Files only their owner may read: stores, keys, blob bytes, spools, journals
     lexical                 The lexical forms of XML Schema's built-in simple types
@@ -30,7 +30,8 @@ Modules:
     safexml                 Safe XML parsing for everything this package reads
     schema                  What the schema set defines that the runtime uses
     signing                 Signing things (HVSignatureMethod2)
-    status                  Platform status codes and the exceptions that carry them
+    status                  The exceptions that carry platform status codes
+    statuscodes             Platform status codes: the number of every status a response can carry, and what it means
     thingquery              GetThings queries: which things, and which of their sections
     transfer                Local files to the platform and back
     validation              Validate data-xml against its thing type's schema

@@ -1,10 +1,14 @@
-"""Exceptions raised by the healthvault runtime."""
+"""The root of the runtime's exceptions, and its XML errors.
+
+Everything the runtime raises on purpose derives from
+:class:`HealthVaultError`; the package docstring draws the whole tree.
+"""
 
 from __future__ import annotations
 
 
 class HealthVaultError(Exception):
-    """Base class of every error this package raises."""
+    """Base class of every error this package raises on purpose."""
 
 
 class HealthVaultXmlError(HealthVaultError, ValueError):

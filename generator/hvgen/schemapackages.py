@@ -17,13 +17,14 @@ from pathlib import Path
 
 from healthvault.loading import load_generated, submodule
 
+from .errors import GeneratorError
 from .sources import locate
 
 #: Name of the package each schema folder is compiled into.
 PACKAGE = "hvschemas"
 
 
-class SchemaFolderError(Exception):
+class SchemaFolderError(GeneratorError):
     """A schema folder could not be compiled at all."""
 
 
@@ -55,7 +56,7 @@ def compile_for_server(xsd_dir: Path, data_dir: Path) -> CompiledSchemas:
             result does not load.
     """
     from .codegen.compiler import Compiler, drift, write
-    from .codegen.schemaset import SchemaError
+    from .errors import SchemaError
 
     if not xsd_dir.is_dir():
         raise SchemaFolderError(f"{xsd_dir} is not a folder")

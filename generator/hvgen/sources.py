@@ -16,10 +16,12 @@ from importlib import metadata, resources
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .errors import GeneratorError
+
 INPUTS = ("xsd", "templates", "runtime")
 
 
-class SourcesNotFound(Exception):
+class SourcesNotFound(GeneratorError):
     """Neither shipped package data nor a source checkout was found."""
 
 

@@ -32,6 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from .anonymize import Anonymizer
+from .errors import ImagingError
 from .inflate import InflateError, inflated_copy, is_deflated
 
 __all__ = ["MAX_HEADER", "Deidentified", "InflateError", "RangeSource", "TooLarge", "Unsupported", "deidentify"]
@@ -46,11 +47,11 @@ _ITEM, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 
 
-class TooLarge(ValueError):
+class TooLarge(ImagingError, ValueError):
     """A file whose header cannot be de-identified within the memory allowed."""
 
 
-class Unsupported(ValueError):
+class Unsupported(ImagingError, ValueError):
     """A file whose encoding this module cannot copy through."""
 
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .errors import ImagingError
+
 #: Decodes running at once in one process.
 DECODES = 2
 #: Bytes all running decodes may hold together.
@@ -24,7 +26,7 @@ BUDGET_BYTES = 512 * 1024**2
 WAIT_SECONDS = 120.0
 
 
-class OverBudget(Exception):
+class OverBudget(ImagingError):
     """The memory a decode needs cannot be had now."""
 
 

@@ -25,9 +25,10 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from healthvault.errors import HealthVaultError
 
 from . import inflate, notes
+from .errors import ImagingError
 
 
-class ScanError(HealthVaultError):
+class ScanError(ImagingError, HealthVaultError):
     """A folder that cannot be scanned at all."""
 
 
@@ -44,6 +45,8 @@ class DicomImage:
 
 @dataclass
 class DicomSeries:
+    """The images of one series (Series Instance UID) found by a scan."""
+
     uid: str
     images: list[DicomImage] = field(default_factory=list)
 
@@ -54,6 +57,8 @@ class DicomSeries:
 
 @dataclass
 class DicomStudy:
+    """The series of one study (Study Instance UID) found by a scan."""
+
     uid: str
     series: list[DicomSeries] = field(default_factory=list)
 

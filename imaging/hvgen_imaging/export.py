@@ -47,6 +47,8 @@ class ZipEntry:
 
 @dataclass
 class ZipResult:
+    """What :func:`write_zip` wrote: how many files and bytes, and whether de-identified."""
+
     files: int = 0
     bytes: int = 0
     anonymized: bool = False

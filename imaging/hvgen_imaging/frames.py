@@ -48,6 +48,8 @@ from pydicom.uid import (
     JPEGExtended12Bit,
 )
 
+from .errors import ImagingError
+
 __all__ = ["get_frame"]  # re-exported: the frame of encapsulated pixel data
 
 #: The largest frame decoded at full resolution (rows × columns × samples × bytes per sample).
@@ -62,7 +64,7 @@ J2K = {JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K}
 _PIXEL_DATA = 0x7FE00010
 
 
-class FrameError(Exception):
+class FrameError(ImagingError):
     """Why the frame cannot be shown."""
 
 

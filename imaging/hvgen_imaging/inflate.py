@@ -28,12 +28,14 @@ from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
+from .errors import ImagingError
+
 #: The largest data set a deflated file may inflate to (written to a temporary file, not held in memory).
 MAX_INFLATED_BYTES = 4 * 1024**3
 _CHUNK = 1024 * 1024
 
 
-class InflateError(Exception):
+class InflateError(ImagingError):
     """A deflated data set that cannot be inflated (damaged, or larger than the limit)."""
 
 

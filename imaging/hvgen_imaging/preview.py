@@ -42,6 +42,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from . import frames, inflate
 from .budget import BUDGET
+from .errors import ImagingError
 from .notes import one_line
 
 PREVIEW_MIN_SIDE = 500
@@ -72,12 +73,14 @@ _FRAME_MACROS = {
 }
 
 
-class PreviewError(Exception):
+class PreviewError(ImagingError):
     """Why an image gets no preview."""
 
 
 @dataclass
 class Preview:
+    """A JPEG preview of one image: its blob name, bytes, size, and what was noticed making it."""
+
     name: str
     data: bytes
     width: int

@@ -15,8 +15,10 @@ from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.errors import HealthVaultError
 
+from .errors import ImagingError
 
-class StudyError(HealthVaultError):
+
+class StudyError(ImagingError, HealthVaultError):
     """A study operation that cannot be done (unknown study, last series...)."""
 
 
@@ -67,6 +69,8 @@ class StudySummary:
 
 @dataclass
 class ImageDetails:
+    """One image of a stored study: its blob name and size."""
+
     name: str
     bytes: int
     #: Blob name of the image's preview, if it has one.
@@ -75,6 +79,8 @@ class ImageDetails:
 
 @dataclass
 class SeriesDetails:
+    """One series of a stored study, as the study thing describes it, with its images."""
+
     series_uid: str | None
     description: str | None
     modality: str | None

@@ -1,31 +1,63 @@
 """The local platform server: the HealthVault XML API on one machine.
 
-Starlette + uvicorn for HTTP, SQLite (WAL) for things, versions and
-sessions, a folder for blob bytes. Start it with ``hvgen serve``.
+Starlette + uvicorn for HTTP; a store for things, versions and sessions
+(SQLite, or PostgreSQL shared by several servers); blob bytes in a folder
+or an S3 bucket. Start it with ``hvgen serve``. It uses the runtime
+(``healthvault``) and the parts of ``hvgen_imaging`` its DICOMweb service
+and study viewer need; it never imports the build step or the command line.
 
 Modules, by job:
 
     app          HTTP: routes, request bodies, lifespan
+    connections, limits   connection counts, slow clients, bounds on bodies
+    headers      security headers of pages, attachments and everything else
+    streaming    blob upload and download over plain HTTP
     dispatch     the table of offered methods; request bytes to response bytes
+    answers      a method's work as a whole response (status 0 or the status raised)
     auth         request timing, integrity, sessions, persons, record access
     freshness    msg-time windows, and what a second copy of a request gets
     context      the server's state (Platform) and one request's Context
     methods/     one module per method family (sessions, things, query,
-                 blobs, packages, persons, service)
+                 blobs, packages, persons, service, appinfo, thingtype,
+                 dicomweb, viewer)
+    dicomweb/    DICOMweb (QIDO-RS, WADO-RS, STOW-RS) for a bearer token's record
+    viewer/      the study viewer's pages
     shell        the sign-in and authorization pages (/redirect.aspx, /signin)
     websession   a signed-in browser (session cookie, CSRF, origin checks) for any page
     signins      sign-in attempts counted per client and login, device cookies
-    headers      security headers of pages, attachments and everything else
     sessionseal  applications' sessions as stored: sealed with the server key
     passwords    persons' passwords as scrypt hashes
-    streaming    blob upload and download over plain HTTP
-    sweeper      removal of abandoned uploads and orphan blob bytes
-    store/       the store interfaces, the SQLite backend, blob bytes on disk
-    thingxml     stored thing XML: platform-owned fields, sections, XPath
     tokens       signed, expiring blob URL tokens
+    thingxml     stored thing XML: platform-owned fields, sections, layouts
+    xpathfilter  GetThings XPath filters of bounded cost
+    thingtypes   the thing types accepted (healthvault's and ``--schemas``')
+    pickup, studymerge   picking up connect packages; a study met again
+    store/       the store interfaces, the SQLite and PostgreSQL backends, blob bytes
+    backends     the configured store and blob bytes backend
+    migration    ``hvgen migrate``: a store moved to another backend
+    sweeper      removal of abandoned uploads and orphan blob bytes
     bootstrap    first run: store, key, application, first person, record
     config       settings
-    errors       PlatformError, answered with a status code
+    errors       the exceptions below
+
+Exceptions: everything the server raises on purpose derives from one root
+(each class with the module defining it, and a second base callers may catch)::
+
+    ServerError             errors
+    ├── BearerError         dicomweb.bearer
+    ├── BlobStoreError      store.s3files, also OSError
+    ├── Conflict            store.base
+    ├── DicomWebError       dicomweb.media
+    ├── MigrationError      migration
+    ├── PasswordError       passwords, also ValueError
+    ├── PlatformError       errors, also HealthVaultStatusError
+    │   ├── BlobHttpError   streaming
+    │   └── Busy            limits
+    ├── Refused             viewer.pages
+    ├── SchemaPackageError  thingtypes
+    ├── SignInFirst         viewer.pages
+    ├── StoreError          store.errors
+    └── TokenError          tokens
 
 The envelope, its integrity checks and response writing are the runtime's
 (:mod:`healthvault.protocol`), shared with clients.

@@ -35,6 +35,7 @@ from healthvault.profile import Profile
 from . import passwords
 from .backends import open_blob_files, open_store
 from .config import ServerConfig
+from .errors import ServerError
 from .store import Store, Transaction
 from .store.rows import Person
 
@@ -117,7 +118,7 @@ def add_application(store: Store, app_dir: Path, name: str) -> tuple[str, Path, 
     return app_id, key_path, cert_path
 
 
-class _Taken(Exception):
+class _Taken(ServerError):
     """Another server process recorded the application first."""
 
 

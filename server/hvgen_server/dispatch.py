@@ -21,9 +21,10 @@ from healthvault.protocol import write_ok, write_status
 from healthvault.receiving import receive_request
 from healthvault.status import HealthVaultStatusError, StatusCode
 
+from .answers import as_response
 from .auth import Access, authenticate, check_session
 from .context import Context, Platform
-from .errors import PlatformError, as_response
+from .errors import PlatformError
 from .freshness import Replay, answered, check_timing, remember
 from .limits import xml_limits
 from .methods.appinfo import get_application_info

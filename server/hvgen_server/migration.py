@@ -35,6 +35,7 @@ from .backends import open_blob_files, open_store
 from .bootstrap import APP_CERT, APP_KEY, FILE_MODES, TOKEN_KEY, write_app_files
 from .config import ServerConfig
 from .dicomweb.gateway import GATEWAY_CERT, GATEWAY_KEY
+from .errors import ServerError
 from .store import BlobFiles, Store
 from .store.base import POSITION, TABLES, Row
 from .store.rows import RECORD_BLOB, UPLOADING
@@ -50,7 +51,7 @@ INTERNAL = ("sqlite_sequence", "sqlite_stat1")
 Progress = Callable[[str, int, int | None], None]
 
 
-class MigrationError(Exception):
+class MigrationError(ServerError):
     """The migration cannot go on (a message for people)."""
 
 

@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import secrets
 
+from .errors import ServerError
+
 #: CPU/memory cost (16 MiB with r=8), block size and parallelism.
 N, R, P = 2**14, 8, 1
 _KEY_BYTES = 32
@@ -24,7 +26,7 @@ _MAX_MEMORY = 64 * 1024 * 1024
 MIN_LENGTH = 8
 
 
-class PasswordError(ValueError):
+class PasswordError(ServerError, ValueError):
     """A password that may not be used (too short, too long)."""
 
 

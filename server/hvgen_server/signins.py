@@ -38,6 +38,7 @@ from starlette.responses import Response
 
 from . import passwords
 from .context import Platform
+from .errors import ServerError
 from .store.rows import Person
 
 #: Failed sign-ins of one login from one client within FAILURE_WINDOW seconds
@@ -51,7 +52,7 @@ DEVICE_COOKIE = "hvgen_device"
 DEVICE_TTL = 180 * 24 * 3600
 
 
-class _Refused(Exception):
+class _Refused(ServerError):
     """A limit is reached: nothing of the attempt is kept."""
 
     def __init__(self, message: str) -> None:

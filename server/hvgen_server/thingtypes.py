@@ -31,8 +31,10 @@ import healthvault
 from healthvault.errors import HealthVaultXmlError
 from healthvault.loading import load_generated, submodule
 
+from .errors import ServerError
 
-class SchemaPackageError(Exception):
+
+class SchemaPackageError(ServerError):
     """A schema package given to the server cannot be used."""
 
 

@@ -21,8 +21,10 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .errors import ServerError
 
-class TokenError(Exception):
+
+class TokenError(ServerError):
     """A token that is malformed, forged or expired."""
 
     def __init__(self, message: str, expired: bool = False) -> None:

@@ -38,10 +38,12 @@ from xsdata.models.mixins import ElementBase
 from xsdata.models.xsd import Schema
 from xsdata.utils import collections
 
+from ..errors import SchemaError, SchemaProblem, SchemaSetError
 from ..sources import SourcesNotFound, locate
 from . import bindings, docs, formatting, outputcache, runtime
 from .formatting import LINE_LENGTH
-from .schemaset import XML_NS, XMLDSIG_NS, SchemaError, SchemaFile, SchemaProblem, SchemaSet, SchemaSetError
+from .schemafile import XML_NS, XMLDSIG_NS, SchemaFile
+from .schemaset import SchemaSet
 from .symbols import METHODS_NS, RESPONSE_NS, Symbol, ThingTypeSymbol, method_infos, method_specs
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin
 
-from .schemaset import SchemaError
+from ..errors import SchemaError
 
 LINE_LENGTH = 88
 

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..errors import ServerError
+
 #: Lifetime of a token when none is asked for, and the longest one given.
 DEFAULT_TTL = 3600
 MAX_TTL = 30 * 24 * 3600
 
 
-class BearerError(Exception):
+class BearerError(ServerError):
     """A token that is missing, malformed, forged or expired."""
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import ServerError
+
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 MULTIPART = "multipart/related"
 
 
-class DicomWebError(Exception):
+class DicomWebError(ServerError):
     """A request answered with an HTTP error status and a message saying what was wrong."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:

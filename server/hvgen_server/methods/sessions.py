@@ -37,8 +37,9 @@ from healthvault.schema import (
 from healthvault.status import StatusCode
 
 from .. import sessionseal
+from ..answers import as_response
 from ..context import Context
-from ..errors import PlatformError, as_response
+from ..errors import PlatformError
 from ..freshness import answered, span
 from ..store.rows import Application, SessionRow
 

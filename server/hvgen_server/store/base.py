@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..errors import ServerError
 from .rows import Application, Person, PersonToken, RecordRow, SessionRow
 from .tables import (
     AlternateIdTable,
@@ -48,7 +49,7 @@ from .tables import (
 )
 
 
-class Conflict(Exception):
+class Conflict(ServerError):
     """A write transaction lost to a concurrent one and was rolled back;
     doing it again may succeed."""
 

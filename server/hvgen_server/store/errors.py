@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import ServerError
 
-class StoreError(Exception):
+
+class StoreError(ServerError):
     """The store cannot be opened or used as configured (a message for people)."""

@@ -40,6 +40,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from ..errors import ServerError
 from .errors import StoreError
 from .files import READ_SIZE, BlobFiles
 
@@ -52,7 +53,7 @@ MAX_PARTS = 10_000
 READ_WINDOW = 32 * MIB
 
 
-class BlobStoreError(OSError):
+class BlobStoreError(ServerError, OSError):
     """The object store failed or refused a request (answered as a storage error)."""
 
 

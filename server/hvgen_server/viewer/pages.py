@@ -38,6 +38,7 @@ from starlette.templating import Jinja2Templates
 
 from .. import websession
 from ..context import Platform
+from ..errors import ServerError
 from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
 from ..store.rows import RecordRow
 from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_token, keep_csrf
@@ -67,7 +68,7 @@ templates.env.filters.update(
 PAGE_HEADERS = page_headers()
 
 
-class Refused(Exception):
+class Refused(ServerError):
     """A request the viewer answers with an error page."""
 
     def __init__(self, status: int, heading: str, message: str) -> None:
@@ -75,7 +76,7 @@ class Refused(Exception):
         self.status, self.heading, self.message = status, heading, message
 
 
-class SignInFirst(Exception):
+class SignInFirst(ServerError):
     """Nobody is signed in on this browser."""
 
 
