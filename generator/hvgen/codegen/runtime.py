@@ -8,7 +8,8 @@ The runtime has two kinds of modules:
   schema name), and optional ones in ``OPTIONAL_SCHEMA_CLASSES``;
 * templates (``templates/runtime/*.py.jinja2``) for what derives from the
   schema set: the ``schema`` module itself, the method table, the package
-  docstring. A template that needs schema classes says so with
+  docstring and public names (with the tree of the kept modules'
+  exceptions, :mod:`.exceptiontree`). A template that needs schema classes says so with
   ``{% set requires = "QNAME ..." %}``.
 
 A module whose schema classes are missing is left out, and so is every
@@ -25,7 +26,8 @@ from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
-from .schemaset import SchemaError
+from ..errors import SchemaError
+from .exceptiontree import draw
 
 #: Modules of a generated package that no runtime part provides.
 GENERATED = frozenset({"bindings", "schema"})
@@ -197,6 +199,8 @@ def assemble(
             has=has,
             modules=[],
             left_out=[],
+            exception_tree=[],
+            exceptions={},
         )
         rendered = {}
         changed = False
@@ -237,6 +241,7 @@ def assemble(
         files[path] = part.text
         verbatim.add(path)
     notes = sorted(left_out.items())
+    tree = draw({p.name: p.text for p in kept})
     for name, part in rendered.items():
         text = part.text
         if name == "__init__":
@@ -247,6 +252,8 @@ def assemble(
                 has=has,
                 modules=summaries,
                 left_out=notes,
+                exception_tree=tree.lines,
+                exceptions=tree.named,
             )
             text = str(env.get_template("__init__.py.jinja2").make_module(full))
         files[f"{package}/{name}.py"] = text
