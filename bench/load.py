@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from healthvault import crypto, methods, status  # noqa: E402
 from healthvault.client import HealthVaultClient, HealthVaultTransportError, ThingQuery  # noqa: E402
 from healthvault.schema import GetThings3Params, PutThings2Params
+from tests.blobdata import file_thing  # noqa: E402
 from tests.localserver import RunningServer, start_server  # noqa: E402
-from tests.test_blobs import file_thing  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
 
 

@@ -34,9 +34,9 @@ from healthvault import blobs  # noqa: E402
 from healthvault.bindings.thing import BlobPayload  # noqa: E402
 from healthvault.client import HealthVaultClient, ThingQuery  # noqa: E402
 from tests.bigblob import generated  # noqa: E402
+from tests.blobdata import file_thing  # noqa: E402
 from tests.engines import Engines  # noqa: E402
 from tests.localserver import EMBEDDED, Backend, RunningServer, start_server  # noqa: E402
-from tests.test_blobs import file_thing  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
 
 CLIENTS, PROCESSES = 16, 4

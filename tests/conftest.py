@@ -100,3 +100,24 @@ def new_store(tmp_path: Path, backend: Backend) -> Iterator[Callable[[], Store]]
     yield open_one
     for store in opened:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def small_chunks(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    """A server with 2 MiB chunks, a 40 MiB blob limit and 1000-byte inline
+    blobs, started once for the test session (per backend)."""
+    from .blobdata import CHUNK, MIB
+    from .localserver import start_server
+
+    server = start_server(
+        tmp_path_factory.mktemp("blobs"),
+        "--chunk-size",
+        str(CHUNK),
+        "--max-blob-size",
+        str(40 * MIB),
+        "--inline-limit",
+        "1000",
+        backend=backend,
+    )
+    yield server
+    server.stop()

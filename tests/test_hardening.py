@@ -23,8 +23,8 @@ from healthvault.bindings.thing import BlobPayload, Thing2
 from healthvault.client import HealthVaultClient, ThingQuery
 from healthvault.schema import GetThings3Params, PutThings2Params
 
+from .blobdata import file_thing
 from .localserver import Backend, RunningServer, start_server
-from .test_blobs import file_thing
 from .test_server import MIS, post, study
 
 OPTIONS = (

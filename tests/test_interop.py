@@ -6,24 +6,19 @@ web server standing for the application's action URL."""
 
 from __future__ import annotations
 
-import html
-import http.server
 import re
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient, local_time, utc_time
 from .localserver import Backend, RunningServer, environment, start_server
+from .webflow import ActionUrl, hvgen, sign_in_flow
 
 STUDY = (
     "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"
@@ -31,56 +26,6 @@ STUDY = (
     "<images><image-blob-name>1.2.3.4</image-blob-name></images></series>"
     "<study-instance-uid>1.2.840.99.{n}</study-instance-uid></medical-image-study>"
 )
-
-
-class ActionUrl:
-    """The application's web site: records the query strings it is sent to,
-    and the forms posted to it (``trm=post``)."""
-
-    def __init__(self) -> None:
-        visits: list[dict[str, list[str]]] = []
-        posts: list[dict[str, list[str]]] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-                visits.append(parse_qs(urlsplit(self.path).query))
-                self.answer()
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                assert self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
-                posts.append(parse_qs(body.decode("ascii"), keep_blank_values=True))
-                self.answer()
-
-            def answer(self) -> None:
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"application page")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.visits = visits
-        self.posts = posts
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hv/action"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "hvgen_cli", *args, *server.store_args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -127,40 +72,6 @@ def other_app(platform: RunningServer, action: ActionUrl, tmp_path_factory: pyte
     )  # fmt: skip
     assert app_id in out
     return Application.load(app_id, folder / "key.pem", folder / "cert.pem")
-
-
-def hidden_fields(page: str, *names: str) -> dict[str, str]:
-    """The values of a page's hidden form fields, as a browser sends them."""
-    pattern = r'name="(' + "|".join(names) + r')" value="([^"]*)"'
-    return {name: html.unescape(value) for name, value in re.findall(pattern, page)}
-
-
-def sign_in_flow(
-    platform: RunningServer,
-    target: str,
-    app_id: str,
-    login: str,
-    password: str,
-    *,
-    extra: dict[str, str] | None = None,
-    decision: str | None = "authorize",
-    records: list[str] | None = None,
-    query: dict[str, str] | None = None,
-) -> httpx.Response:
-    """A browser: the shell redirect (``query``: more parameters next to
-    target and targetqs), the sign-in form, the authorization form if shown;
-    returns the last response."""
-    targetqs = urlencode({"appid": app_id, **(extra or {})})
-    with httpx.Client(base_url=platform.url, follow_redirects=True, timeout=30) as browser:
-        page = browser.get("/redirect.aspx", params={"target": target, "targetqs": targetqs, **(query or {})})
-        assert page.status_code == 200 and "/signin" in str(page.url), page.text
-        form = hidden_fields(page.text, "hvgen_csrf", "next")
-        page = browser.post("/signin", data={**form, "login": login, "password": password})
-        if 'action="/redirect.aspx"' in page.text and decision is not None:
-            fields = hidden_fields(page.text, "hvgen_csrf", "target", "targetqs")
-            chosen = records if records is not None else re.findall(r'name="record" value="([^"]+)"', page.text)[:1]
-            page = browser.post("/redirect.aspx", data={**fields, "decision": decision, "record": chosen})
-        return page
 
 
 # -- algorithms, forms and paths ------------------------------------------------------------------

@@ -20,8 +20,8 @@ from hvgen_cli import main
 from hvgen_server.config import ServerConfig
 from hvgen_server.migration import MigrationError, migrate
 
+from .blobdata import file_thing, pattern
 from .localserver import EMBEDDED, Backend, RunningServer, free_port, start_server
-from .test_blobs import file_thing, pattern
 from .test_hardening import create_package
 from .test_server import MIS, study
 
@@ -93,8 +93,8 @@ def fill_people(server: RunningServer, filled: dict[str, Any], base: Path) -> No
     """A person who signs in (and one who fails to), an alternate id, and a
     DICOM study indexed by a DICOMweb query; what to find again, in ``filled``."""
     from .foreign import Application, ForeignClient
-    from .test_interop import hvgen
     from .viewerdata import hidden, upload
+    from .webflow import hvgen
 
     hvgen(server, "person", "add", "alice", "--record", "Alice", "--password-stdin", stdin="alices-password\n")
     with httpx.Client(base_url=server.url, follow_redirects=False) as browser:

@@ -27,8 +27,8 @@ from healthvault.protocol import Session
 from healthvault.schema import GetThings3Params
 from hvgen_server.store.rows import SessionRow
 
+from .blobdata import file_thing
 from .localserver import Backend, RunningServer, start_server
-from .test_blobs import file_thing
 from .test_server import MIS
 from .test_web_attacks import raw_get
 

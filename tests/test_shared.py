@@ -23,8 +23,8 @@ from healthvault.bindings.thing import BlobPayload
 from healthvault.client import HealthVaultTransportError
 from hvgen_server.store.s3files import S3BlobFiles, UploadState
 
+from .blobdata import file_thing, pattern
 from .localserver import Backend, RunningServer, start_server
-from .test_blobs import file_thing, pattern
 from .test_hardening import create_package, put_request
 from .test_server import post, study
 
@@ -76,8 +76,8 @@ def test_every_instance_has_the_same_secrets_and_gateway(pair: tuple[RunningServ
     (one application, one key), a DICOMweb token, a viewer link and a
     browser signed in on one instance all work on the other."""
     from .test_dicomweb import token_of
-    from .test_interop import hvgen
     from .viewerdata import hidden
+    from .webflow import hvgen
 
     first, second = pair
     keys, certs = ([(s.data / "gateway" / name).read_bytes() for s in pair] for name in ("key.pem", "cert.pem"))

@@ -175,7 +175,7 @@ def signed_in_browser(url: str, login: str = "local", password: str = PASSWORD) 
 
 def store_blob(platform: Platform, data: bytes, content_type: str, name: str = "report") -> str:
     """The attacker's application stores a blob in Mallory's record; its download URL."""
-    from .test_blobs import file_thing
+    from .blobdata import file_thing
 
     with platform.attacker.client(platform.url, platform.attacker_record) as client:
         blobs = client.blobs(file_thing())
