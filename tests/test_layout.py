@@ -383,3 +383,19 @@ def test_one_exception_root_per_package_drawn_in_its_docstring(package: str) -> 
     classes = exception_classes(package)
     assert classes or package == "hvgen_cli"
     assert root_problems(package, classes, importlib.import_module(package).__doc__ or "") == []
+
+
+def test_the_architecture_document_shows_this_map() -> None:
+    """docs/architecture.md's tables: each package's folder, and what it may import."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = [[cell.strip().strip("`") for cell in line.strip("|").split("|")] for line in text.splitlines()]
+    folders = {row[0]: row[1] for row in rows if len(row) == 4 and row[0] in MAY_IMPORT}
+    assert folders == {package: folder for folder, package in PACKAGES.items() if folder != "runtime"} | {
+        "healthvault": "generated/healthvault"
+    }
+    allowed = {
+        row[0]: {name.strip(" `") for name in row[1].split(",")} - {"—"}
+        for row in rows
+        if len(row) == 2 and row[0] in MAY_IMPORT
+    }
+    assert allowed == MAY_IMPORT
