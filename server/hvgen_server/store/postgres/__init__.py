@@ -25,19 +25,13 @@ import psycopg
 import psycopg_pool
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, TupleRow, dict_row
 
 from ..base import Conflict, Row, Store, Transaction
 from ..errors import StoreError
-from . import copying
-from .blobs import PostgresBlobs
-from .db import Db
-from .dicomindex import PostgresDicomIndex
-from .directory import PostgresApplications, PostgresMeta, PostgresRecords, PostgresRequests, PostgresSessions
-from .packages import PostgresPackages
-from .persons import PostgresAlternateIds, PostgresPersons, PostgresPersonTokens, PostgresSignInFailures
+from ..sql import copying, tables
+from .db import PostgresDb
 from .schema import migrate
-from .things import PostgresThings
 
 #: Milliseconds a statement may run, and a writer may wait for a row lock.
 STATEMENT_TIMEOUT_MS = 60_000
@@ -103,14 +97,13 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"cannot prepare the database {redacted(url)}: {str(exc).strip()}") from None
         options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
-        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[DictRow]] = psycopg_pool.ConnectionPool(
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[TupleRow]] = psycopg_pool.ConnectionPool(
             url,
             min_size=1,
             max_size=max(1, pool_size),
             timeout=POOL_TIMEOUT,
             kwargs={
                 "autocommit": True,
-                "row_factory": dict_row,
                 "connect_timeout": CONNECT_TIMEOUT,
                 "options": options,
             },
@@ -139,28 +132,10 @@ class PostgresStore(Store):
                     time.sleep(HOLD_POLL)
                 yield
 
-    @staticmethod
-    def _tables(db: Db) -> Transaction:
-        return Transaction(
-            meta=PostgresMeta(db),
-            applications=PostgresApplications(db),
-            records=PostgresRecords(db),
-            sessions=PostgresSessions(db),
-            things=PostgresThings(db),
-            blobs=PostgresBlobs(db),
-            packages=PostgresPackages(db),
-            requests=PostgresRequests(db),
-            persons=PostgresPersons(db),
-            person_tokens=PostgresPersonTokens(db),
-            alternate_ids=PostgresAlternateIds(db),
-            dicom=PostgresDicomIndex(db),
-            sign_in_failures=PostgresSignInFailures(db),
-        )
-
     @contextmanager
-    def _unit(self, begin: str, locking: bool) -> Iterator[Db]:
+    def _unit(self, begin: str, locking: bool) -> Iterator[PostgresDb]:
         with self._pool.connection() as conn:
-            db = Db(conn, locking)
+            db = PostgresDb(conn, locking)
             conn.execute(begin.encode("ascii"))
             try:
                 yield db
@@ -178,12 +153,12 @@ class PostgresStore(Store):
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         with self._unit("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", locking=False) as db:
-            yield self._tables(db)
+            yield tables(db)
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
         with self._unit("BEGIN ISOLATION LEVEL READ COMMITTED", locking=True) as db:
-            yield self._tables(db)
+            yield tables(db)
 
     # -- copying a store ------------------------------------------------------------
 
@@ -212,7 +187,7 @@ def _first(cursor: psycopg.Cursor[DictRow]) -> object:
     return None if row is None else next(iter(row.values()))
 
 
-def _rollback(conn: psycopg.Connection[DictRow]) -> None:
+def _rollback(conn: psycopg.Connection[TupleRow]) -> None:
     """Roll back, if the connection still works (the pool drops it otherwise)."""
     try:
         conn.execute(b"ROLLBACK")

@@ -1,21 +1,47 @@
-"""One unit of work on a PostgreSQL connection, as the tables use it."""
+"""The PostgreSQL adapter: its dialect and a unit of work on a connection."""
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from psycopg.rows import DictRow, dict_row
 
-#: Rows a lazily read query fetches at a time.
+from ..sql.dialect import Db, Dialect, Tuple
+
+POSTGRES = Dialect(
+    name="PostgreSQL",
+    empty_bytes="''::bytea",
+    bytewise=' COLLATE "C"',  # whatever the database's collation
+    position="position",
+    unbounded=None,
+    no_limit=None,
+    row_locks=True,
+    returning=True,
+    arrays=True,
+    like_has_case=True,
+    distinct_list="string_agg(DISTINCT {}, ',')",
+    types={"text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "real": "DOUBLE PRECISION", "bytes": "BYTEA"},
+    tables_query="SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+)
+
+#: Rows a lazily read query fetches at a time; a query of at most this many
+#: rows (as its caller expects) is read at once.
 FETCH = 200
+EAGER_LIMIT = 500
 
 _names = itertools.count()
 
 
-class Db:
+@functools.lru_cache(maxsize=1024)
+def _query(sql: str) -> bytes:
+    """The tables' SQL as psycopg takes it: ``%s`` marks (``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s").encode("utf-8")
+
+
+class PostgresDb(Db):
     """A connection inside one transaction.
 
     In a write transaction (``locking``), rows read to decide a write are
@@ -24,33 +50,49 @@ class Db:
     made them, while writers of different rows go on at once.
     """
 
-    def __init__(self, conn: psycopg.Connection[DictRow], locking: bool) -> None:
+    dialect = POSTGRES
+
+    def __init__(self, conn: psycopg.Connection[Tuple], locking: bool) -> None:
         self.conn = conn
         self.locking = locking
-        self._cursors: list[psycopg.ServerCursor[DictRow]] = []
+        self._cursors: list[psycopg.ServerCursor[Tuple]] = []
 
-    @property
-    def for_update(self) -> str:
-        """``FOR UPDATE`` in a write transaction, else nothing."""
-        return " FOR UPDATE" if self.locking else ""
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self.conn.execute(_query(sql), args).rowcount
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[DictRow]:
-        return self.conn.execute(sql.encode("utf-8"), args)
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Tuple | None:
+        return self.conn.execute(_query(sql), args).fetchone()
 
-    def one(self, sql: str, args: Sequence[Any] = ()) -> DictRow | None:
-        return self.execute(sql, args).fetchone()
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[Tuple]:
+        return self.conn.execute(_query(sql), args).fetchall()
 
-    def stream(self, sql: str, args: Sequence[Any] = ()) -> Iterator[DictRow]:
-        """The rows of a query, read :data:`FETCH` at a time through a
-        server-side cursor (closed when the transaction ends, if not before)."""
-        cursor = self.conn.cursor(name=f"hvgen_{next(_names)}", row_factory=dict_row)
+    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Iterator[Tuple]:
+        """Few rows at once; more through a server-side cursor, :data:`FETCH`
+        at a time (closed when the transaction ends, if not before)."""
+        if expected is not None and expected <= EAGER_LIMIT:
+            yield from self.all(sql, args)
+            return
+        cursor = self.conn.cursor(name=f"hvgen_{next(_names)}")
         cursor.itersize = FETCH
         self._cursors.append(cursor)
         try:
-            cursor.execute(sql.encode("utf-8"), args)
+            cursor.execute(_query(sql), args)
             yield from cursor
         finally:
             cursor.close()
+
+    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_query(sql), rows)
+
+    def dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(_query(sql), args)
+        names = [column.name for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def lock(self, namespace: int, key: str) -> None:
+        """A transaction advisory lock on (``namespace``, the key's hash)."""
+        self.conn.execute(b"SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", (namespace, key))
 
     def close_cursors(self) -> None:
         for cursor in self._cursors:

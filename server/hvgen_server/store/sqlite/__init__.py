@@ -28,14 +28,9 @@ from typing import Any
 from healthvault import filemodes
 
 from ..base import Row, Store, Transaction
-from . import copying
-from .blobs import SqliteBlobs
-from .dicomindex import SqliteDicomIndex
-from .directory import SqliteApplications, SqliteMeta, SqliteRecords, SqliteRequests, SqliteSessions
-from .packages import SqlitePackages
-from .persons import SqliteAlternateIds, SqlitePersons, SqlitePersonTokens, SqliteSignInFailures
+from ..sql import copying, tables
+from .db import SqliteDb
 from .schema import migrate
-from .things import SqliteThings
 
 #: Milliseconds a writer waits for another writer's transaction to end.
 BUSY_TIMEOUT_MS = 30_000
@@ -52,7 +47,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._registry = threading.Lock()  # guards the list above, nothing else
-        conn = self._connection()[0]
+        conn = self._connection()[0].conn
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -62,34 +57,20 @@ class SqliteStore(Store):
             raise
         conn.execute("COMMIT")
 
-    def _connection(self) -> tuple[sqlite3.Connection, Transaction]:
+    def _connection(self) -> tuple[SqliteDb, Transaction]:
+        """This thread's connection and the tables over it."""
         found = getattr(self._local, "conn", None)
         if found is not None:
             return found  # type: ignore[no-any-return]
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        tx = Transaction(
-            meta=SqliteMeta(conn),
-            applications=SqliteApplications(conn),
-            records=SqliteRecords(conn),
-            sessions=SqliteSessions(conn),
-            things=SqliteThings(conn),
-            blobs=SqliteBlobs(conn),
-            packages=SqlitePackages(conn),
-            requests=SqliteRequests(conn),
-            persons=SqlitePersons(conn),
-            person_tokens=SqlitePersonTokens(conn),
-            alternate_ids=SqliteAlternateIds(conn),
-            dicom=SqliteDicomIndex(conn),
-            sign_in_failures=SqliteSignInFailures(conn),
-        )
+        db = SqliteDb(conn)
         with self._registry:
             self._connections.append(conn)
-        self._local.conn = (conn, tx)
-        return conn, tx
+        self._local.conn = (db, tables(db))
+        return self._local.conn  # type: ignore[no-any-return]
 
     def close(self) -> None:
         with self._registry:
@@ -102,40 +83,44 @@ class SqliteStore(Store):
         self._local = threading.local()
 
     @contextmanager
-    def read(self) -> Iterator[Transaction]:
-        conn, tx = self._connection()
-        conn.execute("BEGIN")
+    def _unit(self, begin: str, locking: bool) -> Iterator[tuple[SqliteDb, Transaction]]:
+        db, tx = self._connection()
+        db.conn.execute(begin)
+        db.locking = locking
         try:
-            yield tx
+            yield db, tx
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
         finally:
-            conn.execute("COMMIT")
+            db.locking = False
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        with self._unit("BEGIN", locking=False) as (_, tx):
+            yield tx
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
-        conn, tx = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._unit("BEGIN IMMEDIATE", locking=True) as (_, tx):
             yield tx
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
 
     def tables(self) -> set[str]:
-        with self.read():
-            return copying.tables(self._connection()[0])
+        with self._unit("BEGIN", locking=False) as (db, _):
+            return copying.tables(db)
 
     def export_rows(
         self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
     ) -> list[Row]:
-        with self.read():
-            return copying.export_rows(self._connection()[0], table, after, limit, columns)
+        with self._unit("BEGIN", locking=False) as (db, _):
+            return copying.export_rows(db, table, after, limit, columns)
 
     def import_rows(self, table: str, rows: list[Row]) -> int:
-        with self.write():
-            return copying.import_rows(self._connection()[0], table, rows)
+        with self._unit("BEGIN IMMEDIATE", locking=True) as (db, _):
+            return copying.import_rows(db, table, rows)
 
     def count_rows(self, table: str) -> int:
-        with self.read():
-            return copying.count_rows(self._connection()[0], table)
+        with self._unit("BEGIN", locking=False) as (db, _):
+            return copying.count_rows(db, table)

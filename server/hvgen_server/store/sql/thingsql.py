@@ -1,10 +1,9 @@
-"""The text of the things queries both SQL backends run (they run it; this
-module only writes it).
+"""The text of the things queries (GetThings, the hot path).
 
 GetThings selections and filters become one SELECT over things (t) and
-versions (v), the same in SQLite and PostgreSQL but for the parameter
-mark, the empty-bytes literal and how an offset without a limit is
-written: a :class:`Dialect` says those.
+versions (v), the same in every SQL backend but for the empty-bytes literal
+and how an offset without a limit is written: the :class:`~.dialect.Dialect`
+says those.
 """
 
 from __future__ import annotations
@@ -12,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .rows import ACTIVE, ThingFilter, ThingSelection
+from ..rows import ACTIVE, ThingFilter, ThingSelection
+from .dialect import Dialect, marks
 
-#: A version with its thing's dates, in :class:`~.rows.ThingVersion`'s field order.
+#: A version with its thing's dates, in :class:`~..rows.ThingVersion`'s field order.
 VERSION_COLUMNS = (
     "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq, v.layout"
 )
@@ -34,33 +34,17 @@ _BOUNDS = (
 )
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between the backends in these queries."""
-
-    mark: str  # a parameter's placeholder
-    empty_bytes: str  # an empty BLOB/bytea literal, read instead of v.xml
-    no_limit: str | None  # the LIMIT that lets an OFFSET stand alone, if one is needed
-
-    def marks(self, count: int) -> str:
-        return ",".join([self.mark] * count)
-
-
-SQLITE = Dialect(mark="?", empty_bytes="x''", no_limit="-1")
-POSTGRES = Dialect(mark="%s", empty_bytes="''::bytea", no_limit=None)
-
-
-def filter_clause(spec: ThingFilter, dialect: Dialect) -> tuple[str, list[object]]:
+def filter_clause(spec: ThingFilter) -> tuple[str, list[object]]:
     """A filter as an SQL condition on things (t) and versions (v)."""
-    parts = [f"v.state IN ({dialect.marks(len(spec.states))})"]
+    parts = [f"v.state IN ({marks(len(spec.states))})"]
     args: list[object] = list(spec.states)
     if spec.type_ids:
-        parts.append(f"t.type_id IN ({dialect.marks(len(spec.type_ids))})")
+        parts.append(f"t.type_id IN ({marks(len(spec.type_ids))})")
         args.extend(spec.type_ids)
     for name, column, op in _BOUNDS:
         value = getattr(spec, name)
         if value is not None:
-            parts.append(f"{column} {op} {dialect.mark}")
+            parts.append(f"{column} {op} ?")
             args.append(value)
     return "(" + " AND ".join(parts) + ")", args
 
@@ -87,20 +71,19 @@ def select_query(
 ) -> SelectQuery:
     """The versions of ``record_id`` a selection names that match any of
     ``filters`` (active ones when there are none), in response order."""
-    m = dialect.mark
-    where = [f"t.record_id = {m}"]
+    where = ["t.record_id = ?"]
     args: list[object] = [record_id]
     if selection.thing_ids:
-        where.append(f"t.thing_id IN ({dialect.marks(len(selection.thing_ids))})")
+        where.append(f"t.thing_id IN ({marks(len(selection.thing_ids))})")
         args.extend(selection.thing_ids)
     if selection.client_thing_ids:
-        where.append(f"t.client_thing_id IN ({dialect.marks(len(selection.client_thing_ids))})")
+        where.append(f"t.client_thing_id IN ({marks(len(selection.client_thing_ids))})")
         args.extend(selection.client_thing_ids)
     keys = selection.keys
     if keys:
         wanted = []
         for thing_id, stamp in keys.items():
-            wanted.append(f"(t.thing_id = {m} AND ({m} = '' OR v.version_stamp = {m}))")
+            wanted.append("(t.thing_id = ? AND (? = '' OR v.version_stamp = ?))")
             args.extend((thing_id, stamp, stamp))
         where.append("(" + " OR ".join(wanted) + ")")
     every_version = selection.all_versions or bool(keys)
@@ -109,13 +92,13 @@ def select_query(
     flag_args: list[object] = []
     if filters:
         for spec in filters:
-            clause, clause_args = filter_clause(spec, dialect)
+            clause, clause_args = filter_clause(spec)
             flags.append(clause)
             flag_args.extend(clause_args)
         where.append("(" + " OR ".join(flags) + ")")
         args.extend(flag_args)
     else:
-        where.append(f"v.state = {m}")
+        where.append("v.state = ?")
         args.append(ACTIVE)
     columns = VERSION_COLUMNS if with_xml else VERSION_COLUMNS.replace("v.xml", f"{dialect.empty_bytes} AS xml")
     flag_columns = "".join(f", ({clause}) AS m{i}" for i, clause in enumerate(flags))
