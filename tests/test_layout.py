@@ -150,8 +150,8 @@ def test_server_imports_only_at_module_level() -> None:
 
 
 def test_sql_stays_in_the_store() -> None:
-    """SQL runs only in the store's backends (store/sqlite, store/postgres); store/thingsql.py
-    writes the text of the things queries both run."""
+    """SQL runs only in the store's backends (store/sqlite, store/postgres): the tables,
+    written once in store/sql, run it through a backend's adapter."""
     server = ROOT / "server" / "hvgen_server"
     outside = [
         str(path.relative_to(server))
@@ -399,3 +399,18 @@ def test_the_architecture_document_shows_this_map() -> None:
         if len(row) == 2 and row[0] in MAY_IMPORT
     }
     assert allowed == MAY_IMPORT
+
+
+def test_the_tables_written_once_know_no_database() -> None:
+    """store/sql (the tables of every SQL backend) reaches a database only
+    through a backend's adapter: no driver, no connection of its own."""
+    tables = ROOT / "server" / "hvgen_server" / "store" / "sql"
+    drivers = ("sqlite3", "psycopg", ".execute(", ".cursor(", "sqlite_master", "pg_")
+    found = [
+        f"{path.name}: {word}"
+        for path in sorted(tables.rglob("*.py"))
+        for word in drivers
+        if word in path.read_text(encoding="utf-8")
+    ]
+    assert len(list(tables.glob("*.py"))) >= 8
+    assert found == []

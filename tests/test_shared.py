@@ -476,6 +476,50 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
         PostgresStore(fresh, pool_size=1)
 
 
+def test_both_stores_have_the_schema_written_once(engines, tmp_path: Path) -> None:
+    """The tables, columns, types and indexes of store/sql/schema.py: a new
+    SQLite store has them, and so has a PostgreSQL database its migrations
+    made (where a positioned table has a ``position`` column of its own)."""
+    import sqlite3
+
+    import psycopg
+
+    from hvgen_server.store import SqliteStore
+    from hvgen_server.store.postgres import PostgresStore
+    from hvgen_server.store.postgres.db import POSTGRES
+    from hvgen_server.store.sql import schema
+    from hvgen_server.store.sql.dialect import Dialect
+    from hvgen_server.store.sqlite.db import SQLITE
+
+    def columns(dialect: Dialect) -> set[tuple[str, str, str]]:
+        return {(t.name, c.name, dialect.types[c.type].lower()) for t in schema.TABLES for c in t.columns}
+
+    indexes = {i.name for i in schema.INDEXES}
+    url = engines.postgres.new_database()
+    PostgresStore(url, pool_size=1).close()
+    with psycopg.connect(url, autocommit=True) as pg:
+        in_pg = pg.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'"
+        ).fetchall()
+        pg_indexes = pg.execute(  # those of constraints (keys, UNIQUE) aside
+            "SELECT indexname FROM pg_indexes i WHERE schemaname = 'public' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+        ).fetchall()
+    positions = {(t.name, "position", "bigint") for t in schema.TABLES if t.positioned}
+    assert set(in_pg) == columns(POSTGRES) | positions
+    assert {name for (name,) in pg_indexes} == indexes
+    SqliteStore(tmp_path / "store.sqlite").close()
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        in_sqlite = {
+            (table.name, r[1], r[2].lower())
+            for table in schema.TABLES
+            for r in db.execute(f"PRAGMA table_info({table.name})")
+        }
+        sqlite_indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert in_sqlite == columns(SQLITE)
+    assert {name for name in sqlite_indexes if not name.startswith("sqlite_autoindex")} == indexes
+
+
 def test_both_stores_have_every_table_and_column_hvgen_migrate_moves(engines, tmp_path: Path) -> None:
     """Every table of TABLES, with the same columns, in SQLite and in PostgreSQL
     (``position`` is SQLite's rowid)."""

@@ -62,31 +62,19 @@ class Packages(SqlTable, PackageTable):
         )
         return [BlobRow(*r) for r in rows]
 
+    def _counted(self, code: str, assignments: str, where: str, args: tuple[object, ...], count: str) -> int | None:
+        """Update the package if ``where`` holds of it; its ``count`` as updated."""
+        value = update_returning(self.db, "packages", assignments, where, args, "identity_code", code, count)
+        return None if value is None else int(value)
+
     def reserve_attempt(self, code: str, max_attempts: int) -> int | None:
-        attempts = update_returning(
-            self.db,
-            "packages",
-            "attempts = attempts + 1",
-            "state = ? AND attempts < ?",
-            (PENDING, max_attempts),
-            "identity_code",
-            code,
-            "attempts",
+        return self._counted(
+            code, "attempts = attempts + 1", "state = ? AND attempts < ?", (PENDING, max_attempts), "attempts"
         )
-        return None if attempts is None else int(attempts)
 
     def record_wrong(self, code: str, max_attempts: int) -> int | None:
-        wrong = update_returning(
-            self.db,
-            "packages",
-            "wrong_answers = wrong_answers + 1, state = CASE WHEN wrong_answers + 1 >= ? THEN ? ELSE state END",
-            "state = ?",
-            (max_attempts, LOCKED, PENDING),
-            "identity_code",
-            code,
-            "wrong_answers",
-        )
-        return None if wrong is None else int(wrong)
+        locks = "wrong_answers = wrong_answers + 1, state = CASE WHEN wrong_answers + 1 >= ? THEN ? ELSE state END"
+        return self._counted(code, locks, "state = ?", (max_attempts, LOCKED, PENDING), "wrong_answers")
 
     def release_attempt(self, code: str) -> None:
         self.db.run(
