@@ -35,10 +35,21 @@ EAGER_LIMIT = 500
 _names = itertools.count()
 
 
-@functools.lru_cache(maxsize=1024)
-def _query(sql: str) -> bytes:
+#: Statements up to this long are rewritten once (the most recent ones kept);
+#: longer ones (GetThings of many ids) each time.
+_KEPT_TEXT, _KEPT = 2048, 512
+
+
+def _rewrite(sql: str) -> bytes:
     """The tables' SQL as psycopg takes it: ``%s`` marks (``%`` doubled)."""
     return sql.replace("%", "%%").replace("?", "%s").encode("utf-8")
+
+
+_kept = functools.lru_cache(maxsize=_KEPT)(_rewrite)
+
+
+def _query(sql: str) -> bytes:
+    return _kept(sql) if len(sql) <= _KEPT_TEXT else _rewrite(sql)
 
 
 class PostgresDb(Db):

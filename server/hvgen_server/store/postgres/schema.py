@@ -5,9 +5,10 @@ Each migration brings the schema from the version before it to its own;
 transaction, under an advisory lock: server processes starting at once on
 one database migrate it once, and none of them sees half a migration.
 
-Adding a table: append a migration that creates it (never edit one that
-has shipped), and add its rows' class to :mod:`.directory` or a module of
-its own, as the SQLite backend has it.
+Changing the schema (:mod:`..sql.schema`, where the tables are written
+once): append a migration that makes the change here (never edit one that
+has shipped); ``tests/test_shared.py`` checks that a database migrated from
+any earlier version has exactly the schema.
 """
 
 from __future__ import annotations
