@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any
 
 import psycopg
 
-from ..sql.dialect import Db, Dialect, Tuple
+from ..sql.dialect import Db, Dialect, Rows, Tuple
 
 POSTGRES = Dialect(
     name="PostgreSQL",
@@ -77,12 +77,14 @@ class PostgresDb(Db):
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Tuple]:
         return self.conn.execute(_query(sql), args).fetchall()
 
-    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Iterator[Tuple]:
+    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Rows:
         """Few rows at once; more through a server-side cursor, :data:`FETCH`
         at a time (closed when the transaction ends, if not before)."""
         if expected is not None and expected <= EAGER_LIMIT:
-            yield from self.all(sql, args)
-            return
+            return self.conn.execute(_query(sql), args)  # a client-side cursor: the rows came at once
+        return self._streamed(sql, args)
+
+    def _streamed(self, sql: str, args: Sequence[Any]) -> Generator[Tuple, None, None]:
         cursor = self.conn.cursor(name=f"hvgen_{next(_names)}")
         cursor.itersize = FETCH
         self._cursors.append(cursor)

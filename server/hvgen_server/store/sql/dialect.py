@@ -19,10 +19,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 #: A row as a query gives it: its columns in the order the query names them.
 Tuple = tuple[Any, ...]
+
+
+class Rows(Protocol):
+    """Rows read as the caller goes; ``close`` when it stops early."""
+
+    def __iter__(self) -> Iterator[Tuple]: ...
+
+    def __next__(self) -> Tuple: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -87,10 +97,10 @@ class Db(ABC):
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Tuple]: ...
 
     @abstractmethod
-    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Iterator[Tuple]:
-        """The rows of a query as the caller reads them (it may stop early).
-        ``expected``: at most how many there are, if known (an adapter may
-        read that few at once)."""
+    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Rows:
+        """The rows of a query as the caller reads them (it may stop early,
+        and then closes them). ``expected``: at most how many there are, if
+        known (an adapter may read that few at once)."""
 
     @abstractmethod
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:

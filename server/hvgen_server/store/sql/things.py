@@ -39,12 +39,16 @@ class Things(SqlTable, ThingTable):
         width = len(ThingVersion._fields)
         make = ThingVersion._make
         matched_by: dict[tuple[object, ...], tuple[int, ...]] = {}  # flags -> indexes of the filters matched
-        for row in self.db.stream(query.sql, query.args, expected=limit):
-            flags = row[width:]
-            matched = matched_by.get(flags)
-            if matched is None:
-                matched = matched_by[flags] = tuple(i for i, flag in enumerate(flags) if flag)
-            yield Match(make(row[:width]), matched)
+        rows = self.db.stream(query.sql, query.args, expected=limit)
+        try:
+            for row in rows:
+                flags = row[width:]
+                matched = matched_by.get(flags)
+                if matched is None:
+                    matched = matched_by[flags] = tuple(i for i, flag in enumerate(flags) if flag)
+                yield Match(make(row[:width]), matched)
+        finally:
+            rows.close()
 
     def count(self, record_id: str, spec: ThingFilter) -> int:
         clause, args = filter_clause(spec)

@@ -83,44 +83,40 @@ class SqliteStore(Store):
         self._local = threading.local()
 
     @contextmanager
-    def _unit(self, begin: str, locking: bool) -> Iterator[tuple[SqliteDb, Transaction]]:
+    def read(self) -> Iterator[Transaction]:
         db, tx = self._connection()
-        db.conn.execute(begin)
-        db.locking = locking
+        db.conn.execute("BEGIN")
         try:
-            yield db, tx
+            yield tx
+        finally:
+            db.conn.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        db, tx = self._connection()
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield tx
         except BaseException:
             db.conn.execute("ROLLBACK")
             raise
         else:
             db.conn.execute("COMMIT")
-        finally:
-            db.locking = False
-
-    @contextmanager
-    def read(self) -> Iterator[Transaction]:
-        with self._unit("BEGIN", locking=False) as (_, tx):
-            yield tx
-
-    @contextmanager
-    def write(self) -> Iterator[Transaction]:
-        with self._unit("BEGIN IMMEDIATE", locking=True) as (_, tx):
-            yield tx
 
     def tables(self) -> set[str]:
-        with self._unit("BEGIN", locking=False) as (db, _):
-            return copying.tables(db)
+        with self.read():
+            return copying.tables(self._connection()[0])
 
     def export_rows(
         self, table: str, after: Sequence[Any] | None, limit: int, columns: Sequence[str] | None = None
     ) -> list[Row]:
-        with self._unit("BEGIN", locking=False) as (db, _):
-            return copying.export_rows(db, table, after, limit, columns)
+        with self.read():
+            return copying.export_rows(self._connection()[0], table, after, limit, columns)
 
     def import_rows(self, table: str, rows: list[Row]) -> int:
-        with self._unit("BEGIN IMMEDIATE", locking=True) as (db, _):
-            return copying.import_rows(db, table, rows)
+        with self.write():
+            return copying.import_rows(self._connection()[0], table, rows)
 
     def count_rows(self, table: str) -> int:
-        with self._unit("BEGIN", locking=False) as (db, _):
-            return copying.count_rows(db, table)
+        with self.read():
+            return copying.count_rows(self._connection()[0], table)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..sql.dialect import Db, Dialect, Tuple
+from ..sql.dialect import Db, Dialect, Rows, Tuple
 
 SQLITE = Dialect(
     name="SQLite",
@@ -26,14 +26,14 @@ SQLITE = Dialect(
 
 
 class SqliteDb(Db):
-    """A thread's connection; units of work on it take turns (``locking``
-    is set by the store for each)."""
+    """A thread's connection, for each unit of work of the thread in turn.
+    Writers are one at a time (``BEGIN IMMEDIATE``): nothing to lock."""
 
     dialect = SQLITE
+    locking = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.locking = False
 
     def run(self, sql: str, args: Sequence[Any] = ()) -> int:
         return self.conn.execute(sql, args).rowcount
@@ -45,12 +45,8 @@ class SqliteDb(Db):
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Tuple]:
         return self.conn.execute(sql, args).fetchall()
 
-    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Iterator[Tuple]:
-        cursor = self.conn.execute(sql, args)
-        try:
-            yield from cursor
-        finally:
-            cursor.close()
+    def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Rows:
+        return self.conn.execute(sql, args)  # a cursor reads as it goes
 
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
