@@ -1,0 +1,104 @@
+"""The manual stays true to the checkout: every page is in the site's
+navigation, the README stays short, the folders and files docs/architecture.md
+and CONTRIBUTING.md name exist, and CONTRIBUTING says where each kind of
+change goes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from . import architecture
+from .conftest import ROOT
+
+PATH_LIKE = re.compile(r"`([^`\s]+)`")
+
+
+def _tracked() -> tuple[set[str], set[str]]:
+    """The checkout's tracked files, and the folders holding them."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("needs a git checkout (git ls-files)")
+    files = {name for name in listed if (ROOT / name).exists()}
+    folders = {"/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)}
+    return files, folders
+
+
+def named_paths(text: str) -> list[str]:
+    """What a document names in backticks that is a path in the checkout:
+    something with a ``/`` or a ``.py`` name (not a URL, an option, a
+    variable, a glob or a place outside the checkout)."""
+    return sorted(
+        {
+            token
+            for token in PATH_LIKE.findall(text)
+            if ("/" in token or token.endswith(".py"))
+            and not token.startswith(("/", "http", "$", "~", "-", "DATA", "../", "s3:", "postgresql:"))
+            and not any(mark in token for mark in "*{}<>=?:")
+        }
+    )
+
+
+def missing(paths: list[str], files: set[str], folders: set[str]) -> list[str]:
+    """The paths that are no tracked file or folder, nor the end of one's path."""
+    return [
+        path
+        for path in paths
+        if not any(name == path.rstrip("/") or name.endswith("/" + path.rstrip("/")) for name in files | folders)
+    ]
+
+
+def test_named_paths_are_checked() -> None:
+    text = "see `server/x.py`, `--data DIR`, `a/b/`, `http://h/p`, `*.xsd`, `store/sql/`, `tables.py`, `x`"
+    assert named_paths(text) == ["a/b/", "server/x.py", "store/sql/", "tables.py"]
+    files = {"server/hvgen_server/store/tables.py"}
+    folders = {"server", "server/hvgen_server", "server/hvgen_server/store"}
+    assert missing(["store/", "tables.py", "store/sql/", "server/x.py"], files, folders) == ["store/sql/", "server/x.py"]
+
+
+def test_the_architecture_names_what_exists() -> None:
+    files, folders = _tracked()
+    text = architecture.DOCUMENT.read_text(encoding="utf-8")
+    assert missing(named_paths(text), files, folders) == []
+
+
+def test_the_folder_table_lists_every_top_level_folder() -> None:
+    files, folders = _tracked()
+    listed = architecture.folders()
+    assert missing(sorted(listed), files, folders) == []
+    top = {name.split("/")[0] for name in folders if not name.startswith(".")} | {".ci"}
+    assert top == {name.split("/")[0].rstrip("/") for name in listed if not name.startswith(".")} | {".ci"}
+
+
+def test_contributing_says_where_each_kind_of_change_goes() -> None:
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    table = text[text.index("## Where to make a change") :]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    kinds = " ".join(row.split("|")[1] for row in rows)
+    for kind in ("a thing type", "a method", "a store backend", "a command", "a page of the manual"):
+        assert kind in kinds
+    files, folders = _tracked()
+    assert missing(named_paths("\n".join(rows)), files, folders) == []
+    # Paths are written from the checkout's root, so that a reader finds them.
+    assert all((ROOT / path).exists() for path in named_paths("\n".join(rows)) if "/" in path)
+
+
+def _nav_pages() -> list[str]:
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    return re.findall(r"^\s*- (?:[^:\n]+: )?(\S+\.md)\s*$", text, flags=re.MULTILINE)
+
+
+def test_every_page_is_in_the_navigation_once() -> None:
+    nav = _nav_pages()
+    assert sorted(nav) == sorted(path.name for path in (ROOT / "docs").glob("*.md"))
+    assert len(nav) == len(set(nav))
+
+
+def test_the_readme_is_short() -> None:
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 250
