@@ -7,15 +7,18 @@ needs a second machine...) is preceded by a line
 that they stay few.
 
 The examples of one page run in order, in a folder of their own, against a
-local platform started for that page (its profile in ``HVGEN_PROFILE``, as
-`hvgen serve` would have written it), with the virtual environment's ``bin``
-first on ``PATH`` and ``.venv`` in the folder leading to it. Each ``sh``
-block runs in a new ``bash -e -o pipefail``; the page's ``python`` blocks
-share one namespace, as in one interpreter session. ``127.0.0.1:8080`` in an
-example stands for the test's server. The folder holds what the examples
-name: ``CT_HEAD/`` (a DICOM study: 2 series of 3 CT images), ``scan.dcm``
-(one of its files), ``key.pem`` and ``cert.pem`` (a signer's RSA key and
-self-signed certificate) and ``ca.pem`` (that certificate as a trust anchor).
+local platform started for that page where `hvgen serve` keeps its store and
+writes its profile by default (``HOME`` and the ``XDG_*`` folders are the
+test's), so commands need no ``--data`` or ``--profile``; the virtual
+environment's ``bin`` is first on ``PATH`` and ``.venv`` in the folder leads
+to it. Each ``sh`` block runs in a new ``bash -e -o pipefail`` (what it leaves
+running is ended); the page's ``python`` blocks share one namespace, as in
+one interpreter session. ``127.0.0.1:8080`` in an example stands for the
+test's server, port ``11112`` for a free port. The folder holds what the
+examples name: ``CT_HEAD/`` (a DICOM study: 2 series of 3 CT images of
+DOE^JANE), ``scan.dcm`` (one of its files), ``key.pem`` and ``cert.pem`` (a
+signer's RSA key and self-signed certificate) and ``ca.pem`` (that
+certificate as a trust anchor).
 """
 
 from __future__ import annotations

@@ -59,7 +59,10 @@ def test_named_paths_are_checked() -> None:
     assert named_paths(text) == ["a/b/", "server/x.py", "store/sql/", "tables.py"]
     files = {"server/hvgen_server/store/tables.py"}
     folders = {"server", "server/hvgen_server", "server/hvgen_server/store"}
-    assert missing(["store/", "tables.py", "store/sql/", "server/x.py"], files, folders) == ["store/sql/", "server/x.py"]
+    assert missing(["store/", "tables.py", "store/sql/", "server/x.py"], files, folders) == [
+        "store/sql/",
+        "server/x.py",
+    ]
 
 
 def test_the_architecture_names_what_exists() -> None:
@@ -102,3 +105,32 @@ def test_every_page_is_in_the_navigation_once() -> None:
 
 def test_the_readme_is_short() -> None:
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 250
+
+
+def unnamed_modules(package: Path, text: str) -> list[str]:
+    """Modules and subpackages of ``package`` (one level) that ``text`` never names."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    found = [
+        path.name
+        for path in sorted(package.iterdir())
+        if (path.suffix == ".py" and not path.name.startswith("__")) or (path / "__init__.py").is_file()
+    ]
+    return [name for name in found if name.removesuffix(".py") not in words]
+
+
+@pytest.mark.parametrize("folder", ["server/hvgen_server", "imaging/hvgen_imaging", "cli/hvgen_cli"])
+def test_the_architecture_names_every_module(folder: str) -> None:
+    """A module or a subpackage added to the server, imaging or the command
+    line gets its line in docs/architecture.md."""
+    text = architecture.DOCUMENT.read_text(encoding="utf-8")
+    assert unnamed_modules(ROOT / folder, text) == []
+
+
+def test_unnamed_modules_are_found(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / "b.py").write_text("")
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "__init__.py").write_text("")
+    (tmp_path / "data").mkdir()
+    assert unnamed_modules(tmp_path, "`a.py` does this") == ["b.py", "sub"]
