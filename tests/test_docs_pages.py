@@ -134,3 +134,14 @@ def test_unnamed_modules_are_found(tmp_path: Path) -> None:
     (tmp_path / "sub" / "__init__.py").write_text("")
     (tmp_path / "data").mkdir()
     assert unnamed_modules(tmp_path, "`a.py` does this") == ["b.py", "sub"]
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Run the tests") :]
+    command = section[section.index("```sh\n") + len("```sh\n") :].split("\n```", 1)[0].strip()
+    assert "\n" not in command and ".[all,test]" in command
+    assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    install = readme[readme.index("## Install and run") :]
+    first = install[install.index("```sh\n") + len("```sh\n") :].split("\n```", 1)[0].strip()
+    assert '".[all]"' in first and first.endswith("hvgen serve")
