@@ -145,3 +145,41 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
     install = readme[readme.index("## Install and run") :]
     first = install[install.index("```sh\n") + len("```sh\n") :].split("\n```", 1)[0].strip()
     assert '".[all]"' in first and first.endswith("hvgen serve")
+
+
+#: Options the pages name that belong to other tools (pre-commit, apt-get,
+#: xmllint, the benchmarks' scripts) or to every command (--help).
+OTHER_TOOLS_OPTIONS = {
+    "--all-files",
+    "--no-install-recommends",
+    "--schema",
+    "--help",
+    "--each",
+    "--mib",
+    "--seconds",
+    "--shared",
+}
+
+
+def test_every_option_the_manual_names_exists() -> None:
+    """An option renamed or removed leaves no stale mention behind."""
+    click = pytest.importorskip("click")
+    from hvgen_cli import main
+
+    options: set[str] = set()
+
+    def walk(command: object) -> None:
+        for param in getattr(command, "params", []):
+            options.update(name for name in [*param.opts, *param.secondary_opts] if name.startswith("--"))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    assert isinstance(main, click.Group)
+    walk(main)
+    named = {
+        f"{path.name}: {option}"
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", path.read_text(encoding="utf-8"))
+        if option not in options | OTHER_TOOLS_OPTIONS
+    }
+    assert sorted(named) == []
