@@ -198,3 +198,22 @@ def test_every_option_the_manual_names_exists() -> None:
         if option not in options | OTHER_TOOLS_OPTIONS
     }
     assert sorted(named) == []
+
+
+def test_every_command_the_manual_names_exists() -> None:
+    """`hvgen GROUP COMMAND` in code (inline or in a block) names a command
+    that exists: a renamed or removed one leaves no stale mention behind."""
+    click = pytest.importorskip("click")
+    from hvgen_cli import main
+
+    assert isinstance(main, click.Group)
+    wrong = []
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        code = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL) + re.findall(r"`([^`\n]+)`", text)
+        for snippet in code:
+            for first, second in re.findall(r"(?<![\w/.-])hvgen ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", snippet):
+                command = main.commands.get(first)
+                if command is None or (isinstance(command, click.Group) and second and second not in command.commands):
+                    wrong.append(f"{path.name}: hvgen {first} {second}".strip())
+    assert wrong == []
