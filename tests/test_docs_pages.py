@@ -217,3 +217,39 @@ def test_every_command_the_manual_names_exists() -> None:
                 if command is None or (isinstance(command, click.Group) and second and second not in command.commands):
                     wrong.append(f"{path.name}: hvgen {first} {second}".strip())
     assert wrong == []
+
+
+def python_names(text: str) -> set[str]:
+    """Names in inline code that look like Python API (``a_name``,
+    ``ClassName``, ``module.function()``): the last part of each."""
+    found: set[str] = set()
+    for token in re.findall(r"`([^`\n]+)`", text):
+        match = re.fullmatch(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(\(.*\))?", token.strip())
+        if match:
+            name = match.group(1).split(".")[-1]
+            if "_" in name.strip("_") or re.search(r"[a-z][A-Z]", name):
+                found.add(name)
+    return found
+
+
+def test_python_names_are_found() -> None:
+    text = "`codec.read_thing(data)`, `HealthVaultClient`, `--json`, `hvgen serve`, `plain`, `UPPER`"
+    assert python_names(text) == {"read_thing", "HealthVaultClient"}
+
+
+def test_every_python_name_the_manual_shows_exists() -> None:
+    """A function, class or field renamed in the code leaves no stale name in the pages."""
+    folders = ["runtime", "server", "imaging", "cli", "generator", "generated/healthvault", "tests", "bench"]
+    words = {
+        word
+        for folder in folders
+        for path in (ROOT / folder).rglob("*.py")
+        for word in re.findall(r"[A-Za-z_]\w*", path.read_text(encoding="utf-8"))
+    }
+    named = {
+        f"{path.name}: {name}"
+        for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for name in python_names(path.read_text(encoding="utf-8"))
+        if name not in words
+    }
+    assert sorted(named) == []
