@@ -181,6 +181,7 @@ def _run_python(
         raise AssertionError(f"{example.where} raised {error!r}:\n{code}") from error
 
 
+@pytest.mark.examples
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_name)
 def test_the_examples_of_a_page_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "work"
