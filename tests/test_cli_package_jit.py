@@ -1,0 +1,50 @@
+"""`hvgen package create` without numba (the `jit` extra, not in `all`):
+the package is still made, through the pure-Python cipher, and the command
+says once why it is slow and what to install."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .localserver import start_server
+from .test_packaging import BLOCKER
+
+pytest.importorskip("pydicom")
+from .dicomgen import make_study  # noqa: E402
+
+NOTE = "note: numba is not installed"
+
+
+def _create(folder: Path, profile: Path, blocked: list[str]) -> subprocess.CompletedProcess[str]:
+    script = f"BLOCKED = {blocked!r}\n" + BLOCKER + "from hvgen_cli import main\nmain()\n"
+    args = ["package", "create", str(folder), "--question", "Your clinic?", "--answer", "st. mary's"]
+    return subprocess.run(
+        [sys.executable, "-c", script, *args, "--friendly-name", "CT", "--no-progress"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HVGEN_PROFILE": str(profile)},
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+
+
+def test_without_numba_a_package_is_made_and_the_command_says_why_it_is_slow(tmp_path: Path) -> None:
+    pytest.importorskip("numba", reason="the test compares a run with numba against one without")
+    make_study(tmp_path / "CT", series=1, images=2, size=32)
+    server = start_server(tmp_path / "server")
+    try:
+        slow = _create(tmp_path / "CT", server.profile_path, ["numba"])
+        assert slow.returncode == 0, slow.stderr
+        assert "package id:" in slow.stdout
+        notes = [line for line in slow.stderr.splitlines() if line.startswith(NOTE)]
+        assert len(notes) == 1 and "pip install 'hvgen[jit]'" in notes[0]
+        fast = _create(tmp_path / "CT", server.profile_path, [])
+        assert fast.returncode == 0, fast.stderr
+        assert NOTE not in fast.stderr
+    finally:
+        server.stop()
