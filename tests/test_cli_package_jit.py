@@ -12,12 +12,27 @@ from pathlib import Path
 import pytest
 
 from .localserver import start_server
-from .test_packaging import BLOCKER
 
 pytest.importorskip("pydicom")
 from .dicomgen import make_study  # noqa: E402
 
 NOTE = "note: numba is not installed"
+
+#: Run first in the command's process: acts as if the modules in BLOCKED were not installed.
+BLOCKER = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class Blocker(MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if any(fullname == n or fullname.startswith(n + ".") for n in BLOCKED):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+"""
 
 
 def _create(folder: Path, profile: Path, blocked: list[str]) -> subprocess.CompletedProcess[str]:
