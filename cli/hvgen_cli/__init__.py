@@ -22,6 +22,8 @@ from . import (
     bearer,
     blob,
     dicomnet,
+    dicomnodes,
+    dicompeers,
     generate,
     migrate,
     package,
@@ -64,6 +66,8 @@ def main(ctx: click.Context) -> None:
       hvgen study ...           upload, list, show, download and change studies
       hvgen package ...         drop off and pick up encrypted packages
       hvgen dicom listen        receive studies pushed by a modality or PACS (C-STORE)
+      hvgen dicom send/query/retrieve   studies to and from other DICOM nodes
+      hvgen dicom node ...      the nodes the platform knows (PACS, DICOMweb services)
       hvgen blob ...            hash, upload and download blobs
       hvgen thing ...           get, list, put, remove, sign and verify things
       hvgen token               a bearer token for the platform's DICOMweb service
@@ -89,4 +93,7 @@ main.add_command(record.record)
 main.add_command(app.app)
 main.add_command(bearer.token)
 main.add_command(dicomnet.dicom)
+dicomnet.dicom.add_command(dicomnodes.node)
+for _command in (dicompeers.send, dicompeers.query, dicompeers.retrieve):
+    dicomnet.dicom.add_command(_command)
 main.add_command(viewer.viewer)

@@ -26,11 +26,16 @@ def default_spool() -> Path:
 
 @click.group()
 def dicom() -> None:
-    """The DICOM network: receive studies pushed by a modality or PACS.
+    """The DICOM network: receive studies pushed by a modality or PACS; send,
+    query and retrieve studies on other nodes (DIMSE or DICOMweb).
 
     \b
     Examples:
       hvgen dicom listen --port 11112 --ae-title HVGEN --allow-ae CT_SCANNER
+      hvgen dicom node add PACS --ae ORTHANC --host 127.0.0.1 --port 4242
+      hvgen dicom query PACS --patient 'DOE^*'
+      hvgen dicom retrieve PACS --study 1.2.3.4
+      hvgen dicom send 1.2.3.4 --to PACS
       python -m pynetdicom storescu 127.0.0.1 11112 ./CT_HEAD -r -aec HVGEN
       hvgen dicom rejected --json
     """

@@ -12,6 +12,8 @@ The public API (``__all__``), by what it is for:
     leaving       Anonymizer, anonymize_tree, write_zip, ZipEntry, ZipResult,
                   download_anonymized
     listening     Listener (DICOM C-STORE), Uploader, Spool
+    other nodes   Node, WebNode, PeerError (:mod:`.peers`: C-ECHO, C-FIND,
+                  C-STORE, C-GET; :mod:`.webpeer`: QIDO, STOW, WADO-RS)
     errors        the exceptions below (anonstream's two aside)
 
 Each name is imported from its module on first use: ``import hvgen_imaging``
@@ -25,6 +27,7 @@ Exceptions: everything this package raises on purpose derives from one root
     ├── FrameError                frames
     ├── InflateError              inflate
     ├── OverBudget                budget
+    ├── PeerError                 peers
     ├── PreviewError              preview
     ├── ScanError                 dicom, also HealthVaultError
     ├── StudyError                results, also HealthVaultError
@@ -55,6 +58,8 @@ __all__ = [
     "Listener",
     "OtherStudy",
     "OverBudget",
+    "Node",
+    "PeerError",
     "PickedUp",
     "Preview",
     "PreviewError",
@@ -70,6 +75,7 @@ __all__ = [
     "StudySummary",
     "UploadResult",
     "Uploader",
+    "WebNode",
     "ZipEntry",
     "ZipResult",
     "anonymize_tree",
@@ -98,6 +104,8 @@ _EXPORTS = {
     "Listener": ("listener", "Listener"),
     "OtherStudy": ("workflow", "OtherStudy"),
     "OverBudget": ("budget", "OverBudget"),
+    "Node": ("peers", "Node"),
+    "PeerError": ("peers", "PeerError"),
     "PickedUp": ("packages", "PickedUp"),
     "Preview": ("preview", "Preview"),
     "PreviewError": ("preview", "PreviewError"),
@@ -113,6 +121,7 @@ _EXPORTS = {
     "StudySummary": ("results", "StudySummary"),
     "UploadResult": ("results", "UploadResult"),
     "Uploader": ("uploader", "Uploader"),
+    "WebNode": ("webpeer", "WebNode"),
     "ZipEntry": ("export", "ZipEntry"),
     "ZipResult": ("export", "ZipResult"),
     "anonymize_tree": ("anonymize", "anonymize_tree"),
@@ -146,6 +155,8 @@ if TYPE_CHECKING:
     from .packages import PickedUp as PickedUp
     from .packages import create as create_package
     from .packages import pick_up as pick_up
+    from .peers import Node as Node
+    from .peers import PeerError as PeerError
     from .preview import Preview as Preview
     from .preview import PreviewError as PreviewError
     from .preview import make_preview as make_preview
@@ -161,6 +172,7 @@ if TYPE_CHECKING:
     from .study import BuiltStudy as BuiltStudy
     from .study import build as build_study
     from .uploader import Uploader as Uploader
+    from .webpeer import WebNode as WebNode
     from .workflow import DuplicateStudies as DuplicateStudies
     from .workflow import OtherStudy as OtherStudy
     from .workflow import SignatureWouldBeLost as SignatureWouldBeLost

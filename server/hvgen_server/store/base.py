@@ -37,6 +37,7 @@ from .tables import (
     ApplicationTable,
     BlobTable,
     DicomIndexTable,
+    DicomNodeTable,
     MetaTable,
     PackageTable,
     PersonTable,
@@ -97,6 +98,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "seen_requests": ("digest",),
     "dicom_versions": ("thing_id",),
     "dicom_instances": ("position",),
+    "dicom_nodes": ("name",),
 }
 
 #: The column of the tables ordered by the order their rows were added in.
@@ -123,6 +125,7 @@ class Transaction:
     alternate_ids: AlternateIdTable
     dicom: DicomIndexTable
     sign_in_failures: SignInFailureTable
+    dicom_nodes: DicomNodeTable
 
 
 class Store(ABC):

@@ -319,3 +319,24 @@ class DicomHit:
     series: int
     instances: int
     modalities: tuple[str, ...]
+
+
+#: Kinds of remote DICOM nodes: a DIMSE peer (AE title, host, port) or a DICOMweb service (URL).
+DIMSE, DICOMWEB = "dimse", "dicomweb"
+
+
+@dataclass(frozen=True)
+class DicomNode:
+    """A remote DICOM node the platform sends to and retrieves from, and a
+    C-MOVE destination: a DIMSE peer (``ae_title``, ``host``, ``port``) or a
+    DICOMweb service (``url``, and the file holding its bearer token, if any:
+    the token itself is not kept in the store)."""
+
+    name: str
+    kind: str
+    ae_title: str = ""
+    host: str = ""
+    port: int = 0
+    url: str = ""
+    token_file: str = ""
+    created: float = 0.0

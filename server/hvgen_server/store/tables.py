@@ -16,6 +16,7 @@ from .rows import (
     BlobRow,
     DicomHit,
     DicomInstance,
+    DicomNode,
     DicomQuery,
     Match,
     Package,
@@ -447,3 +448,27 @@ class DicomIndexTable(ABC):
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
         """Studies, series or instances (``query.level``) of the record that
         match every key of the query, newest study first."""
+
+
+class DicomNodeTable(ABC):
+    """Remote DICOM nodes by name (``hvgen dicom node``), shared by every
+    server process of the store."""
+
+    @abstractmethod
+    def put(self, node: DicomNode) -> bool:
+        """Add ``node``, or replace the node of that name; True when it was new."""
+
+    @abstractmethod
+    def get(self, name: str) -> DicomNode | None: ...
+
+    @abstractmethod
+    def by_ae_title(self, ae_title: str) -> DicomNode | None:
+        """The DIMSE node of an AE title (a C-MOVE destination), if there is one."""
+
+    @abstractmethod
+    def all(self) -> list[DicomNode]:
+        """Every node, by name."""
+
+    @abstractmethod
+    def remove(self, name: str) -> bool:
+        """Forget a node; False when there was none of that name."""

@@ -263,6 +263,22 @@ ALTER TABLE packages ADD COLUMN wrong_answers INTEGER NOT NULL DEFAULT 0;
 UPDATE packages SET wrong_answers = attempts;
 """,
     ),
+    (
+        "remote DICOM nodes (hvgen dicom node): DIMSE peers and DICOMweb services",
+        """
+CREATE TABLE dicom_nodes (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ae_title TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    token_file TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX dicom_nodes_by_ae_title ON dicom_nodes(ae_title);
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

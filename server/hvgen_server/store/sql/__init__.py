@@ -21,6 +21,7 @@ from ..base import Transaction
 from .blobs import Blobs
 from .dialect import Db, Dialect
 from .dicomindex import DicomIndex
+from .dicomnodes import DicomNodes
 from .directory import Applications, Meta, Records, Requests, Sessions
 from .packages import Packages
 from .persons import AlternateIds, Persons, PersonTokens, SignInFailures
@@ -45,4 +46,5 @@ def tables(db: Db) -> Transaction:
         alternate_ids=AlternateIds(db),
         dicom=DicomIndex(db),
         sign_in_failures=SignInFailures(db),
+        dicom_nodes=DicomNodes(db),
     )

@@ -269,6 +269,19 @@ TABLES: tuple[Table, ...] = (
         ),
         positioned=True,
     ),
+    Table(  # remote DICOM nodes: DIMSE peers and DICOMweb services (SQLite version 9)
+        "dicom_nodes",
+        (
+            _c("name", "text", _KEY),
+            _c("kind", "text", _NN),  # dimse or dicomweb
+            _c("ae_title", "text", _NN),
+            _c("host", "text", _NN),
+            _c("port", "integer", _NN),
+            _c("url", "text", _NN),
+            _c("token_file", "text", _NN),  # where the bearer token of a DICOMweb service is, if it has one
+            _c("created", "real", _NN),
+        ),
+    ),
 )
 
 INDEXES: tuple[Index, ...] = (
@@ -294,6 +307,7 @@ INDEXES: tuple[Index, ...] = (
     Index("dicom_instances_by_date", "dicom_instances", "record_id, study_date"),
     Index("dicom_instances_by_patient", "dicom_instances", "record_id, patient_id"),
     Index("dicom_instances_by_sop", "dicom_instances", "record_id, sop_uid"),
+    Index("dicom_nodes_by_ae_title", "dicom_nodes", "ae_title"),
 )
 
 

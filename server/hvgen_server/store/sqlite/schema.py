@@ -10,7 +10,7 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: The version that gave versions their layout (filled in for the versions already there).
 LAYOUTS = 7
 
@@ -50,7 +50,8 @@ def migrate(conn: sqlite3.Connection) -> None:
     (NULL for one that cannot have one: it is parsed when read). Version 8
     counts a package's wrong answers apart from its answers being checked
     (``wrong_answers``; before, every counted answer had been checked, so it
-    starts as ``attempts``). Every step is
+    starts as ``attempts``). Version 9 adds ``dicom_nodes`` (remote DICOM
+    nodes). Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
