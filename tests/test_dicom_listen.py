@@ -52,7 +52,7 @@ class Listening:
             stderr=open(self.err, "w"),
             env=env,
         )
-        found = self.wait_for(r"on 127\.0\.0\.1:(\d+)")
+        found = self.wait_for(r"on [0-9.]+:(\d+)")
         self.port = int(found.group(1))
 
     def wait_for(self, pattern: str, timeout: float = 60, where: str = "err") -> re.Match[str]:
@@ -96,7 +96,7 @@ def wait_for_study(server: RunningServer, cache: Path, uid: str, images: int, ti
 def test_storescu_pushes_studies_that_are_stored_like_study_upload(tmp_path: Path, backend: Backend) -> None:
     server = start_server(tmp_path / "platform", backend=backend)
     cache = tmp_path / "cache"
-    listening = Listening(server, tmp_path, "--ae-title", "HVTEST", "--retry", "0.5", "--json")
+    listening = Listening(server, tmp_path, "--ae-title", "HVTEST", "--require-called-ae", "--retry", "0.5", "--json")
     try:
         assert scu("echoscu", listening.port, "-aec", "HVTEST").returncode == 0
         wrong = scu("echoscu", listening.port, "-aec", "SOMEONE")

@@ -57,7 +57,12 @@ spool_option = click.option(
     "--ae-title",
     default="HVGEN",
     show_default=True,
-    help="The AE title senders must call (up to 16 characters).",
+    help="This listener's AE title (up to 16 characters). Senders may call any title unless --require-called-ae.",
+)
+@click.option(
+    "--require-called-ae",
+    is_flag=True,
+    help="Refuse associations that do not call --ae-title (default: accept any called AE title, as Orthanc does).",
 )
 @click.option(
     "--host",
@@ -70,7 +75,13 @@ spool_option = click.option(
     "allowed",
     multiple=True,
     metavar="TITLE",
-    help="Accept associations only from this calling AE title (repeat for several). Default: any calling AE title.",
+    help="Accept associations only from this calling AE title (repeat for several). Default on loopback: any "
+    "calling AE title; beyond loopback an allow-list (or --allow-any-ae) is required.",
+)
+@click.option(
+    "--allow-any-ae",
+    is_flag=True,
+    help="Listening beyond loopback, accept any calling AE title (anyone who can reach the port stores into the record).",
 )
 @click.option(
     "--idle-timeout",
@@ -85,6 +96,13 @@ spool_option = click.option(
     default=4,
     show_default=True,
     help="Connections one address may hold at once (more are closed at once).",
+)
+@click.option(
+    "--move-to",
+    "move_to",
+    multiple=True,
+    metavar="AE@HOST:PORT",
+    help="A destination C-MOVE requests may name by its AE title (repeatable).",
 )
 @spool_option
 @click.option(
@@ -106,10 +124,13 @@ spool_option = click.option(
 def listen(
     port: int,
     ae_title: str,
+    require_called_ae: bool,
     host: str,
     allowed: tuple[str, ...],
+    allow_any_ae: bool,
     idle_timeout: float,
     max_per_peer: int,
+    move_to: tuple[str, ...],
     spool: Path | None,
     retry: float,
     attempts: int,
@@ -130,6 +151,15 @@ def listen(
     the spool and is tried again after --retry seconds, then twice as long
     each time, --attempts times; what cannot be stored is set aside with its reason
     (`hvgen dicom rejected`). Stops on Ctrl-C.
+
+    It also answers C-FIND, C-GET and C-MOVE (Patient Root and Study Root)
+    over the record's studies, through the platform's DICOMweb service;
+    C-MOVE sends to the destinations named with --move-to.
+
+    Who may store: any called AE title is accepted unless --require-called-ae;
+    any calling AE title on loopback unless --allow-ae names the senders.
+    Listening beyond loopback (--host 0.0.0.0) needs --allow-ae, or
+    --allow-any-ae to accept anyone who reaches the port.
     """
     with needs_extra("imaging"):
         from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored, peer_limit_note
@@ -142,7 +172,30 @@ def listen(
                 param_hint="--ae-title" if title is ae_title else "--allow-ae",
             )
     title = ae_title.strip()
+    if not allowed and not allow_any_ae and peer_limit_note(host):
+        raise click.UsageError(
+            f"listening on {host} lets any machine that reaches the port store into the record: name the senders "
+            "with --allow-ae TITLE (repeatable), or accept anyone with --allow-any-ae"
+        )
+    from hvgen_imaging.peers import Node, PeerError, parse_node
+    from hvgen_imaging.qrscp import WebArchive
+
+    destinations: dict[str, Node] = {}
+    for text in move_to:
+        try:
+            found = parse_node(text)
+        except PeerError as exc:
+            raise click.BadParameter(str(exc), param_hint="--move-to") from None
+        if found is None:
+            raise click.BadParameter(f"{text!r} is not AE@HOST:PORT", param_hint="--move-to")
+        destinations[found.ae_title] = found
     client(profile_path, connect=False).close()  # the profile is readable: fail now, not at the first study
+
+    def issue() -> tuple[str, str, float]:  # a DICOMweb token of the record, for queries and retrievals
+        with client(profile_path) as hv:
+            given = hv.dicomweb_token(3600)
+        return given.url, given.token, given.expires.timestamp()
+
     filemodes.private_umask()  # received instances are people's data: readable by their owner only
     folder = filemodes.private_dir((spool or default_spool()).expanduser())
     filemodes.tighten(folder)  # what an older version left there
@@ -189,6 +242,9 @@ def listen(
         idle_timeout=idle_timeout,
         max_per_peer=max_per_peer,
         max_attempts=attempts,
+        require_called_ae=require_called_ae,
+        archive=WebArchive(issue),
+        destinations=destinations.get,
     )
     try:
         listener.start()

@@ -28,6 +28,7 @@ must call the listener's AE title.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -45,7 +46,9 @@ from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from healthvault.client import HealthVaultClient
 
-from . import dicom
+from . import dicom, qrscp
+from .peers import Node
+from .qrscp import Archive
 from .spool import CALLING, Spool, file_name, fsync_folder
 from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, Uploader
 
@@ -58,6 +61,10 @@ NOT_MATCHING = 0xA900
 CANNOT_UNDERSTAND = 0xC000
 #: Free space the spool's disk keeps: an instance that would leave less is refused (0xA700).
 MIN_FREE_BYTES = 256 * 1024**2
+
+#: Transfer syntaxes accepted, Explicit VR Little Endian first: offered several, the listener
+#: takes it (also for what a C-GET sends back: no VR is lost to Implicit VR).
+_SYNTAXES = ["1.2.840.10008.1.2.1", *(s for s in ALL_TRANSFER_SYNTAXES if s != "1.2.840.10008.1.2.1")]
 
 # Received data sets go to a temporary file as they arrive, not to memory.
 _config.STORE_RECV_CHUNKED_DATASET = True
@@ -134,6 +141,9 @@ class Listener:
         max_per_peer: int = 4,
         max_associations: int = 16,
         max_attempts: int = MAX_ATTEMPTS,
+        require_called_ae: bool = False,
+        archive: Archive | None = None,
+        destinations: Callable[[str], Node | None] | None = None,
     ) -> None:
         self.spool = Spool(spool)
         self.ae_title = ae_title
@@ -143,6 +153,10 @@ class Listener:
         self.idle_timeout = idle_timeout
         self.max_per_peer = max_per_peer
         self.max_associations = max_associations
+        self.require_called_ae = require_called_ae
+        #: What C-FIND, C-GET and C-MOVE answer from (none: storage only), and where C-MOVE may send.
+        self.archive = archive
+        self.destinations = destinations or (lambda _title: None)
         self.uploader = Uploader(
             make_client, self.spool, self.report, retry=retry, journal_dir=journal_dir, max_attempts=max_attempts
         )
@@ -161,10 +175,13 @@ class Listener:
             left.rename(self.spool.ready / left.name)
         ae = AE(ae_title=self.ae_title)
         for context in AllStoragePresentationContexts:
-            if context.abstract_syntax is not None:
-                ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            if context.abstract_syntax is not None:  # (either role: a C-GET requestor takes the SCP role)
+                ae.add_supported_context(context.abstract_syntax, _SYNTAXES, scu_role=True, scp_role=True)
         ae.add_supported_context(Verification)
-        ae.require_called_aet = True
+        if self.archive is not None:
+            for model in (*qrscp.FIND_MODELS, *qrscp.RETRIEVE_MODELS):
+                ae.add_supported_context(model)
+        ae.require_called_aet = self.require_called_ae  # by default any called AE title, as most PACS accept
         if self.allowed_callers:
             ae.require_calling_aet = self.allowed_callers
         ae.maximum_associations = self.max_associations
@@ -177,6 +194,14 @@ class Listener:
             (evt.EVT_ABORTED, self._on_close),
             (evt.EVT_RELEASED, self._on_close),
         ]
+        if self.archive is not None:
+            work = self.spool.root / "retrieving"
+            work.mkdir(parents=True, exist_ok=True)
+            handlers += [
+                (evt.EVT_C_FIND, functools.partial(qrscp.handle_find, self.archive)),
+                (evt.EVT_C_GET, functools.partial(qrscp.handle_get, self.archive, work)),
+                (evt.EVT_C_MOVE, functools.partial(qrscp.handle_move, self.archive, work, self.destinations)),
+            ]
         server_class = type("PeerLimitedServer", (_PeerLimitedServer,), {"max_per_peer": self.max_per_peer})
         server = ae.make_server(
             (self.host, self.port),

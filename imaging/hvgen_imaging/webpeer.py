@@ -16,7 +16,6 @@ Outcomes and progress are those of :mod:`.peers`.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -29,7 +28,7 @@ import httpx
 from pydicom.dataset import Dataset
 
 from . import dicom
-from .peers import LEVELS, RETURN_KEYS, Outcome, PeerError, Progress, Transfer
+from .peers import RETURN_KEYS, Outcome, PeerError, Progress, Transfer
 from .spool import file_name
 
 #: Instances (and bytes) sent in one STOW-RS request at most.
@@ -80,13 +79,16 @@ def _request(node: WebNode, client: httpx.Client, method: str, path: str, doing:
         raise PeerError(f"cannot reach {node} ({doing}): {exc}") from None
 
 
-def find(node: WebNode, level: str, keys: dict[str, str], *, limit: int | None = None) -> list[Dataset]:
-    """QIDO-RS: the matches at ``level`` (STUDY, SERIES or IMAGE) of the keys, by keyword."""
+def find(
+    node: WebNode, level: str, keys: dict[str, str], *, limit: int | None = None, returned: Iterable[str] = ()
+) -> list[Dataset]:
+    """QIDO-RS: the matches at ``level`` (STUDY, SERIES or IMAGE) of the keys, by keyword,
+    with ``returned`` attributes besides those of :data:`.peers.RETURN_KEYS`."""
     level = level.upper()
     if level not in _PATHS:
         raise PeerError(f"query level {level!r}: DICOMweb searches {', '.join(_PATHS)} (not {level})")
     params: list[tuple[str, str]] = [(k, v) for k, v in keys.items()]
-    params += [("includefield", k) for k in RETURN_KEYS[level]]
+    params += [("includefield", k) for k in dict.fromkeys([*RETURN_KEYS[level], *returned]) if k not in keys]
     if limit is not None:
         params.append(("limit", str(limit)))
     with _client(node) as client:
@@ -260,7 +262,13 @@ def get(
 ) -> Transfer:
     """WADO-RS each instance of a study (or of one series) into ``out``/<SOP instance>.dcm."""
     keys = {"StudyInstanceUID": study_uid, **({"SeriesInstanceUID": series_uid} if series_uid else {})}
-    params = [*keys.items(), ("includefield", "SeriesInstanceUID")]
+    return get_matching(node, keys, out, progress=progress)
+
+
+def get_matching(node: WebNode, keys: dict[str, str], out: Path, *, progress: Progress | None = None) -> Transfer:
+    """WADO-RS each instance matching ``keys`` (QIDO-RS) into ``out``/<SOP instance>.dcm."""
+    study_uid, series_uid = keys.get("StudyInstanceUID", ""), keys.get("SeriesInstanceUID")
+    params = [*keys.items(), ("includefield", "SeriesInstanceUID"), ("includefield", "StudyInstanceUID")]
     with _client(node) as client:
         response = _request(
             node, client, "GET", "instances" + _query(params), "the search", headers={"Accept": _DICOM_JSON}
@@ -278,7 +286,8 @@ def get(
         for item in instances:
             sop = str(((item.get(_SOP_INSTANCE) or {}).get("Value") or [""])[0])
             series = str(((item.get(_SERIES) or {}).get("Value") or [series_uid or ""])[0])
-            outcome = _get_one(node, client, study_uid, series, sop, out)
+            study = str(((item.get(_STUDY) or {}).get("Value") or [study_uid])[0])
+            outcome = _get_one(node, client, study, series, sop, out)
             transfer.outcomes.append(outcome)
             if progress:
                 progress(outcome, Path(outcome.path).stat().st_size if outcome.state == "received" else 0)
@@ -291,22 +300,12 @@ def _get_one(node: WebNode, client: httpx.Client, study: str, series: str, sop: 
     target = out / file_name(sop)
     partial = target.with_suffix(".part")
     path = f"studies/{quote(study, safe='')}/series/{quote(series, safe='')}/instances/{quote(sop, safe='')}"
-    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
     try:
-        with client.stream("GET", path, headers={"Accept": accept}) as response:
-            if response.status_code != 200:
-                response.read()
-                return Outcome(sop, "failed", status=None, reason=f"HTTP {response.status_code}")
-            boundary = _boundary(response.headers.get("content-type", ""))
-            if boundary is None:
-                return Outcome(sop, "failed", reason="the answer is not multipart/related")
-            writer = _PartWriter(partial, boundary)
-            try:
-                for chunk in response.iter_bytes(_CHUNK):
-                    writer.parser.write(chunk)
-                writer.parser.finalize()
-            finally:
-                writer.close()
+        outcome = _stream_one(
+            client, path, sop, target, partial, 'multipart/related; type="application/dicom"; transfer-syntax=*'
+        )
+        if outcome is _NOT_ACCEPTABLE:  # a service that gives only what it chooses
+            outcome = _stream_one(client, path, sop, target, partial, 'multipart/related; type="application/dicom"')
     except httpx.HTTPError as exc:
         partial.unlink(missing_ok=True)
         return Outcome(sop, "failed", reason=f"cannot reach {node}: {exc}")
@@ -316,16 +315,33 @@ def _get_one(node: WebNode, client: httpx.Client, study: str, series: str, sop: 
     except Exception as exc:  # the multipart parser's own errors: a malformed answer
         partial.unlink(missing_ok=True)
         return Outcome(sop, "failed", reason=f"malformed multipart answer: {exc}")
+    return outcome
+
+
+_NOT_ACCEPTABLE = Outcome("", "failed", status=None, reason="HTTP 406")
+
+
+def _stream_one(client: httpx.Client, path: str, sop: str, target: Path, partial: Path, accept: str) -> Outcome:
+    """One instance's answer written to ``partial``, then renamed to ``target``."""
+    with client.stream("GET", path, headers={"Accept": accept}) as response:
+        if response.status_code == 406:
+            response.read()
+            return _NOT_ACCEPTABLE
+        if response.status_code != 200:
+            response.read()
+            return Outcome(sop, "failed", reason=f"HTTP {response.status_code}")
+        boundary = _boundary(response.headers.get("content-type", ""))
+        if boundary is None:
+            return Outcome(sop, "failed", reason="the answer is not multipart/related")
+        writer = _PartWriter(partial, boundary)
+        try:
+            for chunk in response.iter_bytes(_CHUNK):
+                writer.parser.write(chunk)
+            writer.parser.finalize()
+        finally:
+            writer.close()
     if writer.parts != 1 or not partial.exists():
         partial.unlink(missing_ok=True)
         return Outcome(sop, "failed", reason=f"the answer has {writer.parts} parts, not one")
     partial.rename(target)
     return Outcome(sop, "received", path=str(target))
-
-
-def dicom_json(ds: Dataset) -> str:
-    """A data set as DICOM JSON (for ``--json`` output of queries)."""
-    return json.dumps(ds.to_json_dict())
-
-
-__all__ = ["LEVELS", "WebNode", "dicom_json", "find", "get", "present", "send"]
