@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydicom
 import pytest
 from click.testing import CliRunner
@@ -200,11 +201,15 @@ def test_query_by_c_find_and_qido(platform: RunningServer, peer: orthanc.Orthanc
     assert code == 0 and "QUERY^BOB" in out and "Q-7" in out, out + err
 
 
-@pytest.mark.parametrize("way", ["dimse", "dicomweb"])
+@pytest.mark.parametrize("way", ["dimse", "move", "dicomweb"])
 def test_retrieve_into_the_record(platform: RunningServer, peer: orthanc.Orthanc, tmp_path: Path, way: str) -> None:
     folder = tmp_path / "r"
     made = make_study(
-        folder / "ct", series=2, images=2, patient=f"RETRIEVE^{way.upper()}", seed=21 if way == "dimse" else 22
+        folder / "ct",
+        series=2,
+        images=2,
+        patient=f"RETRIEVE^{way.upper()}",
+        seed={"dimse": 21, "move": 23, "dicomweb": 22}[way],
     )
     rle = folder / "rle.dcm"  # a compressed file keeps its transfer syntax all the way
     ds = pydicom.dcmread(pydicom_file("MR_small_RLE.dcm"))
@@ -214,10 +219,17 @@ def test_retrieve_into_the_record(platform: RunningServer, peer: orthanc.Orthanc
     ds.save_as(rle, enforce_file_format=True)
     for p in folder.rglob("*.dcm"):
         peer.upload(p)
-    node = f"{peer.ae_title}@127.0.0.1:{peer.dicom_port}" if way == "dimse" else peer.dicomweb
+    node = peer.dicomweb if way == "dicomweb" else f"{peer.ae_title}@127.0.0.1:{peer.dicom_port}"
+    how: list[str] = []
+    if way == "move":  # Orthanc moves to the AE title it knows at the port hvgen listens on meanwhile
+        port = free_port()
+        httpx.put(
+            f"{peer.url}/modalities/HVMOVE", json={"AET": "HVMOVE", "Host": "127.0.0.1", "Port": port}, timeout=30
+        ).raise_for_status()
+        how = ["--move", "--port", str(port), "--calling-ae", "HVMOVE"]
     kept = tmp_path / "kept"
     code, out, err = cli(
-        platform, "dicom", "retrieve", node, "--study", made["study_uid"], "--keep", str(kept), "--no-progress"
+        platform, "dicom", "retrieve", node, "--study", made["study_uid"], "--keep", str(kept), "--no-progress", *how
     )
     assert code == 0, out + err
     assert "retrieved 5 instances" in out
@@ -235,7 +247,7 @@ def test_retrieve_into_the_record(platform: RunningServer, peer: orthanc.Orthanc
         assert got.PixelData == sent[str(got.SOPInstanceUID)].PixelData
     assert any(pydicom.dcmread(p).file_meta.TransferSyntaxUID == pydicom.uid.RLELossless for p in back.rglob("*.dcm"))
     # again: nothing new, still one study of five images
-    code, out, err = cli(platform, "dicom", "retrieve", node, "--study", made["study_uid"], "--no-progress")
+    code, out, err = cli(platform, "dicom", "retrieve", node, "--study", made["study_uid"], "--no-progress", *how)
     assert code == 0, out + err
     code, out, _ = cli(platform, "study", "list", "--json")
     listed = [s for s in json.loads(out) if s["study_uid"] == made["study_uid"]]

@@ -42,6 +42,20 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = {"HVGEN_PROFILE": str(server.profile_path), "XDG_CACHE_HOME": str(base / "cache")}
     result = CliRunner().invoke(main, ["study", "upload", str(folder), "--no-progress"], env=env)
     assert result.exit_code == 0, result.output
+    node = [
+        "dicom",
+        "node",
+        "add",
+        "ORTH",
+        "--ae",
+        peer.ae_title,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(peer.dicom_port),
+    ]
+    result = CliRunner().invoke(main, [*node, "--data", str(server.data)], env=env)
+    assert result.exit_code == 0, result.output
     sink_port = free_port()
     sink_dir = base / "sink"
     sink_dir.mkdir()
@@ -57,8 +71,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "HVQR",
         "--move-to",
         f"SINK@127.0.0.1:{sink_port}",
-        "--move-to",
-        f"{peer.ae_title}@127.0.0.1:{peer.dicom_port}",
+        "--data",  # Orthanc is a destination as a node of the store
+        str(server.data),
     )
     try:
         yield {

@@ -14,7 +14,18 @@ import click
 
 from healthvault import filemodes
 
-from .common import client, emit, json_option, needs_extra, os_reason, profile_option
+from .common import (
+    client,
+    data_option,
+    db_option,
+    default_data_dir,
+    emit,
+    json_option,
+    local_store,
+    needs_extra,
+    os_reason,
+    profile_option,
+)
 from .studytext import result_line
 from .terminal import echo_err
 
@@ -102,8 +113,11 @@ spool_option = click.option(
     "move_to",
     multiple=True,
     metavar="AE@HOST:PORT",
-    help="A destination C-MOVE requests may name by its AE title (repeatable).",
+    help="A destination C-MOVE requests may name by its AE title (repeatable); the DIMSE nodes of "
+    "`hvgen dicom node` in the platform's store (--data/--db) are destinations too.",
 )
+@data_option
+@db_option
 @spool_option
 @click.option(
     "--retry",
@@ -131,6 +145,8 @@ def listen(
     idle_timeout: float,
     max_per_peer: int,
     move_to: tuple[str, ...],
+    data_dir: Path | None,
+    database_url: str | None,
     spool: Path | None,
     retry: float,
     attempts: int,
@@ -244,7 +260,7 @@ def listen(
         max_attempts=attempts,
         require_called_ae=require_called_ae,
         archive=WebArchive(issue),
-        destinations=destinations.get,
+        destinations=lambda title: destinations.get(title) or _stored_node(title, data_dir, database_url),
     )
     try:
         listener.start()
@@ -326,3 +342,17 @@ def rejected(spool: Path | None, retry_id: str | None, remove_id: str | None, as
             click.echo(f"waiting  {f.name}: {n} instance(s){tried}")
 
     emit(as_json, data, text)
+
+
+def _stored_node(title: str, data_dir: Path | None, database_url: str | None) -> Any:
+    """The DIMSE node of an AE title in the platform's store, if there is a store here and it has one."""
+    if database_url is None and not ((data_dir or default_data_dir()).expanduser() / "store.sqlite").is_file():
+        return None
+    from hvgen_imaging.peers import Node
+
+    try:
+        with local_store(data_dir, database_url) as store, store.read() as tx:
+            row = tx.dicom_nodes.by_ae_title(title)
+    except (click.ClickException, ImportError):
+        return None
+    return None if row is None else Node(row.ae_title, row.host, row.port, row.name)

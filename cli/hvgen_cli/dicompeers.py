@@ -249,6 +249,21 @@ def _summary(ds: Any, level: str) -> dict[str, str]:
     default=None,
     help="Also keep the retrieved files in this folder.",
 )
+@click.option(
+    "--move",
+    "by_move",
+    is_flag=True,
+    help="Ask with C-MOVE instead of C-GET: hvgen listens on --port under --calling-ae while the node sends "
+    "(the node must know that AE title at this machine's address and port).",
+)
+@click.option(
+    "--port",
+    "move_port",
+    type=click.IntRange(1, 65535),
+    default=11113,
+    show_default=True,
+    help="With --move: the port the moved instances come to.",
+)
 @calling_option
 @token_option
 @data_option
@@ -263,6 +278,8 @@ def retrieve(
     study_uid: str,
     series_uid: str | None,
     keep: Path | None,
+    by_move: bool,
+    move_port: int,
     calling_ae: str,
     token_file: Path | None,
     data_dir: Path | None,
@@ -274,7 +291,9 @@ def retrieve(
     """Retrieve a study from NODE into the profile's record.
 
     DIMSE nodes are asked with C-GET (the instances come back on the same
-    association: nothing to configure on the node but our AE title),
+    association: nothing to configure on the node but our AE title), or
+    with C-MOVE (--move: the node sends to a storage service hvgen runs on
+    --port for the time of the retrieval),
     DICOMweb services with WADO-RS. The instances are then stored as
     `hvgen study upload` stores a folder: into the record's study of that
     UID when it has one, which keeps what it holds.
@@ -284,7 +303,7 @@ def retrieve(
       hvgen dicom retrieve PACS --study 1.2.840.113619.2.55.3
       hvgen dicom retrieve https://pacs.example/dicom-web --study 1.2.3 --series 1.2.3.4
     """
-    from hvgen_imaging import peers, webpeer
+    from hvgen_imaging import peers, retrieving, webpeer
 
     from .study import study_upload
 
@@ -301,8 +320,18 @@ def retrieve(
                 bar(done[0])
 
             try:
-                if target.dimse is not None:
-                    transfer = peers.get(
+                if target.dimse is not None and by_move:
+                    transfer = retrieving.move(
+                        target.dimse,
+                        study_uid,
+                        folder,
+                        port=move_port,
+                        series_uid=series_uid,
+                        calling=calling_ae,
+                        progress=step,
+                    )
+                elif target.dimse is not None:
+                    transfer = retrieving.get(
                         target.dimse, study_uid, folder, series_uid=series_uid, calling=calling_ae, progress=step
                     )
                 else:

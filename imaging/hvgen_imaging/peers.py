@@ -19,9 +19,7 @@ is a :class:`PeerError` naming it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,17 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, build_role, evt
+from pynetdicom import AE, _config
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
     Verification,
 )
 
 from . import dicom
 from .errors import ImagingError
-from .spool import file_name
 
 # Files are sent from disk without being decoded; what C-GET brings goes to a file as it arrives.
 _config.STORE_SEND_CHUNKED_DATASET = True
@@ -394,104 +390,3 @@ def _store_one(assoc: Any, f: _File, accepted: set[tuple[str, str]]) -> Outcome:
         reason=why + (f": {comment}" if comment else ""),
         path=str(f.path),
     )
-
-
-def get(
-    node: Node,
-    study_uid: str,
-    out: Path,
-    *,
-    series_uid: str | None = None,
-    calling: str = DEFAULT_CALLING_AE,
-    progress: Progress | None = None,
-) -> Transfer:
-    """C-GET a study (or one series of it) into ``out``/<SOP instance>.dcm, each
-    file fsynced as it arrives; the SOP classes to accept come from a C-FIND of
-    its instances first."""
-    instances = find(
-        node,
-        "IMAGE",
-        {"StudyInstanceUID": study_uid, **({"SeriesInstanceUID": series_uid} if series_uid else {})},
-        calling=calling,
-    )
-    classes = sorted({str(ds.get("SOPClassUID", "")).strip() for ds in instances} - {""})
-    if not instances:
-        raise PeerError(
-            f"{node} has no instances of study {study_uid}" + (f" series {series_uid}" if series_uid else "")
-        )
-    if not classes:
-        raise PeerError(f"{node} does not say the SOP classes of the study's instances (C-FIND at IMAGE level)")
-    if len(classes) > (MAX_CONTEXTS - 1) // 2:
-        raise PeerError(f"the study has {len(classes)} SOP classes: more than one association can receive")
-    out.mkdir(parents=True, exist_ok=True)
-    transfer = Transfer()
-
-    def on_store(event: Any) -> int:
-        sop = str(event.request.AffectedSOPInstanceUID or "").strip()
-        target = out / (file_name(sop) if sop else "unnamed.dcm")
-        try:
-            received = Path(event.dataset_path)
-            partial = target.with_suffix(".part")
-            try:
-                os.replace(received, partial)
-            except OSError:
-                shutil.copyfile(received, partial)
-            with open(partial, "rb+") as f:
-                os.fsync(f.fileno())
-            size = partial.stat().st_size
-            partial.rename(target)
-        except OSError as exc:
-            outcome = Outcome(sop, "failed", status=0xA700, reason=f"cannot write {target}: {exc.strerror}")
-            transfer.outcomes.append(outcome)
-            if progress:
-                progress(outcome, 0)
-            return 0xA700
-        outcome = Outcome(sop, "received", path=str(target))
-        transfer.outcomes.append(outcome)
-        if progress:
-            progress(outcome, size)
-        return 0x0000
-
-    ae = _ae(calling)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    # One context per (SOP class, transfer syntax): the node then sends each instance in the
-    # syntax it is stored in (a context of many syntaxes gets one chosen for all, and transcoding).
-    room = (MAX_CONTEXTS - 1) // len(classes)
-    syntaxes = ALL_TRANSFER_SYNTAXES if room >= len(ALL_TRANSFER_SYNTAXES) else _COMMON_SYNTAXES[:room]
-    roles = []
-    for sop_class in classes:
-        for syntax in syntaxes:
-            ae.add_requested_context(sop_class, [syntax])
-        roles.append(build_role(sop_class, scp_role=True))
-    assoc = _associate(ae, node, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, on_store)])
-    query = Dataset()
-    query.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
-    query.StudyInstanceUID = study_uid
-    if series_uid:
-        query.SeriesInstanceUID = series_uid
-    final = -1
-    comment = ""
-    try:
-        if not _accepted(assoc, StudyRootQueryRetrieveInformationModelGet):
-            raise PeerError(f"{node} does not serve C-GET (Study Root); retrieve with C-MOVE instead")
-        for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
-            if status:
-                final = int(getattr(status, "Status", -1))
-                comment = str(getattr(status, "ErrorComment", "") or "")
-    finally:
-        if assoc.is_established:
-            assoc.release()
-    if final not in (0x0000, 0xB000, 0xFF00) and not transfer.outcomes:
-        raise PeerError(
-            f"{node} answered the C-GET with "
-            + (status_text(final) if final >= 0 else "nothing")
-            + (f": {comment}" if comment else "")
-        )
-    have = {o.sop_instance_uid for o in transfer.outcomes if o.state == "received"}
-    for ds in instances:
-        sop = str(ds.get("SOPInstanceUID", "")).strip()
-        if sop and sop not in have and not any(o.sop_instance_uid == sop for o in transfer.outcomes):
-            transfer.outcomes.append(
-                Outcome(sop, "failed", status=final if final >= 0 else None, reason="the node did not send it")
-            )
-    return transfer
