@@ -121,3 +121,6 @@ def small_chunks(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> 
     )
     yield server
     server.stop()
+
+
+from .dicomwebdata import imaging  # noqa: E402,F401  (one imaging platform per run, shared by the DICOMweb and OHIF tests)

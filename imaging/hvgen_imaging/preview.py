@@ -169,12 +169,20 @@ def _grayscale(frame: np.ndarray, view: Dataset, notes: list[str]) -> np.ndarray
     return shown
 
 
-def render(ds: Dataset, notes: list[str] | None = None, frame: np.ndarray | None = None) -> np.ndarray:
+def render(
+    ds: Dataset,
+    notes: list[str] | None = None,
+    frame: np.ndarray | None = None,
+    *,
+    index: int | None = None,
+    window: tuple[float, float, str] | None = None,
+) -> np.ndarray:
     """The shown frame as 8-bit grayscale (rows, columns) or RGB (rows, columns, 3).
 
     ``frame``: the shown frame's stored values already decoded (see
     :func:`load_frame`); else it is decoded from ``ds``, which then holds
-    its pixel data.
+    its pixel data. ``index``: the frame shown (default the middle one);
+    ``window``: (center, width, VOI LUT function) used instead of the image's VOI.
     """
     from pydicom.pixels.processing import apply_color_lut
 
@@ -183,7 +191,7 @@ def render(ds: Dataset, notes: list[str] | None = None, frame: np.ndarray | None
         count = int(ds.get("NumberOfFrames") or 1)
     except (TypeError, ValueError):
         count = 1
-    index = count // 2
+    index = count // 2 if index is None else index
     photometric = str(ds.get("PhotometricInterpretation", "")).upper().strip()
     if frame is None:
         if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
@@ -192,7 +200,13 @@ def render(ds: Dataset, notes: list[str] | None = None, frame: np.ndarray | None
     if frame.ndim == 3 and int(ds.get("SamplesPerPixel") or 1) == 1:  # frames without Number of Frames
         frame = frame[frame.shape[0] // 2]
     if photometric in ("MONOCHROME1", "MONOCHROME2"):
-        shown = _grayscale(frame, frame_view(ds, index), notes)
+        view = frame_view(ds, index)
+        if window is not None:
+            for keyword in ("VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction"):
+                if keyword in view:
+                    del view[keyword]
+            view.WindowCenter, view.WindowWidth, view.VOILUTFunction = window[0], window[1], window[2]
+        shown = _grayscale(frame, view, notes)
     elif photometric == "PALETTE COLOR":
         rgb = apply_color_lut(frame, ds)
         # 16-bit entries that never pass 255 are 8-bit values (a common encoding error)

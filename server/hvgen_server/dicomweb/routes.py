@@ -24,10 +24,11 @@ from ..context import Platform
 from ..errors import PlatformError
 from ..limits import timed_stream
 from ..store.rows import INSTANCE, SERIES, STUDY
-from . import bearer, qido, stow, wado
+from . import access, bulkdata, frames, qido, rendering, stow, transcode, wado, wadouri
+from .access import Caller
 from .gateway import ensure_gateway
 from .index import refresh
-from .media import DICOM, DICOM_JSON, MULTIPART, DicomWebError, Urls, accepted, matches, not_acceptable
+from .media import DICOM, DICOM_JSON, MULTIPART, DicomWebError, accepted, matches, not_acceptable
 
 PREFIX = "/dicomweb"
 #: STOW-RS requests stored at once (each makes previews and uploads through the gateway).
@@ -37,7 +38,7 @@ MAX_STOW_BYTES = 4 * 1024 * 1024 * 1024
 #: Bytes of a STOW-RS body handed to the worker thread that parses and writes it at a time.
 STOW_BATCH = 1024 * 1024
 
-Handler = Callable[[Request, bearer.Bearer], Awaitable[Response]]
+Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
 def _error(exc: DicomWebError) -> Response:
@@ -51,30 +52,17 @@ def _with_warnings(response: Response, warnings: list[str]) -> Response:
 
 
 def routes(platform: Platform) -> list[Route]:
-    """The DICOMweb routes of the platform (registers the gateway application on first use)."""
+    """The DICOMweb routes of the platform (registers the gateway application on first use):
+    under ``/dicomweb`` for bearer tokens, under ``/dicomweb/records/RECORD`` for signed-in browsers."""
     gateway = ensure_gateway(platform)
-    urls = Urls(platform.config.url + PREFIX)
+    base = platform.config.url + PREFIX
     slots = asyncio.Semaphore(STOW_SLOTS)
-
-    def authenticate(request: Request) -> bearer.Bearer:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        challenge = {"WWW-Authenticate": 'Bearer realm="dicomweb"'}
-        if scheme.lower() != "bearer" or not token.strip():
-            raise DicomWebError(401, "send Authorization: Bearer TOKEN (a token of `hvgen token`)", challenge)
-        try:
-            caller = bearer.check(platform.key, token)
-        except bearer.BearerError as exc:
-            raise DicomWebError(
-                401, str(exc), {"WWW-Authenticate": 'Bearer realm="dicomweb", error="invalid_token"'}
-            ) from None
-        if not platform.store.authorized(caller.app_id, caller.record_id):
-            raise DicomWebError(401, "the application the token was issued to may no longer use the record", challenge)
-        return caller
 
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
             try:
-                caller = await run_in_threadpool(authenticate, request)
+                how = access.by_session if access.RECORD in request.path_params else access.by_token
+                caller = await run_in_threadpool(how, platform, request, base)
                 return await handler(request, caller)
             except DicomWebError as exc:
                 return _error(exc)
@@ -95,7 +83,7 @@ def routes(platform: Platform) -> list[Route]:
     def search(level: str, *path: str) -> Handler:
         keys = ["StudyInstanceUID", "SeriesInstanceUID"][: len(path)]
 
-        async def handle(request: Request, caller: bearer.Bearer) -> Response:
+        async def handle(request: Request, caller: Caller) -> Response:
             json_wanted(request)
             fixed = {k: request.path_params[p] for k, p in zip(keys, path, strict=True)}
             parsed = qido.parse(level, request.query_params.multi_items(), fixed)
@@ -105,14 +93,14 @@ def routes(platform: Platform) -> list[Route]:
                 with platform.store.read() as tx:
                     return tx.dicom.search(caller.record_id, parsed.query)
 
-            results, warnings = qido.answer(parsed, await run_in_threadpool(run), urls)
+            results, warnings = qido.answer(parsed, await run_in_threadpool(run), caller.urls)
             return json_response(results, warnings)
 
         return handle
 
     # -- WADO-RS --------------------------------------------------------------------------
 
-    async def found(request: Request, caller: bearer.Bearer) -> list[Any]:
+    async def found(request: Request, caller: Caller) -> list[Any]:
         p = request.path_params
 
         def run() -> list[Any]:
@@ -121,11 +109,17 @@ def routes(platform: Platform) -> list[Route]:
 
         return await run_in_threadpool(run)
 
-    async def retrieve(request: Request, caller: bearer.Bearer) -> Response:
+    async def retrieve(request: Request, caller: Caller) -> Response:
         instances = await found(request, caller)
-        as_multipart = wado.dicom_media(request.headers.get("accept"), instances)
+        as_multipart, target = wado.dicom_media(request.headers.get("accept"), instances)
+        if target is not None:
+            await run_in_threadpool(wado.check_transcoding, platform, instances, target)
         if not as_multipart:
             only = instances[0]
+            if target is not None:
+                return StreamingResponse(
+                    transcode.transcoded(platform, only, target), media_type=f"{DICOM}; transfer-syntax={target}"
+                )
             return StreamingResponse(
                 platform.files.read(only.blob_id),
                 media_type=f"{DICOM}",
@@ -133,26 +127,59 @@ def routes(platform: Platform) -> list[Route]:
             )
         boundary = wado.new_boundary()
         return StreamingResponse(
-            wado.multipart(platform, instances, boundary),
+            wado.multipart(platform, instances, boundary, target),
             headers={"Content-Type": f'{MULTIPART}; type="{DICOM}"; boundary={boundary}'},
         )
 
-    async def metadata(request: Request, caller: bearer.Bearer) -> Response:
+    async def metadata(request: Request, caller: Caller) -> Response:
         json_wanted(request)
         instances = await found(request, caller)
-        return json_response(await run_in_threadpool(wado.metadata, platform, instances, urls))
+        return json_response(await run_in_threadpool(bulkdata.metadata, platform, instances, caller.urls))
 
-    async def rendered(request: Request, caller: bearer.Bearer) -> Response:
+    async def frames_of(request: Request, caller: Caller) -> Response:
+        numbers = frames.frame_numbers(request.path_params["frames"])
+        instance = (await found(request, caller))[0]
+        location = caller.urls.instance(instance.study_uid, instance.series_uid, instance.sop_uid)
+        accept = request.headers.get("accept")
+        sent = await run_in_threadpool(
+            frames.answer, platform, instance, numbers, accept, wado.new_boundary(), location
+        )
+        return StreamingResponse(sent.body, headers={"Content-Type": sent.content_type})
+
+    async def bulk(request: Request, caller: Caller) -> Response:
+        instance = (await found(request, caller))[0]
+        location = caller.urls.instance(instance.study_uid, instance.series_uid, instance.sop_uid)
+        accept, path = request.headers.get("accept"), request.path_params["path"]
+        content_type, body = await run_in_threadpool(
+            bulkdata.answer, platform, instance, path, accept, wado.new_boundary(), location
+        )
+        return StreamingResponse(body, headers={"Content-Type": content_type})
+
+    async def rendered(request: Request, caller: Caller) -> Response:
+        shown = rendering.presentation(request.query_params)
+        media_type = rendering.wanted_type(request.headers.get("accept"))
         instances = await found(request, caller)
-        if "sop" not in request.path_params:  # a study's or series' thumbnail: a representative image
+        if "sop" not in request.path_params:  # a study's or series' rendering: a representative image
             with_preview = [i for i in instances if i.preview_blob_id] or instances
             instances = [with_preview[len(with_preview) // 2]]
-        data, media_type = await run_in_threadpool(wado.rendered, platform, instances[0], request.headers.get("accept"))
+        index = None
+        if "frames" in request.path_params:
+            numbers = frames.frame_numbers(request.path_params["frames"])
+            index = numbers[0] - 1
+        if index is None and shown.plain:
+            data, media_type = await run_in_threadpool(
+                wado.rendered, platform, instances[0], request.headers.get("accept")
+            )
+        else:
+            data = await run_in_threadpool(rendering.render, platform, instances[0], index, shown, media_type)
         return Response(data, media_type=media_type)
+
+    async def wado_uri(request: Request, caller: Caller) -> Response:
+        return await wadouri.answer(platform, request, caller)
 
     # -- STOW-RS --------------------------------------------------------------------------
 
-    async def store(request: Request, caller: bearer.Bearer) -> Response:
+    async def store(request: Request, caller: Caller) -> Response:
         boundary = stow.boundary_of(request.headers.get("content-type"))
         folder = platform.config.data_dir / "gateway" / "incoming" / uuid.uuid4().hex
         parts: stow.Parts | None = None
@@ -175,40 +202,51 @@ def routes(platform: Platform) -> list[Route]:
             await run_in_threadpool(parts.finish)
             async with slots:
                 outcome = await run_in_threadpool(
-                    stow.store, platform, gateway, caller.record_id, parts, request.path_params.get("study"), urls
+                    stow.store,
+                    platform,
+                    gateway,
+                    caller.record_id,
+                    parts,
+                    request.path_params.get("study"),
+                    caller.urls,
                 )
         finally:  # every part file closed, then the folder removed, on every way out
             if parts is not None:
                 parts.close()
             await run_in_threadpool(stow.cleanup, folder)
         response = Response(
-            json.dumps(outcome.body(urls), separators=(",", ":")).encode("utf-8"),
+            json.dumps(outcome.body(caller.urls), separators=(",", ":")).encode("utf-8"),
             status_code=outcome.status,
             media_type=DICOM_JSON,
             headers={"Retry-After": "30"} if outcome.over_budget else None,
         )
         return _with_warnings(response, outcome.warnings())
 
-    study = PREFIX + "/studies/{study}"
-    series = study + "/series/{series}"
-    instance = series + "/instances/{sop}"
-    return [
-        Route(PREFIX + "/studies", endpoint(search(STUDY)), methods=["GET"]),
-        Route(PREFIX + "/series", endpoint(search(SERIES)), methods=["GET"]),
-        Route(PREFIX + "/instances", endpoint(search(INSTANCE)), methods=["GET"]),
-        Route(study + "/series", endpoint(search(SERIES, "study")), methods=["GET"]),
-        Route(study + "/instances", endpoint(search(INSTANCE, "study")), methods=["GET"]),
-        Route(series + "/instances", endpoint(search(INSTANCE, "study", "series")), methods=["GET"]),
-        Route(study, endpoint(retrieve), methods=["GET"]),
-        Route(series, endpoint(retrieve), methods=["GET"]),
-        Route(instance, endpoint(retrieve), methods=["GET"]),
-        Route(study + "/metadata", endpoint(metadata), methods=["GET"]),
-        Route(series + "/metadata", endpoint(metadata), methods=["GET"]),
-        Route(instance + "/metadata", endpoint(metadata), methods=["GET"]),
-        Route(instance + "/rendered", endpoint(rendered), methods=["GET"]),
-        Route(instance + "/thumbnail", endpoint(rendered), methods=["GET"]),
-        Route(series + "/thumbnail", endpoint(rendered), methods=["GET"]),
-        Route(study + "/thumbnail", endpoint(rendered), methods=["GET"]),
-        Route(PREFIX + "/studies", endpoint(store), methods=["POST"]),
-        Route(study, endpoint(store), methods=["POST"]),
-    ]
+    out: list[Route] = []
+    for prefix in (PREFIX, PREFIX + access.RECORDS + "/{" + access.RECORD + "}"):
+        study = prefix + "/studies/{study}"
+        series = study + "/series/{series}"
+        instance = series + "/instances/{sop}"
+        frame = instance + "/frames/{frames}"
+        get: list[tuple[str, Handler]] = [
+            (prefix + "/studies", search(STUDY)),
+            (prefix + "/series", search(SERIES)),
+            (prefix + "/instances", search(INSTANCE)),
+            (study + "/series", search(SERIES, "study")),
+            (study + "/instances", search(INSTANCE, "study")),
+            (series + "/instances", search(INSTANCE, "study", "series")),
+            (study, retrieve),
+            (series, retrieve),
+            (instance, retrieve),
+            (study + "/metadata", metadata),
+            (series + "/metadata", metadata),
+            (instance + "/metadata", metadata),
+            (frame, frames_of),
+            (instance + "/bulkdata/{path:path}", bulk),
+            (prefix + "/wado", wado_uri),
+        ]
+        for resource in (study, series, instance, frame):
+            get += [(resource + "/rendered", rendered), (resource + "/thumbnail", rendered)]
+        out += [Route(path, endpoint(handler), methods=["GET"]) for path, handler in get]
+        out += [Route(path, endpoint(store), methods=["POST"]) for path in (prefix + "/studies", study)]
+    return out

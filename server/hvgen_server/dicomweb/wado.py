@@ -2,9 +2,10 @@
 metadata, and rendered images.
 
 Instances are sent as ``multipart/related; type="application/dicom"``, each
-part the bytes that were uploaded, streamed from the blob store. Nothing is
-transcoded: a client that accepts only other transfer syntaxes is answered
-406. Metadata is read from each instance's header (up to its pixel data).
+part the bytes that were uploaded, streamed from the blob store, or, when
+the client asks for another transfer syntax, transcoded (:mod:`.transcode`:
+to any uncompressed syntax; 406 only for a compressed syntax the instance is
+not stored in). Metadata: :mod:`.bulkdata`; frames: :mod:`.frames`.
 A rendered instance is its stored preview (JPEG, or PNG converted from it),
 or, when it has none, rendered on the spot as previews are.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import io
 import uuid
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,15 +21,15 @@ from PIL import Image
 
 from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.export import ZipEntry
+from hvgen_imaging.frames import FrameError
 from hvgen_imaging.preview import describe, make_preview
 
 from ..context import Platform
 from ..store.rows import INSTANCE, DicomInstance, DicomMatch, DicomQuery
-from .index import open_blob, read_header
-from .media import DICOM, MULTIPART, DicomWebError, Urls, accepted, matches, not_acceptable
+from . import transcode
+from .index import open_blob
+from .media import DICOM, MULTIPART, DicomWebError, accepted, matches, not_acceptable
 
-#: Binary values of metadata longer than this are left out of it (they are not bulk data URIs yet).
-INLINE_LIMIT = 64 * 1024
 #: Bytes of a multipart answer handed to the server at a time.
 PIECE = 1024 * 1024
 #: Transfer syntax of ``application/dicom`` when the client names none (PS3.18 8.7.3.5.2).
@@ -53,9 +53,11 @@ def instances(
     return [h.instance for h in hits]
 
 
-def dicom_media(accept: str | None, found: list[DicomInstance]) -> bool:
-    """Whether the answer is multipart (else a single ``application/dicom``); 406 if
-    the client accepts neither, or no transfer syntax an instance is stored in."""
+def dicom_media(accept: str | None, found: list[DicomInstance]) -> tuple[bool, str | None]:
+    """Whether the answer is multipart (else a single ``application/dicom``), and the
+    transfer syntax to transcode to (None: as stored); 406 if the client accepts
+    neither, or a transfer syntax the instances cannot be sent in."""
+    refused: list[str] = []
     for media in accepted(accept):
         if media.media_type == MULTIPART:
             inner = media.params.get("type", DICOM).lower()
@@ -69,29 +71,50 @@ def dicom_media(accept: str | None, found: list[DicomInstance]) -> bool:
         else:
             continue
         syntax = media.params.get("transfer-syntax", "*")
-        if syntax == "*":
-            return multipart
-        if all((i.transfer_syntax or DEFAULT_SYNTAX) == syntax for i in found):
-            return multipart
+        if syntax == "*" or all((i.transfer_syntax or DEFAULT_SYNTAX) == syntax for i in found):
+            return multipart, None
+        if all(transcode.can_send(i.transfer_syntax or DEFAULT_SYNTAX, syntax) for i in found):
+            return multipart, syntax
+        refused.append(syntax)
+    if refused:
         stored = sorted({i.transfer_syntax for i in found})
         raise DicomWebError(
             406,
-            f"instances are sent as stored, in transfer syntax {', '.join(stored)}; transfer-syntax={syntax} "
-            "was asked for (ask with transfer-syntax=* to get them as stored)",
+            f"instances stored in transfer syntax {', '.join(stored)} cannot be sent in {', '.join(refused)}: "
+            "they are sent as stored or in an uncompressed syntax (1.2.840.10008.1.2.1, 1.2.840.10008.1.2, "
+            "1.2.840.10008.1.2.2); ask with transfer-syntax=* to get them as stored",
         )
     raise not_acceptable(accept, [f'{MULTIPART}; type="{DICOM}"', f"{DICOM} (one instance)"])
 
 
-def multipart(platform: Platform, found: list[DicomInstance], boundary: str) -> Iterator[bytes]:
+def check_transcoding(platform: Platform, found: list[DicomInstance], target: str) -> None:
+    """406 (before the answer starts) when an instance cannot be transcoded to ``target``."""
+    for instance in found:
+        if instance.transfer_syntax == target:
+            continue
+        try:
+            transcode.check(platform, instance, target)
+        except FrameError as exc:
+            raise DicomWebError(406, f"instance {instance.sop_uid} cannot be sent in {target}: {exc}") from None
+
+
+def multipart(
+    platform: Platform, found: list[DicomInstance], boundary: str, target: str | None = None
+) -> Iterator[bytes]:
     """The instances as the parts of a multipart/related body, in pieces of about
-    :data:`PIECE` bytes (each piece is a hop between the server's threads)."""
+    :data:`PIECE` bytes (each piece is a hop between the server's threads);
+    transcoded to ``target`` unless it is None."""
     buffer = bytearray()
     for instance in found:
-        buffer += (
-            f"--{boundary}\r\nContent-Type: {DICOM}; transfer-syntax={instance.transfer_syntax or DEFAULT_SYNTAX}\r\n"
-            f"Content-Length: {instance.size}\r\nContent-Location: {instance.sop_uid}\r\n\r\n"
-        ).encode("ascii")
-        for piece in platform.files.read(instance.blob_id, piece=PIECE):
+        stored = instance.transfer_syntax or DEFAULT_SYNTAX
+        if target is None or target == stored:
+            head = f"Content-Type: {DICOM}; transfer-syntax={stored}\r\nContent-Length: {instance.size}\r\n"
+            pieces = platform.files.read(instance.blob_id, piece=PIECE)
+        else:
+            head = f"Content-Type: {DICOM}; transfer-syntax={target}\r\n"
+            pieces = transcode.transcoded(platform, instance, target)
+        buffer += f"--{boundary}\r\n{head}Content-Location: {instance.sop_uid}\r\n\r\n".encode("ascii")
+        for piece in pieces:
             if not buffer and len(piece) >= PIECE:
                 yield piece
                 continue
@@ -122,27 +145,6 @@ def zip_entries(platform: Platform, found: list[DicomInstance], *, previews: boo
 
 def new_boundary() -> str:
     return uuid.uuid4().hex
-
-
-def metadata(platform: Platform, found: list[DicomInstance], urls: Urls) -> list[dict[str, Any]]:
-    """The DICOM JSON of each instance's attributes (pixel data and long binary values left out)."""
-    out = []
-    for instance in found:
-        ds = read_header(platform.files, instance.blob_id)
-        if ds is None:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data: dict[str, Any] = ds.to_json_dict(
-                bulk_data_threshold=INLINE_LIMIT, bulk_data_element_handler=lambda _element: ""
-            )
-        data = {tag: value for tag, value in data.items() if value.get("BulkDataURI", None) != ""}
-        data["00081190"] = {
-            "vr": "UR",
-            "Value": [urls.instance(instance.study_uid, instance.series_uid, instance.sop_uid)],
-        }
-        out.append(dict(sorted(data.items())))
-    return out
 
 
 def rendered(platform: Platform, instance: DicomInstance, accept: str | None) -> tuple[bytes, str]:
