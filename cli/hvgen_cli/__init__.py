@@ -26,6 +26,7 @@ from . import (
     dicompeers,
     generate,
     migrate,
+    ohif,
     package,
     person,
     record,
@@ -97,3 +98,4 @@ dicomnet.dicom.add_command(dicomnodes.node)
 for _command in (dicompeers.send, dicompeers.query, dicompeers.retrieve):
     dicomnet.dicom.add_command(_command)
 main.add_command(viewer.viewer)
+main.add_command(ohif.ohif)

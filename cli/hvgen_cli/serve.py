@@ -233,6 +233,13 @@ def _store_name(config: ServerConfig) -> str:
     show_default=True,
     help="Seconds a one-time study viewer link (`hvgen viewer`) can be used in.",
 )
+@click.option(
+    "--ohif",
+    "ohif_dist",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Serve the OHIF Viewer of this folder (dist/ of the npm package @ohif/app; `hvgen ohif fetch DIR` "
+    "gets it) at /ohif/, reading this server's DICOMweb with the browser's sign-in.",
+)
 @click.option("--init-only", is_flag=True, help="Create the store and profile, then exit.")
 @click.option(
     "--log-level",
@@ -276,6 +283,7 @@ def serve(
     user_token_ttl: float,
     schema_dirs: tuple[Path, ...],
     viewer_link_ttl: float,
+    ohif_dist: Path | None,
     init_only: bool,
     log_level: str,
 ) -> None:
@@ -354,6 +362,13 @@ def serve(
             user_token_ttl=user_token_ttl,
             viewer_link_ttl=viewer_link_ttl,
         )
+        if ohif_dist is not None:
+            from hvgen_server.ohif import OhifError, check_dist
+
+            try:
+                config.ohif_dist = check_dist(ohif_dist)
+            except OhifError as exc:
+                raise click.BadParameter(str(exc), param_hint="--ohif") from None
         check_backends(config)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -395,6 +410,8 @@ def serve(
             click.echo(f"  password:     in {kept} (readable by you only; delete it once read)")
     click.echo(f"  sign-in:      {config.url}/signin")
     click.echo(f"  viewer:       {config.url}/viewer  (`hvgen viewer` opens it signed in)")
+    if config.ohif_dist is not None:
+        click.echo(f"  OHIF:         {config.url}/ohif/  (signed in as in the viewer)")
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:

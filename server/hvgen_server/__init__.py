@@ -20,7 +20,7 @@ Modules, by job:
     methods/     one module per method family (sessions, things, query,
                  blobs, packages, persons, service, appinfo, thingtype,
                  dicomweb, viewer)
-    dicomweb/    DICOMweb (QIDO-RS, WADO-RS, STOW-RS) for a bearer token's record
+    dicomweb/    DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) for a bearer token's record or a browser's
     viewer/      the study viewer's pages
     shell        the sign-in and authorization pages (/redirect.aspx, /signin)
     websession   a signed-in browser (session cookie, CSRF, origin checks) for any page
@@ -36,6 +36,7 @@ Modules, by job:
     backends     the configured store and blob bytes backend
     migration    ``hvgen migrate``: a store moved to another backend
     sweeper      removal of abandoned uploads and orphan blob bytes
+    ohif         the OHIF Viewer at /ohif/ (--ohif DIST), ohiffetch: ``hvgen ohif fetch``
     bootstrap    first run: store, key, application, first person, record
     config       settings
     errors       the exceptions below
@@ -49,6 +50,7 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── Conflict            store.base
     ├── DicomWebError       dicomweb.media
     ├── MigrationError      migration
+    ├── OhifError           ohif
     ├── PasswordError       passwords, also ValueError
     ├── PlatformError       errors, also HealthVaultStatusError
     │   ├── BlobHttpError   streaming

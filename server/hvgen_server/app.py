@@ -9,7 +9,8 @@ Routes:
     GET  /                             leads to the viewer
     GET  /viewer ...                   the study viewer (:mod:`viewer`), /static its stylesheet and script
     GET  /health                       liveness
-    /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS): :mod:`.dicomweb`
+    /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI): :mod:`.dicomweb`
+    GET  /ohif/...                     the OHIF Viewer with --ohif DIST (:mod:`.ohif`)
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
 :mod:`streaming`, pages to :mod:`shell` and :mod:`viewer`; nothing of the protocol is decided
@@ -44,6 +45,7 @@ from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .headers import SecurityHeaders
 from .limits import BodyBudget, Busy, FormBodies, Inflating, LargeRequests, read_body
+from .ohif import Ohif
 from .shell import Shell
 from .store.base import Conflict
 from .sweeper import sweep, sweeper
@@ -172,6 +174,7 @@ def create_app(config: ServerConfig) -> Starlette:
             Route(BLOB_PATH, blob_download, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
             *dicomweb_routes(platform),
+            *(Ohif(platform, config.ohif_dist).routes() if config.ohif_dist is not None else []),
         ],
         lifespan=lifespan,
         exception_handlers={Conflict: conflicted, Exception: failed},

@@ -82,6 +82,8 @@ class ServerConfig:
             (``hvgen serve --schemas DIR`` compiles them).
         viewer_link_ttl: Seconds a one-time viewer link (CreateViewerLink)
             can be used in.
+        ohif_dist: The built OHIF Viewer (``dist/`` of the npm package
+            ``@ohif/app``) served at ``/ohif/``; None: no OHIF.
     """
 
     data_dir: Path
@@ -124,6 +126,7 @@ class ServerConfig:
     browser_session_ttl: float = 12 * 3600
     schema_packages: tuple[Path, ...] = ()
     viewer_link_ttl: float = 5 * 60
+    ohif_dist: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -11,6 +11,7 @@ Routes (all GET):
     /viewer/RECORD/THING/image/NAME                 an image's DICOM file, as uploaded
     /viewer/RECORD/THING/study.zip                  every DICOM file of the study, as a ZIP
     /viewer/RECORD/THING/xml                        the stored thing XML
+    (a study page links to OHIF, /ohif/viewer/…, when the server serves it: --ohif)
     /static/...                                     the viewer's stylesheet, script and icon
 
 A person who is not signed in is sent to the sign-in page and back. A
@@ -36,7 +37,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .. import websession
+from .. import ohif, websession
 from ..context import Platform
 from ..errors import ServerError
 from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
@@ -253,6 +254,8 @@ class Viewer:
     def study(self, request: Request) -> Response:
         visitor, record, study = self._study(request)
         context = {"visitor": visitor, "record": record, "study": study, "deidentify": deidentify.available()}
+        if self.platform.config.ohif_dist is not None and getattr(study, "study_uid", None):
+            context["ohif"] = ohif.study_link(record.record_id, str(getattr(study, "study_uid", "")))
         return self._render(request, "viewer/study.html", context)
 
     def _image_page(self, request: Request, template: str) -> Response:
