@@ -145,7 +145,18 @@ def test_the_study_list_shows_the_records_studies(with_ohif: ImagingPlatform, pa
 
 def test_a_ct_slice_is_rendered_as_pydicom_renders_it(with_ohif: ImagingPlatform, page: Any, tmp_path: Path) -> None:
     ct = with_ohif.images["ct"]
-    page.goto(f"{with_ohif.url}/ohif/viewer/record-{with_ohif.record_id}?StudyInstanceUIDs={ct.study_uid}")
+    # from the study viewer's page of the study, by its "Open in OHIF" link
+    page.goto(f"{with_ohif.url}/viewer/{with_ohif.record_id}")
+    studies = page.eval_on_selector_all("td.patient a", "links => links.map(a => a.href)")
+    for link in studies:
+        page.goto(link)
+        if ct.study_uid in page.inner_text("body"):
+            break
+    else:
+        pytest.fail("no study page shows the CT's study UID")
+    opener = page.locator("a#open-ohif")
+    assert opener.get_attribute("href") == f"/ohif/viewer/record-{with_ohif.record_id}?StudyInstanceUIDs={ct.study_uid}"
+    opener.click()
     wanted = expected(ct.path, 0)
     found = wait_for_picture(page, wanted, at_least=0.9)
     page.screenshot(path=str(tmp_path / "ct.png"))
