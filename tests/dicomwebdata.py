@@ -23,7 +23,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
 from hvgen_imaging import dicom, study, workflow
 
@@ -38,6 +38,7 @@ FILES = {
     "j2k_frames": "emri_small_jpeg_2k_lossless.dcm",
     "rle_rgb": "SC_rgb_rle_2frame.dcm",
     "big_endian": "emri_small_big_endian.dcm",
+    "deflated": "CT_small.dcm",  # written deflated (1.2.840.10008.1.2.1.99)
 }
 
 
@@ -75,7 +76,7 @@ class ImagingPlatform:
         return self.server.url + "/dicomweb"
 
 
-def copy_with_new_uids(source: Path, folder: Path, *, binary: bool = False) -> Image:
+def copy_with_new_uids(source: Path, folder: Path, *, binary: bool = False, deflated: bool = False) -> Image:
     """``source`` written under ``folder`` with new study, series and instance UIDs (pixel data as it
     was); ``binary``: with a private binary element and an icon image (binary values for bulk data)."""
     ds = pydicom.dcmread(source)
@@ -89,6 +90,8 @@ def copy_with_new_uids(source: Path, folder: Path, *, binary: bool = False) -> I
         ds.IconImageSequence = [icon]
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if deflated:
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "image.dcm"
     ds.save_as(path, enforce_file_format=True)
@@ -114,7 +117,9 @@ def make_imaging_platform(base: Path) -> ImagingPlatform:
     )
     images = {}
     for name, file in FILES.items():
-        images[name] = copy_with_new_uids(pydicom_file(file), base / "studies" / name, binary=name == "ct")
+        images[name] = copy_with_new_uids(
+            pydicom_file(file), base / "studies" / name, binary=name == "ct", deflated=name == "deflated"
+        )
         upload(server, images[name].path.parent)
     upload(
         server, copy_with_new_uids(pydicom_file("CT_small.dcm"), base / "studies" / "bob").path.parent, bob["record_id"]

@@ -12,7 +12,12 @@ import pydicom
 import pytest
 from PIL import Image as PILImage
 from pydicom.encaps import get_frame
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from .dicomwebdata import ImagingPlatform
 from .test_dicomweb import parts
@@ -55,10 +60,12 @@ def decoded_frames(ds: pydicom.Dataset) -> list[bytes]:
 # -- frames -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["ct", "mr_frames"])
+@pytest.mark.parametrize("name", ["ct", "mr_frames", "deflated"])
 def test_native_frames_are_the_files_bytes(imaging: ImagingPlatform, client: DICOMwebClient, name: str) -> None:
     image = imaging.images[name]
     expected = native_frames(image.dataset)
+    if name == "deflated":  # read through its inflated copy
+        assert image.dataset.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
     numbers = list(range(1, len(expected) + 1))
     got = client.retrieve_instance_frames(image.study_uid, image.series_uid, image.sop_uid, frame_numbers=numbers)
     assert got == expected
@@ -178,7 +185,7 @@ def test_large_binary_elements_become_bulk_data(imaging: ImagingPlatform, client
 
 
 @pytest.mark.parametrize("target", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian])
-@pytest.mark.parametrize("name", ["j2k_frames", "rle_rgb", "ct"])
+@pytest.mark.parametrize("name", ["j2k_frames", "rle_rgb", "ct", "deflated"])
 def test_instances_transcoded_on_retrieve(imaging: ImagingPlatform, name: str, target: str) -> None:
     image = imaging.images[name]
     original = image.dataset
