@@ -74,6 +74,10 @@ def test_native_frames_are_the_files_bytes(imaging: ImagingPlatform, client: DIC
     assert answer.status_code == 200
     assert 'type="application/octet-stream"' in answer.headers["content-type"]
     assert parts(answer) == [expected[-1]]
+    # any media type (or none named): uncompressed, in parts
+    for accept in ("*/*", None):
+        anything = get(imaging, image.url(imaging.dicomweb) + "/frames/1,1", accept)
+        assert anything.status_code == 200 and parts(anything) == [expected[0], expected[0]]
 
 
 @pytest.mark.parametrize("name", ["j2k_frames", "rle_rgb"])

@@ -84,7 +84,7 @@ def choose(accept: str | None, source: PixelSource, count: int) -> Choice:
     stored = source.syntax
     stored_media = COMPRESSED_MEDIA.get(stored) if source.encapsulated else None
     for media in accepted(accept):
-        multipart = media.media_type == MULTIPART
+        multipart = media.media_type in (MULTIPART, "*/*")
         inner = media.params.get("type", OCTETS).lower() if multipart else media.media_type
         if not multipart and count != 1 and inner != "*/*":
             continue
