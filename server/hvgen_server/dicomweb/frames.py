@@ -62,6 +62,8 @@ UNCOMPRESSED: dict[str, bool] = {
 }
 #: Bytes of a multipart answer handed to the server at a time.
 PIECE = 1024 * 1024
+#: A single uncompressed frame up to this size is read before the answer starts (larger ones stream).
+EAGER_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -178,14 +180,21 @@ def answer(
             for number in wanted:
                 source.check_frame(number - 1)
             choice = choose(accept, source, len(wanted))
-            first = b"".join(_frame(source, wanted[0] - 1, choice)) if len(wanted) == 1 else None
+            # one frame is read now (decoded frames are bounded by the decode limit; a huge uncompressed one streams)
+            eager = len(wanted) == 1 and (source.encapsulated or source.frame_size() <= EAGER_BYTES)
+            first = b"".join(_frame(source, wanted[0] - 1, choice)) if eager else None
     except (FrameError, OverBudget) as exc:
         raise problem(exc, instance.sop_uid) from None
     if not choice.multipart:
-        assert first is not None
-        return FrameAnswer(choice, choice.part_type, iter([first]))
+        body = iter([first]) if first is not None else _single(platform, instance, wanted[0], choice)
+        return FrameAnswer(choice, choice.part_type, body)
     content_type = f'{MULTIPART}; type="{choice.media_type}"; boundary={boundary}'
     return FrameAnswer(choice, content_type, _parts(platform, instance, wanted, choice, boundary, location, first))
+
+
+def _single(platform: Platform, instance: DicomInstance, number: int, choice: Choice) -> Iterator[bytes]:
+    with open_blob(platform.files, instance.blob_id) as f, pixel_source(f) as source:
+        yield from _frame(source, number - 1, choice)
 
 
 def _parts(
