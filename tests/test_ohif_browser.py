@@ -90,6 +90,8 @@ def page(with_ohif: ImagingPlatform, browser: Any) -> Iterator[Any]:
     signed_in = context.new_page()
     failures: list[str] = []
     signed_in.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    signed_in.on("console", lambda m: failures.append(f"console: {m.text}") if m.type == "error" else None)
+    signed_in.on("pageerror", lambda e: failures.append(f"script error: {e}"))
     signed_in.goto(with_ohif.url + "/signin?next=/ohif/")
     signed_in.fill("input[name=login]", "local")
     signed_in.fill("input[name=password]", PASSWORD)
@@ -97,7 +99,7 @@ def page(with_ohif: ImagingPlatform, browser: Any) -> Iterator[Any]:
     signed_in.wait_for_url("**/ohif/**", timeout=PATIENCE * 1000)
     yield signed_in
     context.close()
-    assert not failures, failures
+    assert not failures, failures  # no HTTP error, console error (a refused CSP included) or script error
 
 
 def expected(path: Path, index: int) -> np.ndarray:
@@ -138,7 +140,8 @@ def wait_for_picture(page: Any, wanted: np.ndarray, *, at_least: float) -> float
 
 
 def test_the_study_list_shows_the_records_studies(with_ohif: ImagingPlatform, page: Any) -> None:
-    page.get_by_text("CompressedSamples, CT1").wait_for(timeout=PATIENCE * 1000)
+    page.get_by_text("CompressedSamples, CT1").first.wait_for(timeout=PATIENCE * 1000)
+    assert page.get_by_text("CompressedSamples, CT1").count() == 2  # the CT, and its deflated copy
     body = page.inner_text("body")
     assert "Study List" in body and "CT" in body
 

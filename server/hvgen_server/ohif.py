@@ -40,7 +40,7 @@ from .store.rows import RecordRow
 PREFIX = "/ohif"
 #: Content-Security-Policy of OHIF's pages: this origin only (OHIF runs inline script, eval and WebAssembly).
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval' blob:; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval' blob:; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
     "worker-src 'self' blob:; connect-src 'self' data: blob:; media-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
