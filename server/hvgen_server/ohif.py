@@ -14,7 +14,7 @@ browser reached: OHIF reads it with the browser's session cookie, same
 origin, with no token in the page or its URL (:mod:`.dicomweb.access`). A
 browser not signed in is sent to the sign-in page and back. OHIF's pages
 get a Content-Security-Policy of their own: everything from this origin
-only, with the inline script, ``eval`` and WebAssembly the app needs.
+only, with the inline script and WebAssembly the app needs (no ``eval``).
 
 ``/ohif/viewer/record-RECORD?StudyInstanceUIDs=UID`` opens a study (the
 study viewer's "Open in OHIF" link).
@@ -38,7 +38,7 @@ from .errors import ServerError
 from .store.rows import RecordRow
 
 PREFIX = "/ohif"
-#: Content-Security-Policy of OHIF's pages: this origin only (OHIF runs inline script, eval and WebAssembly).
+#: Content-Security-Policy of OHIF's pages: this origin only (OHIF runs inline script and WebAssembly).
 CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval' blob:; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
