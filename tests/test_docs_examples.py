@@ -34,8 +34,8 @@ NOT_RUN = {
     "docs/xml.md": 1,  # the published catalog
     "docs/serve.md": 2,  # `hvgen serve` itself, which runs until stopped
     "docs/shared-store.md": 2,  # a PostgreSQL server and an S3 store elsewhere
-    "docs/dicom-nodes.md": 4,
-    "docs/dicomweb-ohif.md": 1,  # npm fetching OHIF, and `hvgen serve` (tests/test_ohif_browser.py runs both)  # another DICOM node (tests/test_dicom_peers.py runs them against Orthanc)
+    "docs/dicom-nodes.md": 4,  # another DICOM node (tests/test_dicom_peers.py runs them against Orthanc)
+    "docs/dicomweb-ohif.md": 1,  # npm fetching OHIF, and `hvgen serve` (tests/test_ohif_browser.py runs both)
 }
 
 RUNNABLE = [path for path in pages() if any(e.not_run is None for e in examples(path))]
