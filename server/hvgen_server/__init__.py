@@ -21,6 +21,7 @@ Modules, by job:
                  blobs, packages, persons, service, appinfo, thingtype,
                  dicomweb, viewer)
     dicomweb/    DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) for a bearer token's record or a browser's
+    fhir/        FHIR R4 (/fhir): mappings of thing types, search, import, bulk export
     viewer/      the study viewer's pages
     shell        the sign-in and authorization pages (/redirect.aspx, /signin)
     websession   a signed-in browser (session cookie, CSRF, origin checks) for any page
@@ -49,6 +50,7 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── BlobStoreError      store.s3files, also OSError
     ├── Conflict            store.base
     ├── DicomWebError       dicomweb.media
+    ├── FhirError           fhir.errors
     ├── MigrationError      migration
     ├── OhifError           ohif
     ├── PasswordError       passwords, also ValueError

@@ -11,6 +11,7 @@ Routes:
     GET  /health                       liveness
     /dicomweb/...                      DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI): :mod:`.dicomweb`
     GET  /ohif/...                     the OHIF Viewer with --ohif DIST (:mod:`.ohif`)
+    /fhir/...                          FHIR R4 (read, search, create, transaction, $export): :mod:`.fhir`
 
 Method requests go to :func:`dispatch.handle`, blob transfers to
 :mod:`streaming`, pages to :mod:`shell` and :mod:`viewer`; nothing of the protocol is decided
@@ -43,6 +44,8 @@ from . import dispatch, streaming
 from .config import ServerConfig
 from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
+from .fhir.routes import PREFIX as _FHIR
+from .fhir.routes import routes as fhir_routes
 from .headers import SecurityHeaders
 from .limits import BodyBudget, Busy, FormBodies, Inflating, LargeRequests, read_body
 from .ohif import Ohif
@@ -69,6 +72,7 @@ except ImportError as _missing:  # without the imaging extra the server runs, an
 XML = "text/xml; charset=utf-8"
 #: Where DICOMweb is served (its errors are plain text, not XML envelopes).
 DICOMWEB_PREFIX = "/dicomweb/"
+FHIR_PREFIX = _FHIR
 
 #: The collector's thresholds while serving (Python's are 700, 10, 10).
 GC_THRESHOLDS = (10_000, 20, 20)
@@ -175,12 +179,15 @@ def create_app(config: ServerConfig) -> Starlette:
             Route("/health", health, methods=["GET"]),
             *dicomweb_routes(platform),
             *(Ohif(platform, config.ohif_dist).routes() if config.ohif_dist is not None else []),
+            *fhir_routes(platform),
         ],
         lifespan=lifespan,
         exception_handlers={Conflict: conflicted, Exception: failed},
         middleware=[
             Middleware(SecurityHeaders),  # outermost: its headers go on every answer, a refused form's too
-            Middleware(FormBodies, streamed=(METHODS_PATH, PLATFORM_METHODS_PATH, BLOB_PATH, DICOMWEB_PREFIX)),
+            Middleware(
+                FormBodies, streamed=(METHODS_PATH, PLATFORM_METHODS_PATH, BLOB_PATH, DICOMWEB_PREFIX, FHIR_PREFIX)
+            ),
         ],
     )
     app.state.platform = platform

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from . import sessionseal
 from .backends import open_blob_files, open_store
 from .bootstrap import server_key
 from .config import ServerConfig
+from .fhir.registry import FhirTypes
 from .pickup import PickupJobs
 from .store import BlobFiles, Store
 from .thingtypes import ThingTypes
@@ -47,6 +49,11 @@ class Platform:
         except BaseException:
             store.close()
             raise
+
+    @functools.cached_property
+    def fhir(self) -> FhirTypes:
+        """The FHIR mappings of the thing types served."""
+        return FhirTypes(self.thing_types)
 
     def close(self) -> None:
         self.pickups.close()

@@ -241,6 +241,9 @@ def _store_thing(
         tx.things.update(thing_id, version_stamp, client_id, eff_date, ctx.now)
     seq = previous.seq + 1 if previous is not None else 1
     tx.things.add_version(thing_id, version_stamp, seq, ACTIVE, xml, ctx.now, blob_refs, layout)
+    facts = ctx.platform.fhir.facts(p.type_id, p.data_root)  # the FHIR index, in the same transaction
+    if facts is not None:
+        tx.fhir.replace(ctx.record_id, thing_id, version_stamp, facts)
     for ref in blob_refs:
         tx.blobs.mark_committed(ref.blob_id)
     return ThingKey(value=thing_id, version_stamp=version_stamp)

@@ -38,6 +38,7 @@ from .tables import (
     BlobTable,
     DicomIndexTable,
     DicomNodeTable,
+    FhirIndexTable,
     MetaTable,
     PackageTable,
     PersonTable,
@@ -99,6 +100,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "dicom_versions": ("thing_id",),
     "dicom_instances": ("position",),
     "dicom_nodes": ("name",),
+    "fhir_versions": ("thing_id",),
+    "fhir_facts": ("position",),
 }
 
 #: The column of the tables ordered by the order their rows were added in.
@@ -124,6 +127,7 @@ class Transaction:
     person_tokens: PersonTokenTable
     alternate_ids: AlternateIdTable
     dicom: DicomIndexTable
+    fhir: FhirIndexTable
     sign_in_failures: SignInFailureTable
     dicom_nodes: DicomNodeTable
 

@@ -340,3 +340,34 @@ class DicomNode:
     url: str = ""
     token_file: str = ""
     created: float = 0.0
+
+
+@dataclass(frozen=True)
+class FhirFact:
+    """What FHIR searches match of one thing version: the resource type it
+    is served as, one of its codes (``system|code``, '' for none), its
+    category ('' for none) and its date (``YYYY-MM-DDTHH:MM:SS``, UTC; ''
+    for none)."""
+
+    resource_type: str
+    code: str = ""
+    category: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class FhirQuery:
+    """A FHIR search over the record's index: every condition given must
+    hold. ``dates`` are (operator, value) pairs, operators ``=``, ``>=``,
+    ``<=``, ``>``, ``<`` on the fact's date (text compared, values of the
+    same form); ``updated`` the same on the thing's update time (epoch
+    seconds)."""
+
+    resource_type: str
+    codes: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    dates: tuple[tuple[str, str], ...] = ()
+    updated: tuple[tuple[str, float], ...] = ()
+    limit: int = 50
+    offset: int = 0

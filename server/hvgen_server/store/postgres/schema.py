@@ -279,6 +279,29 @@ CREATE TABLE dicom_nodes (
 CREATE INDEX dicom_nodes_by_ae_title ON dicom_nodes(ae_title);
 """,
     ),
+    (
+        "the FHIR index: what FHIR searches match of each thing version, written with the version",
+        """
+CREATE TABLE fhir_versions (
+    thing_id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL
+);
+CREATE TABLE fhir_facts (
+    position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    thing_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    date TEXT NOT NULL
+);
+CREATE INDEX fhir_facts_by_thing ON fhir_facts(thing_id);
+CREATE INDEX fhir_facts_by_code ON fhir_facts(record_id, resource_type, code, date);
+CREATE INDEX fhir_facts_by_date ON fhir_facts(record_id, resource_type, date);
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

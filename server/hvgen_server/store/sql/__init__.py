@@ -23,6 +23,7 @@ from .dialect import Db, Dialect
 from .dicomindex import DicomIndex
 from .dicomnodes import DicomNodes
 from .directory import Applications, Meta, Records, Requests, Sessions
+from .fhirindex import FhirIndex
 from .packages import Packages
 from .persons import AlternateIds, Persons, PersonTokens, SignInFailures
 from .things import Things
@@ -45,6 +46,7 @@ def tables(db: Db) -> Transaction:
         person_tokens=PersonTokens(db),
         alternate_ids=AlternateIds(db),
         dicom=DicomIndex(db),
+        fhir=FhirIndex(db),
         sign_in_failures=SignInFailures(db),
         dicom_nodes=DicomNodes(db),
     )

@@ -282,6 +282,23 @@ TABLES: tuple[Table, ...] = (
             _c("created", "real", _NN),
         ),
     ),
+    Table(  # which version of a thing the FHIR index holds (SQLite version 10)
+        "fhir_versions",
+        (_c("thing_id", "text", _KEY), _c("record_id", "text", _NN), _c("version_stamp", "text", _NN)),
+    ),
+    Table(  # what FHIR searches match of an indexed version: one row per code
+        "fhir_facts",
+        (
+            _c("thing_id", "text", _NN),
+            _c("record_id", "text", _NN),
+            _c("version_stamp", "text", _NN),
+            _c("resource_type", "text", _NN),
+            _c("code", "text", _NN),
+            _c("category", "text", _NN),
+            _c("date", "text", _NN),
+        ),
+        positioned=True,
+    ),
 )
 
 INDEXES: tuple[Index, ...] = (
@@ -308,6 +325,9 @@ INDEXES: tuple[Index, ...] = (
     Index("dicom_instances_by_patient", "dicom_instances", "record_id, patient_id"),
     Index("dicom_instances_by_sop", "dicom_instances", "record_id, sop_uid"),
     Index("dicom_nodes_by_ae_title", "dicom_nodes", "ae_title"),
+    Index("fhir_facts_by_thing", "fhir_facts", "thing_id"),
+    Index("fhir_facts_by_code", "fhir_facts", "record_id, resource_type, code, date"),
+    Index("fhir_facts_by_date", "fhir_facts", "record_id, resource_type, date"),
 )
 
 

@@ -10,7 +10,7 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: The version that gave versions their layout (filled in for the versions already there).
 LAYOUTS = 7
 
@@ -51,7 +51,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     counts a package's wrong answers apart from its answers being checked
     (``wrong_answers``; before, every counted answer had been checked, so it
     starts as ``attempts``). Version 9 adds ``dicom_nodes`` (remote DICOM
-    nodes). Every step is
+    nodes). Version 10 adds the FHIR index (``fhir_versions``,
+    ``fhir_facts``), written with each version from then on and filled for
+    older things as FHIR searches arrive. Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 

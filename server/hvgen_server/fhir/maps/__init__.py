@@ -1,0 +1,7 @@
+"""One module per thing type: each gives ``MAPPING``, a :class:`~..mapping.Mapping`.
+
+:data:`MODULES` lists them; :mod:`..registry` offers those whose thing type
+the server serves.
+"""
+
+MODULES = ("weight", "height", "heart_rate", "blood_glucose", "blood_pressure")

@@ -1,0 +1,142 @@
+"""The mappings of the thing types the server serves, and resources of things.
+
+A mapping is offered when the server knows one of its thing types (the
+project's own types always; catalog types when ``hvgen serve --schemas``
+loads the catalog): mappings read and write the data XML itself, so they
+work with whichever package serves the type, and what they write is
+checked against that package's schema like any thing (PutThings' checks).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from lxml import etree
+
+from .. import thingxml
+from ..store.rows import FhirFact, ThingVersion
+from ..thingtypes import ThingTypes
+from ..xmltime import iso
+from . import maps, xmlext
+from .datatypes import index_date
+from .errors import FhirError
+from .mapping import Mapping
+
+#: Where each resource type's date search parameter (``date``) looks, and its reference to the patient.
+DATE_ELEMENTS = {"Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant")}
+PATIENT_ELEMENT = {"Observation": "subject"}
+
+
+def all_mappings() -> list[Mapping]:
+    """Every mapping module's mapping."""
+    return [importlib.import_module(f"{maps.__name__}.{name}").MAPPING for name in maps.MODULES]
+
+
+class FhirTypes:
+    """The mappings the server offers (those of the types it serves)."""
+
+    def __init__(self, thing_types: ThingTypes, mappings: Iterable[Mapping] | None = None) -> None:
+        self.by_type_id: dict[str, Mapping] = {}
+        for mapping in all_mappings() if mappings is None else mappings:
+            for type_id in mapping.type_ids:
+                if thing_types.get(type_id) is not None:
+                    self.by_type_id[type_id] = mapping
+        self.mappings = list(dict.fromkeys(self.by_type_id.values()))
+
+    def resource_types(self) -> list[str]:
+        """The resource types served: Patient, and those of the mappings."""
+        return ["Patient", *sorted({m.resource_type for m in self.mappings})]
+
+    def type_ids(self, resource_type: str) -> list[str]:
+        return [t for t, m in self.by_type_id.items() if m.resource_type == resource_type]
+
+    def mapping_for(self, resource: dict[str, Any]) -> Mapping:
+        """The mapping an imported resource is made into a thing by."""
+        kind = resource.get("resourceType")
+        codes = {
+            (c.get("system"), c.get("code"))
+            for c in (resource.get("code") or {}).get("coding") or []
+            if isinstance(c, dict)
+        }
+        for mapping in self.mappings:
+            if mapping.resource_type == kind and codes & set(mapping.codes()):
+                return mapping
+        named = ", ".join(f"{s}|{c}" for s, c in sorted(codes, key=str)) or "no code"
+        raise FhirError(422, f"{kind} ({named}) maps to no thing type this server serves", "not-supported")
+
+    def resource(self, record_id: str, row: ThingVersion) -> dict[str, Any]:
+        """The resource of a thing version (``row`` read with its XML)."""
+        mapping = self.by_type_id.get(row.type_id)
+        if mapping is None:
+            raise FhirError(404, f"thing {row.thing_id} is of a type with no FHIR mapping")
+        thing = thingxml.parse_stored(row.xml)
+        root = _data_root(thing, mapping.root)
+        body = mapping.to_fhir(root)
+        resource: dict[str, Any] = {"resourceType": body.pop("resourceType"), "id": row.thing_id}
+        meta = {"versionId": row.version_stamp, "lastUpdated": iso(row.updated)}
+        meta.update(body.pop("meta", {}))
+        resource["meta"] = meta
+        resource["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8"))]
+        identifiers = [{"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{row.thing_id}"}]
+        client_id = (thing.findtext("data-xml/common/client-thing-id") or "").strip()
+        if client_id:
+            system, bar, value = client_id.partition("|")
+            found = {"system": system, "value": value} if bar and system and value else None
+            identifiers.append(found or {"system": xmlext.CLIENT_ID_SYSTEM, "value": client_id})
+        resource["identifier"] = identifiers
+        resource.update(body)
+        resource[PATIENT_ELEMENT.get(resource["resourceType"], "subject")] = {"reference": f"Patient/{record_id}"}
+        return resource
+
+    def data_root(self, row: ThingVersion) -> etree._Element | None:
+        """The data-xml root of a stored version (read with its XML) of a mapped type."""
+        mapping = self.by_type_id.get(row.type_id)
+        if mapping is None:
+            return None
+        return thingxml.parse_stored(row.xml).find(f"data-xml/{mapping.root}")
+
+    def facts(self, type_id: str, data_root: etree._Element | None) -> list[FhirFact] | None:
+        """What the index holds of a thing of this type (None: a type with no mapping)."""
+        mapping = self.by_type_id.get(type_id)
+        if mapping is None or data_root is None or data_root.tag != mapping.root:
+            return None
+        try:
+            return facts_of(mapping.to_fhir(data_root))
+        except FhirError:  # data the mapping cannot read: found by type only
+            return [FhirFact(mapping.resource_type)]
+
+
+def facts_of(resource: dict[str, Any]) -> list[FhirFact]:
+    """The index rows of a resource: each code with and without its system,
+    by each category with and without its system, and its date."""
+    kind = str(resource["resourceType"])
+    date = ""
+    for name in DATE_ELEMENTS.get(kind, ()):
+        value = resource.get(name)
+        if isinstance(value, dict):
+            value = value.get("start")
+        if value:
+            date = index_date(str(value))
+            break
+    codes = _tokens([resource.get("code")]) or [""]
+    categories = _tokens(resource.get("category") or []) or [""]
+    return [FhirFact(kind, c, k, date) for c in codes for k in categories]
+
+
+def _tokens(concepts: Iterable[Any]) -> list[str]:
+    found: list[str] = []
+    for concept in concepts:
+        for coding in (concept or {}).get("coding") or []:
+            code = coding.get("code")
+            if code:
+                found += [f"{coding.get('system') or ''}|{code}", str(code)]
+    return list(dict.fromkeys(found))
+
+
+def _data_root(thing: etree._Element, root: str) -> etree._Element:
+    found = thing.find(f"data-xml/{root}")
+    if found is None:
+        raise FhirError(500, f"a stored thing has no <{root}> in its data-xml")
+    return found

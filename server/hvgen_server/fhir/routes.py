@@ -1,0 +1,298 @@
+"""The HTTP routes of the FHIR service under ``/fhir`` (Starlette).
+
+Answers are ``application/fhir+json``; errors are an OperationOutcome with
+their HTTP status. Blocking work (the store, mapping) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from ..context import Platform
+from ..errors import PlatformError
+from ..limits import timed_stream
+from ..store.rows import ThingSelection
+from . import bulk, exporting, importing, search
+from .access import Caller, authenticate, visible
+from .capability import capability_statement
+from .errors import FhirError, outcome
+
+PREFIX = "/fhir"
+FHIR_JSON = "application/fhir+json"
+#: Largest body of a create or a transaction.
+MAX_BODY = 32 * 1024 * 1024
+#: Versions indexed per write transaction when the index catches up with older things.
+REFRESH_BATCH = 500
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def refresh(platform: Platform, record_id: str) -> None:
+    """Index the current versions of mapped things that have no facts yet
+    (things written before the index knew their type)."""
+    type_ids = list(platform.fhir.by_type_id)
+    while True:
+        with platform.store.read() as tx:
+            stale = tx.fhir.stale(record_id, type_ids, REFRESH_BATCH)
+            versions = (
+                [m.version for m in tx.things.select(record_id, ThingSelection(keys=dict(stale)), with_xml=True)]
+                if stale
+                else []
+            )
+        if not stale:
+            return
+        with platform.store.write() as tx:
+            for v in versions:
+                root = platform.fhir.data_root(v)
+                tx.fhir.replace(record_id, v.thing_id, v.version_stamp, platform.fhir.facts(v.type_id, root) or [])
+            if not versions:
+                return
+
+
+def routes(platform: Platform) -> list[Route]:
+    """The FHIR routes of the platform."""
+    jobs = bulk.ExportJobs()
+
+    def base() -> str:
+        return platform.config.url + PREFIX
+
+    def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except FhirError as exc:
+                return _json(exc.outcome(), exc.status)
+
+        return serve
+
+    async def caller_of(request: Request) -> Caller:
+        wanted = request.query_params.get("patient") or request.query_params.get("subject")
+        if request.path_params.get("type") == "Patient" and request.path_params.get("id"):
+            wanted = request.path_params["id"]
+        record = wanted.removeprefix("Patient/") if wanted else None
+        return await run_in_threadpool(authenticate, platform, request, record)
+
+    def resource_type(request: Request) -> str:
+        kind = request.path_params["type"]
+        if kind not in platform.fhir.resource_types():
+            raise FhirError(404, f"{kind} is not a resource type this server serves (see {base()}/metadata)")
+        return str(kind)
+
+    async def metadata(request: Request) -> Response:
+        try:
+            version = package_version("hvgen")
+        except PackageNotFoundError:
+            version = "unknown"
+        return _json(capability_statement(platform.fhir, base(), version))
+
+    async def read(request: Request) -> Response:
+        kind = resource_type(request)
+        caller = await caller_of(request)
+        wanted = str(request.path_params["id"]).lower()
+
+        def run() -> dict[str, Any]:
+            if kind == "Patient":
+                if wanted != caller.record_id:
+                    raise FhirError(404, f"no Patient/{wanted} here")
+                return exporting.patient(platform, caller.record_id)
+            with platform.store.read() as tx:
+                found = [
+                    m.version
+                    for m in tx.things.select(caller.record_id, ThingSelection(thing_ids=(wanted,)), with_xml=True)
+                ]
+            if not found or platform.fhir.by_type_id.get(found[0].type_id) is None or not visible(caller, found[0]):
+                raise FhirError(404, f"no {kind}/{wanted} here")
+            resource = platform.fhir.resource(caller.record_id, found[0])
+            if resource["resourceType"] != kind:
+                raise FhirError(404, f"no {kind}/{wanted} here (it is a {resource['resourceType']})")
+            return resource
+
+        resource = await run_in_threadpool(run)
+        return _json(
+            resource,
+            headers={"ETag": f'W/"{resource.get("meta", {}).get("versionId", "")}"'} if kind != "Patient" else None,
+        )
+
+    async def find(request: Request) -> Response:
+        kind = resource_type(request)
+        caller = await caller_of(request)
+        parsed = search.parse(kind, request.query_params.multi_items(), caller.record_id)
+
+        def run() -> dict[str, Any]:
+            if kind == "Patient":
+                q = parsed.query
+                match = parsed.patient_ok and (not q.ids or caller.record_id in q.ids)
+                found = [exporting.patient(platform, caller.record_id)] if match and q.offset == 0 and q.limit else []
+                return search.bundle(base(), kind, parsed, 1 if match else 0, found)
+            if not parsed.patient_ok:
+                return search.bundle(base(), kind, parsed, 0, [])
+            refresh(platform, caller.record_id)
+            with platform.store.read() as tx:
+                ids, total = tx.fhir.search(caller.record_id, parsed.query)
+                versions = (
+                    {
+                        m.version.thing_id: m.version
+                        for m in tx.things.select(caller.record_id, ThingSelection(thing_ids=tuple(ids)), with_xml=True)
+                    }
+                    if ids
+                    else {}
+                )
+            resources = [
+                platform.fhir.resource(caller.record_id, versions[i])
+                for i in ids
+                if i in versions and visible(caller, versions[i])
+            ]
+            return search.bundle(base(), kind, parsed, total, resources)
+
+        return _json(await run_in_threadpool(run))
+
+    async def body_of(request: Request) -> Any:
+        chunks, size = [], 0
+        try:
+            async for chunk in timed_stream(request, platform.config.body_timeout):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise FhirError(413, f"a FHIR body is at most {MAX_BODY} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise FhirError(400, "the client went away before the body ended") from None
+        except PlatformError as exc:
+            raise FhirError(408, exc.message) from None
+        data = b"".join(chunks)
+        if request.headers.get("content-type", "").split(";")[0].strip() == "application/fhir+ndjson":
+            return list(importing.ndjson(data.splitlines()))
+        try:
+            return json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise FhirError(400, "the body is not JSON") from None
+
+    async def write_caller(request: Request) -> Caller:
+        caller = await caller_of(request)
+        if caller.app_id is None:
+            raise FhirError(403, "writes need a bearer token (`hvgen token`); the browser session reads only")
+        return caller
+
+    async def create(request: Request) -> Response:
+        kind = resource_type(request)
+        caller = await write_caller(request)
+        data = await body_of(request)
+        if not isinstance(data, dict) or data.get("resourceType") != kind:
+            raise FhirError(400, f"POST {PREFIX}/{kind} needs a {kind} resource")
+
+        def run() -> tuple[list[tuple[str, str | None, str | None, bool]], dict[str, Any]]:
+            planned = importing.plan(platform, caller.record_id, [data])
+            stored = importing.store(platform, caller.record_id, str(caller.app_id), planned)
+            _kind, thing_id, _stamp, _created = stored[0]
+            with platform.store.read() as tx:
+                found = [
+                    m.version
+                    for m in tx.things.select(
+                        caller.record_id, ThingSelection(thing_ids=(str(thing_id),)), with_xml=True
+                    )
+                ]
+            return stored, platform.fhir.resource(caller.record_id, found[0])
+
+        if kind == "Patient":
+            raise FhirError(405, "the Patient is the record itself: it cannot be created")
+        stored, resource = await run_in_threadpool(run)
+        created = stored[0][3]
+        location = f"{base()}/{kind}/{resource['id']}/_history/{resource['meta']['versionId']}"
+        return _json(resource, 201 if created else 200, headers={"Location": location})
+
+    async def transaction(request: Request) -> Response:
+        caller = await write_caller(request)
+        data = await body_of(request)
+        if (
+            not isinstance(data, dict)
+            or data.get("resourceType") != "Bundle"
+            or data.get("type") not in ("transaction", "batch")
+        ):
+            raise FhirError(400, f"POST {PREFIX} needs a Bundle of type transaction or batch")
+
+        def run() -> list[tuple[str, str | None, str | None, bool]]:
+            planned = importing.plan(platform, caller.record_id, importing.resources_of(data))
+            return importing.store(platform, caller.record_id, str(caller.app_id), planned)
+
+        stored = await run_in_threadpool(run)
+        entries = []
+        for kind, thing_id, stamp, created in stored:
+            response: dict[str, Any] = {
+                "status": "201 Created" if created else "200 OK",
+                "location": f"{kind}/{thing_id}",
+            }
+            if stamp:
+                response["etag"] = f'W/"{stamp}"'
+            entries.append({"response": response})
+        return _json({"resourceType": "Bundle", "type": f"{data['type']}-response", "entry": entries})
+
+    async def kick_off(request: Request) -> Response:
+        caller = await caller_of(request)
+        if "respond-async" not in request.headers.get("prefer", ""):
+            raise FhirError(400, "$export needs the header Prefer: respond-async")
+        wanted = request.query_params.get("_type")
+        types = platform.fhir.resource_types()
+        if wanted:
+            asked = [t.strip() for t in wanted.split(",") if t.strip()]
+            unknown = [t for t in asked if t not in types]
+            if unknown:
+                raise FhirError(400, f"_type names resource types this server does not serve: {', '.join(unknown)}")
+            types = asked
+        for name in request.query_params:
+            if name not in ("_type", "_outputFormat"):
+                raise FhirError(400, f"$export does not support the parameter {name!r} (only _type, _outputFormat)")
+        fmt = request.query_params.get("_outputFormat", "application/fhir+ndjson")
+        if fmt not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
+            raise FhirError(400, f"_outputFormat {fmt!r} is not supported (application/fhir+ndjson)")
+        job = jobs.start(platform, caller, types)
+        if job is None:
+            raise FhirError(
+                429, f"{bulk.MAX_JOBS} exports are kept already; delete one (DELETE its status URL)", "throttled"
+            )
+        return Response(status_code=202, headers={"Content-Location": f"{base()}/$export-status/{job.job_id}"})
+
+    async def status(request: Request) -> Response:
+        caller = await caller_of(request)
+        job = jobs.get(request.path_params["job"], caller)
+        if job is None:
+            raise FhirError(404, "no such export job")
+        if request.method == "DELETE":
+            jobs.remove(job.job_id, caller)
+            return Response(status_code=202)
+        if not job.done:
+            return Response(
+                status_code=202, headers={"X-Progress": f"{sum(job.counts.values())} resources", "Retry-After": "1"}
+            )
+        if job.error:
+            return _json(outcome("error", "exception", job.error), 500)
+        return Response(json.dumps(bulk.manifest(job, base())).encode(), media_type="application/json")
+
+    async def output(request: Request) -> Response:
+        caller = await caller_of(request)
+        job = jobs.get(request.path_params["job"], caller)
+        name = str(request.path_params["name"])
+        if job is None or not job.done or name.removesuffix(".ndjson") not in job.counts:
+            raise FhirError(404, "no such export file")
+        return FileResponse(job.folder / name, media_type="application/fhir+ndjson")
+
+    return [
+        Route(PREFIX + "/metadata", endpoint(metadata), methods=["GET"]),
+        Route(PREFIX + "/$export", endpoint(kick_off), methods=["GET"]),
+        Route(PREFIX + "/$export-status/{job}", endpoint(status), methods=["GET", "DELETE"]),
+        Route(PREFIX + "/$export-files/{job}/{name}", endpoint(output), methods=["GET"]),
+        Route(PREFIX, endpoint(transaction), methods=["POST"]),
+        Route(PREFIX + "/{type}", endpoint(find), methods=["GET"]),
+        Route(PREFIX + "/{type}", endpoint(create), methods=["POST"]),
+        Route(PREFIX + "/{type}/{id}", endpoint(read), methods=["GET"]),
+    ]
