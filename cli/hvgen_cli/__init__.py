@@ -24,6 +24,7 @@ from . import (
     dicomnet,
     dicomnodes,
     dicompeers,
+    fhirdata,
     generate,
     migrate,
     ohif,
@@ -72,6 +73,7 @@ def main(ctx: click.Context) -> None:
       hvgen blob ...            hash, upload and download blobs
       hvgen thing ...           get, list, put, remove, sign and verify things
       hvgen token               a bearer token for the platform's DICOMweb service
+      hvgen fhir ...            import FHIR R4 resources, export the record as NDJSON
 
     Every command that reports a result has --json for scripts. Progress
     bars go to stderr when it is a terminal (--no-progress turns them off).
@@ -99,3 +101,4 @@ for _command in (dicompeers.send, dicompeers.query, dicompeers.retrieve):
     dicomnet.dicom.add_command(_command)
 main.add_command(viewer.viewer)
 main.add_command(ohif.ohif)
+main.add_command(fhirdata.fhir)
