@@ -5,6 +5,8 @@ no facts yet are listed to be indexed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hvgen_server.store.rows import ACTIVE, DELETED, FhirFact, FhirQuery
 
 WEIGHT, BP = "http://loinc.org|29463-7", "http://loinc.org|85354-9"
@@ -30,7 +32,7 @@ def obs(code: str, date: str) -> list[FhirFact]:
     ]
 
 
-def fresh(new_store) -> tuple[object, str]:
+def fresh(new_store) -> tuple[Any, str]:
     store = new_store()
     app = store.add_application("a", "-", "T")
     return store, store.add_record("r", [app])[0]

@@ -154,7 +154,9 @@ def plan(platform: Platform, record_id: str, resources: list[dict[str, Any]]) ->
         common = before.find("data-xml/common") if before is not None else None
         if before is not None and found is not None:
             old_root = before.find(f"data-xml/{mapping.root}")
-            if old_root is not None and etree.tostring(old_root) == etree.tostring(root):
+            if old_root is not None and etree.tostring(old_root, with_tail=False) == etree.tostring(
+                root, with_tail=False
+            ):
                 planned.append(Planned(mapping.resource_type, None, found[0]))
                 continue
         thing = _thing_element(type_id, root, client_id, common)

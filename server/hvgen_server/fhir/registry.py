@@ -78,7 +78,7 @@ class FhirTypes:
         meta = {"versionId": row.version_stamp, "lastUpdated": iso(row.updated)}
         meta.update(body.pop("meta", {}))
         resource["meta"] = meta
-        resource["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8"))]
+        resource["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8", with_tail=False))]
         identifiers = [{"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{row.thing_id}"}]
         client_id = (thing.findtext("data-xml/common/client-thing-id") or "").strip()
         if client_id:
