@@ -38,12 +38,21 @@ _DATETIME = re.compile(
 
 def text(el: etree._Element | None, path: str) -> str | None:
     """The stripped text of ``path`` below ``el``, None when absent."""
-    if el is None:
-        return None
-    found = el.find(path)
+    found = child(el, path)
     if found is None:
         return None
     return (found.text or "").strip()
+
+
+def child(el: etree._Element | None, path: str) -> etree._Element | None:
+    """The first element at ``path`` (names joined by ``/``) below ``el``
+    (children walked directly: many times faster than ``find`` for the few
+    children a thing's elements have)."""
+    for name in path.split("/"):
+        if el is None:
+            return None
+        el = next((c for c in el if c.tag == name), None)
+    return el
 
 
 def number(value: str) -> Decimal:
@@ -63,15 +72,18 @@ def json_number(value: Decimal) -> int | float:
 
 def date_time(when: etree._Element) -> str:
     """A HealthVault ``date-time`` element as a FHIR dateTime."""
-    date = when.find("date")
+    parts = {c.tag: c for c in when}
+    date = parts.get("date")
     if date is None:
         raise FhirError(422, "a date-time without a date")
-    y, m, d = (int(text(date, part) or "0") for part in ("y", "m", "d"))
-    time = when.find("time")
+    ymd = {c.tag: (c.text or "").strip() for c in date}
+    y, m, d = (int(ymd.get(part) or "0") for part in ("y", "m", "d"))
+    time = parts.get("time")
     if time is None:
         return f"{y:04d}-{m:02d}-{d:02d}"
-    h, mi = int(text(time, "h") or "0"), int(text(time, "m") or "0")
-    s, f = text(time, "s"), text(time, "f")
+    hms = {c.tag: (c.text or "").strip() for c in time}
+    h, mi = int(hms.get("h") or "0"), int(hms.get("m") or "0")
+    s, f = hms.get("s"), hms.get("f")
     out = f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{int(s or '0'):02d}"
     if f is not None and int(f or "0"):
         out += f".{int(f):03d}"

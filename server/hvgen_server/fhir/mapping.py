@@ -70,8 +70,11 @@ class Measure:
         raw = text(root, self.path)
         if raw is None:
             return None
-        value = units.convert(number(raw), self.thing_unit, self.fhir_unit, self.kind)
-        return {"value": json_number(value), "unit": self.fhir_unit, "system": units.UCUM, "code": self.fhir_unit}
+        if self.thing_unit == self.fhir_unit:  # no conversion: the number as written (the common case, kept fast)
+            shown = _plain_number(raw)
+        else:
+            shown = json_number(units.convert(number(raw), self.thing_unit, self.fhir_unit, self.kind))
+        return {"value": shown, "unit": self.fhir_unit, "system": units.UCUM, "code": self.fhir_unit}
 
     def thing_value(self, quantity: Any, where: str) -> Decimal:
         if not isinstance(quantity, dict) or "value" not in quantity:
@@ -112,6 +115,14 @@ class Measure:
             shown = root.find(self.display_path)
             if shown is not None:
                 shown.getparent().remove(shown)
+
+
+def _plain_number(raw: str) -> int | float:
+    """A number of the thing as JSON writes it (an integer when it is one)."""
+    try:
+        return int(raw)
+    except ValueError:
+        return json_number(number(raw))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ..store.rows import FhirFact, ThingVersion
 from ..thingtypes import ThingTypes
 from ..xmltime import iso
 from . import maps, xmlext
-from .datatypes import index_date
+from .datatypes import child, index_date
 from .errors import FhirError
 from .mapping import Mapping
 
@@ -44,6 +44,8 @@ class FhirTypes:
                 if thing_types.get(type_id) is not None:
                     self.by_type_id[type_id] = mapping
         self.mappings = list(dict.fromkeys(self.by_type_id.values()))
+        #: Records whose index has caught up with things written before it knew their types.
+        self.refreshed: set[str] = set()
 
     def resource_types(self) -> list[str]:
         """The resource types served: Patient, and those of the mappings."""
@@ -136,7 +138,7 @@ def _tokens(concepts: Iterable[Any]) -> list[str]:
 
 
 def _data_root(thing: etree._Element, root: str) -> etree._Element:
-    found = thing.find(f"data-xml/{root}")
+    found = child(thing, f"data-xml/{root}")
     if found is None:
         raise FhirError(500, f"a stored thing has no <{root}> in its data-xml")
     return found

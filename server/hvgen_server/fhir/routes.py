@@ -21,8 +21,8 @@ from ..context import Platform
 from ..errors import PlatformError
 from ..limits import timed_stream
 from ..store.rows import ThingSelection
-from . import bulk, exporting, importing, search
-from .access import Caller, authenticate, visible
+from . import bulk, importing, reading, search
+from .access import Caller, authenticate
 from .capability import capability_statement
 from .errors import FhirError, outcome
 
@@ -30,35 +30,11 @@ PREFIX = "/fhir"
 FHIR_JSON = "application/fhir+json"
 #: Largest body of a create or a transaction.
 MAX_BODY = 32 * 1024 * 1024
-#: Versions indexed per write transaction when the index catches up with older things.
-REFRESH_BATCH = 500
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
-
-
-def refresh(platform: Platform, record_id: str) -> None:
-    """Index the current versions of mapped things that have no facts yet
-    (things written before the index knew their type)."""
-    type_ids = list(platform.fhir.by_type_id)
-    while True:
-        with platform.store.read() as tx:
-            stale = tx.fhir.stale(record_id, type_ids, REFRESH_BATCH)
-            versions = (
-                [m.version for m in tx.things.select(record_id, ThingSelection(keys=dict(stale)), with_xml=True)]
-                if stale
-                else []
-            )
-        if not stale:
-            return
-        with platform.store.write() as tx:
-            for v in versions:
-                root = platform.fhir.data_root(v)
-                tx.fhir.replace(record_id, v.thing_id, v.version_stamp, platform.fhir.facts(v.type_id, root) or [])
-            if not versions:
-                return
 
 
 def routes(platform: Platform) -> list[Route]:
@@ -102,24 +78,7 @@ def routes(platform: Platform) -> list[Route]:
         caller = await caller_of(request)
         wanted = str(request.path_params["id"]).lower()
 
-        def run() -> dict[str, Any]:
-            if kind == "Patient":
-                if wanted != caller.record_id:
-                    raise FhirError(404, f"no Patient/{wanted} here")
-                return exporting.patient(platform, caller.record_id)
-            with platform.store.read() as tx:
-                found = [
-                    m.version
-                    for m in tx.things.select(caller.record_id, ThingSelection(thing_ids=(wanted,)), with_xml=True)
-                ]
-            if not found or platform.fhir.by_type_id.get(found[0].type_id) is None or not visible(caller, found[0]):
-                raise FhirError(404, f"no {kind}/{wanted} here")
-            resource = platform.fhir.resource(caller.record_id, found[0])
-            if resource["resourceType"] != kind:
-                raise FhirError(404, f"no {kind}/{wanted} here (it is a {resource['resourceType']})")
-            return resource
-
-        resource = await run_in_threadpool(run)
+        resource = await run_in_threadpool(reading.read, platform, caller, kind, wanted)
         return _json(
             resource,
             headers={"ETag": f'W/"{resource.get("meta", {}).get("versionId", "")}"'} if kind != "Patient" else None,
@@ -130,33 +89,7 @@ def routes(platform: Platform) -> list[Route]:
         caller = await caller_of(request)
         parsed = search.parse(kind, request.query_params.multi_items(), caller.record_id)
 
-        def run() -> dict[str, Any]:
-            if kind == "Patient":
-                q = parsed.query
-                match = parsed.patient_ok and (not q.ids or caller.record_id in q.ids)
-                found = [exporting.patient(platform, caller.record_id)] if match and q.offset == 0 and q.limit else []
-                return search.bundle(base(), kind, parsed, 1 if match else 0, found)
-            if not parsed.patient_ok:
-                return search.bundle(base(), kind, parsed, 0, [])
-            refresh(platform, caller.record_id)
-            with platform.store.read() as tx:
-                ids, total = tx.fhir.search(caller.record_id, parsed.query)
-                versions = (
-                    {
-                        m.version.thing_id: m.version
-                        for m in tx.things.select(caller.record_id, ThingSelection(thing_ids=tuple(ids)), with_xml=True)
-                    }
-                    if ids
-                    else {}
-                )
-            resources = [
-                platform.fhir.resource(caller.record_id, versions[i])
-                for i in ids
-                if i in versions and visible(caller, versions[i])
-            ]
-            return search.bundle(base(), kind, parsed, total, resources)
-
-        return _json(await run_in_threadpool(run))
+        return _json(await run_in_threadpool(reading.find, platform, caller, kind, parsed, base()))
 
     async def body_of(request: Request) -> Any:
         chunks, size = [], 0

@@ -61,11 +61,15 @@ class FhirIndex(SqlTable, FhirIndexTable):
                     raise ValueError(f"unknown operator {op!r}")
                 where.append(f"{column} {op} ?")
                 args.append(value)
-        matched = f"SELECT DISTINCT f.thing_id, f.date FROM fhir_facts f {_CURRENT} WHERE {' AND '.join(where)}"
-        total = self.db.value(f"SELECT count(DISTINCT m.thing_id) FROM ({matched}) m", args)
-        rows = self.db.all(
-            f"SELECT m.thing_id, MAX(m.date) AS d FROM ({matched}) m GROUP BY m.thing_id "
-            "ORDER BY d DESC, m.thing_id LIMIT ? OFFSET ?",
+        matched = (
+            f"SELECT f.thing_id, MAX(f.date) AS d FROM fhir_facts f {_CURRENT} WHERE {' AND '.join(where)} "
+            "GROUP BY f.thing_id"
+        )
+        rows = self.db.all(  # the page, each row with the count of every match
+            f"SELECT m.thing_id, COUNT(*) OVER () FROM ({matched}) m ORDER BY m.d DESC, m.thing_id LIMIT ? OFFSET ?",
             [*args, query.limit, query.offset],
         )
-        return [str(r[0]) for r in rows], int(total or 0)
+        if rows:
+            return [str(r[0]) for r in rows], int(rows[0][1])
+        total = self.db.value(f"SELECT count(*) FROM ({matched}) m", args)
+        return [], int(total or 0)

@@ -1,0 +1,84 @@
+"""Reading resources of the record: one by id, or a search's page.
+
+Every version read passes :func:`.access.visible`. Before a search, the
+index catches up with mapped things written before it knew their type
+(:func:`refresh`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Platform
+from ..store.rows import ThingSelection
+from . import exporting, search
+from .access import Caller, visible
+from .errors import FhirError
+
+#: Versions indexed per write transaction when the index catches up with older things.
+REFRESH_BATCH = 500
+
+
+def refresh(platform: Platform, record_id: str) -> None:
+    """Index the current versions of mapped things that have no facts yet
+    (once per record and server process: from then on every write indexes
+    its thing, whichever server process of the store writes it)."""
+    if record_id in platform.fhir.refreshed:
+        return
+    type_ids = list(platform.fhir.by_type_id)
+    while True:
+        with platform.store.read() as tx:
+            stale = tx.fhir.stale(record_id, type_ids, REFRESH_BATCH)
+            if not stale:
+                platform.fhir.refreshed.add(record_id)
+                return
+            versions = [m.version for m in tx.things.select(record_id, ThingSelection(keys=dict(stale)), with_xml=True)]
+        with platform.store.write() as tx:
+            for v in versions:
+                facts = platform.fhir.facts(v.type_id, platform.fhir.data_root(v)) or []
+                tx.fhir.replace(record_id, v.thing_id, v.version_stamp, facts)
+        if not versions:
+            return
+
+
+def read(platform: Platform, caller: Caller, kind: str, wanted: str) -> dict[str, Any]:
+    """The resource ``kind/wanted`` of the caller's record."""
+    if kind == "Patient":
+        if wanted != caller.record_id:
+            raise FhirError(404, f"no Patient/{wanted} here")
+        return exporting.patient(platform, caller.record_id)
+    with platform.store.read() as tx:
+        selection = ThingSelection(thing_ids=(wanted,))
+        found = [m.version for m in tx.things.select(caller.record_id, selection, with_xml=True)]
+    if not found or platform.fhir.by_type_id.get(found[0].type_id) is None or not visible(caller, found[0]):
+        raise FhirError(404, f"no {kind}/{wanted} here")
+    resource = platform.fhir.resource(caller.record_id, found[0])
+    if resource["resourceType"] != kind:
+        raise FhirError(404, f"no {kind}/{wanted} here (it is a {resource['resourceType']})")
+    return resource
+
+
+def find(platform: Platform, caller: Caller, kind: str, parsed: search.Search, base: str) -> dict[str, Any]:
+    """A searchset Bundle of one page of a search."""
+    if kind == "Patient":
+        q = parsed.query
+        match = parsed.patient_ok and (not q.ids or caller.record_id in q.ids)
+        found = [exporting.patient(platform, caller.record_id)] if match and q.offset == 0 and q.limit else []
+        return search.bundle(base, kind, parsed, 1 if match else 0, found)
+    if not parsed.patient_ok:
+        return search.bundle(base, kind, parsed, 0, [])
+    refresh(platform, caller.record_id)
+    with platform.store.read() as tx:
+        ids, total = tx.fhir.search(caller.record_id, parsed.query)
+        versions = {}
+        if ids:
+            selection = ThingSelection(thing_ids=tuple(ids))
+            versions = {
+                m.version.thing_id: m.version for m in tx.things.select(caller.record_id, selection, with_xml=True)
+            }
+    resources = [
+        platform.fhir.resource(caller.record_id, versions[i])
+        for i in ids
+        if i in versions and visible(caller, versions[i])
+    ]
+    return search.bundle(base, kind, parsed, total, resources)
