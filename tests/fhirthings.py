@@ -149,6 +149,27 @@ def blood_pressure(draw: st.DrawFn) -> etree._Element:
     return root
 
 
+@st.composite
+def medical_image_study(draw: st.DrawFn) -> etree._Element:
+    root = etree.Element("medical-image-study")
+    root.append(draw(when()))
+    if draw(st.booleans()):
+        etree.SubElement(root, "description").text = "Study of head"
+    uid = st.lists(st.integers(0, 99999), min_size=3, max_size=8).map(lambda p: "1.2." + ".".join(map(str, p)))
+    for _ in range(draw(st.integers(1, 3))):
+        series = etree.SubElement(root, "series")
+        for i in range(draw(st.integers(1, 3))):
+            etree.SubElement(etree.SubElement(series, "images"), "image-blob-name").text = f"image-{i}"
+        modality = draw(st.sampled_from([None, "CT", "MR", "us"]))
+        if modality:
+            etree.SubElement(etree.SubElement(series, "modality"), "text").text = modality
+        if draw(st.integers(0, 3)):
+            etree.SubElement(series, "series-instance-uid").text = draw(uid)
+    if draw(st.booleans()):
+        etree.SubElement(root, "study-instance-uid").text = draw(uid)
+    return root
+
+
 #: A strategy per mapped data-xml root.
 STRATEGIES = {
     "weight": weight(),
@@ -156,14 +177,18 @@ STRATEGIES = {
     "heart-rate": heart_rate(),
     "blood-glucose": blood_glucose(),
     "blood-pressure": blood_pressure(),
+    "medical-image-study": medical_image_study(),
 }
+#: Types served only (studies come in as DICOM, not as FHIR).
+READ_ONLY = {"medical-image-study"}
 assert set(STRATEGIES) == {m.root for m in all_mappings()}, "every mapping has a strategy"
 
 
 @st.composite
-def roots(draw: st.DrawFn) -> etree._Element:
-    """A data-xml root of any mapped type, optionally indented."""
-    root: etree._Element = draw(st.one_of(*STRATEGIES.values()))
+def roots(draw: st.DrawFn, two_way: bool = False) -> etree._Element:
+    """A data-xml root of any mapped type (``two_way``: of types imported too), optionally indented."""
+    chosen = [s for tag, s in STRATEGIES.items() if not (two_way and tag in READ_ONLY)]
+    root: etree._Element = draw(st.one_of(*chosen))
     if draw(st.booleans()):
         etree.indent(root, "\t")
     return root

@@ -84,7 +84,8 @@ def test_metadata_says_exactly_what_is_served_in_raw_http(served: Any) -> None:
     valid_r4(statement)
     assert statement["fhirVersion"] == "4.0.1"
     kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(kinds) == {"Patient", "Observation"}
+    assert set(kinds) == {"Patient", "Observation", "ImagingStudy"}
+    assert "create" not in {i["code"] for i in kinds["ImagingStudy"]["interaction"]}
     assert {p["name"] for p in kinds["Observation"]["searchParam"]} >= {
         "patient",
         "subject",
@@ -238,3 +239,33 @@ def test_bulk_export_writes_valid_r4_ndjson(served: Any, tmp_path: Path) -> None
         valid_r4(json.loads(line))
     kicked = httpx.get(server.url + "/fhir/$export", headers=headers)
     assert kicked.status_code == 400 and "respond-async" in kicked.json()["issue"][0]["diagnostics"]
+
+
+def test_a_study_uploaded_as_dicom_is_an_imaging_study_whose_endpoint_serves_it(served: Any, tmp_path: Path) -> None:
+    from .dicomgen import make_study
+
+    server, _ = served
+    headers = token(server, tmp_path)
+    uids = make_study(tmp_path / "study", series=2, images=2, size=16, seed=7, modality="MR")
+    run = hvgen(server, tmp_path, "study", "upload", str(tmp_path / "study"), "--no-progress")
+    assert run.code == 0, run.output
+    found = get(
+        server,
+        "/ImagingStudy",
+        headers,
+        patient="Patient/" + get(server, "/Patient", headers).json()["entry"][0]["resource"]["id"],
+    ).json()
+    study = next(
+        e["resource"] for e in found["entry"]
+        if {"system": "urn:dicom:uid", "value": f"urn:oid:{uids['study_uid']}"} in e["resource"]["identifier"]
+    )  # fmt: skip
+    valid_r4(study)
+    assert study["numberOfSeries"] == 2 and study["numberOfInstances"] == 4
+    assert {s["uid"] for s in study["series"]} == set(uids["series_uids"])
+    assert {s["modality"]["code"] for s in study["series"]} == {"MR"}
+    endpoint = study["contained"][0]
+    assert endpoint["connectionType"]["code"] == "dicom-wado-rs" and study["endpoint"] == [{"reference": "#dicomweb"}]
+    metadata = httpx.get(f"{endpoint['address']}/studies/{uids['study_uid']}/metadata", headers=headers, timeout=60)
+    assert metadata.status_code == 200 and len(metadata.json()) == 4
+    refused = httpx.post(server.url + "/fhir/ImagingStudy", json={**study, "contained": []}, headers=headers)
+    assert refused.status_code == 422 and "not imported" in refused.json()["issue"][0]["diagnostics"]

@@ -53,7 +53,7 @@ class Platform:
     @functools.cached_property
     def fhir(self) -> FhirTypes:
         """The FHIR mappings of the thing types served."""
-        return FhirTypes(self.thing_types)
+        return FhirTypes(self.thing_types, base_url=self.config.url)
 
     def close(self) -> None:
         self.pickups.close()

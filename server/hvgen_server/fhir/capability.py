@@ -19,7 +19,7 @@ _COMMON = [("_id", "token"), ("_lastUpdated", "date"), ("_count", "number")]
 def capability_statement(fhir: FhirTypes, base: str, version: str) -> dict[str, Any]:
     resources = []
     for kind in fhir.resource_types():
-        writable = kind != "Patient"
+        writable = any(m.imports for m in fhir.mappings if m.resource_type == kind)
         interactions = ["read", "search-type"] + (["create"] if writable else [])
         params = [(n, t) for n, t in _COMMON] + [(n, _PARAM_TYPES[n]) for n in sorted(BY_TYPE.get(kind, ()))]
         entry: dict[str, Any] = {

@@ -41,6 +41,9 @@ class Mapping:
     root: str
     source: str
 
+    #: Whether FHIR resources are made into things by this mapping (else it is served only).
+    imports = True
+
     def codes(self) -> tuple[tuple[str, str], ...]:
         """(system, code) of the resource's ``code`` this mapping makes: an
         imported resource with one of them is this mapping's."""

@@ -25,8 +25,13 @@ from .errors import FhirError
 from .mapping import Mapping
 
 #: Where each resource type's date search parameter (``date``) looks, and its reference to the patient.
-DATE_ELEMENTS = {"Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant")}
-PATIENT_ELEMENT = {"Observation": "subject"}
+DATE_ELEMENTS = {
+    "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant"),
+    "ImagingStudy": ("started",),
+}
+PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject"}
+#: The Endpoint an ImagingStudy's images are retrieved from (this server's DICOMweb).
+ENDPOINT_ID = "dicomweb"
 
 
 def all_mappings() -> list[Mapping]:
@@ -37,7 +42,8 @@ def all_mappings() -> list[Mapping]:
 class FhirTypes:
     """The mappings the server offers (those of the types it serves)."""
 
-    def __init__(self, thing_types: ThingTypes, mappings: Iterable[Mapping] | None = None) -> None:
+    def __init__(self, thing_types: ThingTypes, mappings: Iterable[Mapping] | None = None, base_url: str = "") -> None:
+        self.base_url = base_url
         self.by_type_id: dict[str, Mapping] = {}
         for mapping in all_mappings() if mappings is None else mappings:
             for type_id in mapping.type_ids:
@@ -65,6 +71,10 @@ class FhirTypes:
         for mapping in self.mappings:
             if mapping.resource_type == kind and codes & set(mapping.codes()):
                 return mapping
+        if kind in self.resource_types() and not any(m.imports for m in self.mappings if m.resource_type == kind):
+            raise FhirError(
+                422, f"{kind} is served but not imported (it comes into the record another way)", "not-supported"
+            )
         named = ", ".join(f"{s}|{c}" for s, c in sorted(codes, key=str)) or "no code"
         raise FhirError(422, f"{kind} ({named}) maps to no thing type this server serves", "not-supported")
 
@@ -81,16 +91,37 @@ class FhirTypes:
         meta.update(body.pop("meta", {}))
         resource["meta"] = meta
         resource["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8", with_tail=False))]
-        identifiers = [{"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{row.thing_id}"}]
+        identifiers = [
+            *body.pop("identifier", []),
+            {"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{row.thing_id}"},
+        ]
         client_id = (thing.findtext("data-xml/common/client-thing-id") or "").strip()
         if client_id:
             system, bar, value = client_id.partition("|")
             found = {"system": system, "value": value} if bar and system and value else None
             identifiers.append(found or {"system": xmlext.CLIENT_ID_SYSTEM, "value": client_id})
         resource["identifier"] = identifiers
+        if resource["resourceType"] == "ImagingStudy":
+            resource["contained"] = [self.endpoint()]
+            body["endpoint"] = [{"reference": f"#{ENDPOINT_ID}"}]
         resource.update(body)
         resource[PATIENT_ELEMENT.get(resource["resourceType"], "subject")] = {"reference": f"Patient/{record_id}"}
         return resource
+
+    def endpoint(self) -> dict[str, Any]:
+        """This server's DICOMweb service as an Endpoint (WADO-RS, the same bearer token)."""
+        return {
+            "resourceType": "Endpoint",
+            "id": ENDPOINT_ID,
+            "status": "active",
+            "connectionType": {
+                "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                "code": "dicom-wado-rs",
+            },
+            "payloadType": [{"text": "DICOM"}],
+            "payloadMimeType": ["application/dicom"],
+            "address": f"{self.base_url}/dicomweb",
+        }
 
     def data_root(self, row: ThingVersion) -> etree._Element | None:
         """The data-xml root of a stored version (read with its XML) of a mapped type."""

@@ -30,6 +30,7 @@ COMMON = frozenset({"_id", "_lastUpdated", "_count", "_offset", "_format"})
 BY_TYPE = {
     "Observation": frozenset({"patient", "subject", "date", "code", "category"}),
     "Patient": frozenset(),
+    "ImagingStudy": frozenset({"patient", "subject"}),
 }
 _PREFIXES = ("eq", "ge", "le", "gt", "lt")
 _VALUE = re.compile(
