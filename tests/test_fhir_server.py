@@ -124,6 +124,10 @@ def test_things_put_through_the_healthvault_api_are_served_and_their_xml_travels
     assert read.status_code == 200 and read.json() == heart
     bp = get(server, "/Observation", headers, code="85354-9", category="vital-signs").json()["entry"][0]["resource"]
     assert [c["valueQuantity"]["value"] for c in bp["component"]] == [115, 76, 80]
+    # the record's index has caught up (above); a thing put now is found by what its PutThings wrote
+    run = hvgen(server, tmp_path, "thing", "put", str(tmp_path / "ca3c57f4-f4c1-4e15-be67-0a3caf5414ed.xml"))
+    assert run.code == 0, run.output
+    assert get(server, "/Observation", headers, code="85354-9").json()["total"] == 2
 
 
 def test_fhir_from_other_tools_is_imported_once_with_its_units_converted(served: Any, tmp_path: Path) -> None:
@@ -269,3 +273,21 @@ def test_a_study_uploaded_as_dicom_is_an_imaging_study_whose_endpoint_serves_it(
     assert metadata.status_code == 200 and len(metadata.json()) == 4
     refused = httpx.post(server.url + "/fhir/ImagingStudy", json={**study, "contained": []}, headers=headers)
     assert refused.status_code == 422 and "not imported" in refused.json()["issue"][0]["diagnostics"]
+
+
+def test_the_viewers_browser_session_reads_but_does_not_write(served: Any, tmp_path: Path) -> None:
+    server, _ = served
+    printed = hvgen(server, tmp_path, "viewer", "--print")
+    assert printed.code == 0, printed.output
+    with httpx.Client(follow_redirects=False, timeout=60) as browser:
+        assert browser.get(printed.lines[0]).status_code in (302, 303)  # signs the browser in
+        found = browser.get(server.url + "/fhir/Observation", params={"code": "85354-9"})
+        assert found.status_code == 200 and found.json()["total"] >= 1
+        valid_r4(found.json())
+        other = browser.get(
+            server.url + "/fhir/Observation", params={"patient": "Patient/0f0f0f0f-0000-0000-0000-000000000000"}
+        )
+        assert other.status_code == 404
+        written = browser.post(server.url + "/fhir/Observation", json=weight(70, "kg", 1))
+        assert written.status_code == 401 and written.json()["resourceType"] == "OperationOutcome"
+    assert httpx.get(server.url + "/fhir/Observation").status_code == 401  # and nobody else reads
