@@ -212,6 +212,11 @@ def test_search_pages_date_prefixes_and_errors(served: Any, tmp_path: Path) -> N
     lt = get(server, "/Observation", headers, date="lt2023-05-11", code="29463-7").json()
     assert all(e["resource"]["effectiveDateTime"] < "2023-05-11" for e in lt["entry"])
     assert get(server, "/Observation", headers, patient="Patient/someone-else").json()["total"] == 0
+    assert get(server, "/Observation", headers, code="29463-7", _lastUpdated="lt2000-01-01").json()["total"] == 0
+    recent = get(server, "/Observation", headers, code="29463-7", _lastUpdated="ge2020-01-01").json()["total"]
+    assert recent >= 7
+    one = first["entry"][0]["resource"]["id"]
+    assert [e["resource"]["id"] for e in get(server, "/Observation", headers, _id=one).json()["entry"]] == [one]
     refused = {
         "unknown parameter": (get(server, "/Observation", headers, color="red"), 400),
         "bad date": (get(server, "/Observation", headers, date="ge2023-13-45"), 400),
