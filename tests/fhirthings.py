@@ -170,6 +170,47 @@ def medical_image_study(draw: st.DrawFn) -> etree._Element:
     return root
 
 
+@st.composite
+def approx(draw: st.DrawFn, tag: str) -> etree._Element:
+    el = etree.Element(tag)
+    if draw(st.integers(0, 4)) == 0:
+        etree.SubElement(el, "descriptive").text = draw(st.sampled_from(["as a child", "last winter"]))
+        return el
+    structured = etree.SubElement(el, "structured")
+    full = draw(when())
+    date = full.find("date")
+    assert date is not None
+    cut = draw(st.integers(0, 2))  # a year, a month, or a whole date (with its time, if any)
+    for part in ("d", "m")[: 2 - cut]:
+        date.remove(date.find(part))  # type: ignore[arg-type]
+    structured.append(date)
+    if cut == 2 and full.find("time") is not None:
+        structured.append(full.find("time"))  # type: ignore[arg-type]
+    return el
+
+
+@st.composite
+def condition(draw: st.DrawFn) -> etree._Element:
+    root = etree.Element("condition")
+    name = etree.SubElement(root, "name")
+    etree.SubElement(name, "text").text = draw(st.sampled_from(["High blood pressure", "Asthma", "Migraine "]))
+    if draw(st.booleans()):
+        code = etree.SubElement(name, "code")
+        family = draw(st.sampled_from([("Mayo", "MayoConditions"), ("Snomed", "SnomedCT"), ("wc", "conditions")]))
+        for part, v in (("value", str(draw(st.integers(1, 10**9)))), ("family", family[0]), ("type", family[1])):
+            etree.SubElement(code, part).text = v
+    if draw(st.booleans()):
+        root.append(draw(approx("onset-date")))
+    if draw(st.booleans()):
+        value = draw(st.sampled_from(["active", "inactive", "resolved"]))
+        root.append(_codable("status", "condition-occurrence", value, value))
+    if draw(st.booleans()):
+        root.append(draw(approx("stop-date")))
+    if draw(st.booleans()):
+        etree.SubElement(root, "stop-reason").text = "In Control"
+    return root
+
+
 #: A strategy per mapped data-xml root.
 STRATEGIES = {
     "weight": weight(),
@@ -178,6 +219,7 @@ STRATEGIES = {
     "blood-glucose": blood_glucose(),
     "blood-pressure": blood_pressure(),
     "medical-image-study": medical_image_study(),
+    "condition": condition(),
 }
 #: Types served only (studies come in as DICOM, not as FHIR).
 READ_ONLY = {"medical-image-study"}

@@ -24,7 +24,10 @@ from .fhirthings import FHIR, resource_of, roots
 construct = pytest.importorskip("fhir.resources").construct_fhir_element
 R4 = pytest.importorskip("fhir.resources").__fhir_version__
 
-MAPPED = ("code", "category", "effectiveDateTime", "valueQuantity", "component", "status")
+MAPPED = (
+    "code", "category", "effectiveDateTime", "valueQuantity", "component", "status",
+    "clinicalStatus", "onsetDateTime", "onsetString", "abatementDateTime", "abatementString",
+)  # fmt: skip
 
 
 def valid_r4(resource: dict[str, Any]) -> None:
@@ -87,10 +90,15 @@ def test_changed_values_win_over_the_carried_xml(root: etree._Element) -> None:
     mapping = mapping_of(root.tag)
     if "valueQuantity" in resource:
         resource["valueQuantity"]["value"] = resource["valueQuantity"]["value"] + 1
-    else:
+    elif "component" in resource:
         resource["component"][0]["valueQuantity"]["value"] += 1
+    else:
+        resource["code"] = {"text": "Changed", "coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}
+        resource.pop("onsetString", None)
+        resource["onsetDateTime"] = "2001-02"
     thing = mapping.to_thing(resource, xmlext.carried_root(resource, mapping.root))
     made = mapping.to_fhir(thing)
+    assert made.get("code") == resource.get("code") and made.get("onsetDateTime") == resource.get("onsetDateTime")
     assert made.get("valueQuantity") == resource.get("valueQuantity")
     assert made.get("component") == resource.get("component")
 

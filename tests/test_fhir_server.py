@@ -84,7 +84,7 @@ def test_metadata_says_exactly_what_is_served_in_raw_http(served: Any) -> None:
     valid_r4(statement)
     assert statement["fhirVersion"] == "4.0.1"
     kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(kinds) == {"Patient", "Observation", "ImagingStudy"}
+    assert set(kinds) == {"Patient", "Observation", "ImagingStudy", "Condition"}
     assert "create" not in {i["code"] for i in kinds["ImagingStudy"]["interaction"]}
     assert {p["name"] for p in kinds["Observation"]["searchParam"]} >= {
         "patient",
@@ -226,7 +226,7 @@ def test_search_pages_date_prefixes_and_errors(served: Any, tmp_path: Path) -> N
             get(server, "/Observation", {"Authorization": "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
             401,
         ),
-        "unknown type": (get(server, "/Condition", headers), 404),
+        "unknown type": (get(server, "/Procedure", headers), 404),
         "unknown id": (get(server, "/Observation/0f0f0f0f-0000-0000-0000-000000000000", headers), 404),
     }
     for what, (answer, status) in refused.items():
@@ -296,3 +296,26 @@ def test_the_viewers_browser_session_reads_but_does_not_write(served: Any, tmp_p
         written = browser.post(server.url + "/fhir/Observation", json=weight(70, "kg", 1))
         assert written.status_code == 401 and written.json()["resourceType"] == "OperationOutcome"
     assert httpx.get(server.url + "/fhir/Observation").status_code == 401  # and nobody else reads
+
+
+def test_a_condition_coded_in_snomed_ct_is_imported_and_found_by_its_code(served: Any, tmp_path: Path) -> None:
+    server, _ = served
+    headers = token(server, tmp_path)
+    condition = {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertension"}], "text": "Hypertension"},
+        "subject": {"reference": "Patient/whoever"},
+        "onsetDateTime": "2019-04",
+    }  # fmt: skip
+    created = httpx.post(server.url + "/fhir/Condition", json=condition, headers=headers, timeout=60)
+    assert created.status_code == 201, created.text
+    found = get(server, "/Condition", headers, code="http://snomed.info/sct|38341003").json()
+    assert found["total"] == 1
+    served_condition = found["entry"][0]["resource"]
+    valid_r4(served_condition)
+    assert (
+        served_condition["onsetDateTime"] == "2019-04"
+        and served_condition["clinicalStatus"] == condition["clinicalStatus"]
+    )
+    assert served_condition["code"]["coding"][0] == {"system": "http://snomed.info/sct", "code": "38341003"}

@@ -11,6 +11,7 @@ the vocabulary is one with a published system (SNOMED CT, LOINC, RxNorm…).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
@@ -187,3 +188,46 @@ def _family(system: str) -> str:
         if url == system:
             return family
     return system
+
+
+def approx_date_time(el: etree._Element) -> tuple[str, str]:
+    """A HealthVault ``approx-date-time`` as (value, "DateTime") or, when it
+    is descriptive text, (text, "String")."""
+    structured = child(el, "structured")
+    if structured is None:
+        return text(el, "descriptive") or "", "String"
+    date = child(structured, "date")
+    parts = {c.tag: (c.text or "").strip() for c in date} if date is not None else {}
+    out = f"{int(parts.get('y') or '0'):04d}"
+    if parts.get("m"):
+        out += f"-{int(parts['m']):02d}"
+        if parts.get("d"):
+            out += f"-{int(parts['d']):02d}"
+            time = child(structured, "time")
+            if time is not None:
+                whole = etree.Element("when")
+                whole.append(copy.deepcopy(date))
+                whole.append(copy.deepcopy(time))
+                out = date_time(whole)
+    return out, "DateTime"
+
+
+def approx_date_time_element(value: str, tag: str, descriptive: bool = False) -> etree._Element:
+    """A FHIR dateTime (``YYYY``, ``YYYY-MM`` or more) or a string as a HealthVault ``approx-date-time``."""
+    el = etree.Element(tag)
+    if descriptive:
+        etree.SubElement(el, "descriptive").text = value
+        return el
+    structured = etree.SubElement(el, "structured")
+    found = _DATETIME.fullmatch(value.strip())
+    if found is None:
+        raise FhirError(422, f"{value!r} is not a FHIR dateTime")
+    if found.group(3) is not None:
+        full = date_time_element(value, "structured")
+        structured.extend(list(full))
+        return el
+    date = etree.SubElement(structured, "date")
+    etree.SubElement(date, "y").text = str(int(found.group(1)))
+    if found.group(2):
+        etree.SubElement(date, "m").text = str(int(found.group(2)))
+    return el

@@ -43,6 +43,8 @@ class Mapping:
 
     #: Whether FHIR resources are made into things by this mapping (else it is served only).
     imports = True
+    #: Whether every resource of its type is this mapping's, whatever its code.
+    any_code = False
 
     def codes(self) -> tuple[tuple[str, str], ...]:
         """(system, code) of the resource's ``code`` this mapping makes: an

@@ -29,7 +29,7 @@ DATE_ELEMENTS = {
     "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant"),
     "ImagingStudy": ("started",),
 }
-PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject"}
+PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject", "Condition": "subject"}
 #: The Endpoint an ImagingStudy's images are retrieved from (this server's DICOMweb).
 ENDPOINT_ID = "dicomweb"
 
@@ -69,7 +69,7 @@ class FhirTypes:
             if isinstance(c, dict)
         }
         for mapping in self.mappings:
-            if mapping.resource_type == kind and codes & set(mapping.codes()):
+            if mapping.resource_type == kind and (mapping.any_code or codes & set(mapping.codes())):
                 return mapping
         if kind in self.resource_types() and not any(m.imports for m in self.mappings if m.resource_type == kind):
             raise FhirError(

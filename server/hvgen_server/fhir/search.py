@@ -31,6 +31,7 @@ BY_TYPE = {
     "Observation": frozenset({"patient", "subject", "date", "code", "category"}),
     "Patient": frozenset(),
     "ImagingStudy": frozenset({"patient", "subject"}),
+    "Condition": frozenset({"patient", "subject", "code", "category"}),
 }
 _PREFIXES = ("eq", "ge", "le", "gt", "lt")
 _VALUE = re.compile(

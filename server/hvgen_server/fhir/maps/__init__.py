@@ -4,4 +4,4 @@
 the server serves.
 """
 
-MODULES = ("weight", "height", "heart_rate", "blood_glucose", "blood_pressure", "imaging_study")
+MODULES = ("weight", "height", "heart_rate", "blood_glucose", "blood_pressure", "imaging_study", "condition")
