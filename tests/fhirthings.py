@@ -182,10 +182,10 @@ def approx(draw: st.DrawFn, tag: str) -> etree._Element:
     assert date is not None
     cut = draw(st.integers(0, 2))  # a year, a month, or a whole date (with its time, if any)
     for part in ("d", "m")[: 2 - cut]:
-        date.remove(date.find(part))  # type: ignore[arg-type]
+        date.remove(date.find(part))
     structured.append(date)
     if cut == 2 and full.find("time") is not None:
-        structured.append(full.find("time"))  # type: ignore[arg-type]
+        structured.append(full.find("time"))
     return el
 
 
