@@ -63,6 +63,8 @@ class RunningServer:
     backend: Backend = EMBEDDED
     #: ``--db`` and ``--blobs`` of a shared store (kept across restarts, and by siblings).
     store_options: list[str] = field(default_factory=list)
+    #: How long the server may take to answer /health (a server loading a large schema set takes longer).
+    startup: float = 30.0
 
     @property
     def url(self) -> str:
@@ -95,7 +97,7 @@ class RunningServer:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.startup
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
@@ -233,7 +235,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def start_server(base: Path, *options: str, backend: Backend = EMBEDDED) -> RunningServer:
+def start_server(base: Path, *options: str, backend: Backend = EMBEDDED, startup: float = 30.0) -> RunningServer:
     base.mkdir(parents=True, exist_ok=True)
     server = RunningServer(
         data=base / "data",
@@ -242,5 +244,6 @@ def start_server(base: Path, *options: str, backend: Backend = EMBEDDED) -> Runn
         options=list(options),
         backend=backend,
         store_options=backend.options(),
+        startup=startup,
     )
     return server.start()

@@ -41,7 +41,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
         capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     assert compiled.returncode == 0, compiled.stderr
-    server = start_server(base, "--schemas", str(CATALOG / "xsd"))
+    server = start_server(
+        base, "--schemas", str(CATALOG / "xsd"), startup=300
+    )  # 105 types load slowly on a busy machine
     try:
         yield server, base
     finally:
