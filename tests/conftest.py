@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,9 +21,35 @@ SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 SEEDS = SHARED / "seeds"
 GOLDEN = ROOT / "tests" / "golden"
+#: The system's temporary folder, as it was before the session moved ``$TMPDIR``
+#: into its own folders (for what another user must be able to enter).
+SYSTEM_TMP = Path(tempfile.gettempdir())
 
 needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not present")
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is not present")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Everything a run writes stays in pytest's temporary folders: the
+    compiler's and formatter's caches (``$XDG_CACHE_HOME``, else the user's
+    ``~/.cache/hvgen``) and the temporary files of the tests, the servers and
+    the tools they start (``$TMPDIR``). Parallel workers share the caches."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "TMPDIR")}
+    (shared / "cache").mkdir(exist_ok=True)
+    (base / "tmp").mkdir(exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = str(shared / "cache")
+    os.environ["TMPDIR"] = str(base / "tmp")
+    tempfile.tempdir = None  # read $TMPDIR again
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    tempfile.tempdir = None
 
 
 @pytest.fixture(scope="session")

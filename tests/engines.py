@@ -25,6 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
+from .conftest import SYSTEM_TMP
+
 #: Credentials of the test S3 server (it is bound to loopback).
 S3_KEY, S3_SECRET, S3_REGION = "hvgen-test", "hvgen-test-secret", "us-east-1"
 BUCKET = "hvgen-test"
@@ -94,7 +96,9 @@ class Postgres:
             except KeyError:
                 raise EngineUnavailable("running as root and there is no postgres user to run PostgreSQL") from None
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.dir = Path(tempfile.mkdtemp(prefix="hvgen-pg-"))
+        # The postgres user must enter it: pytest's own folders are the test user's only
+        # (the folder goes when the cluster stops).
+        self.dir = Path(tempfile.mkdtemp(prefix="hvgen-pg-", dir=SYSTEM_TMP if self.as_user else None))
         if self.as_user:
             shutil.chown(self.dir, "postgres")
         self.port = 0
@@ -182,6 +186,7 @@ class Seaweed:
         self.s3_port = ports["s3.port"]
         args = [
             str(self.weed),
+            f"-logdir={self.dir / 'logs'}",  # its logs beside its data, not weed.*.log files in the temporary folder
             "mini",
             f"-dir={self.dir / 'data'}",
             "-ip=127.0.0.1",
@@ -197,6 +202,7 @@ class Seaweed:
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
         (self.dir / "data").mkdir()
+        (self.dir / "logs").mkdir()
         log = open(self.dir / "log", "wb")
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, env={**os.environ, **self.env}

@@ -26,6 +26,33 @@ from hvgen_server.store.s3files import S3BlobFiles
 from .engines import Engines
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening socket of loopback ``port``
+    (so that a server is not taken for another one that took its port first).
+    True where /proc cannot tell."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return True
+    inodes = {
+        fields[9]
+        for fields in (line.split() for line in table)
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+    }
+    held = set()
+    for fd in fds:
+        try:
+            held.add(os.readlink(fd))
+        except OSError:
+            continue
+    return any(f"socket:[{inode}]" in held for inode in inodes)
+
+
+class PortTaken(Exception):
+    """Another process bound the port chosen for a server before the server did."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,7 +76,7 @@ class Backend:
         return self.engines.s3.env if self.engines is not None else {}
 
 
-EMBEDDED = Backend("embedded")
+EMBEDDED: Backend = Backend("embedded")
 
 
 @dataclass
@@ -63,8 +90,10 @@ class RunningServer:
     backend: Backend = EMBEDDED
     #: ``--db`` and ``--blobs`` of a shared store (kept across restarts, and by siblings).
     store_options: list[str] = field(default_factory=list)
-    #: How long the server may take to answer /health (a server loading a large schema set takes longer).
-    startup: float = 30.0
+    #: How long the server may take to answer /health (a server loading a large schema set takes longer;
+    #: a loaded machine starts Python slowly).
+    startup: float = 90.0
+    _started: bool = field(default=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -75,8 +104,22 @@ class RunningServer:
         return Profile.load(self.profile_path)
 
     def start(self) -> RunningServer:
+        """Start the server and wait until it answers. The first start of a
+        server whose port another process took since :func:`free_port` chose
+        it moves to another free port (a restart keeps its port)."""
+        for _ in range(5):
+            try:
+                return self._start()
+            except PortTaken:
+                if self._started:
+                    raise
+                self.port = free_port()
+        raise RuntimeError("no free port for the server")
+
+    def _start(self) -> RunningServer:
         self.log_path = self.data.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
+        begin = log.tell()
         env = {**os.environ, **self.backend.env, "HVGEN_PROFILE": str(self.profile_path)}
         self.process = subprocess.Popen(
             [
@@ -97,12 +140,19 @@ class RunningServer:
             stderr=subprocess.STDOUT,
             env=env,
         )
+        log.close()  # the server holds its own copy
         deadline = time.monotonic() + self.startup
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                said = self.log_path.read_bytes()[begin:].decode(errors="replace")
+                if "already in use" in said:
+                    raise PortTaken(said)
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200 and listens(
+                    self.process.pid, self.port
+                ):
+                    self._started = True
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -235,7 +285,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def start_server(base: Path, *options: str, backend: Backend = EMBEDDED, startup: float = 30.0) -> RunningServer:
+def start_server(base: Path, *options: str, backend: Backend = EMBEDDED, startup: float = 90.0) -> RunningServer:
     base.mkdir(parents=True, exist_ok=True)
     server = RunningServer(
         data=base / "data",
