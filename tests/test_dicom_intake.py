@@ -155,8 +155,9 @@ def test_only_what_will_be_stored_is_acknowledged(platform: RunningServer, tmp_p
         err = listening.err.read_text()
         assert "trying again" not in err and "set aside" not in err and "Traceback" not in err
         assert err.count("refused ") == 3
-    finally:
-        assert listening.stop() == 0
+    finally:  # stopped whatever happened; judged after (an assert here would hide the first failure)
+        stopped = listening.stop()
+    assert stopped == 0
 
 
 def test_storescu_sees_the_failure_status(platform: RunningServer, tmp_path: Path) -> None:
@@ -178,8 +179,9 @@ def test_storescu_sees_the_failure_status(platform: RunningServer, tmp_path: Pat
         output = sent.stdout + sent.stderr
         assert "DIMSE Status                  : 0xa900: Error: Data Set does not match SOP Class" in output, output
         assert "(0000,0902) LO [no Study Instance UID (0020,000D)]" in output, output
-    finally:
-        assert listening.stop() == 0
+    finally:  # stopped whatever happened; judged after (an assert here would hide the first failure)
+        stopped = listening.stop()
+    assert stopped == 0
 
 
 def test_look_alike_uids_are_two_instances_and_an_abort_hands_on_at_once(
@@ -208,8 +210,9 @@ def test_look_alike_uids_are_two_instances_and_an_abort_hands_on_at_once(
         started = time.monotonic()
         assert listening.stop() == 0
         assert time.monotonic() - started < 10
-    finally:
-        assert listening.stop() == 0
+    finally:  # stopped whatever happened; judged after (an assert here would hide the first failure)
+        stopped = listening.stop()
+    assert stopped == 0
 
 
 def test_allow_list_per_peer_limit_and_idle_timeout(platform: RunningServer, tmp_path: Path) -> None:
@@ -265,8 +268,9 @@ def test_allow_list_per_peer_limit_and_idle_timeout(platform: RunningServer, tmp
         assert not still
         for s in idle:
             s.close()
-    finally:
-        assert listening.stop() == 0
+    finally:  # stopped whatever happened; judged after (an assert here would hide the first failure)
+        stopped = listening.stop()
+    assert stopped == 0
 
 
 def test_a_study_the_platform_never_takes_is_set_aside_once_and_can_be_retried(
@@ -288,8 +292,9 @@ def test_a_study_the_platform_never_takes_is_set_aside_once_and_can_be_retried(
         assert len(entries) == 1 and entries[0]["kind"] == "set aside" and len(entries[0]["files"]) == 2
         assert "not stored after 3 attempts" in entries[0]["reason"]
         assert entries[0]["study_uid"] == made["study_uid"] and len(entries[0]["sop_instance_uids"]) == 2
-    finally:
-        assert listening.stop() == 0
+    finally:  # stopped whatever happened; judged after (an assert here would hide the first failure)
+        stopped = listening.stop()
+    assert stopped == 0
     code, out = cli_local(tmp_path, "dicom", "rejected", "--retry", entries[0]["id"])
     assert code == 0 and "back in line" in out, out
     platform.start()

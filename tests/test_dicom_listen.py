@@ -146,9 +146,10 @@ def test_storescu_pushes_studies_that_are_stored_like_study_upload(tmp_path: Pat
         while any(spool.iterdir()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(spool.iterdir())  # nothing left behind
-    finally:
-        assert listening.stop() == 0
+    finally:  # stopped whatever happened; judged after (an assert here would hide the first failure)
+        stopped = listening.stop()
         server.stop()
+    assert stopped == 0
     assert "stopping" in listening.err.read_text()
     assert "Traceback" not in listening.err.read_text()
 

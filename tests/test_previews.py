@@ -171,18 +171,25 @@ def check(path: Path) -> tuple[str, str | None]:
     return syntax, None
 
 
-def test_every_test_file_with_pixels_gets_a_true_preview() -> None:
+@pytest.fixture(scope="module")
+def previews() -> list[tuple[Path, tuple[str, str | None]]]:
+    """Every test file with pixels and what its preview check found (made once)."""
     files = available_files()
-    results = list(zip(files, map(check, files), strict=False))
-    unlike = [(path.name, why) for path, (_, why) in results if why]
-    syntaxes = {syntax for _, (syntax, why) in results if syntax and not why}
-    made = sum(1 for _, (syntax, why) in results if syntax and not why)
+    return list(zip(files, map(check, files), strict=False))
+
+
+def test_every_test_file_with_pixels_gets_a_true_preview(previews: list[tuple[Path, tuple[str, str | None]]]) -> None:
+    unlike = [(path.name, why) for path, (_, why) in previews if why]
+    syntaxes = {syntax for _, (syntax, why) in previews if syntax and not why}
+    made = sum(1 for _, (syntax, why) in previews if syntax and not why)
     assert not unlike, unlike
     assert made >= 40 and len(syntaxes) >= 5
-    try:
-        import data_store  # type: ignore[import-untyped]  # noqa: F401  (pydicom-data)
-    except ImportError:
-        return
+
+
+def test_every_common_transfer_syntax_gets_a_preview(previews: list[tuple[Path, tuple[str, str | None]]]) -> None:
+    pytest.importorskip("data_store", reason="pydicom-data (the [test] extra) is not installed")
+    syntaxes = {syntax for _, (syntax, why) in previews if syntax and not why}
+    made = sum(1 for _, (syntax, why) in previews if syntax and not why)
     # with the pydicom-data samples every common transfer syntax is there
     wanted = {
         "1.2.840.10008.1.2",
