@@ -111,27 +111,35 @@ class Postgres:
             check=True,
             capture_output=True,
         )
-        self.port = _free_ports(1)
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
-            "-c max_connections=400 -c shared_buffers=64MB"
-        )
-        subprocess.run(
-            [
-                *self.as_user,
-                str(self.pg_ctl),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(self.dir / "log"),
-                "-w",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        # The port is free when chosen; another process (a parallel worker) can take it
+        # before PostgreSQL binds it: then another port.
+        for attempt in range(5):
+            self.port = _free_ports(1)
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
+                "-c max_connections=400 -c shared_buffers=64MB"
+            )
+            started = subprocess.run(
+                [
+                    *self.as_user,
+                    str(self.pg_ctl),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.dir / "log"),
+                    "-w",
+                    "start",
+                ],
+                capture_output=True,
+            )
+            if started.returncode == 0:
+                return self
+            log = (self.dir / "log").read_text(errors="replace") if (self.dir / "log").exists() else ""
+            if "already in use" not in log or attempt == 4:
+                self.port = 0
+                raise RuntimeError(f"PostgreSQL did not start: {started.stderr.decode(errors='replace')}{log[-2000:]}")
         return self
 
     def url(self, dbname: str) -> str:
@@ -169,6 +177,19 @@ class Seaweed:
         }
 
     def start(self) -> Seaweed:
+        """Start it; on ports another process took after they were chosen free
+        (a parallel worker), again on other ports."""
+        for attempt in range(5):
+            try:
+                return self._start()
+            except RuntimeError as exc:
+                if "already in use" not in str(exc) or attempt == 4:
+                    raise
+                shutil.rmtree(self.dir / "data", ignore_errors=True)
+                shutil.rmtree(self.dir / "logs", ignore_errors=True)
+        return self
+
+    def _start(self) -> Seaweed:
         # The admin server's workers dial its gRPC port at admin port + 10000.
         base = _free_ports(9, spread=10010)
         ports = {
@@ -210,7 +231,7 @@ class Seaweed:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed mini exited: {(self.dir / 'log').read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(f"weed mini exited: {(self.dir / 'log').read_text(errors='replace')[-4000:]}")
             if self.ready():
                 return self
             time.sleep(0.2)

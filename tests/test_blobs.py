@@ -319,6 +319,7 @@ def _peak_rss_mib(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
+@pytest.mark.slow  # minutes per backend: CI runs it once, apart (python -m pytest -m slow)
 def test_two_gib_blob_in_constant_memory(new_server) -> None:
     """A 2 GiB generated stream goes up and comes back down; neither the
     client nor the server holds it in memory."""
