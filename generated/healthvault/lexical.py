@@ -218,7 +218,12 @@ def _fraction(micro: int) -> str:
 def _format_date_time(value: Any) -> str:
     if not isinstance(value, dt.datetime):
         raise ValueError(f"{value!r} is not a datetime")
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(value.microsecond) + _format_zone(value)
+    return _ymd(value) + value.strftime("T%H:%M:%S") + _fraction(value.microsecond) + _format_zone(value)
+
+
+def _ymd(value: dt.date) -> str:
+    """YYYY-MM-DD, the year in four digits at least (strftime's %Y writes year 999 as 999 on glibc)."""
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
 
 
 def _date(text: str) -> dt.date:
@@ -235,7 +240,7 @@ def _date(text: str) -> dt.date:
 def _format_date(value: Any) -> str:
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
         raise ValueError(f"{value!r} is not a date")
-    return value.strftime("%Y-%m-%d")
+    return _ymd(value)
 
 
 def _time(text: str) -> dt.time:
