@@ -36,6 +36,7 @@ NOT_RUN = {
     "docs/shared-store.md": 2,  # a PostgreSQL server and an S3 store elsewhere
     "docs/dicom-nodes.md": 4,  # another DICOM node (tests/test_dicom_peers.py runs them against Orthanc)
     "docs/dicomweb-ohif.md": 1,  # npm fetching OHIF, and `hvgen serve` (tests/test_ohif_browser.py runs both)
+    "docs/testing.md": 2,  # the test suite itself
 }
 
 RUNNABLE = [path for path in pages() if any(e.not_run is None for e in examples(path))]
