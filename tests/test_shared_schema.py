@@ -82,6 +82,8 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
             assert old is not None and (old.layout is not None or version >= 6)  # (from 6 on, written with one)
             # the version counting wrong answers apart: before, every counted answer was checked and wrong
             assert package is not None and package.wrong_answers == (2 if version < wrong_answers else 0)
+            # the version giving things their flags: those of before had none that hides them
+            assert old.flags == 0
         finally:
             store.close()
         assert layout(url) == layout(fresh), f"a version {version} database migrated differs from a new one"

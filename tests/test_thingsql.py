@@ -42,13 +42,14 @@ def test_the_sqlite_text_runs_and_matches_what_it_should() -> None:
     db = sqlite3.connect(":memory:")
     db.executescript(
         "CREATE TABLE things(thing_id, record_id, type_id, version_stamp, state, client_thing_id, eff_date,"
-        " created, updated);"
+        " created, updated, flags);"
         "CREATE TABLE versions(version_stamp, thing_id, state, xml, seq, created_app_id, created_person_id,"
         " updated_app_id, updated_person_id, layout);"
     )
     for n, (type_id, eff) in enumerate([("t1", "2021-01-01"), ("t1", "2019-01-01"), ("t9", "2022-01-01")]):
         db.execute(
-            "INSERT INTO things VALUES (?, 'rec', ?, ?, 'Active', NULL, ?, 1.0, 1.0)", (f"x{n}", type_id, f"s{n}", eff)
+            "INSERT INTO things VALUES (?, 'rec', ?, ?, 'Active', NULL, ?, 1.0, 1.0, ?)",
+            (f"x{n}", type_id, f"s{n}", eff, 1 if n == 1 else 0),
         )
         db.execute(
             "INSERT INTO versions VALUES (?, ?, 'Active', x'00', ?, NULL, NULL, NULL, NULL, NULL)",
@@ -60,4 +61,10 @@ def test_the_sqlite_text_runs_and_matches_what_it_should() -> None:
     )  # fmt: skip
     rows = db.execute(query.sql, query.args).fetchall()
     # newest first; x0 matches both filters, x2 only the date, x1 only the type
-    assert [(r[0], r[10], r[11]) for r in rows] == [("x2", 0, 1), ("x0", 1, 1), ("x1", 1, 0)]
+    assert [(r[0], r[11], r[12]) for r in rows] == [("x2", 0, 1), ("x0", 1, 1), ("x1", 1, 0)]
+    # things with a hidden flag (x1: personal) are left out, as if they were not there
+    hiding = ThingSelection(hidden_flags=1)
+    query = thingsql.select_query(
+        SQLITE, "rec", hiding, [ThingFilter(type_ids=("t1",))], limit=None, offset=0, with_xml=False
+    )
+    assert [r[0] for r in db.execute(query.sql, query.args)] == ["x0"]

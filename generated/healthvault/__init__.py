@@ -51,7 +51,7 @@ Exceptions: everything the runtime raises on purpose derives from one root
     │   ├── BlobUploadInterrupted  blobupload
     │   └── NoSuchThing            transfer
     ├── HealthVaultStatusError     status
-    │   └── … 49 subclasses        status
+    │   └── … 50 subclasses        status
     ├── HealthVaultTransportError  weburl
     │   └── Unreachable            weburl
     ├── HealthVaultXmlError        errors, also ValueError

@@ -328,6 +328,12 @@ class ConcurrencyViolation(HealthVaultStatusError):
     default_code = StatusCode.CONCURRENCY_VIOLATION
 
 
+class CannotUpdateImmutableThing(HealthVaultStatusError):
+    """The thing is read-only: it cannot be updated or removed."""
+
+    default_code = StatusCode.CANNOT_UPDATE_IMMUTABLE_THING
+
+
 _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     1: Failed,
     2: BadHttp,
@@ -378,6 +384,7 @@ _BY_CODE: dict[int, type[HealthVaultStatusError]] = {
     140: AlternateIdNotFound,
     141: AlternateIdsLimitExceeded,
     146: ConcurrencyViolation,
+    154: CannotUpdateImmutableThing,
 }
 
 

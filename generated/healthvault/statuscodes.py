@@ -162,3 +162,15 @@ class StatusCode(IntEnum):
 
     CONCURRENCY_VIOLATION = 146
     """A concurrent update won."""
+
+    CANNOT_UPDATE_IMMUTABLE_THING = 154
+    """The thing is read-only: it cannot be updated or removed."""
+
+    CANNOT_CREATE_IMMUTABLE_THING = 155
+    """The thing cannot be created read-only."""
+
+    CANNOT_CHANGE_IMMUTABLE_FLAG = 156
+    """The read-only flag of a thing cannot be cleared."""
+
+    CANNOT_SET_IMMUTABLE_FLAG = 161
+    """The read-only flag cannot be set on this thing."""

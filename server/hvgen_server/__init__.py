@@ -32,6 +32,8 @@ Modules, by job:
     thingxml     stored thing XML: platform-owned fields, sections, layouts
     xpathfilter  GetThings XPath filters of bounded cost
     thingtypes   the thing types accepted (healthvault's and ``--schemas``')
+    versioning/  a type's versions: transforms between them (derived, or written by hand)
+    appview      thing flags, and what applications see of a record (personal things hidden)
     pickup, studymerge   picking up connect packages; a study met again
     store/       the store interfaces, the SQLite and PostgreSQL backends, blob bytes
     backends     the configured store and blob bytes backend
@@ -61,7 +63,8 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── SchemaPackageError  thingtypes
     ├── SignInFirst         viewer.pages
     ├── StoreError          store.errors
-    └── TokenError          tokens
+    ├── TokenError          tokens
+    └── Untransformable     versioning.derive
 
 The envelope, its integrity checks and response writing are the runtime's
 (:mod:`healthvault.protocol`), shared with clients.

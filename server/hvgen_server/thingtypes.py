@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
+from typing import Any, cast
 from uuid import UUID
 
 from lxml import etree
@@ -32,6 +33,7 @@ from healthvault.errors import HealthVaultXmlError
 from healthvault.loading import load_generated, submodule
 
 from .errors import ServerError
+from .versioning import Versions
 
 
 class SchemaPackageError(ServerError):
@@ -195,6 +197,37 @@ class ThingTypes:
                     break
             self._cache[key] = found
         return self._cache[key]
+
+    def binding(self, type_id: str) -> type[Any] | None:
+        """The binding class of a type's data-xml root (from the package that serves it)."""
+        key = _normal(type_id)
+        if self.get(key) is None:
+            return None
+        for source in self._sources:
+            cls = source.registry.thing_class(key)
+            if cls is not None:
+                return cast("type[Any]", cls)
+        return None
+
+    def family(self, type_id: str) -> tuple[str, ...]:
+        """The type-ids of a type's versions, oldest first (one: not versioned)."""
+        found = self.definition(type_id)
+        if found is None:
+            return (_normal(type_id),)
+        return tuple(v.type_id for v in found.versions if self.get(v.type_id) is not None) or (found.type_id,)
+
+    def name(self, type_id: str) -> str:
+        known = self.get(type_id)
+        return known.name if known is not None else ""
+
+    def checker(self, type_id: str) -> Callable[[etree._Element], None] | None:
+        known = self.get(type_id)
+        return known.check if known is not None else None
+
+    @cached_property
+    def versions(self) -> Versions:
+        """The versions of the types and the transforms between them."""
+        return Versions(self)
 
     def type_ids(self) -> list[str]:
         """Every type-id the platform accepts, in the order of its packages."""

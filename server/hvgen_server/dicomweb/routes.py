@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .. import appview
 from ..context import Platform
 from ..errors import PlatformError
 from ..limits import timed_stream
@@ -91,7 +92,7 @@ def routes(platform: Platform) -> list[Route]:
             def run() -> list[Any]:
                 refresh(platform, caller.record_id)
                 with platform.store.read() as tx:
-                    return tx.dicom.search(caller.record_id, parsed.query)
+                    return tx.dicom.search(caller.record_id, appview.dicom_for_applications(parsed.query))
 
             results, warnings = qido.answer(parsed, await run_in_threadpool(run), caller.urls)
             return json_response(results, warnings)

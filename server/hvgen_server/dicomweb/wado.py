@@ -24,6 +24,7 @@ from hvgen_imaging.export import ZipEntry
 from hvgen_imaging.frames import FrameError
 from hvgen_imaging.preview import describe, make_preview
 
+from .. import appview
 from ..context import Platform
 from ..store.rows import INSTANCE, DicomInstance, DicomMatch, DicomQuery
 from . import transcode
@@ -46,7 +47,7 @@ def instances(
     if sop is not None:
         matches_.append(DicomMatch("sop_uid", "uids", (sop,)))
     with platform.store.read() as tx:
-        hits = tx.dicom.search(record_id, DicomQuery(INSTANCE, tuple(matches_)))
+        hits = tx.dicom.search(record_id, appview.dicom_for_applications(DicomQuery(INSTANCE, tuple(matches_))))
     if not hits:
         what = f"instance {sop}" if sop else f"series {series}" if series else f"study {study}"
         raise DicomWebError(404, f"no {what} in the record" + (f" (study {study})" if series or sop else ""))

@@ -18,7 +18,7 @@ its ``otherdata`` section returns a thing's default blob as ``data-other``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
 
 from lxml import etree
@@ -29,7 +29,7 @@ from healthvault.protocol import write_ok_info
 from healthvault.schema import GetThings3Params, GetThingsParams, ThingFilterSpec, ThingRequestGroup2
 from healthvault.status import StatusCode
 
-from .. import thingxml, xpathfilter
+from .. import appview, thingxml, xpathfilter
 from ..context import Context
 from ..errors import PlatformError
 from ..store import Transaction
@@ -74,14 +74,15 @@ def _bound(value: Any) -> float | None:
         raise PlatformError(StatusCode.INVALID_FILTER, f"{value!s} is not a usable date-time") from None
 
 
-def _store_filter(spec: ThingFilterSpec) -> ThingFilter:
-    """The part of a filter the store matches: all of it but the XPath."""
+def _store_filter(spec: ThingFilterSpec, expand: Callable[[tuple[str, ...]], tuple[str, ...]]) -> ThingFilter:
+    """The part of a filter the store matches: all of it but the XPath (its
+    type-ids with the other versions ``expand`` adds)."""
     eff_min, eff_max = _bound(spec.eff_date_min), _bound(spec.eff_date_max)
     audits = {
         name: (str(getattr(spec, name)).strip().lower() if getattr(spec, name, None) else None) for name in _AUDITS
     }
     return ThingFilter(
-        type_ids=tuple(str(uuid.UUID(t.strip())) for t in spec.type_id if is_guid(t.strip()))
+        type_ids=expand(tuple(str(uuid.UUID(t.strip())) for t in spec.type_id if is_guid(t.strip())))
         or (
             ("-",) if spec.type_id else ()  # only unknown types named: nothing matches
         ),
@@ -96,11 +97,15 @@ def _store_filter(spec: ThingFilterSpec) -> ThingFilter:
     )
 
 
-def select(ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budget) -> Iterator[ThingVersion]:
+def select(
+    ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budget, wanted: frozenset[str] = frozenset()
+) -> Iterator[ThingVersion]:
     """The versions a group asks for, in response order, at most ``max``; a
     version matches when it matches any of the group's filters. The store
     matches all but XPath filters; those run here, on the store's matches,
-    within ``budget``."""
+    within ``budget``. A filter's type-id matches every version of the type
+    when the application supports (``wanted``) the version it names."""
+    versions = ctx.platform.thing_types.versions
     filters = list(group.filter)
     xpaths = [xpathfilter.compile_filter(f.xpath) if f.xpath else None for f in filters]
     limit = int(group.max) if group.max is not None else None
@@ -108,8 +113,8 @@ def select(ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budg
         return
     found = tx.things.select(
         ctx.record_id,
-        _selection(ctx, group),
-        [_store_filter(f) for f in filters],
+        appview.for_applications(_selection(ctx, group)),  # personal things are not there
+        [_store_filter(f, lambda ids: versions.expand(ids, wanted)) for f in filters],
         limit=None if any(xpaths) else limit,
         with_xml=True,  # read with the row: one query, not one per thing
     )
@@ -155,12 +160,21 @@ class _Size:
 
 
 def _group(
-    ctx: Context, tx: Transaction, group: Group, budget: xpathfilter.Budget, size: _Size, v1: bool = False
+    ctx: Context,
+    tx: Transaction,
+    group: Group,
+    budget: xpathfilter.Budget,
+    size: _Size,
+    v1: bool = False,
+    registered: str = "",
 ) -> list[bytes]:
     """The group's response, serialized thing by thing (no call serializes
     the whole response at once, so none holds the interpreter for long);
-    things in the original format for version 1."""
+    things in the original format for version 1, and in the versions the
+    application supports (``registered``, and the format's type-version-format)."""
     fmt = group.format
+    versions = ctx.platform.thing_types.versions
+    wanted = versions.wanted(registered, fmt.type_version_format)
     sections = {s.value for s in fmt.section} or {"core"}
     with_data = bool(fmt.xml)
     blob_request = getattr(fmt, "blob_payload_request", None)
@@ -200,20 +214,25 @@ def _group(
         out.append(thingxml.write_many(things))
         batch.clear()
 
-    for n, version in enumerate(select(ctx, tx, group, budget)):
+    for n, version in enumerate(select(ctx, tx, group, budget, wanted)):
         if n >= full_cap:
             flush()
             size.add(200)
             out.append(bytes(etree.tostring(_unprocessed_key(version), encoding="utf-8")))
             continue
         xml = version.xml or tx.things.xml(version.version_stamp)
+        layout = version.layout
+        target = versions.target(version.type_id, wanted)
+        if target is not None:  # in the version the application supports
+            thing = thingxml.parse_stored(xml)
+            if versions.convert(thing, version.type_id, target):
+                xml, layout = bytes(etree.tostring(thing, encoding="utf-8")), None
         size.add(len(xml))
         payload = other = None
         if with_payload:
             payload = payload_for(ctx, tx, version.version_stamp, blob_format, blob_names, size.add)
         if with_other:
             other = data_other(ctx, tx, version.version_stamp, size.add)
-        layout = version.layout
         if layout is not None and not v1:
             inserted = permissions
             if payload is not None and len(payload):
@@ -254,7 +273,9 @@ def _answer(ctx: Context, groups: list[Any], namespace: str, v1: bool = False) -
     size = _Size(ctx.config.max_response_bytes)
     pieces = [opening + b">"]
     with ctx.store.read() as tx:
+        app = tx.applications.get(ctx.app_id)
+        registered = app.type_versions if app is not None else ""
         for group in groups:
-            pieces.extend(_group(ctx, tx, group, budget, size, v1))
+            pieces.extend(_group(ctx, tx, group, budget, size, v1, registered))
     pieces.append(b"</" + closing)
     return write_ok_info(b"".join(pieces))

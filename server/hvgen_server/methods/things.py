@@ -17,7 +17,7 @@ from healthvault.errors import HealthVaultXmlError
 from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsParams, Thing2, ThingKey
 from healthvault.status import StatusCode
 
-from .. import thingxml
+from .. import appview, thingxml
 from ..context import Context
 from ..errors import PlatformError
 from ..store import Transaction
@@ -168,6 +168,7 @@ def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> Thi
     previous = tx.things.current(ctx.record_id, thing_id) if is_guid(thing_id) else None
     if previous is None:
         raise PlatformError(StatusCode.INVALID_THING, f"no thing {thing_id} in this record")
+    appview.check_writable(thing_id, appview.current_flags(previous))  # before anything tells it is there
     stamp = (thing.thing_id.version_stamp or "").strip()
     if not stamp:
         raise PlatformError(StatusCode.VERSION_STAMP_MISSING, f"update of {thing_id} names no version-stamp")
@@ -177,8 +178,22 @@ def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> Thi
             f"thing {thing_id} is at version {previous.version_stamp}, not {stamp}",
         )
     if previous.type_id != type_id:
-        raise PlatformError(StatusCode.INVALID_THING_TYPE, "an update cannot change the thing type")
+        _check_version_change(ctx, previous.type_id, type_id)
     return previous
+
+
+def _check_version_change(ctx: Context, stored: str, written: str) -> None:
+    """An update may move a thing to a newer version of its type, never to
+    an older one (it would drop what the newer version holds) nor to another type."""
+    family = ctx.platform.thing_types.family(written)
+    if stored not in family:
+        raise PlatformError(StatusCode.INVALID_THING_TYPE, "an update cannot change the thing type")
+    if family.index(written) < family.index(stored):
+        raise PlatformError(
+            StatusCode.INVALID_THING_TYPE_VERSION,
+            f"the thing is stored in a newer version of its type ({stored}) than the update ({written}); "
+            "read it in that version (type-version-format) and update it in that version",
+        )
 
 
 def _store_thing(
@@ -194,9 +209,7 @@ def _store_thing(
     type_name = known.name if known is not None else ""
     thingxml.set_child(stored, "type-id", thingxml.element("type-id", p.type_id, name=type_name))
     thingxml.set_child(stored, "thing-state", thingxml.element("thing-state", ACTIVE))
-    flags = thingxml.child(stored, "flags")
-    if flags is not None and flags.text and flags.text.strip() not in ("0", "16"):
-        thingxml.set_child(stored, "flags", thingxml.element("flags", "0"))
+    flags = _set_flags(stored, previous)
     created_at = previous.created if previous is not None else ctx.now
     eff_date = thingxml.effective_date(p.data_root, created_at)
     thingxml.set_child(stored, "eff-date", thingxml.element("eff-date", eff_date))
@@ -239,6 +252,10 @@ def _store_thing(
         tx.things.add(ctx.record_id, thing_id, p.type_id, version_stamp, client_id, eff_date, ctx.now)
     else:
         tx.things.update(thing_id, version_stamp, client_id, eff_date, ctx.now)
+    if flags or previous is not None:
+        tx.things.set_flags(
+            thing_id, flags, p.type_id if previous is not None and previous.type_id != p.type_id else None
+        )
     seq = previous.seq + 1 if previous is not None else 1
     tx.things.add_version(thing_id, version_stamp, seq, ACTIVE, xml, ctx.now, blob_refs, layout)
     facts = ctx.platform.fhir.facts(p.type_id, p.data_root)  # the FHIR index, in the same transaction
@@ -247,6 +264,18 @@ def _store_thing(
     for ref in blob_refs:
         tx.blobs.mark_committed(ref.blob_id)
     return ThingKey(value=thing_id, version_stamp=version_stamp)
+
+
+def _set_flags(stored: etree._Element, previous: ThingVersion | None) -> int:
+    """Give the version the flags it is stored with (:func:`appview.stored_flags`);
+    the element is kept as written when its value stays."""
+    element = thingxml.child(stored, "flags")
+    requested = appview.parse_flags(element.text) or 0 if element is not None else 0
+    flags = appview.stored_flags(requested, appview.current_flags(previous) if previous is not None else None)
+    if flags != requested or (element is not None and appview.parse_flags(element.text) is None):
+        written = element is not None or flags
+        thingxml.set_child(stored, "flags", thingxml.element("flags", str(flags)) if written else None)
+    return flags
 
 
 def _verify_signature(
@@ -301,6 +330,7 @@ def remove_things(ctx: Context) -> None:
             current = tx.things.current(ctx.record_id, thing_id) if is_guid(thing_id) else None
             if current is None or current.state != ACTIVE:
                 raise PlatformError(StatusCode.INVALID_THING, f"no active thing {key.value} in this record")
+            appview.check_writable(thing_id, appview.current_flags(current))
             if (key.version_stamp or "").strip().lower() != current.version_stamp:
                 raise PlatformError(
                     StatusCode.VERSION_STAMP_MISMATCH,

@@ -36,6 +36,9 @@ class Application:
     cert_pem: str
     thumbprint: str
     action_url: str | None = None
+    #: The versions of versioned thing types it reads and writes: type ids,
+    #: space-separated ("": each thing as stored).
+    type_versions: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class ThingVersion(NamedTuple):
     seq: int
     #: Where the version's top-level nodes are in ``xml`` (:func:`..thingxml.layout`), if known.
     layout: str | None = None
+    #: The thing's flags (those of its current version: Personal 0x1, HiddenFromEPrep 0x8, ReadOnly 0x10).
+    flags: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,9 @@ class ThingSelection:
     client_thing_ids: tuple[str, ...] = ()
     keys: dict[str, str] = field(default_factory=dict)
     all_versions: bool = False
+    #: Things with any of these flags are left out, as if they were not
+    #: there (:mod:`hvgen_server.appview`: personal things for applications).
+    hidden_flags: int = 0
 
 
 @dataclass(frozen=True)
@@ -308,6 +316,8 @@ class DicomQuery:
     matches: tuple[DicomMatch, ...] = ()
     limit: int | None = None
     offset: int = 0
+    #: Studies whose thing has any of these flags are left out (:mod:`hvgen_server.appview`).
+    hidden_flags: int = 0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 
+from .flagtables import ApplicationVersions, ThingFlags
 from .rows import (
     AlternateId,
     Application,
@@ -50,7 +51,7 @@ class MetaTable(ABC):
         (another server process may have set it first)."""
 
 
-class ApplicationTable(ABC):
+class ApplicationTable(ApplicationVersions):
     @abstractmethod
     def add(
         self, name: str, cert_pem: str, thumbprint: str, app_id: str | None = None, action_url: str | None = None
@@ -212,7 +213,7 @@ class RequestTable(ABC):
         """Keep the response to a noted request, for a copy of it to get."""
 
 
-class ThingTable(ABC):
+class ThingTable(ThingFlags):
     """Things, their versions and the blobs each version names."""
 
     @abstractmethod

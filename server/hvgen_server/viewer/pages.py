@@ -1,6 +1,6 @@
 """The viewer's pages and downloads (Starlette routes, rendered with jinja2).
 
-Routes (all GET):
+Routes (GET but the flags form):
     /viewer                                         the signed-in person's records
     /viewer/open?link=TOKEN&record=ID               a one-time link (CreateViewerLink): signs in, shows the record
     /viewer/RECORD                                  the record's studies, newest first, 50 a page (?page=N)
@@ -11,6 +11,8 @@ Routes (all GET):
     /viewer/RECORD/THING/image/NAME                 an image's DICOM file, as uploaded
     /viewer/RECORD/THING/study.zip                  every DICOM file of the study, as a ZIP
     /viewer/RECORD/THING/xml                        the stored thing XML
+    POST /viewer/RECORD/THING/flags                 set or clear the person's flags (personal, hidden from
+                                                    the emergency profile): a new version of the thing
     (a study page links to OHIF, /ohif/viewer/…, when the server serves it: --ohif)
     /static/...                                     the viewer's stylesheet, script and icon
 
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -42,8 +45,8 @@ from ..context import Platform
 from ..errors import ServerError
 from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
 from ..store.rows import RecordRow
-from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_token, keep_csrf
-from . import deidentify, present
+from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_ok, csrf_token, from_this_site, keep_csrf
+from . import deidentify, flagging, present
 from .archive import Entry, safe_part, unique_paths, zip_stream
 from .studies import Series, Studies, Study, Unreadable
 
@@ -122,6 +125,7 @@ class Viewer:
             Route(study + "/study.zip", self._page(self.archive)),
             Route(study + "/study-deidentified.zip", self._page(self.deidentified_archive)),
             Route(study + "/xml", self._page(self.xml)),
+            Route(study + "/flags", self.flags, methods=["POST"]),
             Route(VIEWER_PATH + "/{rest:path}", self._page(self.unknown)),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
@@ -291,6 +295,31 @@ class Viewer:
         text = present.pretty_xml(self.studies.xml(study))
         context = {"visitor": visitor, "record": record, "study": study, "xml": text}
         return self._render(request, "viewer/xml.html", context)
+
+    async def flags(self, request: Request) -> Response:
+        """Set the person's flags of a study from the study page's form."""
+        form = await request.form()
+        if not from_this_site(self.platform, request) or not csrf_ok(self.platform, request, form.get(CSRF_FIELD)):
+            return self._message(request, 403, "Not changed", "The form expired; reload the page and try again.")
+        personal, hidden = form.get("personal") == "on", form.get("hidden-from-eprep") == "on"
+        return await run_in_threadpool(
+            self._page(functools.partial(self._set_flags, personal=personal, hidden=hidden)), request
+        )
+
+    def _set_flags(self, request: Request, personal: bool, hidden: bool) -> Response:
+        visitor, record, study = self._study(request)
+        if visitor.app_id is not None:
+            raise Refused(
+                403,
+                "Sign in with your password",
+                "A link an application gave you shows your studies; marking them personal needs your own sign-in.",
+            )
+        done = flagging.set_person_flags(
+            self.platform, record.record_id, study.thing_id, visitor.person.person_id, personal, hidden, time.time()
+        )
+        if done is None:
+            raise Refused(404, "No such study", "The record holds no study at this address (deleted, or never there).")
+        return RedirectResponse(f"{VIEWER_PATH}/{record.record_id}/{study.thing_id}", status_code=303)
 
     def unknown(self, request: Request) -> Response:
         raise Refused(404, "Page not found", "The viewer has no page at this address.")

@@ -31,7 +31,8 @@ from healthvault.bindings.things import medical_image_study_2 as v2
 from healthvault.errors import HealthVaultError
 from hvgen_imaging.results import details, study_of
 
-from .. import thingxml
+from .. import appview, thingxml
+from ..appview import current_flags
 from ..store import Store
 from ..store.rows import ACTIVE, ThingFilter, ThingSelection, ThingVersion, VersionBlob
 
@@ -109,10 +110,24 @@ class Study:
     blobs: dict[str, Blob] = field(default_factory=dict, compare=False)
     #: None: the study could be read (see :class:`Unreadable`).
     problem: None = None
+    #: The thing's flags (:mod:`..appview`: personal, hidden from the emergency profile, read-only).
+    flags: int = 0
 
     @property
     def images(self) -> int:
         return sum(len(s.images) for s in self.series)
+
+    @property
+    def personal(self) -> bool:
+        return bool(self.flags & appview.PERSONAL)
+
+    @property
+    def hidden_from_eprep(self) -> bool:
+        return bool(self.flags & appview.HIDDEN_FROM_EPREP)
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.flags & appview.READ_ONLY)
 
     @property
     def size(self) -> int:
@@ -141,6 +156,7 @@ class Unreadable:
     thing_id: str
     version_stamp: str
     problem: str
+    flags: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,7 +247,9 @@ def read_study(
             previews = [s.preview_blob_name for s in series_data]
             study_preview = data.preview_blob_name
     except (HealthVaultError, ValueError, TypeError, AttributeError) as exc:
-        return Unreadable(version.thing_id, version.version_stamp, f"its content cannot be read: {exc}")
+        return Unreadable(
+            version.thing_id, version.version_stamp, f"its content cannot be read: {exc}", current_flags(version)
+        )
     assert when is not None  # `when` is required
     signature = _signature(root, blobs, trust) if thingxml.child(root, "signature-info") is not None else None
     series = tuple(
@@ -261,6 +279,7 @@ def read_study(
         series=series,
         signature=signature,
         blobs={b.name: Blob(b.blob.blob_id, b.content_type, b.blob.received, b.blob.hash) for b in blobs},
+        flags=current_flags(version),
     )
 
 

@@ -302,6 +302,14 @@ CREATE INDEX fhir_facts_by_code ON fhir_facts(record_id, resource_type, code, da
 CREATE INDEX fhir_facts_by_date ON fhir_facts(record_id, resource_type, date);
 """,
     ),
+    (
+        "the flags of things (personal things are hidden from applications) and the thing type versions "
+        "an application reads and writes",
+        """
+ALTER TABLE things ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE applications ADD COLUMN type_versions TEXT NOT NULL DEFAULT '';
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

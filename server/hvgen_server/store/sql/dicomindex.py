@@ -135,6 +135,9 @@ class DicomIndex(SqlTable, DicomIndexTable):
         keys = _LEVELS[query.level]
         where = ["i.record_id = ?"]
         args: list[object] = [ACTIVE, record_id]
+        if query.hidden_flags:
+            where.append("(t.flags & ?) = 0")
+            args.append(int(query.hidden_flags))
         having: list[str] = []
         having_args: list[object] = []
         for match in query.matches:

@@ -66,6 +66,9 @@ class Applications(SqlTable, ApplicationTable):
         rows = self.db.all(f"SELECT {_APPLICATION} FROM applications ORDER BY name{c}, app_id{c}")
         return [Application(*r) for r in rows]
 
+    def set_type_versions(self, app_id: str, type_ids: str) -> bool:
+        return self.db.run("UPDATE applications SET type_versions = ? WHERE app_id = ?", (type_ids, app_id)) == 1
+
 
 class Records(SqlTable, RecordTable):
     def add(self, name: str, app_ids: list[str], person_id: str | None = None) -> tuple[str, str]:

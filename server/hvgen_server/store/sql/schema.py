@@ -67,6 +67,8 @@ TABLES: tuple[Table, ...] = (
             _c("cert_pem", "text", _NN),
             _c("thumbprint", "text", _NN),
             _c("action_url", "text"),  # where sign-in sends a person back (SQLite version 3)
+            # the versions of versioned thing types it reads and writes, space-separated type ids (SQLite version 11)
+            _c("type_versions", "text", "NOT NULL DEFAULT ''"),
         ),
     ),
     Table(
@@ -134,6 +136,7 @@ TABLES: tuple[Table, ...] = (
             _c("eff_date", "text", _NN),
             _c("created", "real", _NN),
             _c("updated", "real", _NN),
+            _c("flags", "integer", "NOT NULL DEFAULT 0"),  # of the current version (SQLite version 11)
         ),
     ),
     Table(

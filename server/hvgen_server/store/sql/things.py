@@ -86,6 +86,11 @@ class Things(SqlTable, ThingTable):
             (version_stamp, ACTIVE, client_thing_id, eff_date, now, thing_id),
         )
 
+    def set_flags(self, thing_id: str, flags: int, type_id: str | None = None) -> None:
+        self.db.run(
+            "UPDATE things SET flags = ?, type_id = COALESCE(?, type_id) WHERE thing_id = ?", (flags, type_id, thing_id)
+        )
+
     def mark_deleted(self, thing_id: str, version_stamp: str, now: float) -> None:
         self.db.run(
             "UPDATE things SET version_stamp = ?, state = ?, updated = ? WHERE thing_id = ?",

@@ -16,7 +16,7 @@ from .dialect import Dialect, marks
 
 #: A version with its thing's dates, in :class:`~..rows.ThingVersion`'s field order.
 VERSION_COLUMNS = (
-    "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq, v.layout"
+    "t.thing_id, t.type_id, v.version_stamp, v.state, t.eff_date, t.created, t.updated, v.xml, v.seq, v.layout, t.flags"
 )
 
 #: Bounds of a filter: (ThingFilter field, column, operator).
@@ -86,6 +86,9 @@ def select_query(
             wanted.append("(t.thing_id = ? AND (? = '' OR v.version_stamp = ?))")
             args.extend((thing_id, stamp, stamp))
         where.append("(" + " OR ".join(wanted) + ")")
+    if selection.hidden_flags:
+        where.append("(t.flags & ?) = 0")
+        args.append(int(selection.hidden_flags))
     every_version = selection.all_versions or bool(keys)
     join = "v.thing_id = t.thing_id" if every_version else "v.version_stamp = t.version_stamp"
     flags: list[str] = []

@@ -10,7 +10,7 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 #: The version that gave versions their layout (filled in for the versions already there).
 LAYOUTS = 7
 
@@ -53,7 +53,11 @@ def migrate(conn: sqlite3.Connection) -> None:
     starts as ``attempts``). Version 9 adds ``dicom_nodes`` (remote DICOM
     nodes). Version 10 adds the FHIR index (``fhir_versions``,
     ``fhir_facts``), written with each version from then on and filled for
-    older things as FHIR searches arrive. Every step is
+    older things as FHIR searches arrive. Version 11 adds the flags of
+    things (the current version's ``flags``: 0 before, as PutThings kept
+    none that applications are refused or hidden by but ReadOnly, which is
+    read from the version's XML) and the thing type versions of
+    applications. Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 

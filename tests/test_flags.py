@@ -1,0 +1,201 @@
+"""Thing flags as the platform kept them: Personal (set by the person in the
+viewer; not there for applications: GetThings, PutThings, RemoveThings,
+DICOMweb), ReadOnly (set by applications; no update or removal) and
+HiddenFromEPrep (the person's, kept through applications' updates).
+
+Applications speak bytes on the wire (:mod:`.foreign`); the person uses the
+viewer's form over HTTP, as a browser posts it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from hvgen_cli import main
+
+from .foreign import MEDICAL_IMAGE_STUDY, Answer, Application, ForeignClient
+from .localserver import Backend
+from .viewerdata import ViewerPlatform, hidden, make_platform, sign_in
+
+STUDY = (
+    "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"
+    "<series><acquisition-datetime><date><y>2024</y><m>5</m><d>17</d></date></acquisition-datetime>"
+    "<images><image-blob-name>1.2.3.4</image-blob-name></images></series>"
+    "<study-instance-uid>1.2.840.99.{n}</study-instance-uid></medical-image-study>"
+)
+
+
+@pytest.fixture(scope="module")
+def viewed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[ViewerPlatform]:
+    made = make_platform(tmp_path_factory.mktemp("flags"), backend)
+    yield made
+    made.server.stop()
+
+
+@pytest.fixture(scope="module")
+def app(viewed: ViewerPlatform) -> ForeignClient:
+    profile = viewed.server.profile
+    client = ForeignClient(
+        viewed.url, Application.load(profile.app_id, Path(profile.key_path), Path(profile.cert_path))
+    )
+    opened = client.open_v2()
+    assert opened.code == 0, opened.message
+    return client
+
+
+def get(app: ForeignClient, viewed: ViewerPlatform, group: str) -> Answer:
+    answer = app.call("GetThings", 3, f"<info>{group}</info>", record_id=viewed.record_id)
+    assert answer.code == 0, answer.message
+    return answer
+
+
+def by_type(app: ForeignClient, viewed: ViewerPlatform, attributes: str = "") -> Answer:
+    return get(
+        app,
+        viewed,
+        f"<group{attributes}><filter><type-id>{MEDICAL_IMAGE_STUDY}</type-id></filter>"
+        "<format><section>core</section><xml/></format></group>",
+    )
+
+
+def ids(answer: Answer) -> list[str]:
+    return [t.findtext("thing-id") or "" for t in answer.findall("group/thing")]
+
+
+def current(app: ForeignClient, viewed: ViewerPlatform, thing_id: str) -> tuple[str, int, str]:
+    """A thing's version stamp, flags and data-xml (as text), as the application reads it."""
+    answer = get(app, viewed, f"<group><id>{thing_id}</id><format><section>core</section><xml/></format></group>")
+    thing = answer.find("group/thing")
+    assert thing is not None, answer.raw
+    data = thing.find("data-xml")
+    text = re.search(rb"<data-xml>.*</data-xml>", answer.raw, re.S)
+    assert data is not None and text is not None
+    return thing.find("thing-id").get("version-stamp"), int(thing.findtext("flags") or "0"), text.group(0).decode()
+
+
+def put(app: ForeignClient, viewed: ViewerPlatform, body: str) -> Answer:
+    return app.call("PutThings", 2, f"<info><thing>{body}</thing></info>", record_id=viewed.record_id)
+
+
+def set_flags(viewed: ViewerPlatform, thing_id: str, *, personal: bool, hidden_from_eprep: bool) -> str:
+    """The person's flags set with the study page's form; returns the study page after."""
+    path = f"/viewer/{viewed.record_id}/{thing_id}"
+    with sign_in(viewed.url) as browser:
+        page = browser.get(path)
+        assert page.status_code == 200, page.text
+        form = {"hvgen_csrf": hidden(page.text, "hvgen_csrf")}
+        if personal:
+            form["personal"] = "on"
+        if hidden_from_eprep:
+            form["hidden-from-eprep"] = "on"
+        done = browser.post(path + "/flags", data=form)
+        assert done.status_code == 303 and done.headers["location"] == path, done.text
+        return browser.get(path).text
+
+
+def dicomweb(viewed: ViewerPlatform, path: str) -> httpx.Response:
+    env = {"HVGEN_PROFILE": str(viewed.server.profile_path)}
+    result = CliRunner().invoke(main, ["token", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    token = json.loads(result.output)["token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"}
+    return httpx.get(viewed.url + "/dicomweb" + path, headers=headers, timeout=60)
+
+
+def test_a_personal_study_is_not_there_for_applications(viewed: ViewerPlatform, app: ForeignClient) -> None:
+    personal = viewed.unsigned.thing_id
+    before = by_type(app, viewed)
+    assert personal in ids(before)
+    stamp, _, _ = current(app, viewed, personal)
+    page = set_flags(viewed, personal, personal=True, hidden_from_eprep=False)
+    assert re.search(r'id="personal"[^>]* checked', page), page
+
+    # GetThings: neither returned nor counted, by type, by id, nor in paging
+    after = by_type(app, viewed)
+    assert ids(after) == [i for i in ids(before) if i != personal]
+    paged = by_type(app, viewed, ' max-full="0"')
+    keys = [k.findtext("thing-id") for k in paged.findall("group/unprocessed-thing-key-info")]
+    assert keys == ids(after)
+    assert ids(by_type(app, viewed, ' max="1"')) == ids(after)[:1]
+    alone = get(app, viewed, f"<group><id>{personal}</id><format><section>core</section></format></group>")
+    assert alone.findall("group/thing") == []
+    # PutThings and RemoveThings: as for a thing that is not there
+    update = put(
+        app,
+        viewed,
+        f'<thing-id version-stamp="{stamp}">{personal}</thing-id>'
+        f"<type-id>{MEDICAL_IMAGE_STUDY}</type-id><data-xml>{STUDY.format(n=9)}</data-xml>",
+    )
+    assert update.code == 13, update.raw
+    removal = app.call(
+        "RemoveThings", 1, f'<info><thing-id version-stamp="{stamp}">{personal}</thing-id></info>',
+        record_id=viewed.record_id,
+    )  # fmt: skip
+    assert removal.code == 13, removal.raw
+
+    # DICOMweb: the study is neither found nor served
+    studies = dicomweb(viewed, "/studies")
+    assert studies.status_code == 200, studies.text
+    found = {s["0020000D"]["Value"][0] for s in studies.json()}
+    assert viewed.unsigned.study_uid not in found and viewed.signed.study_uid in found
+    assert dicomweb(viewed, f"/studies/{viewed.unsigned.study_uid}/metadata").status_code == 404
+    assert dicomweb(viewed, f"/studies/{viewed.signed.study_uid}/metadata").status_code == 200
+
+    # cleared: there again, in a new version
+    page = set_flags(viewed, personal, personal=False, hidden_from_eprep=False)
+    assert not re.search(r'id="personal"[^>]* checked', page)
+    assert ids(by_type(app, viewed)) == ids(before)
+    again, flags, _ = current(app, viewed, personal)
+    assert again != stamp and flags == 0
+    assert dicomweb(viewed, f"/studies/{viewed.unsigned.study_uid}/metadata").status_code == 200
+
+
+def test_read_only_things_cannot_be_updated_or_removed(viewed: ViewerPlatform, app: ForeignClient) -> None:
+    made = put(
+        app,
+        viewed,
+        f"<type-id>{MEDICAL_IMAGE_STUDY}</type-id><flags>16</flags><data-xml>{STUDY.format(n=1)}</data-xml>",
+    )
+    assert made.code == 0, made.message
+    thing_id = made.text("thing-id")
+    stamp, flags, _ = current(app, viewed, thing_id)
+    assert flags == 16
+    key = f'<thing-id version-stamp="{stamp}">{thing_id}</thing-id>'
+    update = put(app, viewed, f"{key}<type-id>{MEDICAL_IMAGE_STUDY}</type-id><data-xml>{STUDY.format(n=2)}</data-xml>")
+    assert update.code == 154 and "read-only" in update.message, update.raw
+    removal = app.call("RemoveThings", 1, f"<info>{key}</info>", record_id=viewed.record_id)
+    assert removal.code == 154, removal.raw
+    assert current(app, viewed, thing_id)[0] == stamp  # unchanged
+    with sign_in(viewed.url) as browser:  # the viewer shows it
+        page = browser.get(f"/viewer/{viewed.record_id}/{thing_id}")
+    assert re.search(r'id="read-only">yes', page.text), page.text
+
+
+def test_the_persons_flags_stay_through_an_applications_update(viewed: ViewerPlatform, app: ForeignClient) -> None:
+    made = put(
+        app, viewed, f"<type-id>{MEDICAL_IMAGE_STUDY}</type-id><flags>1</flags><data-xml>{STUDY.format(n=3)}</data-xml>"
+    )
+    assert made.code == 0, made.message
+    thing_id = made.text("thing-id")
+    stamp, flags, _ = current(app, viewed, thing_id)
+    assert flags == 0  # an application cannot make a thing personal (it would lose it)
+    page = set_flags(viewed, thing_id, personal=False, hidden_from_eprep=True)
+    assert re.search(r'id="hidden-from-eprep"[^>]* checked', page), page
+    stamp, flags, _ = current(app, viewed, thing_id)
+    assert flags == 8
+    update = put(
+        app,
+        viewed,
+        f'<thing-id version-stamp="{stamp}">{thing_id}</thing-id><type-id>{MEDICAL_IMAGE_STUDY}</type-id>'
+        f"<flags>0</flags><data-xml>{STUDY.format(n=4)}</data-xml>",
+    )
+    assert update.code == 0, update.message
+    _, flags, data = current(app, viewed, thing_id)
+    assert flags == 8 and "1.2.840.99.4" in data
