@@ -12,7 +12,10 @@ occurrences, order, child classes), so it needs no code per type:
   beyond the target's maximum: what is dropped is declared (:class:`Loss`),
   computed from the classes before any data is seen;
 - an element the target requires that the source may lack makes an instance
-  without it untransformable (:data:`Loss.kind` ``"required"`` declares it).
+  without it untransformable (:data:`Loss.kind` ``"required"`` declares it);
+  an element whose content differs (a value in one version, elements in
+  the other) is dropped, or, when the target requires it, makes every
+  instance untransformable (``"incompatible"``).
 
 The result is checked against the target version's schema by the caller: an
 instance the target cannot hold is not transformed (:class:`Untransformable`).
@@ -25,8 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-
-from healthvault.fields import Complex, Wild
 
 from ..errors import ServerError
 
@@ -43,7 +44,8 @@ class Loss:
     ``@attr`` for an attribute); ``kind``: ``element`` (dropped),
     ``repeats`` (occurrences beyond ``limit`` dropped), ``attribute``
     (dropped), ``required`` (the target requires it: an instance without it
-    is not transformed), ``moved`` / ``filled`` (hand-written transforms:
+    is not transformed), ``incompatible`` (the target requires it with
+    other content: no instance is transformed), ``moved`` / ``filled`` (hand-written transforms:
     moved elsewhere, or filled in from another element).
     """
 
@@ -63,8 +65,10 @@ def _children(cls: type[Any]) -> dict[str, Any]:
 
 
 def _child_cls(field: Any) -> type[Any] | None:
+    """The class of a field's elements (None for simple values); by kind, as
+    the classes of another generated package have their own field classes."""
     item = field.item
-    return item.cls if isinstance(item, Complex) else None
+    return item.cls if getattr(item, "kind", "") == "child" else None
 
 
 def losses(source: type[Any], target: type[Any]) -> tuple[Loss, ...]:
@@ -87,11 +91,17 @@ def losses(source: type[Any], target: type[Any]) -> tuple[Loss, ...]:
                 if not getattr(dst, "_WILDCARDS", ()):
                     found.add(Loss(path, "element"))
                 continue
+            if (_child_cls(field) is None) != (_child_cls(other) is None):  # a value in one, elements in the other
+                kind = "incompatible" if other.min > 0 else "element"
+                found.add(Loss(path, kind, note="its content differs between the versions"))
+                continue
             if other.max is not None and (field.max is None or field.max > other.max):
                 found.add(Loss(path, "repeats", other.max))
             src_cls, dst_cls = _child_cls(field), _child_cls(other)
             if src_cls is not None and dst_cls is not None:
                 walk(src_cls, dst_cls, path + "/")
+        if getattr(src, "_WILDCARDS", ()) and not getattr(dst, "_WILDCARDS", ()):
+            found.add(Loss(f"{prefix}*", "element", note="elements a wildcard of the source allowed"))
         src_children = _children(src)
         for tag, field in dst_children.items():
             if field.min > 0 and (tag not in src_children or src_children[tag].min == 0):
@@ -129,16 +139,19 @@ def _move(element: etree._Element, src: type[Any] | None, dst: type[Any], depth:
             if not wild:
                 element.remove(child)
             continue
+        src_field = src_children.get(child.tag)
+        if src_field is not None and (_child_cls(src_field) is None) != (_child_cls(field) is None):
+            element.remove(child)  # its content differs between the versions: not carried
+            continue
         counts[child.tag] = counts.get(child.tag, 0) + 1
         if field.max is not None and counts[child.tag] > field.max:
             element.remove(child)
             continue
         dst_cls = _child_cls(field)
         if dst_cls is not None:
-            src_field = src_children.get(child.tag)
             _move(child, _child_cls(src_field) if src_field is not None else None, dst_cls, depth + 1)
     for tag, field in dst_children.items():
-        if field.min > counts.get(tag, 0) and not isinstance(field.item, Wild):
+        if field.min > counts.get(tag, 0):
             raise Untransformable(f"<{etree.QName(element).localname}> has no <{tag}>, which the version requires")
     _reorder(element, getattr(dst, "_ORDERS", {}))
 
