@@ -199,3 +199,26 @@ def test_the_persons_flags_stay_through_an_applications_update(viewed: ViewerPla
     assert update.code == 0, update.message
     _, flags, data = current(app, viewed, thing_id)
     assert flags == 8 and "1.2.840.99.4" in data
+
+
+def test_flags_come_through_a_connect_package(viewed: ViewerPlatform, app: ForeignClient) -> None:
+    from healthvault import codec, connectpackage, methods
+    from healthvault.bindings.methods.method_createconnectpackage2 import Info as CreatePackage
+    from healthvault.bindings.methods.method_pickupconnectpackage import Info as PickUp
+
+    from .blobdata import file_thing
+
+    written = codec.write_thing(file_thing("flagged.txt"))
+    flagged = written.replace(b"</type-id>", b"</type-id><flags>25</flags>", 1)  # read-only, hidden, personal
+    assert flagged != written
+    salt, sealed = connectpackage.seal(flagged, "the answer")
+    package = connectpackage.package_thing(salt, sealed)
+    with viewed.server.client() as client:
+        info = CreatePackage(friendly_name="p", question="q?", external_id="flags", package=package)
+        code = str(client.call(methods.CREATE_CONNECT_PACKAGE, info).identity_code)
+        done = client.call(methods.PICK_UP_CONNECT_PACKAGE, PickUp(identity_code=code, answer="the answer"))
+    assert done.state == "done"
+    (key,) = done.thing_id
+    _, flags, data = current(app, viewed, key.value)
+    # what the application wrote comes through; personal is the person's to set, not a package's
+    assert flags == 24 and "flagged.txt" in data

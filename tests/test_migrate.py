@@ -4,6 +4,7 @@ resumable, and refusing what it cannot vouch for."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ def fill_people(server: RunningServer, filled: dict[str, Any], base: Path) -> No
     DICOM study indexed by a DICOMweb query; what to find again, in ``filled``."""
     from .foreign import Application, ForeignClient
     from .viewerdata import hidden, upload
+    from .viewerdata import sign_in as viewer_sign_in
     from .webflow import hvgen
 
     hvgen(server, "person", "add", "alice", "--record", "Alice", "--password-stdin", stdin="alices-password\n")
@@ -110,6 +112,21 @@ def fill_people(server: RunningServer, filled: dict[str, Any], base: Path) -> No
     info = "<info><alternate-id>MRN-7</alternate-id></info>"
     done = foreign.call("AssociateAlternateId", 1, info, record_id=profile.record_id, offline_person=profile.person_id)
     assert done.code == 0, done.message
+    # flags: read-only and hidden-from-eprep from the application, personal from the person in the viewer
+    data = "<medical-image-study><when><date><y>2024</y><m>1</m><d>2</d></date></when><series><images>"
+    data += "<image-blob-name>1.2</image-blob-name></images></series></medical-image-study>"
+    put = foreign.call(
+        "PutThings", 2,
+        f"<info><thing><type-id>{MIS}</type-id><flags>24</flags><data-xml>{data}</data-xml></thing></info>",
+        record_id=profile.record_id,
+    )  # fmt: skip
+    assert put.code == 0, put.message
+    filled["flagged"] = put.text("thing-id")
+    hvgen(server, "person", "passwd", "local", "--password-stdin", stdin="locals-password\n")
+    with viewer_sign_in(server.url, password="locals-password") as browser:
+        path = f"/viewer/{profile.record_id}/{filled['flagged']}"
+        form = {"hvgen_csrf": hidden(browser.get(path).text, "hvgen_csrf"), "personal": "on", "hidden-from-eprep": "on"}
+        assert browser.post(path + "/flags", data=form).status_code == 303
     made = upload(server, base / "study", series=1, images=2, size=32, seed=5)
     with server.client() as client:
         token = client.dicomweb_token().token
@@ -124,6 +141,7 @@ def check_people(server: RunningServer, filled: dict[str, Any]) -> None:
     """What fill_people made, found on ``server``."""
     from .foreign import Application, ForeignClient
     from .viewerdata import hidden
+    from .viewerdata import sign_in as viewer_sign_in
 
     with httpx.Client(base_url=server.url, follow_redirects=False) as browser:
         page = browser.get("/signin")
@@ -140,6 +158,14 @@ def check_people(server: RunningServer, filled: dict[str, Any]) -> None:
         token = client.dicomweb_token().token
     found = httpx.get(f"{server.url}/dicomweb/studies", headers={"Authorization": f"Bearer {token}"})
     assert found.status_code == 200 and filled["study_uid"] in found.text
+    # the flags came along: personal (not there for the application), read-only and hidden for the person
+    group = f"<info><group><id>{filled['flagged']}</id><format><section>core</section></format></group></info>"
+    got = foreign.call("GetThings", 3, group, record_id=profile.record_id)
+    assert got.code == 0 and got.findall("group/thing") == [], got.raw
+    with viewer_sign_in(server.url, password="locals-password") as browser:
+        shown = browser.get(f"/viewer/{profile.record_id}/{filled['flagged']}").text
+    assert re.search(r'id="personal"[^>]* checked', shown) and re.search(r'id="hidden-from-eprep"[^>]* checked', shown)
+    assert 'id="read-only">yes' in shown
 
 
 def everything(client) -> list[tuple[str, str, str]]:

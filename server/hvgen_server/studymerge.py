@@ -23,7 +23,7 @@ from lxml import etree
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 
-from . import thingxml
+from . import appview, thingxml
 from .context import Context
 from .store.rows import ThingFilter, ThingSelection, ThingVersion
 
@@ -56,10 +56,12 @@ def plan(ctx: Context, thing_el: etree._Element) -> Plan:
     new = thing_el.find(STUDY)
     if type_id not in (V1, V2) or not uid or new is None:
         return Plan()
+    # a study the application may not see or change (personal, read-only) is not merged into: a new one is made
+    selection = appview.for_applications(ThingSelection(hidden_flags=appview.READ_ONLY))
     with ctx.store.read() as tx:
         found = [
             m.version
-            for m in tx.things.select(ctx.record_id, ThingSelection(), [ThingFilter(type_ids=(V1, V2))], with_xml=True)
+            for m in tx.things.select(ctx.record_id, selection, [ThingFilter(type_ids=(V1, V2))], with_xml=True)
             if _uid(thingxml.parse_stored(m.version.xml)) == uid
         ]
     if not found:
