@@ -116,6 +116,10 @@ def test_a_personal_study_is_not_there_for_applications(viewed: ViewerPlatform, 
     stamp, _, _ = current(app, viewed, personal)
     page = set_flags(viewed, personal, personal=True, hidden_from_eprep=False)
     assert re.search(r'id="personal"[^>]* checked', page), page
+    with sign_in(viewed.url) as browser:  # the record's list marks it
+        listed = browser.get(f"/viewer/{viewed.record_id}").text
+    row = next(r for r in listed.split("<tr") if personal in r)
+    assert '<span class="flag">personal</span>' in row
 
     # GetThings: neither returned nor counted, by type, by id, nor in paging
     after = by_type(app, viewed)
