@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -39,7 +40,8 @@ class Run:
     def has_bar(self, label: str) -> bool:
         """Whether a progress bar with this label was drawn."""
         return any(
-            label in part and ("%|" in part or "/s]" in part) for part in self.output.replace("\n", "\r").split("\r")
+            label in part and ("%|" in part or "/s]" in part or re.search(rf"{re.escape(label)}: \d+ \w+ \[", part))
+            for part in self.output.replace("\n", "\r").split("\r")
         )
 
 

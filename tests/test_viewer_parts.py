@@ -60,8 +60,9 @@ def test_values_are_written_for_people() -> None:
 
     assert present.when(dt.date(2024, 5, 7)) == "7 May 2024"
     assert present.when(dt.datetime(2024, 12, 31, 9, 5, 59)) == "31 December 2024, 09:05"
-    assert [present.size(n) for n in (1, 999, 1000, 55_123, 123_456_789, 5 * 10**12)] == [
-        "1 byte", "999 bytes", "1.0 KB", "55.1 KB", "123 MB", "5.0 TB"]  # fmt: skip
+    # the command line's units (powers of 1024), not powers of 1000
+    assert [present.size(n) for n in (1, 1023, 1024, 55_123, 123_456_789, 5 * 2**40)] == [
+        "1 byte", "1023 bytes", "1.0 KiB", "53.8 KiB", "117.7 MiB", "5.0 TiB"]  # fmt: skip
     assert present.plural(1, "image") == "1 image" and present.plural(1204, "study", "studies") == "1,204 studies"
     assert present.modality("ct") == "Computed tomography" and present.modality("XYZ") == ""
 

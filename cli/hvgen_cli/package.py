@@ -22,6 +22,7 @@ from .common import (
     showing,
 )
 from .failures import on_interrupt
+from .studytext import plural
 from .terminal import Progress, echo_err
 
 if TYPE_CHECKING:
@@ -215,7 +216,10 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
         on_interrupt("run the same command again to go on following the pick-up where it stopped")
         with Progress("picking up", enabled=showing(progress, as_json)) as bar:
             picked = packages.pick_up_outcomes(hv, package_id, answer, progress=bar)
-    result = {"package_id": package_id, **picked.as_dict()}
+        with needs_extra("imaging"):
+            from hvgen_imaging.workflow import Studies
+        found = {s.thing_id: s for s in Studies(hv).summaries([k.value for k in picked.keys])} if picked.keys else {}
+    result = {"package_id": package_id, **picked.as_dict(), "studies": [s.as_dict() for s in found.values()]}
     said = {
         "created": "added",
         "merged": "merged into the study the record held (the series and images it lacked)",
@@ -226,9 +230,15 @@ def package_pickup(package_id: str, answer: str, as_json: bool, progress: bool, 
 
     def text() -> None:
         added = [k.value for k, o in zip(picked.keys, picked.outcomes, strict=True) if o == "created"]
-        click.echo(f"added {len(added)} thing(s)" + (": " + ", ".join(added) if added else ""))
+        click.echo(f"added {len(added)} thing(s)")
         for key, outcome in zip(picked.keys, picked.outcomes, strict=True):
-            if outcome != "created":
-                click.echo(f"study thing {key.value}: {said.get(outcome, outcome)}")
+            summary = found.get(key.value)
+            about = (
+                f"study {summary.study_uid or '-'}: patient {summary.patient or '-'}, {summary.series} series, "
+                f"{plural(summary.images, 'image')} (thing {key.value})"
+                if summary is not None
+                else f"thing {key.value}"
+            )
+            click.echo(f"{about}: {said.get(outcome, outcome)}")
 
     emit(as_json, result, text)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hvgen_imaging.units import size_text
+
 from .common import (
     alias,
     aliased,
@@ -20,8 +22,9 @@ from .common import (
     showing,
 )
 from .failures import on_interrupt
+from .studylist import study_list
 from .studyshared import RESUMES, change_options, scan, sign_options, signer, signing_key, studies, thing_option
-from .studytext import heading, names_a_file, plural, result_line, size_text, skipped_json, skipped_lines, study_name
+from .studytext import heading, names_a_file, plural, result_line, skipped_json, skipped_lines, study_name
 from .terminal import Progress, echo_err
 
 if TYPE_CHECKING:
@@ -123,7 +126,7 @@ def study_upload(
                 for w in result.warnings:
                     if w not in scanned.warnings:  # a file read again to make its preview warns again
                         echo_err(f"note: {w}" if names_a_file(w) else f"note: study {result.study_uid}: {w}")
-                click.echo(result_line(result))
+                click.echo(result_line(result, built.data.patient_name or "-"))
     if as_json:
         emit(
             True,
@@ -141,48 +144,7 @@ def study_upload(
         sys.exit(1)
 
 
-@study.command("list")
-@json_option
-@profile_option
-def study_list(as_json: bool, profile_path: Path | None) -> None:
-    """List the studies in the record: date, UID, series, images, size,
-    signature, patient, description and thing id."""
-    with studies(profile_path) as record:
-        rows = record.summaries()
-
-    def text() -> None:
-        if not rows:
-            click.echo("no studies")
-            return
-        table = [
-            ["DATE", "STUDY INSTANCE UID", "SERIES", "IMAGES", "SIZE", "SIGNED", "PATIENT", "DESCRIPTION", "THING ID"]
-        ]
-        for r in rows:
-            table.append(
-                [
-                    r.date,
-                    r.study_uid or "-",
-                    str(r.series),
-                    str(r.images),
-                    size_text(r.bytes),
-                    "yes" if r.signed else "no",
-                    r.patient or "-",
-                    r.description or "-",
-                    r.thing_id or "-",
-                ]
-            )
-        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-        for row in table:
-            cells = [
-                cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-            ]
-            click.echo("  ".join(cells).rstrip())
-        uids = [r.study_uid for r in rows if r.study_uid]
-        for uid in sorted({u for u in uids if uids.count(u) > 1}):
-            echo_err(f"note: {uids.count(uid)} studies have Study Instance UID {uid}; name one with --thing THING_ID")
-
-    emit(as_json, [r.as_dict() for r in rows], text)
+study.add_command(study_list)
 
 
 @study.command("show")

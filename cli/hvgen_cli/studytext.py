@@ -17,15 +17,6 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def size_text(count: int) -> str:
-    value = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def heading(show: bool, line: str) -> None:
     """A line on stderr naming what the progress bars below it are about
     (bar labels stay short, so that long UIDs are never cut)."""
@@ -55,13 +46,19 @@ def names_a_file(note: str) -> bool:
     return bool(head) and Path(head).exists()
 
 
-def result_line(r: UploadResult) -> str:
+def result_line(r: UploadResult, patient: str | None = None) -> str:
+    who = f"patient {patient}, " if patient is not None else ""
+    about = f" (patient {patient})" if patient is not None else ""
     sent = f"{plural(r.uploaded_blobs, 'blob')} sent" + (f", {r.resumed_blobs} resumed" if r.resumed_blobs else "")
     signed = ", signed" if r.signed else ", signature removed" if r.signature_removed else ""
     if r.status == "unchanged":
-        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; nothing to do{' (signed)' if r.signed else ''}"
+        return (
+            f"{r.study_uid}: already uploaded as thing {r.thing_id}{about}; "
+            f"nothing to do{' (signed)' if r.signed else ''}"
+        )
     if r.status == "signed":
-        return f"{r.study_uid}: already uploaded as thing {r.thing_id}; signed it"
+        return f"{r.study_uid}: already uploaded as thing {r.thing_id}{about}; signed it"
     return (
-        f"{r.study_uid}: {r.status} thing {r.thing_id} ({r.series} series, {plural(r.images, 'image')}; {sent}{signed})"
+        f"{r.study_uid}: {r.status} thing {r.thing_id} "
+        f"({who}{r.series} series, {plural(r.images, 'image')}; {sent}{signed})"
     )

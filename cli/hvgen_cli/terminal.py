@@ -64,6 +64,10 @@ def echo_err(line: str) -> None:
         click.echo(line, err=True)
 
 
+#: How a bar of counted things (not bytes) whose total is not known yet reads.
+COUNTING = "{desc}: {n_fmt} {unit} [{elapsed}]"
+
+
 class Progress:
     """A progress bar on stderr, fed as ``progress(done, total)``.
 
@@ -98,14 +102,15 @@ class Progress:
         if not self.enabled or self.bar is not None:
             return
         options: dict[str, Any] = {"unit_scale": True, "unit_divisor": 1024} if self.unit == "B" else {}
+        if self.unit != "B" and total is None:  # a count so far: "scanning: 12 files"
+            options.update(bar_format=COUNTING, unit=self.unit + "s")
         self.bar = tqdm(
             desc=self.label,
             total=total,
-            unit=self.unit,
             file=sys.stderr,
             leave=not self.transient,
             **_size_options(),
-            **options,
+            **({"unit": self.unit} | options),
         )
 
     def __call__(self, done: int, total: int | None = None) -> None:
@@ -116,8 +121,14 @@ class Progress:
             self._open(total)
         if total is not None and self.bar.total != total:
             self.bar.total = total
+            self.bar.bar_format = None  # a known total: a bar, percentage and rate
+            self.bar.unit = self.unit
+        if self.bar.bar_format == COUNTING:
+            self.bar.unit = self.unit if done == 1 else self.unit + "s"
         if done != self.bar.n:
             self.bar.update(done - self.bar.n)
+        elif self.bar.bar_format == COUNTING:
+            self.bar.refresh()
         if self.transient and total is not None and done >= total:
             self.close()  # finished: make room for what comes next
             self.finished = True

@@ -24,6 +24,7 @@ Exceptions: everything this package raises on purpose derives from one root
 (each class with the module defining it, and a second base callers may catch)::
 
     ImagingError                  errors
+    ├── BadQuery                  matching, also ValueError
     ├── FrameError                frames
     ├── InflateError              inflate
     ├── OverBudget                budget

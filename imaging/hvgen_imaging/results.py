@@ -62,6 +62,9 @@ class StudySummary:
     images: int
     bytes: int
     signed: bool
+    #: Each modality of its series once, in series order.
+    modalities: list[str] = field(default_factory=list)
+    accession_number: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,7 +100,6 @@ class SeriesDetails:
 class StudyDetails(StudySummary):
     """Everything ``hvgen study show`` prints: the summary, then each series."""
 
-    accession_number: str | None = None
     series_list: list[SeriesDetails] = field(default_factory=list)
 
 
@@ -154,6 +156,8 @@ def summary(thing: Thing2, data: Any) -> StudySummary:
         images=len(images),
         bytes=sum(sizes.get(i.image_blob_name, 0) for i in images),
         signed=thing.signature_info is not None,
+        modalities=list(dict.fromkeys(s.modality.text for s in data.series if s.modality and s.modality.text)),
+        accession_number=getattr(data, "accession_number", None),
     )
 
 
@@ -163,7 +167,6 @@ def details(thing: Thing2) -> StudyDetails:
     sizes = _sizes(thing)
     return StudyDetails(
         **summary(thing, data).__dict__,
-        accession_number=getattr(data, "accession_number", None),
         series_list=[
             SeriesDetails(
                 series_uid=s.series_instance_uid,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,12 +164,17 @@ class Studies:
             raise StudyError(f"thing {thing_id} is study {uid}, not {study_uid}")
         return found[0]
 
-    def summaries(self) -> list[StudySummary]:
-        """A summary of every study in the record."""
+    def summaries(self, thing_ids: Sequence[str] = ()) -> list[StudySummary]:
+        """A summary of every study in the record (or of those things)."""
         out = []
         for thing in self.client.get_things(
             ThingQuery(
-                type_ids=STUDY_TYPES, sections=("core",), blob_payload=True, blob_format="information", signatures=True
+                type_ids=STUDY_TYPES,
+                thing_ids=tuple(thing_ids),
+                sections=("core",),
+                blob_payload=True,
+                blob_format="information",
+                signatures=True,
             )
         ):
             data = study_of(thing)

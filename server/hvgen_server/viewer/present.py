@@ -7,6 +7,7 @@ import datetime as dt
 from lxml import etree
 
 from healthvault import safexml
+from hvgen_imaging.units import size_text
 
 MONTHS = (
     "January",
@@ -77,15 +78,8 @@ def moment(timestamp: float) -> str:
 
 
 def size(count: int) -> str:
-    """Bytes as ``512 bytes``, ``12.5 KB``, ``3.4 MB``, ``1.2 GB`` (powers of 1000)."""
-    if count < 1000:
-        return f"{count} byte{'' if count == 1 else 's'}"
-    value = float(count)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
+    """Bytes as the command line says them: ``512 bytes``, ``12.5 KiB``, ``3.4 MiB`` (powers of 1024)."""
+    return size_text(count)
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
