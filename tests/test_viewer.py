@@ -101,7 +101,7 @@ def test_the_sign_in_form_leads_to_the_records_and_their_studies(viewed: ViewerP
     signed_row = next(r for r in rows if "DOE JANE" in r)
     assert (
         signed_row
-        == f"DOE JANE 17 May 2024, 10:15 CT HEAD CT 2 6 {present.size(sum(p.stat().st_size for p in viewed.signed.files.values()))} Signed by {SIGNER}"
+        == f"DOE JANE 17 May 2024, 10:15 CT HEAD CT ACC00001 2 6 {present.size(sum(p.stat().st_size for p in viewed.signed.files.values()))} Signed by {SIGNER}"
     )
     unsigned_row = next(r for r in rows if "ROE RICHARD" in r)
     assert "Not signed" in unsigned_row and " 1 2 " in unsigned_row and MARKUP in unsigned_row
@@ -383,7 +383,7 @@ def test_a_record_lists_fifty_studies_a_page(viewed: ViewerPlatform, browser: ht
         assert 'rel="next" href="?page=2"' in first.text and 'rel="prev"' not in first.text
         second = browser.get(f"/viewer/{viewed.empty_record}", params={"page": 2})
         assert second.text.count('<tr class="study">') == 3 and "Studies 51–53 of 53" in text_of(second)
-        days = [int(d) for d in re.findall(r"<td>(\d+) May 2024", first.text + second.text)]
+        days = [int(d) for d in re.findall(r'<td class="date">(\d+) May 2024', first.text + second.text)]
         assert days == sorted(days, reverse=True), "newest first"
         assert "page 2 of 2" in text_of(browser.get(f"/viewer/{viewed.empty_record}", params={"page": 99}))
         assert "page 1 of 2" in text_of(browser.get(f"/viewer/{viewed.empty_record}", params={"page": "x"}))

@@ -381,3 +381,59 @@ class FhirQuery:
     updated: tuple[tuple[str, float], ...] = ()
     limit: int = 50
     offset: int = 0
+
+
+#: Columns the viewer's study list sorts by.
+STUDY_SORTS = (
+    "patient",
+    "patient_id",
+    "birth_date",
+    "date",
+    "description",
+    "modalities",
+    "accession",
+    "series",
+    "images",
+    "size",
+)
+
+
+@dataclass(frozen=True)
+class StudyListQuery:
+    """A page of a record's study things as the viewer lists them.
+
+    Patterns are SQL ``LIKE`` patterns (escape character ``\\``) matched
+    against values lower-cased with ``^`` read as a space; dates are
+    ``YYYYMMDD``. Sorted by date, studies without a study date come last in either order.
+    """
+
+    patient: str = ""
+    accession: str = ""
+    description: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    #: A modality one of the study's images has (upper case).
+    modality: str = ""
+    sort: str = "date"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class StudyListRow:
+    """One study thing of the list, as its images' index rows describe it."""
+
+    thing_id: str
+    version_stamp: str
+    patient_name: str
+    patient_id: str
+    birth_date: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_description: str
+    series: int
+    images: int
+    size: int
+    modalities: tuple[str, ...]

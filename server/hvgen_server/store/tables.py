@@ -29,6 +29,8 @@ from .rows import (
     Pickup,
     RecordRow,
     SessionRow,
+    StudyListQuery,
+    StudyListRow,
     ThingFilter,
     ThingSelection,
     ThingVersion,
@@ -446,6 +448,14 @@ class DicomIndexTable(ABC):
     @abstractmethod
     def forget(self, thing_ids: Iterable[str]) -> None:
         """Drop what the index holds of those things."""
+
+    @abstractmethod
+    def study_list(
+        self, record_id: str, query: StudyListQuery, type_ids: Sequence[str]
+    ) -> tuple[int, list[StudyListRow]]:
+        """How many active things of those types the query finds, and one
+        page of them in the asked order (a thing with no indexed image
+        is found only by a query without conditions)."""
 
     @abstractmethod
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:

@@ -3,7 +3,9 @@
 Routes (GET but the flags form):
     /viewer                                         the signed-in person's records
     /viewer/open?link=TOKEN&record=ID               a one-time link (CreateViewerLink): signs in, shows the record
-    /viewer/RECORD                                  the record's studies, newest first, 50 a page (?page=N)
+    /viewer/RECORD                                  the record's studies, 50 a page: searched, sorted
+                                                    (?patient=&from=&to=&modality=&accession=&description=
+                                                    &sort=&order=&page=, see search.py)
     /viewer/RECORD/THING                            a study: details, signature, series with previews
     /viewer/RECORD/THING/series/N?image=K           image K of series N (arrow keys page through)
     /viewer/RECORD/THING/series/N/full?image=K      its preview at full size
@@ -29,6 +31,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -48,9 +51,19 @@ from ..store.rows import RecordRow
 from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_ok, csrf_token, from_this_site, keep_csrf
 from . import deidentify, flagging, present
 from .archive import Entry, safe_part, unique_paths, zip_stream
+from .listing import listing, unsearched
+from .search import parse as parse_search
 from .studies import Series, Studies, Study, Unreadable
 
+try:  # reading DICOM headers needs the imaging extra
+    from ..dicomweb import index as dicom_index
+except ImportError:
+    dicom_index = None  # type: ignore[assignment]
+
 log = logging.getLogger("hvgen_server")
+
+#: What the study list says when it cannot search.
+NO_SEARCH = "Searching and sorting studies needs the imaging extra on the server: pip install 'hvgen[imaging]'."
 
 #: Where the viewer lives.
 VIEWER_PATH = "/viewer"
@@ -251,8 +264,14 @@ class Viewer:
 
     def record(self, request: Request) -> Response:
         visitor, record = self._record(request)
-        page = self.studies.page(record.record_id, _number(request.query_params.get("page"), 1))
-        context = {"visitor": visitor, "record": record, "page": page}
+        search = parse_search(request.query_params)
+        if dicom_index is None:
+            page = unsearched(self.studies, record.record_id, search)
+            search = replace(search, problem=NO_SEARCH, searchable=False)
+        else:
+            dicom_index.refresh(self.platform, record.record_id)  # studies written since are listed
+            page = listing(self.studies, record.record_id, search)
+        context = {"visitor": visitor, "record": record, "page": page, "search": search}
         return self._render(request, "viewer/studies.html", context)
 
     def study(self, request: Request) -> Response:

@@ -12,9 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
-from ..rows import ACTIVE, INSTANCE, SERIES, STUDY, DicomHit, DicomInstance, DicomMatch, DicomQuery
+from ..rows import (
+    ACTIVE,
+    INSTANCE,
+    SERIES,
+    STUDY,
+    DicomHit,
+    DicomInstance,
+    DicomMatch,
+    DicomQuery,
+    StudyListQuery,
+    StudyListRow,
+)
 from ..tables import DicomIndexTable
 from .dialect import Dialect, SqlTable, delete_keys, marks
+from .studylist import study_page
 
 #: The columns of an instance row, as :class:`DicomInstance` names them.
 _COLUMNS = tuple(f.name for f in fields(DicomInstance))
@@ -127,6 +139,11 @@ class DicomIndex(SqlTable, DicomIndexTable):
         ids = set(thing_ids)
         delete_keys(self.db, "dicom_versions", "thing_id", ids)
         delete_keys(self.db, "dicom_instances", "thing_id", ids)
+
+    def study_list(
+        self, record_id: str, query: StudyListQuery, type_ids: Sequence[str]
+    ) -> tuple[int, list[StudyListRow]]:
+        return study_page(self.db, record_id, query, type_ids)
 
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
         if query.level not in _LEVELS:
