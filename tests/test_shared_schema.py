@@ -70,6 +70,8 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
                 "INSERT INTO packages(identity_code, app_id, state, attempts, created, expires) "
                 "VALUES ('P', 'a1', 'pending', 2, 1, 2e12)"
             )
+            if version >= 4:  # the DICOM index came with version 4
+                db.execute("INSERT INTO dicom_versions VALUES ('t1', 'r1', 's1')")
         store = PostgresStore(url, pool_size=1)
         try:
             assert store.meta("schema_version") == str(SCHEMA_VERSION)
@@ -84,6 +86,8 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
             assert package is not None and package.wrong_answers == (2 if version < wrong_answers else 0)
             # the version giving things their flags: those of before had none that hides them
             assert old.flags == 0
+            # the version summing up the DICOM index's studies: the index of before is made again
+            assert store.count_rows("dicom_versions") == 0, "the old index was emptied"
         finally:
             store.close()
         assert layout(url) == layout(fresh), f"a version {version} database migrated differs from a new one"

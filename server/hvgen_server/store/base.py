@@ -102,6 +102,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "dicom_nodes": ("name",),
     "fhir_versions": ("thing_id",),
     "fhir_facts": ("position",),
+    "dicom_studies": ("thing_id",),
 }
 
 #: The column of the tables ordered by the order their rows were added in.

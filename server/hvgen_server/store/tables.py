@@ -450,12 +450,9 @@ class DicomIndexTable(ABC):
         """Drop what the index holds of those things."""
 
     @abstractmethod
-    def study_list(
-        self, record_id: str, query: StudyListQuery, type_ids: Sequence[str]
-    ) -> tuple[int, list[StudyListRow]]:
-        """How many active things of those types the query finds, and one
-        page of them in the asked order (a thing with no indexed image
-        is found only by a query without conditions)."""
+    def study_list(self, record_id: str, query: StudyListQuery) -> tuple[int, list[StudyListRow]]:
+        """How many indexed study things of the record the query finds, and
+        one page of them in the asked order."""
 
     @abstractmethod
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from ..store.rows import StudyListRow
 from .search import PAGE_SIZE, Search
-from .studies import STUDY_TYPES, Studies, Study, Unreadable
+from .studies import Studies, Study, Unreadable
 
 
 def dicom_day(text: str) -> dt.date | None:
@@ -65,12 +65,12 @@ class Listing:
 def listing(studies: Studies, record_id: str, search: Search) -> Listing:
     """The page of the record's studies ``search`` asks for (past the last page: the last)."""
     with studies.store.read() as tx:
-        total, rows = tx.dicom.study_list(record_id, search.store_query(), STUDY_TYPES)
+        total, rows = tx.dicom.study_list(record_id, search.store_query())
     pages = max(1, -(-total // PAGE_SIZE))
     if search.page > pages:
         search = replace(search, page=pages)
         with studies.store.read() as tx:
-            total, rows = tx.dicom.study_list(record_id, search.store_query(), STUDY_TYPES)
+            total, rows = tx.dicom.study_list(record_id, search.store_query())
     listed = []
     for row in rows:
         study = studies.cache.get(row.version_stamp)

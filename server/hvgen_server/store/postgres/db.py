@@ -25,7 +25,6 @@ POSTGRES = Dialect(
     distinct_list="string_agg(DISTINCT {}, ',')",
     types={"text": "TEXT", "integer": "INTEGER", "bigint": "BIGINT", "real": "DOUBLE PRECISION", "bytes": "BYTEA"},
     tables_query="SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
-    json_value="({column}::json #>> '{{{tag},Value,0}}')",
 )
 
 #: Rows a lazily read query fetches at a time; a query of at most this many

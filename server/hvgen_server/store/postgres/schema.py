@@ -310,6 +310,30 @@ ALTER TABLE things ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE applications ADD COLUMN type_versions TEXT NOT NULL DEFAULT '';
 """,
     ),
+    (
+        "the DICOM index's studies, for the viewer's study list (the index is made again, with them)",
+        """
+CREATE TABLE dicom_studies (
+    thing_id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    version_stamp TEXT NOT NULL,
+    patient_name TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    accession_number TEXT NOT NULL,
+    study_description TEXT NOT NULL,
+    modalities TEXT NOT NULL,
+    series INTEGER NOT NULL,
+    images INTEGER NOT NULL,
+    size BIGINT NOT NULL
+);
+CREATE INDEX dicom_studies_by_date ON dicom_studies(record_id, study_date);
+DELETE FROM dicom_instances;
+DELETE FROM dicom_versions;
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

@@ -68,9 +68,6 @@ class Dialect:
     types: dict[str, str]
     #: A query of the names of the tables the store has.
     tables_query: str
-    #: The first value, as text, of attribute ``{tag}`` (8 hex digits) in
-    #: the DICOM JSON held in column ``{column}``.
-    json_value: str
 
 
 def marks(count: int) -> str:

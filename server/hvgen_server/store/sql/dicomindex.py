@@ -26,7 +26,7 @@ from ..rows import (
 )
 from ..tables import DicomIndexTable
 from .dialect import Dialect, SqlTable, delete_keys, marks
-from .studylist import study_page
+from .studylist import ADD_STUDY, study_page, study_row
 
 #: The columns of an instance row, as :class:`DicomInstance` names them.
 _COLUMNS = tuple(f.name for f in fields(DicomInstance))
@@ -132,18 +132,20 @@ class DicomIndex(SqlTable, DicomIndexTable):
             (thing_id, record_id, version_stamp),
         )
         self.db.run("DELETE FROM dicom_instances WHERE thing_id = ?", (thing_id,))
+        self.db.run("DELETE FROM dicom_studies WHERE thing_id = ?", (thing_id,))
         if rows:
             self.db.many(_ADD, [(thing_id, record_id, version_stamp, *(getattr(r, n) for n in _STORED)) for r in rows])
+        thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
+        self.db.run(ADD_STUDY, study_row(record_id, thing_id, version_stamp, rows, str(thing[0]) if thing else ""))
 
     def forget(self, thing_ids: Iterable[str]) -> None:
         ids = set(thing_ids)
         delete_keys(self.db, "dicom_versions", "thing_id", ids)
         delete_keys(self.db, "dicom_instances", "thing_id", ids)
+        delete_keys(self.db, "dicom_studies", "thing_id", ids)
 
-    def study_list(
-        self, record_id: str, query: StudyListQuery, type_ids: Sequence[str]
-    ) -> tuple[int, list[StudyListRow]]:
-        return study_page(self.db, record_id, query, type_ids)
+    def study_list(self, record_id: str, query: StudyListQuery) -> tuple[int, list[StudyListRow]]:
+        return study_page(self.db, record_id, query)
 
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
         if query.level not in _LEVELS:

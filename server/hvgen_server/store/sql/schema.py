@@ -302,6 +302,25 @@ TABLES: tuple[Table, ...] = (
         ),
         positioned=True,
     ),
+    Table(  # one row per indexed version that has images: the study as the viewer's list shows it
+        "dicom_studies",
+        (
+            _c("thing_id", "text", _KEY),
+            _c("record_id", "text", _NN),
+            _c("version_stamp", "text", _NN),
+            _c("patient_name", "text", _NN),
+            _c("patient_id", "text", _NN),
+            _c("birth_date", "text", _NN),
+            _c("study_date", "text", _NN),
+            _c("study_time", "text", _NN),
+            _c("accession_number", "text", _NN),
+            _c("study_description", "text", _NN),
+            _c("modalities", "text", _NN),  # distinct, sorted, joined by commas
+            _c("series", "integer", _NN),
+            _c("images", "integer", _NN),
+            _c("size", "bigint", _NN),
+        ),
+    ),
 )
 
 INDEXES: tuple[Index, ...] = (
@@ -331,6 +350,7 @@ INDEXES: tuple[Index, ...] = (
     Index("fhir_facts_by_thing", "fhir_facts", "thing_id"),
     Index("fhir_facts_by_code", "fhir_facts", "record_id, resource_type, code, date"),
     Index("fhir_facts_by_date", "fhir_facts", "record_id, resource_type, date"),
+    Index("dicom_studies_by_date", "dicom_studies", "record_id, study_date"),
 )
 
 

@@ -22,7 +22,6 @@ SQLITE = Dialect(
     distinct_list="GROUP_CONCAT(DISTINCT {})",
     types={"text": "TEXT", "integer": "INTEGER", "bigint": "INTEGER", "real": "REAL", "bytes": "BLOB"},
     tables_query="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-    json_value="json_extract({column}, '$.\"{tag}\".Value[0]')",
 )
 
 

@@ -10,7 +10,9 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
+#: The version that added the DICOM index's studies (the index is made again for them).
+DICOM_STUDIES = 12
 #: The version that gave versions their layout (filled in for the versions already there).
 LAYOUTS = 7
 
@@ -57,7 +59,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     things (the current version's ``flags``: 0 before, as PutThings kept
     none that applications are refused or hidden by but ReadOnly, which is
     read from the version's XML) and the thing type versions of
-    applications. Every step is
+    applications. Version 12 adds the DICOM index's studies
+    (``dicom_studies``, for the viewer's study list); the index of an older
+    store is emptied, to be made again with them. Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
@@ -89,6 +93,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     )
     if 0 < found < LAYOUTS:
         _fill_layouts(conn)
+    if 0 < found < DICOM_STUDIES:
+        conn.execute("DELETE FROM dicom_instances")
+        conn.execute("DELETE FROM dicom_versions")
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
