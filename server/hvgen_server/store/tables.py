@@ -29,13 +29,12 @@ from .rows import (
     Pickup,
     RecordRow,
     SessionRow,
-    StudyListQuery,
-    StudyListRow,
     ThingFilter,
     ThingSelection,
     ThingVersion,
     VersionBlob,
 )
+from .studylist import StudyListTable
 
 
 class MetaTable(ABC):
@@ -421,7 +420,7 @@ class PackageTable(ABC):
     def fail_pickup(self, code: str, error_code: int, message: str, now: float) -> None: ...
 
 
-class DicomIndexTable(ABC):
+class DicomIndexTable(StudyListTable):
     """The DICOM attributes of the images of medical image study things, by
     thing version, for DICOMweb queries (QIDO-RS) and retrieval (WADO-RS).
 
@@ -448,11 +447,6 @@ class DicomIndexTable(ABC):
     @abstractmethod
     def forget(self, thing_ids: Iterable[str]) -> None:
         """Drop what the index holds of those things."""
-
-    @abstractmethod
-    def study_list(self, record_id: str, query: StudyListQuery) -> tuple[int, list[StudyListRow]]:
-        """How many indexed study things of the record the query finds, and
-        one page of them in the asked order."""
 
     @abstractmethod
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
