@@ -65,18 +65,18 @@ class Platform:
 
 
 @dataclass
-class Context:
-    """One method request being served.
+class Actor:
+    """Who writes to the store, and when: a method request (:class:`Context`)
+    or the platform itself on an application's behalf (the in-process ingest
+    of :mod:`hvgen_server.ingest`, which has no request).
 
-    ``app_id``, ``record_id`` and ``person_id`` are set once the request is
-    authenticated (:func:`hvgen_server.auth.authenticate`): ``person_id`` is
-    the person the application acts for (named by the request's
-    ``user-auth-token`` or ``offline-person-id``, else the record's person),
-    ``avenue`` how (``Online``: a signed-in person, ``Offline``).
+    ``app_id``, ``record_id`` and ``person_id`` name the application, the
+    record and the person the writes are made for (``person_id`` empty: the
+    record's person); ``avenue`` how (``Online``: a signed-in person,
+    ``Offline``).
     """
 
     platform: Platform
-    request: ReceivedRequest
     app_id: str = ""
     record_id: str = ""
     person_id: str = ""
@@ -101,3 +101,17 @@ class Context:
 
     def blob_url(self, token: str) -> str:
         return self.platform.blob_url(token)
+
+
+@dataclass
+class Context(Actor):
+    """One method request being served.
+
+    ``app_id``, ``record_id`` and ``person_id`` are set once the request is
+    authenticated (:func:`hvgen_server.auth.authenticate`): ``person_id`` is
+    the person the application acts for (named by the request's
+    ``user-auth-token`` or ``offline-person-id``, else the record's person),
+    ``avenue`` how (``Online``: a signed-in person, ``Offline``).
+    """
+
+    request: ReceivedRequest = field(kw_only=True)

@@ -141,7 +141,7 @@ def admit(platform: Platform, head: bytes) -> None:
                 StatusCode.REQUEST_TOO_LONG,
                 f"{request.method.name} requests without a session are at most {MAX_ANONYMOUS_BYTES} bytes",
             )
-        ctx = Context(platform, request)
+        ctx = Context(platform, request=request)
         if endpoint.timed:
             check_timing(ctx)
         check_session(ctx)
@@ -173,7 +173,7 @@ def handle(platform: Platform, raw: bytes) -> bytes:
                 StatusCode.REQUEST_TOO_LONG,
                 f"{request.method.name} requests are at most {MAX_ANONYMOUS_BYTES} bytes",
             )
-        ctx = Context(platform, request)
+        ctx = Context(platform, request=request)
         authenticate(ctx, endpoint.access, timed=endpoint.timed)
         request.check_envelope()
         if endpoint.replay is Replay.ANSWERED:

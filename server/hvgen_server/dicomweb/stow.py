@@ -2,11 +2,12 @@
 type="application/dicom"``.
 
 The body is streamed to a folder part by part (python-multipart's parser),
-then stored exactly as ``hvgen study upload`` stores a folder: scanned and
+then stored as ``hvgen study upload`` stores a folder: scanned and
 grouped by study (:func:`hvgen_imaging.dicom.scan`), built with previews
-(:func:`hvgen_imaging.study.build`) and uploaded by
-:class:`hvgen_imaging.workflow.Studies` through the gateway application
-(:mod:`.gateway`). A study already in the record gets what it lacks; an
+(:func:`hvgen_imaging.study.build`) and written in the server's process by
+:class:`hvgen_server.ingest.Ingest` (PutThings' own core, no HTTP round
+trip) as the gateway application (:mod:`.gateway`); the answer is sent once
+the instances are stored and indexed. A study already in the record gets what it lacks; an
 instance it already holds is not stored twice. Each study is stored whole or
 not at all; the answer (the Store Instances Response Module, PS3.18 Annex I)
 lists every instance stored and every one that failed, with its reason.
@@ -29,15 +30,14 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser
 
-from healthvault import crypto
-from healthvault.client import HealthVaultClient
 from healthvault.errors import HealthVaultError
 from hvgen_imaging import dicom
 from hvgen_imaging.budget import OverBudget
+from hvgen_imaging.results import StudyError
 from hvgen_imaging.study import build
-from hvgen_imaging.workflow import Studies, StudyError
 
 from ..context import Platform
+from ..ingest import Ingest
 from .gateway import Gateway
 from .index import refresh
 from .media import DICOM, DicomWebError, Urls, parse_media, warning
@@ -305,17 +305,6 @@ class Outcome:
         return [warning(n) for n in notes]
 
 
-def gateway_client(gateway: Gateway, record_id: str) -> HealthVaultClient:
-    return HealthVaultClient(
-        gateway.url,
-        gateway.app_id,
-        private_key=crypto.load_private_key(gateway.key_path),
-        certificate=crypto.load_certificate(gateway.cert_path),
-        record_id=record_id,
-        timeout=120.0,
-    )
-
-
 def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, study: str | None, urls: Urls) -> Outcome:
     """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does."""
     outcome = Outcome()
@@ -324,33 +313,32 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
     outcome.unreadable(len(scanned.skipped), (f"{path.stem}: {why}" for path, why in scanned.skipped[:MAX_NOTES]))
     if not scanned.studies:
         return outcome
-    with gateway_client(gateway, record_id) as client:
-        studies = Studies(client, journal_dir=platform.config.data_dir / "gateway" / "journal")
-        for found in scanned.studies:
-            images = [(dicom.text(i.header, "SOPClassUID") or "", i.sop_instance_uid, i) for i in found.images]
-            if study is not None and found.uid != study:
-                outcome.failed.extend((c, s, STUDY_MISMATCH) for c, s, _ in images)
-                outcome.note(f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says")
-                continue
-            try:
-                # One writer at a time per study of a record (in every server process of a
-                # shared store), so that two requests for a new study cannot both create it.
-                with platform.store.hold(f"stow:{record_id}:{found.uid}"):
-                    studies.upload(build(found))
-            except OverBudget as exc:
-                outcome.over_budget = True
-                outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)
-                outcome.note(f"study {found.uid} was not stored: {exc}")
-                continue
-            except (StudyError, HealthVaultError, OSError) as exc:
-                log.warning("STOW-RS of study %s failed: %s", found.uid, exc)
-                outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
-                outcome.note(f"study {found.uid} was not stored: {exc}")
-                continue
-            outcome.studies.add(found.uid)
-            for c, s, image in images:
-                series = dicom.text(image.header, "SeriesInstanceUID") or ""
-                outcome.stored.append((c, s, urls.instance(found.uid, series, s)))
+    ingest = Ingest(platform, gateway.app_id, record_id)
+    for found in scanned.studies:
+        images = [(dicom.text(i.header, "SOPClassUID") or "", i.sop_instance_uid, i) for i in found.images]
+        if study is not None and found.uid != study:
+            outcome.failed.extend((c, s, STUDY_MISMATCH) for c, s, _ in images)
+            outcome.note(f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says")
+            continue
+        try:
+            # One writer at a time per study of a record (in every server process of a
+            # shared store), so that two requests for a new study cannot both create it.
+            with platform.store.hold(f"stow:{record_id}:{found.uid}"):
+                ingest.store(build(found))
+        except OverBudget as exc:
+            outcome.over_budget = True
+            outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)
+            outcome.note(f"study {found.uid} was not stored: {exc}")
+            continue
+        except (StudyError, HealthVaultError, OSError) as exc:
+            log.warning("STOW-RS of study %s failed: %s", found.uid, exc)
+            outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
+            outcome.note(f"study {found.uid} was not stored: {exc}")
+            continue
+        outcome.studies.add(found.uid)
+        for c, s, image in images:
+            series = dicom.text(image.header, "SeriesInstanceUID") or ""
+            outcome.stored.append((c, s, urls.instance(found.uid, series, s)))
     refresh(platform, record_id)
     return outcome
 

@@ -16,17 +16,16 @@ import copy
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from lxml import etree
 
 from healthvault import wire
 from healthvault.errors import HealthVaultXmlError
-from healthvault.receiving import ReceivedRequest
 from healthvault.schema import Thing2
 
 from .. import thingxml
-from ..context import Context, Platform
+from ..context import Actor, Platform
 from ..errors import PlatformError
 from ..methods.things import store_things
 from ..store.rows import ThingSelection
@@ -179,7 +178,7 @@ def store(
     """Store the planned things in one transaction; per resource (resource
     type, thing id, version stamp, created) — a Patient's id is the record's."""
     writes = [p for p in planned if p.thing_el is not None]
-    ctx = Context(platform, cast(ReceivedRequest, None), app_id=app_id, record_id=record_id)
+    ctx = Actor(platform, app_id=app_id, record_id=record_id)  # the platform writes, with no request
     things = []
     for p in writes:
         assert p.thing_el is not None

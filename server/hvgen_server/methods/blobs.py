@@ -15,7 +15,7 @@ from healthvault.schema import BeginPutBlobResult, BlobHashAlgorithmParameters, 
 from healthvault.status import StatusCode
 
 from .. import tokens
-from ..context import Context, Platform
+from ..context import Actor, Context, Platform
 from ..errors import PlatformError
 from ..store import Transaction
 from ..store.rows import COMMITTED, COMPLETE, RECORD_BLOB, UPLOADING, BlobRef, BlobRow
@@ -127,7 +127,7 @@ def _check_hash(item: BlobPayloadItem, stored_hash: str | None, block_size: int)
 
 
 def attach_payload(
-    ctx: Context,
+    ctx: Actor,
     tx: Transaction,
     payload: BlobPayload | None,
     previous: dict[str, BlobRef],
@@ -173,7 +173,7 @@ def attach_payload(
     return list(blobs.values())
 
 
-def prepare_inline(ctx: Context, payload: BlobPayload | None) -> dict[int, BlobRow]:
+def prepare_inline(ctx: Actor, payload: BlobPayload | None) -> dict[int, BlobRow]:
     """Check and write the payload's inline blobs (outside any transaction);
     their rows by position in the payload.
 
@@ -199,7 +199,7 @@ def prepare_inline(ctx: Context, payload: BlobPayload | None) -> dict[int, BlobR
 _INLINE_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="inline-blobs")
 
 
-def _inline_bytes(ctx: Context, item: BlobPayloadItem) -> bytes:
+def _inline_bytes(ctx: Actor, item: BlobPayloadItem) -> bytes:
     """An inline blob's bytes, checked against the size limit and its hash."""
     name = item.blob_info.name or ""
     try:
@@ -220,7 +220,7 @@ def _inline_bytes(ctx: Context, item: BlobPayloadItem) -> bytes:
     return data
 
 
-def _streamed_blob(ctx: Context, tx: Transaction, item: BlobPayloadItem, previous: BlobRef | None) -> str:
+def _streamed_blob(ctx: Actor, tx: Transaction, item: BlobPayloadItem, previous: BlobRef | None) -> str:
     name = item.blob_info.name or ""
     token = token_of(item.blob_ref_url or "")
     claims = None

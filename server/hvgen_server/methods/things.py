@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
@@ -18,7 +18,7 @@ from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsPa
 from healthvault.status import StatusCode
 
 from .. import appview, thingxml
-from ..context import Context
+from ..context import Actor, Context
 from ..errors import PlatformError
 from ..store import Transaction
 from ..store.rows import ACTIVE, DELETED, BlobRef, BlobRow, ThingVersion
@@ -41,7 +41,7 @@ def _data_root(thing_el: etree._Element) -> etree._Element | None:
     return roots[0] if roots else None
 
 
-def _validate_data(ctx: Context, thing_el: etree._Element, type_id: str) -> etree._Element:
+def _validate_data(ctx: Actor, thing_el: etree._Element, type_id: str) -> etree._Element:
     known = ctx.platform.thing_types.get(type_id)
     if known is None:
         named = thing_el.find("type-id")
@@ -100,12 +100,19 @@ class _Prepared:
 
 
 def store_things(
-    ctx: Context,
+    ctx: Actor,
     things: list[tuple[Thing2, etree._Element]],
     also: Callable[[Transaction, list[ThingKey]], None] | None = None,
+    blobs: Sequence[BlobRow] = (),
 ) -> list[ThingKey]:
     """Create or update things in one transaction (with ``also`` run inside
     it, given the new things' keys).
+
+    The core of PutThings, called by the method (``ctx`` a request's
+    :class:`Context`) and by the platform's in-process ingest
+    (:mod:`hvgen_server.ingest`, an :class:`Actor`): ``blobs`` are rows of
+    complete blobs whose bytes are already in the blob store, added in the
+    same transaction before the things that name them (by blob URL).
 
     What takes time (checking data against its schema, writing inline
     blobs, verifying signatures) is done first, outside the write
@@ -125,6 +132,8 @@ def store_things(
     keys: list[ThingKey] = []
     replaced: list[str] = []
     with ctx.store.write() as tx:
+        for row in blobs:
+            tx.blobs.add(row)
         for p in prepared:
             keys.append(_store_thing(ctx, tx, p, app_name, person_id, replaced))
         if also is not None:
@@ -135,7 +144,7 @@ def store_things(
     return keys
 
 
-def _prepare(ctx: Context, thing: Thing2, thing_el: etree._Element) -> _Prepared:
+def _prepare(ctx: Actor, thing: Thing2, thing_el: etree._Element) -> _Prepared:
     type_id = (thing.type_id.value if thing.type_id else "").strip()
     if not type_id:
         raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
@@ -148,7 +157,7 @@ def _prepare(ctx: Context, thing: Thing2, thing_el: etree._Element) -> _Prepared
     return _Prepared(thing, stored, type_id, data_root, inline, {} if signed else None)
 
 
-def _check_signature(ctx: Context, tx: Transaction, p: _Prepared) -> dict[str, str]:
+def _check_signature(ctx: Actor, tx: Transaction, p: _Prepared) -> dict[str, str]:
     """Verify a signed thing against the blobs it will have (read in ``tx``);
     returns those blobs' ids by name."""
     previous = _previous(ctx, tx, p.thing, p.type_id)
@@ -160,7 +169,7 @@ def _check_signature(ctx: Context, tx: Transaction, p: _Prepared) -> dict[str, s
     return {ref.name: ref.blob_id for ref in refs}
 
 
-def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> ThingVersion | None:
+def _previous(ctx: Actor, tx: Transaction, thing: Thing2, type_id: str) -> ThingVersion | None:
     """The current version an update replaces (None for a new thing)."""
     if thing.thing_id is None:
         return None
@@ -182,7 +191,7 @@ def _previous(ctx: Context, tx: Transaction, thing: Thing2, type_id: str) -> Thi
     return previous
 
 
-def _check_version_change(ctx: Context, stored: str, written: str) -> None:
+def _check_version_change(ctx: Actor, stored: str, written: str) -> None:
     """An update may move a thing to a newer version of its type, never to
     an older one (it would drop what the newer version holds) nor to another type."""
     family = ctx.platform.thing_types.family(written)
@@ -197,7 +206,7 @@ def _check_version_change(ctx: Context, stored: str, written: str) -> None:
 
 
 def _store_thing(
-    ctx: Context, tx: Transaction, p: _Prepared, app_name: str, person_id: str, replaced: list[str]
+    ctx: Actor, tx: Transaction, p: _Prepared, app_name: str, person_id: str, replaced: list[str]
 ) -> ThingKey:
     previous = _previous(ctx, tx, p.thing, p.type_id)
     thing_id = previous.thing_id if previous is not None else str(uuid.uuid4())
@@ -278,9 +287,7 @@ def _set_flags(stored: etree._Element, previous: ThingVersion | None) -> int:
     return flags
 
 
-def _verify_signature(
-    ctx: Context, stored: etree._Element, refs: list[BlobRef], rows: dict[str, BlobRow | None]
-) -> None:
+def _verify_signature(ctx: Actor, stored: etree._Element, refs: list[BlobRef], rows: dict[str, BlobRow | None]) -> None:
     """Check a signed thing as the platform did at PutThings: the signature,
     and every blob against the hash in sig-data, using the hashes of the
     bytes the server holds."""

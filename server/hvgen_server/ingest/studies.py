@@ -1,0 +1,187 @@
+"""Writing one study into a record, in the server's process.
+
+What :meth:`hvgen_imaging.workflow.Studies.upload` does through the
+protocol, done here without it: find the record's study with the same Study
+Instance UID (one at most: several are refused, as ``study upload`` refuses
+them), merge what it lacks into it, write the blobs it lacks into the blob
+store (hashed as they are written), then store the thing with PutThings' core
+(:func:`~hvgen_server.methods.things.store_things`) in one transaction that
+also adds the blobs' rows and, for a new study, its DICOM index rows, so that
+a DICOMweb query right after sees it without catching up. The thing names
+its new blobs by blob URLs of this platform, so it passes the very checks a
+client's PutThings passes. Audits name the application ``app_id`` acting for
+the record's person (``Offline``, as the DICOM gateway's own client did).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from healthvault import codec
+from healthvault.binding import element_of
+from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, Thing2, ThingKey
+from healthvault.bindings.things import medical_image_study_2 as v2
+from hvgen_imaging.results import StudyError, study_of
+from hvgen_imaging.study import DICOM_TYPE, PREVIEW_SUFFIX, PREVIEW_TYPE, BuiltStudy, build, merge, merged_equal
+
+from .. import thingxml, tokens
+from ..context import Actor, Platform
+from ..dicomweb.index import STUDY_TYPES, instance_row
+from ..methods.things import store_things
+from ..store import Transaction
+from ..store.rows import BlobRow, DicomInstance, ThingFilter, ThingSelection, ThingVersion
+from .blobwrite import write_bytes, write_file
+
+#: The children of a stored study a client's GetThings (core sections, data-xml)
+#: returns and sends back when it updates the study.
+_SENT_BACK = thingxml.kept(("core",), xml=True)
+
+
+@dataclass
+class Ingested:
+    """What :meth:`Ingest.store` did with one study."""
+
+    study_uid: str
+    thing_id: str
+    version_stamp: str
+    status: str  # created, updated or unchanged
+    images: int = 0  # images the study holds now
+    added: int = 0  # blobs written (images and previews)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Ingest:
+    """Stores studies in one record of a platform, as application ``app_id``."""
+
+    def __init__(self, platform: Platform, app_id: str, record_id: str) -> None:
+        self.platform = platform
+        self.app_id = app_id
+        self.record_id = record_id
+
+    def find(self, study_uid: str) -> list[ThingVersion]:
+        """The current versions of the record's active studies with this Study Instance UID."""
+        wanted = study_uid.encode()
+        found = []
+        with self.platform.store.read() as tx:
+            for match in tx.things.select(
+                self.record_id, ThingSelection(), [ThingFilter(type_ids=STUDY_TYPES)], with_xml=True
+            ):
+                version = match.version
+                if wanted not in version.xml:  # a quick look before parsing
+                    continue
+                root = thingxml.parse_stored(version.xml)
+                uid = root.findtext("data-xml/medical-image-study/study-instance-uid")
+                if (uid or "").strip() == study_uid:
+                    found.append(version)
+        return found
+
+    def store(self, built: BuiltStudy) -> Ingested:
+        """Store a built study: a new thing, or what an existing one lacks."""
+        study_uid = built.data.study_instance_uid
+        if not study_uid:
+            raise StudyError("the study has no Study Instance UID (0020,000D); it cannot be matched later")
+        found = self.find(study_uid)
+        if len(found) > 1:
+            raise StudyError(
+                f"the record holds {len(found)} studies with Study Instance UID {study_uid}; "
+                "delete the others or store the instances with `hvgen study upload --thing-id`"
+            )
+        existing = found[0] if found else None
+        notes = list(built.warnings)
+        have: set[str] = set()
+        unchanged = False
+        if existing is not None:
+            thing, built, have, unchanged = self._merged(existing, built, notes)
+        else:
+            thing = copy.deepcopy(built.thing)
+        wanted: dict[str, tuple[str, Any]] = {n: ("file", p) for n, p in built.images.items()}
+        wanted.update({n: ("preview", p) for n, p in built.previews.items()})
+        missing = {n: v for n, v in sorted(wanted.items()) if n not in have}
+        if existing is not None and not missing and unchanged:
+            return self._result(existing.thing_id, existing.version_stamp, "unchanged", thing, 0, notes)
+        rows, items = self._write_blobs(missing)
+        thing.blob_payload = BlobPayload(blob=items)
+        thing.signature_info = None
+        blob_ids = {name: row.blob_id for name, row in zip(missing, rows, strict=True)}
+        index = None if existing is not None else _index_rows(built, blob_ids)
+        actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
+
+        def also(tx: Transaction, keys: list[ThingKey]) -> None:
+            if index is not None:
+                tx.dicom.replace(self.record_id, keys[0].value, keys[0].version_stamp, index)
+
+        # The thing as the wire carries it (an unqualified <thing>), parsed as the server parses a request.
+        sent: Thing2 = codec.read_thing(codec.write_thing(thing))
+        key = store_things(actor, [(sent, element_of(sent))], also=also, blobs=rows)[0]
+        status = "created" if existing is None else "updated"
+        return self._result(key.value, key.version_stamp or "", status, thing, len(rows), notes)
+
+    def _merged(
+        self, existing: ThingVersion, built: BuiltStudy, notes: list[str]
+    ) -> tuple[Thing2, BuiltStudy, set[str], bool]:
+        """The stored study as a client gets it and sends it back, with what
+        ``built`` adds; the built study (rebuilt in the stored version), the
+        blob names the stored study has, and whether its data is unchanged."""
+        root = thingxml.parse_stored(existing.xml)
+        if thingxml.child(root, "signature-info") is not None:
+            raise StudyError(
+                f"study {built.data.study_instance_uid} (thing {existing.thing_id}) is signed, and adding to it "
+                "would remove the signature: add the instances with `hvgen study upload --sign` or `--unsigned-ok`"
+            )
+        for c in list(root):
+            if not isinstance(c.tag, str) or c.tag not in _SENT_BACK:
+                root.remove(c)
+        thing: Thing2 = codec.read_thing(etree.tostring(root))
+        stored = study_of(thing)
+        version = 2 if isinstance(stored, v2.MedicalImageStudy) else 1
+        if version != built.data.TYPE_VERSION:
+            notes.append(f"the stored study is version {version}; stored as version {version}")
+            built = build(built.dicom, version=version)
+            notes.extend(built.warnings)
+        unchanged = merged_equal(stored, built.data)
+        thing.data_xml[0].any_element = merge(stored, built.data)
+        with self.platform.store.read() as tx:
+            have = {ref.name for ref in tx.things.blob_refs(existing.version_stamp)}
+        return thing, built, have, unchanged
+
+    def _write_blobs(self, missing: dict[str, tuple[str, Any]]) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
+        rows: list[BlobRow] = []
+        items: list[BlobPayloadItem] = []
+        ttl = self.platform.config.blob_write_ttl
+        for name, (kind, source) in missing.items():
+            if kind == "file":
+                row = write_file(self.platform, self.record_id, Path(source))
+            else:
+                row = write_bytes(self.platform, self.record_id, source.data)
+            rows.append(row)
+            token = tokens.issue(self.platform.key, "w", self.record_id, row.blob_id, ttl)
+            items.append(
+                BlobPayloadItem(
+                    blob_info=BlobInfo(name=name, content_type=DICOM_TYPE if kind == "file" else PREVIEW_TYPE),
+                    blob_ref_url=self.platform.blob_url(token),
+                )
+            )
+        return rows, items
+
+    def _result(self, thing_id: str, stamp: str, status: str, thing: Thing2, added: int, notes: list[str]) -> Ingested:
+        data = study_of(thing)
+        images = sum(len(s.images) for s in data.series)
+        return Ingested(data.study_instance_uid or "", thing_id, stamp, status, images, added, notes)
+
+
+def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstance]:
+    """The DICOM index rows of a new study, from the headers read when it was scanned."""
+    name_of = {path: name for name, path in built.images.items()}
+    rows = []
+    for image in built.dicom.images:
+        name = name_of.get(image.path)
+        if name is None or name not in blob_ids:
+            continue
+        preview = blob_ids.get(name + PREVIEW_SUFFIX) if name + PREVIEW_SUFFIX in built.previews else None
+        rows.append(instance_row(image.header, name, blob_ids[name], image.size, preview))
+    return rows
