@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 import click
 
 from .common import alias, aliased, default_data_dir, needs_extra, not_a_folder, os_reason
+from .servedicom import check_record, dicom_options, spool_of
 
 if TYPE_CHECKING:
-    from hvgen_server.config import ServerConfig
+    from hvgen_server.config import DicomListening, ServerConfig
 
 
 def check_port(host: str, port: int) -> None:
@@ -247,6 +248,7 @@ def _store_name(config: ServerConfig) -> str:
     default="info",
     show_default=True,
 )
+@dicom_options
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -286,6 +288,7 @@ def serve(
     ohif_dist: Path | None,
     init_only: bool,
     log_level: str,
+    dicom: DicomListening | None,
 ) -> None:
     """Run the local platform server: the HealthVault XML API on this machine.
 
@@ -315,6 +318,12 @@ def serve(
       hvgen serve --data ~/hv-local --port 8080
       hvgen serve --schemas ~/healthvault-catalog/xsd
       hvgen serve --db postgresql://hv@db:5432/hv --blobs s3://hv-blobs --port 8081
+      hvgen serve --dicom-port 11112 --dicom-allow-ae CT_SCANNER
+
+    With --dicom-port the server also runs a DICOM storage service (as
+    `hvgen dicom listen` does, with its checks and limits) that stores
+    studies straight into --dicom-record (the first person's record by
+    default), in the server's own process.
     """
     with needs_extra("server"):
         import uvicorn  # noqa: F401  (the server runs on it; check before creating the store)
@@ -361,6 +370,7 @@ def serve(
             signer_trust_file=signer_trust,
             user_token_ttl=user_token_ttl,
             viewer_link_ttl=viewer_link_ttl,
+            dicom=dicom,
         )
         if ohif_dist is not None:
             from hvgen_server.ohif import OhifError, check_dist
@@ -377,6 +387,8 @@ def serve(
     # at a server that is not running.
     if not init_only:
         check_port(host, port)
+        if dicom is not None:
+            check_port(dicom.host, dicom.port)
     target = (profile_path or default_profile_path()).expanduser()
     if not no_profile:
         check_writable(target, "client profile")
@@ -412,6 +424,12 @@ def serve(
     click.echo(f"  viewer:       {config.url}/viewer  (`hvgen viewer` opens it signed in)")
     if config.ohif_dist is not None:
         click.echo(f"  OHIF:         {config.url}/ohif/  (signed in as in the viewer)")
+    dicom_record = check_record(config)
+    if dicom is not None:
+        click.echo(
+            f"  DICOM:        {dicom.ae_title} on {dicom.host}:{dicom.port}, into record {dicom_record} "
+            f"(spool {spool_of(config)})"
+        )
     click.echo(f"  key:          {setup.key_path}")
     click.echo(f"  certificate:  {setup.cert_path}")
     if not no_profile:

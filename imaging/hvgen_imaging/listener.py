@@ -50,9 +50,9 @@ from . import dicom, qrscp
 from .peers import Node
 from .qrscp import Archive
 from .spool import CALLING, Spool, file_name, fsync_folder
-from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, Uploader
+from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, StoreStudy, Uploader
 
-__all__ = ["Failed", "Listener", "Received", "SetAside", "Stored"]
+__all__ = ["Failed", "Listener", "Received", "SetAside", "StoreStudy", "Stored"]
 
 #: C-STORE statuses (PS3.4 B.2.3).
 SUCCESS = 0x0000
@@ -127,7 +127,7 @@ class Listener:
 
     def __init__(
         self,
-        make_client: Callable[[], HealthVaultClient],
+        make_client: Callable[[], HealthVaultClient] | None,
         spool: Path,
         *,
         ae_title: str = "HVGEN",
@@ -144,6 +144,7 @@ class Listener:
         require_called_ae: bool = False,
         archive: Archive | None = None,
         destinations: Callable[[str], Node | None] | None = None,
+        store_study: StoreStudy | None = None,
     ) -> None:
         self.spool = Spool(spool)
         self.ae_title = ae_title
@@ -158,7 +159,13 @@ class Listener:
         self.archive = archive
         self.destinations = destinations or (lambda _title: None)
         self.uploader = Uploader(
-            make_client, self.spool, self.report, retry=retry, journal_dir=journal_dir, max_attempts=max_attempts
+            make_client,
+            self.spool,
+            self.report,
+            retry=retry,
+            journal_dir=journal_dir,
+            max_attempts=max_attempts,
+            store_study=store_study,
         )
         self._associations: dict[int, _Association] = {}
         self._lock = threading.Lock()

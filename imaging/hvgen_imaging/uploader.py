@@ -33,7 +33,7 @@ from . import dicom
 from .budget import OverBudget
 from .results import StudyError, UploadResult
 from .spool import CALLING, Attempts, Rejection, Spool
-from .study import build
+from .study import BuiltStudy, build
 from .workflow import Studies
 
 #: Tries of a study that fails for a passing reason, before it is set aside.
@@ -81,6 +81,9 @@ class Received:
 
 Event = Stored | Failed | SetAside | Received
 Report = Callable[[Event], None]
+#: Stores one built study somewhere other than through a client (the platform's
+#: own in-process ingest, when the listener runs inside ``hvgen serve``).
+StoreStudy = Callable[[BuiltStudy], UploadResult]
 
 
 def passing(exc: BaseException) -> bool:
@@ -99,15 +102,19 @@ class Uploader:
 
     def __init__(
         self,
-        make_client: Callable[[], HealthVaultClient],
+        make_client: Callable[[], HealthVaultClient] | None,
         spool: Spool,
         report: Report,
         *,
         retry: float = 30.0,
         journal_dir: Path | None = None,
         max_attempts: int = MAX_ATTEMPTS,
+        store_study: StoreStudy | None = None,
     ) -> None:
+        if (make_client is None) == (store_study is None):
+            raise ValueError("give either make_client or store_study")
         self.make_client = make_client
+        self.store_study = store_study
         self.spool = spool
         self.report = report
         self.retry = retry
@@ -164,32 +171,43 @@ class Uploader:
         for path, why in scanned.skipped:  # checked at receipt: only what changed on disk since
             self._set_aside([path], why, calling, [], "")
         failure: BaseException | None = None
-        try:
-            client = self.make_client()
-        except (HealthVaultError, OSError, ValueError) as exc:
-            client, failure = None, exc
-        if client is not None:
-            with client:
-                studies = Studies(client, journal_dir=self.journal_dir)
-                for study in scanned.studies:
-                    try:
-                        result = studies.upload(build(study))
-                    except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
-                        if passing(exc):
-                            failure = exc
-                        else:
-                            sops = [i.sop_instance_uid for i in study.images]
-                            self._set_aside(
-                                [i.path for i in study.images], f"study {study.uid}: {exc}", calling, sops, study.uid
-                            )
-                        continue
-                    for image in study.images:
-                        image.path.unlink(missing_ok=True)
-                    self.report(Stored(result, calling))
+        if self.store_study is not None:
+            failure = self._store_studies(self.store_study, scanned.studies, calling)
+        else:
+            assert self.make_client is not None
+            try:
+                client = self.make_client()
+            except (HealthVaultError, OSError, ValueError) as exc:
+                failure = exc
+            else:
+                with client:
+                    studies = Studies(client, journal_dir=self.journal_dir)
+                    failure = self._store_studies(lambda built: studies.upload(built), scanned.studies, calling)
         if failure is None:
             shutil.rmtree(folder, ignore_errors=True)
             return None
         return self._failed(folder, failure, calling)
+
+    def _store_studies(self, store: StoreStudy, found: list[dicom.DicomStudy], calling: str) -> BaseException | None:
+        """Store each study; the last failure that may pass (the study stays in the
+        spool), after setting aside each study that cannot be stored."""
+        failure: BaseException | None = None
+        for study in found:
+            try:
+                result = store(build(study))
+            except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+                if passing(exc):
+                    failure = exc
+                else:
+                    sops = [i.sop_instance_uid for i in study.images]
+                    self._set_aside(
+                        [i.path for i in study.images], f"study {study.uid}: {exc}", calling, sops, study.uid
+                    )
+                continue
+            for image in study.images:
+                image.path.unlink(missing_ok=True)
+            self.report(Stored(result, calling))
+        return failure
 
     def _failed(self, folder: Path, failure: BaseException, calling: str) -> float | None:
         attempts = self.spool.attempts(folder)

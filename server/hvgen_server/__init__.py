@@ -22,6 +22,7 @@ Modules, by job:
                  dicomweb, viewer)
     dicomweb/    DICOMweb (QIDO-RS, WADO-RS, STOW-RS, WADO-URI) for a bearer token's record or a browser's
     fhir/        FHIR R4 (/fhir): mappings of thing types, search, import, bulk export
+    ingest/      studies stored in process (STOW-RS, the DICOM service of ``--dicom-port``)
     viewer/      the study viewer's pages
     shell        the sign-in and authorization pages (/redirect.aspx, /signin)
     websession   a signed-in browser (session cookie, CSRF, origin checks) for any page
@@ -53,6 +54,7 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── Conflict            store.base
     ├── DicomWebError       dicomweb.media
     ├── FhirError           fhir.errors
+    ├── ListeningError      ingest.listening
     ├── MigrationError      migration
     ├── OhifError           ohif
     ├── PasswordError       passwords, also ValueError

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -41,9 +42,10 @@ from healthvault.protocol import BLOB_PATH, METHODS_PATH, PLATFORM_METHODS_PATH,
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from . import dispatch, streaming
-from .config import ServerConfig
+from .config import DicomListening, ServerConfig
 from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
+from .errors import ServerError
 from .fhir.routes import PREFIX as _FHIR
 from .fhir.routes import routes as fhir_routes
 from .headers import SecurityHeaders
@@ -59,14 +61,16 @@ log = logging.getLogger("hvgen_server")
 #: Modules DICOMweb needs beyond the server extra (the imaging extra's, and python-multipart).
 _DICOMWEB_NEEDS = ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer", "python_multipart", "hvgen_imaging")
 _dicomweb_routes: Callable[[Platform], list[Route]] | None
+_start_listener: Callable[[Platform, DicomListening], Any] | None
 try:
     from .dicomweb.routes import routes as _routes
+    from .ingest.listening import start_listener as _start
 
-    _dicomweb_routes, _dicomweb_missing = _routes, ""
+    _dicomweb_routes, _start_listener, _dicomweb_missing = _routes, _start, ""
 except ImportError as _missing:  # without the imaging extra the server runs, and /dicomweb says so
     if not _missing.name or _missing.name.split(".")[0] not in _DICOMWEB_NEEDS:
         raise
-    _dicomweb_routes = None
+    _dicomweb_routes = _start_listener = None
     _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
@@ -162,10 +166,17 @@ def create_app(config: ServerConfig) -> Starlette:
         # And collect less often: each connection makes a few hundred objects in cycles, and a
         # flood of them made the collector run (and every request wait) many times a second.
         gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
+        listener = None
+        if config.dicom is not None:  # `hvgen serve --dicom-port`: checked by the command before
+            if _start_listener is None:
+                raise ServerError(f"--dicom-port needs the imaging extra ({_dicomweb_missing} is missing)")
+            listener = await run_in_threadpool(_start_listener, platform, config.dicom)
         try:
             yield
         finally:
             stop.set()
+            if listener is not None:  # the study being stored is finished, the rest waits in the spool
+                await run_in_threadpool(listener.stop)
             platform.close()
 
     app = Starlette(

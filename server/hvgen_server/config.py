@@ -11,6 +11,26 @@ from healthvault.verification import load_trust
 MIB = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class DicomListening:
+    """The DICOM storage service ``hvgen serve --dicom-port`` runs in the
+    server's process (see :mod:`hvgen_server.ingest.listening`).
+
+    ``record_id`` None: the record of the platform's first person.
+    The rest as ``hvgen dicom listen``'s options of the same names.
+    """
+
+    port: int
+    host: str = "127.0.0.1"
+    ae_title: str = "HVGEN"
+    allowed: tuple[str, ...] = ()
+    record_id: str | None = None
+    idle_timeout: float = 30.0
+    max_per_peer: int = 4
+    retry: float = 30.0
+    attempts: int = 12
+
+
 @dataclass
 class ServerConfig:
     """Limits and lifetimes; every one can be set from ``hvgen serve``.
@@ -84,6 +104,7 @@ class ServerConfig:
             can be used in.
         ohif_dist: The built OHIF Viewer (``dist/`` of the npm package
             ``@ohif/app``) served at ``/ohif/``; None: no OHIF.
+        dicom: The DICOM storage service to run in the server's process, if any.
     """
 
     data_dir: Path
@@ -127,6 +148,7 @@ class ServerConfig:
     schema_packages: tuple[Path, ...] = ()
     viewer_link_ttl: float = 5 * 60
     ohif_dist: Path | None = None
+    dicom: DicomListening | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -321,10 +321,7 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
             outcome.note(f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says")
             continue
         try:
-            # One writer at a time per study of a record (in every server process of a
-            # shared store), so that two requests for a new study cannot both create it.
-            with platform.store.hold(f"stow:{record_id}:{found.uid}"):
-                ingest.store(build(found))
+            ingest.store(build(found))
         except OverBudget as exc:
             outcome.over_budget = True
             outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)

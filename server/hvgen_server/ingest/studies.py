@@ -50,6 +50,7 @@ class Ingested:
     thing_id: str
     version_stamp: str
     status: str  # created, updated or unchanged
+    series: int = 0  # series the study holds now
     images: int = 0  # images the study holds now
     added: int = 0  # blobs written (images and previews)
     warnings: list[str] = field(default_factory=list)
@@ -81,10 +82,18 @@ class Ingest:
         return found
 
     def store(self, built: BuiltStudy) -> Ingested:
-        """Store a built study: a new thing, or what an existing one lacks."""
+        """Store a built study: a new thing, or what an existing one lacks.
+
+        One writer at a time per study of a record (in every server process
+        of a shared store), so that two senders of a new study (STOW-RS,
+        C-STORE) cannot both create it."""
         study_uid = built.data.study_instance_uid
         if not study_uid:
             raise StudyError("the study has no Study Instance UID (0020,000D); it cannot be matched later")
+        with self.platform.store.hold(f"stow:{self.record_id}:{study_uid}"):
+            return self._store(built, study_uid)
+
+    def _store(self, built: BuiltStudy, study_uid: str) -> Ingested:
         found = self.find(study_uid)
         if len(found) > 1:
             raise StudyError(
@@ -171,7 +180,7 @@ class Ingest:
     def _result(self, thing_id: str, stamp: str, status: str, thing: Thing2, added: int, notes: list[str]) -> Ingested:
         data = study_of(thing)
         images = sum(len(s.images) for s in data.series)
-        return Ingested(data.study_instance_uid or "", thing_id, stamp, status, images, added, notes)
+        return Ingested(data.study_instance_uid or "", thing_id, stamp, status, len(data.series), images, added, notes)
 
 
 def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstance]:

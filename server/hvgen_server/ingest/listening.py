@@ -1,0 +1,122 @@
+"""The DICOM storage service inside ``hvgen serve`` (``--dicom-port``).
+
+The listener of ``hvgen dicom listen`` (:class:`hvgen_imaging.listener.Listener`:
+the same checks before Success, the same spool, limits, retries and
+set-aside files), storing each study with the in-process ingest
+(:class:`.studies.Ingest`) instead of a client: into one record (``--dicom-record``,
+by default the platform's first person's record), as the DICOM gateway
+application. The spool is ``DATA/dicom/spool`` (``hvgen dicom rejected
+--spool DATA/dicom/spool`` lists what was set aside); pynetdicom receives
+each data set into a temporary file in ``DATA/dicom/receiving``, on the
+same disk, so that it is moved into the spool, not copied.
+
+The record and the application are chosen once at start
+(:func:`listening_record`), so that a later C-FIND/C-GET/C-MOVE service can
+answer over the same record and DICOM index.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored
+from hvgen_imaging.results import UploadResult
+from hvgen_imaging.study import BuiltStudy
+
+from ..bootstrap import DEFAULT_RECORD
+from ..config import DicomListening
+from ..context import Platform
+from ..dicomweb.gateway import ensure_gateway
+from ..errors import ServerError
+from ..store import Store
+from .studies import Ingest
+
+log = logging.getLogger("hvgen_server.dicom")
+
+
+class ListeningError(ServerError):
+    """The DICOM listener cannot start as asked (an unknown record)."""
+
+
+def listening_record(store: Store, options: DicomListening) -> str:
+    """The record the listener stores into: ``options.record_id``, or the first person's."""
+    record_id = options.record_id or store.meta(DEFAULT_RECORD) or ""
+    with store.read() as tx:
+        known = bool(record_id) and tx.records.exists(record_id)
+    if not known:
+        named = f"record {options.record_id}" if options.record_id else "the first person's record"
+        raise ListeningError(f"--dicom-record: {named} is not in the store (`hvgen record list` lists them)")
+    return record_id
+
+
+def start_listener(platform: Platform, options: DicomListening) -> Listener:
+    """Start the storage service (raises OSError when its port cannot be had)."""
+    record_id = listening_record(platform.store, options)
+    ingest = Ingest(platform, ensure_gateway(platform).app_id, record_id)
+    folder = platform.config.data_dir / "dicom"
+    receiving = folder / "receiving"
+    receiving.mkdir(parents=True, exist_ok=True)
+    for left in receiving.iterdir():  # cut off by a stop: never acknowledged
+        left.unlink(missing_ok=True)
+    tempfile.tempdir = str(receiving)
+
+    def store_study(built: BuiltStudy) -> UploadResult:
+        done = ingest.store(built)
+        return UploadResult(
+            study_uid=done.study_uid,
+            thing_id=done.thing_id,
+            version_stamp=done.version_stamp,
+            created=done.status == "created",
+            series=done.series,
+            images=done.images,
+            previews=len(built.previews),
+            uploaded_blobs=done.added,
+            uploaded_bytes=0,
+            resumed_blobs=0,
+            signed=False,
+            warnings=done.warnings,
+            status=done.status,
+        )
+
+    listener = Listener(
+        None,
+        folder / "spool",
+        ae_title=options.ae_title,
+        host=options.host,
+        port=options.port,
+        report=_report,
+        retry=options.retry,
+        allowed_callers=list(options.allowed),
+        idle_timeout=options.idle_timeout,
+        max_per_peer=options.max_per_peer,
+        max_attempts=options.attempts,
+        store_study=store_study,
+    )
+    listener.start()
+    log.info(
+        "listening for DICOM associations to %s on %s:%d, storing into record %s",
+        options.ae_title,
+        options.host,
+        listener.port,
+        record_id,
+    )
+    return listener
+
+
+def _report(event: Any) -> None:
+    if isinstance(event, Received):
+        log.info("received %d instance(s) from %s at %s", event.instances, event.calling or "?", event.address)
+        for refused in event.refused:
+            log.warning("refused %s", refused)
+    elif isinstance(event, Stored):
+        r = event.result
+        log.info("stored study %s (%s): %d image(s), thing %s", r.study_uid, r.status, r.images, r.thing_id)
+    elif isinstance(event, Failed):
+        log.warning(
+            "%s; attempt %d of %d, trying again in %g s", event.message, event.attempt, event.of, event.retry_in
+        )
+    elif isinstance(event, SetAside):
+        rejection = event.rejection
+        log.warning("set aside %d file(s) (%s): %s", len(rejection.files), rejection.id, rejection.reason)
