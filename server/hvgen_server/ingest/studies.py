@@ -16,6 +16,7 @@ the record's person (``Offline``, as the DICOM gateway's own client did).
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from ..store import Transaction
 from ..store.rows import BlobRow, DicomInstance, ThingFilter, ThingSelection, ThingVersion
 from .blobwrite import write_bytes, write_file
 
+#: Threads writing the blobs of one study side by side (bounded: each holds one piece of a file).
+_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest-blobs")
 #: The children of a stored study a client's GetThings (core sections, data-xml)
 #: returns and sends back when it updates the study.
 _SENT_BACK = thingxml.kept(("core",), xml=True)
@@ -159,20 +162,25 @@ class Ingest:
         return thing, built, have, unchanged
 
     def _write_blobs(self, missing: dict[str, tuple[str, Any]]) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
-        rows: list[BlobRow] = []
-        items: list[BlobPayloadItem] = []
-        ttl = self.platform.config.blob_write_ttl
-        for name, (kind, source) in missing.items():
+        """Write the blobs (side by side: each waits on the disk to make it durable);
+        their rows, and the payload items naming them by blob URL."""
+        platform, record_id = self.platform, self.record_id
+
+        def write(kind_source: tuple[str, Any]) -> BlobRow:
+            kind, source = kind_source
             if kind == "file":
-                row = write_file(self.platform, self.record_id, Path(source))
-            else:
-                row = write_bytes(self.platform, self.record_id, source.data)
-            rows.append(row)
-            token = tokens.issue(self.platform.key, "w", self.record_id, row.blob_id, ttl)
+                return write_file(platform, record_id, Path(source))
+            return write_bytes(platform, record_id, source.data)
+
+        rows = list(_WRITERS.map(write, missing.values()))
+        ttl = platform.config.blob_write_ttl
+        items = []
+        for (name, (kind, _)), row in zip(missing.items(), rows, strict=True):
+            token = tokens.issue(platform.key, "w", record_id, row.blob_id, ttl)
             items.append(
                 BlobPayloadItem(
                     blob_info=BlobInfo(name=name, content_type=DICOM_TYPE if kind == "file" else PREVIEW_TYPE),
-                    blob_ref_url=self.platform.blob_url(token),
+                    blob_ref_url=platform.blob_url(token),
                 )
             )
         return rows, items
