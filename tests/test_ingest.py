@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -55,10 +56,15 @@ _VOLATILE = [
 ]
 
 
-def normalized(xml: bytes) -> bytes:
+def normalized(xml: bytes, *, updated: bool = False) -> bytes:
+    """``xml`` without what differs between two writes (and, with ``updated``,
+    without the action of its last update: the previews are added by an update)."""
     for pattern, replacement in _VOLATILE:
         xml, count = pattern.subn(replacement, xml)
         assert count, pattern
+    if updated:
+        xml, count = re.subn(rb"(<updated>.*)<audit-action>\w+</audit-action>(</updated>)", rb"\1\2", xml)
+        assert count == 1
     return xml
 
 
@@ -73,21 +79,73 @@ def stow(server: RunningServer, files: list[Path]) -> httpx.Response:
     )
 
 
-def test_ingest_writes_the_thing_study_upload_writes(server: RunningServer, tmp_path: Path) -> None:
-    made = make_study(tmp_path / "study", series=2, images=3, size=32, seed=7, patient="ROE^ANNA")
-    uid = str(made["study_uid"])
-    code, out = cli(server, "study", "upload", str(tmp_path / "study"))
+def versions(server: RunningServer, study_uid: str) -> list[bytes]:
+    """Every version of the record's one active study with this UID, oldest first."""
+    store = server.open_store()
+    try:
+        with store.read() as tx:
+            current = [
+                m.version
+                for m in tx.things.select(
+                    server.profile.record_id, ThingSelection(), [ThingFilter(type_ids=STUDY_TYPES)], with_xml=True
+                )
+                if study_uid.encode() in m.version.xml
+            ]
+            assert len(current) == 1
+            every = tx.things.select(
+                server.profile.record_id,
+                ThingSelection(thing_ids=(current[0].thing_id,), all_versions=True),
+                [ThingFilter(type_ids=STUDY_TYPES)],
+                with_xml=True,
+            )
+            return [v.xml for v in sorted((m.version for m in every), key=lambda v: v.seq)]
+    finally:
+        store.close()
+
+
+def previews_made(server: RunningServer, study_uid: str, timeout: float = 120) -> list[bytes]:
+    """The versions of a study once its previews were added (in a later version)."""
+    deadline = time.monotonic() + timeout
+    while len(found := versions(server, study_uid)) < 2:
+        assert time.monotonic() < deadline, "the previews were not added"
+        time.sleep(0.2)
+    return found
+
+
+def uploaded(server: RunningServer, folder: Path, uid: str, *options: str) -> bytes:
+    """The thing `hvgen study upload` writes for the study in ``folder`` (deleted again)."""
+    code, out = cli(server, "study", "upload", str(folder), *options)
     assert code == 0, out
-    (uploaded,) = study_xml(server, uid)
+    (xml,) = study_xml(server, uid)
     code, out = cli(server, "study", "delete", uid)
     assert code == 0, out
     assert study_xml(server, uid) == []
+    return xml
+
+
+def test_ingest_writes_the_thing_study_upload_writes(server: RunningServer, tmp_path: Path) -> None:
+    made = make_study(tmp_path / "study", series=2, images=3, size=32, seed=7, patient="ROE^ANNA")
+    uid = str(made["study_uid"])
+    without_previews = uploaded(server, tmp_path / "study", uid, "--no-previews")
+    with_previews = uploaded(server, tmp_path / "study", uid)
 
     response = stow(server, sorted((tmp_path / "study").rglob("*.dcm")))
     assert response.status_code == 200, response.text
-    (ingested,) = study_xml(server, uid)
+    first, ingested = previews_made(server, uid)
     assert b"hvgen DICOM gateway" in ingested  # written by the in-process ingest, as the gateway
-    assert normalized(ingested) == normalized(uploaded)
+    # stored at once as `study upload --no-previews` stores it; then with the previews `study upload` makes
+    assert normalized(first) == normalized(without_previews)
+    assert normalized(ingested, updated=True) == normalized(with_previews, updated=True)
+    # the index followed the previews' version in the same transaction, each row with its preview
+    store = server.open_store()
+    try:
+        with store.read() as tx:
+            assert tx.dicom.stale(server.profile.record_id, STUDY_TYPES) == []
+            hits = tx.dicom.search(server.profile.record_id, DicomQuery(level=INSTANCE))
+    finally:
+        store.close()
+    rows = [h.instance for h in hits if h.instance.study_uid == uid]
+    assert len(rows) == 6 and all(r.preview_blob_id for r in rows)
 
     # sent again: nothing is stored twice, the study is not even rewritten
     assert stow(server, sorted((tmp_path / "study").rglob("*.dcm"))[:2]).status_code == 200

@@ -272,3 +272,24 @@ def merged_equal(stored: Any, new: Any) -> bool:
     return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(
         merged.series
     ) == len(stored.series)
+
+
+def add_previews(data: Any, previews: set[str]) -> list[str]:
+    """Name in a study (made without some previews) the previews of ``previews``
+    (blob names) its images lack, choosing each series' and the study's
+    preview as :func:`build` does when it is missing; returns the names added."""
+    added: list[str] = []
+    for series in data.series:
+        for image in series.images:
+            name = image.image_blob_name + PREVIEW_SUFFIX
+            if image.image_preview_blob_name is None and name in previews:
+                image.image_preview_blob_name = name
+                added.append(name)
+        if series.preview_blob_name is None:
+            images = series.images[len(series.images) // 2 :] + series.images[: len(series.images) // 2]
+            series.preview_blob_name = next(
+                (i.image_preview_blob_name for i in images if i.image_preview_blob_name), None
+            )
+    if data.preview_blob_name is None:
+        data.preview_blob_name = next((s.preview_blob_name for s in data.series if s.preview_blob_name), None)
+    return added

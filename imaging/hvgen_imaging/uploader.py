@@ -33,7 +33,7 @@ from . import dicom
 from .budget import OverBudget
 from .results import StudyError, UploadResult
 from .spool import CALLING, Attempts, Rejection, Spool
-from .study import BuiltStudy, build
+from .study import build
 from .workflow import Studies
 
 #: Tries of a study that fails for a passing reason, before it is set aside.
@@ -81,9 +81,9 @@ class Received:
 
 Event = Stored | Failed | SetAside | Received
 Report = Callable[[Event], None]
-#: Stores one built study somewhere other than through a client (the platform's
+#: Stores one study somewhere other than through a client (the platform's
 #: own in-process ingest, when the listener runs inside ``hvgen serve``).
-StoreStudy = Callable[[BuiltStudy], UploadResult]
+StoreStudy = Callable[[dicom.DicomStudy], UploadResult]
 
 
 def passing(exc: BaseException) -> bool:
@@ -182,7 +182,7 @@ class Uploader:
             else:
                 with client:
                     studies = Studies(client, journal_dir=self.journal_dir)
-                    failure = self._store_studies(lambda built: studies.upload(built), scanned.studies, calling)
+                    failure = self._store_studies(lambda study: studies.upload(build(study)), scanned.studies, calling)
         if failure is None:
             shutil.rmtree(folder, ignore_errors=True)
             return None
@@ -194,7 +194,7 @@ class Uploader:
         failure: BaseException | None = None
         for study in found:
             try:
-                result = store(build(study))
+                result = store(study)
             except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
                 if passing(exc):
                     failure = exc

@@ -62,15 +62,20 @@ log = logging.getLogger("hvgen_server")
 _DICOMWEB_NEEDS = ("pydicom", "PIL", "numpy", "pynetdicom", "dicomanonymizer", "python_multipart", "hvgen_imaging")
 _dicomweb_routes: Callable[[Platform], list[Route]] | None
 _start_listener: Callable[[Platform, DicomListening], Any] | None
+_recover_previews: Callable[[Platform], int] | None
+_stop_previews: Callable[[Platform], None] | None
 try:
     from .dicomweb.routes import routes as _routes
     from .ingest.listening import start_listener as _start
+    from .ingest.previews import recover_previews as _recover
+    from .ingest.previews import stop_previews as _stop
 
     _dicomweb_routes, _start_listener, _dicomweb_missing = _routes, _start, ""
+    _recover_previews, _stop_previews = _recover, _stop
 except ImportError as _missing:  # without the imaging extra the server runs, and /dicomweb says so
     if not _missing.name or _missing.name.split(".")[0] not in _DICOMWEB_NEEDS:
         raise
-    _dicomweb_routes = _start_listener = None
+    _dicomweb_routes = _start_listener = _recover_previews = _stop_previews = None
     _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
@@ -167,6 +172,8 @@ def create_app(config: ServerConfig) -> Starlette:
         # flood of them made the collector run (and every request wait) many times a second.
         gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         listener = None
+        if _recover_previews is not None:  # previews a stop interrupted (ingest/previews.py)
+            await run_in_threadpool(_recover_previews, platform)
         if config.dicom is not None:  # `hvgen serve --dicom-port`: checked by the command before
             if _start_listener is None:
                 raise ServerError(f"--dicom-port needs the imaging extra ({_dicomweb_missing} is missing)")
@@ -177,6 +184,8 @@ def create_app(config: ServerConfig) -> Starlette:
             stop.set()
             if listener is not None:  # the study being stored is finished, the rest waits in the spool
                 await run_in_threadpool(listener.stop)
+            if _stop_previews is not None:  # the study being previewed is finished, the rest at the next start
+                await run_in_threadpool(_stop_previews, platform)
             platform.close()
 
     app = Starlette(

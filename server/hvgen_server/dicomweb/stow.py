@@ -3,17 +3,19 @@ type="application/dicom"``.
 
 The body is streamed to a folder part by part (python-multipart's parser),
 then stored as ``hvgen study upload`` stores a folder: scanned and
-grouped by study (:func:`hvgen_imaging.dicom.scan`), built with previews
-(:func:`hvgen_imaging.study.build`) and written in the server's process by
-:class:`hvgen_server.ingest.Ingest` (PutThings' own core, no HTTP round
-trip) as the gateway application (:mod:`.gateway`); the answer is sent once
-the instances are stored and indexed. A study already in the record gets what it lacks; an
+grouped by study (:func:`hvgen_imaging.dicom.scan`), built
+(:func:`hvgen_imaging.study.build`, without previews: they are added in a
+later version, :mod:`hvgen_server.ingest.previews`) and written in the
+server's process by :class:`hvgen_server.ingest.Ingest` (PutThings' own
+core, no HTTP round trip) as the gateway application (:mod:`.gateway`); the
+answer is sent once the instances are stored and indexed. A study already in the record gets what it lacks; an
 instance it already holds is not stored twice. Each study is stored whole or
 not at all; the answer (the Store Instances Response Module, PS3.18 Annex I)
 lists every instance stored and every one that failed, with its reason.
-A study whose previews cannot get their share of the decoding budget
-(:mod:`hvgen_imaging.budget`) fails as out of resources (A700); when nothing
-was stored for that reason the answer is 413 with ``Retry-After``.
+Previews are made afterwards within the decoding budget
+(:mod:`hvgen_imaging.budget`); a study that could not get its share of it
+would fail as out of resources (A700), and when nothing was stored for that
+reason the answer is 413 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hvgen_imaging.study import build
 
 from ..context import Platform
 from ..ingest import Ingest
+from ..ingest.previews import previews_of
 from .gateway import Gateway
 from .index import refresh
 from .media import DICOM, DicomWebError, Urls, parse_media, warning
@@ -314,6 +317,7 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
     if not scanned.studies:
         return outcome
     ingest = Ingest(platform, gateway.app_id, record_id)
+    previews = previews_of(platform, gateway.app_id)
     for found in scanned.studies:
         images = [(dicom.text(i.header, "SOPClassUID") or "", i.sop_instance_uid, i) for i in found.images]
         if study is not None and found.uid != study:
@@ -321,7 +325,9 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
             outcome.note(f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says")
             continue
         try:
-            ingest.store(build(found))
+            previews.mark(record_id, found.uid)
+            done = ingest.store(build(found, previews=False))  # previews are made afterwards
+            previews.add(record_id, done.study_uid)
         except OverBudget as exc:
             outcome.over_budget = True
             outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)

@@ -21,9 +21,10 @@ import logging
 import tempfile
 from typing import Any
 
+from hvgen_imaging.dicom import DicomStudy
 from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored
 from hvgen_imaging.results import UploadResult
-from hvgen_imaging.study import BuiltStudy
+from hvgen_imaging.study import build
 
 from ..bootstrap import DEFAULT_RECORD
 from ..config import DicomListening
@@ -31,6 +32,7 @@ from ..context import Platform
 from ..dicomweb.gateway import ensure_gateway
 from ..errors import ServerError
 from ..store import Store
+from .previews import previews_of
 from .studies import Ingest
 
 log = logging.getLogger("hvgen_server.dicom")
@@ -62,8 +64,13 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         left.unlink(missing_ok=True)
     tempfile.tempdir = str(receiving)
 
-    def store_study(built: BuiltStudy) -> UploadResult:
+    previews = previews_of(platform, ingest.app_id)
+
+    def store_study(study: DicomStudy) -> UploadResult:
+        built = build(study, previews=False)  # made afterwards (.previews)
+        previews.mark(record_id, study.uid)
         done = ingest.store(built)
+        previews.add(record_id, done.study_uid)
         return UploadResult(
             study_uid=done.study_uid,
             thing_id=done.thing_id,
@@ -71,7 +78,7 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
             created=done.status == "created",
             series=done.series,
             images=done.images,
-            previews=len(built.previews),
+            previews=0,
             uploaded_blobs=done.added,
             uploaded_bytes=0,
             resumed_blobs=0,

@@ -16,6 +16,7 @@ the record's person (``Offline``, as the DICOM gateway's own client did).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,9 +128,7 @@ class Ingest:
             if index is not None:
                 tx.dicom.replace(self.record_id, keys[0].value, keys[0].version_stamp, index)
 
-        # The thing as the wire carries it (an unqualified <thing>), parsed as the server parses a request.
-        sent: Thing2 = codec.read_thing(codec.write_thing(thing))
-        key = store_things(actor, [(sent, element_of(sent))], also=also, blobs=rows)[0]
+        key = write_thing(actor, thing, also, rows)
         status = "created" if existing is None else "updated"
         return self._result(key.value, key.version_stamp or "", status, thing, len(rows), notes)
 
@@ -139,16 +138,12 @@ class Ingest:
         """The stored study as a client gets it and sends it back, with what
         ``built`` adds; the built study (rebuilt in the stored version), the
         blob names the stored study has, and whether its data is unchanged."""
-        root = thingxml.parse_stored(existing.xml)
-        if thingxml.child(root, "signature-info") is not None:
+        if thingxml.child(thingxml.parse_stored(existing.xml), "signature-info") is not None:
             raise StudyError(
                 f"study {built.data.study_instance_uid} (thing {existing.thing_id}) is signed, and adding to it "
                 "would remove the signature: add the instances with `hvgen study upload --sign` or `--unsigned-ok`"
             )
-        for c in list(root):
-            if not isinstance(c.tag, str) or c.tag not in _SENT_BACK:
-                root.remove(c)
-        thing: Thing2 = codec.read_thing(etree.tostring(root))
+        thing = as_sent_back(existing)
         stored = study_of(thing)
         version = 2 if isinstance(stored, v2.MedicalImageStudy) else 1
         if version != built.data.TYPE_VERSION:
@@ -162,28 +157,7 @@ class Ingest:
         return thing, built, have, unchanged
 
     def _write_blobs(self, missing: dict[str, tuple[str, Any]]) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
-        """Write the blobs (side by side: each waits on the disk to make it durable);
-        their rows, and the payload items naming them by blob URL."""
-        platform, record_id = self.platform, self.record_id
-
-        def write(kind_source: tuple[str, Any]) -> BlobRow:
-            kind, source = kind_source
-            if kind == "file":
-                return write_file(platform, record_id, Path(source))
-            return write_bytes(platform, record_id, source.data)
-
-        rows = list(_WRITERS.map(write, missing.values()))
-        ttl = platform.config.blob_write_ttl
-        items = []
-        for (name, (kind, _)), row in zip(missing.items(), rows, strict=True):
-            token = tokens.issue(platform.key, "w", record_id, row.blob_id, ttl)
-            items.append(
-                BlobPayloadItem(
-                    blob_info=BlobInfo(name=name, content_type=DICOM_TYPE if kind == "file" else PREVIEW_TYPE),
-                    blob_ref_url=platform.blob_url(token),
-                )
-            )
-        return rows, items
+        return write_blobs(self.platform, self.record_id, missing)
 
     def _result(self, thing_id: str, stamp: str, status: str, thing: Thing2, added: int, notes: list[str]) -> Ingested:
         data = study_of(thing)
@@ -202,3 +176,49 @@ def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstan
         preview = blob_ids.get(name + PREVIEW_SUFFIX) if name + PREVIEW_SUFFIX in built.previews else None
         rows.append(instance_row(image.header, name, blob_ids[name], image.size, preview))
     return rows
+
+
+def as_sent_back(version: ThingVersion) -> Thing2:
+    """A stored study as a client gets it (core sections, data-xml) and sends it back to update it."""
+    root = thingxml.parse_stored(version.xml)
+    for c in list(root):
+        if not isinstance(c.tag, str) or c.tag not in _SENT_BACK:
+            root.remove(c)
+    thing: Thing2 = codec.read_thing(etree.tostring(root))
+    return thing
+
+
+def write_thing(
+    actor: Actor, thing: Thing2, also: Callable[[Transaction, list[ThingKey]], None], rows: list[BlobRow]
+) -> ThingKey:
+    """Store one thing with PutThings' core, as the wire carries it (an unqualified
+    ``<thing>``, parsed as the server parses a request), with the rows of its new blobs."""
+    sent: Thing2 = codec.read_thing(codec.write_thing(thing))
+    return store_things(actor, [(sent, element_of(sent))], also=also, blobs=rows)[0]
+
+
+def write_blobs(
+    platform: Platform, record_id: str, missing: dict[str, tuple[str, Any]]
+) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
+    """Write blobs (``("file", path)`` or ``("preview", preview)`` by name) side
+    by side (each waits on the disk to make it durable); their rows, and the
+    payload items naming them by blob URL."""
+
+    def write(kind_source: tuple[str, Any]) -> BlobRow:
+        kind, source = kind_source
+        if kind == "file":
+            return write_file(platform, record_id, Path(source))
+        return write_bytes(platform, record_id, source.data)
+
+    rows = list(_WRITERS.map(write, missing.values()))
+    ttl = platform.config.blob_write_ttl
+    items = []
+    for (name, (kind, _)), row in zip(missing.items(), rows, strict=True):
+        token = tokens.issue(platform.key, "w", record_id, row.blob_id, ttl)
+        items.append(
+            BlobPayloadItem(
+                blob_info=BlobInfo(name=name, content_type=DICOM_TYPE if kind == "file" else PREVIEW_TYPE),
+                blob_ref_url=platform.blob_url(token),
+            )
+        )
+    return rows, items

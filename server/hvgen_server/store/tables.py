@@ -449,6 +449,12 @@ class DicomIndexTable(StudyListTable):
         """Drop what the index holds of those things."""
 
     @abstractmethod
+    def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool:
+        """Move the thing's index from version ``old_stamp`` to ``new_stamp``,
+        which only gave images previews (``previews``: preview blob id by image
+        blob name); False (nothing changed) when it is not indexed at ``old_stamp``."""
+
+    @abstractmethod
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
         """Studies, series or instances (``query.level``) of the record that
         match every key of the query, newest study first."""

@@ -147,6 +147,20 @@ class DicomIndex(SqlTable, DicomIndexTable):
     def study_list(self, record_id: str, query: StudyListQuery) -> tuple[int, list[StudyListRow]]:
         return study_page(self.db, record_id, query)
 
+    def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool:
+        moved = self.db.run(
+            "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
+            (new_stamp, thing_id, old_stamp),
+        )
+        if not moved:
+            return False
+        self.db.run("UPDATE dicom_instances SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
+        self.db.many(
+            "UPDATE dicom_instances SET preview_blob_id = ? WHERE thing_id = ? AND blob_name = ?",
+            [(preview, thing_id, name) for name, preview in sorted(previews.items())],
+        )
+        return True
+
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
         if query.level not in _LEVELS:
             raise ValueError(f"unknown query level {query.level!r}")

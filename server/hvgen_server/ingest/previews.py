@@ -1,0 +1,190 @@
+"""Previews made after a study is stored, and added to it in a later version.
+
+STOW-RS and the DICOM service store a study without the previews of its new
+images (:func:`hvgen_imaging.study.build` with ``previews=False``), so that
+nothing slow stands before the answer. This worker then makes the previews
+the study lacks, one study at a time in one thread (each decode within the
+process's decoding budget, :mod:`hvgen_imaging.budget`), from the stored
+blobs, and writes them in one new version of the study
+(:func:`hvgen_imaging.study.add_previews`: each image's preview, and the
+series' and study's when they had none, chosen as ``hvgen study upload``
+chooses them), moving the study's DICOM index rows to that version in the
+same transaction.
+
+What a reader sees in between is a complete, schema-valid study whose new
+images have no preview yet (``image-preview-blob-name`` is optional): the
+viewer shows them without a thumbnail, WADO-RS renders such an image when
+asked. A study changed in between gets the previews of the images it still
+has. A study is marked as waiting for previews (a file in
+``DATA/ingest/previews``) before it is stored, and unmarked once its
+previews are added (or it has none to add): what a stop interrupted is made
+at the next start (:meth:`Previews.recover`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+from healthvault.bindings.thing import BlobPayload, ThingKey
+from hvgen_imaging.budget import OverBudget
+from hvgen_imaging.preview import Preview, describe, make_preview
+from hvgen_imaging.results import study_of
+from hvgen_imaging.study import PREVIEW_SUFFIX, add_previews
+
+from .. import thingxml
+from ..context import Actor, Platform
+from ..dicomweb.gateway import ensure_gateway
+from ..dicomweb.index import open_blob
+from ..store import Transaction
+from .studies import Ingest, as_sent_back, write_blobs, write_thing
+
+log = logging.getLogger("hvgen_server.ingest")
+
+#: Tries of a study whose previews cannot get the decoding budget, a second apart.
+BUDGET_TRIES = 30
+
+
+class Previews:
+    """The previews studies of a platform lack, made in one thread."""
+
+    def __init__(self, platform: Platform, app_id: str) -> None:
+        self.platform, self.app_id = platform, app_id
+        self.folder = platform.config.data_dir / "ingest" / "previews"
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._pending: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="ingest-previews", daemon=True)
+        self._thread.start()
+
+    def _marker(self, record_id: str, study_uid: str) -> Path:
+        digest = hashlib.sha256(f"{record_id}\n{study_uid}".encode()).hexdigest()[:32]
+        return self.folder / f"{digest}.json"
+
+    def mark(self, record_id: str, study_uid: str) -> None:
+        """Note that this study will wait for previews (before it is stored)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        marker = self._marker(record_id, study_uid)
+        if not marker.exists():
+            marker.write_text(json.dumps({"record": record_id, "study": study_uid}))
+
+    def add(self, record_id: str, study_uid: str) -> None:
+        """Make the previews this study of the record lacks (once, however often it is asked)."""
+        with self._lock:
+            if (record_id, study_uid) in self._pending:
+                return
+            self._pending.add((record_id, study_uid))
+        self._queue.put((record_id, study_uid))
+
+    def recover(self) -> int:
+        """Queue the studies marked as waiting for previews; returns how many."""
+        count = 0
+        for marker in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+            try:
+                noted = json.loads(marker.read_text())
+                self.add(str(noted["record"]), str(noted["study"]))
+                count += 1
+            except (OSError, ValueError, KeyError, TypeError):
+                marker.unlink(missing_ok=True)  # cut short when it was written: its study is complete
+        return count
+
+    def stop(self) -> None:
+        """Stop after the study being made (the rest is made at the next start)."""
+        self._stopping.set()
+        self._queue.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while (job := self._queue.get()) is not None and not self._stopping.is_set():
+            with self._lock:
+                self._pending.discard(job)
+            for _ in range(BUDGET_TRIES):
+                try:
+                    self.make(*job)
+                    break
+                except OverBudget:
+                    time.sleep(1.0)
+                except Exception:
+                    log.exception("the previews of study %s could not be made", job[1])
+                    break
+            self._marker(*job).unlink(missing_ok=True)
+
+    def make(self, record_id: str, study_uid: str) -> int:
+        """Make and add the previews the study lacks; returns how many were added."""
+        ingest = Ingest(self.platform, self.app_id, record_id)
+        found = ingest.find(study_uid)
+        if len(found) != 1:
+            return 0
+        thing = as_sent_back(found[0])
+        with self.platform.store.read() as tx:
+            blobs = {ref.name: ref.blob_id for ref in tx.things.blob_refs(found[0].version_stamp)}
+        lacking = [
+            image.image_blob_name
+            for series in study_of(thing).series
+            for image in series.images
+            if image.image_preview_blob_name is None and image.image_blob_name in blobs
+        ]
+        made: dict[str, Preview] = {}
+        for name in lacking:
+            try:
+                with open_blob(self.platform.files, blobs[name]) as f:
+                    made[name + PREVIEW_SUFFIX] = make_preview(f, name + PREVIEW_SUFFIX)
+            except OverBudget:
+                raise
+            except Exception as exc:  # no decoder, corrupt pixel data...
+                log.info("image %s of study %s has no preview: %s", name, study_uid, describe(exc))
+        return self._add(ingest, study_uid, made) if made else 0
+
+    def _add(self, ingest: Ingest, study_uid: str, made: dict[str, Preview]) -> int:
+        with self.platform.store.hold(f"stow:{ingest.record_id}:{study_uid}"):
+            found = ingest.find(study_uid)  # as it is now: it may have changed while previews were made
+            if len(found) != 1 or thingxml.child(thingxml.parse_stored(found[0].xml), "signature-info") is not None:
+                return 0
+            current = found[0]
+            thing = as_sent_back(current)
+            added = add_previews(study_of(thing), set(made))
+            if not added:
+                return 0
+            rows, items = write_blobs(
+                self.platform, ingest.record_id, {name: ("preview", made[name]) for name in added}
+            )
+            thing.blob_payload = BlobPayload(blob=items)
+            previews = {name[: -len(PREVIEW_SUFFIX)]: row.blob_id for name, row in zip(added, rows, strict=True)}
+
+            def also(tx: Transaction, keys: list[ThingKey]) -> None:
+                tx.dicom.follow(current.thing_id, current.version_stamp, keys[0].version_stamp or "", previews)
+
+            actor = Actor(self.platform, app_id=self.app_id, record_id=ingest.record_id)
+            write_thing(actor, thing, also, rows)
+        return len(added)
+
+
+_WORKERS: dict[int, Previews] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def previews_of(platform: Platform, app_id: str) -> Previews:
+    """The platform's preview worker (started on first use)."""
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get(id(platform))
+        if worker is None or worker.platform is not platform:
+            worker = _WORKERS[id(platform)] = Previews(platform, app_id)
+        return worker
+
+
+def stop_previews(platform: Platform) -> None:
+    with _WORKERS_LOCK:
+        worker = _WORKERS.pop(id(platform), None)
+    if worker is not None:
+        worker.stop()
+
+
+def recover_previews(platform: Platform) -> int:
+    """Make the previews a stop interrupted (at the server's start); returns how many studies wait."""
+    return previews_of(platform, ensure_gateway(platform).app_id).recover()
