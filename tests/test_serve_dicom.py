@@ -4,18 +4,27 @@ studies; what was acknowledged survives a SIGKILL of the server."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from hvgen_imaging import dicom
+from hvgen_imaging.study import build
+from hvgen_server.context import Platform
+from hvgen_server.dicomweb.gateway import ensure_gateway
 from hvgen_server.dicomweb.index import STUDY_TYPES
+from hvgen_server.ingest import Ingest
 
 from . import dcmtk
 from .dicomgen import make_study
-from .localserver import Backend, RunningServer, free_port, start_server
+from .localserver import Backend, RunningServer, environment, free_port, start_server
 from .test_dicom_listen import cli, scu, wait_for_study
+from .test_dicomweb import with_previews
 
 pytest.importorskip("pynetdicom")
 
@@ -79,9 +88,28 @@ def test_what_was_acknowledged_survives_a_kill(tmp_path: Path, backend: Backend)
         cut.mkdir(parents=True)
         for path in (tmp_path / "late").rglob("*.dcm"):
             shutil.copyfile(path, cut / path.name)
+        # and a study stored whose previews were not made yet
+        waiting = make_study(tmp_path / "waiting", series=1, images=2, size=32, seed=25)
+        with environment(server.backend.env):
+            platform = Platform.open(server.config())
+        try:
+            scanned = dicom.scan(tmp_path / "waiting").studies[0]
+            Ingest(platform, ensure_gateway(platform).app_id, server.profile.record_id).store(
+                build(scanned, previews=False)
+            )
+        finally:
+            platform.close()
+        marker = server.data / "ingest" / "previews" / "waiting.json"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"record": server.profile.record_id, "study": str(waiting["study_uid"])}))
         server.start()
         wait_for_study(server, cache, str(made["study_uid"]), 3)
         wait_for_study(server, cache, str(late["study_uid"]), 2)
+        with_previews(server, str(waiting["study_uid"]))
+        deadline = time.monotonic() + 60  # unmarked once its version with previews is stored
+        while marker.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         assert stale(server) == []
     finally:
         server.stop()
@@ -92,7 +120,9 @@ def test_an_unknown_record_is_refused(tmp_path: Path) -> None:
     port = free_port()
     done = subprocess.run(
         [
-            shutil.which("hvgen") or "hvgen",
+            sys.executable,
+            "-m",
+            "hvgen_cli",
             "serve",
             "--data",
             str(base / "data"),

@@ -88,14 +88,17 @@ class Previews:
         for marker in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
             try:
                 noted = json.loads(marker.read_text())
-                self.add(str(noted["record"]), str(noted["study"]))
+                record_id, study_uid = str(noted["record"]), str(noted["study"])
+                if marker != self._marker(record_id, study_uid):  # named otherwise: by the name it is unmarked by
+                    marker.replace(self._marker(record_id, study_uid))
+                self.add(record_id, study_uid)
                 count += 1
             except (OSError, ValueError, KeyError, TypeError):
                 marker.unlink(missing_ok=True)  # cut short when it was written: its study is complete
         return count
 
     def stop(self) -> None:
-        """Stop after the study being made (the rest is made at the next start)."""
+        """Stop after the image being made (the rest is made at the next start)."""
         self._stopping.set()
         self._queue.put(None)
         self._thread.join()
@@ -113,7 +116,8 @@ class Previews:
                 except Exception:
                     log.exception("the previews of study %s could not be made", job[1])
                     break
-            self._marker(*job).unlink(missing_ok=True)
+            if not self._stopping.is_set():  # else made at the next start
+                self._marker(*job).unlink(missing_ok=True)
 
     def make(self, record_id: str, study_uid: str) -> int:
         """Make and add the previews the study lacks; returns how many were added."""
@@ -132,6 +136,8 @@ class Previews:
         ]
         made: dict[str, Preview] = {}
         for name in lacking:
+            if self._stopping.is_set():
+                return 0
             try:
                 with open_blob(self.platform.files, blobs[name]) as f:
                     made[name + PREVIEW_SUFFIX] = make_preview(f, name + PREVIEW_SUFFIX)
