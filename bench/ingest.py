@@ -31,9 +31,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -220,10 +219,11 @@ def wado_mb_s(target: Target, study_uid: str) -> float:
     return size / MIB / (time.perf_counter() - started)
 
 
-def timed(call: Callable[[], Any]) -> float:
+def get_ms(target: Target, path: str, params: dict[str, str] | None = None) -> float:
+    """Milliseconds of one DICOMweb GET (the whole answer read)."""
     started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
+    target.web.get(path, params=params).raise_for_status()
+    return 1000 * (time.perf_counter() - started)
 
 
 def machine_limits(folder: Path, size: int = 256 * MIB) -> dict[str, float]:
@@ -300,13 +300,13 @@ def run(args: argparse.Namespace, base: Path, backend: Backend) -> None:
                 add(
                     "first QIDO after the loads (ms)",
                     name,
-                    1000 * timed(lambda t=target: t.web.get("/studies", params={"limit": "1"}).raise_for_status()),
+                    get_ms(target, "/studies", {"limit": "1"}),
                 )
                 uid = big["study_uid"]
                 add(
                     "study metadata (ms)",
                     name,
-                    1000 * timed(lambda t=target, u=uid: t.web.get(f"/studies/{u}/metadata").raise_for_status()),
+                    get_ms(target, f"/studies/{uid}/metadata"),
                 )
                 for label, params in (
                     ("QIDO every study (ms)", {}),
@@ -316,11 +316,7 @@ def run(args: argparse.Namespace, base: Path, backend: Backend) -> None:
                     add(
                         label,
                         name,
-                        1000
-                        * statistics.median(
-                            timed(lambda t=target, p=params: t.web.get("/studies", params=p).raise_for_status())
-                            for _ in range(5)
-                        ),
+                        statistics.median(get_ms(target, "/studies", params) for _ in range(5)),
                     )
                 add("WADO-RS whole study (MB/s)", name, wado_mb_s(target, uid))
             shutil.rmtree(data, ignore_errors=True)
