@@ -13,6 +13,9 @@ stores. See ``docs/ingest.md``.
 - :mod:`.blobwrite`: a file or bytes into the blob store, hashed as it is written
 - :mod:`.studies`: finding a record's study by its UID, and writing one study
   (blobs, thing version and DICOM index rows in one transaction)
+- :mod:`.previews`: the previews of stored studies, made afterwards and
+  added in a later version
+- :mod:`.listening`: the DICOM storage service of ``hvgen serve --dicom-port``
 """
 
 from __future__ import annotations
