@@ -450,9 +450,7 @@ class DicomIndexTable(StudyListTable):
 
     @abstractmethod
     def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool:
-        """Move the thing's index from version ``old_stamp`` to ``new_stamp``,
-        which only gave images previews (``previews``: preview blob id by image
-        blob name); False (nothing changed) when it is not indexed at ``old_stamp``."""
+        """Index at ``new_stamp`` (which only added previews: id by image name); False if not at ``old_stamp``."""
 
     @abstractmethod
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:
