@@ -449,8 +449,7 @@ class DicomIndexTable(StudyListTable):
         """Drop what the index holds of those things."""
 
     @abstractmethod
-    def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool:
-        """Index at ``new_stamp`` (which only added previews: id by image name); False if not at ``old_stamp``."""
+    def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool: ...
 
     @abstractmethod
     def search(self, record_id: str, query: DicomQuery) -> list[DicomHit]:

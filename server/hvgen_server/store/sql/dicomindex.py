@@ -148,6 +148,9 @@ class DicomIndex(SqlTable, DicomIndexTable):
         return study_page(self.db, record_id, query)
 
     def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool:
+        """Move the thing's index from ``old_stamp`` to ``new_stamp``, a version that only
+        gave images previews (preview blob id by image blob name); False (nothing
+        changed) when it is not indexed at ``old_stamp``."""
         moved = self.db.run(
             "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
             (new_stamp, thing_id, old_stamp),
