@@ -432,8 +432,7 @@ class DicomIndexTable(StudyListTable):
 
     @abstractmethod
     def stale(self, record_id: str, type_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """(thing id, version stamp) of the active things of those types
-        whose current version is not indexed."""
+        """(thing id, version stamp) of the active things of those types whose current version is not indexed."""
 
     @abstractmethod
     def gone(self, record_id: str) -> list[str]:
