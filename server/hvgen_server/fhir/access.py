@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from .. import websession
+from .. import appview, websession
 from ..context import Platform
 from ..dicomweb import bearer
 from ..store.rows import ThingVersion
@@ -31,8 +31,14 @@ class Caller:
 
 
 def visible(caller: Caller, version: ThingVersion) -> bool:
-    """Whether the caller may see a thing version (every read path asks)."""
-    return True
+    """Whether the caller may see a thing version (every read path asks): an
+    application does not see what the person marked personal."""
+    return caller.app_id is None or appview.visible_to_applications(version.flags)
+
+
+def hidden_flags(caller: Caller) -> int:
+    """The flags of things a search leaves out for the caller (they are neither found nor counted)."""
+    return 0 if caller.app_id is None else appview.HIDDEN_FROM_APPLICATIONS
 
 
 def authenticate(platform: Platform, request: Request, wanted_record: str | None) -> Caller:

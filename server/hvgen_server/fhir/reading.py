@@ -7,12 +7,13 @@ index catches up with mapped things written before it knew their type
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..context import Platform
 from ..store.rows import ThingSelection
 from . import exporting, search
-from .access import Caller, visible
+from .access import Caller, hidden_flags, visible
 from .errors import FhirError
 
 #: Versions indexed per write transaction when the index catches up with older things.
@@ -69,7 +70,8 @@ def find(platform: Platform, caller: Caller, kind: str, parsed: search.Search, b
         return search.bundle(base, kind, parsed, 0, [])
     refresh(platform, caller.record_id)
     with platform.store.read() as tx:
-        ids, total = tx.fhir.search(caller.record_id, parsed.query)
+        query = dataclasses.replace(parsed.query, hidden_flags=hidden_flags(caller))
+        ids, total = tx.fhir.search(caller.record_id, query)
         versions = {}
         if ids:
             selection = ThingSelection(thing_ids=tuple(ids))

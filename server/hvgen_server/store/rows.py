@@ -381,6 +381,8 @@ class FhirQuery:
     updated: tuple[tuple[str, float], ...] = ()
     limit: int = 50
     offset: int = 0
+    #: Things with any of these flags are left out (matched and counted as absent).
+    hidden_flags: int = 0
 
 
 #: Columns the viewer's study list sorts by.

@@ -61,6 +61,9 @@ class FhirIndex(SqlTable, FhirIndexTable):
                     raise ValueError(f"unknown operator {op!r}")
                 where.append(f"{column} {op} ?")
                 args.append(value)
+        if query.hidden_flags:
+            where.append("(t.flags & ?) = 0")
+            args.append(query.hidden_flags)
         matched = (
             f"SELECT f.thing_id, MAX(f.date) AS d FROM fhir_facts f {_CURRENT} WHERE {' AND '.join(where)} "
             "GROUP BY f.thing_id"
