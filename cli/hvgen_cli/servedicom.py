@@ -20,7 +20,8 @@ _OPTIONS = [
         "--dicom-port",
         type=click.IntRange(1, 65535),
         default=None,
-        help="Also run a DICOM storage service (C-STORE, C-ECHO) on this port, storing into --dicom-record.",
+        help="Also run a DICOM service on this port: C-STORE into --dicom-record, C-ECHO, and C-FIND, C-GET and "
+        "C-MOVE over that record (C-MOVE to the DIMSE nodes of `hvgen dicom node`).",
     ),
     click.option(
         "--dicom-host",
@@ -28,13 +29,25 @@ _OPTIONS = [
         show_default=True,
         help="Address the DICOM service listens on: 0.0.0.0 for other machines.",
     ),
-    click.option("--dicom-ae-title", default="HVGEN", show_default=True, help="The AE title DICOM senders must call."),
+    click.option(
+        "--dicom-ae-title",
+        default="HVGEN",
+        show_default=True,
+        help="The DICOM service's AE title (any called AE title is accepted, as most PACS do).",
+    ),
     click.option(
         "--dicom-allow-ae",
         "dicom_allowed",
         multiple=True,
         metavar="TITLE",
-        help="Accept DICOM associations only from this calling AE title (repeat for several).",
+        help="Accept DICOM associations only from this calling AE title (repeat for several). Beyond loopback "
+        "an allow-list (or --dicom-allow-any-ae) is required.",
+    ),
+    click.option(
+        "--dicom-allow-any-ae",
+        "dicom_allow_any",
+        is_flag=True,
+        help="With --dicom-host beyond loopback: accept any calling AE title (anyone reaching the port).",
     ),
     click.option(
         "--dicom-record",
@@ -62,6 +75,7 @@ _NAMES = (
     "dicom_host",
     "dicom_ae_title",
     "dicom_allowed",
+    "dicom_allow_any",
     "dicom_record",
     "dicom_idle_timeout",
     "dicom_max_per_peer",
@@ -102,6 +116,13 @@ def _listening(values: dict[str, Any]) -> DicomListening | None:
         problem = ae_title_problem(title)
         if problem is not None:
             raise click.BadParameter(problem, param_hint=hint)
+    from hvgen_imaging.listener import peer_limit_note
+
+    if not values["dicom_allowed"] and not values["dicom_allow_any"] and peer_limit_note(values["dicom_host"]):
+        raise click.UsageError(
+            f"--dicom-host {values['dicom_host']} lets any machine that reaches the port store into the record: "
+            "name the senders with --dicom-allow-ae TITLE, or accept anyone with --dicom-allow-any-ae"
+        )
     return DicomListening(
         port=values["dicom_port"],
         host=values["dicom_host"],

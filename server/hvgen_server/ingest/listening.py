@@ -11,18 +11,21 @@ each data set into a temporary file in ``DATA/dicom/receiving``, on the
 same disk, so that it is moved into the spool, not copied.
 
 The record and the application are chosen once at start
-(:func:`listening_record`), so that a later C-FIND/C-GET/C-MOVE service can
-answer over the same record and DICOM index.
+(:func:`listening_record`); the listener also answers C-FIND, C-GET and
+C-MOVE over that record's DICOM index in process (:mod:`.archive`), C-MOVE
+sending to the DIMSE nodes of the store (`hvgen dicom node`) by AE title.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from typing import Any
 
 from hvgen_imaging.dicom import DicomStudy
 from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored
+from hvgen_imaging.peers import Node
 from hvgen_imaging.results import UploadResult
 from hvgen_imaging.study import build
 
@@ -32,6 +35,7 @@ from ..context import Platform
 from ..dicomweb.gateway import ensure_gateway
 from ..errors import ServerError
 from ..store import Store
+from .archive import IndexArchive
 from .previews import previews_of
 from .studies import Ingest
 
@@ -100,6 +104,8 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         max_per_peer=options.max_per_peer,
         max_attempts=options.attempts,
         store_study=store_study,
+        archive=IndexArchive(platform, record_id),
+        destinations=functools.partial(_destination, platform),
     )
     listener.start()
     log.info(
@@ -110,6 +116,13 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         record_id,
     )
     return listener
+
+
+def _destination(platform: Platform, ae_title: str) -> Node | None:
+    """A C-MOVE destination: the DIMSE node of that AE title in the store (`hvgen dicom node`)."""
+    with platform.store.read() as tx:
+        node = tx.dicom_nodes.by_ae_title(ae_title)
+    return None if node is None else Node(node.ae_title, node.host, node.port, node.name)
 
 
 def _report(event: Any) -> None:

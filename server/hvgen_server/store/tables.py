@@ -1,8 +1,5 @@
-"""The tables of the store, as interfaces a backend implements.
-
-Every call runs inside the unit of work (:class:`~.base.Transaction`) the
-table was handed out by; a table never commits on its own.
-"""
+"""The tables of the store, as interfaces a backend implements. Every call runs inside the
+unit of work (:class:`~.base.Transaction`) the table was handed out by; a table never commits."""
 
 from __future__ import annotations
 
