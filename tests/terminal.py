@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+#: Select Graphic Rendition (colour) escape sequences.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
 
 @dataclass
 class Run:
@@ -29,10 +32,11 @@ class Run:
     @property
     def lines(self) -> list[str]:
         """What stays on the screen: for each line, the text after its last
-        carriage return (progress bars redraw themselves with \\r)."""
+        carriage return (progress bars redraw themselves with \\r), without
+        colour codes (a library's colour reset as the process ends shows nothing)."""
         out = []
         for line in self.output.replace("\r\n", "\n").split("\n"):
-            shown = line.rsplit("\r", 1)[-1].replace("\x1b[A", "").strip()
+            shown = _SGR.sub("", line.rsplit("\r", 1)[-1].replace("\x1b[A", "")).strip()
             if shown:
                 out.append(shown)
         return out
