@@ -8,7 +8,8 @@ import resource
 import select
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,13 @@ class Answer:
 def connect(port: int, source: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
     """A connection to 127.0.0.1:PORT from ``source`` (any 127.x.y.z address is this machine)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    sock.bind((source, 0))
-    sock.connect(("127.0.0.1", port))
+    try:
+        sock.settimeout(timeout)
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -78,10 +83,11 @@ def request(
     source: str = "127.0.0.1",
     timeout: float = 30.0,
 ) -> Answer:
-    """Send one request whole (Content-Length set) and read its answer."""
+    """Send one request whole (Content-Length set) and read its answer (which
+    may come, and the connection close, before the whole body is sent)."""
     with connect(port, source, timeout) as sock:
-        sock.sendall(head(method, path, {"Content-Length": str(len(body)), **(headers or {})}) + body)
-        return read_answer(sock)
+        top = head(method, path, {"Content-Length": str(len(body)), **(headers or {})})
+        return send_reading(sock, [top, body], timeout)
 
 
 def closed(sock: socket.socket, within: float) -> bool:
@@ -109,12 +115,20 @@ def peak_rss_mib(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-def allow_open_files(wanted: int) -> None:
-    """Raise this process's limit of open files to ``wanted`` (as far as the hard limit allows)."""
+@contextmanager
+def open_files_allowed(wanted: int) -> Iterator[None]:
+    """Raise this process's limit of open files to ``wanted`` (as far as the
+    hard limit allows) for the time of a ``with`` block, then put it back."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
+    raised = soft != resource.RLIM_INFINITY and soft < target
+    if raised:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    try:
+        yield
+    finally:
+        if raised:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def send_reading(sock: socket.socket, data: Iterable[bytes], timeout: float = 60.0) -> Answer:
@@ -132,7 +146,11 @@ def send_reading(sock: socket.socket, data: Iterable[bytes], timeout: float = 60
             if sending and not pending:
                 pending = next(pieces, b"")
                 sending = bool(pending)
-            readable, writable, _ = select.select([sock], [sock] if pending else [], [], 0.5)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | (select.POLLOUT if pending else 0))
+            events = dict(poller.poll(500)).get(sock.fileno(), 0)
+            readable = events & (select.POLLIN | select.POLLHUP | select.POLLERR)
+            writable = events & (select.POLLOUT | select.POLLERR)
             if readable:
                 try:
                     piece = sock.recv(65536)
@@ -156,7 +174,7 @@ def send_reading(sock: socket.socket, data: Iterable[bytes], timeout: float = 60
         sock.setblocking(True)
     if b"\r\n\r\n" not in received:
         raise ConnectionError(f"no answer ({received[:200]!r})")
-    sock.settimeout(2)
+    sock.settimeout(timeout)
     return read_answer(_Replay(received, sock))  # type: ignore[arg-type]
 
 

@@ -49,6 +49,14 @@ class Run:
         )
 
 
+def readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` has something to read within ``timeout`` seconds (poll, not
+    select: a process holding many files has descriptors past select's 1024)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(timeout * 1000))
+
+
 def hvgen_env(home: Path, profile: Path | None = None) -> dict[str, str]:
     """An environment whose config, cache and data folders are under ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HVGEN_", "XDG_", "TQDM_", "COLUMNS", "LINES"))}
@@ -85,7 +93,7 @@ def in_terminal(
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
+            ready = readable(master, 0.2)
             if ready:
                 try:
                     data = os.read(master, 65536)
@@ -136,7 +144,7 @@ def interrupted_in_terminal(
             if not typed and when(b"".join(chunks).decode("utf-8", "replace")):
                 os.write(master, b"\x03")
                 typed = True
-            ready, _, _ = select.select([master], [], [], 0.05)
+            ready = readable(master, 0.05)
             if ready:
                 try:
                     data = os.read(master, 65536)

@@ -19,7 +19,7 @@ import pytest
 from healthvault import codec, methods
 
 from .localserver import RunningServer
-from .rawhttp import Answer, allow_open_files, closed, connect, head, peak_rss_mib, read_answer, request
+from .rawhttp import Answer, closed, connect, head, open_files_allowed, peak_rss_mib, read_answer, request
 from .test_hardening import get_request, put_request, resign
 from .test_server import study
 
@@ -198,8 +198,8 @@ def test_a_body_trickling_after_its_answer_is_cut_off(new_server) -> None:
 
 @pytest.fixture
 def many_files() -> Iterator[None]:
-    allow_open_files(8192)
-    yield
+    with open_files_allowed(8192):
+        yield
 
 
 def health(url: str) -> bool:
