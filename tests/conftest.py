@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 if TYPE_CHECKING:
     from hvgen_server.store import Store
@@ -29,6 +30,21 @@ SYSTEM_TMP = Path(tempfile.gettempdir())
 
 needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not present")
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is not present")
+
+
+#: Hypothesis profiles. The default run tries a quarter of the examples a
+#: property names (at least 5), so that the test command stays short;
+#: ``--hypothesis-profile=deep`` tries them all: CI runs the tests marked
+#: ``properties`` so, apart (.ci/run, docs/testing.md).
+settings.register_profile("deep", settings.get_profile("default"))
+
+
+def examples(deep: int) -> int:
+    """How many examples a property tries: ``deep`` under the deep profile,
+    else a quarter of it (at least 5, at most ``deep``)."""
+    if settings.get_current_profile_name() == "deep":
+        return deep
+    return min(deep, max(5, deep // 4))
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

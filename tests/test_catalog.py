@@ -25,13 +25,16 @@ from hvgen.codegen.compiler import Compiler, write
 from hvgen.codegen.schemaset import SchemaSetError
 from hvgen_cli import main
 
-from .conftest import REFERENCE, ROOT
+from .conftest import REFERENCE, ROOT, examples
 
 CATALOG = REFERENCE / "catalog"
 XSD = CATALOG / "xsd"
 SAMPLES = sorted((CATALOG / "samples").glob("*.xml")) if CATALOG.is_dir() else []
 
-pytestmark = pytest.mark.skipif(not CATALOG.is_dir(), reason="../shared/reference/catalog is not present")
+pytestmark = [
+    pytest.mark.properties,
+    pytest.mark.skipif(not CATALOG.is_dir(), reason="../shared/reference/catalog is not present"),
+]
 
 
 class Compiled:
@@ -223,7 +226,7 @@ def test_strict_reading_of_catalog_types_agrees_with_libxml2(catalog: Compiled, 
     type_id = next(k for k, v in sorted(registry.SCHEMAS.items(), key=str) if Path(v).name == schema)
     cls = registry.thing_class(type_id)
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples(60), deadline=None, suppress_health_check=list(HealthCheck))
     @given(mutated_roots(cls))
     def check(root: etree._Element) -> None:
         root = etree.fromstring(etree.tostring(root))  # as parsed: no empty text nodes

@@ -20,9 +20,12 @@ from hypothesis import strategies as st
 from healthvault.lexical import xsd_pattern
 from healthvault.values import BUILTINS, restrict
 
+from .conftest import examples
 from .test_strict_libxml2 import libxml2_accepts, schema_for
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
+
+SETTINGS = settings(max_examples=examples(200), deadline=None, suppress_health_check=list(HealthCheck))
 
 ZONES = st.one_of(
     st.none(),

@@ -29,7 +29,10 @@ from healthvault import codec, registry, validation
 from healthvault.binding import Binding, RawElement, to_xml
 from healthvault.errors import HealthVaultDecodeWarning, HealthVaultXmlError
 
+from .conftest import examples
 from .xmlstrategies import documents, element_for
+
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
 
 
 def _binding_classes() -> list[type[Binding]]:
@@ -52,7 +55,7 @@ def _binding_classes() -> list[type[Binding]]:
 CLASSES = _binding_classes()
 THING_TYPES = sorted(registry.THING_TYPES.items(), key=lambda item: str(item[0]))
 SETTINGS = settings(
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,

@@ -33,12 +33,15 @@ from healthvault.binding import Binding
 from healthvault.errors import HealthVaultXmlError
 from healthvault.values import BUILTINS, SimpleType, restrict
 
+from .conftest import examples
 from .xmlstrategies import DATES, NUMBERS, OTHERS, lexical_variants, mutated_roots
+
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
 
 XS = "http://www.w3.org/2001/XMLSchema"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
@@ -239,7 +242,7 @@ def mutated_things(draw: st.DrawFn, type_id: Any, cls: type[Binding]) -> bytes:
 
 @pytest.mark.parametrize(("type_id", "cls"), THING_TYPES, ids=lambda v: getattr(v, "__name__", str(v)))
 def test_strict_reading_of_things_agrees_with_libxml2(type_id: Any, cls: type[Binding]) -> None:
-    @settings(SETTINGS, max_examples=120)
+    @settings(SETTINGS, max_examples=examples(120))
     @given(mutated_things(type_id, cls))
     def check(thing: bytes) -> None:
         theirs = libxml2_accepts_thing(thing, type_id)
@@ -386,7 +389,7 @@ def test_xsi_nil_agrees_with_libxml2(nils: Any) -> None:
             ours, why = False, str(exc)
         assert ours == theirs, (etree.tostring(root), why if not ours else [e.message for e in schema.error_log][:1])
 
-    @settings(SETTINGS, max_examples=400)
+    @settings(SETTINGS, max_examples=examples(400))
     @given(mutated_roots(cls))
     def check(root: etree._Element) -> None:
         agree(root)

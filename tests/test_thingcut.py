@@ -5,11 +5,16 @@ request, and a version whose layout cannot be trusted must not get one."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 from hvgen_server import thingxml
+
+from .conftest import examples
+
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
 
 _SIMPLE = ("thing-id", "type-id", "thing-state", "flags", "eff-date", "updated-end-date", "tags")
 _SECTIONS = sorted(thingxml.SECTIONS)
@@ -70,7 +75,7 @@ def _payload() -> etree._Element:
     return payload
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 @given(
     thing=stored_things(),
     sections=st.sets(st.sampled_from(_SECTIONS)),

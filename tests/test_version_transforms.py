@@ -27,11 +27,13 @@ from hvgen_server.thingtypes import ThingTypes
 from hvgen_server.versioning import Loss, Transform, Untransformable, Versions
 from hvgen_server.versioning.studies import V1, V2
 
-from .conftest import REFERENCE, ROOT
+from .conftest import REFERENCE, ROOT, examples
 from .xmlstrategies import element_for
 
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
+
 CATALOG = REFERENCE / "catalog" / "xsd"
-EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+EXAMPLES = settings(max_examples=examples(30), deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def checker(versions: Versions, type_id: str) -> Callable[[etree._Element], None]:
