@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,15 +92,18 @@ def _closes_what_it_opens() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _own_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _own_folders(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[None]:
     """Everything a run writes stays in pytest's temporary folders: the
     compiler's and formatter's caches (``$XDG_CACHE_HOME``, else the user's
     ``~/.cache/hvgen``) and the temporary files of the tests, the servers and
-    the tools they start (``$TMPDIR``). Parallel workers share the caches."""
+    the tools they start (``$TMPDIR``). Parallel workers share the caches.
+    Whole compilations (the published catalog's takes 25 s) are kept from
+    run to run in pytest's cache folder (:func:`_kept_compilations`)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "TMPDIR")}
     (shared / "cache").mkdir(exist_ok=True)
+    _kept_compilations(pytestconfig, shared / "cache" / "hvgen" / "compiled")
     (base / "tmp").mkdir(exist_ok=True)
     os.environ["XDG_CACHE_HOME"] = str(shared / "cache")
     os.environ["TMPDIR"] = str(base / "tmp")
@@ -110,6 +115,32 @@ def _own_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         else:
             os.environ[name] = value
     tempfile.tempdir = None
+
+
+#: Compilations not written for this long leave pytest's cache folder.
+KEPT_DAYS = 14
+
+
+def _kept_compilations(config: pytest.Config, link: Path) -> None:
+    """Point the run's cache of whole compilations (``hvgen/compiled`` under
+    ``$XDG_CACHE_HOME``, keyed by the hashes of every input: schemas,
+    templates, runtime, generator, tool versions) at a folder of pytest's
+    cache (``.pytest_cache/d/hvgen-compiled``), so that a catalog compiled
+    by one run is read by the next; entries older than :data:`KEPT_DAYS`
+    are removed. Without pytest's cache (``-p no:cacheprovider``) the run
+    keeps its own."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return
+    kept = Path(cache.mkdir("hvgen-compiled"))
+    too_old = time.time() - KEPT_DAYS * 86400
+    for entry in kept.glob("*.json.gz"):
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < too_old:
+                entry.unlink()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # the other workers' link
+        link.symlink_to(kept, target_is_directory=True)
 
 
 @pytest.fixture(scope="session")

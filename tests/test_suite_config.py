@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import time
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
-from .conftest import ROOT, examples
+from .conftest import KEPT_DAYS, ROOT, _kept_compilations, examples
 
 
 def test_properties_try_a_quarter_of_their_examples_unless_deep() -> None:
@@ -25,3 +29,20 @@ def test_ci_runs_the_slow_tests_and_every_example_of_the_properties() -> None:
     commands = [shlex.split(line.split("&&")[-1]) for line in lines if "-m pytest" in line]
     deep = [c for c in commands if c[:3] == ["python", "-m", "pytest"] and "--hypothesis-profile=deep" in c]
     assert deep and deep[0][deep[0].index("-m", 3) + 1] == "slow or properties", deep
+
+
+def test_whole_compilations_are_kept_in_pytests_cache_folder(pytestconfig: pytest.Config, tmp_path: Path) -> None:
+    kept = Path(pytestconfig.cache.mkdir("hvgen-compiled"))
+    linked = Path(os.environ["XDG_CACHE_HOME"]) / "hvgen" / "compiled"
+    assert linked.resolve() == kept.resolve()
+    old, new = kept / f"{'0' * 63}1.json.gz", kept / f"{'0' * 63}2.json.gz"
+    for entry in (old, new):
+        entry.write_bytes(b"")
+    os.utime(old, (time.time() - (KEPT_DAYS + 1) * 86400,) * 2)
+    try:
+        _kept_compilations(pytestconfig, tmp_path / "compiled")
+        assert (tmp_path / "compiled").resolve() == kept.resolve()
+        assert not old.exists() and new.exists()
+    finally:
+        old.unlink(missing_ok=True)
+        new.unlink(missing_ok=True)
