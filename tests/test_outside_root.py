@@ -27,12 +27,15 @@ from healthvault import codec, registry, validation
 from healthvault.binding import Binding
 from healthvault.bindings.methods.request import AuthenticatedSessionInfo, Header
 
+from .conftest import examples
 from .terminal import assert_clean, hvgen_env, in_terminal, piped
 from .xmlstrategies import element_for, markup_nodes, sprinkled
 
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
+
 THING_TYPES = sorted(registry.THING_TYPES.items(), key=lambda item: str(item[0]))
 SETTINGS = settings(
-    max_examples=20,
+    max_examples=examples(20),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )

@@ -30,11 +30,14 @@ from healthvault.fields import Complex, Field, Many, Simple, Wild
 from healthvault.schema import Thing2
 from healthvault.values import SimpleType
 
+from .conftest import examples
 from .xmlstrategies import element_for, sprinkled, text_for
+
+pytestmark = pytest.mark.properties  # also run with --hypothesis-profile=deep (.ci/run)
 
 ROOTS = [cls for _, cls in sorted(registry.THING_TYPES.items(), key=lambda item: str(item[0]))] + [Thing2, Header]
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
