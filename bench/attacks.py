@@ -46,7 +46,7 @@ from healthvault import methods  # noqa: E402
 from healthvault.client import HealthVaultClient, ThingQuery  # noqa: E402
 from healthvault.schema import GetThings3Params  # noqa: E402
 from tests.localserver import RunningServer, start_server  # noqa: E402
-from tests.rawhttp import allow_open_files, connect, head, request  # noqa: E402
+from tests.rawhttp import connect, head, open_files_allowed, request  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
 from tests.test_xpath_cost import IMAGES, big_study  # noqa: E402
 from tests.viewerdata import PASSWORD, hvgen, sign_in, upload  # noqa: E402
@@ -214,8 +214,8 @@ class Attacks:
 
 
 def attacker(port: int, profile: str, token: str, zip_url: str, stop: Any, results: Any, only: list[str]) -> None:
-    allow_open_files(8192)
-    results.put(Attacks(port, profile, token, zip_url, stop, only).run())
+    with open_files_allowed(8192):
+        results.put(Attacks(port, profile, token, zip_url, stop, only).run())
 
 
 def prepare(server: RunningServer, base: Path) -> tuple[Callable[[], HealthVaultClient], str, str]:
@@ -283,7 +283,11 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=[], help="run only the attacks whose names hold one of these words")
     ap.add_argument("--each", action="store_true", help="also run each attack alone first")
     args = ap.parse_args()
-    allow_open_files(8192)
+    with open_files_allowed(8192):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "attacks")
         try:
