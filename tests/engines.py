@@ -25,8 +25,6 @@ import time
 import uuid
 from pathlib import Path
 
-from .conftest import SYSTEM_TMP
-
 #: Credentials of the test S3 server (it is bound to loopback).
 S3_KEY, S3_SECRET, S3_REGION = "hvgen-test", "hvgen-test-secret", "us-east-1"
 BUCKET = "hvgen-test"
@@ -98,6 +96,10 @@ class Postgres:
             self.as_user = ["runuser", "-u", "postgres", "--"]
         # The postgres user must enter it: pytest's own folders are the test user's only
         # (the folder goes when the cluster stops).
+        # (imported here: conftest imports the fixtures' modules, which import this one, so that
+        # `import tests.localserver` alone, as the benchmarks do, would be a cycle)
+        from .conftest import SYSTEM_TMP
+
         self.dir = Path(tempfile.mkdtemp(prefix="hvgen-pg-", dir=SYSTEM_TMP if self.as_user else None))
         if self.as_user:
             shutil.chown(self.dir, "postgres")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -48,3 +50,15 @@ def test_whole_compilations_are_kept_in_pytests_cache_folder(pytestconfig: pytes
     finally:
         old.unlink(missing_ok=True)
         new.unlink(missing_ok=True)
+
+
+def test_the_benchmarks_import_the_test_helpers_alone() -> None:
+    """bench/ imports tests.localserver first (not through pytest's conftest)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import tests.localserver, bench.load, bench.attacks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
