@@ -33,7 +33,12 @@ class Caller:
 def visible(caller: Caller, version: ThingVersion) -> bool:
     """Whether the caller may see a thing version (every read path asks): an
     application does not see what the person marked personal."""
-    return caller.app_id is None or appview.visible_to_applications(version.flags)
+    return may_see(caller, version.flags)
+
+
+def may_see(caller: Caller, flags: int) -> bool:
+    """Whether the caller may see a thing of these flags (what :func:`visible` asks)."""
+    return caller.app_id is None or appview.visible_to_applications(flags)
 
 
 def hidden_flags(caller: Caller) -> int:

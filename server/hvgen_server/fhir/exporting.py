@@ -13,35 +13,30 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..context import Platform
-from ..store.rows import ThingFilter, ThingSelection
-from .access import Caller, visible
+from . import reading
+from .access import Caller, may_see
 
 
-def patient(platform: Platform, record_id: str) -> dict[str, Any]:
-    """The record's person as a Patient (its id: the record's id)."""
-    with platform.store.read() as tx:
-        record = tx.records.get(record_id)
-        person = tx.persons.get(record.person_id) if record is not None else None
-    name = (person.name if person is not None else "") or (record.name if record is not None else "")
-    resource: dict[str, Any] = {"resourceType": "Patient", "id": record_id, "active": True}
-    if name:
-        resource["name"] = [{"text": name}]
-    return resource
-
-
-def lines(platform: Platform, caller: Caller, resource_type: str) -> Iterator[bytes]:
-    """NDJSON lines of every resource of one type in the record."""
+def lines(platform: Platform, caller: Caller, resource_type: str, since: float | None = None) -> Iterator[bytes]:
+    """NDJSON lines of every resource of one type in the record (with
+    ``since``: of things updated after it, epoch seconds), each from the
+    JSON the index keeps with the thing's version (made from the thing's
+    XML where the index has none)."""
     if resource_type == "Patient":
-        yield _line(patient(platform, caller.record_id))
+        yield _line(reading.patient(platform, caller.record_id))
         return
     type_ids = tuple(platform.fhir.type_ids(resource_type))
     if not type_ids:
         return
+    reading.refresh(platform, caller.record_id)
     with platform.store.read() as tx:
-        found = tx.things.select(caller.record_id, ThingSelection(), [ThingFilter(type_ids=type_ids)], with_xml=True)
-        for match in found:
-            if visible(caller, match.version):
-                yield _line(platform.fhir.resource(caller.record_id, match.version))
+        rows = tx.fhir.current(caller.record_id, type_ids, since)
+        try:
+            for row in rows:
+                if may_see(caller, row.flags):
+                    yield _line(reading.resource_of(platform, tx, caller.record_id, row))
+        finally:
+            rows.close()  # type: ignore[attr-defined]
 
 
 def _line(resource: dict[str, Any]) -> bytes:

@@ -11,9 +11,10 @@ import dataclasses
 from typing import Any
 
 from ..context import Platform
-from ..store.rows import ThingSelection
-from . import exporting, search
-from .access import Caller, hidden_flags, visible
+from ..store.base import Transaction
+from ..store.rows import FhirRow, ThingSelection
+from . import registry, search
+from .access import Caller, hidden_flags, may_see, visible
 from .errors import FhirError
 
 #: Versions indexed per write transaction when the index catches up with older things.
@@ -21,25 +22,50 @@ REFRESH_BATCH = 500
 
 
 def refresh(platform: Platform, record_id: str) -> None:
-    """Index the current versions of mapped things that have no facts yet
-    (once per record and server process: from then on every write indexes
-    its thing, whichever server process of the store writes it)."""
+    """Index the current versions of mapped things that have no facts yet,
+    or whose resource was made in another form (once per record and server
+    process: from then on every write indexes its thing, whichever server
+    process of the store writes it)."""
     if record_id in platform.fhir.refreshed:
         return
     type_ids = list(platform.fhir.by_type_id)
     while True:
         with platform.store.read() as tx:
-            stale = tx.fhir.stale(record_id, type_ids, REFRESH_BATCH)
+            stale = tx.fhir.stale(record_id, type_ids, REFRESH_BATCH, registry.FORM)
             if not stale:
                 platform.fhir.refreshed.add(record_id)
                 return
             versions = [m.version for m in tx.things.select(record_id, ThingSelection(keys=dict(stale)), with_xml=True)]
         with platform.store.write() as tx:
-            for v in versions:
-                facts = platform.fhir.facts(v.type_id, platform.fhir.data_root(v)) or []
-                tx.fhir.replace(record_id, v.thing_id, v.version_stamp, facts)
+            for v in versions:  # a version no mapping reads is indexed with nothing, not tried again
+                found = platform.fhir.entry(v.type_id, platform.fhir.data_root(v), v.thing_id) or ([], "")
+                tx.fhir.replace(record_id, v.thing_id, v.version_stamp, found[0], found[1], registry.FORM)
         if not versions:
             return
+
+
+def resource_of(platform: Platform, tx: Transaction, record_id: str, row: FhirRow) -> dict[str, Any]:
+    """The resource of an indexed thing: from the JSON kept with its
+    version, else made from its XML (read in ``tx``)."""
+    found = platform.fhir.from_row(record_id, row)
+    if found is not None:
+        return found
+    selection = ThingSelection(keys={row.thing_id: row.version_stamp})
+    for match in tx.things.select(record_id, selection, with_xml=True):
+        return platform.fhir.resource(record_id, match.version)
+    raise FhirError(404, f"thing {row.thing_id} changed while it was read")
+
+
+def patient(platform: Platform, record_id: str) -> dict[str, Any]:
+    """The record's person as a Patient (its id: the record's id)."""
+    with platform.store.read() as tx:
+        record = tx.records.get(record_id)
+        person = tx.persons.get(record.person_id) if record is not None else None
+    name = (person.name if person is not None else "") or (record.name if record is not None else "")
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": record_id, "active": True}
+    if name:
+        resource["name"] = [{"text": name}]
+    return resource
 
 
 def read(platform: Platform, caller: Caller, kind: str, wanted: str) -> dict[str, Any]:
@@ -47,7 +73,7 @@ def read(platform: Platform, caller: Caller, kind: str, wanted: str) -> dict[str
     if kind == "Patient":
         if wanted != caller.record_id:
             raise FhirError(404, f"no Patient/{wanted} here")
-        return exporting.patient(platform, caller.record_id)
+        return patient(platform, caller.record_id)
     with platform.store.read() as tx:
         selection = ThingSelection(thing_ids=(wanted,))
         found = [m.version for m in tx.things.select(caller.record_id, selection, with_xml=True)]
@@ -64,23 +90,13 @@ def find(platform: Platform, caller: Caller, kind: str, parsed: search.Search, b
     if kind == "Patient":
         q = parsed.query
         match = parsed.patient_ok and (not q.ids or caller.record_id in q.ids)
-        found = [exporting.patient(platform, caller.record_id)] if match and q.offset == 0 and q.limit else []
+        found = [patient(platform, caller.record_id)] if match and q.offset == 0 and q.limit else []
         return search.bundle(base, kind, parsed, 1 if match else 0, found)
     if not parsed.patient_ok:
         return search.bundle(base, kind, parsed, 0, [])
     refresh(platform, caller.record_id)
     with platform.store.read() as tx:
         query = dataclasses.replace(parsed.query, hidden_flags=hidden_flags(caller))
-        ids, total = tx.fhir.search(caller.record_id, query)
-        versions = {}
-        if ids:
-            selection = ThingSelection(thing_ids=tuple(ids))
-            versions = {
-                m.version.thing_id: m.version for m in tx.things.select(caller.record_id, selection, with_xml=True)
-            }
-    resources = [
-        platform.fhir.resource(caller.record_id, versions[i])
-        for i in ids
-        if i in versions and visible(caller, versions[i])
-    ]
+        rows, total = tx.fhir.page(caller.record_id, query)
+        resources = [resource_of(platform, tx, caller.record_id, r) for r in rows if may_see(caller, r.flags)]
     return search.bundle(base, kind, parsed, total, resources)

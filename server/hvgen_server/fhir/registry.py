@@ -10,13 +10,15 @@ checked against that package's schema like any thing (PutThings' checks).
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
 from lxml import etree
 
 from .. import thingxml
-from ..store.rows import FhirFact, ThingVersion
+from ..store.base import Transaction
+from ..store.rows import FhirFact, FhirRow, ThingVersion
 from ..thingtypes import ThingTypes
 from ..xmltime import iso
 from . import maps, xmlext
@@ -30,6 +32,10 @@ DATE_ELEMENTS = {
     "ImagingStudy": ("started",),
 }
 PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject", "Condition": "subject"}
+#: The form of the resources the mappings make, kept with each indexed
+#: version: change it when a mapping makes something else of the same data
+#: (resources of another form are made again as searches arrive).
+FORM = "1"
 #: The Endpoint an ImagingStudy's images are retrieved from (this server's DICOMweb).
 ENDPOINT_ID = "dicomweb"
 
@@ -83,30 +89,53 @@ class FhirTypes:
         mapping = self.by_type_id.get(row.type_id)
         if mapping is None:
             raise FhirError(404, f"thing {row.thing_id} is of a type with no FHIR mapping")
-        thing = thingxml.parse_stored(row.xml)
-        root = _data_root(thing, mapping.root)
-        body = mapping.to_fhir(root)
-        resource: dict[str, Any] = {"resourceType": body.pop("resourceType"), "id": row.thing_id}
-        meta = {"versionId": row.version_stamp, "lastUpdated": iso(row.updated)}
-        meta.update(body.pop("meta", {}))
-        resource["meta"] = meta
-        resource["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8", with_tail=False))]
-        identifiers = [
-            *body.pop("identifier", []),
-            {"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{row.thing_id}"},
-        ]
-        client_id = (thing.findtext("data-xml/common/client-thing-id") or "").strip()
+        body = self.body(_data_root(thingxml.parse_stored(row.xml), mapping.root), row.thing_id, mapping)
+        return self.compose(record_id, row.thing_id, row.version_stamp, row.updated, body)
+
+    def body(self, root: etree._Element, thing_id: str, mapping: Mapping) -> dict[str, Any]:
+        """What a thing's data makes of its resource: all but what its row
+        says (:meth:`compose`); kept in the index with each version."""
+        made = mapping.to_fhir(root)
+        body: dict[str, Any] = {"resourceType": made.pop("resourceType")}
+        if "meta" in made:
+            body["meta"] = made.pop("meta")
+        body["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8", with_tail=False))]
+        identifiers = [*made.pop("identifier", []), {"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{thing_id}"}]
+        data = root.getparent()
+        client_id = (data.findtext("common/client-thing-id") or "").strip() if data is not None else ""
         if client_id:
             system, bar, value = client_id.partition("|")
             found = {"system": system, "value": value} if bar and system and value else None
             identifiers.append(found or {"system": xmlext.CLIENT_ID_SYSTEM, "value": client_id})
-        resource["identifier"] = identifiers
-        if resource["resourceType"] == "ImagingStudy":
+        body["identifier"] = identifiers
+        body.update(made)
+        return body
+
+    def compose(
+        self, record_id: str, thing_id: str, version_stamp: str, updated: float, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The resource of a version from its :meth:`body` (which it takes
+        apart) and its row: id, version, update time, this server's
+        Endpoint, the patient."""
+        kind = body.pop("resourceType")
+        meta = {"versionId": version_stamp, "lastUpdated": iso(updated), **body.pop("meta", {})}
+        resource: dict[str, Any] = {"resourceType": kind, "id": thing_id, "meta": meta}
+        if kind == "ImagingStudy":
+            resource["extension"] = body.pop("extension")
+            resource["identifier"] = body.pop("identifier")
             resource["contained"] = [self.endpoint()]
             body["endpoint"] = [{"reference": f"#{ENDPOINT_ID}"}]
         resource.update(body)
-        resource[PATIENT_ELEMENT.get(resource["resourceType"], "subject")] = {"reference": f"Patient/{record_id}"}
+        resource[PATIENT_ELEMENT.get(kind, "subject")] = {"reference": f"Patient/{record_id}"}
         return resource
+
+    def from_row(self, record_id: str, row: FhirRow) -> dict[str, Any] | None:
+        """The resource of an indexed thing from the JSON kept with its
+        version; None when that is missing or of another form (the caller
+        makes it from the thing's XML)."""
+        if not row.resource or row.form != FORM:
+            return None
+        return self.compose(record_id, row.thing_id, row.version_stamp, row.updated, json.loads(row.resource))
 
     def endpoint(self) -> dict[str, Any]:
         """This server's DICOMweb service as an Endpoint (WADO-RS, the same bearer token)."""
@@ -132,13 +161,35 @@ class FhirTypes:
 
     def facts(self, type_id: str, data_root: etree._Element | None) -> list[FhirFact] | None:
         """What the index holds of a thing of this type (None: a type with no mapping)."""
+        found = self.entry(type_id, data_root, "")
+        return None if found is None else found[0]
+
+    def entry(self, type_id: str, data_root: etree._Element | None, thing_id: str) -> tuple[list[FhirFact], str] | None:
+        """The index facts of a thing of this type and its resource's
+        :meth:`body` as JSON ('' when the mapping cannot read its data: it
+        is then found by type only); None for a type with no mapping."""
         mapping = self.by_type_id.get(type_id)
         if mapping is None or data_root is None or data_root.tag != mapping.root:
             return None
         try:
-            return facts_of(mapping.to_fhir(data_root))
-        except FhirError:  # data the mapping cannot read: found by type only
-            return [FhirFact(mapping.resource_type)]
+            body = self.body(data_root, thing_id, mapping)
+        except FhirError:
+            return [FhirFact(mapping.resource_type)], ""
+        return facts_of(body), json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+    def index(
+        self,
+        tx: Transaction,
+        record_id: str,
+        thing_id: str,
+        version_stamp: str,
+        type_id: str,
+        data_root: etree._Element | None,
+    ) -> None:
+        """Index a version being written, in its write transaction (nothing for a type with no mapping)."""
+        found = self.entry(type_id, data_root, thing_id)
+        if found is not None:
+            tx.fhir.replace(record_id, thing_id, version_stamp, found[0], found[1], FORM)
 
 
 def facts_of(resource: dict[str, Any]) -> list[FhirFact]:

@@ -267,9 +267,8 @@ def _store_thing(
         )
     seq = previous.seq + 1 if previous is not None else 1
     tx.things.add_version(thing_id, version_stamp, seq, ACTIVE, xml, ctx.now, blob_refs, layout)
-    facts = ctx.platform.fhir.facts(p.type_id, p.data_root)  # the FHIR index, in the same transaction
-    if facts is not None:
-        tx.fhir.replace(ctx.record_id, thing_id, version_stamp, facts)
+    # the FHIR index (and the resource, made of the version as stored), in the same transaction
+    ctx.platform.fhir.index(tx, ctx.record_id, thing_id, version_stamp, p.type_id, _data_root(stored))
     for ref in blob_refs:
         tx.blobs.mark_committed(ref.blob_id)
     return ThingKey(value=thing_id, version_stamp=version_stamp)

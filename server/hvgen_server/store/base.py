@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import ServerError
+from .fhirtables import FhirIndexTable
 from .rows import Application, Person, PersonToken, RecordRow, SessionRow
 from .tables import (
     AlternateIdTable,
@@ -38,7 +39,6 @@ from .tables import (
     BlobTable,
     DicomIndexTable,
     DicomNodeTable,
-    FhirIndexTable,
     MetaTable,
     PackageTable,
     PersonTable,
@@ -102,6 +102,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "dicom_nodes": ("name",),
     "fhir_versions": ("thing_id",),
     "fhir_facts": ("position",),
+    "fhir_exports": ("job_id",),
     "dicom_studies": ("thing_id",),
 }
 

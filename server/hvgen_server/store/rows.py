@@ -365,6 +365,42 @@ class FhirFact:
     date: str = ""
 
 
+class FhirRow(NamedTuple):
+    """A thing the FHIR index finds: its current version, and the resource
+    stored with the version (``resource``: JSON text, made in ``form``; ''
+    when the version has none: it is made from the thing's XML)."""
+
+    thing_id: str
+    version_stamp: str
+    type_id: str
+    updated: float
+    flags: int
+    resource: str
+    form: str
+
+
+@dataclass(frozen=True)
+class FhirExport:
+    """A bulk export job (``$export``), kept in the store: its record, whose
+    view it is (``app_id``; '' for the person's), the resource types and
+    ``since`` (epoch seconds; None for everything) asked for, its state
+    (``running``, ``done`` or ``failed``, with ``error``), the count of each
+    type's file (JSON), when it started (its transaction time) and when its
+    runner last said it was alive (``heartbeat``)."""
+
+    job_id: str
+    record_id: str
+    app_id: str
+    types: tuple[str, ...]
+    since: float | None
+    state: str
+    error: str
+    counts: str
+    started: float
+    heartbeat: float
+    request: str
+
+
 @dataclass(frozen=True)
 class FhirQuery:
     """A FHIR search over the record's index: every condition given must

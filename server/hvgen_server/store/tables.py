@@ -16,8 +16,6 @@ from .rows import (
     DicomInstance,
     DicomNode,
     DicomQuery,
-    FhirFact,
-    FhirQuery,
     Match,
     Package,
     PackageContent,
@@ -475,24 +473,3 @@ class DicomNodeTable(ABC):
     @abstractmethod
     def remove(self, name: str) -> bool:
         """Forget a node; False when there was none of that name."""
-
-
-class FhirIndexTable(ABC):
-    """The FHIR-searchable facts of things (:class:`FhirFact`), by thing
-    version, written with the version in the same transaction. A search
-    finds only what the current version of an active thing holds."""
-
-    @abstractmethod
-    def replace(self, record_id: str, thing_id: str, version_stamp: str, facts: Sequence[FhirFact]) -> None:
-        """The thing's facts are ``facts``, as of ``version_stamp``."""
-
-    @abstractmethod
-    def stale(self, record_id: str, type_ids: Sequence[str], limit: int) -> list[tuple[str, str]]:
-        """(thing id, version stamp) of up to ``limit`` active things of those
-        types whose current version has no facts yet (written before the
-        index knew their type)."""
-
-    @abstractmethod
-    def search(self, record_id: str, query: FhirQuery) -> tuple[list[str], int]:
-        """The ids of the things that match, newest first (a page of
-        ``query.limit`` from ``query.offset``), and how many match in all."""

@@ -67,9 +67,8 @@ def set_person_flags(
         xml, layout = thingxml.serialize(stored)
         blobs = tx.things.blob_refs(current.version_stamp)
         tx.things.add_version(thing_id, stamp, current.seq + 1, ACTIVE, xml, now, blobs, layout)
-        facts = platform.fhir.facts(current.type_id, platform.fhir.data_root(current))  # data unchanged
-        if facts is not None:  # the FHIR index follows the new version, in the same transaction
-            tx.fhir.replace(record_id, thing_id, stamp, facts)
+        root = platform.fhir.data_root(current)  # data unchanged: the FHIR index follows the new version
+        platform.fhir.index(tx, record_id, thing_id, stamp, current.type_id, root)
         client_id = (stored.findtext("data-xml/common/client-thing-id") or "").strip() or None
         tx.things.update(thing_id, stamp, client_id, current.eff_date, now)
         tx.things.set_flags(thing_id, new_flags)

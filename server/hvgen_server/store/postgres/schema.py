@@ -334,6 +334,32 @@ DELETE FROM dicom_instances;
 DELETE FROM dicom_versions;
 """,
     ),
+    (
+        "each FHIR-indexed version's resource (JSON, and the form of the mappings that made it), bulk "
+        "export jobs kept in the store, and indexes that FHIR searches read alone",
+        """
+ALTER TABLE fhir_versions ADD COLUMN resource TEXT NOT NULL DEFAULT '';
+ALTER TABLE fhir_versions ADD COLUMN form TEXT NOT NULL DEFAULT '';
+CREATE TABLE fhir_exports (
+    job_id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    types TEXT NOT NULL,
+    since DOUBLE PRECISION,
+    state TEXT NOT NULL,
+    error TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    started DOUBLE PRECISION NOT NULL,
+    heartbeat DOUBLE PRECISION NOT NULL,
+    request TEXT NOT NULL
+);
+DROP INDEX fhir_facts_by_code;
+DROP INDEX fhir_facts_by_date;
+CREATE INDEX fhir_facts_by_code ON fhir_facts(record_id, resource_type, code, date, thing_id, version_stamp);
+CREATE INDEX fhir_facts_by_date ON fhir_facts(record_id, resource_type, date, thing_id, version_stamp);
+CREATE INDEX things_by_id_current ON things(thing_id, version_stamp, state, flags, updated);
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

@@ -287,7 +287,29 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(  # which version of a thing the FHIR index holds (SQLite version 10)
         "fhir_versions",
-        (_c("thing_id", "text", _KEY), _c("record_id", "text", _NN), _c("version_stamp", "text", _NN)),
+        (
+            _c("thing_id", "text", _KEY),
+            _c("record_id", "text", _NN),
+            _c("version_stamp", "text", _NN),
+            _c("resource", "text", "NOT NULL DEFAULT ''"),  # the version's resource, JSON (SQLite version 13)
+            _c("form", "text", "NOT NULL DEFAULT ''"),  # which form of the mappings made it
+        ),
+    ),
+    Table(  # bulk export jobs ($export), seen by every server process of the store (SQLite version 13)
+        "fhir_exports",
+        (
+            _c("job_id", "text", _KEY),
+            _c("record_id", "text", _NN),
+            _c("app_id", "text", _NN),  # '' for the person's own view
+            _c("types", "text", _NN),  # resource types, comma-separated
+            _c("since", "real"),  # epoch seconds; NULL for everything
+            _c("state", "text", _NN),  # running, done, failed
+            _c("error", "text", _NN),
+            _c("counts", "text", _NN),  # JSON: resources of each type's file
+            _c("started", "real", _NN),
+            _c("heartbeat", "real", _NN),  # when the runner last said it was alive
+            _c("request", "text", _NN),
+        ),
     ),
     Table(  # what FHIR searches match of an indexed version: one row per code
         "fhir_facts",
@@ -348,8 +370,10 @@ INDEXES: tuple[Index, ...] = (
     Index("dicom_instances_by_sop", "dicom_instances", "record_id, sop_uid"),
     Index("dicom_nodes_by_ae_title", "dicom_nodes", "ae_title"),
     Index("fhir_facts_by_thing", "fhir_facts", "thing_id"),
-    Index("fhir_facts_by_code", "fhir_facts", "record_id, resource_type, code, date"),
-    Index("fhir_facts_by_date", "fhir_facts", "record_id, resource_type, date"),
+    # FHIR searches read only these indexes (covering: SQLite version 13)
+    Index("fhir_facts_by_code", "fhir_facts", "record_id, resource_type, code, date, thing_id, version_stamp"),
+    Index("fhir_facts_by_date", "fhir_facts", "record_id, resource_type, date, thing_id, version_stamp"),
+    Index("things_by_id_current", "things", "thing_id, version_stamp, state, flags, updated"),
     Index("dicom_studies_by_date", "dicom_studies", "record_id, study_date"),
 )
 

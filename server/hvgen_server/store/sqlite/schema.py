@@ -10,9 +10,11 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 #: The version that added the DICOM index's studies (the index is made again for them).
 DICOM_STUDIES = 12
+#: The version that kept FHIR resources with the index, whose searches read only its indexes (made again).
+FHIR_RESOURCES = 13
 #: The version that gave versions their layout (filled in for the versions already there).
 LAYOUTS = 7
 
@@ -61,7 +63,11 @@ def migrate(conn: sqlite3.Connection) -> None:
     read from the version's XML) and the thing type versions of
     applications. Version 12 adds the DICOM index's studies
     (``dicom_studies``, for the viewer's study list); the index of an older
-    store is emptied, to be made again with them. Every step is
+    store is emptied, to be made again with them. Version 13 keeps each FHIR-indexed
+    version's resource (``fhir_versions.resource``, ``form``: made again for
+    older versions as FHIR searches arrive) and the bulk export jobs
+    (``fhir_exports``), and makes the FHIR index's indexes again with the
+    columns searches read. Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
@@ -84,6 +90,9 @@ def migrate(conn: sqlite3.Connection) -> None:
                 "updated_person_id = ? WHERE version_stamp = ?",
                 (*audit_values(xml), stamp),
             )
+    if 0 < found < FHIR_RESOURCES:  # made again with the columns searches read
+        conn.execute("DROP INDEX IF EXISTS fhir_facts_by_code")
+        conn.execute("DROP INDEX IF EXISTS fhir_facts_by_date")
     for statement in DDL.split(";"):
         conn.execute(statement)
     conn.execute(
