@@ -1,94 +1,163 @@
 """Bulk Data export jobs (FHIR Bulk Data Access IG, system-level ``$export``).
 
-A kick-off starts a job in a thread of its own that writes one NDJSON file
-per resource type into the server's data folder (``fhir-export/JOB``); the
-status URL answers 202 while it runs, then the manifest, whose file URLs
-need the same bearer token. A DELETE of the status URL removes the job and
-its files. Jobs live as long as the server process.
+A kick-off keeps a job in the store (``fhir_exports``) and runs it in a
+thread of its own that writes one NDJSON file per resource type into the
+server's data folder (``fhir-export/JOB``), with ``_since`` (things updated
+after it) and ``_type``. The status URL answers 202 while it runs, then the
+manifest, whose file URLs need the same bearer token; a DELETE of the status
+URL removes the job and its files.
+
+Jobs are kept in the store, not in the server's memory: they outlive a
+restart, and every server process of a shared store answers for them. A
+runner beats a heartbeat into its job's row every :data:`HEARTBEAT`
+seconds; a job still running whose heartbeat stopped for :data:`STALE`
+seconds (its process ended) is run again by the next process asked about
+it. The files are written where the job runs: a process of a shared store
+with another data folder answers 404 for them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import math
 import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..context import Platform
+from ..store.rows import FhirExport
 from ..xmltime import iso
 from . import exporting
 from .access import Caller
+from .errors import FhirError
 
-#: Jobs kept at once (a kick-off beyond them is answered 429).
+#: Jobs kept at once per record (a kick-off beyond them is answered 429).
 MAX_JOBS = 4
+#: Seconds between a runner's heartbeats.
+HEARTBEAT = 5.0
+#: Seconds without a heartbeat after which a running job is run again.
+STALE = 60.0
 
 
-@dataclass
-class Job:
-    job_id: str
-    caller: Caller
-    folder: Path
-    types: list[str]
-    started: float = field(default_factory=time.time)
-    done: bool = False
-    error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+def instant(value: str) -> float:
+    """Epoch seconds of a ``_since`` (a FHIR instant; UTC when it names no zone)."""
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise FhirError(400, f"_since: {value!r} is not an instant (YYYY-MM-DDThh:mm:ss+zz:zz)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def owns(job: FhirExport, caller: Caller) -> bool:
+    """Whether the job is the caller's (the same record, the same view)."""
+    return job.record_id == caller.record_id and job.app_id == (caller.app_id or "")
+
+
+def counts(job: FhirExport) -> dict[str, int]:
+    found: dict[str, int] = json.loads(job.counts or "{}")
+    return found
 
 
 class ExportJobs:
-    def __init__(self) -> None:
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
+    """The export jobs of a store, as one server process runs and answers for them."""
 
-    def start(self, platform: Platform, caller: Caller, types: list[str]) -> Job | None:
-        with self._lock:
-            if len(self._jobs) >= MAX_JOBS:
+    def __init__(self, platform: Platform, stale: float = STALE, heartbeat: float = HEARTBEAT) -> None:
+        self.platform = platform
+        self.stale = stale
+        self.heartbeat = heartbeat
+
+    def folder(self, job_id: str) -> Path:
+        return self.platform.config.data_dir / "fhir-export" / job_id
+
+    def start(self, caller: Caller, types: list[str], since: float | None, request: str) -> FhirExport | None:
+        """Keep a new job and run it; None when the record has :data:`MAX_JOBS` already."""
+        now = time.time()
+        job = FhirExport(
+            secrets.token_hex(16), caller.record_id, caller.app_id or "", tuple(types), since, "running", "",
+            "{}", now, now, request,
+        )  # fmt: skip
+        with self.platform.store.write() as tx:
+            if sum(1 for j in tx.fhir.exports() if j.record_id == caller.record_id) >= MAX_JOBS:
                 return None
-            job_id = secrets.token_hex(16)
-            job = Job(job_id, caller, platform.config.data_dir / "fhir-export" / job_id, types)
-            self._jobs[job_id] = job
-        threading.Thread(target=self._run, args=(platform, job), name=f"fhir-export-{job_id[:8]}", daemon=True).start()
+            tx.fhir.add_export(job)
+        self._spawn(job)
         return job
 
-    def get(self, job_id: str, caller: Caller) -> Job | None:
-        job = self._jobs.get(job_id)
-        return job if job is not None and job.caller == caller else None
+    def get(self, job_id: str, caller: Caller) -> FhirExport | None:
+        """The caller's job; one whose runner stopped is run again here."""
+        with self.platform.store.read() as tx:
+            job = tx.fhir.export(job_id)
+        if job is None or not owns(job, caller):
+            return None
+        if job.state == "running" and job.heartbeat < time.time() - self.stale:
+            with self.platform.store.write() as tx:
+                taken = tx.fhir.claim_export(job.job_id, time.time(), time.time() - self.stale)
+            if taken:
+                self._spawn(job)
+        return job
 
     def remove(self, job_id: str, caller: Caller) -> bool:
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or job.caller != caller:
+        with self.platform.store.write() as tx:
+            job = tx.fhir.export(job_id)
+            if job is None or not owns(job, caller):
                 return False
-            del self._jobs[job_id]
-        shutil.rmtree(job.folder, ignore_errors=True)
+            tx.fhir.remove_export(job_id)
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
         return True
 
-    def _run(self, platform: Platform, job: Job) -> None:
+    def _spawn(self, job: FhirExport) -> None:
+        name = f"fhir-export-{job.job_id[:8]}"
+        threading.Thread(target=self.run, args=(job,), name=name, daemon=True).start()
+
+    def run(self, job: FhirExport) -> None:
+        """Write the job's files and say how it ended (its heartbeat beats meanwhile)."""
+        stop = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(job.job_id, stop), daemon=True)
+        beating.start()
+        written: dict[str, int] = {}
+        state, error = "done", ""
         try:
-            job.folder.mkdir(parents=True, exist_ok=True)
+            folder = self.folder(job.job_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            caller = Caller(job.record_id, job.app_id or None)
             for kind in job.types:
                 count = 0
-                with open(job.folder / f"{kind}.ndjson", "wb") as out:
-                    for line in exporting.lines(platform, job.caller, kind):
+                with open(folder / f"{kind}.ndjson", "wb") as out:
+                    for line in exporting.lines(self.platform, caller, kind, job.since):
                         out.write(line)
                         count += 1
-                job.counts[kind] = count
+                written[kind] = count
         except Exception as exc:  # the status URL says why
-            job.error = f"the export failed: {exc}"
-        job.done = True
+            state, error = "failed", f"the export failed: {exc}"
+        finally:
+            stop.set()
+            beating.join()
+        with self.platform.store.write() as tx:
+            tx.fhir.finish_export(job.job_id, state, error, json.dumps(written))
+
+    def _beat(self, job_id: str, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat):
+            try:
+                with self.platform.store.write() as tx:
+                    tx.fhir.claim_export(job_id, time.time(), math.inf)
+            except Exception:  # beat again later
+                continue
 
 
-def manifest(job: Job, base: str) -> dict[str, Any]:
+def manifest(job: FhirExport, base: str) -> dict[str, Any]:
     return {
         "transactionTime": iso(job.started),
-        "request": f"{base}/$export",
+        "request": job.request,
         "requiresAccessToken": True,
         "output": [
             {"type": kind, "url": f"{base}/$export-files/{job.job_id}/{kind}.ndjson", "count": count}
-            for kind, count in job.counts.items()
+            for kind, count in counts(job).items()
             if count
         ],
         "error": [],

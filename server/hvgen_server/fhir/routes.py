@@ -39,7 +39,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def routes(platform: Platform) -> list[Route]:
     """The FHIR routes of the platform."""
-    jobs = bulk.ExportJobs()
+    jobs = bulk.ExportJobs(platform)
 
     def base() -> str:
         return platform.config.url + PREFIX
@@ -183,12 +183,17 @@ def routes(platform: Platform) -> list[Route]:
                 raise FhirError(400, f"_type names resource types this server does not serve: {', '.join(unknown)}")
             types = asked
         for name in request.query_params:
-            if name not in ("_type", "_outputFormat"):
-                raise FhirError(400, f"$export does not support the parameter {name!r} (only _type, _outputFormat)")
+            if name not in ("_type", "_outputFormat", "_since"):
+                raise FhirError(
+                    400, f"$export does not support the parameter {name!r} (only _type, _since, _outputFormat)"
+                )
+        since = request.query_params.get("_since")
         fmt = request.query_params.get("_outputFormat", "application/fhir+ndjson")
         if fmt not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
             raise FhirError(400, f"_outputFormat {fmt!r} is not supported (application/fhir+ndjson)")
-        job = jobs.start(platform, caller, types)
+        job = await run_in_threadpool(
+            jobs.start, caller, types, bulk.instant(since) if since else None, str(request.url)
+        )
         if job is None:
             raise FhirError(
                 429, f"{bulk.MAX_JOBS} exports are kept already; delete one (DELETE its status URL)", "throttled"
@@ -197,27 +202,28 @@ def routes(platform: Platform) -> list[Route]:
 
     async def status(request: Request) -> Response:
         caller = await caller_of(request)
-        job = jobs.get(request.path_params["job"], caller)
+        job = await run_in_threadpool(jobs.get, request.path_params["job"], caller)
         if job is None:
             raise FhirError(404, "no such export job")
         if request.method == "DELETE":
-            jobs.remove(job.job_id, caller)
+            await run_in_threadpool(jobs.remove, job.job_id, caller)
             return Response(status_code=202)
-        if not job.done:
-            return Response(
-                status_code=202, headers={"X-Progress": f"{sum(job.counts.values())} resources", "Retry-After": "1"}
-            )
+        if job.state == "running":
+            return Response(status_code=202, headers={"X-Progress": "running", "Retry-After": "1"})
         if job.error:
             return _json(outcome("error", "exception", job.error), 500)
         return Response(json.dumps(bulk.manifest(job, base())).encode(), media_type="application/json")
 
     async def output(request: Request) -> Response:
         caller = await caller_of(request)
-        job = jobs.get(request.path_params["job"], caller)
+        job = await run_in_threadpool(jobs.get, request.path_params["job"], caller)
         name = str(request.path_params["name"])
-        if job is None or not job.done or name.removesuffix(".ndjson") not in job.counts:
+        if job is None or job.state != "done" or name.removesuffix(".ndjson") not in bulk.counts(job):
             raise FhirError(404, "no such export file")
-        return FileResponse(job.folder / name, media_type="application/fhir+ndjson")
+        path = jobs.folder(job.job_id) / name
+        if not path.is_file():
+            raise FhirError(404, "this export's files were written by another server of the store: ask it")
+        return FileResponse(path, media_type="application/fhir+ndjson")
 
     return [
         Route(PREFIX + "/metadata", endpoint(metadata), methods=["GET"]),

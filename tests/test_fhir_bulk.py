@@ -1,0 +1,115 @@
+"""Bulk export jobs kept in the store: a job outlives the server that ran it
+(a restarted server answers its status and serves its files), a job whose
+runner stopped is run again by the next process asked about it (and not one
+whose runner still beats), and a job is only its own caller's."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from hvgen_server.fhir.access import Caller
+from hvgen_server.fhir.bulk import ExportJobs
+from hvgen_server.store.rows import FhirExport
+
+from .fhirthings import FHIR
+from .localserver import start_server
+from .terminal import hvgen_env, in_terminal
+from .test_fhir_stored import put
+
+construct = pytest.importorskip("fhir.resources").construct_fhir_element
+#: How long a job may take on a loaded machine (it is polled, not timed).
+PATIENCE = 180.0
+
+
+def wait_done(store: Any, job_id: str) -> FhirExport:
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        with store.read() as tx:
+            job = tx.fhir.export(job_id)
+        assert job is not None
+        if job.state != "running":
+            return job
+        time.sleep(0.1)
+    raise AssertionError("the export did not end")
+
+
+def job_row(job_id: str, record: str, heartbeat: float) -> FhirExport:
+    return FhirExport(job_id, record, "", ("Patient", "Observation"), None, "running", "", "{}", 1.0, heartbeat, "-")
+
+
+def test_a_job_whose_runner_stopped_is_run_again_and_one_still_beating_is_not(new_store, tmp_path: Path) -> None:
+    store = new_store()
+    record = store.add_record("r", [store.add_application("a", "-", "T")])[0]
+    weight = b"<weight><when><date><y>2024</y><m>3</m><d>1</d></date></when><value><kg>70</kg></value></weight>"
+    put(store, record, etree.fromstring(weight))
+    platform: Any = SimpleNamespace(store=store, fhir=FHIR, config=SimpleNamespace(data_dir=tmp_path))
+    with store.write() as tx:  # as a server that stopped while running it left it
+        tx.fhir.add_export(job_row("stopped", record, heartbeat=1.0))
+        tx.fhir.add_export(job_row("beating", record, heartbeat=time.time() + 3600))
+    jobs = ExportJobs(platform)
+    person = Caller(record, None)
+    assert jobs.get("stopped", Caller(record, "another-app")) is None  # not its job
+    assert jobs.get("stopped", person) is not None  # taken over, run here
+    done = wait_done(store, "stopped")
+    assert done.state == "done" and json.loads(done.counts) == {"Patient": 1, "Observation": 1}
+    for kind in ("Patient", "Observation"):
+        (line,) = (jobs.folder("stopped") / f"{kind}.ndjson").read_text(encoding="utf-8").splitlines()
+        construct(kind, json.loads(line))
+    again = jobs.get("beating", person)
+    assert again is not None and again.state == "running"
+    assert not jobs.folder("beating").exists()  # its own runner still beats: nothing runs it here
+    assert jobs.remove("stopped", person) and not jobs.folder("stopped").exists()
+    with store.read() as tx:
+        assert tx.fhir.export("stopped") is None and [j.job_id for j in tx.fhir.exports()] == ["beating"]
+
+
+def test_an_export_job_survives_a_server_restart(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "srv")
+    try:
+        run = in_terminal(["token", "--json"], hvgen_env(tmp_path, server.profile_path), timeout=300)
+        assert run.code == 0, run.output
+        headers = {"Authorization": "Bearer " + json.loads(run.output[run.output.index("{") :])["token"]}
+        kicked = httpx.get(
+            server.url + "/fhir/$export",
+            params={"_type": "Patient", "_since": "2020-01-01T00:00:00Z"},
+            headers={**headers, "Prefer": "respond-async"},
+            timeout=60,
+        )
+        assert kicked.status_code == 202, kicked.text
+        status = kicked.headers["Content-Location"]
+        deadline = time.monotonic() + PATIENCE
+        while (answer := httpx.get(status, headers=headers, timeout=60)).status_code == 202:
+            assert time.monotonic() < deadline, "the export did not end"
+            time.sleep(0.2)
+        assert answer.status_code == 200, answer.text
+        manifest = answer.json()
+        assert "_since=2020-01-01" in manifest["request"]
+        server.stop()
+        server.start()  # a new process: the job is read from the store
+        after = httpx.get(status, headers=headers, timeout=60)
+        assert after.status_code == 200 and after.json() == manifest
+        (output,) = manifest["output"]
+        got = httpx.get(output["url"], headers=headers, timeout=60)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("application/fhir+ndjson")
+        (line,) = got.text.splitlines()
+        construct("Patient", json.loads(line))
+        assert httpx.get(output["url"], timeout=60).status_code == 401  # the same token is needed
+        bad = httpx.get(
+            server.url + "/fhir/$export",
+            params={"_since": "yesterday"},
+            headers={**headers, "Prefer": "respond-async"},
+            timeout=60,
+        )
+        assert bad.status_code == 400 and "_since" in bad.json()["issue"][0]["diagnostics"]
+        assert httpx.delete(status, headers=headers, timeout=60).status_code == 202
+        assert httpx.get(status, headers=headers, timeout=60).status_code == 404
+    finally:
+        server.stop()
