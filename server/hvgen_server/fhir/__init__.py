@@ -18,8 +18,11 @@ Modules:
     maps/          one module per thing type
     registry.py    the mappings of the types the server serves; index facts of a thing
     search.py      search parameters → an index query; searchset Bundles
+    reading.py     a resource by id, a search's page (from the JSON the index keeps)
+    imaging.py     an ImagingStudy's series and instances from the DICOM index
     capability.py  the CapabilityStatement
     importing.py   FHIR (resource, Bundle, NDJSON) → things, stored in one transaction
     exporting.py   NDJSON of the whole record, streamed
+    bulk.py        $export jobs, kept in the store
     routes.py      the HTTP routes under /fhir
 """

@@ -13,7 +13,7 @@ from typing import Any
 from ..context import Platform
 from ..store.base import Transaction
 from ..store.rows import FhirRow, ThingSelection
-from . import registry, search
+from . import imaging, registry, search
 from .access import Caller, hidden_flags, may_see, visible
 from .errors import FhirError
 
@@ -48,12 +48,13 @@ def resource_of(platform: Platform, tx: Transaction, record_id: str, row: FhirRo
     """The resource of an indexed thing: from the JSON kept with its
     version, else made from its XML (read in ``tx``)."""
     found = platform.fhir.from_row(record_id, row)
-    if found is not None:
-        return found
-    selection = ThingSelection(keys={row.thing_id: row.version_stamp})
-    for match in tx.things.select(record_id, selection, with_xml=True):
-        return platform.fhir.resource(record_id, match.version)
-    raise FhirError(404, f"thing {row.thing_id} changed while it was read")
+    if found is None:
+        selection = ThingSelection(keys={row.thing_id: row.version_stamp})
+        for match in tx.things.select(record_id, selection, with_xml=True):
+            found = platform.fhir.resource(record_id, match.version)
+    if found is None:
+        raise FhirError(404, f"thing {row.thing_id} changed while it was read")
+    return imaging.add_instances(tx, record_id, found) if found["resourceType"] == "ImagingStudy" else found
 
 
 def patient(platform: Platform, record_id: str) -> dict[str, Any]:
@@ -77,9 +78,11 @@ def read(platform: Platform, caller: Caller, kind: str, wanted: str) -> dict[str
     with platform.store.read() as tx:
         selection = ThingSelection(thing_ids=(wanted,))
         found = [m.version for m in tx.things.select(caller.record_id, selection, with_xml=True)]
-    if not found or platform.fhir.by_type_id.get(found[0].type_id) is None or not visible(caller, found[0]):
-        raise FhirError(404, f"no {kind}/{wanted} here")
-    resource = platform.fhir.resource(caller.record_id, found[0])
+        if not found or platform.fhir.by_type_id.get(found[0].type_id) is None or not visible(caller, found[0]):
+            raise FhirError(404, f"no {kind}/{wanted} here")
+        resource = platform.fhir.resource(caller.record_id, found[0])
+        if resource["resourceType"] == "ImagingStudy":
+            resource = imaging.add_instances(tx, caller.record_id, resource)
     if resource["resourceType"] != kind:
         raise FhirError(404, f"no {kind}/{wanted} here (it is a {resource['resourceType']})")
     return resource
