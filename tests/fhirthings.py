@@ -212,6 +212,19 @@ def condition(draw: st.DrawFn) -> etree._Element:
 
 
 #: A strategy per mapped data-xml root.
+@st.composite
+def file(draw: st.DrawFn) -> etree._Element:
+    root = etree.Element("file")
+    etree.SubElement(root, "name").text = draw(
+        st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), min_size=1)
+    )
+    etree.SubElement(root, "size").text = draw(_integer(1, 2**40))
+    if draw(st.booleans()):
+        media = etree.SubElement(root, "content-type")
+        etree.SubElement(media, "text").text = draw(st.sampled_from(["application/pdf", "text/plain", "image/png"]))
+    return root
+
+
 STRATEGIES = {
     "weight": weight(),
     "height": height(),
@@ -220,9 +233,10 @@ STRATEGIES = {
     "blood-pressure": blood_pressure(),
     "medical-image-study": medical_image_study(),
     "condition": condition(),
+    "file": file(),
 }
 #: Types served only (studies come in as DICOM, not as FHIR).
-READ_ONLY = {"medical-image-study"}
+READ_ONLY = {"medical-image-study", "file"}
 assert set(STRATEGIES) == {m.root for m in all_mappings()}, "every mapping has a strategy"
 
 

@@ -86,8 +86,9 @@ def test_metadata_says_exactly_what_is_served_in_raw_http(served: Any) -> None:
     valid_r4(statement)
     assert statement["fhirVersion"] == "4.0.1"
     kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(kinds) == {"Patient", "Observation", "ImagingStudy", "Condition"}
-    assert "create" not in {i["code"] for i in kinds["ImagingStudy"]["interaction"]}
+    assert set(kinds) == {"Patient", "Observation", "ImagingStudy", "Condition", "DocumentReference"}
+    for served_only in ("ImagingStudy", "DocumentReference"):
+        assert "create" not in {i["code"] for i in kinds[served_only]["interaction"]}
     assert {p["name"] for p in kinds["Observation"]["searchParam"]} >= {
         "patient",
         "subject",

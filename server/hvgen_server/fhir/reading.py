@@ -16,6 +16,7 @@ from ..store.rows import FhirRow, ThingSelection
 from . import imaging, registry, search
 from .access import Caller, hidden_flags, may_see, visible
 from .errors import FhirError
+from .maps.document_reference import OCTET_STREAM
 
 #: Versions indexed per write transaction when the index catches up with older things.
 REFRESH_BATCH = 500
@@ -103,3 +104,22 @@ def find(platform: Platform, caller: Caller, kind: str, parsed: search.Search, b
         rows, total = tx.fhir.page(caller.record_id, query)
         resources = [resource_of(platform, tx, caller.record_id, r) for r in rows if may_see(caller, r.flags)]
     return search.bundle(base, kind, parsed, total, resources)
+
+
+def attachment(platform: Platform, caller: Caller, wanted: str) -> tuple[str, str, int]:
+    """The blob of the file thing a DocumentReference is: (blob id, media type, size)."""
+    with platform.store.read() as tx:
+        found = [m.version for m in tx.things.select(caller.record_id, ThingSelection(thing_ids=(wanted,)))]
+        mapping = platform.fhir.by_type_id.get(found[0].type_id) if found else None
+        if (
+            not found
+            or mapping is None
+            or mapping.resource_type != "DocumentReference"
+            or not visible(caller, found[0])
+        ):
+            raise FhirError(404, f"no DocumentReference/{wanted} here")
+        refs = tx.things.blob_refs(found[0].version_stamp)
+    default = next((r for r in refs if r.name == ""), None)
+    if default is None:
+        raise FhirError(404, f"DocumentReference/{wanted} has no bytes (its file thing has no default blob)")
+    return default.blob_id, default.content_type or OCTET_STREAM, platform.files.size(default.blob_id)

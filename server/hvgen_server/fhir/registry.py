@@ -125,6 +125,9 @@ class FhirTypes:
             resource["identifier"] = body.pop("identifier")
             resource["contained"] = [self.endpoint()]
             body["endpoint"] = [{"reference": f"#{ENDPOINT_ID}"}]
+        if kind == "DocumentReference":  # its bytes: served by this server, from the blob store
+            for content in body.get("content", []):
+                content["attachment"]["url"] = f"{self.base_url}/fhir/DocumentReference/{thing_id}/attachment"
         resource.update(body)
         resource[PATIENT_ELEMENT.get(kind, "subject")] = {"reference": f"Patient/{record_id}"}
         return resource

@@ -14,11 +14,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..context import Platform
 from ..errors import PlatformError
+from ..headers import ATTACHMENT
 from ..limits import timed_stream
 from ..store.rows import ThingSelection
 from . import bulk, importing, reading, search
@@ -225,8 +226,16 @@ def routes(platform: Platform) -> list[Route]:
             raise FhirError(404, "this export's files were written by another server of the store: ask it")
         return FileResponse(path, media_type="application/fhir+ndjson")
 
+    async def attachment(request: Request) -> Response:
+        caller = await caller_of(request)
+        wanted = str(request.path_params["id"]).lower()
+        blob_id, media, size = await run_in_threadpool(reading.attachment, platform, caller, wanted)
+        headers = {**ATTACHMENT, "Content-Length": str(size), "Cache-Control": "private, max-age=0"}
+        return StreamingResponse(platform.files.read(blob_id), headers=headers, media_type=media)
+
     return [
         Route(PREFIX + "/metadata", endpoint(metadata), methods=["GET"]),
+        Route(PREFIX + "/DocumentReference/{id}/attachment", endpoint(attachment), methods=["GET"]),
         Route(PREFIX + "/$export", endpoint(kick_off), methods=["GET"]),
         Route(PREFIX + "/$export-status/{job}", endpoint(status), methods=["GET", "DELETE"]),
         Route(PREFIX + "/$export-files/{job}/{name}", endpoint(output), methods=["GET"]),

@@ -32,6 +32,7 @@ BY_TYPE = {
     "Patient": frozenset(),
     "ImagingStudy": frozenset({"patient", "subject"}),
     "Condition": frozenset({"patient", "subject", "code", "category"}),
+    "DocumentReference": frozenset({"patient", "subject"}),
 }
 _PREFIXES = ("eq", "ge", "le", "gt", "lt")
 _VALUE = re.compile(

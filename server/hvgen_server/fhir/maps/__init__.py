@@ -4,4 +4,5 @@
 the server serves.
 """
 
-MODULES = ("weight", "height", "heart_rate", "blood_glucose", "blood_pressure", "imaging_study", "condition")
+MODULES = ("weight", "height", "heart_rate", "blood_glucose", "blood_pressure", "imaging_study", "condition",
+           "document_reference")  # fmt: skip
