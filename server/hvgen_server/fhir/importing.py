@@ -12,7 +12,9 @@ changed) instead of adding another.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -149,20 +151,41 @@ def plan(platform: Platform, record_id: str, resources: list[dict[str, Any]]) ->
             root = mapping.to_thing(resource, base)
         except FhirError as exc:
             raise FhirError(exc.status, f"resource {i} ({resource['resourceType']}): {exc.message}", exc.code) from None
+        blob = mapping.payload(resource)
         type_id = found[2] if found and found[2] in mapping.type_ids else _served(platform, mapping)
         common = before.find("data-xml/common") if before is not None else None
         if before is not None and found is not None:
             old_root = before.find(f"data-xml/{mapping.root}")
-            if old_root is not None and etree.tostring(old_root, with_tail=False) == etree.tostring(
-                root, with_tail=False
+            if (
+                old_root is not None
+                and etree.tostring(old_root, with_tail=False) == etree.tostring(root, with_tail=False)
+                and (blob is None or _same_blob(platform, found[1], blob[1]))
             ):
                 planned.append(Planned(mapping.resource_type, None, found[0]))
                 continue
         thing = _thing_element(type_id, root, client_id, common)
+        if blob is not None:  # the default blob, inline (PutThings checks and writes it)
+            item = etree.SubElement(etree.SubElement(thing, "blob-payload"), "blob")
+            info = etree.SubElement(item, "blob-info")
+            etree.SubElement(info, "name")
+            etree.SubElement(info, "content-type").text = blob[0]
+            etree.SubElement(item, "base64data").text = blob[1]
         if found is not None:
             thing.insert(0, thingxml.element("thing-id", found[0], version_stamp=found[1]))
         planned.append(Planned(mapping.resource_type, thing, found[0] if found else None))
     return planned
+
+
+def _same_blob(platform: Platform, version_stamp: str, data: str) -> bool:
+    """Whether a version's default blob holds the bytes of ``data`` (base64), read a piece at a time."""
+    with platform.store.read() as tx:
+        ref = next((r for r in tx.things.blob_refs(version_stamp) if r.name == ""), None)
+    if ref is None:
+        return False
+    held = hashlib.sha256()
+    for piece in platform.files.read(ref.blob_id):
+        held.update(piece)
+    return held.digest() == hashlib.sha256(base64.b64decode(data)).digest()
 
 
 def _served(platform: Platform, mapping: Mapping) -> str:

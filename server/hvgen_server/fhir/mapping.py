@@ -57,6 +57,11 @@ class Mapping:
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
         raise NotImplementedError
 
+    def payload(self, resource: dict[str, Any]) -> tuple[str, str] | None:
+        """The default blob an imported resource's thing gets: (content type,
+        base64 of its bytes); None for none."""
+        return None
+
 
 @dataclass(frozen=True)
 class Measure:

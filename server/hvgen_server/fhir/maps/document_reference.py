@@ -9,13 +9,16 @@ schema (``name``, ``size``, ``content-type``: a codable value whose text is
 the media type; the bytes are the thing's default blob). The attachment's
 URL is this server's (``/fhir/DocumentReference/ID/attachment``, the same
 authorization as every FHIR read), added as the resource is served; the
-bytes are streamed from the blob store. Files come into the record as
-things with a blob (``hvgen`` and the SDK's file transfer), not as FHIR: an
-imported DocumentReference is refused.
+bytes are streamed from the blob store. An imported DocumentReference with
+one attachment whose bytes are in ``data`` (base64) becomes a file thing
+(its title the name, its content type the media type) whose default blob
+holds them; an attachment given by URL only is refused.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 from typing import Any
 
 from lxml import etree
@@ -33,8 +36,16 @@ def media_type(root: etree._Element) -> str:
     return text(root, "content-type/text") or text(root, "content-type/code/value") or OCTET_STREAM
 
 
+def _attachment(resource: dict[str, Any]) -> dict[str, Any]:
+    contents = resource.get("content") or []
+    if len(contents) != 1 or not isinstance(contents[0], dict) or not isinstance(contents[0].get("attachment"), dict):
+        raise FhirError(422, "DocumentReference: exactly one content with an attachment is needed (a file thing)")
+    found: dict[str, Any] = contents[0]["attachment"]
+    return found
+
+
 class FileMapping(Mapping):
-    imports = False
+    any_code = True
 
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         attachment: dict[str, Any] = {"contentType": media_type(root)}
@@ -51,7 +62,39 @@ class FileMapping(Mapping):
         return resource
 
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
-        raise FhirError(422, "a DocumentReference is not imported: files come in as things with their blob")
+        attachment = _attachment(resource)
+        size = len(self._bytes(attachment))
+        name = str(attachment.get("title") or resource.get("description") or "").strip() or "document"
+        root = etree.Element("file")
+        etree.SubElement(root, "name").text = name[:255]
+        etree.SubElement(root, "size").text = str(size)
+        content_type = etree.SubElement(root, "content-type")
+        etree.SubElement(content_type, "text").text = str(attachment.get("contentType") or OCTET_STREAM)
+        if base is not None and etree.tostring(base, with_tail=False) != etree.tostring(root, with_tail=False):
+            kept = base.find("content-type")  # a codable value's codes, kept when its text is the same
+            if kept is not None and (kept.findtext("text") or "").strip() == content_type.findtext("text"):
+                root.replace(content_type, copy.deepcopy(kept))
+        return root
+
+    def payload(self, resource: dict[str, Any]) -> tuple[str, str] | None:
+        attachment = _attachment(resource)
+        self._bytes(attachment)
+        return str(attachment.get("contentType") or OCTET_STREAM), "".join(str(attachment["data"]).split())
+
+    @staticmethod
+    def _bytes(attachment: dict[str, Any]) -> bytes:
+        if "data" not in attachment:
+            where = f" (url {attachment['url']!r})" if attachment.get("url") else ""
+            raise FhirError(
+                422, f"DocumentReference: the attachment has no data{where}; send its bytes as base64 in data"
+            )
+        try:
+            found = base64.b64decode("".join(str(attachment["data"]).split()), validate=True)
+        except (ValueError, TypeError):
+            raise FhirError(422, "DocumentReference: the attachment's data is not base64") from None
+        if not found:
+            raise FhirError(422, "DocumentReference: the attachment's data is empty (a file has at least one byte)")
+        return found
 
 
 MAPPING = FileMapping(
