@@ -1,12 +1,14 @@
 """Resources kept with the FHIR index: each indexed version's resource is
 stored as JSON when it is written, and searches and exports send that
 instead of reading the thing's XML. What is served from the kept JSON is
-the resource made from the XML (valid R4), versions whose resource was made
+the resource made from the XML (valid R4), an export's line spliced from the
+kept JSON is that resource too, versions whose resource was made
 in another form of the mappings are made again, and an export can ask for
 things updated after a time (``_since``)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -67,6 +69,12 @@ def test_the_kept_resource_is_the_one_made_from_the_xml_and_valid_r4(sqlite_stor
     assert kept == from_xml(store, record, thing_id)
     assert kept is not None and kept["meta"]["versionId"] == row.version_stamp and kept["id"] == thing_id
     construct(kind, kept)  # raises on anything R4 does not allow
+    line = FHIR.line(record, row)  # an export's line, spliced from the kept JSON
+    if kind in ("ImagingStudy", "DocumentReference"):  # more is added to these as they are served
+        assert line is None
+    else:
+        assert line is not None and line.endswith(b"\n") and line.count(b"\n") == 1
+        assert json.loads(line) == kept
 
 
 def test_resources_of_another_form_are_made_again(new_store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,8 @@ def lines(platform: Platform, caller: Caller, resource_type: str, since: float |
         try:
             for row in rows:
                 if may_see(caller, row.flags):
-                    yield _line(reading.resource_of(platform, tx, caller.record_id, row))
+                    spliced = platform.fhir.line(caller.record_id, row)
+                    yield spliced or _line(reading.resource_of(platform, tx, caller.record_id, row))
         finally:
             rows.close()  # type: ignore[attr-defined]
 

@@ -36,6 +36,9 @@ PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject", "Conditi
 #: version: change it when a mapping makes something else of the same data
 #: (resources of another form are made again as searches arrive).
 FORM = "1"
+#: Resource types :meth:`FhirTypes.compose` adds more to than the kept JSON and the row say.
+_COMPOSED = frozenset({"ImagingStudy", "DocumentReference"})
+_DECODER = json.JSONDecoder()
 #: The Endpoint an ImagingStudy's images are retrieved from (this server's DICOMweb).
 ENDPOINT_ID = "dicomweb"
 
@@ -96,9 +99,8 @@ class FhirTypes:
         """What a thing's data makes of its resource: all but what its row
         says (:meth:`compose`); kept in the index with each version."""
         made = mapping.to_fhir(root)
-        body: dict[str, Any] = {"resourceType": made.pop("resourceType")}
-        if "meta" in made:
-            body["meta"] = made.pop("meta")
+        # resourceType and meta first, always: :meth:`line` finds them at the start of the kept JSON
+        body: dict[str, Any] = {"resourceType": made.pop("resourceType"), "meta": made.pop("meta", {})}
         body["extension"] = [xmlext.extension(etree.tostring(root, encoding="utf-8", with_tail=False))]
         identifiers = [*made.pop("identifier", []), {"system": xmlext.THING_ID_SYSTEM, "value": f"urn:uuid:{thing_id}"}]
         data = root.getparent()
@@ -162,6 +164,28 @@ class FhirTypes:
             return None
         return thingxml.parse_stored(row.xml).find(f"data-xml/{mapping.root}")
 
+    def line(self, record_id: str, row: FhirRow) -> bytes | None:
+        """The NDJSON line of an indexed thing, spliced from the JSON kept
+        with its version without reading all of it (what :meth:`compose`
+        makes, as text); None where that cannot be (nothing kept, another
+        form, a type :meth:`compose` adds more to)."""
+        text = row.resource
+        head = '{"resourceType":"'
+        if not text or row.form != FORM or not text.startswith(head):
+            return None
+        kind_end = text.find('"', len(head))
+        kind = text[len(head) : kind_end]
+        meta_at = kind_end + len('","meta":')
+        if kind in _COMPOSED or text[kind_end:meta_at] != '","meta":':
+            return None
+        extra, end = _DECODER.raw_decode(text, meta_at)
+        meta = {"versionId": row.version_stamp, "lastUpdated": iso(row.updated), **extra}
+        subject = {"reference": f"Patient/{record_id}"}
+        return (
+            f'{{"resourceType":"{kind}","id":{_dumps(row.thing_id)},"meta":{_dumps(meta)}{text[end:-1]},'
+            f'"{PATIENT_ELEMENT.get(kind, "subject")}":{_dumps(subject)}}}\n'
+        ).encode()
+
     def facts(self, type_id: str, data_root: etree._Element | None) -> list[FhirFact] | None:
         """What the index holds of a thing of this type (None: a type with no mapping)."""
         found = self.entry(type_id, data_root, "")
@@ -178,7 +202,7 @@ class FhirTypes:
             body = self.body(data_root, thing_id, mapping)
         except FhirError:
             return [FhirFact(mapping.resource_type)], ""
-        return facts_of(body), json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        return facts_of(body), _dumps(body)
 
     def index(
         self,
@@ -227,3 +251,7 @@ def _data_root(thing: etree._Element, root: str) -> etree._Element:
     if found is None:
         raise FhirError(500, f"a stored thing has no <{root}> in its data-xml")
     return found
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
