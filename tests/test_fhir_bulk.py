@@ -113,3 +113,57 @@ def test_an_export_job_survives_a_server_restart(tmp_path: Path) -> None:
         assert httpx.get(status, headers=headers, timeout=60).status_code == 404
     finally:
         server.stop()
+
+
+def bp(ident: str, systolic: int) -> str:
+    quantity = '"system": "http://unitsofmeasure.org", "code": "mm[Hg]", "unit": "mmHg"'
+    return json.dumps(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "identifier": [{"system": "urn:example:cuff", "value": ident}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "effectiveDateTime": "2024-03-01T08:00:00Z",
+            "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": c}]}, "valueQuantity": json.loads(q)}
+                for c, q in (
+                    ("8480-6", f'{{"value": {systolic}, {quantity}}}'),
+                    ("8462-4", f'{{"value": 80, {quantity}}}'),
+                )
+            ],
+        }
+    )
+
+
+def test_hvgen_fhir_export_since_its_last_time_gets_only_what_changed(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "srv")
+    env = hvgen_env(tmp_path, server.profile_path)
+    try:
+        (tmp_path / "one.ndjson").write_text(bp("r-1", 120) + "\n")
+        assert in_terminal(["fhir", "import", str(tmp_path / "one.ndjson")], env, timeout=300).code == 0
+        first = in_terminal(["fhir", "export", "--out", str(tmp_path / "all"), "--json"], env, timeout=300)
+        assert first.code == 0, first.output
+        since = json.loads(first.output[first.output.index("{") :])["transactionTime"]
+        assert len((tmp_path / "all" / "Observation.ndjson").read_text().splitlines()) == 1
+        nothing = in_terminal(
+            ["fhir", "export", "--out", str(tmp_path / "none"), "--since", since, "--type", "Observation"],
+            env,
+            timeout=300,
+        )
+        assert nothing.code == 0, nothing.output
+        assert "next time: --since 20" in nothing.output and not (tmp_path / "none" / "Observation.ndjson").exists()
+        (tmp_path / "two.ndjson").write_text(bp("r-2", 130) + "\n")
+        assert in_terminal(["fhir", "import", str(tmp_path / "two.ndjson")], env, timeout=300).code == 0
+        changed = in_terminal(
+            ["fhir", "export", "--out", str(tmp_path / "new"), "--since", since, "--type", "Observation"],
+            env,
+            timeout=300,
+        )
+        assert changed.code == 0, changed.output
+        (line,) = (tmp_path / "new" / "Observation.ndjson").read_text().splitlines()
+        resource = json.loads(line)
+        construct("Observation", resource)
+        assert {"system": "urn:example:cuff", "value": "r-2"} in resource["identifier"]
+        assert not (tmp_path / "new" / "Patient.ndjson").exists()  # --type: Observation only
+    finally:
+        server.stop()

@@ -109,17 +109,23 @@ def import_(file: Path, profile_path: Path | None, as_json: bool) -> None:
 @click.option(
     "--out", "out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Folder of the NDJSON files."
 )
+@click.option("--since", default=None, help="Only things updated after this FHIR instant (a last export's time).")
+@click.option("--type", "types", default=None, help="Resource types, comma-separated (default: every type).")
 @profile_option
 @json_option
-def export(out: Path, profile_path: Path | None, as_json: bool) -> None:
-    """Export the profile's record as FHIR NDJSON files into --out (Bulk Data $export)."""
+def export(out: Path, since: str | None, types: str | None, profile_path: Path | None, as_json: bool) -> None:
+    """Export the profile's record as FHIR NDJSON files into --out (Bulk Data $export).
+
+    Prints the export's time: pass it as --since next time to get only what changed.
+    """
     import httpx
 
     check_output_folder(out)
     base, headers = _service(profile_path)
     files: dict[str, int] = {}
+    params = {k: v for k, v in (("_since", since), ("_type", types)) if v}
     with reported(httpx.HTTPError), httpx.Client(headers=headers, timeout=300) as http:
-        kicked = http.get(f"{base}/$export", headers={"Prefer": "respond-async"})
+        kicked = http.get(f"{base}/$export", params=params, headers={"Prefer": "respond-async"})
         if kicked.status_code != 202:
             raise _refused(kicked)
         status_url = kicked.headers["content-location"]
@@ -133,8 +139,9 @@ def export(out: Path, profile_path: Path | None, as_json: bool) -> None:
             if time.monotonic() > deadline:
                 raise click.ClickException(f"the export did not finish within {EXPORT_TIMEOUT:.0f} s")
             time.sleep(min(float(polled.headers.get("retry-after", "1")), 5.0))
+        manifest = polled.json()
         try:
-            for output in polled.json()["output"]:
+            for output in manifest["output"]:
                 target = out / f"{output['type']}.ndjson"
                 with http.stream("GET", output["url"]) as stream, open(target, "wb") as sink:
                     if stream.status_code != 200:
@@ -148,5 +155,6 @@ def export(out: Path, profile_path: Path | None, as_json: bool) -> None:
     def text() -> None:
         for path, count in files.items():
             click.echo(f"{path}: {count} resource(s)")
+        click.echo(f"exported as of {manifest['transactionTime']} (next time: --since {manifest['transactionTime']})")
 
-    emit(as_json, {"files": files}, text)
+    emit(as_json, {"files": files, "transactionTime": manifest["transactionTime"]}, text)
