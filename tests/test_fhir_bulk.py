@@ -1,5 +1,6 @@
 """Bulk export jobs kept in the store: a job outlives the server that ran it
-(a restarted server answers its status and serves its files), a job whose
+(a restarted server answers its status and serves its files, and so does
+another server process of the store, on each backend), a job whose
 runner stopped is run again by the next process asked about it (and not one
 whose runner still beats), and a job is only its own caller's."""
 
@@ -16,7 +17,8 @@ import pytest
 from lxml import etree
 
 from hvgen_server.fhir.access import Caller
-from hvgen_server.fhir.bulk import ExportJobs
+from hvgen_server.fhir.bulk import ExportJobs, blob_of, counts
+from hvgen_server.store import LocalBlobFiles
 from hvgen_server.store.rows import FhirExport
 
 from .fhirthings import FHIR
@@ -50,7 +52,8 @@ def test_a_job_whose_runner_stopped_is_run_again_and_one_still_beating_is_not(ne
     record = store.add_record("r", [store.add_application("a", "-", "T")])[0]
     weight = b"<weight><when><date><y>2024</y><m>3</m><d>1</d></date></when><value><kg>70</kg></value></weight>"
     put(store, record, etree.fromstring(weight))
-    platform: Any = SimpleNamespace(store=store, fhir=FHIR, config=SimpleNamespace(data_dir=tmp_path))
+    files = LocalBlobFiles(tmp_path / "blobs")
+    platform: Any = SimpleNamespace(store=store, fhir=FHIR, files=files, config=SimpleNamespace(data_dir=tmp_path))
     with store.write() as tx:  # as a server that stopped while running it left it
         tx.fhir.add_export(job_row("stopped", record, heartbeat=1.0))
         tx.fhir.add_export(job_row("beating", record, heartbeat=time.time() + 3600))
@@ -59,60 +62,73 @@ def test_a_job_whose_runner_stopped_is_run_again_and_one_still_beating_is_not(ne
     assert jobs.get("stopped", Caller(record, "another-app")) is None  # not its job
     assert jobs.get("stopped", person) is not None  # taken over, run here
     done = wait_done(store, "stopped")
-    assert done.state == "done" and json.loads(done.counts) == {"Patient": 1, "Observation": 1}
-    for kind in ("Patient", "Observation"):
-        (line,) = (jobs.folder("stopped") / f"{kind}.ndjson").read_text(encoding="utf-8").splitlines()
+    assert done.state == "done" and counts(done) == {"Patient": 1, "Observation": 1}
+    blobs = [blob_of(done, kind) for kind in ("Patient", "Observation")]
+    for kind, blob_id in zip(("Patient", "Observation"), blobs, strict=True):
+        assert blob_id is not None
+        (line,) = files.read_all(blob_id).decode().splitlines()  # a blob of the store's blob bytes
         construct(kind, json.loads(line))
     again = jobs.get("beating", person)
     assert again is not None and again.state == "running"
-    assert not jobs.folder("beating").exists()  # its own runner still beats: nothing runs it here
-    assert jobs.remove("stopped", person) and not jobs.folder("stopped").exists()
+    time.sleep(0.5)
+    with store.read() as tx:  # its own runner still beats: nothing ran it here
+        beating = tx.fhir.export("beating")
+    assert beating is not None and beating.state == "running" and beating.heartbeat > time.time() + 3000
+    assert jobs.remove("stopped", person)
     with store.read() as tx:
         assert tx.fhir.export("stopped") is None and [j.job_id for j in tx.fhir.exports()] == ["beating"]
+        assert all(tx.blobs.get(str(b)) is None for b in blobs)  # the files went with the job
+    assert not any((tmp_path / "blobs" / str(b)[:2] / str(b)).exists() for b in blobs)
 
 
-def test_an_export_job_survives_a_server_restart(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "srv")
-    try:
-        run = in_terminal(["token", "--json"], hvgen_env(tmp_path, server.profile_path), timeout=300)
-        assert run.code == 0, run.output
-        headers = {"Authorization": "Bearer " + json.loads(run.output[run.output.index("{") :])["token"]}
-        kicked = httpx.get(
-            server.url + "/fhir/$export",
-            params={"_type": "Patient", "_since": "2020-01-01T00:00:00Z"},
-            headers={**headers, "Prefer": "respond-async"},
-            timeout=60,
-        )
-        assert kicked.status_code == 202, kicked.text
-        status = kicked.headers["Content-Location"]
-        deadline = time.monotonic() + PATIENCE
-        while (answer := httpx.get(status, headers=headers, timeout=60)).status_code == 202:
-            assert time.monotonic() < deadline, "the export did not end"
-            time.sleep(0.2)
-        assert answer.status_code == 200, answer.text
-        manifest = answer.json()
-        assert "_since=2020-01-01" in manifest["request"]
-        server.stop()
-        server.start()  # a new process: the job is read from the store
-        after = httpx.get(status, headers=headers, timeout=60)
-        assert after.status_code == 200 and after.json() == manifest
-        (output,) = manifest["output"]
+def test_an_export_job_survives_a_restart_and_is_served_by_every_process_of_the_store(
+    new_server, tmp_path: Path
+) -> None:
+    server = new_server()
+    run = in_terminal(["token", "--json"], hvgen_env(tmp_path, server.profile_path), timeout=300)
+    assert run.code == 0, run.output
+    headers = {"Authorization": "Bearer " + json.loads(run.output[run.output.index("{") :])["token"]}
+    kicked = httpx.get(
+        server.url + "/fhir/$export",
+        params={"_type": "Patient", "_since": "2020-01-01T00:00:00Z"},
+        headers={**headers, "Prefer": "respond-async"},
+        timeout=60,
+    )
+    assert kicked.status_code == 202, kicked.text
+    status = kicked.headers["Content-Location"]
+    deadline = time.monotonic() + PATIENCE
+    while (answer := httpx.get(status, headers=headers, timeout=60)).status_code == 202:
+        assert time.monotonic() < deadline, "the export did not end"
+        time.sleep(0.2)
+    assert answer.status_code == 200, answer.text
+    manifest = answer.json()
+    assert "_since=2020-01-01" in manifest["request"]
+    server.stop()
+    server.start()  # a new process: the job is read from the store
+    after = httpx.get(status, headers=headers, timeout=60)
+    assert after.status_code == 200 and after.json() == manifest
+    second = server.another_process(tmp_path / "second")
+    try:  # another process of the store answers for the job and serves its file
+        there = httpx.get(status.replace(server.url, second.url), headers=headers, timeout=60)
+        assert there.status_code == 200, there.text
+        (output,) = there.json()["output"]
+        assert output["url"].startswith(second.url)
         got = httpx.get(output["url"], headers=headers, timeout=60)
         assert got.status_code == 200 and got.headers["content-type"].startswith("application/fhir+ndjson")
         (line,) = got.text.splitlines()
         construct("Patient", json.loads(line))
         assert httpx.get(output["url"], timeout=60).status_code == 401  # the same token is needed
-        bad = httpx.get(
-            server.url + "/fhir/$export",
-            params={"_since": "yesterday"},
-            headers={**headers, "Prefer": "respond-async"},
-            timeout=60,
-        )
-        assert bad.status_code == 400 and "_since" in bad.json()["issue"][0]["diagnostics"]
-        assert httpx.delete(status, headers=headers, timeout=60).status_code == 202
-        assert httpx.get(status, headers=headers, timeout=60).status_code == 404
     finally:
-        server.stop()
+        second.stop()
+    bad = httpx.get(
+        server.url + "/fhir/$export",
+        params={"_since": "yesterday"},
+        headers={**headers, "Prefer": "respond-async"},
+        timeout=60,
+    )
+    assert bad.status_code == 400 and "_since" in bad.json()["issue"][0]["diagnostics"]
+    assert httpx.delete(status, headers=headers, timeout=60).status_code == 202
+    assert httpx.get(status, headers=headers, timeout=60).status_code == 404
 
 
 def bp(ident: str, systolic: int) -> str:

@@ -2,8 +2,8 @@
 
 A kick-off keeps a job in the store (``fhir_exports``) and runs it in a
 thread of its own that writes one NDJSON file per resource type into the
-server's data folder (``fhir-export/JOB``), with ``_since`` (things updated
-after it) and ``_type``. The status URL answers 202 while it runs, then the
+blob store (a blob of the record, streamed), with ``_since`` (things
+updated after it) and ``_type``. The status URL answers 202 while it runs, then the
 manifest, whose file URLs need the same bearer token; a DELETE of the status
 URL removes the job and its files.
 
@@ -22,14 +22,14 @@ import datetime as dt
 import json
 import math
 import secrets
-import shutil
 import threading
 import time
-from pathlib import Path
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from ..context import Platform
-from ..store.rows import FhirExport
+from ..store.rows import COMMITTED, RECORD_BLOB, BlobRow, FhirExport
 from ..xmltime import iso
 from . import exporting
 from .access import Caller
@@ -60,7 +60,18 @@ def owns(job: FhirExport, caller: Caller) -> bool:
 
 
 def counts(job: FhirExport) -> dict[str, int]:
-    found: dict[str, int] = json.loads(job.counts or "{}")
+    """Resources in each type's file."""
+    return {kind: int(found[0]) for kind, found in _files(job).items()}
+
+
+def blob_of(job: FhirExport, kind: str) -> str | None:
+    """The blob holding a type's file."""
+    found = _files(job).get(kind)
+    return None if found is None else str(found[1])
+
+
+def _files(job: FhirExport) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = json.loads(job.counts or "{}")  # type: [count, blob id]
     return found
 
 
@@ -71,9 +82,6 @@ class ExportJobs:
         self.platform = platform
         self.stale = stale
         self.heartbeat = heartbeat
-
-    def folder(self, job_id: str) -> Path:
-        return self.platform.config.data_dir / "fhir-export" / job_id
 
     def start(self, caller: Caller, types: list[str], since: float | None, request: str) -> FhirExport | None:
         """Keep a new job and run it; None when the record has :data:`MAX_JOBS` already."""
@@ -108,7 +116,9 @@ class ExportJobs:
             if job is None or not owns(job, caller):
                 return False
             tx.fhir.remove_export(job_id)
-        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+            gone = tx.blobs.drop_unreferenced(str(f[1]) for f in _files(job).values())
+        for blob_id in gone:
+            self.platform.files.delete(blob_id)
         return True
 
     def _spawn(self, job: FhirExport) -> None:
@@ -120,19 +130,24 @@ class ExportJobs:
         stop = threading.Event()
         beating = threading.Thread(target=self._beat, args=(job.job_id, stop), daemon=True)
         beating.start()
-        written: dict[str, int] = {}
+        written: dict[str, list[Any]] = {}
         state, error = "done", ""
         try:
-            folder = self.folder(job.job_id)
-            folder.mkdir(parents=True, exist_ok=True)
             caller = Caller(job.record_id, job.app_id or None)
             for kind in job.types:
-                count = 0
-                with open(folder / f"{kind}.ndjson", "wb") as out:
-                    for line in exporting.lines(self.platform, caller, kind, job.since):
-                        out.write(line)
-                        count += 1
-                written[kind] = count
+                lines = exporting.lines(self.platform, caller, kind, job.since)
+                count = [0]
+
+                def counted(lines: Iterator[bytes] = lines, count: list[int] = count) -> Iterator[bytes]:
+                    for line in lines:
+                        count[0] += 1
+                        yield line
+
+                blob_id = str(uuid.uuid4())
+                size = self.platform.files.put(blob_id, counted())
+                with self.platform.store.write() as tx:
+                    tx.blobs.add(_blob_row(job.record_id, blob_id, size))
+                written[kind] = [count[0], blob_id]
         except Exception as exc:  # the status URL says why
             state, error = "failed", f"the export failed: {exc}"
         finally:
@@ -148,6 +163,12 @@ class ExportJobs:
                     tx.fhir.claim_export(job_id, time.time(), math.inf)
             except Exception:  # beat again later
                 continue
+
+
+def _blob_row(record_id: str, blob_id: str, size: int) -> BlobRow:
+    """The row of an export file: a committed blob of the record (forgotten with its job)."""
+    now = time.time()
+    return BlobRow(blob_id, record_id, RECORD_BLOB, None, COMMITTED, size, size, None, 0, b"", None, now, now)
 
 
 def manifest(job: FhirExport, base: str) -> dict[str, Any]:

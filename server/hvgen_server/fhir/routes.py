@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..context import Platform
@@ -221,10 +221,12 @@ def routes(platform: Platform) -> list[Route]:
         name = str(request.path_params["name"])
         if job is None or job.state != "done" or name.removesuffix(".ndjson") not in bulk.counts(job):
             raise FhirError(404, "no such export file")
-        path = jobs.folder(job.job_id) / name
-        if not path.is_file():
-            raise FhirError(404, "this export's files were written by another server of the store: ask it")
-        return FileResponse(path, media_type="application/fhir+ndjson")
+        blob_id = bulk.blob_of(job, name.removesuffix(".ndjson"))
+        if blob_id is None:
+            raise FhirError(404, "no such export file")
+        size = await run_in_threadpool(platform.files.size, blob_id)
+        headers = {"Content-Length": str(size)}
+        return StreamingResponse(platform.files.read(blob_id), headers=headers, media_type="application/fhir+ndjson")
 
     async def attachment(request: Request) -> Response:
         caller = await caller_of(request)
