@@ -13,6 +13,7 @@ from .registry import FhirTypes
 from .search import BY_TYPE
 
 _PARAM_TYPES = {"patient": "reference", "subject": "reference", "date": "date", "code": "token", "category": "token"}
+_PARAM_TYPES |= {"vaccine-code": "token", "effective": "date"}
 _COMMON = [("_id", "token"), ("_lastUpdated", "date"), ("_count", "number")]
 
 

@@ -30,6 +30,9 @@ from .mapping import Mapping
 DATE_ELEMENTS = {
     "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant"),
     "ImagingStudy": ("started",),
+    "Immunization": ("occurrenceDateTime",),
+    "Procedure": ("performedDateTime",),
+    "MedicationStatement": ("effectivePeriod",),
 }
 PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject", "Condition": "subject"}
 #: The form of the resources the mappings make, kept with each indexed
@@ -39,6 +42,9 @@ FORM = "1"
 #: Resource types :meth:`FhirTypes.compose` adds more to than the kept JSON and the row say.
 _COMPOSED = frozenset({"ImagingStudy", "DocumentReference"})
 _DECODER = json.JSONDecoder()
+PATIENT_ELEMENT |= {"Immunization": "patient", "AllergyIntolerance": "patient"}
+#: Where a resource type's ``code`` search parameter looks, when not in ``code``.
+CODE_ELEMENT = {"Immunization": "vaccineCode", "MedicationStatement": "medicationCodeableConcept"}
 #: The Endpoint an ImagingStudy's images are retrieved from (this server's DICOMweb).
 ENDPOINT_ID = "dicomweb"
 
@@ -231,7 +237,7 @@ def facts_of(resource: dict[str, Any]) -> list[FhirFact]:
         if value:
             date = index_date(str(value))
             break
-    codes = _tokens([resource.get("code")]) or [""]
+    codes = _tokens([resource.get(CODE_ELEMENT.get(kind, "code"))]) or [""]
     categories = _tokens(resource.get("category") or []) or [""]
     return [FhirFact(kind, c, k, date) for c in codes for k in categories]
 

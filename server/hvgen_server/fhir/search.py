@@ -33,7 +33,13 @@ BY_TYPE = {
     "ImagingStudy": frozenset({"patient", "subject"}),
     "Condition": frozenset({"patient", "subject", "code", "category"}),
     "DocumentReference": frozenset({"patient", "subject"}),
+    "Immunization": frozenset({"patient", "date", "vaccine-code"}),
+    "AllergyIntolerance": frozenset({"patient", "code"}),
+    "Procedure": frozenset({"patient", "subject", "date", "code"}),
+    "MedicationStatement": frozenset({"patient", "subject", "effective", "code"}),
 }
+#: The R4 names of ``code`` and ``date`` where a type names them otherwise.
+ALIASES = {"vaccine-code": "code", "effective": "date"}
 _PREFIXES = ("eq", "ge", "le", "gt", "lt")
 _VALUE = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
@@ -101,7 +107,7 @@ def parse(resource_type: str, params: Sequence[tuple[str, str]], record_id: str)
         if name not in allowed:
             known = ", ".join(sorted(allowed))
             raise FhirError(400, f"the search parameter {name!r} is not supported for {resource_type} ({known})")
-        by.setdefault(name, []).append(value)
+        by.setdefault(ALIASES.get(name, name), []).append(value)
     patient_ok = True
     for name in ("patient", "subject"):
         for value in by.get(name, []):

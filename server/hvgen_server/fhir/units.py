@@ -3,7 +3,7 @@ units of one quantity (exact factors, as decimals).
 
 Sources: UCUM (https://ucum.org/ucum, the units ``kg``, ``g``, ``[lb_av]``,
 ``[oz_av]``, ``m``, ``cm``, ``mm``, ``[in_i]``, ``[ft_i]``, ``mm[Hg]``,
-``kPa``, ``/min``, ``mmol/L``, ``mg/dL``) and the units the FHIR R4 vital
+``kPa``, ``/min``, ``mmol/L``, ``mg/dL``, ``%``, ``1``, ``mmol/mol``) and the units the FHIR R4 vital
 signs profiles allow (http://hl7.org/fhir/R4/observation-vitalsigns.html).
 Glucose converts between mass and amount with its molar mass, 180.156 g/mol
 (1 mmol/L = 18.0156 mg/dL).
@@ -37,6 +37,8 @@ QUANTITIES: dict[str, dict[str, Decimal]] = {
     "pressure": {"mm[Hg]": Decimal(1), "kPa": Decimal("7.500615758456563")},
     "rate": {"/min": Decimal(1), "{beats}/min": Decimal(1)},
     "glucose": {"mmol/L": Decimal(1), "mg/dL": Decimal(1) / Decimal("18.0156")},
+    "fraction": {"%": Decimal(1), "1": Decimal(100)},  # a HealthVault percentage is a fraction (0 to 1)
+    "hba1c": {"mmol/mol": Decimal(1)},  # IFCC units; the NGSP % is a different quantity (a different code)
 }
 
 #: Unit texts other tools write without a UCUM code, as UCUM codes.

@@ -1,0 +1,265 @@
+"""The engine of the element-by-element mappings (clinical types and the
+measurements whose date is approximate): a :class:`Field` pairs one child
+of the thing's root with one place in the resource, by the HealthVault
+data type it has; an :class:`ElementMapping` is a list of fields.
+
+HealthVault → FHIR data types: ``codable-value`` → CodeableConcept (a
+vocabulary with a published code system, e.g. HealthVault's CVX-coded
+immunizations, gets that system), ``approx-date-time`` → dateTime or, when
+descriptive, string (a choice element ``[x]``), ``date-time`` → dateTime,
+``approx-date`` → date, ``person`` → a Reference's display (the person's
+full name), ``string`` → string, a measured value → Quantity (a
+:class:`~..mapping.Measure`, UCUM-converted on import).
+
+Imports patch the carried thing XML (or build a new one): a field whose
+FHIR value is unchanged leaves its element's bytes alone; a changed one
+replaces the element, placed in schema order (:attr:`ElementMapping.order`).
+This module is not a mapping of its own (it is not in :data:`.MODULES`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from ..datatypes import (
+    approx_date_time,
+    approx_date_time_element,
+    child,
+    codable_element,
+    concept,
+    date_time,
+    date_time_element,
+    text,
+)
+from ..errors import FhirError
+from ..mapping import Mapping, Measure
+
+CVX = "http://hl7.org/fhir/sid/cvx"
+#: HealthVault vocabularies whose codes are those of a published code system
+#: (HealthVault's immunization vocabularies hold CVX codes).
+PUBLISHED = {
+    "urn:healthvault:wc:immunizations": CVX,
+    "urn:healthvault:wc:immunizations-common": CVX,
+}
+_PLAIN = {v: k for k, v in reversed(list(PUBLISHED.items()))}
+_DATE_PARTS = ("y", "m", "d")
+
+Path = tuple[str | int, ...]
+
+
+def get(resource: Any, path: Path) -> Any:
+    """The value at ``path`` (keys and list indexes) of a resource, None when absent."""
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(resource, list) or len(resource) <= step:
+                return None
+        elif not isinstance(resource, dict):
+            return None
+        resource = resource[step] if isinstance(step, int) else resource.get(step)
+    return resource
+
+
+def put(resource: dict[str, Any], path: Path, value: Any) -> None:
+    """Set ``value`` at ``path``, making the dicts and one-item lists on the way."""
+    at: Any = resource
+    for i, step in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(step, int):
+            while len(at) <= step:
+                at.append({} if not isinstance(nxt, int) else [])
+            at = at[step]
+        else:
+            at = at.setdefault(step, [] if isinstance(nxt, int) else {})
+    last = path[-1]
+    if isinstance(last, int):
+        while len(at) <= last:
+            at.append(None)
+    at[last] = value
+
+
+@dataclass(frozen=True, eq=False)
+class Field:
+    """One child of the thing's root as one element of the resource."""
+
+    tag: str  # the child of the root
+    path: Path  # where in the resource; for a choice element (``choice``) its name without the type
+    kind: str  # concept, approx, datetime, date, person, string, quantity
+    required: bool = False  # the schema needs it: an import without it is refused
+    choice: bool = False  # approx: ``{name}DateTime`` or ``{name}String``; else descriptive text is left out
+    default: Any = None  # what FHIR shows when the thing has none (it needs one); imported, it makes none
+    measure: Measure | None = None  # quantity: where the value is (below the root) and its units
+
+    def name(self) -> str:
+        return ".".join(str(s) for s in self.path) + ("[x]" if self.choice else "")
+
+    def read(self, resource: dict[str, Any]) -> Any:
+        """The field's value in a resource (a choice: ``{type: value}``)."""
+        if self.choice:
+            head, name = self.path[:-1], str(self.path[-1])
+            holder = get(resource, head) if head else resource
+            if not isinstance(holder, dict):
+                return None
+            found = {k[len(name) :]: v for k, v in holder.items() if k in (f"{name}DateTime", f"{name}String")}
+            return found or None
+        return get(resource, self.path)
+
+    def write(self, resource: dict[str, Any], value: Any) -> None:
+        if self.choice:
+            for suffix, v in value.items():
+                put(resource, (*self.path[:-1], f"{self.path[-1]}{suffix}"), v)
+        else:
+            put(resource, self.path, value)
+
+    def to_fhir(self, root: etree._Element) -> Any:
+        if self.kind == "quantity":
+            assert self.measure is not None
+            return self.measure.quantity(root)
+        el = child(root, self.tag)
+        if el is None:
+            return None
+        if self.kind == "concept":
+            found = concept(el)
+            for coding in found.get("coding", []):
+                coding["system"] = PUBLISHED.get(coding["system"], coding["system"])
+            return found
+        if self.kind == "approx":
+            value, kind = approx_date_time(el)
+            if self.choice:
+                return {kind: value}
+            return value if kind == "DateTime" else None
+        if self.kind == "datetime":
+            return date_time(el)
+        if self.kind == "date":
+            parts = [text(el, p) for p in _DATE_PARTS]
+            widths = (4, 2, 2)
+            return "-".join(f"{int(p):0{w}d}" for p, w in zip(parts, widths, strict=True) if p)
+        if self.kind == "person":
+            return {"display": text(el, "name/full") or ""}
+        return (el.text or "").strip() or None  # string
+
+    def element(self, value: Any) -> etree._Element:
+        """The thing's element holding a FHIR value."""
+        where = self.name()
+        if self.kind == "concept":
+            if not isinstance(value, dict):
+                raise FhirError(422, f"{where}: a CodeableConcept is needed")
+            value = copy.deepcopy(value)
+            for coding in value.get("coding") or []:
+                if isinstance(coding, dict) and coding.get("system") in _PLAIN:
+                    coding["system"] = _PLAIN[coding["system"]]
+            return codable_element(value, self.tag)
+        if self.kind == "approx":
+            if self.choice:
+                (suffix, v), *more = value.items()
+                if more:
+                    raise FhirError(422, f"{where}: given twice ({', '.join(sorted(value))})")
+                return approx_date_time_element(str(v), self.tag, descriptive=suffix == "String")
+            return approx_date_time_element(str(value), self.tag)
+        if self.kind == "datetime":
+            return date_time_element(str(value), self.tag)
+        el = etree.Element(self.tag)
+        if self.kind == "date":
+            parts = str(value).split("-")
+            if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+                raise FhirError(422, f"{where}: {value!r} is not a FHIR date")
+            for part, v in zip(_DATE_PARTS, parts, strict=False):
+                etree.SubElement(el, part).text = str(int(v))
+        elif self.kind == "person":
+            full = value.get("display") if isinstance(value, dict) else None
+            if not full:
+                raise FhirError(422, f"{where}: a Reference with a display (the person's name) is needed")
+            etree.SubElement(etree.SubElement(el, "name"), "full").text = str(full)
+        else:
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise FhirError(422, f"{where}: a string is needed")
+            el.text = str(value)
+        return el
+
+
+@dataclass(frozen=True, eq=False)
+class ElementMapping(Mapping):
+    """A resource type made of :class:`Field` s; :meth:`finish` and
+    :meth:`patch` add what is derived from several elements (a status)."""
+
+    fixed: tuple[tuple[str, Any], ...] = ()  # elements every resource has (e.g. a status)
+    fields: tuple[Field, ...] = ()
+    order: tuple[str, ...] = ()  # the root's children in schema order
+    #: (system, code) of the resource's ``code`` that make an imported resource
+    #: this mapping's; none: every resource of its type is.
+    by_codes: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def any_code(self) -> bool:  # type: ignore[override]
+        return not self.by_codes
+
+    def codes(self) -> tuple[tuple[str, str], ...]:
+        return self.by_codes
+
+    def to_fhir(self, root: etree._Element) -> dict[str, Any]:
+        resource: dict[str, Any] = {"resourceType": self.resource_type}
+        resource.update(copy.deepcopy(dict(self.fixed)))
+        for f in self.fields:
+            value = f.to_fhir(root)
+            if value is None:
+                value = copy.deepcopy(f.default)
+            if value is not None:
+                f.write(resource, value)
+        self.finish(root, resource)
+        return resource
+
+    def finish(self, root: etree._Element, resource: dict[str, Any]) -> None:
+        """Elements derived from the thing as a whole (none by default)."""
+
+    def patch(self, root: etree._Element, resource: dict[str, Any], made: dict[str, Any]) -> None:
+        """The thing's elements derived from resource elements as a whole (none by default)."""
+
+    def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
+        root = copy.deepcopy(base) if base is not None else etree.Element(self.root)
+        made = self.to_fhir(root) if base is not None else {}
+        for f in self.fields:
+            wanted, had = f.read(resource), f.read(made)
+            if f.default is not None and wanted == f.default:
+                wanted = had if had == f.default else None
+            if wanted == had:
+                continue
+            if f.kind == "quantity":
+                assert f.measure is not None
+                if wanted is None:
+                    self.drop(root, f.tag)
+                    continue
+                value = f.measure.thing_value(wanted, f"{self.resource_type} {f.name()}")
+                f.measure.set(root, value, self._before(f.tag))
+                continue
+            self.drop(root, f.tag)
+            if wanted is not None:
+                self.place(root, f.element(wanted))
+        self.patch(root, resource, made)
+        for f in self.fields:
+            if f.required and child(root, f.tag) is None:
+                raise FhirError(422, f"{self.resource_type} ({self.root}): {f.name()} is needed")
+        return root
+
+    def drop(self, root: etree._Element, tag: str) -> None:
+        old = child(root, tag)
+        if old is not None:
+            root.remove(old)
+
+    def _before(self, tag: str) -> tuple[str, ...]:
+        return tuple(reversed(self.order[: self.order.index(tag)]))
+
+    def place(self, root: etree._Element, el: etree._Element) -> None:
+        """Put ``el`` in place of its namesake, or after its schema predecessors."""
+        old = child(root, str(el.tag))
+        if old is not None:
+            root.replace(old, el)
+            return
+        before = set(self._before(str(el.tag)))
+        anchor = next((c for c in reversed(list(root)) if c.tag in before), None)
+        if anchor is not None:
+            anchor.addnext(el)
+        else:
+            root.insert(0, el)

@@ -1,0 +1,75 @@
+"""Medication, version 2 (thing type 30cafccc-047d-4288-94ef-643571f7919d), as a MedicationStatement.
+
+Sources: FHIR R4 MedicationStatement
+(http://hl7.org/fhir/R4/medicationstatement.html: status, medication[x]
+as a CodeableConcept or a reference to a contained Medication, effectivePeriod,
+reasonCode, dosage.route) and HealthVault's medication schema
+(medication.xsd: ``name`` (preferred vocabulary RxNorm: its codes keep their
+vocabulary, RxNorm as http://www.nlm.nih.gov/research/umls/rxnorm),
+``route``, ``indication``, ``date-started`` and ``date-discontinued``
+(approximate; descriptive text travels in the thing-XML extension only);
+``generic-name``, ``dose``, ``strength``, ``frequency``, ``prescribed`` and
+``prescription`` travel in the extension). The status is ``completed``
+when the statement shows a discontinued date (effectivePeriod.end), else
+``active``. An imported
+statement whose medication is a reference to a contained Medication
+(``#id``) takes that Medication's code. Every MedicationStatement maps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from ..errors import FhirError
+from .fields import ElementMapping, Field, get
+
+ORDER = (
+    "name", "generic-name", "dose", "strength", "frequency", "route", "indication",
+    "date-started", "date-discontinued", "prescribed", "prescription",
+)  # fmt: skip
+
+
+def contained_medication(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource with a reference to a contained Medication replaced by its code."""
+    if "medicationCodeableConcept" in resource:
+        return resource
+    reference = str((resource.get("medicationReference") or {}).get("reference") or "")
+    for item in resource.get("contained") or []:
+        if (
+            isinstance(item, dict)
+            and item.get("resourceType") == "Medication"
+            and reference == f"#{item.get('id')}"
+            and isinstance(item.get("code"), dict)
+        ):
+            return {**resource, "medicationCodeableConcept": item["code"]}
+    if reference:
+        raise FhirError(422, f"MedicationStatement: medicationReference {reference!r} is not a contained Medication")
+    return resource
+
+
+class MedicationMapping(ElementMapping):
+    """A medication version: the status by the end of its period; contained Medications."""
+
+    def finish(self, root: etree._Element, resource: dict[str, Any]) -> None:
+        resource["status"] = "completed" if get(resource, ("effectivePeriod", "end")) else "active"
+
+    def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
+        return super().to_thing(contained_medication(resource), base)
+
+
+MAPPING = MedicationMapping(
+    resource_type="MedicationStatement",
+    type_ids=("30cafccc-047d-4288-94ef-643571f7919d",),
+    root="medication",
+    source=__doc__ or "",
+    fields=(
+        Field("name", ("medicationCodeableConcept",), "concept", required=True),
+        Field("route", ("dosage", 0, "route"), "concept"),
+        Field("indication", ("reasonCode", 0), "concept"),
+        Field("date-started", ("effectivePeriod", "start"), "approx"),
+        Field("date-discontinued", ("effectivePeriod", "end"), "approx"),
+    ),
+    order=ORDER,
+)

@@ -1,0 +1,198 @@
+"""Hypothesis strategies for things of the clinical types and the further
+measurements mapped to FHIR (data-xml roots as the catalog's schemas allow
+them), keyed by mapping module, and the resource a mapping makes of them."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hypothesis import strategies as st
+from lxml import etree
+
+from hvgen_server.fhir import maps
+from hvgen_server.fhir.mapping import Mapping
+from hvgen_server.store.rows import ThingVersion
+
+from .fhirthings import FHIR, RECORD, _double, approx, when
+
+
+def mapping(module: str) -> Mapping:
+    found: Mapping = importlib.import_module(f"{maps.__name__}.{module}").MAPPING
+    return found
+
+
+def _coded(tag: str, texts: list[str], vocabularies: list[tuple[str, str]]) -> st.SearchStrategy[etree._Element]:
+    @st.composite
+    def build(draw: st.DrawFn) -> etree._Element:
+        el = etree.Element(tag)
+        etree.SubElement(el, "text").text = draw(st.sampled_from(texts))
+        for _ in range(draw(st.integers(0, 2))):
+            code = etree.SubElement(el, "code")
+            family, vocabulary = draw(st.sampled_from(vocabularies))
+            etree.SubElement(code, "value").text = str(draw(st.integers(1, 10**6)))
+            if family:
+                etree.SubElement(code, "family").text = family
+            etree.SubElement(code, "type").text = vocabulary
+            if draw(st.booleans()):
+                etree.SubElement(code, "version").text = draw(st.sampled_from(["1", "2.0"]))
+        return el
+
+    return build()
+
+
+def _person(tag: str) -> st.SearchStrategy[etree._Element]:
+    @st.composite
+    def build(draw: st.DrawFn) -> etree._Element:
+        el = etree.Element(tag)
+        name = etree.SubElement(el, "name")
+        etree.SubElement(name, "full").text = draw(st.sampled_from(["Ann Lee", "Dr. B. Okafor"]))
+        if draw(st.booleans()):
+            etree.SubElement(name, "first").text = "Ann"
+        if draw(st.booleans()):
+            etree.SubElement(el, "organization").text = "Interlake Hospitals"
+        return el
+
+    return build()
+
+
+def _text(tag: str, values: list[str]) -> st.SearchStrategy[etree._Element]:
+    def build(value: str) -> etree._Element:
+        el = etree.Element(tag)
+        el.text = value
+        return el
+
+    return st.sampled_from(values).map(build)
+
+
+@st.composite
+def _approx_date(draw: st.DrawFn, tag: str) -> etree._Element:
+    el = etree.Element(tag)
+    etree.SubElement(el, "y").text = str(draw(st.integers(1990, 2035)))
+    if draw(st.booleans()):
+        etree.SubElement(el, "m").text = str(draw(st.integers(1, 12)))
+        if draw(st.booleans()):
+            etree.SubElement(el, "d").text = str(draw(st.integers(1, 28)))
+    return el
+
+
+def _build(tag: str, parts: list[tuple[st.SearchStrategy[etree._Element], bool]]) -> st.SearchStrategy[etree._Element]:
+    """A root of ``tag`` whose children are drawn in order, each optional unless required."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> etree._Element:
+        root = etree.Element(tag)
+        for strategy, required in parts:
+            if required or draw(st.booleans()):
+                root.append(draw(strategy))
+        return root
+
+    return build()
+
+
+SNOMED = [("Snomed", "SnomedCT"), ("wc", "procedures"), ("", "local")]
+immunization = _build("immunization", [
+    (_coded("name", ["Anthrax vaccine", "MMR"], [("wc", "immunizations-common"), ("wc", "immunizations")]), True),
+    (approx("administration-date"), False),
+    (_person("administrator"), False),
+    (_coded("manufacturer", ["Abbott Laboratories"], [("HL7", "vaccine-manufacturers-mvx")]), False),
+    (_text("lot", ["AAJN11K", " 42 "]), False),
+    (_coded("route", ["Intramuscular"], [("wc", "medication-routes")]), False),
+    (_approx_date("expiration-date"), False),
+    (_text("sequence", ["1", "Second dose"]), False),
+    (_coded("anatomic-surface", ["Left arm"], [("wc", "anatomic-surfaces")]), False),
+    (_text("adverse-event", ["Mild fever"]), False),
+    (_text("consent", ["Signed"]), False),
+])  # fmt: skip
+allergy = _build("allergy", [
+    (_coded("name", ["Peanuts", "Penicillin"], [("icd", "icd9cm"), ("Snomed", "SnomedCT"), ("wc", "allergens")]), True),
+    (_coded("reaction", ["Hives"], [("wc", "reactions")]), False),
+    (approx("first-observed"), False),
+    (_coded("allergen-type", ["food"], [("wc", "allergen-type")]), False),
+    (_coded("allergen-code", ["peanut"], [("wc", "allergen")]), False),
+    (_person("treatment-provider"), False),
+    (_coded("treatment", ["Antihistamine"], [("wc", "treatments")]), False),
+    (_text("is-negated", ["true", "false", "1", "0"]), False),
+])  # fmt: skip
+procedure = _build("procedure", [
+    (approx("when"), False),
+    (_coded("name", ["Appendectomy", "Knee arthroscopy"], SNOMED), True),
+    (_coded("anatomic-location", ["Abdomen"], [("Snomed", "SnomedCT")]), False),
+    (_person("primary-provider"), False),
+    (_person("secondary-provider"), False),
+])  # fmt: skip
+_RX = [("RxNorm", "RxNorm Active Medicines"), ("wc", "medications")]
+medication = _build("medication", [
+    (_coded("name", ["Lisinopril 10 mg", "Aspirin"], _RX), True),
+    (_coded("generic-name", ["lisinopril"], _RX), False),
+    (_coded("route", ["By mouth"], [("wc", "medication-routes")]), False),
+    (_coded("indication", ["High blood pressure"], [("Snomed", "SnomedCT")]), False),
+    (approx("date-started"), False),
+    (approx("date-discontinued"), False),
+    (_coded("prescribed", ["Prescribed"], [("wc", "medication-prescribed")]), False),
+])  # fmt: skip
+medication_v1 = _build("medication", [
+    (_text("name", ["Lisinopril", "Aspirin 81 mg"]), False),
+    (_text("code", ["42", "7"]), False),
+    (approx("date-discontinued"), False),
+    (_text("indication", ["Headache"]), False),
+    (_coded("route", ["By mouth"], [("wc", "medication-routes")]), False),
+    (_text("instructions", ["Twice a day with food"]), False),
+])  # fmt: skip
+
+
+def _fraction(tag: str) -> st.SearchStrategy[etree._Element]:
+    @st.composite
+    def build(draw: st.DrawFn) -> etree._Element:
+        root = etree.Element(tag)
+        root.append(draw(when()))
+        etree.SubElement(root, "value").text = draw(_double("0", "1", 3))
+        return root
+
+    return build()
+
+
+@st.composite
+def hba1c(draw: st.DrawFn) -> etree._Element:
+    root = etree.Element("HbA1C")
+    root.append(draw(when()))
+    value = etree.SubElement(root, "value")
+    mmol = draw(_double("10", "150", 1))
+    etree.SubElement(value, "mmol-per-mol").text = mmol
+    if draw(st.booleans()):
+        etree.SubElement(value, "display", units="mmol/mol").text = mmol
+    if draw(st.booleans()):
+        etree.SubElement(root, "device-id").text = "meter-7"
+    return root
+
+
+#: A strategy per mapping module.
+STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
+    "immunization": immunization,
+    "allergy_intolerance": allergy,
+    "procedure": procedure,
+    "medication_statement": medication,
+    "medication_statement_v1": medication_v1,
+    "oxygen_saturation": _fraction("blood-oxygen-saturation"),
+    "hba1c": hba1c(),
+    "hba1c_v1": _fraction("HbA1C"),
+}
+
+
+def stored(module: str, root: etree._Element) -> bytes:
+    return (
+        f'<thing><thing-id version-stamp="v1">t1</thing-id><type-id>{mapping(module).type_ids[0]}</type-id>'
+        "<data-xml>".encode()
+        + etree.tostring(root, encoding="utf-8")
+        + b"</data-xml></thing>"
+    )
+
+
+def resource_of(module: str, root: etree._Element) -> dict[str, Any]:
+    """The resource the server serves of a thing of ``module``'s mapping holding ``root``."""
+    found = mapping(module)
+    row = ThingVersion(
+        "0f0f0f0f-0000-0000-0000-000000000002", found.type_ids[0], "v1", "Active", "", 1.0, 2.0,
+        stored(module, root), 1, None,
+    )  # fmt: skip
+    return FHIR.resource(RECORD, row)
