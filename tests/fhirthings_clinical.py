@@ -166,6 +166,70 @@ def hba1c(draw: st.DrawFn) -> etree._Element:
     return root
 
 
+def _value(tag: str, unit: str, low: str, high: str, display: str | None) -> st.SearchStrategy[etree._Element]:
+    @st.composite
+    def build(draw: st.DrawFn) -> etree._Element:
+        el = etree.Element(tag)
+        number = draw(_double(low, high, 3))
+        etree.SubElement(el, unit).text = number
+        if display and draw(st.booleans()):
+            etree.SubElement(el, "display", units=display).text = number
+        return el
+
+    return build()
+
+
+def _leaf(tag: str, value: str) -> etree._Element:
+    el = etree.Element(tag)
+    el.text = value
+    return el
+
+
+@st.composite
+def body_composition(draw: st.DrawFn) -> etree._Element:
+    root = etree.Element("body-composition")
+    root.append(draw(approx("when")))
+    root.append(
+        draw(_coded("measurement-name", ["Body fat", "Lean muscle"], [("wc", "body-composition-measurement-names")]))
+    )
+    value = etree.SubElement(root, "value")
+    kinds = draw(st.sampled_from([("mass",), ("percent",), ("mass", "percent")]))
+    if "mass" in kinds:
+        value.append(draw(_value("mass-value", "kg", "0.5", "150", "kg")))
+    if "percent" in kinds:
+        value.append(_leaf("percent-value", draw(_double("0", "1", 3))))
+    if draw(st.booleans()):
+        root.append(draw(_coded("measurement-method", ["DEXA"], [("wc", "body-composition-measurement-methods")])))
+    return root
+
+
+body_dimension = _build("body-dimension", [
+    (approx("when"), True),
+    (_coded("measurement-name", ["Waist", "Head circumference"], [("wc", "body-dimension-measurement-names"),
+                                                                  ("wc", "body-dimension-measurement-names-pediatric")]), True),
+    (_value("value", "m", "0.05", "2", "cm"), True),
+])  # fmt: skip
+exercise = _build("exercise", [
+    (approx("when"), True),
+    (_coded("activity", ["Running", "Swimming"], [("wc", "exercise-activities")]), True),
+    (_text("title", ["Morning run", "Laps"]), False),
+    (_value("distance", "m", "1", "50000", "km"), False),
+    (_double("0.5", "600", 2).map(lambda v: _leaf("duration", v)), False),
+])  # fmt: skip
+peak_flow = _build("peak-flow", [
+    (approx("when"), True),
+    (_value("pef", "liters-per-second", "0.5", "15", "L/s"), False),
+    (_value("fev1", "liters", "0", "8", "L"), False),
+    (_value("fev6", "liters", "0", "8", None), False),
+])  # fmt: skip
+cholesterol = _build("cholesterol-profile", [
+    (when(), True),
+    (_value("ldl", "mmolPerL", "0", "15", "mmol/L"), False),
+    (_value("hdl", "mmolPerL", "0", "5", "mg/dL"), False),
+    (_value("total-cholesterol", "mmolPerL", "0", "20", None), False),
+    (_value("triglyceride", "mmolPerL", "0", "30", "mmol/L"), False),
+])  # fmt: skip
+
 #: A strategy per mapping module.
 STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
     "immunization": immunization,
@@ -176,6 +240,11 @@ STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
     "oxygen_saturation": _fraction("blood-oxygen-saturation"),
     "hba1c": hba1c(),
     "hba1c_v1": _fraction("HbA1C"),
+    "body_dimension": body_dimension,
+    "body_composition": body_composition(),
+    "exercise": exercise,
+    "peak_flow": peak_flow,
+    "cholesterol": cholesterol,
 }
 
 

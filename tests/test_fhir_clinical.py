@@ -83,6 +83,10 @@ def test_fhir_to_thing_to_fhir_keeps_every_mapped_element(thing: tuple[str, etre
     resource = resource_of(module, root)
     bare = {k: v for k, v in resource.items() if k != "extension"}
     found = mapping(module)
+    if resource["resourceType"] == "Observation" and "effectiveDateTime" not in resource:  # a descriptive date
+        with pytest.raises(FhirError, match="effectiveDateTime is needed"):
+            found.to_thing(bare, None)
+        return
     again = found.to_fhir(found.to_thing(bare, None))
     assert again.pop("meta", {}).get("profile") == resource["meta"].get("profile")
     assert again == {k: v for k, v in resource.items() if k not in NOT_MAPPED}
@@ -97,6 +101,11 @@ CHANGES = {
     "oxygen_saturation": ("valueQuantity", {"value": 93.5, "unit": "%", "system": UCUM, "code": "%"}),
     "hba1c": ("valueQuantity", {"value": 48, "unit": "mmol/mol", "system": UCUM, "code": "mmol/mol"}),
     "hba1c_v1": ("valueQuantity", {"value": 6.5, "unit": "%", "system": UCUM, "code": "%"}),
+    "body_dimension": ("valueQuantity", {"value": 81.5, "unit": "cm", "system": UCUM, "code": "cm"}),
+    "body_composition": ("effectiveDateTime", "2020-02-02T10:00:00Z"),
+    "exercise": ("note", [{"text": "Evening walk"}]),
+    "peak_flow": ("valueQuantity", {"value": 420, "unit": "L/min", "system": UCUM, "code": "L/min"}),
+    "cholesterol": ("effectiveDateTime", "2019-12-31"),
 }  # fmt: skip
 
 
@@ -217,6 +226,11 @@ def test_a_reference_to_a_medication_not_contained_is_refused() -> None:
         ("2708-6", {"value": 0.93, "unit": "1", "system": UCUM, "code": "1"}, "value", "0.93"),
         ("4548-4", {"value": 6.5, "unit": "%", "system": UCUM, "code": "%"}, "value", "0.065"),
         ("59261-8", {"value": 48, "unit": "mmol/mol", "system": UCUM, "code": "mmol/mol"}, "value/mmol-per-mol", "48"),
+        # waist circumference in inches; body fat as a percentage; peak flow in L/min and L/s
+        ("8280-0", {"value": 34, "unit": "in", "system": UCUM, "code": "[in_i]"}, "value/m", "0.8636"),
+        ("41982-0", {"value": 22.5, "unit": "%", "system": UCUM, "code": "%"}, "value/percent-value", "0.225"),
+        ("19935-6", {"value": 450, "unit": "L/min", "system": UCUM, "code": "L/min"}, "pef/liters-per-second", "7.5"),
+        ("19935-6", {"value": 7.5, "unit": "L/s", "system": UCUM, "code": "L/s"}, "pef/liters-per-second", "7.5"),
     ],
 )
 def test_measurements_of_other_tools_are_converted(
@@ -228,6 +242,49 @@ def test_measurements_of_other_tools_are_converted(
     }  # fmt: skip
     thing = FHIR.mapping_for(resource).to_thing(resource, None)
     assert Decimal(thing.findtext(path)) == Decimal(expected)
+
+
+def test_a_lipid_panel_in_mass_units_is_converted_into_moles() -> None:
+    def member(code: str, value: float) -> dict[str, Any]:
+        return {"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"}}  # fmt: skip
+
+    resource = {  # as laboratories (and Synthea) write it: mass concentrations
+        "resourceType": "Observation", "status": "final", "effectiveDateTime": "2020-05-06T08:30:00Z",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "57698-3"}]},
+        "component": [member("2093-3", 193.325), member("2085-9", 50), member("18262-6", 116), member("2571-8", 177.14)],
+    }  # fmt: skip
+    thing = FHIR.mapping_for(resource).to_thing(resource, None)
+    assert [c.tag for c in thing] == ["when", "ldl", "hdl", "total-cholesterol", "triglyceride"]
+    held = {c.tag: Decimal(c.findtext("mmolPerL")) for c in thing if c.tag != "when"}
+    assert held["total-cholesterol"] == Decimal(5) and held["triglyceride"] == Decimal(2)
+    assert abs(held["hdl"] - Decimal("1.2931592")) < Decimal("0.0000001")
+    made = FHIR.resource(RECORD, _row("cholesterol", thing))
+    valid_r4(made)
+    assert [c["code"]["coding"][0]["code"] for c in made["component"]] == ["22748-8", "14646-4", "14647-2", "14927-8"]
+
+
+def test_an_exercise_of_another_tool_keeps_its_activity_duration_and_distance() -> None:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "status": "final", "effectiveDateTime": "2022-08-01T06:00:00Z",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "73985-4"}]},
+        "valueCodeableConcept": {"text": "Cycling"},
+        "component": [
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "55411-3"}]},
+             "valueQuantity": {"value": 1.5, "unit": "h", "system": UCUM, "code": "h"}},
+            {"code": {"coding": [{"system": "urn:healthvault:wc:exercise", "code": "Distance"}]},
+             "valueQuantity": {"value": 20, "unit": "km", "system": UCUM, "code": "km"}},
+        ],
+    }  # fmt: skip
+    with pytest.raises(FhirError, match="'km' is not a unit of length"):
+        FHIR.mapping_for(resource).to_thing(resource, None)
+    resource["component"][1]["valueQuantity"] = {"value": 20000, "unit": "m", "system": UCUM, "code": "m"}
+    thing = FHIR.mapping_for(resource).to_thing(resource, None)
+    assert etree.tostring(thing) == (
+        b"<exercise><when><structured><date><y>2022</y><m>8</m><d>1</d></date><time><h>6</h><m>0</m><s>0</s></time>"
+        b"</structured></when><activity><text>Cycling</text></activity><distance><m>20000</m></distance>"
+        b"<duration>90</duration></exercise>"
+    )
 
 
 @pytest.mark.parametrize(

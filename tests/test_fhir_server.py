@@ -86,7 +86,9 @@ def test_metadata_says_exactly_what_is_served_in_raw_http(served: Any) -> None:
     valid_r4(statement)
     assert statement["fhirVersion"] == "4.0.1"
     kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(kinds) == {"Patient", "Observation", "ImagingStudy", "Condition", "DocumentReference"}
+    assert set(kinds) == {"Patient", "Observation", "ImagingStudy", "Condition", "DocumentReference"} | {
+        "Immunization", "AllergyIntolerance", "Procedure", "MedicationStatement",
+    }  # fmt: skip
     assert "create" not in {i["code"] for i in kinds["ImagingStudy"]["interaction"]}
     assert "create" in {i["code"] for i in kinds["DocumentReference"]["interaction"]}
     assert {p["name"] for p in kinds["Observation"]["searchParam"]} >= {
@@ -229,7 +231,7 @@ def test_search_pages_date_prefixes_and_errors(served: Any, tmp_path: Path) -> N
             get(server, "/Observation", {"Authorization": "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
             401,
         ),
-        "unknown type": (get(server, "/Procedure", headers), 404),
+        "unknown type": (get(server, "/Encounter", headers), 404),
         "unknown id": (get(server, "/Observation/0f0f0f0f-0000-0000-0000-000000000000", headers), 404),
     }
     for what, (answer, status) in refused.items():

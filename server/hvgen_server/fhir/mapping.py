@@ -51,6 +51,10 @@ class Mapping:
         imported resource with one of them is this mapping's."""
         return ()
 
+    def claims(self, codes: set[tuple[Any, Any]]) -> bool:
+        """Whether an imported resource of its type with these (system, code) is this mapping's."""
+        return self.any_code or bool(codes & set(self.codes()))
+
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         raise NotImplementedError
 

@@ -84,7 +84,7 @@ class FhirTypes:
             if isinstance(c, dict)
         }
         for mapping in self.mappings:
-            if mapping.resource_type == kind and (mapping.any_code or codes & set(mapping.codes())):
+            if mapping.resource_type == kind and mapping.claims(codes):
                 return mapping
         if kind in self.resource_types() and not any(m.imports for m in self.mappings if m.resource_type == kind):
             raise FhirError(

@@ -3,10 +3,12 @@ units of one quantity (exact factors, as decimals).
 
 Sources: UCUM (https://ucum.org/ucum, the units ``kg``, ``g``, ``[lb_av]``,
 ``[oz_av]``, ``m``, ``cm``, ``mm``, ``[in_i]``, ``[ft_i]``, ``mm[Hg]``,
-``kPa``, ``/min``, ``mmol/L``, ``mg/dL``, ``%``, ``1``, ``mmol/mol``) and the units the FHIR R4 vital
+``kPa``, ``/min``, ``mmol/L``, ``mg/dL``, ``%``, ``1``, ``mmol/mol``, ``min``, ``s``, ``h``,
+``L/s``, ``L/min``, ``L``, ``mL``) and the units the FHIR R4 vital
 signs profiles allow (http://hl7.org/fhir/R4/observation-vitalsigns.html).
 Glucose converts between mass and amount with its molar mass, 180.156 g/mol
-(1 mmol/L = 18.0156 mg/dL).
+(1 mmol/L = 18.0156 mg/dL); cholesterol with 386.65 g/mol (38.665 mg/dL),
+triglycerides with 885.7 g/mol (88.57 mg/dL), as laboratories convert them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,16 @@ QUANTITIES: dict[str, dict[str, Decimal]] = {
     "rate": {"/min": Decimal(1), "{beats}/min": Decimal(1)},
     "glucose": {"mmol/L": Decimal(1), "mg/dL": Decimal(1) / Decimal("18.0156")},
     "fraction": {"%": Decimal(1), "1": Decimal(100)},  # a HealthVault percentage is a fraction (0 to 1)
-    "hba1c": {"mmol/mol": Decimal(1)},  # IFCC units; the NGSP % is a different quantity (a different code)
+    "hba1c": {"mmol/mol": Decimal(1)},
+    "duration": {"min": Decimal(1), "s": Decimal(1) / Decimal(60), "h": Decimal(60)},
+    "flow": {"L/s": Decimal(1), "L/min": Decimal(1) / Decimal(60)},
+    "volume": {"L": Decimal(1), "mL": Decimal("0.001")},
+    # mass concentrations by molar mass: cholesterol 386.65 g/mol, triglycerides (as triolein) 885.7 g/mol
+    "cholesterol": {"mmol/L": Decimal(1), "mg/dL": Decimal(1) / Decimal("38.665")},
+    "triglyceride": {
+        "mmol/L": Decimal(1),
+        "mg/dL": Decimal(1) / Decimal("88.57"),
+    },  # IFCC units; the NGSP % is a different quantity (a different code)
 }
 
 #: Unit texts other tools write without a UCUM code, as UCUM codes.

@@ -92,12 +92,32 @@ class Field:
     choice: bool = False  # approx: ``{name}DateTime`` or ``{name}String``; else descriptive text is left out
     default: Any = None  # what FHIR shows when the thing has none (it needs one); imported, it makes none
     measure: Measure | None = None  # quantity: where the value is (below the root) and its units
+    #: An Observation component (path: its value element) coded (system, code, display), and other
+    #: codes other tools give it (e.g. the mass concentration of what the thing holds in moles).
+    component: tuple[str, str, str] | None = None
+    also: tuple[str, ...] = ()
 
     def name(self) -> str:
+        if self.component is not None:
+            return f"component {self.component[1]} ({self.component[2]})"
         return ".".join(str(s) for s in self.path) + ("[x]" if self.choice else "")
+
+    def _component(self, resource: dict[str, Any]) -> dict[str, Any] | None:
+        assert self.component is not None
+        system, code, _ = self.component
+        for item in resource.get("component") or []:
+            codings = (item.get("code") or {}).get("coding") or [] if isinstance(item, dict) else []
+            if any(isinstance(c, dict) and c.get("system") == system and c.get("code") in (code, *self.also)
+                   for c in codings):  # fmt: skip
+                found: dict[str, Any] = item
+                return found
+        return None
 
     def read(self, resource: dict[str, Any]) -> Any:
         """The field's value in a resource (a choice: ``{type: value}``)."""
+        if self.component is not None:
+            item = self._component(resource)
+            return get(item, self.path) if item is not None else None
         if self.choice:
             head, name = self.path[:-1], str(self.path[-1])
             holder = get(resource, head) if head else resource
@@ -108,7 +128,12 @@ class Field:
         return get(resource, self.path)
 
     def write(self, resource: dict[str, Any], value: Any) -> None:
-        if self.choice:
+        if self.component is not None:
+            system, code, display = self.component
+            item = {"code": {"coding": [{"system": system, "code": code, "display": display}], "text": display}}
+            put(item, self.path, value)
+            resource.setdefault("component", []).append(item)
+        elif self.choice:
             for suffix, v in value.items():
                 put(resource, (*self.path[:-1], f"{self.path[-1]}{suffix}"), v)
         else:
@@ -188,16 +213,20 @@ class ElementMapping(Mapping):
     fixed: tuple[tuple[str, Any], ...] = ()  # elements every resource has (e.g. a status)
     fields: tuple[Field, ...] = ()
     order: tuple[str, ...] = ()  # the root's children in schema order
-    #: (system, code) of the resource's ``code`` that make an imported resource
-    #: this mapping's; none: every resource of its type is.
+    #: (system, code) of the resource's ``code``, or code systems, that make an
+    #: imported resource this mapping's; none: every resource of its type is.
     by_codes: tuple[tuple[str, str], ...] = field(default=())
+    by_systems: tuple[str, ...] = field(default=())
 
     @property
     def any_code(self) -> bool:  # type: ignore[override]
-        return not self.by_codes
+        return not self.by_codes and not self.by_systems
 
     def codes(self) -> tuple[tuple[str, str], ...]:
         return self.by_codes
+
+    def claims(self, codes: set[tuple[Any, Any]]) -> bool:
+        return super().claims(codes) or any(system in self.by_systems for system, _ in codes)
 
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         resource: dict[str, Any] = {"resourceType": self.resource_type}
@@ -232,7 +261,7 @@ class ElementMapping(Mapping):
                     self.drop(root, f.tag)
                     continue
                 value = f.measure.thing_value(wanted, f"{self.resource_type} {f.name()}")
-                f.measure.set(root, value, self._before(f.tag))
+                f.measure.set(root, value, self._before(f.tag.split("/")[0]))
                 continue
             self.drop(root, f.tag)
             if wanted is not None:
@@ -246,9 +275,10 @@ class ElementMapping(Mapping):
     def drop(self, root: etree._Element, tag: str) -> None:
         old = child(root, tag)
         if old is not None:
-            root.remove(old)
+            old.getparent().remove(old)
 
     def _before(self, tag: str) -> tuple[str, ...]:
+        """The schema predecessors of ``tag``, nearest first."""
         return tuple(reversed(self.order[: self.order.index(tag)]))
 
     def place(self, root: etree._Element, el: etree._Element) -> None:
