@@ -14,7 +14,7 @@ from hvgen_server.fhir import maps
 from hvgen_server.fhir.mapping import Mapping
 from hvgen_server.store.rows import ThingVersion
 
-from .fhirthings import FHIR, RECORD, _double, approx, when
+from .fhirthings import FHIR, RECORD, _double, _integer, approx, when
 
 
 def mapping(module: str) -> Mapping:
@@ -230,6 +230,72 @@ cholesterol = _build("cholesterol-profile", [
     (_value("triglyceride", "mmolPerL", "0", "30", "mmol/L"), False),
 ])  # fmt: skip
 
+
+@st.composite
+def _time(draw: st.DrawFn, tag: str) -> etree._Element:
+    el = etree.Element(tag)
+    etree.SubElement(el, "h").text = str(draw(st.integers(0, 23)))
+    etree.SubElement(el, "m").text = str(draw(st.integers(0, 59)))
+    if draw(st.booleans()):
+        etree.SubElement(el, "s").text = str(draw(st.integers(0, 59)))
+        if draw(st.booleans()):
+            etree.SubElement(el, "f").text = str(draw(st.integers(0, 999)))
+    return el
+
+
+def _minutes(tag: str) -> st.SearchStrategy[etree._Element]:
+    return st.integers(0, 900).map(lambda v: _leaf(tag, str(v)))
+
+
+sleep_am = _build("sleep-am", [
+    (when(), True),
+    (_time("bed-time"), True),
+    (_time("wake-time"), True),
+    (_minutes("sleep-minutes"), True),
+    (_minutes("settling-minutes"), True),
+    (st.builds(lambda: etree.fromstring(b"<awakening><when><h>2</h><m>5</m></when><minutes>10</minutes></awakening>")), False),
+    (_coded("medications", ["Melatonin"], [("RxNorm", "RxNorm Active Medicines")]), False),
+    (st.sampled_from(["1", "2", "3", "+3"]).map(lambda v: _leaf("wake-state", v)), True),
+    (_minutes("times-woken-up"), False),
+])  # fmt: skip
+
+immunization_v1 = _build("immunization", [
+    (_coded("name", ["Anthrax vaccine", "MMR"], [("wc", "immunizations-common"), ("wc", "immunizations")]), True),
+    (approx("administration-date"), True),
+    (_person("administrator"), False),
+    (_text("manufacturer", ["Abbott Laboratories"]), False),
+    (_text("lot", ["AAJN11K"]), False),
+    (_coded("route", ["Intramuscular"], [("wc", "medication-routes")]), False),
+    (_approx_date("expiration-date"), False),
+    (_text("sequence", ["1"]), False),
+])  # fmt: skip
+procedure_v1 = _build("procedure", [
+    (when(), True),
+    (_coded("title", ["Appendectomy", "Knee arthroscopy"], SNOMED), False),
+    (_person("primary-provider"), False),
+    (_coded("anatomic-location", ["Abdomen"], [("Snomed", "SnomedCT")]), False),
+    (_person("secondary-provider"), False),
+])  # fmt: skip
+
+
+@st.composite
+def _date(draw: st.DrawFn, tag: str) -> etree._Element:
+    el = etree.Element(tag)
+    for part, value in (("y", draw(st.integers(1950, 2030))), ("m", draw(st.integers(1, 12))),
+                        ("d", draw(st.integers(1, 28)))):  # fmt: skip
+        etree.SubElement(el, part).text = str(value)
+    return el
+
+
+def _whole(tag: str) -> st.SearchStrategy[etree._Element]:
+    return _integer(1, 400).map(lambda v: _leaf(tag, v))
+
+
+cholesterol_v1 = _build("cholesterol-profile", [
+    (_date("when"), True),
+    *[(_whole(tag), False) for tag in ("ldl", "hdl", "total-cholesterol", "triglyceride")],
+])  # fmt: skip
+
 #: A strategy per mapping module.
 STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
     "immunization": immunization,
@@ -245,6 +311,10 @@ STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
     "exercise": exercise,
     "peak_flow": peak_flow,
     "cholesterol": cholesterol,
+    "sleep_session": sleep_am,
+    "immunization_v1": immunization_v1,
+    "procedure_v1": procedure_v1,
+    "cholesterol_v1": cholesterol_v1,
 }
 
 

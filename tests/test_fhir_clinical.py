@@ -106,6 +106,10 @@ CHANGES = {
     "exercise": ("note", [{"text": "Evening walk"}]),
     "peak_flow": ("valueQuantity", {"value": 420, "unit": "L/min", "system": UCUM, "code": "L/min"}),
     "cholesterol": ("effectiveDateTime", "2019-12-31"),
+    "sleep_session": ("valueQuantity", {"value": 400, "unit": "min", "system": UCUM, "code": "min"}),
+    "immunization_v1": ("occurrenceString", "in 1999"),
+    "procedure_v1": ("performedDateTime", "2011-11-11T11:11:11Z"),
+    "cholesterol_v1": ("effectiveDateTime", "2019-12-31"),
 }  # fmt: skip
 
 
@@ -115,7 +119,8 @@ def test_changed_values_win_over_the_carried_xml(thing: tuple[str, etree._Elemen
     module, root = thing
     resource = resource_of(module, root)
     name, value = CHANGES[module]
-    resource.pop("onsetString", None)
+    for other in ("onsetString", "occurrenceDateTime"):  # a choice element is given once
+        resource.pop(other, None)
     resource[name] = value
     found = mapping(module)
     made = found.to_fhir(found.to_thing(resource, xmlext.carried_root(resource, found.root)))
@@ -285,6 +290,36 @@ def test_an_exercise_of_another_tool_keeps_its_activity_duration_and_distance() 
         b"</structured></when><activity><text>Cycling</text></activity><distance><m>20000</m></distance>"
         b"<duration>90</duration></exercise>"
     )
+
+
+def test_a_sleep_session_of_another_tool_needs_its_bed_and_wake_times() -> None:
+    vocabulary = "urn:healthvault:wc:sleep-journal-am"
+
+    def part(code: str, **value: Any) -> dict[str, Any]:
+        return {"code": {"coding": [{"system": vocabulary, "code": code}]}, **value}
+
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "status": "final", "effectiveDateTime": "2021-01-02T07:10:00+01:00",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "93832-4"}]},
+        "valueQuantity": {"value": 7.5, "unit": "h", "system": UCUM, "code": "h"},
+        "component": [
+            part("bed-time", valueTime="23:05:00"),
+            part("settling-minutes", valueQuantity={"value": 900, "unit": "s", "system": UCUM, "code": "s"}),
+            part("wake-state", valueInteger=2),
+        ],
+    }  # fmt: skip
+    with pytest.raises(FhirError, match=r"component wake-time \(Wake time\) is needed"):
+        FHIR.mapping_for(resource).to_thing(resource, None)
+    resource["component"].append(part("wake-time", valueTime="06:40:30.25"))
+    thing = FHIR.mapping_for(resource).to_thing(resource, None)
+    assert etree.tostring(thing) == (
+        b"<sleep-am><when><date><y>2021</y><m>1</m><d>2</d></date><time><h>6</h><m>10</m><s>0</s></time></when>"
+        b"<bed-time><h>23</h><m>5</m><s>0</s></bed-time><wake-time><h>6</h><m>40</m><s>30</s><f>250</f></wake-time>"
+        b"<sleep-minutes>450</sleep-minutes><settling-minutes>15</settling-minutes><wake-state>2</wake-state></sleep-am>"
+    )
+    resource["component"][0] = part("bed-time", valueTime="25:00:00")
+    with pytest.raises(FhirError, match="not a FHIR time"):
+        FHIR.mapping_for(resource).to_thing(resource, None)
 
 
 @pytest.mark.parametrize(

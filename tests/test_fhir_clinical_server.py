@@ -97,7 +97,7 @@ def test_the_catalogs_samples_are_served_with_their_xml_whole(served: Any, tmp_p
     server, _ = served
     headers = token(server, tmp_path)
     for type_id in ("cd3587b5-b6e1-4565-ab3b-1c3ad45eb04f", "52bf9104-2c5e-4f1f-a66d-552ebcc53df7",
-                    "227F55FB-1001-4D4E-9F6A-8D893E07B451"):  # fmt: skip
+                    "227F55FB-1001-4D4E-9F6A-8D893E07B451", "11C52484-7F1A-11DB-AEAC-87D355D89593"):  # fmt: skip
         data = (SAMPLES / f"{type_id}.xml").read_bytes()
         thing = tmp_path / f"{type_id}.xml"
         thing.write_bytes(
@@ -121,6 +121,14 @@ def test_the_catalogs_samples_are_served_with_their_xml_whole(served: Any, tmp_p
     a1c = get(server, "/Observation", headers, code="http://loinc.org|4548-4").json()["entry"][0]["resource"]
     valid_r4(a1c)
     assert a1c["valueQuantity"] == {"value": 70, "unit": "%", "system": UCUM, "code": "%"}
+    sleep = get(server, "/Observation", headers, code="93832-4", date="2005").json()["entry"][0]["resource"]
+    valid_r4(sleep)
+    assert sleep["valueQuantity"] == {"value": 420, "unit": "min", "system": UCUM, "code": "min"}
+    parts = {c["code"]["coding"][0]["code"]: c for c in sleep["component"]}
+    assert parts["bed-time"]["valueTime"] == "00:00:00" and parts["wake-time"]["valueTime"] == "07:00:00"
+    assert (
+        parts["wake-state"]["valueInteger"] == 2 and parts["medications"]["valueCodeableConcept"]["text"] == "Benzaclin"
+    )
 
 
 def test_a_bundle_mixing_types_from_another_tool_is_imported_once(served: Any, tmp_path: Path) -> None:
@@ -257,7 +265,9 @@ def test_measurements_of_another_tool_are_stored_converted_and_found_by_code_and
     valid_r4(served_waist)
     assert Decimal(str(served_waist["valueQuantity"]["value"])) == Decimal("86.36")
     assert served_waist["valueQuantity"]["code"] == "cm"
-    exercise = get(server, "/Observation", headers, category="activity", date="le2020-05-08T23:00:00Z").json()
+    exercise = get(
+        server, "/Observation", headers, category="activity", code="73985-4", date="le2020-05-08T23:00:00Z"
+    ).json()
     assert exercise["total"] == 1
     assert exercise["entry"][0]["resource"]["component"][0]["valueQuantity"]["value"] == 30
     peak = get(server, "/Observation", headers, code="19935-6").json()["entry"][0]["resource"]

@@ -10,4 +10,4 @@ MODULES += ("document_reference",)
 #: Clinical types and more measurements (a type's newest version first: imports make it when it is served).
 MODULES += ("immunization", "allergy_intolerance", "procedure", "medication_statement", "medication_statement_v1")
 MODULES += ("oxygen_saturation", "hba1c", "hba1c_v1", "body_dimension", "body_composition", "exercise", "peak_flow")
-MODULES += ("cholesterol",)
+MODULES += ("cholesterol", "cholesterol_v1", "sleep_session", "immunization_v1", "procedure_v1")

@@ -7,8 +7,9 @@ HealthVault → FHIR data types: ``codable-value`` → CodeableConcept (a
 vocabulary with a published code system, e.g. HealthVault's CVX-coded
 immunizations, gets that system), ``approx-date-time`` → dateTime or, when
 descriptive, string (a choice element ``[x]``), ``date-time`` → dateTime,
-``approx-date`` → date, ``person`` → a Reference's display (the person's
-full name), ``string`` → string, a measured value → Quantity (a
+``approx-date`` → date, ``time`` → time (``HH:MM:SS``), ``person`` → a
+Reference's display (the person's full name), ``string`` → string, an
+integer → integer, a measured value → Quantity (a
 :class:`~..mapping.Measure`, UCUM-converted on import).
 
 Imports patch the carried thing XML (or build a new one): a field whose
@@ -20,6 +21,7 @@ This module is not a mapping of its own (it is not in :data:`.MODULES`).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ from ..datatypes import (
     concept,
     date_time,
     date_time_element,
+    number,
     text,
 )
 from ..errors import FhirError
@@ -47,6 +50,7 @@ PUBLISHED = {
 }
 _PLAIN = {v: k for k, v in reversed(list(PUBLISHED.items()))}
 _DATE_PARTS = ("y", "m", "d")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(?:\.([0-9]+))?")
 
 Path = tuple[str | int, ...]
 
@@ -87,7 +91,7 @@ class Field:
 
     tag: str  # the child of the root
     path: Path  # where in the resource; for a choice element (``choice``) its name without the type
-    kind: str  # concept, approx, datetime, date, person, string, quantity
+    kind: str  # concept, approx, datetime, date, time, person, string, integer, quantity
     required: bool = False  # the schema needs it: an import without it is refused
     choice: bool = False  # approx: ``{name}DateTime`` or ``{name}String``; else descriptive text is left out
     default: Any = None  # what FHIR shows when the thing has none (it needs one); imported, it makes none
@@ -164,6 +168,11 @@ class Field:
             return "-".join(f"{int(p):0{w}d}" for p, w in zip(parts, widths, strict=True) if p)
         if self.kind == "person":
             return {"display": text(el, "name/full") or ""}
+        if self.kind == "time":
+            h, m, sec, f = (int(text(el, p) or "0") for p in ("h", "m", "s", "f"))
+            return f"{h:02d}:{m:02d}:{sec:02d}" + (f".{f:03d}" if f else "")
+        if self.kind == "integer":
+            return int(number((el.text or "").strip()))
         return (el.text or "").strip() or None  # string
 
     def element(self, value: Any) -> etree._Element:
@@ -188,11 +197,24 @@ class Field:
             return date_time_element(str(value), self.tag)
         el = etree.Element(self.tag)
         if self.kind == "date":
-            parts = str(value).split("-")
+            parts = str(value).split("T")[0].split("-")  # a dateTime's time is not kept
             if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
                 raise FhirError(422, f"{where}: {value!r} is not a FHIR date")
             for part, v in zip(_DATE_PARTS, parts, strict=False):
                 etree.SubElement(el, part).text = str(int(v))
+        elif self.kind == "time":
+            found = _TIME.fullmatch(str(value))
+            if found is None:
+                raise FhirError(422, f"{where}: {value!r} is not a FHIR time (HH:MM:SS)")
+            h, m, sec, f = found.groups()
+            for part, v in (("h", h), ("m", m), ("s", sec)):
+                etree.SubElement(el, part).text = str(int(v))
+            if f and int(f[:3].ljust(3, "0")):
+                etree.SubElement(el, "f").text = str(int(f[:3].ljust(3, "0")))
+        elif self.kind == "integer":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise FhirError(422, f"{where}: an integer is needed")
+            el.text = str(value)
         elif self.kind == "person":
             full = value.get("display") if isinstance(value, dict) else None
             if not full:
