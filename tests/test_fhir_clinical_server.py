@@ -97,7 +97,8 @@ def test_the_catalogs_samples_are_served_with_their_xml_whole(served: Any, tmp_p
     server, _ = served
     headers = token(server, tmp_path)
     for type_id in ("cd3587b5-b6e1-4565-ab3b-1c3ad45eb04f", "52bf9104-2c5e-4f1f-a66d-552ebcc53df7",
-                    "227F55FB-1001-4D4E-9F6A-8D893E07B451", "11C52484-7F1A-11DB-AEAC-87D355D89593"):  # fmt: skip
+                    "227F55FB-1001-4D4E-9F6A-8D893E07B451", "11C52484-7F1A-11DB-AEAC-87D355D89593",
+                    "0A5F9A43-DC88-4E9F-890F-1F9159B76E7B"):  # fmt: skip
         data = (SAMPLES / f"{type_id}.xml").read_bytes()
         thing = tmp_path / f"{type_id}.xml"
         thing.write_bytes(
@@ -121,6 +122,10 @@ def test_the_catalogs_samples_are_served_with_their_xml_whole(served: Any, tmp_p
     a1c = get(server, "/Observation", headers, code="http://loinc.org|4548-4").json()["entry"][0]["resource"]
     valid_r4(a1c)
     assert a1c["valueQuantity"] == {"value": 70, "unit": "%", "system": UCUM, "code": "%"}
+    procedure = get(server, "/Procedure", headers, code="84f1cdaf-5179-4126-9c23-8322a7c941e1").json()
+    assert procedure["total"] == 1  # version 1 of procedure: its title is the code
+    valid_r4(procedure["entry"][0]["resource"])
+    assert procedure["entry"][0]["resource"]["code"]["text"] == "Amputation"
     sleep = get(server, "/Observation", headers, code="93832-4", date="2005").json()["entry"][0]["resource"]
     valid_r4(sleep)
     assert sleep["valueQuantity"] == {"value": 420, "unit": "min", "system": UCUM, "code": "min"}
