@@ -41,7 +41,7 @@ def _double(low: str, high: str, places: int) -> st.SearchStrategy[str]:
             return f"{value:.{places + 2}f}"  # trailing zeros
         if form == 2 and value:
             digits = value.normalize()
-            return f"{digits.scaleb(-1)}E1"  # an exponent
+            return f"{digits.scaleb(-1):f}E1"  # an exponent (the mantissa never in exponent form itself)
         return str(value)
 
     return st.builds(

@@ -67,6 +67,15 @@ def get(resource: Any, path: Path) -> Any:
     return resource
 
 
+def fresh(value: Any) -> Any:
+    """A copy of JSON data (many times faster than ``copy.deepcopy``: resources are made by the thousand)."""
+    if isinstance(value, dict):
+        return {k: fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fresh(v) for v in value]
+    return value
+
+
 def put(resource: dict[str, Any], path: Path, value: Any) -> None:
     """Set ``value`` at ``path``, making the dicts and one-item lists on the way."""
     at: Any = resource
@@ -252,11 +261,11 @@ class ElementMapping(Mapping):
 
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         resource: dict[str, Any] = {"resourceType": self.resource_type}
-        resource.update(copy.deepcopy(dict(self.fixed)))
+        resource.update(fresh(dict(self.fixed)))
         for f in self.fields:
             value = f.to_fhir(root)
             if value is None:
-                value = copy.deepcopy(f.default)
+                value = fresh(f.default)
             if value is not None:
                 f.write(resource, value)
         self.finish(root, resource)
