@@ -173,6 +173,10 @@ OTHER_TOOLS_OPTIONS = {
     "--mib",
     "--seconds",
     "--shared",
+    "--hypothesis-profile",  # pytest's, from hypothesis
+    "--format",  # coverage report's
+    "--include",
+    "--sort",
 }
 
 
