@@ -36,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import tests.conftest  # noqa: E402,F401  (first: the test helpers import one another through it)
 from healthvault import crypto  # noqa: E402
 from healthvault.client import ThingQuery  # noqa: E402
 from hvgen_imaging import dicom, study, workflow  # noqa: E402

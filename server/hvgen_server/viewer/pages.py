@@ -120,6 +120,7 @@ class Viewer:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.studies = Studies(platform.store, platform.config.signer_trust())
+        self.freshness = dicom_index.Freshness() if dicom_index is not None else None
         for name in templates.env.list_templates(filter_func=lambda name: name.startswith("viewer/")):
             templates.get_template(name)  # compiled now, not on someone's first page
 
@@ -265,11 +266,11 @@ class Viewer:
     def record(self, request: Request) -> Response:
         visitor, record = self._record(request)
         search = parse_search(request.query_params)
-        if dicom_index is None:
+        if self.freshness is None:
             page = unsearched(self.studies, record.record_id, search)
             search = replace(search, problem=NO_SEARCH, searchable=False)
         else:
-            dicom_index.refresh(self.platform, record.record_id)  # studies written since are listed
+            self.freshness.refresh(self.platform, record.record_id)  # studies written since are listed
             page = listing(self.studies, record.record_id, search)
         context = {"visitor": visitor, "record": record, "page": page, "search": search}
         return self._render(request, "viewer/studies.html", context)

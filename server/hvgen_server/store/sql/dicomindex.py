@@ -26,7 +26,7 @@ from ..rows import (
 )
 from ..tables import DicomIndexTable
 from .dialect import Dialect, SqlTable, delete_keys, marks
-from .studylist import ADD_STUDY, study_page, study_row
+from .studylist import ADD_STUDY, changes, study_page, study_row
 
 #: The columns of an instance row, as :class:`DicomInstance` names them.
 _COLUMNS = tuple(f.name for f in fields(DicomInstance))
@@ -146,6 +146,9 @@ class DicomIndex(SqlTable, DicomIndexTable):
 
     def study_list(self, record_id: str, query: StudyListQuery) -> tuple[int, list[StudyListRow]]:
         return study_page(self.db, record_id, query)
+
+    def changes(self, record_id: str, type_ids: Sequence[str]) -> tuple[int, float, float]:
+        return changes(self.db, record_id, type_ids)
 
     def follow(self, thing_id: str, old_stamp: str, new_stamp: str, previews: dict[str, str]) -> bool:
         """Move the thing's index from ``old_stamp`` to ``new_stamp``, a version that only

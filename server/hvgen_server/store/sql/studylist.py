@@ -138,3 +138,14 @@ def study_page(db: Db, record_id: str, query: StudyListQuery) -> tuple[int, list
         for r in rows
     ]
     return total, found
+
+
+def changes(db: Db, record_id: str, type_ids: Sequence[str]) -> tuple[int, float, float]:
+    """The record's things of ``type_ids``: their number, and the sum and latest of their
+    ``updated`` times (one statement over the index of things by record and type)."""
+    row = db.one(
+        "SELECT COUNT(*), COALESCE(SUM(updated), 0), COALESCE(MAX(updated), 0) FROM things "
+        f"WHERE record_id = ? AND type_id IN ({marks(len(type_ids))})",
+        (record_id, *type_ids),
+    )
+    return (int(row[0]), float(row[1]), float(row[2])) if row else (0, 0.0, 0.0)
