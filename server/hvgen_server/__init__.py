@@ -65,6 +65,7 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── SchemaPackageError  thingtypes
     ├── SignInFirst         viewer.pages
     ├── StoreError          store.errors
+    ├── TagsUnreadable      viewer.tags
     ├── TokenError          tokens
     └── Untransformable     versioning.derive
 

@@ -9,6 +9,7 @@ Routes (GET but the flags form):
     /viewer/RECORD/THING                            a study: details, signature, series with previews
     /viewer/RECORD/THING/series/N?image=K           image K of series N (arrow keys page through)
     /viewer/RECORD/THING/series/N/full?image=K      its preview at full size
+    /viewer/RECORD/THING/series/N/tags?image=K      its DICOM tags (tags.py)
     /viewer/RECORD/THING/preview/NAME               a preview (JPEG)
     /viewer/RECORD/THING/image/NAME                 an image's DICOM file, as uploaded
     /viewer/RECORD/THING/study.zip                  every DICOM file of the study, as a ZIP
@@ -57,8 +58,10 @@ from .studies import Series, Studies, Study, Unreadable
 
 try:  # reading DICOM headers needs the imaging extra
     from ..dicomweb import index as dicom_index
+    from . import tags as dicom_tags
 except ImportError:
     dicom_index = None  # type: ignore[assignment]
+    dicom_tags = None  # type: ignore[assignment]
 
 log = logging.getLogger("hvgen_server")
 
@@ -134,6 +137,7 @@ class Viewer:
             Route(study, self._page(self.study)),
             Route(study + "/series/{number:int}", self._page(self.series)),
             Route(study + "/series/{number:int}/full", self._page(self.full_size)),
+            Route(study + "/series/{number:int}/tags", self._page(self.tag_view)),
             Route(study + "/preview/{name:path}", self._page(self.preview)),
             Route(study + "/image/{name:path}", self._page(self.image)),
             Route(study + "/study.zip", self._page(self.archive)),
@@ -282,7 +286,9 @@ class Viewer:
             context["ohif"] = ohif.study_link(record.record_id, str(getattr(study, "study_uid", "")))
         return self._render(request, "viewer/study.html", context)
 
-    def _image_page(self, request: Request, template: str) -> Response:
+    def _image_page(
+        self, request: Request, template: str, more: Callable[[Study, Any], dict[str, Any]] | None = None
+    ) -> Response:
         visitor, record, study = self._readable(request)
         series = self._series(study, request.path_params["number"])
         count = len(series.images)
@@ -302,6 +308,8 @@ class Viewer:
             "index": index,
             "count": count,
         }
+        if more is not None:
+            context.update(more(study, series.images[index - 1]))
         return self._render(request, template, context)
 
     def series(self, request: Request) -> Response:
@@ -309,6 +317,22 @@ class Viewer:
 
     def full_size(self, request: Request) -> Response:
         return self._image_page(request, "viewer/full.html")
+
+    def tag_view(self, request: Request) -> Response:
+        """The DICOM tags of image K of series N (``?image=K``)."""
+        if dicom_tags is None:
+            raise Refused(404, "Tags cannot be shown", "Reading DICOM tags needs the imaging extra on the server.")
+
+        def read(study: Study, image: Any) -> dict[str, Any]:
+            blob = study.blobs.get(image.name)
+            if blob is None:
+                return {"problem": "its file is not in the study"}
+            try:
+                return {"tags": dicom_tags.read_tags(self.platform.files, blob.blob_id)}
+            except dicom_tags.TagsUnreadable as exc:
+                return {"problem": str(exc)}
+
+        return self._image_page(request, "viewer/tags.html", read)
 
     def xml(self, request: Request) -> Response:
         visitor, record, study = self._study(request)
