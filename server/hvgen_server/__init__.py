@@ -53,6 +53,7 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── BlobStoreError      store.s3files, also OSError
     ├── Conflict            store.base
     ├── DicomWebError       dicomweb.media
+    │   └── BadRendering    viewer.rendered
     ├── FhirError           fhir.errors
     ├── ListeningError      ingest.listening
     ├── MigrationError      migration

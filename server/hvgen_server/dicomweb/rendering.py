@@ -126,10 +126,17 @@ def render(
     platform: Platform, instance: DicomInstance, index: int | None, shown: Presentation, media_type: str
 ) -> bytes:
     """Frame ``index`` (0-based; None: the middle one) of ``instance`` rendered as ``media_type``."""
+    return render_blob(platform, instance.blob_id, f"instance {instance.sop_uid}", index, shown, media_type)
+
+
+def render_blob(
+    platform: Platform, blob_id: str, what: str, index: int | None, shown: Presentation, media_type: str
+) -> bytes:
+    """Frame ``index`` of the DICOM file in a blob (``what`` names it in errors) rendered as ``media_type``."""
     try:
-        with open_blob(platform.files, instance.blob_id) as f, pixel_source(f) as source:
+        with open_blob(platform.files, blob_id) as f, pixel_source(f) as source:
             if not source.has_pixels:
-                raise DicomWebError(404, f"instance {instance.sop_uid} has no pixel data to render")
+                raise DicomWebError(404, f"{what} has no pixel data to render")
             geo = source.geometry
             index = geo.frames // 2 if index is None else index
             source.check_frame(index)
@@ -153,6 +160,6 @@ def render(
         raise
     except Exception as exc:
         if "does not exist" in str(exc):
-            raise DicomWebError(404, f"instance {instance.sop_uid}: {exc}") from None
-        raise DicomWebError(422, f"instance {instance.sop_uid} cannot be rendered: {preview.describe(exc)}") from None
+            raise DicomWebError(404, f"{what}: {exc}") from None
+        raise DicomWebError(422, f"{what} cannot be rendered: {preview.describe(exc)}") from None
     return encode(_shaped(Image.fromarray(pixels), shown), media_type, shown.quality)

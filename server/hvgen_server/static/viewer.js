@@ -12,3 +12,188 @@ document.addEventListener("keydown", (event) => {
     window.location.assign(link.href);
   }
 });
+
+// The image view (a series page): frames rendered by the server, stepped or played
+// at the file's frame time, the window chosen from the file's presets or dragged,
+// zoom and pan. Frames of the current window are asked for ahead of time, so that
+// stepping and cine show frames the browser already has.
+(() => {
+  const view = document.getElementById("imageview");
+  if (!view) return;
+  const img = document.getElementById("frame");
+  const viewport = document.getElementById("viewport");
+  const frames = Number(view.dataset.frames) || 1;
+  const frameMs = Math.max(1, Number(view.dataset.frameMs) || 100);
+  const [rangeCenter, rangeWidth] = view.dataset.range.split(",").map(Number);
+  const range = document.getElementById("frame-range");
+  const cine = document.getElementById("cine");
+  const preset = document.getElementById("window-preset");
+  const position = document.getElementById("frame-position");
+  const windowNow = document.getElementById("window-now");
+  const problem = document.getElementById("frame-error");
+  const state = { frame: 1, window: null, zoom: 1, x: 0, y: 0, timer: null };
+  const loaded = new Map(); // url -> Image, kept while the window stays
+  const AHEAD = 8;
+
+  const url = (frame, win) =>
+    `${view.dataset.src}&frame=${frame}` + (win ? `&window=${win[0].toFixed(2)},${win[1].toFixed(2)}` : "");
+
+  function prefetch(from) {
+    for (let k = 1; k <= Math.min(AHEAD, frames - 1); k++) {
+      const frame = ((from - 1 + k) % frames) + 1;
+      const u = url(frame, state.window);
+      if (!loaded.has(u)) {
+        const im = new Image();
+        im.src = u;
+        loaded.set(u, im);
+      }
+    }
+  }
+
+  function show() {
+    const u = url(state.frame, state.window);
+    if (img.getAttribute("src") !== u) img.src = u;
+    img.alt = img.alt.replace(/frame \d+ of/, `frame ${state.frame} of`);
+    if (range) range.value = String(state.frame);
+    position.firstChild.textContent = position.firstChild.textContent.replace(/frame \d+ of/, `frame ${state.frame} of`);
+    windowNow.textContent = state.window
+      ? `window: center ${state.window[0].toFixed(1)}, width ${state.window[1].toFixed(1)}`
+      : "window: from the file";
+    view.dataset.frame = String(state.frame);
+    view.dataset.window = state.window ? state.window.map((v) => v.toFixed(2)).join(",") : "";
+    prefetch(state.frame);
+  }
+
+  function step(by) {
+    state.frame = ((state.frame - 1 + by + frames) % frames) + 1;
+    show();
+  }
+
+  function transform() {
+    img.style.transform = `translate(${state.x}px, ${state.y}px) scale(${state.zoom})`;
+  }
+
+  let fitted = false;
+  const fit = () => {
+    const w = img.offsetWidth || img.naturalWidth; // the image's own size (its width and height attributes)
+    const h = img.offsetHeight || img.naturalHeight;
+    const scale = Math.min(viewport.clientWidth / w, viewport.clientHeight / h);
+    state.zoom = Number.isFinite(scale) && scale > 0 ? scale : 1;
+    state.x = state.y = 0;
+    transform();
+  };
+  const loadedNow = () => {
+    if (!fitted) {
+      fitted = true;
+      fit();
+    }
+    problem.hidden = true;
+    view.dataset.loaded = img.getAttribute("src");
+  };
+  img.addEventListener("load", loadedNow);
+  img.addEventListener("error", () => {
+    problem.hidden = false;
+    document.getElementById("frame-error-link").href = img.getAttribute("src");
+  });
+  document.getElementById("frame-prev")?.addEventListener("click", () => step(-1));
+  document.getElementById("frame-next")?.addEventListener("click", () => step(1));
+  range?.addEventListener("input", () => {
+    state.frame = Number(range.value);
+    show();
+  });
+  cine?.addEventListener("click", () => {
+    if (state.timer) {
+      clearTimeout(state.timer);
+      state.timer = null;
+      cine.textContent = "Play";
+      cine.setAttribute("aria-pressed", "false");
+      return;
+    }
+    cine.textContent = "Pause";
+    cine.setAttribute("aria-pressed", "true");
+    const tick = () => {
+      // the next frame is shown once the browser has it, at the file's frame time at most
+      const next = url((state.frame % frames) + 1, state.window);
+      const ready = loaded.get(next);
+      if (!ready || ready.complete) step(1);
+      else prefetch(state.frame);
+      state.timer = setTimeout(tick, frameMs);
+    };
+    state.timer = setTimeout(tick, frameMs);
+  });
+  preset.addEventListener("change", () => {
+    state.window = preset.value ? preset.value.split(",").map(Number) : null;
+    loaded.clear();
+    show();
+  });
+
+  // Dragging: the window (right: wider, down: higher center) or the image's place.
+  let drag = null;
+  viewport.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    event.preventDefault();
+    const mode = document.querySelector("input[name=drag]:checked")?.value || "window";
+    const base = state.window || (preset.options.length > 1 ? preset.options[1].value.split(",").map(Number) : [rangeCenter, rangeWidth]);
+    drag = { mode, x0: event.clientX, y0: event.clientY, base, px: state.x, py: state.y };
+    viewport.setPointerCapture(event.pointerId);
+  });
+  viewport.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const dx = event.clientX - drag.x0;
+    const dy = event.clientY - drag.y0;
+    if (drag.mode === "pan") {
+      state.x = drag.px + dx;
+      state.y = drag.py + dy;
+      transform();
+    }
+  });
+  const end = (event) => {
+    if (!drag) return;
+    const dx = event.clientX - drag.x0;
+    const dy = event.clientY - drag.y0;
+    if (drag.mode === "window" && (dx || dy)) {
+      const scale = Math.max(drag.base[1], 1) / 256;
+      state.window = [drag.base[0] + dy * scale, Math.max(1, drag.base[1] + dx * scale * 2)];
+      preset.value = "";
+      loaded.clear();
+      show();
+    }
+    drag = null;
+  };
+  viewport.addEventListener("pointerup", end);
+  viewport.addEventListener("pointercancel", () => {
+    drag = null;
+  });
+  const zoom = (factor) => {
+    state.zoom = Math.min(16, Math.max(0.125, state.zoom * factor));
+    transform();
+  };
+  document.getElementById("zoom-in").addEventListener("click", () => zoom(1.25));
+  document.getElementById("zoom-out").addEventListener("click", () => zoom(0.8));
+  document.getElementById("zoom-reset").addEventListener("click", () => {
+    state.zoom = 1;
+    state.x = state.y = 0;
+    transform();
+  });
+  document.getElementById("zoom-fit").addEventListener("click", fit);
+  viewport.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    zoom(event.deltaY < 0 ? 1.1 : 1 / 1.1);
+  }, { passive: false });
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.target instanceof Element && event.target.closest("input, textarea, select")) return;
+    if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+      event.preventDefault();
+      step(event.key === "ArrowDown" ? 1 : -1);
+    }
+  });
+  // the stored preview is shown first: the rendered frames follow once it is there
+  if (img.complete) {
+    if (img.naturalWidth > 0) loadedNow(); // loaded before this script ran
+    show();
+  } else {
+    img.addEventListener("load", show, { once: true });
+    img.addEventListener("error", show, { once: true });
+  }
+})();

@@ -10,6 +10,7 @@ Routes (GET but the flags form):
     /viewer/RECORD/THING/series/N?image=K           image K of series N (arrow keys page through)
     /viewer/RECORD/THING/series/N/full?image=K      its preview at full size
     /viewer/RECORD/THING/series/N/tags?image=K      its DICOM tags (tags.py)
+    /viewer/RECORD/THING/series/N/frame?image=K&frame=F&window=C,W   a frame rendered (rendered.py)
     /viewer/RECORD/THING/preview/NAME               a preview (JPEG)
     /viewer/RECORD/THING/image/NAME                 an image's DICOM file, as uploaded
     /viewer/RECORD/THING/study.zip                  every DICOM file of the study, as a ZIP
@@ -46,6 +47,7 @@ from starlette.templating import Jinja2Templates
 
 from .. import ohif, websession
 from ..context import Platform
+from ..dicomweb.media import DicomWebError
 from ..errors import ServerError
 from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
 from ..store.rows import RecordRow
@@ -58,10 +60,12 @@ from .studies import Series, Studies, Study, Unreadable
 
 try:  # reading DICOM headers needs the imaging extra
     from ..dicomweb import index as dicom_index
+    from . import rendered
     from . import tags as dicom_tags
 except ImportError:
     dicom_index = None  # type: ignore[assignment]
     dicom_tags = None  # type: ignore[assignment]
+    rendered = None  # type: ignore[assignment]
 
 log = logging.getLogger("hvgen_server")
 
@@ -138,6 +142,7 @@ class Viewer:
             Route(study + "/series/{number:int}", self._page(self.series)),
             Route(study + "/series/{number:int}/full", self._page(self.full_size)),
             Route(study + "/series/{number:int}/tags", self._page(self.tag_view)),
+            Route(study + "/series/{number:int}/frame", self._page(self.frame)),
             Route(study + "/preview/{name:path}", self._page(self.preview)),
             Route(study + "/image/{name:path}", self._page(self.image)),
             Route(study + "/study.zip", self._page(self.archive)),
@@ -286,9 +291,8 @@ class Viewer:
             context["ohif"] = ohif.study_link(record.record_id, str(getattr(study, "study_uid", "")))
         return self._render(request, "viewer/study.html", context)
 
-    def _image_page(
-        self, request: Request, template: str, more: Callable[[Study, Any], dict[str, Any]] | None = None
-    ) -> Response:
+    def _image(self, request: Request) -> dict[str, Any]:
+        """The page's context of image ``?image=K`` of series N (404 when there is none)."""
         visitor, record, study = self._readable(request)
         series = self._series(study, request.path_params["number"])
         count = len(series.images)
@@ -299,21 +303,43 @@ class Viewer:
                 "No such image",
                 f"Series {series.number} has {present.plural(count, 'image')}; there is no image {index}.",
             )
-        context = {
-            "visitor": visitor,
-            "record": record,
-            "study": study,
-            "series": series,
-            "image": series.images[index - 1],
-            "index": index,
-            "count": count,
-        }
+        image = series.images[index - 1]
+        blob = study.blobs.get(image.name)
+        return dict(
+            visitor=visitor, record=record, study=study, series=series, image=image, index=index, count=count, blob=blob
+        )
+
+    def _image_page(
+        self, request: Request, template: str, more: Callable[[Study, Any], dict[str, Any]] | None = None
+    ) -> Response:
+        context = self._image(request)
         if more is not None:
-            context.update(more(study, series.images[index - 1]))
+            context.update(more(context["study"], context["image"]))
         return self._render(request, template, context)
 
     def series(self, request: Request) -> Response:
-        return self._image_page(request, "viewer/series.html")
+        if rendered is None:
+            return self._image_page(request, "viewer/series.html")
+
+        def info(study: Study, image: Any) -> dict[str, Any]:
+            blob = study.blobs.get(image.name)
+            return {"info": rendered.image_info(self.platform, blob.blob_id) if blob else None}
+
+        return self._image_page(request, "viewer/series.html", info)
+
+    def frame(self, request: Request) -> Response:
+        """A frame of image K of series N rendered by the server (rendered.py: ``?image=K&frame=F&window=C,W``)."""
+        if rendered is None:
+            raise Refused(404, "Frames cannot be shown", "Rendering frames needs the imaging extra on the server.")
+        blob = self._image(request)["blob"]
+        if blob is None:
+            raise Refused(404, "No such image", "This study has no image of that name.")
+        try:
+            body, media = rendered.frame_bytes(self.platform, blob.blob_id, "this image", request.query_params)
+        except DicomWebError as exc:
+            raise Refused(exc.status, "Cannot show this frame", exc.message) from None
+        headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return Response(body, media_type=media, headers=headers)
 
     def full_size(self, request: Request) -> Response:
         return self._image_page(request, "viewer/full.html")
