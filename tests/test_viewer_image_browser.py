@@ -22,6 +22,7 @@ from pydicom.pixels.processing import apply_modality_lut
 
 from hvgen_imaging import dicom, study, workflow
 
+from .dicomgen import make_study
 from .localserver import RunningServer, start_server
 from .viewerdata import PASSWORD, hvgen, sign_in
 
@@ -166,6 +167,42 @@ def test_frames_step_play_and_take_the_window_in_the_browser(cine: Any, chromium
         page.wait_for_function("() => document.getElementById('imageview').dataset.frame === '6'", timeout=30_000)
         page.click("#cine")
         assert page.get_attribute("#cine", "aria-pressed") == "false"
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_paging_through_a_series_stays_on_the_page(cine: Any, chromium: Any, tmp_path: Path) -> None:
+    server, _, _ = cine
+    make_study(tmp_path / "four", series=1, images=4, size=32, seed=11, patient="PAGED^FOUR")
+    built = study.build(dicom.scan(tmp_path / "four").studies[0])
+    with server.client() as client:
+        thing_id = workflow.Studies(client, journal_dir=tmp_path / "journal").upload(built).thing_id
+    here = f"/viewer/{server.profile.record_id}/{thing_id}/series/1"
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    try:
+        _sign_in(page, server.url)
+        page.goto(server.url + here + "?image=1")
+        page.evaluate("() => { window.samePage = true; }")
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")  # past the last image: nothing happens
+        assert page.url.endswith(here + "?image=4")
+        assert page.inner_text("#position") == "image 4 of 4"
+        assert page.evaluate("() => window.samePage === true"), "the page was not loaded again"
+        assert page.locator("#next").count() == 0 and page.locator("#prev").count() == 1
+        page.wait_for_function("() => document.getElementById('frame').getAttribute('src').includes('image=4&')")
+        _shown(page)
+        page.keyboard.press("ArrowLeft")
+        assert page.url.endswith(here + "?image=3") and page.inner_text("#position") == "image 3 of 4"
+        assert page.get_attribute("#tags-link", "href") == here + "/tags?image=3"
+        page.click("#prev")
+        assert page.inner_text("#position") == "image 2 of 4" and page.evaluate("() => window.samePage === true")
+        page.reload()
+        assert page.inner_text("#position") == "image 2 of 4", "the address says where the series was left"
         assert problems == []
     finally:
         context.close()

@@ -6,6 +6,10 @@ document.addEventListener("keydown", (event) => {
   if (event.target instanceof Element && event.target.closest("input, textarea, select, [contenteditable]")) return;
   const which = { ArrowLeft: "prev", ArrowRight: "next" }[event.key];
   if (!which) return;
+  if (window.hvgenPageInPlace && window.hvgenPageInPlace(which)) {
+    event.preventDefault(); // the image view pages without loading the page again
+    return;
+  }
   const link = document.querySelector(`a[data-key="${which}"]`);
   if (link) {
     event.preventDefault();
@@ -39,8 +43,9 @@ document.addEventListener("keydown", (event) => {
     `${view.dataset.src}&frame=${frame}` + (win ? `&window=${win[0].toFixed(2)},${win[1].toFixed(2)}` : "");
 
   function prefetch(from) {
-    for (let k = 1; k <= Math.min(AHEAD, frames - 1); k++) {
-      const frame = ((from - 1 + k) % frames) + 1;
+    const n = Number(view.dataset.frames) || 1;
+    for (let k = 1; k <= Math.min(AHEAD, n - 1); k++) {
+      const frame = ((from - 1 + k) % n) + 1;
       const u = url(frame, state.window);
       if (!loaded.has(u)) {
         const im = new Image();
@@ -65,7 +70,8 @@ document.addEventListener("keydown", (event) => {
   }
 
   function step(by) {
-    state.frame = ((state.frame - 1 + by + frames) % frames) + 1;
+    const n = Number(view.dataset.frames) || 1;
+    state.frame = ((state.frame - 1 + by + n) % n) + 1;
     show();
   }
 
@@ -113,7 +119,7 @@ document.addEventListener("keydown", (event) => {
     cine.setAttribute("aria-pressed", "true");
     const tick = () => {
       // the next frame is shown once the browser has it, at the file's frame time at most
-      const next = url((state.frame % frames) + 1, state.window);
+      const next = url((state.frame % (Number(view.dataset.frames) || 1)) + 1, state.window);
       const ready = loaded.get(next);
       if (!ready || ready.complete) step(1);
       else prefetch(state.frame);
@@ -188,6 +194,79 @@ document.addEventListener("keydown", (event) => {
       step(event.key === "ArrowDown" ? 1 : -1);
     }
   });
+  // Paging through the series in place: the image's frames are swapped, the links and the
+  // address follow (history.replaceState), and the neighbours' first frames are fetched ahead.
+  const listed = document.getElementById("series-images");
+  const images = listed ? JSON.parse(listed.textContent) : [];
+  const pager = document.querySelector("nav.pager");
+  const here = new URL(window.location.href);
+  state.image = Number(here.searchParams.get("image")) || 1;
+  let frameCount = frames;
+  const imageUrl = (k, frame) => `${images[k - 1].src}&frame=${frame}`;
+  const neighbours = () => {
+    for (const k of [state.image - 1, state.image + 1]) {
+      if (k >= 1 && k <= images.length && !loaded.has(imageUrl(k, 1))) {
+        const im = new Image();
+        im.src = imageUrl(k, 1);
+        loaded.set(imageUrl(k, 1), im);
+      }
+    }
+  };
+  const button = (which, k) => {
+    const label = which === "prev" ? "← Previous" : "Next →";
+    if (k < 1 || k > images.length) {
+      const off = document.createElement("span");
+      off.className = "button off";
+      off.textContent = label;
+      return off;
+    }
+    const a = document.createElement("a");
+    Object.assign(a, { className: "button quiet", id: which, rel: which, href: `?image=${k}`, textContent: label });
+    a.dataset.key = which;
+    a.addEventListener("click", (event) => {
+      event.preventDefault();
+      pageTo(k);
+    });
+    return a;
+  };
+  function pageTo(k) {
+    if (!images.length || k < 1 || k > images.length) return false;
+    state.image = k;
+    state.frame = 1;
+    frameCount = images[k - 1].frames;
+    view.dataset.src = images[k - 1].src;
+    view.dataset.frames = String(frameCount);
+    if (range) range.max = String(frameCount);
+    document.getElementById("position").textContent = `image ${k} of ${images.length}`;
+    position.firstChild.textContent = position.firstChild.textContent.replace(/frame \d+ of \d+/, `frame 1 of ${frameCount}`);
+    img.alt = img.alt.replace(/^Image \d+/, `Image ${k}`).replace(/of \d+$/, `of ${frameCount}`);
+    pager.children[0].replaceWith(button("prev", k - 1));
+    pager.children[pager.children.length - 1].replaceWith(button("next", k + 1));
+    const download = document.getElementById("image-download");
+    download.href = images[k - 1].download;
+    download.textContent = `Download this image (DICOM, ${images[k - 1].size})`;
+    document.getElementById("tags-link").href = `${here.pathname}/tags?image=${k}`;
+    document.getElementById("frame-controls").hidden = frameCount < 2;
+    const full = document.getElementById("full-link");
+    if (full) {
+      full.hidden = !images[k - 1].full;
+      full.href = images[k - 1].full || "#";
+    }
+    here.searchParams.set("image", String(k));
+    history.replaceState(null, "", here.pathname + here.search);
+    document.title = document.title.replace(/image \d+ of/, `image ${k} of`);
+    show();
+    neighbours();
+    return true;
+  }
+  if (images.length) {
+    window.hvgenPageInPlace = (which) => pageTo(state.image + (which === "next" ? 1 : -1));
+    for (const which of ["prev", "next"]) {
+      const a = document.getElementById(which);
+      if (a) a.replaceWith(button(which, state.image + (which === "next" ? 1 : -1)));
+    }
+  }
+
   // the stored preview is shown first: the rendered frames follow once it is there
   if (img.complete) {
     if (img.naturalWidth > 0) loadedNow(); // loaded before this script ran

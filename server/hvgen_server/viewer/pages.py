@@ -321,11 +321,9 @@ class Viewer:
         if rendered is None:
             return self._image_page(request, "viewer/series.html")
 
-        def info(study: Study, image: Any) -> dict[str, Any]:
-            blob = study.blobs.get(image.name)
-            return {"info": rendered.image_info(self.platform, blob.blob_id) if blob else None}
-
-        return self._image_page(request, "viewer/series.html", info)
+        record_id = _guid(request.path_params["record_id"]) or ""
+        more = functools.partial(rendered.series_context, self.platform, self.freshness, record_id)
+        return self._image_page(request, "viewer/series.html", more)
 
     def frame(self, request: Request) -> Response:
         """A frame of image K of series N rendered by the server (rendered.py: ``?image=K&frame=F&window=C,W``)."""

@@ -11,16 +11,20 @@ budget is refused with a message saying so, not queued without end.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom.dataset import Dataset
 from starlette.datastructures import QueryParams
 
 from ..context import Platform
-from ..dicomweb.index import read_header
+from ..dicomweb.index import Freshness, read_header
 from ..dicomweb.media import DicomWebError
 from ..dicomweb.rendering import MAX_SIDE, Presentation, render_blob
+from ..store.rows import INSTANCE, DicomMatch, DicomQuery
+from .studies import Image, Study
 
 #: Longest time between cine frames (a file saying more is shown at this).
 MAX_FRAME_MS = 2000.0
@@ -118,6 +122,39 @@ def image_info(platform: Platform, blob_id: str) -> ImageInfo:
     )
 
 
+#: Instances of a study whose frame counts a series page reads from the index at most.
+MAX_INDEXED = 5000
+
+
+def frame_counts(platform: Platform, record_id: str, study_uid: str) -> dict[str, int]:
+    """Frames of each image of a study (by blob name) as the DICOM index has them (one query)."""
+    query = DicomQuery(INSTANCE, (DicomMatch("study_uid", "uids", (study_uid,)),), limit=MAX_INDEXED)
+    with platform.store.read() as tx:
+        hits = tx.dicom.search(record_id, query)
+    counts: dict[str, int] = {}
+    for hit in hits:
+        try:
+            value = json.loads(hit.instance.instance_json).get("00280008", {}).get("Value", [1])[0]
+            counts[hit.instance.blob_name] = max(1, int(value))
+        except (ValueError, TypeError, AttributeError, IndexError):
+            counts[hit.instance.blob_name] = 1
+    return counts
+
+
+def series_context(
+    platform: Platform, freshness: Freshness | None, record_id: str, study: Study, image: Image
+) -> dict[str, Any]:
+    """What a series page shows of its image (:class:`ImageInfo`), and the frame
+    counts of the study's images (by blob name), for paging in place."""
+    blob = study.blobs.get(image.name)
+    if blob is None:
+        return {"info": None}
+    if freshness is not None:
+        freshness.refresh(platform, record_id)
+    counts = frame_counts(platform, record_id, study.study_uid) if study.study_uid else {}
+    return {"info": image_info(platform, blob.blob_id), "frame_counts": counts}
+
+
 class BadRendering(DicomWebError):
     """A rendering the view's query cannot ask for, or the server cannot make now."""
 
@@ -168,4 +205,4 @@ def frame_bytes(platform: Platform, blob_id: str, what: str, query: QueryParams)
         raise
 
 
-__all__ = ["BadRendering", "ImageInfo", "Preset", "frame_bytes", "image_info"]
+__all__ = ["BadRendering", "ImageInfo", "Preset", "frame_bytes", "frame_counts", "image_info", "series_context"]
