@@ -8,6 +8,7 @@ own resolution."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,28 @@ def test_paging_through_a_series_stays_on_the_page(cine: Any, chromium: Any, tmp
         assert problems == []
     finally:
         context.close()
+
+
+def test_series_are_named_by_their_series_number_and_listed_in_a_strip(cine: Any, tmp_path: Path) -> None:
+    server, _, _ = cine
+    folder = tmp_path / "numbered"
+    make_study(folder, series=2, images=1, size=16, seed=12, patient="NUMBERED^SERIES")
+    for path in folder.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        del ds.SeriesDescription
+        ds.SeriesNumber = 300 + int(ds.SeriesNumber)
+        ds.save_as(path)
+    built = study.build(dicom.scan(folder).studies[0])
+    with server.client() as client:
+        thing_id = workflow.Studies(client, journal_dir=tmp_path / "journal").upload(built).thing_id
+    here = f"/viewer/{server.profile.record_id}/{thing_id}"
+    with sign_in(server.url) as browser:
+        page = browser.get(here).text
+        names = sorted(re.findall(r">(\d\. Series \d+)</a>", page))
+        assert names == ["1. Series 301", "2. Series 302"] or names == ["1. Series 302", "2. Series 301"], names
+        series = browser.get(here + "/series/2").text
+        strip = series[series.index('id="series-strip"') :]
+        strip = strip[: strip.index("</nav>")]
+        assert strip.count("<a ") == 2 and strip.count('aria-current="page"') == 1
+        assert re.search(r'href="[^"]+/series/2" aria-current="page"', strip)
+        assert re.search(r"<h1>2\. Series 30[12]</h1>", series)

@@ -287,6 +287,10 @@ class Viewer:
     def study(self, request: Request) -> Response:
         visitor, record, study = self._study(request)
         context = {"visitor": visitor, "record": record, "study": study, "deidentify": deidentify.available()}
+        if rendered is not None and self.freshness is not None and isinstance(study, Study):  # series by SeriesNumber
+            self.freshness.refresh(self.platform, record.record_id)
+            found = rendered.indexed(self.platform, record.record_id, study.study_uid)
+            context["series_numbers"] = found.series_numbers
         if self.platform.config.ohif_dist is not None and getattr(study, "study_uid", None):
             context["ohif"] = ohif.study_link(record.record_id, str(getattr(study, "study_uid", "")))
         return self._render(request, "viewer/study.html", context)

@@ -126,19 +126,32 @@ def image_info(platform: Platform, blob_id: str) -> ImageInfo:
 MAX_INDEXED = 5000
 
 
-def frame_counts(platform: Platform, record_id: str, study_uid: str) -> dict[str, int]:
-    """Frames of each image of a study (by blob name) as the DICOM index has them (one query)."""
+@dataclass(frozen=True)
+class Indexed:
+    """What the DICOM index says of a study's images: frames by blob name, SeriesNumber by series UID."""
+
+    frames: dict[str, int] = field(default_factory=dict)
+    series_numbers: dict[str, int] = field(default_factory=dict)
+
+
+def indexed(platform: Platform, record_id: str, study_uid: str | None) -> Indexed:
+    """The study's images as the DICOM index has them (one query; nothing without a study UID)."""
+    if not study_uid:
+        return Indexed()
     query = DicomQuery(INSTANCE, (DicomMatch("study_uid", "uids", (study_uid,)),), limit=MAX_INDEXED)
     with platform.store.read() as tx:
         hits = tx.dicom.search(record_id, query)
-    counts: dict[str, int] = {}
+    found = Indexed()
     for hit in hits:
+        row = hit.instance
+        if row.series_number is not None:
+            found.series_numbers.setdefault(row.series_uid, row.series_number)
         try:
-            value = json.loads(hit.instance.instance_json).get("00280008", {}).get("Value", [1])[0]
-            counts[hit.instance.blob_name] = max(1, int(value))
+            value = json.loads(row.instance_json).get("00280008", {}).get("Value", [1])[0]
+            found.frames[row.blob_name] = max(1, int(value))
         except (ValueError, TypeError, AttributeError, IndexError):
-            counts[hit.instance.blob_name] = 1
-    return counts
+            found.frames[row.blob_name] = 1
+    return found
 
 
 def series_context(
@@ -151,8 +164,12 @@ def series_context(
         return {"info": None}
     if freshness is not None:
         freshness.refresh(platform, record_id)
-    counts = frame_counts(platform, record_id, study.study_uid) if study.study_uid else {}
-    return {"info": image_info(platform, blob.blob_id), "frame_counts": counts}
+    found = indexed(platform, record_id, study.study_uid)
+    return {
+        "info": image_info(platform, blob.blob_id),
+        "frame_counts": found.frames,
+        "series_numbers": found.series_numbers,
+    }
 
 
 class BadRendering(DicomWebError):
@@ -205,4 +222,4 @@ def frame_bytes(platform: Platform, blob_id: str, what: str, query: QueryParams)
         raise
 
 
-__all__ = ["BadRendering", "ImageInfo", "Preset", "frame_bytes", "frame_counts", "image_info", "series_context"]
+__all__ = ["BadRendering", "ImageInfo", "Preset", "Indexed", "frame_bytes", "image_info", "indexed", "series_context"]
