@@ -15,6 +15,7 @@ Routes (GET but the flags form):
     /viewer/RECORD/THING/image/NAME                 an image's DICOM file, as uploaded
     /viewer/RECORD/THING/study.zip                  every DICOM file of the study, as a ZIP
     /viewer/RECORD/THING/xml                        the stored thing XML
+    /viewer/RECORD/THING/delete, POST               delete the study, confirmed (deleting.py)
     POST /viewer/RECORD/THING/flags                 set or clear the person's flags (personal, hidden from
                                                     the emergency profile): a new version of the thing
     (a study page links to OHIF, /ohif/viewer/…, when the server serves it: --ohif)
@@ -52,7 +53,7 @@ from ..errors import ServerError
 from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
 from ..store.rows import RecordRow
 from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_ok, csrf_token, from_this_site, keep_csrf
-from . import deidentify, flagging, present
+from . import deidentify, deleting, flagging, present
 from .archive import Entry, safe_part, unique_paths, zip_stream
 from .listing import listing, unsearched
 from .search import parse as parse_search
@@ -149,6 +150,8 @@ class Viewer:
             Route(study + "/study-deidentified.zip", self._page(self.deidentified_archive)),
             Route(study + "/xml", self._page(self.xml)),
             Route(study + "/flags", self.flags, methods=["POST"]),
+            Route(study + "/delete", self._page(self.delete_page)),
+            Route(study + "/delete", self.delete, methods=["POST"]),
             Route(VIEWER_PATH + "/{rest:path}", self._page(self.unknown)),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
@@ -351,16 +354,7 @@ class Viewer:
         if dicom_tags is None:
             raise Refused(404, "Tags cannot be shown", "Reading DICOM tags needs the imaging extra on the server.")
 
-        def read(study: Study, image: Any) -> dict[str, Any]:
-            blob = study.blobs.get(image.name)
-            if blob is None:
-                return {"problem": "its file is not in the study"}
-            try:
-                return {"tags": dicom_tags.read_tags(self.platform.files, blob.blob_id)}
-            except dicom_tags.TagsUnreadable as exc:
-                return {"problem": str(exc)}
-
-        return self._image_page(request, "viewer/tags.html", read)
+        return self._image_page(request, "viewer/tags.html", functools.partial(dicom_tags.tags_context, self.platform))
 
     def xml(self, request: Request) -> Response:
         visitor, record, study = self._study(request)
@@ -392,6 +386,27 @@ class Viewer:
         if done is None:
             raise Refused(404, "No such study", "The record holds no study at this address (deleted, or never there).")
         return RedirectResponse(f"{VIEWER_PATH}/{record.record_id}/{study.thing_id}", status_code=303)
+
+    def delete_page(self, request: Request) -> Response:
+        visitor, record, study = self._study(request)
+        return self._render(request, "viewer/delete.html", {"visitor": visitor, "record": record, "study": study})
+
+    async def delete(self, request: Request) -> Response:
+        """Delete a study, confirmed on its delete page (deleting.py)."""
+        form = await request.form()
+        if not from_this_site(self.platform, request) or not csrf_ok(self.platform, request, form.get(CSRF_FIELD)):
+            return self._message(request, 403, "Not deleted", "The form expired; reload the page and try again.")
+        stamp = str(form.get("version") or "")
+        return await run_in_threadpool(self._page(functools.partial(self._delete, stamp=stamp)), request)
+
+    def _delete(self, request: Request, stamp: str) -> Response:
+        visitor, record, study = self._study(request)
+        if visitor.app_id is not None:
+            raise Refused(403, "Sign in with your password", "Deleting a study needs your own sign-in, not a link.")
+        problem = deleting.delete_study(self.platform, record.record_id, study.thing_id, stamp, time.time())
+        if problem:
+            raise Refused(409, "Not deleted", problem)
+        return RedirectResponse(f"{VIEWER_PATH}/{record.record_id}", status_code=303)
 
     def unknown(self, request: Request) -> Response:
         raise Refused(404, "Page not found", "The viewer has no page at this address.")
@@ -478,17 +493,4 @@ class Viewer:
                 "De-identification is not installed",
                 "This server has no imaging extra (pip install 'hvgen[imaging]'); the plain download is available.",
             )
-        files = self.platform.files
-        found: list[tuple[str, int, deidentify.Reader]] = []
-        for series in study.series:
-            for image in series.images:
-                blob = study.blobs.get(image.name)
-                if blob is not None:
-                    found.append((image.name, self._size_of(blob.blob_id), functools.partial(files.read, blob.blob_id)))
-        headers = {
-            **ATTACHMENT,
-            "Content-Disposition": 'attachment; filename="study-deidentified.zip"',
-            "Cache-Control": "private, no-store",
-        }
-        entries = deidentify.deidentified_entries(found)
-        return StreamingResponse(zip_stream(entries), media_type="application/zip", headers=headers)
+        return deidentify.archive_response(self.platform.files, study, self._size_of)

@@ -20,9 +20,11 @@ from pydicom.uid import UID
 
 from hvgen_imaging import inflate
 
+from ..context import Platform
 from ..dicomweb.index import open_blob
 from ..errors import ServerError
 from ..store.files import BlobFiles
+from .studies import Image, Study
 
 #: Elements listed at most (sequence items' elements included).
 MAX_ELEMENTS = 3000
@@ -175,6 +177,17 @@ def _pixels(ds: Dataset, syntax: str) -> str:
     return ", ".join(parts)
 
 
+def tags_context(platform: Platform, study: Study, image: Image) -> dict[str, Any]:
+    """The tag view's page context of an image: its ``tags``, or the ``problem`` reading them."""
+    blob = study.blobs.get(image.name)
+    if blob is None:
+        return {"problem": "its file is not in the study"}
+    try:
+        return {"tags": read_tags(platform.files, blob.blob_id)}
+    except TagsUnreadable as exc:
+        return {"problem": str(exc)}
+
+
 def read_tags(files: BlobFiles, blob_id: str) -> Tags:
     """The tags of the DICOM file in a blob (up to its pixel data)."""
     with open_blob(files, blob_id) as f, warnings.catch_warnings():
@@ -203,4 +216,4 @@ def _tags(ds: Dataset, deflated: bool) -> Tags:
     return Tags(meta, elements, _pixels(ds, syntax), reader.left_out, syntax, reader.shown)
 
 
-__all__ = ["Element", "Tags", "TagsUnreadable", "read_tags", "value_text"]
+__all__ = ["Element", "Tags", "TagsUnreadable", "read_tags", "tags_context", "value_text"]
