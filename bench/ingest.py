@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
+import tests.conftest  # noqa: E402,F401  (first: the test helpers import each other through it)
 from tests import dcmtk  # noqa: E402
 from tests.dicomgen import make_study  # noqa: E402
 from tests.localserver import EMBEDDED, Backend, RunningServer, free_port, start_server  # noqa: E402

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import stat
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -252,12 +252,18 @@ def _int(ds: Dataset, keyword: str) -> int | None:
 
 
 def scan(
-    root: Path | str, extra_files: Iterable[Path] = (), *, progress: Callable[[int, int | None], None] | None = None
+    root: Path | str,
+    extra_files: Iterable[Path] = (),
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    known: Mapping[Path, Dataset] | None = None,
 ) -> ScanResult:
     """Read every file under ``root`` (recursively) and group the DICOM ones.
 
     ``progress(files_done, files_total)`` is called as files are read
-    (first with a total of None while the folder is listed).
+    (first with a total of None while the folder is listed). ``known`` are
+    headers :func:`examine` gave already, by path (files it passed, not
+    changed since: the DICOM listener's, read when they were received).
     """
     result = ScanResult()
     root = Path(root)
@@ -276,7 +282,7 @@ def scan(
             if path.name.startswith(".hvgen"):
                 continue
             with notes.working_on(path, result.warnings):
-                header, why = examine(path)
+                header, why = (known[path], "") if known and path in known else examine(path)
                 if header is None:
                     result.skipped.append((path, why))
                     continue

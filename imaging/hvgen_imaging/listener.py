@@ -51,9 +51,9 @@ from . import dicom, qrscp
 from .peers import Node
 from .qrscp import Archive
 from .spool import CALLING, Spool, file_name, fsync_folder
-from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, StoreStudy, Uploader
+from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, StoreStudies, StoreStudy, Uploader
 
-__all__ = ["Failed", "Listener", "Received", "SetAside", "StoreStudy", "Stored"]
+__all__ = ["Failed", "Listener", "Received", "SetAside", "StoreStudies", "StoreStudy", "Stored"]
 
 #: C-STORE statuses (PS3.4 B.2.3).
 SUCCESS = 0x0000
@@ -76,6 +76,9 @@ _config.LOG_HANDLER_LEVEL = "none"
 MAX_PDU = 1024 * 1024
 #: The receive buffer of each association's socket.
 RECEIVE_BUFFER = 4 * 1024 * 1024
+#: Headers read at receipt kept per association for the uploader (which then
+#: does not parse those files again); beyond, files are read again (bounded memory).
+KEPT_HEADERS = 1000
 
 
 class _HeldRequestHandler(RequestHandler):
@@ -131,6 +134,7 @@ class _Association:
         self.folder, self.calling, self.address = folder, calling, address
         self.count = 0
         self.refused: list[str] = []
+        self.headers: dict[str, Dataset] = {}  # by file name: what the check read
 
 
 class Listener:
@@ -156,6 +160,7 @@ class Listener:
         archive: Archive | None = None,
         destinations: Callable[[str], Node | None] | None = None,
         store_study: StoreStudy | None = None,
+        store_studies: StoreStudies | None = None,
     ) -> None:
         self.spool = Spool(spool)
         self.ae_title = ae_title
@@ -177,6 +182,7 @@ class Listener:
             journal_dir=journal_dir,
             max_attempts=max_attempts,
             store_study=store_study,
+            store_studies=store_studies,
         )
         self._associations: dict[int, _Association] = {}
         self._lock = threading.Lock()
@@ -304,6 +310,10 @@ class Listener:
             return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
         with self._lock:
             association.count += 1
+            if (
+                header is not None and len(association.headers) < KEPT_HEADERS and header.filename == str(partial)
+            ):  # (not inflated)
+                association.headers[target.name] = header
         return _status(SUCCESS)
 
     def _refuse(
@@ -336,7 +346,7 @@ class Listener:
         (found.folder / CALLING).write_text(found.calling)
         ready = self.spool.ready / found.folder.name
         found.folder.rename(ready)
-        self.uploader.put(ready)
+        self.uploader.put(ready, found.headers)
 
 
 def _status(code: int, comment: str = "") -> Dataset:

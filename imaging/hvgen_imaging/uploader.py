@@ -17,6 +17,7 @@ platform refuses the study, or the attempts are spent) is set aside once in
 
 from __future__ import annotations
 
+import functools
 import queue
 import shutil
 import threading
@@ -24,6 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydicom.dataset import Dataset
 
 from healthvault import status
 from healthvault.client import HealthVaultClient, HealthVaultTransportError
@@ -40,6 +43,8 @@ from .workflow import Studies
 MAX_ATTEMPTS = 12
 #: The longest wait between two tries (seconds).
 MAX_DELAY = 3600.0
+#: Ready folders (associations) stored together, in one transaction when the store can.
+MAX_BATCH = 32
 
 
 @dataclass
@@ -84,6 +89,20 @@ Report = Callable[[Event], None]
 #: Stores one study somewhere other than through a client (the platform's
 #: own in-process ingest, when the listener runs inside ``hvgen serve``).
 StoreStudy = Callable[[dicom.DicomStudy], UploadResult]
+#: Stores several studies at once (in one transaction when it can): what each
+#: became, or the failure (StudyError, HealthVaultError, OSError, OverBudget) of each.
+StoreStudies = Callable[[list[dicom.DicomStudy]], list[UploadResult | Exception]]
+
+
+def _one_by_one(store: StoreStudy, found: list[dicom.DicomStudy]) -> list[UploadResult | Exception]:
+    """Each study stored with ``store``, one after the other."""
+    outcomes: list[UploadResult | Exception] = []
+    for study in found:
+        try:
+            outcomes.append(store(study))
+        except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def passing(exc: BaseException) -> bool:
@@ -110,11 +129,14 @@ class Uploader:
         journal_dir: Path | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         store_study: StoreStudy | None = None,
+        store_studies: StoreStudies | None = None,
     ) -> None:
-        if (make_client is None) == (store_study is None):
+        if store_study is not None and store_studies is None:
+            store_studies = functools.partial(_one_by_one, store_study)
+        if (make_client is None) == (store_studies is None):
             raise ValueError("give either make_client or store_study")
         self.make_client = make_client
-        self.store_study = store_study
+        self.store_studies = store_studies
         self.spool = spool
         self.report = report
         self.retry = retry
@@ -123,6 +145,8 @@ class Uploader:
         self._work: queue.Queue[Path | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._known: dict[Path, dict[str, Dataset]] = {}
+        self._known_lock = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="dicom-uploader", daemon=True)
@@ -130,8 +154,24 @@ class Uploader:
         for folder in sorted(self.spool.ready.iterdir()):
             self._work.put(folder)
 
-    def put(self, folder: Path) -> None:
+    def put(self, folder: Path, headers: dict[str, Dataset] | None = None) -> None:
+        """Store ``folder``; ``headers`` are those of its files read when they
+        were received (by file name), so that they are not parsed again."""
+        if headers:
+            with self._known_lock:
+                self._known[folder] = headers
         self._work.put(folder)
+
+    def _headers(self, folder: Path) -> dict[Path, Dataset]:
+        """The headers given with ``folder`` (once), as read from where its files are now."""
+        with self._known_lock:
+            given = self._known.pop(folder, {})
+        known = {}
+        for name, header in given.items():
+            header.filename = str(folder / name)  # where values left on disk are read from
+            header.timestamp = None  # (the blob store may touch the file it adopts)
+            known[folder / name] = header
+        return known
 
     def stop(self) -> None:
         self._stop.set()
@@ -159,49 +199,84 @@ class Uploader:
                 break
             if folder in waiting or not folder.exists():
                 continue
-            again = self.store_folder(folder)
-            if again is not None:
-                waiting[folder] = time.monotonic() + again
+            for done, again in self.store_folders([folder, *self._more(folder, waiting)]).items():
+                if again is not None:
+                    waiting[done] = time.monotonic() + again
+
+    def _more(self, first: Path, waiting: dict[Path, float]) -> list[Path]:
+        """The other folders ready now (at most :data:`MAX_BATCH` in all), to be stored with the first."""
+        more: list[Path] = []
+        while self.store_studies is not None and len(more) < MAX_BATCH - 1:
+            try:
+                folder = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if folder is None:
+                self._work.put(None)  # (stopping: after this batch)
+                break
+            if folder != first and folder not in waiting and folder not in more and folder.exists():
+                more.append(folder)
+        return more
 
     def store_folder(self, folder: Path) -> float | None:
         """Store every study of a ready folder; the seconds before it is tried
         again when some study failed for a passing reason, else None."""
-        calling = (folder / CALLING).read_text() if (folder / CALLING).exists() else ""
-        scanned = dicom.scan(folder)
-        for path, why in scanned.skipped:  # checked at receipt: only what changed on disk since
-            self._set_aside([path], why, calling, [], "")
-        failure: BaseException | None = None
-        if self.store_study is not None:
-            failure = self._store_studies(self.store_study, scanned.studies, calling)
+        return self.store_folders([folder])[folder]
+
+    def store_folders(self, folders: list[Path]) -> dict[Path, float | None]:
+        """Store every study of ready folders (together, when a function stores
+        them: in one transaction, a group commit of what several associations
+        brought); for each folder, the seconds before it is tried again when
+        some study failed for a passing reason, else None."""
+        scans = [(folder, *self._scan(folder)) for folder in folders]
+        every = [study for _, _, studies in scans for study in studies]
+        outcomes: list[UploadResult | Exception] = []
+        if self.store_studies is not None:
+            outcomes = self.store_studies(every) if every else []
         else:
             assert self.make_client is not None
             try:
                 client = self.make_client()
             except (HealthVaultError, OSError, ValueError) as exc:
-                failure = exc
+                outcomes = [exc] * len(every)
             else:
                 with client:
                     studies = Studies(client, journal_dir=self.journal_dir)
-                    failure = self._store_studies(lambda study: studies.upload(build(study)), scanned.studies, calling)
-        if failure is None:
-            shutil.rmtree(folder, ignore_errors=True)
-            return None
-        return self._failed(folder, failure, calling)
+                    outcomes = _one_by_one(lambda study: studies.upload(build(study)), every)
+        results: dict[Path, float | None] = {}
+        at = 0
+        for folder, calling, found in scans:
+            mine, at = outcomes[at : at + len(found)], at + len(found)
+            failure = self._settle(found, mine, calling)
+            if failure is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                results[folder] = None
+            else:
+                results[folder] = self._failed(folder, failure, calling)
+        return results
 
-    def _store_studies(self, store: StoreStudy, found: list[dicom.DicomStudy], calling: str) -> BaseException | None:
-        """Store each study; the last failure that may pass (the study stays in the
+    def _scan(self, folder: Path) -> tuple[str, list[dicom.DicomStudy]]:
+        """The calling AE title of a ready folder, and its studies (setting aside what cannot be read)."""
+        calling = (folder / CALLING).read_text() if (folder / CALLING).exists() else ""
+        scanned = dicom.scan(folder, known=self._headers(folder))
+        for path, why in scanned.skipped:  # checked at receipt: only what changed on disk since
+            self._set_aside([path], why, calling, [], "")
+        return calling, scanned.studies
+
+    def _settle(
+        self, found: list[dicom.DicomStudy], outcomes: list[UploadResult | Exception], calling: str
+    ) -> BaseException | None:
+        """What became of each study: the last failure that may pass (the study stays in the
         spool), after setting aside each study that cannot be stored."""
         failure: BaseException | None = None
-        for study in found:
-            try:
-                result = store(study)
-            except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
-                if passing(exc):
-                    failure = exc
+        for study, result in zip(found, outcomes, strict=True):
+            if isinstance(result, BaseException):
+                if passing(result):
+                    failure = result
                 else:
                     sops = [i.sop_instance_uid for i in study.images]
                     self._set_aside(
-                        [i.path for i in study.images], f"study {study.uid}: {exc}", calling, sops, study.uid
+                        [i.path for i in study.images], f"study {study.uid}: {result}", calling, sops, study.uid
                     )
                 continue
             for image in study.images:

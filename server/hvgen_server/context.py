@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from healthvault.protocol import blob_url
@@ -33,6 +34,9 @@ class Platform:
     key: bytes
     pickups: PickupJobs = field(default_factory=PickupJobs)
     thing_types: ThingTypes = field(default_factory=ThingTypes)
+    #: What runs once PutThings has stored things, given the record and the
+    #: type ids stored (the server adds the DICOM index's, when it serves DICOMweb).
+    after_put: list[Callable[[Platform, str, set[str]], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: ServerConfig) -> Platform:

@@ -276,6 +276,12 @@ class Freshness:
             self._seen[record_id] = now
         return indexed
 
+def after_put(platform: Platform, record_id: str, type_ids: set[str]) -> None:
+    """Index the studies PutThings just stored (``hvgen study upload``, any
+    client), before it answers: the first query after needs no catch-up."""
+    if type_ids.intersection(STUDY_TYPES):
+        refresh(platform, record_id)
+
 
 def _forget(platform: Platform, thing_ids: list[str]) -> None:
     with platform.store.write() as tx:

@@ -36,7 +36,7 @@ from healthvault.errors import HealthVaultError
 from hvgen_imaging import dicom
 from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.results import StudyError
-from hvgen_imaging.study import build
+from hvgen_imaging.study import BuiltStudy, build
 
 from ..context import Platform
 from ..ingest import Ingest
@@ -318,6 +318,7 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
         return outcome
     ingest = Ingest(platform, gateway.app_id, record_id)
     previews = previews_of(platform, gateway.app_id)
+    wanted: list[tuple[dicom.DicomStudy, list[tuple[str, str, dicom.DicomImage]], BuiltStudy]] = []
     for found in scanned.studies:
         images = [(dicom.text(i.header, "SOPClassUID") or "", i.sop_instance_uid, i) for i in found.images]
         if study is not None and found.uid != study:
@@ -325,25 +326,32 @@ def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, st
             outcome.note(f"{len(images)} instance(s) of study {found.uid}, not of study {study} as the URL says")
             continue
         try:
+            wanted.append((found, images, build(found, previews=False)))  # previews are made afterwards
             previews.mark(record_id, found.uid)
-            done = ingest.store(build(found, previews=False))  # previews are made afterwards
-            previews.add(record_id, done.study_uid)
-        except OverBudget as exc:
-            outcome.over_budget = True
-            outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)
-            outcome.note(f"study {found.uid} was not stored: {exc}")
+        except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+            _failed(outcome, found.uid, images, exc)
+    # the request's studies in one transaction (each on its own when one fails)
+    for (found, images, _), done in zip(wanted, ingest.store_many([b for _, _, b in wanted]), strict=True):
+        if isinstance(done, Exception):
+            _failed(outcome, found.uid, images, done)
             continue
-        except (StudyError, HealthVaultError, OSError) as exc:
-            log.warning("STOW-RS of study %s failed: %s", found.uid, exc)
-            outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
-            outcome.note(f"study {found.uid} was not stored: {exc}")
-            continue
+        previews.add(record_id, done.study_uid)
         outcome.studies.add(found.uid)
         for c, s, image in images:
             series = dicom.text(image.header, "SeriesInstanceUID") or ""
             outcome.stored.append((c, s, urls.instance(found.uid, series, s)))
     refresh(platform, record_id)
     return outcome
+
+
+def _failed(outcome: Outcome, study_uid: str, images: list[tuple[str, str, dicom.DicomImage]], exc: Exception) -> None:
+    if isinstance(exc, OverBudget):
+        outcome.over_budget = True
+        outcome.failed.extend((c, s, OUT_OF_RESOURCES) for c, s, _ in images)
+    else:
+        log.warning("STOW-RS of study %s failed: %s", study_uid, exc)
+        outcome.failed.extend((c, s, PROCESSING_FAILURE) for c, s, _ in images)
+    outcome.note(f"study {study_uid} was not stored: {exc}")
 
 
 def cleanup(folder: Path) -> None:

@@ -23,11 +23,12 @@ import logging
 import tempfile
 from typing import Any
 
+from healthvault.errors import HealthVaultError
 from hvgen_imaging.dicom import DicomStudy
 from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored
 from hvgen_imaging.peers import Node
-from hvgen_imaging.results import UploadResult
-from hvgen_imaging.study import build
+from hvgen_imaging.results import StudyError, UploadResult
+from hvgen_imaging.study import BuiltStudy, build
 
 from ..bootstrap import DEFAULT_RECORD
 from ..config import DicomListening
@@ -37,7 +38,7 @@ from ..errors import ServerError
 from ..store import Store
 from .archive import IndexArchive
 from .previews import previews_of
-from .studies import Ingest
+from .studies import Ingest, Ingested
 
 log = logging.getLogger("hvgen_server.dicom")
 
@@ -70,26 +71,30 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
 
     previews = previews_of(platform, ingest.app_id)
 
-    def store_study(study: DicomStudy) -> UploadResult:
-        built = build(study, previews=False)  # made afterwards (.previews)
-        previews.mark(record_id, study.uid)
-        done = ingest.store(built)
-        previews.add(record_id, done.study_uid)
-        return UploadResult(
-            study_uid=done.study_uid,
-            thing_id=done.thing_id,
-            version_stamp=done.version_stamp,
-            created=done.status == "created",
-            series=done.series,
-            images=done.images,
-            previews=0,
-            uploaded_blobs=done.added,
-            uploaded_bytes=0,
-            resumed_blobs=0,
-            signed=False,
-            warnings=done.warnings,
-            status=done.status,
-        )
+    def store_studies(studies: list[DicomStudy]) -> list[UploadResult | Exception]:
+        """The studies an association (or several) brought, in one transaction when they can be."""
+        outcomes: list[UploadResult | Exception | None] = []
+        builts: list[BuiltStudy] = []
+        for study in studies:
+            try:
+                builts.append(build(study, previews=False))  # made afterwards (.previews)
+                outcomes.append(None)
+            except (StudyError, HealthVaultError, OSError) as exc:
+                outcomes.append(exc)
+        for built in builts:
+            previews.mark(record_id, built.data.study_instance_uid or "")
+        stored = iter(ingest.store_many(builts))
+        done: list[UploadResult | Exception] = []
+        for outcome in outcomes:
+            if outcome is None:
+                result = next(stored)
+                if isinstance(result, Ingested):
+                    previews.add(record_id, result.study_uid)
+                    outcome = _upload_result(result)
+                else:
+                    outcome = result
+            done.append(outcome)
+        return done
 
     listener = Listener(
         None,
@@ -103,7 +108,7 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         idle_timeout=options.idle_timeout,
         max_per_peer=options.max_per_peer,
         max_attempts=options.attempts,
-        store_study=store_study,
+        store_studies=store_studies,
         archive=IndexArchive(platform, record_id),
         destinations=functools.partial(_destination, platform),
     )
@@ -116,6 +121,24 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         record_id,
     )
     return listener
+
+
+def _upload_result(done: Ingested) -> UploadResult:
+    return UploadResult(
+        study_uid=done.study_uid,
+        thing_id=done.thing_id,
+        version_stamp=done.version_stamp,
+        created=done.status == "created",
+        series=done.series,
+        images=done.images,
+        previews=0,
+        uploaded_blobs=done.added,
+        uploaded_bytes=0,
+        resumed_blobs=0,
+        signed=False,
+        warnings=done.warnings,
+        status=done.status,
+    )
 
 
 def _destination(platform: Platform, ae_title: str) -> Node | None:

@@ -148,7 +148,7 @@ class Previews:
         return self._add(ingest, study_uid, made) if made else 0
 
     def _add(self, ingest: Ingest, study_uid: str, made: dict[str, Preview]) -> int:
-        with self.platform.store.hold(f"stow:{ingest.record_id}:{study_uid}"):
+        with self.platform.store.hold(ingest.lock):
             found = ingest.find(study_uid)  # as it is now: it may have changed while previews were made
             if len(found) != 1 or thingxml.child(thingxml.parse_stored(found[0].xml), "signature-info") is not None:
                 return 0
@@ -158,7 +158,7 @@ class Previews:
             if not added:
                 return 0
             rows, items = write_blobs(
-                self.platform, ingest.record_id, {name: ("preview", made[name]) for name in added}
+                self.platform, ingest.record_id, [(name, ("preview", made[name])) for name in added]
             )
             thing.blob_payload = BlobPayload(blob=items)
             previews = {name[: -len(PREVIEW_SUFFIX)]: row.blob_id for name, row in zip(added, rows, strict=True)}

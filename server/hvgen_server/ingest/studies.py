@@ -16,6 +16,8 @@ the record's person (``Offline``, as the DICOM gateway's own client did).
 from __future__ import annotations
 
 import copy
+import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from healthvault import codec
 from healthvault.binding import element_of
 from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem, Thing2, ThingKey
 from healthvault.bindings.things import medical_image_study_2 as v2
+from healthvault.errors import HealthVaultError
+from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.results import StudyError, study_of
 from hvgen_imaging.study import DICOM_TYPE, PREVIEW_SUFFIX, PREVIEW_TYPE, BuiltStudy, build, merge, merged_equal
 
@@ -37,8 +41,11 @@ from ..dicomweb.index import STUDY_TYPES, instance_row
 from ..methods.things import store_things
 from ..store import Transaction
 from ..store.rows import BlobRow, DicomInstance, ThingFilter, ThingSelection, ThingVersion
-from .blobwrite import write_bytes, write_file
+from .blobwrite import sync, write_bytes, write_file
 
+log = logging.getLogger("hvgen_server.ingest")
+#: A stored study's Study Instance UID, looked for before its XML is parsed.
+_UID = re.compile(rb"<study-instance-uid>([^<]*)</study-instance-uid>")
 #: Threads writing the blobs of one study side by side (bounded: each holds one piece of a file).
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest-blobs")
 #: The children of a stored study a client's GetThings (core sections, data-xml)
@@ -60,6 +67,26 @@ class Ingested:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Plan:
+    """One study to store: the thing to write and the blobs it lacks (or, ``done``, nothing to write)."""
+
+    built: BuiltStudy
+    existing: ThingVersion | None
+    thing: Thing2
+    missing: dict[str, tuple[str, Any]]
+    notes: list[str]
+    done: Ingested | None = None
+    rows: list[BlobRow] = field(default_factory=list)
+
+
+def _uid_of(built: BuiltStudy) -> str:
+    uid = str(built.data.study_instance_uid or "")
+    if not uid:
+        raise StudyError("the study has no Study Instance UID (0020,000D); it cannot be matched later")
+    return uid
+
+
 class Ingest:
     """Stores studies in one record of a platform, as application ``app_id``."""
 
@@ -68,37 +95,75 @@ class Ingest:
         self.app_id = app_id
         self.record_id = record_id
 
+    @property
+    def lock(self) -> str:
+        """What one writer at a time holds for the record's studies (in every server process of a shared store)."""
+        return f"ingest:{self.record_id}"
+
     def find(self, study_uid: str) -> list[ThingVersion]:
         """The current versions of the record's active studies with this Study Instance UID."""
-        wanted = study_uid.encode()
-        found = []
+        return self.find_all({study_uid}).get(study_uid, [])
+
+    def find_all(self, study_uids: set[str]) -> dict[str, list[ThingVersion]]:
+        """The current versions of the record's active studies with these Study Instance UIDs (one query)."""
+        found: dict[str, list[ThingVersion]] = {}
         with self.platform.store.read() as tx:
             for match in tx.things.select(
                 self.record_id, ThingSelection(), [ThingFilter(type_ids=STUDY_TYPES)], with_xml=True
             ):
                 version = match.version
-                if wanted not in version.xml:  # a quick look before parsing
+                quick = _UID.search(version.xml)  # a quick look before parsing (not at a character reference)
+                if (
+                    quick
+                    and b"&" not in quick.group(1)
+                    and quick.group(1).decode("utf-8", "replace").strip() not in study_uids
+                ):
                     continue
                 root = thingxml.parse_stored(version.xml)
-                uid = root.findtext("data-xml/medical-image-study/study-instance-uid")
-                if (uid or "").strip() == study_uid:
-                    found.append(version)
+                uid = (root.findtext("data-xml/medical-image-study/study-instance-uid") or "").strip()
+                if uid in study_uids:
+                    found.setdefault(uid, []).append(version)
         return found
 
     def store(self, built: BuiltStudy) -> Ingested:
         """Store a built study: a new thing, or what an existing one lacks.
 
-        One writer at a time per study of a record (in every server process
-        of a shared store), so that two senders of a new study (STOW-RS,
-        C-STORE) cannot both create it."""
-        study_uid = built.data.study_instance_uid
-        if not study_uid:
-            raise StudyError("the study has no Study Instance UID (0020,000D); it cannot be matched later")
-        with self.platform.store.hold(f"stow:{self.record_id}:{study_uid}"):
-            return self._store(built, study_uid)
+        One writer at a time for the studies of a record (:attr:`lock`), so
+        that two senders of a new study (STOW-RS, C-STORE) cannot both create it."""
+        study_uid = _uid_of(built)
+        with self.platform.store.hold(self.lock):
+            plan = self._plan(built, self.find(study_uid))
+            if plan.done is not None:
+                return plan.done
+            return self._commit([plan])[0]
 
-    def _store(self, built: BuiltStudy, study_uid: str) -> Ingested:
-        found = self.find(study_uid)
+    def store_many(self, builts: list[BuiltStudy]) -> list[Ingested | Exception]:
+        """Store several studies, in one transaction when they can be (one
+        commit, one flush of the blobs' names for all); what each became, or
+        why it failed (:class:`StudyError`, :class:`HealthVaultError`,
+        :class:`OSError`, :class:`OverBudget`). When one of them fails, each
+        is stored on its own, so that one study's failure is its own."""
+        uids = [b.data.study_instance_uid or "" for b in builts]
+        if len(builts) > 1 and all(uids) and len(set(uids)) == len(uids):
+            try:
+                with self.platform.store.hold(self.lock):
+                    existing = self.find_all(set(uids))
+                    plans = [self._plan(b, existing.get(u, [])) for b, u in zip(builts, uids, strict=True)]
+                    results = self._commit([p for p in plans if p.done is None])
+                    return [p.done or results.pop(0) for p in plans]
+            except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+                log.info("%d studies stored one by one: %s", len(builts), exc)
+        outcomes: list[Ingested | Exception] = []
+        for built in builts:
+            try:
+                outcomes.append(self.store(built))
+            except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _plan(self, built: BuiltStudy, found: list[ThingVersion]) -> _Plan:
+        """What storing ``built`` takes, given the record's studies with its UID."""
+        study_uid = _uid_of(built)
         if len(found) > 1:
             raise StudyError(
                 f"the record holds {len(found)} studies with Study Instance UID {study_uid}; "
@@ -115,22 +180,45 @@ class Ingest:
         wanted: dict[str, tuple[str, Any]] = {n: ("file", p) for n, p in built.images.items()}
         wanted.update({n: ("preview", p) for n, p in built.previews.items()})
         missing = {n: v for n, v in sorted(wanted.items()) if n not in have}
+        plan = _Plan(built, existing, thing, missing, notes)
         if existing is not None and not missing and unchanged:
-            return self._result(existing.thing_id, existing.version_stamp, "unchanged", thing, 0, notes)
-        rows, items = self._write_blobs(missing)
-        thing.blob_payload = BlobPayload(blob=items)
-        thing.signature_info = None
-        blob_ids = {name: row.blob_id for name, row in zip(missing, rows, strict=True)}
-        index = None if existing is not None else _index_rows(built, blob_ids)
-        actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
+            plan.done = self._result(existing.thing_id, existing.version_stamp, "unchanged", thing, 0, notes)
+        return plan
+
+    def _commit(self, plans: list[_Plan]) -> list[Ingested]:
+        """Write the blobs the plans lack, then their things in one transaction
+        (with the DICOM index rows of the new studies)."""
+        rows, items = write_blobs(self.platform, self.record_id, [(n, v) for p in plans for n, v in p.missing.items()])
+        sent = []
+        index: list[list[DicomInstance] | None] = []
+        at = 0
+        for plan in plans:
+            mine, at = rows[at : at + len(plan.missing)], at + len(plan.missing)
+            plan.thing.blob_payload = BlobPayload(blob=items[at - len(mine) : at])
+            plan.thing.signature_info = None
+            plan.rows = mine
+            blob_ids = {name: row.blob_id for name, row in zip(plan.missing, mine, strict=True)}
+            index.append(None if plan.existing is not None else _index_rows(plan.built, blob_ids))
+            sent.append(plan.thing)
 
         def also(tx: Transaction, keys: list[ThingKey]) -> None:
-            if index is not None:
-                tx.dicom.replace(self.record_id, keys[0].value, keys[0].version_stamp, index)
+            for key, rows_of in zip(keys, index, strict=True):
+                if rows_of is not None:
+                    tx.dicom.replace(self.record_id, key.value, key.version_stamp, rows_of)
 
-        key = write_thing(actor, thing, also, rows)
-        status = "created" if existing is None else "updated"
-        return self._result(key.value, key.version_stamp or "", status, thing, len(rows), notes)
+        actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
+        keys = write_things(actor, sent, also, rows)
+        return [
+            self._result(
+                key.value,
+                key.version_stamp or "",
+                "created" if plan.existing is None else "updated",
+                plan.thing,
+                len(plan.rows),
+                plan.notes,
+            )
+            for key, plan in zip(keys, plans, strict=True)
+        ]
 
     def _merged(
         self, existing: ThingVersion, built: BuiltStudy, notes: list[str]
@@ -155,9 +243,6 @@ class Ingest:
         with self.platform.store.read() as tx:
             have = {ref.name for ref in tx.things.blob_refs(existing.version_stamp)}
         return thing, built, have, unchanged
-
-    def _write_blobs(self, missing: dict[str, tuple[str, Any]]) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
-        return write_blobs(self.platform, self.record_id, missing)
 
     def _result(self, thing_id: str, stamp: str, status: str, thing: Thing2, added: int, notes: list[str]) -> Ingested:
         data = study_of(thing)
@@ -191,18 +276,26 @@ def as_sent_back(version: ThingVersion) -> Thing2:
 def write_thing(
     actor: Actor, thing: Thing2, also: Callable[[Transaction, list[ThingKey]], None], rows: list[BlobRow]
 ) -> ThingKey:
-    """Store one thing with PutThings' core, as the wire carries it (an unqualified
-    ``<thing>``, parsed as the server parses a request), with the rows of its new blobs."""
-    sent: Thing2 = codec.read_thing(codec.write_thing(thing))
-    return store_things(actor, [(sent, element_of(sent))], also=also, blobs=rows)[0]
+    """Store one thing (see :func:`write_things`)."""
+    return write_things(actor, [thing], also, rows)[0]
+
+
+def write_things(
+    actor: Actor, things: list[Thing2], also: Callable[[Transaction, list[ThingKey]], None], rows: list[BlobRow]
+) -> list[ThingKey]:
+    """Store things in one transaction with PutThings' core, as the wire carries
+    them (unqualified ``<thing>``s, parsed as the server parses a request),
+    with the rows of their new blobs."""
+    sent: list[Thing2] = [codec.read_thing(codec.write_thing(thing)) for thing in things]
+    return store_things(actor, [(t, element_of(t)) for t in sent], also=also, blobs=rows)
 
 
 def write_blobs(
-    platform: Platform, record_id: str, missing: dict[str, tuple[str, Any]]
+    platform: Platform, record_id: str, missing: list[tuple[str, tuple[str, Any]]]
 ) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
-    """Write blobs (``("file", path)`` or ``("preview", preview)`` by name) side
-    by side (each waits on the disk to make it durable); their rows, and the
-    payload items naming them by blob URL."""
+    """Write blobs (``("file", path)`` or ``("preview", preview)``, with their
+    names) side by side, made durable before this returns; their rows, and
+    the payload items naming them by blob URL."""
 
     def write(kind_source: tuple[str, Any]) -> BlobRow:
         kind, source = kind_source
@@ -210,10 +303,11 @@ def write_blobs(
             return write_file(platform, record_id, Path(source))
         return write_bytes(platform, record_id, source.data)
 
-    rows = list(_WRITERS.map(write, missing.values()))
+    rows = list(_WRITERS.map(write, [source for _, source in missing]))
+    sync(platform, rows)
     ttl = platform.config.blob_write_ttl
     items = []
-    for (name, (kind, _)), row in zip(missing.items(), rows, strict=True):
+    for (name, (kind, _)), row in zip(missing, rows, strict=True):
         token = tokens.issue(platform.key, "w", record_id, row.blob_id, ttl)
         items.append(
             BlobPayloadItem(

@@ -6,6 +6,7 @@ GetThings is :mod:`.query`.
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from ..errors import PlatformError
 from ..store import Transaction
 from ..store.rows import ACTIVE, DELETED, BlobRef, BlobRow, ThingVersion
 from .blobs import attach_payload, prepare_inline
+
+log = logging.getLogger("hvgen_server")
 
 
 def is_guid(text: str) -> bool:
@@ -83,7 +86,15 @@ def put_things(ctx: Context) -> PutThingsResult:
     thing_els = [c for c in ctx.request.info_element if c.tag == "thing"]
     if len(thing_els) != len(info.thing):
         raise PlatformError(StatusCode.INVALID_XML, "info holds elements other than things")
-    return PutThingsResult(thing_id=store_things(ctx, list(zip(info.thing, thing_els, strict=False))))
+    keys = store_things(ctx, list(zip(info.thing, thing_els, strict=False)))
+    if ctx.platform.after_put:
+        types = {(t.type_id.value if t.type_id else "").strip().lower() for t in info.thing}
+        for then in ctx.platform.after_put:
+            try:
+                then(ctx.platform, ctx.record_id, types)
+            except Exception:  # stored all the same: what follows catches up later
+                log.exception("after PutThings in record %s", ctx.record_id)
+    return PutThingsResult(thing_id=keys)
 
 
 @dataclass

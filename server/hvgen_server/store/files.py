@@ -54,6 +54,17 @@ class BlobFiles(ABC):
     def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
         """The whole blob from ``pieces``, replacing it at once; returns its length."""
 
+    def adopt(self, blob_id: str, path: Path) -> bool:
+        """Make the file at ``path`` the blob's bytes without copying them, if
+        this backend can (the same file system: a second name for the file,
+        its bytes flushed to disk; made durable with :meth:`sync`); False when
+        it cannot (the caller then writes them with :meth:`put`)."""
+        return False
+
+    def sync(self, blob_ids: Iterable[str]) -> None:
+        """Make durable the names :meth:`adopt` gave (nothing for a backend that adopts nothing)."""
+        return None
+
     @abstractmethod
     def same_bytes(self, blob_id: str, offset: int, data: bytes, state: str) -> bool:
         """Whether ``data`` is the last chunk appended, at ``offset``."""
@@ -125,6 +136,37 @@ class LocalBlobFiles(BlobFiles):
             os.fsync(f.fileno())
         tmp.replace(path)
         return length
+
+    def adopt(self, blob_id: str, path: Path) -> bool:
+        """A hard link to ``path`` when it is on the blob folder's file system.
+
+        The file's modification time is made now first, so that the orphan
+        sweeper (which spares bytes younger than :data:`~hvgen_server.sweeper.ORPHAN_AGE`)
+        cannot take it for abandoned before the row naming it is committed."""
+        target = self.path(blob_id)
+        try:
+            if os.stat(path).st_dev != os.stat(self.root).st_dev:
+                return False
+            target.parent.mkdir(exist_ok=True, mode=filemodes.PRIVATE_DIR)
+            os.utime(path)
+            os.link(path, target)
+        except OSError:
+            return False
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fchmod(fd, filemodes.PRIVATE_FILE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
+    def sync(self, blob_ids: Iterable[str]) -> None:
+        for folder in sorted({self.path(blob_id).parent for blob_id in blob_ids}):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def same_bytes(self, blob_id: str, offset: int, data: bytes, state: str) -> bool:
         with open(self.path(blob_id), "rb") as f:

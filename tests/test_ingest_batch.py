@@ -1,0 +1,196 @@
+"""The in-process ingest's fast path: a received file is parsed once and
+adopted by the blob store (not copied); the studies an association brings are
+written in one transaction, a failing study failing alone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hvgen_imaging import dicom
+from hvgen_imaging.listener import Listener
+from hvgen_imaging.results import StudyError, UploadResult
+from hvgen_imaging.spool import Spool
+from hvgen_imaging.study import build
+from hvgen_imaging.uploader import Uploader
+from hvgen_server.context import Actor, Platform
+from hvgen_server.dicomweb.gateway import ensure_gateway
+from hvgen_server.dicomweb.index import STUDY_TYPES
+from hvgen_server.ingest import Ingest, Ingested
+from hvgen_server.ingest.studies import write_things
+from hvgen_server.store.files import LocalBlobFiles
+from hvgen_server.store.rows import INSTANCE, DicomQuery, ThingFilter, ThingSelection
+
+from . import dcmtk
+from .dicomgen import make_study
+from .localserver import Backend, RunningServer, environment, start_server
+from .test_dicomweb import cli
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("batch") / "server", backend=backend)
+    yield running
+    running.stop()
+
+
+@contextlib.contextmanager
+def platform_of(server: RunningServer) -> Iterator[Platform]:
+    with environment(server.backend.env):
+        platform = Platform.open(server.config())
+    try:
+        yield platform
+    finally:
+        platform.close()
+
+
+def count_writes(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the store's write transactions from now on (one number in a list)."""
+    count = [0]
+    write = platform.store.write
+
+    def counted() -> Any:
+        count[0] += 1
+        return write()
+
+    monkeypatch.setattr(platform.store, "write", counted)
+    return count
+
+
+def studies_with(platform: Platform, record_id: str, uid: str) -> int:
+    with platform.store.read() as tx:
+        found = tx.things.select(record_id, ThingSelection(), [ThingFilter(type_ids=STUDY_TYPES)], with_xml=True)
+        return sum(uid.encode() in m.version.xml for m in found)
+
+
+def test_studies_are_written_in_one_transaction_and_fail_alone(
+    server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = [tmp_path / f"s{n}" for n in range(6)]
+    uids = [str(make_study(f, series=1, images=1, size=16, seed=300 + n)["study_uid"]) for n, f in enumerate(folders)]
+    builts = [build(dicom.scan(f).studies[0], previews=False) for f in folders]
+    record_id = server.profile.record_id
+    with platform_of(server) as platform:
+        ingest = Ingest(platform, ensure_gateway(platform).app_id, record_id)
+        writes = count_writes(platform, monkeypatch)
+        done = ingest.store_many(builts[:4])
+        assert [d.status for d in done if isinstance(d, Ingested)] == ["created"] * 4
+        assert writes[0] == 1  # four studies, one commit
+        with platform.store.read() as tx:
+            assert tx.dicom.stale(record_id, STUDY_TYPES) == []  # indexed in that transaction
+        assert all(studies_with(platform, record_id, uid) == 1 for uid in uids[:4])
+
+        # the record holds the fifth study twice: it fails, alone; the others are stored
+        actor = Actor(platform, app_id=ingest.app_id, record_id=record_id)
+        write_things(actor, [builts[4].thing, builts[4].thing], lambda tx, keys: None, [])
+        again = ingest.store_many([builts[5], builts[4], builts[0]])
+        assert isinstance(again[1], StudyError) and "2 studies" in str(again[1])
+        assert isinstance(again[0], Ingested) and again[0].status == "created"
+        assert isinstance(again[2], Ingested) and again[2].status == "unchanged"
+        assert studies_with(platform, record_id, uids[5]) == 1
+
+
+def test_the_blob_store_adopts_a_file_without_copying_it(tmp_path: Path) -> None:
+    files = LocalBlobFiles(tmp_path / "blobs")
+    source = tmp_path / "spool.dcm"
+    source.write_bytes(b"DICM" * 1000)
+    old = time.time() - 7200
+    os.utime(source, (old, old))  # received long ago (a spool that waited)
+    blob_id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+    assert files.adopt(blob_id, source)
+    files.sync([blob_id])
+    assert os.path.samefile(files.path(blob_id), source)  # the same bytes, a second name
+    assert files.path(blob_id).stat().st_mode & 0o777 == 0o600
+    # younger than the sweeper's age: not taken for an orphan before its row is committed
+    files.remove_orphans(set(), time.time() - 3600)
+    source.unlink()
+    assert files.read_all(blob_id) == b"DICM" * 1000
+    # another file system (here: a missing file) is not adopted: the caller copies
+    assert not files.adopt("1f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", tmp_path / "missing.dcm")
+
+
+def test_each_received_file_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storescu = dcmtk.require("storescu")
+    for n in range(3):
+        make_study(tmp_path / "send" / f"s{n}", series=1, images=2, size=16, seed=400 + n)
+    parsed: list[Path] = []
+    examine = dicom.examine
+
+    def counted(path: Path) -> Any:
+        parsed.append(path)
+        return examine(path)
+
+    monkeypatch.setattr(dicom, "examine", counted)
+    stored: list[list[dicom.DicomStudy]] = []
+    done = threading.Event()
+
+    def store_studies(studies: list[dicom.DicomStudy]) -> list[UploadResult | Exception]:
+        stored.append(studies)
+        done.set()
+        return [StudyError("kept in the spool") for _ in studies]  # (a failure that does not pass: set aside)
+
+    listener = Listener(None, tmp_path / "spool", port=0, store_studies=store_studies, retry=3600)
+    listener.start()
+    try:
+        sent = subprocess.run(
+            [storescu, "+sd", "+r", "127.0.0.1", str(listener.port), str(tmp_path / "send")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert done.wait(60)
+    finally:
+        listener.stop()
+    (studies,) = stored
+    assert sorted(len(s.images) for s in studies) == [2, 2, 2]  # all three studies, in one call
+    assert len(parsed) == 6  # each file once: when it was received, not again when it was stored
+    assert all(image.header.SOPInstanceUID == image.sop_instance_uid for s in studies for image in s.images)
+
+
+def test_a_study_upload_is_indexed_before_put_things_answers(server: RunningServer, tmp_path: Path) -> None:
+    uid = str(make_study(tmp_path / "study", series=2, images=2, size=16, seed=500)["study_uid"])
+    code, out = cli(server, "study", "upload", str(tmp_path / "study"))
+    assert code == 0, out
+    record_id = server.profile.record_id
+    with platform_of(server) as platform, platform.store.read() as tx:
+        assert tx.dicom.stale(record_id, STUDY_TYPES) == []  # nothing left for the first query to catch up
+        hits = tx.dicom.search(record_id, DicomQuery(level=INSTANCE))
+    assert len([h for h in hits if h.instance.study_uid == uid]) == 4
+
+
+def test_associations_ready_together_are_stored_together(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.create()
+    for n, name in enumerate(("first", "second")):
+        make_study(tmp_path / name, series=1, images=2, size=16, seed=600 + n)
+        folder = spool.ready / name
+        folder.mkdir()
+        for path in (tmp_path / name).rglob("*.dcm"):
+            shutil.copy(path, folder / path.name)
+    calls: list[list[str]] = []
+    done = threading.Event()
+
+    def store_studies(studies: list[dicom.DicomStudy]) -> list[UploadResult | Exception]:
+        calls.append(sorted(s.uid for s in studies))
+        done.set()
+        return [StudyError("kept") for _ in studies]
+
+    uploader = Uploader(None, spool, lambda event: None, store_studies=store_studies)
+    uploader.put(spool.ready / "first")
+    uploader.put(spool.ready / "second")  # both ready before the writer looks
+    uploader.start()
+    try:
+        assert done.wait(60)
+    finally:
+        uploader.stop()
+    assert len(calls[0]) == 2  # the two associations' studies in one call (one transaction)
