@@ -24,7 +24,14 @@ from hvgen_imaging.study import build
 from hvgen_imaging.uploader import Uploader
 from hvgen_server.context import Actor, Platform
 from hvgen_server.dicomweb.gateway import ensure_gateway
-from hvgen_server.dicomweb.index import STUDY_TYPES
+from hvgen_server.dicomweb.index import (
+    INSTANCE_ATTRIBUTES,
+    SERIES_ATTRIBUTES,
+    STUDY_ATTRIBUTES,
+    STUDY_TYPES,
+    _each_json,
+    subset_json,
+)
 from hvgen_server.ingest import Ingest, Ingested
 from hvgen_server.ingest.studies import write_things
 from hvgen_server.store.files import LocalBlobFiles
@@ -194,3 +201,12 @@ def test_associations_ready_together_are_stored_together(tmp_path: Path) -> None
     finally:
         uploader.stop()
     assert len(calls[0]) == 2  # the two associations' studies in one call (one transaction)
+
+
+def test_index_attributes_are_those_read_one_by_one(tmp_path: Path) -> None:
+    make_study(tmp_path / "s", series=2, images=2, size=16, seed=700, patient="ROE^ANNA")
+    headers = [h for p in sorted((tmp_path / "s").rglob("*.dcm")) if (h := dicom.examine(p)[0]) is not None]
+    headers[0].PatientBirthDate = "not a date"  # (read as it is)
+    for header in headers:
+        for keywords in (STUDY_ATTRIBUTES, SERIES_ATTRIBUTES, INSTANCE_ATTRIBUTES):
+            assert subset_json(header, keywords) == _each_json(header, keywords)

@@ -145,7 +145,22 @@ def read_header(files: BlobFiles, blob_id: str, *, pixels: bool = False) -> Data
 
 
 def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> str:
-    """The DICOM JSON of those attributes of ``ds`` it has (unreadable values left out)."""
+    """The DICOM JSON of those attributes of ``ds`` it has (unreadable values left out), in ``keywords``' order."""
+    sub = Dataset()
+    tags: list[str] = []
+    try:
+        for keyword in keywords:
+            if keyword in ds:
+                element = ds[keyword]
+                sub.add(element)
+                tags.append(f"{element.tag:08X}")
+        whole = sub.to_json_dict()
+    except Exception:  # a value that cannot be read: each attribute on its own, that one left out
+        return _each_json(ds, keywords)
+    return json.dumps({tag: whole[tag] for tag in tags if tag in whole}, separators=(",", ":"))
+
+
+def _each_json(ds: Dataset, keywords: tuple[str, ...]) -> str:
     out: dict[str, Any] = {}
     for keyword in keywords:
         if keyword not in ds:
