@@ -10,9 +10,10 @@ version stamps, blob checks, de-duplication of a study already in the
 record), so the thing stored is byte for byte the one the protocol path
 stores. See ``docs/ingest.md``.
 
-- :mod:`.blobwrite`: a file or bytes into the blob store, hashed as it is written
-- :mod:`.studies`: finding a record's study by its UID, and writing one study
-  (blobs, thing version and DICOM index rows in one transaction)
+- :mod:`.blobwrite`: a file or bytes into the blob store, hashed as it is
+  written (a file on the blob folder's file system adopted, not copied)
+- :mod:`.studies`: finding a record's studies by their UIDs, and writing
+  studies (blobs, thing versions and DICOM index rows in one transaction)
 - :mod:`.previews`: the previews of stored studies, made afterwards and
   added in a later version
 - :mod:`.listening`: the DICOM storage service of ``hvgen serve --dicom-port``

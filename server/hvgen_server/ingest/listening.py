@@ -2,13 +2,15 @@
 
 The listener of ``hvgen dicom listen`` (:class:`hvgen_imaging.listener.Listener`:
 the same checks before Success, the same spool, limits, retries and
-set-aside files), storing each study with the in-process ingest
-(:class:`.studies.Ingest`) instead of a client: into one record (``--dicom-record``,
-by default the platform's first person's record), as the DICOM gateway
-application. The spool is ``DATA/dicom/spool`` (``hvgen dicom rejected
+set-aside files), storing the studies of each association (and of those
+ready at once: a group commit) in one transaction with the in-process
+ingest (:meth:`.studies.Ingest.store_many`) instead of a client: into one
+record (``--dicom-record``, by default the platform's first person's
+record), as the DICOM gateway application. The spool is ``DATA/dicom/spool`` (``hvgen dicom rejected
 --spool DATA/dicom/spool`` lists what was set aside); pynetdicom receives
 each data set into a temporary file in ``DATA/dicom/receiving``, on the
-same disk, so that it is moved into the spool, not copied.
+same disk, so that it is moved into the spool, and from there adopted by
+the blob store, never copied.
 
 The record and the application are chosen once at start
 (:func:`listening_record`); the listener also answers C-FIND, C-GET and
