@@ -5,6 +5,7 @@ written in one transaction, a failing study failing alone."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from hvgen_imaging import dicom
 from hvgen_imaging.listener import Listener
@@ -23,6 +26,7 @@ from hvgen_imaging.spool import Spool
 from hvgen_imaging.study import build
 from hvgen_imaging.uploader import Uploader
 from hvgen_server.context import Actor, Platform
+from hvgen_server.dicomweb.bulkdata import metadata
 from hvgen_server.dicomweb.gateway import ensure_gateway
 from hvgen_server.dicomweb.index import (
     INSTANCE_ATTRIBUTES,
@@ -32,10 +36,11 @@ from hvgen_server.dicomweb.index import (
     _each_json,
     subset_json,
 )
+from hvgen_server.dicomweb.media import Urls
 from hvgen_server.ingest import Ingest, Ingested
 from hvgen_server.ingest.studies import write_things
 from hvgen_server.store.files import LocalBlobFiles
-from hvgen_server.store.rows import INSTANCE, DicomQuery, ThingFilter, ThingSelection
+from hvgen_server.store.rows import INSTANCE, DicomMatch, DicomQuery, ThingFilter, ThingSelection
 
 from . import dcmtk
 from .dicomgen import make_study
@@ -210,3 +215,32 @@ def test_index_attributes_are_those_read_one_by_one(tmp_path: Path) -> None:
     for header in headers:
         for keywords in (STUDY_ATTRIBUTES, SERIES_ATTRIBUTES, INSTANCE_ATTRIBUTES):
             assert subset_json(header, keywords) == _each_json(header, keywords)
+
+
+def test_stored_metadata_is_what_reading_the_file_gives(server: RunningServer, tmp_path: Path) -> None:
+    made = make_study(tmp_path / "study", series=1, images=3, size=16, seed=800)
+    first = sorted((tmp_path / "study").rglob("*.dcm"))[0]
+    ds = pydicom.dcmread(first)
+    ds.add_new(0x00090010, "LO", "HVGEN TEST")
+    ds.add_new(0x00091010, "OB", bytes(range(256)) * 8)  # bulk data (longer than inlined)
+    item = Dataset()
+    item.add_new(0x00091010, "OB", b"\x07" * 2000)
+    ds.add_new(0x00091011, "SQ", [item])  # bulk data inside a sequence
+    ds.save_as(first)
+    built = build(dicom.scan(tmp_path / "study").studies[0], previews=False)
+    record_id = server.profile.record_id
+    urls = Urls("http://127.0.0.1/dicomweb")
+    with platform_of(server) as platform:
+        Ingest(platform, ensure_gateway(platform).app_id, record_id).store(built)
+        query = DicomQuery(INSTANCE, (DicomMatch("study_uid", "uids", (str(made["study_uid"]),)),), metadata=True)
+        with platform.store.read() as tx:
+            rows = [h.instance for h in tx.dicom.search(record_id, query)]
+            plain = [h.instance for h in tx.dicom.search(record_id, dataclasses.replace(query, metadata=False))]
+        assert len(rows) == 3 and all(r.metadata_json for r in rows)
+        assert all(r.metadata_json is None for r in plain)  # (read only when asked)
+        stored = metadata(platform, rows, urls)
+        reread = metadata(platform, plain, urls)
+    assert stored == reread
+    uris = [v["BulkDataURI"] for m in stored for v in m.values() if "BulkDataURI" in v]
+    assert any(u.endswith("/bulkdata/00091010") and u.startswith("http://127.0.0.1/dicomweb/") for u in uris)
+    assert "BulkDataURI" in str([m["00091011"] for m in stored if "00091011" in m])

@@ -41,7 +41,7 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
     from hvgen_server.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 
     wrong_answers = next(n for n, (what, _) in enumerate(MIGRATIONS, 1) if "wrong answers" in what)
-    studies = next(n for n, (what, _) in enumerate(MIGRATIONS, 1) if "the DICOM index's studies" in what)
+    dicom_studies = next(n for n, (what, _) in enumerate(MIGRATIONS, 1) if "DICOM index's studies" in what)
     fresh = engines.postgres.new_database()
     PostgresStore(fresh, pool_size=1).close()  # creates the database and the whole schema
     assert SCHEMA_VERSION >= 5
@@ -88,7 +88,8 @@ def test_the_schema_is_migrated_version_by_version(engines) -> None:
             # the version giving things their flags: those of before had none that hides them
             assert old.flags == 0
             # the version summing up the DICOM index's studies: the index of before is made again
-            assert store.count_rows("dicom_versions") == (0 if version < studies else 1), "the old index was emptied"
+            emptied = version < dicom_studies
+            assert store.count_rows("dicom_versions") == (0 if emptied else 1), "the old index was emptied"
         finally:
             store.close()
         assert layout(url) == layout(fresh), f"a version {version} database migrated differs from a new one"

@@ -51,7 +51,7 @@ def make_version_2(folder: Path) -> Path:
 def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
     store = SqliteStore(make_version_2(tmp_path / "data"))
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "13"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
         person = store.person("c0000000-0000-0000-0000-000000000001")
         assert person is not None and person.login == "person-c0000000" and person.password_hash is None
         assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
@@ -176,7 +176,7 @@ def test_a_version_6_store_gives_its_versions_layouts(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "13"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
         with store.read() as tx:
             first, second = (tx.things.current(record, t) for t in ("t1", "t2"))
         assert first is not None and first.layout is not None and second is not None and second.layout is None
@@ -208,7 +208,7 @@ def test_a_version_7_store_counts_the_wrong_answers_its_packages_had(tmp_path: P
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "13"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
         with store.write() as tx:
             package = tx.packages.get("PEND-INGA")
             assert package is not None and package.wrong_answers == 2

@@ -17,8 +17,10 @@ as the Accept header asks).
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydicom.dataelem import DataElement
@@ -28,7 +30,7 @@ from hvgen_imaging.framebytes import PixelSource, pixel_source
 from hvgen_imaging.frames import FrameError
 
 from ..context import Platform
-from ..store.rows import DicomInstance
+from ..store.rows import METADATA_URL, DicomInstance
 from . import frames
 from .index import open_blob
 from .media import MULTIPART, DicomWebError, Urls, accepted, matches
@@ -70,11 +72,41 @@ def instance_json(source: PixelSource, url: str) -> dict[str, Any]:
     return data
 
 
+def stored_metadata(path: Path) -> str | None:
+    """The metadata of the DICOM file at ``path`` as the index stores it (bulk
+    data URIs under :data:`METADATA_URL`); None when it cannot be read."""
+    try:
+        with open(path, "rb") as f, pixel_source(f) as source:
+            return json.dumps(instance_json(source, METADATA_URL), separators=(",", ":"))
+    except (FrameError, OSError):
+        return None
+
+
+def _at(data: Any, url: str) -> Any:
+    """Stored metadata with its bulk data URIs under ``url``."""
+    if isinstance(data, dict):
+        return {
+            k: url + v[len(METADATA_URL) :]
+            if k == "BulkDataURI" and isinstance(v, str) and v.startswith(METADATA_URL)
+            else _at(v, url)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_at(v, url) for v in data]
+    return data
+
+
 def metadata(platform: Platform, found: list[DicomInstance], urls: Urls) -> list[dict[str, Any]]:
-    """The DICOM JSON of each instance, with bulk data URIs."""
+    """The DICOM JSON of each instance, with bulk data URIs: as the index
+    stored it (:attr:`DicomInstance.metadata_json`), else read from the file."""
     out = []
     for instance in found:
         url = urls.instance(instance.study_uid, instance.series_uid, instance.sop_uid)
+        if instance.metadata_json:
+            data = _at(json.loads(instance.metadata_json), url)
+            data["00081190"] = {"vr": "UR", "Value": [url]}
+            out.append(dict(sorted(data.items())))
+            continue
         try:
             with open_blob(platform.files, instance.blob_id) as f, pixel_source(f) as source:
                 data = instance_json(source, url)

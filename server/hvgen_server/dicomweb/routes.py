@@ -101,12 +101,14 @@ def routes(platform: Platform) -> list[Route]:
 
     # -- WADO-RS --------------------------------------------------------------------------
 
-    async def found(request: Request, caller: Caller) -> list[Any]:
+    async def found(request: Request, caller: Caller, metadata: bool = False) -> list[Any]:
         p = request.path_params
 
         def run() -> list[Any]:
             refresh(platform, caller.record_id)
-            return wado.instances(platform, caller.record_id, p["study"], p.get("series"), p.get("sop"))
+            return wado.instances(
+                platform, caller.record_id, p["study"], p.get("series"), p.get("sop"), metadata=metadata
+            )
 
         return await run_in_threadpool(run)
 
@@ -134,7 +136,7 @@ def routes(platform: Platform) -> list[Route]:
 
     async def metadata(request: Request, caller: Caller) -> Response:
         json_wanted(request)
-        instances = await found(request, caller)
+        instances = await found(request, caller, metadata=True)
         return json_response(await run_in_threadpool(bulkdata.metadata, platform, instances, caller.urls))
 
     async def frames_of(request: Request, caller: Caller) -> Response:

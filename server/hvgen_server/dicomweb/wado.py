@@ -38,16 +38,25 @@ DEFAULT_SYNTAX = "1.2.840.10008.1.2.1"
 
 
 def instances(
-    platform: Platform, record_id: str, study: str, series: str | None = None, sop: str | None = None
+    platform: Platform,
+    record_id: str,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    *,
+    metadata: bool = False,
 ) -> list[DicomInstance]:
-    """The instances of a study (series, instance) in the record; 404 if there are none."""
+    """The instances of a study (series, instance) in the record, with their
+    stored metadata if ``metadata``; 404 if there are none."""
     matches_: list[DicomMatch] = [DicomMatch("study_uid", "uids", (study,))]
     if series is not None:
         matches_.append(DicomMatch("series_uid", "uids", (series,)))
     if sop is not None:
         matches_.append(DicomMatch("sop_uid", "uids", (sop,)))
     with platform.store.read() as tx:
-        hits = tx.dicom.search(record_id, appview.dicom_for_applications(DicomQuery(INSTANCE, tuple(matches_))))
+        hits = tx.dicom.search(
+            record_id, appview.dicom_for_applications(DicomQuery(INSTANCE, tuple(matches_), metadata=metadata))
+        )
     if not hits:
         what = f"instance {sop}" if sop else f"series {series}" if series else f"study {study}"
         raise DicomWebError(404, f"no {what} in the record" + (f" (study {study})" if series or sop else ""))

@@ -16,6 +16,7 @@ the record's person (``Offline``, as the DICOM gateway's own client did).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from hvgen_imaging.study import DICOM_TYPE, PREVIEW_SUFFIX, PREVIEW_TYPE, BuiltS
 
 from .. import thingxml, tokens
 from ..context import Actor, Platform
+from ..dicomweb.bulkdata import stored_metadata
 from ..dicomweb.index import STUDY_TYPES, instance_row
 from ..methods.things import store_things
 from ..store import Transaction
@@ -259,7 +261,8 @@ def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstan
         if name is None or name not in blob_ids:
             continue
         preview = blob_ids.get(name + PREVIEW_SUFFIX) if name + PREVIEW_SUFFIX in built.previews else None
-        rows.append(instance_row(image.header, name, blob_ids[name], image.size, preview))
+        row = instance_row(image.header, name, blob_ids[name], image.size, preview)
+        rows.append(dataclasses.replace(row, metadata_json=stored_metadata(image.path)))
     return rows
 
 

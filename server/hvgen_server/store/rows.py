@@ -259,6 +259,10 @@ class Pickup:
 STUDY, SERIES, INSTANCE = "study", "series", "instance"
 
 
+#: What stands for an instance's URL in its stored metadata (replaced by the URL when it is served).
+METADATA_URL = "hvgen-instance:"
+
+
 @dataclass(frozen=True)
 class DicomInstance:
     """One DICOM image of a medical image study thing, as the DICOM index
@@ -290,6 +294,10 @@ class DicomInstance:
     series_json: str
     instance_json: str
     thing_id: str = ""
+    #: The instance's metadata (DICOM JSON, bulk data URIs under :data:`METADATA_URL`), stored
+    #: when it was indexed; None: not stored (read from the file when asked). Read only by
+    #: queries that ask for it (:attr:`DicomQuery.metadata`).
+    metadata_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -318,6 +326,8 @@ class DicomQuery:
     offset: int = 0
     #: Studies whose thing has any of these flags are left out (:mod:`hvgen_server.appview`).
     hidden_flags: int = 0
+    #: Whether the instances' stored metadata is read too (:attr:`DicomInstance.metadata_json`).
+    metadata: bool = False
 
 
 @dataclass(frozen=True)

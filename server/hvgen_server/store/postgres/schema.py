@@ -360,6 +360,12 @@ CREATE INDEX fhir_facts_by_date ON fhir_facts(record_id, resource_type, date, th
 CREATE INDEX things_by_id_current ON things(thing_id, version_stamp, state, flags, updated);
 """,
     ),
+    (
+        "the metadata of DICOM index instances, stored when they are indexed (served without reading the file)",
+        """
+ALTER TABLE dicom_instances ADD COLUMN metadata_json TEXT;
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

@@ -31,7 +31,15 @@ from .studylist import ADD_STUDY, changes, study_page, study_row
 #: The columns of an instance row, as :class:`DicomInstance` names them.
 _COLUMNS = tuple(f.name for f in fields(DicomInstance))
 #: Columns a query may match on.
-MATCHABLE = frozenset(_COLUMNS) - {"study_json", "series_json", "instance_json", "blob_id", "preview_blob_id", "size"}
+MATCHABLE = frozenset(_COLUMNS) - {
+    "study_json",
+    "series_json",
+    "instance_json",
+    "metadata_json",
+    "blob_id",
+    "preview_blob_id",
+    "size",
+}
 _CURRENT = "JOIN things t ON t.thing_id = i.thing_id AND t.version_stamp = i.version_stamp AND t.state = ?"
 _STORED = [c for c in _COLUMNS if c != "thing_id"]
 _ADD = (
@@ -46,6 +54,11 @@ _LEVELS = {
     INSTANCE: ("study_uid", "series_uid", "sop_uid"),
 }
 _NUMBERS = {"series_uid": "series_number", "sop_uid": "instance_number"}
+
+
+def _selected(metadata: bool) -> str:
+    """The instance columns a search reads (the stored metadata only when asked: it is large)."""
+    return ", ".join("NULL" if c == "metadata_json" and not metadata else f"i.{c}" for c in _COLUMNS)
 
 
 def _order(keys: Sequence[str], bytewise: str) -> str:
@@ -197,7 +210,7 @@ class DicomIndex(SqlTable, DicomIndexTable):
             f"{dialect.distinct_list.format('i.modality')} AS modalities "
             f"FROM dicom_instances i {_CURRENT} WHERE {' AND '.join(where)} GROUP BY {group}"
             + (f" HAVING {' AND '.join(having)}" if having else "")
-            + f") SELECT {', '.join(f'i.{c}' for c in _COLUMNS)}, g.n_series, g.n_instances, g.modalities "
+            + f") SELECT {_selected(query.metadata)}, g.n_series, g.n_instances, g.modalities "
             f"FROM g JOIN dicom_instances i ON i.{position} = g.first_row "
             f"ORDER BY {_order(keys, dialect.bytewise)} LIMIT ? OFFSET ?"
         )

@@ -269,6 +269,7 @@ TABLES: tuple[Table, ...] = (
             _c("study_json", "text", _NN),  # DICOM JSON of the attributes a study query returns
             _c("series_json", "text", _NN),
             _c("instance_json", "text", _NN),
+            _c("metadata_json", "text"),  # the instance's metadata (DICOM JSON), when stored (SQLite version 14)
         ),
         positioned=True,
     ),

@@ -10,7 +10,7 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 #: The version that added the DICOM index's studies (the index is made again for them).
 DICOM_STUDIES = 12
 #: The version that kept FHIR resources with the index, whose searches read only its indexes (made again).
@@ -67,7 +67,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     version's resource (``fhir_versions.resource``, ``form``: made again for
     older versions as FHIR searches arrive) and the bulk export jobs
     (``fhir_exports``), and makes the FHIR index's indexes again with the
-    columns searches read. Every step is
+    columns searches read. Version 14 adds the stored metadata of indexed
+    instances (``metadata_json``; NULL for those indexed before: read from
+    their file when asked). Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
