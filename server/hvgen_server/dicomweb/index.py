@@ -291,6 +291,7 @@ class Freshness:
             self._seen[record_id] = now
         return indexed
 
+
 def after_put(platform: Platform, record_id: str, type_ids: set[str]) -> None:
     """Index the studies PutThings just stored (``hvgen study upload``, any
     client), before it answers: the first query after needs no catch-up."""
