@@ -83,6 +83,8 @@ except ImportError as _missing:  # without the imaging extra the server runs, an
 XML = "text/xml; charset=utf-8"
 #: Where DICOMweb is served (its errors are plain text, not XML envelopes).
 DICOMWEB_PREFIX = "/dicomweb/"
+#: Where the viewer's uploads go (bodies streamed to the ingest, not read as forms).
+UPLOAD_PATH = "/viewer/upload/"
 FHIR_PREFIX = _FHIR
 
 #: The collector's thresholds while serving (Python's are 700, 10, 10).
@@ -210,7 +212,8 @@ def create_app(config: ServerConfig) -> Starlette:
         middleware=[
             Middleware(SecurityHeaders),  # outermost: its headers go on every answer, a refused form's too
             Middleware(
-                FormBodies, streamed=(METHODS_PATH, PLATFORM_METHODS_PATH, BLOB_PATH, DICOMWEB_PREFIX, FHIR_PREFIX)
+                FormBodies,
+                streamed=(METHODS_PATH, PLATFORM_METHODS_PATH, BLOB_PATH, DICOMWEB_PREFIX, FHIR_PREFIX, UPLOAD_PATH),
             ),
         ],
     )

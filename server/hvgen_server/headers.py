@@ -57,14 +57,16 @@ def origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
-def page_csp(form_targets: Iterable[str] = ()) -> str:
+def page_csp(form_targets: Iterable[str] = (), connect: bool = False) -> str:
     """The Content-Security-Policy of a page whose forms may go to this
     origin and the origins ``form_targets`` (an application's action URL:
-    browsers check a form's redirects against ``form-action`` too)."""
+    browsers check a form's redirects against ``form-action`` too); with
+    ``connect``, its script may send requests to this origin (the viewer's upload page)."""
     allowed = ["'self'", *sorted({o for o in (origin(t) for t in form_targets) if o is not None})]
     return (
         "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
-        f"form-action {' '.join(allowed)}; base-uri 'none'; frame-ancestors 'none'"
+        + ("connect-src 'self'; " if connect else "")
+        + f"form-action {' '.join(allowed)}; base-uri 'none'; frame-ancestors 'none'"
     )
 
 

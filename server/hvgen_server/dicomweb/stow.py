@@ -308,11 +308,20 @@ class Outcome:
         return [warning(n) for n in notes]
 
 
-def store(platform: Platform, gateway: Gateway, record_id: str, parts: Parts, study: str | None, urls: Urls) -> Outcome:
-    """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does."""
+def store(
+    platform: Platform,
+    gateway: Gateway,
+    record_id: str,
+    parts: Parts,
+    study: str | None,
+    urls: Urls,
+    scanned: dicom.ScanResult | None = None,
+) -> Outcome:
+    """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does
+    (``scanned``: the scan of ``parts.folder``, when the caller made it already)."""
     outcome = Outcome()
     outcome.unreadable(parts.rejected_count, parts.rejected)
-    scanned = dicom.scan(parts.folder)
+    scanned = scanned if scanned is not None else dicom.scan(parts.folder)
     outcome.unreadable(len(scanned.skipped), (f"{path.stem}: {why}" for path, why in scanned.skipped[:MAX_NOTES]))
     if not scanned.studies:
         return outcome

@@ -16,6 +16,7 @@ Routes (GET but the flags form):
     /viewer/RECORD/THING/study.zip                  every DICOM file of the study, as a ZIP
     /viewer/RECORD/THING/xml                        the stored thing XML
     /viewer/RECORD/THING/delete, POST               delete the study, confirmed (deleting.py)
+    /viewer/upload/RECORD, POST                     upload files from the browser (uploading.py)
     POST /viewer/RECORD/THING/flags                 set or clear the person's flags (personal, hidden from
                                                     the emergency profile): a new version of the thing
     (a study page links to OHIF, /ohif/viewer/…, when the server serves it: --ohif)
@@ -61,12 +62,12 @@ from .studies import Series, Studies, Study, Unreadable
 
 try:  # reading DICOM headers needs the imaging extra
     from ..dicomweb import index as dicom_index
-    from . import rendered
+    from . import rendered, uploading
     from . import tags as dicom_tags
 except ImportError:
     dicom_index = None  # type: ignore[assignment]
     dicom_tags = None  # type: ignore[assignment]
-    rendered = None  # type: ignore[assignment]
+    rendered = uploading = None  # type: ignore[assignment]
 
 log = logging.getLogger("hvgen_server")
 
@@ -138,6 +139,7 @@ class Viewer:
             Route("/", self.home, methods=["GET", "HEAD"]),
             Route(VIEWER_PATH, self._page(self.records)),
             Route(LINK_PATH, self._page(self.open_link)),
+            *(uploading.Uploads(self).routes() if uploading is not None else []),
             Route(VIEWER_PATH + "/{record_id}", self._page(self.record)),
             Route(study, self._page(self.study)),
             Route(study + "/series/{number:int}", self._page(self.series)),

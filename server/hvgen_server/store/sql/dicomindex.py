@@ -174,6 +174,7 @@ class DicomIndex(SqlTable, DicomIndexTable):
         if not moved:
             return False
         self.db.run("UPDATE dicom_instances SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
+        self.db.run("UPDATE dicom_studies SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
         self.db.many(
             "UPDATE dicom_instances SET preview_blob_id = ? WHERE thing_id = ? AND blob_name = ?",
             [(preview, thing_id, name) for name, preview in sorted(previews.items())],
