@@ -27,8 +27,8 @@ document.addEventListener("keydown", (event) => {
   const img = document.getElementById("frame");
   const viewport = document.getElementById("viewport");
   const frames = Number(view.dataset.frames) || 1;
-  const frameMs = Math.max(1, Number(view.dataset.frameMs) || 100);
-  const [rangeCenter, rangeWidth] = view.dataset.range.split(",").map(Number);
+  let frameMs = Math.max(1, Number(view.dataset.frameMs) || 100);
+  let [rangeCenter, rangeWidth] = view.dataset.range.split(",").map(Number);
   const range = document.getElementById("frame-range");
   const cine = document.getElementById("cine");
   const preset = document.getElementById("window-preset");
@@ -255,9 +255,41 @@ document.addEventListener("keydown", (event) => {
     here.searchParams.set("image", String(k));
     history.replaceState(null, "", here.pathname + here.search);
     document.title = document.title.replace(/image \d+ of/, `image ${k} of`);
+    state.window = null; // as a reload shows the image: its own window until its presets come
+    preset.value = "";
     show();
     neighbours();
+    fetch(`${here.pathname}/info?image=${k}`, { credentials: "same-origin" })
+      .then((answer) => (answer.ok ? answer.json() : null))
+      .then((info) => {
+        if (info && state.image === k) takeInfo(info);
+      })
+      .catch(() => {});
     return true;
+  }
+  // Each image's own presets, frame time and value range (imageinfo.py), as a reload would show them.
+  function takeInfo(info) {
+    frameMs = Math.max(1, Number(info.frame_ms) || 100);
+    [rangeCenter, rangeWidth] = info.range.map(Number);
+    view.dataset.frameMs = frameMs.toFixed(3);
+    view.dataset.range = `${rangeCenter},${rangeWidth}`;
+    const keep = preset.options[0];
+    preset.replaceChildren(keep);
+    for (const p of info.presets) {
+      const option = document.createElement("option");
+      option.value = `${p.center},${p.width}`;
+      option.textContent = `${p.label} (${p.center} / ${p.width})`;
+      preset.append(option);
+    }
+    preset.value = "";
+    const text = position.firstChild.textContent;
+    const cut = text.indexOf(" · cine");
+    if (cut >= 0) {
+      const rate = Math.round(10000 / frameMs) / 10;
+      const none = info.frame_time_from ? "" : " (the file gives no frame time)";
+      position.firstChild.textContent = `${text.slice(0, cut)} · cine ${rate} frames/s${none}`;
+    }
+    view.dataset.infoFor = String(state.image);
   }
   if (images.length) {
     window.hvgenPageInPlace = (which) => pageTo(state.image + (which === "next" ? 1 : -1));

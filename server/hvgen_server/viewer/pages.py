@@ -51,7 +51,7 @@ from .. import ohif, websession
 from ..context import Platform
 from ..dicomweb.media import DicomWebError
 from ..errors import ServerError
-from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_headers
+from ..headers import ATTACHMENT, INLINE_IMAGES, SANDBOX, media_type, page_csp, page_headers
 from ..store.rows import RecordRow
 from ..websession import CSRF_FIELD, LINK_PATH, Visitor, csrf_ok, csrf_token, from_this_site, keep_csrf
 from . import deidentify, deleting, flagging, present
@@ -62,12 +62,12 @@ from .studies import Series, Studies, Study, Unreadable
 
 try:  # reading DICOM headers needs the imaging extra
     from ..dicomweb import index as dicom_index
-    from . import rendered, uploading
+    from . import imageinfo, rendered, uploading
     from . import tags as dicom_tags
 except ImportError:
     dicom_index = None  # type: ignore[assignment]
     dicom_tags = None  # type: ignore[assignment]
-    rendered = uploading = None  # type: ignore[assignment]
+    rendered = uploading = imageinfo = None  # type: ignore[assignment]
 
 log = logging.getLogger("hvgen_server")
 
@@ -146,6 +146,7 @@ class Viewer:
             Route(study + "/series/{number:int}/full", self._page(self.full_size)),
             Route(study + "/series/{number:int}/tags", self._page(self.tag_view)),
             Route(study + "/series/{number:int}/frame", self._page(self.frame)),
+            *(imageinfo.routes(self, study) if imageinfo is not None else []),
             Route(study + "/preview/{name:path}", self._page(self.preview)),
             Route(study + "/image/{name:path}", self._page(self.image)),
             Route(study + "/study.zip", self._page(self.archive)),
@@ -329,10 +330,11 @@ class Viewer:
     def series(self, request: Request) -> Response:
         if rendered is None:
             return self._image_page(request, "viewer/series.html")
-
         record_id = _guid(request.path_params["record_id"]) or ""
         more = functools.partial(rendered.series_context, self.platform, self.freshness, record_id)
-        return self._image_page(request, "viewer/series.html", more)
+        response = self._image_page(request, "viewer/series.html", more)
+        response.headers["Content-Security-Policy"] = page_csp(connect=True)  # paging asks for images' facts
+        return response
 
     def frame(self, request: Request) -> Response:
         """A frame of image K of series N rendered by the server (rendered.py: ``?image=K&frame=F&window=C,W``)."""
@@ -355,7 +357,6 @@ class Viewer:
         """The DICOM tags of image K of series N (``?image=K``)."""
         if dicom_tags is None:
             raise Refused(404, "Tags cannot be shown", "Reading DICOM tags needs the imaging extra on the server.")
-
         return self._image_page(request, "viewer/tags.html", functools.partial(dicom_tags.tags_context, self.platform))
 
     def xml(self, request: Request) -> Response:
