@@ -75,6 +75,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSer
                 "image view": f"{here}/{thing_id}/series/1?image=1",
                 "tag view": f"{here}/{thing_id}/series/1/tags?image=1",
                 "delete page": f"{here}/{thing_id}/delete",
+                "upload page": f"/viewer/upload/{server.profile.record_id}",
             },
         )
     finally:

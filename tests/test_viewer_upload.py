@@ -7,6 +7,7 @@ refused at once; a one-time link's session cannot upload."""
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import shutil
@@ -22,7 +23,7 @@ from pydicom.data import get_testdata_file
 
 from healthvault.client import ThingQuery
 from hvgen_server.viewer.studies import STUDY_TYPES
-from hvgen_server.viewer.uploading import MAX_UPLOAD_BYTES
+from hvgen_server.viewer.uploading import BATCH_FILES, MAX_UPLOAD_BYTES
 
 from .dicomgen import make_study
 from .localserver import RunningServer, start_server
@@ -214,10 +215,6 @@ def test_files_chosen_in_chromium_are_uploaded_with_progress_and_listed(server: 
             page.wait_for_url(f"{server.url}/viewer/upload/{record}")
             page.set_input_files("#upload-files", [str(p) for p in [*files[:2], notes, *files[2:]]])
             assert "5 files chosen" in page.inner_text("#upload-chosen")
-            page.evaluate(
-                "() => { window.seen = []; const p = document.getElementById('upload-progress');"
-                " new MutationObserver(() => window.seen.push(Number(p.value))).observe(p, {attributes: true}); }"
-            )
             page.click("#upload-start")
             page.wait_for_selector("#upload[data-done=true]", timeout=120_000)
             assert "4 files stored, 1 not stored" in page.inner_text("#upload-status")
@@ -236,5 +233,61 @@ def test_files_chosen_in_chromium_are_uploaded_with_progress_and_listed(server: 
             listed = page.locator("tbody tr.study td.patient").all_text_contents()
             assert "UPLOAD 34" in listed, listed
             assert problems == []
+        finally:
+            browser.close()
+
+
+def test_a_folder_is_sent_in_batches_in_chromium(server: RunningServer, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra has it)")
+    record = server.profile.record_id
+    folder = tmp_path / "folder"
+    count = BATCH_FILES + 5
+    make_study(folder / "study", series=1, images=count, size=8, seed=35, patient="UPLOAD^FOLDER")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_context().new_page()
+            posts: list[str] = []
+            page.on(
+                "request", lambda r: posts.append(r.url) if r.method == "POST" and "/viewer/upload/" in r.url else None
+            )
+            page.goto(server.url + "/viewer")
+            page.fill("#login", "local")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(server.url + "/viewer")
+            page.goto(f"{server.url}/viewer/upload/{record}")
+            page.set_input_files("#upload-folder", str(folder))
+            assert f"{count} files chosen" in page.inner_text("#upload-chosen")
+            page.evaluate(
+                "() => { window.seen = []; const p = document.getElementById('upload-progress');"
+                " new MutationObserver(() => window.seen.push([p.value, p.max])).observe(p, {attributes: true}); }"
+            )
+            page.click("#upload-start")
+            page.wait_for_selector("#upload[data-done=true]", timeout=120_000)
+            assert f"{count} files stored, 0 not stored" in page.inner_text("#upload-status")
+            assert len(posts) == 2, "a folder of more than a batch is sent in several requests"
+            seen = page.evaluate("() => window.seen")
+            assert any(0 < value < top for value, top in seen), f"the progress bar moves: {seen}"
+            assert seen[-1][0] == seen[-1][1]
+            assert "study/" in page.locator("#upload-results tr").first.inner_text(), "files keep their folder paths"
+            assert page.locator("#upload-studies a").count() == 1
+            # files dropped on the page are taken as chosen ones
+            dropped = list((folder / "study").rglob("*.dcm"))[0]
+            page.evaluate(
+                """([name, data]) => { const t = new DataTransfer();
+                t.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], name));
+                document.getElementById('drop-zone').dispatchEvent(new DragEvent('drop', {dataTransfer: t, bubbles: true})); }""",
+                [dropped.name, base64.b64encode(dropped.read_bytes()).decode()],
+            )
+            page.wait_for_function(
+                "() => document.getElementById('upload-chosen').textContent.startsWith('1 file chosen')"
+            )
+            page.click("#upload-start")
+            page.wait_for_function(
+                "() => document.getElementById('upload-status').textContent.includes('1 file stored')"
+            )
         finally:
             browser.close()
