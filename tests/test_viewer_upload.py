@@ -126,7 +126,11 @@ def test_files_are_stored_one_result_each_and_a_text_file_is_reported(server: Ru
         while "_preview" not in browser.get(files[0]["link"] + "/xml").text:  # previews come in a later version
             assert time.monotonic() < deadline, "the study never got its previews"
             time.sleep(0.2)
-        listed = browser.get(f"/viewer/{record}").text
+        listing = browser.get(f"/viewer/{record}")
+        listed = listing.text
+        assert "connect-src" not in listing.headers["content-security-policy"]
+        upload_policy = browser.get(f"/viewer/upload/{record}").headers["content-security-policy"]
+        assert "connect-src 'self';" in upload_policy and "default-src 'none'" in upload_policy
         assert ">UPLOAD 31</a>" in listed, "a study is listed after its previews were added"
         for study in studies:
             assert browser.get(study["link"]).status_code == 200
