@@ -32,6 +32,7 @@ import healthvault
 from healthvault.errors import HealthVaultXmlError
 from healthvault.loading import load_generated, submodule
 
+from .clinicaldocs import DOCUMENT_TYPES
 from .errors import ServerError
 from .versioning import Versions
 
@@ -46,7 +47,7 @@ class KnownType:
 
     type_id: str
     name: str
-    element: str  # the data-xml root, unqualified as on the wire
+    element: str  # the data-xml root, unqualified as on the wire ({namespace}name: a clinical document)
     package: str  # where it comes from: "healthvault", or a schema folder
     check: Callable[[etree._Element], None]  # raises HealthVaultXmlError
 
@@ -191,10 +192,13 @@ class ThingTypes:
         key = _normal(type_id)
         if key not in self._cache:
             found = None
+            document = DOCUMENT_TYPES.get(key)
+            if document is not None:  # a clinical document kept as given (clinicaldocs)
+                found = KnownType(key, document.name, document.element, "healthvault", document.check)
             for source in self._sources:
-                found = source.known(key)
                 if found is not None:
                     break
+                found = source.known(key)
             self._cache[key] = found
         return self._cache[key]
 

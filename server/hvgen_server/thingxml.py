@@ -140,10 +140,16 @@ def effective_date(data_root: etree._Element | None, fallback: float) -> str:
     return iso(fallback)
 
 
-def clean_copy(el: etree._Element) -> etree._Element:
-    """A standalone copy of ``el`` without namespace declarations it does not use."""
+def clean_copy(el: etree._Element, keep_below: etree._Element | None = None) -> etree._Element:
+    """A standalone copy of ``el`` without namespace declarations it does
+    not use, but for those declared in ``keep_below`` (a document kept as
+    given: its unused declarations are part of its bytes)."""
     dup = copy.deepcopy(el)
-    etree.cleanup_namespaces(dup)
+    kept: set[str] = set()
+    for node in keep_below.iter(etree.Element) if keep_below is not None else ():
+        above = node.getparent()
+        kept.update(p for p, uri in node.nsmap.items() if p and (above is None or above.nsmap.get(p) != uri))
+    etree.cleanup_namespaces(dup, keep_ns_prefixes=sorted(kept) or None)
     return dup
 
 

@@ -19,6 +19,7 @@ from healthvault.schema import PutThings2Params, PutThingsResult, RemoveThingsPa
 from healthvault.status import StatusCode
 
 from .. import appview, thingxml
+from ..clinicaldocs import DOCUMENT_TYPES
 from ..context import Actor, Context
 from ..errors import PlatformError
 from ..store import Transaction
@@ -161,7 +162,8 @@ def _prepare(ctx: Actor, thing: Thing2, thing_el: etree._Element) -> _Prepared:
         raise PlatformError(StatusCode.INVALID_THING_TYPE, "a thing must name its type-id")
     type_id = str(uuid.UUID(type_id)) if is_guid(type_id) else type_id
     data_root = _validate_data(ctx, thing_el, type_id)
-    stored = thingxml.clean_copy(thing_el)
+    as_given = data_root if type_id in DOCUMENT_TYPES else None  # a CCR or CDA: every declaration kept
+    stored = thingxml.clean_copy(thing_el, as_given)
     thingxml.set_child(stored, "blob-payload", None)
     signed = thingxml.child(stored, "signature-info") is not None
     inline = prepare_inline(ctx, thing.blob_payload)
