@@ -15,6 +15,7 @@ from hvgen_server.fhir.mapping import Mapping
 from hvgen_server.store.rows import ThingVersion
 
 from .fhirthings import FHIR, RECORD, _double, _integer, approx, when
+from .fhirthings_documents import STRATEGIES as DOCUMENTS
 
 
 def mapping(module: str) -> Mapping:
@@ -315,6 +316,7 @@ STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
     "immunization_v1": immunization_v1,
     "procedure_v1": procedure_v1,
     "cholesterol_v1": cholesterol_v1,
+    **DOCUMENTS,
 }
 
 

@@ -1,4 +1,7 @@
-"""CCR and CDA things: documents kept as given, over raw bytes on the wire.
+"""CCR and CDA things: documents kept as given, over raw bytes on the wire,
+and served by /fhir as DocumentReferences whose attachment is the stored
+document, byte for byte (R4-valid, found by patient and date; imported
+from a DocumentReference's base64 data, once per identifier).
 
 A CCR (``ContinuityOfCareRecord`` in ``urn:astm-org:CCR``) or a CDA
 (``ClinicalDocument`` in ``urn:hl7-org:v3``) that does not validate
@@ -15,15 +18,24 @@ are in the form libxml2 writes.
 
 from __future__ import annotations
 
+import base64
+import copy
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from .fhirthings_documents import ccr_bytes, cda_bytes
 from .foreign import Answer, Application, ForeignClient
 from .localserver import RunningServer, start_server
+from .terminal import hvgen_env, in_terminal
 
 CCR_TYPE = "1e1ccbfc-a55d-4d91-8940-fa2fbf73c195"
 CDA_TYPE = "9c48a2b8-952c-4f5a-935d-f3292326bf54"
@@ -35,7 +47,8 @@ ODD_CCR = (
     b'<ccr:ContinuityOfCareRecord xmlns:ccr="urn:astm-org:CCR" xmlns:unused="urn:example:unused"'
     b' zeta="1" alpha="2">\n  <ccr:CCRDocumentObjectID>  id-1  </ccr:CCRDocumentObjectID>\n'
     b"  <!-- a comment -->\n  <ccr:Language><ccr:Text>English</ccr:Text></ccr:Language>"
-    b'<ccr:Version>V1.0</ccr:Version>\n\t<ccr:Extra b="x" a="y"><![CDATA[<kept> & as given]]></ccr:Extra>\n'
+    b"<ccr:Version>V1.0</ccr:Version><ccr:DateTime><ccr:ExactDateTime>2023-02-03T04:05:06Z</ccr:ExactDateTime>"
+    b'</ccr:DateTime>\n\t<ccr:Extra b="x" a="y"><![CDATA[<kept> & as given]]></ccr:Extra>\n'
     b"<?pi as given?></ccr:ContinuityOfCareRecord>"
 )
 #: A C-CDA CCD with an unused namespace declaration (common in real CDAs) and no recordTarget (required).
@@ -56,6 +69,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("clinical"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def headers(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    run = in_terminal(
+        ["token", "--json"], hvgen_env(tmp_path_factory.mktemp("token"), server.profile_path), timeout=300
+    )
+    assert run.code == 0, run.output
+    return {"Authorization": "Bearer " + json.loads(run.output[run.output.index("{") :])["token"]}
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +147,112 @@ def test_the_catalogs_ccr_sample_round_trips(app: ForeignClient, server: Running
         etree.fromstring(published), method="c14n"
     )
     round_trip(app, server, CCR_TYPE, document)
+
+
+def valid_r4(resource: dict[str, Any]) -> None:
+    construct = pytest.importorskip("fhir.resources").construct_fhir_element
+    construct(resource["resourceType"], copy.deepcopy(resource))  # raises on anything R4 does not allow
+
+
+def served(server: RunningServer, headers: dict[str, str], thing_id: str) -> dict[str, Any]:
+    """The DocumentReference of a thing, R4-valid, and its attachment: the document's bytes."""
+    found = httpx.get(server.url + "/fhir/DocumentReference", headers=headers, params={"_id": thing_id}, timeout=60)
+    assert found.status_code == 200, found.text
+    (entry,) = found.json()["entry"]
+    resource: dict[str, Any] = entry["resource"]
+    valid_r4(resource)
+    (content,) = resource["content"]
+    assert content["attachment"]["url"] == f"{server.url}/fhir/DocumentReference/{thing_id}/attachment"
+    assert content["attachment"]["contentType"] == "application/xml"
+    return resource
+
+
+def attachment(server: RunningServer, headers: dict[str, str], resource: dict[str, Any]) -> bytes:
+    answer = httpx.get(resource["content"][0]["attachment"]["url"], headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert answer.headers["content-disposition"] == "attachment"
+    return answer.content
+
+
+def test_ccr_and_cda_things_are_document_references_serving_their_bytes(
+    app: ForeignClient, server: RunningServer, headers: dict[str, str]
+) -> None:
+    ccr = served(server, headers, round_trip(app, server, CCR_TYPE, ODD_CCR))
+    assert ccr["type"]["coding"] == [
+        {"system": "http://loinc.org", "code": "34133-9", "display": "Summary of episode note"}
+    ]
+    assert ccr["type"]["text"] == "Continuity of Care Record (CCR)" and ccr["date"] == "2023-02-03T04:05:06Z"
+    assert ccr["content"][0]["format"]["code"] == "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+    assert attachment(server, headers, ccr) == ODD_CCR
+    cda = served(server, headers, round_trip(app, server, CDA_TYPE, ODD_CDA))
+    assert cda["type"]["coding"][0]["code"] == "34133-9" and cda["date"] == "2024-05-17T10:30:00-05:00"
+    assert cda["content"][0]["format"]["code"] == "urn:hl7-org:sdwg:ccda-structuredBody:2.1"
+    assert cda["description"] == "Summary of care"
+    assert attachment(server, headers, cda) == ODD_CDA
+    assert httpx.get(cda["content"][0]["attachment"]["url"], timeout=60).status_code == 401
+    sample = CATALOG_SAMPLES / f"{CCR_TYPE}.xml"
+    if sample.is_file():
+        document = etree.tostring(etree.fromstring(sample.read_bytes()))
+        published = served(server, headers, round_trip(app, server, CCR_TYPE, document))
+        assert published["date"] == "2005-11-16T23:32:39Z" and attachment(server, headers, published) == document
+
+
+def test_documents_are_found_by_patient_and_date(
+    app: ForeignClient, server: RunningServer, headers: dict[str, str]
+) -> None:
+    ccr, cda = round_trip(app, server, CCR_TYPE, ODD_CCR), round_trip(app, server, CDA_TYPE, ODD_CDA)
+    url = server.url + "/fhir/DocumentReference"
+    patient = f"Patient/{server.profile.record_id}"
+
+    def ids(**params: str) -> set[str]:
+        found = httpx.get(url, headers=headers, params={"patient": patient, "_count": "100", **params}, timeout=60)
+        assert found.status_code == 200, found.text
+        return {e["resource"]["id"] for e in found.json().get("entry", [])}
+
+    assert {ccr, cda} <= ids()
+    assert cda in ids(date="ge2024-05-01") and ccr not in ids(date="ge2024-05-01")
+    assert ccr in ids(date="lt2024-01-01") and cda not in ids(date="lt2024-01-01")
+    assert ids(patient="Patient/someone-else") == set()
+
+
+def imported(document: bytes, ident: str) -> dict[str, Any]:
+    return {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "identifier": [{"system": "urn:example:summaries", "value": ident}],
+        "content": [{"attachment": {"contentType": "text/xml", "data": base64.b64encode(document).decode()}}],
+    }
+
+
+def test_a_document_reference_holding_a_cda_or_ccr_makes_that_thing_once(
+    app: ForeignClient, server: RunningServer, headers: dict[str, str]
+) -> None:
+    url = server.url + "/fhir/DocumentReference"
+    made = httpx.post(url, json=imported(ODD_CDA, "cda-1"), headers=headers, timeout=60)
+    assert made.status_code == 201, made.text
+    valid_r4(made.json())
+    assert made.json()["type"]["text"] == "Clinical Document Architecture (CDA)"
+    assert attachment(server, headers, made.json()) == ODD_CDA
+    stored = get(app, server, made.json()["id"])
+    assert stored.text("group/thing/type-id") == CDA_TYPE and ODD_CDA in stored.raw
+    again = httpx.post(url, json=imported(ODD_CDA, "cda-1"), headers=headers, timeout=60)
+    assert again.status_code == 200 and again.json()["id"] == made.json()["id"]
+    assert again.json()["meta"]["versionId"] == made.json()["meta"]["versionId"]  # nothing changed
+    ccr = httpx.post(url, json=imported(ODD_CCR, "ccr-1"), headers=headers, timeout=60)
+    assert ccr.status_code == 201 and ccr.json()["type"]["text"] == "Continuity of Care Record (CCR)"
+    assert attachment(server, headers, ccr.json()) == ODD_CCR
+    assert ODD_CCR in get(app, server, ccr.json()["id"]).raw
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(ccr_bytes().map(lambda d: (CCR_TYPE, d)), cda_bytes().map(lambda d: (CDA_TYPE, d))))
+def test_generated_documents_in_unusual_lexical_forms_come_back_byte_for_byte(
+    app: ForeignClient, server: RunningServer, headers: dict[str, str], made: tuple[str, bytes]
+) -> None:
+    """Prefixes, unused declarations, attribute order, white space,
+    comments, PIs and CDATA: through PutThings and GetThings in raw bytes,
+    and through the FHIR attachment."""
+    type_id, document = made
+    thing_id = round_trip(app, server, type_id, document)
+    assert attachment(server, headers, served(server, headers, thing_id)) == document

@@ -8,6 +8,7 @@ the right things."""
 
 from __future__ import annotations
 
+import base64
 import copy
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,8 @@ from hvgen_server.fhir.search import parse
 from . import fhirthings
 from .fhirthings import FHIR, RECORD
 from .fhirthings_clinical import STRATEGIES, mapping, resource_of
+from .fhirthings_documents import OTHER_DOCUMENTS
+from .fhirthings_documents import STRATEGIES as DOCUMENTS
 
 construct = pytest.importorskip("fhir.resources").construct_fhir_element
 UCUM = "http://unitsofmeasure.org"
@@ -83,6 +86,13 @@ def test_fhir_to_thing_to_fhir_keeps_every_mapped_element(thing: tuple[str, etre
     resource = resource_of(module, root)
     bare = {k: v for k, v in resource.items() if k != "extension"}
     found = mapping(module)
+    if module in DOCUMENTS:  # a CCR or CDA is its attachment's bytes: FHIR has it as data or not at all
+        with pytest.raises(FhirError, match="as base64 in the attachment's data"):
+            found.to_thing(bare, None)
+        document = base64.b64encode(etree.tostring(root)).decode()
+        bare["content"] = [{"attachment": {"contentType": "application/xml", "data": document}}]
+        assert etree.tostring(found.to_thing(bare, None)) == etree.tostring(root)
+        return
     if resource["resourceType"] == "Observation" and "effectiveDateTime" not in resource:  # a descriptive date
         with pytest.raises(FhirError, match="effectiveDateTime is needed"):
             found.to_thing(bare, None)
@@ -118,6 +128,12 @@ CHANGES = {
 def test_changed_values_win_over_the_carried_xml(thing: tuple[str, etree._Element]) -> None:
     module, root = thing
     resource = resource_of(module, root)
+    if module in DOCUMENTS:  # the attachment's data wins over the carried XML
+        other = base64.b64encode(OTHER_DOCUMENTS[module]).decode()
+        resource["content"] = [{"attachment": {"contentType": "application/xml", "data": other}}]
+        made_root = mapping(module).to_thing(resource, xmlext.carried_root(resource, mapping(module).root))
+        assert etree.tostring(made_root) == OTHER_DOCUMENTS[module]
+        return
     name, value = CHANGES[module]
     for other in ("onsetString", "occurrenceDateTime"):  # a choice element is given once
         resource.pop(other, None)

@@ -58,7 +58,12 @@ def parse_stored(xml: bytes) -> etree._Element:
     parser = getattr(_PARSERS, "parser", None)
     if parser is None:
         parser = _PARSERS.parser = etree.XMLParser(
-            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, collect_ids=False
+            resolve_entities=False,
+            load_dtd=False,
+            no_network=True,
+            huge_tree=False,
+            collect_ids=False,
+            strip_cdata=False,  # what is written again keeps its CDATA sections (a CCR's, a CDA's)
         )
     return etree.fromstring(xml, parser)
 

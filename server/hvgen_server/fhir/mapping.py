@@ -55,6 +55,11 @@ class Mapping:
         """Whether an imported resource of its type with these (system, code) is this mapping's."""
         return self.any_code or bool(codes & set(self.codes()))
 
+    def takes(self, resource: dict[str, Any]) -> bool:
+        """Whether an imported resource is this mapping's by what it holds
+        (a CCR or CDA attachment), before any mapping claims it by code."""
+        return False
+
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         raise NotImplementedError
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from ..context import Platform
 from ..store.base import Transaction
-from ..store.rows import FhirRow, ThingSelection
+from ..store.rows import FhirRow, ThingSelection, ThingVersion
 from . import imaging, registry, search
 from .access import Caller, hidden_flags, may_see, visible
+from .documents import DocumentMapping, document_bytes, standalone
 from .errors import FhirError
 from .maps.document_reference import OCTET_STREAM
 
@@ -106,10 +107,12 @@ def find(platform: Platform, caller: Caller, kind: str, parsed: search.Search, b
     return search.bundle(base, kind, parsed, total, resources)
 
 
-def attachment(platform: Platform, caller: Caller, wanted: str) -> tuple[str, str, int]:
-    """The blob of the file thing a DocumentReference is: (blob id, media type, size)."""
+def attachment(platform: Platform, caller: Caller, wanted: str) -> tuple[str, str, int] | bytes:
+    """The bytes of a DocumentReference: the blob of a file thing (blob id,
+    media type, size), or a CCR's or CDA's document as stored (its bytes)."""
     with platform.store.read() as tx:
-        found = [m.version for m in tx.things.select(caller.record_id, ThingSelection(thing_ids=(wanted,)))]
+        selection = ThingSelection(thing_ids=(wanted,))
+        found = [m.version for m in tx.things.select(caller.record_id, selection, with_xml=True)]
         mapping = platform.fhir.by_type_id.get(found[0].type_id) if found else None
         if (
             not found
@@ -118,8 +121,19 @@ def attachment(platform: Platform, caller: Caller, wanted: str) -> tuple[str, st
             or not visible(caller, found[0])
         ):
             raise FhirError(404, f"no DocumentReference/{wanted} here")
+        if isinstance(mapping, DocumentMapping):
+            return _document(platform, found[0], wanted)
         refs = tx.things.blob_refs(found[0].version_stamp)
     default = next((r for r in refs if r.name == ""), None)
     if default is None:
         raise FhirError(404, f"DocumentReference/{wanted} has no bytes (its file thing has no default blob)")
     return default.blob_id, default.content_type or OCTET_STREAM, platform.files.size(default.blob_id)
+
+
+def _document(platform: Platform, version: ThingVersion, wanted: str) -> bytes:
+    """A CCR's or CDA's document: its bytes in the stored version."""
+    found = document_bytes(version.xml)
+    root = platform.fhir.data_root(version)
+    if found is None or root is None:
+        raise FhirError(500, f"DocumentReference/{wanted}: its stored thing holds no document")
+    return standalone(found, root)

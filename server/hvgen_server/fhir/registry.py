@@ -33,6 +33,7 @@ DATE_ELEMENTS = {
     "Immunization": ("occurrenceDateTime",),
     "Procedure": ("performedDateTime",),
     "MedicationStatement": ("effectivePeriod",),
+    "DocumentReference": ("date",),
 }
 PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject", "Condition": "subject"}
 #: The form of the resources the mappings make, kept with each indexed
@@ -83,6 +84,9 @@ class FhirTypes:
             for c in (resource.get("code") or {}).get("coding") or []
             if isinstance(c, dict)
         }
+        for mapping in self.mappings:
+            if mapping.resource_type == kind and mapping.takes(resource):
+                return mapping
         for mapping in self.mappings:
             if mapping.resource_type == kind and mapping.claims(codes):
                 return mapping

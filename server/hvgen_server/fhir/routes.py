@@ -25,6 +25,7 @@ from ..store.rows import ThingSelection
 from . import bulk, importing, reading, search
 from .access import Caller, authenticate
 from .capability import capability_statement
+from .documents import XML
 from .errors import FhirError, outcome
 
 PREFIX = "/fhir"
@@ -231,8 +232,12 @@ def routes(platform: Platform) -> list[Route]:
     async def attachment(request: Request) -> Response:
         caller = await caller_of(request)
         wanted = str(request.path_params["id"]).lower()
-        blob_id, media, size = await run_in_threadpool(reading.attachment, platform, caller, wanted)
-        headers = {**ATTACHMENT, "Content-Length": str(size), "Cache-Control": "private, max-age=0"}
+        found = await run_in_threadpool(reading.attachment, platform, caller, wanted)
+        headers = {**ATTACHMENT, "Cache-Control": "private, max-age=0"}
+        if isinstance(found, bytes):  # a CCR or CDA: the document's bytes as stored
+            return Response(found, headers=headers, media_type=XML)
+        blob_id, media, size = found
+        headers["Content-Length"] = str(size)
         return StreamingResponse(platform.files.read(blob_id), headers=headers, media_type=media)
 
     return [

@@ -32,7 +32,7 @@ BY_TYPE = {
     "Patient": frozenset(),
     "ImagingStudy": frozenset({"patient", "subject"}),
     "Condition": frozenset({"patient", "subject", "code", "category"}),
-    "DocumentReference": frozenset({"patient", "subject"}),
+    "DocumentReference": frozenset({"patient", "subject", "date"}),
     "Immunization": frozenset({"patient", "date", "vaccine-code"}),
     "AllergyIntolerance": frozenset({"patient", "code"}),
     "Procedure": frozenset({"patient", "subject", "date", "code"}),
