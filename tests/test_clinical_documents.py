@@ -256,3 +256,27 @@ def test_generated_documents_in_unusual_lexical_forms_come_back_byte_for_byte(
     type_id, document = made
     thing_id = round_trip(app, server, type_id, document)
     assert attachment(server, headers, served(server, headers, thing_id)) == document
+
+
+def test_the_capability_statement_says_exactly_what_document_references_do(server: RunningServer) -> None:
+    answer = httpx.get(server.url + "/fhir/metadata", timeout=60)
+    assert answer.status_code == 200
+    statement = answer.json()
+    valid_r4(statement)
+    (documents,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "DocumentReference"]
+    assert documents == {
+        "type": "DocumentReference",
+        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+        "searchParam": [
+            {"name": n, "type": t}
+            for n, t in (("_id", "token"), ("_lastUpdated", "date"), ("_count", "number"))
+            + (("date", "date"), ("patient", "reference"), ("subject", "reference"))
+        ],
+    }
+
+
+def test_get_thing_type_describes_the_document_types(app: ForeignClient) -> None:
+    answer = app.call("GetThingType", 1, f"<info><id>{CCR_TYPE}</id><id>{CDA_TYPE}</id></info>")
+    assert answer.code == 0, answer.message
+    names = [t.findtext("name") for t in answer.findall("thing-type")]
+    assert names == ["Continuity of Care Record (CCR)", "Clinical Document Architecture (CDA)"], answer.raw

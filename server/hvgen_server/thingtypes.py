@@ -242,7 +242,11 @@ class ThingTypes:
         key = _normal(type_id)
         if key not in self._definitions:
             found = None
-            if self.get(key) is not None:
+            document = DOCUMENT_TYPES.get(key)
+            if document is not None:  # no schema: its content is kept as given
+                version = TypeVersion(key, document.name, 1)
+                found = TypeDefinition(key, document.name, document.local_name, "healthvault", None, (version,))
+            elif self.get(key) is not None:
                 for source in self._sources:
                     found = source.definition(key)
                     if found is not None:
