@@ -26,7 +26,6 @@ class Relay:
         self._limits: dict[str, int | None] = {"up": None, "down": None}
         self._counts = {"up": 0, "down": 0}
         self._sockets: list[socket.socket] = []
-        self._half_ended: set[tuple[socket.socket, socket.socket]] = set()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -61,13 +60,10 @@ class Relay:
                 continue
             with self._lock:
                 self._sockets += [client, server]
-            pair = (client, server)
-            threading.Thread(target=self._pump, args=(client, server, "up", pair), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, "down", pair), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, server, "up"), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, "down"), daemon=True).start()
 
-    def _pump(
-        self, source: socket.socket, sink: socket.socket, direction: str, pair: tuple[socket.socket, socket.socket]
-    ) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
         try:
             while True:
                 data = source.recv(65536)
@@ -89,20 +85,6 @@ class Relay:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-            self._ended(pair)
-
-    def _ended(self, pair: tuple[socket.socket, socket.socket]) -> None:
-        """One direction of a connection ended; the second to end closes both
-        sockets (a relay kept for a whole module must not hold every
-        connection it ever passed on)."""
-        with self._lock:
-            if pair not in self._half_ended:
-                self._half_ended.add(pair)
-                return
-            self._half_ended.discard(pair)
-            self._sockets = [s for s in self._sockets if s not in pair]
-        for s in pair:
-            s.close()
 
     def close(self) -> None:
         self._closed = True
