@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -47,6 +48,14 @@ class Run:
             label in part and ("%|" in part or "/s]" in part or re.search(rf"{re.escape(label)}: \d+ \w+ \[", part))
             for part in self.output.replace("\n", "\r").split("\r")
         )
+
+
+def _as_from_a_shell() -> None:
+    """In the command's process before it starts: Ctrl-C handled as a shell
+    leaves it (SIGINT at its default action, not blocked), whatever the test
+    process's own state is."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
 def readable(fd: int, timeout: float) -> bool:
@@ -134,6 +143,7 @@ def interrupted_in_terminal(
         stderr=slave,
         env=env,
         close_fds=True,
+        preexec_fn=_as_from_a_shell,
     )
     os.close(slave)
     chunks: list[bytes] = []
