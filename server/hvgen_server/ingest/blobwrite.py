@@ -7,14 +7,13 @@ same bytes, flushed to disk), after it is read once for its hash; the
 names are made durable together (:func:`sync`) before the transaction that
 adds their rows. Other backends (an object store) get the bytes uploaded.
 
-A blob written here has no row yet: its row (:func:`complete_row`) is added
+A blob written here has no row yet: its row (:func:`..methods.blobs.complete_row`) is added
 by the transaction that stores the thing naming it; bytes left without a row
 (a failure in between) are removed by the blob sweeper as any abandoned upload.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,8 @@ from pathlib import Path
 from healthvault import blobhash
 
 from ..context import Platform
-from ..store.rows import COMPLETE, RECORD_BLOB, BlobRow
+from ..methods.blobs import complete_row
+from ..store.rows import BlobRow
 
 #: Bytes read from a file at a time (memory stays bounded whatever the file's size).
 PIECE = 1024 * 1024
@@ -33,27 +33,6 @@ def _pieces(path: Path, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
         while piece := f.read(PIECE):
             hasher.update(piece)
             yield piece
-
-
-def complete_row(platform: Platform, record_id: str, blob_id: str, size: int, digest: str) -> BlobRow:
-    """The row of a complete blob of ``record_id`` whose bytes are stored."""
-    config = platform.config
-    now = time.time()
-    return BlobRow(
-        blob_id=blob_id,
-        record_id=record_id,
-        kind=RECORD_BLOB,
-        chunk_size=None,
-        state=COMPLETE,
-        received=size,
-        total=size,
-        last_range=None,
-        block_size=config.block_size,
-        block_digests=b"",
-        hash=digest,
-        created=now,
-        expires=now + config.blob_write_ttl,
-    )
 
 
 def write_file(platform: Platform, record_id: str, path: Path) -> BlobRow:
@@ -72,9 +51,3 @@ def write_file(platform: Platform, record_id: str, path: Path) -> BlobRow:
 def sync(platform: Platform, rows: list[BlobRow]) -> None:
     """Make the names of adopted blobs durable (once per folder, after all are written)."""
     platform.files.sync(row.blob_id for row in rows)
-
-
-def write_bytes(platform: Platform, record_id: str, data: bytes) -> BlobRow:
-    blob_id = str(uuid.uuid4())
-    platform.files.put(blob_id, [data])
-    return complete_row(platform, record_id, blob_id, len(data), blobhash.hash_bytes(data, platform.config.block_size))

@@ -40,10 +40,11 @@ from .. import thingxml, tokens
 from ..context import Actor, Platform
 from ..dicomweb.bulkdata import stored_metadata
 from ..dicomweb.index import STUDY_TYPES, instance_row
+from ..methods.blobs import inline_row
 from ..methods.things import store_things
 from ..store import Transaction
 from ..store.rows import BlobRow, DicomInstance, ThingFilter, ThingSelection, ThingVersion
-from .blobwrite import sync, write_bytes, write_file
+from .blobwrite import sync, write_file
 
 log = logging.getLogger("hvgen_server.ingest")
 #: A stored study's Study Instance UID, looked for before its XML is parsed.
@@ -304,7 +305,7 @@ def write_blobs(
         kind, source = kind_source
         if kind == "file":
             return write_file(platform, record_id, Path(source))
-        return write_bytes(platform, record_id, source.data)
+        return inline_row(platform, record_id, source.data)
 
     rows = list(_WRITERS.map(write, [source for _, source in missing]))
     sync(platform, rows)

@@ -68,13 +68,9 @@ def begin_upload(
     return blob_id
 
 
-def inline_row(platform: Platform, record_id: str, data: bytes) -> BlobRow:
-    """Write an inline blob's bytes as a complete blob; returns its row, for
-    the transaction that keeps the thing to add (bytes are written first:
-    without the row, the sweeper removes them)."""
+def complete_row(platform: Platform, record_id: str, blob_id: str, size: int, digest: str) -> BlobRow:
+    """The row of a complete blob of ``record_id`` whose bytes are stored."""
     config = platform.config
-    blob_id = str(uuid.uuid4())
-    platform.files.put(blob_id, [data])
     now = time.time()
     return BlobRow(
         blob_id=blob_id,
@@ -82,15 +78,24 @@ def inline_row(platform: Platform, record_id: str, data: bytes) -> BlobRow:
         kind=RECORD_BLOB,
         chunk_size=None,
         state=COMPLETE,
-        received=len(data),
-        total=len(data),
+        received=size,
+        total=size,
         last_range=None,
         block_size=config.block_size,
         block_digests=b"",
-        hash=blobhash.hash_bytes(data, config.block_size),
+        hash=digest,
         created=now,
         expires=now + config.blob_write_ttl,
     )
+
+
+def inline_row(platform: Platform, record_id: str, data: bytes) -> BlobRow:
+    """Write an inline blob's bytes as a complete blob; returns its row, for
+    the transaction that keeps the thing to add (bytes are written first:
+    without the row, the sweeper removes them)."""
+    blob_id = str(uuid.uuid4())
+    platform.files.put(blob_id, [data])
+    return complete_row(platform, record_id, blob_id, len(data), blobhash.hash_bytes(data, platform.config.block_size))
 
 
 def begin_put_blob(ctx: Context) -> BeginPutBlobResult:
