@@ -16,14 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import appview
 from ..context import Platform
-from ..errors import PlatformError
-from ..limits import timed_stream
 from ..store.rows import INSTANCE, SERIES, STUDY
 from . import access, bulkdata, frames, qido, rendering, stow, transcode, wado, wadouri
 from .access import Caller
@@ -36,8 +34,6 @@ PREFIX = "/dicomweb"
 STOW_SLOTS = 2
 #: Largest STOW-RS body.
 MAX_STOW_BYTES = 4 * 1024 * 1024 * 1024
-#: Bytes of a STOW-RS body handed to the worker thread that parses and writes it at a time.
-STOW_BATCH = 1024 * 1024
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
@@ -188,20 +184,9 @@ def routes(platform: Platform) -> list[Route]:
         parts: stow.Parts | None = None
         try:
             parts = await run_in_threadpool(stow.Parts, folder, boundary, MAX_STOW_BYTES)
-            try:  # parsed and written in a worker thread, a MiB at a time: the event loop serves others meanwhile
-                batch: list[bytes] = []
-                size = 0
-                async for chunk in timed_stream(request, platform.config.body_timeout):
-                    batch.append(chunk)
-                    size += len(chunk)
-                    if size >= STOW_BATCH:
-                        await run_in_threadpool(parts.write_all, batch)
-                        batch, size = [], 0
-                await run_in_threadpool(parts.write_all, batch)
-            except ClientDisconnect:
-                raise DicomWebError(400, "the client went away before the body ended") from None
-            except PlatformError as exc:  # the body stalled
-                raise DicomWebError(408, exc.message) from None
+            await stow.receive(
+                request, parts, platform.config.body_timeout, "the client went away before the body ended"
+            )
             await run_in_threadpool(parts.finish)
             async with slots:
                 outcome = await run_in_threadpool(

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from python_multipart.multipart import MultipartParser
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
 
 from healthvault.errors import HealthVaultError
 from hvgen_imaging import dicom
@@ -39,8 +41,10 @@ from hvgen_imaging.results import StudyError
 from hvgen_imaging.study import BuiltStudy, build
 
 from ..context import Platform
+from ..errors import PlatformError
 from ..ingest import Ingest
 from ..ingest.previews import previews_of
+from ..limits import timed_stream
 from .gateway import Gateway
 from .index import refresh
 from .media import DICOM, DicomWebError, Urls, parse_media, warning
@@ -365,3 +369,27 @@ def _failed(outcome: Outcome, study_uid: str, images: list[tuple[str, str, dicom
 
 def cleanup(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+#: How much of a body is parsed and written at a time (in a worker thread).
+BODY_BATCH = 1024 * 1024
+
+
+async def receive(request: Request, parts: Parts, timeout: float, gone: str) -> None:
+    """Parse and write ``request``'s body into ``parts`` in a worker thread,
+    a MiB at a time (the event loop serves others meanwhile). A sender that
+    goes away is a 400 saying ``gone``; a body that stalls past ``timeout``, a 408."""
+    try:
+        batch: list[bytes] = []
+        size = 0
+        async for chunk in timed_stream(request, timeout):
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= BODY_BATCH:
+                await run_in_threadpool(parts.write_all, batch)
+                batch, size = [], 0
+        await run_in_threadpool(parts.write_all, batch)
+    except ClientDisconnect:
+        raise DicomWebError(400, gone) from None
+    except PlatformError as exc:  # the body stalled
+        raise DicomWebError(408, exc.message) from None

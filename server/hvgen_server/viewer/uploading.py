@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -46,10 +46,8 @@ from ..dicomweb import stow
 from ..dicomweb.access import RECORDS
 from ..dicomweb.gateway import Gateway, ensure_gateway
 from ..dicomweb.media import DicomWebError, Urls
-from ..errors import PlatformError
 from ..headers import page_csp
 from ..ingest import Ingest
-from ..limits import timed_stream
 from ..store.rows import RecordRow
 from ..websession import Visitor
 
@@ -63,8 +61,6 @@ MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 MAX_UPLOAD_FILES = 500
 #: What the page puts in one batch.
 BATCH_FILES, BATCH_BYTES = 50, 32 * 1024 * 1024
-#: Bytes handed to the worker thread that parses and writes them at a time.
-CHUNK_BATCH = 1024 * 1024
 #: Uploads stored at once.
 SLOTS = 1
 
@@ -179,20 +175,9 @@ class Uploads:
         parts: _Parts | None = None
         try:
             parts = await run_in_threadpool(_Parts, folder, boundary, MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES)
-            try:
-                batch: list[bytes] = []
-                size = 0
-                async for chunk in timed_stream(request, self.platform.config.body_timeout):
-                    batch.append(chunk)
-                    size += len(chunk)
-                    if size >= CHUNK_BATCH:
-                        await run_in_threadpool(parts.write_all, batch)
-                        batch, size = [], 0
-                await run_in_threadpool(parts.write_all, batch)
-            except ClientDisconnect:
-                raise DicomWebError(400, "the browser went away before the upload ended") from None
-            except PlatformError as exc:
-                raise DicomWebError(408, exc.message) from None
+            await stow.receive(
+                request, parts, self.platform.config.body_timeout, "the browser went away before the upload ended"
+            )
             await run_in_threadpool(parts.finish)
             async with self._slots:
                 answer = await run_in_threadpool(self._ingest, gateway, record_id, parts)
