@@ -16,6 +16,7 @@ from hvgen_server.store.rows import ThingVersion
 
 from .fhirthings import FHIR, RECORD, _double, _integer, approx, when
 from .fhirthings_documents import STRATEGIES as DOCUMENTS
+from .fhirthings_more import STRATEGIES as MORE
 
 
 def mapping(module: str) -> Mapping:
@@ -317,6 +318,7 @@ STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {
     "procedure_v1": procedure_v1,
     "cholesterol_v1": cholesterol_v1,
     **DOCUMENTS,
+    **MORE,
 }
 
 

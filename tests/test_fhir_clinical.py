@@ -120,6 +120,9 @@ CHANGES = {
     "immunization_v1": ("occurrenceString", "in 1999"),
     "procedure_v1": ("performedDateTime", "2011-11-11T11:11:11Z"),
     "cholesterol_v1": ("effectiveDateTime", "2019-12-31"),
+    "vital_signs": ("bodySite", {"text": "right arm"}),
+    "sleep_pm": ("component", [{"code": {"coding": [{"system": "urn:healthvault:wc:sleep-journal-pm", "code": "caffeine",
+                                                     "display": "Caffeine"}], "text": "Caffeine"}, "valueTime": "15:00:00"}]),
 }  # fmt: skip
 
 

@@ -30,6 +30,7 @@ SYSTEMS = {
     "icd9cm": "http://hl7.org/fhir/sid/icd-9-cm",
     "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
     "cvx": "http://hl7.org/fhir/sid/cvx",
+    "ucum": "http://unitsofmeasure.org",
 }
 _HV_SYSTEM = re.compile(r"urn:healthvault:([^:]*):(.+)")
 _DATETIME = re.compile(

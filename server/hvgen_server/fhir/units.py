@@ -59,6 +59,7 @@ ALIASES = {
     "meter": "m", "meters": "m", "metre": "m", "in": "[in_i]", "inch": "[in_i]", "inches": "[in_i]",
     "ft": "[ft_i]", "foot": "[ft_i]", "feet": "[ft_i]", "mmhg": "mm[Hg]", "bpm": "/min",
     "beats/min": "/min", "beats/minute": "/min", "mmol/l": "mmol/L", "mg/dl": "mg/dL",
+    "°f": "[degF]", "degf": "[degF]", "°c": "Cel", "degc": "Cel", "breaths/min": "/min",
 }  # fmt: skip
 
 
