@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from lxml import etree
 
-from .fhirthings import _double, _integer, when
+from .fhirthings import _double, _integer, approx, when
 
 
 def _leaf(parent: etree._Element, tag: str, value: str) -> etree._Element:
@@ -99,3 +99,75 @@ def sleep_pm(draw: st.DrawFn) -> etree._Element:
 
 #: A strategy per mapping module.
 STRATEGIES: dict[str, st.SearchStrategy[etree._Element]] = {"vital_signs": vital_signs(), "sleep_pm": sleep_pm()}
+
+
+@st.composite
+def _result(draw: st.DrawFn, parent: etree._Element) -> None:
+    result = etree.SubElement(parent, "results")
+    if draw(st.booleans()):
+        result.append(draw(approx("when")))
+    named = draw(st.booleans())
+    if named:
+        _leaf(result, "name", draw(st.sampled_from(["Glucose", "Haemoglobin"])))
+    if draw(st.booleans()):
+        _codable(result, "substance", "Blood", [("119297000", "Snomed", "SnomedCT")])
+    if draw(st.booleans()) or not named:
+        _codable(result, "clinical-code", *draw(st.sampled_from(CLINICAL)))
+    if draw(st.booleans()):
+        value = etree.SubElement(result, "value")
+        measurement = etree.SubElement(value, "measurement")
+        number = draw(_double("0", "500", 2))
+        _leaf(measurement, "display", f"{number} mmol/L")
+        for _ in range(draw(st.integers(0, 2))):
+            structured = etree.SubElement(measurement, "structured")
+            _leaf(structured, "value", number)
+            _codable(structured, "units", *draw(st.sampled_from(UNITS)))
+        for _ in range(draw(st.integers(0, 2))):
+            ranges = etree.SubElement(value, "ranges")
+            _codable(ranges, "type", "Normal", [("normal", "wc", "lab-results-range-type")])
+            _codable(ranges, "text", "3.9–5.5", [])
+            if draw(st.booleans()):
+                bounds = etree.SubElement(ranges, "value")
+                for tag in ("minimum-range", "maximum-range"):
+                    if draw(st.booleans()):
+                        _leaf(bounds, tag, draw(_double("0", "10", 1)))
+        for _ in range(draw(st.integers(0, 2))):
+            _codable(value, "flag", "High", [("H", "wc", "lab-results-flag")])
+    if draw(st.booleans()):
+        _codable(result, "status", "Complete", [("complete", "wc", "lab-status")])
+    if draw(st.booleans()):
+        _leaf(result, "note", "fasting")
+
+
+CLINICAL = [("Glucose", [("2345-7", "LOINC", "LOINC")]), ("Hb", [("718-7", "loinc", "loinc"), ("hb", "wc", "lab")]),
+            ("Sodium", [])]  # fmt: skip
+
+
+@st.composite
+def _group(draw: st.DrawFn, parent: etree._Element, tag: str, depth: int) -> None:
+    group = etree.SubElement(parent, tag)
+    _codable(group, "group-name", *draw(st.sampled_from([("Chemistry", [("24323-8", "LOINC", "LOINC")]),
+                                                         ("Blood count", [])])))  # fmt: skip
+    if draw(st.booleans()):
+        _leaf(etree.SubElement(group, "laboratory-name"), "name", "Interlake Laboratory")
+    if draw(st.booleans()):
+        _codable(group, "status", "Complete", [("complete", "wc", "lab-status")])
+    for _ in range(draw(st.integers(0, 1 if depth else 0))):
+        draw(_group(group, "sub-groups", depth - 1))
+    for _ in range(draw(st.integers(0, 2))):
+        draw(_result(group))
+
+
+@st.composite
+def lab_test_results(draw: st.DrawFn) -> etree._Element:
+    root = etree.Element("lab-test-results")
+    if draw(st.booleans()):
+        root.append(draw(approx("when")))
+    for _ in range(draw(st.integers(1, 2))):
+        draw(_group(root, "lab-group", 1))
+    if draw(st.booleans()):
+        _leaf(etree.SubElement(root, "ordered-by"), "name", "Dr. B. Okafor")
+    return root
+
+
+STRATEGIES["lab_test_results"] = lab_test_results()

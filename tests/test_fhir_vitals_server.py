@@ -1,4 +1,4 @@
-"""/fhir end to end for vital signs and the sleep journal's evening entry: a
+"""/fhir end to end for vital signs, lab test results and the evening sleep journal: a
 server started with the published catalog; the catalog's evening journal
 sample put through the HealthVault API and served; the R4 specification's
 vital sign examples and a body temperature in °F of another tool imported
@@ -164,3 +164,33 @@ def test_the_specifications_vital_signs_panel_is_refused_whole(served: Any, tmp_
     said = outcome["issue"][0]["diagnostics"]
     assert "resource 1" in said and "hasMember references are not imported" in said
     assert get(server, "/Observation", headers, _count="0").json()["total"] == before
+
+
+def test_a_lab_report_is_imported_as_lab_test_results_and_found_by_its_codes(served: Any, tmp_path: Path) -> None:
+    server, _ = served
+    headers = token(server, tmp_path)
+    loinc = "http://loinc.org"
+    report = {
+        "resourceType": "Observation", "status": "final", "identifier": [{"system": "urn:example:lab", "value": "l-1"}],
+        "code": {"coding": [{"system": loinc, "code": "11502-2"}, {"system": loinc, "code": "24323-8"}],
+                 "text": "Metabolic panel"},
+        "effectiveDateTime": "2021-03-04T08:00:00Z",
+        "component": [
+            {"code": {"coding": [{"system": loinc, "code": "2345-7"}], "text": "Glucose"},
+             "valueQuantity": {"value": 95, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
+             "referenceRange": [{"low": {"value": 70}, "high": {"value": 99}, "text": "70-99 mg/dL"}],
+             "interpretation": [{"text": "Normal"}]},
+            {"code": {"text": "Specimen"}, "valueString": "slightly haemolysed"},
+        ],
+    }  # fmt: skip
+    answer = post(server, headers, [report])
+    assert answer.status_code == 200, answer.text
+    found = get(server, "/Observation", headers, code="24323-8", date="2021-03-04", category="laboratory").json()
+    assert found["total"] == 1
+    served_report = found["entry"][0]["resource"]
+    valid_r4(served_report)
+    assert served_report["code"]["text"] == "Metabolic panel"
+    assert served_report["component"][0]["valueQuantity"] == report["component"][0]["valueQuantity"]
+    assert served_report["component"][0]["referenceRange"][0]["text"] == "70-99 mg/dL"
+    assert served_report["component"][1]["valueString"] == "slightly haemolysed"
+    assert get(server, "/Observation", headers, code=f"{loinc}|11502-2", date="2022").json()["total"] == 0

@@ -62,7 +62,8 @@ def _alone(title: etree._Element | None) -> bool:
     return all(c in OWN for c in loinc) and any(c["system"] == VOCABULARY or c["code"] in OWN for c in codings)
 
 
-def _quantity(value: str, unit: etree._Element | None) -> dict[str, Any]:
+def quantity_of(value: str, unit: etree._Element | None) -> dict[str, Any]:
+    """A double of the thing and its codable unit as a Quantity (UCUM when the unit has a UCUM code)."""
     try:
         shown: int | float = int(value)
     except ValueError:
@@ -82,14 +83,14 @@ def result_part(result: etree._Element) -> dict[str, Any]:
     part: dict[str, Any] = {"code": concept(title) if title is not None else {"text": ""}}
     value, unit = text(result, "value"), result.find("unit")
     if value is not None:
-        part["valueQuantity"] = _quantity(value, unit)
+        part["valueQuantity"] = quantity_of(value, unit)
     elif text(result, "text-value") is not None:
         part["valueString"] = text(result, "text-value")
     bounds = {}
     for tag, name in (("reference-minimum", "low"), ("reference-maximum", "high")):
         bound = text(result, tag)
         if bound is not None:
-            bounds[name] = _quantity(bound, unit)
+            bounds[name] = quantity_of(bound, unit)
     if bounds:
         part["referenceRange"] = [bounds]
     flag = result.find("flag")
@@ -118,11 +119,7 @@ def result_element(part: dict[str, Any], where: str) -> etree._Element:
             raise FhirError(422, f"{where}: valueQuantity has no value")
         etree.SubElement(el, "value").text = str(quantity["value"])
     if unit is not None:
-        label = str(unit.get("unit") or unit.get("code"))
-        code_ = units.ucum_code(unit)
-        known = unit.get("system") == units.UCUM or code_ != label
-        coded = [{"system": units.UCUM, "code": code_}] if known else []
-        el.append(codable_element({"text": label, "coding": coded}, "unit"))
+        el.append(unit_element(unit, "unit"))
     for name, tag in (("low", "reference-minimum"), ("high", "reference-maximum")):
         bound = ranges[0].get(name)
         if bound is not None:
@@ -139,6 +136,14 @@ def result_element(part: dict[str, Any], where: str) -> etree._Element:
     if flags:
         el.append(codable_element(flags[0], "flag"))
     return el
+
+
+def unit_element(quantity: dict[str, Any], tag: str) -> etree._Element:
+    """The codable unit of a Quantity (a UCUM code when it has one, or its unit text is a known one)."""
+    label = str(quantity.get("unit") or quantity.get("code"))
+    code = units.ucum_code(quantity)
+    known = quantity.get("system") == units.UCUM or code != label
+    return codable_element({"text": label, "coding": [{"system": units.UCUM, "code": code}] if known else []}, tag)
 
 
 class VitalSignsMapping(Mapping):
