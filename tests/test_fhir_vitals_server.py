@@ -200,3 +200,25 @@ def test_a_lab_report_is_imported_as_lab_test_results_and_found_by_its_codes(ser
     assert served_report["component"][0]["referenceRange"][0]["text"] == "70-99 mg/dL"
     assert served_report["component"][1]["valueString"] == "slightly haemolysed"
     assert get(server, "/Observation", headers, code=f"{loinc}|11502-2", date="2022").json()["total"] == 0
+
+
+def test_the_specifications_examples_that_fit_are_stored_as_valid_things(served: Any, tmp_path: Path) -> None:
+    """Each R4 example a mapping takes (tests/fhir_r4_examples) is stored by
+    the server: the thing it makes passes the catalog's schema."""
+    server, _ = served
+    headers = token(server, tmp_path)
+    names = ["observation-example.json", "observation-example-body-height.json", "observation-example-heart-rate.json",
+             "observation-example-bloodpressure.json", "observation-example-satO2.json",
+             "observation-example-f001-glucose.json", "condition-example.json", "allergyintolerance-example.json",
+             "procedure-example.json", "medicationstatementexample1.json"]  # fmt: skip
+    answer = post(server, headers, [example(n) for n in names])
+    assert answer.status_code == 200, answer.text
+    assert [e["response"]["status"] for e in answer.json()["entry"]] == ["201 Created"] * len(names)
+    weight = get(server, "/Observation", headers, code="29463-7", date="2016-03-28").json()["entry"][0]["resource"]
+    valid_r4(weight)
+    assert weight["valueQuantity"] == {"value": 83.91458845, "unit": "kg", "system": UCUM, "code": "kg"}
+    allergy = get(server, "/AllergyIntolerance", headers, code="http://snomed.info/sct|227493005").json()
+    assert allergy["total"] == 1 and allergy["entry"][0]["resource"]["onsetDateTime"] == "2004"
+    medication = get(server, "/MedicationStatement", headers, code="50580-506-02").json()
+    assert medication["total"] == 1
+    valid_r4(medication["entry"][0]["resource"])
