@@ -77,10 +77,11 @@ def test_the_examples_are_r4_from_the_specification() -> None:
          {"name/text": "Cashew nuts", "reaction/text": "Anaphylactic reaction", "first-observed/structured/date/y": "2004"}),
         ("procedure-example.json", "procedure",
          {"name/text": "Appendectomy", "when/structured/date/m": "4", "primary-provider/name/full": "Dr Cecil Surgeon"}),
-        # the medication is the contained Medication; the reason and route are the dosage's and reasonCode's
+        # the medication is the contained Medication; the reason and route are the dosage's and reasonCode's;
+        # its effectiveDateTime (a moment, not a period) is the date started
         ("medicationstatementexample1.json", "medication",
          {"name/text": "Tylenol PM", "name/code/value": "50580-506-02", "indication/text": "Restless Legs",
-          "route/text": "Oral Route"}),
+          "route/text": "Oral Route", "date-started/structured/date/d": "23"}),
     ],
 )  # fmt: skip
 def test_an_example_that_fits_makes_the_thing_with_its_values(name: str, root: str, expected: dict[str, str]) -> None:

@@ -13,7 +13,9 @@ vocabulary, RxNorm as http://www.nlm.nih.gov/research/umls/rxnorm),
 when the statement shows a discontinued date (effectivePeriod.end), else
 ``active``. An imported
 statement whose medication is a reference to a contained Medication
-(``#id``) takes that Medication's code. Every MedicationStatement maps.
+(``#id``) takes that Medication's code; one whose effective[x] is a
+dateTime (a moment, as R4's medicationstatementexample1) takes it as the
+date started. Every MedicationStatement maps.
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ class MedicationMapping(ElementMapping):
         resource["status"] = "completed" if get(resource, ("effectivePeriod", "end")) else "active"
 
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
-        return super().to_thing(contained_medication(resource), base)
+        resource = contained_medication(resource)
+        if "effectiveDateTime" in resource and "effectivePeriod" not in resource:  # a moment: the date started
+            resource = {**resource, "effectivePeriod": {"start": resource["effectiveDateTime"]}}
+        return super().to_thing(resource, base)
 
 
 MAPPING = MedicationMapping(
