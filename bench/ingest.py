@@ -1,8 +1,10 @@
 """Imaging ingest against Orthanc, in one run: C-STORE and STOW-RS of a
 study of ``--images`` 512 x 512 x 16-bit CT images, ``--singles``
-one-instance studies by C-STORE, then study metadata, the first QIDO after
-the load, QIDO (every study, a name wildcard, a date range) and WADO-RS of
-the whole study; each measure on hvgen (``hvgen serve --dicom-port``) and on
+one-instance studies by C-STORE, then the first QIDO after the load, how
+long the server works on after it (hvgen renders previews after answering),
+and, once it is idle, study metadata, QIDO (every study, a name wildcard, a
+date range; both servers must find the same studies) and WADO-RS of the
+whole study (read by curl); each measure on hvgen (``hvgen serve --dicom-port``) and on
 Orthanc (Debian's ``orthanc`` and ``orthanc-dicomweb``, its own configuration
 in a temporary folder, loopback only), interleaved, ``--repeat`` times, with
 the ratio. Senders: dcmtk's ``storescu`` and httpx (STOW-RS). Orthanc and
@@ -47,6 +49,12 @@ from tests.test_dicomweb import token_of  # noqa: E402
 NODELAY = {**os.environ, "TCP_NODELAY": "1"}
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 MIB = 1024 * 1024
+#: The QIDO-RS queries measured (each server must find the same studies).
+QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("QIDO every study (ms)", {}),
+    ("QIDO PatientName=DOE* (ms)", {"PatientName": "DOE*"}),
+    ("QIDO StudyDate range (ms)", {"StudyDate": "20240101-20241231"}),
+)
 
 
 class Peak:
@@ -211,20 +219,64 @@ def stow(target: Target, files: list[Path]) -> None:
 
 
 def wado_mb_s(target: Target, study_uid: str) -> float:
+    """MB/s of WADO-RS of a whole study, read by curl: a Python client (httpx parsing the
+    chunked answer) is slower than either server here, and would measure itself."""
+    curl = shutil.which("curl")
+    assert curl is not None, "curl is needed (apt-get install curl)"
+    url = f"{str(target.web.base_url).rstrip('/')}/studies/{study_uid}"
+    headers = ["-H", f"Accept: {MULTIPART_DICOM}"]
+    if "authorization" in target.web.headers:
+        headers += ["-H", f"Authorization: {target.web.headers['authorization']}"]
+    done = subprocess.run(
+        [curl, "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", *headers, url],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"WADO-RS from {target.name}: {done.stderr[-300:]}")
+    size, seconds = done.stdout.split()
+    if int(size) < 512 * 512 * 2:
+        raise RuntimeError(f"WADO-RS from {target.name}: only {size} bytes")
+    return int(size) / MIB / float(seconds)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def until_idle(target: Target, timeout: float = 600) -> float:
+    """Seconds until the server has used under 5 % of a core for half a second
+    (hvgen renders previews after acknowledging a study; reads are measured after)."""
     started = time.perf_counter()
-    size = 0
-    with target.web.stream("GET", f"/studies/{study_uid}", headers={"Accept": MULTIPART_DICOM}) as answer:
-        answer.raise_for_status()
-        for piece in answer.iter_raw():
-            size += len(piece)
-    return size / MIB / (time.perf_counter() - started)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(target.pid)
+        time.sleep(0.5)
+        if cpu_seconds(target.pid) - before < 0.025:
+            break
+    return time.perf_counter() - started
 
 
 def get_ms(target: Target, path: str, params: dict[str, str] | None = None) -> float:
     """Milliseconds of one DICOMweb GET (the whole answer read)."""
     started = time.perf_counter()
-    target.web.get(path, params=params).raise_for_status()
+    target.web.get(path + query(params)).raise_for_status()
     return 1000 * (time.perf_counter() - started)
+
+
+def query(params: dict[str, str] | None) -> str:
+    """A query string with its values as given (``*``, ``^``, ``-`` are legal in one):
+    Orthanc 1.10 does not percent-decode query values, so ``DOE%2A`` matches nothing there."""
+    return "?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else ""
+
+
+def matches(target: Target, params: dict[str, str]) -> int:
+    """How many studies a QIDO-RS query finds."""
+    answer = target.web.get("/studies" + query(params))
+    answer.raise_for_status()
+    return len(answer.json()) if answer.content else 0
 
 
 def machine_limits(folder: Path, size: int = 256 * MIB) -> dict[str, float]:
@@ -259,6 +311,7 @@ def run(args: argparse.Namespace, base: Path, backend: Backend) -> None:
 
     targets: list[Target] = [Hvgen(base / "hvgen", backend), Orthanc(base / "orthanc")]
     peaks = {t.name: 0 for t in targets}
+    found: dict[str, dict[str, int]] = {}
     try:
         for rep in range(args.repeat):
             data = base / f"rep{rep}"
@@ -303,23 +356,24 @@ def run(args: argparse.Namespace, base: Path, backend: Backend) -> None:
                     name,
                     get_ms(target, "/studies", {"limit": "1"}),
                 )
+                add("background work after the loads (s)", name, until_idle(target))
                 uid = big["study_uid"]
                 add(
                     "study metadata (ms)",
                     name,
                     get_ms(target, f"/studies/{uid}/metadata"),
                 )
-                for label, params in (
-                    ("QIDO every study (ms)", {}),
-                    ("QIDO PatientName=DOE* (ms)", {"PatientName": "DOE*"}),
-                    ("QIDO StudyDate range (ms)", {"StudyDate": "20240101-20241231"}),
-                ):
+                for label, params in QUERIES:
                     add(
                         label,
                         name,
                         statistics.median(get_ms(target, "/studies", params) for _ in range(5)),
                     )
+                    found.setdefault(label, {})[name] = matches(target, params)
                 add("WADO-RS whole study (MB/s)", name, wado_mb_s(target, uid))
+            for label, by in found.items():  # a comparison only where both servers find the same studies
+                if len(set(by.values())) != 1:
+                    raise RuntimeError(f"{label}: the servers found different numbers of studies: {by}")
             shutil.rmtree(data, ignore_errors=True)
             print(f"repetition {rep + 1} of {args.repeat} done", flush=True)
     finally:
