@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
@@ -35,6 +36,12 @@ from .media import DICOM, MULTIPART, DicomWebError, accepted, matches, not_accep
 PIECE = 1024 * 1024
 #: Transfer syntax of ``application/dicom`` when the client names none (PS3.18 8.7.3.5.2).
 DEFAULT_SYNTAX = "1.2.840.10008.1.2.1"
+#: Largest instance fetched ahead whole from a blob store that reads ahead
+#: (:attr:`~..store.files.BlobFiles.read_ahead`); larger ones are read in turn,
+#: piece by piece. An answer holds at most ``read_ahead + 1`` such instances.
+AHEAD_BYTES = 4 * 1024 * 1024
+#: Threads fetching instances ahead, for all answers at once.
+_FETCHERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="wado-read-ahead")
 
 
 def instances(
@@ -108,31 +115,61 @@ def check_transcoding(platform: Platform, found: list[DicomInstance], target: st
             raise DicomWebError(406, f"instance {instance.sop_uid} cannot be sent in {target}: {exc}") from None
 
 
+def stored_bytes(platform: Platform, found: list[DicomInstance]) -> Generator[Iterable[bytes], None, None]:
+    """The stored bytes of each instance in turn (as pieces). From a blob store where
+    each read waits for a round trip, the next :attr:`~..store.files.BlobFiles.read_ahead`
+    instances of up to :data:`AHEAD_BYTES` are fetched meanwhile, each whole."""
+    files = platform.files
+
+    def fetch(instance: DicomInstance) -> bytes:
+        return b"".join(files.read(instance.blob_id, 0, instance.size, piece=PIECE))
+
+    fetching: dict[int, Future[bytes]] = {}
+    try:
+        for n, instance in enumerate(found):
+            for m in range(n, min(len(found), n + files.read_ahead + 1)) if files.read_ahead else ():
+                if m not in fetching and found[m].size <= AHEAD_BYTES:
+                    fetching[m] = _FETCHERS.submit(fetch, found[m])
+            ready = fetching.pop(n, None)
+            # the size is known: no need for the store to look it up before reading
+            yield (ready.result(),) if ready is not None else files.read(instance.blob_id, 0, instance.size, PIECE)
+    finally:  # a client gone: what was not started is not fetched
+        for future in fetching.values():
+            future.cancel()
+
+
 def multipart(
     platform: Platform, found: list[DicomInstance], boundary: str, target: str | None = None
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The instances as the parts of a multipart/related body, in pieces of about
     :data:`PIECE` bytes (each piece is a hop between the server's threads);
     transcoded to ``target`` unless it is None."""
     buffer = bytearray()
-    for instance in found:
-        stored = instance.transfer_syntax or DEFAULT_SYNTAX
-        if target is None or target == stored:
-            head = f"Content-Type: {DICOM}; transfer-syntax={stored}\r\nContent-Length: {instance.size}\r\n"
-            pieces = platform.files.read(instance.blob_id, piece=PIECE)
-        else:
-            head = f"Content-Type: {DICOM}; transfer-syntax={target}\r\n"
-            pieces = transcode.transcoded(platform, instance, target)
-        buffer += f"--{boundary}\r\n{head}Content-Location: {instance.sop_uid}\r\n\r\n".encode("ascii")
-        for piece in pieces:
-            if not buffer and len(piece) >= PIECE:
-                yield piece
-                continue
-            buffer += piece
-            if len(buffer) >= PIECE:
-                yield bytes(buffer)
-                buffer.clear()
-        buffer += b"\r\n"
+    as_stored = target is None or all((i.transfer_syntax or DEFAULT_SYNTAX) == target for i in found)
+    stored = stored_bytes(platform, found) if as_stored else None
+    try:
+        for instance in found:
+            syntax = instance.transfer_syntax or DEFAULT_SYNTAX
+            pieces: Iterable[bytes]
+            if target is None or target == syntax:
+                head = f"Content-Type: {DICOM}; transfer-syntax={syntax}\r\nContent-Length: {instance.size}\r\n"
+                pieces = next(stored) if stored is not None else platform.files.read(instance.blob_id, 0, instance.size)
+            else:
+                head = f"Content-Type: {DICOM}; transfer-syntax={target}\r\n"
+                pieces = transcode.transcoded(platform, instance, target)
+            buffer += f"--{boundary}\r\n{head}Content-Location: {instance.sop_uid}\r\n\r\n".encode("ascii")
+            for piece in pieces:
+                if not buffer and len(piece) >= PIECE:
+                    yield piece
+                    continue
+                buffer += piece
+                if len(buffer) >= PIECE:
+                    yield bytes(buffer)
+                    buffer.clear()
+            buffer += b"\r\n"
+    finally:
+        if stored is not None:
+            stored.close()
     buffer += f"--{boundary}--\r\n".encode("ascii")
     yield bytes(buffer)
 

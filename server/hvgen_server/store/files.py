@@ -36,6 +36,11 @@ READ_SIZE = 1024 * 1024
 class BlobFiles(ABC):
     """The bytes of blobs, by blob id."""
 
+    #: How many blobs a reader of many (WADO-RS of a study) fetches ahead of the one it
+    #: sends: 0 where reading waits for nothing but a disk (local files), more where
+    #: each read waits for a round trip (an object store).
+    read_ahead = 0
+
     @abstractmethod
     def create(self, blob_id: str) -> str:
         """An empty blob, to be appended to; returns the upload's state."""

@@ -128,6 +128,8 @@ class UploadState:
 class S3BlobFiles(BlobFiles):
     """Blob bytes as objects of ``bucket`` under ``prefix``."""
 
+    read_ahead = 8
+
     def __init__(self, bucket: str, prefix: str = "", *, max_blob_size: int = 64 * 1024 * MIB, client: Any = None):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
