@@ -33,12 +33,14 @@ from ..context import Platform
 from ..store.rows import METADATA_URL, DicomInstance
 from . import frames
 from .index import open_blob
-from .media import MULTIPART, DicomWebError, Urls, accepted, matches
+from .media import MULTIPART, DicomWebError, Urls, accepted, matches, parse_json
 
 #: Binary values longer than this are bulk data URIs in metadata, shorter ones InlineBinary.
 INLINE_LIMIT = 1024
 BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 PIXEL_DATA = "7FE00010"
+#: How a bulk data URI begins in stored metadata.
+_STORED_URI = f'"BulkDataURI":"{METADATA_URL}'
 
 
 def _paths(ds: Dataset, prefix: str, out: dict[int, str]) -> None:
@@ -96,6 +98,15 @@ def _at(data: Any, url: str) -> Any:
     return data
 
 
+def _stored(text: str, url: str) -> Any:
+    """Stored metadata, parsed, with its bulk data URIs under ``url``: put in the text as
+    :func:`stored_metadata` wrote it (a JSON string cannot hold that unescaped quote),
+    else in the parsed data."""
+    placed = text.replace(_STORED_URI, f'"BulkDataURI":{json.dumps(url)[:-1]}')
+    data = parse_json(placed)
+    return data if METADATA_URL not in placed else _at(data, url)
+
+
 def metadata(platform: Platform, found: list[DicomInstance], urls: Urls) -> list[dict[str, Any]]:
     """The DICOM JSON of each instance, with bulk data URIs: as the index
     stored it (:attr:`DicomInstance.metadata_json`), else read from the file."""
@@ -103,7 +114,7 @@ def metadata(platform: Platform, found: list[DicomInstance], urls: Urls) -> list
     for instance in found:
         url = urls.instance(instance.study_uid, instance.series_uid, instance.sop_uid)
         if instance.metadata_json:
-            data = _at(json.loads(instance.metadata_json), url)
+            data = _stored(instance.metadata_json, url)
             data["00081190"] = {"vr": "UR", "Value": [url]}
             out.append(dict(sorted(data.items())))
             continue

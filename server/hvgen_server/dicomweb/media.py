@@ -3,13 +3,26 @@ types the client accepts, and the URLs of studies, series and instances."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from ..errors import ServerError
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 MULTIPART = "multipart/related"
+
+
+def parse_json(text: str) -> Any:
+    """DICOM JSON the index stored: read by orjson, or by json where it holds the
+    ``NaN`` or ``Infinity`` json writes for such float values (answers carry them as null)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class DicomWebError(ServerError):

@@ -12,7 +12,6 @@ store's DICOM index, never on the things' XML.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from pydicom.datadict import dictionary_has_tag, keyword_for_tag, tag_for_keyword
 
 from ..store.rows import INSTANCE, SERIES, STUDY, DicomHit, DicomMatch, DicomQuery
-from .media import DicomWebError, Urls, warning
+from .media import DicomWebError, Urls, parse_json, warning
 
 #: Matching keys: keyword -> (index column, how its values match, level).
 KEYS: dict[str, tuple[str, str, str]] = {
@@ -165,19 +164,19 @@ def _put(out: dict[str, Any], tag: str, vr: str, values: list[Any]) -> None:
 def result(level: str, hit: DicomHit, urls: Urls) -> dict[str, Any]:
     """One match as DICOM JSON: its level's attributes and those above, the counts and its URL."""
     i = hit.instance
-    out: dict[str, Any] = json.loads(i.study_json)
+    out: dict[str, Any] = parse_json(i.study_json)
     if level == STUDY:
         _put(out, "00080061", "CS", list(hit.modalities))
         _put(out, "00201206", "IS", [hit.series])
         _put(out, "00201208", "IS", [hit.instances])
         _put(out, "00081190", "UR", [urls.study(i.study_uid)])
     else:
-        out.update(json.loads(i.series_json))
+        out.update(parse_json(i.series_json))
     if level == SERIES:
         _put(out, "00201209", "IS", [hit.instances])
         _put(out, "00081190", "UR", [urls.series(i.study_uid, i.series_uid)])
     if level == INSTANCE:
-        out.update(json.loads(i.instance_json))
+        out.update(parse_json(i.instance_json))
         _put(out, "00081190", "UR", [urls.instance(i.study_uid, i.series_uid, i.sop_uid)])
     _put(out, "00080056", "CS", ["ONLINE"])
     return dict(sorted(out.items()))

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -72,7 +73,7 @@ def routes(platform: Platform) -> list[Route]:
             raise not_acceptable(request.headers.get("accept"), offered)
 
     def json_response(data: Any, warnings: list[str] | None = None) -> Response:
-        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        body = orjson.dumps(data)  # as json.dumps(separators=(",", ":")) writes it, non-ASCII text as UTF-8
         return _with_warnings(Response(body, media_type=DICOM_JSON), warnings or [])
 
     # -- QIDO-RS --------------------------------------------------------------------------
