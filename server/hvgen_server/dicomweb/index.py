@@ -22,6 +22,7 @@ from typing import Any
 
 import pydicom
 from lxml import etree
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
@@ -144,8 +145,13 @@ def read_header(files: BlobFiles, blob_id: str, *, pixels: bool = False) -> Data
         return None
 
 
-def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> str:
-    """The DICOM JSON of those attributes of ``ds`` it has (unreadable values left out), in ``keywords``' order."""
+def subset_json(ds: Dataset, keywords: tuple[str, ...], whole: dict[str, Any] | None = None) -> str:
+    """The DICOM JSON of those attributes of ``ds`` it has (unreadable values left out), in ``keywords``' order
+    (taken from ``whole``, the DICOM JSON of all of ``ds``, when given and it has them inline)."""
+    if whole is not None:
+        picked = _picked(ds, keywords, whole)
+        if picked is not None:
+            return picked
     sub = Dataset()
     tags: list[str] = []
     try:
@@ -158,6 +164,26 @@ def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> str:
     except Exception:  # a value that cannot be read: each attribute on its own, that one left out
         return _each_json(ds, keywords)
     return json.dumps({tag: whole[tag] for tag in tags if tag in whole}, separators=(",", ":"))
+
+
+@functools.cache
+def _tag(keyword: str) -> int | None:
+    return tag_for_keyword(keyword)
+
+
+def _picked(ds: Dataset, keywords: tuple[str, ...], whole: dict[str, Any]) -> str | None:
+    """:func:`subset_json` from the DICOM JSON of the whole data set; None when a value is not in it as is."""
+    out: dict[str, Any] = {}
+    for keyword in keywords:
+        tag = _tag(keyword)
+        if tag is None or tag not in ds:
+            continue
+        key = f"{tag:08X}"
+        value = whole.get(key)
+        if not isinstance(value, dict) or "BulkDataURI" in value or "InlineBinary" in value:
+            return None
+        out[key] = value
+    return json.dumps(out, separators=(",", ":"))
 
 
 def _each_json(ds: Dataset, keywords: tuple[str, ...]) -> str:
@@ -190,7 +216,15 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def instance_row(ds: Dataset, blob_name: str, blob_id: str, size: int, preview_blob_id: str | None) -> DicomInstance:
+def instance_row(
+    ds: Dataset,
+    blob_name: str,
+    blob_id: str,
+    size: int,
+    preview_blob_id: str | None,
+    whole: dict[str, Any] | None = None,
+) -> DicomInstance:
+    """The index row of an instance whose header is ``ds`` (``whole``: its DICOM JSON, when made already)."""
     meta = getattr(ds, "file_meta", None)
     return DicomInstance(
         study_uid=_text(ds, "StudyInstanceUID"),
@@ -214,9 +248,9 @@ def instance_row(ds: Dataset, blob_name: str, blob_id: str, size: int, preview_b
         series_number=_int(ds, "SeriesNumber"),
         series_description=_text(ds, "SeriesDescription"),
         instance_number=_int(ds, "InstanceNumber"),
-        study_json=subset_json(ds, STUDY_ATTRIBUTES),
-        series_json=subset_json(ds, SERIES_ATTRIBUTES),
-        instance_json=subset_json(ds, INSTANCE_ATTRIBUTES),
+        study_json=subset_json(ds, STUDY_ATTRIBUTES, whole),
+        series_json=subset_json(ds, SERIES_ATTRIBUTES, whole),
+        instance_json=subset_json(ds, INSTANCE_ATTRIBUTES, whole),
     )
 
 

@@ -16,7 +16,6 @@ the record's person (``Offline``, as the DICOM gateway's own client did).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -38,13 +37,13 @@ from hvgen_imaging.study import DICOM_TYPE, PREVIEW_SUFFIX, PREVIEW_TYPE, BuiltS
 
 from .. import thingxml, tokens
 from ..context import Actor, Platform
-from ..dicomweb.bulkdata import stored_metadata
-from ..dicomweb.index import STUDY_TYPES, instance_row
+from ..dicomweb.index import STUDY_TYPES
 from ..methods.blobs import inline_row
 from ..methods.things import store_things
 from ..store import Transaction
 from ..store.rows import BlobRow, DicomInstance, ThingFilter, ThingSelection, ThingVersion
 from .blobwrite import sync, write_file
+from .indexrows import index_row
 
 log = logging.getLogger("hvgen_server.ingest")
 #: A stored study's Study Instance UID, looked for before its XML is parsed.
@@ -254,7 +253,7 @@ class Ingest:
 
 
 def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstance]:
-    """The DICOM index rows of a new study, from the headers read when it was scanned."""
+    """The DICOM index rows of a new study, from the headers read when it was received (:mod:`.indexrows`)."""
     name_of = {path: name for name, path in built.images.items()}
     rows = []
     for image in built.dicom.images:
@@ -262,8 +261,7 @@ def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstan
         if name is None or name not in blob_ids:
             continue
         preview = blob_ids.get(name + PREVIEW_SUFFIX) if name + PREVIEW_SUFFIX in built.previews else None
-        row = instance_row(image.header, name, blob_ids[name], image.size, preview)
-        rows.append(dataclasses.replace(row, metadata_json=stored_metadata(image.path)))
+        rows.append(index_row(image, name, blob_ids[name], preview))
     return rows
 
 
