@@ -251,6 +251,12 @@ class Listener:
                     assoc.kill()
         self.uploader.stop()
 
+    @property
+    def receiving(self) -> bool:
+        """Whether an association that has brought instances is open."""
+        with self._lock:
+            return bool(self._associations)
+
     def _association(self, event: Any) -> _Association:
         key = id(event.assoc)
         with self._lock:

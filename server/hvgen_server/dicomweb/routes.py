@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from .. import appview
 from ..context import Platform
+from ..ingest.activity import ACTIVITY
 from ..store.rows import INSTANCE, SERIES, STUDY
 from . import access, bulkdata, frames, qido, rendering, stow, transcode, wado, wadouri
 from .access import Caller
@@ -183,6 +184,7 @@ def routes(platform: Platform) -> list[Route]:
         boundary = stow.boundary_of(request.headers.get("content-type"))
         folder = platform.config.data_dir / "gateway" / "incoming" / uuid.uuid4().hex
         parts: stow.Parts | None = None
+        ACTIVITY.begin()  # (previews wait while instances arrive)
         try:
             parts = await run_in_threadpool(stow.Parts, folder, boundary, MAX_STOW_BYTES)
             await stow.receive(
@@ -200,6 +202,7 @@ def routes(platform: Platform) -> list[Route]:
                     caller.urls,
                 )
         finally:  # every part file closed, then the folder removed, on every way out
+            ACTIVITY.end()
             if parts is not None:
                 parts.close()
             await run_in_threadpool(stow.cleanup, folder)

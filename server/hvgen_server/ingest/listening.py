@@ -23,6 +23,8 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from healthvault.errors import HealthVaultError
@@ -38,6 +40,7 @@ from ..context import Platform
 from ..dicomweb.gateway import ensure_gateway
 from ..errors import ServerError
 from ..store import Store
+from .activity import ACTIVITY
 from .archive import IndexArchive
 from .previews import previews_of
 from .studies import Ingest, Ingested
@@ -75,6 +78,10 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
 
     def store_studies(studies: list[DicomStudy]) -> list[UploadResult | Exception]:
         """The studies an association (or several) brought, in one transaction when they can be."""
+        with ACTIVITY.busy():  # (previews wait)
+            return _store(studies)
+
+    def _store(studies: list[DicomStudy]) -> list[UploadResult | Exception]:
         outcomes: list[UploadResult | Exception | None] = []
         builts: list[BuiltStudy] = []
         for study in studies:
@@ -115,6 +122,7 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         destinations=functools.partial(_destination, platform),
     )
     listener.start()
+    ACTIVITY.watch(_receiving(listener))
     log.info(
         "listening for DICOM associations to %s on %s:%d, storing into record %s",
         options.ae_title,
@@ -123,6 +131,17 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         record_id,
     )
     return listener
+
+
+def _receiving(listener: Listener) -> Callable[[], bool]:
+    """Whether the listener is receiving instances (False once it is gone)."""
+    ref = weakref.ref(listener)
+
+    def receiving() -> bool:
+        found = ref()
+        return found is not None and found.receiving
+
+    return receiving
 
 
 def _upload_result(done: Ingested) -> UploadResult:

@@ -11,6 +11,9 @@ series' and study's when they had none, chosen as ``hvgen study upload``
 chooses them), moving the study's DICOM index rows to that version in the
 same transaction.
 
+The worker makes previews when the ingest is quiet (:mod:`.activity`:
+storing what arrives comes first), and in short bursts while it is not.
+
 What a reader sees in between is a complete, schema-valid study whose new
 images have no preview yet (``image-preview-blob-name`` is optional): the
 viewer shows them without a thumbnail, WADO-RS renders such an image when
@@ -42,6 +45,7 @@ from ..context import Actor, Platform
 from ..dicomweb.gateway import ensure_gateway
 from ..dicomweb.index import open_blob
 from ..store import Transaction
+from .activity import ACTIVITY, BURST
 from .studies import Ingest, as_sent_back, write_blobs, write_thing
 
 log = logging.getLogger("hvgen_server.ingest")
@@ -135,7 +139,11 @@ class Previews:
             if image.image_preview_blob_name is None and image.image_blob_name in blobs
         ]
         made: dict[str, Preview] = {}
+        burst_ends = 0.0
         for name in lacking:
+            if time.monotonic() >= burst_ends:  # storing what arrives comes first (:mod:`.activity`)
+                ACTIVITY.wait_quiet(self._stopping)
+                burst_ends = time.monotonic() + BURST
             if self._stopping.is_set():
                 return 0
             try:
@@ -145,6 +153,8 @@ class Previews:
                 raise
             except Exception as exc:  # no decoder, corrupt pixel data...
                 log.info("image %s of study %s has no preview: %s", name, study_uid, describe(exc))
+        if made:
+            ACTIVITY.wait_quiet(self._stopping)  # (the new version waits as its previews did)
         return self._add(ingest, study_uid, made) if made else 0
 
     def _add(self, ingest: Ingest, study_uid: str, made: dict[str, Preview]) -> int:
