@@ -178,8 +178,6 @@ def create_app(config: ServerConfig) -> Starlette:
         # flood of them made the collector run (and every request wait) many times a second.
         gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         listener = None
-        # the FHIR mappings (imported on first use) loaded now, not by the first thing stored or read
-        threading.Thread(target=lambda: platform.fhir, name="fhir-mappings", daemon=True).start()
         if _recover_previews is not None:  # previews a stop interrupted (ingest/previews.py)
             await run_in_threadpool(_recover_previews, platform)
         if config.dicom is not None:  # `hvgen serve --dicom-port`: checked by the command before

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +124,8 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
     )
     listener.start()
     ACTIVITY.watch(_receiving(listener))
+    # the FHIR mappings the store indexes things with (imported on first use) loaded now, not by the first study
+    threading.Thread(target=_load_mappings, args=(platform,), name="fhir-mappings", daemon=True).start()
     log.info(
         "listening for DICOM associations to %s on %s:%d, storing into record %s",
         options.ae_title,
@@ -131,6 +134,13 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
         record_id,
     )
     return listener
+
+
+def _load_mappings(platform: Platform) -> None:
+    try:
+        platform.fhir  # noqa: B018  (a cached property: loaded once)
+    except Exception as exc:  # (loaded again, and said, by the first thing stored)
+        log.warning("the FHIR mappings could not be loaded at start: %s", exc)
 
 
 def _receiving(listener: Listener) -> Callable[[], bool]:
