@@ -14,6 +14,7 @@ cut short is said to be.
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -27,12 +28,18 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from .errors import ImagingError
 
 #: The largest data set a deflated file may inflate to (written to a temporary file, not held in memory).
 MAX_INFLATED_BYTES = 4 * 1024**3
 _CHUNK = 1024 * 1024
+#: File meta information within this many bytes of the file's start is walked before it is parsed.
+_QUICK_META = 64 * 1024
+_DEFLATED = str(DeflatedExplicitVRLittleEndian).encode("ascii")
+_VRS = frozenset(str(v) for v in VR)
+_LONG_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
 
 
 class InflateError(ImagingError):
@@ -60,8 +67,44 @@ def file_meta(f: BinaryIO) -> tuple[FileMetaDataset, int] | None:
     return meta, f.tell()
 
 
+def _surely_not_deflated(f: BinaryIO) -> bool:
+    """Whether ``f``'s file meta information, walked element by element in
+    its first :data:`_QUICK_META` bytes (explicit VR little endian, as PS3.10
+    has it), ends there and names no transfer syntax holding the deflated
+    one's UID: then it is not deflated, without parsing it. False when that
+    cannot be told so (the meta information is then parsed)."""
+    f.seek(0)
+    head = f.read(_QUICK_META)
+    if head[128:132] != b"DICM":
+        return False
+    at = 132
+    while at + 8 <= len(head):
+        group, element = struct.unpack_from("<HH", head, at)
+        if group != 2:
+            return at > 132  # (the meta information ended)
+        vr = head[at + 4 : at + 6].decode("latin-1")
+        if vr not in _VRS:
+            return False
+        if vr in _LONG_VRS:
+            if at + 12 > len(head):
+                return False
+            (length,) = struct.unpack_from("<L", head, at + 8)
+            start = at + 12
+        else:
+            (length,) = struct.unpack_from("<H", head, at + 6)
+            start = at + 8
+        if length == 0xFFFFFFFF or start + length > len(head):
+            return False
+        if element == 0x0010 and _DEFLATED in head[start : start + length]:
+            return False
+        at = start + length
+    return False
+
+
 def is_deflated(f: BinaryIO) -> bool:
     """Whether ``f`` is a Part 10 file in the deflated transfer syntax."""
+    if _surely_not_deflated(f):
+        return False
     found = file_meta(f)
     if found is None:
         return False
