@@ -173,6 +173,7 @@ OTHER_TOOLS_OPTIONS = {
     "--mib",
     "--seconds",
     "--shared",
+    "--repeat",  # bench/ingest.py's
     "--hypothesis-profile",  # pytest's, from hypothesis
     "--format",  # coverage report's
     "--include",

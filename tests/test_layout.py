@@ -127,9 +127,18 @@ def test_no_import_cycles(folder: str) -> None:
     assert find_cycle(graph) is None
 
 
+#: Server modules that may import inside a function, and why.
+LATE_IMPORTS = {
+    # the shared store's modules (psycopg, boto3) only where a server is configured to use them
+    "server/hvgen_server/backends.py",
+}
+
+
 def test_server_imports_only_at_module_level() -> None:
     hidden = []
     for path in sorted((ROOT / "server" / "hvgen_server").rglob("*.py")):
+        if str(path.relative_to(ROOT)) in LATE_IMPORTS:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for function in ast.walk(tree):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):

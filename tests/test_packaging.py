@@ -182,6 +182,7 @@ def _copy_sources(dest: Path) -> None:
         shutil.copytree(ROOT / name, dest / name, ignore=skip)
 
 
+@pytest.mark.install  # builds the wheel: CI runs it once, apart
 def test_wheel_ships_its_inputs_and_generates_outside_a_checkout(tmp_path: Path) -> None:
     src, dist, venv, work = (tmp_path / n for n in ("src", "dist", "venv", "work"))
     for folder in (src, dist, work):

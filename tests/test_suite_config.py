@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,15 @@ def test_properties_try_a_quarter_of_their_examples_unless_deep() -> None:
         settings.load_profile(current)
 
 
-def test_ci_runs_the_slow_tests_and_every_example_of_the_properties() -> None:
+def test_ci_runs_the_tests_the_default_run_leaves_out() -> None:
+    """CI's second stage runs what pyproject's default leaves out (the slow
+    and install tests) and every example of the properties."""
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
     commands = [shlex.split(line.split("&&")[-1]) for line in lines if "-m pytest" in line]
     deep = [c for c in commands if c[:3] == ["python", "-m", "pytest"] and "--hypothesis-profile=deep" in c]
-    assert deep and deep[0][deep[0].index("-m", 3) + 1] == "slow or properties", deep
+    assert deep and deep[0][deep[0].index("-m", 3) + 1] == "slow or install or properties", deep
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    assert shlex.split(addopts)[shlex.split(addopts).index("-m") + 1] == "not slow and not install"
 
 
 def test_whole_compilations_are_kept_in_pytests_cache_folder(pytestconfig: pytest.Config, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ is missing.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from urllib.parse import urlsplit
 
@@ -16,23 +17,17 @@ from .config import ServerConfig
 from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
 from .store.errors import StoreError
 
-try:
-    from .store.postgres import PostgresStore
-except ModuleNotFoundError as exc:  # the shared extra is not installed
-    if exc.name not in ("psycopg", "psycopg_pool"):
-        raise
-    _NO_POSTGRES = f"--db postgresql://... needs the shared extra ({exc.name} is missing): pip install 'hvgen[shared]'"
-else:
-    _NO_POSTGRES = ""
 
-try:
-    from .store.s3files import S3BlobFiles
-except ModuleNotFoundError as exc:
-    if exc.name not in ("boto3", "botocore"):
-        raise
-    _NO_S3 = f"--blobs s3://... needs the shared extra ({exc.name} is missing): pip install 'hvgen[shared]'"
-else:
-    _NO_S3 = ""
+def _missing(*modules: str) -> str | None:
+    """The first of the shared extra's modules that is not installed. They
+    are found without importing them: a server on the SQLite file and the
+    blob folder never imports them (psycopg and boto3 take a fifth of a
+    start)."""
+    return next((name for name in modules if importlib.util.find_spec(name) is None), None)
+
+
+_NO_POSTGRES = "--db postgresql://... needs the shared extra ({} is missing): pip install 'hvgen[shared]'"
+_NO_S3 = "--blobs s3://... needs the shared extra ({} is missing): pip install 'hvgen[shared]'"
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -78,12 +73,12 @@ def check(config: ServerConfig) -> None:
     """
     if config.database_url is not None:
         check_database_url(config.database_url)
-        if _NO_POSTGRES:
-            raise ValueError(_NO_POSTGRES)
+        if missing := _missing("psycopg", "psycopg_pool"):
+            raise ValueError(_NO_POSTGRES.format(missing))
     if config.blobs_url is not None:
         parse_blobs_url(config.blobs_url)
-        if _NO_S3:
-            raise ValueError(_NO_S3)
+        if missing := _missing("boto3", "botocore"):
+            raise ValueError(_NO_S3.format(missing))
 
 
 def open_store(config: ServerConfig) -> Store:
@@ -98,6 +93,8 @@ def open_store(config: ServerConfig) -> Store:
         raise StoreError(str(exc)) from None
     if config.database_url is None:
         return SqliteStore(config.database)
+    from .store.postgres import PostgresStore  # only a server on PostgreSQL imports psycopg
+
     return PostgresStore(config.database_url, pool_size=config.db_pool_size)
 
 
@@ -114,4 +111,6 @@ def open_blob_files(config: ServerConfig) -> BlobFiles:
     if config.blobs_url is None:
         return LocalBlobFiles(config.blob_dir)
     bucket, prefix = parse_blobs_url(config.blobs_url)
+    from .store.s3files import S3BlobFiles  # only a server on S3 imports boto3
+
     return S3BlobFiles(bucket, prefix, max_blob_size=config.max_blob_size)

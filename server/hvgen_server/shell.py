@@ -46,7 +46,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from . import signins
+from . import pagecache, signins
 from .auth import token_digest
 from .context import Platform
 from .headers import origin, page_headers
@@ -75,6 +75,7 @@ TARGETS = {"AUTH": "sign in, and authorize if needed", "APPAUTH": "authorize rec
 TARGETQS_PARAMETERS = ("appid", "actionqs", "redirect", "extrecordid", "forceappauth", "trm")
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "pages"))
+templates.env.bytecode_cache = pagecache.bytecode_cache()
 
 #: What a form post from elsewhere is told.
 ELSEWHERE = "This form was sent from another site or page, not from this server's own page; nothing was done."

@@ -47,7 +47,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .. import ohif, websession
+from .. import ohif, pagecache, websession
 from ..context import Platform
 from ..dicomweb.media import DicomWebError
 from ..errors import ServerError
@@ -65,8 +65,7 @@ try:  # reading DICOM headers needs the imaging extra
     from . import imageinfo, rendered, uploading
     from . import tags as dicom_tags
 except ImportError:
-    dicom_index = None  # type: ignore[assignment]
-    dicom_tags = None  # type: ignore[assignment]
+    dicom_index = dicom_tags = None  # type: ignore[assignment]
     rendered = uploading = imageinfo = None  # type: ignore[assignment]
 
 log = logging.getLogger("hvgen_server")
@@ -81,6 +80,7 @@ STATIC = PACKAGE / "static"
 
 templates = Jinja2Templates(directory=str(PACKAGE / "pages"))
 templates.env.trim_blocks = templates.env.lstrip_blocks = True
+templates.env.bytecode_cache = pagecache.bytecode_cache()
 templates.env.filters.update(
     when=present.when,
     size=present.size,
