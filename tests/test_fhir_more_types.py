@@ -137,6 +137,18 @@ def test_a_nap_of_another_tool_in_hours_is_held_in_minutes() -> None:
     )
 
 
+def test_a_vital_sign_of_another_tool_may_say_its_moment_as_an_instant() -> None:
+    resource = {
+        "resourceType": "Observation", "status": "final", "effectiveInstant": "2020-01-01T20:15:00Z",
+        "code": {"coding": [{"system": LOINC, "code": "9279-1"}]},
+        "valueQuantity": {"value": 16, "unit": "/min", "system": UCUM, "code": "/min"},
+    }  # fmt: skip
+    thing = FHIR.mapping_for(resource).to_thing(resource, None)
+    assert etree.tostring(thing.find("when")) == (
+        b"<when><date><y>2020</y><m>1</m><d>1</d></date><time><h>20</h><m>15</m><s>0</s></time></when>"
+    )
+
+
 def test_the_capability_statement_offers_the_new_types_through_observation() -> None:
     statement = capability_statement(FHIR, "http://h/fhir", "1")
     construct("CapabilityStatement", statement)

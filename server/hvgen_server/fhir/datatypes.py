@@ -129,6 +129,27 @@ def date_time_element(value: str, tag: str = "when") -> etree._Element:
     return when
 
 
+def put_when(root: etree._Element, resource: dict[str, Any], what: str) -> None:
+    """Give a measurement's ``root`` the ``<when>`` of the resource's
+    effective[x] (``effectiveDateTime``, ``effectivePeriod.start`` or
+    ``effectiveInstant``): a stored ``<when>`` that says the same moment is
+    kept as written; a new one goes first.
+
+    Raises:
+        FhirError: 422 when the resource says no effective moment.
+    """
+    effective = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
+    effective = effective or resource.get("effectiveInstant")
+    if not effective:
+        raise FhirError(422, f"Observation ({what}): effectiveDateTime is needed")
+    when = date_time_element(str(effective))
+    old = root.find("when")
+    if old is None:
+        root.insert(0, when)
+    elif date_time(old) != date_time(when):
+        root.replace(old, when)
+
+
 def index_date(value: str | None) -> str:
     """A FHIR date or dateTime as the index holds it (``YYYY-MM-DDTHH:MM:SS``, UTC), '' when none."""
     if not value:

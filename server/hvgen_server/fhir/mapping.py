@@ -24,7 +24,7 @@ from typing import Any
 from lxml import etree
 
 from . import units
-from .datatypes import date_time, date_time_element, json_number, number, text
+from .datatypes import date_time, json_number, number, put_when, text
 from .errors import FhirError
 
 LOINC = "http://loinc.org"
@@ -212,16 +212,7 @@ class MeasureObservation(Mapping):
 
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
         root = copy.deepcopy(base) if base is not None else etree.Element(self.root)
-        effective = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-        effective = effective or resource.get("effectiveInstant")
-        if not effective:
-            raise FhirError(422, f"Observation ({self.root}): effectiveDateTime is needed")
-        when = date_time_element(str(effective))
-        old = root.find("when")
-        if old is None:
-            root.insert(0, when)
-        elif date_time(old) != date_time(when):
-            root.replace(old, when)
+        put_when(root, resource, self.root)
         if self.panel:
             found = {}
             for component in resource.get("component") or []:

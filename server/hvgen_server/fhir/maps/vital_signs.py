@@ -39,7 +39,7 @@ from typing import Any
 from lxml import etree
 
 from .. import units, xmlext
-from ..datatypes import codable_element, concept, date_time, date_time_element, json_number, number, text
+from ..datatypes import codable_element, concept, date_time, json_number, number, put_when, text
 from ..errors import FhirError
 from ..mapping import LOINC, Mapping
 from .body_dimension import VITAL_SIGNS
@@ -187,15 +187,7 @@ class VitalSignsMapping(Mapping):
 
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
         root = copy.deepcopy(base) if base is not None else etree.Element(self.root)
-        effective = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-        if not effective:
-            raise FhirError(422, "Observation (vital-signs): effectiveDateTime is needed")
-        when = date_time_element(str(effective))
-        old = root.find("when")
-        if old is None:
-            root.insert(0, when)
-        elif date_time(old) != date_time(when):
-            root.replace(old, when)
+        put_when(root, resource, "vital-signs")
         had = {i: (r, result_part(r)) for i, r in enumerate(root.findall("vital-signs-results"))}
         anchor = root.find("when")
         for r, _ in had.values():
