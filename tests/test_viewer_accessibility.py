@@ -22,7 +22,7 @@ from pydicom.data import get_testdata_file
 from hvgen_imaging import dicom, study, workflow
 
 from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen
+from .viewerdata import PASSWORD, hvgen, sign_in_page
 
 AXE_VERSION = "4.14.1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,11 +94,7 @@ def _signed_in(chromium: Any, server: RunningServer, width: int) -> tuple[Any, A
     # the pages allow scripts from the server only: axe is added to them by the test, past that policy
     context = chromium.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
     page = context.new_page()
-    page.goto(server.url + "/viewer")
-    page.fill("#login", "local")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/viewer")
+    sign_in_page(page, server.url)
     return context, page
 
 

@@ -25,7 +25,7 @@ from hvgen_imaging import dicom, study, workflow
 
 from .dicomgen import make_study
 from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, sign_in
+from .viewerdata import PASSWORD, hvgen, sign_in, sign_in_page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -105,11 +105,7 @@ def test_the_server_renders_every_frame_at_its_own_resolution(cine: Any) -> None
 
 
 def _sign_in(page: Any, url: str) -> None:
-    page.goto(url + "/viewer")
-    page.fill("#login", "local")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/viewer")
+    sign_in_page(page, url)
 
 
 def _shown(page: Any) -> np.ndarray:

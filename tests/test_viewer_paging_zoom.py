@@ -19,7 +19,7 @@ from pydicom.uid import generate_uid
 from hvgen_imaging import dicom, study, workflow
 
 from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen
+from .viewerdata import PASSWORD, hvgen, page_errors, sign_in_page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -67,14 +67,8 @@ def page(series: tuple[RunningServer, str]) -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             opened = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            problems: list[str] = []
-            opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-            opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            opened.goto(server.url + "/viewer")
-            opened.fill("#login", "local")
-            opened.fill("#password", PASSWORD)
-            opened.click("button[type=submit]")
-            opened.wait_for_url(server.url + "/viewer")
+            problems = page_errors(opened)
+            sign_in_page(opened, server.url)
             yield opened
             assert problems == []
         finally:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from .localserver import Backend
-from .viewerdata import PASSWORD, ViewerPlatform, make_platform
+from .viewerdata import ViewerPlatform, make_platform, sign_in_page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -58,11 +58,7 @@ def viewed(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterat
 
 def _sign_in(watched: Watched, viewed: ViewerPlatform) -> None:
     page = watched.page
-    page.goto(viewed.url + "/viewer")
-    page.fill("#login", "local")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(viewed.url + "/viewer")
+    sign_in_page(page, viewed.url)
 
 
 def _patients(watched: Watched) -> list[str]:

@@ -27,7 +27,7 @@ from hvgen_server.viewer.uploading import BATCH_FILES, MAX_UPLOAD_BYTES
 
 from .dicomgen import make_study
 from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, sign_in
+from .viewerdata import PASSWORD, hvgen, page_errors, sign_in, sign_in_page
 
 BOUNDARY = "upload-test-boundary"
 TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
@@ -206,14 +206,8 @@ def test_files_chosen_in_chromium_are_uploaded_with_progress_and_listed(server: 
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.goto(server.url + "/viewer")
-            page.fill("#login", "local")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(server.url + "/viewer")
+            problems = page_errors(page)
+            sign_in_page(page, server.url)
             page.goto(f"{server.url}/viewer/{record}")
             page.click("#upload-link")
             page.wait_for_url(f"{server.url}/viewer/upload/{record}")
@@ -257,11 +251,7 @@ def test_a_folder_is_sent_in_batches_in_chromium(server: RunningServer, tmp_path
             page.on(
                 "request", lambda r: posts.append(r.url) if r.method == "POST" and "/viewer/upload/" in r.url else None
             )
-            page.goto(server.url + "/viewer")
-            page.fill("#login", "local")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(server.url + "/viewer")
+            sign_in_page(page, server.url)
             page.goto(f"{server.url}/viewer/upload/{record}")
             page.set_input_files("#upload-folder", str(folder))
             assert f"{count} files chosen" in page.inner_text("#upload-chosen")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -134,6 +135,24 @@ def hidden(page: str, name: str) -> str:
     found = re.search(rf'name="{name}" value="([^"]*)"', page)
     assert found, page
     return found.group(1)
+
+
+def sign_in_page(page: Any, url: str) -> None:
+    """Sign in with the viewer's sign-in form in a Playwright ``page`` of the
+    platform at ``url``; the page ends on the viewer's study list."""
+    page.goto(url + "/viewer")
+    page.fill("#login", "local")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/viewer")
+
+
+def page_errors(page: Any) -> list[str]:
+    """The script errors and console errors of a Playwright ``page`` from now on (a list that grows)."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    return problems
 
 
 @contextmanager
