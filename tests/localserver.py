@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from healthvault.client import HealthVaultClient
 from healthvault.profile import Profile
@@ -53,7 +55,41 @@ class PortTaken(Exception):
     """Another process bound the port chosen for a server before the server did."""
 
 
+#: The ports :func:`free_port` hands out: below Linux's ephemeral range
+#: (32768-60999), which outgoing connections take their local ports from, so
+#: that no connection of any process holds the port of a server stopped for a
+#: restart (a restart keeps its port: the client profiles name it). Each
+#: parallel worker has a slice of its own, and a port is handed out once a run.
+PORTS = range(20000, 32000)
+_handed: set[int] = set()
+
+
+def _my_ports() -> range:
+    """This process's slice of :data:`PORTS` (the whole range outside pytest-xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    span = len(PORTS) // max(count, 1)
+    start = PORTS.start + (index % max(count, 1)) * span
+    return range(start, start + span)
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, never handed out before in this run
+    (:data:`PORTS`); an ephemeral one when the slice is used up."""
+    mine = _my_ports()
+    begin = random.randrange(len(mine))
+    for step in range(len(mine)):
+        port = mine[(begin + step) % len(mine)]
+        if port in _handed:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -77,6 +113,12 @@ class Backend:
 
 
 EMBEDDED: Backend = Backend("embedded")
+
+#: For tests whose subject does not depend on where the server keeps its
+#: data (the HTTP layer's limits, what a browser does with the pages): they
+#: run on the embedded store only (``pytestmark = EMBEDDED_ONLY``, or on one
+#: test), where every other server test runs on both backends.
+EMBEDDED_ONLY = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 
 
 @dataclass
@@ -283,6 +325,22 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
+    """Set-up: an ``hvgen`` command (``person``, ``record``, ``app`` ...) on
+    the server's store, run in this process (as click's test runner runs a
+    command: a process of its own costs half a second, and set-up runs some
+    hundred of them); its output. The commands themselves are tested as a
+    user runs them, in processes of their own (``test_cli_*.py``)."""
+    from click.testing import CliRunner
+
+    from hvgen_cli import main
+
+    with environment(server.backend.env):
+        done = CliRunner().invoke(main, [*args, *server.store_args], input=stdin, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    return done.stdout
 
 
 def start_server(base: Path, *options: str, backend: Backend = EMBEDDED, startup: float = 90.0) -> RunningServer:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .dicomgen import make_study
-from .localserver import Backend, RunningServer, free_port, start_server
+from .localserver import EMBEDDED_ONLY, Backend, RunningServer, free_port, start_server
 from .rawhttp import connect, head, peak_rss_mib, request, send_reading
 from .test_dicomweb import token_of
 
@@ -62,6 +62,7 @@ def open_deleted_files(pid: int) -> list[str]:
 # -- 6: STOW-RS bodies cut short, and a full disk ---------------------------------------------------
 
 
+@EMBEDDED_ONLY
 def test_bodies_cut_short_leave_no_part_file_open(platform: tuple[RunningServer, str, bytes]) -> None:
     server, token, _ = platform
     boundary = uuid.uuid4().hex
@@ -139,6 +140,7 @@ def test_a_full_disk_is_507_and_the_space_is_given_back(tmp_path: Path, small_di
 # -- 7: parts without end -----------------------------------------------------------------------------
 
 
+@EMBEDDED_ONLY
 def test_countless_parts_are_refused_while_they_arrive(platform: tuple[RunningServer, str, bytes]) -> None:
     server, token, _ = platform
     pid = server.process.pid
@@ -160,6 +162,7 @@ def test_countless_parts_are_refused_while_they_arrive(platform: tuple[RunningSe
     assert answer.status == 413 and time.perf_counter() - started < 5
 
 
+@EMBEDDED_ONLY
 def test_failures_without_uids_are_listed_up_to_a_hundred(platform: tuple[RunningServer, str, bytes]) -> None:
     server, token, instance = platform
     boundary = uuid.uuid4().hex
@@ -180,6 +183,7 @@ def test_failures_without_uids_are_listed_up_to_a_hundred(platform: tuple[Runnin
 # -- 15: numbers and boundaries out of range ------------------------------------------------------
 
 
+@EMBEDDED_ONLY
 @pytest.mark.parametrize("query", ["offset=" + "1" + "0" * 30, "limit=" + "1" + "0" * 30, "offset=9223372036854775808"])
 def test_huge_limits_and_offsets_are_400(platform: tuple[RunningServer, str, bytes], query: str) -> None:
     server, token, _ = platform
@@ -188,6 +192,7 @@ def test_huge_limits_and_offsets_are_400(platform: tuple[RunningServer, str, byt
     assert answer.headers["content-type"].startswith("text/plain") and b"whole number from 0 to" in answer.body
 
 
+@EMBEDDED_ONLY
 def test_a_boundary_longer_than_rfc_2046_allows_is_400(platform: tuple[RunningServer, str, bytes]) -> None:
     server, token, instance = platform
     boundary = "b" * 2000

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from .foreign import Application, ForeignClient
-from .localserver import Backend
+from .localserver import EMBEDDED_ONLY, Backend
 from .test_viewer_browser import CHROMIUM, Watched, sync_api
 from .viewerdata import PASSWORD, ViewerPlatform, make_platform
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed"), EMBEDDED_ONLY]
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,13 @@ import pytest
 
 from healthvault import codec, methods
 
-from .localserver import RunningServer
+from .localserver import EMBEDDED_ONLY, RunningServer
 from .rawhttp import Answer, closed, connect, head, open_files_allowed, peak_rss_mib, read_answer, request
 from .test_hardening import get_request, put_request, resign
 from .test_server import study
+
+#: Limits of the HTTP layer, whichever store the server has.
+pytestmark = EMBEDDED_ONLY
 
 XML = {"Content-Type": "text/xml; charset=utf-8"}
 

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient, local_time, utc_time
-from .localserver import Backend, RunningServer, environment, start_server
-from .webflow import ActionUrl, hvgen, sign_in_flow
+from .localserver import Backend, RunningServer, environment, hvgen, start_server
+from .webflow import ActionUrl, sign_in_flow
 
 STUDY = (
     "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"

@@ -18,8 +18,8 @@ import pytest
 from lxml import etree
 
 from .foreign import MEDICAL_IMAGE_STUDY, Application, ForeignClient
-from .localserver import Backend, RunningServer, start_server
-from .webflow import ActionUrl, hidden_fields, hvgen, sign_in_flow
+from .localserver import Backend, RunningServer, hvgen, start_server
+from .webflow import ActionUrl, hidden_fields, sign_in_flow
 
 XS = "http://www.w3.org/2001/XMLSchema"
 STUDY_V1 = "c75651c8-548e-449f-8942-9e6379b0b88a"

@@ -94,9 +94,9 @@ def fill_people(server: RunningServer, filled: dict[str, Any], base: Path) -> No
     """A person who signs in (and one who fails to), an alternate id, and a
     DICOM study indexed by a DICOMweb query; what to find again, in ``filled``."""
     from .foreign import Application, ForeignClient
+    from .localserver import hvgen
     from .viewerdata import hidden, upload
     from .viewerdata import sign_in as viewer_sign_in
-    from .webflow import hvgen
 
     hvgen(server, "person", "add", "alice", "--record", "Alice", "--password-stdin", stdin="alices-password\n")
     with httpx.Client(base_url=server.url, follow_redirects=False) as browser:

@@ -75,9 +75,9 @@ def test_every_instance_has_the_same_secrets_and_gateway(pair: tuple[RunningServ
     """Nothing an instance needs is only on its own disk: the DICOM gateway
     (one application, one key), a DICOMweb token, a viewer link and a
     browser signed in on one instance all work on the other."""
+    from .localserver import hvgen
     from .test_dicomweb import token_of
     from .viewerdata import hidden
-    from .webflow import hvgen
 
     first, second = pair
     keys, certs = ([(s.data / "gateway" / name).read_bytes() for s in pair] for name in ("key.pem", "cert.pem"))

@@ -10,8 +10,11 @@ are tested in test_shared.py."""
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from hvgen_server import passwords
 from hvgen_server.bootstrap import ensure_store
@@ -91,6 +94,29 @@ def test_passwords_are_scrypt_hashes_that_verify_only_the_password() -> None:
     assert not passwords.verify("correct horse", None)
     assert not passwords.verify("correct horse", "md5$abc")
     assert passwords.hash_password("correct horse") != stored  # salted
+
+
+def test_the_stand_in_of_an_unknown_login_is_checked_as_a_persons_hash_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown login's password is checked against a stand-in with the
+    parameters of a person's hash (so it takes as long), which no password
+    matches; making it derives nothing (a server start does not pay for it)."""
+    derived: list[tuple[int, int, int]] = []
+    real = passwords._derive
+
+    def counting(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+        derived.append((n, r, p))
+        return real(password, salt, n, r, p)
+
+    monkeypatch.setattr(passwords, "_derive", counting)
+    stand_in = passwords.stand_in()
+    assert derived == []
+    person = passwords.hash_password("correct horse")
+    assert stand_in.split("$")[:4] == person.split("$")[:4]  # kind and parameters
+    assert len(base64.b64decode(stand_in.split("$")[5])) == len(base64.b64decode(person.split("$")[5]))
+    derived.clear()
+    assert not passwords.verify("correct horse", stand_in) and not passwords.verify("", stand_in)
+    assert derived == [(passwords.N, passwords.R, passwords.P)] * 2
+    assert passwords.stand_in() != stand_in
 
 
 def make_version_4(folder: Path) -> Path:

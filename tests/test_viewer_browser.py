@@ -22,13 +22,16 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from .conftest import ROOT
-from .localserver import Backend
+from .localserver import EMBEDDED_ONLY, Backend
 from .viewerdata import MARKUP, PASSWORD, SIGNER, ViewerPlatform, make_platform
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+    ),
+    EMBEDDED_ONLY,
+]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra has it)")
 
 VIEWPORT = {"width": 1280, "height": 860}

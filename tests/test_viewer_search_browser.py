@@ -13,13 +13,16 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
-from .localserver import Backend
+from .localserver import EMBEDDED_ONLY, Backend
 from .viewerdata import ViewerPlatform, make_platform, sign_in_page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+    ),
+    EMBEDDED_ONLY,
+]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra has it)")
 
 

@@ -17,13 +17,16 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .localserver import Backend
+from .localserver import EMBEDDED_ONLY, Backend
 from .test_viewer_browser import CHROMIUM, sync_api
 from .webattack import PASSWORD, Platform, make_platform, store_blob
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+    ),
+    EMBEDDED_ONLY,
+]
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,25 +24,12 @@ from hvgen_imaging import dicom, study, workflow
 from hvgen_imaging.sending import Signer
 
 from .dicomgen import make_study
-from .localserver import EMBEDDED, Backend, RunningServer, start_server
+from .localserver import EMBEDDED, Backend, RunningServer, hvgen, start_server
 
 PASSWORD = "viewer-test-pw"
 BOB_PASSWORD = "bob-test-password"
 SIGNER = "Dr Ada Radiologist"
 MARKUP = '<script>alert("x")</script> & <b>co</b>'
-
-
-def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
-    """An hvgen command on the server's store folder; its output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "hvgen_cli", *args, *server.store_args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @dataclass

@@ -6,8 +6,6 @@ from __future__ import annotations
 import html
 import http.server
 import re
-import subprocess
-import sys
 import threading
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -52,18 +50,6 @@ class ActionUrl:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def hvgen(server: RunningServer, *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "hvgen_cli", *args, *server.store_args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def hidden_fields(page: str, *names: str) -> dict[str, str]:

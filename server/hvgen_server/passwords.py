@@ -50,6 +50,16 @@ def hash_password(password: str) -> str:
     return f"scrypt${N}${R}${P}${b64(salt).decode()}${b64(key).decode()}"
 
 
+def stand_in() -> str:
+    """A stored form that no known password matches (a random salt and a
+    random key), checked at the cost of a person's: what an unknown login's
+    password is checked against, so that the answer takes as long. Made
+    without deriving anything, so it costs nothing to make."""
+    b64 = base64.b64encode
+    salt, key = secrets.token_bytes(16), secrets.token_bytes(_KEY_BYTES)
+    return f"scrypt${N}${R}${P}${b64(salt).decode()}${b64(key).decode()}"
+
+
 def verify(password: str, stored: str | None) -> bool:
     """Whether ``password`` is the one ``stored`` was made from (False for
     no stored hash or one this module cannot read)."""

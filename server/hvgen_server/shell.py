@@ -91,7 +91,6 @@ class Shell:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        signins.check_password(None, "")  # the stand-in hash is made now, not on someone's first sign-in
 
     def _page(
         self, request: Request, name: str, context: dict[str, Any], status: int = 200, app: Application | None = None

@@ -30,7 +30,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -126,21 +125,13 @@ def succeeded(platform: Platform, attempt: Attempt, response: Response, secure: 
     )
 
 
-_stand_in: list[str] = []
-_stand_in_guard = threading.Lock()
-
-
-def _stand_in_hash() -> str:
-    """A hash of a random password, as costly to check as a person's."""
-    with _stand_in_guard:
-        if not _stand_in:
-            _stand_in.append(passwords.hash_password(secrets.token_urlsafe(16)))
-        return _stand_in[0]
+#: What an unknown login's password is checked against (as costly as a person's).
+_STAND_IN = passwords.stand_in()
 
 
 def check_password(person: Person | None, password: str) -> bool:
     """Whether ``person`` exists, can sign in and ``password`` is theirs;
     as costly when they do not exist."""
     stored = person.password_hash if person is not None else None
-    right = passwords.verify(password, stored or _stand_in_hash())
+    right = passwords.verify(password, stored or _STAND_IN)
     return right and stored is not None
