@@ -103,7 +103,8 @@ def big(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[
     base = tmp_path_factory.mktemp("deid-zip")
     server = start_server(base / "server", backend=backend)
     hvgen(server, "person", "passwd", "local", "--password-stdin", stdin=PASSWORD + "\n")
-    uploaded = upload(server, base / "study", series=1, images=2, size=5000, seed=6)  # two 50 MB images
+    # two 50 MB images (without previews: what is downloaded is the images)
+    uploaded = upload(server, base / "study", series=1, images=2, size=5000, seed=6, previews=False)
     yield server, uploaded
     server.stop()
 
