@@ -45,11 +45,11 @@ from bench.load import percentile, rss_mib, second_application  # noqa: E402
 from healthvault import methods  # noqa: E402
 from healthvault.client import HealthVaultClient, ThingQuery  # noqa: E402
 from healthvault.schema import GetThings3Params  # noqa: E402
-from tests.localserver import RunningServer, start_server  # noqa: E402
+from tests.localserver import RunningServer, hvgen, start_server  # noqa: E402
 from tests.rawhttp import connect, head, open_files_allowed, request  # noqa: E402
 from tests.test_server import MIS, study  # noqa: E402
 from tests.test_xpath_cost import IMAGES, big_study  # noqa: E402
-from tests.viewerdata import PASSWORD, hvgen, sign_in, upload  # noqa: E402
+from tests.viewerdata import PASSWORD, sign_in, upload  # noqa: E402
 
 XML = {"Content-Type": "text/xml; charset=utf-8"}
 

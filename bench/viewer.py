@@ -44,8 +44,8 @@ from hvgen_imaging.sending import Signer  # noqa: E402
 from hvgen_server.store.rows import ACTIVE, INSTANCE, DicomMatch, DicomQuery, ThingFilter, ThingSelection  # noqa: E402
 from hvgen_server.viewer.studies import STUDY_TYPES  # noqa: E402
 from tests.dicomgen import make_study  # noqa: E402
-from tests.localserver import RunningServer, start_server  # noqa: E402
-from tests.viewerdata import PASSWORD, hvgen, sign_in  # noqa: E402
+from tests.localserver import RunningServer, hvgen, start_server  # noqa: E402
+from tests.viewerdata import PASSWORD, sign_in  # noqa: E402
 
 
 def measure(label: str, fn: Callable[[], object], n: int) -> float:

@@ -28,8 +28,8 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 from hvgen_imaging import dicom, study, workflow
 
 from .dicomgen import pydicom_file
-from .localserver import RunningServer, start_server
-from .viewerdata import BOB_PASSWORD, PASSWORD, hvgen
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import BOB_PASSWORD, PASSWORD
 
 #: Name in the fixture -> pydicom test file.
 FILES = {

@@ -19,9 +19,9 @@ from hvgen_imaging import anonstream
 from hvgen_imaging.anonymize import Anonymizer, anonymized_bytes
 
 from .dicomgen import pydicom_file
-from .localserver import Backend, RunningServer, start_server
+from .localserver import Backend, RunningServer, hvgen, start_server
 from .rawhttp import peak_rss_mib
-from .viewerdata import PASSWORD, UploadedStudy, hvgen, sign_in, upload
+from .viewerdata import PASSWORD, UploadedStudy, sign_in, upload
 
 pytest.importorskip("dicomanonymizer")
 
@@ -104,7 +104,7 @@ def big(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[
     server = start_server(base / "server", backend=backend)
     hvgen(server, "person", "passwd", "local", "--password-stdin", stdin=PASSWORD + "\n")
     # two 50 MB images (without previews: what is downloaded is the images)
-    uploaded = upload(server, base / "study", series=1, images=2, size=5000, seed=6, previews=False)
+    uploaded = upload(server, base / "study", series=1, images=2, size=5000, seed=6, with_previews=False)
     yield server, uploaded
     server.stop()
 

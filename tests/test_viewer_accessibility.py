@@ -21,8 +21,8 @@ from pydicom.data import get_testdata_file
 
 from hvgen_imaging import dicom, study, workflow
 
-from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, sign_in_page
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, sign_in_page
 
 AXE_VERSION = "4.14.1"
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ from hvgen_imaging.sending import Signer
 from hvgen_server.viewer.studies import STUDY_TYPES
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hidden, hvgen, sign_in
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, hidden, sign_in
 
 SIGNER = "Dr Delete Radiologist"
 

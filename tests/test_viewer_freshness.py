@@ -20,8 +20,8 @@ from hvgen_server.store.rows import ACTIVE, StudyListQuery
 from hvgen_server.store.sql.dicomindex import DicomIndex
 
 from .dicomgen import make_study
-from .localserver import Backend, start_server
-from .viewerdata import PASSWORD, hvgen
+from .localserver import Backend, hvgen, start_server
+from .viewerdata import PASSWORD
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from pydicom.pixels.processing import apply_modality_lut
 from hvgen_imaging import dicom, study, workflow
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, sign_in, sign_in_page
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, sign_in, sign_in_page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(

@@ -18,8 +18,8 @@ from pydicom.uid import generate_uid
 
 from hvgen_imaging import dicom, study, workflow
 
-from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, page_errors, sign_in_page
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, page_errors, sign_in_page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(

@@ -17,8 +17,8 @@ import pytest
 from hvgen_imaging import dicom, study, workflow
 
 from .dicomgen import make_study
-from .localserver import Backend, RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, sign_in
+from .localserver import Backend, RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, sign_in
 
 #: name, make_study options, what to change in every file
 STUDIES: list[tuple[str, dict[str, Any], dict[str, str | None]]] = [

@@ -21,8 +21,8 @@ from hvgen_imaging import dicom, study, workflow
 from hvgen_server.viewer import tags as tag_view
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, sign_in
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, sign_in
 
 HOSTILE = {
     "patient": "<script id=evil>alert('name')</script>^X",

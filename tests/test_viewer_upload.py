@@ -26,8 +26,8 @@ from hvgen_server.viewer.studies import STUDY_TYPES
 from hvgen_server.viewer.uploading import BATCH_FILES, MAX_UPLOAD_BYTES
 
 from .dicomgen import make_study
-from .localserver import RunningServer, start_server
-from .viewerdata import PASSWORD, hvgen, page_errors, sign_in, sign_in_page
+from .localserver import RunningServer, hvgen, start_server
+from .viewerdata import PASSWORD, page_errors, sign_in, sign_in_page
 
 BOUNDARY = "upload-test-boundary"
 TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'

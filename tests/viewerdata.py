@@ -68,12 +68,12 @@ def upload(
     *,
     signer: Signer | None = None,
     description: str | None = None,
-    previews: bool = True,
+    with_previews: bool = True,
     **options: object,
 ) -> UploadedStudy:
     made = make_study(folder, **options)  # type: ignore[arg-type]
     scanned = dicom.scan(folder).studies[0]
-    built = study.build(scanned, previews=previews)
+    built = study.build(scanned, previews=with_previews)
     if description is not None:
         built.data.description = description
     with server.client() as client:

@@ -26,8 +26,7 @@ import httpx
 from healthvault import crypto
 from healthvault.client import HealthVaultClient
 
-from .localserver import Backend, RunningServer, start_server
-from .viewerdata import hvgen
+from .localserver import Backend, RunningServer, hvgen, start_server
 
 PASSWORD = "victim-password-1"
 MALLORY_PASSWORD = "mallory-password-1"
