@@ -128,12 +128,13 @@ def main() -> None:
                     make_study(folder, series=1, images=args.images, size=512, seed=100 * rep + n)
                     times.setdefault(name, []).append(push(port, aet, folder))
                 print(f"repetition {rep + 1} of {args.repeat} done", flush=True)
-        finally:
-            scp.terminate()
+        finally:  # every receiver stopped, whichever stop fails
+            for stop in (scp.terminate, stop_bare, hvgen.stop, orthanc.stop):
+                try:
+                    stop()
+                except Exception as exc:  # noqa: BLE001  (reported; the others are still stopped)
+                    print(f"stopping a receiver: {exc}", file=sys.stderr)
             scp.wait(30)
-            stop_bare()
-            hvgen.stop()
-            orthanc.stop()
     theirs = statistics.median(times["Orthanc"])
     print(f"\nC-STORE of {args.images} 512 x 512 x 16-bit images until storescu is done, median of {args.repeat}")
     print(f"{'receiver':26} {'seconds':>8}  {'runs':24} {'/Orthanc':>9}")
