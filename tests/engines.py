@@ -120,6 +120,9 @@ class Postgres:
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir} "
                 "-c max_connections=400 -c shared_buffers=64MB"
+                # A cluster that lives for one test session and is thrown away: its commits do
+                # not wait for the disk (the tests kill servers, never PostgreSQL or the machine)
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             )
             started = subprocess.run(
                 [
