@@ -31,6 +31,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.transport import ThreadedAssociationServer  # noqa: E402
 
 from bench.ingest import NODELAY, Hvgen, Orthanc  # noqa: E402
+from hvgen_imaging.listener import MAX_PDU, RECEIVE_BUFFER  # noqa: E402
 from tests import dcmtk  # noqa: E402
 from tests.dicomgen import make_study  # noqa: E402
 from tests.localserver import EMBEDDED, free_port  # noqa: E402
@@ -55,12 +56,13 @@ def push(port: int, aet: str, folder: Path) -> float:
 class _NoDelayServer(ThreadedAssociationServer):
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         super().process_request_thread(request, client_address)
 
 
 def bare_pynetdicom(folder: Path) -> tuple[int, Callable[[], None]]:
     """A pynetdicom AE receiving into files (as hvgen's listener is set up:
-    chunked receiving, 1 MiB PDUs, TCP_NODELAY) whose handler moves each
+    chunked receiving, its PDU size and receive buffer, TCP_NODELAY) whose handler moves each
     file into ``folder`` and flushes it; its port and how to stop it."""
     _config.STORE_RECV_CHUNKED_DATASET = True
     _config.LOG_HANDLER_LEVEL = "none"
@@ -74,7 +76,7 @@ def bare_pynetdicom(folder: Path) -> tuple[int, Callable[[], None]]:
         return 0x0000
 
     ae = AE("BARE")
-    ae.maximum_pdu_size = 1024 * 1024
+    ae.maximum_pdu_size = MAX_PDU
     for context in AllStoragePresentationContexts:
         if context.abstract_syntax is not None:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)

@@ -42,12 +42,16 @@ def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_MAX_MEMORY, dklen=_KEY_BYTES)
 
 
+def _stored(salt: bytes, key: bytes) -> str:
+    """The stored form of a salt and key derived with today's parameters."""
+    b64 = base64.b64encode
+    return f"scrypt${N}${R}${P}${b64(salt).decode()}${b64(key).decode()}"
+
+
 def hash_password(password: str) -> str:
     """The stored form of a new password."""
     salt = secrets.token_bytes(16)
-    key = _derive(password, salt, N, R, P)
-    b64 = base64.b64encode
-    return f"scrypt${N}${R}${P}${b64(salt).decode()}${b64(key).decode()}"
+    return _stored(salt, _derive(password, salt, N, R, P))
 
 
 def stand_in() -> str:
@@ -55,9 +59,7 @@ def stand_in() -> str:
     random key), checked at the cost of a person's: what an unknown login's
     password is checked against, so that the answer takes as long. Made
     without deriving anything, so it costs nothing to make."""
-    b64 = base64.b64encode
-    salt, key = secrets.token_bytes(16), secrets.token_bytes(_KEY_BYTES)
-    return f"scrypt${N}${R}${P}${b64(salt).decode()}${b64(key).decode()}"
+    return _stored(secrets.token_bytes(16), secrets.token_bytes(_KEY_BYTES))
 
 
 def verify(password: str, stored: str | None) -> bool:
