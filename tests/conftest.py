@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import settings
 
+from .launcher import Launcher
+
 if TYPE_CHECKING:
     from hvgen_server.store import Store
 
@@ -135,6 +137,14 @@ def _own_folders(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.
         else:
             os.environ[name] = value
     tempfile.tempdir = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_launcher() -> Iterator[None]:
+    """The worker's launcher of test servers (:mod:`tests.launcher`) ends with
+    the session, after every server fixture has stopped its server."""
+    yield
+    Launcher.close()
 
 
 #: Compilations not written for this long leave pytest's cache folder.

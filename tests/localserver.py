@@ -26,6 +26,7 @@ from hvgen_server.store import BlobFiles, Store
 from hvgen_server.store.s3files import S3BlobFiles
 
 from .engines import Engines
+from .launcher import LaunchedProcess, Launcher
 
 
 def listens(pid: int, port: int) -> bool:
@@ -127,7 +128,7 @@ class RunningServer:
     port: int
     profile_path: Path
     options: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | LaunchedProcess | None = None
     log_path: Path | None = None
     backend: Backend = EMBEDDED
     #: ``--db`` and ``--blobs`` of a shared store (kept across restarts, and by siblings).
@@ -163,25 +164,23 @@ class RunningServer:
         log = open(self.log_path, "ab")
         begin = log.tell()
         env = {**os.environ, **self.backend.env, "HVGEN_PROFILE": str(self.profile_path)}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hvgen_cli",
-                "serve",
-                "--data",
-                str(self.data),
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                *self.store_options,
-                *self.options,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        args = [
+            "serve",
+            "--data",
+            str(self.data),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            *self.store_options,
+            *self.options,
+        ]
+        if Launcher.wanted():
+            self.process = Launcher.spawn(args, env, log.fileno())
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hvgen_cli", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
         log.close()  # the server holds its own copy
         deadline = time.monotonic() + self.startup
         while time.monotonic() < deadline:
