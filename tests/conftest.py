@@ -143,6 +143,7 @@ def _own_folders(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.
 def _server_launcher() -> Iterator[None]:
     """The worker's launcher of test servers (:mod:`tests.launcher`) ends with
     the session, after every server fixture has stopped its server."""
+    Launcher.enabled = True
     yield
     Launcher.close()
 

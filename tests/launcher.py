@@ -126,9 +126,13 @@ class Launcher:
         if ready != b"ready":
             raise RuntimeError("the test server launcher did not start")
 
+    #: Set for a test session (``tests/conftest.py``); a benchmark measures
+    #: servers started as users start them.
+    enabled = False
+
     @classmethod
     def wanted(cls) -> bool:
-        if os.environ.get("HVGEN_TEST_SERVERS") == "process":
+        if not cls.enabled or os.environ.get("HVGEN_TEST_SERVERS") == "process":
             return False
         coverage = sys.modules.get("coverage")
         return coverage is None or coverage.Coverage.current() is None
