@@ -175,6 +175,7 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], int] | None:
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the tests; the launcher ends with its worker
     children: dict[int, socket.socket] = {}
     control.send(b"ready")
     while True:
@@ -210,6 +211,7 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], int] | None:
         if pid == 0:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             for fd in (wake_read, wake_write, status_fd):
                 os.close(fd)
             control.close()

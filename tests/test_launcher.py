@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -35,20 +37,37 @@ def test_a_command_exits_with_its_code_and_writes_to_the_given_file(tmp_path: Pa
     assert "No such command" in log.read_text()
 
 
-def test_a_server_takes_the_given_environment_and_dies_by_the_signal_it_is_sent(tmp_path: Path) -> None:
+def answers(port: int, poll: Callable[[], int | None]) -> None:
+    """Wait until the server on ``port`` answers (``poll`` says whether it ended)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert poll() is None, "the server ended"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not answer")
+
+
+def started_server(tmp_path: Path) -> tuple[LaunchedProcess, Path]:
+    """``hvgen serve`` through the launcher, answering; and the profile its environment named."""
+    tmp_path.mkdir(exist_ok=True)
     port = free_port()
     profile = tmp_path / "its-profile.json"
     env = {"HVGEN_PROFILE": str(profile)}
-    process, log = launched(tmp_path, "serve", "--data", str(tmp_path / "data"), "--port", str(port), env=env)
+    process, _ = launched(tmp_path, "serve", "--data", str(tmp_path / "data"), "--port", str(port), env=env)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        answers(port, process.poll)
+    except AssertionError:
+        process.kill()
+        raise
+    return process, profile
+
+
+def test_a_server_takes_the_given_environment_and_dies_by_the_signal_it_is_sent(tmp_path: Path) -> None:
+    process, profile = started_server(tmp_path)
+    try:
         assert profile.is_file()  # the request's HVGEN_PROFILE, not the launcher's environment
         with pytest.raises(subprocess.TimeoutExpired):
             process.wait(0.2)
@@ -57,3 +76,27 @@ def test_a_server_takes_the_given_environment_and_dies_by_the_signal_it_is_sent(
         assert process.poll() == -signal.SIGKILL
     finally:
         process.kill()
+
+
+def test_a_server_stops_on_ctrl_c_as_hvgen_serve_does(tmp_path: Path) -> None:
+    """SIGINT is the launcher's to ignore, not its servers': a launched server
+    ends as ``hvgen serve`` started as a new interpreter does."""
+    port = free_port()
+    with open(tmp_path / "alone.log", "wb") as log:
+        alone = subprocess.Popen(
+            [sys.executable, "-m", "hvgen_cli", "serve", "--data", str(tmp_path / "alone"), "--port", str(port)],
+            env={**os.environ, "HVGEN_PROFILE": str(tmp_path / "alone.json")},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    process, _ = started_server(tmp_path / "launched")
+    try:
+        answers(port, alone.poll)
+        alone.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == alone.wait(30)
+        assert (tmp_path / "launched" / "serve.log").read_text().splitlines()[-1] == "interrupted"
+    finally:
+        process.kill()
+        alone.kill()
+        alone.wait()
