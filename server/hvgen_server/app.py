@@ -52,7 +52,7 @@ from .headers import SecurityHeaders
 from .limits import BodyBudget, Busy, FormBodies, Inflating, LargeRequests, read_body
 from .ohif import Ohif
 from .shell import Shell
-from .store.base import Conflict
+from .store.base import Conflict, Transaction
 from .sweeper import sweep, sweeper
 from .viewer import Viewer
 
@@ -65,19 +65,21 @@ _start_listener: Callable[[Platform, DicomListening], Any] | None
 _recover_previews: Callable[[Platform], int] | None
 _stop_previews: Callable[[Platform], None] | None
 _index_after_put: Callable[[Platform, str, set[str]], None] | None
+_warm_reads: Callable[[Transaction], None] | None
 try:
     from .dicomweb.index import after_put as _after_put
+    from .dicomweb.index import warm_reads as _warm
     from .dicomweb.routes import routes as _routes
     from .ingest.listening import start_listener as _start
     from .ingest.previews import recover_previews as _recover
     from .ingest.previews import stop_previews as _stop
 
     _dicomweb_routes, _start_listener, _dicomweb_missing = _routes, _start, ""
-    _recover_previews, _stop_previews, _index_after_put = _recover, _stop, _after_put
+    _recover_previews, _stop_previews, _index_after_put, _warm_reads = _recover, _stop, _after_put, _warm
 except ImportError as _missing:  # without the imaging extra the server runs, and /dicomweb says so
     if not _missing.name or _missing.name.split(".")[0] not in _DICOMWEB_NEEDS:
         raise
-    _dicomweb_routes = _start_listener = _recover_previews = _stop_previews = _index_after_put = None
+    _dicomweb_routes = _start_listener = _recover_previews = _stop_previews = _index_after_put = _warm_reads = None
     _dicomweb_missing = _missing.name
 
 XML = "text/xml; charset=utf-8"
@@ -95,7 +97,7 @@ SWEEP_INTERVAL = 600.0
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    platform = Platform.open(config)
+    platform = Platform.open(config, warm=_warm_reads)  # a shared store's new connections prepare DICOMweb's reads
     if _index_after_put is not None:  # studies written through the protocol are indexed before PutThings answers
         platform.after_put.append(_index_after_put)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .config import ServerConfig
 from .store import BlobFiles, LocalBlobFiles, SqliteStore, Store
+from .store.base import Transaction
 from .store.errors import StoreError
 
 
@@ -81,8 +83,10 @@ def check(config: ServerConfig) -> None:
             raise ValueError(_NO_S3.format(missing))
 
 
-def open_store(config: ServerConfig) -> Store:
-    """The configured store, its schema created or migrated.
+def open_store(config: ServerConfig, warm: Callable[[Transaction], None] | None = None) -> Store:
+    """The configured store, its schema created or migrated. ``warm``: reads a
+    shared store runs on each new connection to prepare it (see
+    :meth:`~.store.postgres.PostgresStore.warm`; SQLite needs none).
 
     Raises:
         StoreError: it cannot be reached or used.
@@ -95,7 +99,7 @@ def open_store(config: ServerConfig) -> Store:
         return SqliteStore(config.database)
     from .store.postgres import PostgresStore  # only a server on PostgreSQL imports psycopg
 
-    return PostgresStore(config.database_url, pool_size=config.db_pool_size)
+    return PostgresStore(config.database_url, pool_size=config.db_pool_size, warm=warm)
 
 
 def open_blob_files(config: ServerConfig) -> BlobFiles:

@@ -18,6 +18,7 @@ from .config import ServerConfig
 from .fhir.registry import FhirTypes
 from .pickup import PickupJobs
 from .store import BlobFiles, Store
+from .store.base import Transaction
 from .thingtypes import ThingTypes
 
 log = logging.getLogger("hvgen_server")
@@ -39,11 +40,12 @@ class Platform:
     after_put: list[Callable[[Platform, str, set[str]], None]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, config: ServerConfig) -> Platform:
-        """The platform the configuration names (its store, blobs and key)."""
+    def open(cls, config: ServerConfig, warm: Callable[[Transaction], None] | None = None) -> Platform:
+        """The platform the configuration names (its store, blobs and key);
+        ``warm``: the reads that prepare each new connection of a shared store."""
         thing_types = ThingTypes(config.schema_packages)
         files = open_blob_files(config)
-        store = open_store(config)
+        store = open_store(config, warm)
         try:
             key = server_key(config, store)
             sealed = sessionseal.seal_stored(store, key)

@@ -30,10 +30,11 @@ from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
 from hvgen_imaging import inflate
 
+from ..appview import dicom_for_applications
 from ..context import Platform
-from ..store.base import retried
+from ..store.base import Transaction, retried
 from ..store.files import BlobFiles
-from ..store.rows import DicomInstance
+from ..store.rows import INSTANCE, STUDY, DicomInstance, DicomMatch, DicomQuery
 
 log = logging.getLogger("hvgen_server.dicomweb")
 
@@ -324,6 +325,22 @@ class Freshness:
                 self._seen.clear()
             self._seen[record_id] = now
         return indexed
+
+
+def warm_reads(tx: Transaction) -> None:
+    """The reads of DICOMweb requests, on keys that match nothing: what a shared
+    store prepares on each new connection (:meth:`~..store.postgres.PostgresStore.warm`).
+    Each is the statement a request runs (the same text and parameter types): the
+    application's authorization, the index's freshness (:func:`refresh`), a QIDO-RS
+    of studies without matching keys, and WADO-RS's instances of a study (the files,
+    their metadata)."""
+    tx.records.authorized("", "")
+    tx.dicom.stale("", STUDY_TYPES)
+    tx.dicom.gone("")
+    tx.dicom.search("", dicom_for_applications(DicomQuery(STUDY, limit=1)))
+    study = (DicomMatch("study_uid", "uids", ("",)),)
+    for metadata in (False, True):
+        tx.dicom.search("", dicom_for_applications(DicomQuery(INSTANCE, study, metadata=metadata)))
 
 
 def after_put(platform: Platform, record_id: str, type_ids: set[str]) -> None:

@@ -63,25 +63,31 @@ class PostgresDb(Db):
 
     dialect = POSTGRES
 
-    def __init__(self, conn: psycopg.Connection[Tuple], locking: bool) -> None:
+    def __init__(self, conn: psycopg.Connection[Tuple], locking: bool, prepare: bool | None = None) -> None:
         self.conn = conn
         self.locking = locking
+        #: psycopg's ``prepare`` of every statement: None prepares a statement once the
+        #: connection ran it ``prepare_threshold`` times, True at once (a warm-up).
+        self.prepare = prepare
         self._cursors: list[psycopg.ServerCursor[Tuple]] = []
 
+    def _execute(self, sql: str, args: Sequence[Any]) -> psycopg.Cursor[Tuple]:
+        return self.conn.execute(_query(sql), args, prepare=self.prepare)
+
     def run(self, sql: str, args: Sequence[Any] = ()) -> int:
-        return self.conn.execute(_query(sql), args).rowcount
+        return self._execute(sql, args).rowcount
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> Tuple | None:
-        return self.conn.execute(_query(sql), args).fetchone()
+        return self._execute(sql, args).fetchone()
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Tuple]:
-        return self.conn.execute(_query(sql), args).fetchall()
+        return self._execute(sql, args).fetchall()
 
     def stream(self, sql: str, args: Sequence[Any] = (), *, expected: int | None = None) -> Rows:
         """Few rows at once; more through a server-side cursor, :data:`FETCH`
         at a time (closed when the transaction ends, if not before)."""
         if expected is not None and expected <= EAGER_LIMIT:
-            return self.conn.execute(_query(sql), args)  # a client-side cursor: the rows came at once
+            return self._execute(sql, args)  # a client-side cursor: the rows came at once
         return self._streamed(sql, args)
 
     def _streamed(self, sql: str, args: Sequence[Any]) -> Generator[Tuple, None, None]:
@@ -99,7 +105,7 @@ class PostgresDb(Db):
             cursor.executemany(_query(sql), rows)
 
     def dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(_query(sql), args)
+        cursor = self._execute(sql, args)
         names = [column.name for column in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
