@@ -4,7 +4,9 @@ one-instance studies by C-STORE, then the first QIDO after the load, how
 long the server works on after it (hvgen renders previews after answering),
 and, once it is idle, study metadata, QIDO (every study, a name wildcard, a
 date range; both servers must find the same studies) and WADO-RS of the
-whole study (read by curl); each measure on hvgen (``hvgen serve --dicom-port``) and on
+whole study (read by curl), and the first QIDO of every study after the
+server was restarted (a new process: its first connections to its store);
+each measure on hvgen (``hvgen serve --dicom-port``) and on
 Orthanc (Debian's ``orthanc`` and ``orthanc-dicomweb``, its own configuration
 in a temporary folder, loopback only), interleaved, ``--repeat`` times, with
 the ratio. Senders: dcmtk's ``storescu`` and httpx (STOW-RS). Orthanc and
@@ -95,6 +97,10 @@ class Target:
     def stop(self) -> None:
         raise NotImplementedError
 
+    def restart(self) -> None:
+        """Stop the server and start it again on the same data, until it answers."""
+        raise NotImplementedError
+
 
 class Hvgen(Target):
     name = "hvgen"
@@ -114,6 +120,12 @@ class Hvgen(Target):
     def stop(self) -> None:
         self.web.close()
         self.server.stop()
+
+    def restart(self) -> None:
+        self.server.stop()
+        self.server.start()
+        assert self.server.process is not None
+        self.pid = self.server.process.pid
 
 
 class Orthanc(Target):
@@ -135,29 +147,40 @@ class Orthanc(Target):
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }
         (base / "orthanc.json").write_text(json.dumps(config))
+        self.base, self.http_port = base, http_port
         self.log = open(base / "orthanc.log", "wb")
+        self.web = httpx.Client(base_url=f"http://127.0.0.1:{http_port}/dicom-web", timeout=600)
+        self._start()
+
+    def _start(self) -> None:
         self.process = subprocess.Popen(
-            [shutil.which("Orthanc") or "/usr/sbin/Orthanc", str(base / "orthanc.json")],
+            [shutil.which("Orthanc") or "/usr/sbin/Orthanc", str(self.base / "orthanc.json")],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=NODELAY,
         )
         self.pid = self.process.pid
-        self.web = httpx.Client(base_url=f"http://127.0.0.1:{http_port}/dicom-web", timeout=600)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{http_port}/system", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.http_port}/system", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise RuntimeError("Orthanc did not start; see " + str(base / "orthanc.log"))
+        raise RuntimeError("Orthanc did not start; see " + str(self.base / "orthanc.log"))
+
+    def _end(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
 
     def stop(self) -> None:
         self.web.close()
-        self.process.terminate()
-        self.process.wait(30)
+        self._end()
         self.log.close()
+
+    def restart(self) -> None:
+        self._end()
+        self._start()
 
 
 # -- the measures ----------------------------------------------------------------------------
@@ -371,6 +394,8 @@ def run(args: argparse.Namespace, base: Path, backend: Backend) -> None:
                     )
                     found.setdefault(label, {})[name] = matches(target, params)
                 add("WADO-RS whole study (MB/s)", name, wado_mb_s(target, uid))
+                target.restart()
+                add("first QIDO after a restart (ms)", name, get_ms(target, "/studies"))
             for label, by in found.items():  # a comparison only where both servers find the same studies
                 if len(set(by.values())) != 1:
                     raise RuntimeError(f"{label}: the servers found different numbers of studies: {by}")
