@@ -26,6 +26,7 @@ status when it ends.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import select
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+PR_SET_PDEATHSIG = 1
 
 #: What ``hvgen serve`` imports before it answers its first request, here once
 #: per launcher rather than once per server.
@@ -73,11 +75,12 @@ class LaunchedProcess:
 
     def _take(self, timeout: float | None) -> int | None:
         if self.returncode is None:
-            ready, _, _ = select.select([self._status], [], [], timeout)
-            if ready:
+            poller = select.poll()  # (select.select cannot take a descriptor above 1023)
+            poller.register(self._status, select.POLLIN)
+            if poller.poll(None if timeout is None else timeout * 1000):
                 said = self._status.recv(64)
                 self._status.close()
-                # No status: the launcher is gone (it took its children's statuses with it).
+                # No status: the launcher is gone, and its children with it (PR_SET_PDEATHSIG).
                 self.returncode = os.waitstatus_to_exitcode(int(said)) if said else -signal.SIGKILL
         return self.returncode
 
@@ -137,31 +140,42 @@ class Launcher:
         coverage = sys.modules.get("coverage")
         return coverage is None or coverage.Coverage.current() is None
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def launch(self, args: list[str], env: dict[str, str], log: int) -> LaunchedProcess:
+        """``python -m hvgen_cli *args`` with this environment, its output and
+        errors to the descriptor ``log``, forked by this launcher."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            request = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
+            socket.send_fds(self._control, [request], [log, theirs.fileno()])
+        finally:
+            theirs.close()
+        pid = ours.recv(64)
+        if not pid:
+            ours.close()
+            raise RuntimeError("the test server launcher could not start a server")
+        return LaunchedProcess(int(pid), ours)
+
+    def stop(self) -> None:
+        self._control.close()  # the launcher ends when its control socket does
+        self._process.wait(30)
+
     @classmethod
     def spawn(cls, args: list[str], env: dict[str, str], log: int) -> LaunchedProcess:
-        """``python -m hvgen_cli *args`` with this environment, its output and
-        errors to the descriptor ``log``."""
+        """:meth:`launch` by this worker's launcher (started on first use)."""
         with cls._lock:
             if cls._running is None or cls._running._process.poll() is not None:
                 cls._running = Launcher()
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            try:
-                request = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
-                socket.send_fds(cls._running._control, [request], [log, theirs.fileno()])
-            finally:
-                theirs.close()
-            pid = ours.recv(64)
-            if not pid:
-                ours.close()
-                raise RuntimeError("the test server launcher could not start a server")
-            return LaunchedProcess(int(pid), ours)
+            return cls._running.launch(args, env, log)
 
     @classmethod
     def close(cls) -> None:
         with cls._lock:
             if cls._running is not None:
-                cls._running._control.close()  # the launcher ends when its control socket does
-                cls._running._process.wait(30)
+                cls._running.stop()
                 cls._running = None
 
 
@@ -200,15 +214,21 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], int] | None:
         message, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
         if not message:
             return None
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
         log, status_fd = fds
-        request = json.loads(message)
+        launcher = os.getpid()
         try:
+            request = json.loads(message)
             pid = os.fork()
-        except OSError:
+        except (OSError, ValueError):
             for fd in fds:  # the test sees its status socket close with no pid, and says so
                 os.close(fd)
             continue
         if pid == 0:
+            _die_with(launcher)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -220,7 +240,20 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], int] | None:
             return request, log
         os.close(log)
         children[pid] = socket.socket(fileno=status_fd)
-        children[pid].send(str(pid).encode())
+        try:
+            children[pid].send(str(pid).encode())
+        except OSError:  # the test stopped waiting for it (Ctrl-C): nobody would stop this server
+            os.kill(pid, signal.SIGKILL)
+
+
+def _die_with(launcher: int) -> None:
+    """In a forked child: end when the launcher does (Linux's PR_SET_PDEATHSIG), so
+    that a test told its server is gone (the launcher died) is told the truth, and a
+    server a test left running ends with the session."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != launcher:  # it died before the line above
+        os._exit(1)
 
 
 def _run(request: dict[str, Any], log: int) -> None:
@@ -238,14 +271,17 @@ def _run(request: dict[str, Any], log: int) -> None:
     sys.argv = [str(Path(sys.modules["hvgen_cli"].__file__ or "").parent / "__main__.py"), *request["args"]]
     from hvgen_cli import main
 
-    main(args=request["args"])
+    main(args=request["args"], prog_name="python -m hvgen_cli")  # (the name click gives a new interpreter)
 
 
 def launcher_main(fd: int) -> None:
     import importlib
 
     for name in PRELOAD:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # an extra not installed: a server that needs it fails as a new interpreter would
     assert threading.active_count() == 1, "a preloaded module started a thread: forking would copy a lock"
     work = _serve(socket.socket(fileno=fd))
     if work is not None:

@@ -82,21 +82,64 @@ def test_a_server_stops_on_ctrl_c_as_hvgen_serve_does(tmp_path: Path) -> None:
     """SIGINT is the launcher's to ignore, not its servers': a launched server
     ends as ``hvgen serve`` started as a new interpreter does."""
     port = free_port()
-    with open(tmp_path / "alone.log", "wb") as log:
-        alone = subprocess.Popen(
-            [sys.executable, "-m", "hvgen_cli", "serve", "--data", str(tmp_path / "alone"), "--port", str(port)],
-            env={**os.environ, "HVGEN_PROFILE": str(tmp_path / "alone.json")},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     process, _ = started_server(tmp_path / "launched")
     try:
-        answers(port, alone.poll)
-        alone.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(30) == alone.wait(30)
-        assert (tmp_path / "launched" / "serve.log").read_text().splitlines()[-1] == "interrupted"
+        with open(tmp_path / "alone.log", "wb") as log:
+            alone = subprocess.Popen(
+                [sys.executable, "-m", "hvgen_cli", "serve", "--data", str(tmp_path / "alone"), "--port", str(port)],
+                env={**os.environ, "HVGEN_PROFILE": str(tmp_path / "alone.json")},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            answers(port, alone.poll)
+            alone.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(30) == alone.wait(30)
+            assert (tmp_path / "launched" / "serve.log").read_text().splitlines()[-1] == "interrupted"
+        finally:
+            alone.kill()
+            alone.wait()
     finally:
         process.kill()
-        alone.kill()
-        alone.wait()
+
+
+def test_a_usage_error_names_the_program_as_a_new_interpreter_does(tmp_path: Path) -> None:
+    process, log = launched(tmp_path, "serve", "--no-such-option")
+    assert process.wait(60) == 2
+    alone = subprocess.run(
+        [sys.executable, "-m", "hvgen_cli", "serve", "--no-such-option"], capture_output=True, text=True, timeout=60
+    )
+    assert alone.returncode == 2
+    assert log.read_text() == alone.stderr + alone.stdout
+    assert "Usage: python -m hvgen_cli serve" in alone.stderr
+
+
+def test_servers_end_with_their_launcher(tmp_path: Path) -> None:
+    """A launcher that dies takes its servers with it: a test told that its server
+    is gone (its status socket closed with no status) is told the truth. (A
+    launcher of its own: this worker's serves other tests' servers.)"""
+    own = Launcher()
+    try:
+        port = free_port()
+        with open(tmp_path / "serve.log", "ab") as log:
+            env = {**os.environ, "HVGEN_PROFILE": str(tmp_path / "profile.json")}
+            process = own.launch(["serve", "--data", str(tmp_path / "data"), "--port", str(port)], env, log.fileno())
+        answers(port, process.poll)
+        os.kill(own.pid, signal.SIGKILL)
+        assert process.wait(30) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while running(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(process.pid)
+    finally:
+        own.stop()
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
