@@ -31,11 +31,12 @@ from hvgen_server.store.postgres import PostgresStore  # noqa: E402  (needs psyc
 RECORD, APP, STUDY_UID = "a-record", "an-application", "1.2.3"
 
 
-def _prepared(conn: Any) -> set[str]:
-    """The statements prepared on one connection (PostgreSQL's view of its own session)."""
-    return {
-        str(row[0]) for row in conn.execute("SELECT statement FROM pg_prepared_statements", prepare=False).fetchall()
-    }
+def _prepared(conn: Any) -> set[tuple[str, str]]:
+    """The statements prepared on one connection, with their parameters' types
+    (PostgreSQL's view of its own session: a statement prepared for other types
+    is another statement)."""
+    rows = conn.execute("SELECT statement, parameter_types::text FROM pg_prepared_statements", prepare=False)
+    return {(str(row[0]), str(row[1])) for row in rows.fetchall()}
 
 
 def _requests(store: PostgresStore) -> None:
@@ -58,7 +59,7 @@ def database(engines: Engines) -> Iterator[str]:
     yield url
 
 
-def _what_requests_prepare(url: str) -> set[str]:
+def _what_requests_prepare(url: str) -> set[tuple[str, str]]:
     """The statements of :func:`_requests`, as a connection that prepares every
     statement at its first run (psycopg's ``prepare_threshold`` 0) holds them."""
     store = PostgresStore(url, pool_size=1)
@@ -74,7 +75,7 @@ def _what_requests_prepare(url: str) -> set[str]:
 
 def test_every_new_pooled_connection_has_the_requests_statements_prepared(database: str) -> None:
     wanted = _what_requests_prepare(database)
-    assert any("dicom_instances" in s for s in wanted) and any(s.startswith("BEGIN") for s in wanted)
+    assert any("dicom_instances" in s for s, _ in wanted) and any(s.startswith("BEGIN") for s, _ in wanted)
     store = PostgresStore(database, pool_size=3, warm=warm_reads)
     try:
         with ExitStack() as held:  # three at once: the pool opens two more
@@ -100,6 +101,26 @@ def test_a_warm_up_that_fails_leaves_the_connection_serving(database: str, caplo
         assert "no_such_column" in caplog.text
         store.set_meta("warmed", "no")
         assert store.meta("warmed") == "no"
+        _requests(store)
+    finally:
+        store.close()
+
+
+def test_a_unit_that_fails_leaves_the_connection_prepared(database: str) -> None:
+    """A unit of work that raises, or whose statement fails, is rolled back
+    without deallocating what the warm-up prepared."""
+    store = PostgresStore(database, pool_size=1, warm=warm_reads)
+    try:
+        with store._pool.connection() as conn:
+            warmed = _prepared(conn)
+        assert any("dicom_instances" in s for s, _ in warmed)
+        with pytest.raises(ValueError), store.read():
+            raise ValueError("a request that fails")
+        with pytest.raises(psycopg.errors.UndefinedColumn), store.write() as tx:
+            cast(Any, tx.meta).db.run("SELECT no_such_column FROM meta")
+        with store._pool.connection() as conn:
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert warmed <= _prepared(conn), warmed - _prepared(conn)
         _requests(store)
     finally:
         store.close()

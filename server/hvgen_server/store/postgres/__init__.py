@@ -237,8 +237,14 @@ def _first(cursor: psycopg.Cursor[DictRow]) -> object:
 
 
 def _rollback(conn: psycopg.Connection[TupleRow]) -> None:
-    """Roll back, if the connection still works (the pool drops it otherwise)."""
+    """Roll back, if the connection still works (the pool drops it otherwise).
+
+    Sent through libpq: psycopg's own ``execute`` of a ``ROLLBACK`` also
+    deallocates every statement prepared on the connection (in case the
+    transaction made or changed a table), which would undo its warm-up at the
+    first request that fails. Units of work change no table, and PostgreSQL
+    keeps prepared statements across a rollback."""
     try:
-        conn.execute(b"ROLLBACK")
+        conn.pgconn.exec_(b"ROLLBACK")
     except psycopg.Error:
         pass
