@@ -124,3 +124,23 @@ def test_a_unit_that_fails_leaves_the_connection_prepared(database: str) -> None
         _requests(store)
     finally:
         store.close()
+
+
+def test_a_statement_a_schema_change_broke_is_prepared_again(database: str) -> None:
+    """A prepared statement whose result type another process changed (a
+    column's type) fails once, and the connection prepares it again."""
+    store = PostgresStore(database, pool_size=1)
+    try:
+        with store._pool.connection() as conn:
+            conn.prepare_threshold = 0  # (prepared at its first run)
+        store.set_meta("kept", "yes")
+        assert store.meta("kept") == "yes"
+        with store._pool.connection() as conn:
+            assert any("meta" in statement for statement, _ in _prepared(conn))
+        with psycopg.connect(database, autocommit=True) as other:
+            other.execute("ALTER TABLE meta ALTER COLUMN value TYPE VARCHAR(1000)")
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            store.meta("kept")
+        assert store.meta("kept") == "yes"
+    finally:
+        store.close()

@@ -190,7 +190,7 @@ class PostgresStore(Store):
                 yield db
                 db.close_cursors()
             except BaseException as exc:
-                _rollback(conn)
+                _rollback(conn, forget=isinstance(exc, errors.FeatureNotSupported))
                 if isinstance(exc, _LOST):
                     raise Conflict(str(exc).strip().splitlines()[0]) from None
                 raise
@@ -236,15 +236,20 @@ def _first(cursor: psycopg.Cursor[DictRow]) -> object:
     return None if row is None else next(iter(row.values()))
 
 
-def _rollback(conn: psycopg.Connection[TupleRow]) -> None:
+def _rollback(conn: psycopg.Connection[TupleRow], forget: bool = False) -> None:
     """Roll back, if the connection still works (the pool drops it otherwise).
 
     Sent through libpq: psycopg's own ``execute`` of a ``ROLLBACK`` also
     deallocates every statement prepared on the connection (in case the
     transaction made or changed a table), which would undo its warm-up at the
     first request that fails. Units of work change no table, and PostgreSQL
-    keeps prepared statements across a rollback."""
+    keeps prepared statements across a rollback. ``forget``: deallocate them
+    all the same (a prepared statement whose result type a schema change of
+    another process changed fails until it is prepared again)."""
     try:
-        conn.pgconn.exec_(b"ROLLBACK")
+        if forget:
+            conn.execute(b"ROLLBACK")
+        else:
+            conn.pgconn.exec_(b"ROLLBACK")
     except psycopg.Error:
         pass
