@@ -191,6 +191,7 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], int] | None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the tests; the launcher ends with its worker
     children: dict[int, socket.socket] = {}
+    launcher = os.getpid()
     control.send(b"ready")
     while True:
         try:
@@ -219,7 +220,6 @@ def _serve(control: socket.socket) -> tuple[dict[str, Any], int] | None:
                 os.close(fd)
             continue
         log, status_fd = fds
-        launcher = os.getpid()
         try:
             request = json.loads(message)
             pid = os.fork()
