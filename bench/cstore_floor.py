@@ -4,7 +4,8 @@ AE whose handler only moves each received file into a folder and flushes it
 to disk (what any receiver built on pynetdicom must do at least before it
 may answer Success), and dcmtk's ``storescp`` (C++, writing files, no
 index). The time is until ``storescu`` has its last answer, interleaved,
-``--repeat`` times, with the ratio to Orthanc: the bare AE is the floor of
+``--repeat`` times (the next receiver once hvgen's work after its answers,
+the study's previews, is done), with the ratio to Orthanc: the bare AE is the floor of
 the library hvgen's DICOM service is built on.
 
     .venv/bin/python bench/cstore_floor.py [--images 300] [--repeat 3]
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt  # noqa: E402
 from pynetdicom.transport import ThreadedAssociationServer  # noqa: E402
 
-from bench.ingest import NODELAY, Hvgen, Orthanc  # noqa: E402
+from bench.ingest import NODELAY, Hvgen, Orthanc, until_idle  # noqa: E402
 from hvgen_imaging.listener import MAX_PDU, RECEIVE_BUFFER  # noqa: E402
 from tests import dcmtk  # noqa: E402
 from tests.dicomgen import make_study  # noqa: E402
@@ -129,6 +130,8 @@ def main() -> None:
                     folder = base / f"study-{rep}-{n}"
                     make_study(folder, series=1, images=args.images, size=512, seed=100 * rep + n)
                     times.setdefault(name, []).append(push(port, aet, folder))
+                    if name == "hvgen":  # its previews, made after the answers, not beside the next receiver
+                        until_idle(hvgen)
                 print(f"repetition {rep + 1} of {args.repeat} done", flush=True)
         finally:  # every receiver stopped, whichever stop fails
             for stop in (scp.terminate, stop_bare, hvgen.stop, orthanc.stop):

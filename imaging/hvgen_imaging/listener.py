@@ -15,7 +15,10 @@ understood. A refused instance leaves a record (``hvgen dicom rejected``),
 not its bytes.
 
 When an association ends (released, aborted, or its connection lost), what
-it brought is handed to the :class:`.uploader.Uploader` at once. Senders
+it brought is handed to the :class:`.uploader.Uploader` at once (or to
+``hand_on``, when another process stores it). With ``split_studies``, a
+study is handed on as soon as the association moves on to the next one, so
+that it is stored while the association goes on. Senders
 may be limited to an allow-list of calling AE titles; each peer address may
 hold at most ``max_per_peer`` connections, and an association silent for
 ``idle_timeout`` seconds is aborted, so idle connections cannot lock others
@@ -53,8 +56,10 @@ from .qrscp import Archive
 from .spool import CALLING, Spool, file_name, fsync_folder
 from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, StoreStudies, StoreStudy, Uploader
 
-__all__ = ["Failed", "Listener", "Received", "SetAside", "StoreStudies", "StoreStudy", "Stored"]
+__all__ = ["Failed", "HandOn", "Listener", "Received", "SetAside", "StoreStudies", "StoreStudy", "Stored", "recover"]
 
+#: Takes a ready spool folder (and the headers of its files read at receipt, by file name) to be stored.
+HandOn = Callable[[Path, dict[str, Dataset]], None]
 #: C-STORE statuses (PS3.4 B.2.3).
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
@@ -132,9 +137,13 @@ class _Association:
 
     def __init__(self, folder: Path, calling: str, address: str) -> None:
         self.folder, self.calling, self.address = folder, calling, address
-        self.count = 0
+        self.count = 0  # instances acknowledged (in every part)
+        self.in_part = 0  # instances in the part being received (``folder``)
         self.refused: list[str] = []
-        self.headers: dict[str, Dataset] = {}  # by file name: what the check read
+        self.headers: dict[str, Dataset] = {}  # by file name: what the check read (the part's)
+        self.study = ""  # the study of the part being received
+        self.studies: set[str] = set()  # the studies of the parts handed on
+        self.splitting = True  # False once a study came back after its part was handed on
 
 
 class Listener:
@@ -161,6 +170,8 @@ class Listener:
         destinations: Callable[[str], Node | None] | None = None,
         store_study: StoreStudy | None = None,
         store_studies: StoreStudies | None = None,
+        hand_on: HandOn | None = None,
+        split_studies: bool = False,
     ) -> None:
         self.spool = Spool(spool)
         self.ae_title = ae_title
@@ -174,16 +185,22 @@ class Listener:
         #: What C-FIND, C-GET and C-MOVE answer from (none: storage only), and where C-MOVE may send.
         self.archive = archive
         self.destinations = destinations or (lambda _title: None)
-        self.uploader = Uploader(
-            make_client,
-            self.spool,
-            self.report,
-            retry=retry,
-            journal_dir=journal_dir,
-            max_attempts=max_attempts,
-            store_study=store_study,
-            store_studies=store_studies,
-        )
+        self.split_studies = split_studies
+        #: What stores the ready folders: this process's uploader, or ``hand_on`` (another process's).
+        self.uploader: Uploader | None = None
+        if hand_on is None:
+            self.uploader = Uploader(
+                make_client,
+                self.spool,
+                self.report,
+                retry=retry,
+                journal_dir=journal_dir,
+                max_attempts=max_attempts,
+                store_study=store_study,
+                store_studies=store_studies,
+            )
+            hand_on = self.uploader.put
+        self.hand_on: HandOn = hand_on
         self._associations: dict[int, _Association] = {}
         self._lock = threading.Lock()
         self._server: Any = None
@@ -192,11 +209,9 @@ class Listener:
 
     def start(self) -> None:
         """Listen (raises OSError when the port cannot be had) and start the uploader."""
-        self.spool.create()
-        for left in sorted(self.spool.incoming.iterdir()):  # cut by a stop: what they brought was acknowledged
-            for partial in left.glob("*.part"):
-                partial.unlink(missing_ok=True)
-            left.rename(self.spool.ready / left.name)
+        for ready in recover(self.spool):
+            if self.uploader is None:  # (an uploader finds them itself when it starts)
+                self.hand_on(ready, {})
         ae = AE(ae_title=self.ae_title)
         for context in AllStoragePresentationContexts:
             if context.abstract_syntax is not None:  # (either role: a C-GET requestor takes the SCP role)
@@ -238,7 +253,8 @@ class Listener:
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
         self._server = server
         self.port = server.server_address[1]
-        self.uploader.start()
+        if self.uploader is not None:
+            self.uploader.start()
 
     def stop(self) -> None:
         """Stop listening; the study being uploaded is finished, the rest waits for the next start."""
@@ -249,7 +265,8 @@ class Listener:
                     assoc.abort()
                 else:  # still waiting for an association request: no A-ABORT in that state, just close
                     assoc.kill()
-        self.uploader.stop()
+        if self.uploader is not None:
+            self.uploader.stop()
 
     @property
     def receiving(self) -> bool:
@@ -269,7 +286,7 @@ class Listener:
                 self._associations[key] = found
             return found
 
-    def _on_store(self, event: Any) -> Dataset:
+    def _on_store(self, event: Any) -> Dataset | int:
         request = event.request
         sop = str(request.AffectedSOPInstanceUID or "").strip()
         sop_class = str(request.AffectedSOPClassUID or "").strip()
@@ -308,7 +325,11 @@ class Listener:
             partial.unlink(missing_ok=True)
             study = (dicom.text(header, "StudyInstanceUID") or "") if header is not None else ""
             return self._refuse(event, association, problem[0], problem[1], sop, study)
+        examined = str(partial)
         try:
+            if self.split_studies and header is not None:
+                partial = self._next_part(association, dicom.text(header, "StudyInstanceUID") or "", partial)
+                target = association.folder / target.name
             partial.rename(target)
             fsync_folder(association.folder)
         except OSError as exc:
@@ -316,11 +337,48 @@ class Listener:
             return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
         with self._lock:
             association.count += 1
+            association.in_part += 1
             if (
-                header is not None and len(association.headers) < KEPT_HEADERS and header.filename == str(partial)
+                header is not None and len(association.headers) < KEPT_HEADERS and header.filename == examined
             ):  # (not inflated)
                 association.headers[target.name] = header
-        return _status(SUCCESS)
+        return SUCCESS  # (a status as a number: no data set to build)
+
+    def _next_part(self, association: _Association, study: str, partial: Path) -> Path:
+        """Where the received file ``partial`` of ``study`` is now: in a new part of the
+        association when it begins one (the part received so far, another
+        study's, is handed on; ``association.folder`` is the new part's).
+
+        Senders send a study's instances together: when the next study
+        begins, the last one is complete. When a study comes back after its
+        part was handed on, the association's studies are interleaved, and
+        the rest of it is kept together (such a study gets one more version,
+        not one per turn)."""
+        if not association.splitting or study == association.study:
+            return partial
+        if study in association.studies:
+            association.splitting = False
+            return partial
+        previous, association.study = association.study, study
+        if association.in_part == 0:
+            return partial
+        folder = self.spool.incoming / uuid.uuid4().hex
+        folder.mkdir()
+        moved = folder / partial.name
+        partial.rename(moved)
+        association.studies.add(previous)
+        with self._lock:
+            done, headers = association.folder, association.headers
+            association.folder, association.headers, association.in_part = folder, {}, 0
+        self._hand_on(done, association.calling, headers)
+        return moved
+
+    def _hand_on(self, folder: Path, calling: str, headers: dict[str, Dataset]) -> None:
+        """A complete part of an association (its folder, from ``incoming``) to what stores it."""
+        (folder / CALLING).write_text(calling)
+        ready = self.spool.ready / folder.name
+        folder.rename(ready)
+        self.hand_on(ready, headers)
 
     def _refuse(
         self, event: Any, association: _Association | None, code: int, why: str, sop: str, study: str = ""
@@ -346,13 +404,23 @@ class Listener:
         for partial in found.folder.glob("*.part"):  # cut off before it was acknowledged
             partial.unlink(missing_ok=True)
         self.report(Received(found.calling, found.address, found.count, found.refused))
-        if found.count == 0:
+        if found.in_part == 0:
             shutil.rmtree(found.folder, ignore_errors=True)
             return
-        (found.folder / CALLING).write_text(found.calling)
-        ready = self.spool.ready / found.folder.name
-        found.folder.rename(ready)
-        self.uploader.put(ready, found.headers)
+        self._hand_on(found.folder, found.calling, found.headers)
+
+
+def recover(spool: Spool) -> list[Path]:
+    """Create the spool's folders, and move what a stop cut off (associations still
+    open: what they brought was acknowledged) to ``ready``; the folders moved."""
+    spool.create()
+    moved = []
+    for left in sorted(spool.incoming.iterdir()):
+        for partial in left.glob("*.part"):
+            partial.unlink(missing_ok=True)
+        left.rename(spool.ready / left.name)
+        moved.append(spool.ready / left.name)
+    return moved
 
 
 def _status(code: int, comment: str = "") -> Dataset:

@@ -2,27 +2,28 @@
 
 The listener of ``hvgen dicom listen`` (:class:`hvgen_imaging.listener.Listener`:
 the same checks before Success, the same spool, limits, retries and
-set-aside files), storing the studies of each association (and of those
-ready at once: a group commit) in one transaction with the in-process
-ingest (:meth:`.studies.Ingest.store_many`) instead of a client: into one
-record (``--dicom-record``, by default the platform's first person's
-record), as the DICOM gateway application. The spool is ``DATA/dicom/spool`` (``hvgen dicom rejected
---spool DATA/dicom/spool`` lists what was set aside); pynetdicom receives
-each data set into a temporary file in ``DATA/dicom/receiving``, on the
-same disk, so that it is moved into the spool, and from there adopted by
-the blob store, never copied.
+set-aside files) runs in a process of its own (:mod:`.dicomprocess`), and
+this process stores what it hands on: the studies of each part of an
+association (a study as soon as the association moves on to the next one),
+and of those ready at once (a group commit), in one transaction with the
+in-process ingest (:meth:`.studies.Ingest.store_many`) instead of a client:
+into one record (``--dicom-record``, by default the platform's first
+person's record), as the DICOM gateway application. The spool is
+``DATA/dicom/spool`` (``hvgen dicom rejected --spool DATA/dicom/spool``
+lists what was set aside); pynetdicom receives each data set into a
+temporary file in ``DATA/dicom/receiving``, on the same disk, so that it is
+moved into the spool, and from there adopted by the blob store, never
+copied.
 
 The record and the application are chosen once at start
 (:func:`listening_record`); the listener also answers C-FIND, C-GET and
-C-MOVE over that record's DICOM index in process (:mod:`.archive`), C-MOVE
-sending to the DIMSE nodes of the store (`hvgen dicom node`) by AE title.
+C-MOVE over that record's DICOM index (:mod:`.archive`), C-MOVE sending to
+the DIMSE nodes of the store (`hvgen dicom node`) by AE title.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable
@@ -30,10 +31,11 @@ from typing import Any
 
 from healthvault.errors import HealthVaultError
 from hvgen_imaging.dicom import DicomStudy
-from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored
+from hvgen_imaging.listener import Failed, Received, SetAside, Stored, recover
 from hvgen_imaging.peers import Node
 from hvgen_imaging.results import StudyError, UploadResult
 from hvgen_imaging.study import BuiltStudy, build
+from hvgen_imaging.uploader import Uploader
 
 from ..bootstrap import DEFAULT_RECORD
 from ..config import DicomListening
@@ -42,7 +44,7 @@ from ..dicomweb.gateway import ensure_gateway
 from ..errors import ServerError
 from ..store import Store
 from .activity import ACTIVITY
-from .archive import IndexArchive
+from .dicomprocess import DicomService, spool_of
 from .previews import previews_of
 from .studies import Ingest, Ingested
 
@@ -64,16 +66,29 @@ def listening_record(store: Store, options: DicomListening) -> str:
     return record_id
 
 
-def start_listener(platform: Platform, options: DicomListening) -> Listener:
-    """Start the storage service (raises OSError when its port cannot be had)."""
+class DicomListener:
+    """The running storage service: the listener's process, and this process's uploader."""
+
+    def __init__(self, service: DicomService, uploader: Uploader) -> None:
+        self.service, self.uploader = service, uploader
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    def stop(self) -> None:
+        """Stop listening; the study being stored is finished, the rest waits for the next start."""
+        self.service.stop()
+        self.uploader.stop()
+
+
+def start_listener(platform: Platform, options: DicomListening) -> DicomListener:
+    """Start the storage service (raises :class:`.dicomprocess.DicomServiceError`
+    when its port cannot be had)."""
     record_id = listening_record(platform.store, options)
     ingest = Ingest(platform, ensure_gateway(platform).app_id, record_id)
-    folder = platform.config.data_dir / "dicom"
-    receiving = folder / "receiving"
-    receiving.mkdir(parents=True, exist_ok=True)
-    for left in receiving.iterdir():  # cut off by a stop: never acknowledged
-        left.unlink(missing_ok=True)
-    tempfile.tempdir = str(receiving)
+    spool = spool_of(platform.config)
+    recover(spool)  # (before the listener's process starts: what it moves, it hands on)
 
     previews = previews_of(platform, ingest.app_id)
 
@@ -106,34 +121,27 @@ def start_listener(platform: Platform, options: DicomListening) -> Listener:
             done.append(outcome)
         return done
 
-    listener = Listener(
-        None,
-        folder / "spool",
-        ae_title=options.ae_title,
-        host=options.host,
-        port=options.port,
-        report=_report,
-        retry=options.retry,
-        allowed_callers=list(options.allowed),
-        idle_timeout=options.idle_timeout,
-        max_per_peer=options.max_per_peer,
-        max_attempts=options.attempts,
-        store_studies=store_studies,
-        archive=IndexArchive(platform, record_id),
-        destinations=functools.partial(_destination, platform),
+    uploader = Uploader(
+        None, spool, report, retry=options.retry, max_attempts=options.attempts, store_studies=store_studies
     )
-    listener.start()
-    ACTIVITY.watch(_receiving(listener))
+    uploader.start()
+    service = DicomService(platform.config, options, record_id, uploader.put)
+    try:
+        service.start()
+    except BaseException:
+        uploader.stop()
+        raise
+    ACTIVITY.watch(_receiving(service))
     # the FHIR mappings the store indexes things with (imported on first use) loaded now, not by the first study
     threading.Thread(target=_load_mappings, args=(platform,), name="fhir-mappings", daemon=True).start()
     log.info(
         "listening for DICOM associations to %s on %s:%d, storing into record %s",
         options.ae_title,
         options.host,
-        listener.port,
+        service.port,
         record_id,
     )
-    return listener
+    return DicomListener(service, uploader)
 
 
 def _load_mappings(platform: Platform) -> None:
@@ -143,13 +151,13 @@ def _load_mappings(platform: Platform) -> None:
         log.warning("the FHIR mappings could not be loaded at start: %s", exc)
 
 
-def _receiving(listener: Listener) -> Callable[[], bool]:
+def _receiving(service: DicomService) -> Callable[[], bool]:
     """Whether the listener is receiving instances (False once it is gone)."""
-    ref = weakref.ref(listener)
+    ref = weakref.ref(service)
 
     def receiving() -> bool:
         found = ref()
-        return found is not None and found.receiving
+        return found is not None and found.receiving()
 
     return receiving
 
@@ -172,14 +180,15 @@ def _upload_result(done: Ingested) -> UploadResult:
     )
 
 
-def _destination(platform: Platform, ae_title: str) -> Node | None:
+def destination(platform: Platform, ae_title: str) -> Node | None:
     """A C-MOVE destination: the DIMSE node of that AE title in the store (`hvgen dicom node`)."""
     with platform.store.read() as tx:
         node = tx.dicom_nodes.by_ae_title(ae_title)
     return None if node is None else Node(node.ae_title, node.host, node.port, node.name)
 
 
-def _report(event: Any) -> None:
+def report(event: Any) -> None:
+    """The log lines of the listener's and uploader's events."""
     if isinstance(event, Received):
         log.info("received %d instance(s) from %s at %s", event.instances, event.calling or "?", event.address)
         for refused in event.refused:
