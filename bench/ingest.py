@@ -12,7 +12,7 @@ in a temporary folder, loopback only), interleaved, ``--repeat`` times, with
 the ratio. Senders: dcmtk's ``storescu`` and httpx (STOW-RS). Orthanc and
 ``storescu`` run with ``TCP_NODELAY=1`` (Debian's Orthanc otherwise waits
 on its DICOM socket, see /work/shared/PEERS.md). Also: the peak RSS of each
-server during the loads, and the machine's limits measured in the same run
+server (with its child processes) during the loads, and the machine's limits measured in the same run
 (writing with fsync, SHA-256).
 
     .venv/bin/python bench/ingest.py [--images 300] [--singles 100] [--repeat 3] [--shared]
@@ -59,8 +59,33 @@ QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 
+def family(pid: int) -> list[int]:
+    """A process and its children, and theirs (hvgen's DICOM service is a child of the server)."""
+    found, at = [pid], 0
+    while at < len(found):
+        try:
+            for task in os.listdir(f"/proc/{found[at]}/task"):
+                children = Path(f"/proc/{found[at]}/task/{task}/children").read_text().split()
+                found.extend(int(c) for c in children)
+        except OSError:
+            pass
+        at += 1
+    return found
+
+
+def resident(pid: int) -> int:
+    """Bytes resident of one process (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class Peak:
-    """The largest resident set of a process while it runs (sampled every 20 ms)."""
+    """The largest resident set of a process and its children, together, while they run (sampled every 20 ms)."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
@@ -68,12 +93,7 @@ class Peak:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            try:
-                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
-            except OSError:
-                return
+            self.peak = max(self.peak, sum(resident(p) for p in family(self.pid)))
             self._stop.wait(0.02)
 
     def __enter__(self) -> Peak:
@@ -264,9 +284,15 @@ def wado_mb_s(target: Target, study_uid: str) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system) a process and its living children have used so far."""
+    total = 0.0
+    for member in family(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def until_idle(target: Target, timeout: float = 600) -> float:

@@ -21,7 +21,6 @@ here.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import re
 import sys
@@ -42,7 +41,7 @@ from healthvault.protocol import BLOB_PATH, METHODS_PATH, PLATFORM_METHODS_PATH,
 from healthvault.status import HealthVaultStatusError, StatusCode
 
 from . import dispatch, streaming
-from .config import DicomListening, ServerConfig
+from .config import DicomListening, ServerConfig, settle_collector
 from .connections import guarded_protocol, raise_file_limit
 from .context import Platform
 from .errors import ServerError
@@ -88,9 +87,6 @@ DICOMWEB_PREFIX = "/dicomweb/"
 #: Where the viewer's uploads go (bodies streamed to the ingest, not read as forms).
 UPLOAD_PATH = "/viewer/upload/"
 FHIR_PREFIX = _FHIR
-
-#: The collector's thresholds while serving (Python's are 700, 10, 10).
-GC_THRESHOLDS = (10_000, 20, 20)
 
 #: Seconds between sweeps of abandoned uploads.
 SWEEP_INTERVAL = 600.0
@@ -171,14 +167,7 @@ def create_app(config: ServerConfig) -> Starlette:
         threading.Thread(
             target=sweeper, args=(platform, SWEEP_INTERVAL, stop), name="blob-sweeper", daemon=True
         ).start()
-        # What is loaded by now (schemas, bindings, pydicom's dictionary, the store) lives as long as
-        # the process: leave it out of the collector's full passes, which otherwise walk it again and
-        # again while connections come and go (100 ms and more each, with every request waiting).
-        gc.collect()
-        gc.freeze()
-        # And collect less often: each connection makes a few hundred objects in cycles, and a
-        # flood of them made the collector run (and every request wait) many times a second.
-        gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
+        settle_collector()
         listener = None
         if _recover_previews is not None:  # previews a stop interrupted (ingest/previews.py)
             await run_in_threadpool(_recover_previews, platform)

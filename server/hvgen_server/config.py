@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,23 @@ from typing import Any
 from healthvault.verification import load_trust
 
 MIB = 1024 * 1024
+#: The collector's thresholds while serving (Python's are 700, 10, 10).
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def settle_collector() -> None:
+    """Once a server process has loaded what it serves with.
+
+    What is loaded by now (schemas, bindings, pydicom's dictionary, the
+    store) lives as long as the process: it is left out of the collector's
+    full passes, which otherwise walk it again and again while connections
+    come and go (100 ms and more each, with every request waiting). And the
+    collector runs less often: each connection makes a few hundred objects
+    in cycles, and a flood of them made it run (and every request wait) many
+    times a second."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass(frozen=True)

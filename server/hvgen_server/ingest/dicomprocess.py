@@ -15,8 +15,9 @@ process, on the other core, while the association goes on:
   as DICOMweb reads it);
 - it hands each study on as soon as the association moves on to the next
   study (``split_studies``), and the rest when the association ends: a
-  line ``{"ready": NAME}`` on its standard output names a folder of
-  ``spool/ready``;
+  message on its standard output names a folder of ``spool/ready``, with
+  the headers of its files read by the checks (pickled: the server does
+  not read those files' headers again);
 - the server's :class:`~hvgen_imaging.uploader.Uploader` stores those
   folders (a group commit of what is ready) with the in-process ingest.
 
@@ -24,7 +25,7 @@ Nothing acknowledged depends on the pipe: a folder is in ``spool/ready`` (or
 ``spool/incoming``, for an association still open) before its line is sent,
 and the server's next start stores what either holds. The child reads its
 orders on standard input: the configuration (a length line, then a pickle),
-then ``stop``. When the server is killed, the child is killed with it (on
+then ``stop``; its messages are pickles too, each after its length (4 bytes). When the server is killed, the child is killed with it (on
 Linux; elsewhere its standard input ends and it stops), so that its port is
 free for the next start; it ignores Ctrl-C (the server stops it). A
 child that ends by itself is started again (after a second), and the
@@ -35,23 +36,23 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import logging
 import os
 import pickle
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from hvgen_imaging.listener import HandOn
 from hvgen_imaging.spool import Spool
 
-from ..config import DicomListening, ServerConfig
+from ..config import DicomListening, ServerConfig, settle_collector
 from ..errors import ServerError
 
 log = logging.getLogger("hvgen_server.dicom")
@@ -64,6 +65,8 @@ STOP_TIMEOUT = 30.0
 RESTART_DELAY = 1.0
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 _PR_SET_PDEATHSIG = 1
+#: The length before each message of the child.
+_SIZE = struct.Struct(">I")
 
 
 class DicomServiceError(ServerError):
@@ -95,9 +98,7 @@ class DicomService:
     :class:`DicomServiceError` when it cannot listen), ``receiving()``,
     ``stop()``; each folder it hands on goes to ``hand_on``."""
 
-    def __init__(
-        self, config: ServerConfig, options: DicomListening, record_id: str, hand_on: Callable[[Path], None]
-    ) -> None:
+    def __init__(self, config: ServerConfig, options: DicomListening, record_id: str, hand_on: HandOn) -> None:
         self.orders = _Orders(config, options, record_id, logging.getLogger().getEffectiveLevel(), os.getpid())
         self.spool = spool_of(config)
         self.hand_on = hand_on
@@ -144,13 +145,16 @@ class DicomService:
             process.stdin.flush()
         except OSError:
             pass  # (it ended at once: its first line, or its end, says why)
-        first = _first_line(process.stdout, START_TIMEOUT)
-        message = _message(first) if first else {}
-        if "listening" not in message:
+        first = _first_message(process.stdout, START_TIMEOUT)
+        if first is None or first[0] != "listening":
             _end(process)
-            why = message.get("error") or "it ended before listening; see the log above"
+            why = (
+                first[1]
+                if first is not None and first[0] == "error"
+                else "it ended before listening; see the log above"
+            )
             raise DicomServiceError(f"the DICOM service could not start: {why}")
-        self.port = int(message["listening"])
+        self.port = int(first[1])
         self._process = process
 
     def _read(self) -> None:
@@ -158,10 +162,9 @@ class DicomService:
         while True:
             process = self._process
             assert process is not None and process.stdout is not None
-            for line in process.stdout:
-                ready = _message(line).get("ready")
-                if isinstance(ready, str) and ready and "/" not in ready and ready not in (".", ".."):
-                    self.hand_on(self.spool.ready / ready)
+            while (message := _read_message(process.stdout)) is not None:
+                if message[0] == "ready" and _plain_name(message[1]):
+                    self.hand_on(self.spool.ready / message[1], message[2])
             code = process.wait()
             if self._stopping.is_set():
                 return
@@ -198,21 +201,31 @@ class DicomService:
             self._reader.join(STOP_TIMEOUT)
 
 
-def _first_line(stream: IO[bytes], timeout: float) -> bytes:
-    """The first line of ``stream`` (empty at its end, or after ``timeout`` seconds)."""
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
+def _first_message(stream: IO[bytes], timeout: float) -> tuple[Any, ...] | None:
+    """The first message of ``stream`` (None at its end, or after ``timeout`` seconds)."""
+    got: list[tuple[Any, ...] | None] = []
+    reader = threading.Thread(target=lambda: got.append(_read_message(stream)), daemon=True)
     reader.start()
     reader.join(timeout)
-    return got[0] if got else b""
+    return got[0] if got else None
 
 
-def _message(line: bytes) -> dict[str, Any]:
+def _read_message(stream: IO[bytes]) -> tuple[Any, ...] | None:
+    """The child's next message (a tuple whose first item names it), or None at the end of its output."""
+    size = stream.read(_SIZE.size)
+    if len(size) < _SIZE.size:
+        return None
+    body = stream.read(_SIZE.unpack(size)[0])
     try:
-        found = json.loads(line)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+        message = pickle.loads(body)  # (from the child this process started)
+    except Exception:
+        return None
+    return message if isinstance(message, tuple) and message else None
+
+
+def _plain_name(name: object) -> bool:
+    """Whether ``name`` is a file or folder name (not a path, not empty)."""
+    return isinstance(name, str) and bool(name) and "/" not in name and name not in (".", "..")
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
@@ -235,9 +248,10 @@ def _serve_child() -> int:
     out = sys.stdout.buffer
     lock = threading.Lock()
 
-    def send(message: dict[str, Any]) -> None:
+    def send(*message: Any) -> None:
+        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         with lock:
-            out.write(json.dumps(message).encode() + b"\n")
+            out.write(_SIZE.pack(len(body)) + body)
             out.flush()
 
     size = orders_in.readline()
@@ -245,11 +259,12 @@ def _serve_child() -> int:
     _end_with_parent(orders.parent)
     logging.basicConfig(level=orders.log_level, format=LOG_FORMAT)
     try:
-        listener, platform = _listen(orders, lambda ready, _headers: send({"ready": ready.name}))
+        listener, platform = _listen(orders, lambda ready, headers: send("ready", ready.name, headers))
     except (OSError, ServerError) as exc:
-        send({"error": str(exc)})
+        send("error", str(exc))
         return 1
-    send({"listening": listener.port})
+    settle_collector()  # (as the server does: pynetdicom makes many objects per message)
+    send("listening", listener.port)
     for line in orders_in:  # until "stop", or the end of the server's pipe (it is gone)
         if line.strip() == b"stop":
             break
@@ -270,7 +285,7 @@ def _end_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _listen(orders: _Orders, hand_on: Callable[[Path, dict[str, Any]], None]) -> tuple[Any, Any]:
+def _listen(orders: _Orders, hand_on: HandOn) -> tuple[Any, Any]:
     """The listener of the child, listening; and its platform (the archive's store)."""
     from hvgen_imaging.listener import Listener
 
