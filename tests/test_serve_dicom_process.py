@@ -1,0 +1,172 @@
+"""`hvgen serve --dicom-port`: the listener runs in a process of its own, hands
+each study on as the association moves to the next one (stored while the
+association goes on), is killed with the server, and is started again when
+it ends by itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from .dicomgen import make_study
+from .localserver import EMBEDDED, RunningServer, free_port, start_server
+from .test_dicom_listen import cli, scu, wait_for_study
+
+pynetdicom = pytest.importorskip("pynetdicom")
+
+from pydicom.uid import ExplicitVRLittleEndian  # noqa: E402
+from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]  # noqa: E402
+
+AE_TITLE = "HVTEST"
+
+
+def serve(base: Path, *options: str) -> tuple[RunningServer, int]:
+    port = free_port()
+    server = start_server(
+        base, "--dicom-port", str(port), "--dicom-ae-title", AE_TITLE, *options, backend=EMBEDDED
+    )
+    return server, port
+
+
+def listener_process(server: RunningServer) -> int:
+    """The pid of the server's DICOM listener process (its child running ``hvgen_server.ingest.dicomprocess``)."""
+    pid = server.process.pid
+    for task in os.listdir(f"/proc/{pid}/task"):
+        for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+            if b"hvgen_server.ingest.dicomprocess" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    raise AssertionError("the server has no DICOM listener process")
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.dcm"))
+
+
+def studies(server: RunningServer, cache: Path) -> dict[str, int]:
+    """The record's studies: Study Instance UID -> images (each study once)."""
+    import json
+
+    code, out = cli(server, cache, "study", "list", "--json")
+    assert code == 0, out
+    found: dict[str, int] = {}
+    for study in json.loads(out):
+        assert study["study_uid"] not in found, f"study {study['study_uid']} is stored twice"
+        found[study["study_uid"]] = study["images"]
+    return found
+
+
+def associate(port: int):  # type: ignore[no-untyped-def]
+    ae = pynetdicom.AE(ae_title="PUSHER")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", port, ae_title=AE_TITLE)
+    assert assoc.is_established
+    return assoc
+
+
+def test_a_study_is_stored_while_the_association_goes_on(tmp_path: Path) -> None:
+    server, port = serve(tmp_path / "platform", "--dicom-idle-timeout", "120")
+    cache = tmp_path / "cache"
+    first = make_study(tmp_path / "a", series=1, images=2, size=32, seed=31)
+    second = make_study(tmp_path / "b", series=1, images=2, size=32, seed=32)
+    try:
+        assoc = associate(port)
+        try:
+            for path in files(tmp_path / "a"):
+                assert assoc.send_c_store(path).Status == 0x0000
+            b1, b2 = files(tmp_path / "b")
+            assert assoc.send_c_store(b1).Status == 0x0000  # the association moves on to the next study
+            deadline = time.monotonic() + 60
+            while studies(server, cache).get(str(first["study_uid"])) != 2:  # the association still open
+                assert time.monotonic() < deadline, "the first study was not stored while the association went on"
+                time.sleep(0.2)
+            assert str(second["study_uid"]) not in studies(server, cache)  # (its part is still being received)
+            assert assoc.send_c_store(b2).Status == 0x0000
+        finally:
+            assoc.release()
+        wait_for_study(server, cache, str(second["study_uid"]), 2)
+        assert studies(server, cache) == {str(first["study_uid"]): 2, str(second["study_uid"]): 2}
+    finally:
+        server.stop()
+
+
+def test_interleaved_studies_are_stored_whole_and_once(tmp_path: Path) -> None:
+    """A, B, A, B, A: A's first part is handed on when B begins; once A comes back, the
+    rest of the association is kept together (each study stored once, whole)."""
+    server, port = serve(tmp_path / "platform")
+    cache = tmp_path / "cache"
+    a = make_study(tmp_path / "a", series=1, images=3, size=32, seed=41)
+    b = make_study(tmp_path / "b", series=1, images=2, size=32, seed=42)
+    c = make_study(tmp_path / "c", series=1, images=1, size=32, seed=43)
+    a1, a2, a3 = files(tmp_path / "a")
+    b1, b2 = files(tmp_path / "b")
+    try:
+        assoc = associate(port)
+        try:
+            for path in (a1, b1, a2, b2, a3, *files(tmp_path / "c")):
+                assert assoc.send_c_store(path).Status == 0x0000
+        finally:
+            assoc.release()
+        wait_for_study(server, cache, str(a["study_uid"]), 3)
+        wait_for_study(server, cache, str(b["study_uid"]), 2)
+        wait_for_study(server, cache, str(c["study_uid"]), 1)
+        assert studies(server, cache) == {str(a["study_uid"]): 3, str(b["study_uid"]): 2, str(c["study_uid"]): 1}
+        spool = server.data / "dicom" / "spool"
+        deadline = time.monotonic() + 30
+        while any((spool / "ready").iterdir()) or any((spool / "incoming").iterdir()):
+            assert time.monotonic() < deadline, "the spool still holds what was stored"
+            time.sleep(0.1)
+    finally:
+        server.stop()
+
+
+def test_the_listener_process_ends_with_the_server(tmp_path: Path) -> None:
+    server, port = serve(tmp_path / "platform")
+    try:
+        child = listener_process(server)
+        assert scu("echoscu", port, "-aec", AE_TITLE).returncode == 0
+        server.kill()
+        deadline = time.monotonic() + 10
+        while not gone(child):
+            assert time.monotonic() < deadline, "the listener process outlived the server it belongs to"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+
+
+def test_a_listener_process_that_ends_by_itself_is_started_again(tmp_path: Path) -> None:
+    server, port = serve(tmp_path / "platform")
+    cache = tmp_path / "cache"
+    try:
+        made = make_study(tmp_path / "ct", series=1, images=2, size=32, seed=51)
+        assert scu("storescu", port, str(tmp_path / "ct"), "-r", "-aec", AE_TITLE).returncode == 0
+        wait_for_study(server, cache, str(made["study_uid"]), 2)
+        child = listener_process(server)
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:  # a new listener process, listening on the same port
+            assert time.monotonic() < deadline, "the listener process was not started again"
+            try:
+                if listener_process(server) != child and scu("echoscu", port, "-aec", AE_TITLE).returncode == 0:
+                    break
+            except AssertionError:
+                pass
+            time.sleep(0.2)
+        assert "ended by itself" in server.log_path.read_text()
+        more = make_study(tmp_path / "more", series=1, images=3, size=32, seed=52)
+        assert scu("storescu", port, str(tmp_path / "more"), "-r", "-aec", AE_TITLE).returncode == 0
+        wait_for_study(server, cache, str(more["study_uid"]), 3)
+        assert server.process.poll() is None
+    finally:
+        server.stop()
