@@ -170,3 +170,39 @@ def test_a_listener_process_that_ends_by_itself_is_started_again(tmp_path: Path)
         assert server.process.poll() is None
     finally:
         server.stop()
+
+
+def test_a_listener_splitting_studies_hands_each_on_until_they_interleave(tmp_path: Path) -> None:
+    """The parts a listener with ``split_studies`` hands on: one per study while the
+    studies come one after the other; once a study comes back, the rest in one part."""
+    from hvgen_imaging.listener import Listener
+
+    parts: list[list[str]] = []  # the studies of each part's files, in the order received
+    listener = Listener(
+        None,
+        tmp_path / "spool",
+        ae_title=AE_TITLE,
+        port=0,
+        hand_on=lambda ready, headers: parts.append([str(h.StudyInstanceUID) for h in headers.values()]),
+        split_studies=True,
+    )
+    uid = {}
+    for n, name in enumerate("abcd"):
+        uid[name] = str(make_study(tmp_path / name, series=1, images=3, size=16, seed=60 + n)["study_uid"])
+    (a1, a2, a3), (b1, b2, b3), (c1, _, _), (d1, d2, _) = (files(tmp_path / name) for name in "abcd")
+    listener.start()
+    try:
+        assoc = associate(listener.port)
+        try:
+            for path in (a1, a2, b1, b2, c1, b3, d1, a3, d2):  # a, b, c one after the other; then b comes back
+                assert assoc.send_c_store(path).Status == 0x0000
+        finally:
+            assoc.release()
+        deadline = time.monotonic() + 10
+        while len(parts) < 3:
+            assert time.monotonic() < deadline, parts
+            time.sleep(0.05)
+    finally:
+        listener.stop()
+    a, b, c, d = (uid[name] for name in "abcd")
+    assert parts == [[a, a], [b, b], [c, b, d, a, d]]
