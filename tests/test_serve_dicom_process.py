@@ -5,10 +5,12 @@ it ends by itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,8 +58,6 @@ def files(folder: Path) -> list[Path]:
 
 def studies(server: RunningServer, cache: Path) -> dict[str, int]:
     """The record's studies: Study Instance UID -> images (each study once)."""
-    import json
-
     code, out = cli(server, cache, "study", "list", "--json")
     assert code == 0, out
     found: dict[str, int] = {}
@@ -67,7 +67,8 @@ def studies(server: RunningServer, cache: Path) -> dict[str, int]:
     return found
 
 
-def associate(port: int):  # type: ignore[no-untyped-def]
+def associate(port: int) -> Any:
+    """An association to ``port`` that sends CT images (Explicit VR Little Endian)."""
     ae = pynetdicom.AE(ae_title="PUSHER")
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate("127.0.0.1", port, ae_title=AE_TITLE)
