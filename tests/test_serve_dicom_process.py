@@ -28,9 +28,7 @@ AE_TITLE = "HVTEST"
 
 def serve(base: Path, *options: str) -> tuple[RunningServer, int]:
     port = free_port()
-    server = start_server(
-        base, "--dicom-port", str(port), "--dicom-ae-title", AE_TITLE, *options, backend=EMBEDDED
-    )
+    server = start_server(base, "--dicom-port", str(port), "--dicom-ae-title", AE_TITLE, *options, backend=EMBEDDED)
     return server, port
 
 
