@@ -73,10 +73,15 @@ class Previews:
 
     def mark(self, record_id: str, study_uid: str) -> None:
         """Note that this study will wait for previews (before it is stored)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         marker = self._marker(record_id, study_uid)
-        if not marker.exists():
-            marker.write_text(json.dumps({"record": record_id, "study": study_uid}))
+        if marker.exists():
+            return
+        noted = json.dumps({"record": record_id, "study": study_uid})
+        try:
+            marker.write_text(noted)
+        except FileNotFoundError:  # (the first: its folder is made)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            marker.write_text(noted)
 
     def add(self, record_id: str, study_uid: str) -> None:
         """Make the previews this study of the record lacks (once, however often it is asked)."""

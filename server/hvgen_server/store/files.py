@@ -32,6 +32,9 @@ from healthvault import filemodes
 #: Pieces read at a time when streaming a blob out.
 READ_SIZE = 1024 * 1024
 
+#: Threads flushing blob folders side by side (kept: a batch of studies flushes many folders).
+_SYNCING = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-sync")
+
 
 class BlobFiles(ABC):
     """The bytes of blobs, by blob id."""
@@ -180,8 +183,7 @@ class LocalBlobFiles(BlobFiles):
             for folder in folders:
                 _fsync_folder(folder)
             return
-        with ThreadPoolExecutor(max_workers=min(8, len(folders)), thread_name_prefix="blob-sync") as pool:
-            list(pool.map(_fsync_folder, folders))  # each waits on the disk: side by side
+        list(_SYNCING.map(_fsync_folder, folders))  # each waits on the disk: side by side
 
     def same_bytes(self, blob_id: str, offset: int, data: bytes, state: str) -> bool:
         with open(self.path(blob_id), "rb") as f:
