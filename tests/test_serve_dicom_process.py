@@ -205,3 +205,32 @@ def test_a_listener_splitting_studies_hands_each_on_until_they_interleave(tmp_pa
         listener.stop()
     a, b, c, d = (uid[name] for name in "abcd")
     assert parts == [[a, a], [b, b], [c, b, d, a, d]]
+
+
+def test_an_association_is_paced_fast_while_instances_arrive_then_as_pynetdicom_paces_it(tmp_path: Path) -> None:
+    """While instances arrive, pynetdicom's network thread looks at the socket every
+    BUSY_LOOP_DELAY; an association left idle goes back to pynetdicom's own pace."""
+    from hvgen_imaging.listener import BUSY_LOOP_DELAY, IDLE_AFTER, Listener
+
+    listener = Listener(None, tmp_path / "spool", ae_title=AE_TITLE, port=0, hand_on=lambda ready, headers: None)
+    make_study(tmp_path / "ct", series=1, images=2, size=16, seed=70)
+    first, second = files(tmp_path / "ct")
+    listener.start()
+    try:
+        assoc = associate(listener.port)
+        try:
+            (served,) = listener._server.active_associations
+            own_pace = served.dul._run_loop_delay
+            assert own_pace > BUSY_LOOP_DELAY
+            assert assoc.send_c_store(first).Status == 0x0000
+            assert served.dul._run_loop_delay == BUSY_LOOP_DELAY
+            deadline = time.monotonic() + 10 * IDLE_AFTER
+            while served.dul._run_loop_delay != own_pace:
+                assert time.monotonic() < deadline, "an idle association kept the fast pace"
+                time.sleep(0.05)
+            assert assoc.send_c_store(second).Status == 0x0000
+            assert served.dul._run_loop_delay == BUSY_LOOP_DELAY
+        finally:
+            assoc.release()
+    finally:
+        listener.stop()

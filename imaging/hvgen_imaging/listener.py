@@ -37,6 +37,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -81,6 +82,12 @@ _config.LOG_HANDLER_LEVEL = "none"
 MAX_PDU = 1024 * 1024
 #: The receive buffer of each association's socket.
 RECEIVE_BUFFER = 4 * 1024 * 1024
+#: How long pynetdicom's network thread of an association sleeps between two looks at
+#: its socket while instances arrive (its own 1 ms is a wait in every exchange),
+#: and how long after the last instance it goes back to its own pace (an idle
+#: association then costs no more than pynetdicom's).
+BUSY_LOOP_DELAY = 0.0002
+IDLE_AFTER = 0.5
 #: Headers read at receipt kept per association for the uploader (which then
 #: does not parse those files again); beyond, files are read again (bounded memory).
 KEPT_HEADERS = 1000
@@ -144,6 +151,9 @@ class _Association:
         self.study = ""  # the study of the part being received
         self.studies: set[str] = set()  # the studies of the parts handed on
         self.splitting = True  # False once a study came back after its part was handed on
+        self.network: Any = None  # pynetdicom's network thread (its DUL) of the association
+        self.idle_delay: Any = None  # its pace before instances arrived
+        self.last = 0.0  # when the last instance arrived (monotonic)
 
 
 class Listener:
@@ -204,6 +214,7 @@ class Listener:
         self._associations: dict[int, _Association] = {}
         self._lock = threading.Lock()
         self._server: Any = None
+        self._stopping = threading.Event()
 
     # -- the DICOM side ----------------------------------------------------------------------
 
@@ -251,6 +262,7 @@ class Listener:
         )
         ae._servers.append(server)
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
+        threading.Thread(target=self._pace, name="dicom-pace", daemon=True).start()
         self._server = server
         self.port = server.server_address[1]
         if self.uploader is not None:
@@ -258,6 +270,7 @@ class Listener:
 
     def stop(self) -> None:
         """Stop listening; the study being uploaded is finished, the rest waits for the next start."""
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             for assoc in self._server.active_associations:  # what they acknowledged is handed on
@@ -267,6 +280,15 @@ class Listener:
                     assoc.kill()
         if self.uploader is not None:
             self.uploader.stop()
+
+    def _pace(self) -> None:
+        """Put associations that no longer receive back to pynetdicom's own pace (:data:`BUSY_LOOP_DELAY`)."""
+        while not self._stopping.wait(IDLE_AFTER / 2):
+            now = time.monotonic()
+            with self._lock:
+                for association in self._associations.values():
+                    if association.idle_delay is not None and now - association.last > IDLE_AFTER:
+                        association.network._run_loop_delay = association.idle_delay
 
     @property
     def receiving(self) -> bool:
@@ -283,7 +305,12 @@ class Listener:
                 folder = self.spool.incoming / uuid.uuid4().hex
                 folder.mkdir(parents=True)
                 found = _Association(folder, str(requestor.ae_title).strip(), f"{requestor.address}:{requestor.port}")
+                found.network = getattr(event.assoc, "dul", None)
+                found.idle_delay = getattr(found.network, "_run_loop_delay", None)
                 self._associations[key] = found
+            found.last = time.monotonic()
+            if found.idle_delay is not None:
+                found.network._run_loop_delay = BUSY_LOOP_DELAY
             return found
 
     def _on_store(self, event: Any) -> Dataset | int:
