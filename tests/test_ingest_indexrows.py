@@ -9,6 +9,7 @@ receives."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import shutil
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydicom.data import get_testdata_files
 from hvgen_imaging import dicom
 from hvgen_server.dicomweb.bulkdata import stored_metadata
 from hvgen_server.dicomweb.index import instance_row
-from hvgen_server.ingest.indexrows import index_row
+from hvgen_server.ingest.indexrows import index_row, prepare
 
 from .dicomgen import make_study
 
@@ -36,10 +37,18 @@ def _as_read(path: Path) -> Any:
         return repr(exc)
 
 
-def _at_receipt(path: Path) -> Any:
-    """The row (or the exception) the ingest makes from the header read once."""
+def _at_receipt(path: Path, sent: bool = False) -> Any:
+    """The row (or the exception) the ingest makes from the header read once; ``sent``:
+    as the server's DICOM service makes it, from the header pickled by the listener's
+    process and prepared ahead (:func:`prepare`)."""
     header = dicom.examine(path)[0]
     assert header is not None
+    if sent:
+        header = pickle.loads(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            prepare(header)
+        except Exception:
+            pass  # (made again by index_row, as the server does)
     image = dicom.DicomImage(path, path.stat().st_size, "", None, header)
     try:
         return index_row(image, "image", "blob-1", "blob-2")
@@ -67,6 +76,7 @@ def test_rows_from_the_received_header_are_those_of_the_file(tmp_path: Path) -> 
             if dicom.examine(copy)[0] is None:
                 continue
             assert _at_receipt(copy) == _as_read(copy), path.name
+            assert _at_receipt(copy, sent=True) == _as_read(copy), path.name
             compared += 1
     assert compared >= 50  # (uncompressed, encapsulated, deflated, big endian, implicit VR, ...)
 
@@ -80,5 +90,6 @@ def test_rows_of_generated_studies_carry_their_metadata(tmp_path: Path) -> None:
         for path in paths:
             row = _at_receipt(path)
             assert row == _as_read(path)
+            assert _at_receipt(path, sent=True) == row
             assert '"7FE00010":{"vr":"OW","BulkDataURI"' in row.metadata_json
             assert row.sop_uid and row.study_uid and row.study_json.startswith("{")

@@ -182,6 +182,7 @@ class Listener:
         store_studies: StoreStudies | None = None,
         hand_on: HandOn | None = None,
         split_studies: bool = False,
+        checked: Callable[[Path, Dataset], None] | None = None,
     ) -> None:
         self.spool = Spool(spool)
         self.ae_title = ae_title
@@ -196,6 +197,9 @@ class Listener:
         self.archive = archive
         self.destinations = destinations or (lambda _title: None)
         self.split_studies = split_studies
+        #: Told of each instance acknowledged whose header is kept: where it lies (in its
+        #: association's folder in ``incoming``) and the header its checks read.
+        self.checked = checked
         #: What stores the ready folders: this process's uploader, or ``hand_on`` (another process's).
         self.uploader: Uploader | None = None
         if hand_on is None:
@@ -369,6 +373,11 @@ class Listener:
                 header is not None and len(association.headers) < KEPT_HEADERS and header.filename == examined
             ):  # (not inflated)
                 association.headers[target.name] = header
+                kept = header
+            else:
+                kept = None
+        if kept is not None and self.checked is not None:
+            self.checked(target, kept)
         return SUCCESS  # (a status as a number: no data set to build)
 
     def _next_part(self, association: _Association, study: str, partial: Path) -> Path:

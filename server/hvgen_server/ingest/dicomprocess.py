@@ -13,11 +13,13 @@ process, on the other core, while the association goes on:
   Success, as the listener always did; it also answers C-ECHO, C-FIND,
   C-GET and C-MOVE over the record (its own connections to the store, read
   as DICOMweb reads it);
+- it sends the header its checks read of each instance it acknowledged, as
+  soon as it has answered (a pickle on its standard output): the server
+  does not read those files' headers again, and makes their index rows and
+  metadata (:func:`.indexrows.prepare`) while the association goes on;
 - it hands each study on as soon as the association moves on to the next
   study (``split_studies``), and the rest when the association ends: a
-  message on its standard output names a folder of ``spool/ready``, with
-  the headers of its files read by the checks (pickled: the server does
-  not read those files' headers again);
+  message names a folder of ``spool/ready``;
 - the server's :class:`~hvgen_imaging.uploader.Uploader` stores those
   folders (a group commit of what is ready) with the in-process ingest.
 
@@ -39,17 +41,21 @@ import functools
 import logging
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from hvgen_imaging.listener import HandOn
+from pydicom.dataset import Dataset
+
+from hvgen_imaging.listener import KEPT_HEADERS, HandOn
 from hvgen_imaging.spool import Spool
 
 from ..config import DicomListening, ServerConfig, settle_collector
@@ -65,6 +71,8 @@ STOP_TIMEOUT = 30.0
 RESTART_DELAY = 1.0
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 _PR_SET_PDEATHSIG = 1
+#: Folders handed on that :class:`_Headers` remembers (to skip what is still queued of them).
+_TAKEN_KEPT = 1024
 #: The length before each message of the child.
 _SIZE = struct.Struct(">I")
 
@@ -98,7 +106,14 @@ class DicomService:
     :class:`DicomServiceError` when it cannot listen), ``receiving()``,
     ``stop()``; each folder it hands on goes to ``hand_on``."""
 
-    def __init__(self, config: ServerConfig, options: DicomListening, record_id: str, hand_on: HandOn) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        options: DicomListening,
+        record_id: str,
+        hand_on: HandOn,
+        prepare: Callable[[Dataset], None] | None = None,
+    ) -> None:
         self.orders = _Orders(config, options, record_id, logging.getLogger().getEffectiveLevel(), os.getpid())
         self.spool = spool_of(config)
         self.hand_on = hand_on
@@ -106,6 +121,7 @@ class DicomService:
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._reader: threading.Thread | None = None
+        self._headers = _Headers(prepare)
 
     def start(self) -> None:
         """Start the child from a thread that lives as long as the service (the child ends
@@ -163,9 +179,12 @@ class DicomService:
             process = self._process
             assert process is not None and process.stdout is not None
             while (message := _read_message(process.stdout)) is not None:
-                if message[0] == "ready" and _plain_name(message[1]):
-                    self.hand_on(self.spool.ready / message[1], message[2])
+                if message[0] == "header" and _plain_name(message[1]) and _plain_name(message[2]):
+                    self._headers.add(message[1], message[2], message[3])
+                elif message[0] == "ready" and _plain_name(message[1]):
+                    self.hand_on(self.spool.ready / message[1], self._headers.take(message[1]))
             code = process.wait()
+            self._headers.clear()
             if self._stopping.is_set():
                 return
             log.error("the DICOM service ended by itself (exit code %s); starting it again", code)
@@ -199,6 +218,59 @@ class DicomService:
             _end(process)
         if self._reader is not None:
             self._reader.join(STOP_TIMEOUT)
+
+
+class _Headers:
+    """The headers the child sent, by folder (at most ``KEPT_HEADERS`` each) until
+    the folder is handed on; each given to ``prepare`` by a thread of its own meanwhile."""
+
+    def __init__(self, prepare: Callable[[Dataset], None] | None) -> None:
+        self.prepare = prepare
+        self._by_folder: dict[str, dict[str, Dataset]] = {}
+        self._taken: dict[str, None] = {}  # the folders handed on lately (what is still queued of them is skipped)
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[str, Dataset]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def add(self, folder: str, name: str, header: object) -> None:
+        if not isinstance(header, Dataset):
+            return
+        with self._lock:
+            kept = self._by_folder.setdefault(folder, {})
+            if len(kept) >= KEPT_HEADERS:
+                return
+            kept[name] = header
+            self._taken.pop(folder, None)
+        if self.prepare is not None:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._prepare, name="dicom-prepare", daemon=True)
+                self._thread.start()
+            self._queue.put((folder, header))
+
+    def take(self, folder: str) -> dict[str, Dataset]:
+        """The headers of a folder handed on (the rest of them is not prepared ahead)."""
+        with self._lock:
+            self._taken[folder] = None
+            while len(self._taken) > _TAKEN_KEPT:
+                del self._taken[next(iter(self._taken))]
+            return self._by_folder.pop(folder, {})
+
+    def clear(self) -> None:
+        """Forget every folder (the child ended: what it had not handed on is handed on at its next start)."""
+        with self._lock:
+            self._by_folder.clear()
+
+    def _prepare(self) -> None:
+        assert self.prepare is not None
+        while True:
+            folder, header = self._queue.get()
+            with self._lock:
+                if folder in self._taken:
+                    continue
+            try:
+                self.prepare(header)
+            except Exception as exc:  # (made again when the study is stored, and failing there if it must)
+                log.debug("an instance's index row could not be made ahead: %s", exc)
 
 
 def _first_message(stream: IO[bytes], timeout: float) -> tuple[Any, ...] | None:
@@ -259,7 +331,11 @@ def _serve_child() -> int:
     _end_with_parent(orders.parent)
     logging.basicConfig(level=orders.log_level, format=LOG_FORMAT)
     try:
-        listener, platform = _listen(orders, lambda ready, headers: send("ready", ready.name, headers))
+        listener, platform = _listen(
+            orders,
+            lambda ready, _headers: send("ready", ready.name),  # (its headers were sent one by one)
+            lambda path, header: send("header", path.parent.name, path.name, header),
+        )
     except (OSError, ServerError) as exc:
         send("error", str(exc))
         return 1
@@ -285,7 +361,7 @@ def _end_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _listen(orders: _Orders, hand_on: HandOn) -> tuple[Any, Any]:
+def _listen(orders: _Orders, hand_on: HandOn, checked: Callable[[Path, Dataset], None]) -> tuple[Any, Any]:
     """The listener of the child, listening; and its platform (the archive's store)."""
     from hvgen_imaging.listener import Listener
 
@@ -315,6 +391,7 @@ def _listen(orders: _Orders, hand_on: HandOn) -> tuple[Any, Any]:
             destinations=functools.partial(destination, platform),
             hand_on=hand_on,
             split_studies=True,
+            checked=checked,
         )
         listener.start()
     except BaseException:

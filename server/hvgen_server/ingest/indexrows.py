@@ -19,6 +19,7 @@ import dataclasses
 import io
 import json
 import warnings
+from typing import Any
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -44,15 +45,45 @@ _PIXEL_DATA = 0x7FE00010
 _UNDEFINED = 0xFFFFFFFF
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What an instance's index row and metadata are made of, made from its header alone."""
+
+    header: Dataset  # the data set's elements up to its pixel data
+    whole: dict[str, Any]  # its DICOM JSON (each level's attributes are taken from it)
+    metadata_json: str
+
+
+#: Where :func:`prepare` keeps what it made, on the header itself; ``_FROM_FILE`` when the file must be read.
+_PREPARED = "_hvgen_prepared"
+_FROM_FILE = "read the file"
+
+
+def prepare(header: Dataset) -> None:
+    """Make ahead what :func:`index_row` makes of ``header`` (while its association
+    goes on, before the study is stored), kept with the header."""
+    if getattr(header, _PREPARED, None) is None:
+        object.__setattr__(header, _PREPARED, _prepared(header) or _FROM_FILE)
+
+
+def _prepared(header: Dataset) -> Prepared | None:
+    source = _source(header)
+    if source is None:
+        return None
+    whole = instance_json(source, METADATA_URL)
+    return Prepared(source.header, whole, json.dumps(whole, separators=(",", ":")))
+
+
 def index_row(image: DicomImage, name: str, blob_id: str, preview_blob_id: str | None) -> DicomInstance:
     """The index row of ``image`` stored as blob ``blob_id`` (named ``name`` in its study), with its metadata."""
-    source = _source(image.header)
-    if source is None:  # read from the file, as the index reads any stored instance
+    prepared = getattr(image.header, _PREPARED, None)
+    if prepared is None:
+        prepared = _prepared(image.header)
+    if not isinstance(prepared, Prepared):  # read from the file, as the index reads any stored instance
         row = instance_row(image.header, name, blob_id, image.size, preview_blob_id)
         return dataclasses.replace(row, metadata_json=stored_metadata(image.path))
-    whole = instance_json(source, METADATA_URL)  # (each level's attributes are taken from it)
-    row = instance_row(source.header, name, blob_id, image.size, preview_blob_id, whole)
-    return dataclasses.replace(row, metadata_json=json.dumps(whole, separators=(",", ":")))
+    row = instance_row(prepared.header, name, blob_id, image.size, preview_blob_id, prepared.whole)
+    return dataclasses.replace(row, metadata_json=prepared.metadata_json)
 
 
 def _source(header: Dataset) -> PixelSource | None:

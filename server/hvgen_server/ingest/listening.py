@@ -45,6 +45,7 @@ from ..errors import ServerError
 from ..store import Store
 from .activity import ACTIVITY
 from .dicomprocess import DicomService, spool_of
+from .indexrows import prepare
 from .previews import previews_of
 from .studies import Ingest, Ingested
 
@@ -125,7 +126,7 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
         None, spool, report, retry=options.retry, max_attempts=options.attempts, store_studies=store_studies
     )
     uploader.start()
-    service = DicomService(platform.config, options, record_id, uploader.put)
+    service = DicomService(platform.config, options, record_id, uploader.put, prepare)
     try:
         service.start()
     except BaseException:
