@@ -234,3 +234,23 @@ def test_an_association_is_paced_fast_while_instances_arrive_then_as_pynetdicom_
             assoc.release()
     finally:
         listener.stop()
+
+
+def test_the_contexts_copied_for_each_association_are_pynetdicoms_deep_copies() -> None:
+    import copy
+
+    from hvgen_imaging.listener import copied_quickly
+    from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+
+    ae = pynetdicom.AE()
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+    contexts = ae.supported_contexts
+    deep = copy.deepcopy(contexts)
+    copied_quickly(contexts)
+    quick = copy.deepcopy(contexts)
+    assert [vars(c) for c in quick] == [vars(c) for c in deep]
+    assert [type(c) for c in quick] == [type(c) for c in deep]
+    quick[0].transfer_syntax.append("1.2.3")  # (an association's negotiation changes its own copy only)
+    quick[1].context_id = 9
+    assert "1.2.3" not in contexts[0].transfer_syntax and contexts[1].context_id is None
