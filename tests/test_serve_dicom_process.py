@@ -239,8 +239,9 @@ def test_an_association_is_paced_fast_while_instances_arrive_then_as_pynetdicom_
 def test_the_contexts_copied_for_each_association_are_pynetdicoms_deep_copies() -> None:
     import copy
 
-    from hvgen_imaging.listener import copied_quickly
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+
+    from hvgen_imaging.listener import copied_quickly
 
     ae = pynetdicom.AE()
     for context in AllStoragePresentationContexts:

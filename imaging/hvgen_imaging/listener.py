@@ -32,6 +32,7 @@ must call the listener's AE title.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import shutil
@@ -465,8 +466,7 @@ def copied_quickly(contexts: list[Any]) -> None:
 
 
 def _context_copy(context: Any, memo: dict[int, Any]) -> Any:
-    fresh = type(context).__new__(type(context))
-    fresh.__dict__.update(context.__dict__)
+    fresh = copy.copy(context)
     del fresh.__dict__["__deepcopy__"]
     fresh._transfer_syntax = list(context._transfer_syntax)
     memo[id(context)] = fresh
