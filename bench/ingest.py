@@ -375,6 +375,7 @@ def run(args: argparse.Namespace, base: Path, backend: Backend) -> None:
                 for n in range(args.singles)
             ]
             stow_files = sorted((data / "stow").rglob("*.dcm"))
+            os.sync()  # (the generated files on disk first: their writing weighs on neither server's loads)
             for target in targets if rep % 2 == 0 else list(reversed(targets)):  # interleaved
                 name = target.name
                 with Peak(target.pid) as peak:
