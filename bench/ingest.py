@@ -92,8 +92,11 @@ class Peak:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        members, found_at = [self.pid], 0.0
         while not self._stop.is_set():
-            self.peak = max(self.peak, sum(resident(p) for p in family(self.pid)))
+            if time.monotonic() - found_at > 1.0:  # (walking every thread's children is not cheap)
+                members, found_at = family(self.pid), time.monotonic()
+            self.peak = max(self.peak, sum(resident(p) for p in members))
             self._stop.wait(0.02)
 
     def __enter__(self) -> Peak:
