@@ -20,6 +20,7 @@ from .test_dicom_listen import cli, scu, wait_for_study
 
 pynetdicom = pytest.importorskip("pynetdicom")
 
+import pydicom  # noqa: E402
 from pydicom.uid import ExplicitVRLittleEndian  # noqa: E402
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]  # noqa: E402
 
@@ -33,11 +34,11 @@ def serve(base: Path, *options: str) -> tuple[RunningServer, int]:
 
 
 def listener_process(server: RunningServer) -> int:
-    """The pid of the server's DICOM listener process (its child running ``hvgen_server.ingest.dicomprocess``)."""
+    """The pid of the server's DICOM listener process (its child running ``hvgen_server.ingest.dicomchild``)."""
     pid = server.process.pid
     for task in os.listdir(f"/proc/{pid}/task"):
         for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
-            if b"hvgen_server.ingest.dicomprocess" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"hvgen_server.ingest.dicomchild" in Path(f"/proc/{child}/cmdline").read_bytes():
                 return int(child)
     raise AssertionError("the server has no DICOM listener process")
 
@@ -177,12 +178,18 @@ def test_a_listener_splitting_studies_hands_each_on_until_they_interleave(tmp_pa
     from hvgen_imaging.listener import Listener
 
     parts: list[list[str]] = []  # the studies of each part's files, in the order received
+    folders: list[list[str]] = []  # the studies of the files each part's folder holds
+
+    def hand_on(ready: Path, headers: dict) -> None:
+        parts.append([str(h.StudyInstanceUID) for h in headers.values()])
+        folders.append(sorted(str(pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID) for p in files(ready)))
+
     listener = Listener(
         None,
         tmp_path / "spool",
         ae_title=AE_TITLE,
         port=0,
-        hand_on=lambda ready, headers: parts.append([str(h.StudyInstanceUID) for h in headers.values()]),
+        hand_on=hand_on,
         split_studies=True,
     )
     uid = {}
@@ -205,6 +212,7 @@ def test_a_listener_splitting_studies_hands_each_on_until_they_interleave(tmp_pa
         listener.stop()
     a, b, c, d = (uid[name] for name in "abcd")
     assert parts == [[a, a], [b, b], [c, b, d, a, d]]
+    assert folders == [sorted(part) for part in parts]
 
 
 def test_an_association_is_paced_fast_while_instances_arrive_then_as_pynetdicom_paces_it(tmp_path: Path) -> None:
@@ -255,3 +263,29 @@ def test_the_contexts_copied_for_each_association_are_pynetdicoms_deep_copies() 
     quick[0].transfer_syntax.append("1.2.3")  # (an association's negotiation changes its own copy only)
     quick[1].context_id = 9
     assert "1.2.3" not in contexts[0].transfer_syntax and contexts[1].context_id is None
+
+
+def test_what_a_listener_process_acknowledged_before_it_died_is_stored_by_the_next(tmp_path: Path) -> None:
+    """The listener's process killed in the middle of an association: the one started
+    again hands on what that association had acknowledged, and the server stores it
+    (without a restart of the server)."""
+    server, port = serve(tmp_path / "platform", "--dicom-idle-timeout", "120")
+    cache = tmp_path / "cache"
+    made = make_study(tmp_path / "ct", series=1, images=3, size=32, seed=81)
+    try:
+        child = listener_process(server)
+        assoc = associate(port)
+        try:
+            for path in files(tmp_path / "ct")[:2]:
+                assert assoc.send_c_store(path).Status == 0x0000
+            os.kill(child, signal.SIGKILL)  # (the association is cut: its two instances were acknowledged)
+        finally:
+            assoc.abort()
+        wait_for_study(server, cache, str(made["study_uid"]), 2)
+        assert listener_process(server) != child
+        assert scu("storescu", port, str(tmp_path / "ct"), "-r", "-aec", AE_TITLE).returncode == 0
+        wait_for_study(server, cache, str(made["study_uid"]), 3)
+        assert server.process.poll() is None
+        assert "could not start" not in server.log_path.read_text()
+    finally:
+        server.stop()

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import logging
 import os
 import shutil
 import socket
@@ -60,6 +61,7 @@ from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, 
 
 __all__ = ["Failed", "HandOn", "Listener", "Received", "SetAside", "StoreStudies", "StoreStudy", "Stored", "recover"]
 
+log = logging.getLogger("hvgen_imaging.listener")
 #: Takes a ready spool folder (and the headers of its files read at receipt, by file name) to be stored.
 HandOn = Callable[[Path, dict[str, Dataset]], None]
 #: C-STORE statuses (PS3.4 B.2.3).
@@ -310,7 +312,9 @@ class Listener:
                 requestor = event.assoc.requestor
                 folder = self.spool.incoming / uuid.uuid4().hex
                 folder.mkdir(parents=True)
-                found = _Association(folder, str(requestor.ae_title).strip(), f"{requestor.address}:{requestor.port}")
+                calling = str(requestor.ae_title).strip()
+                (folder / CALLING).write_text(calling)  # (so that its hand-on is only a rename)
+                found = _Association(folder, calling, f"{requestor.address}:{requestor.port}")
                 found.network = getattr(event.assoc, "dul", None)
                 found.idle_delay = getattr(found.network, "_run_loop_delay", None)
                 self._associations[key] = found
@@ -371,6 +375,7 @@ class Listener:
         with self._lock:
             association.count += 1
             association.in_part += 1
+            association.last = time.monotonic()  # (the pace: from the answer, not from the arrival)
             if (
                 header is not None and len(association.headers) < KEPT_HEADERS and header.filename == examined
             ):  # (not inflated)
@@ -379,7 +384,10 @@ class Listener:
             else:
                 kept = None
         if kept is not None and self.checked is not None:
-            self.checked(target, kept)
+            try:
+                self.checked(target, kept)
+            except Exception as exc:  # (only told: the instance is kept all the same)
+                log.warning("after %s was kept: %s: %s", target.name, type(exc).__name__, exc)
         return SUCCESS  # (a status as a number: no data set to build)
 
     def _next_part(self, association: _Association, study: str, partial: Path) -> Path:
@@ -402,18 +410,18 @@ class Listener:
             return partial
         folder = self.spool.incoming / uuid.uuid4().hex
         folder.mkdir()
+        (folder / CALLING).write_text(association.calling)
         moved = folder / partial.name
         partial.rename(moved)
         association.studies.add(previous)
         with self._lock:
             done, headers = association.folder, association.headers
             association.folder, association.headers, association.in_part = folder, {}, 0
-        self._hand_on(done, association.calling, headers)
+        self._hand_on(done, headers)
         return moved
 
-    def _hand_on(self, folder: Path, calling: str, headers: dict[str, Dataset]) -> None:
+    def _hand_on(self, folder: Path, headers: dict[str, Dataset]) -> None:
         """A complete part of an association (its folder, from ``incoming``) to what stores it."""
-        (folder / CALLING).write_text(calling)
         ready = self.spool.ready / folder.name
         folder.rename(ready)
         self.hand_on(ready, headers)
@@ -445,7 +453,7 @@ class Listener:
         if found.in_part == 0:
             shutil.rmtree(found.folder, ignore_errors=True)
             return
-        self._hand_on(found.folder, found.calling, found.headers)
+        self._hand_on(found.folder, found.headers)
 
 
 def copied_quickly(contexts: list[Any]) -> None:

@@ -46,6 +46,9 @@ MAX_ATTEMPTS = 12
 MAX_DELAY = 3600.0
 #: Ready folders (associations) stored together, in one transaction when the store can.
 MAX_BATCH = 32
+#: Headers read at receipt held for the folders waiting to be stored (bounded memory
+#: however far storing falls behind); the files of a folder given more are read again.
+KNOWN_HEADERS = 4000
 
 
 @dataclass
@@ -158,6 +161,7 @@ class Uploader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._known: dict[Path, dict[str, Dataset]] = {}
+        self._known_count = 0
         self._known_lock = threading.Lock()
 
     def start(self) -> None:
@@ -168,16 +172,20 @@ class Uploader:
 
     def put(self, folder: Path, headers: dict[str, Dataset] | None = None) -> None:
         """Store ``folder``; ``headers`` are those of its files read when they
-        were received (by file name), so that they are not parsed again."""
+        were received (by file name), so that they are not parsed again (at most
+        :data:`KNOWN_HEADERS` are held for the folders waiting: beyond, files are read again)."""
         if headers:
             with self._known_lock:
-                self._known[folder] = headers
+                if self._known_count + len(headers) <= KNOWN_HEADERS:
+                    self._known[folder] = headers
+                    self._known_count += len(headers)
         self._work.put(folder)
 
     def _headers(self, folder: Path) -> dict[Path, Dataset]:
         """The headers given with ``folder`` (once), as read from where its files are now."""
         with self._known_lock:
             given = self._known.pop(folder, {})
+            self._known_count -= len(given)
         known = {}
         for name, header in given.items():
             header.filename = str(folder / name)  # where values left on disk are read from

@@ -5,18 +5,19 @@ checks before Success) and storing studies (building them, PutThings' core,
 the index rows) each keep a Python interpreter busy. In one process they
 take turns on one core, and an association waits for every turn; so the
 server runs the listener (:class:`hvgen_imaging.listener.Listener`, the
-very one of ``hvgen dicom listen``) in a child process, ``python -m
-hvgen_server.ingest.dicomprocess``, and stores what it hands on in its own
-process, on the other core, while the association goes on:
+very one of ``hvgen dicom listen``) in a child process (:mod:`.dicomchild`)
+and stores what it hands on in its own process, on the other core, while
+the association goes on:
 
 - the child receives, checks, spools and flushes each instance and answers
   Success, as the listener always did; it also answers C-ECHO, C-FIND,
   C-GET and C-MOVE over the record (its own connections to the store, read
   as DICOMweb reads it);
-- it sends the header its checks read of each instance it acknowledged, as
-  soon as it has answered (a pickle on its standard output): the server
-  does not read those files' headers again, and makes their index rows and
-  metadata (:func:`.indexrows.prepare`) while the association goes on;
+- with each answer it sends the header its checks read of that instance
+  (by a thread of its own: the answer does not wait for it), and the
+  server makes the instance's index row and metadata
+  (:func:`.indexrows.prepare`) while the association goes on; it does not
+  read those files' headers again;
 - it hands each study on as soon as the association moves on to the next
   study (``split_studies``), and the rest when the association ends: a
   message names a folder of ``spool/ready``;
@@ -24,30 +25,29 @@ process, on the other core, while the association goes on:
   folders (a group commit of what is ready) with the in-process ingest.
 
 Nothing acknowledged depends on the pipe: a folder is in ``spool/ready`` (or
-``spool/incoming``, for an association still open) before its line is sent,
-and the server's next start stores what either holds. The child reads its
-orders on standard input: the configuration (a length line, then a pickle),
-then ``stop``; its messages are pickles too, each after its length (4 bytes). When the server is killed, the child is killed with it (on
-Linux; elsewhere its standard input ends and it stops), so that its port is
-free for the next start; it ignores Ctrl-C (the server stops it). A
-child that ends by itself is started again (after a second), and the
-server's log says so. Both processes log to the server's standard error.
+``spool/incoming``, for an association still open) before it is named, and
+the server's next start stores what either holds. Messages are pickles,
+each after its length (4 bytes); one that cannot be read is logged and
+skipped. When the server is killed, the child is killed with it (on Linux;
+elsewhere its standard input ends and it stops), so that its port is free
+for the next start. A child that ends by itself is started again (after a
+second, then twice as long after each start that fails, at most a minute);
+the one started again hands on what the associations of the one before had
+acknowledged, and the server's log says so. Both processes log to the
+server's standard error.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import logging
 import os
 import pickle
 import queue
-import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +57,9 @@ from pydicom.dataset import Dataset
 
 from hvgen_imaging.listener import KEPT_HEADERS, HandOn
 from hvgen_imaging.spool import Spool
+from hvgen_imaging.uploader import KNOWN_HEADERS
 
-from ..config import DicomListening, ServerConfig, settle_collector
+from ..config import DicomListening, ServerConfig
 from ..errors import ServerError
 
 log = logging.getLogger("hvgen_server.dicom")
@@ -69,12 +70,13 @@ START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 #: Seconds before a child that ended by itself is started again.
 RESTART_DELAY = 1.0
+#: The longest wait between two starts of a child that cannot start (doubling from RESTART_DELAY).
+MAX_RESTART_DELAY = 60.0
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-_PR_SET_PDEATHSIG = 1
 #: Folders handed on that :class:`_Headers` remembers (to skip what is still queued of them).
 _TAKEN_KEPT = 1024
 #: The length before each message of the child.
-_SIZE = struct.Struct(">I")
+SIZE = struct.Struct(">I")
 
 
 class DicomServiceError(ServerError):
@@ -82,7 +84,7 @@ class DicomServiceError(ServerError):
 
 
 @dataclass
-class _Orders:
+class Orders:
     """What the child is started with."""
 
     config: ServerConfig
@@ -114,11 +116,12 @@ class DicomService:
         hand_on: HandOn,
         prepare: Callable[[Dataset], None] | None = None,
     ) -> None:
-        self.orders = _Orders(config, options, record_id, logging.getLogger().getEffectiveLevel(), os.getpid())
+        self.orders = Orders(config, options, record_id, logging.getLogger().getEffectiveLevel(), os.getpid())
         self.spool = spool_of(config)
         self.hand_on = hand_on
         self.port = options.port
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._reader: threading.Thread | None = None
         self._headers = _Headers(prepare)
@@ -126,30 +129,31 @@ class DicomService:
     def start(self) -> None:
         """Start the child from a thread that lives as long as the service (the child ends
         with the thread that started it, :func:`_end_with_parent`), and wait until it listens."""
-        started: list[BaseException | None] = []
+        started: list[BaseException | subprocess.Popen[bytes]] = []
         ready = threading.Event()
 
         def run() -> None:
             try:
-                self._spawn()
+                process = self._spawn()
             except BaseException as exc:
                 started.append(exc)
                 ready.set()
                 return
-            started.append(None)
+            started.append(process)
             ready.set()
-            self._read()
+            self._read(process)
 
         self._reader = threading.Thread(target=run, name="dicom-service", daemon=True)
         self._reader.start()
         ready.wait()
-        if started[0] is not None:
+        if isinstance(started[0], BaseException):
             raise started[0]
 
-    def _spawn(self) -> None:
-        """Start the child and wait until it listens."""
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """Start the child and wait until it listens, taking what it hands on meanwhile
+        (a child started again hands on the associations the one before left open)."""
         process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+            [sys.executable, "-m", "hvgen_server.ingest.dicomchild"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
@@ -160,42 +164,77 @@ class DicomService:
             process.stdin.write(b"%d\n" % len(orders) + orders)
             process.stdin.flush()
         except OSError:
-            pass  # (it ended at once: its first line, or its end, says why)
-        first = _first_message(process.stdout, START_TIMEOUT)
+            pass  # (it ended at once: its end says why)
+        outcome: list[tuple[Any, ...] | None] = []
+        waiting = threading.Thread(target=lambda: outcome.append(self._until_listening(process)), daemon=True)
+        waiting.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while waiting.is_alive() and time.monotonic() < deadline and not self._stopping.is_set():
+            waiting.join(0.1)
+        first = outcome[0] if outcome else None
         if first is None or first[0] != "listening":
-            _end(process)
-            why = (
-                first[1]
-                if first is not None and first[0] == "error"
-                else "it ended before listening; see the log above"
-            )
+            process.kill()  # (not listening: nothing to finish)
+            process.wait()
+            waiting.join()
+            if first is not None and first[0] == "error":
+                why = str(first[1])
+            elif self._stopping.is_set():
+                why = "the server is stopping"
+            elif not outcome:
+                why = f"it did not listen within {START_TIMEOUT:g} s"
+            else:
+                why = "it ended before listening; see the log above"
             raise DicomServiceError(f"the DICOM service could not start: {why}")
         self.port = int(first[1])
-        self._process = process
+        with self._lock:
+            self._process = process
+        return process
 
-    def _read(self) -> None:
-        """Hand on the folders the child names; start it again when it ends by itself."""
+    def _until_listening(self, process: subprocess.Popen[bytes]) -> tuple[Any, ...] | None:
+        assert process.stdout is not None
+        while (message := _read_message(process.stdout)) is not None:
+            if message[0] in ("listening", "error"):
+                return message
+            self._take(message)
+        return None
+
+    def _take(self, message: tuple[Any, ...]) -> None:
+        """A header or a folder handed on (anything else, or what fails here, is logged)."""
+        try:
+            if message[0] == "header" and _plain_name(message[1]) and _plain_name(message[2]):
+                self._headers.add(message[1], message[2], message[3])
+            elif message[0] == "ready" and _plain_name(message[1]):
+                self.hand_on(self.spool.ready / message[1], self._headers.take(message[1]))
+            elif message[0] != "skipped":
+                log.warning("the DICOM service sent an unknown message: %.80r", message)
+        except Exception as exc:  # (what is not handed on now is at the next start)
+            log.error("a message of the DICOM service could not be taken: %s: %s", type(exc).__name__, exc)
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        """Take what the child sends; start it again when it ends by itself."""
         while True:
-            process = self._process
-            assert process is not None and process.stdout is not None
+            assert process.stdout is not None
             while (message := _read_message(process.stdout)) is not None:
-                if message[0] == "header" and _plain_name(message[1]) and _plain_name(message[2]):
-                    self._headers.add(message[1], message[2], message[3])
-                elif message[0] == "ready" and _plain_name(message[1]):
-                    self.hand_on(self.spool.ready / message[1], self._headers.take(message[1]))
+                self._take(message)
             code = process.wait()
             self._headers.clear()
             if self._stopping.is_set():
                 return
+            delay = RESTART_DELAY
             log.error("the DICOM service ended by itself (exit code %s); starting it again", code)
-            while not self._stopping.wait(RESTART_DELAY):
+            while True:
+                if self._stopping.wait(delay):
+                    return
                 try:
-                    self._spawn()
-                    break
+                    process = self._spawn()
                 except DicomServiceError as exc:
-                    log.error("%s; trying again", exc)
-            else:
-                return
+                    delay = min(2 * delay, MAX_RESTART_DELAY)
+                    log.error("%s; trying again in %g s", exc, delay)
+                    continue
+                if self._stopping.is_set():  # (stop() came while it started)
+                    _stop(process)
+                    return
+                break
 
     def receiving(self) -> bool:
         """Whether an association has brought instances it has not handed on (its folder is in ``incoming``)."""
@@ -207,17 +246,27 @@ class DicomService:
     def stop(self) -> None:
         """Stop the child (it stops listening and aborts open associations: what they acknowledged is spooled)."""
         self._stopping.set()
-        process = self._process
+        with self._lock:
+            process = self._process
         if process is not None:
-            try:
-                assert process.stdin is not None
-                process.stdin.write(b"stop\n")
-                process.stdin.close()
-            except OSError:
-                pass  # (already gone)
-            _end(process)
+            _stop(process)
         if self._reader is not None:
             self._reader.join(STOP_TIMEOUT)
+        with self._lock:
+            later = self._process
+        if later is not None and later is not process:  # (started while this stopped the one before)
+            _stop(later)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Tell a child to stop, and wait for it (killed when it takes too long)."""
+    try:
+        assert process.stdin is not None
+        process.stdin.write(b"stop\n")
+        process.stdin.close()
+    except OSError:
+        pass  # (already gone)
+    _end(process)
 
 
 class _Headers:
@@ -227,6 +276,7 @@ class _Headers:
     def __init__(self, prepare: Callable[[Dataset], None] | None) -> None:
         self.prepare = prepare
         self._by_folder: dict[str, dict[str, Dataset]] = {}
+        self._count = 0  # headers held (at most KNOWN_HEADERS)
         self._taken: dict[str, None] = {}  # the folders handed on lately (what is still queued of them is skipped)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[str, Dataset]] = queue.SimpleQueue()
@@ -236,11 +286,13 @@ class _Headers:
         if not isinstance(header, Dataset):
             return
         with self._lock:
+            if folder in self._taken or self._count >= KNOWN_HEADERS:
+                return  # (handed on already: an association cut off as it answered; or too many held)
             kept = self._by_folder.setdefault(folder, {})
             if len(kept) >= KEPT_HEADERS:
                 return
             kept[name] = header
-            self._taken.pop(folder, None)
+            self._count += 1
         if self.prepare is not None:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._prepare, name="dicom-prepare", daemon=True)
@@ -253,12 +305,15 @@ class _Headers:
             self._taken[folder] = None
             while len(self._taken) > _TAKEN_KEPT:
                 del self._taken[next(iter(self._taken))]
-            return self._by_folder.pop(folder, {})
+            taken = self._by_folder.pop(folder, {})
+            self._count -= len(taken)
+            return taken
 
     def clear(self) -> None:
         """Forget every folder (the child ended: what it had not handed on is handed on at its next start)."""
         with self._lock:
             self._by_folder.clear()
+            self._count = 0
 
     def _prepare(self) -> None:
         assert self.prepare is not None
@@ -273,26 +328,22 @@ class _Headers:
                 log.debug("an instance's index row could not be made ahead: %s", exc)
 
 
-def _first_message(stream: IO[bytes], timeout: float) -> tuple[Any, ...] | None:
-    """The first message of ``stream`` (None at its end, or after ``timeout`` seconds)."""
-    got: list[tuple[Any, ...] | None] = []
-    reader = threading.Thread(target=lambda: got.append(_read_message(stream)), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return got[0] if got else None
-
-
 def _read_message(stream: IO[bytes]) -> tuple[Any, ...] | None:
-    """The child's next message (a tuple whose first item names it), or None at the end of its output."""
-    size = stream.read(_SIZE.size)
-    if len(size) < _SIZE.size:
+    """The child's next message (a tuple whose first item names it), or None at the end
+    of its output; ``("skipped", why)`` for a message that cannot be read (the next is)."""
+    size = stream.read(SIZE.size)
+    if len(size) < SIZE.size:
         return None
-    body = stream.read(_SIZE.unpack(size)[0])
+    length = SIZE.unpack(size)[0]
+    body = stream.read(length)
+    if len(body) < length:
+        return None
     try:
         message = pickle.loads(body)  # (from the child this process started)
-    except Exception:
-        return None
-    return message if isinstance(message, tuple) and message else None
+    except Exception as exc:
+        log.warning("a message of the DICOM service could not be read: %s: %s", type(exc).__name__, exc)
+        return ("skipped",)
+    return message if isinstance(message, tuple) and message else ("skipped",)
 
 
 def _plain_name(name: object) -> bool:
@@ -308,97 +359,3 @@ def _end(process: subprocess.Popen[bytes]) -> None:
         log.warning("the DICOM service did not stop within %g s; killed", STOP_TIMEOUT)
         process.kill()
         process.wait()
-
-
-# -- the child ----------------------------------------------------------------------------------
-
-
-def _serve_child() -> int:
-    """The child's life: read the orders, listen, hand folders on, stop when told or orphaned."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a terminal's Ctrl-C: the server stops it)
-    orders_in = sys.stdin.buffer
-    out = sys.stdout.buffer
-    lock = threading.Lock()
-
-    def send(*message: Any) -> None:
-        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        with lock:
-            out.write(_SIZE.pack(len(body)) + body)
-            out.flush()
-
-    size = orders_in.readline()
-    orders: _Orders = pickle.loads(orders_in.read(int(size)))
-    _end_with_parent(orders.parent)
-    logging.basicConfig(level=orders.log_level, format=LOG_FORMAT)
-    try:
-        listener, platform = _listen(
-            orders,
-            lambda ready, _headers: send("ready", ready.name),  # (its headers were sent one by one)
-            lambda path, header: send("header", path.parent.name, path.name, header),
-        )
-    except (OSError, ServerError) as exc:
-        send("error", str(exc))
-        return 1
-    settle_collector()  # (as the server does: pynetdicom makes many objects per message)
-    send("listening", listener.port)
-    for line in orders_in:  # until "stop", or the end of the server's pipe (it is gone)
-        if line.strip() == b"stop":
-            break
-    listener.stop()
-    platform.close()
-    return 0
-
-
-def _end_with_parent(parent: int) -> None:
-    """Be killed with the server, at once (Linux: ``PR_SET_PDEATHSIG``), so that
-    its DICOM port is free for its next start; elsewhere the end of its pipe stops the child."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # (gone before the line above)
-        os._exit(0)
-
-
-def _listen(orders: _Orders, hand_on: HandOn, checked: Callable[[Path, Dataset], None]) -> tuple[Any, Any]:
-    """The listener of the child, listening; and its platform (the archive's store)."""
-    from hvgen_imaging.listener import Listener
-
-    from ..context import Platform
-    from .archive import IndexArchive
-    from .listening import destination, report
-
-    options, config = orders.options, orders.config
-    receiving = receiving_folder(config)
-    receiving.mkdir(parents=True, exist_ok=True)
-    for left in receiving.iterdir():  # cut off by a stop: never acknowledged
-        left.unlink(missing_ok=True)
-    tempfile.tempdir = str(receiving)
-    platform = Platform.open(config)
-    try:
-        listener = Listener(
-            None,
-            spool_of(config).root,
-            ae_title=options.ae_title,
-            host=options.host,
-            port=options.port,
-            report=report,
-            allowed_callers=list(options.allowed),
-            idle_timeout=options.idle_timeout,
-            max_per_peer=options.max_per_peer,
-            archive=IndexArchive(platform, orders.record_id),
-            destinations=functools.partial(destination, platform),
-            hand_on=hand_on,
-            split_studies=True,
-            checked=checked,
-        )
-        listener.start()
-    except BaseException:
-        platform.close()
-        raise
-    return listener, platform
-
-
-if __name__ == "__main__":
-    sys.exit(_serve_child())
