@@ -59,7 +59,7 @@ from .qrscp import Archive
 from .spool import CALLING, Spool, file_name, fsync_folder
 from .uploader import MAX_ATTEMPTS, Failed, Received, Report, SetAside, Stored, StoreStudies, StoreStudy, Uploader
 
-__all__ = ["Failed", "HandOn", "Listener", "Received", "SetAside", "StoreStudies", "StoreStudy", "Stored", "recover"]
+__all__ = ["Failed", "HandOn", "Listener", "Received", "SetAside", "StoreStudies", "StoreStudy", "Stored"]
 
 log = logging.getLogger("hvgen_imaging.listener")
 #: Takes a ready spool folder (and the headers of its files read at receipt, by file name) to be stored.
@@ -227,7 +227,7 @@ class Listener:
 
     def start(self) -> None:
         """Listen (raises OSError when the port cannot be had) and start the uploader."""
-        for ready in recover(self.spool):
+        for ready in self.spool.recover():
             if self.uploader is None:  # (an uploader finds them itself when it starts)
                 self.hand_on(ready, {})
         ae = AE(ae_title=self.ae_title)
@@ -479,19 +479,6 @@ def _context_copy(context: Any, memo: dict[int, Any]) -> Any:
     fresh._transfer_syntax = list(context._transfer_syntax)
     memo[id(context)] = fresh
     return fresh
-
-
-def recover(spool: Spool) -> list[Path]:
-    """Create the spool's folders, and move what a stop cut off (associations still
-    open: what they brought was acknowledged) to ``ready``; the folders moved."""
-    spool.create()
-    moved = []
-    for left in sorted(spool.incoming.iterdir()):
-        for partial in left.glob("*.part"):
-            partial.unlink(missing_ok=True)
-        left.rename(spool.ready / left.name)
-        moved.append(spool.ready / left.name)
-    return moved
 
 
 def _status(code: int, comment: str = "") -> Dataset:

@@ -89,6 +89,18 @@ class Spool:
         for folder in (self.incoming, self.ready, self.rejected):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def recover(self) -> list[Path]:
+        """Create the folders, and move what a stop cut off (associations still open:
+        what they brought was acknowledged) to ``ready``; the folders moved."""
+        self.create()
+        moved = []
+        for left in sorted(self.incoming.iterdir()):
+            for partial in left.glob("*.part"):
+                partial.unlink(missing_ok=True)
+            left.rename(self.ready / left.name)
+            moved.append(self.ready / left.name)
+        return moved
+
     # -- attempts ----------------------------------------------------------------------------------
 
     def attempts(self, folder: Path) -> Attempts:

@@ -52,6 +52,7 @@ Exceptions: everything the server raises on purpose derives from one root
     ├── BearerError         dicomweb.bearer
     ├── BlobStoreError      store.s3files, also OSError
     ├── Conflict            store.base
+    ├── DicomServiceError   ingest.dicomprocess
     ├── DicomWebError       dicomweb.media
     │   └── BadRendering    viewer.rendered
     ├── FhirError           fhir.errors

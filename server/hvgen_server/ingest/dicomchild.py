@@ -31,11 +31,14 @@ from typing import IO, Any
 
 from pydicom.dataset import Dataset
 
-from hvgen_imaging.listener import HandOn
+from hvgen_imaging.listener import HandOn, Listener
 
 from ..config import DicomListening, settle_collector
+from ..context import Platform
 from ..errors import ServerError
+from .archive import IndexArchive
 from .dicomprocess import LOG_FORMAT, SIZE, STOP_TIMEOUT, Orders, receiving_folder, spool_of
+from .listening import destination, report
 
 #: Headers waiting to be sent to the server; beyond, a header is not sent (the server reads that file).
 _SENDING = 256
@@ -144,12 +147,6 @@ def _end_with_parent(parent: int) -> None:
 
 def _listen(orders: Orders, hand_on: HandOn, checked: Callable[[Path, Dataset], None]) -> tuple[Any, Any]:
     """The listener of the child, listening; and its platform (the archive's store)."""
-    from hvgen_imaging.listener import Listener
-
-    from ..context import Platform
-    from .archive import IndexArchive
-    from .listening import destination, report
-
     options, config = orders.options, orders.config
     receiving = receiving_folder(config)
     receiving.mkdir(parents=True, exist_ok=True)

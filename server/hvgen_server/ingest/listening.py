@@ -31,7 +31,7 @@ from typing import Any
 
 from healthvault.errors import HealthVaultError
 from hvgen_imaging.dicom import DicomStudy
-from hvgen_imaging.listener import Failed, Received, SetAside, Stored, recover
+from hvgen_imaging.listener import Failed, Received, SetAside, Stored
 from hvgen_imaging.peers import Node
 from hvgen_imaging.results import StudyError, UploadResult
 from hvgen_imaging.study import BuiltStudy, build
@@ -89,7 +89,7 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
     record_id = listening_record(platform.store, options)
     ingest = Ingest(platform, ensure_gateway(platform).app_id, record_id)
     spool = spool_of(platform.config)
-    recover(spool)  # (before the listener's process starts: what it moves, it hands on)
+    spool.recover()  # (before the listener's process starts: what it moves, it hands on)
 
     previews = previews_of(platform, ingest.app_id)
 
