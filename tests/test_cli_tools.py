@@ -279,6 +279,26 @@ def test_serve_checks_port_and_paths_before_writing_anything(tmp_path: Path) -> 
             timeout=60,
         )
         assert run.code == 1 and "already in use" in run.stderr and not (tmp_path / "d2").exists()
+        dicom = busy.getsockname()[1]  # the DICOM service's port taken: its own option is named
+        run = piped(
+            [
+                "serve",
+                "--data",
+                str(tmp_path / "d3"),
+                "--port",
+                str(free_port()),
+                "--dicom-port",
+                str(dicom),
+                "--no-profile",
+            ],
+            env,
+            timeout=60,
+        )
+        assert run.code == 1 and not (tmp_path / "d3").exists()
+        assert run.stderr.strip() == (
+            f"Error: cannot listen on 127.0.0.1:{dicom}: the address is already in use "
+            "(another hvgen serve?); stop it or choose another --dicom-port"
+        )
     port = str(free_port())
     run = piped(["serve", "--data", "/proc/hvgen-test", "--port", port, "--no-profile"], env)
     assert (

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,14 @@ def listener_process(server: RunningServer) -> int:
             if b"hvgen_server.ingest.dicomchild" in Path(f"/proc/{child}/cmdline").read_bytes():
                 return int(child)
     raise AssertionError("the server has no DICOM listener process")
+
+
+def until(check: Callable[[], object], seconds: float, why: str, pause: float = 0.05) -> None:
+    """Wait until ``check()`` is true; fail with ``why`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, why
+        time.sleep(pause)
 
 
 def gone(pid: int) -> bool:
@@ -87,10 +96,12 @@ def test_a_study_is_stored_while_the_association_goes_on(tmp_path: Path) -> None
                 assert assoc.send_c_store(path).Status == 0x0000
             b1, b2 = files(tmp_path / "b")
             assert assoc.send_c_store(b1).Status == 0x0000  # the association moves on to the next study
-            deadline = time.monotonic() + 60
-            while studies(server, cache).get(str(first["study_uid"])) != 2:  # the association still open
-                assert time.monotonic() < deadline, "the first study was not stored while the association went on"
-                time.sleep(0.2)
+            until(  # the association still open
+                lambda: studies(server, cache).get(str(first["study_uid"])) == 2,
+                60,
+                "the first study was not stored while the association went on",
+                pause=0.2,
+            )
             assert str(second["study_uid"]) not in studies(server, cache)  # (its part is still being received)
             assert assoc.send_c_store(b2).Status == 0x0000
         finally:
@@ -123,10 +134,11 @@ def test_interleaved_studies_are_stored_whole_and_once(tmp_path: Path) -> None:
         wait_for_study(server, cache, str(c["study_uid"]), 1)
         assert studies(server, cache) == {str(a["study_uid"]): 3, str(b["study_uid"]): 2, str(c["study_uid"]): 1}
         spool = server.data / "dicom" / "spool"
-        deadline = time.monotonic() + 30
-        while any((spool / "ready").iterdir()) or any((spool / "incoming").iterdir()):
-            assert time.monotonic() < deadline, "the spool still holds what was stored"
-            time.sleep(0.1)
+        until(
+            lambda: not any((spool / "ready").iterdir()) and not any((spool / "incoming").iterdir()),
+            30,
+            "the spool still holds what was stored",
+        )
     finally:
         server.stop()
 
@@ -137,10 +149,7 @@ def test_the_listener_process_ends_with_the_server(tmp_path: Path) -> None:
         child = listener_process(server)
         assert scu("echoscu", port, "-aec", AE_TITLE).returncode == 0
         server.kill()
-        deadline = time.monotonic() + 10
-        while not gone(child):
-            assert time.monotonic() < deadline, "the listener process outlived the server it belongs to"
-            time.sleep(0.05)
+        until(lambda: gone(child), 10, "the listener process outlived the server it belongs to")
     finally:
         server.stop()
 
@@ -154,15 +163,14 @@ def test_a_listener_process_that_ends_by_itself_is_started_again(tmp_path: Path)
         wait_for_study(server, cache, str(made["study_uid"]), 2)
         child = listener_process(server)
         os.kill(child, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while True:  # a new listener process, listening on the same port
-            assert time.monotonic() < deadline, "the listener process was not started again"
+
+        def listening_again() -> bool:  # a new listener process, listening on the same port
             try:
-                if listener_process(server) != child and scu("echoscu", port, "-aec", AE_TITLE).returncode == 0:
-                    break
-            except AssertionError:
-                pass
-            time.sleep(0.2)
+                return listener_process(server) != child and scu("echoscu", port, "-aec", AE_TITLE).returncode == 0
+            except AssertionError:  # (none yet)
+                return False
+
+        until(listening_again, 60, "the listener process was not started again", pause=0.2)
         assert "ended by itself" in server.log_path.read_text()
         more = make_study(tmp_path / "more", series=1, images=3, size=32, seed=52)
         assert scu("storescu", port, str(tmp_path / "more"), "-r", "-aec", AE_TITLE).returncode == 0
@@ -204,10 +212,7 @@ def test_a_listener_splitting_studies_hands_each_on_until_they_interleave(tmp_pa
                 assert assoc.send_c_store(path).Status == 0x0000
         finally:
             assoc.release()
-        deadline = time.monotonic() + 10
-        while len(parts) < 3:
-            assert time.monotonic() < deadline, parts
-            time.sleep(0.05)
+        until(lambda: len(parts) >= 3, 10, "fewer than 3 parts were handed on")
     finally:
         listener.stop()
     a, b, c, d = (uid[name] for name in "abcd")
@@ -232,10 +237,11 @@ def test_an_association_is_paced_fast_while_instances_arrive_then_as_pynetdicom_
             assert own_pace > BUSY_LOOP_DELAY
             assert assoc.send_c_store(first).Status == 0x0000
             assert served.dul._run_loop_delay == BUSY_LOOP_DELAY
-            deadline = time.monotonic() + 10 * IDLE_AFTER
-            while served.dul._run_loop_delay != own_pace:
-                assert time.monotonic() < deadline, "an idle association kept the fast pace"
-                time.sleep(0.05)
+            until(
+                lambda: served.dul._run_loop_delay == own_pace,
+                10 * IDLE_AFTER,
+                "an idle association kept the fast pace",
+            )
             assert assoc.send_c_store(second).Status == 0x0000
             assert served.dul._run_loop_delay == BUSY_LOOP_DELAY
         finally:

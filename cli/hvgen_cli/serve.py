@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from hvgen_server.config import DicomListening, ServerConfig
 
 
-def check_port(host: str, port: int) -> None:
-    """Fail before anything is written when HOST:PORT cannot be listened on."""
+def check_port(host: str, port: int, port_option: str = "--port", host_option: str = "--host") -> None:
+    """Fail before anything is written when HOST:PORT cannot be listened on (the
+    options that set them named in the error)."""
     where = f"{host}:{port}"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -33,11 +34,11 @@ def check_port(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                why = "the address is already in use (another hvgen serve?); stop it or choose another --port"
+                why = f"the address is already in use (another hvgen serve?); stop it or choose another {port_option}"
             elif exc.errno == errno.EACCES:
-                why = "permission denied (ports below 1024 need privileges); choose another --port"
+                why = f"permission denied (ports below 1024 need privileges); choose another {port_option}"
             elif exc.errno == errno.EADDRNOTAVAIL:
-                why = "this machine has no such address; check --host"
+                why = f"this machine has no such address; check {host_option}"
             else:
                 why = exc.strerror or str(exc)
             raise click.ClickException(f"cannot listen on {where}: {why}") from None
@@ -388,7 +389,7 @@ def serve(
     if not init_only:
         check_port(host, port)
         if dicom is not None:
-            check_port(dicom.host, dicom.port)
+            check_port(dicom.host, dicom.port, "--dicom-port", "--dicom-host")
     target = (profile_path or default_profile_path()).expanduser()
     if not no_profile:
         check_writable(target, "client profile")

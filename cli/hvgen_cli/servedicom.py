@@ -151,4 +151,7 @@ def check_record(config: ServerConfig) -> str | None:
 
 
 def spool_of(config: ServerConfig) -> Path:
-    return config.data_dir / "dicom" / "spool"
+    """The DICOM service's spool folder (``DATA/dicom/spool``)."""
+    from hvgen_server.ingest.dicomprocess import spool_of as service_spool
+
+    return service_spool(config).root

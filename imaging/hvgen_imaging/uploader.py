@@ -18,7 +18,6 @@ platform refuses the study, or the attempts are spent) is set aside once in
 from __future__ import annotations
 
 import functools
-import os
 import queue
 import shutil
 import threading
@@ -107,17 +106,6 @@ def _one_by_one(store: StoreStudy, found: list[dicom.DicomStudy]) -> list[Upload
         except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
             outcomes.append(exc)
     return outcomes
-
-
-def _remove(folder: Path) -> None:
-    """Remove a stored folder (what is left in it: its calling AE title, its attempts)."""
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                os.unlink(entry.path)
-        os.rmdir(folder)
-    except OSError:  # (a folder in it, or something else: the long way)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def passing(exc: BaseException) -> bool:
@@ -269,7 +257,7 @@ class Uploader:
             mine, at = outcomes[at : at + len(found)], at + len(found)
             failure = self._settle(found, mine, calling)
             if failure is None:
-                _remove(folder)
+                shutil.rmtree(folder, ignore_errors=True)
                 results[folder] = None
             else:
                 results[folder] = self._failed(folder, failure, calling)

@@ -122,12 +122,10 @@ class _Sender:
 
 
 def _why_not(exc: BaseException, options: DicomListening) -> str:
-    """Why the listener could not start, for the server's log and its user."""
-    where = f"{options.host}:{options.port}"
-    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return f"cannot listen on {where}: the address is already in use (another DICOM service?); choose another --dicom-port"
-    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-        return f"cannot listen on {where}: permission denied (ports below 1024 need privileges); choose another --dicom-port"
+    """Why the listener could not start, for the server's log and its user (``hvgen
+    serve`` checks the port before it starts: this is a port taken in between)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+        return f"cannot listen on {options.host}:{options.port} (--dicom-port): {exc.strerror}"
     if isinstance(exc, (OSError, ServerError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -100,6 +100,7 @@ def receiving_folder(config: ServerConfig) -> Path:
 
 
 def spool_of(config: ServerConfig) -> Spool:
+    """The DICOM service's spool (``DATA/dicom/spool``)."""
     return Spool(config.data_dir / "dicom" / "spool")
 
 
@@ -330,7 +331,7 @@ class _Headers:
 
 def _read_message(stream: IO[bytes]) -> tuple[Any, ...] | None:
     """The child's next message (a tuple whose first item names it), or None at the end
-    of its output; ``("skipped", why)`` for a message that cannot be read (the next is)."""
+    of its output; ``("skipped",)`` for a message that cannot be read (the next is)."""
     size = stream.read(SIZE.size)
     if len(size) < SIZE.size:
         return None
