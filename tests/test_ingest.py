@@ -18,7 +18,14 @@ from hvgen_server.context import Platform
 from hvgen_server.dicomweb.gateway import ensure_gateway
 from hvgen_server.dicomweb.index import STUDY_TYPES, index_version
 from hvgen_server.ingest import Ingest
-from hvgen_server.store.rows import INSTANCE, DicomInstance, DicomQuery, ThingFilter, ThingSelection
+from hvgen_server.store.rows import (
+    INSTANCE,
+    DicomInstance,
+    DicomQuery,
+    StudyListQuery,
+    ThingFilter,
+    ThingSelection,
+)
 
 from .dicomgen import make_study
 from .localserver import Backend, RunningServer, environment, start_server
@@ -170,6 +177,42 @@ def test_index_is_current_when_ingest_returns(server: RunningServer, tmp_path: P
         reparsed = {r.sop_uid: r for r in index_version(platform, done.version_stamp)}
         assert len(indexed) == 3
         assert indexed == reparsed
+    finally:
+        platform.close()
+
+
+def test_index_is_current_when_a_study_is_added_to(server: RunningServer, tmp_path: Path) -> None:
+    """A study completed by a second ingest (a sender's second association, a
+    part handed on): its index moves to the new version with the images it
+    adds, as re-reading every stored blob gives it, with no catch-up left for
+    the first query; the study list counts every image."""
+    make_study(tmp_path / "study", series=2, images=3, size=32, seed=9)
+    files = sorted((tmp_path / "study").rglob("*.dcm"))
+    assert len(files) == 6
+    for part, chosen in (("first", files[:3]), ("second", files[2:])):  # one image in both
+        (tmp_path / part).mkdir()
+        for f in chosen:
+            (tmp_path / part / f.name).write_bytes(f.read_bytes())
+    with environment(server.backend.env):
+        platform = Platform.open(server.config())
+    try:
+        gateway = ensure_gateway(platform)
+        record_id = server.profile.record_id
+        ingest = Ingest(platform, gateway.app_id, record_id)
+        first = ingest.store(build(dicom.scan(tmp_path / "first").studies[0]))
+        second = ingest.store(build(dicom.scan(tmp_path / "second").studies[0]))
+        assert (first.status, first.images, second.status, second.images) == ("created", 3, "updated", 6)
+        assert second.thing_id == first.thing_id and second.version_stamp != first.version_stamp
+        with platform.store.read() as tx:
+            assert tx.dicom.stale(record_id, STUDY_TYPES) == []
+            listed = [r for r in tx.dicom.study_list(record_id, StudyListQuery())[1] if r.thing_id == first.thing_id]
+        study_uid = dicom.scan(tmp_path / "study").studies[0].uid
+        indexed = {r.sop_uid: r for r in _rows(platform, record_id, study_uid)}
+        reparsed = {r.sop_uid: r for r in index_version(platform, second.version_stamp)}
+        assert len(indexed) == 6
+        assert indexed == reparsed
+        assert [(r.version_stamp, r.series, r.images) for r in listed] == [(second.version_stamp, 2, 6)]
+        assert listed[0].size == sum(f.stat().st_size for f in files)
     finally:
         platform.close()
 

@@ -192,7 +192,7 @@ class Ingest:
         (with the DICOM index rows of the new studies)."""
         rows, items = write_blobs(self.platform, self.record_id, [(n, v) for p in plans for n, v in p.missing.items()])
         sent = []
-        index: list[list[DicomInstance] | None] = []
+        index: list[list[DicomInstance]] = []
         at = 0
         for plan in plans:
             mine, at = rows[at : at + len(plan.missing)], at + len(plan.missing)
@@ -200,13 +200,16 @@ class Ingest:
             plan.thing.signature_info = None
             plan.rows = mine
             blob_ids = {name: row.blob_id for name, row in zip(plan.missing, mine, strict=True)}
-            index.append(None if plan.existing is not None else _index_rows(plan.built, blob_ids))
+            index.append(_index_rows(plan.built, blob_ids))
             sent.append(plan.thing)
 
         def also(tx: Transaction, keys: list[ThingKey]) -> None:
-            for key, rows_of in zip(keys, index, strict=True):
-                if rows_of is not None:
-                    tx.dicom.replace(self.record_id, key.value, key.version_stamp, rows_of)
+            for key, plan, rows_of in zip(keys, plans, index, strict=True):
+                stamp = key.version_stamp or ""
+                if plan.existing is None:
+                    tx.dicom.replace(self.record_id, key.value, stamp, rows_of)
+                else:  # the images it adds (when the stored version is not indexed, the next query catches up)
+                    tx.dicom.extend(self.record_id, key.value, plan.existing.version_stamp, stamp, rows_of)
 
         actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
         keys = write_things(actor, sent, also, rows)
@@ -253,7 +256,8 @@ class Ingest:
 
 
 def _index_rows(built: BuiltStudy, blob_ids: dict[str, str]) -> list[DicomInstance]:
-    """The DICOM index rows of a new study, from the headers read when it was received (:mod:`.indexrows`)."""
+    """The DICOM index rows of the images of ``built`` stored now (``blob_ids``: their blobs),
+    from the headers read when they were received (:mod:`.indexrows`)."""
     name_of = {path: name for name, path in built.images.items()}
     rows = []
     for image in built.dicom.images:

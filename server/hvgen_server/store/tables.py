@@ -439,6 +439,14 @@ class DicomIndexTable(StudyListTable):
         """The thing's index is ``rows``, as of ``version_stamp``."""
 
     @abstractmethod
+    def extend(
+        self, record_id: str, thing_id: str, old_stamp: str, new_stamp: str, rows: Sequence[DicomInstance]
+    ) -> bool:
+        """Move the thing's index from ``old_stamp`` to ``new_stamp``, a version
+        that kept every image of the old one and added the images of ``rows``;
+        False (nothing changed) when it is not indexed at ``old_stamp``."""
+
+    @abstractmethod
     def forget(self, thing_ids: Iterable[str]) -> None:
         """Drop what the index holds of those things."""
 

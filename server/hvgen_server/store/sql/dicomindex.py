@@ -151,6 +151,31 @@ class DicomIndex(SqlTable, DicomIndexTable):
         thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
         self.db.run(ADD_STUDY, study_row(record_id, thing_id, version_stamp, rows, str(thing[0]) if thing else ""))
 
+    def extend(
+        self, record_id: str, thing_id: str, old_stamp: str, new_stamp: str, rows: Sequence[DicomInstance]
+    ) -> bool:
+        moved = self.db.run(
+            "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
+            (new_stamp, thing_id, old_stamp),
+        )
+        if not moved:
+            return False
+        self.db.run("UPDATE dicom_instances SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
+        if rows:
+            self.db.many(_ADD, [(thing_id, record_id, new_stamp, *(getattr(r, n) for n in _STORED)) for r in rows])
+        every = [
+            DicomInstance(*r)
+            for r in self.db.all(
+                f"SELECT {_selected(False)} FROM dicom_instances i WHERE i.thing_id = ? "
+                f"ORDER BY i.{self.db.dialect.position}",
+                (thing_id,),
+            )
+        ]
+        thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
+        self.db.run("DELETE FROM dicom_studies WHERE thing_id = ?", (thing_id,))
+        self.db.run(ADD_STUDY, study_row(record_id, thing_id, new_stamp, every, str(thing[0]) if thing else ""))
+        return True
+
     def forget(self, thing_ids: Iterable[str]) -> None:
         ids = set(thing_ids)
         delete_keys(self.db, "dicom_versions", "thing_id", ids)
