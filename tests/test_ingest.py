@@ -5,19 +5,23 @@ and times; the DICOM index is current as soon as a study is stored."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from healthvault import blobhash
 from hvgen_imaging import dicom
 from hvgen_imaging.study import build
 from hvgen_server.context import Platform
 from hvgen_server.dicomweb.gateway import ensure_gateway
 from hvgen_server.dicomweb.index import STUDY_TYPES, index_version
-from hvgen_server.ingest import Ingest
+from hvgen_server.ingest import Ingest, blobwrite
+from hvgen_server.ingest.blobwrite import stage, staged_of, unstage
 from hvgen_server.store.rows import (
     INSTANCE,
     DicomInstance,
@@ -221,3 +225,62 @@ def _rows(platform: Platform, record_id: str, study_uid: str) -> list[DicomInsta
     with platform.store.read() as tx:
         hits = tx.dicom.search(record_id, DicomQuery(level=INSTANCE))
     return [dataclasses.replace(h.instance, thing_id="") for h in hits if h.instance.study_uid == study_uid]
+
+
+def test_a_blob_made_ahead_is_used_only_while_its_file_is_unchanged(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A received file's blob made ahead (:func:`stage`) is what the stored study
+    names, with the file's own hash; one whose file changed since is not used
+    (the file is written again), and is removed with the unused ones when the
+    study is stored; a blob being made when its study was stored is removed
+    once made; nothing is staged in a store that cannot adopt files."""
+    folder = server.data / "staging-test"  # (on the blob store's file system)
+    make_study(folder, series=1, images=3, size=32, seed=12)
+    with environment(server.backend.env):
+        platform = Platform.open(server.config())
+    try:
+        study = dicom.scan(folder).studies[0]
+        images = sorted(study.images, key=lambda i: i.path.name)
+        for image in images:
+            stage(platform, image.header, (folder / "gone" / image.path.name, image.path))  # the second is there
+        staged = [staged_of(i.header) for i in images]
+        if server.shared:  # an object store: the files are uploaded when the study is stored
+            assert staged == [None, None, None]
+            return
+        assert all(s is not None for s in staged)
+        for image, made in zip(images, staged, strict=True):
+            assert made is not None
+            hasher = blobhash.SHA256Block(platform.config.block_size)
+            hasher.update(image.path.read_bytes())
+            assert (made.size, made.digest) == (image.size, hasher.b64digest())
+        os.utime(images[2].path, ns=(1, 1))  # changed since it was adopted
+        done = Ingest(platform, ensure_gateway(platform).app_id, server.profile.record_id).store(build(study))
+        assert done.images == 3
+        with platform.store.read() as tx:
+            named = {r.name: r.blob_id for r in tx.things.blob_refs(done.version_stamp)}
+        ids = [s.blob_id for s in staged if s is not None]
+        assert ids[0] in named.values() and ids[1] in named.values() and ids[2] not in named.values()
+        assert unstage(platform, [i.header for i in images]) == 1
+        assert not platform.files.path(ids[2]).exists()  # type: ignore[attr-defined]
+        assert platform.files.read_all(ids[0]) == images[0].path.read_bytes()
+        stage(platform, images[0].header, (images[0].path,))  # its study was stored: not again
+        assert staged_of(images[0].header) is None
+
+        header = dicom.examine(images[1].path)[0]  # a study stored while its blob is made
+        assert header is not None
+        made_ids: list[str] = []
+        real = blobwrite._made
+
+        def made_as_its_study_is_stored(platform: Platform, paths: Any) -> Any:
+            made = real(platform, paths)
+            made_ids.append(made.blob_id)
+            unstage(platform, [header])
+            return made
+
+        monkeypatch.setattr(blobwrite, "_made", made_as_its_study_is_stored)
+        stage(platform, header, (images[1].path,))
+        assert staged_of(header) is None and len(made_ids) == 1
+        assert not platform.files.path(made_ids[0]).exists()  # type: ignore[attr-defined]
+    finally:
+        platform.close()

@@ -5,6 +5,7 @@ it ends by itself."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hvgen_server.store.rows import ThingSelection
 
 from .dicomgen import make_study
 from .localserver import EMBEDDED, RunningServer, free_port, start_server
@@ -293,5 +296,65 @@ def test_what_a_listener_process_acknowledged_before_it_died_is_stored_by_the_ne
         wait_for_study(server, cache, str(made["study_uid"]), 3)
         assert server.process.poll() is None
         assert "could not start" not in server.log_path.read_text()
+    finally:
+        server.stop()
+
+
+def blob_files(server: RunningServer) -> dict[str, int]:
+    """The blob store's files: blob id -> inode."""
+    return {f.name: f.stat().st_ino for f in (server.data / "blobs").glob("*/*") if f.is_file()}
+
+
+def blobs_made_of(server: RunningServer, inodes: set[int]) -> bool:
+    """Whether the blob store has a blob of each of those files."""
+    return inodes <= set(blob_files(server).values())
+
+
+def test_blobs_are_made_while_the_association_goes_on_and_none_is_left_over(tmp_path: Path) -> None:
+    """Each received file becomes its blob while its association is still open (adopted and
+    hashed ahead): those blobs are the ones the stored study names, and a blob made of an
+    instance the study had already (sent again) is removed when the study is stored."""
+    server, port = serve(tmp_path / "platform", "--dicom-idle-timeout", "120")
+    cache = tmp_path / "cache"
+    study = make_study(tmp_path / "a", series=1, images=4, size=32, seed=51)
+    *first, last = files(tmp_path / "a")
+    incoming = server.data / "dicom" / "spool" / "incoming"
+    try:
+        before = blob_files(server)
+        made: dict[str, int] = {}
+        for sent in (first, [*first, last]):  # the second association sends three again
+            assoc = associate(port)
+            try:
+                for path in sent:
+                    assert assoc.send_c_store(path).Status == 0x0000
+                received = {f.stat().st_ino for f in incoming.glob("*/*.dcm")}
+                assert len(received) == len(sent)
+                until(  # the association still open, its study not stored
+                    functools.partial(blobs_made_of, server, received),
+                    30,
+                    "the received files were not made blobs while the association went on",
+                )
+                made.update({b: i for b, i in blob_files(server).items() if i in received})
+            finally:
+                assoc.release()
+            wait_for_study(server, cache, str(study["study_uid"]), len(sent))
+        assert len(made) == 7
+
+        def stored() -> tuple[set[str], set[str]]:
+            """Every blob id with a row; the blob ids the record's things name."""
+            store = server.open_store()
+            try:
+                with store.read() as tx:
+                    selected = tx.things.select(server.profile.record_id, ThingSelection(), [], with_xml=False)
+                    named = {r.blob_id for m in selected for r in tx.things.blob_refs(m.version.version_stamp)}
+                    return tx.blobs.ids(), named
+            finally:
+                store.close()
+
+        until(lambda: set(blob_files(server)) - set(before) <= stored()[0], 30, "a blob made ahead was left over")
+        named = stored()[1]
+        kept = {b for b in made if b in blob_files(server)}
+        assert len(kept) == 4 and kept <= named  # the study's four images: blobs made ahead
+        assert all(os.stat(server.data / "blobs" / b[:2] / b).st_nlink == 1 for b in kept)  # (the spool's gone)
     finally:
         server.stop()

@@ -7,6 +7,14 @@ same bytes, flushed to disk), after it is read once for its hash; the
 names are made durable together (:func:`sync`) before the transaction that
 adds their rows. Other backends (an object store) get the bytes uploaded.
 
+A file the DICOM listener received is **staged** while its association
+goes on (:func:`stage`): adopted (its bytes were flushed before it was
+acknowledged) and hashed then, kept with its header, so that storing the
+study only names it. A staged blob is used when its file is still the one
+adopted and it is younger than :data:`STAGED_FOR`; one left unused (an
+instance the study had already, a study that failed) is removed when the
+study is stored (:func:`unstage`).
+
 A blob written here has no row yet: its row (:func:`..methods.blobs.complete_row`) is added
 by the transaction that stores the thing naming it; bytes left without a row
 (a failure in between) are removed by the blob sweeper as any abandoned upload.
@@ -14,18 +22,44 @@ by the transaction that stores the thing naming it; bytes left without a row
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+
+from pydicom.dataset import Dataset
 
 from healthvault import blobhash
 
 from ..context import Platform
 from ..methods.blobs import complete_row
 from ..store.rows import BlobRow
+from ..sweeper import ORPHAN_AGE
 
 #: Bytes read from a file at a time (memory stays bounded whatever the file's size).
 PIECE = 1024 * 1024
+#: Seconds a staged blob is used for: well within the sweeper's grace for bytes with no row.
+STAGED_FOR = ORPHAN_AGE / 2
+#: Where :func:`stage` keeps its blob, on the instance's header (or that it is
+#: being made, or that the study went without it: ``_MAKING``, ``_CLOSED``).
+_STAGED = "_hvgen_staged"
+_MAKING, _CLOSED = "making", "closed"
+_STAGING = threading.Lock()
+
+
+@dataclasses.dataclass
+class Staged:
+    """A blob made of a received file before its study is stored."""
+
+    blob_id: str
+    size: int
+    digest: str
+    modified: int  # the file's modification time (ns) once adopted
+    made: float  # when (monotonic)
+    used: bool = False
 
 
 def _pieces(path: Path, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
@@ -35,10 +69,14 @@ def _pieces(path: Path, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
             yield piece
 
 
-def write_file(platform: Platform, record_id: str, path: Path) -> BlobRow:
-    """A file into the blob store (adopted when the store can, else copied), hashed on the way.
+def write_file(platform: Platform, record_id: str, path: Path, staged: Staged | None = None) -> BlobRow:
+    """A file into the blob store (adopted when the store can, else copied), hashed on the way;
+    ``staged``: the blob made of it ahead (:func:`stage`), used when it still can be.
 
     An adopted file's name is durable only after :func:`sync`."""
+    if staged is not None and _usable(platform, staged, path):
+        staged.used = True
+        return complete_row(platform, record_id, staged.blob_id, staged.size, staged.digest)
     blob_id = str(uuid.uuid4())
     hasher = blobhash.SHA256Block(platform.config.block_size)
     if platform.files.adopt(blob_id, path):
@@ -46,6 +84,81 @@ def write_file(platform: Platform, record_id: str, path: Path) -> BlobRow:
         return complete_row(platform, record_id, blob_id, size, hasher.b64digest())
     size = platform.files.put(blob_id, _pieces(path, hasher))
     return complete_row(platform, record_id, blob_id, size, hasher.b64digest())
+
+
+def _usable(platform: Platform, staged: Staged, path: Path) -> bool:
+    """Whether ``staged`` is still ``path``'s bytes, unchanged since it was adopted, and young enough."""
+    if staged.used or time.monotonic() - staged.made >= STAGED_FOR:
+        return False
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    return (found.st_size, found.st_mtime_ns) == (staged.size, staged.modified) and platform.files.adopted_as(
+        staged.blob_id, path
+    )
+
+
+def stage(platform: Platform, header: Dataset, paths: Sequence[Path]) -> None:
+    """Adopt and hash ahead the received file whose header is ``header``
+    (found at the first of ``paths`` there is: the file moves when its part
+    is handed on), its bytes already flushed; kept with the header. Nothing
+    is done when the blob store cannot adopt it (it is then written when the
+    study is stored)."""
+    with _STAGING:
+        if getattr(header, _STAGED, None) is not None:
+            return
+        object.__setattr__(header, _STAGED, _MAKING)
+    made: Staged | None = None
+    try:
+        made = _made(platform, paths)
+    finally:
+        with _STAGING:
+            closed = getattr(header, _STAGED, None) == _CLOSED  # (its study was stored meanwhile)
+            object.__setattr__(header, _STAGED, _CLOSED if closed or made is None else made)
+        if closed and made is not None:
+            platform.files.delete(made.blob_id)
+
+
+def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
+    for path in paths:
+        blob_id = str(uuid.uuid4())
+        if not platform.files.adopt(blob_id, path, flushed=True):
+            continue
+        try:
+            modified = os.stat(path).st_mtime_ns
+            hasher = blobhash.SHA256Block(platform.config.block_size)
+            size = 0
+            for piece in platform.files.read(blob_id, piece=PIECE):
+                hasher.update(piece)
+                size += len(piece)
+        except BaseException:
+            platform.files.delete(blob_id)
+            raise
+        return Staged(blob_id, size, hasher.b64digest(), modified, time.monotonic())
+    return None
+
+
+def staged_of(header: object) -> Staged | None:
+    """The blob :func:`stage` made of the file of ``header``, if any."""
+    found = getattr(header, _STAGED, None)
+    return found if isinstance(found, Staged) else None
+
+
+def unstage(platform: Platform, headers: Iterable[object]) -> int:
+    """After their study was stored (or failed): remove the staged blobs of
+    ``headers`` it did not use, and stage none of them any more (one being
+    made now is removed when it is made); how many were removed."""
+    unused: list[str] = []
+    with _STAGING:
+        for header in headers:
+            staged = getattr(header, _STAGED, None)
+            if isinstance(staged, Staged) and not staged.used:
+                unused.append(staged.blob_id)
+            object.__setattr__(header, _STAGED, _CLOSED)
+    for blob_id in unused:
+        platform.files.delete(blob_id)
+    return len(unused)
 
 
 def sync(platform: Platform, rows: list[BlobRow]) -> None:

@@ -77,6 +77,9 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 _TAKEN_KEPT = 1024
 #: The length before each message of the child.
 SIZE = struct.Struct(">I")
+#: What the server does with each header while the association goes on: the header,
+#: and where its file is (the first of those paths that exists).
+Prepare = Callable[[Dataset, tuple[Path, ...]], None]
 
 
 class DicomServiceError(ServerError):
@@ -115,7 +118,7 @@ class DicomService:
         options: DicomListening,
         record_id: str,
         hand_on: HandOn,
-        prepare: Callable[[Dataset], None] | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.orders = Orders(config, options, record_id, logging.getLogger().getEffectiveLevel(), os.getpid())
         self.spool = spool_of(config)
@@ -125,7 +128,7 @@ class DicomService:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._reader: threading.Thread | None = None
-        self._headers = _Headers(prepare)
+        self._headers = _Headers(prepare, self.spool)
 
     def start(self) -> None:
         """Start the child from a thread that lives as long as the service (the child ends
@@ -272,15 +275,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 class _Headers:
     """The headers the child sent, by folder (at most ``KEPT_HEADERS`` each) until
-    the folder is handed on; each given to ``prepare`` by a thread of its own meanwhile."""
+    the folder is handed on; each given to ``prepare`` by a thread of its own meanwhile,
+    with where its file is (in ``incoming``, or in ``ready`` once handed on)."""
 
-    def __init__(self, prepare: Callable[[Dataset], None] | None) -> None:
-        self.prepare = prepare
+    def __init__(self, prepare: Prepare | None, spool: Spool) -> None:
+        self.prepare, self.spool = prepare, spool
         self._by_folder: dict[str, dict[str, Dataset]] = {}
         self._count = 0  # headers held (at most KNOWN_HEADERS)
         self._taken: dict[str, None] = {}  # the folders handed on lately (what is still queued of them is skipped)
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, Dataset]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, str, Dataset]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def add(self, folder: str, name: str, header: object) -> None:
@@ -298,7 +302,7 @@ class _Headers:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._prepare, name="dicom-prepare", daemon=True)
                 self._thread.start()
-            self._queue.put((folder, header))
+            self._queue.put((folder, name, header))
 
     def take(self, folder: str) -> dict[str, Dataset]:
         """The headers of a folder handed on (the rest of them is not prepared ahead)."""
@@ -319,12 +323,12 @@ class _Headers:
     def _prepare(self) -> None:
         assert self.prepare is not None
         while True:
-            folder, header = self._queue.get()
+            folder, name, header = self._queue.get()
             with self._lock:
                 if folder in self._taken:
                     continue
             try:
-                self.prepare(header)
+                self.prepare(header, (self.spool.incoming / folder / name, self.spool.ready / folder / name))
             except Exception as exc:  # (made again when the study is stored, and failing there if it must)
                 log.debug("an instance's index row could not be made ahead: %s", exc)
 

@@ -27,7 +27,10 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from pydicom.dataset import Dataset
 
 from healthvault.errors import HealthVaultError
 from hvgen_imaging.dicom import DicomStudy
@@ -44,6 +47,7 @@ from ..dicomweb.gateway import ensure_gateway
 from ..errors import ServerError
 from ..store import Store
 from .activity import ACTIVITY
+from .blobwrite import stage, unstage
 from .dicomprocess import DicomService, spool_of
 from .indexrows import prepare
 from .previews import previews_of
@@ -109,7 +113,10 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
                 outcomes.append(exc)
         for built in builts:
             previews.mark(record_id, built.data.study_instance_uid or "")
-        stored = iter(ingest.store_many(builts))
+        try:
+            stored = iter(ingest.store_many(builts))
+        finally:  # (what the studies did not use of the files' blobs made ahead)
+            unstage(platform, [image.header for study in studies for image in study.images])
         done: list[UploadResult | Exception] = []
         for outcome in outcomes:
             if outcome is None:
@@ -126,7 +133,13 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
         None, spool, report, retry=options.retry, max_attempts=options.attempts, store_studies=store_studies
     )
     uploader.start()
-    service = DicomService(platform.config, options, record_id, uploader.put, prepare)
+
+    def ahead(header: Dataset, paths: tuple[Path, ...]) -> None:
+        """While the association goes on: the instance's index row and metadata, and its blob."""
+        prepare(header)
+        stage(platform, header, paths)
+
+    service = DicomService(platform.config, options, record_id, uploader.put, ahead)
     try:
         service.start()
     except BaseException:

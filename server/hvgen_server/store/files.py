@@ -63,11 +63,16 @@ class BlobFiles(ABC):
     def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
         """The whole blob from ``pieces``, replacing it at once; returns its length."""
 
-    def adopt(self, blob_id: str, path: Path) -> bool:
+    def adopt(self, blob_id: str, path: Path, *, flushed: bool = False) -> bool:
         """Make the file at ``path`` the blob's bytes without copying them, if
         this backend can (the same file system: a second name for the file,
-        its bytes flushed to disk; made durable with :meth:`sync`); False when
-        it cannot (the caller then writes them with :meth:`put`)."""
+        its bytes flushed to disk unless ``flushed`` says they are already;
+        made durable with :meth:`sync`); False when it cannot (the caller
+        then writes them with :meth:`put`)."""
+        return False
+
+    def adopted_as(self, blob_id: str, path: Path) -> bool:
+        """Whether the blob's bytes are (still) the file at ``path``, a name :meth:`adopt` gave."""
         return False
 
     def sync(self, blob_ids: Iterable[str]) -> None:
@@ -154,7 +159,7 @@ class LocalBlobFiles(BlobFiles):
         tmp.replace(path)
         return length
 
-    def adopt(self, blob_id: str, path: Path) -> bool:
+    def adopt(self, blob_id: str, path: Path, *, flushed: bool = False) -> bool:
         """A hard link to ``path`` when it is on the blob folder's file system.
 
         The file's modification time is made now first, so that the orphan
@@ -172,10 +177,18 @@ class LocalBlobFiles(BlobFiles):
         fd = os.open(target, os.O_RDONLY)
         try:
             os.fchmod(fd, filemodes.PRIVATE_FILE)
-            os.fsync(fd)
+            if not flushed:
+                os.fsync(fd)
         finally:
             os.close(fd)
         return True
+
+    def adopted_as(self, blob_id: str, path: Path) -> bool:
+        try:
+            mine, theirs = os.stat(self.path(blob_id)), os.stat(path)
+        except OSError:
+            return False
+        return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
     def sync(self, blob_ids: Iterable[str]) -> None:
         folders = sorted({self.path(blob_id).parent for blob_id in blob_ids})
