@@ -19,7 +19,7 @@ from hvgen_imaging import dicom
 from hvgen_imaging.study import build
 from hvgen_server.context import Platform
 from hvgen_server.dicomweb.gateway import ensure_gateway
-from hvgen_server.dicomweb.index import STUDY_TYPES, index_version
+from hvgen_server.dicomweb.index import STUDY_TYPES, index_version, refresh
 from hvgen_server.ingest import Ingest, blobwrite
 from hvgen_server.ingest.blobwrite import stage, staged_of, unstage
 from hvgen_server.store.rows import (
@@ -282,5 +282,43 @@ def test_a_blob_made_ahead_is_used_only_while_its_file_is_unchanged(
         stage(platform, header, (images[1].path,))
         assert staged_of(header) is None and len(made_ids) == 1
         assert not platform.files.path(made_ids[0]).exists()  # type: ignore[attr-defined]
+    finally:
+        platform.close()
+
+
+def test_a_study_is_looked_up_by_its_uid_through_the_index(server: RunningServer, tmp_path: Path) -> None:
+    """Storing into a study reads only the studies the DICOM index says may
+    have its UID, not every study of the record; a study indexed without its
+    UID known (before the index kept it) and one not indexed yet are read to
+    be sure, and still found."""
+    with environment(server.backend.env):
+        platform = Platform.open(server.config())
+    try:
+        record_id = server.profile.record_id
+        ingest = Ingest(platform, ensure_gateway(platform).app_id, record_id)
+        stored = {}
+        for n in range(3):
+            make_study(tmp_path / f"s{n}", series=1, images=1, size=16, seed=60 + n)
+            done = ingest.store(build(dicom.scan(tmp_path / f"s{n}").studies[0]))
+            stored[done.study_uid] = done
+        (a, first), (b, second), (c, third) = stored.items()
+
+        def candidates(uid: str) -> set[str]:
+            with platform.store.read() as tx:
+                return tx.dicom.study_things(record_id, {uid}, STUDY_TYPES)
+
+        found = candidates(a)
+        assert first.thing_id in found and second.thing_id not in found and third.thing_id not in found
+        with platform.store.write() as tx:
+            tx.dicom.replace(record_id, second.thing_id, second.version_stamp, [])  # its UID not known
+            tx.dicom.forget([third.thing_id])  # not indexed
+        assert {second.thing_id, third.thing_id} <= candidates(a)
+        for uid, done in stored.items():
+            assert [v.thing_id for v in ingest.find(uid)] == [done.thing_id]
+        again = ingest.store(build(dicom.scan(tmp_path / "s2").studies[0]))  # found: not stored twice
+        assert (again.thing_id, again.status) == (third.thing_id, "unchanged")
+        refresh(platform, record_id)
+        assert third.thing_id not in candidates(a) and third.thing_id in candidates(c)
+        assert second.thing_id in candidates(b)
     finally:
         platform.close()

@@ -351,7 +351,7 @@ def test_an_older_sqlite_store_gains_the_upload_state_column(tmp_path: Path) -> 
     db.close()
     store = SqliteStore(tmp_path / "store.sqlite")
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "15"
         with store.read() as tx:
             found = tx.blobs.get(blob_id)
         assert found is not None and found.files_state == "" and found.state == UPLOADING

@@ -54,7 +54,7 @@ def make_version_2(folder: Path) -> Path:
 def test_a_version_2_store_gets_persons_and_new_columns(tmp_path: Path) -> None:
     store = SqliteStore(make_version_2(tmp_path / "data"))
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "15"
         person = store.person("c0000000-0000-0000-0000-000000000001")
         assert person is not None and person.login == "person-c0000000" and person.password_hash is None
         assert store.authorized("a0000000-0000-0000-0000-000000000001", "b0000000-0000-0000-0000-000000000001")
@@ -202,7 +202,7 @@ def test_a_version_6_store_gives_its_versions_layouts(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "15"
         with store.read() as tx:
             first, second = (tx.things.current(record, t) for t in ("t1", "t2"))
         assert first is not None and first.layout is not None and second is not None and second.layout is None
@@ -234,7 +234,7 @@ def test_a_version_7_store_counts_the_wrong_answers_its_packages_had(tmp_path: P
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     store = SqliteStore(database)
     try:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "14"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "15"
         with store.write() as tx:
             package = tx.packages.get("PEND-INGA")
             assert package is not None and package.wrong_answers == 2
@@ -243,5 +243,37 @@ def test_a_version_7_store_counts_the_wrong_answers_its_packages_had(tmp_path: P
             package = tx.packages.get("PEND-INGA")
             assert package is not None and package.state == LOCKED
             assert tx.packages.record_wrong("PEND-INGA", 3) is None
+    finally:
+        store.close()
+
+
+def test_a_version_14_store_looks_up_the_studies_it_indexed_by_reading_them(tmp_path: Path) -> None:
+    """Version 15 keeps each indexed study's UID; the studies indexed before
+    have none (NULL), so a look-up by UID takes them as candidates, while a
+    study indexed since is a candidate only for its own UID."""
+    database = tmp_path / "store.sqlite"
+    store = SqliteStore(database)
+    record, _ = store.add_record("r", [])
+    with store.write() as tx:
+        for thing in ("t-old", "t-new"):
+            tx.things.add(record, thing, "study", f"{thing}-s1", None, "2024-01-01T00:00:00.000Z", 1.0)
+            tx.things.add_version(thing, f"{thing}-s1", 1, "Active", b"<thing/>", 1.0, [])
+        tx.dicom.replace(record, "t-old", "t-old-s1", [])
+    store.close()
+    with sqlite3.connect(database) as conn:  # as version 14 left it
+        conn.execute("DROP INDEX dicom_studies_by_uid")
+        conn.execute("ALTER TABLE dicom_studies DROP COLUMN study_uid")
+        conn.execute("UPDATE meta SET value = '14' WHERE key = 'schema_version'")
+    store = SqliteStore(database)
+    try:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "15"
+        with store.write() as tx:
+            tx.dicom.replace(record, "t-new", "t-new-s1", [], "1.2.3")
+        with store.read() as tx:
+            assert tx.dicom.study_things(record, {"1.2.3"}, ["study"]) == {"t-old", "t-new"}
+            assert tx.dicom.study_things(record, {"1.2.4"}, ["study"]) == {"t-old"}
+        with sqlite3.connect(database) as conn:
+            indexes = {r[1] for r in conn.execute("PRAGMA index_list(dicom_studies)")}
+        assert "dicom_studies_by_uid" in indexes
     finally:
         store.close()

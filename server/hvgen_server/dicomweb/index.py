@@ -257,7 +257,10 @@ def instance_row(
 
 def images_of(xml: bytes) -> Iterator[tuple[str, str | None]]:
     """(image blob name, preview blob name) of every image a study thing's XML lists."""
-    root = etree.fromstring(xml, _PARSER)
+    return _images_in(etree.fromstring(xml, _PARSER))
+
+
+def _images_in(root: Any) -> Iterator[tuple[str, str | None]]:
     for image in root.iterfind("data-xml/medical-image-study/series/images"):
         name = (image.findtext("image-blob-name") or "").strip()
         if name:
@@ -266,12 +269,19 @@ def images_of(xml: bytes) -> Iterator[tuple[str, str | None]]:
 
 def index_version(platform: Platform, version_stamp: str) -> list[DicomInstance]:
     """The index rows of one version of a study thing."""
+    return _indexed(platform, version_stamp)[0]
+
+
+def _indexed(platform: Platform, version_stamp: str) -> tuple[list[DicomInstance], str]:
+    """The index rows of one version of a study thing, and the Study Instance UID its XML names."""
     with platform.store.read() as tx:
         xml = tx.things.xml(version_stamp)
         blobs = {ref.name: ref.blob_id for ref in tx.things.blob_refs(version_stamp)}
+    root = etree.fromstring(xml, _PARSER)
+    study_uid = (root.findtext("data-xml/medical-image-study/study-instance-uid") or "").strip()
     rows: list[DicomInstance] = []
     seen: set[str] = set()
-    for name, preview in images_of(xml):
+    for name, preview in _images_in(root):
         blob_id = blobs.get(name)
         if blob_id is None or name in seen:
             continue
@@ -280,7 +290,7 @@ def index_version(platform: Platform, version_stamp: str) -> list[DicomInstance]
         if ds is None:
             continue
         rows.append(instance_row(ds, name, blob_id, platform.files.size(blob_id), blobs.get(preview or "")))
-    return rows
+    return rows, study_uid
 
 
 def refresh(platform: Platform, record_id: str) -> int:
@@ -293,7 +303,7 @@ def refresh(platform: Platform, record_id: str) -> int:
     if dropped:
         retried(functools.partial(_forget, platform, dropped))
     for start in range(0, len(stale), BATCH):
-        batch = [(thing_id, stamp, index_version(platform, stamp)) for thing_id, stamp in stale[start : start + BATCH]]
+        batch = [(thing_id, stamp, *_indexed(platform, stamp)) for thing_id, stamp in stale[start : start + BATCH]]
         retried(functools.partial(_replace, platform, record_id, batch))
     return len(stale)
 
@@ -355,8 +365,8 @@ def _forget(platform: Platform, thing_ids: list[str]) -> None:
         tx.dicom.forget(thing_ids)
 
 
-def _replace(platform: Platform, record_id: str, batch: list[tuple[str, str, list[DicomInstance]]]) -> None:
+def _replace(platform: Platform, record_id: str, batch: list[tuple[str, str, list[DicomInstance], str]]) -> None:
     """Index a batch of versions (another server process of a shared store may be indexing them too)."""
     with platform.store.write() as tx:
-        for thing_id, stamp, rows in batch:
-            tx.dicom.replace(record_id, thing_id, stamp, rows)
+        for thing_id, stamp, rows, study_uid in batch:
+            tx.dicom.replace(record_id, thing_id, stamp, rows, study_uid)

@@ -48,6 +48,8 @@ from .indexrows import index_row
 log = logging.getLogger("hvgen_server.ingest")
 #: A stored study's Study Instance UID, looked for before its XML is parsed.
 _UID = re.compile(rb"<study-instance-uid>([^<]*)</study-instance-uid>")
+#: Things read by one query when looking studies up by their UIDs.
+_LOOKED_UP = 500
 #: Threads writing the blobs of one study side by side (bounded: each holds one piece of a file).
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest-blobs")
 #: The children of a stored study a client's GetThings (core sections, data-xml)
@@ -107,13 +109,22 @@ class Ingest:
         return self.find_all({study_uid}).get(study_uid, [])
 
     def find_all(self, study_uids: set[str]) -> dict[str, list[ThingVersion]]:
-        """The current versions of the record's active studies with these Study Instance UIDs (one query)."""
+        """The current versions of the record's active studies with these Study Instance UIDs:
+        those the DICOM index says may have them (not every study of the record), each read to be sure."""
         found: dict[str, list[ThingVersion]] = {}
         with self.platform.store.read() as tx:
-            for match in tx.things.select(
-                self.record_id, ThingSelection(), [ThingFilter(type_ids=STUDY_TYPES)], with_xml=True
-            ):
-                version = match.version
+            candidates = sorted(tx.dicom.study_things(self.record_id, study_uids, STUDY_TYPES))
+            versions = (
+                match.version
+                for start in range(0, len(candidates), _LOOKED_UP)
+                for match in tx.things.select(
+                    self.record_id,
+                    ThingSelection(thing_ids=tuple(candidates[start : start + _LOOKED_UP])),
+                    [ThingFilter(type_ids=STUDY_TYPES)],
+                    with_xml=True,
+                )
+            )
+            for version in versions:
                 quick = _UID.search(version.xml)  # a quick look before parsing (not at a character reference)
                 if (
                     quick
@@ -209,7 +220,7 @@ class Ingest:
             for key, plan, rows_of in zip(keys, plans, index, strict=True):
                 stamp = key.version_stamp or ""
                 if plan.existing is None:
-                    tx.dicom.replace(self.record_id, key.value, stamp, rows_of)
+                    tx.dicom.replace(self.record_id, key.value, stamp, rows_of, _uid_of(plan.built).strip())
                 else:  # the images it adds (when the stored version is not indexed, the next query catches up)
                     tx.dicom.extend(self.record_id, key.value, plan.existing.version_stamp, stamp, rows_of)
 

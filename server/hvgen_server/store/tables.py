@@ -4,7 +4,7 @@ unit of work (:class:`~.base.Transaction`) the table was handed out by; a table 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from .flagtables import ApplicationVersions, ThingFlags
 from .rows import (
@@ -435,8 +435,16 @@ class DicomIndexTable(StudyListTable):
         active one (updated or deleted since)."""
 
     @abstractmethod
-    def replace(self, record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance]) -> None:
-        """The thing's index is ``rows``, as of ``version_stamp``."""
+    def replace(
+        self,
+        record_id: str,
+        thing_id: str,
+        version_stamp: str,
+        rows: Sequence[DicomInstance],
+        study_uid: str | None = None,
+    ) -> None:
+        """The thing's index is ``rows``, as of ``version_stamp``, whose data-xml
+        names ``study_uid`` (None: not known)."""
 
     @abstractmethod
     def extend(
@@ -445,6 +453,12 @@ class DicomIndexTable(StudyListTable):
         """Move the thing's index from ``old_stamp`` to ``new_stamp``, a version
         that kept every image of the old one and added the images of ``rows``;
         False (nothing changed) when it is not indexed at ``old_stamp``."""
+
+    @abstractmethod
+    def study_things(self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]) -> set[str]:
+        """The record's active things (of ``type_ids``, study types) whose current
+        version may name one of ``study_uids``: indexed with one of them, indexed
+        without its UID known, or not indexed yet (a superset: their XML says)."""
 
     @abstractmethod
     def forget(self, thing_ids: Iterable[str]) -> None:

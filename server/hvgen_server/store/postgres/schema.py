@@ -366,6 +366,13 @@ CREATE INDEX things_by_id_current ON things(thing_id, version_stamp, state, flag
 ALTER TABLE dicom_instances ADD COLUMN metadata_json TEXT;
 """,
     ),
+    (
+        "the Study Instance UID of indexed study things, to find a study by its UID without reading every study",
+        """
+ALTER TABLE dicom_studies ADD COLUMN study_uid TEXT;
+CREATE INDEX dicom_studies_by_uid ON dicom_studies(record_id, study_uid);
+""",
+    ),
 ]
 
 #: The schema version this code writes and reads.

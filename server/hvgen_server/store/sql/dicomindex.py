@@ -9,7 +9,7 @@ instance is the first one indexed, in every backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields
 
 from ..rows import (
@@ -136,7 +136,14 @@ class DicomIndex(SqlTable, DicomIndexTable):
         )
         return [str(r[0]) for r in rows]
 
-    def replace(self, record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance]) -> None:
+    def replace(
+        self,
+        record_id: str,
+        thing_id: str,
+        version_stamp: str,
+        rows: Sequence[DicomInstance],
+        study_uid: str | None = None,
+    ) -> None:
         # The version row first: a writer indexing the same thing at once waits here until this one ends.
         self.db.run(
             "INSERT INTO dicom_versions(thing_id, record_id, version_stamp) VALUES (?, ?, ?) "
@@ -149,7 +156,9 @@ class DicomIndex(SqlTable, DicomIndexTable):
         if rows:
             self.db.many(_ADD, [(thing_id, record_id, version_stamp, *(getattr(r, n) for n in _STORED)) for r in rows])
         thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
-        self.db.run(ADD_STUDY, study_row(record_id, thing_id, version_stamp, rows, str(thing[0]) if thing else ""))
+        self.db.run(
+            ADD_STUDY, study_row(record_id, thing_id, version_stamp, rows, str(thing[0]) if thing else "", study_uid)
+        )
 
     def extend(
         self, record_id: str, thing_id: str, old_stamp: str, new_stamp: str, rows: Sequence[DicomInstance]
@@ -172,9 +181,26 @@ class DicomIndex(SqlTable, DicomIndexTable):
             )
         ]
         thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
+        kept = self.db.one("SELECT study_uid FROM dicom_studies WHERE thing_id = ?", (thing_id,))  # (not changed)
+        study_uid = None if kept is None or kept[0] is None else str(kept[0])
         self.db.run("DELETE FROM dicom_studies WHERE thing_id = ?", (thing_id,))
-        self.db.run(ADD_STUDY, study_row(record_id, thing_id, new_stamp, every, str(thing[0]) if thing else ""))
+        self.db.run(
+            ADD_STUDY, study_row(record_id, thing_id, new_stamp, every, str(thing[0]) if thing else "", study_uid)
+        )
         return True
+
+    def study_things(self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]) -> set[str]:
+        uids = sorted(study_uids)
+        found = {thing_id for thing_id, _ in self.stale(record_id, type_ids)}
+        if uids:
+            rows = self.db.all(
+                "SELECT s.thing_id FROM dicom_studies s JOIN things t ON t.thing_id = s.thing_id "
+                "AND t.version_stamp = s.version_stamp AND t.state = ? "
+                f"WHERE s.record_id = ? AND (s.study_uid IN ({marks(len(uids))}) OR s.study_uid IS NULL)",
+                (ACTIVE, record_id, *uids),
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
 
     def forget(self, thing_ids: Iterable[str]) -> None:
         ids = set(thing_ids)

@@ -342,6 +342,8 @@ TABLES: tuple[Table, ...] = (
             _c("series", "integer", _NN),
             _c("images", "integer", _NN),
             _c("size", "bigint", _NN),
+            # the thing's Study Instance UID (its data-xml's; NULL: indexed before SQLite version 15 kept it)
+            _c("study_uid", "text"),
         ),
     ),
 )
@@ -376,6 +378,7 @@ INDEXES: tuple[Index, ...] = (
     Index("fhir_facts_by_date", "fhir_facts", "record_id, resource_type, date, thing_id, version_stamp"),
     Index("things_by_id_current", "things", "thing_id, version_stamp, state, flags, updated"),
     Index("dicom_studies_by_date", "dicom_studies", "record_id, study_date"),
+    Index("dicom_studies_by_uid", "dicom_studies", "record_id, study_uid"),
 )
 
 

@@ -26,7 +26,7 @@ _STUDY_COLUMNS = (
     "thing_id, record_id, version_stamp, patient_name, patient_id, birth_date, study_date, study_time, "
     "accession_number, study_description, modalities, series, images, size"
 )
-ADD_STUDY = f"INSERT INTO dicom_studies({_STUDY_COLUMNS}) VALUES ({marks(14)})"
+ADD_STUDY = f"INSERT INTO dicom_studies({_STUDY_COLUMNS}, study_uid) VALUES ({marks(15)})"
 
 
 def _birth_date(study_json: str) -> str:
@@ -38,13 +38,19 @@ def _birth_date(study_json: str) -> str:
 
 
 def study_row(
-    record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance], thing_date: str
+    record_id: str,
+    thing_id: str,
+    version_stamp: str,
+    rows: Sequence[DicomInstance],
+    thing_date: str,
+    study_uid: str | None,
 ) -> tuple[object, ...]:
     """The ``dicom_studies`` row of a version whose images are ``rows``
-    (none: dated ``thing_date``, the thing's effective date)."""
+    (none: dated ``thing_date``, the thing's effective date) and whose
+    data-xml names ``study_uid`` (None: not known)."""
     if not rows:
         day = thing_date[:10].replace("-", "")
-        return (thing_id, record_id, version_stamp, "", "", "", day, "", "", "", "", 0, 0, 0)
+        return (thing_id, record_id, version_stamp, "", "", "", day, "", "", "", "", 0, 0, 0, study_uid)
     first = rows[0]
     return (
         thing_id,
@@ -61,6 +67,7 @@ def study_row(
         len({r.series_uid for r in rows}),
         len({r.sop_uid for r in rows}),
         sum(r.size for r in rows),
+        study_uid,
     )
 
 

@@ -10,7 +10,7 @@ from ..layouts import BATCH, layout_of
 from ..sql import schema
 from .db import SQLITE
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 #: The version that added the DICOM index's studies (the index is made again for them).
 DICOM_STUDIES = 12
 #: The version that kept FHIR resources with the index, whose searches read only its indexes (made again).
@@ -69,7 +69,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     (``fhir_exports``), and makes the FHIR index's indexes again with the
     columns searches read. Version 14 adds the stored metadata of indexed
     instances (``metadata_json``; NULL for those indexed before: read from
-    their file when asked). Every step is
+    their file when asked). Version 15 keeps the Study Instance UID of each
+    indexed study thing (``dicom_studies.study_uid``, NULL for those indexed
+    before: the ingest then reads their XML to find a study by its UID). Every step is
     idempotent and decided by what the store has, not by its version number:
     a store of any earlier version is brought up to this one.
 
