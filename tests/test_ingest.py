@@ -282,6 +282,16 @@ def test_a_blob_made_ahead_is_used_only_while_its_file_is_unchanged(
         stage(platform, header, (images[1].path,))
         assert staged_of(header) is None and len(made_ids) == 1
         assert not platform.files.path(made_ids[0]).exists()  # type: ignore[attr-defined]
+        monkeypatch.undo()
+
+        header = dicom.examine(images[1].path)[0]  # staged too long ago: written again
+        assert header is not None
+        stage(platform, header, (images[1].path,))
+        old = staged_of(header)
+        assert old is not None
+        monkeypatch.setattr(blobwrite, "STAGED_FOR", 0.0)
+        row = blobwrite.write_file(platform, server.profile.record_id, images[1].path, old)
+        assert row.blob_id != old.blob_id and row.hash == old.digest and not old.used
     finally:
         platform.close()
 
@@ -305,7 +315,7 @@ def test_a_study_is_looked_up_by_its_uid_through_the_index(server: RunningServer
 
         def candidates(uid: str) -> set[str]:
             with platform.store.read() as tx:
-                return tx.dicom.study_things(record_id, {uid}, STUDY_TYPES)
+                return set(tx.dicom.study_things(record_id, {uid}, STUDY_TYPES))
 
         found = candidates(a)
         assert first.thing_id in found and second.thing_id not in found and third.thing_id not in found
@@ -315,6 +325,7 @@ def test_a_study_is_looked_up_by_its_uid_through_the_index(server: RunningServer
         assert {second.thing_id, third.thing_id} <= candidates(a)
         for uid, done in stored.items():
             assert [v.thing_id for v in ingest.find(uid)] == [done.thing_id]
+        assert second.thing_id not in candidates(a)  # its UID read once is kept
         again = ingest.store(build(dicom.scan(tmp_path / "s2").studies[0]))  # found: not stored twice
         assert (again.thing_id, again.status) == (third.thing_id, "unchanged")
         refresh(platform, record_id)

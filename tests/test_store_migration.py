@@ -270,8 +270,8 @@ def test_a_version_14_store_looks_up_the_studies_it_indexed_by_reading_them(tmp_
         with store.write() as tx:
             tx.dicom.replace(record, "t-new", "t-new-s1", [], "1.2.3")
         with store.read() as tx:
-            assert tx.dicom.study_things(record, {"1.2.3"}, ["study"]) == {"t-old", "t-new"}
-            assert tx.dicom.study_things(record, {"1.2.4"}, ["study"]) == {"t-old"}
+            assert tx.dicom.study_things(record, {"1.2.3"}, ["study"]) == {"t-old": None, "t-new": "1.2.3"}
+            assert tx.dicom.study_things(record, {"1.2.4"}, ["study"]) == {"t-old": None}
         with sqlite3.connect(database) as conn:
             indexes = {r[1] for r in conn.execute("PRAGMA index_list(dicom_studies)")}
         assert "dicom_studies_by_uid" in indexes

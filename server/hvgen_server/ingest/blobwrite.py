@@ -11,9 +11,11 @@ A file the DICOM listener received is **staged** while its association
 goes on (:func:`stage`): adopted (its bytes were flushed before it was
 acknowledged) and hashed then, kept with its header, so that storing the
 study only names it. A staged blob is used when its file is still the one
-adopted and it is younger than :data:`STAGED_FOR`; one left unused (an
-instance the study had already, a study that failed) is removed when the
-study is stored (:func:`unstage`).
+adopted and it is younger than :data:`STAGED_FOR` (by the file's
+modification time, the sweeper's clock; using it makes that time now);
+one left unused (an instance the study had already, a study that failed)
+is removed when the study is stored (:func:`unstage`), and any other (a
+file replaced by one sent again) by the sweeper.
 
 A blob written here has no row yet: its row (:func:`..methods.blobs.complete_row`) is added
 by the transaction that stores the thing naming it; bytes left without a row
@@ -57,8 +59,7 @@ class Staged:
     blob_id: str
     size: int
     digest: str
-    modified: int  # the file's modification time (ns) once adopted
-    made: float  # when (monotonic)
+    modified: int  # the file's modification time (ns) once adopted: when it was staged, by the sweeper's clock
     used: bool = False
 
 
@@ -75,8 +76,14 @@ def write_file(platform: Platform, record_id: str, path: Path, staged: Staged | 
 
     An adopted file's name is durable only after :func:`sync`."""
     if staged is not None and _usable(platform, staged, path):
-        staged.used = True
-        return complete_row(platform, record_id, staged.blob_id, staged.size, staged.digest)
+        try:
+            os.utime(path)  # (the sweeper's grace counts from now)
+        except OSError:
+            pass
+        else:
+            if platform.files.adopted_as(staged.blob_id, path):
+                staged.used = True
+                return complete_row(platform, record_id, staged.blob_id, staged.size, staged.digest)
     blob_id = str(uuid.uuid4())
     hasher = blobhash.SHA256Block(platform.config.block_size)
     if platform.files.adopt(blob_id, path):
@@ -88,7 +95,7 @@ def write_file(platform: Platform, record_id: str, path: Path, staged: Staged | 
 
 def _usable(platform: Platform, staged: Staged, path: Path) -> bool:
     """Whether ``staged`` is still ``path``'s bytes, unchanged since it was adopted, and young enough."""
-    if staged.used or time.monotonic() - staged.made >= STAGED_FOR:
+    if staged.used or time.time() - staged.modified / 1e9 >= STAGED_FOR:  # (the sweeper's clock)
         return False
     try:
         found = os.stat(path)
@@ -127,6 +134,10 @@ def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
             continue
         try:
             modified = os.stat(path).st_mtime_ns
+        except OSError:  # (moved on meanwhile: handed on)
+            platform.files.delete(blob_id)
+            continue
+        try:
             hasher = blobhash.SHA256Block(platform.config.block_size)
             size = 0
             for piece in platform.files.read(blob_id, piece=PIECE):
@@ -135,7 +146,7 @@ def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
         except BaseException:
             platform.files.delete(blob_id)
             raise
-        return Staged(blob_id, size, hasher.b64digest(), modified, time.monotonic())
+        return Staged(blob_id, size, hasher.b64digest(), modified)
     return None
 
 

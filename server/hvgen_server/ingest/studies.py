@@ -112,8 +112,10 @@ class Ingest:
         """The current versions of the record's active studies with these Study Instance UIDs:
         those the DICOM index says may have them (not every study of the record), each read to be sure."""
         found: dict[str, list[ThingVersion]] = {}
+        named: list[tuple[str, str, str]] = []  # (what the index did not know: kept for the next look-up)
         with self.platform.store.read() as tx:
-            candidates = sorted(tx.dicom.study_things(self.record_id, study_uids, STUDY_TYPES))
+            known = tx.dicom.study_things(self.record_id, study_uids, STUDY_TYPES)
+            candidates = sorted(known)
             versions = (
                 match.version
                 for start in range(0, len(candidates), _LOOKED_UP)
@@ -127,15 +129,21 @@ class Ingest:
             for version in versions:
                 quick = _UID.search(version.xml)  # a quick look before parsing (not at a character reference)
                 if (
-                    quick
+                    known[version.thing_id] is not None
+                    and quick
                     and b"&" not in quick.group(1)
                     and quick.group(1).decode("utf-8", "replace").strip() not in study_uids
                 ):
                     continue
                 root = thingxml.parse_stored(version.xml)
                 uid = (root.findtext("data-xml/medical-image-study/study-instance-uid") or "").strip()
+                if known[version.thing_id] is None:
+                    named.append((version.thing_id, version.version_stamp, uid))
                 if uid in study_uids:
                     found.setdefault(uid, []).append(version)
+        if named:
+            with self.platform.store.write() as tx:
+                tx.dicom.name_studies(named)
         return found
 
     def store(self, built: BuiltStudy) -> Ingested:
@@ -222,7 +230,14 @@ class Ingest:
                 if plan.existing is None:
                     tx.dicom.replace(self.record_id, key.value, stamp, rows_of, _uid_of(plan.built).strip())
                 else:  # the images it adds (when the stored version is not indexed, the next query catches up)
-                    tx.dicom.extend(self.record_id, key.value, plan.existing.version_stamp, stamp, rows_of)
+                    tx.dicom.extend(
+                        self.record_id,
+                        key.value,
+                        plan.existing.version_stamp,
+                        stamp,
+                        rows_of,
+                        _uid_of(plan.built).strip(),
+                    )
 
         actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
         keys = write_things(actor, sent, also, rows)

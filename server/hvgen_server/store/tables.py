@@ -448,17 +448,32 @@ class DicomIndexTable(StudyListTable):
 
     @abstractmethod
     def extend(
-        self, record_id: str, thing_id: str, old_stamp: str, new_stamp: str, rows: Sequence[DicomInstance]
+        self,
+        record_id: str,
+        thing_id: str,
+        old_stamp: str,
+        new_stamp: str,
+        rows: Sequence[DicomInstance],
+        study_uid: str | None = None,
     ) -> bool:
         """Move the thing's index from ``old_stamp`` to ``new_stamp``, a version
-        that kept every image of the old one and added the images of ``rows``;
-        False (nothing changed) when it is not indexed at ``old_stamp``."""
+        that kept every image of the old one (and its Study Instance UID,
+        ``study_uid`` when the index did not know it) and added the images of
+        ``rows``; False (nothing changed) when it is not indexed at ``old_stamp``."""
 
     @abstractmethod
-    def study_things(self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]) -> set[str]:
+    def study_things(
+        self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]
+    ) -> dict[str, str | None]:
         """The record's active things (of ``type_ids``, study types) whose current
-        version may name one of ``study_uids``: indexed with one of them, indexed
-        without its UID known, or not indexed yet (a superset: their XML says)."""
+        version may name one of ``study_uids`` (a superset: their XML says), with
+        the UID the index holds: indexed with one of them, or None: indexed
+        without its UID known (:meth:`name_studies`), or not indexed yet."""
+
+    @abstractmethod
+    def name_studies(self, named: Sequence[tuple[str, str, str]]) -> None:
+        """Keep the Study Instance UID of indexed versions whose UID was not
+        known: (thing id, version stamp, UID its XML names)."""
 
     @abstractmethod
     def forget(self, thing_ids: Iterable[str]) -> None:

@@ -161,7 +161,13 @@ class DicomIndex(SqlTable, DicomIndexTable):
         )
 
     def extend(
-        self, record_id: str, thing_id: str, old_stamp: str, new_stamp: str, rows: Sequence[DicomInstance]
+        self,
+        record_id: str,
+        thing_id: str,
+        old_stamp: str,
+        new_stamp: str,
+        rows: Sequence[DicomInstance],
+        study_uid: str | None = None,
     ) -> bool:
         moved = self.db.run(
             "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
@@ -181,26 +187,36 @@ class DicomIndex(SqlTable, DicomIndexTable):
             )
         ]
         thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
-        kept = self.db.one("SELECT study_uid FROM dicom_studies WHERE thing_id = ?", (thing_id,))  # (not changed)
-        study_uid = None if kept is None or kept[0] is None else str(kept[0])
+        kept = self.db.one("SELECT study_uid FROM dicom_studies WHERE thing_id = ?", (thing_id,))
+        if kept is not None and kept[0] is not None:
+            study_uid = str(kept[0])  # (not changed by an added image)
         self.db.run("DELETE FROM dicom_studies WHERE thing_id = ?", (thing_id,))
         self.db.run(
             ADD_STUDY, study_row(record_id, thing_id, new_stamp, every, str(thing[0]) if thing else "", study_uid)
         )
         return True
 
-    def study_things(self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]) -> set[str]:
+    def study_things(
+        self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]
+    ) -> dict[str, str | None]:
         uids = sorted(study_uids)
-        found = {thing_id for thing_id, _ in self.stale(record_id, type_ids)}
+        found: dict[str, str | None] = {}
         if uids:
             rows = self.db.all(
-                "SELECT s.thing_id FROM dicom_studies s JOIN things t ON t.thing_id = s.thing_id "
+                "SELECT s.thing_id, s.study_uid FROM dicom_studies s JOIN things t ON t.thing_id = s.thing_id "
                 "AND t.version_stamp = s.version_stamp AND t.state = ? "
                 f"WHERE s.record_id = ? AND (s.study_uid IN ({marks(len(uids))}) OR s.study_uid IS NULL)",
                 (ACTIVE, record_id, *uids),
             )
-            found.update(str(r[0]) for r in rows)
+            found.update((str(r[0]), None if r[1] is None else str(r[1])) for r in rows)
+        found.update((thing_id, None) for thing_id, _ in self.stale(record_id, type_ids))
         return found
+
+    def name_studies(self, named: Sequence[tuple[str, str, str]]) -> None:
+        self.db.many(
+            "UPDATE dicom_studies SET study_uid = ? WHERE thing_id = ? AND version_stamp = ? AND study_uid IS NULL",
+            [(uid, thing_id, stamp) for thing_id, stamp, uid in named],
+        )
 
     def forget(self, thing_ids: Iterable[str]) -> None:
         ids = set(thing_ids)
