@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import ServerError
+from .dicomtables import DicomIndexTable, DicomNodeTable
 from .fhirtables import FhirIndexTable
 from .rows import Application, Person, PersonToken, RecordRow, SessionRow
 from .tables import (
     AlternateIdTable,
     ApplicationTable,
     BlobTable,
-    DicomIndexTable,
-    DicomNodeTable,
     MetaTable,
     PackageTable,
     PersonTable,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields
 
+from ..dicomtables import DicomIndexTable
 from ..rows import (
     ACTIVE,
     INSTANCE,
@@ -24,7 +25,6 @@ from ..rows import (
     StudyListQuery,
     StudyListRow,
 )
-from ..tables import DicomIndexTable
 from .dialect import Dialect, SqlTable, delete_keys, marks
 from .studylist import ADD_STUDY, changes, study_page, study_row
 

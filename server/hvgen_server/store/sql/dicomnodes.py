@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import astuple, fields
 
+from ..dicomtables import DicomNodeTable
 from ..rows import DIMSE, DicomNode
-from ..tables import DicomNodeTable
 from .dialect import SqlTable, columns, marks
 
 _NODE = columns(DicomNode)
