@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.dataset import Dataset
 
@@ -60,14 +61,13 @@ class Staged:
     size: int
     digest: str
     modified: int  # the file's modification time (ns) once adopted: when it was staged, by the sweeper's clock
+    copied: bool = False  # uploaded (a store that cannot adopt the file), not adopted
     used: bool = False
 
 
 def _pieces(path: Path, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
     with open(path, "rb") as f:
-        while piece := f.read(PIECE):
-            hasher.update(piece)
-            yield piece
+        yield from _read(f, hasher)
 
 
 def write_file(platform: Platform, record_id: str, path: Path, staged: Staged | None = None) -> BlobRow:
@@ -77,11 +77,12 @@ def write_file(platform: Platform, record_id: str, path: Path, staged: Staged | 
     An adopted file's name is durable only after :func:`sync`."""
     if staged is not None and _usable(platform, staged, path):
         try:
-            os.utime(path)  # (the sweeper's grace counts from now)
+            if not staged.copied:
+                os.utime(path)  # (the sweeper's grace counts from now)
         except OSError:
             pass
         else:
-            if platform.files.adopted_as(staged.blob_id, path):
+            if staged.copied or platform.files.adopted_as(staged.blob_id, path):
                 staged.used = True
                 return complete_row(platform, record_id, staged.blob_id, staged.size, staged.digest)
     blob_id = str(uuid.uuid4())
@@ -101,17 +102,16 @@ def _usable(platform: Platform, staged: Staged, path: Path) -> bool:
         found = os.stat(path)
     except OSError:
         return False
-    return (found.st_size, found.st_mtime_ns) == (staged.size, staged.modified) and platform.files.adopted_as(
-        staged.blob_id, path
-    )
+    if (found.st_size, found.st_mtime_ns) != (staged.size, staged.modified):
+        return False
+    return staged.copied or platform.files.adopted_as(staged.blob_id, path)
 
 
 def stage(platform: Platform, header: Dataset, paths: Sequence[Path]) -> None:
     """Adopt and hash ahead the received file whose header is ``header``
     (found at the first of ``paths`` there is: the file moves when its part
-    is handed on), its bytes already flushed; kept with the header. Nothing
-    is done when the blob store cannot adopt it (it is then written when the
-    study is stored)."""
+    is handed on), its bytes already flushed; kept with the header. A blob
+    store that cannot adopt it (an object store) gets it uploaded."""
     with _STAGING:
         if getattr(header, _STAGED, None) is not None:
             return
@@ -131,6 +131,9 @@ def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
     for path in paths:
         blob_id = str(uuid.uuid4())
         if not platform.files.adopt(blob_id, path, flushed=True):
+            copied = _copied(platform, blob_id, path)
+            if copied is not None:
+                return copied
             continue
         try:
             modified = os.stat(path).st_mtime_ns
@@ -148,6 +151,29 @@ def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
             raise
         return Staged(blob_id, size, hasher.b64digest(), modified)
     return None
+
+
+def _copied(platform: Platform, blob_id: str, path: Path) -> Staged | None:
+    """The file uploaded as blob ``blob_id``; None when it is not there (moved on)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return None
+    with f:
+        try:
+            modified = os.fstat(f.fileno()).st_mtime_ns
+            hasher = blobhash.SHA256Block(platform.config.block_size)
+            size = platform.files.put(blob_id, _read(f, hasher))
+        except BaseException:
+            platform.files.delete(blob_id)
+            raise
+    return Staged(blob_id, size, hasher.b64digest(), modified, copied=True)
+
+
+def _read(f: BinaryIO, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
+    while piece := f.read(PIECE):
+        hasher.update(piece)
+        yield piece
 
 
 def staged_of(header: object) -> Staged | None:
