@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,25 @@ def test_a_blob_made_ahead_is_used_only_while_its_file_is_unchanged(
         monkeypatch.setattr(blobwrite, "STAGED_FOR", 0.0)
         row = blobwrite.write_file(platform, server.profile.record_id, images[1].path, old)
         assert row.blob_id != old.blob_id and row.hash == old.digest and not old.used
+        monkeypatch.undo()
+
+        header = dicom.examine(images[1].path)[0]  # its study stored while its blob is made: waited for
+        assert header is not None
+        entered = threading.Event()
+
+        def slowly_made(platform: Platform, paths: Any) -> Any:
+            entered.set()
+            time.sleep(0.5)
+            return real(platform, paths)
+
+        monkeypatch.setattr(blobwrite, "_made", slowly_made)
+        making = threading.Thread(target=stage, args=(platform, header, (images[1].path,)))
+        making.start()
+        assert entered.wait(10)
+        assert staged_of(header) is None  # (not waited for)
+        waited = staged_of(header, 10.0)
+        making.join()
+        assert waited is not None and waited is staged_of(header)
     finally:
         platform.close()
 

@@ -8,9 +8,11 @@ names are made durable together (:func:`sync`) before the transaction that
 adds their rows. Other backends (an object store) get the bytes uploaded.
 
 A file the DICOM listener received is **staged** while its association
-goes on (:func:`stage`): adopted (its bytes were flushed before it was
-acknowledged) and hashed then, kept with its header, so that storing the
-study only names it. A staged blob is used when its file is still the one
+goes on (:func:`stage`; not the first of a part: a one-instance study is
+stored at once): adopted (its bytes were flushed before it was
+acknowledged) and hashed then, or uploaded when the store cannot adopt
+it, kept with its header, so that storing the study only names it
+(waiting for one being made). A staged blob is used when its file is still the one
 adopted and it is younger than :data:`STAGED_FOR` (by the file's
 modification time, the sweeper's clock; using it makes that time now);
 one left unused (an instance the study had already, a study that failed)
@@ -50,7 +52,9 @@ STAGED_FOR = ORPHAN_AGE / 2
 #: being made, or that the study went without it: ``_MAKING``, ``_CLOSED``).
 _STAGED = "_hvgen_staged"
 _MAKING, _CLOSED = "making", "closed"
-_STAGING = threading.Lock()
+_STAGING = threading.Condition()
+#: Seconds storing a study waits for a blob being made of one of its files (one file's copy).
+WAIT_FOR_STAGED = 30.0
 
 
 @dataclasses.dataclass
@@ -123,6 +127,7 @@ def stage(platform: Platform, header: Dataset, paths: Sequence[Path]) -> None:
         with _STAGING:
             closed = getattr(header, _STAGED, None) == _CLOSED  # (its study was stored meanwhile)
             object.__setattr__(header, _STAGED, _CLOSED if closed or made is None else made)
+            _STAGING.notify_all()
         if closed and made is not None:
             platform.files.delete(made.blob_id)
 
@@ -176,9 +181,15 @@ def _read(f: BinaryIO, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
         yield piece
 
 
-def staged_of(header: object) -> Staged | None:
-    """The blob :func:`stage` made of the file of ``header``, if any."""
-    found = getattr(header, _STAGED, None)
+def staged_of(header: object, wait: float = 0.0) -> Staged | None:
+    """The blob :func:`stage` made of the file of ``header``, if any; one being
+    made is waited for, ``wait`` seconds at most (storing its study: rather
+    than writing the file a second time)."""
+    deadline = time.monotonic() + wait
+    with _STAGING:
+        while getattr(header, _STAGED, None) == _MAKING and (left := deadline - time.monotonic()) > 0:
+            _STAGING.wait(left)
+        found = getattr(header, _STAGED, None)
     return found if isinstance(found, Staged) else None
 
 

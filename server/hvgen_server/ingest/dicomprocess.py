@@ -78,7 +78,8 @@ _TAKEN_KEPT = 1024
 #: The length before each message of the child.
 SIZE = struct.Struct(">I")
 #: What the server does with each header while the association goes on: the header,
-#: and where its file is (the first of those paths that exists).
+#: and where its file is (the first of those paths that exists; none for the first
+#: instance of a part).
 Prepare = Callable[[Dataset, tuple[Path, ...]], None]
 
 
@@ -284,7 +285,7 @@ class _Headers:
         self._count = 0  # headers held (at most KNOWN_HEADERS)
         self._taken: dict[str, None] = {}  # the folders handed on lately (what is still queued of them is skipped)
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, str, Dataset]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, str, Dataset, bool]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def add(self, folder: str, name: str, header: object) -> None:
@@ -296,13 +297,14 @@ class _Headers:
             kept = self._by_folder.setdefault(folder, {})
             if len(kept) >= KEPT_HEADERS:
                 return
+            first = not kept
             kept[name] = header
             self._count += 1
         if self.prepare is not None:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._prepare, name="dicom-prepare", daemon=True)
                 self._thread.start()
-            self._queue.put((folder, name, header))
+            self._queue.put((folder, name, header, first))
 
     def take(self, folder: str) -> dict[str, Dataset]:
         """The headers of a folder handed on (the rest of them is not prepared ahead)."""
@@ -323,12 +325,15 @@ class _Headers:
     def _prepare(self) -> None:
         assert self.prepare is not None
         while True:
-            folder, name, header = self._queue.get()
+            folder, name, header, first = self._queue.get()
             with self._lock:
                 if folder in self._taken:
                     continue
+            # (the file of a part's first instance is not given: a one-instance study is handed
+            # on as the next one begins, stored before anything could be done with its file)
+            paths = () if first else (self.spool.incoming / folder / name, self.spool.ready / folder / name)
             try:
-                self.prepare(header, (self.spool.incoming / folder / name, self.spool.ready / folder / name))
+                self.prepare(header, paths)
             except Exception as exc:  # (made again when the study is stored, and failing there if it must)
                 log.debug("an instance's index row could not be made ahead: %s", exc)
 

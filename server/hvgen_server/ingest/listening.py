@@ -137,7 +137,8 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
     def ahead(header: Dataset, paths: tuple[Path, ...]) -> None:
         """While the association goes on: the instance's index row and metadata, and its blob."""
         prepare(header)
-        stage(platform, header, paths)
+        if paths:
+            stage(platform, header, paths)
 
     service = DicomService(platform.config, options, record_id, uploader.put, ahead)
     try:

@@ -42,7 +42,7 @@ from ..methods.blobs import inline_row
 from ..methods.things import store_things
 from ..store import Transaction
 from ..store.rows import BlobRow, DicomInstance, ThingFilter, ThingSelection, ThingVersion
-from .blobwrite import Staged, staged_of, sync, write_file
+from .blobwrite import WAIT_FOR_STAGED, staged_of, sync, write_file
 from .indexrows import index_row
 
 log = logging.getLogger("hvgen_server.ingest")
@@ -209,9 +209,9 @@ class Ingest:
     def _commit(self, plans: list[_Plan]) -> list[Ingested]:
         """Write the blobs the plans lack, then their things in one transaction
         (with the DICOM index rows of the new studies)."""
-        staged = {i.path: s for p in plans for i in p.built.dicom.images if (s := staged_of(i.header)) is not None}
+        headers = {i.path: i.header for p in plans for i in p.built.dicom.images}
         missing = [(n, v) for p in plans for n, v in p.missing.items()]
-        rows, items = write_blobs(self.platform, self.record_id, missing, staged)
+        rows, items = write_blobs(self.platform, self.record_id, missing, headers)
         sent = []
         index: list[list[DicomInstance]] = []
         at = 0
@@ -328,17 +328,20 @@ def write_blobs(
     platform: Platform,
     record_id: str,
     missing: list[tuple[str, tuple[str, Any]]],
-    staged: dict[Path, Staged] | None = None,
+    headers: dict[Path, Any] | None = None,
 ) -> tuple[list[BlobRow], list[BlobPayloadItem]]:
     """Write blobs (``("file", path)`` or ``("preview", preview)``, with their
     names) side by side, made durable before this returns; their rows, and
-    the payload items naming them by blob URL. ``staged``: the blobs made
-    ahead of received files, by path (:func:`.blobwrite.stage`)."""
+    the payload items naming them by blob URL. ``headers``: the headers of
+    received files, by path, with the blobs made of them ahead
+    (:func:`.blobwrite.stage`; one being made is waited for)."""
 
     def write(kind_source: tuple[str, Any]) -> BlobRow:
         kind, source = kind_source
         if kind == "file":
-            return write_file(platform, record_id, Path(source), (staged or {}).get(Path(source)))
+            header = (headers or {}).get(Path(source))
+            staged = None if header is None else staged_of(header, WAIT_FOR_STAGED)
+            return write_file(platform, record_id, Path(source), staged)
         return inline_row(platform, record_id, source.data)
 
     rows = list(_WRITERS.map(write, [source for _, source in missing]))
