@@ -318,6 +318,25 @@ def test_a_blob_made_ahead_is_used_only_while_its_file_is_unchanged(
         waited = staged_of(header, 10.0)
         making.join()
         assert waited is not None and waited is staged_of(header)
+        monkeypatch.undo()
+
+        header = dicom.examine(images[0].path)[0]  # its file replaced by another, same size and time
+        assert header is not None
+        stage(platform, header, (images[0].path,))
+        old = staged_of(header)
+        assert old is not None
+        was, again = os.stat(images[0].path), images[0].path.with_suffix(".again")
+        again.write_bytes(images[0].path.read_bytes())  # (as the listener replaces a file sent again)
+        os.utime(again, ns=(was.st_atime_ns, was.st_mtime_ns))
+        os.replace(again, images[0].path)
+        row = blobwrite.write_file(platform, server.profile.record_id, images[0].path, old)
+        assert row.blob_id != old.blob_id and not old.used
+
+        def refused(blob_id: str) -> None:
+            raise OSError("the blob store is down")
+
+        monkeypatch.setattr(platform.files, "delete", refused)  # removing an unused one fails: left, not raised
+        assert unstage(platform, [header]) == 0
     finally:
         platform.close()
 

@@ -342,6 +342,8 @@ def test_blobs_are_made_while_the_association_goes_on_and_none_is_left_over(tmp_
                     "the received files were not made blobs while the association went on",
                 )
                 made.update({b: i for b, i in blob_files(server).items() if i in received})
+                first_file = (part / spooled_name(sent[0])).stat()  # (a part's first instance: not made ahead)
+                assert first_file.st_nlink == 1 and first_file.st_ino not in blob_files(server).values()
             finally:
                 assoc.release()
             wait_for_study(server, cache, str(study["study_uid"]), len(sent))

@@ -27,6 +27,7 @@ by the transaction that stores the thing naming it; bytes left without a row
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -44,9 +45,12 @@ from ..methods.blobs import complete_row
 from ..store.rows import BlobRow
 from ..sweeper import ORPHAN_AGE
 
+log = logging.getLogger("hvgen_server.ingest")
+
 #: Bytes read from a file at a time (memory stays bounded whatever the file's size).
 PIECE = 1024 * 1024
-#: Seconds a staged blob is used for: well within the sweeper's grace for bytes with no row.
+#: Seconds a staged blob is used for: well within the sweeper's grace for bytes with no row
+#: (half as long for an uploaded one, whose age cannot be made now when it is used).
 STAGED_FOR = ORPHAN_AGE / 2
 #: Where :func:`stage` keeps its blob, on the instance's header (or that it is
 #: being made, or that the study went without it: ``_MAKING``, ``_CLOSED``).
@@ -65,6 +69,7 @@ class Staged:
     size: int
     digest: str
     modified: int  # the file's modification time (ns) once adopted: when it was staged, by the sweeper's clock
+    file: tuple[int, int]  # the file's device and inode
     copied: bool = False  # uploaded (a store that cannot adopt the file), not adopted
     used: bool = False
 
@@ -100,13 +105,14 @@ def write_file(platform: Platform, record_id: str, path: Path, staged: Staged | 
 
 def _usable(platform: Platform, staged: Staged, path: Path) -> bool:
     """Whether ``staged`` is still ``path``'s bytes, unchanged since it was adopted, and young enough."""
-    if staged.used or time.time() - staged.modified / 1e9 >= STAGED_FOR:  # (the sweeper's clock)
+    limit = STAGED_FOR / 2 if staged.copied else STAGED_FOR
+    if staged.used or time.time() - staged.modified / 1e9 >= limit:  # (the sweeper's clock)
         return False
     try:
         found = os.stat(path)
     except OSError:
         return False
-    if (found.st_size, found.st_mtime_ns) != (staged.size, staged.modified):
+    if (found.st_size, found.st_mtime_ns, (found.st_dev, found.st_ino)) != (staged.size, staged.modified, staged.file):
         return False
     return staged.copied or platform.files.adopted_as(staged.blob_id, path)
 
@@ -129,7 +135,7 @@ def stage(platform: Platform, header: Dataset, paths: Sequence[Path]) -> None:
             object.__setattr__(header, _STAGED, _CLOSED if closed or made is None else made)
             _STAGING.notify_all()
         if closed and made is not None:
-            platform.files.delete(made.blob_id)
+            _delete(platform, made.blob_id)
 
 
 def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
@@ -141,9 +147,9 @@ def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
                 return copied
             continue
         try:
-            modified = os.stat(path).st_mtime_ns
+            found = os.stat(path)
         except OSError:  # (moved on meanwhile: handed on)
-            platform.files.delete(blob_id)
+            _delete(platform, blob_id)
             continue
         try:
             hasher = blobhash.SHA256Block(platform.config.block_size)
@@ -152,9 +158,9 @@ def _made(platform: Platform, paths: Sequence[Path]) -> Staged | None:
                 hasher.update(piece)
                 size += len(piece)
         except BaseException:
-            platform.files.delete(blob_id)
+            _delete(platform, blob_id)
             raise
-        return Staged(blob_id, size, hasher.b64digest(), modified)
+        return Staged(blob_id, size, hasher.b64digest(), found.st_mtime_ns, (found.st_dev, found.st_ino))
     return None
 
 
@@ -166,13 +172,13 @@ def _copied(platform: Platform, blob_id: str, path: Path) -> Staged | None:
         return None
     with f:
         try:
-            modified = os.fstat(f.fileno()).st_mtime_ns
+            found = os.fstat(f.fileno())
             hasher = blobhash.SHA256Block(platform.config.block_size)
             size = platform.files.put(blob_id, _read(f, hasher))
         except BaseException:
-            platform.files.delete(blob_id)
+            _delete(platform, blob_id)
             raise
-    return Staged(blob_id, size, hasher.b64digest(), modified, copied=True)
+    return Staged(blob_id, size, hasher.b64digest(), found.st_mtime_ns, (found.st_dev, found.st_ino), copied=True)
 
 
 def _read(f: BinaryIO, hasher: blobhash.SHA256Block) -> Iterator[bytes]:
@@ -196,7 +202,8 @@ def staged_of(header: object, wait: float = 0.0) -> Staged | None:
 def unstage(platform: Platform, headers: Iterable[object]) -> int:
     """After their study was stored (or failed): remove the staged blobs of
     ``headers`` it did not use, and stage none of them any more (one being
-    made now is removed when it is made); how many were removed."""
+    made now is removed when it is made); how many were removed (one that
+    cannot be is logged, and left to the sweeper)."""
     unused: list[str] = []
     with _STAGING:
         for header in headers:
@@ -204,9 +211,17 @@ def unstage(platform: Platform, headers: Iterable[object]) -> int:
             if isinstance(staged, Staged) and not staged.used:
                 unused.append(staged.blob_id)
             object.__setattr__(header, _STAGED, _CLOSED)
-    for blob_id in unused:
+    return sum(_delete(platform, blob_id) for blob_id in unused)
+
+
+def _delete(platform: Platform, blob_id: str) -> bool:
+    """Remove a blob made ahead that nothing names; False (logged) when it cannot be: the sweeper will."""
+    try:
         platform.files.delete(blob_id)
-    return len(unused)
+    except Exception as exc:
+        log.warning("blob %s, made ahead and not used, is left to the sweeper: %s", blob_id, exc)
+        return False
+    return True
 
 
 def sync(platform: Platform, rows: list[BlobRow]) -> None:
