@@ -24,7 +24,7 @@ from hvgen_imaging.listener import Listener
 from hvgen_imaging.results import StudyError, UploadResult
 from hvgen_imaging.spool import Spool
 from hvgen_imaging.study import build
-from hvgen_imaging.uploader import Uploader
+from hvgen_imaging.uploader import Failed, Uploader
 from hvgen_server.context import Actor, Platform
 from hvgen_server.dicomweb.bulkdata import metadata
 from hvgen_server.dicomweb.gateway import ensure_gateway
@@ -244,3 +244,47 @@ def test_stored_metadata_is_what_reading_the_file_gives(server: RunningServer, t
     uris = [v["BulkDataURI"] for m in stored for v in m.values() if "BulkDataURI" in v]
     assert any(u.endswith("/bulkdata/00091010") and u.startswith("http://127.0.0.1/dicomweb/") for u in uris)
     assert "BulkDataURI" in str([m["00091011"] for m in stored if "00091011" in m])
+
+
+def test_a_batch_failing_unforeseen_is_tried_again_and_the_uploader_goes_on(tmp_path: Path) -> None:
+    """An error nothing foresaw while storing (a defect, a store failing oddly) does not
+    end the uploader: the folders wait as after a study's passing failure, are
+    reported, and are stored at the next try; folders handed on later are stored too."""
+    spool = Spool(tmp_path / "spool")
+    spool.create()
+    for n, name in enumerate(("first", "later")):
+        make_study(tmp_path / name, series=1, images=1, size=16, seed=900 + n)
+    folder = spool.ready / "first"
+    folder.mkdir()
+    for path in (tmp_path / "first").rglob("*.dcm"):
+        shutil.copy(path, folder / path.name)
+    calls: list[list[str]] = []
+    events: list[object] = []
+    stored = threading.Event()
+
+    def store_studies(studies: list[dicom.DicomStudy]) -> list[UploadResult | Exception]:
+        calls.append(sorted(s.uid for s in studies))
+        if len(calls) == 1:
+            raise RuntimeError("unforeseen")
+        if len(calls) == 3:
+            stored.set()
+        return [StudyError("kept") for _ in studies]
+
+    uploader = Uploader(None, spool, events.append, retry=0.1, store_studies=store_studies)
+    uploader.start()
+    try:
+        uploader.put(folder)
+        deadline = time.monotonic() + 30
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        later = spool.ready / "later"
+        later.mkdir()
+        for path in (tmp_path / "later").rglob("*.dcm"):
+            shutil.copy(path, later / path.name)
+        uploader.put(later)
+        assert stored.wait(30)
+    finally:
+        uploader.stop()
+    assert calls[0] == calls[1] and len(calls) == 3  # tried again, then the later folder
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert failed and "RuntimeError: unforeseen" in failed[0].message and failed[0].will_retry

@@ -207,7 +207,12 @@ class Uploader:
                 break
             if folder in waiting or not folder.exists():
                 continue
-            for done, again in self.store_folders([folder, *self._more(folder, waiting)]).items():
+            batch = [folder, *self._more(folder, waiting)]
+            try:
+                outcome = self.store_folders(batch)
+            except Exception as exc:  # (not a study's failure: the folders wait as for one, the thread goes on)
+                outcome = {f: self._unforeseen(f, exc) for f in batch}
+            for done, again in outcome.items():
                 if again is not None:
                     waiting[done] = time.monotonic() + again
 
@@ -291,6 +296,15 @@ class Uploader:
                 image.path.unlink(missing_ok=True)
             self.report(Stored(result, calling))
         return failure
+
+    def _unforeseen(self, folder: Path, failure: Exception) -> float | None:
+        """A batch failed as nothing foresaw: each folder counts an attempt
+        (tried again later, set aside after the last), or waits the first delay."""
+        try:
+            calling = (folder / CALLING).read_text() if (folder / CALLING).exists() else ""
+            return self._failed(folder, failure, calling)
+        except Exception:
+            return self.delay(1)
 
     def _failed(self, folder: Path, failure: BaseException, calling: str) -> float | None:
         attempts = self.spool.attempts(folder)
