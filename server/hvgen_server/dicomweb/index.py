@@ -267,6 +267,11 @@ def _images_in(root: Any) -> Iterator[tuple[str, str | None]]:
             yield name, (image.findtext("image-preview-blob-name") or "").strip() or None
 
 
+def study_uid_in(root: Any) -> str:
+    """The Study Instance UID a stored study thing (its parsed XML) names ("" for none)."""
+    return str(root.findtext("data-xml/medical-image-study/study-instance-uid") or "").strip()
+
+
 def index_version(platform: Platform, version_stamp: str) -> list[DicomInstance]:
     """The index rows of one version of a study thing."""
     return _indexed(platform, version_stamp)[0]
@@ -278,7 +283,7 @@ def _indexed(platform: Platform, version_stamp: str) -> tuple[list[DicomInstance
         xml = tx.things.xml(version_stamp)
         blobs = {ref.name: ref.blob_id for ref in tx.things.blob_refs(version_stamp)}
     root = etree.fromstring(xml, _PARSER)
-    study_uid = (root.findtext("data-xml/medical-image-study/study-instance-uid") or "").strip()
+    study_uid = study_uid_in(root)
     rows: list[DicomInstance] = []
     seen: set[str] = set()
     for name, preview in _images_in(root):

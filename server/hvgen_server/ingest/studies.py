@@ -37,7 +37,7 @@ from hvgen_imaging.study import DICOM_TYPE, PREVIEW_SUFFIX, PREVIEW_TYPE, BuiltS
 
 from .. import thingxml, tokens
 from ..context import Actor, Platform
-from ..dicomweb.index import STUDY_TYPES
+from ..dicomweb.index import STUDY_TYPES, study_uid_in
 from ..methods.blobs import inline_row
 from ..methods.things import store_things
 from ..store import Transaction
@@ -135,8 +135,7 @@ class Ingest:
                     and quick.group(1).decode("utf-8", "replace").strip() not in study_uids
                 ):
                     continue
-                root = thingxml.parse_stored(version.xml)
-                uid = (root.findtext("data-xml/medical-image-study/study-instance-uid") or "").strip()
+                uid = study_uid_in(thingxml.parse_stored(version.xml))
                 if known[version.thing_id] is None:
                     named.append((version.thing_id, version.version_stamp, uid))
                 if uid in study_uids:
@@ -226,18 +225,11 @@ class Ingest:
 
         def also(tx: Transaction, keys: list[ThingKey]) -> None:
             for key, plan, rows_of in zip(keys, plans, index, strict=True):
-                stamp = key.version_stamp or ""
+                stamp, uid = key.version_stamp or "", _uid_of(plan.built).strip()
                 if plan.existing is None:
-                    tx.dicom.replace(self.record_id, key.value, stamp, rows_of, _uid_of(plan.built).strip())
+                    tx.dicom.replace(self.record_id, key.value, stamp, rows_of, uid)
                 else:  # the images it adds (when the stored version is not indexed, the next query catches up)
-                    tx.dicom.extend(
-                        self.record_id,
-                        key.value,
-                        plan.existing.version_stamp,
-                        stamp,
-                        rows_of,
-                        _uid_of(plan.built).strip(),
-                    )
+                    tx.dicom.extend(self.record_id, key.value, plan.existing.version_stamp, stamp, rows_of, uid)
 
         actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
         keys = write_things(actor, sent, also, rows)

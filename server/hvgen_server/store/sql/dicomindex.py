@@ -152,13 +152,8 @@ class DicomIndex(SqlTable, DicomIndexTable):
             (thing_id, record_id, version_stamp),
         )
         self.db.run("DELETE FROM dicom_instances WHERE thing_id = ?", (thing_id,))
-        self.db.run("DELETE FROM dicom_studies WHERE thing_id = ?", (thing_id,))
-        if rows:
-            self.db.many(_ADD, [(thing_id, record_id, version_stamp, *(getattr(r, n) for n in _STORED)) for r in rows])
-        thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
-        self.db.run(
-            ADD_STUDY, study_row(record_id, thing_id, version_stamp, rows, str(thing[0]) if thing else "", study_uid)
-        )
+        self._add(record_id, thing_id, version_stamp, rows)
+        self._sum_up(record_id, thing_id, version_stamp, rows, study_uid)
 
     def extend(
         self,
@@ -169,15 +164,9 @@ class DicomIndex(SqlTable, DicomIndexTable):
         rows: Sequence[DicomInstance],
         study_uid: str | None = None,
     ) -> bool:
-        moved = self.db.run(
-            "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
-            (new_stamp, thing_id, old_stamp),
-        )
-        if not moved:
+        if not self._move(thing_id, old_stamp, new_stamp):
             return False
-        self.db.run("UPDATE dicom_instances SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
-        if rows:
-            self.db.many(_ADD, [(thing_id, record_id, new_stamp, *(getattr(r, n) for n in _STORED)) for r in rows])
+        self._add(record_id, thing_id, new_stamp, rows)
         every = [
             DicomInstance(*r)
             for r in self.db.all(
@@ -186,15 +175,36 @@ class DicomIndex(SqlTable, DicomIndexTable):
                 (thing_id,),
             )
         ]
-        thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
         kept = self.db.one("SELECT study_uid FROM dicom_studies WHERE thing_id = ?", (thing_id,))
         if kept is not None and kept[0] is not None:
             study_uid = str(kept[0])  # (not changed by an added image)
+        self._sum_up(record_id, thing_id, new_stamp, every, study_uid)
+        return True
+
+    def _move(self, thing_id: str, old_stamp: str, new_stamp: str) -> bool:
+        """The thing's version row and instance rows moved from ``old_stamp`` to ``new_stamp``
+        (False, nothing changed, when it is not indexed at ``old_stamp``)."""
+        moved = self.db.run(
+            "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
+            (new_stamp, thing_id, old_stamp),
+        )
+        if moved:
+            self.db.run("UPDATE dicom_instances SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
+        return bool(moved)
+
+    def _add(self, record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance]) -> None:
+        if rows:
+            self.db.many(_ADD, [(thing_id, record_id, version_stamp, *(getattr(r, n) for n in _STORED)) for r in rows])
+
+    def _sum_up(
+        self, record_id: str, thing_id: str, version_stamp: str, rows: Sequence[DicomInstance], study_uid: str | None
+    ) -> None:
+        """The thing's ``dicom_studies`` row, made again from all its instance rows ``rows``."""
+        thing = self.db.one("SELECT eff_date FROM things WHERE thing_id = ?", (thing_id,))
         self.db.run("DELETE FROM dicom_studies WHERE thing_id = ?", (thing_id,))
         self.db.run(
-            ADD_STUDY, study_row(record_id, thing_id, new_stamp, every, str(thing[0]) if thing else "", study_uid)
+            ADD_STUDY, study_row(record_id, thing_id, version_stamp, rows, str(thing[0]) if thing else "", study_uid)
         )
-        return True
 
     def study_things(
         self, record_id: str, study_uids: Collection[str], type_ids: Sequence[str]
@@ -234,13 +244,8 @@ class DicomIndex(SqlTable, DicomIndexTable):
         """Move the thing's index from ``old_stamp`` to ``new_stamp``, a version that only
         gave images previews (preview blob id by image blob name); False (nothing
         changed) when it is not indexed at ``old_stamp``."""
-        moved = self.db.run(
-            "UPDATE dicom_versions SET version_stamp = ? WHERE thing_id = ? AND version_stamp = ?",
-            (new_stamp, thing_id, old_stamp),
-        )
-        if not moved:
+        if not self._move(thing_id, old_stamp, new_stamp):
             return False
-        self.db.run("UPDATE dicom_instances SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
         self.db.run("UPDATE dicom_studies SET version_stamp = ? WHERE thing_id = ?", (new_stamp, thing_id))
         self.db.many(
             "UPDATE dicom_instances SET preview_blob_id = ? WHERE thing_id = ? AND blob_name = ?",
