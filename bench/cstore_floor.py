@@ -32,7 +32,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.transport import ThreadedAssociationServer  # noqa: E402
 
 from bench.ingest import NODELAY, Hvgen, Orthanc, until_idle  # noqa: E402
-from hvgen_imaging.listener import MAX_PDU, RECEIVE_BUFFER  # noqa: E402
+from hvgen_imaging.associations import MAX_PDU, RECEIVE_BUFFER  # noqa: E402
 from tests import dcmtk  # noqa: E402
 from tests.dicomgen import make_study  # noqa: E402
 from tests.localserver import EMBEDDED, free_port  # noqa: E402

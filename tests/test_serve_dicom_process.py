@@ -259,7 +259,7 @@ def test_the_contexts_copied_for_each_association_are_pynetdicoms_deep_copies() 
 
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 
-    from hvgen_imaging.listener import copied_quickly
+    from hvgen_imaging.associations import copied_quickly
 
     ae = pynetdicom.AE()
     for context in AllStoragePresentationContexts:

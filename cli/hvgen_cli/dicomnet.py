@@ -178,7 +178,8 @@ def listen(
     --allow-any-ae to accept anyone who reaches the port.
     """
     with needs_extra("imaging"):
-        from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored, peer_limit_note
+        from hvgen_imaging.associations import peer_limit_note
+        from hvgen_imaging.listener import Failed, Listener, Received, SetAside, Stored
     titles = [ae_title, *allowed]
     for title in titles:
         stripped = title.strip()

@@ -116,7 +116,7 @@ def _listening(values: dict[str, Any]) -> DicomListening | None:
         problem = ae_title_problem(title)
         if problem is not None:
             raise click.BadParameter(problem, param_hint=hint)
-    from hvgen_imaging.listener import peer_limit_note
+    from hvgen_imaging.associations import peer_limit_note
 
     if not values["dicom_allowed"] and not values["dicom_allow_any"] and peer_limit_note(values["dicom_host"]):
         raise click.UsageError(

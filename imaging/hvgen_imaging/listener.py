@@ -32,28 +32,26 @@ must call the listener's AE title.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from healthvault.client import HealthVaultClient
 
 from . import dicom, qrscp
+from .associations import MAX_PDU, HeldRequestHandler, PeerLimitedServer, copied_quickly
 from .peers import Node
 from .qrscp import Archive
 from .spool import CALLING, Spool, file_name, fsync_folder
@@ -76,15 +74,6 @@ MIN_FREE_BYTES = 256 * 1024**2
 #: takes it (also for what a C-GET sends back: no VR is lost to Implicit VR).
 _SYNTAXES = ["1.2.840.10008.1.2.1", *(s for s in ALL_TRANSFER_SYNTAXES if s != "1.2.840.10008.1.2.1")]
 
-# Received data sets go to a temporary file as they arrive, not to memory.
-_config.STORE_RECV_CHUNKED_DATASET = True
-# No log record per message (pynetdicom's standard handlers log every C-STORE at INFO).
-_config.LOG_HANDLER_LEVEL = "none"
-#: The largest P-DATA PDU the listener receives: larger than pynetdicom's 16 KiB (fewer
-#: PDUs, fewer reads per instance), and bounded (each PDU is held whole in memory).
-MAX_PDU = 1024 * 1024
-#: The receive buffer of each association's socket.
-RECEIVE_BUFFER = 4 * 1024 * 1024
 #: How long pynetdicom's network thread of an association sleeps between two looks at
 #: its socket while instances arrive (its own 1 ms is a wait in every exchange),
 #: and how long after the last instance it goes back to its own pace (an idle
@@ -94,52 +83,6 @@ IDLE_AFTER = 0.5
 #: Headers read at receipt kept per association for the uploader (which then
 #: does not parse those files again); beyond, files are read again (bounded memory).
 KEPT_HEADERS = 1000
-
-
-class _HeldRequestHandler(RequestHandler):
-    """pynetdicom's handler, returning only when the association it started has ended.
-
-    pynetdicom runs each association in a thread of its own and returns from ``handle`` at
-    once; a peer's connection count must last as long as the association, not its start.
-    """
-
-    def handle(self) -> None:
-        assoc = self._create_association()
-        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
-        assoc.start()
-        assoc.join()
-
-
-class _PeerLimitedServer(ThreadedAssociationServer):
-    """pynetdicom's server, closing at once a connection from a peer that holds too many."""
-
-    max_per_peer = 4
-    request_queue_size = 128  # connections waiting to be accepted (and refused at once when over the limit)
-    daemon_threads = True
-    block_on_close = False  # a stop does not wait for open associations (what they had acknowledged is on disk)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._peers: Counter[str] = Counter()
-        self._peers_lock = threading.Lock()
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        host = str(client_address[0])
-        with self._peers_lock:
-            if self._peers[host] >= self.max_per_peer:
-                return False
-            self._peers[host] += 1
-        return True
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            with contextlib.suppress(OSError):  # answers go at once, not after Nagle's wait
-                request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._peers_lock:
-                self._peers[str(client_address[0])] -= 1
 
 
 class _Association:
@@ -222,6 +165,7 @@ class Listener:
         self._lock = threading.Lock()
         self._server: Any = None
         self._stopping = threading.Event()
+        self._flusher: ThreadPoolExecutor | None = None  # flushes received files (while listening)
 
     # -- the DICOM side ----------------------------------------------------------------------
 
@@ -260,15 +204,16 @@ class Listener:
                 (evt.EVT_C_GET, functools.partial(qrscp.handle_get, self.archive, work)),
                 (evt.EVT_C_MOVE, functools.partial(qrscp.handle_move, self.archive, work, self.destinations)),
             ]
-        server_class = type("PeerLimitedServer", (_PeerLimitedServer,), {"max_per_peer": self.max_per_peer})
+        server_class = type("PeerLimitedServer", (PeerLimitedServer,), {"max_per_peer": self.max_per_peer})
         server = ae.make_server(
             (self.host, self.port),
             evt_handlers=handlers,
             server_class=server_class,
-            request_handler=_HeldRequestHandler,
+            request_handler=HeldRequestHandler,
         )
         ae._servers.append(server)
         copied_quickly(server.contexts)
+        self._flusher = ThreadPoolExecutor(self.max_associations, thread_name_prefix="dicom-flush")
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
         threading.Thread(target=self._pace, name="dicom-pace", daemon=True).start()
         self._server = server
@@ -286,6 +231,8 @@ class Listener:
                     assoc.abort()
                 else:  # still waiting for an association request: no A-ABORT in that state, just close
                     assoc.kill()
+        if self._flusher is not None:
+            self._flusher.shutdown(wait=False)  # (a flush under way ends; what it flushes was not acknowledged)
         if self.uploader is not None:
             self.uploader.stop()
 
@@ -344,11 +291,15 @@ class Listener:
                 os.replace(received, partial)  # the temporary file, on the same disk
             except OSError:
                 shutil.copyfile(received, partial)
-            with open(partial, "rb+") as f:
-                os.fsync(f.fileno())
+            flushing = self._flushing(partial)
         except OSError as exc:
             return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
-        header, why = dicom.examine(partial)
+        header, why = dicom.examine(partial)  # (read while the disk writes it)
+        try:
+            flushing.result()
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
         problem: tuple[int, str] | None = None
         if header is None:
             problem = (CANNOT_UNDERSTAND, why)
@@ -389,6 +340,21 @@ class Listener:
             except Exception as exc:  # (only told: the instance is kept all the same)
                 log.warning("after %s was kept: %s: %s", target.name, type(exc).__name__, exc)
         return SUCCESS  # (a status as a number: no data set to build)
+
+    def _flushing(self, path: Path) -> Future[None]:
+        """``path``'s bytes being flushed to disk by a thread of the listener's, while the
+        association's thread checks them (a flush waits for the disk, a check for the
+        interpreter: each in its own thread, the answer waits for both)."""
+        if self._flusher is not None:
+            with contextlib.suppress(RuntimeError):  # (stopping: flushed here)
+                return self._flusher.submit(_flush, path)
+        done: Future[None] = Future()
+        try:
+            _flush(path)
+            done.set_result(None)
+        except OSError as exc:
+            done.set_exception(exc)
+        return done
 
     def _next_part(self, association: _Association, study: str, partial: Path) -> Path:
         """Where the received file ``partial`` of ``study`` is now: in a new part of the
@@ -456,29 +422,10 @@ class Listener:
         self._hand_on(found.folder, found.headers)
 
 
-def copied_quickly(contexts: list[Any]) -> None:
-    """Make pynetdicom's copy of the presentation contexts for each association cheap.
-
-    Each association gets a deep copy of the contexts the listener supports
-    (every storage SOP class in each of some 45 transfer syntaxes): some 50
-    ms of copying UIDs one by one. Their values are immutable (numbers,
-    strings, UIDs) but for the list of transfer syntaxes, so a context's copy
-    is a new context with the same values and a new list: what the deep copy
-    gives, without copying each UID. (When a context does not take the hook,
-    pynetdicom's deep copy is left as it is.)"""
-    for context in contexts:
-        try:
-            context.__deepcopy__ = functools.partial(_context_copy, context)
-        except AttributeError:
-            return
-
-
-def _context_copy(context: Any, memo: dict[int, Any]) -> Any:
-    fresh = copy.copy(context)
-    del fresh.__dict__["__deepcopy__"]
-    fresh._transfer_syntax = list(context._transfer_syntax)
-    memo[id(context)] = fresh
-    return fresh
+def _flush(path: Path) -> None:
+    """Flush a file's bytes to disk."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 def _status(code: int, comment: str = "") -> Dataset:
@@ -488,12 +435,3 @@ def _status(code: int, comment: str = "") -> Dataset:
     if comment:
         status.ErrorComment = comment.replace("\\", "/")[:64]
     return status
-
-
-def peer_limit_note(host: str) -> str | None:
-    """A warning for a listener open to other machines without an allow-list."""
-    try:
-        loopback = all(str(info[4][0]).startswith(("127.", "::1")) for info in socket.getaddrinfo(host, None))
-    except OSError:
-        loopback = False
-    return None if loopback else "listening beyond this machine: consider --allow-ae to name the senders"

@@ -1,0 +1,77 @@
+"""The listener's answer to a C-STORE waits for the received file's flush to
+disk (made by a thread of its own while the file is checked), and a file the
+disk does not take is refused (0xA700) and not kept."""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
+
+from hvgen_imaging import dicom, listener
+from hvgen_imaging.listener import Listener
+from hvgen_imaging.results import StudyError, UploadResult
+from hvgen_imaging.spool import file_name
+
+from .dicomgen import make_study
+
+FLUSH_TAKES = 0.4
+
+
+def test_the_answer_waits_for_the_flush_and_a_failed_flush_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_study(tmp_path / "send", series=1, images=2, size=16, seed=910)
+    first, second = (pydicom.dcmread(p) for p in sorted((tmp_path / "send").rglob("*.dcm")))
+    flushes: list[tuple[str, str, float]] = []  # (thread, file, when it ended)
+    flush = listener._flush
+
+    def slow_or_failing(path: Path) -> None:
+        if path.stem == Path(file_name(str(second.SOPInstanceUID))).stem:
+            raise OSError(errno.EIO, "Input/output error")
+        time.sleep(FLUSH_TAKES)  # (the disk is slow: the check is done long before)
+        flush(path)
+        flushes.append((threading.current_thread().name, path.name, time.monotonic()))
+
+    monkeypatch.setattr(listener, "_flush", slow_or_failing)
+    stored: list[list[dicom.DicomStudy]] = []
+    done = threading.Event()
+
+    def store_studies(studies: list[dicom.DicomStudy]) -> list[UploadResult | Exception]:
+        stored.append(studies)
+        done.set()
+        return [StudyError("kept in the spool") for _ in studies]
+
+    receiver = Listener(None, tmp_path / "spool", port=0, store_studies=store_studies, retry=3600)
+    receiver.start()
+    try:
+        ae = AE(ae_title="SENDER")
+        ae.add_requested_context(CTImageStorage, str(first.file_meta.TransferSyntaxUID))
+        assoc = ae.associate("127.0.0.1", receiver.port, ae_title="HVGEN")
+        assert assoc.is_established
+        try:
+            answer = assoc.send_c_store(first)
+            answered = time.monotonic()
+            refused = assoc.send_c_store(second)
+        finally:
+            assoc.release()
+        assert done.wait(30)
+    finally:
+        receiver.stop()
+    assert answer.Status == 0x0000
+    ((thread, name, ended),) = flushes
+    assert thread.startswith("dicom-flush")  # not the association's own thread
+    assert Path(name).stem == Path(file_name(str(first.SOPInstanceUID))).stem
+    assert answered >= ended  # Success only once the bytes were on disk
+    assert refused.Status == 0xA700
+    assert "cannot write to the spool" in str(refused.ErrorComment)
+    assert "Input/output error" in str(refused.ErrorComment)
+    ((study,),) = stored  # what was handed on: the first instance only, no partial file
+    assert [i.sop_instance_uid for i in study.images] == [str(first.SOPInstanceUID)]
+    assert not list((tmp_path / "spool").rglob(Path(file_name(str(second.SOPInstanceUID))).stem + "*"))
