@@ -59,6 +59,8 @@ def test_the_answer_waits_for_the_flush_and_a_failed_flush_is_refused(
             answer = assoc.send_c_store(first)
             answered = time.monotonic()
             refused = assoc.send_c_store(second)
+            # (looked at before the association ends, which would remove what was cut off)
+            left = list((tmp_path / "spool").rglob(Path(file_name(str(second.SOPInstanceUID))).stem + "*"))
         finally:
             assoc.release()
         assert done.wait(30)
@@ -74,4 +76,29 @@ def test_the_answer_waits_for_the_flush_and_a_failed_flush_is_refused(
     assert "Input/output error" in str(refused.ErrorComment)
     ((study,),) = stored  # what was handed on: the first instance only, no partial file
     assert [i.sop_instance_uid for i in study.images] == [str(first.SOPInstanceUID)]
-    assert not list((tmp_path / "spool").rglob(Path(file_name(str(second.SOPInstanceUID))).stem + "*"))
+    assert left == []  # the refused file is not kept, not even as a partial one
+
+
+def test_a_file_received_as_the_listener_stops_is_flushed_in_the_association_s_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    flush = listener._flush
+
+    def noted(path: Path) -> None:
+        flush(path)
+        threads.append(threading.current_thread().name)
+
+    monkeypatch.setattr(listener, "_flush", noted)
+    receiver = Listener(None, tmp_path / "spool", port=0, store_studies=lambda studies: [], retry=3600)
+    receiver.start()
+    received = tmp_path / "received.part"
+    received.write_bytes(b"DICM")
+    receiver._flushing(received).result()  # noqa: SLF001
+    receiver.stop()  # its flushing threads are gone: a flush still asked for is made here
+    receiver._flushing(received).result()  # noqa: SLF001
+    assert threads[0].startswith("dicom-flush")
+    assert threads[1] == threading.current_thread().name
+    broken = tmp_path / "missing.part"
+    with pytest.raises(OSError):  # (the handler refuses it with 0xA700)
+        receiver._flushing(broken).result()  # noqa: SLF001

@@ -174,6 +174,8 @@ class Listener:
         for ready in self.spool.recover():
             if self.uploader is None:  # (an uploader finds them itself when it starts)
                 self.hand_on(ready, {})
+        self._stopping.clear()  # (started again after a stop)
+        self._flusher = ThreadPoolExecutor(max(1, self.max_associations), thread_name_prefix="dicom-flush")
         ae = AE(ae_title=self.ae_title)
         for context in AllStoragePresentationContexts:
             if context.abstract_syntax is not None:  # (either role: a C-GET requestor takes the SCP role)
@@ -213,7 +215,6 @@ class Listener:
         )
         ae._servers.append(server)
         copied_quickly(server.contexts)
-        self._flusher = ThreadPoolExecutor(self.max_associations, thread_name_prefix="dicom-flush")
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
         threading.Thread(target=self._pace, name="dicom-pace", daemon=True).start()
         self._server = server
