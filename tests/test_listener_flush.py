@@ -102,3 +102,45 @@ def test_a_file_received_as_the_listener_stops_is_flushed_in_the_association_s_t
     broken = tmp_path / "missing.part"
     with pytest.raises(OSError):  # (the handler refuses it with 0xA700)
         receiver._flushing(broken).result()  # noqa: SLF001
+
+
+def test_a_folder_s_name_is_flushed_before_its_first_instance_is_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[Path] = []
+    fsync_folder = listener.fsync_folder
+
+    def noted(folder: Path) -> None:
+        fsync_folder(folder)
+        flushed.append(folder)
+
+    monkeypatch.setattr(listener, "fsync_folder", noted)
+    for n in range(2):
+        make_study(tmp_path / "send" / f"s{n}", series=1, images=2, size=16, seed=920 + n)
+    files = sorted((tmp_path / "send").rglob("*.dcm"))
+    receiver = Listener(
+        None, tmp_path / "spool", port=0, store_studies=lambda s: [StudyError("kept")] * len(s), split_studies=True
+    )
+    receiver.start()
+    incoming = receiver.spool.incoming
+    seen: list[list[Path]] = []
+    try:
+        ae = AE(ae_title="SENDER")
+        ae.add_requested_context(CTImageStorage, str(pydicom.dcmread(files[0]).file_meta.TransferSyntaxUID))
+        assoc = ae.associate("127.0.0.1", receiver.port, ae_title="HVGEN")
+        assert assoc.is_established
+        try:
+            for path in files:  # two studies of two instances: two parts, each in a folder of its own
+                assert assoc.send_c_store(pydicom.dcmread(path)).Status == 0x0000
+                seen.append(list(flushed))
+        finally:
+            assoc.release()
+    finally:
+        receiver.stop()
+    # the first answer of each part came after ``incoming`` itself was flushed (the new folder's name)
+    assert seen[0].count(incoming) == 1 and seen[0][-1] == incoming
+    assert seen[1].count(incoming) == 1  # not again for the part's second instance
+    assert seen[2].count(incoming) == 2 and seen[2][-1] == incoming
+    assert seen[3].count(incoming) == 2
+    folders = [f for f in seen[3] if f != incoming]
+    assert len(set(folders)) == 2 and all(f.parent == incoming for f in folders)

@@ -321,6 +321,8 @@ class Listener:
                 target = association.folder / target.name
             partial.rename(target)
             fsync_folder(association.folder)
+            if association.in_part == 0:  # the folder's first: its own name in ``incoming`` made durable too
+                fsync_folder(association.folder.parent)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             return self._refuse(event, association, OUT_OF_RESOURCES, f"cannot write to the spool: {exc.strerror}", sop)
