@@ -14,7 +14,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
-from hvgen_imaging import dicom, listener
+from hvgen_imaging import dicom, listener, spool
 from hvgen_imaging.listener import Listener
 from hvgen_imaging.results import StudyError, UploadResult
 from hvgen_imaging.spool import file_name
@@ -108,7 +108,7 @@ def test_a_folder_s_name_is_flushed_before_its_first_instance_is_acknowledged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flushed: list[Path] = []
-    fsync_folder = listener.fsync_folder
+    fsync_folder = spool.fsync_folder
 
     def noted(folder: Path) -> None:
         fsync_folder(folder)
