@@ -39,6 +39,7 @@ from hvgen_server.dicomweb.index import (
 from hvgen_server.dicomweb.media import Urls
 from hvgen_server.ingest import Ingest, Ingested
 from hvgen_server.ingest.studies import write_things
+from hvgen_server.store import files as files_module
 from hvgen_server.store.files import LocalBlobFiles
 from hvgen_server.store.rows import INSTANCE, DicomMatch, DicomQuery, ThingFilter, ThingSelection
 
@@ -128,6 +129,39 @@ def test_the_blob_store_adopts_a_file_without_copying_it(tmp_path: Path) -> None
     assert files.read_all(blob_id) == b"DICM" * 1000
     # another file system (here: a missing file) is not adopted: the caller copies
     assert not files.adopt("1f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", tmp_path / "missing.dcm")
+
+
+def test_a_blob_folder_made_is_flushed_in_the_root_before_its_blobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[Path] = []
+    fsync_folder = files_module._fsync_folder
+
+    def noted(folder: Path) -> None:
+        fsync_folder(folder)
+        flushed.append(folder)
+
+    monkeypatch.setattr(files_module, "_fsync_folder", noted)
+    root = tmp_path / "blobs"
+    files = LocalBlobFiles(root)
+    first, second = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "0f2e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+    files.put(first, [b"one"])
+    assert flushed == [root]  # the new folder "0f": its name, before the blob's is synced
+    files.sync([first])
+    source = tmp_path / "spool.dcm"
+    source.write_bytes(b"two")
+    assert files.adopt(second, source)  # the same folder: not again
+    files.sync([second])
+    assert flushed == [root, root / "0f", root / "0f"]
+    again = LocalBlobFiles(root)  # a later run: the folders on disk are not flushed again
+    again.put("0f3e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", [b"three"])
+    assert flushed == [root, root / "0f", root / "0f"]
+    (root / "0f" / first).unlink()  # a folder removed by hand is made again
+    (root / "0f" / second).unlink()
+    (root / "0f" / "0f3e2d3c-4b5a-4978-8695-a4b3c2d1e0f9").unlink()
+    (root / "0f").rmdir()
+    again.put(first, [b"one"])
+    assert again.read_all(first) == b"one" and flushed[-1] == root
 
 
 def test_each_received_file_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

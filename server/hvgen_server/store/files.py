@@ -20,6 +20,7 @@ on with the upload. :class:`LocalBlobFiles` needs none (its state is "").
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -120,15 +121,38 @@ class LocalBlobFiles(BlobFiles):
     def __init__(self, root: Path) -> None:
         self.root = root
         filemodes.private_dir(self.root)
+        self._folders: set[Path] = set()  # the folders under the root known to be on disk
+        self._making = threading.Lock()
 
     def path(self, blob_id: str) -> Path:
         uuid.UUID(blob_id)  # never a path from outside
         return self.root / blob_id[:2] / blob_id
 
+    def _folder_of(self, path: Path) -> None:
+        """Make the folder of a blob's file when it is missing, its name flushed in the
+        root before any blob in it is (a blob's :meth:`sync` flushes only its folder)."""
+        folder = path.parent
+        if folder in self._folders:
+            return
+        with self._making:  # (another thread's blob waits for the flush of a folder it made)
+            if folder not in self._folders:
+                try:
+                    folder.mkdir(mode=filemodes.PRIVATE_DIR)
+                    _fsync_folder(self.root)
+                except FileExistsError:
+                    pass  # (made by an earlier run)
+                self._folders.add(folder)
+
     def _open(self, path: Path, flags: int) -> BinaryIO:
         """A blob file (or its temporary twin), readable by the owner only."""
-        path.parent.mkdir(exist_ok=True, mode=filemodes.PRIVATE_DIR)
-        return os.fdopen(filemodes.open_private(path, flags), "r+b" if flags & os.O_RDWR else "wb")
+        self._folder_of(path)
+        try:
+            fd = filemodes.open_private(path, flags)
+        except FileNotFoundError:  # (its folder was removed since: made again)
+            self._folders.discard(path.parent)
+            self._folder_of(path)
+            fd = filemodes.open_private(path, flags)
+        return os.fdopen(fd, "r+b" if flags & os.O_RDWR else "wb")
 
     def create(self, blob_id: str) -> str:
         self._open(self.path(blob_id), os.O_RDWR | os.O_CREAT).close()
@@ -169,7 +193,7 @@ class LocalBlobFiles(BlobFiles):
         try:
             if os.stat(path).st_dev != os.stat(self.root).st_dev:
                 return False
-            target.parent.mkdir(exist_ok=True, mode=filemodes.PRIVATE_DIR)
+            self._folder_of(target)
             os.utime(path)
             os.link(path, target)
         except OSError:
