@@ -144,3 +144,21 @@ def test_a_folder_s_name_is_flushed_before_its_first_instance_is_acknowledged(
     assert seen[3].count(incoming) == 2
     folders = [f for f in seen[3] if f != incoming]
     assert len(set(folders)) == 2 and all(f.parent == incoming for f in folders)
+
+
+def test_the_spool_s_new_folders_have_their_names_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flushed: list[Path] = []
+    fsync_folder = spool.fsync_folder
+
+    def noted(folder: Path) -> None:
+        fsync_folder(folder)
+        flushed.append(folder)
+
+    monkeypatch.setattr(spool, "fsync_folder", noted)
+    root = tmp_path / "cache" / "spool"
+    spool.Spool(root).create()
+    # "cache" in tmp_path, "spool" in "cache", then each of its folders in "spool"
+    assert flushed == [tmp_path, tmp_path / "cache", root, root, root]
+    flushed.clear()
+    spool.Spool(root).create()  # all there: nothing to flush
+    assert flushed == []
