@@ -16,7 +16,7 @@ from healthvault.bindings.thing import BlobInfo, BlobPayload, BlobPayloadItem
 from healthvault.client import HealthVaultClient
 
 from .blobdata import CHUNK, MIB, file_thing, pattern
-from .localserver import RunningServer
+from .localserver import EMBEDDED_ONLY, RunningServer
 
 
 @pytest.fixture
@@ -228,3 +228,20 @@ def crypto_cert(profile):
     from healthvault import crypto
 
     return crypto.load_certificate(profile.cert_path)
+
+
+@EMBEDDED_ONLY
+def test_an_upload_whose_acknowledged_bytes_are_gone_is_refused_not_filled_with_zeros(
+    small_chunks: RunningServer, client: HealthVaultClient
+) -> None:
+    blobs_dir = next(p for p in small_chunks.data.rglob("blobs") if p.is_dir())
+    before = {p for p in blobs_dir.rglob("*") if p.is_file()}
+    url = begin(client)
+    (path,) = {p for p in blobs_dir.rglob("*") if p.is_file()} - before  # the upload's file, made at its begin
+    assert post_chunk(url, 0, pattern(CHUNK)).status_code == 200
+    path.write_bytes(b"")  # (what a lost disk write would leave)
+    lost = post_chunk(url, CHUNK, pattern(100), complete=True)
+    assert lost.status_code == 500
+    assert b"could not store or read the blob" in lost.content
+    assert path.stat().st_size == 0  # nothing appended after a hole
+    commit_fails(client, url, status.HealthVaultStatusError)  # never a complete blob

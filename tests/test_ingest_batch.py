@@ -146,8 +146,7 @@ def test_a_blob_folder_made_is_flushed_in_the_root_before_its_blobs(
     files = LocalBlobFiles(root)
     first, second = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "0f2e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
     files.put(first, [b"one"])
-    assert flushed == [root]  # the new folder "0f": its name, before the blob's is synced
-    files.sync([first])
+    assert flushed == [root, root / "0f"]  # the new folder "0f": its name first, then the blob's
     source = tmp_path / "spool.dcm"
     source.write_bytes(b"two")
     assert files.adopt(second, source)  # the same folder: not again
@@ -155,13 +154,35 @@ def test_a_blob_folder_made_is_flushed_in_the_root_before_its_blobs(
     assert flushed == [root, root / "0f", root / "0f"]
     again = LocalBlobFiles(root)  # a later run: the folders on disk are not flushed again
     again.put("0f3e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", [b"three"])
-    assert flushed == [root, root / "0f", root / "0f"]
+    assert flushed == [root, root / "0f", root / "0f", root / "0f"]
     (root / "0f" / first).unlink()  # a folder removed by hand is made again
     (root / "0f" / second).unlink()
     (root / "0f" / "0f3e2d3c-4b5a-4978-8695-a4b3c2d1e0f9").unlink()
     (root / "0f").rmdir()
     again.put(first, [b"one"])
-    assert again.read_all(first) == b"one" and flushed[-1] == root
+    assert again.read_all(first) == b"one" and flushed[-2:] == [root, root / "0f"]
+
+
+def test_a_blob_written_whole_or_begun_has_its_name_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    fsync_folder, replace = files_module._fsync_folder, Path.replace
+
+    def noted(folder: Path) -> None:
+        fsync_folder(folder)
+        events.append(f"flush {folder.name}")
+
+    def replaced(self: Path, target: Path) -> Path:
+        events.append("rename")
+        return replace(self, target)
+
+    monkeypatch.setattr(files_module, "_fsync_folder", noted)
+    monkeypatch.setattr(Path, "replace", replaced)
+    files = LocalBlobFiles(tmp_path / "blobs")
+    files.put("0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", [b"whole"])
+    assert events == ["flush blobs", "rename", "flush 0f"]  # the new name, after the rename
+    events.clear()
+    files.create("0f2e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")  # an upload begun: its chunks go into this file
+    assert events == ["flush 0f"]
 
 
 def test_each_received_file_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ on with the upload. :class:`LocalBlobFiles` needs none (its state is "").
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import uuid
@@ -47,13 +48,15 @@ class BlobFiles(ABC):
 
     @abstractmethod
     def create(self, blob_id: str) -> str:
-        """An empty blob, to be appended to; returns the upload's state."""
+        """An empty blob, to be appended to, durably; returns the upload's state."""
 
     @abstractmethod
     def append(self, blob_id: str, offset: int, data: bytes, state: str) -> str:
         """Write ``data`` at ``offset`` (the bytes acknowledged so far, as
         ``state`` says), dropping any bytes from there on (a chunk that was
-        never acknowledged), durably; returns the new state."""
+        never acknowledged), durably; returns the new state. Raises OSError
+        when fewer than ``offset`` bytes are there (acknowledged bytes lost:
+        never filled in with zeros)."""
 
     @abstractmethod
     def finish(self, blob_id: str, size: int, state: str) -> None:
@@ -62,7 +65,7 @@ class BlobFiles(ABC):
 
     @abstractmethod
     def put(self, blob_id: str, pieces: Iterable[bytes]) -> int:
-        """The whole blob from ``pieces``, replacing it at once; returns its length."""
+        """The whole blob from ``pieces``, replacing it at once, durably; returns its length."""
 
     def adopt(self, blob_id: str, path: Path, *, flushed: bool = False) -> bool:
         """Make the file at ``path`` the blob's bytes without copying them, if
@@ -155,11 +158,15 @@ class LocalBlobFiles(BlobFiles):
         return os.fdopen(fd, "r+b" if flags & os.O_RDWR else "wb")
 
     def create(self, blob_id: str) -> str:
-        self._open(self.path(blob_id), os.O_RDWR | os.O_CREAT).close()
+        path = self.path(blob_id)
+        self._open(path, os.O_RDWR | os.O_CREAT).close()
+        _fsync_folder(path.parent)  # (its chunks are acknowledged as they come: the file's name first)
         return ""
 
     def append(self, blob_id: str, offset: int, data: bytes, state: str) -> str:
         with self._open(self.path(blob_id), os.O_RDWR | os.O_CREAT) as f:
+            if os.fstat(f.fileno()).st_size < offset:  # never filled with zeros: bytes acknowledged are gone
+                raise OSError(errno.EIO, f"blob {blob_id} holds fewer than the {offset} bytes received before")
             f.truncate(offset)
             f.seek(offset)
             f.write(data)
@@ -181,6 +188,7 @@ class LocalBlobFiles(BlobFiles):
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
+        _fsync_folder(path.parent)
         return length
 
     def adopt(self, blob_id: str, path: Path, *, flushed: bool = False) -> bool:
