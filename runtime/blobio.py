@@ -20,7 +20,7 @@ from uuid import UUID
 
 import httpx
 
-from . import blobhash, codec
+from . import blobhash, codec, filemodes
 from .errors import HealthVaultError
 from .protocol import BLOB_COMPLETE_HEADER, BLOB_RECEIVED_HEADER
 from .schema import BeginPutBlobResult, Thing2, ThingKey
@@ -216,16 +216,20 @@ def open_blob(http: httpx.Client, url: str, byte_range: tuple[int, int | None] |
 def replacing(dest: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A new file next to ``dest`` that becomes ``dest`` only when the block
     ends without an error; otherwise it is removed and ``dest`` is left as
-    it was (absent, or with its old content)."""
+    it was (absent, or with its old content). The file is on disk, under
+    its name, when the block has ended."""
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         with open(tmp, "xb") as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())  # (on disk before it is given the name: never a named empty file)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    filemodes.flush_folder(dest.parent)
 
 
 def download(

@@ -8,7 +8,9 @@ started the process: folders ``0700``, files ``0600``.
 * :func:`private_umask` makes everything the process creates from then on
   owner-only (call it first thing in a command that writes such files);
 * :func:`private_dir`, :func:`open_private` and :func:`write_private` create
-  (or tighten) one folder or file, whatever the umask;
+  (or tighten) one folder or file, whatever the umask; a folder they make
+  and a file :func:`write_private` writes are on disk when they return
+  (:func:`flush_folder` makes a folder's names durable);
 * :func:`tighten` takes group and other permissions away from a folder
   that exists already and everything in it (a store made by an older
   version, or under a looser umask), leaving symbolic links and what
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,10 +44,47 @@ def _tighten_one(path: Path, st: os.stat_result) -> bool:
     return False
 
 
+def flush_folder(path: Path | str) -> None:
+    """Make the names in a folder durable (files made, renamed or removed in it:
+    after a crash they are as they were when this returned)."""
+    if os.name == "nt":  # (no folder flush there; NTFS journals names)
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def flush_written(files: Iterable[Path | str], root: Path | str) -> None:
+    """Make files written under ``root`` durable: their bytes, their names and the names
+    of the folders between them and ``root`` (``root``'s own name too)."""
+    top = Path(root)
+    folders: set[Path] = {top, top.parent}
+    for name in files:
+        path = Path(name)
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        for folder in path.parents:
+            folders.add(folder)
+            if folder == top:
+                break
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # (deepest first)
+        flush_folder(folder)
+
+
+def _made(folder: Path, mode: int) -> None:
+    """``folder`` and its missing parents made, each one's name flushed in its parent."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    folder.mkdir(parents=True, exist_ok=True, mode=mode)
+    for made in reversed(missing):
+        flush_folder(made.parent)
+
+
 def private_dir(path: Path | str) -> Path:
     """``path`` as a folder only its owner can enter (created with its parents if missing)."""
     folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    _made(folder, PRIVATE_DIR)
     _tighten_one(folder, folder.stat())
     return folder
 
@@ -63,11 +103,21 @@ def open_private(path: Path | str, flags: int) -> int:
 
 
 def write_private(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to a file only its owner can read (its folder made if missing)."""
+    """Write ``data`` to a file only its owner can read (its folder made if missing),
+    at once and durably: a crash leaves the file as it was before or with all of ``data``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    with os.fdopen(open_private(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
-        f.write(data)
+    _made(target.parent, PRIVATE_DIR)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    flush_folder(target.parent)
 
 
 def tighten(folder: Path | str, skip: Iterable[Path | str] = ()) -> int:

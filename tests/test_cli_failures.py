@@ -334,6 +334,24 @@ def test_serve_refuses_a_public_url_that_cannot_work(tmp_path: Path) -> None:
     assert run.code == 0 and "sign-in:      https://hv.example.org/base/signin" in run.output
 
 
+def test_serve_refuses_a_server_key_cut_short(tmp_path: Path) -> None:
+    env = hvgen_env(tmp_path / "home")
+    data = tmp_path / "data"
+    made = piped(["serve", "--data", str(data), "--init-only", "--no-profile"], env)
+    assert made.code == 0, made.output
+    key = data / "server.key"
+    assert len(key.read_bytes()) == 32
+    assert not [p.name for p in data.iterdir() if p.name.endswith(".part")]  # (written whole, then named)
+    for cut in (b"", b"x" * 31):
+        key.write_bytes(cut)  # (what a crash as it was written could leave)
+        run = piped(["serve", "--data", str(data), "--port", str(free_port()), "--no-profile"], env, timeout=60)
+        assert run.code != 0, run.output
+        assert_clean(run)
+        assert f"server.key holds {len(cut)} bytes, not a key of 32" in run.stderr
+        assert "move it away and start again" in run.stderr
+        assert key.read_bytes() == cut  # left for the operator to look at
+
+
 # -- the default blob ----------------------------------------------------------------------------
 
 

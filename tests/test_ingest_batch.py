@@ -152,12 +152,14 @@ def test_a_blob_folder_made_is_flushed_in_the_root_before_its_blobs(
     assert files.adopt(second, source)  # the same folder: not again
     files.sync([second])
     assert flushed == [root, root / "0f", root / "0f"]
-    again = LocalBlobFiles(root)  # a later run: the folders on disk are not flushed again
+    again = LocalBlobFiles(root)  # another run or process: a folder found made is flushed in the root once
     again.put("0f3e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", [b"three"])
-    assert flushed == [root, root / "0f", root / "0f", root / "0f"]
+    again.put("0f4e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", [b"four"])
+    assert flushed == [root, root / "0f", root / "0f", root, root / "0f", root / "0f"]
     (root / "0f" / first).unlink()  # a folder removed by hand is made again
     (root / "0f" / second).unlink()
     (root / "0f" / "0f3e2d3c-4b5a-4978-8695-a4b3c2d1e0f9").unlink()
+    (root / "0f" / "0f4e2d3c-4b5a-4978-8695-a4b3c2d1e0f9").unlink()
     (root / "0f").rmdir()
     again.put(first, [b"one"])
     assert again.read_all(first) == b"one" and flushed[-2:] == [root, root / "0f"]

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from healthvault.blobio import replacing
+
 from .common import check_output_folder, client, emit, json_option, profile_option, reported
 
 #: How long an export may take before the command gives up waiting.
@@ -143,7 +145,7 @@ def export(out: Path, since: str | None, types: str | None, profile_path: Path |
         try:
             for output in manifest["output"]:
                 target = out / f"{output['type']}.ndjson"
-                with http.stream("GET", output["url"]) as stream, open(target, "wb") as sink:
+                with http.stream("GET", output["url"]) as stream, replacing(target) as sink:
                     if stream.status_code != 200:
                         raise _refused(stream)
                     for chunk in stream.iter_bytes():  # streamed: any size in constant memory

@@ -333,6 +333,7 @@ def serve(
         from hvgen_server.backends import check as check_backends
         from hvgen_server.bootstrap import ensure_store, keep_first_password
         from hvgen_server.config import ServerConfig
+        from hvgen_server.errors import ServerError
         from hvgen_server.store.errors import StoreError
     from healthvault import filemodes
     from healthvault.profile import default_profile_path
@@ -400,7 +401,7 @@ def serve(
         config.schema_packages = tuple(_compile_schemas(schema_dirs, config.data_dir))
     try:
         setup = ensure_store(config)
-    except StoreError as exc:
+    except (StoreError, ServerError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != config.data_dir else ""

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from healthvault import filemodes
+
 from .anonymize import Anonymizer, anonymize_tree, anonymized_bytes
 from .results import DownloadResult, study_of
 from .workflow import Studies
@@ -116,6 +118,7 @@ def download_anonymized(
         result = studies.download(study_uid, staging, previews=previews, thing_id=thing_id)
         anonymizer = Anonymizer()
         written = anonymize_tree(staging, out, anonymizer)
+        filemodes.flush_written((path for _, path in written), out)  # (on disk before it says done)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result.folder = str(out)

@@ -127,9 +127,15 @@ class Spool:
         return entry
 
     def _write(self, entry: Path, rejection: Rejection) -> Rejection:
+        """The entry's reason written, and the entry (with the files moved into it) on disk."""
         partial = entry / (REASON + ".part")
-        partial.write_text(json.dumps(rejection.as_dict(), indent=1))
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write(json.dumps(rejection.as_dict(), indent=1))
+            f.flush()
+            os.fsync(f.fileno())
         partial.rename(entry / REASON)
+        fsync_folder(entry)
+        fsync_folder(self.rejected)
         return rejection
 
     def refuse(
@@ -198,6 +204,8 @@ class Spool:
             if source.exists():
                 source.rename(folder / source.name)
         (folder / CALLING).write_text(found.calling_ae_title)
+        fsync_folder(folder)  # (the files' new names, then the folder's own, before the entry goes)
+        fsync_folder(self.ready)
         shutil.rmtree(entry, ignore_errors=True)
         return folder
 

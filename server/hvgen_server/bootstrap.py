@@ -95,17 +95,33 @@ def keep_first_password(config: ServerConfig, password: str) -> Path:
     return path
 
 
+#: Bytes of the secret that seals tokens.
+KEY_BYTES = 32
+
+
 def server_key(config: ServerConfig, store: Store) -> bytes:
     """The secret that seals blob URL tokens (created on first use): in the
     database of a shared store, else in ``DATA/server.key``."""
     if config.shared:
         with store.write() as tx:
-            tx.meta.add(TOKEN_KEY, secrets.token_bytes(32).hex())
+            tx.meta.add(TOKEN_KEY, secrets.token_bytes(KEY_BYTES).hex())
         return bytes.fromhex(store.meta(TOKEN_KEY) or "")
     path = config.data_dir / "server.key"
     if not path.exists():
-        _write_private(path, secrets.token_bytes(32))
-    return path.read_bytes()
+        _write_private(path, secrets.token_bytes(KEY_BYTES))
+    return read_server_key(path)
+
+
+def read_server_key(path: Path) -> bytes:
+    """The key in ``DATA/server.key``; a ServerError when it is not one (never an
+    empty or short secret that anyone could seal tokens with)."""
+    key = path.read_bytes()
+    if len(key) < KEY_BYTES:
+        raise ServerError(
+            f"{path} holds {len(key)} bytes, not a key of {KEY_BYTES}: it was cut short or changed; "
+            "move it away and start again to make a new one (sessions and blob links made before end)"
+        )
+    return key
 
 
 def add_application(store: Store, app_dir: Path, name: str) -> tuple[str, Path, Path]:

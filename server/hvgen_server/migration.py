@@ -32,7 +32,7 @@ from healthvault import filemodes
 from healthvault.blobhash import SHA256Block
 
 from .backends import open_blob_files, open_store
-from .bootstrap import APP_CERT, APP_KEY, FILE_MODES, TOKEN_KEY, write_app_files
+from .bootstrap import APP_CERT, APP_KEY, FILE_MODES, TOKEN_KEY, read_server_key, write_app_files
 from .config import ServerConfig
 from .dicomweb.gateway import GATEWAY_CERT, GATEWAY_KEY
 from .errors import ServerError
@@ -137,7 +137,12 @@ def _token_key(config: ServerConfig, store: Store) -> bytes | None:
         found = store.meta(TOKEN_KEY)
         return bytes.fromhex(found) if found else None
     path = config.data_dir / "server.key"
-    return path.read_bytes() if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return read_server_key(path)
+    except ServerError as exc:  # (a key cut short: said, nothing moved)
+        raise MigrationError(str(exc)) from None
 
 
 def _move_keys(source: ServerConfig, src: Store, target: ServerConfig, dst: Store) -> None:

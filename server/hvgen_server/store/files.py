@@ -141,9 +141,9 @@ class LocalBlobFiles(BlobFiles):
             if folder not in self._folders:
                 try:
                     folder.mkdir(mode=filemodes.PRIVATE_DIR)
-                    _fsync_folder(self.root)
                 except FileExistsError:
-                    pass  # (made by an earlier run)
+                    pass  # (made before: by an earlier run, or by another process that may not have flushed it yet)
+                _fsync_folder(self.root)
                 self._folders.add(folder)
 
     def _open(self, path: Path, flags: int) -> BinaryIO:
@@ -164,7 +164,7 @@ class LocalBlobFiles(BlobFiles):
         return ""
 
     def append(self, blob_id: str, offset: int, data: bytes, state: str) -> str:
-        with self._open(self.path(blob_id), os.O_RDWR | os.O_CREAT) as f:
+        with self._open(self.path(blob_id), os.O_RDWR) as f:  # (made by create: never made again here)
             if os.fstat(f.fileno()).st_size < offset:  # never filled with zeros: bytes acknowledged are gone
                 raise OSError(errno.EIO, f"blob {blob_id} holds fewer than the {offset} bytes received before")
             f.truncate(offset)

@@ -1,10 +1,13 @@
-"""The listener's answer to a C-STORE waits for the received file's flush to
-disk (made by a thread of its own while the file is checked), and a file the
-disk does not take is refused (0xA700) and not kept."""
+"""What the DICOM listener and its spool acknowledge is on disk first: the
+answer to a C-STORE waits for the received file's flush (made by a thread of
+its own while the file is checked) and for its names; a file the disk does
+not take is refused (0xA700) and not kept; the spool's folders and its
+set-aside entries are flushed before anything relies on them."""
 
 from __future__ import annotations
 
 import errno
+import json
 import threading
 import time
 from pathlib import Path
@@ -162,3 +165,31 @@ def test_the_spool_s_new_folders_have_their_names_flushed(tmp_path: Path, monkey
     flushed.clear()
     spool.Spool(root).create()  # all there: nothing to flush
     assert flushed == []
+
+
+def test_a_set_aside_entry_and_its_retry_are_on_disk_before_their_sources_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[Path] = []
+    fsync_folder = spool.fsync_folder
+
+    def noted(folder: Path) -> None:
+        fsync_folder(folder)
+        flushed.append(folder)
+
+    monkeypatch.setattr(spool, "fsync_folder", noted)
+    kept = spool.Spool(tmp_path / "spool")
+    kept.create()
+    source = kept.ready / "association"
+    source.mkdir()
+    (source / "a.dcm").write_bytes(b"DICM")
+    flushed.clear()
+    entry = kept.set_aside([source / "a.dcm"], "the platform refused it", calling="CT1", sops=["1.2.3"])
+    folder = kept.rejected / entry.id
+    assert flushed == [folder, kept.rejected]  # the files' and the reason's names, then the entry's
+    assert json.loads((folder / spool.REASON).read_text())["reason"] == "the platform refused it"
+    assert not list(folder.glob("*.part"))
+    flushed.clear()
+    again = kept.retry(entry.id)
+    assert flushed == [again, kept.ready]  # (then the entry is removed)
+    assert (again / "a.dcm").read_bytes() == b"DICM" and not folder.exists()

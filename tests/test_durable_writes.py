@@ -1,0 +1,82 @@
+"""Files the tools write are on disk when they say so: the bytes flushed,
+then the name given, then the folder's names flushed (and the names of the
+folders made for them): what a crash right after could otherwise lose."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from healthvault import blobio, filemodes
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What was flushed and renamed, in order (files by name, folders as ``folder NAME``)."""
+    seen: list[str] = []
+    fsync, replace = os.fsync, os.replace
+    flush_folder = filemodes.flush_folder
+
+    def fsynced(fd: int) -> None:
+        fsync(fd)
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):  # (a folder's flush is told by flush_folder)
+            seen.append("fsync " + Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+
+    def replaced(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        replace(src, dst)
+        seen.append(f"rename {Path(dst).name}")
+
+    def folder(path: Path | str) -> None:
+        flush_folder(path)
+        seen.append(f"folder {Path(path).name}")
+
+    monkeypatch.setattr(os, "fsync", fsynced)
+    monkeypatch.setattr(os, "replace", replaced)
+    monkeypatch.setattr(filemodes, "flush_folder", folder)
+    return seen
+
+
+def test_write_private_writes_whole_then_names_then_flushes(tmp_path: Path, events: list[str]) -> None:
+    target = tmp_path / "new" / "server.key"
+    filemodes.write_private(target, b"k" * 32)
+    temp = next(e for e in events if e.startswith("fsync ")).removeprefix("fsync ")
+    assert temp.startswith(".server.key.") and temp.endswith(".part")  # the bytes, under another name
+    assert events == [f"folder {tmp_path.name}", f"fsync {temp}", "rename server.key", "folder new"]
+    assert target.read_bytes() == b"k" * 32 and target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["server.key"]
+
+
+def test_private_dir_flushes_the_names_of_the_folders_it_makes(tmp_path: Path, events: list[str]) -> None:
+    filemodes.private_dir(tmp_path / "a" / "b")
+    assert events == [f"folder {tmp_path.name}", "folder a"]  # "a" in tmp_path, then "b" in "a"
+    events.clear()
+    filemodes.private_dir(tmp_path / "a" / "b")  # there already: nothing to flush
+    assert events == []
+
+
+def test_a_download_is_on_disk_under_its_name_when_its_block_ends(tmp_path: Path, events: list[str]) -> None:
+    dest = tmp_path / "study.dcm"
+    with blobio.replacing(dest) as f:
+        f.write(b"DICM")
+    assert events[0].startswith("fsync .study.dcm.") and events[1:] == ["rename study.dcm", f"folder {tmp_path.name}"]
+    events.clear()
+    with pytest.raises(RuntimeError), blobio.replacing(dest) as f:
+        f.write(b"cut")
+        raise RuntimeError("the connection dropped")
+    assert dest.read_bytes() == b"DICM" and events == []  # the old file as it was; nothing renamed
+
+
+def test_files_written_under_a_folder_are_flushed_with_every_folder_up_to_it(
+    tmp_path: Path, events: list[str]
+) -> None:
+    out = tmp_path / "out"
+    (out / "s1").mkdir(parents=True)
+    (out / "s1" / "a.dcm").write_bytes(b"a")
+    (out / "s1" / "b.dcm").write_bytes(b"b")
+    (out / "c.dcm").write_bytes(b"c")
+    filemodes.flush_written([out / "s1" / "a.dcm", out / "s1" / "b.dcm", out / "c.dcm"], out)
+    assert events[:3] == ["fsync a.dcm", "fsync b.dcm", "fsync c.dcm"]
+    assert events[3:] == ["folder s1", "folder out", f"folder {tmp_path.name}"]  # deepest first
