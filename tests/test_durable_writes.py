@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from healthvault import blobio, filemodes
+from healthvault.profile import Profile
 
 
 @pytest.fixture
@@ -69,9 +70,7 @@ def test_a_download_is_on_disk_under_its_name_when_its_block_ends(tmp_path: Path
     assert dest.read_bytes() == b"DICM" and events == []  # the old file as it was; nothing renamed
 
 
-def test_files_written_under_a_folder_are_flushed_with_every_folder_up_to_it(
-    tmp_path: Path, events: list[str]
-) -> None:
+def test_files_written_under_a_folder_are_flushed_with_every_folder_up_to_it(tmp_path: Path, events: list[str]) -> None:
     out = tmp_path / "out"
     (out / "s1").mkdir(parents=True)
     (out / "s1" / "a.dcm").write_bytes(b"a")
@@ -80,3 +79,10 @@ def test_files_written_under_a_folder_are_flushed_with_every_folder_up_to_it(
     filemodes.flush_written([out / "s1" / "a.dcm", out / "s1" / "b.dcm", out / "c.dcm"], out)
     assert events[:3] == ["fsync a.dcm", "fsync b.dcm", "fsync c.dcm"]
     assert events[3:] == ["folder s1", "folder out", f"folder {tmp_path.name}"]  # deepest first
+
+
+def test_a_client_profile_is_saved_whole_and_durably(tmp_path: Path, events: list[str]) -> None:
+    target = tmp_path / "profile.json"
+    Profile(url="http://127.0.0.1:8080", app_id="a", record_id="r", key_path="k", cert_path="c").save(target)
+    assert [e.split(" ")[0] for e in events] == ["fsync", "rename", "folder"]
+    assert Profile.load(target).record_id == "r" and target.stat().st_mode & 0o777 == 0o600

@@ -17,6 +17,7 @@ import os
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
+from . import filemodes
 from .errors import HealthVaultError
 from .weburl import url_problem
 
@@ -93,9 +94,5 @@ class Profile:
     def save(self, path: Path | str | None = None) -> Path:
         """Write the profile (owner-readable only) and return its path."""
         target = Path(path) if path else default_profile_path()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(target)
+        filemodes.write_private(target, (json.dumps(asdict(self), indent=2) + "\n").encode("utf-8"))
         return target
