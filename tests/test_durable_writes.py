@@ -86,3 +86,15 @@ def test_a_client_profile_is_saved_whole_and_durably(tmp_path: Path, events: lis
     Profile(url="http://127.0.0.1:8080", app_id="a", record_id="r", key_path="k", cert_path="c").save(target)
     assert [e.split(" ")[0] for e in events] == ["fsync", "rename", "folder"]
     assert Profile.load(target).record_id == "r" and target.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_output_folder_made_has_its_name_flushed_and_keeps_the_umask_s_mode(
+    tmp_path: Path, events: list[str]
+) -> None:
+    before = os.umask(0o022)
+    try:
+        folder = filemodes.make_folder(tmp_path / "retrieved" / "study")
+    finally:
+        os.umask(before)
+    assert events == [f"folder {tmp_path.name}", "folder retrieved"]
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o755  # (an output folder: not made private)

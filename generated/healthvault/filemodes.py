@@ -73,6 +73,14 @@ def flush_written(files: Iterable[Path | str], root: Path | str) -> None:
         flush_folder(folder)
 
 
+def make_folder(path: Path | str) -> Path:
+    """``path`` as a folder, made with its missing parents if need be (modes as the
+    umask gives), each new one's name flushed in its parent; returns it."""
+    folder = Path(path)
+    _made(folder, 0o777)
+    return folder
+
+
 def _made(folder: Path, mode: int) -> None:
     """``folder`` and its missing parents made, each one's name flushed in its parent."""
     missing = [f for f in (folder, *folder.parents) if not f.exists()]

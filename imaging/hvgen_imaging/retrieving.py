@@ -22,6 +22,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
+from healthvault import filemodes
+
 from .peers import (
     _COMMON_SYNTAXES,
     DEFAULT_CALLING_AE,
@@ -37,7 +39,7 @@ from .peers import (
     find,
     status_text,
 )
-from .spool import file_name
+from .spool import file_name, fsync_folder
 
 
 def _receiver(out: Path, transfer: Transfer, progress: Progress | None) -> Callable[[Any], int]:
@@ -57,6 +59,7 @@ def _receiver(out: Path, transfer: Transfer, progress: Progress | None) -> Calla
                 os.fsync(f.fileno())
             size = partial.stat().st_size
             partial.rename(target)
+            fsync_folder(out)  # (its name on disk before Success)
         except OSError as exc:
             outcome = Outcome(sop, "failed", status=0xA700, reason=f"cannot write {target}: {exc.strerror}")
             transfer.outcomes.append(outcome)
@@ -140,7 +143,7 @@ def get(
         raise PeerError(f"{node} does not say the SOP classes of the study's instances (C-FIND at IMAGE level)")
     if len(classes) > (MAX_CONTEXTS - 1) // 2:
         raise PeerError(f"the study has {len(classes)} SOP classes: more than one association can receive")
-    out.mkdir(parents=True, exist_ok=True)
+    filemodes.make_folder(out)
     transfer = Transfer()
     ae = _ae(calling)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
@@ -181,7 +184,7 @@ def move(
     ``port`` under the calling AE title, for the time of the retrieval; the
     node must know that AE title at this machine's address and ``port``."""
     instances = _instances(node, study_uid, series_uid, calling)
-    out.mkdir(parents=True, exist_ok=True)
+    filemodes.make_folder(out)
     transfer = Transfer()
     receiver = AE(ae_title=calling)
     receiver.acse_timeout = receiver.network_timeout = receiver.dimse_timeout = 60

@@ -27,9 +27,11 @@ from urllib.parse import quote
 import httpx
 from pydicom.dataset import Dataset
 
+from healthvault import filemodes
+
 from . import dicom
 from .peers import RETURN_KEYS, Outcome, PeerError, Progress, Transfer
-from .spool import file_name
+from .spool import file_name, fsync_folder
 
 #: Instances (and bytes) sent in one STOW-RS request at most.
 BATCH_FILES = 32
@@ -280,7 +282,7 @@ def get_matching(node: WebNode, keys: dict[str, str], out: Path, *, progress: Pr
         raise PeerError(
             f"{node} has no instances of study {study_uid}" + (f" series {series_uid}" if series_uid else "")
         )
-    out.mkdir(parents=True, exist_ok=True)
+    filemodes.make_folder(out)
     transfer = Transfer()
     with _client(node) as client:
         for item in instances:
@@ -344,4 +346,5 @@ def _stream_one(client: httpx.Client, path: str, sop: str, target: Path, partial
         partial.unlink(missing_ok=True)
         return Outcome(sop, "failed", reason=f"the answer has {writer.parts} parts, not one")
     partial.rename(target)
+    fsync_folder(target.parent)
     return Outcome(sop, "received", path=str(target))
