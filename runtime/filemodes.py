@@ -19,6 +19,7 @@ started the process: folders ``0700``, files ``0600``.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import uuid
@@ -44,14 +45,27 @@ def _tighten_one(path: Path, st: os.stat_result) -> bool:
     return False
 
 
+#: What a file system says when it cannot flush a folder (SMB/CIFS and some FUSE
+#: file systems): their names are as durable as that file system makes them.
+_NO_FOLDER_FLUSH = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF}
+
+
 def flush_folder(path: Path | str) -> None:
     """Make the names in a folder durable (files made, renamed or removed in it:
-    after a crash they are as they were when this returned)."""
+    after a crash they are as they were when this returned). A file system that
+    cannot flush a folder, or a folder that cannot be opened for reading, is left
+    to itself; an error of the disk is raised."""
     if os.name == "nt":  # (no folder flush there; NTFS journals names)
         return
-    fd = os.open(path, os.O_RDONLY)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:  # (a folder one may write to but not read)
+        return
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FOLDER_FLUSH:
+            raise
     finally:
         os.close(fd)
 
@@ -63,7 +77,7 @@ def flush_written(files: Iterable[Path | str], root: Path | str) -> None:
     folders: set[Path] = {top, top.parent}
     for name in files:
         path = Path(name)
-        with open(path, "rb") as f:
+        with open(path, "r+b" if os.name == "nt" else "rb") as f:  # (Windows flushes only what it may write)
             os.fsync(f.fileno())
         for folder in path.parents:
             folders.add(folder)
@@ -102,7 +116,7 @@ def open_private(path: Path | str, flags: int) -> int:
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE)
     try:
         st = os.fstat(fd)
-        if st.st_mode & _LOOSE and st.st_uid == os.geteuid() and hasattr(os, "fchmod"):
+        if st.st_mode & _LOOSE and hasattr(os, "fchmod") and st.st_uid == os.geteuid():
             os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~_LOOSE)
     except BaseException:
         os.close(fd)
@@ -117,7 +131,7 @@ def write_private(path: Path | str, data: bytes) -> None:
     _made(target.parent, PRIVATE_DIR)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as f:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -4,6 +4,7 @@ folders made for them): what a crash right after could otherwise lose."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -98,3 +99,32 @@ def test_an_output_folder_made_has_its_name_flushed_and_keeps_the_umask_s_mode(
         os.umask(before)
     assert events == [f"folder {tmp_path.name}", "folder retrieved"]
     assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o755  # (an output folder: not made private)
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOTSUP])
+def test_a_file_system_that_cannot_flush_a_folder_is_left_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    fsync = os.fsync
+
+    def refusing(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(code, os.strerror(code))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", refusing)
+    filemodes.write_private(tmp_path / "share" / "key", b"k" * 32)  # (an SMB share, a FUSE file system)
+    assert (tmp_path / "share" / "key").read_bytes() == b"k" * 32
+
+
+def test_a_disk_error_while_flushing_a_folder_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, "Input/output error")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        filemodes.flush_folder(tmp_path)

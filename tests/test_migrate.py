@@ -357,3 +357,14 @@ def test_an_older_sqlite_store_gains_the_upload_state_column(tmp_path: Path) -> 
         assert found is not None and found.files_state == "" and found.state == UPLOADING
     finally:
         store.close()
+
+
+def test_a_server_key_cut_short_is_not_migrated(tmp_path: Path) -> None:
+    runner = CliRunner()
+    made = runner.invoke(main, ["serve", "--data", str(tmp_path / "from"), "--init-only", "--no-profile"])
+    assert made.exit_code == 0, made.output
+    (tmp_path / "from" / "server.key").write_bytes(b"short")
+    moved = runner.invoke(main, ["migrate", "--from", str(tmp_path / "from"), "--to", str(tmp_path / "to")])
+    assert moved.exit_code == 1 and "Traceback" not in moved.output
+    assert "server.key holds 5 bytes, not a key of 32" in moved.output
+    assert not (tmp_path / "to" / "server.key").exists()

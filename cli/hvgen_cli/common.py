@@ -177,12 +177,15 @@ def check_output_file(path: Path) -> None:
 
 
 def check_output_folder(path: Path) -> None:
-    """Fail early when folder ``path`` can neither be used nor created."""
+    """Fail early when folder ``path`` can neither be used nor created (made, its name
+    flushed, when missing: what is written into it is on disk when a command says so)."""
+    from healthvault import filemodes
+
     blocker = not_a_folder(path)
     if blocker is not None:
         raise click.ClickException(f"cannot write to {path}: {blocker} is not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        filemodes.make_folder(path)
     except OSError as exc:
         raise click.ClickException(os_message(exc, "create folder")) from None
     if not os.access(path, os.W_OK):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -126,7 +127,7 @@ def export(out: Path, since: str | None, types: str | None, profile_path: Path |
     base, headers = _service(profile_path)
     files: dict[str, int] = {}
     params = {k: v for k, v in (("_since", since), ("_type", types)) if v}
-    with reported(httpx.HTTPError), httpx.Client(headers=headers, timeout=300) as http:
+    with reported(httpx.HTTPError, OSError, doing="write"), httpx.Client(headers=headers, timeout=300) as http:
         kicked = http.get(f"{base}/$export", params=params, headers={"Prefer": "respond-async"})
         if kicked.status_code != 202:
             raise _refused(kicked)
@@ -151,8 +152,9 @@ def export(out: Path, since: str | None, types: str | None, profile_path: Path |
                     for chunk in stream.iter_bytes():  # streamed: any size in constant memory
                         sink.write(chunk)
                 files[str(target)] = int(output.get("count", 0))
-        finally:
-            http.delete(status_url)
+        finally:  # (the server forgets the export; a DELETE that fails does not hide what happened here)
+            with contextlib.suppress(httpx.HTTPError):
+                http.delete(status_url, timeout=10)
 
     def text() -> None:
         for path, count in files.items():

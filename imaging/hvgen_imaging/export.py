@@ -112,7 +112,7 @@ def download_anonymized(
 ) -> tuple[DownloadResult, list[str]]:
     """Download a study de-identified into ``out`` (``<new-series-uid>/<new-sop-uid>.dcm``); returns
     the download's result (for the de-identified files) and notes."""
-    out.mkdir(parents=True, exist_ok=True)
+    filemodes.make_folder(out)
     staging = Path(tempfile.mkdtemp(prefix=".hvgen-download-", dir=out))
     try:
         result = studies.download(study_uid, staging, previews=previews, thing_id=thing_id)

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from healthvault import filemodes
+
 #: Refusal records kept (their bytes are not kept: the sender was told and still has them).
 MAX_REFUSALS = 1000
 CALLING = ".hvgen-calling"
@@ -41,11 +43,7 @@ def _now() -> str:
 
 def fsync_folder(folder: Path) -> None:
     """Make a rename or a new file in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    filemodes.flush_folder(folder)
 
 
 @dataclass
@@ -126,16 +124,19 @@ class Spool:
         entry.mkdir(parents=True)
         return entry
 
-    def _write(self, entry: Path, rejection: Rejection) -> Rejection:
-        """The entry's reason written, and the entry (with the files moved into it) on disk."""
+    def _write(self, entry: Path, rejection: Rejection, *, durable: bool = True) -> Rejection:
+        """The entry's reason written, and (``durable``) the entry with the files moved
+        into it on disk; a refusal's record is a courtesy (its sender has the files)."""
         partial = entry / (REASON + ".part")
         with open(partial, "w", encoding="utf-8") as f:
             f.write(json.dumps(rejection.as_dict(), indent=1))
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         partial.rename(entry / REASON)
-        fsync_folder(entry)
-        fsync_folder(self.rejected)
+        if durable:
+            fsync_folder(entry)
+            fsync_folder(self.rejected)
         return rejection
 
     def refuse(
@@ -157,6 +158,7 @@ class Spool:
                 [sop] if sop else [],
                 study,
             ),
+            durable=False,
         )
 
     def set_aside(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from healthvault import blobs as hvblobs
-from healthvault import status, verification
+from healthvault import filemodes, status, verification
 from healthvault.bindings.thing import BlobPayload, Thing2
 from healthvault.bindings.things import medical_image_study as v1
 from healthvault.bindings.things import medical_image_study_2 as v2
@@ -327,7 +327,7 @@ class Studies:
         done = 0
         files: dict[str, Path] = {}
         for name, path in plan:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            filemodes.make_folder(path.parent)  # (its name on disk, as each file's will be)
             store.save(name, path, progress=lambda d, _t, base=done: self._report(base + d, total))
             files[name] = path
             done += sizes.get(name, 0)

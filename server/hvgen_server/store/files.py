@@ -111,11 +111,7 @@ class BlobFiles(ABC):
 
 
 def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    filemodes.flush_folder(folder)
 
 
 class LocalBlobFiles(BlobFiles):
