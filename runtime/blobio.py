@@ -213,11 +213,12 @@ def open_blob(http: httpx.Client, url: str, byte_range: tuple[int, int | None] |
 
 
 @contextmanager
-def replacing(dest: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def replacing(dest: str | os.PathLike[str], *, flush_name: bool = True) -> Iterator[BinaryIO]:
     """A new file next to ``dest`` that becomes ``dest`` only when the block
     ends without an error; otherwise it is removed and ``dest`` is left as
     it was (absent, or with its old content). The file is on disk, under
-    its name, when the block has ended."""
+    its name, when the block has ended (its name unless ``flush_name`` is
+    False: the caller then flushes the folder, once for many files)."""
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     try:
@@ -229,7 +230,8 @@ def replacing(dest: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    filemodes.flush_folder(dest.parent)
+    if flush_name:
+        filemodes.flush_folder(dest.parent)
 
 
 def download(
@@ -241,16 +243,17 @@ def download(
     expected_hash: str | None = None,
     block_size: int = blobhash.DEFAULT_BLOCK_SIZE,
     progress: Progress | None = None,
+    flush_name: bool = True,
 ) -> int:
     """Stream a blob (or a byte range) to a path or binary file; returns the byte count.
 
     A full download is hashed on the way and checked against
     ``expected_hash`` (the blob's hash-info); on a mismatch
     :class:`BlobHashMismatch` is raised. A path is written only when the
-    download succeeds (see :func:`replacing`).
+    download succeeds (see :func:`replacing`, and its ``flush_name``).
     """
     if isinstance(dest, (str, os.PathLike)):
-        with replacing(dest) as f:
+        with replacing(dest, flush_name=flush_name) as f:
             return download(
                 http,
                 url,

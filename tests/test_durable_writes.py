@@ -69,6 +69,9 @@ def test_a_download_is_on_disk_under_its_name_when_its_block_ends(tmp_path: Path
         f.write(b"cut")
         raise RuntimeError("the connection dropped")
     assert dest.read_bytes() == b"DICM" and events == []  # the old file as it was; nothing renamed
+    with blobio.replacing(dest, flush_name=False) as f:  # (one of many files: the caller flushes the folder)
+        f.write(b"DICM2")
+    assert [e.split(" ")[0] for e in events] == ["fsync", "rename"] and dest.read_bytes() == b"DICM2"
 
 
 def test_files_written_under_a_folder_are_flushed_with_every_folder_up_to_it(tmp_path: Path, events: list[str]) -> None:

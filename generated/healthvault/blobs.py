@@ -272,8 +272,11 @@ class ThingBlobs:
         """All bytes of blob ``name`` (or a range) in memory: for small blobs and headers."""
         return b"".join(self.open(name, byte_range))
 
-    def save(self, name: str, path: str | os.PathLike[str], progress: Progress | None = None) -> int:
-        """Download blob ``name`` to ``path``, checking its hash."""
+    def save(
+        self, name: str, path: str | os.PathLike[str], progress: Progress | None = None, *, flush_name: bool = True
+    ) -> int:
+        """Download blob ``name`` to ``path``, checking its hash (on disk when it returns; its
+        name in its folder unless ``flush_name`` is False, see :func:`.blobio.replacing`)."""
         item = self.item(name)
         info = item.blob_info.hash_info
         block = (
@@ -285,7 +288,7 @@ class ThingBlobs:
             data = self.read(name)
             if info is not None and blobhash.hash_bytes(data, block) != info.hash:
                 raise BlobHashMismatch(f"inline blob {name!r} does not match its hash")
-            with replacing(path) as f:
+            with replacing(path, flush_name=flush_name) as f:
                 f.write(data)
             return len(data)
         return download(
@@ -295,6 +298,7 @@ class ThingBlobs:
             expected_hash=info.hash if info else None,
             block_size=block,
             progress=progress or self.progress,
+            flush_name=flush_name,
         )
 
 

@@ -328,10 +328,12 @@ class Studies:
         files: dict[str, Path] = {}
         for name, path in plan:
             filemodes.make_folder(path.parent)  # (its name on disk, as each file's will be)
-            store.save(name, path, progress=lambda d, _t, base=done: self._report(base + d, total))
+            store.save(name, path, progress=lambda d, _t, base=done: self._report(base + d, total), flush_name=False)
             files[name] = path
             done += sizes.get(name, 0)
             self._report(done, total)
+        for folder in sorted({path.parent for _, path in plan}):  # the files' names, once a folder
+            filemodes.flush_folder(folder)
         result = DownloadResult(study_uid, thing.thing_id.value if thing.thing_id else "", len(files), done, str(out))
         if thing.signature_info is not None and verify:
             check = verification.verify(
