@@ -38,6 +38,7 @@ from hvgen_server.dicomweb.index import (
 )
 from hvgen_server.dicomweb.media import Urls
 from hvgen_server.ingest import Ingest, Ingested
+from hvgen_server.ingest.previews import Previews
 from hvgen_server.ingest.studies import write_things
 from hvgen_server.store import files as files_module
 from hvgen_server.store.files import LocalBlobFiles
@@ -110,6 +111,49 @@ def test_studies_are_written_in_one_transaction_and_fail_alone(
         assert isinstance(again[0], Ingested) and again[0].status == "created"
         assert isinstance(again[2], Ingested) and again[2].status == "unchanged"
         assert studies_with(platform, record_id, uids[5]) == 1
+
+
+def test_the_studies_marks_for_previews_are_on_disk_before_their_commit(
+    server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = [tmp_path / f"s{n}" for n in range(3)]
+    uids = [str(make_study(f, series=1, images=1, size=16, seed=700 + n)["study_uid"]) for n, f in enumerate(folders)]
+    builts = [build(dicom.scan(f).studies[0], previews=False) for f in folders]
+    record_id = server.profile.record_id
+    with platform_of(server) as platform:
+        ingest = Ingest(platform, ensure_gateway(platform).app_id, record_id)
+        flushed: list[str] = []
+        fsync = os.fsync
+
+        def noted(fd: int) -> None:
+            fsync(fd)
+            flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+
+        monkeypatch.setattr(os, "fsync", noted)
+        previews = Previews(platform, ingest.app_id)
+        try:
+            marking = previews.mark(record_id, *uids[:2])
+            assert marking is not None
+            seen: list[int] = []
+
+            def before_commit() -> None:
+                marking.result()
+                seen.append(studies_with(platform, record_id, uids[0]))  # (not stored yet)
+
+            done = ingest.store_many(builts[:2], before_commit)
+            assert [d.status for d in done if isinstance(d, Ingested)] == ["created"] * 2
+            assert seen == [0] and studies_with(platform, record_id, uids[0]) == 1
+            markers = {str(previews._marker(record_id, u)) for u in uids[:2]}  # noqa: SLF001
+            assert markers <= set(flushed) and str(previews.folder) in flushed
+            assert previews.mark(record_id, *uids[:2]) is None  # marked already: nothing to flush
+
+            def failing() -> None:  # (the marks could not be flushed: the study is not stored)
+                raise OSError(5, "Input/output error")
+
+            (refused,) = ingest.store_many(builts[2:], failing)
+            assert isinstance(refused, OSError) and studies_with(platform, record_id, uids[2]) == 0
+        finally:
+            previews.stop()
 
 
 def test_the_blob_store_adopts_a_file_without_copying_it(tmp_path: Path) -> None:

@@ -216,7 +216,7 @@ def test_a_listener_splitting_studies_hands_each_on_until_they_interleave(tmp_pa
                 assert assoc.send_c_store(path).Status == 0x0000
         finally:
             assoc.release()
-        until(lambda: len(parts) >= 3, 10, "fewer than 3 parts were handed on")
+        until(lambda: len(folders) >= 3, 10, "fewer than 3 parts were handed on")  # (folders: noted last)
     finally:
         listener.stop()
     a, b, c, d = (uid[name] for name in "abcd")

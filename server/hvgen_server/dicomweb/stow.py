@@ -340,11 +340,19 @@ def store(
             continue
         try:
             wanted.append((found, images, build(found, previews=False)))  # previews are made afterwards
-            previews.mark(record_id, found.uid)
         except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
             _failed(outcome, found.uid, images, exc)
+    try:  # (marked as waiting for previews, on disk before the studies' commit)
+        marking = previews.mark(record_id, *(found.uid for found, _, _ in wanted))
+    except OSError as exc:
+        for found, images, _ in wanted:
+            _failed(outcome, found.uid, images, exc)
+        wanted = []
+        marking = None
+    before_commit = None if marking is None else marking.result
     # the request's studies in one transaction (each on its own when one fails)
-    for (found, images, _), done in zip(wanted, ingest.store_many([b for _, _, b in wanted]), strict=True):
+    stored = ingest.store_many([b for _, _, b in wanted], before_commit) if wanted else []
+    for (found, images, _), done in zip(wanted, stored, strict=True):
         if isinstance(done, Exception):
             _failed(outcome, found.uid, images, done)
             continue

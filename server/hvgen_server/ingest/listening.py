@@ -111,10 +111,9 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
                 outcomes.append(None)
             except (StudyError, HealthVaultError, OSError) as exc:
                 outcomes.append(exc)
-        for built in builts:
-            previews.mark(record_id, built.data.study_instance_uid or "")
+        marking = previews.mark(record_id, *(built.data.study_instance_uid or "" for built in builts))
         try:
-            stored = iter(ingest.store_many(builts))
+            stored = iter(ingest.store_many(builts, None if marking is None else marking.result))
         finally:  # (what the studies did not use of the files' blobs made ahead)
             unstage(platform, [image.header for study in studies for image in study.images])
         done: list[UploadResult | Exception] = []

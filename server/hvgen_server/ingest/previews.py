@@ -19,7 +19,7 @@ images have no preview yet (``image-preview-blob-name`` is optional): the
 viewer shows them without a thumbnail, WADO-RS renders such an image when
 asked. A study changed in between gets the previews of the images it still
 has. A study is marked as waiting for previews (a file in
-``DATA/ingest/previews``) before it is stored, and unmarked once its
+``DATA/ingest/previews``, on disk before its commit) before it is stored, and unmarked once its
 previews are added (or it has none to add): what a stop interrupted is made
 at the next start (:meth:`Previews.recover`).
 """
@@ -29,11 +29,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from healthvault import filemodes
 from healthvault.bindings.thing import BlobPayload, ThingKey
 from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.preview import Preview, describe, make_preview
@@ -52,6 +55,8 @@ log = logging.getLogger("hvgen_server.ingest")
 
 #: Tries of a study whose previews cannot get the decoding budget, a second apart.
 BUDGET_TRIES = 30
+#: Flushes the marks of studies about to be stored (beside the storing, which waits for it before its commit).
+_MARKING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="previews-mark")
 
 
 class Previews:
@@ -71,17 +76,28 @@ class Previews:
         digest = hashlib.sha256(f"{record_id}\n{study_uid}".encode()).hexdigest()[:32]
         return self.folder / f"{digest}.json"
 
-    def mark(self, record_id: str, study_uid: str) -> None:
-        """Note that this study will wait for previews (before it is stored)."""
-        marker = self._marker(record_id, study_uid)
-        if marker.exists():
-            return
-        noted = json.dumps({"record": record_id, "study": study_uid})
-        try:
-            marker.write_text(noted)
-        except FileNotFoundError:  # (the first: its folder is made)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            marker.write_text(noted)
+    def mark(self, record_id: str, *study_uids: str) -> Future[None] | None:
+        """Note that these studies will wait for previews (before they are stored); the
+        marks are flushed to disk by a thread meanwhile: the returned future (None when
+        every mark was there) is done when they are, and the studies' commit waits for it
+        (:meth:`.studies.Ingest.store_many`'s ``before_commit``): a study stored without
+        its mark would never get its previews."""
+        written: list[Path] = []
+        for study_uid in study_uids:
+            marker = self._marker(record_id, study_uid)
+            if marker.exists():
+                continue
+            if not written:
+                filemodes.make_folder(self.folder)
+            marker.write_text(json.dumps({"record": record_id, "study": study_uid}))
+            written.append(marker)
+        return _MARKING.submit(self._flush, written) if written else None
+
+    def _flush(self, markers: list[Path]) -> None:
+        for marker in markers:
+            with open(marker, "rb") as f:
+                os.fsync(f.fileno())
+        filemodes.flush_folder(self.folder)
 
     def add(self, record_id: str, study_uid: str) -> None:
         """Make the previews this study of the record lacks (once, however often it is asked)."""

@@ -46,6 +46,8 @@ from .blobwrite import WAIT_FOR_STAGED, staged_of, sync, write_file
 from .indexrows import index_row
 
 log = logging.getLogger("hvgen_server.ingest")
+#: Called before an ingest's commit: what must be on disk before its studies are.
+BeforeCommit = Callable[[], object]
 #: A stored study's Study Instance UID, looked for before its XML is parsed.
 _UID = re.compile(rb"<study-instance-uid>([^<]*)</study-instance-uid>")
 #: Things read by one query when looking studies up by their UIDs.
@@ -145,7 +147,7 @@ class Ingest:
                 tx.dicom.name_studies(named)
         return found
 
-    def store(self, built: BuiltStudy) -> Ingested:
+    def store(self, built: BuiltStudy, before_commit: BeforeCommit | None = None) -> Ingested:
         """Store a built study: a new thing, or what an existing one lacks.
 
         One writer at a time for the studies of a record (:attr:`lock`), so
@@ -155,28 +157,32 @@ class Ingest:
             plan = self._plan(built, self.find(study_uid))
             if plan.done is not None:
                 return plan.done
-            return self._commit([plan])[0]
+            return self._commit([plan], before_commit)[0]
 
-    def store_many(self, builts: list[BuiltStudy]) -> list[Ingested | Exception]:
+    def store_many(
+        self, builts: list[BuiltStudy], before_commit: BeforeCommit | None = None
+    ) -> list[Ingested | Exception]:
         """Store several studies, in one transaction when they can be (one
         commit, one flush of the blobs' names for all); what each became, or
         why it failed (:class:`StudyError`, :class:`HealthVaultError`,
         :class:`OSError`, :class:`OverBudget`). When one of them fails, each
-        is stored on its own, so that one study's failure is its own."""
+        is stored on its own, so that one study's failure is its own.
+        ``before_commit`` is called before each commit (what must be on disk
+        before the studies are: it raises OSError when it cannot be)."""
         uids = [b.data.study_instance_uid or "" for b in builts]
         if len(builts) > 1 and all(uids) and len(set(uids)) == len(uids):
             try:
                 with self.platform.store.hold(self.lock):
                     existing = self.find_all(set(uids))
                     plans = [self._plan(b, existing.get(u, [])) for b, u in zip(builts, uids, strict=True)]
-                    results = self._commit([p for p in plans if p.done is None])
+                    results = self._commit([p for p in plans if p.done is None], before_commit)
                     return [p.done or results.pop(0) for p in plans]
             except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
                 log.info("%d studies stored one by one: %s", len(builts), exc)
         outcomes: list[Ingested | Exception] = []
         for built in builts:
             try:
-                outcomes.append(self.store(built))
+                outcomes.append(self.store(built, before_commit))
             except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
                 outcomes.append(exc)
         return outcomes
@@ -205,7 +211,7 @@ class Ingest:
             plan.done = self._result(existing.thing_id, existing.version_stamp, "unchanged", thing, 0, notes)
         return plan
 
-    def _commit(self, plans: list[_Plan]) -> list[Ingested]:
+    def _commit(self, plans: list[_Plan], before_commit: BeforeCommit | None = None) -> list[Ingested]:
         """Write the blobs the plans lack, then their things in one transaction
         (with the DICOM index rows of the new studies)."""
         headers = {i.path: i.header for p in plans for i in p.built.dicom.images}
@@ -232,6 +238,8 @@ class Ingest:
                     tx.dicom.extend(self.record_id, key.value, plan.existing.version_stamp, stamp, rows_of, uid)
 
         actor = Actor(self.platform, app_id=self.app_id, record_id=self.record_id)
+        if before_commit is not None:
+            before_commit()
         keys = write_things(actor, sent, also, rows)
         return [
             self._result(
