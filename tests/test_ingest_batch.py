@@ -19,6 +19,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from healthvault import filemodes
 from hvgen_imaging import dicom
 from hvgen_imaging.listener import Listener
 from hvgen_imaging.results import StudyError, UploadResult
@@ -116,7 +117,7 @@ def test_studies_are_written_in_one_transaction_and_fail_alone(
 def test_the_studies_marks_for_previews_are_on_disk_before_their_commit(
     server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folders = [tmp_path / f"s{n}" for n in range(3)]
+    folders = [tmp_path / f"s{n}" for n in range(4)]
     uids = [str(make_study(f, series=1, images=1, size=16, seed=700 + n)["study_uid"]) for n, f in enumerate(folders)]
     builts = [build(dicom.scan(f).studies[0], previews=False) for f in folders]
     record_id = server.profile.record_id
@@ -132,12 +133,12 @@ def test_the_studies_marks_for_previews_are_on_disk_before_their_commit(
         monkeypatch.setattr(os, "fsync", noted)
         previews = Previews(platform, ingest.app_id)
         try:
-            marking = previews.mark(record_id, *uids[:2])
-            assert marking is not None
+            marked = previews.mark(record_id, *uids[:2])
+            assert marked is not None
             seen: list[int] = []
 
             def before_commit() -> None:
-                marking.result()
+                marked()
                 seen.append(studies_with(platform, record_id, uids[0]))  # (not stored yet)
 
             done = ingest.store_many(builts[:2], before_commit)
@@ -145,14 +146,68 @@ def test_the_studies_marks_for_previews_are_on_disk_before_their_commit(
             assert seen == [0] and studies_with(platform, record_id, uids[0]) == 1
             markers = {str(previews._marker(record_id, u)) for u in uids[:2]}  # noqa: SLF001
             assert markers <= set(flushed) and str(previews.folder) in flushed
-            assert previews.mark(record_id, *uids[:2]) is None  # marked already: nothing to flush
+            assert previews.mark(record_id, *uids[:2]) is None  # marked and flushed already: nothing to wait for
 
-            def failing() -> None:  # (the marks could not be flushed: the study is not stored)
+            calls: list[int] = []
+
+            def failing() -> None:  # (the marks could not be flushed: no study is stored)
+                calls.append(1)
                 raise OSError(5, "Input/output error")
 
-            (refused,) = ingest.store_many(builts[2:], failing)
-            assert isinstance(refused, OSError) and studies_with(platform, record_id, uids[2]) == 0
+            refused = ingest.store_many(builts[2:], failing)
+            assert all(isinstance(r, OSError) for r in refused) and len(refused) == 2
+            assert calls == [1]  # not tried again one by one (after writing their blobs again)
+            assert studies_with(platform, record_id, uids[2]) == 0
         finally:
+            previews.stop()
+
+
+def test_a_mark_being_flushed_is_waited_for_and_one_that_failed_is_written_again(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_id, uid = server.profile.record_id, "1.2.3.4.5.6.7.8.9.0"
+    with platform_of(server) as platform:
+        previews = Previews(platform, ensure_gateway(platform).app_id)
+        release, outcome = threading.Event(), ["ok"]
+        flush_folder = filemodes.flush_folder
+
+        def held(folder: Path) -> None:
+            release.wait(10)
+            if outcome[0] != "ok":
+                raise OSError(5, "Input/output error")
+            flush_folder(folder)
+
+        monkeypatch.setattr(filemodes, "flush_folder", held)
+        try:
+            first = previews.mark(record_id, uid)
+            second = previews.mark(record_id, uid)  # another store of the same study, meanwhile
+            assert first is not None and second is not None
+            waited = threading.Thread(target=second)
+            waited.start()
+            waited.join(0.3)
+            assert waited.is_alive()  # (its mark is not on disk yet)
+            release.set()
+            waited.join(10)
+            assert not waited.is_alive()
+            assert previews.mark(record_id, uid) is None
+            marker = previews._marker(record_id, uid)  # noqa: SLF001
+            marker.unlink()
+            release.clear()
+            outcome[0] = "fail"
+            failed = previews.mark(record_id, uid)
+            assert failed is not None
+            release.set()
+            with pytest.raises(OSError, match="Input/output error"):
+                failed()
+            assert not marker.exists()  # (not on disk: removed, so that the next store writes it again)
+            outcome[0] = "ok"
+            again = previews.mark(record_id, uid)
+            assert again is not None
+            again()
+            assert marker.exists()
+        finally:
+            marker_path = previews._marker(record_id, uid)  # noqa: SLF001
+            marker_path.unlink(missing_ok=True)
             previews.stop()
 
 

@@ -343,15 +343,13 @@ def store(
         except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
             _failed(outcome, found.uid, images, exc)
     try:  # (marked as waiting for previews, on disk before the studies' commit)
-        marking = previews.mark(record_id, *(found.uid for found, _, _ in wanted))
+        marked = previews.mark(record_id, *(found.uid for found, _, _ in wanted))
     except OSError as exc:
         for found, images, _ in wanted:
             _failed(outcome, found.uid, images, exc)
-        wanted = []
-        marking = None
-    before_commit = None if marking is None else marking.result
+        wanted, marked = [], None
     # the request's studies in one transaction (each on its own when one fails)
-    stored = ingest.store_many([b for _, _, b in wanted], before_commit) if wanted else []
+    stored = ingest.store_many([b for _, _, b in wanted], marked) if wanted else []
     for (found, images, _), done in zip(wanted, stored, strict=True):
         if isinstance(done, Exception):
             _failed(outcome, found.uid, images, done)

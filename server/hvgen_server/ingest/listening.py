@@ -111,9 +111,9 @@ def start_listener(platform: Platform, options: DicomListening) -> DicomListener
                 outcomes.append(None)
             except (StudyError, HealthVaultError, OSError) as exc:
                 outcomes.append(exc)
-        marking = previews.mark(record_id, *(built.data.study_instance_uid or "" for built in builts))
+        marked = previews.mark(record_id, *(built.data.study_instance_uid or "" for built in builts))
         try:
-            stored = iter(ingest.store_many(builts, None if marking is None else marking.result))
+            stored = iter(ingest.store_many(builts, marked))
         finally:  # (what the studies did not use of the files' blobs made ahead)
             unstage(platform, [image.header for study in studies for image in study.images])
         done: list[UploadResult | Exception] = []

@@ -33,6 +33,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,6 +68,8 @@ class Previews:
         self.folder = platform.config.data_dir / "ingest" / "previews"
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._pending: set[tuple[str, str]] = set()
+        self._marking = threading.Lock()
+        self._unflushed: dict[Path, Future[None]] = {}  # marks being flushed, by file
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ingest-previews", daemon=True)
@@ -76,28 +79,58 @@ class Previews:
         digest = hashlib.sha256(f"{record_id}\n{study_uid}".encode()).hexdigest()[:32]
         return self.folder / f"{digest}.json"
 
-    def mark(self, record_id: str, *study_uids: str) -> Future[None] | None:
-        """Note that these studies will wait for previews (before they are stored); the
-        marks are flushed to disk by a thread meanwhile: the returned future (None when
-        every mark was there) is done when they are, and the studies' commit waits for it
-        (:meth:`.studies.Ingest.store_many`'s ``before_commit``): a study stored without
-        its mark would never get its previews."""
+    def mark(self, record_id: str, *study_uids: str) -> Callable[[], None] | None:
+        """Note that these studies will wait for previews (before they are stored): the
+        marks are flushed to disk by a thread meanwhile. Returns what waits until they
+        are (None when every mark was on disk already), for the studies' commit to call
+        first (:meth:`.studies.Ingest.store_many`'s ``before_commit``): a study stored
+        without its mark would never get its previews. A mark written by another store
+        of the same study and not flushed yet is waited for too; a mark whose flush
+        failed is removed (the next store writes it again)."""
         written: list[Path] = []
-        for study_uid in study_uids:
-            marker = self._marker(record_id, study_uid)
-            if marker.exists():
-                continue
-            if not written:
-                filemodes.make_folder(self.folder)
-            marker.write_text(json.dumps({"record": record_id, "study": study_uid}))
-            written.append(marker)
-        return _MARKING.submit(self._flush, written) if written else None
+        waits: list[Future[None]] = []
+        with self._marking:
+            for study_uid in study_uids:
+                marker = self._marker(record_id, study_uid)
+                if marker.exists():
+                    if marker in self._unflushed:
+                        waits.append(self._unflushed[marker])
+                    continue
+                if not written:
+                    filemodes.make_folder(self.folder)
+                marker.write_text(json.dumps({"record": record_id, "study": study_uid}))
+                written.append(marker)
+            if written:
+                flushing = _MARKING.submit(self._flush, written)
+                waits.append(flushing)
+                for marker in written:
+                    self._unflushed[marker] = flushing
+        if not waits:
+            return None
+
+        def wait() -> None:
+            for waited in waits:
+                waited.result()
+
+        return wait
 
     def _flush(self, markers: list[Path]) -> None:
-        for marker in markers:
-            with open(marker, "rb") as f:
-                os.fsync(f.fileno())
-        filemodes.flush_folder(self.folder)
+        try:
+            for marker in markers:
+                try:
+                    with open(marker, "r+b" if os.name == "nt" else "rb") as f:
+                        os.fsync(f.fileno())
+                except FileNotFoundError:  # (its previews were made meanwhile: the store after asks again)
+                    continue
+            filemodes.flush_folder(self.folder)
+        except OSError:
+            for marker in markers:  # (not on disk: written again by the next store)
+                marker.unlink(missing_ok=True)
+            raise
+        finally:
+            with self._marking:
+                for marker in markers:
+                    self._unflushed.pop(marker, None)
 
     def add(self, record_id: str, study_uid: str) -> None:
         """Make the previews this study of the record lacks (once, however often it is asked)."""

@@ -169,20 +169,36 @@ class Ingest:
         is stored on its own, so that one study's failure is its own.
         ``before_commit`` is called before each commit (what must be on disk
         before the studies are: it raises OSError when it cannot be)."""
+        failed: list[OSError] = []  # (what must be on disk first could not be: no study is committed)
+
+        def first() -> None:
+            if before_commit is not None:
+                try:
+                    before_commit()
+                except OSError as exc:
+                    failed.append(exc)
+                    raise
+
         uids = [b.data.study_instance_uid or "" for b in builts]
         if len(builts) > 1 and all(uids) and len(set(uids)) == len(uids):
+            plans: list[_Plan] = []
             try:
                 with self.platform.store.hold(self.lock):
                     existing = self.find_all(set(uids))
                     plans = [self._plan(b, existing.get(u, [])) for b, u in zip(builts, uids, strict=True)]
-                    results = self._commit([p for p in plans if p.done is None], before_commit)
+                    results = self._commit([p for p in plans if p.done is None], first)
                     return [p.done or results.pop(0) for p in plans]
             except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
+                if failed:  # (one by one would fail alike, after writing their blobs again)
+                    return [p.done or failed[0] for p in plans]
                 log.info("%d studies stored one by one: %s", len(builts), exc)
         outcomes: list[Ingested | Exception] = []
         for built in builts:
+            if failed:
+                outcomes.append(failed[0])
+                continue
             try:
-                outcomes.append(self.store(built, before_commit))
+                outcomes.append(self.store(built, first))
             except (StudyError, HealthVaultError, OSError, OverBudget) as exc:
                 outcomes.append(exc)
         return outcomes
