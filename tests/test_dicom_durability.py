@@ -11,12 +11,14 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
+from healthvault import filemodes
 from hvgen_imaging import dicom, listener, spool
 from hvgen_imaging.listener import Listener
 from hvgen_imaging.results import StudyError, UploadResult
@@ -25,6 +27,19 @@ from hvgen_imaging.spool import file_name
 from .dicomgen import make_study
 
 FLUSH_TAKES = 0.4
+
+
+def folder_flushes(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Path]:
+    """The folders flushed through ``module.name`` from now on, in order."""
+    flushed: list[Path] = []
+    flush = getattr(module, name)
+
+    def noted(folder: Path) -> None:
+        flush(folder)
+        flushed.append(Path(folder))
+
+    monkeypatch.setattr(module, name, noted)
+    return flushed
 
 
 def test_the_answer_waits_for_the_flush_and_a_failed_flush_is_refused(
@@ -110,14 +125,7 @@ def test_a_file_received_as_the_listener_stops_is_flushed_in_the_association_s_t
 def test_a_folder_s_name_is_flushed_before_its_first_instance_is_acknowledged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flushed: list[Path] = []
-    fsync_folder = spool.fsync_folder
-
-    def noted(folder: Path) -> None:
-        fsync_folder(folder)
-        flushed.append(folder)
-
-    monkeypatch.setattr(listener, "fsync_folder", noted)
+    flushed = folder_flushes(monkeypatch, listener, "fsync_folder")
     for n in range(2):
         make_study(tmp_path / "send" / f"s{n}", series=1, images=2, size=16, seed=920 + n)
     files = sorted((tmp_path / "send").rglob("*.dcm"))
@@ -150,14 +158,7 @@ def test_a_folder_s_name_is_flushed_before_its_first_instance_is_acknowledged(
 
 
 def test_the_spool_s_new_folders_have_their_names_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    flushed: list[Path] = []
-    fsync_folder = spool.fsync_folder
-
-    def noted(folder: Path) -> None:
-        fsync_folder(folder)
-        flushed.append(folder)
-
-    monkeypatch.setattr(spool, "fsync_folder", noted)
+    flushed = folder_flushes(monkeypatch, filemodes, "flush_folder")
     root = tmp_path / "cache" / "spool"
     spool.Spool(root).create()
     # "cache" in tmp_path, "spool" in "cache", then each of its folders in "spool"
@@ -170,14 +171,7 @@ def test_the_spool_s_new_folders_have_their_names_flushed(tmp_path: Path, monkey
 def test_a_set_aside_entry_and_its_retry_are_on_disk_before_their_sources_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flushed: list[Path] = []
-    fsync_folder = spool.fsync_folder
-
-    def noted(folder: Path) -> None:
-        fsync_folder(folder)
-        flushed.append(folder)
-
-    monkeypatch.setattr(spool, "fsync_folder", noted)
+    flushed = folder_flushes(monkeypatch, spool, "fsync_folder")
     kept = spool.Spool(tmp_path / "spool")
     kept.create()
     source = kept.ready / "association"

@@ -10,7 +10,8 @@ started the process: folders ``0700``, files ``0600``.
 * :func:`private_dir`, :func:`open_private` and :func:`write_private` create
   (or tighten) one folder or file, whatever the umask; a folder they make
   and a file :func:`write_private` writes are on disk when they return
-  (:func:`flush_folder` makes a folder's names durable);
+  (:func:`flush_file` makes a file's bytes durable, :func:`flush_folder` a
+  folder's names);
 * :func:`tighten` takes group and other permissions away from a folder
   that exists already and everything in it (a store made by an older
   version, or under a looser umask), leaving symbolic links and what
@@ -70,6 +71,12 @@ def flush_folder(path: Path | str) -> None:
         os.close(fd)
 
 
+def flush_file(path: Path | str) -> None:
+    """Make a file's bytes durable."""
+    with open(path, "r+b" if os.name == "nt" else "rb") as f:  # (Windows flushes only what it may write)
+        os.fsync(f.fileno())
+
+
 def flush_written(files: Iterable[Path | str], root: Path | str) -> None:
     """Make files written under ``root`` durable: their bytes, their names and the names
     of the folders between them and ``root`` (``root``'s own name too)."""
@@ -77,8 +84,7 @@ def flush_written(files: Iterable[Path | str], root: Path | str) -> None:
     folders: set[Path] = {top, top.parent}
     for name in files:
         path = Path(name)
-        with open(path, "r+b" if os.name == "nt" else "rb") as f:  # (Windows flushes only what it may write)
-            os.fsync(f.fileno())
+        flush_file(path)
         for folder in path.parents:
             folders.add(folder)
             if folder == top:

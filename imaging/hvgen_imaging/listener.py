@@ -48,6 +48,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from healthvault import filemodes
 from healthvault.client import HealthVaultClient
 
 from . import dicom, qrscp
@@ -427,8 +428,7 @@ class Listener:
 
 def _flush(path: Path) -> None:
     """Flush a file's bytes to disk."""
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
+    filemodes.flush_file(path)
 
 
 def _status(code: int, comment: str = "") -> Dataset:

@@ -55,8 +55,7 @@ def _receiver(out: Path, transfer: Transfer, progress: Progress | None) -> Calla
                 os.replace(received, partial)
             except OSError:
                 shutil.copyfile(received, partial)
-            with open(partial, "rb+") as f:
-                os.fsync(f.fileno())
+            filemodes.flush_file(partial)
             size = partial.stat().st_size
             partial.rename(target)
             fsync_folder(out)  # (its name on disk before Success)

@@ -87,10 +87,7 @@ class Spool:
         """Make the spool's folders that are missing, each one's name flushed in its parent
         (what is acknowledged into them relies on their being on disk)."""
         for folder in (self.incoming, self.ready, self.rejected):
-            missing = [f for f in (folder, *folder.parents) if not f.exists()]
-            folder.mkdir(parents=True, exist_ok=True)
-            for made in reversed(missing):
-                fsync_folder(made.parent)
+            filemodes.make_folder(folder)
 
     def recover(self) -> list[Path]:
         """Create the folders, and move what a stop cut off (associations still open:

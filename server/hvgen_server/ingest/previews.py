@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -118,8 +117,7 @@ class Previews:
         try:
             for marker in markers:
                 try:
-                    with open(marker, "r+b" if os.name == "nt" else "rb") as f:
-                        os.fsync(f.fileno())
+                    filemodes.flush_file(marker)
                 except FileNotFoundError:  # (its previews were made meanwhile: the store after asks again)
                     continue
             filemodes.flush_folder(self.folder)
