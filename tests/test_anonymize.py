@@ -19,6 +19,8 @@ from .localserver import Backend, RunningServer, start_server
 
 pytest.importorskip("dicomanonymizer")
 
+from healthvault import filemodes  # noqa: E402
+from hvgen_imaging import export  # noqa: E402
 from hvgen_imaging.anonymize import Anonymizer, anonymize_tree  # noqa: E402
 from hvgen_imaging.export import study_entries, write_zip  # noqa: E402
 from hvgen_imaging.workflow import Studies  # noqa: E402
@@ -126,6 +128,25 @@ def test_study_download_anonymize(platform) -> None:
     assert len(dicom_files) == 4 and len(list(out.rglob("*_preview.jpg"))) == 4
     assert not [p for p in out.rglob("*") if p.name.startswith(".hvgen")]  # the originals are gone
     check_deidentified({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}, made)
+
+
+def test_study_download_anonymize_flushes_every_file_and_folder_it_wrote(platform, monkeypatch) -> None:
+    """What ``--anonymize`` wrote is on disk (bytes, names, series folders) before it exits 0."""
+    server, base, made = platform
+    out = base / "flushed"
+    flushed: list[tuple[list[Path], Path]] = []
+    flush_written = filemodes.flush_written
+
+    def noted(files, root) -> None:
+        listed = [Path(f) for f in files]
+        flushed.append((listed, Path(root)))
+        flush_written(listed, root)
+
+    monkeypatch.setattr(export.filemodes, "flush_written", noted)
+    code, text = cli(server, "study", "download", str(made["study_uid"]), str(out), "--anonymize", "--json")
+    assert code == 0, text
+    assert len(flushed) == 1 and flushed[0][1] == out
+    assert sorted(flushed[0][0]) == sorted(p for p in out.rglob("*") if p.is_file()) and len(flushed[0][0]) == 4
 
 
 def test_zip_writer_plain_and_anonymized(platform) -> None:

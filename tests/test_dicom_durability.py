@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pydicom
@@ -19,8 +20,9 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
 from healthvault import filemodes
-from hvgen_imaging import dicom, listener, spool
+from hvgen_imaging import dicom, listener, retrieving, spool
 from hvgen_imaging.listener import Listener
+from hvgen_imaging.peers import Transfer
 from hvgen_imaging.results import StudyError, UploadResult
 from hvgen_imaging.spool import file_name
 
@@ -187,3 +189,48 @@ def test_a_set_aside_entry_and_its_retry_are_on_disk_before_their_sources_go(
     again = kept.retry(entry.id)
     assert flushed == [again, kept.ready]  # (then the entry is removed)
     assert (again / "a.dcm").read_bytes() == b"DICM" and not folder.exists()
+
+
+def test_an_instance_retrieved_is_flushed_then_named_and_one_the_disk_refuses_is_not_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hvgen dicom retrieve``'s receiver (C-GET and C-MOVE) answers Success only once the
+    file's bytes and then its name are on disk; a flush that fails is 0xA700 and leaves nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    steps: list[tuple[str, str]] = []
+    flush_file = filemodes.flush_file
+
+    def noted_file(path: Path) -> None:
+        if Path(path).name.startswith(file_name("1.2.3.2")[:40]):
+            raise OSError(errno.EIO, "Input/output error")
+        flush_file(path)
+        steps.append(("file", Path(path).name))
+
+    def noted_folder(folder: Path) -> None:
+        filemodes.flush_folder(folder)
+        steps.append(("folder", sorted(p.name for p in Path(folder).iterdir())[0]))
+
+    monkeypatch.setattr(retrieving.filemodes, "flush_file", noted_file)
+    monkeypatch.setattr(retrieving, "fsync_folder", noted_folder)
+    transfer = Transfer()
+    on_store = retrieving._receiver(out, transfer, None)
+
+    def event(sop: str) -> Any:
+        received = tmp_path / f"received-{sop}"
+        received.write_bytes(b"DICM" * 100)
+        request = SimpleNamespace(AffectedSOPInstanceUID=sop)
+        return SimpleNamespace(request=request, dataset_path=str(received))
+
+    assert on_store(event("1.2.3.1")) == 0x0000
+    kept = file_name("1.2.3.1")
+    assert steps == [("file", kept.replace(".dcm", ".part")), ("folder", kept)]  # bytes, then the name
+    assert (out / kept).read_bytes() == b"DICM" * 100
+
+    assert on_store(event("1.2.3.2")) == 0xA700
+    assert sorted(p.name for p in out.iterdir()) == [kept]  # no partial file of the refused one
+    assert [(o.sop_instance_uid, o.state, o.status) for o in transfer.outcomes] == [
+        ("1.2.3.1", "received", None),
+        ("1.2.3.2", "failed", 0xA700),
+    ]
+    assert "Input/output error" in (transfer.outcomes[1].reason or "")

@@ -48,9 +48,9 @@ def _receiver(out: Path, transfer: Transfer, progress: Progress | None) -> Calla
     def on_store(event: Any) -> int:
         sop = str(event.request.AffectedSOPInstanceUID or "").strip()
         target = out / (file_name(sop) if sop else "unnamed.dcm")
+        partial = target.with_suffix(".part")
         try:
             received = Path(event.dataset_path)
-            partial = target.with_suffix(".part")
             try:
                 os.replace(received, partial)
             except OSError:
@@ -60,6 +60,7 @@ def _receiver(out: Path, transfer: Transfer, progress: Progress | None) -> Calla
             partial.rename(target)
             fsync_folder(out)  # (its name on disk before Success)
         except OSError as exc:
+            partial.unlink(missing_ok=True)  # (the node is told it failed: nothing half-written is left)
             outcome = Outcome(sop, "failed", status=0xA700, reason=f"cannot write {target}: {exc.strerror}")
             transfer.outcomes.append(outcome)
             if progress:
