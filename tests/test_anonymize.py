@@ -20,7 +20,6 @@ from .localserver import Backend, RunningServer, start_server
 pytest.importorskip("dicomanonymizer")
 
 from healthvault import filemodes  # noqa: E402
-from hvgen_imaging import export  # noqa: E402
 from hvgen_imaging.anonymize import Anonymizer, anonymize_tree  # noqa: E402
 from hvgen_imaging.export import study_entries, write_zip  # noqa: E402
 from hvgen_imaging.workflow import Studies  # noqa: E402
@@ -142,7 +141,7 @@ def test_study_download_anonymize_flushes_every_file_and_folder_it_wrote(platfor
         flushed.append((listed, Path(root)))
         flush_written(listed, root)
 
-    monkeypatch.setattr(export.filemodes, "flush_written", noted)
+    monkeypatch.setattr(filemodes, "flush_written", noted)
     code, text = cli(server, "study", "download", str(made["study_uid"]), str(out), "--anonymize", "--json")
     assert code == 0, text
     assert len(flushed) == 1 and flushed[0][1] == out

@@ -211,7 +211,7 @@ def test_an_instance_retrieved_is_flushed_then_named_and_one_the_disk_refuses_is
         filemodes.flush_folder(folder)
         steps.append(("folder", sorted(p.name for p in Path(folder).iterdir())[0]))
 
-    monkeypatch.setattr(retrieving.filemodes, "flush_file", noted_file)
+    monkeypatch.setattr(filemodes, "flush_file", noted_file)
     monkeypatch.setattr(retrieving, "fsync_folder", noted_folder)
     transfer = Transfer()
     on_store = retrieving._receiver(out, transfer, None)
