@@ -109,6 +109,14 @@ def dicomweb(viewed: ViewerPlatform, path: str) -> httpx.Response:
     return httpx.get(viewed.url + "/dicomweb" + path, headers=headers, timeout=60)
 
 
+def studies_counted(records_page: str, record_id: str) -> int:
+    """The number of studies the records page shows for a record."""
+    row = next(r for r in records_page.split("<tr") if record_id in r)
+    found = re.search(r'<td class="num">([\d,]+)</td>', row)
+    assert found, row
+    return int(found.group(1).replace(",", ""))
+
+
 def test_a_personal_study_is_not_there_for_applications(viewed: ViewerPlatform, app: ForeignClient) -> None:
     personal = viewed.unsigned.thing_id
     before = by_type(app, viewed)
@@ -151,6 +159,27 @@ def test_a_personal_study_is_not_there_for_applications(viewed: ViewerPlatform, 
     assert viewed.unsigned.study_uid not in found and viewed.signed.study_uid in found
     assert dicomweb(viewed, f"/studies/{viewed.unsigned.study_uid}/metadata").status_code == 404
     assert dicomweb(viewed, f"/studies/{viewed.signed.study_uid}/metadata").status_code == 200
+
+    # a browser signed in by the application's one-time link sees what the application sees
+    with viewed.server.client() as client:
+        url = str(client.create_viewer_link().url)
+    with httpx.Client(base_url=viewed.url, follow_redirects=False) as linked:
+        assert linked.get(url).status_code == 303 and linked.cookies.get("hvgen_session")
+        study = f"/viewer/{viewed.record_id}/{personal}"
+        for path in (study, study + "/study.zip", study + "/xml"):
+            assert linked.get(path).status_code == 404, path
+        assert linked.get(f"/viewer/{viewed.record_id}/{viewed.signed.thing_id}").status_code == 200
+        listed = linked.get(f"/viewer/{viewed.record_id}").text
+        assert personal not in listed and viewed.signed.thing_id in listed
+        linked_count = studies_counted(linked.get("/viewer").text, viewed.record_id)
+        fhir = linked.get("/fhir/ImagingStudy", params={"patient": viewed.record_id})
+        assert fhir.status_code == 200, fhir.text
+        uids = json.dumps(fhir.json())
+        assert viewed.unsigned.study_uid not in uids and viewed.signed.study_uid in uids
+    with sign_in(viewed.url) as browser:  # the person, signed in with the password, still sees it
+        assert browser.get(f"/viewer/{viewed.record_id}/{personal}").status_code == 200
+        assert personal in browser.get(f"/viewer/{viewed.record_id}").text
+        assert studies_counted(browser.get("/viewer").text, viewed.record_id) == linked_count + 1
 
     # cleared: there again, in a new version
     page = set_flags(viewed, personal, personal=False, hidden_from_eprep=False)

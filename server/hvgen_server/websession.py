@@ -39,6 +39,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import appview
 from .auth import token_digest
 from .context import Platform
 from .headers import origin
@@ -63,6 +64,13 @@ class Visitor:
 
     person: Person
     app_id: str | None = None
+
+    @property
+    def hidden_flags(self) -> int:
+        """The flags of things this browser does not see: a browser signed in by an
+        application's link sees what that application sees (no personal things;
+        the application holds the link, and could open it itself)."""
+        return 0 if self.app_id is None else appview.HIDDEN_FROM_APPLICATIONS
 
 
 def signed_in(platform: Platform, request: Request, now: float) -> Person | None:

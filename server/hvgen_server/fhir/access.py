@@ -70,7 +70,7 @@ def authenticate(platform: Platform, request: Request, wanted_record: str | None
     if wanted_record is not None:
         if wanted_record not in ids:
             raise FhirError(404, f"no record {wanted_record} of the signed-in person")
-        return Caller(wanted_record, None)
+        return Caller(wanted_record, who.app_id)  # (signed in by an application's link: what it sees)
     if len(ids) != 1:
         raise FhirError(400, f"the signed-in person has {len(ids)} records: name one with patient=Patient/ID")
-    return Caller(ids[0], None)
+    return Caller(ids[0], who.app_id)

@@ -466,6 +466,8 @@ class StudyListQuery:
     descending: bool = True
     limit: int = 50
     offset: int = 0
+    #: Studies whose thing has any of these flags are left out (:mod:`hvgen_server.appview`).
+    hidden_flags: int = 0
 
 
 @dataclass(frozen=True)

@@ -229,8 +229,9 @@ class ThingTable(ThingFlags):
         lazily: a caller may stop early."""
 
     @abstractmethod
-    def count(self, record_id: str, spec: ThingFilter) -> int:
-        """How many current versions of the record's things match ``spec``."""
+    def count(self, record_id: str, spec: ThingFilter, *, hidden_flags: int = 0) -> int:
+        """How many current versions of the record's things match ``spec`` (those
+        with any of ``hidden_flags`` left out)."""
 
     @abstractmethod
     def xml(self, version_stamp: str) -> bytes:

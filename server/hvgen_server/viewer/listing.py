@@ -62,21 +62,22 @@ class Listing:
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-def listing(studies: Studies, record_id: str, search: Search) -> Listing:
-    """The page of the record's studies ``search`` asks for (past the last page: the last)."""
+def listing(studies: Studies, record_id: str, search: Search, hidden_flags: int = 0) -> Listing:
+    """The page of the record's studies ``search`` asks for (past the last page: the last),
+    those with any of ``hidden_flags`` left out."""
     with studies.store.read() as tx:
-        total, rows = tx.dicom.study_list(record_id, search.store_query())
+        total, rows = tx.dicom.study_list(record_id, replace(search.store_query(), hidden_flags=hidden_flags))
     pages = max(1, -(-total // PAGE_SIZE))
     if search.page > pages:
         search = replace(search, page=pages)
         with studies.store.read() as tx:
-            total, rows = tx.dicom.study_list(record_id, search.store_query())
+            total, rows = tx.dicom.study_list(record_id, replace(search.store_query(), hidden_flags=hidden_flags))
     listed = []
     for row in rows:
         study = studies.cache.get(row.version_stamp)
         if study is None:
-            study = studies.study(record_id, row.thing_id)
-        if study is None or study.version_stamp != row.version_stamp:
+            study = studies.study(record_id, row.thing_id, hidden_flags)
+        if study is None or study.version_stamp != row.version_stamp or study.flags & hidden_flags:
             continue  # changed or deleted since the list was read: the next page view shows it as it is
         listed.append(Listed(row, study))
     return Listing(listed, search.page, pages, total)
@@ -104,10 +105,11 @@ def _row(study: Study | Unreadable) -> StudyListRow:
     )
 
 
-def unsearched(studies: Studies, record_id: str, search: Search) -> Listing:
+def unsearched(studies: Studies, record_id: str, search: Search, hidden_flags: int = 0) -> Listing:
     """The page without the DICOM index (a server without the imaging extra
-    cannot read DICOM headers): the studies newest first by their things' dates."""
-    page = studies.page(record_id, search.page)
+    cannot read DICOM headers): the studies newest first by their things' dates
+    (those with any of ``hidden_flags`` left out)."""
+    page = studies.page(record_id, search.page, hidden_flags)
     return Listing([Listed(_row(s), s) for s in page.rows], page.number, page.pages, page.total)
 
 

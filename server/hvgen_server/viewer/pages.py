@@ -234,7 +234,7 @@ class Viewer:
     def _study(self, request: Request) -> tuple[Visitor, RecordRow, Study | Unreadable]:
         visitor, record = self._record(request)
         thing_id = _guid(request.path_params["thing_id"])
-        study = self.studies.study(record.record_id, thing_id) if thing_id else None
+        study = self.studies.study(record.record_id, thing_id, visitor.hidden_flags) if thing_id else None
         if study is None:
             raise Refused(404, "No such study", "The record holds no study at this address (deleted, or never there).")
         return visitor, record, study
@@ -258,7 +258,7 @@ class Viewer:
     def records(self, request: Request) -> Response:
         visitor = self._visitor(request)
         records = self._records_of(visitor)
-        counted = [(r, self.studies.count(r.record_id)) for r in records]
+        counted = [(r, self.studies.count(r.record_id, visitor.hidden_flags)) for r in records]
         return self._render(request, "viewer/records.html", {"visitor": visitor, "records": counted})
 
     def open_link(self, request: Request) -> Response:
@@ -282,11 +282,11 @@ class Viewer:
         visitor, record = self._record(request)
         search = parse_search(request.query_params)
         if self.freshness is None:
-            page = unsearched(self.studies, record.record_id, search)
+            page = unsearched(self.studies, record.record_id, search, visitor.hidden_flags)
             search = replace(search, problem=NO_SEARCH, searchable=False)
         else:
             self.freshness.refresh(self.platform, record.record_id)  # studies written since are listed
-            page = listing(self.studies, record.record_id, search)
+            page = listing(self.studies, record.record_id, search, visitor.hidden_flags)
         context = {"visitor": visitor, "record": record, "page": page, "search": search}
         return self._render(request, "viewer/studies.html", context)
 

@@ -337,20 +337,26 @@ class Studies:
         self.cache.put(study)
         return study
 
-    def count(self, record_id: str) -> int:
+    def count(self, record_id: str, hidden_flags: int = 0) -> int:
+        """How many studies the record has (those with any of ``hidden_flags`` left out)."""
         with self.store.read() as tx:
-            return tx.things.count(record_id, ThingFilter(type_ids=STUDY_TYPES))
+            return tx.things.count(record_id, ThingFilter(type_ids=STUDY_TYPES), hidden_flags=hidden_flags)
 
-    def page(self, record_id: str, number: int) -> Page:
-        """Page ``number`` (from 1; past the last: the last) of the record's studies, newest first."""
+    def page(self, record_id: str, number: int, hidden_flags: int = 0) -> Page:
+        """Page ``number`` (from 1; past the last: the last) of the record's studies, newest first
+        (those with any of ``hidden_flags`` left out)."""
         wanted = ThingFilter(type_ids=STUDY_TYPES)
         with self.store.read() as tx:
-            total = tx.things.count(record_id, wanted)
+            total = tx.things.count(record_id, wanted, hidden_flags=hidden_flags)
             pages = max(1, -(-total // PAGE_SIZE))
             number = min(max(number, 1), pages)
             found = list(
                 tx.things.select(
-                    record_id, ThingSelection(), [wanted], limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+                    record_id,
+                    ThingSelection(hidden_flags=hidden_flags),
+                    [wanted],
+                    limit=PAGE_SIZE,
+                    offset=(number - 1) * PAGE_SIZE,
                 )
             )
             rows: list[Study | Unreadable] = []
@@ -363,11 +369,14 @@ class Studies:
                 rows.append(cached)
         return Page(rows, number, pages, total)
 
-    def study(self, record_id: str, thing_id: str) -> Study | Unreadable | None:
-        """The current version of an active study of the record, or None."""
+    def study(self, record_id: str, thing_id: str, hidden_flags: int = 0) -> Study | Unreadable | None:
+        """The current version of an active study of the record, or None (also when
+        it has any of ``hidden_flags``)."""
         with self.store.read() as tx:
             version = tx.things.current(record_id, thing_id)
             if version is None or version.state != ACTIVE or version.type_id not in STUDY_TYPES:
+                return None
+            if current_flags(version) & hidden_flags:
                 return None
             cached = self.cache.get(version.version_stamp)
             if cached is not None:

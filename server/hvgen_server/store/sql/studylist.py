@@ -114,6 +114,9 @@ def study_page(db: Db, record_id: str, query: StudyListQuery) -> tuple[int, list
     if query.modality:
         where.append("(',' || s.modalities || ',') LIKE ? ESCAPE '\\'")
         args.append("%," + query.modality.upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ",%")
+    if query.hidden_flags:
+        where.append("NOT EXISTS (SELECT 1 FROM things t WHERE t.thing_id = s.thing_id AND (t.flags & ?) <> 0)")
+        args.append(int(query.hidden_flags))
     direction = "DESC" if query.descending else "ASC"
     order = ", ".join(f"{key} {direction}" for key in _sort_key(query.sort, db))
     if query.sort == "date" and not query.descending:  # undated studies last ("" sorts last when descending)

@@ -50,12 +50,13 @@ class Things(SqlTable, ThingTable):
         finally:
             rows.close()
 
-    def count(self, record_id: str, spec: ThingFilter) -> int:
+    def count(self, record_id: str, spec: ThingFilter, *, hidden_flags: int = 0) -> int:
         clause, args = filter_clause(spec)
+        hidden = " AND (t.flags & ?) = 0" if hidden_flags else ""
         counted = self.db.value(
             "SELECT count(*) FROM things t JOIN versions v ON v.version_stamp = t.version_stamp "
-            f"WHERE t.record_id = ? AND {clause}",
-            [record_id, *args],
+            f"WHERE t.record_id = ? AND {clause}{hidden}",
+            [record_id, *args, *([int(hidden_flags)] if hidden_flags else [])],
         )
         return int(counted or 0)
 
