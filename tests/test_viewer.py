@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import json
 import re
 import time
 import uuid
@@ -23,7 +24,7 @@ from healthvault import codec
 from hvgen_server.viewer import present
 
 from .foreign import Application, ForeignClient
-from .localserver import Backend, environment
+from .localserver import Backend, environment, hvgen
 from .test_packaging import run_blocked
 from .viewerdata import MARKUP, PASSWORD, SIGNER, ViewerPlatform, hidden, make_platform, sign_in
 
@@ -162,6 +163,21 @@ def test_another_persons_record_and_unknown_pages_are_refused_in_style(
     with sign_in(viewed.url, "bob", "bob-test-password") as bob:
         assert bob.get(bob_study).status_code == 200
         assert bob.get(thing).status_code == 403
+
+
+def test_a_new_password_ends_the_persons_sign_ins(viewed: ViewerPlatform) -> None:
+    """`hvgen person passwd` ends every session of the person (a stolen one too); they sign in again."""
+    with sign_in(viewed.url, "bob", "bob-test-password") as bob, sign_in(viewed.url) as local:
+        assert bob.get("/viewer").status_code == 200
+        said = json.loads(
+            hvgen(viewed.server, "person", "passwd", "bob", "--password-stdin", "--json", stdin="bob-test-password\n")
+        )
+        assert said["login"] == "bob" and said["signins_ended"] >= 1
+        gone = bob.get("/viewer")
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/signin")
+        assert local.get("/viewer").status_code == 200, "another person's session is not touched"
+    with sign_in(viewed.url, "bob", "bob-test-password") as again:
+        assert again.get("/viewer").status_code == 200
 
 
 def test_forms_need_the_csrf_token(viewed: ViewerPlatform, browser: httpx.Client) -> None:

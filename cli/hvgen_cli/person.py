@@ -86,18 +86,27 @@ def add(
 @db_option
 @json_option
 def passwd(login: str, password_stdin: bool, data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
-    """Give LOGIN a new password (asked for, or made and printed once)."""
+    """Give LOGIN a new password (asked for, or made and printed once).
+
+    Every sign-in of LOGIN ends with the old password: browser sessions,
+    viewer links and the tokens applications got when LOGIN signed in to
+    them (they ask LOGIN to sign in again)."""
     with local_store(data_dir, database_url) as store:
         found = store.person_by_login(login)
         if found is None:
             raise click.ClickException(f"no person with login {login.strip().lower()!r} (hvgen person list shows them)")
         stored, shown = _hash(read_password(password_stdin, found.login))
-        with store.write() as tx:
+        with store.write() as tx:  # (the sign-ins made with the old password end with it)
             tx.persons.set_password(found.person_id, stored)
+            ended = tx.person_tokens.remove_person(found.person_id)
     emit(
         as_json,
-        {"person_id": found.person_id, "login": found.login, "password": shown or None},
-        lambda: click.echo(f"password of {found.login} changed" + (f": {shown}  (shown once)" if shown else "")),
+        {"person_id": found.person_id, "login": found.login, "password": shown or None, "signins_ended": ended},
+        lambda: click.echo(
+            f"password of {found.login} changed"
+            + (f": {shown}  (shown once)" if shown else "")
+            + (f"; {ended} sign-in(s) ended (browsers and applications sign in again)" if ended else "")
+        ),
     )
 
 

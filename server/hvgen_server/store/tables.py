@@ -125,6 +125,10 @@ class PersonTokenTable(ABC):
     @abstractmethod
     def remove(self, digest: str) -> None: ...
 
+    @abstractmethod
+    def remove_person(self, person_id: str) -> int:
+        """Forget every token of the person (their sign-ins end); how many there were."""
+
 
 class SignInFailureTable(ABC):
     """Failed sign-ins per key (a login and a client, or a client: see

@@ -58,6 +58,11 @@ class PersonTokens(SqlTable, PersonTokenTable):
     def remove(self, digest: str) -> None:
         self.db.run("DELETE FROM person_tokens WHERE digest = ?", (digest,))
 
+    def remove_person(self, person_id: str) -> int:
+        counted = self.db.value("SELECT count(*) FROM person_tokens WHERE person_id = ?", (person_id,))
+        self.db.run("DELETE FROM person_tokens WHERE person_id = ?", (person_id,))
+        return int(counted or 0)
+
 
 class SignInFailures(SqlTable, SignInFailureTable):
     """Attempts of one login are counted one writer at a time (a lock on the
