@@ -14,7 +14,9 @@ from hvgen_imaging import budget, framebytes
 from hvgen_imaging.budget import MemoryBudget, OverBudget
 
 from .dicomgen import pydicom_file
+from .localserver import hvgen
 from .terminal import assert_clean, hvgen_env, in_terminal
+from .viewerdata import PASSWORD, sign_in
 
 
 def fake_npm(folder: Path, *, fails: bool = False) -> Path:
@@ -102,3 +104,21 @@ def test_over_budget_is_503_with_retry_after() -> None:
 
     answer = problem(OverBudget("busy"), "1.2.3")
     assert answer.status == 503 and answer.headers["Retry-After"]
+
+
+def test_the_viewers_config_script_is_for_pages_of_this_server_only(new_server, tmp_path: Path) -> None:
+    """``/ohif/app-config.js`` names the person's records: a page on another port of the
+    same host (``Sec-Fetch-Site: same-site``, the session cookie sent) cannot load it."""
+    dist = fake_npm(tmp_path / "tools") / "package" / "dist"
+    server = new_server("--ohif", str(dist))
+    hvgen(server, "person", "passwd", "local", "--password-stdin", stdin=PASSWORD + "\n")
+    with sign_in(server.url) as browser:
+        script = {"Sec-Fetch-Dest": "script", "Sec-Fetch-Mode": "no-cors"}
+        own = browser.get("/ohif/app-config.js", headers={**script, "Sec-Fetch-Site": "same-origin"})
+        assert own.status_code == 200 and "dataSources" in own.text, own.text
+        assert own.headers["cross-origin-resource-policy"] == "same-origin"
+        for site in ("same-site", "cross-site"):
+            other = browser.get("/ohif/app-config.js", headers={**script, "Sec-Fetch-Site": site})
+            assert other.status_code == 403 and "dataSources" not in other.text and "record" not in other.text
+        bundle = browser.get("/ohif/app.bundle.js")
+        assert bundle.status_code == 200 and bundle.headers["cross-origin-resource-policy"] == "same-origin"

@@ -45,7 +45,12 @@ CSP = (
     "worker-src 'self' blob:; connect-src 'self' data: blob:; media-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
-HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",  # (no page of another site or port loads these)
+}
 #: What a file built for the site's root says of it, and what it says at /ohif/ (by file suffix).
 _ROOTED = {
     ".js": (('__webpack_require__.p = "/"', f'__webpack_require__.p = "{PREFIX}/"'),),
@@ -159,6 +164,10 @@ class Ohif:
             return list(tx.records.authorized_for(visitor.app_id, visitor.person.person_id))
 
     def config(self, request: Request) -> Response:
+        # A script of the person's records: a page of another port of this host (same-site: the
+        # browser sends the session cookie) must not run it and read its names
+        if not websession.from_this_site(self.platform, request):
+            return Response("only pages of this server load this\n", status_code=403, media_type="text/plain")
         records = self._records(request)
         if records is None:
             return Response("sign in first\n", status_code=401, media_type="text/plain")
