@@ -224,6 +224,18 @@ def test_redirect_elsewhere_gets_no_wctoken(platform: Platform, trm: str) -> Non
             assert answer.status_code == 400, (redirect, answer.headers.get("location"))
             assert "wctoken" not in answer.text and "evil.example" not in answer.headers.get("location", "")
             assert "not at the origin" in answer.text, answer.text
+        # addresses Python reads at the application's origin and browsers elsewhere (a backslash
+        # ends the authority for a browser), or with a user name, a space or a control character
+        host = platform.site.origin.split("//", 1)[1]
+        for redirect in (
+            f"http://evil.example\\@{host}/steal",
+            f"http://user@{host}/steal",
+            f"http://{host}/st eal",
+            f"http://{host}/st\teal",
+        ):
+            answer = browser.get(auth_url(platform.trusted.app_id, redirect=redirect, trm=trm))
+            assert answer.status_code == 400, (redirect, answer.headers.get("location"))
+            assert "wctoken" not in answer.text and "not a plain http(s) address" in answer.text, answer.text
         # the default application has no action URL: no redirect at all
         answer = browser.get(auth_url(platform.server.profile.app_id, redirect=platform.site.origin + "/x"))
         assert answer.status_code == 400 and "no action URL" in answer.text

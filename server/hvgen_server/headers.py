@@ -57,6 +57,23 @@ def origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
+def plain_url(url: str) -> str | None:
+    """``url`` (stripped) if it is an absolute http(s) URL that every reader parses
+    alike, else None: no user name or password, no backslash (browsers read ``\\``
+    as ``/``, Python's parser does not), no space or control character."""
+    text = url.strip()
+    if "\\" in text or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (a port that is not a number raises)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    return text
+
+
 def page_csp(form_targets: Iterable[str] = (), connect: bool = False) -> str:
     """The Content-Security-Policy of a page whose forms may go to this
     origin and the origins ``form_targets`` (an application's action URL:

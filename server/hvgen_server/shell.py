@@ -49,7 +49,7 @@ from starlette.templating import Jinja2Templates
 from . import pagecache, signins
 from .auth import token_digest
 from .context import Platform
-from .headers import origin, page_headers
+from .headers import origin, page_headers, plain_url
 from .store.rows import WCTOKEN, Application, Person, PersonToken, RecordRow
 from .websession import (
     CSRF_FIELD,
@@ -217,6 +217,11 @@ class Shell:
                     f"targetqs asks to go back to {redirect!r}, which is not at the origin of the application's "
                     f"action URL ({registered}); the redirect is refused."
                 )
+            if plain_url(redirect) is None:
+                return (
+                    f"targetqs asks to go back to {redirect!r}, which is not a plain http(s) address "
+                    "(no user name, backslash, space or control character in it); the redirect is refused."
+                )
         return target, values, app
 
     async def redirect(self, request: Request) -> Response:
@@ -309,8 +314,6 @@ def _retry(next_path: str, login: str, error: str) -> dict[str, Any]:
 
 
 def _action_url(url: str) -> str | None:
-    """``url`` if it is an absolute http(s) URL (where a browser may be sent), else None."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return url.strip()
+    """``url`` if it is an absolute http(s) URL every reader parses alike (where a browser
+    may be sent), else None."""
+    return plain_url(url)
