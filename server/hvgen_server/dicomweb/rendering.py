@@ -34,6 +34,8 @@ OFFERED = ["image/jpeg", "image/png"]
 FUNCTIONS = {"LINEAR", "LINEAR_EXACT", "SIGMOID"}
 #: Largest side of a rendered image.
 MAX_SIDE = 4096
+#: Bytes per pixel of the image sent held while it is scaled and encoded (RGB, the scaled copy, the encoder's).
+SHAPED_BYTES_PER_PIXEL = 12
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,10 @@ def render_blob(
             source.check_frame(index)
             wanted = shown.viewport or (geo.columns, geo.rows)
             k = imaging_frames.factor_for(geo, wanted) if shown.region is None else 1
-            with BUDGET.reserve(preview.estimate(geo, k)):
+            # the decoding, and the scaling and encoding of what is sent (a viewport may be
+            # larger than the image), within the budget
+            shaped = wanted[0] * wanted[1] if shown.viewport else -(-geo.columns // k) * -(-geo.rows // k)
+            with BUDGET.reserve(preview.estimate(geo, k) + SHAPED_BYTES_PER_PIXEL * shaped):
                 if source.encapsulated:
                     if geo.frame_bytes > imaging_frames.MAX_DECODE_BYTES:
                         raise imaging_frames.FrameError("the compressed frame is too large to render")
@@ -154,6 +159,7 @@ def render_blob(
                     big = source.syntax == "1.2.840.10008.1.2.2"
                     frame = imaging_frames.native_frame(f, source.place, geo, index, k, big)
                 pixels = preview.render(source.header, [], frame, index=index, window=shown.window)
+                return encode(_shaped(Image.fromarray(pixels), shown), media_type, shown.quality)
     except OverBudget as exc:
         raise DicomWebError(503, str(exc), {"Retry-After": "30"}) from None
     except DicomWebError:
@@ -162,4 +168,3 @@ def render_blob(
         if "does not exist" in str(exc):
             raise DicomWebError(404, f"{what}: {exc}") from None
         raise DicomWebError(422, f"{what} cannot be rendered: {preview.describe(exc)}") from None
-    return encode(_shaped(Image.fromarray(pixels), shown), media_type, shown.quality)
