@@ -17,12 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 
 from hvgen_cli import main
 
 from .foreign import MEDICAL_IMAGE_STUDY, Answer, Application, ForeignClient
 from .localserver import Backend
-from .viewerdata import ViewerPlatform, hidden, make_platform, sign_in
+from .test_dicomweb import multipart_body
+from .viewerdata import ViewerPlatform, hidden, make_platform, sign_in, upload
 
 STUDY = (
     "<medical-image-study><when><date><y>2024</y><m>5</m><d>17</d></date></when>"
@@ -100,12 +102,15 @@ def set_flags(viewed: ViewerPlatform, thing_id: str, *, personal: bool, hidden_f
         return browser.get(path).text
 
 
-def dicomweb(viewed: ViewerPlatform, path: str) -> httpx.Response:
-    env = {"HVGEN_PROFILE": str(viewed.server.profile_path)}
-    result = CliRunner().invoke(main, ["token", "--json"], env=env)
+def bearer(viewed: ViewerPlatform) -> str:
+    """A DICOMweb token of the application (`hvgen token`)."""
+    result = CliRunner().invoke(main, ["token", "--json"], env={"HVGEN_PROFILE": str(viewed.server.profile_path)})
     assert result.exit_code == 0, result.output
-    token = json.loads(result.output)["token"]
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"}
+    return str(json.loads(result.output)["token"])
+
+
+def dicomweb(viewed: ViewerPlatform, path: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {bearer(viewed)}", "Accept": "application/dicom+json"}
     return httpx.get(viewed.url + "/dicomweb" + path, headers=headers, timeout=60)
 
 
@@ -255,3 +260,47 @@ def test_flags_come_through_a_connect_package(viewed: ViewerPlatform, app: Forei
     _, flags, data = current(app, viewed, key.value)
     # what the application wrote comes through; personal is the person's to set, not a package's
     assert flags == 24 and "flagged.txt" in data
+
+
+def test_an_application_storing_a_personal_study_again_makes_a_new_one(
+    viewed: ViewerPlatform, app: ForeignClient, tmp_path: Path
+) -> None:
+    """STOW-RS (an application) of a study the person made personal: the personal study is as
+    if absent (stored as a new study; no answer names it), and stays as the person left it."""
+    made = upload(viewed.server, tmp_path / "again", series=1, images=2, size=32, seed=77, patient="AGAIN^ONCE")
+    set_flags(viewed, made.thing_id, personal=True, hidden_from_eprep=False)
+    before = stamp_of(viewed, made.thing_id)
+    body, content_type = multipart_body([p.read_bytes() for p in made.files.values()])
+    stored = httpx.post(
+        viewed.url + "/dicomweb/studies",
+        content=body,
+        headers={
+            "Content-Type": content_type,
+            "Authorization": f"Bearer {bearer(viewed)}",
+            "Accept": "application/dicom+json",
+        },
+        timeout=120,
+    )
+    assert stored.status_code == 200, (stored.status_code, stored.headers.get("warning"), stored.text)
+    assert made.thing_id not in stored.text + stored.headers.get("warning", "")
+    studies = dicomweb(viewed, f"/studies?StudyInstanceUID={made.study_uid}")
+    assert studies.status_code == 200 and len(studies.json()) == 1  # the new one, for the application
+    theirs = [
+        t.findtext("thing-id")
+        for t in by_type(app, viewed).findall("group/thing")
+        if made.study_uid.encode() in etree.tostring(t)
+    ]
+    assert len(theirs) == 1 and theirs[0] != made.thing_id
+    assert stamp_of(viewed, made.thing_id) == before  # the person's study is as they left it
+
+
+def stamp_of(viewed: ViewerPlatform, thing_id: str) -> str:
+    """The version stamp of a thing's current version, read in the store."""
+    store = viewed.server.open_store()
+    try:
+        with store.read() as tx:
+            found = tx.things.current(viewed.record_id, thing_id)
+    finally:
+        store.close()
+    assert found is not None
+    return found.version_stamp

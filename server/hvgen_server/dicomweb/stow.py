@@ -40,6 +40,7 @@ from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.results import StudyError
 from hvgen_imaging.study import BuiltStudy, build
 
+from .. import appview
 from ..context import Platform
 from ..errors import PlatformError
 from ..ingest import Ingest
@@ -320,16 +321,19 @@ def store(
     study: str | None,
     urls: Urls,
     scanned: dicom.ScanResult | None = None,
+    *,
+    hidden_flags: int = appview.HIDDEN_FROM_APPLICATIONS,
 ) -> Outcome:
     """Store the instances of ``parts`` in the record, study by study, as ``hvgen study upload`` does
-    (``scanned``: the scan of ``parts.folder``, when the caller made it already)."""
+    (``scanned``: the scan of ``parts.folder``, when the caller made it already); studies of
+    ``hidden_flags`` (by default the person's Personal ones, as for applications) are as if absent."""
     outcome = Outcome()
     outcome.unreadable(parts.rejected_count, parts.rejected)
     scanned = scanned if scanned is not None else dicom.scan(parts.folder)
     outcome.unreadable(len(scanned.skipped), (f"{path.stem}: {why}" for path, why in scanned.skipped[:MAX_NOTES]))
     if not scanned.studies:
         return outcome
-    ingest = Ingest(platform, gateway.app_id, record_id)
+    ingest = Ingest(platform, gateway.app_id, record_id, hidden_flags=hidden_flags)
     previews = previews_of(platform, gateway.app_id)
     wanted: list[tuple[dicom.DicomStudy, list[tuple[str, str, dicom.DicomImage]], BuiltStudy]] = []
     for found in scanned.studies:

@@ -177,7 +177,7 @@ class Previews:
 
     def make(self, record_id: str, study_uid: str) -> int:
         """Make and add the previews the study lacks; returns how many were added."""
-        ingest = Ingest(self.platform, self.app_id, record_id)
+        ingest = Ingest(self.platform, self.app_id, record_id, hidden_flags=0)  # (the study stored, as it is now)
         found = ingest.find(study_uid)
         if len(found) != 1:
             return 0

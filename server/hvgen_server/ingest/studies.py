@@ -35,7 +35,7 @@ from hvgen_imaging.budget import OverBudget
 from hvgen_imaging.results import StudyError, study_of
 from hvgen_imaging.study import DICOM_TYPE, PREVIEW_SUFFIX, PREVIEW_TYPE, BuiltStudy, build, merge, merged_equal
 
-from .. import thingxml, tokens
+from .. import appview, thingxml, tokens
 from ..context import Actor, Platform
 from ..dicomweb.index import STUDY_TYPES, study_uid_in
 from ..methods.blobs import inline_row
@@ -94,12 +94,21 @@ def _uid_of(built: BuiltStudy) -> str:
 
 
 class Ingest:
-    """Stores studies in one record of a platform, as application ``app_id``."""
+    """Stores studies in one record of a platform, as application ``app_id``.
 
-    def __init__(self, platform: Platform, app_id: str, record_id: str) -> None:
+    A study is added to the record's study of the same Study Instance UID, except
+    one with any of ``hidden_flags``: by default the studies the person marked
+    Personal, which are not there for applications (a new study is made; nothing
+    says the other exists). The person's own uploads and the platform's own work
+    on a stored study pass 0."""
+
+    def __init__(
+        self, platform: Platform, app_id: str, record_id: str, *, hidden_flags: int = appview.HIDDEN_FROM_APPLICATIONS
+    ) -> None:
         self.platform = platform
         self.app_id = app_id
         self.record_id = record_id
+        self.hidden_flags = hidden_flags
 
     @property
     def lock(self) -> str:
@@ -123,7 +132,9 @@ class Ingest:
                 for start in range(0, len(candidates), _LOOKED_UP)
                 for match in tx.things.select(
                     self.record_id,
-                    ThingSelection(thing_ids=tuple(candidates[start : start + _LOOKED_UP])),
+                    ThingSelection(
+                        thing_ids=tuple(candidates[start : start + _LOOKED_UP]), hidden_flags=self.hidden_flags
+                    ),
                     [ThingFilter(type_ids=STUDY_TYPES)],
                     with_xml=True,
                 )

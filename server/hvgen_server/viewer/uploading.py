@@ -191,7 +191,7 @@ class Uploads:
         """Store the parts as STOW-RS does; one result a part, in order."""
         scanned = dicom.scan(parts.folder)
         urls = Urls(f"{self.platform.config.url}/dicomweb{RECORDS}/{record_id}")
-        outcome = stow.store(self.platform, gateway, record_id, parts, None, urls, scanned=scanned)
+        outcome = stow.store(self.platform, gateway, record_id, parts, None, urls, scanned=scanned, hidden_flags=0)
         stored = {sop for _, sop, _ in outcome.stored}
         by_part: dict[int, dict[str, Any]] = {}
         for number, why in parts.rejected_parts.items():
@@ -202,7 +202,7 @@ class Uploads:
                 "message": f"This file cannot be read as DICOM: {why}",
             }
         answer = _Answer()
-        ingest = Ingest(self.platform, gateway.app_id, record_id)
+        ingest = Ingest(self.platform, gateway.app_id, record_id, hidden_flags=0)  # (the person's own view)
         for found in scanned.studies:
             link = ""
             if found.uid in outcome.studies:
