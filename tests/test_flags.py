@@ -195,6 +195,19 @@ def test_a_personal_study_is_not_there_for_applications(viewed: ViewerPlatform, 
     assert dicomweb(viewed, f"/studies/{viewed.unsigned.study_uid}/metadata").status_code == 200
 
 
+def test_an_application_sets_only_read_only(viewed: ViewerPlatform, app: ForeignClient) -> None:
+    """The thing types' documentation: "Applications can set the ReadOnly flag, and the other
+    flags can be set by the record custodian ..." (HiddenFromEPrep, Personal: the person's)."""
+    for sent, kept in (("8", 0), ("24", 16), ("31", 16)):
+        made = put(
+            app,
+            viewed,
+            f"<type-id>{MEDICAL_IMAGE_STUDY}</type-id><flags>{sent}</flags><data-xml>{STUDY.format(n=5)}</data-xml>",
+        )
+        assert made.code == 0, made.message
+        assert current(app, viewed, made.text("thing-id"))[1] == kept, sent
+
+
 def test_read_only_things_cannot_be_updated_or_removed(viewed: ViewerPlatform, app: ForeignClient) -> None:
     made = put(
         app,
@@ -259,7 +272,7 @@ def test_flags_come_through_a_connect_package(viewed: ViewerPlatform, app: Forei
     (key,) = done.thing_id
     _, flags, data = current(app, viewed, key.value)
     # what the application wrote comes through; personal is the person's to set, not a package's
-    assert flags == 24 and "flagged.txt" in data
+    assert flags == 16 and "flagged.txt" in data  # (an application sets ReadOnly only)
 
 
 def test_an_application_storing_a_personal_study_again_makes_a_new_one(

@@ -7,9 +7,12 @@ Upversioned (0x4, set only on what GetThings returns transformed to another
 version of the type), HiddenFromEPrep (0x8, left out of the emergency
 profile) and ReadOnly (0x10: no update or removal).
 
-Who sets which: an application may set ReadOnly and HiddenFromEPrep when it
-writes a thing; the person sets and clears Personal and HiddenFromEPrep in
-the viewer; an application's update keeps what the person set. A personal
+Who sets which (the thing types' seed: "Applications can set the ReadOnly
+flag, and the other flags can be set by the record custodian through the
+HealthVault Shell or automatically applied by HealthVault"): an application
+may set ReadOnly when it writes a thing (the other bits it sends are not
+taken); the person sets and clears Personal and HiddenFromEPrep in the
+viewer; an application's update keeps what the person set. A personal
 thing is, for an application, not there: GetThings neither returns nor
 counts it (the store leaves it out of the query, so ``max``, paging and
 ``unprocessed-thing-key-info`` behave as without it), PutThings and
@@ -41,7 +44,7 @@ HIDDEN_FROM_EPREP = 0x8
 READ_ONLY = 0x10
 
 #: Flags an application sets on the things it writes.
-APPLICATION_FLAGS = READ_ONLY | HIDDEN_FROM_EPREP
+APPLICATION_FLAGS = READ_ONLY
 #: Flags the person sets in the viewer; an application's update keeps them.
 PERSON_FLAGS = PERSONAL | HIDDEN_FROM_EPREP
 #: Flags a stored thing can have (the versioning flags are only ever answered).
@@ -82,7 +85,7 @@ def flags_of(thing: etree._Element) -> int:
 
 def stored_flags(requested: int, previous: int | None) -> int:
     """The flags a version an application writes gets: the application's
-    ReadOnly and HiddenFromEPrep, and (on an update) what the person set."""
+    ReadOnly, and (on an update) what the person set."""
     flags = requested & APPLICATION_FLAGS
     return flags if previous is None else flags | (previous & PERSON_FLAGS)
 
