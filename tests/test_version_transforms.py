@@ -238,3 +238,27 @@ def test_every_catalog_pair_loses_exactly_what_it_declares(catalog: Versions) ->
             declared = catalog.transform(source, target).losses + catalog.transform(target, source).losses
             assert any(loss.kind in ("required", "incompatible") for loss in declared), (source, target)
     assert any(checked.values())
+
+
+def test_a_value_that_becomes_a_codable_value_is_kept_as_its_text(catalog: Versions) -> None:
+    """Immunization: ``manufacturer`` is a string in version 1 and a codable value in version 2.
+    The string is the codable value's text, and back (the codes are dropped, declared)."""
+    samples = REFERENCE / "catalog" / "samples"
+    v1, v2 = "3d817dbe-af42-4a9d-a553-d1298b4d08fc", "cd3587b5-b6e1-4565-ab3b-1c3ad45eb04f"
+    up, down = catalog.transform(v1, v2), catalog.transform(v2, v1)
+    assert up is not None and down is not None
+    assert Loss("manufacturer", "moved", note="the value is the codable value's text") in up.losses
+    assert Loss("manufacturer/code", "element", note="only the codable value's text is kept") in down.losses
+
+    first = etree.parse(str(samples / f"{v1}.xml")).getroot()
+    up.apply(first)
+    checker(catalog, v2)(first)
+    assert first.findtext("manufacturer/text") == "Abbott Laboratories" and first.find("manufacturer/code") is None
+    down.apply(first)
+    checker(catalog, v1)(first)
+    assert first.findtext("manufacturer") == "Abbott Laboratories"
+
+    second = etree.parse(str(samples / f"{v2}.xml")).getroot()
+    down.apply(second)
+    checker(catalog, v1)(second)
+    assert second.findtext("manufacturer") == "Abbott Laboratories" and len(second.find("manufacturer")) == 0

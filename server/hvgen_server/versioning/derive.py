@@ -15,7 +15,10 @@ occurrences, order, child classes), so it needs no code per type:
   without it untransformable (:data:`Loss.kind` ``"required"`` declares it);
   an element whose content differs (a value in one version, elements in
   the other) is dropped, or, when the target requires it, makes every
-  instance untransformable (``"incompatible"``).
+  instance untransformable (``"incompatible"``) -- except a value that
+  becomes a codable value (elements of which only ``text`` is required):
+  the value is its ``text`` (``"moved"``), and back, the ``text`` is the
+  value (its codes are dropped, declared).
 
 The result is checked against the target version's schema by the caller: an
 instance the target cannot hold is not transformed (:class:`Untransformable`).
@@ -71,6 +74,28 @@ def _child_cls(field: Any) -> type[Any] | None:
     return item.cls if getattr(item, "kind", "") == "child" else None
 
 
+def _text_holder(cls: type[Any] | None) -> bool:
+    """Whether elements of ``cls`` are a codable value: a required ``text`` value, nothing else required."""
+    if cls is None:
+        return False
+    children = _children(cls)
+    text = children.get("text")
+    if text is None or _child_cls(text) is not None or text.min < 1:
+        return False
+    return all(f.min == 0 for tag, f in children.items() if tag != "text")
+
+
+def _as_text(src: Any, dst: Any) -> str:
+    """How an element whose content differs moves: ``"wrap"`` (a value becomes a codable
+    value's text), ``"unwrap"`` (a codable value's text becomes the value), or ``""`` (it does not)."""
+    src_cls, dst_cls = _child_cls(src), _child_cls(dst)
+    if src_cls is None and _text_holder(dst_cls):
+        return "wrap"
+    if dst_cls is None and _text_holder(src_cls):
+        return "unwrap"
+    return ""
+
+
 def losses(source: type[Any], target: type[Any]) -> tuple[Loss, ...]:
     """What moving an instance of ``source`` to ``target`` drops, from the classes."""
     found: set[Loss] = set()
@@ -92,6 +117,16 @@ def losses(source: type[Any], target: type[Any]) -> tuple[Loss, ...]:
                     found.add(Loss(path, "element"))
                 continue
             if (_child_cls(field) is None) != (_child_cls(other) is None):  # a value in one, elements in the other
+                how = _as_text(field, other)
+                if how == "wrap":
+                    found.add(Loss(path, "moved", note="the value is the codable value's text"))
+                    continue
+                if how == "unwrap":
+                    found.add(Loss(path, "moved", note="the codable value's text is the value"))
+                    for tag_in in _children(_child_cls(field)):
+                        if tag_in != "text":
+                            found.add(Loss(f"{path}/{tag_in}", "element", note="only the codable value's text is kept"))
+                    continue
                 kind = "incompatible" if other.min > 0 else "element"
                 found.add(Loss(path, kind, note="its content differs between the versions"))
                 continue
@@ -141,8 +176,18 @@ def _move(element: etree._Element, src: type[Any] | None, dst: type[Any], depth:
             continue
         src_field = src_children.get(child.tag)
         if src_field is not None and (_child_cls(src_field) is None) != (_child_cls(field) is None):
-            element.remove(child)  # its content differs between the versions: not carried
-            continue
+            how = _as_text(src_field, field)
+            if how == "wrap":  # the value, as the codable value's text (its lexical form kept)
+                value, child.text = child.text, None
+                etree.SubElement(child, "text").text = value
+            elif how == "unwrap":  # the codable value's text, as the value
+                value = child.findtext("text")
+                for inner in list(child):
+                    child.remove(inner)
+                child.text = value
+            else:
+                element.remove(child)  # its content differs between the versions: not carried
+                continue
         counts[child.tag] = counts.get(child.tag, 0) + 1
         if field.max is not None and counts[child.tag] > field.max:
             element.remove(child)
