@@ -123,7 +123,7 @@ def losses(source: type[Any], target: type[Any]) -> tuple[Loss, ...]:
                     continue
                 if how == "unwrap":
                     found.add(Loss(path, "moved", note="the codable value's text is the value"))
-                    for tag_in in _children(_child_cls(field)):
+                    for tag_in in _children(_child_cls(field) or object):
                         if tag_in != "text":
                             found.add(Loss(f"{path}/{tag_in}", "element", note="only the codable value's text is kept"))
                     continue
