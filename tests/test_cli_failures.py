@@ -334,6 +334,19 @@ def test_serve_refuses_a_public_url_that_cannot_work(tmp_path: Path) -> None:
     assert run.code == 0 and "sign-in:      https://hv.example.org/base/signin" in run.output
 
 
+def test_serve_refuses_a_port_out_of_range_before_writing_anything(tmp_path: Path) -> None:
+    """A port past 65535 (which the address look-up would wrap) or below 1 is a usage error:
+    no store is made and the client profile of a server already running is left as it was."""
+    env = hvgen_env(tmp_path / "home")
+    data = tmp_path / "data"
+    for port in ("99999", "65536", "0", "-5"):
+        run = piped(["serve", "--data", str(data), "--port", port], env, timeout=30)
+        assert run.code == 2, (port, run.output)
+        assert_clean(run)
+        assert "Invalid value for '--port'" in run.stderr and "1<=x<=65535" in run.stderr, run.stderr
+        assert not data.exists() and not (tmp_path / "home" / "config").exists()
+
+
 def test_serve_refuses_a_server_key_cut_short(tmp_path: Path) -> None:
     env = hvgen_env(tmp_path / "home")
     data = tmp_path / "data"

@@ -114,7 +114,7 @@ def _store_name(config: ServerConfig) -> str:
 )
 @click.option("--db-pool-size", default=16, show_default=True, help="Connections to a --db database per process.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option(
     "--public-url",
     default=None,
