@@ -300,6 +300,21 @@ def test_delete_removes_the_blobs_from_disk(new_server, tmp_path: Path) -> None:
     assert invoke(["study", "download", str(keep["study_uid"]), str(tmp_path / "out")], env).code == 0
 
 
+def test_uploading_again_with_previews_names_each_image_s_preview(env: dict[str, str], tmp_path: Path) -> None:
+    """A study uploaded with --no-previews, then again with previews: each image names its
+    preview (the blobs alone were stored before, and a third run said there was nothing to do)."""
+    made = make_study(tmp_path / "np", series=2, images=2, size=64, seed=64)
+    uid = str(made["study_uid"])
+    assert invoke(["study", "upload", str(tmp_path / "np"), "--no-previews"], env).code == 0
+    run = invoke(["study", "upload", str(tmp_path / "np")], env)
+    assert run.code == 0 and "updated thing" in run.output, run.output
+    shown = json.loads(invoke(["study", "show", uid, "--json"], env).output)
+    images = [i for s in shown["series_list"] for i in s["images"]]
+    assert len(images) == 4 and all(i["preview"] for i in images), images
+    again = invoke(["study", "upload", str(tmp_path / "np")], env)
+    assert again.code == 0 and "nothing to do" in again.output, again.output
+
+
 def test_download_to_a_folder_that_cannot_be_made(env: dict[str, str], tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.write_text("x")

@@ -249,7 +249,8 @@ def build(
 
 
 def merge(stored: Any, new: Any) -> Any:
-    """The stored study with the series and images of ``new`` it lacks."""
+    """The stored study with the series and images of ``new`` it lacks, and the
+    previews ``new`` names for images the stored study has without one."""
     merged = copy.deepcopy(stored)
     by_uid = {s.series_instance_uid: s for s in merged.series if s.series_instance_uid}
     for series in new.series:
@@ -257,8 +258,13 @@ def merge(stored: Any, new: Any) -> Any:
         if target is None:
             merged.series.append(copy.deepcopy(series))
             continue
-        known = {i.image_blob_name for i in target.images}
-        target.images.extend(copy.deepcopy(i) for i in series.images if i.image_blob_name not in known)
+        known = {i.image_blob_name: i for i in target.images}
+        for image in series.images:
+            have = known.get(image.image_blob_name)
+            if have is None:
+                target.images.append(copy.deepcopy(image))
+            elif have.image_preview_blob_name is None and image.image_preview_blob_name is not None:
+                have.image_preview_blob_name = image.image_preview_blob_name
         if target.preview_blob_name is None:
             target.preview_blob_name = series.preview_blob_name
     if merged.preview_blob_name is None:
@@ -267,11 +273,16 @@ def merge(stored: Any, new: Any) -> Any:
 
 
 def merged_equal(stored: Any, new: Any) -> bool:
-    """Whether ``stored`` already has every series and image of ``new``."""
+    """Whether ``stored`` already has every series, image and preview of ``new``."""
     merged = merge(stored, new)
-    return sum(len(s.images) for s in merged.series) == sum(len(s.images) for s in stored.series) and len(
-        merged.series
-    ) == len(stored.series)
+
+    def counted(study: Any) -> tuple[int, int, int, bool]:
+        images = [i for s in study.series for i in s.images]
+        previews = sum(1 for i in images if i.image_preview_blob_name is not None)
+        named = study.preview_blob_name is not None and all(s.preview_blob_name is not None for s in study.series)
+        return len(study.series), len(images), previews, named
+
+    return counted(merged) == counted(stored)
 
 
 def add_previews(data: Any, previews: set[str]) -> list[str]:
