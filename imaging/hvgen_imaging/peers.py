@@ -7,14 +7,18 @@ The service-class user side of the DICOM network (pynetdicom):
   the PATIENT, STUDY, SERIES or IMAGE level, with the keys asked for;
 * :func:`send` (C-STORE): files to a node, each sent from disk as it is
   (its own transfer syntax, never decoded: constant memory, byte-exact),
-  skipping what the node already has when it answers a C-FIND for the study;
+  skipping what the node already has when it answers a C-FIND for the study.
+  A file stored compressed or big endian is offered in uncompressed little
+  endian too: when the node takes only that, a decoded copy is sent
+  (:func:`.qrsend.prepared`, as Orthanc does);
 * :func:`get` (C-GET): a study or series into a folder, received on the same
   association, each instance written to disk as it arrives.
 
 Every instance gets a result (:class:`Outcome`): sent or received, already
 there, or failed with the status and the reason. A node that cannot be
 reached, refuses the association or accepts none of the contexts asked for
-is a :class:`PeerError` naming it.
+is a :class:`PeerError` naming it (and the SOP classes and transfer syntaxes
+it refused).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
@@ -34,7 +39,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from . import dicom
+from . import dicom, qrsend
 from .errors import ImagingError
 
 # Files are sent from disk without being decoded; what C-GET brings goes to a file as it arrives.
@@ -187,6 +192,8 @@ def _associate(ae: AE, node: Node, **kwargs: Any) -> Any:
         return assoc
     if assoc.is_rejected:
         raise PeerError(f"{node} refused the association (check the AE titles it knows: we call as {ae.ae_title})")
+    if assoc.is_aborted and assoc.rejected_contexts and not assoc.accepted_contexts:
+        raise PeerError(f"{node} accepts none of the SOP classes and transfer syntaxes asked for: {_refused(assoc)}")
     if assoc.is_aborted:
         try:  # pynetdicom says "aborted" also when the connection could not be made: which was it?
             socket.create_connection((node.host, node.port), timeout=10).close()
@@ -194,6 +201,22 @@ def _associate(ae: AE, node: Node, **kwargs: Any) -> Any:
             raise PeerError(f"cannot reach {node}: {exc.strerror or exc}") from None
         raise PeerError(f"{node} aborted the association")
     raise PeerError(f"cannot reach {node} (nothing answered at {node.host}:{node.port})")
+
+
+def _refused(assoc: Any) -> str:
+    """The rejected presentation contexts of an association request, as they were asked for."""
+    asked = {c.context_id: c for c in assoc.requestor.requested_contexts}
+    refused = []
+    for context in assoc.rejected_contexts:
+        syntaxes = asked.get(context.context_id, context).transfer_syntax
+        refused.append(f"{_name(context.abstract_syntax)} in {' or '.join(_name(s) for s in syntaxes)}")
+    shown = ", ".join(sorted(set(refused))[:8])
+    return shown + (f" and {len(set(refused)) - 8} more" if len(set(refused)) > 8 else "")
+
+
+def _name(uid: str | None) -> str:
+    known = UID(uid or "")
+    return str(known.name) if known.is_valid and known.name != str(known) else str(uid)
 
 
 def _accepted(assoc: Any, abstract: str) -> bool:
@@ -305,16 +328,21 @@ def _examined(paths: Iterable[Path], transfer: Transfer, progress: Progress | No
         yield _File(path, sop, sop_class, syntax, path.stat().st_size)
 
 
+def _contexts(files: list[_File]) -> list[tuple[str, list[str]]]:
+    """The presentation contexts for ``files``: each (SOP class, transfer syntax) pair, and each SOP
+    class of a file stored compressed or big endian in uncompressed little endian."""
+    pairs = [(c, [s]) for c, s in dict.fromkeys((f.sop_class, f.transfer_syntax) for f in files)]
+    plain = dict.fromkeys(f.sop_class for f in files if qrsend.needs_plain(UID(f.transfer_syntax)))
+    return pairs + [(c, [str(s) for s in qrsend.PLAIN]) for c in plain]
+
+
 def _batches(files: list[_File]) -> Iterator[list[_File]]:
-    """Files in groups whose (SOP class, transfer syntax) pairs fit one association."""
+    """Files in groups whose presentation contexts (:func:`_contexts`) fit one association."""
     batch: list[_File] = []
-    pairs: set[tuple[str, str]] = set()
     for f in files:
-        pair = (f.sop_class, f.transfer_syntax)
-        if pair not in pairs and len(pairs) == MAX_CONTEXTS:
+        if batch and len(_contexts([*batch, f])) > MAX_CONTEXTS:
             yield batch
-            batch, pairs = [], set()
-        pairs.add(pair)
+            batch = []
         batch.append(f)
     if batch:
         yield batch
@@ -348,8 +376,8 @@ def send(
     files = [f for f in files if not (skip and f.sop_uid in skip)]
     for batch in _batches(files):
         ae = _ae(calling)
-        for sop_class, syntax in dict.fromkeys((f.sop_class, f.transfer_syntax) for f in batch):
-            ae.add_requested_context(sop_class, [syntax])
+        for sop_class, syntaxes in _contexts(batch):
+            ae.add_requested_context(sop_class, syntaxes)
         assoc = _associate(ae, node)
         try:
             accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
@@ -367,16 +395,24 @@ def send(
 
 
 def _store_one(assoc: Any, f: _File, accepted: set[tuple[str, str]]) -> Outcome:
+    what: Path | Dataset = f.path
     if (f.sop_class, f.transfer_syntax) not in accepted:
-        return Outcome(
-            f.sop_uid,
-            "failed",
-            reason=f"the node accepts SOP class {f.sop_class} in transfer syntax {f.transfer_syntax} not",
-            path=str(f.path),
-        )
+        if any((f.sop_class, str(plain)) in accepted for plain in qrsend.PLAIN):
+            try:
+                what = qrsend.prepared(f.path, assoc)  # decoded: the node takes this SOP class uncompressed only
+            except Exception as exc:  # an unreadable file: pydicom's errors are of many kinds
+                return Outcome(f.sop_uid, "failed", reason=f"cannot read it to decode it: {exc}", path=str(f.path))
+        if not isinstance(what, Dataset) or str(what.file_meta.TransferSyntaxUID) == f.transfer_syntax:
+            return Outcome(
+                f.sop_uid,
+                "failed",
+                reason=f"the node does not accept {_name(f.sop_class)} in {_name(f.transfer_syntax)}"
+                + (" and it could not be decoded here" if isinstance(what, Dataset) else ""),
+                path=str(f.path),
+            )
     try:
-        answer = assoc.send_c_store(f.path)
-    except (OSError, ValueError, RuntimeError) as exc:
+        answer = assoc.send_c_store(what)
+    except (OSError, ValueError, RuntimeError, AttributeError) as exc:
         return Outcome(f.sop_uid, "failed", reason=str(exc), path=str(f.path))
     code = int(getattr(answer, "Status", -1)) if answer else -1
     if code == 0 or code in (0x0001, 0x0107, 0x0116) or (code >= 0 and code >> 12 == 0xB):

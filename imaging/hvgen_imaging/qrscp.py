@@ -8,18 +8,27 @@ listener's application and renewed before it expires); so the standalone
 ``hvgen dicom listen`` answers for any platform it stores into.
 
 * C-FIND: the identifier's keys with values match (wildcards, ranges and UID
-  lists as QIDO-RS matches them); its empty keys are returned. PATIENT
-  level (Patient Root) is the studies' patients, one answer per Patient ID.
+  lists as QIDO-RS matches them; keys the index does not hold are matched on
+  the answers, :mod:`.qrfind`); its empty keys are returned. PATIENT level
+  (Patient Root) is the studies' patients, one answer per Patient ID, with
+  their numbers of studies, series and instances. Each answer names the
+  character set its values need.
 * C-GET: the matching instances go back on the same association, each file
-  as stored (its own transfer syntax).
+  as stored (its own transfer syntax) when the requestor accepted that,
+  else decompressed or made little endian (:mod:`.qrsend`).
 * C-MOVE: to a destination named by its AE title (``--move-to
-  AE@HOST:PORT``), on an association whose presentation contexts are
-  exactly the SOP classes and transfer syntaxes of the files.
+  AE@HOST:PORT``), on an association proposing the SOP classes and transfer
+  syntaxes of the files, and uncompressed little endian for those stored
+  compressed or big endian. A destination that cannot be reached is
+  answered 0xA702 with an Error Comment (0xA801 is for an unknown one).
+* A retrieval that fails before any sub-operation (no unique key, the files
+  cannot be read) is answered with a failure status, an Error Comment, no
+  sub-operations and no data set.
 
 Files are fetched to a temporary folder first and removed afterwards; each
 goes out as pynetdicom's sub-operations take it, a data set read with its
 large values left on disk until it is encoded (one instance in memory at a
-time), in the transfer syntax it is stored in.
+time).
 """
 
 from __future__ import annotations
@@ -31,11 +40,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -43,10 +49,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
-    Verification,
 )
 
-from . import dicom, webpeer
+from . import qrfind, qrsend, webpeer
 from .peers import LEVELS, Node, PeerError
 
 FIND_MODELS = (PatientRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelFind)
@@ -59,9 +64,9 @@ RETRIEVE_MODELS = (
 #: Patient-level attributes a PATIENT query can return.
 PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
 #: C-FIND, C-GET and C-MOVE statuses (PS3.4 C.4).
-PENDING, SUCCESS = 0xFF00, 0x0000
+PENDING, PENDING_WARNING, SUCCESS = 0xFF00, 0xFF01, 0x0000
 OUT_OF_RESOURCES, IDENTIFIER_DOES_NOT_MATCH, CANCELLED = 0xA700, 0xA900, 0xFE00
-UNABLE_TO_PROCESS = 0xC000
+UNABLE_TO_PROCESS, UNABLE_TO_SUBOPERATE, MOVE_DESTINATION_UNKNOWN = 0xC000, 0xA702, 0xA801
 
 
 class Archive(Protocol):
@@ -127,11 +132,10 @@ def _split(identifier: Dataset) -> tuple[str, dict[str, str], list[str]]:
     return level, keys, returned
 
 
-def _answer(identifier: Dataset, match: Dataset, level: str) -> Dataset:
-    """The identifier's keys with the match's values (empty where it has none)."""
+def _answer(identifier: Dataset, match: Dataset, level: str, stored: list[str] | None = None) -> Dataset:
+    """The identifier's keys with the match's values (empty where it has none), in the character
+    set they need (``stored``: those the match's values were stored in, else the match's own)."""
     out = Dataset()
-    if "SpecificCharacterSet" in match:
-        out.SpecificCharacterSet = match.SpecificCharacterSet
     out.QueryRetrieveLevel = level
     for element in identifier:
         if element.keyword in ("QueryRetrieveLevel", "SpecificCharacterSet"):
@@ -140,41 +144,75 @@ def _answer(identifier: Dataset, match: Dataset, level: str) -> Dataset:
             out[element.tag] = match[element.tag]
         else:
             out.add_new(element.tag, element.VR, None)
+    needed = qrfind.charset(out, stored if stored is not None else [qrfind.stored_charset(match)])
+    if needed:
+        out.SpecificCharacterSet = needed.split("\\")
     return out
 
 
-def _patients(archive: Archive, keys: dict[str, str], returned: list[str]) -> list[Dataset]:
-    study_keys = {k: v for k, v in keys.items() if k in PATIENT_KEYS}
-    found = archive.find("STUDY", study_keys, [k for k in PATIENT_KEYS if k not in study_keys])
-    patients: dict[str, Dataset] = {}
-    counts: dict[str, int] = {}
-    for ds in found:
+#: Counts of a patient, summed from its studies' counts.
+_PATIENT_COUNTS = {
+    "NumberOfPatientRelatedStudies": "",
+    "NumberOfPatientRelatedSeries": "NumberOfStudyRelatedSeries",
+    "NumberOfPatientRelatedInstances": "NumberOfStudyRelatedInstances",
+}
+
+
+def _patients(studies: list[Dataset]) -> list[tuple[Dataset, list[str]]]:
+    """The patients of the matching studies (one per Patient ID, with its studies' counts
+    summed), each with the character sets its studies were stored in."""
+    patients: dict[str, tuple[Dataset, list[str]]] = {}
+    for ds in studies:
         pid = str(ds.get("PatientID", "") or "")
-        counts[pid] = counts.get(pid, 0) + 1
         if pid not in patients:
             patient = Dataset()
-            for keyword in PATIENT_KEYS:
-                if keyword in ds:
-                    setattr(patient, keyword, ds.get(keyword))
-            patients[pid] = patient
-    for pid, patient in patients.items():
-        patient.NumberOfPatientRelatedStudies = counts[pid]
+            for element in ds:
+                if element.keyword not in ("SpecificCharacterSet", "QueryRetrieveLevel"):
+                    patient.add(element)
+            for keyword in _PATIENT_COUNTS:
+                setattr(patient, keyword, 0)
+            patients[pid] = (patient, [])
+        patient, charsets = patients[pid]
+        charsets.append(qrfind.stored_charset(ds))
+        for keyword, per_study in _PATIENT_COUNTS.items():
+            add = int(ds.get(per_study) or 0) if per_study else 1
+            setattr(patient, keyword, int(patient.get(keyword)) + add)
     return list(patients.values())
+
+
+def _matches(archive: Archive, identifier: Dataset) -> tuple[str, list[tuple[Dataset, list[str] | None, bool]]]:
+    """The level and the answers of a C-FIND: (match, the character sets it was stored in, whether
+    every key with a value was matched)."""
+    level, keys, returned = _split(identifier)
+    find_level = "STUDY" if level == "PATIENT" else level
+    indexed = {k: v for k, v in keys.items() if k in qrfind.INDEX_KEYS and (level != "PATIENT" or k in PATIENT_KEYS)}
+    optional = {k: v for k, v in keys.items() if k not in indexed}
+    wanted = list(dict.fromkeys([*returned, *optional, *(PATIENT_KEYS if level == "PATIENT" else ())]))
+    wanted = [k for k in wanted if k not in indexed and k not in _PATIENT_COUNTS]
+    unmatched = bool(qrfind.sequence_keys(identifier))
+    found: list[tuple[Dataset, bool]] = []
+    for ds in archive.find(find_level, indexed, wanted):
+        ok, complete = qrfind.checked(ds, optional)
+        if ok:
+            found.append((ds, complete and not unmatched))
+    if level != "PATIENT":
+        return level, [(ds, None, complete) for ds, complete in found]
+    every = all(complete for _, complete in found)
+    return level, [(p, charsets, every) for p, charsets in _patients([ds for ds, _ in found])]
 
 
 def handle_find(archive: Archive, event: Any) -> Iterator[tuple[int, Dataset | None]]:
     """The EVT_C_FIND handler."""
     try:
-        level, keys, returned = _split(event.identifier)
-        matches = _patients(archive, keys, returned) if level == "PATIENT" else archive.find(level, keys, returned)
+        level, matches = _matches(archive, event.identifier)
     except PeerError as exc:
         yield _failure(IDENTIFIER_DOES_NOT_MATCH if "Level" in str(exc) else UNABLE_TO_PROCESS, str(exc)), None
         return
-    for match in matches:
+    for match, stored, complete in matches:
         if event.is_cancelled:
             yield CANCELLED, None
             return
-        yield PENDING, _answer(event.identifier, match, level)
+        yield PENDING if complete else PENDING_WARNING, _answer(event.identifier, match, level, stored)
 
 
 def _failure(code: int, comment: str) -> Any:
@@ -194,50 +232,44 @@ def _retrieve_keys(identifier: Dataset) -> dict[str, str]:
     return wanted
 
 
-def _files(archive: Archive, identifier: Dataset, folder: Path) -> list[Path]:
-    keys = _retrieve_keys(identifier)
+def _files(archive: Archive, keys: dict[str, str], folder: Path) -> list[Path]:
     if "PatientID" in keys and "StudyInstanceUID" not in keys:  # a patient's studies, one by one
         uids = [str(ds.StudyInstanceUID) for ds in archive.find("STUDY", {"PatientID": keys["PatientID"]}, [])]
         return [f for uid in uids for f in archive.fetch({"StudyInstanceUID": uid}, folder / uid)]
-    keys.pop("PatientID", None)
+    keys = {k: v for k, v in keys.items() if k != "PatientID"}
     return archive.fetch(keys, folder)
 
 
-def _deferred(path: Path, assoc: Any = None) -> Dataset:
-    """The file as pynetdicom's sub-operations want it (a data set): its large values stay on
-    disk until the sub-operation encodes them, one instance at a time. A compressed instance
-    whose syntax the requestor of a C-GET did not accept, where it accepted an uncompressed one,
-    is decompressed (pydicom's decoders) rather than not sent."""
-    ds = dcmread(path, defer_size="256 KB")
-    if assoc is None:
-        return ds
-    syntax = ds.file_meta.TransferSyntaxUID
-    accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
-    sop_class = str(ds.get("SOPClassUID", ""))
-    if syntax.is_compressed and (sop_class, syntax) not in accepted:
-        if any((sop_class, plain) in accepted for plain in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)):
-            try:
-                ds.decompress(generate_instance_uid=False)  # the same instance, losslessly decoded
-            except Exception:  # no decoder for it: the sub-operation fails and is reported as failed
-                return ds
-    return ds
+def _listed(archive: Archive, event: Any, folder: Path) -> list[Path] | None:
+    """The files a C-GET or C-MOVE asks for; None when they cannot be listed: the request's
+    answer (that of no sub-operations) is then made a failure that names the reason
+    (:func:`.qrsend.answer_instead`)."""
+    try:
+        keys = _retrieve_keys(event.identifier)
+    except PeerError as exc:
+        qrsend.answer_instead(event.assoc, IDENTIFIER_DOES_NOT_MATCH, str(exc))
+        return None
+    try:
+        return _files(archive, keys, folder)
+    except PeerError as exc:
+        qrsend.answer_instead(event.assoc, UNABLE_TO_PROCESS, str(exc))
+        return None
 
 
 def handle_get(archive: Archive, work: Path, event: Any) -> Iterator[Any]:
-    """The EVT_C_GET handler: the number of instances, then each file."""
+    """The EVT_C_GET handler: the number of instances, then each file (decompressed or made
+    little endian where the requestor did not accept its stored syntax: :func:`.qrsend.prepared`)."""
     with tempfile.TemporaryDirectory(dir=work, prefix="get-") as folder:
-        try:
-            files = _files(archive, event.identifier, Path(folder))
-        except PeerError as exc:
-            yield 1  # one sub-operation announced, so that the failure is the final answer
-            yield _failure(UNABLE_TO_PROCESS, str(exc)), None
+        files = _listed(archive, event, Path(folder))
+        if files is None:
+            yield 0  # answered as a failure
             return
         yield len(files)
         for path in files:
             if event.is_cancelled:
                 yield CANCELLED, None
                 return
-            yield PENDING, _deferred(path, event.assoc)
+            yield PENDING, qrsend.prepared(path, event.assoc)
 
 
 def handle_move(archive: Archive, work: Path, destinations: Callable[[str], Node | None], event: Any) -> Iterator[Any]:
@@ -250,26 +282,24 @@ def handle_move(archive: Archive, work: Path, destinations: Callable[[str], Node
         yield None, None  # pynetdicom answers 0xA801 (move destination unknown)
         return
     with tempfile.TemporaryDirectory(dir=work, prefix="move-") as folder:
-        problem = ""
-        try:
-            files = _files(archive, event.identifier, Path(folder))
-        except PeerError as exc:
-            files, problem = [], str(exc)
-        pairs: dict[tuple[str, str], None] = {}
-        for path in files:
-            header, _ = dicom.examine(path)
-            meta = getattr(header, "file_meta", None)
-            if header is not None and meta is not None:
-                pairs[(str(header.SOPClassUID), str(meta.TransferSyntaxUID))] = None
-        contexts = [build_context(sop_class, [syntax]) for sop_class, syntax in list(pairs)[:128]]
-        yield destination.host, destination.port, {"contexts": contexts or [build_context(Verification)]}
-        if problem:
-            yield 1
-            yield _failure(UNABLE_TO_PROCESS, problem), None
+        files = _listed(archive, event, Path(folder))
+        if files is None:
+            yield destination.host, destination.port, {}
+            yield 0  # answered as a failure, without an association with the destination
             return
-        yield len(files)
+        sub = qrsend.Destination()
+        contexts = qrsend.move_contexts(files)
+        yield destination.host, destination.port, {"contexts": contexts, "evt_handlers": sub.handlers()}
+        where = f"{title} at {destination.host}:{destination.port}"
+        restore = qrsend.answer_instead(
+            event.assoc, UNABLE_TO_SUBOPERATE, f"could not reach {where}", only=MOVE_DESTINATION_UNKNOWN
+        )
+        try:
+            yield len(files)
+        finally:
+            restore()  # the association with the destination is established (or no sub-operation is needed)
         for path in files:
             if event.is_cancelled:
                 yield CANCELLED, None
                 return
-            yield PENDING, _deferred(path)
+            yield PENDING, qrsend.prepared(path, sub.assoc)

@@ -77,6 +77,7 @@ INSTANCE_ATTRIBUTES = (
     "Columns",
     "BitsAllocated",
     "NumberOfFrames",
+    "PhotometricInterpretation",
 )
 
 #: Versions indexed per write transaction.

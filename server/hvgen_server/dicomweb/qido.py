@@ -8,6 +8,13 @@ at a higher one (``Modality`` when searching studies) finds the studies or
 series that hold a match. Other attributes cannot be matched: they are
 ignored with a ``Warning`` header, as PS3.18 asks. Queries run on the
 store's DICOM index, never on the things' XML.
+
+``includefield`` (keywords or tags, ``,``-separated or repeated) adds
+attributes to the answers: those the index holds (empty when the match has
+no value), and others from the stored metadata of the match's instance (any
+attribute for instances; the patient's and a few of the study's or series'
+for studies and series). One that cannot be returned is named in a
+``Warning`` header; one that names no DICOM attribute is a 400.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.datadict import dictionary_has_tag, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from ..store.rows import INSTANCE, SERIES, STUDY, DicomHit, DicomMatch, DicomQuery
+from .index import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
 from .media import DicomWebError, Urls, parse_json, warning
 
 #: Matching keys: keyword -> (index column, how its values match, level).
@@ -48,6 +56,50 @@ MAX_RESULTS = 10_000
 #: Largest limit or offset (a 32-bit count; larger ones cannot name a match).
 MAX_NUMBER = 2**31 - 1
 _OPTIONS = {"limit", "offset", "includefield", "fuzzymatching"}
+#: Attributes every answer of a level holds when its match has them (the index's), or counts it computes.
+_COMPUTED = {
+    STUDY: ("ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"),
+    SERIES: ("NumberOfSeriesRelatedInstances",),
+    INSTANCE: (),
+}
+_INDEXED = {
+    STUDY: frozenset((*STUDY_ATTRIBUTES, *_COMPUTED[STUDY], "RetrieveURL", "InstanceAvailability")),
+    SERIES: frozenset(
+        (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *_COMPUTED[SERIES], "RetrieveURL", "InstanceAvailability")
+    ),
+    INSTANCE: frozenset(
+        (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES, "RetrieveURL", "InstanceAvailability")
+    ),
+}
+#: Attributes of a study or series (besides the patient's, group 0010) an answer of that level
+#: takes from its representative instance's stored metadata when asked for by includefield.
+STUDY_EXTRA = frozenset(
+    {
+        "PatientAge",
+        "PatientSize",
+        "PatientWeight",
+        "AdmittingDiagnosesDescription",
+        "NameOfPhysiciansReadingStudy",
+        "PhysiciansOfRecord",
+        "RequestingPhysician",
+        "RequestedProcedureDescription",
+        "InstitutionName",
+    }
+)
+SERIES_EXTRA = frozenset(
+    {
+        "Laterality",
+        "ProtocolName",
+        "OperatorsName",
+        "PerformingPhysicianName",
+        "StationName",
+        "Manufacturer",
+        "ManufacturerModelName",
+        "PatientPosition",
+        "FrameOfReferenceUID",
+        "InstitutionalDepartmentName",
+    }
+)
 _DATE = re.compile(r"^\d{8}$")
 _TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
 
@@ -58,6 +110,8 @@ class Search:
 
     query: DicomQuery
     warnings: list[str] = field(default_factory=list)
+    #: Attributes includefield asks for, by keyword.
+    include: tuple[str, ...] = ()
 
 
 def keyword_of(name: str) -> str | None:
@@ -129,6 +183,8 @@ def parse(level: str, params: Iterable[tuple[str, str]], fixed: dict[str, str] |
     matches: list[DicomMatch] = []
     for keyword, uid in (fixed or {}).items():
         matches.append(DicomMatch(KEYS[keyword][0], "uids", (uid,)))
+    include, ignored = _include([v for name, vs in grouped.items() if name.lower() == "includefield" for v in vs])
+    search_warnings.extend(ignored)
     for name, values in grouped.items():
         if name.lower() in _OPTIONS:
             continue
@@ -154,7 +210,40 @@ def parse(level: str, params: Iterable[tuple[str, str]], fixed: dict[str, str] |
         )
     limit = _number(grouped, "limit")
     capped = MAX_RESULTS + 1 if limit is None or limit > MAX_RESULTS else limit
-    return Search(DicomQuery(level, tuple(matches), capped, _number(grouped, "offset") or 0), search_warnings)
+    metadata = any(k not in _INDEXED[level] and _from_metadata(level, k) for k in include)
+    query = DicomQuery(level, tuple(matches), capped, _number(grouped, "offset") or 0, metadata=metadata)
+    return Search(query, search_warnings, tuple(include))
+
+
+def _include(values: list[str]) -> tuple[list[str], list[str]]:
+    """The keywords ``includefield`` values name (``,``-separated keywords or tags; ``all`` is what
+    the index holds), and warnings for the sequence paths among them."""
+    out: list[str] = []
+    notes: list[str] = []
+    for value in values:
+        for part in (p.strip() for p in value.split(",")):
+            if not part or part.lower() == "all":
+                continue
+            found = keyword_of(part)
+            if found is None:
+                if "." in part:
+                    notes.append(f"includefield={part} (an attribute in a sequence) is not supported; it was ignored")
+                    continue
+                shown = part if len(part) <= 40 else part[:30] + "..."
+                raise DicomWebError(400, f"includefield={shown!r} is not a DICOM keyword or tag")
+            if found not in out:
+                out.append(found)
+    return out, notes
+
+
+def _from_metadata(level: str, keyword: str) -> bool:
+    """Whether an answer of ``level`` takes ``keyword`` from its instance's stored metadata."""
+    if level == INSTANCE:
+        return True
+    tag = tag_for_keyword(keyword)
+    if tag is not None and tag >> 16 == 0x0010:
+        return True
+    return keyword in STUDY_EXTRA or (level == SERIES and keyword in SERIES_EXTRA)
 
 
 def _put(out: dict[str, Any], tag: str, vr: str, values: list[Any]) -> None:
@@ -182,10 +271,54 @@ def result(level: str, hit: DicomHit, urls: Urls) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def answer(search: Search, hits: list[DicomHit], urls: Urls) -> tuple[list[dict[str, Any]], list[str]]:
-    """The results of a search, and the warnings to send with them."""
+def _empty(keyword: str) -> dict[str, Any]:
+    tag = tag_for_keyword(keyword)
+    return {"vr": dictionary_VR(tag).split(" ")[0] if tag is not None else "UN"}
+
+
+def _included(
+    search: Search, hit: DicomHit, out: dict[str, Any], more: dict[str, dict[str, Any]], ignored: set[str]
+) -> None:
+    """Add to ``out`` the includefield attributes it lacks: from the index (empty when the match has
+    none), ``more`` (by Study Instance UID, what the caller found), the instance's stored metadata."""
+    level, metadata = search.query.level, None
+    for keyword in search.include:
+        key = f"{tag_for_keyword(keyword):08X}"
+        if key in out:
+            continue
+        extra = more.get(hit.instance.study_uid, {})
+        if key in extra:
+            out[key] = extra[key]
+        elif keyword in _INDEXED[level]:
+            out[key] = _empty(keyword)  # the index has it for every match: this one has no value
+        elif not _from_metadata(level, keyword) or hit.instance.metadata_json is None:
+            ignored.add(keyword)
+        else:
+            metadata = parse_json(hit.instance.metadata_json) if metadata is None else metadata
+            value = metadata.get(key)
+            if isinstance(value, dict) and ("BulkDataURI" in value or "InlineBinary" in value):
+                ignored.add(keyword)  # bulk data: the instance's metadata has it
+            else:
+                out[key] = value if isinstance(value, dict) else _empty(keyword)
+
+
+def answer(
+    search: Search, hits: list[DicomHit], urls: Urls, more: dict[str, dict[str, Any]] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The results of a search, and the warnings to send with them (``more``: DICOM JSON
+    attributes the caller found, by Study Instance UID, for includefield)."""
     notes = list(search.warnings)
     if len(hits) > MAX_RESULTS:
         hits = hits[:MAX_RESULTS]
         notes.append(f"The result was limited to {MAX_RESULTS} matches; use limit and offset to page through it")
-    return [result(search.query.level, hit, urls) for hit in hits], [warning(n) for n in notes]
+    results: list[dict[str, Any]] = []
+    ignored: set[str] = set()
+    for hit in hits:
+        out = result(search.query.level, hit, urls)
+        if search.include:
+            _included(search, hit, out, more or {}, ignored)
+            out = dict(sorted(out.items()))
+        results.append(out)
+    if ignored:
+        notes.append(f"includefield {', '.join(sorted(ignored))}: not available from this server's index here; ignored")
+    return results, [warning(n) for n in notes]

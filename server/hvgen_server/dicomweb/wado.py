@@ -5,7 +5,9 @@ Instances are sent as ``multipart/related; type="application/dicom"``, each
 part the bytes that were uploaded, streamed from the blob store, or, when
 the client asks for another transfer syntax, transcoded (:mod:`.transcode`:
 to any uncompressed syntax; 406 only for a compressed syntax the instance is
-not stored in). Metadata: :mod:`.bulkdata`; frames: :mod:`.frames`.
+not stored in). Without a ``transfer-syntax`` parameter the syntax is
+Explicit VR Little Endian, as PS3.18 has it since 2017 (instances pydicom
+cannot decode then go as stored); ``transfer-syntax=*`` is "as stored". Metadata: :mod:`.bulkdata`; frames: :mod:`.frames`.
 A rendered instance is its stored preview (JPEG, or PNG converted from it),
 or, when it has none, rendered on the spot as previews are.
 """
@@ -87,7 +89,12 @@ def dicom_media(accept: str | None, found: list[DicomInstance]) -> tuple[bool, s
             multipart = True
         else:
             continue
-        syntax = media.params.get("transfer-syntax", "*")
+        syntax = media.params.get("transfer-syntax", "")
+        if not syntax:  # the default: explicit VR little endian, where the instances can be decoded
+            if all(transcode.can_send(i.transfer_syntax or DEFAULT_SYNTAX, DEFAULT_SYNTAX) for i in found):
+                syntax = DEFAULT_SYNTAX
+            else:
+                syntax = "*"
         if syntax == "*" or all((i.transfer_syntax or DEFAULT_SYNTAX) == syntax for i in found):
             return multipart, None
         if all(transcode.can_send(i.transfer_syntax or DEFAULT_SYNTAX, syntax) for i in found):

@@ -4,12 +4,15 @@ C-MOVE from: its record as the DICOM index has it, in process.
 Matching is QIDO-RS's (:mod:`..dicomweb.qido`: wildcards, date ranges, UID
 lists, at most its number of results), over the studies an application may
 see (:mod:`..appview`: personal studies are not there), and the files come
-from the blob store as they were stored.
+from the blob store as they were stored. The return keys are QIDO-RS's
+includefield, and SOP Classes in Study (one more query over the studies'
+instances, when asked for).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -40,10 +43,22 @@ class IndexArchive:
         except DicomWebError as exc:
             raise PeerError(exc.message) from None
         refresh(self.platform, self.record_id)
+        more: dict[str, dict[str, Any]] = {}
         with self.platform.store.read() as tx:
             hits = tx.dicom.search(self.record_id, appview.dicom_for_applications(parsed.query))
-        answers, _ = qido.answer(parsed, hits, Urls(""))
+            if level == "STUDY" and "SOPClassesInStudy" in returned and hits:
+                more = self._sop_classes(tx, [hit.instance.study_uid for hit in hits])
+        answers, _ = qido.answer(parsed, hits, Urls(""), more)
         return [Dataset.from_json(a) for a in answers]
+
+    def _sop_classes(self, tx: Any, study_uids: list[str]) -> dict[str, dict[str, Any]]:
+        """SOP Classes in Study (DICOM JSON) of the studies, by Study Instance UID."""
+        query = DicomQuery(INSTANCE, (DicomMatch("study_uid", "uids", tuple(study_uids)),))
+        found: dict[str, dict[str, None]] = {}
+        for hit in tx.dicom.search(self.record_id, appview.dicom_for_applications(query)):
+            if hit.instance.sop_class_uid:
+                found.setdefault(hit.instance.study_uid, {})[hit.instance.sop_class_uid] = None
+        return {uid: {"00080062": {"vr": "UI", "Value": list(classes)}} for uid, classes in found.items()}
 
     def fetch(self, keys: dict[str, str], out: Path) -> list[Path]:
         matches = tuple(
