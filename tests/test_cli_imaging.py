@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from click.testing import CliRunner
 
-from healthvault import crypto
+from healthvault import codec, crypto
 from hvgen_cli import main
 from hvgen_imaging import dicom, study
 
@@ -313,6 +313,32 @@ def test_uploading_again_with_previews_names_each_image_s_preview(env: dict[str,
     assert len(images) == 4 and all(i["preview"] for i in images), images
     again = invoke(["study", "upload", str(tmp_path / "np")], env)
     assert again.code == 0 and "nothing to do" in again.output, again.output
+
+
+def test_a_study_thing_without_its_files_is_shown_so_and_not_downloaded(env: dict[str, str], tmp_path: Path) -> None:
+    """A second study thing another client wrote with the study's data but no blobs: `show`
+    says which files are missing, `download` says so in one line (it was a traceback)."""
+    made = make_study(tmp_path / "whole", series=1, images=2, size=32, seed=65)
+    uid = str(made["study_uid"])
+    assert invoke(["study", "upload", str(tmp_path / "whole")], env).code == 0
+    first = json.loads(invoke(["study", "show", uid, "--json"], env).output)["thing_id"]
+    xml_path = tmp_path / "copy.xml"
+    assert invoke(["thing", "get", first, "-o", str(xml_path)], env).code == 0
+    thing = codec.read_thing(xml_path.read_bytes())
+    thing.thing_id, thing.blob_payload = None, None
+    xml_path.write_bytes(codec.write_thing(thing))
+    copy = json.loads(invoke(["thing", "put", str(xml_path), "--json"], env).output)["thing_id"]
+    shown = invoke(["study", "show", uid, "--thing", copy], env)
+    assert shown.code == 0 and shown.output.count("missing: the thing holds no blob of this name") == 2, shown.output
+    images = [i for s in json.loads(invoke(["study", "show", uid, "--thing", copy, "--json"], env).output)[
+        "series_list"] for i in s["images"]]  # fmt: skip
+    assert [i["missing"] for i in images] == [True, True]
+    run = piped(["study", "download", uid, str(tmp_path / "out"), "--thing", copy], env)
+    assert run.code == 1
+    assert_clean(run)
+    assert "names 2 file(s) it holds no blob of" in run.stderr and "nothing was downloaded" in run.stderr
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+    assert invoke(["study", "download", uid, str(tmp_path / "good"), "--thing", first], env).code == 0
 
 
 def test_download_to_a_folder_that_cannot_be_made(env: dict[str, str], tmp_path: Path) -> None:

@@ -170,7 +170,10 @@ def study_show(uid: str, thing_id: str | None, as_json: bool, profile_path: Path
             )
             click.echo(f"    {plural(len(s.images), 'image')}, {size_text(s.bytes)}")
             for i in s.images:
-                click.echo(f"      {i.name}  {size_text(i.bytes)}{'  (preview)' if i.preview else ''}")
+                if i.missing:
+                    click.echo(f"      {i.name}  missing: the thing holds no blob of this name")
+                else:
+                    click.echo(f"      {i.name}  {size_text(i.bytes)}{'  (preview)' if i.preview else ''}")
 
     emit(as_json, info.as_dict(), text)
 

@@ -78,6 +78,8 @@ class ImageDetails:
     bytes: int
     #: Blob name of the image's preview, if it has one.
     preview: str | None
+    #: The thing names the image but holds no blob of that name (written without it).
+    missing: bool = False
 
 
 @dataclass
@@ -137,6 +139,12 @@ def study_of(thing: Thing2) -> Any:
     return data
 
 
+def missing_blobs(thing: Thing2, names: list[str]) -> list[str]:
+    """Of ``names``, those the thing holds no blob of (in order, once each)."""
+    held = _sizes(thing)
+    return list(dict.fromkeys(n for n in names if n not in held))
+
+
 def _sizes(thing: Thing2) -> dict[str, int]:
     return {b.blob_info.name: b.content_length or 0 for b in (thing.blob_payload.blob if thing.blob_payload else [])}
 
@@ -175,7 +183,12 @@ def details(thing: Thing2) -> StudyDetails:
                 body_part=s.body_part.text if s.body_part else None,
                 institution=s.institution_name.name if s.institution_name else None,
                 images=[
-                    ImageDetails(i.image_blob_name, sizes.get(i.image_blob_name, 0), i.image_preview_blob_name)
+                    ImageDetails(
+                        i.image_blob_name,
+                        sizes.get(i.image_blob_name, 0),
+                        i.image_preview_blob_name,
+                        missing=i.image_blob_name not in sizes,
+                    )
                     for i in s.images
                 ],
             )

@@ -44,6 +44,7 @@ from .results import (
     UploadResult,
     _sizes,
     details,
+    missing_blobs,
     study_of,
     summary,
 )
@@ -323,6 +324,14 @@ class Studies:
                     plan.append(
                         (image.image_preview_blob_name, folder / f"{safe_name(image.image_preview_blob_name)}.jpg")
                     )
+        lacking = missing_blobs(thing, [name for name, _ in plan])
+        if lacking:
+            shown = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+            raise StudyError(
+                f"study {study_uid} (thing {thing.thing_id.value if thing.thing_id else '?'}) names "
+                f"{len(lacking)} file(s) it holds no blob of: {shown} (it was written without them); "
+                "nothing was downloaded"
+            )
         total = sum(sizes.get(name, 0) for name, _ in plan)
         done = 0
         files: dict[str, Path] = {}
