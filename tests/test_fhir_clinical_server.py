@@ -41,20 +41,20 @@ def ident(value: str) -> list[dict[str, str]]:
 IMMUNIZATION = {
     "resourceType": "Immunization", "identifier": ident("imm-1"), "status": "completed",
     "vaccineCode": {"coding": [{"system": CVX, "code": "140", "display": "Influenza, seasonal, injectable"}]},
-    "patient": {"reference": "Patient/elsewhere"}, "occurrenceDateTime": "2021-10-04T09:15:00-04:00",
+    "occurrenceDateTime": "2021-10-04T09:15:00-04:00",
     "lotNumber": "LOT-77", "performer": [{"actor": {"display": "Nurse Joy"}}],
 }  # fmt: skip
 PROCEDURE = {
     "resourceType": "Procedure", "identifier": ident("proc-1"), "status": "completed",
     "code": {"coding": [{"system": SNOMED, "code": "80146002", "display": "Appendectomy"}], "text": "Appendectomy"},
-    "subject": {"reference": "Patient/elsewhere"}, "performedDateTime": "2013-04-05",
+    "performedDateTime": "2013-04-05",
     "bodySite": [{"coding": [{"system": SNOMED, "code": "66754008"}], "text": "Appendix"}],
 }  # fmt: skip
 MEDICATION = {
     "resourceType": "MedicationStatement", "identifier": ident("med-1"), "status": "active",
     "contained": [{"resourceType": "Medication", "id": "m1",
                    "code": {"coding": [{"system": RXNORM, "code": "314076", "display": "lisinopril 10 MG Oral Tablet"}]}}],
-    "medicationReference": {"reference": "#m1"}, "subject": {"reference": "Patient/elsewhere"},
+    "medicationReference": {"reference": "#m1"},
     "effectivePeriod": {"start": "2022-02-01"},
     "dosage": [{"route": {"coding": [{"system": SNOMED, "code": "26643006"}], "text": "Oral"}}],
 }  # fmt: skip
@@ -62,7 +62,7 @@ ALLERGY = {
     "resourceType": "AllergyIntolerance", "identifier": ident("alg-1"),
     "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
     "code": {"coding": [{"system": SNOMED, "code": "91935009"}], "text": "Peanut allergy"},
-    "patient": {"reference": "Patient/elsewhere"}, "onsetString": "as a child",
+    "onsetString": "as a child",
     "reaction": [{"manifestation": [{"text": "Hives"}]}],
 }  # fmt: skip
 

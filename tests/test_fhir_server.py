@@ -141,7 +141,7 @@ def test_fhir_from_other_tools_is_imported_once_with_its_units_converted(served:
     lines = [
         weight(165, "[lb_av]", 1, "w-1"),
         weight(80500, "g", 2, "w-2"),
-        {**weight(70, "kg", 3, "w-3"), "contained": [{"resourceType": "Patient", "id": "p1"}], "subject": {"reference": "#p1"}},
+        weight(70, "kg", 3, "w-3"),
         {"resourceType": "Patient", "id": "someone-else", "name": [{"family": "Doe"}]},
         {"resourceType": "Observation", "status": "final", "identifier": [{"system": "urn:example:scale", "value": "h-1"}],
          "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]}, "effectiveDateTime": "2023-05-01",
@@ -310,7 +310,6 @@ def test_a_condition_coded_in_snomed_ct_is_imported_and_found_by_its_code(served
         "resourceType": "Condition",
         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertension"}], "text": "Hypertension"},
-        "subject": {"reference": "Patient/whoever"},
         "onsetDateTime": "2019-04",
     }  # fmt: skip
     created = httpx.post(server.url + "/fhir/Condition", json=condition, headers=headers, timeout=60)

@@ -22,6 +22,7 @@ Modules:
     imaging.py     an ImagingStudy's series and instances from the DICOM index
     capability.py  the CapabilityStatement
     importing.py   FHIR (resource, Bundle, NDJSON) → things, stored in one transaction
+    keeping.py     what an import keeps: every element of a resource held by its thing, or a 422 naming what is not
     exporting.py   NDJSON of the whole record, streamed
     bulk.py        $export jobs, kept in the store
     routes.py      the HTTP routes under /fhir

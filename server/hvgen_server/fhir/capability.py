@@ -21,7 +21,8 @@ def capability_statement(fhir: FhirTypes, base: str, version: str) -> dict[str, 
     resources = []
     for kind in fhir.resource_types():
         writable = any(m.imports for m in fhir.mappings if m.resource_type == kind)
-        interactions = ["read", "search-type"] + (["create"] if writable else [])
+        versioned = ["vread"] if kind != "Patient" else []  # the current version only (no history)
+        interactions = ["read", *versioned, "search-type"] + (["create"] if writable else [])
         params = [(n, t) for n, t in _COMMON] + [(n, _PARAM_TYPES[n]) for n in sorted(BY_TYPE.get(kind, ()))]
         entry: dict[str, Any] = {
             "type": kind,
@@ -51,7 +52,7 @@ def capability_statement(fhir: FhirTypes, base: str, version: str) -> dict[str, 
                     "signed-in browser session (reads)"
                 },
                 "resource": resources,
-                "interaction": [{"code": "transaction"}],
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 "operation": [
                     {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
                 ],

@@ -168,6 +168,8 @@ def concept(codable: etree._Element) -> dict[str, Any]:
         family = text(code, "family") or ""
         vocabulary = text(code, "type") or ""
         system = SYSTEMS.get(family.lower()) or SYSTEMS.get(vocabulary.lower())
+        if system is None and family == vocabulary and ":" in family:
+            system = family  # a code system with no vocabulary of HealthVault's, as imported (codable_element)
         coding: dict[str, Any] = {
             "system": system or f"urn:healthvault:{family}:{vocabulary}",
             "code": text(code, "value"),

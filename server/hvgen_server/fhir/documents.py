@@ -21,8 +21,6 @@ per identifier, as every import).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +29,9 @@ from xml.parsers import expat
 from lxml import etree
 
 from healthvault.errors import HealthVaultXmlError
-from healthvault.safexml import parse
 
 from ..errors import ServerError
+from . import xmlext
 from .errors import FhirError
 from .mapping import LOINC, Mapping
 
@@ -129,9 +127,12 @@ class DocumentMapping(Mapping):
         if data is None:
             return False
         try:
-            return bool(parse(data, what="the attachment").tag == self.root)
+            return bool(xmlext.parse_base64(data, what="the attachment's data").tag == self.root)
         except HealthVaultXmlError:
             return False
+
+    def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return without_data(resource)
 
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         kind, fmt, title, when = self.describe(root)
@@ -180,22 +181,42 @@ class DocumentMapping(Mapping):
                 422, f"DocumentReference ({self.label}): send the document as base64 in the attachment's data"
             )
         try:
-            root = parse(data, what="the attachment's data")
+            root = xmlext.parse_base64(data, what="the attachment's data")
         except HealthVaultXmlError as exc:
             raise FhirError(422, f"DocumentReference ({self.label}): {exc}") from None
+        xmlext.forget()  # the element is the thing's now
         if root.tag != self.root:
             raise FhirError(422, f"DocumentReference ({self.label}): the attachment is not a {self.label}")
         return root
 
 
-def _data(resource: dict[str, Any]) -> bytes | None:
+def without_data(resource: dict[str, Any]) -> dict[str, Any]:
+    """A DocumentReference without its attachments' bytes (``data``, kept as
+    the thing's document or blob) and this server's attachment URL (served
+    with it): what :mod:`.keeping` compares with the resource its thing makes."""
+    contents = resource.get("content")
+    if not isinstance(contents, list):
+        return resource
+    out = []
+    for content in contents:
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        if isinstance(attachment, dict):
+            attachment = {k: v for k, v in attachment.items() if k != "data"}
+            if str(attachment.get("url") or "").endswith("/attachment") and "/fhir/DocumentReference/" in str(
+                attachment.get("url")
+            ):
+                del attachment["url"]
+            content = {**content, "attachment": attachment}
+        out.append(content)
+    return {**resource, "content": out}
+
+
+def _data(resource: dict[str, Any]) -> Any:
+    """The base64 text of the one attachment's data (None: none, or not one attachment)."""
     contents = resource.get("content") or []
     if len(contents) != 1 or not isinstance(contents[0], dict):
         return None
     attachment = contents[0].get("attachment")
-    if not isinstance(attachment, dict) or "data" not in attachment:
+    if not isinstance(attachment, dict) or not attachment.get("data"):
         return None
-    try:
-        return base64.b64decode("".join(str(attachment["data"]).split()), validate=True) or None
-    except (binascii.Error, ValueError):
-        return None
+    return attachment["data"]

@@ -12,6 +12,7 @@ _CODES = {
     401: "login",
     403: "forbidden",
     404: "not-found",
+    405: "not-supported",
     406: "not-supported",
     410: "deleted",
     413: "too-costly",
@@ -22,13 +23,15 @@ _CODES = {
 
 
 class FhirError(ServerError):
-    """A request the FHIR service refuses: ``status`` and one line saying why."""
+    """A request the FHIR service refuses: ``status`` and one line saying why
+    (a 405 also the methods the path takes: ``allow``, its Allow header)."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None, allow: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code or _CODES.get(status, "exception")
+        self.allow = allow
 
     def outcome(self) -> dict[str, Any]:
         return outcome("error", self.code, self.message)

@@ -66,6 +66,11 @@ class Mapping:
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
         raise NotImplementedError
 
+    def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource as this mapping reads it (the same by default), for
+        :mod:`.keeping` to compare with the resource its thing makes."""
+        return resource
+
     def payload(self, resource: dict[str, Any]) -> tuple[str, str] | None:
         """The default blob an imported resource's thing gets: (content type,
         base64 of its bytes); None for none."""
@@ -98,7 +103,9 @@ class Measure:
     def thing_value(self, quantity: Any, where: str) -> Decimal:
         if not isinstance(quantity, dict) or "value" not in quantity:
             raise FhirError(422, f"{where}: a Quantity with a value is needed")
-        unit = units.ucum_code(quantity) or self.fhir_unit
+        unit = units.ucum_code(quantity)
+        if unit is None:
+            raise FhirError(422, f"{where}: {quantity['value']} has no unit (unit, or code in {units.UCUM})")
         value = units.convert(number(str(quantity["value"])), unit, self.thing_unit, self.kind)
         if self.integer:
             if value != value.to_integral_value():
@@ -171,6 +178,20 @@ class MeasureObservation(Mapping):
         if self.variant is not None:
             found += [(LOINC, c[2]) for c in self.variant.choices]
         return tuple(found)
+
+    def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """An effectiveInstant or effectivePeriod.start is the effectiveDateTime (what :func:`put_when` reads)."""
+        if "effectiveDateTime" in resource:
+            return resource
+        out = dict(resource)
+        if "effectiveInstant" in out:
+            out["effectiveDateTime"] = out.pop("effectiveInstant")
+        elif isinstance(out.get("effectivePeriod"), dict) and "start" in out["effectivePeriod"]:
+            period = dict(out.pop("effectivePeriod"))
+            out["effectiveDateTime"] = period.pop("start")
+            if period:
+                out["effectivePeriod"] = period
+        return out
 
     def _code(self, root: etree._Element | None) -> tuple[str, str]:
         if self.variant is not None and root is not None:

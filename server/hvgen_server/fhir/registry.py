@@ -21,7 +21,7 @@ from ..store.base import Transaction
 from ..store.rows import FhirFact, FhirRow, ThingVersion
 from ..thingtypes import ThingTypes
 from ..xmltime import iso
-from . import maps, xmlext
+from . import keeping, maps, xmlext
 from .datatypes import child, index_date
 from .errors import FhirError
 from .mapping import Mapping
@@ -39,7 +39,7 @@ PATIENT_ELEMENT = {"Observation": "subject", "ImagingStudy": "subject", "Conditi
 #: The form of the resources the mappings make, kept with each indexed
 #: version: change it when a mapping makes something else of the same data
 #: (resources of another form are made again as searches arrive).
-FORM = "1"
+FORM = "2"
 #: Resource types :meth:`FhirTypes.compose` adds more to than the kept JSON and the row say.
 _COMPOSED = frozenset({"ImagingStudy", "DocumentReference"})
 _DECODER = json.JSONDecoder()
@@ -121,6 +121,11 @@ class FhirTypes:
             identifiers.append(found or {"system": xmlext.CLIENT_ID_SYSTEM, "value": client_id})
         body["identifier"] = identifiers
         body.update(made)
+        note = data.findtext("common/note") if data is not None else None
+        if (
+            note and body["resourceType"] in keeping.NOTED
+        ):  # the thing's note (what an imported resource's first note makes)
+            body["note"] = [{"text": note}]
         return body
 
     def compose(

@@ -129,8 +129,10 @@ def parse(resource_type: str, params: Sequence[tuple[str, str]], record_id: str)
         limit=count,
         offset=offset,
     )
-    kept = tuple((n, v) for n, v in params if n not in ("_offset", "_format"))
-    return Search(query, patient_ok, kept)
+    kept = [(n, v) for n, v in params if n not in ("_offset", "_format", "_count")]
+    if "_count" in by:  # the count used (at most MAX_COUNT), as the links say it
+        kept.append(("_count", str(count)))
+    return Search(query, patient_ok, tuple(kept))
 
 
 def _tokens(values: list[str]) -> tuple[str, ...]:

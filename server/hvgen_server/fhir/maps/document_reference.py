@@ -24,6 +24,7 @@ from typing import Any
 from lxml import etree
 
 from ..datatypes import text
+from ..documents import without_data
 from ..errors import FhirError
 from ..mapping import Mapping
 
@@ -46,6 +47,9 @@ def _attachment(resource: dict[str, Any]) -> dict[str, Any]:
 
 class FileMapping(Mapping):
     any_code = True
+
+    def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return without_data(resource)
 
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         attachment: dict[str, Any] = {"contentType": media_type(root)}

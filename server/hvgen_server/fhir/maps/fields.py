@@ -259,6 +259,19 @@ class ElementMapping(Mapping):
     def claims(self, codes: set[tuple[Any, Any]]) -> bool:
         return super().claims(codes) or any(system in self.by_systems for system, _ in codes)
 
+    def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """A component coded by another code a field takes (:attr:`Field.also`) as coded by the field's own."""
+        also = {(f.component[0], a): f.component[1] for f in self.fields if f.component is not None for a in f.also}
+        if not also or not isinstance(resource.get("component"), list):
+            return resource
+        components = fresh(resource["component"])
+        for item in components:
+            for coding in (item.get("code") or {}).get("coding") or [] if isinstance(item, dict) else []:
+                if isinstance(coding, dict) and (coding.get("system"), coding.get("code")) in also:
+                    coding["code"] = also[(coding["system"], coding["code"])]
+                    coding.pop("display", None)
+        return {**resource, "component": components}
+
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         resource: dict[str, Any] = {"resourceType": self.resource_type}
         resource.update(fresh(dict(self.fixed)))

@@ -57,6 +57,29 @@ class MedicationMapping(ElementMapping):
     def finish(self, root: etree._Element, resource: dict[str, Any]) -> None:
         resource["status"] = "completed" if get(resource, ("effectivePeriod", "end")) else "active"
 
+    def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The contained Medication's code as medicationCodeableConcept (what
+        else that Medication says stays, to be found not kept); a moment as the date started."""
+        out = contained_medication(resource)
+        if out is not resource:
+            out = dict(out)
+            reference = out.pop("medicationReference").get("reference")
+            rest = []
+            for item in out.pop("contained", None) or []:
+                if (
+                    isinstance(item, dict)
+                    and item.get("resourceType") == "Medication"
+                    and f"#{item.get('id')}" == reference
+                ):
+                    item = {k: v for k, v in item.items() if k not in ("resourceType", "id", "code", "meta", "text")}
+                rest.append(item)
+            if any(rest):
+                out["contained"] = rest
+        if "effectiveDateTime" in out and "effectivePeriod" not in out:
+            out = {k: v for k, v in out.items() if k != "effectiveDateTime"}
+            out["effectivePeriod"] = {"start": resource["effectiveDateTime"]}
+        return out
+
     def to_thing(self, resource: dict[str, Any], base: etree._Element | None) -> etree._Element:
         resource = contained_medication(resource)
         if "effectiveDateTime" in resource and "effectivePeriod" not in resource:  # a moment: the date started
