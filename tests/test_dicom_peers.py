@@ -150,6 +150,10 @@ def test_send_by_c_store_then_again_sends_nothing(
         assert stored.endswith(data)
     code, out, err = cli(platform, "dicom", "send", study["study_uid"], "--to", to, "--no-progress")
     assert code == 0 and "sent 0 instances, 6 already there" in out, out + err
+    # a node that is not there: said before the study is downloaded; --json names no temporary file
+    code, out, err = cli(platform, "dicom", "send", study["study_uid"], "--to", "NOBODY@127.0.0.1:1", "--json")
+    assert code == 1 and "cannot reach NOBODY@127.0.0.1:1" in err and "downloading" not in err, out + err
+    assert all(not o.get("path") for o in result["instances"]), result
 
 
 def test_send_by_stow_rs(platform: RunningServer, peer: orthanc.Orthanc, tmp_path: Path) -> None:
@@ -199,6 +203,15 @@ def test_query_by_c_find_and_qido(platform: RunningServer, peer: orthanc.Orthanc
         "Q-7",
     )
     assert code == 0 and "QUERY^BOB" in out and "Q-7" in out, out + err
+    # as a table: a heading, one line a match, aligned columns, "-" for what is empty; ISO dates taken
+    code, out, err = cli(
+        platform, "dicom", "query", peer.dicomweb, "--patient", "QUERY^*", "--date", "2021-06-01-2021-06-30"
+    )
+    assert code == 0, out + err
+    heading, *lines = out.splitlines()
+    assert heading.split()[:4] == ["PATIENT", "ID", "DATE", "TIME"] and len(lines) == 1, out
+    assert lines[0].split()[:3] == ["QUERY^BOB", "Q-7", "20210615"], out
+    assert heading.index("DATE") == lines[0].index("20210615"), out
 
 
 @pytest.mark.parametrize("way", ["dimse", "move", "dicomweb"])

@@ -181,5 +181,16 @@ def test_hvgen_fhir_export_since_its_last_time_gets_only_what_changed(tmp_path: 
         construct("Observation", resource)
         assert {"system": "urn:example:cuff", "value": "r-2"} in resource["identifier"]
         assert not (tmp_path / "new" / "Patient.ndjson").exists()  # --type: Observation only
+        # into the folder of the whole export: the files this export did not write are named
+        again = in_terminal(
+            ["fhir", "export", "--out", str(tmp_path / "all"), "--type", "Observation"], env, timeout=300
+        )
+        assert again.code == 0, again.output
+        assert f"note: {tmp_path / 'all' / 'Patient.ndjson'} is not from this export" in again.output, again.output
+        # what the platform refuses of --since or --type is a usage error (exit 2)
+        for option, value in (("--since", "yesterday"), ("--type", "NoSuchType")):
+            bad = in_terminal(["fhir", "export", "--out", str(tmp_path / "bad"), option, value], env, timeout=300)
+            assert bad.code == 2 and "Invalid value for '--since' / '--type'" in bad.output, bad.output
+            assert "Traceback" not in bad.output
     finally:
         server.stop()

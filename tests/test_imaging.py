@@ -268,7 +268,7 @@ def test_interrupted_upload_resumes_without_duplicates(new_server, tmp_path: Pat
         shown = workflow.details(studies.require(str(built.data.study_instance_uid)))
         assert [len(s.images) for s in shown.series_list] == [3, 3]
         assert sum(s.bytes for s in shown.series_list) == listed.bytes
-        assert set(shown.as_dict()["series_list"][0]["images"][0]) == {"name", "bytes", "preview"}
+        assert set(shown.as_dict()["series_list"][0]["images"][0]) == {"name", "bytes", "preview", "missing"}
         out = tmp_path / "back"
         got = studies.download(str(built.data.study_instance_uid), out)
         assert (got.files, got.bytes, got.signature, got.signature_valid) == (6, listed.bytes, None, True)

@@ -9,6 +9,7 @@ retrieved again is merged into the record's study of that UID.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -105,6 +106,15 @@ def send(
 
     target = resolve(to, data_dir, database_url, token_file)
     show = showing(progress, as_json)
+    try:  # (the node reached, and asked what it has, before anything is downloaded)
+        if target.dimse is not None:
+            peers.reach(target.dimse)
+            found = peers.present(target.dimse, uid, calling_ae)
+        else:
+            found = webpeer.present(target.web, uid)
+    except peers.PeerError as exc:
+        raise click.ClickException(str(exc)) from None
+    have = None if resend else found
     with tempfile.TemporaryDirectory(prefix="hvgen-send-") as work, studies(profile_path) as record:
         on_interrupt("run the same command again: what the node has already is not sent again")
         with Progress("  downloading", enabled=show) as bar:
@@ -112,10 +122,6 @@ def send(
             downloaded = record.download(uid, Path(work) / "study", thing_id=thing_id)
         files = sorted(p for p in Path(downloaded.folder).rglob("*.dcm") if p.is_file())
         try:
-            if target.dimse is not None:
-                have = None if resend else peers.present(target.dimse, uid, calling_ae)
-            else:
-                have = None if resend else webpeer.present(target.web, uid)
             with _bar(show, "  sending", len(files)) as bar:
                 done = [0]
 
@@ -129,6 +135,8 @@ def send(
                     transfer = webpeer.send(target.web, files, skip=have, progress=step)
         except peers.PeerError as exc:
             raise click.ClickException(str(exc)) from None
+    for outcome in transfer.outcomes:  # (the copies sent are gone with their temporary folder)
+        outcome.path = ""
     _report(transfer, target, "sent", as_json, {"study_uid": uid})
     if transfer.failed:
         sys.exit(1)
@@ -144,7 +152,12 @@ _LEVEL_KEYS = {"patient": "PATIENT", "study": "STUDY", "series": "SERIES", "imag
 @click.option("--patient-id", default=None, help="Patient ID.")
 @click.option("--study", "study_uid", default=None, help="Study Instance UID (several: UID1\\UID2).")
 @click.option("--series", "series_uid", default=None, help="Series Instance UID (for --level image).")
-@click.option("--date", default=None, help="Study date or range: 20240101, 20240101-20240131, 20240101-, -20231231.")
+@click.option(
+    "--date",
+    default=None,
+    callback=lambda _ctx, _param, value: dicom_dates(value),
+    help="Study date or range: 20240101, 20240101-20240131, 20240101-, -20231231 (2024-01-01 is taken too).",
+)
 @click.option("--modality", default=None, help="Modality (studies: Modalities in Study), e.g. CT.")
 @click.option("--accession", default=None, help="Accession number.")
 @click.option("--key", "keys", multiple=True, metavar="KEYWORD=VALUE", help="Any other matching key (repeatable).")
@@ -220,10 +233,44 @@ def query(
     def text() -> None:
         if not rows:
             click.echo(f"no matches on {target}", err=True)
-        for r in rows:
-            click.echo("  ".join(v for v in r.values() if v))
+            return
+        for line in table(rows):
+            click.echo(line)
 
     emit(as_json, [ds.to_json_dict() for ds in found] if as_json else rows, text)
+
+
+def dicom_dates(value: str | None) -> str | None:
+    """A date or range as DICOM writes it, ISO dates (2024-01-31) taken too."""
+    if value is None:
+        return None
+    return re.sub(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)", r"\1\2\3", value.strip())
+
+
+#: Column headings of the query's table, by keyword (the rest: the keyword itself).
+_HEADINGS = {
+    "PatientName": "PATIENT",
+    "PatientID": "ID",
+    "PatientBirthDate": "BIRTH",
+    "PatientSex": "SEX",
+    "StudyDate": "DATE",
+    "StudyTime": "TIME",
+    "AccessionNumber": "ACCESSION",
+    "StudyDescription": "DESCRIPTION",
+    "ModalitiesInStudy": "MODALITIES",
+    "NumberOfStudyRelatedSeries": "SERIES",
+    "NumberOfStudyRelatedInstances": "IMAGES",
+    "NumberOfPatientRelatedStudies": "STUDIES",
+    "NumberOfSeriesRelatedInstances": "IMAGES",
+}
+
+
+def table(rows: list[dict[str, str]]) -> list[str]:
+    """Rows as lines of aligned columns under a heading; an empty value is ``-``."""
+    keys = list(rows[0])
+    cells = [[_HEADINGS.get(k, k.upper()) for k in keys]] + [[r.get(k) or "-" for k in keys] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(keys))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
 
 
 def _summary(ds: Any, level: str) -> dict[str, str]:

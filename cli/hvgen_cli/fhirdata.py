@@ -26,13 +26,16 @@ def _service(profile_path: Path | None) -> tuple[str, dict[str, str]]:
     return base, {"Authorization": f"Bearer {result.token}", "Accept": "application/fhir+json"}
 
 
-def _refused(response: Any) -> click.ClickException:
+def _said(response: Any) -> str:
     try:
         issue = response.json()["issue"][0]
-        said = issue.get("diagnostics") or issue.get("code")
+        return str(issue.get("diagnostics") or issue.get("code"))
     except (ValueError, KeyError, IndexError, TypeError):
-        said = response.text.strip()[:200]
-    return click.ClickException(f"the platform refused it (HTTP {response.status_code}): {said}")
+        return str(response.text.strip()[:200])
+
+
+def _refused(response: Any) -> click.ClickException:
+    return click.ClickException(f"the platform refused it (HTTP {response.status_code}): {_said(response)}")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -129,6 +132,8 @@ def export(out: Path, since: str | None, types: str | None, profile_path: Path |
     params = {k: v for k, v in (("_since", since), ("_type", types)) if v}
     with reported(httpx.HTTPError, OSError, doing="write"), httpx.Client(headers=headers, timeout=300) as http:
         kicked = http.get(f"{base}/$export", params=params, headers={"Prefer": "respond-async"})
+        if kicked.status_code == 400 and params:  # (what was asked for: a usage error)
+            raise click.BadParameter(_said(kicked), param_hint="'--since' / '--type'")
         if kicked.status_code != 202:
             raise _refused(kicked)
         status_url = kicked.headers["content-location"]
@@ -156,9 +161,15 @@ def export(out: Path, since: str | None, types: str | None, profile_path: Path |
             with contextlib.suppress(httpx.HTTPError):
                 http.delete(status_url, timeout=10)
 
+    earlier = sorted(str(p) for p in out.glob("*.ndjson") if str(p) not in files)
+
     def text() -> None:
         for path, count in files.items():
             click.echo(f"{path}: {count} resource(s)")
         click.echo(f"exported as of {manifest['transactionTime']} (next time: --since {manifest['transactionTime']})")
+        for path in earlier:
+            click.echo(f"note: {path} is not from this export (an earlier one left it)", err=True)
 
-    emit(as_json, {"files": files, "transactionTime": manifest["transactionTime"]}, text)
+    emit(
+        as_json, {"files": files, "transactionTime": manifest["transactionTime"], "not_from_this_export": earlier}, text
+    )

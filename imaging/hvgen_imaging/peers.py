@@ -348,6 +348,14 @@ def _batches(files: list[_File]) -> Iterator[list[_File]]:
         yield batch
 
 
+def reach(node: Node) -> None:
+    """Raise :class:`PeerError` when nothing answers at the node's address (no DICOM is exchanged)."""
+    try:
+        socket.create_connection((node.host, node.port), timeout=10).close()
+    except OSError as exc:
+        raise PeerError(f"cannot reach {node}: {exc.strerror or exc}") from None
+
+
 def present(node: Node, study_uid: str, calling: str = DEFAULT_CALLING_AE) -> set[str] | None:
     """The SOP Instance UIDs the node holds of a study, or None when it does not say (no C-FIND)."""
     try:

@@ -206,7 +206,12 @@ class Studies:
         else:
             found = self.find_all(study_uid)
             if len(found) > 1:
-                raise DuplicateStudies(study_uid, found, "name the one to update by its thing id, or delete the others")
+                raise DuplicateStudies(
+                    study_uid,
+                    found,
+                    "nothing was uploaded; keep one of them (hvgen study delete UID --thing THING_ID deletes "
+                    "another) and upload again",
+                )
             existing = found[0] if found else None
         notes = list(built.warnings)
         unchanged_data = False
