@@ -221,6 +221,34 @@ def test_sign_and_verify_refuse_unknown_blob_names_and_speak_json(tmp_path: Path
     assert run.code == 1 and json.loads(run.output)["problems"][0]["part"] == "blob:scan"
 
 
+def test_a_key_and_certificate_that_do_not_go_together_are_refused_before_signing(tmp_path: Path) -> None:
+    """thing sign and study upload --sign check the pair first: nothing is written or sent (the
+    upload used to send every blob, then fail with BAD_SIG); files swapped are named."""
+    from .test_signing import thing_with
+
+    env = hvgen_env(tmp_path / "home")
+    key, _ = crypto.make_key_and_certificate("Signer")
+    _, other_cert = crypto.make_key_and_certificate("Someone else")
+    (tmp_path / "key.pem").write_bytes(crypto.key_pem(key))
+    (tmp_path / "cert.pem").write_bytes(crypto.cert_pem(other_cert))
+    (tmp_path / "thing.xml").write_bytes(codec.write_thing(thing_with({"scan": b"D" * 100})))
+    out = tmp_path / "signed.xml"
+    pair = ["--key", str(tmp_path / "key.pem"), "--cert", str(tmp_path / "cert.pem")]
+    run = piped(["thing", "sign", str(tmp_path / "thing.xml"), *pair, "-o", str(out)], env)
+    assert run.code == 2 and not out.exists(), run.stderr
+    assert "is not of the key" in run.stderr and "would not verify" in run.stderr
+    assert_clean(run)
+    make_study(tmp_path / "study", series=1, images=1, size=16, seed=66)
+    run = piped(
+        ["study", "upload", str(tmp_path / "study"), "--sign", *pair, "--profile", str(tmp_path / "none.json")], env
+    )
+    assert run.code == 2 and "is not of the key" in run.stderr, run.stderr  # (before the profile is even read)
+    swapped = ["--key", str(tmp_path / "cert.pem"), "--cert", str(tmp_path / "key.pem")]
+    run = piped(["thing", "sign", str(tmp_path / "thing.xml"), *swapped, "-o", str(out)], env)
+    assert run.code == 1 and f"{tmp_path / 'cert.pem'} is not an unencrypted PEM private key" in run.stderr, run.stderr
+    assert_clean(run)
+
+
 def test_roundtrip_warnings_are_one_line_and_json(tmp_path: Path) -> None:
     env = hvgen_env(tmp_path / "home")
     odd = tmp_path / "odd.xml"

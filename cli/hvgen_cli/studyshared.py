@@ -32,10 +32,25 @@ def signing_key(sign: bool, key: Path | None, cert: Path | None, sha256: bool) -
         return None
     if not key or not cert:
         raise click.UsageError("--sign needs --key and --cert")
+    loaded_key, loaded_cert = signing_pair(key, cert)
+    return loaded_key, loaded_cert, "rsa-sha256" if sha256 else "rsa-sha1"
+
+
+def signing_pair(key: Path, cert: Path) -> tuple[Any, Any]:
+    """The private key and the certificate of --key and --cert, read and checked to go
+    together (a signature made with the key must verify with the certificate)
+    before any other work is done."""
     from healthvault import crypto
 
     with reported(OSError, ValueError, doing="read"):
-        return crypto.load_private_key(key), crypto.load_certificate(cert), "rsa-sha256" if sha256 else "rsa-sha1"
+        loaded_key, loaded_cert = crypto.load_private_key(key), crypto.load_certificate(cert)
+    if not crypto.key_fits(loaded_key, loaded_cert):
+        raise click.BadParameter(
+            f"the certificate {cert} is not of the key {key} (its public key is another): "
+            "signatures made with this key would not verify",
+            param_hint="'--key' / '--cert'",
+        )
+    return loaded_key, loaded_cert
 
 
 def signer(chosen: SigningKey | None) -> Signer | None:

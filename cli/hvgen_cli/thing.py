@@ -10,6 +10,7 @@ import click
 
 from .common import alias, aliased, check_output_file, client, emit, json_option, profile_option, reported
 from .failures import on_interrupt
+from .studyshared import signing_pair
 
 if TYPE_CHECKING:
     from healthvault.bindings.thing import Thing2
@@ -348,14 +349,15 @@ def thing_sign(
       hvgen thing sign study.xml --key key.pem --cert cert.pem --blob 1.2.3.4=scan.dcm -o signed.xml
       hvgen thing sign file.xml --key key.pem --cert cert.pem --blob report.pdf   # the default blob
     """
-    from healthvault import crypto, signing
+    from healthvault import signing
 
     blobs = _blob_options(blob_values)
+    key, cert = signing_pair(key_path, cert_path)
     with reported(OSError, ValueError, doing="read"):
         signed = signing.sign(
             thing_file.read(),
-            crypto.load_private_key(key_path),
-            crypto.load_certificate(cert_path),
+            key,
+            cert,
             blobs=blobs,
             algorithm="rsa-sha256" if sha256 else "rsa-sha1",
         )

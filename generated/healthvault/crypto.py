@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm as NoSuchKeyType
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
@@ -143,16 +144,29 @@ def new_shared_secret() -> bytes:
 
 
 def load_private_key(path: Path | str) -> rsa.RSAPrivateKey:
-    """Load an unencrypted PEM RSA private key."""
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    """Load an unencrypted PEM RSA private key (ValueError naming the file when it holds none)."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (ValueError, TypeError, NoSuchKeyType) as exc:
+        raise ValueError(f"{path} is not an unencrypted PEM private key ({exc})") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
     return key
 
 
 def load_certificate(path: Path | str) -> x509.Certificate:
-    """Load a PEM certificate."""
-    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    """Load a PEM certificate (ValueError naming the file when it holds none)."""
+    try:
+        return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a PEM certificate ({exc})") from None
+
+
+def key_fits(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> bool:
+    """Whether the certificate is of the key (its public key is the key's): signatures
+    made with the key then verify with the certificate."""
+    public = cert.public_key()
+    return isinstance(public, rsa.RSAPublicKey) and public.public_numbers() == key.public_key().public_numbers()
 
 
 def thumbprint(cert: x509.Certificate) -> str:
