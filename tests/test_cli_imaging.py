@@ -341,6 +341,25 @@ def test_a_study_thing_without_its_files_is_shown_so_and_not_downloaded(env: dic
     assert invoke(["study", "download", uid, str(tmp_path / "good"), "--thing", first], env).code == 0
 
 
+def test_files_without_a_study_uid_are_skipped_and_the_rest_uploaded(env: dict[str, str], tmp_path: Path) -> None:
+    """A file without a Study Instance UID is skipped as other unusable files are (a study is
+    found again by its UID), named with the reason; the rest is uploaded, exit 0."""
+    made = make_study(tmp_path / "mixed" / "good", series=1, images=2, size=16, seed=67)
+    odd = make_study(tmp_path / "mixed" / "odd", series=1, images=1, size=16, seed=68)
+    lone = next((tmp_path / "mixed" / "odd").rglob("*.dcm"))
+    ds = pydicom.dcmread(lone)
+    del ds.StudyInstanceUID
+    ds.save_as(lone)
+    run = piped(["study", "upload", str(tmp_path / "mixed")], env)
+    assert run.code == 0, run.stderr
+    assert_clean(run)
+    assert f"skipped {lone}: no Study Instance UID (0020,000D)" in run.stderr, run.stderr
+    assert "grouped under" not in run.stderr and "Error" not in run.stderr
+    assert str(made["study_uid"]) in run.output and str(odd["study_uid"]) not in run.output
+    run = piped(["study", "upload", str(tmp_path / "mixed" / "odd")], env)
+    assert run.code == 1 and "has a Study Instance UID; nothing was uploaded" in run.stderr, run.stderr
+
+
 def test_download_to_a_folder_that_cannot_be_made(env: dict[str, str], tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.write_text("x")

@@ -24,7 +24,16 @@ from .common import (
 from .failures import on_interrupt
 from .studylist import study_list
 from .studyshared import RESUMES, change_options, scan, sign_options, signer, signing_key, studies, thing_option
-from .studytext import heading, names_a_file, plural, result_line, skipped_json, skipped_lines, study_name
+from .studytext import (
+    heading,
+    names_a_file,
+    plural,
+    result_line,
+    skipped_json,
+    skipped_lines,
+    study_name,
+    without_study_uid_skipped,
+)
 from .terminal import Progress, echo_err
 
 if TYPE_CHECKING:
@@ -93,13 +102,14 @@ def study_upload(
         on_interrupt(RESUMES)
         from hvgen_imaging import study as study_mod
         from hvgen_imaging.results import StudyError
-        from hvgen_imaging.workflow import DuplicateStudies
 
         chosen = signer(keys)
-        scanned = scan(folder, show)
+        scanned = without_study_uid_skipped(scan(folder, show))
         if not as_json:
             for line in skipped_lines(scanned):
                 echo_err(line)
+        if not scanned.studies:
+            raise click.ClickException(f"no DICOM file under {folder} has a Study Instance UID; nothing was uploaded")
         for scanned_study in scanned.studies:
             heading(
                 show,
@@ -114,12 +124,7 @@ def study_upload(
                 try:
                     result = record.upload(built, signer=chosen, drop_signature=unsigned_ok)
                 except StudyError as exc:
-                    hint = (
-                        " (remove the extra ones with `hvgen study delete UID --thing THING_ID`)"
-                        if isinstance(exc, DuplicateStudies)
-                        else ""
-                    )
-                    errors.append((study_name(scanned_study), f"{exc}{hint}"))
+                    errors.append((study_name(scanned_study), str(exc)))
                     continue
             results.append(result)
             if not as_json:

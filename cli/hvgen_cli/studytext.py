@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from hvgen_imaging.results import UploadResult
 
 
+#: The study the scan puts files without a Study Instance UID in (:mod:`hvgen_imaging.dicom`).
+UNKNOWN_STUDY = "unknown-study"
+
+
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -32,9 +36,22 @@ def skipped_json(scanned: ScanResult) -> list[dict[str, str]]:
     return [{"path": str(path), "reason": why} for path, why in scanned.skipped]
 
 
+def without_study_uid_skipped(scanned: ScanResult) -> ScanResult:
+    """The scan with its files without a Study Instance UID skipped (a study is found again
+    by its UID: they cannot be uploaded as one), each named, and its notes about them dropped."""
+    uidless = [s for s in scanned.studies if s.uid == UNKNOWN_STUDY]
+    if not uidless:
+        return scanned
+    paths = sorted({str(image.path) for s in uidless for image in s.images})
+    scanned.skipped += [(Path(p), "no Study Instance UID (0020,000D): a study is found again by it") for p in paths]
+    scanned.warnings = [w for w in scanned.warnings if w.split(": ", 1)[0] not in set(paths)]
+    scanned.studies = [s for s in scanned.studies if s.uid != UNKNOWN_STUDY]
+    return scanned
+
+
 def study_name(scanned: Any) -> str:
     """A scanned study as people know it: its UID, or its files when it has none."""
-    if scanned.uid != "unknown-study":
+    if scanned.uid != UNKNOWN_STUDY:
         return str(scanned.uid)
     images = scanned.images
     return f"{plural(len(images), 'file')} without a Study Instance UID ({images[0].path}{', ...' if len(images) > 1 else ''})"
