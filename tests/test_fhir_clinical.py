@@ -187,6 +187,18 @@ def test_cvx_codes_are_healthvaults_immunization_vocabulary() -> None:
     )
     assert thing.findtext("administration-date/descriptive") == "as a child"
     assert FHIR.resource(RECORD, _row("immunization", thing))["vaccineCode"]["coding"][0]["system"] == CVX
+    # a code of the vocabulary that is not of CVX's form (older data holds names) is not served as CVX,
+    # and the vocabulary's version is not a version of CVX
+    named = etree.fromstring(
+        b"<name><text>adenovirus vaccine</text><code><value>adenovirus, type 7</value><family>wc</family>"
+        b"<type>immunizations</type><version>1</version></code></name>"
+    )
+    thing.replace(thing.find("name"), named)
+    coding = FHIR.resource(RECORD, _row("immunization", thing))["vaccineCode"]["coding"][0]
+    assert coding == {"system": "urn:healthvault:wc:immunizations", "code": "adenovirus, type 7", "version": "1"}
+    named.find("code/value").text = "140"
+    coding = FHIR.resource(RECORD, _row("immunization", thing))["vaccineCode"]["coding"][0]
+    assert coding == {"system": CVX, "code": "140"}
 
 
 def _row(module: str, root: etree._Element) -> Any:
@@ -198,8 +210,8 @@ def _row(module: str, root: etree._Element) -> Any:
                         1.0, 2.0, stored(module, root), 1, None)  # fmt: skip
 
 
-def test_a_refuted_allergy_is_negated_and_has_no_clinical_status() -> None:
-    resource = {  # allergyintolerance-nka-like: a refuted peanut allergy (ait-2)
+def test_a_refuted_allergy_is_negated_and_inactive() -> None:
+    resource = {  # allergyintolerance-nka-like: a refuted peanut allergy
         "resourceType": "AllergyIntolerance",
         "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "refuted"}]},
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91935009", "display": "Allergy to peanuts"}]},
@@ -212,7 +224,9 @@ def test_a_refuted_allergy_is_negated_and_has_no_clinical_status() -> None:
     assert thing.findtext("is-negated") == "true" and thing.findtext("name/code/family") == "snomed"
     made = FHIR.resource(RECORD, _row("allergy_intolerance", thing))
     valid_r4(made)
-    assert "clinicalStatus" not in made and made["verificationStatus"]["coding"][0]["code"] == "refuted"
+    # ait-1: clinicalStatus is present unless entered-in-error
+    assert made["clinicalStatus"]["coding"][0]["code"] == "inactive"
+    assert made["verificationStatus"]["coding"][0]["code"] == "refuted"
 
 
 def test_a_medication_statement_takes_its_contained_medications_code() -> None:

@@ -4,12 +4,13 @@ Sources: FHIR R4 AllergyIntolerance (http://hl7.org/fhir/R4/allergyintolerance.h
 code, clinicalStatus and verificationStatus in
 http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical and
 -verification, onset[x] as dateTime or string, reaction.manifestation,
-invariant ait-2: a refuted allergy has no clinical
-status) and HealthVault's allergy schema (allergy.xsd: ``name`` (its codes
+invariant ait-1: clinicalStatus is present unless the
+verificationStatus is entered-in-error) and HealthVault's allergy schema (allergy.xsd: ``name`` (its codes
 keep their vocabulary: SNOMED CT as http://snomed.info/sct, ICD-9-CM as
 http://hl7.org/fhir/sid/icd-9-cm), ``reaction``, ``first-observed``
 (approximate), ``is-negated`` (true:
-verificationStatus ``refuted``; else clinicalStatus ``active``);
+verificationStatus ``refuted`` and clinicalStatus ``inactive``; else
+clinicalStatus ``active``);
 ``allergen-type``, ``allergen-code``, ``treatment-provider`` and ``treatment`` travel in the
 thing-XML extension). Every AllergyIntolerance maps, whatever its code.
 """
@@ -33,7 +34,8 @@ ORDER = (
 
 class AllergyMapping(ElementMapping):
     def finish(self, root: etree._Element, resource: dict[str, Any]) -> None:
-        if text(root, "is-negated") in ("true", "1"):
+        if text(root, "is-negated") in ("true", "1"):  # (ait-1: a refuted allergy has a clinical status too)
+            resource["clinicalStatus"] = {"coding": [{"system": CLINICAL, "code": "inactive"}]}
             resource["verificationStatus"] = {"coding": [{"system": VERIFICATION, "code": "refuted"}]}
         else:
             resource["clinicalStatus"] = {"coding": [{"system": CLINICAL, "code": "active"}]}

@@ -42,13 +42,16 @@ from ..errors import FhirError
 from ..mapping import Mapping, Measure
 
 CVX = "http://hl7.org/fhir/sid/cvx"
-#: HealthVault vocabularies whose codes are those of a published code system
-#: (HealthVault's immunization vocabularies hold CVX codes).
+#: HealthVault vocabularies whose codes may be those of a published code system
+#: (HealthVault's immunization vocabularies hold CVX codes, and names in older data:
+#: only a code of the system's form, :data:`CODE_FORMS`, is served as one).
 PUBLISHED = {
     "urn:healthvault:wc:immunizations": CVX,
     "urn:healthvault:wc:immunizations-common": CVX,
 }
 _PLAIN = {v: k for k, v in reversed(list(PUBLISHED.items()))}
+#: The form of a published system's codes (CVX: one to three digits).
+CODE_FORMS = {CVX: re.compile(r"[0-9]{1,3}")}
 _DATE_PARTS = ("y", "m", "d")
 _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(?:\.([0-9]+))?")
 
@@ -162,7 +165,10 @@ class Field:
         if self.kind == "concept":
             found = concept(el)
             for coding in found.get("coding", []):
-                coding["system"] = PUBLISHED.get(coding["system"], coding["system"])
+                published = PUBLISHED.get(coding["system"])
+                if published is not None and CODE_FORMS[published].fullmatch(str(coding.get("code") or "")):
+                    coding["system"] = published
+                    coding.pop("version", None)  # (HealthVault's vocabulary version, not the code system's)
             return found
         if self.kind == "approx":
             value, kind = approx_date_time(el)
