@@ -182,3 +182,7 @@ def test_app_commands_register_versions(platform: RunningServer, env: dict[str, 
     assert unknown.code == 1 and "no application" in unknown.stderr and "Traceback" not in unknown.stderr
     bad = piped(["app", "versions", app_id, "not-a-type", *platform.store_args], env)
     assert bad.code == 2 and "not a thing type id" in bad.stderr
+    stranger = str(uuid.uuid4())  # (a type of a --schemas package, or a mistake: said, and kept)
+    odd = piped(["app", "versions", app_id, V1, stranger, *platform.store_args], env)
+    assert odd.code == 0 and f"note: {stranger} is not a thing type of this hvgen" in odd.stderr, odd.stderr
+    assert V1 not in odd.stderr

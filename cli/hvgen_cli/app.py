@@ -136,6 +136,14 @@ def versions(
     """
     chosen = _type_ids((app_id,), "APP_ID")[0]
     wanted = _type_ids(type_ids, "TYPE_IDS")
+    from hvgen_server.thingtypes import ThingTypes
+
+    known = set(ThingTypes().type_ids())
+    for unknown in (t for t in wanted if t not in known):  # (a type of a --schemas package the server is given)
+        click.echo(
+            f"note: {unknown} is not a thing type of this hvgen; it counts only if `hvgen serve --schemas` adds it",
+            err=True,
+        )
     with local_store(data_dir, database_url) as store:
         with store.write() as tx:
             if not tx.applications.set_type_versions(chosen, " ".join(wanted)):
