@@ -266,7 +266,7 @@ def test_the_capability_statement_says_exactly_what_document_references_do(serve
     (documents,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "DocumentReference"]
     assert documents == {
         "type": "DocumentReference",
-        "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}, {"code": "create"}],
         "searchParam": [
             {"name": n, "type": t}
             for n, t in (("_id", "token"), ("_lastUpdated", "date"), ("_count", "number"))

@@ -132,7 +132,15 @@ class DocumentMapping(Mapping):
             return False
 
     def normal(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return without_data(resource)
+        """Without the bytes (kept as the document), and an XML media type of the attachment
+        (``text/xml``, ``application/xml``, ``...+xml``, with parameters) as the one served:
+        the thing holds the XML document itself."""
+        out = without_data(resource)
+        for content in out.get("content") or []:
+            attachment = content.get("attachment") if isinstance(content, dict) else None
+            if isinstance(attachment, dict) and _xml_media(attachment.get("contentType")):
+                content["attachment"] = {**attachment, "contentType": XML}
+        return out
 
     def to_fhir(self, root: etree._Element) -> dict[str, Any]:
         kind, fmt, title, when = self.describe(root)
@@ -188,6 +196,12 @@ class DocumentMapping(Mapping):
         if root.tag != self.root:
             raise FhirError(422, f"DocumentReference ({self.label}): the attachment is not a {self.label}")
         return root
+
+
+def _xml_media(value: Any) -> bool:
+    """Whether a media type is one of XML's (its parameters aside)."""
+    base = str(value or "").split(";", 1)[0].strip().lower()
+    return base in ("text/xml", "application/xml") or (base.startswith("application/") and base.endswith("+xml"))
 
 
 def without_data(resource: dict[str, Any]) -> dict[str, Any]:
