@@ -4,6 +4,7 @@ says once why it is slow and what to install."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .localserver import start_server
+from .terminal import hvgen_env, in_terminal
 
 pytest.importorskip("pydicom")
 from .dicomgen import make_study  # noqa: E402
@@ -61,5 +63,23 @@ def test_without_numba_a_package_is_made_and_the_command_says_why_it_is_slow(tmp
         fast = _create(tmp_path / "CT", server.profile_path, [])
         assert fast.returncode == 0, fast.stderr
         assert NOTE not in fast.stderr
+    finally:
+        server.stop()
+
+
+def test_a_package_made_in_a_terminal_ends_with_its_id_not_an_escape_sequence(tmp_path: Path) -> None:
+    """numba (the fast cipher) starts colorama, which writes a colour reset to standard output
+    at exit when it is a terminal: the id line was followed by ESC[0m, which broke --json read
+    from a pseudo-terminal."""
+    pytest.importorskip("numba", reason="only numba's colorama writes it")
+    make_study(tmp_path / "CT", series=1, images=1, size=16, seed=69)
+    server = start_server(tmp_path / "server")
+    try:
+        env = hvgen_env(tmp_path / "home", server.profile_path)
+        args = ["package", "create", str(tmp_path / "CT"), "--question", "Q?", "--answer", "answer1"]
+        run = in_terminal([*args, "--friendly-name", "CT", "--json"], env, timeout=600)
+        assert run.code == 0, run.output
+        assert "\x1b[0m" not in run.output, repr(run.output[-200:])
+        assert json.loads(run.output[run.output.index("{") :])["package_id"]
     finally:
         server.stop()

@@ -20,6 +20,8 @@ there are 14 rounds and 15 round keys of 32 bytes.
 
 from __future__ import annotations
 
+import atexit
+import sys
 import threading
 from typing import Any
 
@@ -153,6 +155,16 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
 
+def _no_reset_at_exit() -> None:
+    """Take back the colour reset colorama writes to standard output at exit once numba
+    (compiling) has initialised it: a program's output (JSON, a package id) ends with
+    its own last line, not an escape sequence."""
+    initialise: Any = sys.modules.get("colorama.initialise")
+    if initialise is not None and getattr(initialise, "atexit_done", False):
+        atexit.unregister(initialise.reset_all)
+        initialise.atexit_done = False
+
+
 def _compiled() -> Any:
     """The numba-compiled loop and the numpy module, or None without numba."""
     with _lock:
@@ -242,6 +254,7 @@ class Rijndael256:
             np.empty(COLUMNS, np.uint32),
             out,
         )
+        _no_reset_at_exit()
         return out.tobytes()  # type: ignore[no-any-return]
 
     def _python(self, iv: bytes, data: bytes, decrypt: bool) -> bytes:
