@@ -57,9 +57,13 @@ def test_bundled_files_scan_and_build_without_crashing(pydicom_scan: dicom.ScanR
     files = [p for p in PYDICOM_FILES.rglob("*") if p.is_file()]
     seen = {im.path for s in pydicom_scan.studies for im in s.images} | {p for p, _ in pydicom_scan.skipped}
     assert seen == set(files), "every file is either read or skipped with a note"
-    assert {why for _, why in pydicom_scan.skipped} <= {"not a DICOM file", "no SOP Instance UID (0008,0018)"} | {
-        why for _, why in pydicom_scan.skipped if why.startswith(("same SOP Instance UID", "truncated: "))
-    }
+    dicomdir = "a DICOMDIR: the index of a medium's files, not an image"
+    assert {why for _, why in pydicom_scan.skipped} <= {
+        "not a DICOM file",
+        "no SOP Instance UID (0008,0018)",
+        dicomdir,
+    } | {why for _, why in pydicom_scan.skipped if why.startswith(("same SOP Instance UID", "truncated: "))}
+    assert {p.name for p, why in pydicom_scan.skipped if why == dicomdir} >= {"DICOMDIR"}
     assert any(p.name == "README.txt" for p, _ in pydicom_scan.skipped)
     truncated = {p.name for p, why in pydicom_scan.skipped if why.startswith("truncated: ")}
     assert {"MR_truncated.dcm", "rtplan_truncated.dcm"} <= truncated

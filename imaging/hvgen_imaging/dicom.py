@@ -197,10 +197,17 @@ def _examine_open(f: BinaryIO, size: int, part10: bool) -> tuple[Dataset | None,
     if cut:
         return None, cut
     if not sop:
+        meta = getattr(ds, "file_meta", None)
+        if part10 and str(getattr(meta, "MediaStorageSOPClassUID", "") or "") == MEDIA_DIRECTORY:
+            return None, "a DICOMDIR: the index of a medium's files, not an image"
         return None, "no SOP Instance UID (0008,0018)" if part10 else "not a DICOM file"
     for message in warned:
         warnings.warn(message, UserWarning, stacklevel=1)  # to the scan's notes
     return ds, ""
+
+
+#: The SOP class of a DICOMDIR (Media Storage Directory Storage).
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
 def read_header(path: Path) -> Dataset | None:
