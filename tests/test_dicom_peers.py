@@ -275,6 +275,19 @@ def test_retrieve_of_an_unknown_study_and_unreachable_nodes(platform: RunningSer
     assert code == 1 and "Traceback" not in out + err
 
 
+def test_a_move_to_an_ae_title_the_node_does_not_know_says_what_to_do(
+    platform: RunningServer, peer: orthanc.Orthanc, tmp_path: Path
+) -> None:
+    made = make_study(tmp_path / "m", series=1, images=1, patient="MOVE^UNKNOWN", seed=31)
+    for p in (tmp_path / "m").rglob("*.dcm"):
+        peer.upload(p)
+    node = f"{peer.ae_title}@127.0.0.1:{peer.dicom_port}"
+    how = ["--move", "--port", str(free_port()), "--calling-ae", "NOTKNOWN", "--no-progress"]
+    code, out, err = cli(platform, "dicom", "retrieve", node, "--study", made["study_uid"], *how)
+    assert code == 1 and "Traceback" not in out + err, out + err
+    assert "does not know the move destination NOTKNOWN" in err and "list of DICOM peers" in err, err
+
+
 class RefusingPeer:
     """A storage SCP (pynetdicom) that refuses one SOP instance with 0xA700 and keeps the others."""
 

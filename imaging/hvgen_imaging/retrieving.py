@@ -110,8 +110,9 @@ def _account(transfer: Transfer, instances: list[Dataset], final: int) -> Transf
     return transfer
 
 
-def _final(node: Node, what: str, responses: Any, transfer: Transfer) -> int:
-    """Go through a C-GET's or C-MOVE's responses; the last status (a failure with nothing received raises)."""
+def _final(node: Node, what: str, responses: Any, transfer: Transfer, hint: str = "") -> int:
+    """Go through a C-GET's or C-MOVE's responses; the last status (a failure with nothing
+    received raises, with ``hint`` after a refusal that is not a lack of resources)."""
     final, comment = -1, ""
     for status, _ in responses:
         if status:
@@ -122,6 +123,7 @@ def _final(node: Node, what: str, responses: Any, transfer: Transfer) -> int:
             f"{node} answered the {what} with "
             + (status_text(final) if final >= 0 else "nothing")
             + (f": {comment}" if comment else "")
+            + (f" ({hint})" if hint and final >= 0 and final >> 8 not in (0xA7, 0xFE) else "")
         )
     return final
 
@@ -208,7 +210,11 @@ def move(
             responses = assoc.send_c_move(
                 _identifier(study_uid, series_uid), calling, StudyRootQueryRetrieveInformationModelMove
             )
-            final = _final(node, "C-MOVE", responses, transfer)
+            hint = (
+                f"a node answers so when it does not know the move destination {calling} at this "
+                f"machine's address and port {port}: add it to the node's list of DICOM peers"
+            )
+            final = _final(node, "C-MOVE", responses, transfer, hint)
         finally:
             if assoc.is_established:
                 assoc.release()
