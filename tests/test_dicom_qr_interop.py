@@ -256,6 +256,13 @@ def test_return_keys_the_index_holds(setup: dict[str, Any], tmp_path: Path) -> N
     assert "00280010" not in at_study.json()[0]
     bad = httpx.get(f"{base}/studies", params={"includefield": "NoSuchKeyword"}, headers=auth)
     assert bad.status_code == 400
+    classes = httpx.get(
+        f"{base}/studies",
+        params={"StudyInstanceUID": studies["doe"], "includefield": "SOPClassesInStudy"},
+        headers=auth,
+    )
+    assert classes.status_code == 200 and "Warning" not in classes.headers, classes.headers
+    assert classes.json()[0]["00080062"] == {"vr": "UI", "Value": [CTImageStorage]}
 
 
 def pixels(path: Path) -> np.ndarray:

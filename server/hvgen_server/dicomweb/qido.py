@@ -26,6 +26,7 @@ from typing import Any
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
 
+from .. import appview
 from ..store.rows import INSTANCE, SERIES, STUDY, DicomHit, DicomMatch, DicomQuery
 from .index import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
 from .media import DicomWebError, Urls, parse_json, warning
@@ -300,6 +301,20 @@ def _included(
                 ignored.add(keyword)  # bulk data: the instance's metadata has it
             else:
                 out[key] = value if isinstance(value, dict) else _empty(keyword)
+
+
+def study_extras(tx: Any, record_id: str, search: Search, hits: list[DicomHit]) -> dict[str, dict[str, Any]]:
+    """What :func:`answer` takes as ``more`` for a study-level search whose includefield asks for
+    SOP Classes in Study: one more query, over the matched studies' instances (an application's view)."""
+    if search.query.level != STUDY or "SOPClassesInStudy" not in search.include or not hits:
+        return {}
+    uids = tuple(dict.fromkeys(hit.instance.study_uid for hit in hits[:MAX_RESULTS]))
+    query = appview.dicom_for_applications(DicomQuery(INSTANCE, (DicomMatch("study_uid", "uids", uids),)))
+    found: dict[str, dict[str, None]] = {}
+    for hit in tx.dicom.search(record_id, query):
+        if hit.instance.sop_class_uid:
+            found.setdefault(hit.instance.study_uid, {})[hit.instance.sop_class_uid] = None
+    return {uid: {"00080062": {"vr": "UI", "Value": list(classes)}} for uid, classes in found.items()}
 
 
 def answer(

@@ -87,12 +87,14 @@ def routes(platform: Platform) -> list[Route]:
             fixed = {k: request.path_params[p] for k, p in zip(keys, path, strict=True)}
             parsed = qido.parse(level, request.query_params.multi_items(), fixed)
 
-            def run() -> list[Any]:
+            def run() -> tuple[list[Any], dict[str, dict[str, Any]]]:
                 refresh(platform, caller.record_id)
                 with platform.store.read() as tx:
-                    return tx.dicom.search(caller.record_id, appview.dicom_for_applications(parsed.query))
+                    hits = tx.dicom.search(caller.record_id, appview.dicom_for_applications(parsed.query))
+                    return hits, qido.study_extras(tx, caller.record_id, parsed, hits)
 
-            results, warnings = qido.answer(parsed, await run_in_threadpool(run), caller.urls)
+            hits, more = await run_in_threadpool(run)
+            results, warnings = qido.answer(parsed, hits, caller.urls, more)
             return json_response(results, warnings)
 
         return handle

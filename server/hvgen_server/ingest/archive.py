@@ -46,19 +46,9 @@ class IndexArchive:
         more: dict[str, dict[str, Any]] = {}
         with self.platform.store.read() as tx:
             hits = tx.dicom.search(self.record_id, appview.dicom_for_applications(parsed.query))
-            if level == "STUDY" and "SOPClassesInStudy" in returned and hits:
-                more = self._sop_classes(tx, [hit.instance.study_uid for hit in hits])
+            more = qido.study_extras(tx, self.record_id, parsed, hits)
         answers, _ = qido.answer(parsed, hits, Urls(""), more)
         return [Dataset.from_json(a) for a in answers]
-
-    def _sop_classes(self, tx: Any, study_uids: list[str]) -> dict[str, dict[str, Any]]:
-        """SOP Classes in Study (DICOM JSON) of the studies, by Study Instance UID."""
-        query = DicomQuery(INSTANCE, (DicomMatch("study_uid", "uids", tuple(study_uids)),))
-        found: dict[str, dict[str, None]] = {}
-        for hit in tx.dicom.search(self.record_id, appview.dicom_for_applications(query)):
-            if hit.instance.sop_class_uid:
-                found.setdefault(hit.instance.study_uid, {})[hit.instance.sop_class_uid] = None
-        return {uid: {"00080062": {"vr": "UI", "Value": list(classes)}} for uid, classes in found.items()}
 
     def fetch(self, keys: dict[str, str], out: Path) -> list[Path]:
         matches = tuple(
