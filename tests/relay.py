@@ -27,6 +27,7 @@ class Relay:
         self._counts = {"up": 0, "down": 0}
         self._sockets: list[socket.socket] = []
         self._closed = False
+        self._refusing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -45,6 +46,20 @@ class Relay:
     def release(self) -> None:
         with self._lock:
             self._limits = {"up": None, "down": None}
+            self._refusing = False
+        self._released.set()
+
+    def cut(self) -> None:
+        """Cut every connection and close new ones at once (a server gone) until :meth:`release`."""
+        with self._lock:
+            self._refusing = True
+            for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self._sockets.clear()
         self._released.set()
 
     def _accept(self) -> None:
@@ -53,6 +68,9 @@ class Relay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self._refusing:
+                client.close()
+                continue
             try:
                 server = socket.create_connection(("127.0.0.1", self.target))
             except OSError:

@@ -7,6 +7,7 @@ the middle of a transfer (one line saying what is true of the work), a
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -293,6 +294,28 @@ def test_ctrl_c_during_study_upload_resumes_when_run_again(env: dict[str, str], 
     for original in folder.rglob("*.dcm"):
         (match,) = [p for p in copy.rglob("*.dcm") if p.read_bytes() == original.read_bytes()]
         assert match
+
+
+def test_a_connection_lost_during_study_upload_says_what_running_it_again_does(
+    env: dict[str, str], relay: Relay, tmp_path: Path
+) -> None:
+    """The platform goes away mid-upload (the network, or the server stopped): the error line
+    says what Ctrl-C would, that running the command again resumes."""
+    make_study(tmp_path / "study", series=1, images=4, size=512, seed=72)
+    relay.hold(up=MIB)
+    done: list[Run] = []
+    worker = threading.Thread(target=lambda: done.append(piped(["study", "upload", str(tmp_path / "study")], env)))
+    worker.start()
+    assert relay.held.wait(60), "the upload did not start"
+    relay.cut()  # (gone: the connections cut, new ones closed at once)
+    worker.join(120)
+    (run,) = done
+    assert run.code == 1, run.output + run.stderr
+    assert_clean(run)
+    line = run.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: ") and line.endswith(
+        "(run the same command again to resume the upload where it stopped)"
+    ), run.stderr
 
 
 def test_ctrl_c_during_package_create_says_no_package_was_made(

@@ -64,11 +64,23 @@ def unreachable_hint(url: str) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """The one line that says what went wrong (and, when it helps, what to do)."""
+    """The one line that says what went wrong (and, when it helps, what to do); a connection
+    lost while the command worked also says what :func:`on_interrupt` would (what is true of
+    the work, and what running the command again does)."""
     weburl = sys.modules.get("healthvault.weburl")
     if weburl is not None and isinstance(exc, weburl.Unreachable) and exc.url:
-        return f"{exc}; {unreachable_hint(exc.url)}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+        line = f"{exc}; {unreachable_hint(exc.url)}"
+    else:
+        line = " ".join(str(exc).split()) or type(exc).__name__
+    root = _root()
+    note = root.meta.get(_NOTE) if root is not None else None
+    upload = sys.modules.get("healthvault.blobupload")
+    lost = (weburl is not None and isinstance(exc, weburl.HealthVaultTransportError)) or (
+        upload is not None and isinstance(exc, upload.BlobUploadInterrupted)
+    )
+    if note and lost:
+        line += f" ({note})"
+    return line
 
 
 def _unreported(exc: BaseException) -> bool:
