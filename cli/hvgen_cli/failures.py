@@ -65,8 +65,8 @@ def unreachable_hint(url: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """The one line that says what went wrong (and, when it helps, what to do); a connection
-    lost while the command worked also says what :func:`on_interrupt` would (what is true of
-    the work, and what running the command again does)."""
+    lost while the command worked (an upload cut off, a transfer broken) also says what
+    :func:`on_interrupt` would (what is true of the work, and what running it again does)."""
     weburl = sys.modules.get("healthvault.weburl")
     if weburl is not None and isinstance(exc, weburl.Unreachable) and exc.url:
         line = f"{exc}; {unreachable_hint(exc.url)}"
@@ -75,9 +75,11 @@ def describe(exc: BaseException) -> str:
     root = _root()
     note = root.meta.get(_NOTE) if root is not None else None
     upload = sys.modules.get("healthvault.blobupload")
-    lost = (weburl is not None and isinstance(exc, weburl.HealthVaultTransportError)) or (
-        upload is not None and isinstance(exc, upload.BlobUploadInterrupted)
-    )
+    lost = (  # (a platform not reached at all has its own hint: what to check)
+        weburl is not None
+        and isinstance(exc, weburl.HealthVaultTransportError)
+        and not isinstance(exc, weburl.Unreachable)
+    ) or (upload is not None and isinstance(exc, upload.BlobUploadInterrupted))
     if note and lost:
         line += f" ({note})"
     return line
