@@ -262,6 +262,14 @@ _HEADINGS = {
     "NumberOfStudyRelatedInstances": "IMAGES",
     "NumberOfPatientRelatedStudies": "STUDIES",
     "NumberOfSeriesRelatedInstances": "IMAGES",
+    "StudyInstanceUID": "STUDY-UID",
+    "Modality": "MODALITY",
+    "SeriesNumber": "NUMBER",
+    "SeriesDescription": "DESCRIPTION",
+    "SeriesInstanceUID": "SERIES-UID",
+    "InstanceNumber": "NUMBER",
+    "SOPClassUID": "SOP-CLASS",
+    "SOPInstanceUID": "SOP-UID",
 }
 
 
