@@ -263,6 +263,11 @@ def test_return_keys_the_index_holds(setup: dict[str, Any], tmp_path: Path) -> N
     )
     assert classes.status_code == 200 and "Warning" not in classes.headers, classes.headers
     assert classes.json()[0]["00080062"] == {"vr": "UI", "Value": [CTImageStorage]}
+    # a dictionary tag without a keyword: answered (empty) or named as ignored, never a 500
+    nameless = httpx.get(
+        f"{base}/studies", params={"StudyInstanceUID": studies["doe"], "includefield": "00280020"}, headers=auth
+    )
+    assert nameless.status_code == 200, nameless.text
 
 
 def pixels(path: Path) -> np.ndarray:

@@ -90,3 +90,21 @@ def test_a_node_that_accepts_none_of_the_contexts_is_named_with_them(
     said = str(raised.value)
     assert "aborted" not in said and "accepts none of the SOP classes and transfer syntaxes" in said
     assert "1.2.826.0.1.3680043.8.498.777 in RLE Lossless" in said and "Explicit VR Little Endian" in said
+
+
+def test_files_are_batched_as_their_contexts_fit_one_association() -> None:
+    """Each batch's contexts fit (at most MAX_CONTEXTS), and each is as full as it may be; kept
+    as running sets (a study of thousands of files is batched in linear time)."""
+    from hvgen_imaging import peers
+
+    rle = "1.2.840.10008.1.2.5"
+    files = [
+        peers._File(Path(f"f{n}"), f"1.2.3.{n}", f"1.2.840.99.{n % 90}", rle if n % 3 else "1.2.840.10008.1.2.1", 1)
+        for n in range(400)
+    ]
+    batches = list(peers._batches(files))
+    assert [f for b in batches for f in b] == files
+    for i, batch in enumerate(batches):
+        assert len(peers._contexts(batch)) <= peers.MAX_CONTEXTS
+        if i + 1 < len(batches):
+            assert len(peers._contexts([*batch, batches[i + 1][0]])) > peers.MAX_CONTEXTS

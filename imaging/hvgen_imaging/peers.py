@@ -339,11 +339,17 @@ def _contexts(files: list[_File]) -> list[tuple[str, list[str]]]:
 def _batches(files: list[_File]) -> Iterator[list[_File]]:
     """Files in groups whose presentation contexts (:func:`_contexts`) fit one association."""
     batch: list[_File] = []
+    pairs: set[tuple[str, str]] = set()  # (what _contexts counts, kept as the batch grows: no quadratic work)
+    plain: set[str] = set()
     for f in files:
-        if batch and len(_contexts([*batch, f])) > MAX_CONTEXTS:
+        pair = (f.sop_class, str(f.transfer_syntax))
+        fallback = {f.sop_class} if qrsend.needs_plain(UID(f.transfer_syntax)) else set()
+        if batch and len(pairs | {pair}) + len(plain | fallback) > MAX_CONTEXTS:
             yield batch
-            batch = []
+            batch, pairs, plain = [], set(), set()
         batch.append(f)
+        pairs.add(pair)
+        plain |= fallback
     if batch:
         yield batch
 

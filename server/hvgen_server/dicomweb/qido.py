@@ -237,11 +237,19 @@ def _include(values: list[str]) -> tuple[list[str], list[str]]:
     return out, notes
 
 
+def _tag(keyword: str) -> int | None:
+    """The tag of a keyword, or of 8 hex digits (a dictionary tag that has no keyword)."""
+    tag = tag_for_keyword(keyword)
+    if tag is None and re.fullmatch(r"[0-9A-Fa-f]{8}", keyword):
+        return int(keyword, 16)
+    return tag
+
+
 def _from_metadata(level: str, keyword: str) -> bool:
     """Whether an answer of ``level`` takes ``keyword`` from its instance's stored metadata."""
     if level == INSTANCE:
         return True
-    tag = tag_for_keyword(keyword)
+    tag = _tag(keyword)
     if tag is not None and tag >> 16 == 0x0010:
         return True
     return keyword in STUDY_EXTRA or (level == SERIES and keyword in SERIES_EXTRA)
@@ -273,7 +281,7 @@ def result(level: str, hit: DicomHit, urls: Urls) -> dict[str, Any]:
 
 
 def _empty(keyword: str) -> dict[str, Any]:
-    tag = tag_for_keyword(keyword)
+    tag = _tag(keyword)
     return {"vr": dictionary_VR(tag).split(" ")[0] if tag is not None else "UN"}
 
 
@@ -284,7 +292,11 @@ def _included(
     none), ``more`` (by Study Instance UID, what the caller found), the instance's stored metadata."""
     level, metadata = search.query.level, None
     for keyword in search.include:
-        key = f"{tag_for_keyword(keyword):08X}"
+        tag = _tag(keyword)
+        if tag is None:
+            ignored.add(keyword)
+            continue
+        key = f"{tag:08X}"
         if key in out:
             continue
         extra = more.get(hit.instance.study_uid, {})

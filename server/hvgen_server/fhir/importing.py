@@ -116,7 +116,13 @@ def _client_id(resource: dict[str, Any]) -> str | None:
 
 
 def _thing_element(
-    type_id: str, root: etree._Element, client_id: str | None, common: etree._Element | None, note: str | None
+    type_id: str,
+    root: etree._Element,
+    client_id: str | None,
+    common: etree._Element | None,
+    note: str | None,
+    *,
+    replace_note: bool = True,
 ) -> etree._Element:
     """The thing to put: the data root, and the common data kept from the
     thing it updates with the resource's client thing id and note."""
@@ -125,7 +131,7 @@ def _thing_element(
     data = etree.SubElement(thing, "data-xml")
     data.append(root)
     common = copy.deepcopy(common) if common is not None else etree.Element("common")
-    for tag in ("client-thing-id", "note"):
+    for tag in ("client-thing-id", "note") if replace_note else ("client-thing-id",):
         old = common.find(tag)
         if old is not None:
             common.remove(old)
@@ -202,8 +208,10 @@ def _plan(
             base = before.find(f"data-xml/{mapping.root}")
         try:
             root = mapping.to_thing(resource, base)
-            note = _note(resource) if mapping.resource_type in keeping.NOTED else None
             held = mapping.to_fhir(root)
+            # the thing's common note holds the first note, unless the mapping holds notes itself
+            noted = mapping.resource_type in keeping.NOTED and "note" not in held
+            note = _note(resource) if noted else None
         except FhirError as exc:
             raise FhirError(exc.status, f"{_named(i, resource)}: {exc.message}", exc.code) from None
         if note is not None:
@@ -219,12 +227,12 @@ def _plan(
             if (
                 old_root is not None
                 and etree.tostring(old_root, with_tail=False) == etree.tostring(root, with_tail=False)
-                and _text(common, "note") == note
+                and (not noted or _text(common, "note") == note)
                 and (blob is None or _same_blob(platform, found[1], blob[1]))
             ):
                 planned.append(Planned(mapping.resource_type, None, found[0]))
                 continue
-        thing = _thing_element(type_id, root, client_id, common, note)
+        thing = _thing_element(type_id, root, client_id, common, note, replace_note=noted)
         if blob is not None:  # the default blob, inline (PutThings checks and writes it)
             item = etree.SubElement(etree.SubElement(thing, "blob-payload"), "blob")
             info = etree.SubElement(item, "blob-info")

@@ -123,8 +123,8 @@ class FhirTypes:
         body.update(made)
         note = data.findtext("common/note") if data is not None else None
         if (
-            note and body["resourceType"] in keeping.NOTED
-        ):  # the thing's note (what an imported resource's first note makes)
+            note and body["resourceType"] in keeping.NOTED and "note" not in body
+        ):  # the thing's note (what an imported resource's first note makes), unless the mapping has notes
             body["note"] = [{"text": note}]
         return body
 

@@ -179,6 +179,9 @@ class Previews:
         """Make and add the previews the study lacks; returns how many were added."""
         ingest = Ingest(self.platform, self.app_id, record_id, hidden_flags=0)  # (the study stored, as it is now)
         found = ingest.find(study_uid)
+        if len(found) > 1:  # (an application's study beside the person's personal one of the same UID)
+            ingest = Ingest(self.platform, self.app_id, record_id)
+            found = ingest.find(study_uid)
         if len(found) != 1:
             return 0
         thing = as_sent_back(found[0])
