@@ -268,6 +268,10 @@ def test_return_keys_the_index_holds(setup: dict[str, Any], tmp_path: Path) -> N
         f"{base}/studies", params={"StudyInstanceUID": studies["doe"], "includefield": "00280020"}, headers=auth
     )
     assert nameless.status_code == 200, nameless.text
+    private = httpx.get(
+        f"{base}/studies", params={"StudyInstanceUID": studies["doe"], "includefield": "00091010"}, headers=auth
+    )
+    assert private.status_code == 200 and "00091010" in private.headers["Warning"], private.headers
 
 
 def pixels(path: Path) -> np.ndarray:

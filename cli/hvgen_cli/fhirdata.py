@@ -153,6 +153,7 @@ def export(out: Path, since: str | None, types: str | None, profile_path: Path |
                 target = out / f"{output['type']}.ndjson"
                 with http.stream("GET", output["url"]) as stream, replacing(target) as sink:
                     if stream.status_code != 200:
+                        stream.read()  # (what it says, read before it is quoted)
                         raise _refused(stream)
                     for chunk in stream.iter_bytes():  # streamed: any size in constant memory
                         sink.write(chunk)

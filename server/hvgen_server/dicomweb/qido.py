@@ -230,6 +230,11 @@ def _include(values: list[str]) -> tuple[list[str], list[str]]:
                 if "." in part:
                     notes.append(f"includefield={part} (an attribute in a sequence) is not supported; it was ignored")
                     continue
+                if re.fullmatch(r"[0-9A-Fa-f]{8}", part):  # a tag of no dictionary (private): ignored, as PS3.18 asks
+                    notes.append(
+                        f"includefield={part.upper()} (not a standard attribute) is not supported; it was ignored"
+                    )
+                    continue
                 shown = part if len(part) <= 40 else part[:30] + "..."
                 raise DicomWebError(400, f"includefield={shown!r} is not a DICOM keyword or tag")
             if found not in out:
